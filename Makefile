@@ -1,0 +1,24 @@
+# The two commands of the README's quick start:
+#   make up     install everything, then run Stockade (agent + manager + API on 127.0.0.1:8720)
+#   make test   install everything, then run the whole test suite (what CI runs)
+.PHONY: install up test lint unit bench
+
+install:
+	@scripts/install.sh
+
+up: install
+	.venv/bin/stockade up
+
+lint: install
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+unit: install
+	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+test: lint unit
+
+bench: install
+	.venv/bin/python benchmarks/engine_throughput.py

@@ -1,0 +1,20 @@
+"""The registry of command groups: one module per group, one line each here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+COMMAND_MODULES = (
+    "replay_cmd",
+    "rules_cmd",
+    "alerts_cmd",
+    "events_cmd",
+    "serve_cmd",
+)
+
+
+def register(app: typer.Typer) -> None:
+    for mod in COMMAND_MODULES:
+        importlib.import_module(f"stockade.cli.{mod}").register(app)

@@ -1,0 +1,75 @@
+"""The `stockade` command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from stockade import __version__
+from stockade.cli import common
+from stockade.errors import StockadeError
+
+app = typer.Typer(
+    name="stockade",
+    help="Stockade: zero-trust runtime security for Linux containers and Kubernetes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"stockade {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    output: Annotated[str, typer.Option("--output", "-o", help="Output format: text or json.")] = "text",
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).",
+                                               envvar="STOCKADE_CONFIG")] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    """Stockade: zero-trust runtime security for Linux containers and Kubernetes."""
+    if output not in ("text", "json"):
+        raise StockadeError(f"--output must be 'text' or 'json', not '{output}'")
+    common.STATE.output = output
+    common.STATE.config_path = config
+
+
+def _register() -> None:
+    from stockade.cli import commands  # noqa: PLC0415
+
+    commands.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        app(args=argv, standalone_mode=False, prog_name="stockade")
+    except StockadeError as e:
+        common.err_console.print(f"stockade: error: {e}", markup=False)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        common.err_console.print("stockade: aborted", markup=False)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

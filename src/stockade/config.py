@@ -1,0 +1,164 @@
+"""Configuration: a YAML file, then environment variables, then command-line flags (last wins).
+
+File: ``--config PATH``, else ``$STOCKADE_CONFIG``, else ``/etc/stockade/stockade.yaml`` if present.
+Environment: ``STOCKADE_<SECTION>__<KEY>=value`` (e.g. ``STOCKADE_API__PORT=9000``,
+``STOCKADE_ENGINE__RULE_MATCHING=all``); values are parsed as YAML scalars.
+Every error names the offending key (and the file).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stockade.errors import ConfigError, Location
+
+DEFAULT_CONFIG_PATH = Path("/etc/stockade/stockade.yaml")
+ENV_PREFIX = "STOCKADE_"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EngineConfig(_Strict):
+    #: extra rules files/directories, loaded after the built-in pack (in order)
+    rules_files: list[str] = Field(default_factory=list)
+    #: load Stockade's built-in rule pack
+    builtin_rules: bool = True
+    #: also load Falco's stable rules from these paths when they exist
+    falco_rules_paths: list[str] = Field(
+        default_factory=lambda: ["/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml"]
+    )
+    rule_matching: Literal["first", "all"] = "first"
+    #: only rules at or above this priority are loaded (Falco's `priority` option)
+    min_priority: str = "Debug"
+    #: identical alerts (same rule and output) within this window are aggregated into one with a count
+    aggregate_window_s: float = 10.0
+    disabled_rules: list[str] = Field(default_factory=list)
+    disabled_tags: list[str] = Field(default_factory=list)
+
+
+class StorageConfig(_Strict):
+    #: SQLAlchemy URL; default: SQLite in the data dir
+    url: str | None = None
+    #: events older than this are deleted; alerts are kept longer
+    event_retention_s: float = 7 * 86400
+    alert_retention_s: float = 90 * 86400
+    #: at most this many events are kept (oldest deleted first)
+    max_events: int = 1_000_000
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8720, ge=1, le=65535)
+    #: bearer token required on /api (None: no auth, loopback only by default)
+    token: str | None = None
+
+
+class SinkConfig(_Strict):
+    type: Literal["stdout", "file", "syslog", "webhook"]
+    #: stdout: text|json; file: path; syslog: address; webhook: url
+    format: Literal["text", "json"] = "json"
+    path: str | None = None
+    address: str | None = None
+    url: str | None = None
+    min_priority: str = "Debug"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StockadeConfig(_Strict):
+    hostname: str = Field(default_factory=socket.gethostname)
+    data_dir: str = "/var/lib/stockade"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    sinks: list[SinkConfig] = Field(default_factory=list)
+
+    def db_url(self) -> str:
+        if self.storage.url:
+            return self.storage.url
+        return f"sqlite:///{Path(self.data_dir) / 'stockade.db'}"
+
+
+def _set_path(d: dict[str, Any], path: list[str], value: Any) -> None:
+    for p in path[:-1]:
+        nxt = d.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[p] = nxt
+        d = nxt
+    d[path[-1]] = value
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in environ.items():
+        if not k.startswith(ENV_PREFIX) or k == "STOCKADE_CONFIG" or k.startswith("STOCKADE_TEST"):
+            continue
+        path = [p.lower() for p in k[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        try:
+            val = yaml.safe_load(v) if v != "" else ""
+        except yaml.YAMLError:
+            val = v
+        _set_path(out, path, val)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> StockadeConfig:
+    """File, then environment, then `overrides` (from flags, as a nested dict)."""
+    env = dict(os.environ if environ is None else environ)
+    origin = "<defaults>"
+    data: dict[str, Any] = {}
+    cfg_path = Path(path) if path else (Path(env["STOCKADE_CONFIG"]) if env.get("STOCKADE_CONFIG") else None)
+    if cfg_path is None and DEFAULT_CONFIG_PATH.is_file():
+        cfg_path = DEFAULT_CONFIG_PATH
+    if cfg_path is not None:
+        origin = str(cfg_path)
+        try:
+            text = cfg_path.read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read config file: {e.strerror}", Location(origin)) from e
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            loc = Location(origin, mark.line + 1, mark.column + 1) if mark else Location(origin)
+            raise ConfigError(f"invalid YAML: {getattr(e, 'problem', e)}", loc) from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("the config file must be a mapping of keys to values", Location(origin))
+        data = loaded
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return StockadeConfig.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "<root>"
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise ConfigError(f"key '{key}': {first['msg']}{more}", Location(origin)) from e

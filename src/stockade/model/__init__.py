@@ -1,0 +1,1 @@
+"""The data model: events, fields, alerts. Imports nothing above it."""

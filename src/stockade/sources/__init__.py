@@ -1,0 +1,1 @@
+"""Event sources: recordings, Falco JSON, Tetragon, Kubernetes audit."""
