@@ -80,8 +80,29 @@ def register(spec: FieldSpec) -> FieldSpec:
     return spec
 
 
+#: modules that register the fields of other sources; imported on first lookup
+_SOURCE_FIELD_MODULES = ("stockade.model.k8s_audit_fields",)
+_loaded = False
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib  # noqa: PLC0415
+
+    for mod in _SOURCE_FIELD_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:  # pragma: no cover - only while a module is being written
+            if e.name != mod:
+                raise
+
+
 def lookup(name: str) -> FieldSpec | None:
     """The spec of a field, or None. Dynamic families (evt.arg.X) resolve to their family."""
+    _ensure_loaded()
     spec = _REGISTRY.get(name)
     if spec is not None:
         return spec
@@ -93,6 +114,7 @@ def lookup(name: str) -> FieldSpec | None:
 
 
 def all_fields() -> list[FieldSpec]:
+    _ensure_loaded()
     return sorted(_REGISTRY.values(), key=lambda s: s.name)
 
 
