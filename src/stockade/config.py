@@ -102,7 +102,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     for k, v in environ.items():
         if not k.startswith(ENV_PREFIX) or k == "STOCKADE_CONFIG" or k.startswith("STOCKADE_TEST"):
             continue
-        path = [p.lower() for p in k[len(ENV_PREFIX):].split("__") if p]
+        path = [p.lower() for p in k[len(ENV_PREFIX) :].split("__") if p]
         if not path:
             continue
         try:

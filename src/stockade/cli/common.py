@@ -48,4 +48,6 @@ def emit(obj: Any, text: str | None = None) -> None:
         console.print(text if text is not None else obj, markup=False)
 
 
-OutputOpt = typer.Option(None, "--output", "-o", help="Output format: text or json (overrides the global option).")
+OutputOpt = typer.Option(
+    None, "--output", "-o", help="Output format: text or json (overrides the global option)."
+)

@@ -31,10 +31,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     output: Annotated[str, typer.Option("--output", "-o", help="Output format: text or json.")] = "text",
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Config file (YAML).",
-                                               envvar="STOCKADE_CONFIG")] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
-                                          callback=_version, is_eager=True)] = False,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Config file (YAML).", envvar="STOCKADE_CONFIG")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Stockade: zero-trust runtime security for Linux containers and Kubernetes."""
     if output not in ("text", "json"):
@@ -44,7 +46,7 @@ def main_options(
 
 
 def _register() -> None:
-    from stockade.cli import commands  # noqa: PLC0415
+    from stockade.cli import commands
 
     commands.register(app)
 

@@ -48,8 +48,12 @@ class Alert:
 
     def to_falco_json(self) -> dict[str, Any]:
         """Falco's alert JSON (what falcosidekick takes) plus a `stockade` object."""
-        st: dict[str, Any] = {"id": self.id, "workload": self.workload, "event_ids": self.event_ids,
-                              "count": self.count}
+        st: dict[str, Any] = {
+            "id": self.id,
+            "workload": self.workload,
+            "event_ids": self.event_ids,
+            "count": self.count,
+        }
         if self.extra:
             st.update(self.extra)
         return {
@@ -66,7 +70,7 @@ class Alert:
 
     @classmethod
     def from_falco_json(cls, d: dict[str, Any]) -> Alert:
-        from stockade.model.timeutil import now_ns, parse_time_ns  # noqa: PLC0415
+        from stockade.model.timeutil import now_ns, parse_time_ns
 
         st = d.get("stockade") or {}
         t = d.get("time")

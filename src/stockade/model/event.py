@@ -36,7 +36,7 @@ class Event:
         if self.source == "syscall":
             t = self.data.get("evt.time", self.data.get("evt.rawtime"))
             return t if isinstance(t, int) else None
-        from stockade.model.timeutil import parse_time_ns  # noqa: PLC0415
+        from stockade.model.timeutil import parse_time_ns
 
         for k in ("stageTimestamp", "requestReceivedTimestamp"):
             v = self.data.get(k)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
@@ -26,7 +26,7 @@ from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
 Extractor = Callable[[dict[str, Any]], Any]
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     STRING = "STRING"
     INT = "INT"
     UINT = "UINT"
@@ -42,7 +42,7 @@ class FieldType(str, Enum):
         return self in (FieldType.INT, FieldType.UINT, FieldType.PORT, FieldType.DOUBLE)
 
 
-class ArgKind(str, Enum):
+class ArgKind(StrEnum):
     NONE = "none"  # proc.name
     INDEX = "index"  # proc.aname[2]; optional: without it, "any of" (see FieldSpec.any_without_arg)
     KEY = "key"  # ka.uri.param[command], k8s.pod.label[app], jevt.value[/a/b]
@@ -90,7 +90,7 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for mod in _SOURCE_FIELD_MODULES:
         try:
@@ -196,8 +196,13 @@ def _ancestors(e: dict[str, Any], what: str) -> list[Any] | None:
     lst = e.get(f"proc.a{what}")
     if isinstance(lst, list):
         return lst
-    parent_key = {"name": "proc.pname", "exepath": "proc.pexepath", "pid": "proc.ppid",
-                  "exe": "proc.pexe", "cmdline": "proc.pcmdline"}[what]
+    parent_key = {
+        "name": "proc.pname",
+        "exepath": "proc.pexepath",
+        "pid": "proc.ppid",
+        "exe": "proc.pexe",
+        "cmdline": "proc.pcmdline",
+    }[what]
     out: list[Any] = []
     v = e.get(parent_key)
     if v is None:
@@ -563,12 +568,21 @@ _ARG_FIELDS: dict[str, tuple[ArgKind, bool, Callable[[str | None], Extractor] | 
     "proc.env": (ArgKind.KEY, False, None, False),
     "thread.cgroup": (ArgKind.KEY, True, None, False),
     "container.mount": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount", "spec"), False),
-    "container.mount.source": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount.source", "source"), False),
+    "container.mount.source": (
+        ArgKind.INDEX_OR_KEY,
+        True,
+        _keyed_list("container.mount.source", "source"),
+        False,
+    ),
     "container.mount.dest": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount.dest", "dest"), False),
     "container.mount.mode": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount.mode", "mode"), False),
     "container.mount.rdwr": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount.rdwr", "rdwr"), False),
     "container.mount.propagation": (
-        ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount.propagation", "propagation"), False),
+        ArgKind.INDEX_OR_KEY,
+        True,
+        _keyed_list("container.mount.propagation", "propagation"),
+        False,
+    ),
     "container.label": (ArgKind.KEY, True, _labels("container"), False),
 }
 for _kind in ("pod", "rc", "svc", "ns", "rs", "deployment"):

@@ -7,12 +7,23 @@ part in equality, so two parses of the same text in different places compare equ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
-STR_OPS = ("==", "=", "!=", "bcontains", "bstartswith", "contains", "endswith", "glob", "icontains",
-           "iglob", "startswith", "regex")
+STR_OPS = (
+    "==",
+    "=",
+    "!=",
+    "bcontains",
+    "bstartswith",
+    "contains",
+    "endswith",
+    "glob",
+    "icontains",
+    "iglob",
+    "startswith",
+    "regex",
+)
 LIST_OPS = ("in", "intersects", "pmatch")
 MODIFIERS = ("oneof", "anyof", "allof")
 TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt", "storage")
@@ -65,8 +76,8 @@ class TransformerList:
     pos: int = field(default=0, compare=False)
 
 
-Operand = Union[FieldRef, Transform, StrLit, TransformerList]
-Value = Union[StrLit, ListLit, ListRef, FieldRef, Transform, None]
+Operand = FieldRef | Transform | StrLit | TransformerList
+Value = StrLit | ListLit | ListRef | FieldRef | Transform | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +121,7 @@ class BoolConst:
     pos: int = field(default=0, compare=False)
 
 
-Node = Union[And, Or, Not, Check, MacroRef, BoolConst]
+Node = And | Or | Not | Check | MacroRef | BoolConst
 
 
 def walk(node: Node):  # type: ignore[no-untyped-def]

@@ -56,8 +56,21 @@ _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-]?[0-9]
 _BARE_STR = re.compile(r"[^ \b\t\n\r\f(),=\"']+")
 _FIELD_ARG_BARE = re.compile(r"[^ \b\t\n\r\f\[\]\"']+")
 # word operators (need a blank or '(' after them); longest first so 'intersects' wins over 'in'
-_WORD_OPS = ("bcontains", "bstartswith", "contains", "endswith", "glob", "icontains", "iglob",
-             "startswith", "regex", "intersects", "in", "pmatch", "exists")
+_WORD_OPS = (
+    "bcontains",
+    "bstartswith",
+    "contains",
+    "endswith",
+    "glob",
+    "icontains",
+    "iglob",
+    "startswith",
+    "regex",
+    "intersects",
+    "in",
+    "pmatch",
+    "exists",
+)
 _SYM_OPS = ("==", "=", "!=", "<=", "<", ">=", ">")
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
 
@@ -68,7 +81,7 @@ def parse_condition(text: str) -> Node:
     node = p.expr()
     p.ws()
     if p.i < len(text):
-        raise p.error(f"unexpected '{text[p.i:p.i + 20]}'")
+        raise p.error(f"unexpected '{text[p.i : p.i + 20]}'")
     return node
 
 
@@ -81,7 +94,7 @@ def parse_operand(text: str) -> FieldRef | Transform:
         raise p.error("expected a field or a transformer")
     p.ws()
     if p.i < len(text):
-        raise p.error(f"unexpected '{text[p.i:p.i + 20]}'")
+        raise p.error(f"unexpected '{text[p.i : p.i + 20]}'")
     return op
 
 
@@ -206,7 +219,9 @@ class _Parser:
         if lhs is None:
             ident = self.regex(_IDENT)
             if ident is None:
-                raise self.error(f"expected a field, a macro or '(' but found '{self.s[self.i:self.i + 20]}'")
+                raise self.error(
+                    f"expected a field, a macro or '(' but found '{self.s[self.i : self.i + 20]}'"
+                )
             if ident in ("and", "or", "not"):
                 raise self.error(f"unexpected '{ident}'", pos)
             return MacroRef(ident, pos)

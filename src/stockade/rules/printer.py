@@ -83,10 +83,7 @@ def print_condition(node: Node) -> str:
             return f"{lhs} exists"
         mod = f"{node.modifier} " if node.modifier else ""
         rhs = node.rhs
-        if isinstance(rhs, StrLit):
-            rs = print_str(rhs)
-        else:
-            rs = print_operand(rhs)
+        rs = print_str(rhs) if isinstance(rhs, StrLit) else print_operand(rhs)
         return f"{lhs} {node.op} {mod}{rs}"
     raise TypeError(f"not a condition node: {node!r}")
 
