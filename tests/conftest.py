@@ -34,12 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for m in ("root", "postgres", "containers", "ebpf"):
             if item.get_closest_marker(m) is not None:
                 reason = _skip_reason(m)
-                if reason:
-                    if os.environ.get("CI") == "true":
-                        # In CI every capability must be present: a skip would hide a failure.
-                        item.add_marker(pytest.mark.xfail(reason=f"CI lacks capability: {reason}", strict=True))
-                    else:
-                        item.add_marker(pytest.mark.skip(reason=reason))
+                # In CI (CI=true) every capability must be present: run the test and let it fail
+                # rather than hide the gap behind a skip.
+                if reason and os.environ.get("CI") != "true":
+                    item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
