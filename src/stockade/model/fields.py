@@ -298,7 +298,7 @@ def _fd_num(e: dict[str, Any]) -> Any:
     if e.get("evt.type") in OPEN_TYPES or e.get("evt.type") in ("socket", "accept", "accept4"):
         r = e.get("evt.rawres")
         if r is None:
-            r = e.get("evt.res")
+            r = _evt_rawres(e)
         if isinstance(r, int):
             return r
     return None
@@ -388,13 +388,18 @@ def _evt_rawres(e: dict[str, Any]) -> Any:
     r = e.get("evt.res")
     if isinstance(r, int):
         return r
-    if r == "SUCCESS":
+    if r == "SUCCESS" or (r is None and e.get("evt.type") is not None and e.get("evt.dir", "<") == "<"):
+        # a recorded exit event that gives no result records a call that succeeded
         return 0
+    if isinstance(r, str) and r.startswith("E"):
+        return -1
     return None
 
 
 def _evt_res(e: dict[str, Any]) -> Any:
     r = e.get("evt.rawres")
+    if r is None and e.get("evt.res") is None:
+        r = _evt_rawres(e)
     if isinstance(r, int):
         return "SUCCESS" if r >= 0 else str(r)
     return None
@@ -432,6 +437,38 @@ def _container_tag(e: dict[str, Any]) -> Any:
         colon = img.rfind(":")
         return img[colon + 1 :] if colon > slash else None
     return None
+
+
+def _evt_dir(e: dict[str, Any]) -> Any:
+    # Recordings hold exit events unless they say otherwise ("<" is what Falco's rules match).
+    return "<" if e.get("evt.type") is not None else None
+
+
+def _both_ends(port: bool) -> Extractor:
+    """fd.ip / fd.port / fd.net: either end of the connection (a list: 'any of' semantics)."""
+    c, s = (
+        (_tuple_part(1, True), _tuple_part(3, True))
+        if port
+        else (_tuple_part(0, False), _tuple_part(2, False))
+    )
+
+    def get(e: dict[str, Any]) -> Any:
+        vals = [
+            e.get("fd.cport" if port else "fd.cip") or c(e),
+            e.get("fd.sport" if port else "fd.sip") or s(e),
+        ]
+        vals = [v for v in vals if v is not None]
+        return vals or None
+
+    return get
+
+
+def _alias(key: str, fallback: Extractor) -> Extractor:
+    def get(e: dict[str, Any]) -> Any:
+        v = e.get(key)
+        return fallback(e) if v is None else v
+
+    return get
 
 
 def _evt_rawtime(e: dict[str, Any]) -> Any:
@@ -536,6 +573,14 @@ _DERIVATIONS: dict[str, Extractor] = {
     "evt.rawres": _evt_rawres,
     "evt.res": _evt_res,
     "evt.rawtime": _evt_rawtime,
+    "evt.dir": _evt_dir,
+    "fd.ip": _both_ends(False),
+    "fd.port": _both_ends(True),
+    "fd.net": _both_ends(False),
+    "fd.cnet": _alias("fd.cip", _tuple_part(0, False)),
+    "fd.snet": _alias("fd.sip", _tuple_part(2, False)),
+    "fd.lnet": _alias("fd.lip", _local_remote(True, False)),
+    "fd.rnet": _alias("fd.rip", _local_remote(False, False)),
     "evt.time": _evt_time,
     "container.name": _container_name,
     "container.image": _container_image,

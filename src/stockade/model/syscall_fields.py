@@ -257,6 +257,7 @@ SYSCALL_FIELD_TYPES: dict[str, str] = {
     "proc.nchilds": "UINT",
     "proc.nthreads": "UINT",
     "proc.pcmdline": "STRING",
+    "proc.pexe": "STRING",
     "proc.pexepath": "STRING",
     "proc.pid": "INT",
     "proc.pidns_init_start_ts": "UINT",

@@ -1,0 +1,351 @@
+"""The detection engine: compiled rules indexed by source and event type, producing alerts."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.engine.sequence import SequenceSpec, SequenceTracker
+from stockade.errors import Location
+from stockade.model.alert import Alert, priority_rank
+from stockade.model.event import Event
+from stockade.model.timeutil import format_time_ns
+from stockade.rules import interp
+from stockade.rules.compiler import CompiledSet, Entry, compile_entries
+from stockade.rules.loader import load_rules
+from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
+from stockade.rules.ruleset import Problem, RuleDef, RuleLoadError, Ruleset
+
+_EMPTY: list[Alert] = []
+
+
+@dataclass(slots=True)
+class EngineStats:
+    events: Counter[str] = field(default_factory=Counter)  # per source
+    alerts: Counter[str] = field(default_factory=Counter)  # per rule
+    #: events on which compiled code raised and the reference interpreter was used instead
+    fallbacks: int = 0
+    #: (rule, error) the interpreter could not evaluate either: the rule is skipped for that event
+    eval_errors: int = 0
+    last_errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": dict(self.events),
+            "events_total": sum(self.events.values()),
+            "alerts": dict(self.alerts),
+            "alerts_total": sum(self.alerts.values()),
+            "fallbacks": self.fallbacks,
+            "eval_errors": self.eval_errors,
+            "last_errors": list(self.last_errors),
+        }
+
+
+@dataclass(slots=True)
+class _Rule:
+    d: RuleDef
+    fmt: OutputFormat
+    tags: list[str]
+
+
+class _SourceRules:
+    """The compiled rules and sequence steps of one source."""
+
+    def __init__(self, source: str, rules: list[_Rule], mode: str) -> None:
+        self.source = source
+        self.rules = [r for r in rules if r.d.sequence is None]
+        self.seqs = [r for r in rules if r.d.sequence is not None]
+        self.mode = mode
+        self.compiled: CompiledSet | None = None
+        if self.rules:
+            entries = [Entry(r.d.ast, r.d.evttypes, r.d.evttypes_excluded) for r in self.rules]  # type: ignore[arg-type]
+            self.compiled = compile_entries(entries, mode)
+        # every step of every sequence is an entry; evaluated in "all" mode
+        self.step_owner: list[tuple[int, int]] = []  # entry index -> (sequence position, step)
+        step_entries: list[Entry] = []
+        specs: list[SequenceSpec] = []
+        from stockade.rules.evttypes import rule_evttypes
+
+        for si, r in enumerate(self.seqs):
+            seq = r.d.sequence
+            assert seq is not None
+            specs.append(SequenceSpec(si, seq.by, int(seq.within_s * 1e9), len(seq.steps)))
+            for k, st in enumerate(seq.steps):
+                assert st.ast is not None
+                types, excluded = rule_evttypes(st.ast).as_sets()
+                step_entries.append(Entry(st.ast, types, excluded))
+                self.step_owner.append((si, k))
+        self.steps: CompiledSet | None = compile_entries(step_entries, "all") if step_entries else None
+        self.tracker = SequenceTracker(specs)
+        self.typed = source == "syscall"
+
+
+class Engine:
+    """Evaluates rules on events.
+
+    >>> engine = Engine.from_files(["rules.yaml"], rule_matching="first")
+    >>> alerts = engine.process(event)
+    """
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        *,
+        rule_matching: str = "first",
+        hostname: str | None = None,
+        min_priority: str | None = None,
+        disabled_rules: Iterable[str] = (),
+        disabled_tags: Iterable[str] = (),
+    ) -> None:
+        if rule_matching not in ("first", "all"):
+            raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
+        self.ruleset = ruleset
+        self.rule_matching = rule_matching
+        self.hostname = hostname or socket.gethostname()
+        self.stats = EngineStats()
+        self.problems: list[Problem] = list(ruleset.problems)
+        disabled = set(disabled_rules)
+        dtags = set(disabled_tags)
+        max_rank = priority_rank(min_priority) if min_priority else 99
+        self._active: dict[str, _Rule] = {}
+        by_source: dict[str, list[_Rule]] = {}
+        fmt_errors: list[Problem] = []
+        for r in sorted(ruleset.rules.values(), key=lambda r: r.index):
+            runnable = r.ast is not None or (
+                r.sequence is not None and all(s.ast is not None for s in r.sequence.steps)
+            )
+            if not runnable or not r.enabled or r.name in disabled or dtags & set(r.tags):
+                continue
+            if priority_rank(r.priority) > max_rank:
+                continue
+            try:
+                fmt = compile_output(r.output, r.source)
+            except OutputFormatError as e:
+                fmt_errors.append(Problem("error", "LOAD_ERR_COMPILE_OUTPUT", str(e), r.location))
+                continue
+            rule = _Rule(r, fmt, list(r.tags))
+            self._active[r.name] = rule
+            by_source.setdefault(r.source, []).append(rule)
+        if fmt_errors:
+            self.problems.extend(fmt_errors)
+            raise RuleLoadError(self.problems)
+        self._sources = {src: _SourceRules(src, rules, rule_matching) for src, rules in by_source.items()}
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: Sequence[str | Any],
+        *,
+        rule_matching: str = "first",
+        hostname: str | None = None,
+        min_priority: str | None = None,
+        disabled_rules: Iterable[str] = (),
+        disabled_tags: Iterable[str] = (),
+    ) -> Engine:
+        """Load rules files in order (one ruleset); raises RuleLoadError listing every error."""
+        rs = load_rules([str(p) if not isinstance(p, tuple) else p for p in paths])
+        return cls(
+            rs,
+            rule_matching=rule_matching,
+            hostname=hostname,
+            min_priority=min_priority,
+            disabled_rules=disabled_rules,
+            disabled_tags=disabled_tags,
+        )
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def process(self, event: Event) -> list[Alert]:
+        return self.process_data(event.source, event.data, event)
+
+    def process_data(self, source: str, data: dict[str, Any], event: Event | None = None) -> list[Alert]:
+        """Evaluate one event's data (the hot path)."""
+        self.stats.events[source] += 1
+        sr = self._sources.get(source)
+        if sr is None:
+            return _EMPTY
+        out: list[Alert] | None = None
+        cs = sr.compiled
+        if cs is not None:
+            fn = cs.fn_for(data.get("evt.type")) if sr.typed else cs.untyped
+            try:
+                res = fn(data)
+            except Exception:
+                res = self._fallback(sr, data)
+            if sr.mode == "first":
+                if res >= 0:
+                    out = [self._alert(sr.rules[res], data, event)]
+            elif res:
+                out = [self._alert(sr.rules[i], data, event) for i in res]
+        if sr.steps is not None:
+            seq_alerts = self._steps(sr, data, event)
+            if seq_alerts:
+                out = (out or []) + seq_alerts
+        return out if out is not None else _EMPTY
+
+    def _fallback(self, sr: _SourceRules, data: dict[str, Any]) -> Any:
+        """Compiled code raised on this event: evaluate with the reference interpreter."""
+        self.stats.fallbacks += 1
+        hits = []
+        for i, r in enumerate(sr.rules):
+            try:
+                ok = interp.evaluate(r.d.ast, data)  # type: ignore[arg-type]
+            except Exception as e:
+                self.stats.eval_errors += 1
+                if len(self.stats.last_errors) < 20:
+                    self.stats.last_errors.append(f"rule '{r.d.name}': {type(e).__name__}: {e}")
+                continue
+            if ok:
+                if sr.mode == "first":
+                    return i
+                hits.append(i)
+        return -1 if sr.mode == "first" else hits
+
+    def _steps(self, sr: _SourceRules, data: dict[str, Any], event: Event | None) -> list[Alert]:
+        assert sr.steps is not None
+        fn = sr.steps.fn_for(data.get("evt.type")) if sr.typed else sr.steps.untyped
+        try:
+            hits = fn(data)
+        except Exception:
+            self.stats.fallbacks += 1
+            hits = []
+            for i, (si, k) in enumerate(sr.step_owner):
+                seq = sr.seqs[si].d.sequence
+                try:
+                    if seq is not None and interp.evaluate(seq.steps[k].ast, data):  # type: ignore[arg-type]
+                        hits.append(i)
+                except Exception:
+                    self.stats.eval_errors += 1
+        if not hits:
+            return _EMPTY
+        per_seq: dict[int, set[int]] = {}
+        for i in hits:
+            si, k = sr.step_owner[i]
+            per_seq.setdefault(si, set()).add(k)
+        t = _time_ns(data)
+        eid = event.id if event is not None else None
+        out = []
+        for si, steps in per_seq.items():
+            done = sr.tracker.observe(si, steps, data, t, eid)
+            if done is not None:
+                rule = sr.seqs[si]
+                alert = self._alert(rule, data, event)
+                alert.event_ids = [x for _, _, x in done.steps if x]
+                alert.extra["sequence"] = [
+                    {
+                        "step": k + 1,
+                        "time": format_time_ns(_time_ns(d)),
+                        "evt.type": d.get("evt.type"),
+                        "proc.cmdline": interp.extractor("proc.cmdline", None)(d) if sr.typed else None,
+                        "event_id": x,
+                    }
+                    for k, d, x in done.steps
+                ]
+                out.append(alert)
+        return out
+
+    def _alert(self, rule: _Rule, data: dict[str, Any], event: Event | None) -> Alert:
+        d = rule.d
+        self.stats.alerts[d.name] += 1
+        t = _time_ns(data)
+        text, fields = rule.fmt.render(data)
+        if d.source == "syscall":
+            fields.setdefault("evt.time", t)
+        output = f"{format_time_ns(t)[11:29]}: {d.priority} {text}"
+        alert = Alert(
+            time_ns=t,
+            rule=d.name,
+            priority=d.priority,
+            output=output,
+            output_fields=fields,
+            source=d.source,
+            tags=rule.tags,
+            hostname=self.hostname,
+            workload=workload_of(d.source, data),
+        )
+        if event is not None and event.id:
+            alert.event_ids = [event.id]
+        return alert
+
+    def flush(self) -> list[Alert]:
+        """Alerts held back (none today: sequences alert when their last step arrives)."""
+        return []
+
+    # -- introspection ----------------------------------------------------------------------------
+    def rules_info(self) -> list[dict[str, Any]]:
+        out = []
+        for r in sorted(self.ruleset.rules.values(), key=lambda r: r.index):
+            loc: Location | None = r.location
+            out.append(
+                {
+                    "name": r.name,
+                    "desc": r.desc,
+                    "priority": r.priority,
+                    "source": r.source,
+                    "tags": list(r.tags),
+                    "enabled": r.name in self._active,
+                    "condition": r.condition,
+                    "sequence": (
+                        {
+                            "by": r.sequence.by,
+                            "within_s": r.sequence.within_s,
+                            "steps": [s.condition for s in r.sequence.steps],
+                        }
+                        if r.sequence
+                        else None
+                    ),
+                    "output": r.output,
+                    "evttypes": sorted(r.evttypes) if r.evttypes is not None else None,
+                    "file": loc.file if loc else None,
+                    "line": loc.line if loc else None,
+                    "hits": self.stats.alerts.get(r.name, 0),
+                }
+            )
+        return out
+
+    @property
+    def active_rules(self) -> int:
+        return len(self._active)
+
+    def evttypes(self, source: str = "syscall") -> set[str] | None:
+        """The event types the active rules of `source` need; None if some rule needs all of them."""
+        need: set[str] = set()
+        for r in self._active.values():
+            if r.d.source != source:
+                continue
+            if r.d.evttypes is None:
+                return None
+            need |= r.d.evttypes
+        return need
+
+
+def _time_ns(data: dict[str, Any]) -> int:
+    t = data.get("evt.time")
+    if isinstance(t, int):
+        return t
+    t = data.get("evt.rawtime")
+    if isinstance(t, int):
+        return t
+    return time.time_ns()
+
+
+def workload_of(source: str, data: dict[str, Any]) -> str:
+    """A short name for what the event is about: k8s namespace/pod, container, or host."""
+    if source == "k8s_audit":
+        obj = data.get("objectRef")
+        if isinstance(obj, dict):
+            ns, name = obj.get("namespace"), obj.get("name")
+            res = obj.get("resource")
+            return "/".join(str(x) for x in (ns, res, name) if x)
+        return "cluster"
+    ns, pod = data.get("k8s.ns.name"), data.get("k8s.pod.name")
+    if ns and pod:
+        return f"{ns}/{pod}"
+    cid = data.get("container.id")
+    if cid and cid != "host":
+        name = data.get("container.name")
+        return f"container:{name or cid}"
+    return "host"

@@ -1,0 +1,127 @@
+"""Sequence rules: ordered steps on the same container or process tree within a time window.
+
+Falco cannot express "a shell, then a download tool, then an outbound connection in the same
+container within 60s" (falcosecurity/rules#196). A sequence rule's steps are compiled like rule
+conditions; this tracker keeps, per rule and per key (the `by` field's value, or the process tree),
+how far the sequence has got. Memory is bounded: at most `max_partial` partial sequences are kept
+(oldest evicted first, counted in `evicted`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.model.fields import syscall_value
+
+PROCESS_TREE = "process_tree"
+
+
+@dataclass(slots=True)
+class Partial:
+    start_ns: int
+    next_step: int
+    #: (step index, event data, event id) of each step matched so far
+    steps: list[tuple[int, dict[str, Any], str | None]] = field(default_factory=list)
+    #: for process_tree sequences: the pids that belong to the tree
+    pids: set[Any] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class SequenceSpec:
+    rule_index: int
+    by: str
+    within_ns: int
+    nsteps: int
+
+
+def _pid_chain(data: dict[str, Any]) -> list[Any]:
+    """The pid of the process and of its ancestors, as far as the event knows them."""
+    out = []
+    for key in ("proc.pid", "proc.ppid"):
+        v = data.get(key)
+        if v is not None:
+            out.append(v)
+    anc = syscall_value(data, "proc.apid")
+    if isinstance(anc, list):
+        out.extend(anc)
+    return out
+
+
+class SequenceTracker:
+    def __init__(self, specs: list[SequenceSpec], max_partial: int = 100_000) -> None:
+        self.specs = specs
+        self.max_partial = max_partial
+        self.partials: OrderedDict[tuple[int, Any], Partial] = OrderedDict()
+        self.evicted = 0
+        self.expired = 0
+
+    def _key(self, spec: SequenceSpec, data: dict[str, Any]) -> Any:
+        if spec.by == PROCESS_TREE:
+            return None
+        return syscall_value(data, spec.by)
+
+    def observe(
+        self, spec_pos: int, step_hits: set[int], data: dict[str, Any], time_ns: int, event_id: str | None
+    ) -> Partial | None:
+        """Feed the steps of sequence `spec_pos` that this event matched; return a completed one."""
+        spec = self.specs[spec_pos]
+        if spec.by == PROCESS_TREE:
+            return self._observe_tree(spec_pos, spec, step_hits, data, time_ns, event_id)
+        key = self._key(spec, data)
+        if key is None:
+            return None
+        k = (spec_pos, key)
+        p = self.partials.get(k)
+        if p is not None and time_ns - p.start_ns > spec.within_ns:
+            del self.partials[k]
+            self.expired += 1
+            p = None
+        if p is not None and p.next_step in step_hits:
+            p.steps.append((p.next_step, data, event_id))
+            p.next_step += 1
+            self.partials.move_to_end(k)
+            if p.next_step == spec.nsteps:
+                del self.partials[k]
+                return p
+            return None
+        if p is None and 0 in step_hits:
+            self._put(k, Partial(time_ns, 1, [(0, data, event_id)]))
+        return None
+
+    def _observe_tree(
+        self,
+        spec_pos: int,
+        spec: SequenceSpec,
+        step_hits: set[int],
+        data: dict[str, Any],
+        time_ns: int,
+        event_id: str | None,
+    ) -> Partial | None:
+        chain = _pid_chain(data)
+        pid = data.get("proc.pid")
+        for k in [k for k in self.partials if k[0] == spec_pos]:
+            p = self.partials[k]
+            if time_ns - p.start_ns > spec.within_ns:
+                del self.partials[k]
+                self.expired += 1
+                continue
+            if p.next_step in step_hits and any(x in p.pids for x in chain):
+                p.steps.append((p.next_step, data, event_id))
+                p.next_step += 1
+                if pid is not None:
+                    p.pids.add(pid)
+                if p.next_step == spec.nsteps:
+                    del self.partials[k]
+                    return p
+                return None
+        if 0 in step_hits and pid is not None:
+            self._put((spec_pos, ("tree", pid, time_ns)), Partial(time_ns, 1, [(0, data, event_id)], {pid}))
+        return None
+
+    def _put(self, k: tuple[int, Any], p: Partial) -> None:
+        self.partials[k] = p
+        if len(self.partials) > self.max_partial:
+            self.partials.popitem(last=False)
+            self.evicted += 1

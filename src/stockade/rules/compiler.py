@@ -1,0 +1,276 @@
+"""Compile resolved conditions into Python functions, one per event type.
+
+For each event type a rule can match, the engine gets one generated function that tests, in load
+order, every rule of that type with its `evt.type` checks already folded away. Common checks on
+plain fields are inlined (`e.get("proc.name") == "bash"`, set membership on frozensets,
+precompiled regex/glob, `str.startswith` with tuples); a value of an unexpected type, and the rare
+operators, go to the reference interpreter (:mod:`stockade.rules.interp`), which defines the
+semantics. Cheaper tests run first inside each and/or (conditions have no side effects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from stockade.model.fields import FieldType, lookup
+from stockade.rules import interp
+from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit
+from stockade.rules.evttypes import OTHER_TYPE, specialize
+
+#: per-event evaluation: "first" returns the index of the first matching entry or -1;
+#: "all" returns the list of matching indices
+BucketFn = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One condition to evaluate: a rule, or a step of a sequence rule."""
+
+    ast: Node
+    evttypes: frozenset[str] | None  # None: all types except `excluded`
+    excluded: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class CompiledSet:
+    by_type: dict[str, BucketFn]
+    other: BucketFn  # an event type no entry names
+    untyped: BucketFn  # an event without evt.type
+    source_code: dict[str, str] = field(default_factory=dict)
+
+    def fn_for(self, evttype: Any) -> BucketFn:
+        if evttype is None:
+            return self.untyped
+        return self.by_type.get(evttype, self.other)
+
+
+class _Gen:
+    """Generates the code of one bucket function."""
+
+    def __init__(self, consts: dict[str, Any]) -> None:
+        self.consts = consts
+        self.n = 0
+
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def fresh(self) -> int:
+        self.n += 1
+        return self.n
+
+    # -- cost model: cheaper first -----------------------------------------------------------
+    def cost(self, node: Node) -> int:
+        if isinstance(node, Check):
+            if not self._inlinable(node):
+                return 20
+            spec = lookup(node.lhs.name) if isinstance(node.lhs, FieldRef) else None
+            return 2 if spec is not None and spec.make_extractor is None else 4
+        if isinstance(node, Not):
+            return self.cost(node.child)
+        if isinstance(node, And | Or):
+            return sum(self.cost(c) for c in node.children)
+        return 0
+
+    def expr(self, node: Node) -> str:
+        if isinstance(node, BoolConst):
+            return "True" if node.value else "False"
+        if isinstance(node, Not):
+            return f"(not {self.expr(node.child)})"
+        if isinstance(node, And | Or):
+            kids = sorted(node.children, key=self.cost)
+            joiner = " and " if isinstance(node, And) else " or "
+            return "(" + joiner.join(self.expr(c) for c in kids) + ")"
+        if isinstance(node, Check):
+            return self.check(node)
+        raise TypeError(f"cannot compile {type(node).__name__}")
+
+    # -- checks -----------------------------------------------------------------------------
+    def _inlinable(self, node: Check) -> bool:
+        lhs = node.lhs
+        if not isinstance(lhs, FieldRef):
+            return False
+        spec = lookup(lhs.name)
+        if spec is None or spec.is_list or (lhs.name in interp.ANCESTOR_FIELDS and lhs.arg is None):
+            return False
+        if spec.type == FieldType.IPNET or lhs.name in ("fd.ip", "fd.port"):
+            return False
+        if node.op == "exists":
+            return True
+        if not isinstance(node.rhs, StrLit | ListLit):
+            return False
+        if spec.type.numeric:
+            return (
+                node.op in ("=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects")
+                and node.modifier is None
+            )
+        if spec.type == FieldType.BOOL:
+            return node.op in ("=", "==", "!=") and node.modifier is None
+        if node.modifier is not None:
+            return node.op in ("startswith", "endswith", "contains", "=", "==") and node.modifier in (
+                "anyof",
+                "allof",
+            )
+        return node.op in (
+            "=",
+            "==",
+            "!=",
+            "contains",
+            "icontains",
+            "startswith",
+            "endswith",
+            "in",
+            "intersects",
+            "pmatch",
+            "glob",
+            "iglob",
+            "regex",
+        )
+
+    def access(self, f: FieldRef, t: str) -> str:
+        spec = lookup(f.name)
+        key = repr(f.name if f.arg is None else f"{f.name}[{f.arg}]")
+        if spec is None or spec.make_extractor is None:
+            return f"g({key})"
+        x = self.const(spec.extractor(f.arg))
+        return f"({t} if ({t} := g({key})) is not None else {x}(e))"
+
+    def check(self, node: Check) -> str:
+        n = self.fresh()
+        slow = self.const(partial(interp.eval_check, node))
+        if not self._inlinable(node):
+            return f"{slow}(e)"
+        assert isinstance(node.lhs, FieldRef)
+        spec = lookup(node.lhs.name)
+        assert spec is not None
+        v, t = f"_v{n}", f"_t{n}"
+        acc = self.access(node.lhs, t)
+        if node.op == "exists":
+            return f"(({v} := {acc}) is not None and {v} != [])"
+        op = node.op
+        items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+        if spec.type.numeric:
+            cls = "int"
+            nums = [interp.parse_number(i) for i in items]
+            if op in ("in", "intersects"):
+                fast = f"{v} in {self.const(frozenset(nums))}"
+            else:
+                pyop = "==" if op in ("=", "==") else op
+                fast = f"{v} {pyop} {nums[0]!r}"
+        elif spec.type == FieldType.BOOL:
+            cls = "bool"
+            b = interp.parse_bool(items[0])
+            fast = f"{v} is {b!r}" if op != "!=" else f"{v} is not {b!r}"
+        else:
+            cls = "str"
+            fast = self.str_test(op, node.modifier, v, items)
+        return f"((({v} := {acc}).__class__ is {cls} and {fast}) or ({v} is not None and {v}.__class__ is not {cls} and {slow}(e)))"
+
+    def str_test(self, op: str, modifier: str | None, v: str, items: list[str]) -> str:
+        if modifier == "allof":
+            return "(" + " and ".join(self.str_test(op, None, v, [i]) for i in items) + ")"
+        if modifier == "anyof":
+            if op in ("=", "=="):
+                return f"{v} in {self.const(frozenset(items))}"
+            if op in ("startswith", "endswith"):
+                return f"{v}.{op}({self.const(tuple(items))})"
+            return "(" + " or ".join(self.str_test(op, None, v, [i]) for i in items) + ")"
+        lit = items[0] if items else ""
+        if op in ("=", "=="):
+            return f"{v} == {lit!r}"
+        if op == "!=":
+            return f"{v} != {lit!r}"
+        if op == "contains":
+            return f"{lit!r} in {v}"
+        if op == "icontains":
+            return f"{lit.lower()!r} in {v}.lower()"
+        if op in ("startswith", "endswith"):
+            return f"{v}.{op}({lit!r})"
+        if op in ("in", "intersects"):
+            if not items:
+                return "False"
+            return f"{v} in {self.const(frozenset(items))}"
+        if op == "pmatch":
+            return f"{self.const(interp.path_prefix_match)}({v}, {self.const(tuple(items))})"
+        if op in ("glob", "iglob"):
+            return f"{self.const(interp.glob_regex(lit, op == 'iglob'))}.match({v}) is not None"
+        if op == "regex":
+            return f"{self.const(interp.regex(lit))}.fullmatch({v}) is not None"
+        raise AssertionError(op)
+
+
+def _bucket_source(name: str, exprs: list[tuple[int, str]], mode: str) -> str:
+    lines = [f"def {name}(e):", "    g = e.get"]
+    if mode == "first":
+        for idx, ex in exprs:
+            lines.append(f"    if {ex}:")
+            lines.append(f"        return {idx}")
+        lines.append("    return -1")
+    else:
+        lines.append("    r = []")
+        for idx, ex in exprs:
+            lines.append(f"    if {ex}:")
+            lines.append(f"        r.append({idx})")
+        lines.append("    return r")
+    return "\n".join(lines) + "\n"
+
+
+def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
+    """Compile entries (in load order) into per-event-type functions.
+
+    mode "first": a function returns the index of the first matching entry, or -1.
+    mode "all": it returns the list of indices of every matching entry.
+    """
+    named: set[str] = set()
+    for en in entries:
+        if en.evttypes is not None:
+            named |= en.evttypes
+        named |= en.excluded
+    consts: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    fns: dict[str, BucketFn] = {}
+
+    def build(fname: str, evttype: str | None) -> BucketFn:
+        gen = _Gen(consts)
+        exprs: list[tuple[int, str]] = []
+        for idx, en in enumerate(entries):
+            if evttype is not None:
+                applies = (
+                    (evttype in en.evttypes)
+                    if en.evttypes is not None
+                    else (evttype not in en.excluded or evttype == OTHER_TYPE)
+                )
+                if not applies:
+                    continue
+                node = specialize(en.ast, evttype)
+            else:
+                node = en.ast
+            if isinstance(node, BoolConst) and not node.value:
+                continue
+            exprs.append((idx, gen.expr(node)))
+        src = _bucket_source(fname, exprs, mode)
+        sources[evttype if evttype is not None else "<untyped>"] = src
+        ns: dict[str, Any] = dict(consts)
+        exec(compile(src, f"<stockade rules:{fname}>", "exec"), ns)
+        fn: BucketFn = ns[fname]
+        return fn
+
+    for i, t in enumerate(sorted(named)):
+        fns[t] = build(f"_b{i}", t)
+    other = build("_b_other", OTHER_TYPE)
+    untyped = build("_b_untyped", None)
+    return CompiledSet(fns, other, untyped, sources)
+
+
+def compile_condition(ast: Node) -> Callable[[dict[str, Any]], bool]:
+    """A single resolved condition as a function of the event data (for tests and tools)."""
+    cs = compile_entries([Entry(ast, None)], mode="first")
+
+    def run(data: dict[str, Any]) -> bool:
+        return bool(cs.fn_for(data.get("evt.type"))(data) == 0)
+
+    return run

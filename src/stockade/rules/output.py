@@ -1,0 +1,174 @@
+"""Rule output formats: `%field`, `%field[arg]`, `%transformer(field)`, as Falco formats them.
+
+A format is compiled once per rule into a list of literal parts and value getters. A missing value
+prints as `<NA>` in the text and is `null` in `output_fields`, as in Falco.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.model.fields import lookup
+from stockade.rules.ast import FieldRef, Transform
+from stockade.rules.interp import EvalError, operand_value
+from stockade.rules.parser import ConditionSyntaxError, parse_operand
+from stockade.rules.printer import print_operand
+
+NA = "<NA>"
+_FIELD = re.compile(r"%([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_][a-zA-Z0-9_\-]*)+)(\[[^\]]*\])?")
+_TRANSFORM = re.compile(r"%([a-z0-9_]+)\(")
+#: what `%container.info` stands for (Falco's default when no container engine overrides it)
+CONTAINER_INFO = "container_id=%container.id container_name=%container.name"
+
+
+class OutputFormatError(Exception):
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def value_text(v: Any) -> str:
+    if v is None:
+        return NA
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return ",".join(value_text(x) for x in v)
+    if isinstance(v, dict):
+        import orjson
+
+        return orjson.dumps(v).decode()
+    return str(v)
+
+
+def json_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return v
+
+
+@dataclass(slots=True)
+class OutputFormat:
+    text: str
+    parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [p[0] for p in self.parts if isinstance(p, tuple)]
+
+    def render(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        out: list[str] = []
+        fields: dict[str, Any] = {}
+        for p in self.parts:
+            if isinstance(p, str):
+                out.append(p)
+                continue
+            name, get = p
+            try:
+                v = get(data)
+            except (EvalError, TypeError, ValueError):
+                v = None
+            fields[name] = json_value(v)
+            out.append(value_text(v))
+        return "".join(out), fields
+
+
+def _closing_paren(text: str, start: int) -> int:
+    depth = 0
+    i = start
+    quote = ""
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def compile_output(text: str, source: str = "syscall") -> OutputFormat:
+    """Compile an output format; raises OutputFormatError for unknown fields or bad syntax."""
+    text = text.replace("%container.info", CONTAINER_INFO)
+    parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]] = []
+    i = 0
+    lit: list[str] = []
+    while i < len(text):
+        c = text[i]
+        if c != "%":
+            lit.append(c)
+            i += 1
+            continue
+        m = _TRANSFORM.match(text, i)
+        if m:
+            end = _closing_paren(text, m.end() - 1)
+            if end < 0:
+                raise OutputFormatError("unbalanced parenthesis in output", i)
+            expr = text[i + 1 : end + 1]
+            if end + 1 < len(text) and text[end + 1] == "[":
+                close = text.find("]", end)
+                if close > 0:
+                    expr = text[i + 1 : close + 1]
+                    end = close
+            try:
+                op = parse_operand(expr)
+            except ConditionSyntaxError as e:
+                raise OutputFormatError(f"invalid output expression '%{expr}': {e.message}", i) from None
+            _check_fields(op, source, i)
+            if lit:
+                parts.append("".join(lit))
+                lit = []
+            parts.append((print_operand(op), _getter(op)))
+            i = end + 1
+            continue
+        m = _FIELD.match(text, i)
+        if not m:
+            lit.append(c)
+            i += 1
+            continue
+        name, arg = m.group(1), m.group(2)
+        spec = lookup(name)
+        if spec is None:
+            raise OutputFormatError(f"unknown field '{name}' in output", i)
+        if spec.source not in (source, "*"):
+            raise OutputFormatError(f"field '{name}' is not available for source '{source}'", i)
+        a = arg[1:-1] if arg else None
+        if lit:
+            parts.append("".join(lit))
+            lit = []
+        parts.append((name if a is None else f"{name}[{a}]", _getter(FieldRef(name, a))))
+        i = m.end()
+    if lit:
+        parts.append("".join(lit))
+    return OutputFormat(text, parts)
+
+
+def _check_fields(op: Any, source: str, offset: int) -> None:
+    from stockade.rules.ast import operand_fields
+
+    for f in operand_fields(op):
+        spec = lookup(f.name)
+        if spec is None:
+            raise OutputFormatError(f"unknown field '{f.name}' in output", offset)
+        if spec.source not in (source, "*"):
+            raise OutputFormatError(f"field '{f.name}' is not available for source '{source}'", offset)
+
+
+def _getter(op: FieldRef | Transform) -> Callable[[dict[str, Any]], Any]:
+    if isinstance(op, FieldRef):
+        spec = lookup(op.name)
+        if spec is not None:
+            return spec.extractor(op.arg)
+    return lambda d: operand_value(op, d)

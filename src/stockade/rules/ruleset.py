@@ -1,0 +1,164 @@
+"""What a loaded rules file set is made of: lists, macros, rules, sequence rules, and problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.errors import Location, RuleError
+from stockade.rules.ast import Node
+
+#: The Falco rules-engine version whose language this engine implements (required_engine_version).
+ENGINE_VERSION = (0, 57, 0)
+#: Plugins whose fields are built in: name -> version we claim (required_plugin_versions).
+BUILTIN_PLUGINS = {
+    "container": "0.4.0",
+    "k8saudit": "0.18.0",
+    "k8saudit-aks": "0.6.0",
+    "k8saudit-eks": "0.12.0",
+    "k8saudit-gke": "0.6.0",
+    "k8saudit-ovh": "0.1.0",
+    "json": "0.7.0",
+}
+SOURCES = ("syscall", "k8s_audit")
+
+
+@dataclass(slots=True)
+class Problem:
+    """One load error or warning, with where it is. `code` follows Falco's (LOAD_UNUSED_MACRO, ...)."""
+
+    level: str  # "error" | "warning"
+    code: str
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        prefix = f"{self.location}: " if self.location else ""
+        return f"{prefix}{self.level}: {self.message} [{self.code}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        loc = self.location
+        return {
+            "level": self.level,
+            "code": self.code,
+            "message": self.message,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "item": loc.item if loc else None,
+        }
+
+
+class RuleLoadError(RuleError):
+    """The ruleset has errors; `problems` holds every one of them (and the warnings)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        errors = [p for p in problems if p.level == "error"]
+        first = errors[0] if errors else None
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        super().__init__(
+            (first.message + more) if first else "rules failed to load",
+            first.location if first else None,
+        )
+
+    def __str__(self) -> str:
+        errors = [p for p in self.problems if p.level == "error"]
+        if not errors:
+            return super().__str__()
+        more = (
+            f" (and {len(errors) - 1} more errors; `stockade rules lint` lists them)"
+            if len(errors) > 1
+            else ""
+        )
+        return str(errors[0]) + more
+
+
+@dataclass(slots=True)
+class ListDef:
+    name: str
+    items: list[str]
+    location: Location
+    used: bool = False
+
+
+@dataclass(slots=True)
+class MacroDef:
+    name: str
+    condition: str
+    location: Location
+    #: where the condition text starts in the file, for error positions
+    cond_location: Location | None = None
+    used: bool = False
+
+
+@dataclass(slots=True)
+class ExceptionDef:
+    name: str
+    fields: list[str] | str
+    comps: list[str] | str | None
+    values: list[Any]
+
+
+@dataclass(slots=True)
+class SequenceStep:
+    condition: str
+    ast: Node | None = None
+
+
+@dataclass(slots=True)
+class SequenceDef:
+    by: str  # a field name (container.id, proc.pid, ...) or "process_tree"
+    within_s: float
+    steps: list[SequenceStep]
+
+
+@dataclass(slots=True)
+class RuleDef:
+    name: str
+    condition: str
+    output: str
+    priority: str
+    desc: str = ""
+    source: str = "syscall"
+    tags: list[str] = field(default_factory=list)
+    enabled: bool = True
+    exceptions: list[ExceptionDef] = field(default_factory=list)
+    location: Location | None = None
+    cond_location: Location | None = None
+    sequence: SequenceDef | None = None
+    warn_evttypes: bool = True
+    skip_if_unknown_filter: bool = False
+    #: the condition after macro expansion, lists resolution and exceptions (set by the resolver)
+    ast: Node | None = None
+    #: the event types it can match: None = all (see stockade.rules.evttypes)
+    evttypes: frozenset[str] | None = None
+    #: all event types except these (when evttypes is None); empty = no restriction at all
+    evttypes_excluded: frozenset[str] = frozenset()
+    #: load order index (position of its first definition)
+    index: int = 0
+
+
+@dataclass(slots=True)
+class Ruleset:
+    files: list[str] = field(default_factory=list)
+    lists: dict[str, ListDef] = field(default_factory=dict)
+    macros: dict[str, MacroDef] = field(default_factory=dict)
+    rules: dict[str, RuleDef] = field(default_factory=dict)  # insertion order = load order
+    problems: list[Problem] = field(default_factory=list)
+    required_engine_versions: list[tuple[str, str]] = field(default_factory=list)  # (file, version)
+    required_plugins: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    def error(self, code: str, message: str, location: Location | None) -> None:
+        self.problems.append(Problem("error", code, message, location))
+
+    def warn(self, code: str, message: str, location: Location | None) -> None:
+        self.problems.append(Problem("warning", code, message, location))
