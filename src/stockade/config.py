@@ -52,6 +52,8 @@ class StorageConfig(_Strict):
     alert_retention_s: float = 90 * 86400
     #: at most this many events are kept (oldest deleted first)
     max_events: int = 1_000_000
+    #: which events go to the event log: none, those that raised an alert (evidence), or all
+    record_events: Literal["none", "alerts", "all"] = "alerts"
 
 
 class ApiConfig(_Strict):

@@ -54,7 +54,9 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        app(args=argv, standalone_mode=False, prog_name="stockade")
+        rc = app(args=argv, standalone_mode=False, prog_name="stockade")
+        if isinstance(rc, int):
+            return rc
     except StockadeError as e:
         common.err_console.print(f"stockade: error: {e}", markup=False)
         return e.exit_code

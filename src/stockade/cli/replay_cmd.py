@@ -1,9 +1,71 @@
-"""`stockade replay` (placeholder until implemented)."""
+"""`stockade replay`: run the whole pipeline offline on recorded events and print the alerts."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from stockade.cli import common
+from stockade.errors import UsageError
+from stockade.runtime.offline import replay_files
+from stockade.sources.registry import SOURCE_NAMES
+
+
+def replay(
+    files: Annotated[list[str], typer.Argument(help="Recordings to replay, in order ('-' for stdin).")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", "-s", help=f"Input kind: {', '.join(SOURCE_NAMES)}. Detected when not given."
+        ),
+    ] = None,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rules", "-r", help="Rules file or directory (repeatable; default: the default rules)."
+        ),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="text or json (one alert per line).")
+    ] = None,
+    rule_matching: Annotated[
+        str | None, typer.Option("--rule-matching", help="first (Falco's default) or all.")
+    ] = None,
+    min_priority: Annotated[
+        str | None, typer.Option("--min-priority", help="Load only rules at or above.")
+    ] = None,
+    aggregate: Annotated[
+        float,
+        typer.Option("--aggregate", help="Aggregate identical alerts within this many seconds (0: off)."),
+    ] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on standard error.")] = False,
+) -> None:
+    """Replay recorded events (JSON Lines, Falco JSON alerts, Tetragon JSON, Kubernetes audit) through the
+    rules and print the alerts. Needs no root."""
+    fmt = output or common.STATE.output
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--output must be text or json, not '{fmt}'")
+    if source is not None and source not in SOURCE_NAMES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCE_NAMES)}, not '{source}'")
+    if rule_matching is not None and rule_matching not in ("first", "all"):
+        raise UsageError(f"--rule-matching must be first or all, not '{rule_matching}'")
+    report = replay_files(
+        common.STATE.config(),
+        files,
+        source=source,
+        rules=rules or None,
+        output_format=fmt,
+        rule_matching=rule_matching,
+        min_priority=min_priority,
+        aggregate_window_s=aggregate,
+    )
+    if not quiet:
+        for line in report.summary_lines():
+            common.err_console.print(line, markup=False)
+    if report.failed_inputs:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("replay")(replay)

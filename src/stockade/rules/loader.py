@@ -351,7 +351,9 @@ class _FileLoader:
                 "informational, debug)",
                 self.loc(item, "priority", what),
             )
-            return None
+            # keep the rule (disabled) so its condition is still checked and every problem reported
+            prio = "Debug"
+            v = {**v, "enabled": False}
         source = str(v.get("source", "syscall"))
         tags = v.get("tags") or []
         if not isinstance(tags, list):
