@@ -17,7 +17,7 @@ from typing import Any
 
 from stockade.model.fields import FieldType, lookup
 from stockade.rules import interp
-from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit
+from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, walk
 from stockade.rules.evttypes import OTHER_TYPE, specialize
 
 #: per-event evaluation: "first" returns the index of the first matching entry or -1;
@@ -219,6 +219,24 @@ def _bucket_source(name: str, exprs: list[tuple[int, str]], mode: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mentioned_evttypes(node: Node) -> set[str]:
+    """Every event type an `evt.type` check of the condition names (each gets its own bucket, so
+    that specialising for "a type no rule names" is exact)."""
+    out: set[str] = set()
+    for n in walk(node):
+        if (
+            isinstance(n, Check)
+            and isinstance(n.lhs, FieldRef)
+            and n.lhs.name == "evt.type"
+            and n.lhs.arg is None
+        ):
+            if isinstance(n.rhs, StrLit):
+                out.add(n.rhs.value)
+            elif isinstance(n.rhs, ListLit):
+                out.update(i.value for i in n.rhs.items)
+    return out
+
+
 def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
     """Compile entries (in load order) into per-event-type functions.
 
@@ -230,6 +248,7 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         if en.evttypes is not None:
             named |= en.evttypes
         named |= en.excluded
+        named |= mentioned_evttypes(en.ast)
     consts: dict[str, Any] = {}
     sources: dict[str, str] = {}
     fns: dict[str, BucketFn] = {}

@@ -67,7 +67,9 @@ class _Item:
 
 def _to_python(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+        if node.tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:value"):
+            return node.value  # YAML 1.1 reads a bare '=' as the 'value' key type: Falco means the string
+        return yaml.constructor.SafeConstructor().construct_object(node)
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(n) for n in node.value]
     if isinstance(node, yaml.MappingNode):

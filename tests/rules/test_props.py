@@ -1,0 +1,222 @@
+"""Property tests: the parser round-trips through the printer, and the compiled evaluator agrees with
+the reference interpreter on generated conditions and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stockade.rules import interp
+from stockade.rules.ast import And, Check, FieldRef, ListLit, Node, Not, Or, StrLit, Transform
+from stockade.rules.compiler import Entry, compile_condition, compile_entries
+from stockade.rules.evttypes import rule_evttypes
+from stockade.rules.parser import parse_condition
+from stockade.rules.printer import print_condition
+
+STR_FIELDS = [
+    "proc.name",
+    "proc.pname",
+    "fd.name",
+    "fd.directory",
+    "container.id",
+    "proc.aname[2]",
+    "proc.cmdline",
+]
+NUM_FIELDS = ["user.uid", "proc.tty", "fd.sport", "proc.pid"]
+BOOL_FIELDS = ["evt.is_open_read", "proc.is_exe_upper_layer"]
+ANY_FIELDS = ["proc.aname", "fd.ip"]
+NET_FIELDS = ["fd.snet"]
+STR_VALUES = [
+    "bash",
+    "sh",
+    "/etc",
+    "/etc/shadow",
+    "/tmp/x",
+    "runc",
+    "host",
+    "a*",
+    "*sh*",
+    "b?sh",
+    "ba",
+    "",
+    "/etc/",
+    "10.0.0.1",
+    "sh -c",
+    "BASH",
+    "[bc]ash",
+]
+NUM_VALUES = ["0", "1", "34816", "-1", "53", "0x10"]
+STR_OPS = [
+    "=",
+    "==",
+    "!=",
+    "contains",
+    "icontains",
+    "startswith",
+    "endswith",
+    "glob",
+    "iglob",
+    "regex",
+    "<",
+    ">",
+]
+LIST_OPS = ["in", "intersects", "pmatch"]
+NUM_OPS = ["=", "!=", "<", "<=", ">", ">=", "in"]
+EVTTYPES = ["execve", "openat", "connect", "open"]
+
+
+def field_ref(name: str) -> FieldRef:
+    if "[" in name:
+        base, arg = name[:-1].split("[", 1)
+        return FieldRef(base, arg)
+    return FieldRef(name)
+
+
+def lit(v: str, quoted: bool) -> StrLit:
+    return StrLit(v, quoted or not v or any(c in v for c in " ()=,\"'") or v in ("and", "or", "not"))
+
+
+@st.composite
+def checks(draw: st.DrawFn) -> Check:
+    kind = draw(
+        st.sampled_from(["str", "str", "num", "bool", "any", "net", "evttype", "exists", "transform"])
+    )
+    q = draw(st.booleans())
+    if kind == "evttype":
+        if draw(st.booleans()):
+            return Check(
+                FieldRef("evt.type"),
+                "in",
+                ListLit(
+                    tuple(
+                        lit(v, q) for v in draw(st.lists(st.sampled_from(EVTTYPES), min_size=1, max_size=3))
+                    )
+                ),
+            )
+        return Check(
+            FieldRef("evt.type"), draw(st.sampled_from(["=", "!="])), lit(draw(st.sampled_from(EVTTYPES)), q)
+        )
+    if kind == "exists":
+        return Check(field_ref(draw(st.sampled_from(STR_FIELDS + NUM_FIELDS + ANY_FIELDS))), "exists")
+    if kind == "num":
+        f = field_ref(draw(st.sampled_from(NUM_FIELDS)))
+        op = draw(st.sampled_from(NUM_OPS))
+        if op == "in":
+            return Check(
+                f,
+                op,
+                ListLit(tuple(lit(v, q) for v in draw(st.lists(st.sampled_from(NUM_VALUES), max_size=3)))),
+            )
+        return Check(f, op, lit(draw(st.sampled_from(NUM_VALUES)), q and op in ("=", "!=")))
+    if kind == "bool":
+        return Check(
+            field_ref(draw(st.sampled_from(BOOL_FIELDS))),
+            draw(st.sampled_from(["=", "!="])),
+            lit(draw(st.sampled_from(["true", "false"])), q),
+        )
+    if kind == "net":
+        if draw(st.booleans()):
+            return Check(
+                field_ref(NET_FIELDS[0]), "in", ListLit((lit("10.0.0.0/8", q), lit("192.168.0.0/16", q)))
+            )
+        return Check(field_ref(NET_FIELDS[0]), "=", lit("10.0.0.0/8", q))
+    lhs: FieldRef | Transform = field_ref(
+        draw(st.sampled_from(STR_FIELDS + (ANY_FIELDS if kind == "any" else [])))
+    )
+    if kind == "transform":
+        lhs = Transform(draw(st.sampled_from(["tolower", "toupper", "basename"])), (lhs,))
+    if draw(st.integers(0, 3)) == 0:
+        op = draw(st.sampled_from(LIST_OPS))
+        return Check(
+            lhs,
+            op,
+            ListLit(tuple(lit(v, q) for v in draw(st.lists(st.sampled_from(STR_VALUES), max_size=4)))),
+        )
+    op = draw(st.sampled_from(STR_OPS))
+    if op in ("=", "contains", "startswith", "endswith") and draw(st.integers(0, 4)) == 0:
+        items = draw(st.lists(st.sampled_from(STR_VALUES), min_size=1, max_size=3))
+        mod = draw(st.sampled_from(["anyof", "allof", "oneof"]))
+        return Check(lhs, op, ListLit(tuple(lit(v, q) for v in items)), mod)
+    v = draw(st.sampled_from(STR_VALUES))
+    if op == "regex":
+        v = draw(st.sampled_from(["ba.*", "/etc/.*", "[a-z]+", "sh|bash", ".*"]))
+    if op in ("<", ">"):  # the grammar takes a bare number after a relational operator
+        return Check(lhs, op, StrLit(draw(st.sampled_from(NUM_VALUES)), False))
+    return Check(lhs, op, lit(v, q))
+
+
+def nodes() -> st.SearchStrategy[Node]:
+    return st.recursive(
+        checks(),
+        lambda kids: st.one_of(
+            st.lists(kids, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
+            st.lists(kids, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
+            kids.map(Not),
+        ),
+        max_leaves=8,
+    )
+
+
+VALUE_POOL: dict[str, Any] = {
+    "proc.name": st.sampled_from(["bash", "sh", "BASH", "cat", "", 7, None]),
+    "proc.pname": st.sampled_from(["runc", "bash", "sshd", None]),
+    "fd.name": st.sampled_from(
+        ["/etc/shadow", "/etc", "/tmp/x", "10.0.0.1:40000->10.0.0.2:53", "", ["/etc/x", "/tmp"], None]
+    ),
+    "container.id": st.sampled_from(["host", "3ad7b26ded6d", None]),
+    "proc.aname[2]": st.sampled_from(["bash", "runc", None]),
+    "proc.aname": st.sampled_from([["bash", "runc"], ["sshd"], [], None]),
+    "proc.cmdline": st.sampled_from(["sh -c id", "bash", "cat /etc/shadow", None]),
+    "user.uid": st.sampled_from([0, 1, "0", 1000, True, None]),
+    "proc.tty": st.sampled_from([0, 34816, "34816", -1, None]),
+    "proc.pid": st.sampled_from([1, 53, 16, None]),
+    "evt.is_open_read": st.sampled_from([True, False, "true", 1, None]),
+    "proc.is_exe_upper_layer": st.sampled_from([True, False, None]),
+    "evt.type": st.sampled_from(["execve", "openat", "connect", "open", "close", None]),
+    "proc.exepath": st.sampled_from(["/usr/bin/bash", None]),
+}
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    out = {}
+    for k, strat in VALUE_POOL.items():
+        v = draw(strat)
+        if v is not None:
+            out[k] = v
+    return out
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes())
+def test_parser_round_trips_through_printer(node: Node) -> None:
+    text = print_condition(node)
+    assert parse_condition(text) == node, text
+    assert print_condition(parse_condition(text)) == text
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes(), st.lists(events(), min_size=1, max_size=6))
+def test_compiled_evaluator_agrees_with_reference_interpreter(node: Node, evs: list[dict[str, Any]]) -> None:
+    compiled = compile_condition(node)
+    for data in evs:
+        assert compiled(data) == interp.evaluate(node, data), (print_condition(node), data)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nodes(), min_size=1, max_size=5), st.lists(events(), min_size=1, max_size=5))
+def test_event_type_index_and_first_match_agree_with_interpreter(
+    asts: list[Node], evs: list[dict[str, Any]]
+) -> None:
+    entries = []
+    for a in asts:
+        types, excluded = rule_evttypes(a).as_sets()
+        entries.append(Entry(a, types, excluded))
+    first = compile_entries(entries, "first")
+    every = compile_entries(entries, "all")
+    for data in evs:
+        want = [i for i, a in enumerate(asts) if interp.evaluate(a, data)]
+        assert every.fn_for(data.get("evt.type"))(data) == want
+        assert first.fn_for(data.get("evt.type"))(data) == (want[0] if want else -1)
