@@ -1,9 +1,116 @@
-"""`stockade serve` (placeholder until implemented)."""
+"""`stockade up`, `stockade server` and `stockade status`."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+
+from stockade.cli import common
+from stockade.errors import StockadeError
+
+PortOpt = typer.Option("--port", "-p", help="API port (default 8720, or api.port).")
+DataDirOpt = typer.Option(
+    "--data-dir", help="Where the database and spools live (default /var/lib/stockade)."
+)
+RulesOpt = typer.Option(
+    "--rules", "-r", help="Rules file or directory (repeatable; default: the default rules)."
+)
+
+
+def _apply(port: int | None, data_dir: str | None) -> None:
+    if port is not None:
+        common.STATE.overrides.setdefault("api", {})["port"] = port
+    if data_dir is not None:
+        common.STATE.overrides["data_dir"] = data_dir
+
+
+def _run(role: str, rules: list[str] | None) -> None:
+    from stockade.runtime.service import Runtime
+    from stockade.sinks.stdout import StdoutSink
+
+    cfg = common.STATE.config()
+    printer = StdoutSink(format=common.STATE.output, name="console")
+    rt = Runtime(cfg, rules=rules or None, extra_sinks=[printer], role=role)
+    for n in rt.notes:
+        common.err_console.print(n, markup=False)
+    common.err_console.print(
+        f"stockade {role}: {rt.engine.active_rules} rules active; API on http://{cfg.api.host}:{cfg.api.port}; "
+        f"data in {cfg.data_dir}; Ctrl-C to stop",
+        markup=False,
+    )
+    rt.serve()
+    common.err_console.print(f"stockade {role}: stopped ({rt.pipeline.stats.alerts} alerts)", markup=False)
+
+
+def up(
+    port: Annotated[int | None, PortOpt] = None,
+    data_dir: Annotated[str | None, DataDirOpt] = None,
+    rules: Annotated[list[str] | None, RulesOpt] = None,
+) -> None:
+    """Run Stockade on this host: manager, API on 127.0.0.1:8720, default rules; alerts stored and printed."""
+    _apply(port, data_dir)
+    _run("up", rules)
+
+
+def server(
+    port: Annotated[int | None, PortOpt] = None,
+    data_dir: Annotated[str | None, DataDirOpt] = None,
+    rules: Annotated[list[str] | None, RulesOpt] = None,
+) -> None:
+    """Run the manager alone: the API, rules, storage and sinks (agents and Falco ship events to it)."""
+    _apply(port, data_dir)
+    _run("server", rules)
+
+
+def status(
+    port: Annotated[int | None, PortOpt] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
+) -> None:
+    """Show what the running Stockade is doing: backend, rules, events/s, drops, recent alerts."""
+    import httpx
+
+    _apply(port, None)
+    cfg = common.STATE.config()
+    base = f"http://{cfg.api.host}:{cfg.api.port}"
+    headers = {"Authorization": f"Bearer {cfg.api.token}"} if cfg.api.token else {}
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=5.0) as c:
+            st = c.get("/api/v1/status")
+            st.raise_for_status()
+            recent = c.get("/api/v1/alerts", params={"limit": 5})
+            recent.raise_for_status()
+    except httpx.ConnectError:
+        raise StockadeError(
+            f"no Stockade running at {base} (connection refused); start it with `stockade up`"
+        ) from None
+    except httpx.HTTPStatusError as e:
+        raise StockadeError(f"{base} answered {e.response.status_code}: {e.response.text[:200]}") from None
+    except httpx.HTTPError as e:
+        raise StockadeError(f"cannot reach {base}: {e}") from None
+    data: dict[str, Any] = st.json()
+    alerts = recent.json().get("items", [])
+    if (output or common.STATE.output) == "json":
+        common.json_line({"status": data, "recent_alerts": alerts})
+        return
+    rt = data.get("runtime", data)
+    sensor = rt.get("sensor", {})
+    lines = [
+        f"stockade {rt.get('version')} ({rt.get('role')}) on {rt.get('hostname')}, up {rt.get('uptime_s')}s",
+        f"sensor backend: {sensor.get('backend') or 'none'}"
+        + (f" ({sensor['note']})" if sensor.get("note") else ""),
+        f"rules: {rt.get('rules', {}).get('active')} active of {rt.get('rules', {}).get('loaded')}",
+        f"events: {rt.get('events', {}).get('total')} ({rt.get('events', {}).get('per_second')}/s)",
+        f"alerts: {rt.get('alerts', {}).get('total')}",
+        f"drops: {rt.get('drops')}",
+        "recent alerts:",
+    ]
+    lines += [f"  {a.get('time')} {a.get('priority')} {a.get('rule')}" for a in alerts] or ["  none"]
+    for line in lines:
+        common.console.print(line, markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("up")(up)
+    app.command("server")(server)
+    app.command("status")(status)
