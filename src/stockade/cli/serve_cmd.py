@@ -26,6 +26,7 @@ def _apply(port: int | None, data_dir: str | None) -> None:
 
 
 def _run(role: str, rules: list[str] | None) -> None:
+    from stockade.api.server import serve
     from stockade.runtime.service import Runtime
     from stockade.sinks.stdout import StdoutSink
 
@@ -39,7 +40,7 @@ def _run(role: str, rules: list[str] | None) -> None:
         f"data in {cfg.data_dir}; Ctrl-C to stop",
         markup=False,
     )
-    rt.serve()
+    serve(rt)
     common.err_console.print(f"stockade {role}: stopped ({rt.pipeline.stats.alerts} alerts)", markup=False)
 
 

@@ -82,6 +82,19 @@ class _SourceRules:
         self.steps: CompiledSet | None = compile_entries(step_entries, "all") if step_entries else None
         self.tracker = SequenceTracker(specs)
         self.typed = source == "syscall"
+        self.first = mode == "first"
+        #: events seen
+        self.n = 0
+        #: evt.type -> bucket function (None -> events without evt.type); `other` for the rest
+        self.table: dict[Any, Any] | None = None
+        self.other: Any = None
+        if self.compiled is not None:
+            if self.typed:
+                self.table = {**self.compiled.by_type, None: self.compiled.untyped}
+                self.other = self.compiled.other
+            else:
+                self.table = {}
+                self.other = self.compiled.untyped
 
 
 class Engine:
@@ -106,7 +119,7 @@ class Engine:
         self.ruleset = ruleset
         self.rule_matching = rule_matching
         self.hostname = hostname or socket.gethostname()
-        self.stats = EngineStats()
+        self._stats = EngineStats()
         self.problems: list[Problem] = list(ruleset.problems)
         disabled = set(disabled_rules)
         dtags = set(disabled_tags)
@@ -157,25 +170,31 @@ class Engine:
             disabled_tags=disabled_tags,
         )
 
+    @property
+    def stats(self) -> EngineStats:
+        for src, sr in self._sources.items():
+            self._stats.events[src] = sr.n
+        return self._stats
+
     # -- evaluation -----------------------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
         return self.process_data(event.source, event.data, event)
 
     def process_data(self, source: str, data: dict[str, Any], event: Event | None = None) -> list[Alert]:
         """Evaluate one event's data (the hot path)."""
-        self.stats.events[source] += 1
         sr = self._sources.get(source)
         if sr is None:
+            self._stats.events[source] += 1
             return _EMPTY
+        sr.n += 1
         out: list[Alert] | None = None
-        cs = sr.compiled
-        if cs is not None:
-            fn = cs.fn_for(data.get("evt.type")) if sr.typed else cs.untyped
+        if sr.table is not None:
+            fn = sr.table.get(data.get("evt.type"), sr.other) if sr.typed else sr.other
             try:
                 res = fn(data)
             except Exception:
                 res = self._fallback(sr, data)
-            if sr.mode == "first":
+            if sr.first:
                 if res >= 0:
                     out = [self._alert(sr.rules[res], data, event)]
             elif res:
@@ -188,15 +207,15 @@ class Engine:
 
     def _fallback(self, sr: _SourceRules, data: dict[str, Any]) -> Any:
         """Compiled code raised on this event: evaluate with the reference interpreter."""
-        self.stats.fallbacks += 1
+        self._stats.fallbacks += 1
         hits = []
         for i, r in enumerate(sr.rules):
             try:
                 ok = interp.evaluate(r.d.ast, data)  # type: ignore[arg-type]
             except Exception as e:
-                self.stats.eval_errors += 1
-                if len(self.stats.last_errors) < 20:
-                    self.stats.last_errors.append(f"rule '{r.d.name}': {type(e).__name__}: {e}")
+                self._stats.eval_errors += 1
+                if len(self._stats.last_errors) < 20:
+                    self._stats.last_errors.append(f"rule '{r.d.name}': {type(e).__name__}: {e}")
                 continue
             if ok:
                 if sr.mode == "first":
@@ -210,7 +229,7 @@ class Engine:
         try:
             hits = fn(data)
         except Exception:
-            self.stats.fallbacks += 1
+            self._stats.fallbacks += 1
             hits = []
             for i, (si, k) in enumerate(sr.step_owner):
                 seq = sr.seqs[si].d.sequence
@@ -218,7 +237,7 @@ class Engine:
                     if seq is not None and interp.evaluate(seq.steps[k].ast, data):  # type: ignore[arg-type]
                         hits.append(i)
                 except Exception:
-                    self.stats.eval_errors += 1
+                    self._stats.eval_errors += 1
         if not hits:
             return _EMPTY
         per_seq: dict[int, set[int]] = {}
@@ -249,7 +268,7 @@ class Engine:
 
     def _alert(self, rule: _Rule, data: dict[str, Any], event: Event | None) -> Alert:
         d = rule.d
-        self.stats.alerts[d.name] += 1
+        self._stats.alerts[d.name] += 1
         t = _time_ns(data)
         text, fields = rule.fmt.render(data)
         if d.source == "syscall":
@@ -301,7 +320,7 @@ class Engine:
                     "evttypes": sorted(r.evttypes) if r.evttypes is not None else None,
                     "file": loc.file if loc else None,
                     "line": loc.line if loc else None,
-                    "hits": self.stats.alerts.get(r.name, 0),
+                    "hits": self._stats.alerts.get(r.name, 0),
                 }
             )
         return out

@@ -590,6 +590,10 @@ _DERIVATIONS: dict[str, Extractor] = {
 }
 
 
+#: fields whose value, when the event lacks them, is another field's value
+FIELD_ALIASES = {"fd.nameraw": "fd.name"}
+
+
 def _syscall_get(e: dict[str, Any], name: str) -> Any:
     v = e.get(name)
     if v is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from stockade.model.fields import FieldType, lookup
+from stockade.model.fields import FIELD_ALIASES, FieldType, lookup
 from stockade.rules import interp
 from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, walk
 from stockade.rules.evttypes import OTHER_TYPE, specialize
@@ -53,6 +53,8 @@ class _Gen:
     def __init__(self, consts: dict[str, Any]) -> None:
         self.consts = consts
         self.n = 0
+        self.uses: dict[str, int] = {}
+        self.locals: dict[str, str] = {}
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.consts)}"
@@ -63,18 +65,45 @@ class _Gen:
         self.n += 1
         return self.n
 
-    # -- cost model: cheaper first -----------------------------------------------------------
-    def cost(self, node: Node) -> int:
+    # -- ordering: conditions are pure, so and/or operands may run in any order ----------------
+    def cost(self, node: Node) -> float:
         if isinstance(node, Check):
             if not self._inlinable(node):
-                return 20
+                return 20.0
             spec = lookup(node.lhs.name) if isinstance(node.lhs, FieldRef) else None
-            return 2 if spec is not None and spec.make_extractor is None else 4
+            return 2.0 if spec is not None and spec.make_extractor is None else 4.0
         if isinstance(node, Not):
             return self.cost(node.child)
         if isinstance(node, And | Or):
             return sum(self.cost(c) for c in node.children)
-        return 0
+        return 0.0
+
+    def p_true(self, node: Node) -> float:
+        """A rough chance that the node is true on a typical event: equality and membership tests on
+        values are selective, negations and inequalities are not."""
+        if isinstance(node, Check):
+            if node.op == "!=":
+                return 0.9
+            if node.op == "exists":
+                return 0.5
+            if node.op in ("<", "<=", ">", ">="):
+                return 0.5
+            return 0.1
+        if isinstance(node, Not):
+            return 1.0 - self.p_true(node.child)
+        if isinstance(node, And):
+            p = 1.0
+            for c in node.children:
+                p *= self.p_true(c)
+            return p
+        if isinstance(node, Or):
+            q = 1.0
+            for c in node.children:
+                q *= 1.0 - self.p_true(c)
+            return 1.0 - q
+        if isinstance(node, BoolConst):
+            return 1.0 if node.value else 0.0
+        return 0.5
 
     def expr(self, node: Node) -> str:
         if isinstance(node, BoolConst):
@@ -82,7 +111,11 @@ class _Gen:
         if isinstance(node, Not):
             return f"(not {self.expr(node.child)})"
         if isinstance(node, And | Or):
-            kids = sorted(node.children, key=self.cost)
+            if isinstance(node, And):
+                # cheapest way to a False first: ascending cost / chance of being false
+                kids = sorted(node.children, key=lambda c: self.cost(c) / max(1.0 - self.p_true(c), 0.01))
+            else:
+                kids = sorted(node.children, key=lambda c: self.cost(c) / max(self.p_true(c), 0.01))
             joiner = " and " if isinstance(node, And) else " or "
             return "(" + joiner.join(self.expr(c) for c in kids) + ")"
         if isinstance(node, Check):
@@ -131,26 +164,56 @@ class _Gen:
             "regex",
         )
 
-    def access(self, f: FieldRef, t: str) -> str:
+    # -- field access: a field read more than once in a bucket is read once into a local -----
+    def count_fields(self, node: Node) -> None:
+        for n in walk(node):
+            if isinstance(n, Check) and self._inlinable(n):
+                assert isinstance(n.lhs, FieldRef)
+                key = _key(n.lhs)
+                self.uses[key] = self.uses.get(key, 0) + 1
+
+    def prologue(self) -> list[str]:
+        # fields read more than once start as "not read yet" and are read on first use
+        return [f"    {name} = _M" for name in self.locals.values()]
+
+    def raw(self, key: str) -> str:
+        """Reading a key, with a field that is another's alias falling back to it."""
+        alias = FIELD_ALIASES.get(key)
+        if alias is None:
+            return f"g({key!r})"
+        return f"(_a if (_a := g({key!r})) is not None else g({alias!r}))"
+
+    def value(self, f: FieldRef) -> tuple[str, str]:
+        """(expression that evaluates the field and leaves it in `name`, name)."""
         spec = lookup(f.name)
-        key = repr(f.name if f.arg is None else f"{f.name}[{f.arg}]")
-        if spec is None or spec.make_extractor is None:
-            return f"g({key})"
-        x = self.const(spec.extractor(f.arg))
-        return f"({t} if ({t} := g({key})) is not None else {x}(e))"
+        key = _key(f)
+        derived = spec is not None and spec.make_extractor is not None and key not in FIELD_ALIASES
+        x = self.const(_caching(spec.extractor(f.arg), key)) if derived and spec is not None else ""
+        if self.uses.get(key, 0) >= 2:
+            name = self.locals.get(key)
+            if name is None:
+                name = self.locals[key] = f"_f{len(self.locals)}"
+            read = f"({name} if {name} is not _M else ({name} := {self.raw(key)}))"
+            if derived:
+                return f"({name} if {read} is not None else ({name} := {x}(e)))", name
+            return read, name
+        n = self.fresh()
+        name = f"_v{n}"
+        if derived:
+            t = f"_t{n}"
+            return f"({name} := ({t} if ({t} := g({key!r})) is not None else {x}(e)))", name
+        return f"({name} := {self.raw(key)})", name
 
     def check(self, node: Check) -> str:
-        n = self.fresh()
         slow = self.const(partial(interp.eval_check, node))
         if not self._inlinable(node):
             return f"{slow}(e)"
         assert isinstance(node.lhs, FieldRef)
         spec = lookup(node.lhs.name)
         assert spec is not None
-        v, t = f"_v{n}", f"_t{n}"
-        acc = self.access(node.lhs, t)
+        acc, v = self.value(node.lhs)
         if node.op == "exists":
-            return f"(({v} := {acc}) is not None and {v} != [])"
+            return f"({acc} is not None and {v} != [])"
         op = node.op
         items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
         if spec.type.numeric:
@@ -168,7 +231,8 @@ class _Gen:
         else:
             cls = "str"
             fast = self.str_test(op, node.modifier, v, items)
-        return f"((({v} := {acc}).__class__ is {cls} and {fast}) or ({v} is not None and {v}.__class__ is not {cls} and {slow}(e)))"
+        # the usual type: the inline test; anything else (missing, a list, a number as text): the interpreter
+        return f"(({fast}) if {acc}.__class__ is {cls} else ({v} is not None and {slow}(e)))"
 
     def str_test(self, op: str, modifier: str | None, v: str, items: list[str]) -> str:
         if modifier == "allof":
@@ -203,8 +267,28 @@ class _Gen:
         raise AssertionError(op)
 
 
-def _bucket_source(name: str, exprs: list[tuple[int, str]], mode: str) -> str:
-    lines = [f"def {name}(e):", "    g = e.get"]
+def _caching(fn: Callable[[dict[str, Any]], Any], key: str) -> Callable[[dict[str, Any]], Any]:
+    """A derived field's extractor that keeps what it derived in the event, so the next rule that
+    reads the field on the same event finds it."""
+
+    def get(e: dict[str, Any]) -> Any:
+        v = fn(e)
+        if v is not None:
+            e[key] = v
+        return v
+
+    return get
+
+
+_NOT_READ = object()
+
+
+def _key(f: FieldRef) -> str:
+    return f.name if f.arg is None else f"{f.name}[{f.arg}]"
+
+
+def _bucket_source(name: str, exprs: list[tuple[int, str]], mode: str, prologue: list[str]) -> str:
+    lines = [f"def {name}(e):", "    g = e.get", *prologue]
     if mode == "first":
         for idx, ex in exprs:
             lines.append(f"    if {ex}:")
@@ -255,7 +339,7 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
 
     def build(fname: str, evttype: str | None) -> BucketFn:
         gen = _Gen(consts)
-        exprs: list[tuple[int, str]] = []
+        nodes: list[tuple[int, Node]] = []
         for idx, en in enumerate(entries):
             if evttype is not None:
                 applies = (
@@ -270,10 +354,13 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
                 node = en.ast
             if isinstance(node, BoolConst) and not node.value:
                 continue
-            exprs.append((idx, gen.expr(node)))
-        src = _bucket_source(fname, exprs, mode)
+            nodes.append((idx, node))
+            gen.count_fields(node)
+        exprs = [(idx, gen.expr(node)) for idx, node in nodes]
+        src = _bucket_source(fname, exprs, mode, gen.prologue())
         sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
+        ns["_M"] = _NOT_READ
         exec(compile(src, f"<stockade rules:{fname}>", "exec"), ns)
         fn: BucketFn = ns[fname]
         return fn

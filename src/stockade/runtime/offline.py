@@ -85,18 +85,27 @@ def replay_files(
         try:
             if source is None:
                 name, stream = open_input(f)
-                src = open_source(name, stream, name_hint=f)
+                with stream:
+                    src = open_source(name, stream, name_hint=f)
+                    pipe.run(src)
             else:
                 name = source
                 src = open_source(source, f)
-            pipe.run(src)
+                pipe.run(src)
         except SourceError as e:
             report.failed_inputs.append(str(e))
             continue
         except OSError as e:
             report.failed_inputs.append(f"{f}: {e.strerror or e}")
             continue
-        report.inputs.append((f, name, src.stats.events, src.stats.malformed, list(src.stats.errors)))
+        errors = list(src.stats.errors)
+        skipped = getattr(src, "skipped", None)
+        if skipped:
+            errors.append(f"skipped (kinds not mapped): {skipped}")
+        dropped = getattr(src, "dropped_upstream", None)
+        if dropped:
+            errors.append(f"dropped upstream (reported by the producer): {dropped}")
+        report.inputs.append((f, name, src.stats.events, src.stats.malformed, errors))
     pipe.close()
     sink.close()
     report.alerts = pipe.stats.alerts

@@ -1,20 +1,20 @@
 """The running manager: engine, pipeline, store, sinks and the API in one process.
 
-`stockade up` and `stockade server` build a :class:`Runtime` and call :meth:`Runtime.serve`, which
-runs the API on the configured address until SIGINT/SIGTERM, with a housekeeping thread that closes
-aggregation windows, flushes stored batches and applies retention. On stop everything is flushed.
+`stockade up` and `stockade server` build a :class:`Runtime` and serve it with
+:func:`stockade.api.server.serve`: the API on the configured address until SIGINT/SIGTERM, with a
+housekeeping thread that closes aggregation windows, flushes stored batches and applies retention.
+On stop everything is flushed.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
 
 from stockade import __version__
 from stockade.config import StockadeConfig
-from stockade.errors import ConfigError, StockadeError
+from stockade.errors import StockadeError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.runtime.offline import build_engine
@@ -115,25 +115,9 @@ class Runtime:
                 except StockadeError as e:
                     self.pipeline.stats.error(f"retention: {e}")
 
-    def serve(self, host: str | None = None, port: int | None = None) -> None:
-        """Run the API until SIGINT/SIGTERM; then flush and close everything."""
-        import uvicorn
-
-        from stockade.api.app import create_app
-
-        host = host or self.cfg.api.host
-        port = port or self.cfg.api.port
-        check_port_free(host, port)
-        app = create_app(self.store, self, token=self.cfg.api.token)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
-        )
-        hk = threading.Thread(target=self._housekeeping, name="stockade-housekeeping", daemon=True)
-        hk.start()
-        try:
-            server.run()
-        finally:
-            self.close()
+    def start(self) -> None:
+        """Start the housekeeping thread (aggregation windows, stored batches, retention)."""
+        threading.Thread(target=self._housekeeping, name="stockade-housekeeping", daemon=True).start()
 
     def close(self) -> None:
         self._stop.set()
@@ -148,16 +132,3 @@ class Runtime:
 def _stats_dict(s: Sink) -> dict[str, Any]:
     st = s.stats
     return {k: getattr(st, k) for k in ("sent", "failed", "retried", "spooled", "dropped") if hasattr(st, k)}
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Fail early, with a clear message, if the API address cannot be bound."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {e.strerror or e} (set --port or api.port)"
-            ) from None

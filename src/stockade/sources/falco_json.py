@@ -1,0 +1,135 @@
+"""Falco's JSON alerts (``json_output: true``) as events.
+
+Each alert becomes an :class:`Event` of the alert's source (``syscall`` or ``k8s_audit``) whose data
+is the alert's ``output_fields`` (flat, keyed by Falco field names) plus ``evt.time`` from the alert's
+``time``. The original alert is kept in ``meta["falco_alert"]`` so it can be forwarded as is.
+
+Input: one alert per line from a file or stdin (:class:`FalcoJsonSource`), or the body Falco's
+``http_output`` and falcosidekick POST (:func:`parse_falco_http_body`): one alert object, a JSON array
+of alerts, or JSON Lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from stockade.errors import SourceError
+from stockade.model.event import Event
+from stockade.model.timeutil import parse_time_ns
+from stockade.sources.interface import SourceStats
+from stockade.sources.jsonl import PathOrStream, display_name, iter_records, open_input_stream
+
+__all__ = ["FalcoJsonSource", "alert_to_event", "check_alert", "parse_falco_http_body"]
+
+#: values Falco prints for a field the event lacks
+_MISSING = (None, "<NA>")
+KNOWN_SOURCES = ("syscall", "k8s_audit")
+
+
+def check_alert(obj: Any) -> str | None:
+    """Why ``obj`` is not a Falco alert, or None if it is one."""
+    if not isinstance(obj, dict):
+        return "expected a Falco alert object"
+    missing = [k for k in ("rule", "output") if not isinstance(obj.get(k), str)]
+    if missing:
+        if "evt.type" in obj:
+            return "a syscall recording line, not a Falco alert (use --source syscall)"
+        return f"not a Falco alert: no {' or '.join(missing)}"
+    fields = obj.get("output_fields", {})
+    if fields is not None and not isinstance(fields, dict):
+        return "output_fields is not an object"
+    return None
+
+
+def alert_to_event(alert: dict[str, Any], origin: str | None = None) -> Event:
+    """The event a checked Falco alert describes (see :func:`check_alert`)."""
+    fields = alert.get("output_fields") or {}
+    data: dict[str, Any] = {k: v for k, v in fields.items() if v not in _MISSING}
+    t = data.get("evt.time")
+    if not isinstance(t, int):
+        ns = None
+        if isinstance(t, str):
+            ns = parse_time_ns(t)
+        if ns is None and isinstance(alert.get("time"), str):
+            ns = parse_time_ns(alert["time"])
+        if ns is not None:
+            data["evt.time"] = ns
+    if "evt.hostname" not in data and isinstance(alert.get("hostname"), str):
+        data["evt.hostname"] = alert["hostname"]
+    source = alert.get("source")
+    if not isinstance(source, str) or not source:
+        source = "k8s_audit" if any(k.startswith(("ka.", "jevt.")) for k in data) else "syscall"
+    return Event(source, data, origin, meta={"falco_alert": alert})
+
+
+class FalcoJsonSource:
+    """Events from Falco JSON alerts, one per line (a file, ``-`` for stdin, or a binary stream)."""
+
+    name = "falco"
+
+    def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
+        self._input = path_or_stream
+        self.where = display_name(path_or_stream, name_hint)
+        self.stats = SourceStats()
+
+    def events(self) -> Iterator[Event]:
+        stream, owned = open_input_stream(self._input)
+        try:
+            yield from self._events(stream)
+        finally:
+            if owned:
+                stream.close()
+
+    def _events(self, stream: BinaryIO) -> Iterator[Event]:
+        where = self.where
+        for lineno, obj in iter_records(stream, where, self.stats):
+            why = check_alert(obj)
+            if why is not None:
+                self.stats.bad(f"{where}:{lineno}", why)
+                continue
+            self.stats.events += 1
+            yield alert_to_event(obj, f"{where}:{lineno}")
+
+
+def parse_falco_http_body(body: bytes, content_type: str | None = None) -> list[dict[str, Any]]:
+    """The alerts in a body POSTed by Falco's http_output or falcosidekick.
+
+    Accepts one alert object, a JSON array of alerts, or JSON Lines (``application/x-ndjson``,
+    or any body with one object per line). Raises :class:`SourceError` naming the first bad
+    alert (by index or line) if the body is not alerts.
+    """
+    text = body.strip()
+    if not text:
+        raise SourceError("empty body: expected a Falco alert (JSON object), an array, or JSON Lines")
+    ct = (content_type or "").lower()
+    ndjson = "ndjson" in ct or "jsonl" in ct or "json-seq" in ct
+    if not ndjson:
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            if b"\n" not in text:
+                raise SourceError(f"body is not JSON: {e.msg} at column {e.colno}") from None
+        else:
+            items = obj if isinstance(obj, list) else [obj]
+            for i, item in enumerate(items):
+                why = check_alert(item)
+                if why is not None:
+                    at = f"item {i}: " if isinstance(obj, list) else ""
+                    raise SourceError(f"{at}{why}")
+            return items
+    alerts: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            raise SourceError(f"line {lineno}: not JSON: {e.msg} at column {e.colno}") from None
+        why = check_alert(item)
+        if why is not None:
+            raise SourceError(f"line {lineno}: {why}")
+        alerts.append(item)
+    return alerts

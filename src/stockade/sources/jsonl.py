@@ -1,0 +1,189 @@
+"""Recordings: JSON Lines of syscall-source events keyed by Falco field names (docs/events.md).
+
+One event per line, a flat JSON object (``{"evt.type": "openat", "fd.name": "/etc/shadow", ...}``).
+Blank lines are skipped. A line that is not a JSON object, or has no ``evt.type``, is counted as
+malformed with its ``file:line`` and skipped. An optional header line
+``{"stockade.schema": 1, ...}`` names the schema version.
+
+This module also holds the line reading shared by the other line-oriented sources:
+:func:`open_input_stream`, :func:`iter_lines` and :func:`iter_records`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from stockade.errors import SourceError
+from stockade.model.event import SCHEMA_VERSION, Event
+from stockade.sources.interface import SourceStats
+
+__all__ = [
+    "JsonlSource",
+    "describe_foreign",
+    "display_name",
+    "iter_lines",
+    "iter_records",
+    "open_input_stream",
+]
+
+CHUNK_SIZE = 1 << 20
+SCHEMA_KEY = "stockade.schema"
+
+PathOrStream = str | os.PathLike[str] | BinaryIO
+
+
+def display_name(path_or_stream: PathOrStream, name_hint: str | None = None) -> str:
+    """The name used in origins and error messages: the hint, the path, or "stdin"."""
+    if name_hint:
+        return name_hint
+    if isinstance(path_or_stream, str | os.PathLike):
+        p = os.fspath(path_or_stream)
+        return "stdin" if p == "-" else p
+    n = getattr(path_or_stream, "name", None)
+    return n if isinstance(n, str) and n and not n.startswith("<") else "stdin"
+
+
+def open_input_stream(path_or_stream: PathOrStream) -> tuple[BinaryIO, bool]:
+    """A binary stream for a path ("-" is stdin; ``.gz`` is decompressed) or the stream itself.
+
+    Returns ``(stream, owned)``: ``owned`` says the caller must close it.
+    """
+    if not isinstance(path_or_stream, str | os.PathLike):
+        return path_or_stream, False
+    p = os.fspath(path_or_stream)
+    if p == "-":
+        return sys.stdin.buffer, False
+    try:
+        if p.endswith(".gz"):
+            return gzip.open(p, "rb"), True  # type: ignore[return-value]
+        return open(p, "rb"), True
+    except OSError as e:
+        raise SourceError(f"cannot open {p}: {e.strerror or e}") from None
+
+
+def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Lines of a binary stream without their newline, read in large chunks."""
+    read = stream.read
+    rest = b""
+    while True:
+        chunk = read(CHUNK_SIZE)
+        if not chunk:
+            break
+        if rest:
+            chunk = rest + chunk
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def iter_records(stream: BinaryIO, where: str, stats: SourceStats) -> Iterator[tuple[int, Any]]:
+    """``(line number, decoded JSON value)`` per non-blank line; undecodable lines are counted."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    lineno = 0
+    for line in iter_lines(stream):
+        lineno += 1
+        try:
+            obj = loads(line)
+        except decode_error as e:
+            if line.strip():
+                stats.bad(f"{where}:{lineno}", f"not JSON: {_short_json_error(e)}")
+            continue
+        yield lineno, obj
+
+
+def _short_json_error(e: orjson.JSONDecodeError) -> str:
+    return f"{e.msg} at column {e.colno}"
+
+
+def describe_foreign(obj: dict[str, Any]) -> str | None:
+    """If ``obj`` belongs to another source, say which and how to read it; else None."""
+    api = obj.get("apiVersion")
+    if obj.get("kind") in ("Event", "EventList") and isinstance(api, str) and api.startswith("audit.k8s.io/"):
+        return "a Kubernetes audit event, not a syscall recording (use --source k8s_audit)"
+    if "rule" in obj and "priority" in obj and "output" in obj:
+        return "a Falco alert, not a syscall recording (use --source falco)"
+    for k in ("process_exec", "process_exit", "process_kprobe", "process_tracepoint"):
+        if k in obj:
+            return "a Tetragon event, not a syscall recording (use --source tetragon)"
+    return None
+
+
+class JsonlSource:
+    """Syscall-source events from a JSON Lines recording (file path, ``-`` for stdin, or a stream)."""
+
+    name = "syscall"
+
+    def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
+        self._input = path_or_stream
+        self.where = display_name(path_or_stream, name_hint)
+        self.stats = SourceStats()
+        #: the header line's contents, if the recording has one
+        self.header: dict[str, Any] | None = None
+
+    def events(self) -> Iterator[Event]:
+        stream, owned = open_input_stream(self._input)
+        try:
+            yield from self._events(stream)
+        finally:
+            if owned:
+                stream.close()
+
+    def _events(self, stream: BinaryIO) -> Iterator[Event]:
+        where = self.where
+        stats = self.stats
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        lineno = 0
+        for line in iter_lines(stream):
+            lineno += 1
+            try:
+                obj = loads(line)
+            except decode_error as e:
+                if line.strip():
+                    stats.bad(f"{where}:{lineno}", f"not JSON: {_short_json_error(e)}")
+                continue
+            if type(obj) is dict and "evt.type" in obj:
+                stats.events += 1
+                yield Event("syscall", obj, f"{where}:{lineno}")
+                continue
+            self._odd_line(obj, lineno)
+
+    def _odd_line(self, obj: Any, lineno: int) -> None:
+        loc = f"{self.where}:{lineno}"
+        if not isinstance(obj, dict):
+            self.stats.bad(loc, f"expected a JSON object, got {_json_kind(obj)}")
+            return
+        if SCHEMA_KEY in obj:
+            version = obj[SCHEMA_KEY]
+            if version != SCHEMA_VERSION:
+                self.stats.bad(
+                    loc, f"unsupported recording schema {version!r} (this Stockade reads {SCHEMA_VERSION})"
+                )
+            elif self.header is None:
+                self.header = obj
+            return
+        why = describe_foreign(obj)
+        self.stats.bad(loc, why or "no evt.type")
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if v is None:
+        return "null"
+    return type(v).__name__
