@@ -31,3 +31,16 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# Falco's rules files (Apache-2.0) where Falco's packages put them, so `stockade up` loads them by
+# default, as the engine's defaults expect. Only when absent, and only from this machine's data.
+FALCO_RULES_SRC=${FALCO_RULES_SRC:-../shared/data/falco-rules}
+if [[ -d $FALCO_RULES_SRC && $(id -u) -eq 0 ]]; then
+  mkdir -p /etc/falco
+  for f in falco_rules.yaml k8s_audit_rules.yaml; do
+    if [[ -f $FALCO_RULES_SRC/$f && ! -e /etc/falco/$f ]]; then
+      install -m 0644 "$FALCO_RULES_SRC/$f" "/etc/falco/$f"
+      echo "install: Falco rules: /etc/falco/$f"
+    fi
+  done
+fi

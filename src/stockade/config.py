@@ -33,7 +33,11 @@ class EngineConfig(_Strict):
     builtin_rules: bool = True
     #: also load Falco's stable rules from these paths when they exist
     falco_rules_paths: list[str] = Field(
-        default_factory=lambda: ["/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml"]
+        default_factory=lambda: [
+            "/etc/falco/falco_rules.yaml",
+            "/etc/falco/falco_rules.local.yaml",
+            "/etc/falco/k8s_audit_rules.yaml",
+        ]
     )
     rule_matching: Literal["first", "all"] = "first"
     #: only rules at or above this priority are loaded (Falco's `priority` option)
