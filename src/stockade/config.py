@@ -69,6 +69,8 @@ class ApiConfig(_Strict):
 
 class SinkConfig(_Strict):
     type: Literal["stdout", "file", "syslog", "webhook"]
+    #: the sink's name in status and logs, and its spool directory (default: type, or type-INDEX)
+    name: str | None = None
     #: stdout: text|json; file: path; syslog: address; webhook: url
     format: Literal["text", "json"] = "json"
     path: str | None = None

@@ -1,0 +1,123 @@
+"""Standard output sink: Falco's text lines or JSON Lines (Falco's alert JSON).
+
+Text is Falco's format, one alert per line: ``HH:MM:SS.nnnnnnnnn: Priority Output`` (local time,
+like Falco; with ``time_format_iso_8601`` the full UTC time). An aggregated alert ends with
+``(repeated N times)``. JSON Lines carry :meth:`Alert.to_falco_json`, the shape falcosidekick
+and SIEM pipelines read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import re
+import time
+from typing import BinaryIO
+
+import orjson
+
+from stockade.model.alert import Alert
+from stockade.model.timeutil import format_time_ns
+from stockade.sinks.interface import SinkStats
+from stockade.sinks.spool import ErrorLog
+
+__all__ = ["StdoutSink", "format_json_line", "format_text_line"]
+
+
+_FALCO_PREFIX = re.compile(r"\d\d:\d\d:\d\d\.\d{9}: [A-Z][a-z]+ ")
+
+
+def format_text_line(alert: Alert, iso8601: bool = False) -> bytes:
+    """One alert in Falco's text format, newline-terminated."""
+    secs, frac = divmod(alert.time_ns, 1_000_000_000)
+    if iso8601:
+        ts = format_time_ns(alert.time_ns)
+    else:
+        ts = time.strftime("%H:%M:%S", time.localtime(secs)) + f".{frac:09d}"
+    out = alert.output
+    if "\n" in out or "\r" in out:
+        out = out.replace("\r", "\\r").replace("\n", "\\n")
+    # Falco's (and the engine's) `output` already starts with "HH:MM:SS.nnnnnnnnn: Priority "
+    line = out if _FALCO_PREFIX.match(out) and not iso8601 else f"{ts}: {alert.priority} {out}"
+    if alert.count > 1:
+        line += f" (repeated {alert.count} times)"
+    return (line + "\n").encode("utf-8", "replace")
+
+
+def format_json_line(alert: Alert) -> bytes:
+    """One alert as a JSON Lines record (Falco's alert JSON plus the `stockade` object)."""
+    return orjson.dumps(alert.to_falco_json(), option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+
+
+class StdoutSink:
+    """Writes alerts to a binary stream (default: the process's standard output).
+
+    Each alert is flushed to the stream at once unless ``buffered`` (then on :meth:`flush`/:meth:`close`
+    or when the stream's buffer fills). A closed pipe (the reader went away) is reported once; later
+    alerts are counted as failed.
+    """
+
+    def __init__(
+        self,
+        format: str = "json",
+        stream: BinaryIO | None = None,
+        name: str = "stdout",
+        buffered: bool = False,
+        time_format_iso_8601: bool = False,
+    ) -> None:
+        if format not in ("json", "text"):
+            raise ValueError(f"format must be json or text, not {format!r}")
+        self.name = name
+        self.stats = SinkStats()
+        self.errors = ErrorLog(name)
+        self.format = format
+        self._is_stdout = stream is None
+        self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
+        self._buffered = buffered
+        self._iso = time_format_iso_8601
+        self._broken = False
+
+    def emit(self, alert: Alert) -> None:
+        if self._broken:
+            self.stats.failed += 1
+            return
+        line = format_json_line(alert) if self.format == "json" else format_text_line(alert, self._iso)
+        try:
+            self._stream.write(line)
+            if not self._buffered:
+                self._stream.flush()
+        except BrokenPipeError:
+            self._on_broken_pipe()
+            self.stats.failed += 1
+            return
+        except (OSError, ValueError) as e:  # ValueError: write to a closed stream
+            self.stats.failed += 1
+            self.errors.report(f"cannot write alert: {e}")
+            return
+        self.stats.sent += 1
+
+    def _on_broken_pipe(self) -> None:
+        self._broken = True
+        self.errors.report("output closed by the reader (broken pipe); further alerts are not written")
+        if self._is_stdout:
+            # Python would complain again when flushing stdout at exit: point it at /dev/null.
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+    def flush(self) -> None:
+        if self._broken:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._on_broken_pipe()
+        except (OSError, ValueError) as e:
+            self.errors.report(f"cannot flush: {e}")
+
+    def close(self) -> None:
+        """Flushes; the stream is left open (it belongs to the caller)."""
+        self.flush()

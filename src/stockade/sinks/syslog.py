@@ -1,0 +1,286 @@
+"""Syslog sink: RFC 5424 messages over UDP, TCP (RFC 6587 octet counting) or a unix socket.
+
+A message is::
+
+    <PRI>1 TIMESTAMP HOSTNAME stockade PROCID MSGID [stockade@32473 rule="..." priority="..." id="..."] MSG
+
+PRI is ``facility * 8 + severity``, the severity being Falco's priority (Emergency 0 ... Debug 7).
+TIMESTAMP is the alert time in UTC with microseconds; MSGID is the rule name reduced to at most 32
+printable ASCII characters; MSG is the alert's Falco JSON (``format: json``) or its output text
+(``format: text``), preceded by the UTF-8 BOM as RFC 5424 asks (``bom: false`` to leave it out).
+
+Addresses: ``udp://host:port``, ``tcp://host:port``, ``unix:///dev/log`` (a datagram socket; a
+stream socket gets NUL-terminated messages) or a bare path. A failed send is counted in
+``stats.failed`` and reported; TCP reconnects on the next alert (at most once per
+``reconnect_s`` after a failure).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+
+from stockade.model.alert import Alert, priority_rank
+from stockade.sinks.interface import SinkStats
+from stockade.sinks.spool import ErrorLog
+
+__all__ = ["FACILITIES", "SyslogAddress", "SyslogSink", "format_rfc5424", "parse_address"]
+
+#: RFC 5424 facility names -> codes
+FACILITIES = {
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "ntp": 12,
+    "security": 13,
+    "console": 14,
+    "solaris-cron": 15,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+#: Private Enterprise Number used in the SD-ID (as in the examples of RFC 5424)
+SD_ID = "stockade@32473"
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogAddress:
+    transport: str  # udp | tcp | unix
+    host: str = ""
+    port: int = 514
+    path: str = ""
+
+
+def parse_address(address: str | None) -> SyslogAddress:
+    """'udp://host:514', 'tcp://[::1]:6514', 'unix:///dev/log' or '/dev/log'. Raises ValueError."""
+    if not address:
+        return SyslogAddress("unix", path="/dev/log")
+    if address.startswith("/"):
+        return SyslogAddress("unix", path=address)
+    u = urlsplit(address)
+    if u.scheme == "unix":
+        if not u.path:
+            raise ValueError(f"no socket path in {address!r}")
+        return SyslogAddress("unix", path=u.path)
+    if u.scheme not in ("udp", "tcp"):
+        raise ValueError(f"syslog address must start with udp://, tcp:// or unix://, not {address!r}")
+    if not u.hostname:
+        raise ValueError(f"no host in {address!r}")
+    return SyslogAddress(u.scheme, host=u.hostname, port=u.port or 514)
+
+
+def _printable_token(s: str, limit: int) -> str:
+    """Printable US-ASCII (33..126) only, at most `limit` characters; '-' if nothing is left."""
+    out = "".join(c if 33 <= ord(c) <= 126 else "_" for c in s.strip())[:limit]
+    return out or "-"
+
+
+def _sd_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def _msgid(rule: str) -> str:
+    tok = "".join(c if c.isascii() and c.isalnum() else "_" for c in rule.strip())
+    tok = "_".join(p for p in tok.split("_") if p)  # collapse runs of '_'
+    return tok[:32] or "-"
+
+
+def _timestamp(time_ns: int) -> str:
+    secs, frac = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac // 1000:06d}Z"
+
+
+def format_rfc5424(
+    alert: Alert,
+    facility: int = 1,
+    msg_format: str = "json",
+    app_name: str = "stockade",
+    procid: str | None = None,
+    hostname: str | None = None,
+    bom: bool = True,
+) -> bytes:
+    """One alert as an RFC 5424 message (without transport framing)."""
+    pri = facility * 8 + priority_rank(alert.priority)
+    host = _printable_token(hostname or alert.hostname or socket.gethostname(), 255)
+    params = [("rule", alert.rule), ("priority", alert.priority), ("id", alert.id), ("source", alert.source)]
+    if alert.count > 1:
+        params.append(("count", str(alert.count)))
+    if alert.workload:
+        params.append(("workload", alert.workload))
+    sd = f"[{SD_ID} " + " ".join(f'{k}="{_sd_escape(v)}"' for k, v in params) + "]"
+    header = (
+        f"<{pri}>1 {_timestamp(alert.time_ns)} {host} {_printable_token(app_name, 48)} "
+        f"{_printable_token(procid or str(os.getpid()), 128)} {_msgid(alert.rule)} {sd} "
+    )
+    if msg_format == "json":
+        msg = orjson.dumps(alert.to_falco_json(), option=orjson.OPT_NON_STR_KEYS)
+    else:
+        msg = alert.output.encode("utf-8", "replace")
+    return header.encode("utf-8") + (BOM if bom else b"") + msg
+
+
+class SyslogSink:
+    """Sends each alert as one RFC 5424 message (see the module docstring)."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        format: str = "json",
+        facility: str | int = "user",
+        app_name: str = "stockade",
+        hostname: str | None = None,
+        bom: bool = True,
+        timeout_s: float = 5.0,
+        reconnect_s: float = 1.0,
+        max_message_bytes: int = 65000,
+        name: str = "syslog",
+    ) -> None:
+        if format not in ("json", "text"):
+            raise ValueError(f"format must be json or text, not {format!r}")
+        if isinstance(facility, str):
+            if facility.lower() not in FACILITIES:
+                raise ValueError(f"unknown syslog facility {facility!r} (one of {', '.join(FACILITIES)})")
+            facility = FACILITIES[facility.lower()]
+        if not 0 <= facility <= 23:
+            raise ValueError(f"syslog facility must be 0..23, not {facility}")
+        self.name = name
+        self.stats = SinkStats()
+        self.errors = ErrorLog(name)
+        self.address = parse_address(address)
+        self.format = format
+        self.facility = facility
+        self.app_name = app_name
+        self.hostname = hostname
+        self.bom = bom
+        self.timeout_s = timeout_s
+        self.reconnect_s = reconnect_s
+        self.max_message_bytes = max_message_bytes
+        self._procid = str(os.getpid())
+        self._sock: socket.socket | None = None
+        self._unix_stream = False
+        self._next_connect = 0.0
+        self._lock = threading.Lock()
+
+    # ---- connection ------------------------------------------------------------------
+
+    def _connect(self) -> socket.socket:
+        a = self.address
+        if a.transport == "udp":
+            info = socket.getaddrinfo(a.host, a.port, type=socket.SOCK_DGRAM)[0]
+            s = socket.socket(info[0], socket.SOCK_DGRAM)
+            s.connect(info[4])
+        elif a.transport == "tcp":
+            s = socket.create_connection((a.host, a.port), timeout=self.timeout_s)
+        else:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                s.connect(a.path)
+                self._unix_stream = False
+            except OSError:
+                s.close()
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect(a.path)
+                except OSError:
+                    s.close()
+                    raise
+                self._unix_stream = True
+        s.settimeout(self.timeout_s)
+        return s
+
+    def _drop_connection(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+
+    def _frame(self, msg: bytes) -> bytes:
+        if self.address.transport == "tcp":
+            return b"%d %s" % (len(msg), msg)  # RFC 6587 octet counting
+        if self.address.transport == "unix" and self._unix_stream:
+            return msg + b"\0"
+        if len(msg) > self.max_message_bytes:
+            return msg[: self.max_message_bytes]
+        return msg
+
+    def _peer_closed(self) -> bool:
+        """True if the stream peer has closed the connection (a send would be lost silently)."""
+        assert self._sock is not None
+        try:
+            r, _, _ = select.select([self._sock], [], [], 0)
+            return bool(r) and self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (OSError, ValueError):
+            return True
+
+    def _send(self, msg: bytes) -> None:
+        if self._sock is not None and self.address.transport == "tcp" and self._peer_closed():
+            self._drop_connection()
+        if self._sock is None:
+            now = time.monotonic()
+            if now < self._next_connect:
+                raise ConnectionError("not connected (waiting to reconnect)")
+            try:
+                self._sock = self._connect()
+            except OSError:
+                self._next_connect = now + self.reconnect_s
+                raise
+        data = self._frame(msg)
+        if self.address.transport == "tcp" or self._unix_stream:
+            self._sock.sendall(data)
+        else:
+            self._sock.send(data)
+
+    # ---- Sink ------------------------------------------------------------------------
+
+    def emit(self, alert: Alert) -> None:
+        msg = format_rfc5424(
+            alert, self.facility, self.format, self.app_name, self._procid, self.hostname, self.bom
+        )
+        with self._lock:
+            try:
+                self._send(msg)
+            except OSError as first:
+                stream = self.address.transport == "tcp" or self._unix_stream
+                if stream and self._sock is not None:
+                    # the peer may have closed an idle connection: reconnect once and resend
+                    self._drop_connection()
+                    try:
+                        self._send(msg)
+                    except OSError as e:
+                        self._fail(e)
+                        return
+                else:
+                    self._fail(first)
+                    return
+            self.stats.sent += 1
+
+    def _fail(self, e: OSError) -> None:
+        self._drop_connection()
+        self.stats.failed += 1
+        a = self.address
+        where = a.path if a.transport == "unix" else f"{a.transport}://{a.host}:{a.port}"
+        self.errors.report(f"cannot send to {where}: {e.strerror or e}")
+
+    def flush(self) -> None:
+        """Messages are sent as they come; nothing is buffered."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
