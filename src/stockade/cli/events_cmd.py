@@ -1,9 +1,190 @@
-"""`stockade events` (placeholder until implemented)."""
+"""`stockade events`: query the stored event log by field and time, and show one event."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+import orjson
 import typer
+from rich.table import Table
+from rich.text import Text
+
+from stockade.cli import common
+from stockade.cli.alerts_cmd import (
+    DataDirOpt,
+    DbOpt,
+    LimitOpt,
+    SinceOpt,
+    SourceOpt,
+    UntilOpt,
+    check_source,
+    open_store,
+    output_format,
+    parse_when,
+    print_table,
+    short_time,
+    truncate,
+)
+from stockade.errors import UsageError
+from stockade.model.event import Event
+from stockade.model.timeutil import format_time_ns
+
+events_app = typer.Typer(help="Query the stored event log by field and time.", no_args_is_help=True)
+
+
+def parse_where(items: list[str] | None) -> dict[str, str]:
+    """['proc.name=bash', 'fd.name=/etc/shadow'] -> {field: value}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        field, sep, value = item.partition("=")
+        field = field.strip()
+        if not sep or not field:
+            raise UsageError(f"--where: expected FIELD=VALUE, not '{item}'")
+        out[field] = value
+    return out
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    """The JSON form of a stored event (one line per event with --output json)."""
+    t = e.time_ns
+    return {
+        "id": e.id,
+        "time": format_time_ns(t) if t is not None else None,
+        "source": e.source,
+        "origin": e.origin,
+        "data": e.data,
+        "meta": e.meta,
+    }
+
+
+def _get(d: dict[str, Any], *path: str) -> Any:
+    v: Any = d
+    for p in path:
+        v = v.get(p) if isinstance(v, dict) else None
+    return v
+
+
+def _summary(e: Event) -> tuple[str, str]:
+    """(type, one-line summary) of an event for the table."""
+    d = e.data
+    if e.source == "k8s_audit":
+        verb = d.get("ka.verb") or d.get("verb") or ""
+        user = d.get("ka.user.name") or _get(d, "user", "username") or ""
+        obj = d.get("objectRef")
+        ref: dict[str, Any] = obj if isinstance(obj, dict) else {}
+        target = "/".join(
+            str(x)
+            for x in (ref.get("namespace"), ref.get("resource"), ref.get("name"), ref.get("subresource"))
+            if x
+        ) or str(d.get("requestURI") or "")
+        return str(verb), f"{user} {verb} {target}".strip()
+    parts = [str(d.get("proc.name") or "")]
+    for k in ("proc.cmdline", "fd.name"):
+        if d.get(k):
+            parts.append(f"{k}={d[k]}")
+    return str(d.get("evt.type") or ""), " ".join(p for p in parts if p)
+
+
+@events_app.command("list")
+def list_events(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    source: SourceOpt = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            "-w",
+            help="FIELD=VALUE, exact match (repeatable; all must hold), e.g. proc.name=bash, ka.verb=create.",
+        ),
+    ] = None,
+    limit: LimitOpt = 50,
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """List stored events, newest first. With --output json: one event object per line."""
+    fmt = output_format(output)
+    check_source(source)
+    conds = parse_where(where)
+    since_ns, until_ns = parse_when(since, "--since"), parse_when(until, "--until")
+    with open_store(db, data_dir) as store:
+        events = store.query_events(
+            since_ns=since_ns, until_ns=until_ns, source=source, where=conds, limit=limit
+        )
+    if fmt == "json":
+        for e in events:
+            common.json_line(event_json(e))
+        return
+    if not events:
+        common.console.print("no events", markup=False)
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("TIME (UTC)", no_wrap=True)
+    table.add_column("SOURCE", no_wrap=True)
+    table.add_column("TYPE", no_wrap=True)
+    table.add_column("CONTAINER", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("SUMMARY", no_wrap=True, overflow="ellipsis")
+    table.add_column("ID", no_wrap=True)
+    for e in events:
+        kind, summary = _summary(e)
+        t = e.time_ns
+        table.add_row(
+            short_time(t) if t is not None else "",
+            e.source,
+            Text(kind),
+            Text(str(e.data.get("container.id") or "")),
+            Text(truncate(summary, 120)),
+            Text((e.id or "")[:12]),
+        )
+    print_table(table)
+    if len(events) == limit:
+        common.console.print(f"showing the newest {limit} events (use --limit to see more)", markup=False)
+
+
+def event_text(e: Event) -> str:
+    """A readable, complete rendering of one event."""
+    t = e.time_ns
+    lines = [
+        f"Event {e.id}",
+        f"  time:    {format_time_ns(t) if t is not None else '<unknown>'}",
+        f"  source:  {e.source}",
+    ]
+    if e.origin:
+        lines.append(f"  origin:  {e.origin}")
+    for k, v in sorted(e.meta.items()):
+        lines.append(f"  {k}: {v}")
+    lines.append("  data:")
+    if e.data and all(not isinstance(v, (dict, list)) for v in e.data.values()):
+        width = max(len(k) for k in e.data)
+        for k in sorted(e.data):
+            v = e.data[k]
+            lines.append(f"    {k.ljust(width)}  {'<NA>' if v is None else v}")
+    else:
+        body = orjson.dumps(e.data, option=orjson.OPT_INDENT_2, default=str).decode()
+        lines.extend("    " + line for line in body.splitlines())
+    return "\n".join(lines)
+
+
+@events_app.command("show")
+def show_event(
+    event_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Event id, or a unique prefix (6+ characters).")
+    ],
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """Show one event in full (with --output json: its JSON object)."""
+    fmt = output_format(output)
+    with open_store(db, data_dir) as store:
+        e = store.get_event(event_id)
+    if fmt == "json":
+        common.json_line(event_json(e))
+    else:
+        common.console.print(event_text(e), markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    if not any(g.typer_instance is events_app for g in app.registered_groups):  # main() may run many times
+        app.add_typer(events_app, name="events")

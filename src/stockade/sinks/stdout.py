@@ -9,8 +9,8 @@ and SIEM pipelines read.
 from __future__ import annotations
 
 import os
-import sys
 import re
+import sys
 import time
 from typing import BinaryIO
 
