@@ -384,12 +384,67 @@ def _is_open(mode: str) -> Extractor:
     return get
 
 
+#: syscalls whose return value is a descriptor, a count or a pid rather than 0 on success
+_RETURNS_VALUE = (
+    frozenset(
+        {
+            "dup",
+            "dup2",
+            "dup3",
+            "socket",
+            "accept",
+            "accept4",
+            "read",
+            "write",
+            "readv",
+            "writev",
+            "pread",
+            "pwrite",
+            "preadv",
+            "pwritev",
+            "recvfrom",
+            "sendto",
+            "recvmsg",
+            "sendmsg",
+            "fcntl",
+            "memfd_create",
+            "eventfd",
+            "eventfd2",
+            "signalfd",
+            "signalfd4",
+            "timerfd_create",
+            "inotify_init",
+            "inotify_init1",
+            "epoll_create",
+            "epoll_create1",
+            "pidfd_open",
+            "bpf",
+            "clone",
+            "clone3",
+            "fork",
+            "vfork",
+            "pipe",
+            "pipe2",
+            "userfaultfd",
+            "io_uring_setup",
+            "socketpair",
+        }
+    )
+    | OPEN_TYPES
+)
+
+
 def _evt_rawres(e: dict[str, Any]) -> Any:
     r = e.get("evt.res")
     if isinstance(r, int):
         return r
-    if r == "SUCCESS" or (r is None and e.get("evt.type") is not None and e.get("evt.dir", "<") == "<"):
-        # a recorded exit event that gives no result records a call that succeeded
+    t = e.get("evt.type")
+    if (r == "SUCCESS" or (r is None and t is not None and e.get("evt.dir", "<") == "<")) and (
+        t not in _RETURNS_VALUE or t in OPEN_TYPES
+    ):
+        # A recorded exit event that gives no result records a call that succeeded. Calls that
+        # return a descriptor or a count have no such default (their value is unknown), except the
+        # opens, whose success Falco's macros test with fd.num >= 0.
         return 0
     if isinstance(r, str) and r.startswith("E"):
         return -1
