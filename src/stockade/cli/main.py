@@ -43,9 +43,18 @@ def main_options(
         raise StockadeError(f"--output must be 'text' or 'json', not '{output}'")
     common.STATE.output = output
     common.STATE.config_path = config
+    common.STATE._config = None
+    common.STATE.overrides = {}
+
+
+_registered = False
 
 
 def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from stockade.cli import commands
 
     commands.register(app)

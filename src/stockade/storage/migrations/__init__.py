@@ -1,0 +1,1 @@
+"""Alembic migrations of the Stockade database (run by Store at open: upgrade to head)."""

@@ -1,0 +1,71 @@
+"""The SQL schema (SQLAlchemy Core): alerts and the event log.
+
+The migrations in ``stockade/storage/migrations`` create exactly these tables; a test compares
+the two. Change both together (a new migration, never an edited one).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+#: JSON stored as JSONB on PostgreSQL, as text (queried with json_extract) on SQLite
+JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: 64-bit on PostgreSQL; SQLite wants INTEGER for an auto-incrementing rowid alias
+SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+#: longest value kept in an indexed text column (longer values are truncated there)
+INDEXED_LEN = 255
+
+#: event fields copied into indexed columns: Falco field name -> column name
+EVENT_INDEXED_FIELDS: dict[str, str] = {
+    "evt.type": "evt_type",
+    "proc.name": "proc_name",
+    "container.id": "container_id",
+    "k8s.ns.name": "k8s_ns_name",
+    "k8s.pod.name": "k8s_pod_name",
+    "ka.verb": "ka_verb",
+    "ka.user.name": "ka_user_name",
+    "ka.target.resource": "ka_target_resource",
+    "ka.target.namespace": "ka_target_namespace",
+}
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("rule", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("priority_rank", sa.SmallInteger, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("hostname", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("container_id", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("output", sa.Text, nullable=False),
+    #: the full Falco JSON alert (Alert.to_falco_json()), returned as stored
+    sa.Column("body", JsonType, nullable=False),
+    sa.Index("ix_alerts_time_ns", "time_ns"),
+    sa.Index("ix_alerts_rule", "rule"),
+    sa.Index("ix_alerts_priority_rank", "priority_rank"),
+    sa.Index("ix_alerts_container_id", "container_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("origin", sa.Text, nullable=True),
+    *(sa.Column(col, sa.String(INDEXED_LEN), nullable=True) for col in EVENT_INDEXED_FIELDS.values()),
+    sa.Column("data", JsonType, nullable=False),
+    sa.Column("meta", JsonType, nullable=True),
+    sa.Index("ix_events_id", "id", unique=True),
+    sa.Index("ix_events_time_ns", "time_ns"),
+    sa.Index("ix_events_source", "source"),
+    *(sa.Index(f"ix_events_{col}", col) for col in EVENT_INDEXED_FIELDS.values()),
+)
