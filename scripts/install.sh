@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(postgresql sysdig)
+DEBS=(postgresql sysdig clang llvm libbpf-dev bpftool runc podman busybox-static iproute2 conntrack)
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -1,0 +1,1 @@
+"""The native Linux sensor: kernel activity -> Stockade events (issue 3)."""
