@@ -1,0 +1,310 @@
+"""Robust readers of /proc/<pid>/... for the fallback sensors.
+
+Every reader returns ``None`` (or an empty result) when the process is gone, the file is
+unreadable, or its content is not what the kernel usually writes: a short-lived process may exit
+between the kernel event and the read, and what was read before that is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "PROC",
+    "ProcInfo",
+    "boot_epoch_ns",
+    "monotonic_epoch_offset_ns",
+    "read_cgroup_path",
+    "read_cgroups",
+    "read_cmdline",
+    "read_cwd",
+    "read_exe",
+    "read_loginuid",
+    "read_mntns",
+    "read_stat",
+    "read_status",
+    "snapshot",
+    "socket_inode_owners",
+]
+
+PROC = "/proc"
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_UNSET_LOGINUID = 4294967295
+#: cgroup v1 controllers whose path names the container best, most useful first
+_CGROUP_PREFERENCE = ("pids", "memory", "cpu,cpuacct", "cpu", "devices", "freezer", "name=systemd")
+
+
+def boot_epoch_ns() -> int:
+    """The wall-clock time of boot (ns since the epoch), from CLOCK_BOOTTIME."""
+    return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def monotonic_epoch_offset_ns() -> int:
+    """What to add to a CLOCK_MONOTONIC timestamp (ktime_get_ns) to get ns since the epoch."""
+    return time.time_ns() - time.monotonic_ns()
+
+
+def _read_bytes(path: str, limit: int = 65536) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def read_stat(pid: int) -> dict[str, Any] | None:
+    """/proc/<pid>/stat: ``comm``, ``state``, ``ppid``, ``tty``, ``starttime_ticks`` (since boot)."""
+    raw = _read_bytes(f"{PROC}/{pid}/stat", 4096)
+    if not raw:
+        return None
+    # comm may hold spaces and parentheses: it ends at the last ')'
+    lpar, rpar = raw.find(b"("), raw.rfind(b")")
+    if lpar < 0 or rpar < lpar:
+        return None
+    rest = raw[rpar + 2 :].split()
+    if len(rest) < 20:
+        return None
+    try:
+        return {
+            "comm": raw[lpar + 1 : rpar].decode("utf-8", "replace"),
+            "state": rest[0].decode("ascii", "replace"),
+            "ppid": int(rest[1]),
+            "tty": int(rest[4]),
+            "starttime_ticks": int(rest[19]),
+        }
+    except ValueError:
+        return None
+
+
+def read_status(pid: int) -> dict[str, Any] | None:
+    """/proc/<pid>/status: ``name``, ``tgid``, ``ppid``, ``uid``/``euid``, ``gid``/``egid``, ``vpid``."""
+    raw = _read_bytes(f"{PROC}/{pid}/status", 16384)
+    if not raw:
+        return None
+    out: dict[str, Any] = {}
+    for line in raw.split(b"\n"):
+        key, _, val = line.partition(b":")
+        try:
+            if key == b"Name":
+                out["name"] = val.strip().decode("utf-8", "replace")
+            elif key == b"Tgid":
+                out["tgid"] = int(val)
+            elif key == b"PPid":
+                out["ppid"] = int(val)
+            elif key == b"Uid":
+                ids = val.split()
+                out["uid"], out["euid"] = int(ids[0]), int(ids[1])
+            elif key == b"Gid":
+                ids = val.split()
+                out["gid"], out["egid"] = int(ids[0]), int(ids[1])
+            elif key == b"NSpid":
+                out["vpid"] = int(val.split()[-1])
+        except (ValueError, IndexError):
+            continue
+    return out or None
+
+
+def read_cmdline(pid: int) -> list[str] | None:
+    """The argument vector; ``None`` when gone, ``[]`` for a kernel thread or a zombie."""
+    raw = _read_bytes(f"{PROC}/{pid}/cmdline", 1 << 20)
+    if raw is None:
+        return None
+    if raw.endswith(b"\0"):
+        raw = raw[:-1]
+    if not raw:
+        return []
+    return [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")]
+
+
+def _strip_deleted(path: str | None) -> str | None:
+    if path is not None and path.endswith(" (deleted)"):
+        return path[: -len(" (deleted)")]
+    return path
+
+
+def read_exe(pid: int) -> str | None:
+    """The executable's path (without a trailing `` (deleted)``)."""
+    return _strip_deleted(_readlink(f"{PROC}/{pid}/exe"))
+
+
+def read_cwd(pid: int) -> str | None:
+    return _strip_deleted(_readlink(f"{PROC}/{pid}/cwd"))
+
+
+def read_cgroups(pid: int) -> dict[str, str]:
+    """/proc/<pid>/cgroup as ``{controllers: path}`` (``""`` is the v2 unified hierarchy)."""
+    raw = _read_bytes(f"{PROC}/{pid}/cgroup", 65536)
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for line in raw.decode("utf-8", "replace").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            out[parts[1]] = parts[2]
+    return out
+
+
+def read_cgroup_path(pid: int) -> str | None:
+    """The cgroup path that best names the process's container (v1 controller, else v2)."""
+    return pick_cgroup_path(read_cgroups(pid))
+
+
+def pick_cgroup_path(groups: dict[str, str]) -> str | None:
+    if not groups:
+        return None
+    for ctl in _CGROUP_PREFERENCE:
+        if ctl in groups:
+            return groups[ctl]
+    if "" in groups:
+        return groups[""]
+    return next(iter(groups.values()))
+
+
+def read_mntns(pid: int) -> int | None:
+    """The mount namespace inode number."""
+    try:
+        return os.stat(f"{PROC}/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
+
+
+def read_loginuid(pid: int) -> int | None:
+    """The audit login uid; -1 when unset (4294967295), as Falco writes it."""
+    raw = _read_bytes(f"{PROC}/{pid}/loginuid", 64)
+    if not raw:
+        return None
+    try:
+        val = int(raw)
+    except ValueError:
+        return None
+    return -1 if val == _UNSET_LOGINUID else val
+
+
+@dataclass(slots=True)
+class ProcInfo:
+    """What could be read of one process; every attribute may be missing (None)."""
+
+    pid: int
+    ppid: int | None = None
+    comm: str | None = None
+    exe: str | None = None
+    args: list[str] | None = None
+    cwd: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    vpid: int | None = None
+    tty: int | None = None
+    loginuid: int | None = None
+    cgroup_path: str | None = None
+    mntns: int | None = None
+    start_ns: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """The Falco fields (and private ``_`` keys) this information fills."""
+        out: dict[str, Any] = {}
+        if self.ppid is not None:
+            out["proc.ppid"] = self.ppid
+        if self.comm is not None:
+            out["proc.name"] = self.comm
+        if self.exe:
+            out["proc.exepath"] = self.exe
+        if self.args:
+            out["proc.exe"] = self.args[0]
+            out["proc.args"] = " ".join(self.args[1:])
+            name = self.comm if self.comm is not None else os.path.basename(self.args[0])
+            out["proc.cmdline"] = " ".join([name, *self.args[1:]])
+        if self.cwd is not None:
+            out["proc.cwd"] = self.cwd if self.cwd.endswith("/") else self.cwd + "/"
+        if self.uid is not None:
+            out["user.uid"] = self.uid
+        if self.gid is not None:
+            out["group.gid"] = self.gid
+        if self.vpid is not None:
+            out["proc.vpid"] = self.vpid
+        if self.tty is not None:
+            out["proc.tty"] = self.tty
+        if self.loginuid is not None:
+            out["user.loginuid"] = self.loginuid
+        if self.cgroup_path is not None:
+            out["_cgroup_path"] = self.cgroup_path
+        if self.mntns is not None:
+            out["_mntns"] = self.mntns
+        if self.start_ns is not None:
+            out["_start_ns"] = self.start_ns
+        return out
+
+
+def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> ProcInfo:
+    """Read everything readable about `pid` now. `full=False` skips cwd, cgroup, mntns, loginuid."""
+    info = ProcInfo(pid=pid)
+    st = read_stat(pid)
+    if st is not None:
+        info.ppid = st["ppid"]
+        info.comm = st["comm"]
+        info.tty = st["tty"]
+        base = boot_epoch_ns() if boot_ns is None else boot_ns
+        info.start_ns = base + st["starttime_ticks"] * (1_000_000_000 // _CLK_TCK)
+    info.exe = read_exe(pid)
+    info.args = read_cmdline(pid)
+    status = read_status(pid)
+    if status is not None:
+        # Falco's user.uid / group.gid are the effective ids
+        info.uid = status.get("euid")
+        info.gid = status.get("egid")
+        info.vpid = status.get("vpid")
+        if info.ppid is None:
+            info.ppid = status.get("ppid")
+        if info.comm is None:
+            info.comm = status.get("name")
+    if full:
+        info.cwd = read_cwd(pid)
+        info.cgroup_path = read_cgroup_path(pid)
+        info.mntns = read_mntns(pid)
+        info.loginuid = read_loginuid(pid)
+    return info
+
+
+def socket_inode_owners(inodes: set[int]) -> dict[int, int]:
+    """Map socket inodes to the pid holding them, by scanning /proc/<pid>/fd (best effort, slow)."""
+    found: dict[int, int] = {}
+    if not inodes:
+        return found
+    try:
+        pids = [int(p) for p in os.listdir(PROC) if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = f"{PROC}/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            link = _readlink(f"{fd_dir}/{fd}")
+            if link is None or not link.startswith("socket:["):
+                continue
+            try:
+                ino = int(link[8:-1])
+            except ValueError:
+                continue
+            if ino in inodes and ino not in found:
+                found[ino] = pid
+                if len(found) == len(inodes):
+                    return found
+    return found
