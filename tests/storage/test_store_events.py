@@ -38,7 +38,7 @@ def store(db_url: str) -> Any:
 
 def test_ids_assigned_and_round_trip(store: Store, make_event: Any) -> None:
     e1 = make_event(**{"fd.name": "/etc/shadow", "proc.aname[2]": "sshd", "evt.res": None})
-    e1.meta["workload"] = "host:/usr/sbin/sshd"
+    e1.meta = {"workload": "host:/usr/sbin/sshd"}
     e2 = make_event(time_ns=T0 + 1)
     e2.id = "my-own-id-000001"
     store.add_events([e1, e2])

@@ -152,7 +152,7 @@ def event_text(e: Event) -> str:
     ]
     if e.origin:
         lines.append(f"  origin:  {e.origin}")
-    for k, v in sorted(e.meta.items()):
+    for k, v in sorted((e.meta or {}).items()):
         lines.append(f"  {k}: {v}")
     lines.append("  data:")
     if e.data and all(not isinstance(v, (dict, list)) for v in e.data.values()):

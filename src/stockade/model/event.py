@@ -13,7 +13,7 @@ and alerts can point back at it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -28,8 +28,8 @@ class Event:
     origin: str | None = None
     #: stable id of the event within this Stockade (assigned by the pipeline when stored)
     id: str | None = None
-    #: extra attributes set by enrichment (workload, ...) that are not Falco fields
-    meta: dict[str, Any] = field(default_factory=dict)
+    #: extra attributes that are not Falco fields (the original Falco alert, ...); None when there are none
+    meta: dict[str, Any] | None = None
 
     @property
     def time_ns(self) -> int | None:

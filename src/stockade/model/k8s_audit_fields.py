@@ -420,7 +420,7 @@ def _volume_types(e: dict[str, Any], arg: str | None) -> Any:
 
 
 def _volume_hostpath(e: dict[str, Any], arg: str | None) -> Any:
-    """"true" if a hostPath volume has path `arg` (or starts with it, if `arg` ends with `*`)."""
+    """ "true" if a hostPath volume has path `arg` (or starts with it, if `arg` ends with `*`)."""
     vols = _dig(e, "requestObject", "spec", "volumes")
     if not isinstance(vols, list) or arg is None:
         return None
@@ -499,8 +499,6 @@ def _reg(
     arg: ArgKind = ArgKind.NONE,
     arg_required: bool = False,
 ) -> None:
-    if is_list and arg is ArgKind.NONE and getter is not _list_plain_marker:
-        pass
     register(
         FieldSpec(
             name,
@@ -513,10 +511,6 @@ def _reg(
             make_extractor=_factory(name, getter, is_list),
         )
     )
-
-
-def _list_plain_marker(e: dict[str, Any], arg: str | None) -> Any:  # pragma: no cover - a marker
-    return None
 
 
 def _indexed_list(name: str, getter: Getter, description: str) -> None:
@@ -670,7 +664,9 @@ def register_k8s_audit_fields() -> None:
         'Deprecated by ka.req.pod.containers.privileged: "true" if any container is privileged',
     )
     _reg("ka.req.pod.host_ipc", _keys("requestObject", "spec", "hostIPC"), "The pod's hostIPC flag")
-    _reg("ka.req.pod.host_network", _keys("requestObject", "spec", "hostNetwork"), "The pod's hostNetwork flag")
+    _reg(
+        "ka.req.pod.host_network", _keys("requestObject", "spec", "hostNetwork"), "The pod's hostNetwork flag"
+    )
     _reg(
         "ka.req.container.host_network",
         _keys("requestObject", "spec", "hostNetwork"),
@@ -700,7 +696,9 @@ def register_k8s_audit_fields() -> None:
     _reg("ka.req.service.type", _keys("requestObject", "spec", "type"), "The type of the service")
     _indexed_list("ka.req.service.ports", _service_ports, "The ports of the service, each as compact JSON")
     _indexed_list(
-        "ka.req.pod.volumes.hostpath", _volume_values("hostPath", "path"), "The paths of the pod's hostPath volumes"
+        "ka.req.pod.volumes.hostpath",
+        _volume_values("hostPath", "path"),
+        "The paths of the pod's hostPath volumes",
     )
     _reg(
         "ka.req.volume.hostpath",
@@ -722,11 +720,11 @@ def register_k8s_audit_fields() -> None:
     _reg("ka.useragent", _keys("userAgent"), "The user agent of the client")
     _indexed_list("ka.sourceips", _list_keys("sourceIPs"), "The IP addresses of the client")
 
-    for prefix, note in (("jevt", ""), ("json", "")):
+    for prefix in ("jevt", "json"):
         _reg(
             f"{prefix}.value",
             _jevt_value,
-            f"The value at a JSON pointer in the audit event ({prefix}.value[/objectRef/name]){note}",
+            f"The value at a JSON pointer in the audit event ({prefix}.value[/objectRef/name])",
             arg=ArgKind.KEY,
             arg_required=True,
         )

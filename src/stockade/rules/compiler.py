@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from stockade.model.fields import FIELD_ALIASES, FieldType, lookup
+from stockade.model.fields import FIELD_ALIASES, FieldType, derivation, lookup
 from stockade.rules import interp
 from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, walk
 from stockade.rules.evttypes import OTHER_TYPE, specialize
@@ -188,7 +188,10 @@ class _Gen:
         spec = lookup(f.name)
         key = _key(f)
         derived = spec is not None and spec.make_extractor is not None and key not in FIELD_ALIASES
-        x = self.const(_caching(spec.extractor(f.arg), key)) if derived and spec is not None else ""
+        x = ""
+        if derived and spec is not None:
+            raw = derivation(key) if f.arg is None else None
+            x = self.const(raw if raw is not None else spec.extractor(f.arg))
         if self.uses.get(key, 0) >= 2:
             name = self.locals.get(key)
             if name is None:
@@ -204,8 +207,72 @@ class _Gen:
             return f"({name} := ({t} if ({t} := g({key!r})) is not None else {x}(e)))", name
         return f"({name} := {self.raw(key)})", name
 
+    def _ancestor_any(self, node: Check) -> bool:
+        lhs = node.lhs
+        return (
+            isinstance(lhs, FieldRef)
+            and lhs.arg is None
+            and lhs.name in ("proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline")
+            and node.modifier is None
+            and node.op in ("=", "==", "in", "intersects")
+            and isinstance(node.rhs, StrLit | ListLit)
+        )
+
+    def guard(self, g: Guard) -> str:
+        """The test of a merged guard: true if any atom holds, or if a field has an unusual type."""
+        parts = []
+        for key in sorted(g):
+            a = g[key]
+            if key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true):
+                parts.append(self._fd_part_guard(key, a.eq))
+                continue
+            base, _, arg = key.partition("[")
+            acc, v = self.value(FieldRef(base, arg[:-1] if arg else None))
+            tests = []
+            if a.eq:
+                tests.append(f"{v} in {self.const(frozenset(a.eq))}")
+            if a.prefix:
+                tests.append(f"{v}.startswith({self.const(tuple(sorted(a.prefix)))})")
+            if a.suffix:
+                tests.append(f"{v}.endswith({self.const(tuple(sorted(a.suffix)))})")
+            tests.extend(f"{c!r} in {v}" for c in sorted(a.contains))
+            if a.true:
+                # a boolean must be true; any other type is left to the full evaluation
+                parts.append(f"(({acc}) is True or ({v} is not None and {v}.__class__ is not bool))")
+            if tests:
+                parts.append(f"(({' or '.join(tests)}) if {acc}.__class__ is str else {v} is not None)")
+        return " or ".join(parts) if parts else "False"
+
+    def _fd_part_guard(self, key: str, values: set[str]) -> str:
+        """fd.directory / fd.filename in a set, tested on fd.name (no derivation) when the event
+        does not carry the field itself: a necessary condition, which is all a guard must be."""
+        n = self.fresh()
+        x, y = f"_v{n}", f"_w{n}"
+        s = self.const(frozenset(values))
+        if key == "fd.directory":
+            affix = self.const(tuple(sorted(v.rstrip("/") + "/" for v in values)))
+            test = f"{y}.startswith({affix})"
+        else:
+            affix = self.const(tuple(sorted("/" + v for v in values)))
+            test = f"{y}.endswith({affix})"
+        return (
+            f"(({x} in {s}) if ({x} := g({key!r})).__class__ is str else "
+            f"(({test}) if ({y} := g('fd.name')).__class__ is str else ({x} is not None or {y} is not None)))"
+        )
+
     def check(self, node: Check) -> str:
         slow = self.const(partial(interp.eval_check, node))
+        if self._ancestor_any(node):
+            # "any ancestor": a list of names against a set
+            assert isinstance(node.lhs, FieldRef)
+            spec = lookup(node.lhs.name)
+            assert spec is not None
+            n = self.fresh()
+            v = f"_v{n}"
+            x = self.const(spec.extractor(None))
+            items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+            k = self.const(frozenset(items))
+            return f"((not {k}.isdisjoint({v})) if ({v} := {x}(e)).__class__ is list else ({v} is not None and {slow}(e)))"
         if not self._inlinable(node):
             return f"{slow}(e)"
         assert isinstance(node.lhs, FieldRef)
@@ -267,17 +334,148 @@ class _Gen:
         raise AssertionError(op)
 
 
-def _caching(fn: Callable[[dict[str, Any]], Any], key: str) -> Callable[[dict[str, Any]], Any]:
-    """A derived field's extractor that keeps what it derived in the event, so the next rule that
-    reads the field on the same event finds it."""
+# ---------------------------------------------------------------------------------------------
+# Guards: a cheap necessary condition per bucket. Each rule's condition implies "one of these
+# field tests is true"; the tests of all rules of a bucket are merged per field (one set lookup,
+# one startswith/endswith on a tuple), so an event no rule can match costs a few lookups.
+# ---------------------------------------------------------------------------------------------
 
-    def get(e: dict[str, Any]) -> Any:
-        v = fn(e)
-        if v is not None:
-            e[key] = v
-        return v
 
-    return get
+@dataclass(slots=True)
+class _Atoms:
+    """Per field: values it may equal, prefixes, suffixes, substrings (any of them)."""
+
+    eq: set[str] = field(default_factory=set)
+    prefix: set[str] = field(default_factory=set)
+    suffix: set[str] = field(default_factory=set)
+    contains: set[str] = field(default_factory=set)
+    #: a boolean field that must be true
+    true: bool = False
+
+    def merge(self, o: _Atoms) -> None:
+        self.eq |= o.eq
+        self.prefix |= o.prefix
+        self.suffix |= o.suffix
+        self.contains |= o.contains
+        self.true |= o.true
+
+    def size(self) -> int:
+        n = (1 if self.eq else 0) + (1 if self.prefix else 0) + (1 if self.suffix else 0) + len(self.contains)
+        return n + (1 if self.true else 0)
+
+
+#: fields with few distinct values: a test on them says little about whether a rule can match
+LOW_SELECTIVITY = frozenset(
+    {
+        "fd.typechar",
+        "fd.type",
+        "fd.l4proto",
+        "fd.sockfamily",
+        "evt.dir",
+        "evt.res",
+        "container.id",
+        "evt.is_open_read",
+        "evt.is_open_write",
+        "evt.is_open_exec",
+        "evt.is_open_create",
+    }
+)
+
+
+Guard = dict[str, _Atoms]  # field key -> atoms; the guard holds if any atom holds
+
+#: derived from fd.name: their guard tests fd.name itself, without deriving
+_FROM_FD_NAME = ("fd.directory", "fd.filename")
+
+
+def _guard_check(node: Check) -> Guard | None:
+    lhs = node.lhs
+    if not isinstance(lhs, FieldRef) or node.modifier not in (None, "anyof"):
+        return None
+    spec = lookup(lhs.name)
+    if spec is None or spec.is_list or lhs.name in interp.ANCESTOR_FIELDS:
+        return None
+    if spec.type == FieldType.BOOL and node.op in ("=", "==") and isinstance(node.rhs, StrLit):
+        if interp.parse_bool(node.rhs.value) is True:
+            return {_key(lhs): _Atoms(true=True)}
+        return None
+    if spec.type != FieldType.STRING:
+        return None
+    if lhs.name in ("fd.ip", "fd.port", "evt.type"):
+        return None
+    items = (
+        [node.rhs.value]
+        if isinstance(node.rhs, StrLit)
+        else [i.value for i in node.rhs.items]
+        if isinstance(node.rhs, ListLit)
+        else None
+    )
+    if items is None:
+        return None
+    a = _Atoms()
+    op = node.op
+    if op in ("=", "==", "in", "intersects"):
+        a.eq.update(items)
+    elif op == "startswith":
+        a.prefix.update(items)
+    elif op == "endswith":
+        a.suffix.update(items)
+    elif op == "contains" and all(items):
+        a.contains.update(items)
+    elif op == "pmatch":
+        a.eq.update(items)
+        a.prefix.update(i if i.endswith("/") else i + "/" for i in items)
+    else:
+        return None
+    return {_key(lhs): a}
+
+
+def _guard_weight(g: Guard) -> int:
+    """Smaller is better: few tests, on fields that tell events apart. What an event acts on
+    (its file, its arguments) says more than who acts (most activity comes from a few programs)."""
+    w = sum(a.size() for a in g.values()) + len(g)
+    for k in g:
+        if k in LOW_SELECTIVITY:
+            w += 100
+        elif not k.startswith(("fd.", "evt.arg.")):
+            w += 5
+    return w
+
+
+def guard_of(node: Node) -> Guard | None:
+    """A necessary condition of `node` made of positive string tests, or None if there is none."""
+    if isinstance(node, Check):
+        return _guard_check(node)
+    if isinstance(node, BoolConst):
+        return None if node.value else {}
+    if isinstance(node, And):
+        best: Guard | None = None
+        for c in node.children:
+            g = guard_of(c)
+            if g is not None and (best is None or _guard_weight(g) < _guard_weight(best)):
+                best = g
+        return best
+    if isinstance(node, Or):
+        out: Guard = {}
+        for c in node.children:
+            g = guard_of(c)
+            if g is None:
+                return None
+            for k, a in g.items():
+                out.setdefault(k, _Atoms()).merge(a)
+        return out
+    return None  # not: a negation is no positive evidence
+
+
+def merge_guards(guards: list[Guard | None]) -> Guard | None:
+    """One guard for a bucket, or None when a rule has none (or only one that says little)."""
+    out: Guard = {}
+    for g in guards:
+        if g is None or any(k in LOW_SELECTIVITY for k in g):
+            return None
+        for k, a in g.items():
+            out.setdefault(k, _Atoms()).merge(a)
+    return out
 
 
 _NOT_READ = object()
@@ -287,8 +485,13 @@ def _key(f: FieldRef) -> str:
     return f.name if f.arg is None else f"{f.name}[{f.arg}]"
 
 
-def _bucket_source(name: str, exprs: list[tuple[int, str]], mode: str, prologue: list[str]) -> str:
+def _bucket_source(
+    name: str, exprs: list[tuple[int, str]], mode: str, prologue: list[str], guard: str | None = None
+) -> str:
     lines = [f"def {name}(e):", "    g = e.get", *prologue]
+    if guard is not None:
+        lines.append(f"    if not ({guard}):")
+        lines.append("        return -1" if mode == "first" else "        return []")
     if mode == "first":
         for idx, ex in exprs:
             lines.append(f"    if {ex}:")
@@ -356,8 +559,13 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
                 continue
             nodes.append((idx, node))
             gen.count_fields(node)
+        guard = merge_guards([guard_of(node) for _, node in nodes]) if nodes else None
+        if guard is not None:
+            for k in guard:  # the guard reads these too: keep them in locals
+                gen.uses[k] = gen.uses.get(k, 0) + 2
+        guard_src = gen.guard(guard) if guard is not None else None
         exprs = [(idx, gen.expr(node)) for idx, node in nodes]
-        src = _bucket_source(fname, exprs, mode, gen.prologue())
+        src = _bucket_source(fname, exprs, mode, gen.prologue(), guard_src)
         sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
         ns["_M"] = _NOT_READ

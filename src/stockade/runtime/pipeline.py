@@ -82,7 +82,7 @@ class Pipeline:
             event.id = uuid.uuid4().hex
             for a in alerts:
                 a.event_ids = [event.id]
-        ext = event.meta.get("falco_alert") if self.forward_external else None
+        ext = event.meta.get("falco_alert") if self.forward_external and event.meta else None
         if ext is not None:
             fa = Alert.from_falco_json(ext)
             fa.extra.setdefault("origin", "falco")
