@@ -60,6 +60,26 @@ class StorageConfig(_Strict):
     record_events: Literal["none", "alerts", "all"] = "alerts"
 
 
+class SensorConfig(_Strict):
+    #: auto: eBPF where it works, else the fallbacks; ebpf / fallback: only that; none: no sensor
+    backend: Literal["auto", "ebpf", "fallback", "none"] = "auto"
+    #: fallback backend: where fanotify watches opens and file changes (plus container root filesystems)
+    watch_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/etc",
+            "/root",
+            "/usr/bin",
+            "/usr/sbin",
+            "/bin",
+            "/sbin",
+            "/tmp",
+            "/dev/shm",
+        ]
+    )
+    #: fallback backend: turn on connection tracking in this network namespace (adds an inert iptables chain)
+    conntrack_enable_tracking: bool = False
+
+
 class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8720, ge=1, le=65535)
@@ -87,6 +107,7 @@ class StockadeConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    sensor: SensorConfig = Field(default_factory=SensorConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
 
     def db_url(self) -> str:

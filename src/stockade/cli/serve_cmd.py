@@ -25,16 +25,31 @@ def _apply(port: int | None, data_dir: str | None) -> None:
         common.STATE.overrides["data_dir"] = data_dir
 
 
-def _run(role: str, rules: list[str] | None) -> None:
+def _run(role: str, rules: list[str] | None, sensor: bool = False) -> None:
     from stockade.api.server import serve
     from stockade.runtime.service import Runtime
     from stockade.sinks.stdout import StdoutSink
 
     cfg = common.STATE.config()
     printer = StdoutSink(format=common.STATE.output, name="console")
-    rt = Runtime(cfg, rules=rules or None, extra_sinks=[printer], role=role)
+    rt = Runtime(cfg, rules=rules or None, extra_sinks=[printer], role=role, sensor=sensor)
     for n in rt.notes:
         common.err_console.print(n, markup=False)
+    if rt.sensor is not None:
+        p = rt.sensor.plan.describe()
+        common.err_console.print(f"sensor backend: {p['backend'] or 'none available'}", markup=False)
+        for name, c in p["probed"].items():
+            if not c["available"]:
+                common.err_console.print(f"  {name}: unavailable: {c['reason']}", markup=False)
+        if p["missing_evttypes"]:
+            common.err_console.print(
+                "  event types the rules need that this node cannot see: " + ", ".join(p["missing_evttypes"]),
+                markup=False,
+            )
+        if p["missing_fields"]:
+            common.err_console.print(
+                "  fields the backend cannot fill: " + ", ".join(p["missing_fields"]), markup=False
+            )
     common.err_console.print(
         f"stockade {role}: {rt.engine.active_rules} rules active; API on http://{cfg.api.host}:{cfg.api.port}; "
         f"data in {cfg.data_dir}; Ctrl-C to stop",
@@ -51,7 +66,7 @@ def up(
 ) -> None:
     """Run Stockade on this host: manager, API on 127.0.0.1:8720, default rules; alerts stored and printed."""
     _apply(port, data_dir)
-    _run("up", rules)
+    _run("up", rules, sensor=True)
 
 
 def server(

@@ -33,6 +33,7 @@ class Runtime:
         rules: list[str] | None = None,
         extra_sinks: list[Sink] | None = None,
         role: str = "manager",
+        sensor: bool = False,
     ) -> None:
         from stockade.sinks.registry import build_sinks
         from stockade.storage.store import Store
@@ -55,6 +56,15 @@ class Runtime:
             record_events=cfg.storage.record_events,
             live=True,
         )
+        self.sensor = None
+        if sensor and cfg.sensor.backend != "none":
+            from stockade.runtime.sensing import SensorRunner
+
+            try:
+                self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
+            except Exception:
+                self.store.close()
+                raise
         self._stop = threading.Event()
         self._last_events = 0
         self._last_time = time.time()
@@ -77,10 +87,11 @@ class Runtime:
             "role": self.role,
             "hostname": self.cfg.hostname,
             "uptime_s": round(time.time() - self.started, 1),
-            "sensor": {
-                "backend": None,
-                "note": "no sensor in this process (events arrive through the API)",
-            },
+            "sensor": (
+                self.sensor.status()
+                if self.sensor is not None
+                else {"backend": None, "note": "no sensor in this process (events arrive through the API)"}
+            ),
             "rules": {
                 "loaded": len(self.engine.ruleset.rules),
                 "active": self.engine.active_rules,
@@ -118,9 +129,13 @@ class Runtime:
     def start(self) -> None:
         """Start the housekeeping thread (aggregation windows, stored batches, retention)."""
         threading.Thread(target=self._housekeeping, name="stockade-housekeeping", daemon=True).start()
+        if self.sensor is not None:
+            self.sensor.start()
 
     def close(self) -> None:
         self._stop.set()
+        if self.sensor is not None:
+            self.sensor.close()
         from stockade.sinks.registry import close_all
 
         self.pipeline.close()

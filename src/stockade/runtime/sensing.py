@@ -1,0 +1,233 @@
+"""Running the native sensor: pick the best backend this node supports, say which and what it cannot
+see, read its events in batches, enrich them (process tree, container), and feed the pipeline. Events
+the kernel side lost are counted per backend and raised as an alert: a blind spot is a security event.
+"""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.config import StockadeConfig
+from stockade.model.alert import Alert
+from stockade.model.event import Event
+from stockade.sensor.interface import Backend, Capabilities, SensorError
+
+#: backend name -> (module, class)
+BACKENDS = {
+    "ebpf": ("stockade.sensor.ebpf.backend", "EbpfBackend"),
+    "procconn": ("stockade.sensor.procconn", "ProcConnectorBackend"),
+    "fanotify": ("stockade.sensor.fanotify", "FanotifyBackend"),
+    "conntrack": ("stockade.sensor.conntrack", "ConntrackBackend"),
+}
+FALLBACKS = ("procconn", "fanotify", "conntrack")
+LOSS_RULE = "Stockade sensor lost events"
+
+
+def _backend_class(name: str) -> Any:
+    mod, cls = BACKENDS[name]
+    try:
+        return getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as e:
+        return e
+
+
+def probe(name: str) -> Capabilities:
+    cls = _backend_class(name)
+    if isinstance(cls, Exception):
+        return Capabilities(name, False, f"not built or not installed: {cls}")
+    try:
+        caps: Capabilities = cls.probe()
+    except Exception as e:
+        return Capabilities(name, False, f"probe failed: {type(e).__name__}: {e}")
+    return caps
+
+
+@dataclass(slots=True)
+class SensorPlan:
+    backends: list[str]
+    capabilities: dict[str, Capabilities]
+    #: event types the rules need that no chosen backend provides
+    missing_evttypes: set[str] = field(default_factory=set)
+    missing_fields: set[str] = field(default_factory=set)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "+".join(self.backends) if self.backends else None,
+            "probed": {
+                n: {"available": c.available, "reason": c.reason or None}
+                for n, c in self.capabilities.items()
+            },
+            "missing_evttypes": sorted(self.missing_evttypes),
+            "missing_fields": sorted(self.missing_fields),
+        }
+
+
+def plan(choice: str, needed: set[str] | None) -> SensorPlan:
+    """Which backends to run for `choice` (auto | ebpf | fallback | none) and rules needing `needed`."""
+    if choice == "none":
+        return SensorPlan([], {})
+    caps: dict[str, Capabilities] = {}
+    chosen: list[str] = []
+    if choice in ("auto", "ebpf"):
+        caps["ebpf"] = probe("ebpf")
+        if caps["ebpf"].available:
+            chosen = ["ebpf"]
+        elif choice == "ebpf":
+            raise SensorError(f"the eBPF backend cannot run here: {caps['ebpf'].reason}")
+    if not chosen:
+        for n in FALLBACKS:
+            caps[n] = probe(n)
+            if caps[n].available:
+                chosen.append(n)
+    provided: set[str] = set()
+    missing_fields: set[str] = set()
+    for n in chosen:
+        provided |= caps[n].evttypes
+        missing_fields |= set(caps[n].missing_fields)
+    if len(chosen) > 1:  # a field one backend lacks another may give: report what all lack
+        missing_fields = set.intersection(*(set(caps[n].missing_fields) for n in chosen))
+    missing = (needed or set()) - provided
+    return SensorPlan(chosen, caps, missing, missing_fields)
+
+
+class SensorRunner:
+    """Backends in their own threads, one consumer feeding `handle` (the pipeline's)."""
+
+    def __init__(self, cfg: StockadeConfig, pipeline: Any, needed: set[str] | None) -> None:
+        self.cfg = cfg
+        self.pipeline = pipeline
+        self.needed = needed
+        self.plan = plan(cfg.sensor.backend, needed)
+        self.backends: dict[str, Backend] = {}
+        self._q: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue(maxsize=256)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._reported_lost: dict[str, int] = {}
+        #: batches the consumer could not keep up with (the queue was full): counted, never silent
+        self.queue_drops = 0
+        self.events = 0
+        self._enrich = _enricher()
+
+    def _make(self, name: str) -> Backend:
+        cls = _backend_class(name)
+        if name == "fanotify":
+            return cls(list(self.cfg.sensor.watch_paths))  # type: ignore[no-any-return]
+        if name == "conntrack":
+            return cls(enable_tracking=self.cfg.sensor.conntrack_enable_tracking)  # type: ignore[no-any-return]
+        return cls()  # type: ignore[no-any-return]
+
+    def start(self) -> None:
+        for name in self.plan.backends:
+            b = self._make(name)
+            b.start(set(self.needed) if self.needed is not None else None)
+            self.backends[name] = b
+            t = threading.Thread(
+                target=self._produce, args=(name, b), name=f"stockade-sensor-{name}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        c = threading.Thread(target=self._consume, name="stockade-sensor-consumer", daemon=True)
+        c.start()
+        self._threads.append(c)
+
+    def _produce(self, name: str, b: Backend) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = b.poll(0.2)
+            except Exception as e:
+                b.stats.error(f"poll: {type(e).__name__}: {e}")
+                time.sleep(0.2)
+                continue
+            if not batch:
+                continue
+            try:
+                self._q.put((name, batch), timeout=1.0)
+            except queue.Full:
+                self.queue_drops += len(batch)
+                b.stats.lost["agent_queue_full"] += len(batch)
+
+    def _consume(self) -> None:
+        last_loss_check = time.monotonic()
+        while not self._stop.is_set() or not self._q.empty():
+            try:
+                _name, batch = self._q.get(timeout=0.2)
+            except queue.Empty:
+                batch = []
+            for raw in batch:
+                data = self._enrich(raw)
+                self.events += 1
+                self.pipeline.handle(Event("syscall", data, "sensor"))
+            now = time.monotonic()
+            if now - last_loss_check >= 1.0:
+                last_loss_check = now
+                self.check_loss()
+
+    def check_loss(self) -> None:
+        """Raise one alert for every new batch of lost events, per backend and cause."""
+        alerts = []
+        for name, b in self.backends.items():
+            for cause, n in b.stats.lost.items():
+                key = f"{name}:{cause}"
+                new = n - self._reported_lost.get(key, 0)
+                if new > 0:
+                    self._reported_lost[key] = n
+                    alerts.append(loss_alert(self.cfg.hostname, name, cause, new, n))
+        if alerts:
+            self.pipeline.ingest_alerts(alerts)
+
+    def status(self) -> dict[str, Any]:
+        out = self.plan.describe()
+        out["events"] = self.events
+        out["queue_drops"] = self.queue_drops
+        out["backends"] = {n: b.stats.to_dict() for n, b in self.backends.items()}
+        out["lost_total"] = sum(sum(b.stats.lost.values()) for b in self.backends.values())
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(3.0)
+        for b in self.backends.values():
+            try:
+                b.close()
+            except Exception:
+                pass
+        self.check_loss()
+
+
+def loss_alert(hostname: str, backend: str, cause: str, new: int, total: int) -> Alert:
+    return Alert(
+        time_ns=time.time_ns(),
+        rule=LOSS_RULE,
+        priority="Critical",
+        output=f"The {backend} sensor lost {new} events ({cause}; {total} since start): activity in that "
+        "time is not seen by the rules",
+        output_fields={
+            "sensor.backend": backend,
+            "sensor.cause": cause,
+            "sensor.lost": new,
+            "sensor.lost_total": total,
+        },
+        source="syscall",
+        tags=["stockade", "sensor", "blind_spot"],
+        hostname=hostname,
+        workload="host",
+    )
+
+
+def _enricher() -> Any:
+    """The process-table and container enricher; a plain one (drop private keys) if unavailable."""
+    try:
+        mod = importlib.import_module("stockade.sensor.enrich")
+        return mod.Enricher().enrich
+    except (ImportError, AttributeError):
+
+        def strip(raw: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+        return strip
