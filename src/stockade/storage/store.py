@@ -233,7 +233,7 @@ class Store:
             raise
         except NotFoundError:
             raise
-        except (sa_exc.SQLAlchemyError, OSError, ValueError, ImportError) as e:
+        except (sa_exc.SQLAlchemyError, OSError, ValueError, ImportError, OverflowError) as e:
             raise StorageError(f"{self.url_display}: {what}: {_cause(e)}") from e
         except Exception as e:
             # alembic's CommandError and friends
