@@ -51,6 +51,10 @@ class RuntimeView(Protocol):
         """
         ...
 
+    def record(self, events: list[Event]) -> None:
+        """Store `events` without evaluating them (an agent's evidence, already evaluated there)."""
+        ...
+
     def ingest_alerts(self, alerts: list[Alert]) -> int:
         """Store external alerts that come without an event and send them to the sinks."""
         ...

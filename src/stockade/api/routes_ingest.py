@@ -39,6 +39,9 @@ from stockade.sources.k8s_audit import parse_audit_webhook_body
 
 router = APIRouter(tags=["ingest"])
 
+#: in an event shipped by an agent: the id the agent gave it (its alerts' event_ids refer to it)
+EVENT_ID_KEY = "stockade.event_id"
+
 
 class IngestResult(BaseModel):
     accepted: int
@@ -192,7 +195,12 @@ def check_syscall_event(d: Any) -> str | None:
         "Events as JSON Lines or a JSON array", "application/x-ndjson", "application/json"
     ),
 )
-async def ingest_events(request: Request, runtime: RuntimeDep, max_body: MaxBodyDep) -> dict[str, Any]:
+async def ingest_events(
+    request: Request,
+    runtime: RuntimeDep,
+    max_body: MaxBodyDep,
+    evaluate: bool = True,
+) -> dict[str, Any]:
     kind = require_json_type(request)
     body = await read_body(request, max_body)
     records, label = decode_records(body, kind)
@@ -205,8 +213,59 @@ async def ingest_events(request: Request, runtime: RuntimeDep, max_body: MaxBody
             res.bad(f"{label} {pos}", why)
             continue
         d.setdefault("evt.time", received)
-        events.append(Event("syscall", d, origin=f"http:{label} {pos}"))
+        eid = d.pop(EVENT_ID_KEY, None)  # an agent's own id, which its alerts refer to
+        events.append(
+            Event("syscall", d, origin=f"http:{label} {pos}", id=eid if isinstance(eid, str) else None)
+        )
     if not events:
         raise _reject_all(res)
+    if not evaluate:
+        # an agent's evidence: its own engine evaluated these already, the manager keeps them
+        await run_in_threadpool(runtime.record, events)
+        return {"accepted": len(events), "rejected": res.rejected, "errors": res.errors, "alerts": 0}
     produced = await run_in_threadpool(runtime.ingest, events)
     return {"accepted": len(events), "rejected": res.rejected, "errors": res.errors, "alerts": produced}
+
+
+# --- alerts from Stockade agents ------------------------------------------------------------------
+
+
+@router.post(
+    "/ingest/alerts",
+    response_model=IngestResult,
+    summary="Ingest alerts raised by a Stockade agent (Falco JSON with the `stockade` object)",
+    description=(
+        "Alerts an agent's engine raised, stored and sent to the manager's sinks as they are (no rule "
+        "evaluation; an alert id already stored is replaced, so a retried POST does not duplicate)."
+    ),
+    responses=problem_responses(400, 401, 413, 415, 503),
+    openapi_extra=_body_doc(
+        "A JSON array of alerts, one alert, or JSON Lines", "application/json", "application/x-ndjson"
+    ),
+)
+async def ingest_alerts(request: Request, runtime: RuntimeDep, max_body: MaxBodyDep) -> dict[str, Any]:
+    kind = require_json_type(request)
+    body = await read_body(request, max_body)
+    records, label = decode_records(body, kind)
+    res = LineResult()
+    alerts: list[Alert] = []
+    for pos, d in records:
+        if isinstance(d, Undecodable):
+            res.bad(f"{label} {pos}", d.why)
+            continue
+        if not isinstance(d, dict) or not isinstance(d.get("rule"), str) or "output" not in d:
+            res.bad(f"{label} {pos}", "not an alert (needs rule and output)")
+            continue
+        try:
+            alert = Alert.from_falco_json(d)
+        except (TypeError, ValueError, AttributeError) as e:
+            res.bad(f"{label} {pos}", f"invalid alert: {e}")
+            continue
+        if not time_in_range(alert.time_ns):
+            res.bad(f"{label} {pos}", "time out of range")
+            continue
+        alerts.append(alert)
+    if not alerts:
+        raise _reject_all(res)
+    n = await run_in_threadpool(runtime.ingest_alerts, alerts)
+    return {"accepted": n, "rejected": res.rejected, "errors": res.errors, "alerts": 0}

@@ -79,6 +79,38 @@ def server(
     _run("server", rules)
 
 
+def agent(
+    manager: Annotated[
+        str, typer.Option("--manager", "-m", help="The manager's URL (its API).")
+    ] = "http://127.0.0.1:8720",
+    data_dir: Annotated[str | None, DataDirOpt] = None,
+    rules: Annotated[list[str] | None, RulesOpt] = None,
+) -> None:
+    """Run the sensor and the engine on this node, shipping alerts and evidence to a manager
+    (buffered on disk while it is unreachable)."""
+    from stockade.runtime.agent import Agent
+    from stockade.sinks.stdout import StdoutSink
+
+    _apply(None, data_dir)
+    cfg = common.STATE.config()
+    ag = Agent(
+        cfg, manager, rules=rules or None, sinks=[StdoutSink(format=common.STATE.output, name="console")]
+    )
+    p = ag.sensor.plan.describe()
+    common.err_console.print(
+        f"stockade agent: {ag.engine.active_rules} rules active; sensor backend: {p['backend'] or 'none available'}; "
+        f"shipping to {manager}; Ctrl-C to stop",
+        markup=False,
+    )
+    ag.run()
+    st = ag.shipper.stats
+    common.err_console.print(
+        f"stockade agent: stopped ({ag.pipeline.stats.alerts} alerts; shipped {st.sent['alerts']} alerts, "
+        f"{st.sent['events']} events; {ag.shipper.backlog} batches left in the spool)",
+        markup=False,
+    )
+
+
 def status(
     port: Annotated[int | None, PortOpt] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
@@ -130,3 +162,4 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("server")(server)
     app.command("status")(status)
+    app.command("agent")(agent)

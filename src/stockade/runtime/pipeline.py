@@ -120,6 +120,15 @@ class Pipeline:
             self._tick()
         return n
 
+    def record(self, events: Iterable[Event]) -> None:
+        """Keep events in the store without evaluating them."""
+        with self._lock:
+            for ev in events:
+                if ev.id is None:
+                    ev.id = uuid.uuid4().hex
+                self._pending_events.append(ev)
+            self._tick()
+
     def run(self, source: Source, stop: threading.Event | None = None) -> None:
         """Consume a source to its end (or until `stop` is set)."""
         self.stats.sources[source.name] = source.stats

@@ -80,6 +80,9 @@ class Runtime:
     def ingest_alerts(self, alerts: list[Alert]) -> int:
         return self.pipeline.ingest_alerts(alerts)
 
+    def record(self, events: list[Event]) -> None:
+        self.pipeline.record(events)
+
     def status(self) -> dict[str, Any]:
         ps = self.pipeline.stats
         return {

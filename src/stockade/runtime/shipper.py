@@ -148,26 +148,29 @@ class Shipper:
                 self.spool.advance()
 
     def _run(self) -> None:
-        backoff_until = 0.0
+        retry_at = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.flush_s)
             self._wake.clear()
             with self._lock:
                 for kind in ENDPOINTS:
                     self._seal(kind)
-            self._pump(backoff_until)
-            if self.stats.reachable is False:
-                backoff_until = time.monotonic() + self.retry_s
+            if not self._pump(time.monotonic() >= retry_at):
+                retry_at = time.monotonic() + self.retry_s  # the manager failed: wait before trying again
 
-    def _pump(self, backoff_until: float) -> None:
-        ok = time.monotonic() >= backoff_until and self._drain_spool()
+    def _pump(self, try_send: bool) -> bool:
+        """Send the spool, then the queue (to the spool if sending fails); False if a send failed."""
+        ok = try_send and self._drain_spool()
+        failed = try_send and not ok
         while True:
             try:
                 batch = self._q.get_nowait()
             except queue.Empty:
-                return
+                return not failed
             if ok and self._send(batch):
                 continue
+            if ok:
+                failed = True
             ok = False
             with self._lock:
                 self._to_spool([batch], _records_in([batch]))
