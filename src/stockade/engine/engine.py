@@ -13,7 +13,7 @@ from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
-from stockade.model.timeutil import format_time_ns
+from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries
 from stockade.rules.loader import load_rules
@@ -348,6 +348,10 @@ def _time_ns(data: dict[str, Any]) -> int:
     t = data.get("evt.rawtime")
     if isinstance(t, int):
         return t
+    for k in ("stageTimestamp", "requestReceivedTimestamp", "timestamp"):  # k8s_audit events
+        v = data.get(k)
+        if isinstance(v, str) and (ns := parse_time_ns(v)) is not None:
+            return ns
     return time.time_ns()
 
 

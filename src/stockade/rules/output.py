@@ -54,6 +54,8 @@ def json_value(v: Any) -> Any:
 class OutputFormat:
     text: str
     parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]]
+    #: parts that are declared list fields: printed "(a,b)", as Falco prints them
+    list_parts: frozenset[str] = frozenset()
 
     @property
     def field_names(self) -> list[str]:
@@ -72,7 +74,10 @@ class OutputFormat:
             except (EvalError, TypeError, ValueError):
                 v = None
             fields[name] = json_value(v)
-            out.append(value_text(v))
+            if v is not None and name in self.list_parts:
+                out.append("(" + ",".join(value_text(x) for x in (v if isinstance(v, list) else [v])) + ")")
+            else:
+                out.append(value_text(v))
         return "".join(out), fields
 
 
@@ -103,6 +108,7 @@ def compile_output(text: str, source: str = "syscall") -> OutputFormat:
     """Compile an output format; raises OutputFormatError for unknown fields or bad syntax."""
     text = text.replace("%container.info", CONTAINER_INFO)
     parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]] = []
+    list_parts: set[str] = set()
     i = 0
     lit: list[str] = []
     while i < len(text):
@@ -148,11 +154,15 @@ def compile_output(text: str, source: str = "syscall") -> OutputFormat:
         if lit:
             parts.append("".join(lit))
             lit = []
-        parts.append((name if a is None else f"{name}[{a}]", _getter(FieldRef(name, a))))
+        key = name if a is None else f"{name}[{a}]"
+        if spec.is_list and spec.source == "k8s_audit":
+            # the plugins' list fields; syscall fields that are lists only for matching (proc.aname) print plainly
+            list_parts.add(key)
+        parts.append((key, _getter(FieldRef(name, a))))
         i = m.end()
     if lit:
         parts.append("".join(lit))
-    return OutputFormat(text, parts)
+    return OutputFormat(text, parts, frozenset(list_parts))
 
 
 def _check_fields(op: Any, source: str, offset: int) -> None:

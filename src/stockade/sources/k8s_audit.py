@@ -1,9 +1,26 @@
-"""Kubernetes audit events: JSON Lines of audit.k8s.io Event objects (v1, v1beta1), a whole EventList
-document (possibly pretty-printed over many lines), or JSON Lines of EventLists; and the body the API
-server's audit webhook POSTs (an EventList)."""
+"""Kubernetes audit events (``audit.k8s.io`` Event objects) from a log file, stdin or a webhook body.
+
+Input, as the API server's log and webhook backends write it and as Falco's k8saudit plugin reads it:
+
+* JSON Lines: one ``Event`` per line (the ``--audit-log-path`` format), or one ``EventList`` per line;
+* one JSON document: an ``EventList`` (``{"kind": "EventList", "items": [...]}``) or an array of
+  Events, compact or pretty-printed over many lines;
+* the audit webhook's POST body (:func:`parse_audit_webhook_body`): an ``EventList``; one Event, an
+  array or JSON Lines are accepted too.
+
+Each Event becomes ``Event("k8s_audit", data=<the Event dict>, origin="file:line")``. Versions
+``audit.k8s.io/v1``, ``v1beta1`` and ``v1alpha1`` are read; older events are normalised in place so
+that rules see v1's shape: a missing ``stageTimestamp``/``requestReceivedTimestamp`` is taken from the
+deprecated ``timestamp`` (v1alpha1, v1beta1), and a v1alpha1 ``objectRef.apiVersion`` of
+``group/version`` is split into ``apiGroup`` and ``apiVersion``.
+
+A record that is not an audit Event (no ``auditID``, no usable time, another kind) is counted in
+``stats.malformed`` with its ``file:line`` and skipped, as the plugin skips it.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -11,37 +28,95 @@ import orjson
 
 from stockade.errors import SourceError
 from stockade.model.event import Event
+from stockade.model.timeutil import parse_time_ns
 from stockade.sources.interface import SourceStats
-from stockade.sources.jsonl import PathOrStream, display_name, open_input_stream
+from stockade.sources.jsonl import PathOrStream, display_name, iter_lines, open_input_stream
 
-_API_VERSIONS = ("audit.k8s.io/v1", "audit.k8s.io/v1beta1", "audit.k8s.io/v1alpha1")
+__all__ = ["K8sAuditSource", "check_audit_event", "normalize_audit_event", "parse_audit_webhook_body"]
+
+API_GROUP = "audit.k8s.io/"
+_TIME_KEYS = ("stageTimestamp", "requestReceivedTimestamp")
+
+
+def _kind_of(v: Any) -> str:
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if v is None:
+        return "null"
+    return "an object"
+
+
+def normalize_audit_event(obj: dict[str, Any]) -> None:
+    """Give an older (v1alpha1, v1beta1) Event v1's shape, in place (see the module docstring)."""
+    old = obj.get("timestamp")
+    if not isinstance(old, str):
+        meta = obj.get("metadata")
+        old = meta.get("creationTimestamp") if isinstance(meta, dict) else None
+    if isinstance(old, str):
+        for k in _TIME_KEYS:
+            if k not in obj:
+                obj[k] = old
+    if "stageTimestamp" not in obj and isinstance(obj.get("requestReceivedTimestamp"), str):
+        obj["stageTimestamp"] = obj["requestReceivedTimestamp"]
+    if obj.get("apiVersion") == "audit.k8s.io/v1alpha1":
+        ref = obj.get("objectRef")
+        if isinstance(ref, dict) and "apiGroup" not in ref:
+            ver = ref.get("apiVersion")
+            if isinstance(ver, str) and "/" in ver:
+                ref["apiGroup"], ref["apiVersion"] = ver.split("/", 1)
 
 
 def check_audit_event(obj: Any) -> str | None:
-    """Why `obj` is not an audit Event, or None if it is one."""
+    """Why ``obj`` is not a usable audit Event (None if it is one); normalises it in place."""
     if not isinstance(obj, dict):
-        return f"expected a JSON object, found {type(obj).__name__}"
-    if "auditID" not in obj:
-        return "not an audit event (no auditID)"
+        return f"expected an audit.k8s.io Event object, got {_kind_of(obj)}"
+    kind = obj.get("kind")
     api = obj.get("apiVersion")
-    if api is not None and api not in _API_VERSIONS:
-        return f"unsupported apiVersion {api!r}"
-    if not isinstance(obj.get("verb", ""), str):
-        return "'verb' is not a string"
+    if (kind is not None and kind != "Event") or (api is not None and not str(api).startswith(API_GROUP)):
+        return f"not an audit event (kind {kind!r}, apiVersion {api!r})"
+    if "auditID" not in obj:
+        if "rule" in obj and "output" in obj:
+            return "a Falco alert, not a Kubernetes audit event (use --source falco)"
+        if "evt.type" in obj:
+            return "a syscall recording line, not a Kubernetes audit event (use --source syscall)"
+        return "not an audit event: no auditID"
+    for k in ("verb", "requestURI", "stage", "auditID"):
+        v = obj.get(k)
+        if v is not None and not isinstance(v, str):
+            return f"{k} is {_kind_of(v)}, expected a string"
+    normalize_audit_event(obj)
+    ts = obj.get("stageTimestamp")
+    if ts is None:
+        return "no stageTimestamp (nor requestReceivedTimestamp or timestamp)"
+    if not isinstance(ts, str) or parse_time_ns(ts) is None:
+        return f"stageTimestamp {ts!r} is not an RFC 3339 time"
     return None
 
 
-def items_of(doc: Any) -> list[Any] | None:
-    """The Events of an EventList, [doc] for an Event, None otherwise."""
+def _records(doc: Any) -> tuple[list[Any], str | None]:
+    """The Event candidates a decoded document holds (EventList items, array elements, or itself),
+    or a reason it holds none."""
+    if isinstance(doc, list):
+        return doc, None
     if isinstance(doc, dict) and doc.get("kind") == "EventList":
         items = doc.get("items")
-        return items if isinstance(items, list) else []
-    if isinstance(doc, dict):
-        return [doc]
-    return None
+        if items is None:
+            return [], None  # an empty list: the API server omits "items"
+        if not isinstance(items, list):
+            return [], f"EventList items is {_kind_of(items)}, expected an array"
+        return items, None
+    return [doc], None
 
 
 class K8sAuditSource:
+    """Audit events from a file (path, ``-`` for stdin, ``.gz``) or a binary stream."""
+
     name = "k8s_audit"
 
     def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
@@ -57,78 +132,160 @@ class K8sAuditSource:
             if owned:
                 stream.close()
 
-    def _emit(self, obj: Any, origin: str) -> Iterator[Event]:
-        items = items_of(obj)
-        if items is None:
-            self.stats.bad(origin, f"expected an audit Event or EventList, found {type(obj).__name__}")
-            return
-        for i, item in enumerate(items):
-            why = check_audit_event(item)
-            where = origin if len(items) == 1 else f"{origin} item {i}"
-            if why is not None:
-                self.stats.bad(where, why)
-                continue
-            self.stats.events += 1
-            yield Event("k8s_audit", item, where)
+    # --- JSON Lines ----------------------------------------------------------------------------
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
+        lines = iter_lines(stream)
         lineno = 0
-        for raw in stream:
+        first = True
+        for line in lines:
             lineno += 1
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                if lineno == 1 and line in (b"{", b"["):
-                    # a pretty-printed document (an EventList): read it whole
-                    yield from self._whole(raw + stream.read(), lineno)
-                    return
-                self.stats.bad(f"{self.where}:{lineno}", f"not JSON: {e.msg} at column {e.colno}")
-                continue
-            yield from self._emit(obj, f"{self.where}:{lineno}")
-
-    def _whole(self, data: bytes, lineno: int) -> Iterator[Event]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            self.stats.bad(f"{self.where}:{lineno + e.lineno - 1}", f"not JSON: {e.msg} at column {e.colno}")
-            return
-        if isinstance(doc, list):
-            for i, item in enumerate(doc):
-                yield from self._emit(item, f"{self.where}[{i}]")
-            return
-        yield from self._emit(doc, f"{self.where}:{lineno}")
-
-
-def parse_audit_webhook_body(body: bytes) -> list[dict[str, Any]]:
-    """The audit Events in a webhook POST (an EventList; also one Event, an array, or JSON Lines).
-    Raises SourceError naming what is wrong."""
-    text = body.strip()
-    if not text:
-        raise SourceError("empty body: expected an audit.k8s.io EventList")
-    docs: list[Any]
-    try:
-        doc = orjson.loads(text)
-        docs = doc if isinstance(doc, list) else [doc]
-    except orjson.JSONDecodeError:
-        docs = []
-        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                docs.append(orjson.loads(line))
+                doc = orjson.loads(line)
             except orjson.JSONDecodeError as e:
-                raise SourceError(f"line {n}: not JSON: {e.msg} at column {e.colno}") from None
-    out: list[dict[str, Any]] = []
-    for i, d in enumerate(docs):
-        items = items_of(d)
-        if items is None:
-            raise SourceError(f"item {i}: expected an audit Event or EventList, found {type(d).__name__}")
-        for j, item in enumerate(items):
+                if first and line.lstrip()[:1] in (b"{", b"["):
+                    # not one record per line: one document over many lines (a pretty EventList)
+                    yield from self._document([line, *lines], lineno)
+                    return
+                self.stats.bad(f"{self.where}:{lineno}", f"not JSON: {e.msg} at column {e.colno}")
+                first = False
+                continue
+            first = False
+            yield from self._doc_events(doc, lineno, None)
+
+    def _doc_events(self, doc: Any, lineno: int, item_lines: list[int] | None) -> Iterator[Event]:
+        where = f"{self.where}:{lineno}"
+        items, why = _records(doc)
+        if why is not None:
+            self.stats.bad(where, why)
+            return
+        several = len(items) > 1 or item_lines is not None
+        for i, item in enumerate(items):
+            origin = f"{self.where}:{item_lines[i]}" if item_lines and i < len(item_lines) else where
             why = check_audit_event(item)
             if why is not None:
-                raise SourceError(f"item {i}.{j}: {why}")
+                self.stats.bad(origin, f"item {i}: {why}" if several and not item_lines else why)
+                continue
+            self.stats.events += 1
+            yield Event("k8s_audit", item, origin)
+
+    # --- one document over many lines ----------------------------------------------------------
+
+    def _document(self, lines: list[bytes], first_line: int) -> Iterator[Event]:
+        data = b"\n".join(lines)
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            if lines[0].strip() in (b"{", b"["):
+                line = first_line + e.lineno - 1
+                self.stats.bad(f"{self.where}:{line}", f"not JSON: {e.msg} at column {e.colno}")
+                return
+            # JSON Lines whose first line is broken: report it and read the rest line by line
+            yield from self._lines_from(lines, first_line)
+            return
+        yield from self._doc_events(doc, first_line, _item_lines(data, first_line))
+
+    def _lines_from(self, lines: list[bytes], first_line: int) -> Iterator[Event]:
+        for n, line in enumerate(lines, start=first_line):
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                self.stats.bad(f"{self.where}:{n}", f"not JSON: {e.msg} at column {e.colno}")
+                continue
+            yield from self._doc_events(doc, n, None)
+
+
+def _item_lines(data: bytes, first_line: int) -> list[int] | None:
+    """The line each Event of a multi-line document starts on (EventList items or array elements),
+    or None if they cannot be told apart."""
+    try:
+        text = data.decode("utf-8")
+        dec = json.JSONDecoder()
+        ws = " \t\r\n"
+        pos = len(text) - len(text.lstrip(ws))
+        if text[pos] == "{":
+            # find the top-level "items" value
+            pos += 1
+            while True:
+                while text[pos] in ws + ",":
+                    pos += 1
+                if text[pos] == "}":
+                    return None
+                key, pos = dec.raw_decode(text, pos)
+                while text[pos] in ws + ":":
+                    pos += 1
+                if key == "items":
+                    break
+                _, pos = dec.raw_decode(text, pos)
+        if text[pos] != "[":
+            return None
+        starts: list[int] = []
+        pos += 1
+        line, counted = first_line, 0
+        while True:
+            while text[pos] in ws + ",":
+                pos += 1
+            if text[pos] == "]":
+                return starts
+            line += text.count("\n", counted, pos)
+            counted = pos
+            starts.append(line)
+            _, pos = dec.raw_decode(text, pos)
+    except (UnicodeDecodeError, ValueError, IndexError):
+        return None
+
+
+def parse_audit_webhook_body(body: bytes, stats: SourceStats | None = None) -> list[dict[str, Any]]:
+    """The audit Events of an audit webhook POST body: an ``EventList`` (also one Event, an array of
+    Events, or JSON Lines of either).
+
+    Raises SourceError with the reason when the body is not JSON or not audit events. Without
+    ``stats``, any item that is not a usable Event fails the whole body (nothing is dropped
+    silently); with ``stats``, such items are counted there and the usable ones returned.
+    """
+    text = body.strip()
+    if not text:
+        raise SourceError("empty body: expected an audit.k8s.io EventList")
+    docs: list[tuple[str, Any]] = []
+    problems: list[tuple[str, str]] = []  # (where, what)
+    try:
+        docs.append(("body", orjson.loads(text)))
+    except orjson.JSONDecodeError as whole_err:
+        lines = text.split(b"\n")
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                docs.append((f"line {n}", orjson.loads(line)))
+            except orjson.JSONDecodeError as e:
+                problems.append((f"line {n}", f"not JSON: {e.msg} at column {e.colno}"))
+        if not docs:
+            raise SourceError(
+                f"body is not JSON: {whole_err.msg} at line {whole_err.lineno} column {whole_err.colno}"
+            ) from None
+    out: list[dict[str, Any]] = []
+    for where, doc in docs:
+        items, why = _records(doc)
+        if why is not None:
+            problems.append((where, why))
+            continue
+        for i, item in enumerate(items):
+            why = check_audit_event(item)
+            if why is not None:
+                problems.append((f"{where} item {i}" if len(items) > 1 or doc is not item else where, why))
+                continue
             out.append(item)
+    if problems:
+        if stats is None or not out:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            where, what = problems[0]
+            raise SourceError(f"not a valid audit.k8s.io EventList: {where}: {what}{more}")
+        for where, what in problems:
+            stats.bad(where, what)
+    if stats is not None:
+        stats.events += len(out)
     return out
