@@ -1,0 +1,144 @@
+"""What Stockade knows about one container, and the Falco fields it fills."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ContainerInfo", "mount_dict", "parse_rfc3339_ns", "split_image"]
+
+
+@dataclass(slots=True)
+class ContainerInfo:
+    """A container's metadata; everything but ``full_id`` and ``runtime`` may be unknown (None)."""
+
+    full_id: str
+    #: container.type: podman, docker, containerd, cri-o, runc, cri, unknown
+    runtime: str
+    name: str | None = None
+    image: str | None = None
+    image_repository: str | None = None
+    image_tag: str | None = None
+    image_digest: str | None = None
+    image_id: str | None = None
+    privileged: bool | None = None
+    #: [{"source", "dest", "mode", "rdwr", "propagation", "spec"}]
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    k8s_pod_name: str | None = None
+    k8s_ns_name: str | None = None
+    k8s_pod_uid: str | None = None
+    #: container start (ns since the epoch)
+    start_ns: int | None = None
+    #: the root filesystem on the host (a plain directory or the overlay's merged dir)
+    rootfs: str | None = None
+    #: the overlay upper directory on the host, when the root filesystem is an overlay
+    upperdir: str | None = None
+    #: the root filesystem's type ("overlay", a plain directory's "ext4", ...), once looked at
+    root_fstype: str | None = None
+    init_pid: int | None = None
+    #: where the metadata came from ("podman inspect", "runc state", "cri bundle", "cgroup path")
+    origin: str = "cgroup path"
+    #: True when the runtime described it (False: only the id from the cgroup path is known)
+    complete: bool = False
+    _fields: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def short_id(self) -> str:
+        return self.full_id[:12]
+
+    def fields(self) -> dict[str, Any]:
+        """The container.* and k8s.* fields of an event in this container (unknowns left out).
+
+        Computed once: the dict is shared, callers copy from it and never change it."""
+        if self._fields is None:
+            self._fields = self._make_fields()
+        return self._fields
+
+    def _make_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "container.id": self.short_id,
+            "container.full_id": self.full_id,
+            "container.type": self.runtime,
+        }
+        if self.name is not None:
+            out["container.name"] = self.name
+        if self.image is not None:
+            out["container.image"] = self.image
+        if self.image_repository is not None:
+            out["container.image.repository"] = self.image_repository
+        if self.image_tag is not None:
+            out["container.image.tag"] = self.image_tag
+        if self.image_digest is not None:
+            out["container.image.digest"] = self.image_digest
+        if self.image_id is not None:
+            out["container.image.id"] = self.image_id[:12]
+        if self.privileged is not None:
+            out["container.privileged"] = self.privileged
+        if self.complete:
+            out["container.mounts"] = self.mounts
+            out["container.labels"] = self.labels
+        if self.start_ns is not None:
+            out["container.start_ts"] = self.start_ns
+        if self.k8s_pod_name is not None:
+            out["k8s.pod.name"] = self.k8s_pod_name
+        if self.k8s_ns_name is not None:
+            out["k8s.ns.name"] = self.k8s_ns_name
+        if self.k8s_pod_uid is not None:
+            out["k8s.pod.uid"] = self.k8s_pod_uid
+        return out
+
+
+def mount_dict(source: str, dest: str, rw: bool, propagation: str = "", mode: str = "") -> dict[str, Any]:
+    """One ``container.mounts`` entry in Falco's terms (``spec`` is what ``container.mount[X]`` prints)."""
+    return {
+        "source": source,
+        "dest": dest,
+        "mode": mode,
+        "rdwr": rw,
+        "propagation": propagation,
+        "spec": f"{source}:{dest}:{mode}:{str(rw).lower()}:{propagation}",
+    }
+
+
+def split_image(ref: str | None) -> tuple[str | None, str | None, str | None]:
+    """``registry:5000/repo/name:tag@sha256:d`` -> (repository, tag, digest); a port is not a tag."""
+    if not ref:
+        return None, None, None
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :], digest
+    return ref, None, digest
+
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?")
+
+
+def parse_rfc3339_ns(text: Any) -> int | None:
+    """ns since the epoch of an RFC 3339 time as Go writes it (nanosecond fractions); None if not one."""
+    if not isinstance(text, str):
+        return None
+    m = _RFC3339.match(text.strip())
+    if m is None:
+        return None
+    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    if y <= 1:
+        return None  # Go's zero time
+    frac = (m.group(7) or "0")[:9].ljust(9, "0")
+    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    tz = m.group(8)
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        tz = tz[1:].replace(":", "")
+        secs -= sign * (int(tz[:2]) * 3600 + int(tz[2:]) * 60)
+    return secs * 1_000_000_000 + int(frac)
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,128 @@
+"""Enricher: raw sensor event -> event with process ancestry, container and Kubernetes fields.
+
+``Enricher.enrich(raw)`` feeds the process table (:mod:`stockade.sensor.proctable`), resolves the
+process's container from its cgroup path (the raw event's ``_cgroup_path``, else the table's, else
+``/proc/<pid>/cgroup``) and mount namespace (:mod:`stockade.sensor.containers.resolver`), decides
+``proc.is_exe_upper_layer`` on exec (:mod:`stockade.sensor.containers.drift`, unless the backend said
+it with ``_exe_upper``), and returns a new dict without the private ``_`` keys. Fields the backend
+gave are never overwritten. Host processes get ``container.id`` ``host``.
+
+The container dicts it adds (``container.mounts``, ``container.labels``) are shared between events:
+read them, never change them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from stockade.sensor import procfs
+from stockade.sensor.containers.drift import exe_upper_layer
+from stockade.sensor.containers.info import ContainerInfo
+from stockade.sensor.containers.resolver import ContainerResolver
+from stockade.sensor.proctable import EXEC_TYPES, ProcEntry, ProcessTable
+
+__all__ = ["Enricher"]
+
+_HOST_FIELDS = {"container.id": "host", "container.name": "host"}
+
+
+class Enricher:
+    """Process table + container resolver applied to every raw event; see the module's docstring."""
+
+    def __init__(
+        self,
+        table: ProcessTable | None = None,
+        resolver: ContainerResolver | None = None,
+        *,
+        read_proc: bool = True,
+        drift: bool = True,
+    ) -> None:
+        self.table = table if table is not None else ProcessTable(read_proc=read_proc)
+        self.resolver = resolver if resolver is not None else ContainerResolver()
+        self.read_proc = read_proc
+        self.drift = drift
+        #: events, host, container, drift_overlay, drift_mtime, drift_unknown, drift_backend
+        self.stats: Counter[str] = Counter()
+
+    def start(self) -> int:
+        """Take the processes already running into the table (a /proc scan); how many."""
+        return self.table.scan()
+
+    def enrich_batch(self, raws: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.enrich(r) for r in raws]
+
+    def enrich(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The enriched event (a new dict without ``_`` keys)."""
+        self.stats["events"] += 1
+        entry = self.table.observe(raw)
+        ev = {k: v for k, v in raw.items() if not k.startswith("_")}
+        info, known = self._container(raw, entry)
+        if known:
+            if info is None:
+                self.stats["host"] += 1
+                for k, v in _HOST_FIELDS.items():
+                    ev.setdefault(k, v)
+            else:
+                self.stats["container"] += 1
+                for k, v in info.fields().items():
+                    ev.setdefault(k, v)
+        if entry is not None:
+            self._drift(raw, ev, entry, info, known)
+            self.table.enrich(ev, entry)
+        return ev
+
+    def _container(self, raw: dict[str, Any], entry: ProcEntry | None) -> tuple[ContainerInfo | None, bool]:
+        """(container or None for the host, whether it is known at all)."""
+        cg = raw.get("_cgroup_path")
+        mntns = raw.get("_mntns")
+        if entry is not None:
+            cached = entry.container
+            if cached is not None and (cg is None or cg == cached[0]):
+                info = cached[1]
+                if info is None or info.complete:
+                    return info, True
+            if cg is None:
+                cg = entry.cgroup_path
+            if cg is None and self.read_proc and entry.exited_at is None:
+                cg = entry.cgroup_path = procfs.read_cgroup_path(entry.pid)
+            if mntns is None:
+                mntns = entry.mntns
+            if mntns is None and self.read_proc and entry.exited_at is None:
+                mntns = entry.mntns = procfs.read_mntns(entry.pid)
+        if cg is None and mntns is None:
+            return None, False
+        info = self.resolver.resolve(cg, mntns if isinstance(mntns, int) else None)
+        if entry is not None:
+            entry.container = (cg, info)
+        return info, True
+
+    def _drift(
+        self,
+        raw: dict[str, Any],
+        ev: dict[str, Any],
+        entry: ProcEntry,
+        info: ContainerInfo | None,
+        known: bool,
+    ) -> None:
+        if "proc.is_exe_upper_layer" in ev:
+            return
+        if "_exe_upper" in raw:
+            self.stats["drift_backend"] += 1
+            ev["proc.is_exe_upper_layer"] = bool(raw["_exe_upper"])
+            return
+        if not entry.drift_checked and self.drift and known:
+            entry.drift_checked = True
+            if info is None:
+                entry.exe_upper = False
+            elif raw.get("evt.type") in EXEC_TYPES or entry.exe_upper is None:
+                r = exe_upper_layer(
+                    info,
+                    entry.exepath or ev.get("proc.exepath"),
+                    entry.pid if entry.exited_at is None else None,
+                )
+                self.stats[f"drift_{r.method}"] += 1
+                entry.exe_upper = r.upper
+        if entry.exe_upper is not None:
+            ev["proc.is_exe_upper_layer"] = entry.exe_upper

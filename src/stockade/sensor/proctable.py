@@ -1,0 +1,539 @@
+"""The process table: what the sensor knows of every process, so ancestry survives short lives.
+
+Fed by raw events from any backend (exec, fork/clone, exit, and whatever else names a process) and
+by a /proc scan at start (:meth:`ProcessTable.scan`), it keeps one :class:`ProcEntry` per process:
+pid, parent, comm, exe path, argv, cwd, uid/gid/loginuid, tty, session, start time, cgroup, mount
+namespace. :meth:`ProcessTable.enrich` fills the fields an event lacks from it: ``proc.pname``,
+``proc.pexepath``, ``proc.pcmdline``, ``proc.aname``/``proc.apid``/``proc.aexepath``/
+``proc.acmdline`` (lists, parent first, and ``proc.aname[N]``, ``proc.apid[N]``,
+``proc.aexepath[N]`` keys up to ``depth``), ``proc.sid``, ``proc.sname``, ``proc.tty``,
+``proc.is_exe_from_memfd``, ``proc.cwd``, ...
+
+Lifetimes: an exited process stays for ``grace_s`` seconds, and longer while entries of its
+children remain, so a chain ``bash -> sh -> sleep`` whose members all exited at once still
+resolves. Memory is bounded: past ``max_entries`` the oldest exited entries are evicted first, then
+the least recently seen live ones; ``stats`` counts both. Pid reuse: a fork always starts a new
+entry; an exec for an exited pid does too; an ancestor that started after its child is a reused
+pid, and the walk stops there (missing, never wrong).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.sensor import procfs
+
+__all__ = ["ProcEntry", "ProcessTable"]
+
+EXEC_TYPES = frozenset({"execve", "execveat"})
+FORK_TYPES = frozenset({"clone", "clone3", "fork", "vfork"})
+EXIT_TYPES = frozenset({"procexit"})
+#: an exec reported with a start time this far from the entry's is another process (pid reuse)
+_START_SLACK_NS = 2_000_000_000
+
+
+@dataclass(slots=True)
+class ProcEntry:
+    """One process; any attribute may be unknown (None)."""
+
+    pid: int
+    start_ns: int | None = None
+    ppid: int | None = None
+    name: str | None = None
+    exepath: str | None = None
+    exe: str | None = None
+    args: str | None = None
+    cmdline: str | None = None
+    cwd: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    loginuid: int | None = None
+    tty: int | None = None
+    sid: int | None = None
+    vpid: int | None = None
+    cgroup_path: str | None = None
+    mntns: int | None = None
+    exe_upper: bool | None = None
+    #: what enrichment attached (the resolved container); opaque to the table
+    container: Any = None
+    #: enrichment looked at proc.is_exe_upper_layer for this program already
+    drift_checked: bool = False
+    #: monotonic time of exit; None while alive
+    exited_at: float | None = None
+    #: entries in the table whose parent this one is
+    children: int = 0
+    counted_parent: ProcEntry | None = None
+
+    @property
+    def is_exe_from_memfd(self) -> bool | None:
+        p = self.exepath or self.exe
+        if p is None:
+            return None
+        return p.startswith("/memfd:") or p.startswith("memfd:")
+
+    def full_cmdline(self) -> str | None:
+        if self.cmdline is not None:
+            return self.cmdline
+        if self.name is None:
+            return None
+        return f"{self.name} {self.args}" if self.args else self.name
+
+
+#: event key -> ProcEntry attribute, for what an event says about its process
+_EVENT_ATTRS = (
+    ("proc.ppid", "ppid"),
+    ("proc.name", "name"),
+    ("proc.exepath", "exepath"),
+    ("proc.exe", "exe"),
+    ("proc.args", "args"),
+    ("proc.cmdline", "cmdline"),
+    ("proc.cwd", "cwd"),
+    ("user.uid", "uid"),
+    ("group.gid", "gid"),
+    ("user.loginuid", "loginuid"),
+    ("proc.tty", "tty"),
+    ("proc.sid", "sid"),
+    ("proc.vpid", "vpid"),
+    ("_cgroup_path", "cgroup_path"),
+    ("_mntns", "mntns"),
+    ("_exe_upper", "exe_upper"),
+)
+#: ProcEntry attribute -> the field filled from it when the event lacks it
+_FILL = (
+    ("ppid", "proc.ppid"),
+    ("name", "proc.name"),
+    ("exepath", "proc.exepath"),
+    ("exe", "proc.exe"),
+    ("args", "proc.args"),
+    ("cwd", "proc.cwd"),
+    ("uid", "user.uid"),
+    ("gid", "group.gid"),
+    ("loginuid", "user.loginuid"),
+    ("tty", "proc.tty"),
+    ("sid", "proc.sid"),
+    ("vpid", "proc.vpid"),
+)
+
+
+def read_session(pid: int) -> int | None:
+    """The session id from /proc/<pid>/stat (field 6)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        return int(raw[raw.rfind(b")") + 2 :].split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _known_prefix(values: list[Any]) -> list[Any]:
+    """The values up to the first unknown one (lists never hold None)."""
+    for i, v in enumerate(values):
+        if v is None:
+            return values[:i]
+    return values
+
+
+class ProcessTable:
+    """Processes by pid, fed by raw events and /proc; see the module's docstring."""
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = 65536,
+        grace_s: float = 30.0,
+        depth: int = 8,
+        read_proc: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = max_entries
+        self.grace_s = grace_s
+        self.depth = depth
+        self.read_proc = read_proc
+        self.clock = clock
+        self._entries: OrderedDict[int, ProcEntry] = OrderedDict()
+        self._exited: OrderedDict[int, ProcEntry] = OrderedDict()
+        self._boot_ns = procfs.boot_epoch_ns()
+        #: inserted, exited, expired, evicted_exited, evicted_live, proc_reads, reused
+        self.stats: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._entries
+
+    def get(self, pid: int) -> ProcEntry | None:
+        return self._entries.get(pid)
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def scan(self, pids: Iterable[int] | None = None) -> int:
+        """Add the processes now in /proc (all of them, or `pids`); the number added."""
+        if pids is None:
+            try:
+                pids = [int(p) for p in os.listdir(procfs.PROC) if p.isdigit()]
+            except OSError:
+                return 0
+        n = 0
+        for pid in pids:
+            if self._from_proc(pid) is not None:
+                n += 1
+        return n
+
+    def _from_proc(self, pid: int) -> ProcEntry | None:
+        if pid <= 0:
+            return None
+        self.stats["proc_reads"] += 1
+        info = procfs.snapshot(pid, self._boot_ns)
+        if info.start_ns is None:
+            return None
+        e = ProcEntry(
+            pid=pid,
+            start_ns=info.start_ns,
+            ppid=info.ppid,
+            name=info.comm,
+            exepath=info.exe or None,
+            cwd=(info.cwd if info.cwd is None or info.cwd.endswith("/") else info.cwd + "/"),
+            uid=info.uid,
+            gid=info.gid,
+            loginuid=info.loginuid,
+            tty=info.tty,
+            sid=read_session(pid),
+            vpid=info.vpid,
+            cgroup_path=info.cgroup_path,
+            mntns=info.mntns,
+        )
+        if info.args:
+            e.exe = info.args[0]
+            e.args = " ".join(info.args[1:])
+        self._insert(e)
+        return e
+
+    def observe(self, ev: dict[str, Any]) -> ProcEntry | None:
+        """Update the table from one raw event; the entry of the event's process."""
+        pid = ev.get("proc.pid")
+        if not isinstance(pid, int):
+            return None
+        etype = ev.get("evt.type")
+        if etype in EXEC_TYPES:
+            return self._on_exec(pid, ev)
+        if etype in FORK_TYPES:
+            return self._on_fork(pid, ev)
+        entry = self._entries.get(pid)
+        if entry is None:
+            entry = self._from_proc(pid) if self.read_proc else None
+            if entry is None:
+                entry = ProcEntry(pid=pid, start_ns=ev.get("_start_ns"))
+                self._apply(entry, ev)
+                self._insert(entry)
+        else:
+            self._entries.move_to_end(pid)
+            self._fill_missing(entry, ev)
+        if etype in EXIT_TYPES:
+            tid = ev.get("thread.tid")
+            if tid is None or tid == pid:
+                self._mark_exited(entry)
+        return entry
+
+    def _on_exec(self, pid: int, ev: dict[str, Any]) -> ProcEntry | None:
+        res = ev.get("evt.rawres")
+        if isinstance(res, int) and res < 0:
+            return self._entries.get(pid)  # a failed exec changes nothing
+        entry = self._entries.get(pid)
+        start = ev.get("_start_ns")
+        if entry is not None and (
+            entry.exited_at is not None
+            or (
+                isinstance(start, int)
+                and entry.start_ns is not None
+                and abs(start - entry.start_ns) > _START_SLACK_NS
+            )
+        ):
+            self.stats["reused"] += 1
+            entry = None
+        if entry is None:
+            entry = ProcEntry(pid=pid, start_ns=start if isinstance(start, int) else None)
+            self._apply(entry, ev)
+            if self.read_proc and (entry.ppid is None or entry.sid is None or entry.start_ns is None):
+                self._complete_from_proc(entry)
+            self._insert(entry)
+            return entry
+        self._entries.move_to_end(pid)
+        # the new program: what the previous image said about itself is gone
+        entry.exepath = entry.exe = entry.args = entry.cmdline = None
+        entry.exe_upper = None
+        entry.container = None
+        entry.drift_checked = False
+        old_ppid = entry.ppid
+        self._apply(entry, ev)
+        if old_ppid is not None and entry.ppid != old_ppid:
+            # reparented because the parent exited before /proc was read: keep the real ancestry
+            old_parent = self._entries.get(old_ppid)
+            if old_parent is not None and old_parent.exited_at is not None:
+                entry.ppid = old_ppid
+        if entry.name is None and entry.exepath:
+            entry.name = os.path.basename(entry.exepath)[:15]
+        self._link_parent(entry)
+        return entry
+
+    def _complete_from_proc(self, entry: ProcEntry) -> None:
+        st = procfs.read_stat(entry.pid)
+        if st is None:
+            return
+        if entry.ppid is None:
+            entry.ppid = st["ppid"]
+        if entry.tty is None:
+            entry.tty = st["tty"]
+        if entry.start_ns is None:
+            entry.start_ns = self._boot_ns + st["starttime_ticks"] * (
+                1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
+            )
+        if entry.sid is None:
+            entry.sid = read_session(entry.pid)
+
+    def _on_fork(self, pid: int, ev: dict[str, Any]) -> ProcEntry | None:
+        res = ev.get("evt.rawres")
+        flags = ev.get("evt.arg.flags")
+        if isinstance(flags, str) and "CLONE_THREAD" in flags:
+            return self._entries.get(pid)  # a new thread, not a process
+        if isinstance(res, int) and res < 0:
+            return self._entries.get(pid)
+        parent_pid: int | None
+        if isinstance(res, int) and res > 0:
+            # the parent's side of the call: the child is `res`
+            parent_pid, child_pid, child_side = pid, res, False
+        else:
+            ppid = ev.get("proc.ppid")
+            parent_pid, child_pid, child_side = (ppid if isinstance(ppid, int) else None), pid, True
+        parent = self._entries.get(parent_pid) if parent_pid is not None else None
+        if parent is None and parent_pid is not None and self.read_proc:
+            parent = self._from_proc(parent_pid)
+        child = ProcEntry(pid=child_pid, ppid=parent_pid)
+        if parent is not None:
+            for attr in (
+                "name",
+                "exepath",
+                "exe",
+                "args",
+                "cmdline",
+                "cwd",
+                "uid",
+                "gid",
+                "loginuid",
+                "tty",
+                "sid",
+            ):
+                setattr(child, attr, getattr(parent, attr))
+            child.cgroup_path, child.mntns, child.exe_upper = (
+                parent.cgroup_path,
+                parent.mntns,
+                parent.exe_upper,
+            )
+        if child_side:
+            self._apply(child, ev)
+        start = ev.get("_start_ns")
+        if not isinstance(start, int) or not child_side:
+            t = ev.get("evt.time")
+            start = t if isinstance(t, int) else None
+        child.start_ns = start
+        old = self._entries.get(child_pid)
+        if old is not None:
+            self._remove(old)
+        self._insert(child)
+        return child if child_side else parent
+
+    def _apply(self, entry: ProcEntry, ev: dict[str, Any]) -> None:
+        for key, attr in _EVENT_ATTRS:
+            v = ev.get(key)
+            if v is not None:
+                setattr(entry, attr, v)
+        if entry.exepath is None and isinstance(entry.exe, str) and entry.exe.startswith("/"):
+            entry.exepath = entry.exe
+
+    def _fill_missing(self, entry: ProcEntry, ev: dict[str, Any]) -> None:
+        for key, attr in _EVENT_ATTRS:
+            if getattr(entry, attr) is None:
+                v = ev.get(key)
+                if v is not None:
+                    setattr(entry, attr, v)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _insert(self, entry: ProcEntry) -> None:
+        old = self._entries.get(entry.pid)
+        if old is not None and old is not entry:
+            self._remove(old)
+        self._entries[entry.pid] = entry
+        self.stats["inserted"] += 1
+        self._link_parent(entry)
+        self._housekeep()
+
+    def _link_parent(self, entry: ProcEntry) -> None:
+        parent = self._entries.get(entry.ppid) if entry.ppid is not None else None
+        if parent is entry.counted_parent:
+            return
+        if entry.counted_parent is not None:
+            entry.counted_parent.children -= 1
+        entry.counted_parent = parent
+        if parent is not None:
+            parent.children += 1
+
+    def _mark_exited(self, entry: ProcEntry) -> None:
+        if entry.exited_at is None:
+            entry.exited_at = self.clock()
+            self._exited[entry.pid] = entry
+            self.stats["exited"] += 1
+
+    def _remove(self, entry: ProcEntry) -> None:
+        if self._entries.get(entry.pid) is entry:
+            del self._entries[entry.pid]
+        if self._exited.get(entry.pid) is entry:
+            del self._exited[entry.pid]
+        if entry.counted_parent is not None:
+            entry.counted_parent.children -= 1
+            entry.counted_parent = None
+
+    def _housekeep(self) -> None:
+        now = self.clock()
+        # expire: exited more than grace_s ago and no child entry left (a few per call)
+        for _ in range(8):
+            if not self._exited:
+                break
+            pid, e = next(iter(self._exited.items()))
+            if e.exited_at is None or now - e.exited_at < self.grace_s:
+                break
+            if e.children > 0:
+                self._exited.move_to_end(pid)
+                continue
+            self._remove(e)
+            self.stats["expired"] += 1
+        while len(self._entries) > self.max_entries:
+            if self._exited:
+                _, e = next(iter(self._exited.items()))
+                self.stats["evicted_exited"] += 1
+            else:
+                _, e = next(iter(self._entries.items()))
+                self.stats["evicted_live"] += 1
+            self._remove(e)
+
+    def expire(self) -> None:
+        """Drop every exited entry past its grace period that has no children left."""
+        now = self.clock()
+        for e in list(self._exited.values()):
+            if e.exited_at is not None and now - e.exited_at >= self.grace_s and e.children == 0:
+                self._remove(e)
+                self.stats["expired"] += 1
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def parent_of(self, entry: ProcEntry) -> ProcEntry | None:
+        """The entry's parent, if known and not a later process that reused the pid."""
+        ppid = entry.ppid
+        if ppid is None or ppid <= 0 or ppid == entry.pid:
+            return None
+        parent = self._entries.get(ppid)
+        if parent is None and self.read_proc and entry.exited_at is None:
+            parent = self._from_proc(ppid)
+        if parent is None:
+            return None
+        if (
+            parent.start_ns is not None
+            and entry.start_ns is not None
+            and parent.start_ns > entry.start_ns + 20_000_000
+        ):
+            return None  # started after its "child": the pid was reused
+        return parent
+
+    def ancestors(self, entry: ProcEntry, depth: int | None = None) -> list[ProcEntry]:
+        """Parent first, at most `depth` (default: the table's)."""
+        out: list[ProcEntry] = []
+        seen = {entry.pid}
+        cur = entry
+        for _ in range(self.depth if depth is None else depth):
+            p = self.parent_of(cur)
+            if p is None or p.pid in seen:
+                break
+            out.append(p)
+            seen.add(p.pid)
+            cur = p
+        return out
+
+    def session_leader(self, entry: ProcEntry) -> ProcEntry | None:
+        """The process whose pid is the session id, else the eldest ancestor in the same session."""
+        sid = entry.sid
+        if sid is None:
+            return None
+        if sid == entry.pid:
+            return entry
+        leader = self._entries.get(sid) if sid > 0 else None
+        if leader is not None and leader.sid == sid:
+            return leader
+        eldest = None
+        for a in self.ancestors(entry, 64):
+            if a.sid != sid:
+                break
+            eldest = a
+        return eldest
+
+    def enrich(self, ev: dict[str, Any], entry: ProcEntry | None = None) -> dict[str, Any]:
+        """Fill the process fields `ev` lacks from the table (in place; returns `ev`)."""
+        if entry is None:
+            pid = ev.get("proc.pid")
+            entry = self._entries.get(pid) if isinstance(pid, int) else None
+            if entry is None:
+                return ev
+        for attr, key in _FILL:
+            if key not in ev:
+                v = getattr(entry, attr)
+                if v is not None:
+                    ev[key] = v
+        if "proc.cmdline" not in ev:
+            c = entry.full_cmdline()
+            if c is not None:
+                ev["proc.cmdline"] = c
+        if "proc.is_exe_from_memfd" not in ev:
+            m = entry.is_exe_from_memfd
+            if m is not None:
+                ev["proc.is_exe_from_memfd"] = m
+        if entry.sid is not None and "proc.is_sid_leader" not in ev:
+            ev["proc.is_sid_leader"] = entry.sid == entry.pid
+        if "proc.sname" not in ev:
+            leader = self.session_leader(entry)
+            if leader is not None and leader.name is not None:
+                ev["proc.sname"] = leader.name
+        if "proc.aname" in ev or "proc.aname[1]" in ev or "proc.pname" in ev:
+            return ev  # the backend gave the ancestry itself
+        anc = self.ancestors(entry)
+        if not anc:
+            return ev
+        names = [a.name for a in anc]
+        pids = [a.pid for a in anc]
+        paths = [a.exepath for a in anc]
+        cmds = [a.full_cmdline() for a in anc]
+        p = anc[0]
+        if p.name is not None:
+            ev["proc.pname"] = p.name
+        if p.exepath is not None:
+            ev["proc.pexepath"] = p.exepath
+        if p.exe is not None:
+            ev["proc.pexe"] = p.exe
+        if cmds[0] is not None:
+            ev["proc.pcmdline"] = cmds[0]
+        ev.setdefault("proc.ppid", p.pid)
+        ev["proc.apid"] = pids
+        for key, values in (("proc.aname", names), ("proc.aexepath", paths), ("proc.acmdline", cmds)):
+            known = _known_prefix(values)
+            if known:
+                ev[key] = known
+        for i, (n, pid, path) in enumerate(zip(names, pids, paths, strict=True), start=1):
+            if n is not None:
+                ev[f"proc.aname[{i}]"] = n
+            ev[f"proc.apid[{i}]"] = pid
+            if path is not None:
+                ev[f"proc.aexepath[{i}]"] = path
+        return ev

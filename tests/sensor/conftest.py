@@ -1,0 +1,336 @@
+"""Shared container fixtures for the sensor tests (and the integration tests that need containers).
+
+* ``busybox_rootfs`` (session): a directory with ``/bin/busybox`` (Debian's busybox-static) and a
+  relative symlink for every applet (``sh``, ``cat``, ``ls``, ``id``, ``wget``, ``nc``, ...), plus
+  empty ``/proc``, ``/sys``, ``/dev``, ``/tmp``, ``/etc`` (passwd, group), ``/mnt``, ``/root``.
+* ``runc_container`` (factory): ``runc_container(args=("sleep", "300"), mounts=[(src, dest, ro)],
+  privileged=False, cgroups_path=None)`` makes an OCI bundle (``runc spec``) with its own copy of the
+  rootfs, starts it detached with a unique id and returns a :class:`RuncContainer` (``id``, ``pid``,
+  ``bundle``, ``rootfs``, ``exec(args)``, ``state()``). Every container is killed and deleted at the
+  end of the test.
+* ``podman_conf`` (session): a containers.conf that works on this machine kind (cgroupfs, runc, file
+  events logger, ulimits), pointed at by ``CONTAINERS_CONF`` for the whole session.
+* ``podman_image`` (session): ``localhost/stockade-test-busybox:latest`` imported from the rootfs
+  (kept afterwards: other test sessions on the machine may be using it).
+* ``podman_container`` (factory): ``podman_container(args=("sleep", "300"), privileged=False,
+  volumes=[(src, dest, "ro")], network="none")`` runs ``podman run -d --name <unique>`` and returns a
+  :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
+  ``inspect()``); removed (``podman rm -f``) at the end of the test.
+
+Tests using them are marked ``@pytest.mark.containers`` and ``@pytest.mark.root``; the fixtures skip
+with the reason when runc, podman or busybox are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+events_logger = "file"
+"""
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+
+
+def _busybox() -> str:
+    for p in BUSYBOX_CANDIDATES:
+        if os.path.exists(p):
+            out = subprocess.run(["file", "-b", p], capture_output=True, text=True, check=False).stdout
+            if "dynamically linked" not in out:
+                return p
+    pytest.skip("needs busybox-static (apt-get install busybox-static)")
+
+
+def _run(args: Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False, **kw)
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A minimal root filesystem: busybox and its applets."""
+    bb = _busybox()
+    root = tmp_path_factory.mktemp("busybox-rootfs")
+    for d in ("bin", "proc", "sys", "dev", "tmp", "etc", "mnt", "root", "var"):
+        (root / d).mkdir()
+    shutil.copy2(bb, root / "bin" / "busybox")
+    applets = _run([bb, "--list"]).stdout.split()
+    for a in applets:
+        if a != "busybox" and not (root / "bin" / a).exists():
+            (root / "bin" / a).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+    )
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    os.chmod(root / "tmp", 0o1777)
+    return root
+
+
+# -- runc ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RuncContainer:
+    id: str
+    pid: int
+    bundle: Path
+    rootfs: Path
+    runc: str = "runc"
+
+    def exec(
+        self, args: Sequence[str], *, detach: bool = False, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """``runc exec [-d] <id> args...``."""
+        cmd = [self.runc, "exec", *(["-d"] if detach else []), self.id, *args]
+        if detach:
+            return subprocess.run(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+                timeout=timeout,
+                text=True,
+            )
+        return _run(cmd, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def state(self) -> dict[str, Any]:
+        out = _run([self.runc, "state", self.id])
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+@pytest.fixture
+def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..., RuncContainer]]:
+    _need_root()
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.skip("needs runc (apt-get install runc)")
+    made: list[RuncContainer] = []
+
+    def make(
+        args: Sequence[str] = ("sleep", "300"),
+        *,
+        mounts: Sequence[tuple[str, str, bool]] = (),
+        privileged: bool = False,
+        cgroups_path: str | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> RuncContainer:
+        cid = _unique("stk")
+        bundle = tmp_path / cid
+        bundle.mkdir()
+        rootfs = bundle / "rootfs"
+        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+        r = _run([runc, "spec"], cwd=bundle)
+        assert r.returncode == 0, r.stderr
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = list(args)
+        spec["root"] = {"path": "rootfs", "readonly": False}
+        if cgroups_path is not None:
+            spec["linux"]["cgroupsPath"] = cgroups_path
+        if annotations:
+            spec["annotations"] = dict(annotations)
+        for src, dest, ro in mounts:
+            spec["mounts"].append(
+                {
+                    "destination": dest,
+                    "type": "bind",
+                    "source": src,
+                    "options": ["rbind", "rprivate", "ro" if ro else "rw"],
+                }
+            )
+        if privileged:
+            caps = _all_caps()
+            for k in ("bounding", "effective", "permitted", "ambient"):
+                spec["process"]["capabilities"][k] = caps
+            spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+            spec["linux"].pop("maskedPaths", None)
+            spec["linux"].pop("readonlyPaths", None)
+        (bundle / "config.json").write_text(json.dumps(spec, indent=1))
+        err = bundle / "runc.stderr"
+        with open(err, "w") as ef:
+            rc = subprocess.run(
+                [runc, "run", "-d", "--bundle", str(bundle), cid],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=ef,
+                timeout=60,
+                check=False,
+            ).returncode
+        assert rc == 0, f"runc run failed: {err.read_text()}"
+        c = RuncContainer(cid, 0, bundle, rootfs, runc)
+        made.append(c)
+        c.pid = int(c.state()["pid"])
+        return c
+
+    yield make
+    for c in made:
+        _run([runc, "kill", c.id, "KILL"])
+        _run([runc, "delete", "-f", c.id])
+
+
+def _all_caps() -> list[str]:
+    """Every capability this process may hand on (its bounding set)."""
+    bnd = 0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            bnd = int(line.split()[1], 16)
+    names = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
+    return ["CAP_" + n for i, n in enumerate(names) if bnd >> i & 1]
+
+
+# -- podman -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A containers.conf for this machine kind; CONTAINERS_CONF points at it for the session."""
+    path = tmp_path_factory.mktemp("podman") / "containers.conf"
+    path.write_text(CONTAINERS_CONF)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONTAINERS_CONF", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session")
+def podman_image(busybox_rootfs: Path, podman_conf: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``localhost/stockade-test-busybox:latest``, imported from the busybox rootfs."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    podman = shutil.which("podman")
+    if podman is None:
+        pytest.skip("needs podman (apt-get install podman)")
+    tar = tmp_path_factory.mktemp("podman-image") / "busybox.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(busybox_rootfs, arcname=".")
+    r = _run([podman, "import", str(tar), PODMAN_IMAGE], timeout=180)
+    assert r.returncode == 0, r.stderr
+    return PODMAN_IMAGE
+
+
+@dataclass
+class PodmanContainer:
+    id: str
+    name: str
+    pid: int
+    podman: str = "podman"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def exec(
+        self, args: Sequence[str], *, detach: bool = False, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """``podman exec [-d] <name> args...``."""
+        return _run([self.podman, "exec", *(["-d"] if detach else []), self.name, *args], timeout=timeout)
+
+    def cp(self, src: str, dest: str) -> None:
+        """Copy a host file into the container (``podman cp``)."""
+        r = _run([self.podman, "cp", src, f"{self.name}:{dest}"])
+        assert r.returncode == 0, r.stderr
+
+    def inspect(self) -> dict[str, Any]:
+        r = _run([self.podman, "container", "inspect", "--format", "json", self.name])
+        assert r.returncode == 0, r.stderr
+        data: list[dict[str, Any]] = json.loads(r.stdout)
+        return data[0]
+
+
+@pytest.fixture
+def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContainer]]:
+    podman = shutil.which("podman") or "podman"
+    made: list[PodmanContainer] = []
+
+    def make(
+        args: Sequence[str] = ("sleep", "300"),
+        *,
+        privileged: bool = False,
+        volumes: Sequence[tuple[str, str, str]] = (),
+        labels: dict[str, str] | None = None,
+        network: str = "none",
+        name: str | None = None,
+    ) -> PodmanContainer:
+        cname = name or _unique("stk-pod")
+        cmd = [podman, "run", "-d", "--name", cname, "--network", network]
+        if privileged:
+            cmd.append("--privileged")
+        for src, dest, opts in volumes:
+            cmd += ["-v", f"{src}:{dest}" + (f":{opts}" if opts else "")]
+        for k, v in (labels or {}).items():
+            cmd += ["--label", f"{k}={v}"]
+        cmd += [podman_image, *args]
+        r = _run(cmd, timeout=120)
+        assert r.returncode == 0, r.stderr
+        c = PodmanContainer(r.stdout.strip(), cname, 0, podman)
+        made.append(c)
+        c.pid = int(c.inspect()["State"]["Pid"])
+        return c
+
+    yield make
+    for c in made:
+        _run([podman, "rm", "-f", "-t", "0", c.name], timeout=120)

@@ -1,0 +1,240 @@
+"""Container attribution against real runc and podman containers (root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stockade.model.fields import lookup
+from stockade.sensor import procfs
+from stockade.sensor.containers.drift import exe_upper_layer
+from stockade.sensor.containers.resolver import ContainerResolver
+from stockade.sensor.enrich import Enricher
+
+pytestmark = [pytest.mark.containers, pytest.mark.root]
+
+
+def field(ev: dict, name: str, arg: str | None = None):
+    spec = lookup(name)
+    assert spec is not None
+    return spec.extractor(arg)(ev)
+
+
+def _resolve(resolver: ContainerResolver, pid: int):
+    return resolver.resolve(procfs.read_cgroup_path(pid), procfs.read_mntns(pid))
+
+
+def _wait_pid(pattern: str, timeout: float = 10.0) -> int:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        out = subprocess.run(
+            ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if out:
+            return int(out[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no process matching {pattern!r}")
+
+
+def test_runc_container_resolved_from_cgroup(runc_container, tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    c = runc_container(mounts=[(str(share), "/mnt/x", True)], annotations={"team": "blue"})
+    resolver = ContainerResolver()
+    cg = procfs.read_cgroup_path(c.pid)
+    assert cg and c.id in cg
+    info = resolver.resolve(cg)
+    assert info is not None and info.complete
+    assert info.full_id == c.id and info.runtime == "runc" and info.name == c.id
+    assert info.privileged is False
+    ev = {"evt.type": "execve", **info.fields()}
+    assert field(ev, "container.id") == c.id[:12]
+    assert field(ev, "container.mount.dest", "/mnt/x") == "/mnt/x"
+    assert field(ev, "container.mount.source", "/mnt/x") == str(share)
+    assert field(ev, "container.mount.rdwr", "/mnt/x") is False
+    assert field(ev, "container.label", "team") == "blue"
+    assert field(ev, "container.mount.dest", "/etc/hostname") is None
+    # the same container by its mount namespace alone (a cgroup path runc does not name)
+    by_ns = ContainerResolver().resolve("/not-a-container-path", procfs.read_mntns(c.pid))
+    assert by_ns is not None and by_ns.full_id == c.id
+
+
+def test_runc_privileged_and_custom_cgroups_path(runc_container) -> None:
+    c = runc_container(privileged=True, cgroups_path=f"/stockade-test/{os.getpid()}-priv")
+    info = _resolve(ContainerResolver(), c.pid)
+    assert info is not None and info.full_id == c.id
+    assert info.privileged is True
+
+
+def test_podman_container_metadata_on_first_sight(podman_container, tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    c = podman_container(volumes=[(str(share), "/mnt/x", "ro")], labels={"app": "web"})
+    cg = procfs.read_cgroup_path(c.pid)
+    assert cg and f"libpod-{c.id}" in cg
+    enricher = Enricher()
+    # the very first event seen from the container already has the runtime's metadata
+    ev = enricher.enrich(
+        {
+            "evt.type": "openat",
+            "evt.time": time.time_ns(),
+            "proc.pid": c.pid,
+            "thread.tid": c.pid,
+            "fd.name": "/etc/passwd",
+            "_cgroup_path": cg,
+        }
+    )
+    assert ev["container.id"] == c.id[:12]
+    assert ev["container.full_id"] == c.id
+    assert ev["container.name"] == c.name
+    assert ev["container.type"] == "podman"
+    assert ev["container.image"] == "localhost/stockade-test-busybox:latest"
+    assert field(ev, "container.image.repository") == "localhost/stockade-test-busybox"
+    assert field(ev, "container.image.tag") == "latest"
+    assert ev["container.image.digest"].startswith("sha256:")
+    assert ev["container.privileged"] is False
+    assert field(ev, "container.mount.dest", "/mnt/x") == "/mnt/x"
+    assert field(ev, "container.mount.rdwr", "/mnt/x") is False
+    assert field(ev, "container.label", "app") == "web"
+    assert not any(k.startswith("_") for k in ev)
+    assert "<NA>" not in map(str, ev.values())
+
+
+def test_podman_privileged(podman_container) -> None:
+    c = podman_container(privileged=True)
+    info = _resolve(ContainerResolver(), c.pid)
+    assert info is not None and info.full_id == c.id and info.privileged is True
+
+
+def test_host_process_is_host() -> None:
+    enricher = Enricher()
+    ev = enricher.enrich({"evt.type": "openat", "proc.pid": os.getpid(), "thread.tid": os.getpid()})
+    assert ev["container.id"] == "host"
+    assert ev["proc.is_exe_upper_layer"] is False
+    assert ContainerResolver().resolve(procfs.read_cgroup_path(1), procfs.read_mntns(1)) is None
+
+
+def test_podman_drift_overlay(podman_container) -> None:
+    c = podman_container()
+    c.cp(shutil.which("busybox") or "/bin/busybox", "/bin/busybox-drift")
+    c.exec(["/bin/busybox-drift", "sleep", "301"], detach=True)
+    c.exec(["/bin/sleep", "302"], detach=True)
+    drift_pid = _wait_pid("busybox-drift sleep 301")
+    image_pid = _wait_pid("^/bin/sleep 302")
+    enricher = Enricher()
+    for pid, expect in ((drift_pid, True), (image_pid, False)):
+        snap = procfs.snapshot(pid)
+        raw = {
+            "evt.type": "execve",
+            "evt.time": time.time_ns(),
+            "proc.pid": pid,
+            "thread.tid": pid,
+            **snap.fields(),
+        }
+        ev = enricher.enrich(raw)
+        assert ev["container.id"] == c.id[:12]
+        assert ev["proc.is_exe_upper_layer"] is expect, (pid, snap.exe)
+    assert enricher.stats["drift_overlay"] == 2
+
+
+def test_runc_drift_mtime(runc_container) -> None:
+    c = runc_container()
+    time.sleep(0.05)
+    shutil.copy(c.rootfs / "bin" / "busybox", c.rootfs / "bin" / "busybox-drift")
+    c.exec(["/bin/busybox-drift", "sleep", "303"], detach=True)
+    c.exec(["/bin/sleep", "304"], detach=True)
+    drift_pid = _wait_pid("busybox-drift sleep 303")
+    image_pid = _wait_pid("^/bin/sleep 304")
+    resolver = ContainerResolver()
+    info = _resolve(resolver, drift_pid)
+    assert info is not None and info.full_id == c.id
+    r = exe_upper_layer(info, procfs.read_exe(drift_pid), drift_pid)
+    assert (r.upper, r.method) == (True, "mtime")
+    r = exe_upper_layer(info, procfs.read_exe(image_pid), image_pid)
+    assert (r.upper, r.method) == (False, "mtime")
+
+
+class _EnrichingCollector:
+    """Reads the proc connector in a thread and enriches each event at once, as the agent does."""
+
+    def __init__(self) -> None:
+        from stockade.sensor.procconn import ProcConnectorBackend
+
+        self.backend = ProcConnectorBackend()
+        self.enricher = Enricher()
+        self.events: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for raw in self.backend.poll(0.05):
+                self.events.append(self.enricher.enrich(raw))
+
+    def __enter__(self) -> _EnrichingCollector:
+        self.backend.start()
+        self.enricher.start()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.backend.close()
+
+
+def _first_exec_in(events: list[dict], full_id: str) -> list[dict]:
+    return [e for e in events if e.get("container.full_id") == full_id and e["evt.type"] == "execve"]
+
+
+def _container_execs(events: list[dict], pid: int) -> list[dict]:
+    """The execs of the container's own programs (busybox), in order: the runtime's are not."""
+    return [
+        e
+        for e in events
+        if e["evt.type"] == "execve"
+        and e.get("proc.exepath") == "/bin/busybox"
+        and (e.get("proc.pid") == pid or e.get("container.id") != "host")
+    ]
+
+
+def test_first_events_of_a_new_podman_container_have_metadata(podman_container) -> None:
+    with _EnrichingCollector() as col:
+        c = podman_container(["sh", "-c", "sleep 0.2; cat /etc/hostname; exec sleep 300"])
+        end = time.monotonic() + 15
+        while time.monotonic() < end and len(_container_execs(col.events, c.pid)) < 3:
+            time.sleep(0.05)
+    execs = _container_execs(col.events, c.pid)
+    assert len(execs) >= 3, execs
+    # the very first exec of the container's init already carries the runtime's metadata
+    first = next(e for e in execs if e["proc.pid"] == c.pid)
+    for e in [first, *execs]:
+        assert e["container.full_id"] == c.id
+        assert e["container.name"] == c.name
+        assert e["container.image"] == "localhost/stockade-test-busybox:latest"
+        assert e["container.privileged"] is False
+        assert e["proc.is_exe_upper_layer"] is False
+    assert col.enricher.resolver.stats["undescribed"] == 0
+
+
+def test_first_events_of_a_new_runc_container_have_metadata(runc_container) -> None:
+    with _EnrichingCollector() as col:
+        c = runc_container(["sh", "-c", "sleep 0.2; cat /etc/passwd >/dev/null; exec sleep 300"])
+        end = time.monotonic() + 15
+        while time.monotonic() < end and len(_container_execs(col.events, c.pid)) < 3:
+            time.sleep(0.05)
+    execs = _container_execs(col.events, c.pid)
+    assert len(execs) >= 3, execs
+    first = next(e for e in execs if e["proc.pid"] == c.pid)
+    for e in [first, *execs]:
+        assert (
+            e["container.full_id"] == c.id and e["container.type"] == "runc" and e["container.name"] == c.id
+        )
+        assert e["container.privileged"] is False
+        assert e["proc.is_exe_upper_layer"] is False
