@@ -80,6 +80,21 @@ class _SourceRules:
                 step_entries.append(Entry(st.ast, types, excluded))
                 self.step_owner.append((si, k))
         self.steps: CompiledSet | None = compile_entries(step_entries, "all") if step_entries else None
+        #: evt.type -> step function, None where no step can match (the event skips sequences)
+        self.step_table: dict[Any, Any] | None = None
+        self.step_other: Any = None
+        if self.steps is not None:
+            sc = self.steps
+
+            def live(fn: Any) -> Any:
+                return None if fn in sc.empty else fn
+
+            if source == "syscall":
+                self.step_table = {t: live(f) for t, f in sc.by_type.items()} | {None: live(sc.untyped)}
+                self.step_other = live(sc.other)
+            else:
+                self.step_table = {}
+                self.step_other = live(sc.untyped)
         self.tracker = SequenceTracker(specs)
         self.typed = source == "syscall"
         self.first = mode == "first"
@@ -147,6 +162,7 @@ class Engine:
             self.problems.extend(fmt_errors)
             raise RuleLoadError(self.problems)
         self._sources = {src: _SourceRules(src, rules, rule_matching) for src, rules in by_source.items()}
+        self._runners = {src: self._runner(sr) for src, sr in self._sources.items()}
 
     @classmethod
     def from_files(
@@ -178,32 +194,59 @@ class Engine:
 
     # -- evaluation -----------------------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
-        return self.process_data(event.source, event.data, event)
+        run = self._runners.get(event.source)
+        if run is None:
+            self._stats.events[event.source] += 1
+            return _EMPTY
+        return run(event.data, event)  # type: ignore[no-any-return]
 
     def process_data(self, source: str, data: dict[str, Any], event: Event | None = None) -> list[Alert]:
-        """Evaluate one event's data (the hot path)."""
-        sr = self._sources.get(source)
-        if sr is None:
+        """Evaluate one event's data."""
+        run = self._runners.get(source)
+        if run is None:
             self._stats.events[source] += 1
             return _EMPTY
-        sr.n += 1
-        out: list[Alert] | None = None
-        if sr.table is not None:
-            fn = sr.table.get(data.get("evt.type"), sr.other) if sr.typed else sr.other
-            try:
-                res = fn(data)
-            except Exception:
-                res = self._fallback(sr, data)
-            if sr.first:
-                if res >= 0:
-                    out = [self._alert(sr.rules[res], data, event)]
-            elif res:
-                out = [self._alert(sr.rules[i], data, event) for i in res]
-        if sr.steps is not None:
-            seq_alerts = self._steps(sr, data, event)
-            if seq_alerts:
-                out = (out or []) + seq_alerts
-        return out if out is not None else _EMPTY
+        return run(data, event)  # type: ignore[no-any-return]
+
+    def _runner(self, sr: _SourceRules) -> Any:
+        """The hot path for one source, as a closure over everything it needs (no attribute lookups)."""
+        table = sr.table if sr.typed else None
+        other = sr.other
+        first = sr.first
+        rules = sr.rules
+        step_table = sr.step_table if sr.typed else None
+        step_other = sr.step_other
+        has_steps = sr.step_table is not None
+        alert = self._alert
+        fallback = self._fallback
+        steps = self._steps
+        empty = _EMPTY
+
+        def run(data: dict[str, Any], event: Event | None) -> list[Alert]:
+            sr.n += 1
+            out: list[Alert] | None = None
+            if other is not None:
+                fn = table.get(data.get("evt.type"), other) if table is not None else other
+                try:
+                    res = fn(data)
+                except Exception:
+                    res = fallback(sr, data)
+                if first:
+                    if res >= 0:
+                        out = [alert(rules[res], data, event)]
+                elif res:
+                    out = [alert(rules[i], data, event) for i in res]
+            if has_steps:
+                sfn = (
+                    step_table.get(data.get("evt.type"), step_other) if step_table is not None else step_other
+                )
+                if sfn is not None:
+                    seq_alerts = steps(sr, sfn, data, event)
+                    if seq_alerts:
+                        out = (out or []) + seq_alerts
+            return out if out is not None else empty
+
+        return run
 
     def _fallback(self, sr: _SourceRules, data: dict[str, Any]) -> Any:
         """Compiled code raised on this event: evaluate with the reference interpreter."""
@@ -223,9 +266,7 @@ class Engine:
                 hits.append(i)
         return -1 if sr.mode == "first" else hits
 
-    def _steps(self, sr: _SourceRules, data: dict[str, Any], event: Event | None) -> list[Alert]:
-        assert sr.steps is not None
-        fn = sr.steps.fn_for(data.get("evt.type")) if sr.typed else sr.steps.untyped
+    def _steps(self, sr: _SourceRules, fn: Any, data: dict[str, Any], event: Event | None) -> list[Alert]:
         try:
             hits = fn(data)
         except Exception:

@@ -10,6 +10,7 @@ semantics. Cheaper tests run first inside each and/or (conditions have no side e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,8 @@ class CompiledSet:
     other: BucketFn  # an event type no entry names
     untyped: BucketFn  # an event without evt.type
     source_code: dict[str, str] = field(default_factory=dict)
+    #: bucket functions that test nothing (no entry applies): callers may skip them
+    empty: frozenset[BucketFn] = frozenset()
 
     def fn_for(self, evttype: Any) -> BucketFn:
         if evttype is None:
@@ -232,16 +235,58 @@ class _Gen:
             if a.eq:
                 tests.append(f"{v} in {self.const(frozenset(a.eq))}")
             if a.prefix:
-                tests.append(f"{v}.startswith({self.const(tuple(sorted(a.prefix)))})")
+                tests.append(self._prefix_test(v, a.prefix))
             if a.suffix:
                 tests.append(f"{v}.endswith({self.const(tuple(sorted(a.suffix)))})")
             tests.extend(f"{c!r} in {v}" for c in sorted(a.contains))
-            if a.true:
+            if a.icontains:
+                low = f"_l{self.fresh()}"
+                first = sorted(a.icontains)
+                tests.append(
+                    f"({first[0]!r} in ({low} := {v}.lower())"
+                    + "".join(f" or {c!r} in {low}" for c in first[1:])
+                    + ")"
+                )
+            if a.num:
+                parts.append(
+                    f"(({v} in {self.const(frozenset(a.num))}) if {acc}.__class__ is int else {v} is not None)"
+                )
+                acc = v  # evaluated already
+            if a.true and key in _OPEN_FLAGS_WORDS:
+                # derived from the open flags: test the flags text itself, without deriving
+                n = self.fresh()
+                x, y = f"_v{n}", f"_w{n}"
+                words = _OPEN_FLAGS_WORDS[key]
+                flag_test = " or ".join(f"{w!r} in {y}" for w in words)
+                parts.append(
+                    f"(({x} is True or {x}.__class__ is not bool) if ({x} := g({key!r})) is not None else "
+                    f"(({flag_test}) if ({y} := g('evt.arg.flags')).__class__ is str else {y} is not None))"
+                )
+            elif a.true:
                 # a boolean must be true; any other type is left to the full evaluation
                 parts.append(f"(({acc}) is True or ({v} is not None and {v}.__class__ is not bool))")
             if tests:
                 parts.append(f"(({' or '.join(tests)}) if {acc}.__class__ is str else {v} is not None)")
         return " or ".join(parts) if parts else "False"
+
+    def _prefix_test(self, v: str, prefixes: set[str]) -> str:
+        """`v` starts with one of `prefixes`; many path prefixes are looked up by their first
+        directory ("/etc/") so only those under it are compared."""
+        if len(prefixes) <= 6:
+            return f"{v}.startswith({self.const(tuple(sorted(prefixes)))})"
+        by_dir: dict[str, list[str]] = {}
+        loose: list[str] = []
+        for p in sorted(prefixes):
+            cut = p.find("/", 1)
+            if p.startswith("/") and cut > 0:
+                by_dir.setdefault(p[: cut + 1], []).append(p)
+            else:
+                loose.append(p)
+        table = self.const({d: tuple(ps) for d, ps in by_dir.items()})
+        test = f"{v}.startswith({table}.get({v}[: {v}.find('/', 1) + 1], ()))"
+        if loose:
+            test = f"({test} or {v}.startswith({self.const(tuple(loose))}))"
+        return test
 
     def _fd_part_guard(self, key: str, values: set[str]) -> str:
         """fd.directory / fd.filename in a set, tested on fd.name (no derivation) when the event
@@ -250,8 +295,7 @@ class _Gen:
         x, y = f"_v{n}", f"_w{n}"
         s = self.const(frozenset(values))
         if key == "fd.directory":
-            affix = self.const(tuple(sorted(v.rstrip("/") + "/" for v in values)))
-            test = f"{y}.startswith({affix})"
+            test = self._prefix_test(y, {v.rstrip("/") + "/" for v in values})
         else:
             affix = self.const(tuple(sorted("/" + v for v in values)))
             test = f"{y}.endswith({affix})"
@@ -349,6 +393,10 @@ class _Atoms:
     prefix: set[str] = field(default_factory=set)
     suffix: set[str] = field(default_factory=set)
     contains: set[str] = field(default_factory=set)
+    #: substrings, case-insensitively (lowercase)
+    icontains: set[str] = field(default_factory=set)
+    #: numbers a numeric field may equal
+    num: set[int | float] = field(default_factory=set)
     #: a boolean field that must be true
     true: bool = False
 
@@ -357,11 +405,13 @@ class _Atoms:
         self.prefix |= o.prefix
         self.suffix |= o.suffix
         self.contains |= o.contains
+        self.icontains |= o.icontains
+        self.num |= o.num
         self.true |= o.true
 
     def size(self) -> int:
         n = (1 if self.eq else 0) + (1 if self.prefix else 0) + (1 if self.suffix else 0) + len(self.contains)
-        return n + (1 if self.true else 0)
+        return n + len(self.icontains) + (1 if self.num else 0) + (1 if self.true else 0)
 
 
 #: fields with few distinct values: a test on them says little about whether a rule can match
@@ -375,9 +425,6 @@ LOW_SELECTIVITY = frozenset(
         "evt.res",
         "container.id",
         "evt.is_open_read",
-        "evt.is_open_write",
-        "evt.is_open_exec",
-        "evt.is_open_create",
     }
 )
 
@@ -386,6 +433,11 @@ Guard = dict[str, _Atoms]  # field key -> atoms; the guard holds if any atom hol
 
 #: derived from fd.name: their guard tests fd.name itself, without deriving
 _FROM_FD_NAME = ("fd.directory", "fd.filename")
+#: derived from the open flags: words that must be in the flags text for the field to be true
+_OPEN_FLAGS_WORDS = {
+    "evt.is_open_write": ("WR",),
+    "evt.is_open_create": ("CREAT",),
+}
 
 
 def _guard_check(node: Check) -> Guard | None:
@@ -398,8 +450,6 @@ def _guard_check(node: Check) -> Guard | None:
     if spec.type == FieldType.BOOL and node.op in ("=", "==") and isinstance(node.rhs, StrLit):
         if interp.parse_bool(node.rhs.value) is True:
             return {_key(lhs): _Atoms(true=True)}
-        return None
-    if spec.type != FieldType.STRING:
         return None
     if lhs.name in ("fd.ip", "fd.port", "evt.type"):
         return None
@@ -414,6 +464,37 @@ def _guard_check(node: Check) -> Guard | None:
         return None
     a = _Atoms()
     op = node.op
+    if spec.type.numeric:
+        nums = [interp.parse_number(i) for i in items]
+        if op not in ("=", "==", "in", "intersects") or any(n is None for n in nums):
+            return None
+        a.num.update(n for n in nums if n is not None)
+        return {_key(lhs): a}
+    if spec.type != FieldType.STRING:
+        return None
+    if op in ("glob", "iglob"):
+        if op == "iglob":
+            return None
+        for pattern in items:
+            # every match starts with the literal text before the first wildcard and contains every
+            # literal piece; keep the piece that says most (a short path prefix says little)
+            pieces = [p for p in re.split(r"\[[^\]]*\]|[*?]", pattern) if p]
+            if not pieces:
+                return None
+            head = pattern.startswith(pieces[0])
+            if head and not _short_prefix(pieces[0]):
+                a.prefix.add(pieces[0])
+                continue
+            rest = pieces[1:] if head else pieces
+            best = max(rest, key=len) if rest else pieces[0]
+            if head and len(pieces[0]) > 2 * len(best):
+                a.prefix.add(pieces[0])
+            else:
+                a.contains.add(best)
+        return {_key(lhs): a}
+    if op == "icontains" and all(items):
+        a.icontains.update(i.lower() for i in items)
+        return {_key(lhs): a}
     if op in ("=", "==", "in", "intersects"):
         a.eq.update(items)
     elif op == "startswith":
@@ -434,12 +515,20 @@ def _guard_weight(g: Guard) -> int:
     """Smaller is better: few tests, on fields that tell events apart. What an event acts on
     (its file, its arguments) says more than who acts (most activity comes from a few programs)."""
     w = sum(a.size() for a in g.values()) + len(g)
-    for k in g:
+    for k, a in g.items():
         if k in LOW_SELECTIVITY:
             w += 100
         elif not k.startswith(("fd.", "evt.arg.")):
             w += 5
+        if a.true:
+            w += 8  # a flag is true for a share of events, a name or path for few
+        # a short path prefix ("/etc/", "/proc/") matches much of what processes open
+        w += 20 * sum(1 for p in a.prefix if _short_prefix(p))
     return w
+
+
+def _short_prefix(p: str) -> bool:
+    return p.count("/") <= 2 and len(p) <= 8
 
 
 def guard_of(node: Node) -> Guard | None:
@@ -539,6 +628,7 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
     consts: dict[str, Any] = {}
     sources: dict[str, str] = {}
     fns: dict[str, BucketFn] = {}
+    empty: set[BucketFn] = set()
 
     def build(fname: str, evttype: str | None) -> BucketFn:
         gen = _Gen(consts)
@@ -566,18 +656,21 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         guard_src = gen.guard(guard) if guard is not None else None
         exprs = [(idx, gen.expr(node)) for idx, node in nodes]
         src = _bucket_source(fname, exprs, mode, gen.prologue(), guard_src)
+        nonempty = bool(exprs)
         sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
         ns["_M"] = _NOT_READ
         exec(compile(src, f"<stockade rules:{fname}>", "exec"), ns)
         fn: BucketFn = ns[fname]
+        if not nonempty:
+            empty.add(fn)
         return fn
 
     for i, t in enumerate(sorted(named)):
         fns[t] = build(f"_b{i}", t)
     other = build("_b_other", OTHER_TYPE)
     untyped = build("_b_untyped", None)
-    return CompiledSet(fns, other, untyped, sources)
+    return CompiledSet(fns, other, untyped, sources, frozenset(empty))
 
 
 def compile_condition(ast: Node) -> Callable[[dict[str, Any]], bool]:
