@@ -111,7 +111,12 @@ class SensorRunner:
         #: batches the consumer could not keep up with (the queue was full): counted, never silent
         self.queue_drops = 0
         self.events = 0
-        self._enrich = _enricher()
+        self.enricher = _enricher()
+        self._enrich = self.enricher.enrich if self.enricher is not None else _strip
+        #: containers seen (full id); their root filesystems get a fanotify watch when it runs
+        self._containers: set[str] = set()
+        #: container full id -> its root filesystem on the host, with a trailing "/"
+        self._roots: dict[str, str] = {}
 
     def _make(self, name: str) -> Backend:
         cls = _backend_class(name)
@@ -161,11 +166,47 @@ class SensorRunner:
             for raw in batch:
                 data = self._enrich(raw)
                 self.events += 1
+                cid = data.get("container.full_id")
+                if cid is not None:
+                    if cid not in self._containers:
+                        self._new_container(cid)
+                    root = self._roots.get(cid)
+                    name = data.get("fd.name")
+                    if root and name.__class__ is str and name.startswith(root):
+                        # a host path into the container's root (fanotify): the path the container sees
+                        data["fd.name"] = name[len(root) - 1 :]
                 self.pipeline.handle(Event("syscall", data, "sensor"))
             now = time.monotonic()
             if now - last_loss_check >= 1.0:
                 last_loss_check = now
                 self.check_loss()
+
+    def _new_container(self, full_id: str) -> None:
+        """A container seen for the first time: watch its root filesystem for file events."""
+        self._containers.add(full_id)
+        fan = self.backends.get("fanotify")
+        if fan is None or self.enricher is None:
+            return
+        cached = self.enricher.resolver._by_id.get(full_id)
+        info = cached[0] if cached is not None else None
+        root = getattr(info, "rootfs", None)
+        if not root:
+            return
+        self._roots[full_id] = root.rstrip("/") + "/"
+        # an overlay root has its own superblock: mark it whole, which covers the container's own
+        # mount of it; a plain directory is marked through the container's mount (/proc/<pid>/root)
+        overlay = getattr(info, "upperdir", None) or getattr(info, "root_fstype", None) == "overlay"
+        pid = getattr(info, "init_pid", None)
+        if overlay:
+            watch = _watch(root, "filesystem")
+        elif pid:
+            watch = _watch(f"/proc/{pid}/root", "mount")
+        else:
+            return
+        try:
+            fan.add_watch(watch)  # type: ignore[attr-defined]
+        except Exception as e:
+            fan.stats.error(f"cannot watch the root filesystem of container {full_id[:12]} ({root}): {e}")
 
     def check_loss(self) -> None:
         """Raise one alert for every new batch of lost events, per backend and cause."""
@@ -185,6 +226,9 @@ class SensorRunner:
         out["events"] = self.events
         out["queue_drops"] = self.queue_drops
         out["backends"] = {n: b.stats.to_dict() for n, b in self.backends.items()}
+        out["containers_seen"] = len(self._containers)
+        if self.enricher is not None:
+            out["enrichment"] = dict(self.enricher.stats)
         out["lost_total"] = sum(sum(b.stats.lost.values()) for b in self.backends.values())
         return out
 
@@ -221,13 +265,21 @@ def loss_alert(hostname: str, backend: str, cause: str, new: int, total: int) ->
 
 
 def _enricher() -> Any:
-    """The process-table and container enricher; a plain one (drop private keys) if unavailable."""
+    """The process-table and container enricher, or None if it cannot be loaded."""
     try:
         mod = importlib.import_module("stockade.sensor.enrich")
-        return mod.Enricher().enrich
-    except (ImportError, AttributeError):
+        enricher = mod.Enricher()
+        enricher.start()
+        return enricher
+    except (ImportError, AttributeError, OSError):
+        return None
 
-        def strip(raw: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in raw.items() if not k.startswith("_")}
 
-        return strip
+def _strip(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+def _watch(path: str, scope: str) -> Any:
+    from stockade.sensor.fanotify import Watch
+
+    return Watch(path, scope)  # type: ignore[arg-type]

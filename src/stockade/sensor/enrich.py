@@ -116,6 +116,9 @@ class Enricher:
             entry.drift_checked = True
             if info is None:
                 entry.exe_upper = False
+            elif not _is_file_path(entry.exepath or ev.get("proc.exepath")):
+                # no executable file to judge: the runtime's init between clone and exec shows "/"
+                entry.drift_checked = False
             elif raw.get("evt.type") in EXEC_TYPES or entry.exe_upper is None:
                 r = exe_upper_layer(
                     info,
@@ -126,3 +129,7 @@ class Enricher:
                 entry.exe_upper = r.upper
         if entry.exe_upper is not None:
             ev["proc.is_exe_upper_layer"] = entry.exe_upper
+
+
+def _is_file_path(p: Any) -> bool:
+    return isinstance(p, str) and p.startswith("/") and len(p) > 1 and not p.endswith("/")

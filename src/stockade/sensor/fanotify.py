@@ -276,7 +276,8 @@ class FanotifyBackend:
     def add_watch(self, watch: Watch | str) -> None:
         """Start watching a path (a container's root filesystem as ``Watch(path, "mount")``)."""
         w = watch if isinstance(watch, Watch) else Watch(watch)
-        path = os.path.realpath(w.path)
+        # /proc/<pid>/root is a magic link into another mount namespace: resolving it would give "/"
+        path = w.path if w.path.startswith("/proc/") else os.path.realpath(w.path)
         if not os.path.isdir(path):
             raise SensorError(f"fanotify: cannot watch {w.path}: not a directory")
         try:
@@ -483,6 +484,9 @@ class FanotifyBackend:
         ev["evt.is_open_exec"] = bool(mask & FAN_OPEN_EXEC)
         ev["_fanotify_mask"] = _mask_names(mask)
         out.append(ev)
+        if mask & FAN_OPEN_EXEC or path.startswith(("/lib/ld-", "/lib64/ld-", "/usr/lib/ld-")):
+            # the process is exec'ing: what was cached of it (comm, exe) is about to change
+            self._proc_cache.pop(pid, None)
         if wrote and not (mask & FAN_CLOSE_WRITE):
             if len(self._written) > 65536:
                 self._written.clear()
@@ -660,6 +664,9 @@ class FanotifyBackend:
                 ev["evt.arg.flags"] = "AT_REMOVEDIR"
         ev["_fanotify_mask"] = _mask_names(mask)
         out.append(ev)
+        if mask & FAN_OPEN_EXEC or path.startswith(("/lib/ld-", "/lib64/ld-", "/usr/lib/ld-")):
+            # the process is exec'ing: what was cached of it (comm, exe) is about to change
+            self._proc_cache.pop(pid, None)
 
     def wait_idle(self, quiet_s: float = 0.3, limit_s: float = 60.0) -> list[dict[str, Any]]:
         """Read until nothing arrives for `quiet_s` (for tests and shutdown); the events read."""
