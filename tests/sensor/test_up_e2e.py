@@ -87,7 +87,7 @@ def test_shell_in_a_container_reaches_stockade_alerts_and_the_api(
     finally:
         up.send_signal(signal.SIGTERM)
         try:
-            out, err = up.communicate(timeout=30)
+            _out, err = up.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             up.kill()
             _out, err = up.communicate()
