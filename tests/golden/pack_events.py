@@ -849,12 +849,13 @@ CASES: list[PackCase] = [
         "Discovery Burst in Container",
         fires=[
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 5, 10, 15]),
-            _discovery(["whoami", "hostname", "netstat -tlnp", "ss -tunap"], [100, 101, 102, 159]),
+            _discovery(["whoami", "hostname", "netstat -tlnp"], [100, 101, 159]),
         ],
         near_misses=[
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 40, 80, 120]),
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 1, 2, 3], [HOST] * 4),
             _discovery(["id", "uname -a", "cat /etc/os-release"], [0, 1, 2]),
+            _discovery(["ip addr", "uname -a", "id"], [0, 1, 2]),
             _discovery(
                 ["id", "uname -a", "cat /etc/os-release", "ip addr"],
                 [0, 1, 2, 3],
@@ -867,6 +868,7 @@ CASES: list[PackCase] = [
                 exec_("cat /etc/hosts", at=2),
                 exec_("uname -a", at=3),
             ),
+            _discovery(["uname -m", "uname -m", "uname -m", "uname -m"], [0, 1, 2, 3]),
         ],
     ),
     PackCase(
