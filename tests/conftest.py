@@ -13,7 +13,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """../shared/data next to the checkout; a clone elsewhere (CI) finds the workplace's copy."""
+    for cand in (REPO.parent / "shared" / "data", Path("/work/shared/data")):
+        if cand.is_dir():
+            return cand
+    return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+#: for test modules that compute data paths at import (they read this variable)
+os.environ.setdefault("STOCKADE_TEST_SHARED_DATA", str(SHARED_DATA))
 FALCO_RULES = SHARED_DATA / "falco-rules" / "falco_rules.yaml"
 K8S_AUDIT_RULES = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
 TEST_DATA = REPO / "tests" / "data"

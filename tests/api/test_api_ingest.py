@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-K8S_AUDIT_LOG = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s" / "audit" / "demo.log"
+K8S_AUDIT_LOG = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit" / "demo.log"
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 

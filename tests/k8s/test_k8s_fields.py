@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from stockade.model.fields import ArgKind, FieldType, all_fields, lookup
 from stockade.model.k8s_audit_fields import image_repository, json_pointer
 
-SHARED_AUDIT = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s" / "audit" / "demo.log"
+SHARED_AUDIT = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit" / "demo.log"
 
 #: every field of the k8saudit plugin (fields.go), list-valued or not
 PLUGIN_SCALARS = [

@@ -24,7 +24,7 @@ from stockade.sources.k8s_audit import K8sAuditSource, parse_audit_webhook_body
 from stockade.sources.registry import open_source
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_AUDIT = REPO.parent / "shared" / "data" / "k8s" / "audit" / "demo.log"
+SHARED_AUDIT = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit" / "demo.log"
 GOLDEN = REPO / "tests" / "data" / "k8s_audit" / "golden"
 
 

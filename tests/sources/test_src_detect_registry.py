@@ -17,8 +17,8 @@ from stockade.sources.registry import SOURCE_NAMES, open_source, source_class
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
-TETRAGON = REPO.parent / "shared" / "data" / "tetragon" / "events.json"
-AUDIT_DIR = REPO.parent / "shared" / "data" / "k8s" / "audit"
+TETRAGON = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "tetragon" / "events.json"
+AUDIT_DIR = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit"
 
 AUDIT_EVENT = {
     "kind": "Event",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from stockade.sources.jsonl import JsonlSource, iter_lines
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
-FALCO_RULES = REPO.parent / "shared" / "data" / "falco-rules" / "falco_rules.yaml"
+FALCO_RULES = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "falco-rules" / "falco_rules.yaml"
 
 
 def test_events_carry_data_and_origin(tmp_path: Path) -> None:

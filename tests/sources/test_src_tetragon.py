@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from stockade.model.event import Event
 from stockade.model.fields import syscall_value
 from stockade.sources.tetragon import TetragonSource, open_flags_str, split_image
 
-EVENTS_JSON = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tetragon" / "events.json"
+EVENTS_JSON = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "tetragon" / "events.json"
 
 
 @pytest.fixture(scope="module")
