@@ -21,6 +21,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The eBPF sensor (CO-RE, built against this kernel's BTF); without it the fallback sensors run.
+scripts/build-bpf.sh || echo "install: eBPF sensor not built (the fallback sensors will be used)" >&2
+
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv

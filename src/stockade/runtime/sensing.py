@@ -26,6 +26,8 @@ BACKENDS = {
 }
 FALLBACKS = ("procconn", "fanotify", "conntrack")
 LOSS_RULE = "Stockade sensor lost events"
+#: what the process table is fed with (dash forks with vfork)
+PROCESS_EVTTYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork", "procexit"})
 
 
 def _backend_class(name: str) -> Any:
@@ -127,9 +129,11 @@ class SensorRunner:
         return cls()  # type: ignore[no-any-return]
 
     def start(self) -> None:
+        # the process table needs the process events whatever the rules read
+        wanted = None if self.needed is None else set(self.needed) | PROCESS_EVTTYPES
         for name in self.plan.backends:
             b = self._make(name)
-            b.start(set(self.needed) if self.needed is not None else None)
+            b.start(wanted)
             self.backends[name] = b
             t = threading.Thread(
                 target=self._produce, args=(name, b), name=f"stockade-sensor-{name}", daemon=True

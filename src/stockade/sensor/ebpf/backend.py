@@ -1,0 +1,264 @@
+"""The eBPF sensor backend: exec/fork/exit and the syscalls the rules need, from one ring buffer.
+
+``start(evttypes)`` loads the CO-RE object (built by scripts/build-bpf.sh), enables in the kernel
+only the syscalls the event types need (adaptive selection: any other syscall returns after one
+array lookup), ignores the sensor's own process in the kernel, attaches only the BTF tracepoints
+needed and maps the ring buffer. ``poll()`` decodes the records available in one batch straight
+from the ring buffer's memory. Records the kernel could not write (ring buffer full) are counted
+per CPU in the kernel and reported in ``stats.lost["ringbuf_full"]``; syscalls whose arguments
+could not be remembered (in-flight table full) in ``stats.lost["inflight_full"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from typing import Any
+
+from stockade.sensor.ebpf import libbpf as lb
+from stockade.sensor.ebpf.build import find_object
+from stockade.sensor.ebpf.events import Decoder
+from stockade.sensor.ebpf.ringbuf import RingBuffer
+from stockade.sensor.ebpf.syscalls import (
+    ALL_TYPES,
+    EXEC_TYPES,
+    FORK_TYPES,
+    OFF_SPEC,
+    SYSCALLS,
+    spec_bytes,
+    supported_arch,
+)
+from stockade.sensor.interface import BackendStats, Capabilities, SensorError
+
+__all__ = ["EbpfBackend"]
+
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+#: fields the eBPF backend cannot fill
+MISSING_FIELDS = frozenset(
+    {
+        "proc.env",
+        "evt.arg.env",
+        "proc.exe_ino",
+        "proc.is_exe_from_memfd",
+        "thread.cap_effective",
+        "fd.nameraw",
+    }
+)
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
+DROP_CAUSES = ("ringbuf_full", "inflight_full")
+
+
+class EbpfBackend:
+    """Events from BTF tracepoints (raw_syscalls sys_enter/sys_exit, sched exec/fork/exit).
+
+    `ringbuf_bytes`: ring buffer size (power of two); `wakeup_bytes`: wake the reader when this much
+    is waiting (0: on each record once it has caught up) and otherwise every `poll_interval_s`;
+    `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec.
+    """
+
+    name = "ebpf"
+
+    def __init__(
+        self,
+        *,
+        object_path: str | None = None,
+        ringbuf_bytes: int = 16 << 20,
+        wakeup_bytes: int = 256 << 10,
+        poll_interval_s: float = 0.01,
+        max_batch: int = 16384,
+        ignore_self: bool = True,
+        cwd: bool = True,
+    ) -> None:
+        self.stats = BackendStats()
+        self.object_path = object_path
+        self.ringbuf_bytes = ringbuf_bytes
+        self.wakeup_bytes = wakeup_bytes
+        self.poll_interval_s = poll_interval_s
+        self.max_batch = max_batch
+        self.ignore_self = ignore_self
+        self.cwd = cwd
+        self.evttypes: frozenset[str] = frozenset()
+        self.attached: list[str] = []
+        self._obj: lb.BpfObject | None = None
+        self._rb: RingBuffer | None = None
+        self._drops_fd = -1
+        self._ignored_fd = -1
+        self._ncpu = 1
+        self._decoder: Decoder | None = None
+        self._out: list[dict[str, Any]] = []
+        self._last_stats = 0.0
+
+    # -- capability ------------------------------------------------------------------------------
+
+    @staticmethod
+    def probe() -> Capabilities:
+        def no(reason: str) -> Capabilities:
+            return Capabilities("ebpf", False, reason)
+
+        if not supported_arch():
+            return no(f"no syscall table for {os.uname().machine} (x86_64 only)")
+        if os.geteuid() != 0:
+            return no("needs root (CAP_BPF and CAP_PERFMON)")
+        if not os.path.exists(VMLINUX_BTF):
+            return no(f"{VMLINUX_BTF} missing: the kernel has no BTF, CO-RE cannot work")
+        obj = find_object()
+        if obj is None:
+            return no("the eBPF program is not built (run scripts/build-bpf.sh)")
+        try:
+            why = lb.can_create_maps()
+        except SensorError as e:
+            return no(str(e))
+        if why:
+            return no(why)
+        return Capabilities("ebpf", True, "", frozenset(ALL_TYPES), MISSING_FIELDS)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, evttypes: set[str] | None = None) -> None:
+        if self._obj is not None:
+            return
+        want = frozenset(ALL_TYPES) if evttypes is None else frozenset(evttypes) & ALL_TYPES
+        self.evttypes = want
+        path = self.object_path or (str(p) if (p := find_object()) is not None else None)
+        if path is None:
+            raise SensorError("eBPF: the program is not built (run scripts/build-bpf.sh)")
+        exec_on = bool(want & EXEC_TYPES)
+        fork_on = bool(want & FORK_TYPES)
+        exit_on = "procexit" in want
+        # syscalls to follow: the wanted ones, plus exec/fork syscalls that name their events
+        calls = {n for n in want if n in SYSCALLS}
+        if exec_on:
+            calls |= EXEC_TYPES
+        if fork_on:
+            calls |= FORK_TYPES
+        sys_on = bool(calls)
+        progs = {
+            "sys_enter": sys_on,
+            "sys_exit": sys_on,
+            "sched_exec": exec_on or sys_on,
+            "sched_fork": fork_on,
+            "sched_exit": exit_on or sys_on,
+        }
+        obj = lb.BpfObject(path)
+        try:
+            obj.set_max_entries("events", self.ringbuf_bytes)
+            obj.set_max_entries("scratch_map", lb.possible_cpus())
+            for prog, on in progs.items():
+                obj.set_autoload(prog, on)
+            try:
+                obj.load()
+            except lb.BpfError as e:
+                raise SensorError(f"eBPF: loading {path} failed: {e}") from e
+            specs_fd = obj.map_fd("specs")
+            for name, sc in SYSCALLS.items():
+                row = spec_bytes(sc) if name in calls else OFF_SPEC
+                lb.map_update(specs_fd, _U32.pack(sc.nr), row)
+            sw = obj.map_fd("switches")
+            for idx, val in (
+                (SW_EXEC, exec_on),
+                (SW_FORK, fork_on),
+                (SW_EXIT, exit_on),
+                (SW_CWD, self.cwd),
+                (SW_WAKEUP, self.wakeup_bytes),
+            ):
+                lb.map_update(sw, _U32.pack(idx), _U32.pack(int(val)))
+            self._ignored_fd = obj.map_fd("ignored")
+            if self.ignore_self:
+                lb.map_update(self._ignored_fd, _U32.pack(os.getpid()), b"\x01")
+            self._drops_fd = obj.map_fd("drops")
+            self._ncpu = lb.possible_cpus()
+            self._rb = RingBuffer(obj.map_fd("events"), obj.map_max_entries("events"))
+            boot = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            self._decoder = Decoder(boot, want)
+            for prog, on in progs.items():
+                if on:
+                    try:
+                        obj.attach(prog)
+                    except lb.BpfError as e:
+                        raise SensorError(f"eBPF: attaching {prog} failed: {e}") from e
+            self.attached = [p for p, on in progs.items() if on]
+        except BaseException:
+            if self._rb is not None:
+                self._rb.close()
+                self._rb = None
+            obj.close()
+            raise
+        self._obj = obj
+
+    def ignore_pid(self, pid: int) -> None:
+        """Drop the events of process `pid` in the kernel (e.g. a helper of the sensor)."""
+        if self._ignored_fd >= 0:
+            lb.map_update(self._ignored_fd, _U32.pack(pid), b"\x01")
+
+    def close(self) -> None:
+        if self._obj is None:
+            return
+        try:
+            self._read_drops()
+        except SensorError:
+            pass
+        obj, self._obj = self._obj, None
+        for link in obj.links:
+            link.destroy()
+        if self._rb is not None:
+            self._rb.close()
+            self._rb = None
+        obj.close()
+        self.attached = []
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _handle(self, buf: Any, off: int, size: int) -> None:
+        dec = self._decoder
+        assert dec is not None
+        try:
+            ev = dec.decode(buf, off, size)
+        except Exception as e:  # a record we cannot read is counted, never fatal
+            self.stats.error(f"decode: {type(e).__name__}: {e}")
+            return
+        if ev is not None:
+            self._out.append(ev)
+
+    def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        rb = self._rb
+        if rb is None:
+            raise SensorError("eBPF backend: not started")
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        while not rb.pending():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            rb.wait(min(left, self.poll_interval_s))
+        out: list[dict[str, Any]] = []
+        self._out = out
+        rb.consume(self._handle, self.max_batch)
+        self.stats.events += len(out)
+        now = time.monotonic()
+        if now - self._last_stats >= 0.25:
+            self._last_stats = now
+            self._read_drops()
+        return out
+
+    def _read_drops(self) -> None:
+        """Copy the kernel's per-CPU loss counters into stats.lost."""
+        if self._drops_fd < 0:
+            return
+        for idx, cause in enumerate(DROP_CAUSES):
+            raw = lb.map_lookup(self._drops_fd, _U32.pack(idx), 8 * self._ncpu)
+            if raw is None:
+                continue
+            total = sum(v for (v,) in _U64.iter_unpack(raw))
+            if total:
+                self.stats.lost[cause] = total
+
+    def refresh_stats(self) -> BackendStats:
+        """Read the loss counters now (poll() does it at most 4 times a second)."""
+        self._read_drops()
+        return self.stats
+
+    @property
+    def undecodable(self) -> int:
+        return self._decoder.undecodable if self._decoder is not None else 0

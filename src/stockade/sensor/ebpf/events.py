@@ -1,0 +1,475 @@
+"""Decoding the eBPF sensor's ring-buffer records into raw events (Falco field names).
+
+A record is a fixed header (``struct ev_hdr`` in probe.bpf.c) followed by blobs
+``{u16 tag, u16 len, data}`` at 4-byte aligned offsets. :class:`Decoder` turns one record into a
+flat dict as in a recording (docs/events.md), plus the private keys enrichment consumes
+(``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``). It keeps a bounded table of the programs
+it saw exec (exe path, arguments, working directory) to fill the ``proc.*`` fields of later
+syscall events of the same process, as Falco's thread table does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import socket
+import struct
+from typing import Any
+
+from stockade.sensor.ebpf.syscalls import BY_NR, K_PATH, K_STR, Syscall
+
+__all__ = ["HDR", "Decoder", "open_flags_str"]
+
+EV_SYSCALL, EV_EXEC, EV_FORK, EV_EXIT = 1, 2, 3, 4
+#: kind, nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
+#: args[6], start_ns, comm
+HDR = struct.Struct("<HHIQ8IQ2Iq6QQ16s")
+_BLOB = struct.Struct("<HH")
+_SOCK = struct.Struct("<6H16s16s")
+T_STR, T_DIR, T_SADDR, T_SOCK = 0x10, 0x20, 0x30, 0x40
+T_ARGV, T_EXE, T_FILENAME, T_CWD, T_CGROUP = 0x50, 0x51, 0x52, 0x53, 0x54
+_UNSET_LOGINUID = 4294967295
+_MAX_PROCS = 65536
+
+_O_FLAGS = (
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o10000, "O_DSYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o20000000, "O_PATH"),
+)
+_O_TMPFILE = 0o20200000
+_AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"}
+_SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
+_PTRACE = {
+    0: "PTRACE_TRACEME",
+    1: "PTRACE_PEEKTEXT",
+    2: "PTRACE_PEEKDATA",
+    3: "PTRACE_PEEKUSR",
+    4: "PTRACE_POKETEXT",
+    5: "PTRACE_POKEDATA",
+    6: "PTRACE_POKEUSR",
+    7: "PTRACE_CONT",
+    8: "PTRACE_KILL",
+    9: "PTRACE_SINGLESTEP",
+    12: "PTRACE_GETREGS",
+    13: "PTRACE_SETREGS",
+    14: "PTRACE_GETFPREGS",
+    15: "PTRACE_SETFPREGS",
+    16: "PTRACE_ATTACH",
+    17: "PTRACE_DETACH",
+    24: "PTRACE_SYSCALL",
+    0x4200: "PTRACE_SETOPTIONS",
+    0x4206: "PTRACE_SEIZE",
+    0x4207: "PTRACE_INTERRUPT",
+}
+_CLONE_NS = (
+    (0x00020000, "CLONE_NEWNS"),
+    (0x02000000, "CLONE_NEWCGROUP"),
+    (0x04000000, "CLONE_NEWUTS"),
+    (0x08000000, "CLONE_NEWIPC"),
+    (0x10000000, "CLONE_NEWUSER"),
+    (0x20000000, "CLONE_NEWPID"),
+    (0x40000000, "CLONE_NEWNET"),
+    (0x00000080, "CLONE_NEWTIME"),
+    (0x00000100, "CLONE_VM"),
+    (0x00000200, "CLONE_FS"),
+    (0x00000400, "CLONE_FILES"),
+    (0x00010000, "CLONE_THREAD"),
+)
+_ERRNO = errno.errorcode
+#: int arguments (fds, pids): shown signed, as Falco does (AT_FDCWD is -100)
+_INT32_ARGS = frozenset(
+    {"dirfd", "fd", "olddirfd", "newdirfd", "olddir", "newdir", "linkdirfd", "pid", "oldfd", "newfd"}
+)
+
+
+def open_flags_str(flags: int) -> str:
+    """Falco's rendering of open(2) flags: ``O_RDONLY|O_CLOEXEC``."""
+    acc = flags & 3
+    parts = ["O_WRONLY" if acc == 1 else "O_RDWR" if acc == 2 else "O_RDONLY"]
+    if flags & _O_TMPFILE == _O_TMPFILE:
+        parts.append("O_TMPFILE")
+        flags &= ~0o200000
+    for bit, name in _O_FLAGS:
+        if flags & bit:
+            parts.append(name)
+    return "|".join(parts)
+
+
+def _bits(v: int, table: tuple[tuple[int, str], ...]) -> str:
+    return "|".join(name for bit, name in table if v & bit) or "0"
+
+
+def _res(ret: int) -> str:
+    if ret >= 0:
+        return "SUCCESS"
+    return _ERRNO.get(-ret, str(ret))
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _path_from_components(raw: bytes) -> str:
+    parts = [p for p in raw.split(b"\0") if p and p != b"/"]
+    parts.reverse()
+    return "/" + _s(b"/".join(parts))
+
+
+def _join(dir_raw: bytes | None, rel: str) -> str:
+    if dir_raw is None:
+        return rel
+    return posixpath.normpath(posixpath.join(_path_from_components(dir_raw), rel))
+
+
+def _ip(family: int, raw: bytes) -> str:
+    if family == 2:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    ip6 = socket.inet_ntop(socket.AF_INET6, raw[:16])
+    return ip6[7:] if ip6.startswith("::ffff:") and "." in ip6 else ip6
+
+
+def parse_sockaddr(raw: bytes) -> tuple[int, str, int] | None:
+    """(family, address, port) of a sockaddr; a unix socket gives its path (``@name`` if abstract)."""
+    if len(raw) < 2:
+        return None
+    fam = raw[0] | (raw[1] << 8)
+    if fam == 2 and len(raw) >= 8:
+        return 2, socket.inet_ntop(socket.AF_INET, raw[4:8]), (raw[2] << 8) | raw[3]
+    if fam == 10 and len(raw) >= 24:
+        return 10, _ip(10, raw[8:24]), (raw[2] << 8) | raw[3]
+    if fam == 1:
+        path = raw[2:]
+        if path[:1] == b"\0":
+            return 1, "@" + _s(path[1:].split(b"\0", 1)[0]), 0
+        return 1, _s(path.split(b"\0", 1)[0]), 0
+    return fam, "", 0
+
+
+class _Proc:
+    __slots__ = ("args", "cmdline", "cwd", "exe", "exepath")
+
+    def __init__(
+        self, exepath: str | None, exe: str | None, args: str, cmdline: str, cwd: str | None
+    ) -> None:
+        self.exepath = exepath
+        self.exe = exe
+        self.args = args
+        self.cmdline = cmdline
+        self.cwd = cwd
+
+
+class Decoder:
+    """Records -> raw events. `boot_epoch_ns`: wall-clock time of boot (CLOCK_BOOTTIME offset)."""
+
+    def __init__(self, boot_epoch_ns: int, want: frozenset[str] | None = None) -> None:
+        self.boot_epoch_ns = boot_epoch_ns
+        self.want = want
+        self.procs: dict[int, _Proc] = {}
+        self.undecodable = 0
+
+    def _remember(self, pid: int, p: _Proc) -> None:
+        procs = self.procs
+        if len(procs) >= _MAX_PROCS and pid not in procs:
+            for k in list(procs)[: _MAX_PROCS // 8]:
+                del procs[k]
+        procs[pid] = p
+
+    def decode(self, buf: Any, off: int, size: int) -> dict[str, Any] | None:
+        """One record of `size` bytes at `off` in `buf` -> a raw event (None: not wanted)."""
+        (
+            kind,
+            nr,
+            _ln,
+            ts,
+            pid,
+            tid,
+            ppid,
+            vpid,
+            uid,
+            gid,
+            loginuid,
+            tty,
+            cgid,
+            mntns,
+            pidns,
+            ret,
+            a0,
+            a1,
+            a2,
+            a3,
+            a4,
+            a5,
+            start,
+            comm,
+        ) = HDR.unpack_from(buf, off)
+        ev: dict[str, Any] = {
+            "evt.type": "",
+            "evt.dir": "<",
+            "evt.time": ts + self.boot_epoch_ns,
+            "proc.pid": pid,
+            "thread.tid": tid,
+            "proc.ppid": ppid,
+            "proc.vpid": vpid,
+            "user.uid": uid,
+            "group.gid": gid,
+            "user.loginuid": -1 if loginuid == _UNSET_LOGINUID else loginuid,
+            "proc.name": _s(comm.split(b"\0", 1)[0]),
+            "proc.tty": tty,
+            "_cgroup_id": cgid,
+            "_mntns": mntns,
+            "_pidns": pidns,
+            "_start_ns": start + self.boot_epoch_ns,
+        }
+        blobs: dict[int, bytes] = {}
+        p = off + HDR.size
+        end = off + size
+        while p + 4 <= end:
+            tag, ln = _BLOB.unpack_from(buf, p)
+            blobs[tag] = bytes(buf[p + 4 : p + 4 + ln])
+            p = (p + 4 + ln + 3) & ~3
+        args = (a0, a1, a2, a3, a4, a5)
+        if kind == EV_SYSCALL:
+            sc = BY_NR.get(nr)
+            if sc is None:
+                self.undecodable += 1
+                return None
+            ev["evt.type"] = sc.name
+            ev["evt.rawres"] = ret
+            ev["evt.res"] = _res(ret)
+            ev["evt.failed"] = ret < 0
+            self._syscall(ev, sc, args, ret, blobs)
+            proc = self.procs.get(pid)
+            if proc is not None:
+                ev["proc.exepath"] = proc.exepath
+                ev["proc.exe"] = proc.exe
+                ev["proc.args"] = proc.args
+                ev["proc.cmdline"] = proc.cmdline
+                if proc.cwd is not None:
+                    ev["proc.cwd"] = proc.cwd
+        elif kind == EV_EXEC:
+            self._exec(ev, nr, blobs)
+        elif kind == EV_FORK:
+            sc = BY_NR.get(nr)
+            ev["evt.type"] = sc.name if sc is not None and sc.family == "fork" else "clone"
+            ev["evt.rawres"] = 0
+            ev["evt.res"] = "SUCCESS"
+            ev["evt.arg.flags"] = _bits(a0, _CLONE_NS) if sc is not None and sc.name == "clone" else "0"
+            parent = self.procs.get(a1)
+            if parent is not None:
+                self._remember(pid, parent)
+                ev["proc.exepath"] = parent.exepath
+                ev["proc.exe"] = parent.exe
+                ev["proc.args"] = parent.args
+                ev["proc.cmdline"] = parent.cmdline
+                if parent.cwd is not None:
+                    ev["proc.cwd"] = parent.cwd
+        elif kind == EV_EXIT:
+            code = a0
+            ev["evt.type"] = "procexit"
+            ev["evt.arg.status"] = code
+            ev["evt.arg.ret"] = (code >> 8) & 0xFF
+            ev["evt.arg.sig"] = code & 0x7F
+            ev["evt.arg.core"] = bool(code & 0x80)
+            ev["proc.duration"] = max(ev["evt.time"] - ev["_start_ns"], 0)
+            proc = self.procs.pop(pid, None)
+            if proc is not None:
+                ev["proc.exepath"] = proc.exepath
+                ev["proc.exe"] = proc.exe
+                ev["proc.args"] = proc.args
+                ev["proc.cmdline"] = proc.cmdline
+        else:
+            self.undecodable += 1
+            return None
+        if self.want is not None and ev["evt.type"] not in self.want:
+            return None
+        return ev
+
+    # -- event families ------------------------------------------------------------------------
+
+    def _exec(self, ev: dict[str, Any], nr: int, blobs: dict[int, bytes]) -> None:
+        sc = BY_NR.get(nr)
+        ev["evt.type"] = sc.name if sc is not None and sc.family == "exec" else "execve"
+        ev["evt.rawres"] = 0
+        ev["evt.res"] = "SUCCESS"
+        argv_raw = blobs.get(T_ARGV, b"")
+        argv = [_s(a) for a in argv_raw.rstrip(b"\0").split(b"\0")] if argv_raw else []
+        filename = _s(blobs[T_FILENAME]) if T_FILENAME in blobs else None
+        exe_raw = blobs.get(T_EXE)
+        exepath: str | None
+        if exe_raw:
+            exepath = _path_from_components(exe_raw)
+        elif filename and filename.startswith("/"):
+            exepath = filename
+        else:
+            try:
+                exepath = os.readlink(f"/proc/{ev['proc.pid']}/exe")
+            except OSError:
+                exepath = filename
+        cwd = _path_from_components(blobs[T_CWD]) + "/" if T_CWD in blobs else None
+        exe = argv[0] if argv else (filename or ev["proc.name"])
+        args = " ".join(argv[1:])
+        cmdline = ev["proc.name"] + " " + args if args else ev["proc.name"]
+        ev["proc.exepath"] = exepath
+        ev["proc.exe"] = exe
+        ev["proc.args"] = args
+        ev["proc.cmdline"] = cmdline
+        if filename is not None:
+            ev["evt.arg.filename"] = filename
+        cg = blobs.get(T_CGROUP)
+        if cg is not None:
+            ev["_cgroup_path"] = _path_from_components(cg)
+        if cwd is not None:
+            ev["proc.cwd"] = cwd
+        self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd))
+
+    def _syscall(
+        self, ev: dict[str, Any], sc: Syscall, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]
+    ) -> None:
+        paths: list[str] = []
+        for i, (name, kind, _aux) in enumerate(sc.args):
+            if not name:
+                continue
+            if kind in (K_PATH, K_STR):
+                raw = blobs.get(T_STR + i)
+                if raw is None:
+                    ev[f"evt.arg.{name}"] = None if args[i] == 0 else "<NA>"
+                    continue
+                s = _s(raw)
+                ev[f"evt.arg.{name}"] = s
+                if kind == K_PATH:
+                    paths.append(s if s.startswith("/") else _join(blobs.get(T_DIR + i), s))
+            elif kind == 0:
+                v = args[i]
+                if v >= 1 << 63:
+                    v -= 1 << 64
+                elif name in _INT32_ARGS and v >= 1 << 31:
+                    v = (v & 0xFFFFFFFF) - (1 << 32) if v & 0x80000000 else v & 0xFFFFFFFF
+                ev[f"evt.arg.{name}"] = v
+        fam = sc.family
+        if fam == "open":
+            flags = args[2] if sc.name in ("open", "openat") else 0
+            if sc.name == "open":
+                flags = args[1]
+            elif sc.name == "creat":
+                flags = 0o1101  # O_CREAT|O_WRONLY|O_TRUNC
+            elif sc.name == "openat2":
+                how = blobs.get(T_SADDR + 2)
+                if how and len(how) >= 16:
+                    flags, mode = struct.unpack_from("<QQ", how)
+                    ev["evt.arg.mode"] = mode
+            ev["evt.arg.flags"] = open_flags_str(flags)
+            acc = flags & 3
+            ev["evt.is_open_read"] = acc != 1
+            ev["evt.is_open_write"] = acc != 0
+            ev["evt.is_open_create"] = bool(flags & 0o100)
+            if paths:
+                ev["fd.name"] = paths[0]
+            ev["fd.type"] = "file"
+            ev["fd.typechar"] = "f"
+            if ret >= 0:
+                ev["fd.num"] = ret
+        elif fam in ("path", "path2", "symlink"):
+            if paths:
+                ev["fs.path.name"] = paths[0]
+                ev["fd.name"] = paths[0]
+                if fam == "path2" and len(paths) > 1:
+                    ev["fs.path.source"] = paths[0]
+                    ev["fs.path.target"] = paths[1]
+        elif fam == "net":
+            self._net(ev, sc, args, ret, blobs)
+        elif fam == "socket":
+            dom, typ = args[0], args[1]
+            ev["evt.arg.domain"] = _AF.get(dom, str(dom))
+            ev["evt.arg.type"] = _SOCK_TYPES.get(typ & 0xF, str(typ))
+            if ret >= 0:
+                ev["fd.num"] = ret
+        elif fam == "ptrace":
+            ev["evt.arg.request"] = _PTRACE.get(args[0], str(args[0]))
+        elif fam == "exec":
+            if paths:
+                ev["evt.arg.filename"] = paths[0]
+            argv = blobs.get(T_ARGV)
+            if argv:
+                ev["evt.arg.args"] = _s(argv.rstrip(b"\0").replace(b"\0", b" "))
+        elif sc.name in ("unshare", "setns"):
+            ev["evt.arg.flags"] = _bits(args[1] if sc.name == "setns" else args[0], _CLONE_NS)
+        elif sc.name == "memfd_create" and ret >= 0:
+            ev["fd.num"] = ret
+            memfd = ev.get("evt.arg.name")
+            if memfd is not None:
+                ev["fd.name"] = f"/memfd:{memfd}"
+        elif sc.name in ("dup", "dup2", "dup3") and ret >= 0:
+            ev["fd.num"] = ret
+
+    def _net(
+        self, ev: dict[str, Any], sc: Syscall, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]
+    ) -> None:
+        name = sc.name
+        sock: tuple[Any, ...] | None = None
+        raw = blobs.get(T_SOCK + (0xF if name in ("accept", "accept4") else 0))
+        if raw is not None and len(raw) >= _SOCK.size:
+            sock = _SOCK.unpack_from(raw)
+        addr_slot = 4 if name == "sendto" else 1
+        sa = blobs.get(T_SADDR + addr_slot)
+        peer = parse_sockaddr(sa) if sa else None
+        if name in ("accept", "accept4"):
+            ev["fd.num"] = ret if ret >= 0 else None
+            ev["fd.is_server"] = True
+        else:
+            ev["fd.num"] = args[0]
+        fam = sock[0] if sock is not None else (peer[0] if peer is not None else None)
+        if sock is not None:
+            l4 = {6: "tcp", 17: "udp", 0: None}.get(sock[2])
+            if l4 is None and sock[0] in (2, 10):
+                l4 = {1: "tcp", 2: "udp"}.get(sock[1])
+            if l4:
+                ev["fd.l4proto"] = l4
+        if fam in (2, 10):
+            ev["fd.type"] = "ipv4" if fam == 2 else "ipv6"
+            ev["fd.typechar"] = "4" if fam == 2 else "6"
+            lip, lport, rip, rport = ("0.0.0.0" if fam == 2 else "::"), 0, None, 0
+            if sock is not None and sock[0] == fam:
+                lip, lport = _ip(fam, sock[6]), sock[3]
+                if any(sock[7]) or sock[4]:
+                    rip, rport = _ip(fam, sock[7]), sock[4]
+            if peer is not None and peer[0] == fam:
+                rip, rport = peer[1], peer[2]
+            if name in ("listen", "bind"):
+                if name == "bind" and peer is not None and peer[0] == fam:
+                    lip, lport = peer[1], peer[2]
+                ev["fd.name"] = f"{lip}:{lport}"
+                ev["fd.lip"], ev["fd.lport"] = lip, lport
+                ev["fd.is_server"] = True
+                return
+            if rip is None:
+                rip = "0.0.0.0" if fam == 2 else "::"
+            if name in ("accept", "accept4"):
+                # the peer is the client, this end the server
+                ev["fd.name"] = f"{rip}:{rport}->{lip}:{lport}"
+                ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = rip, rport, lip, lport
+            else:
+                ev["fd.name"] = f"{lip}:{lport}->{rip}:{rport}"
+                ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = lip, lport, rip, rport
+                ev["fd.is_server"] = False
+            ev["fd.lip"], ev["fd.lport"], ev["fd.rip"], ev["fd.rport"] = lip, lport, rip, rport
+            if peer is not None:
+                ev["evt.arg.addr"] = f"{peer[1]}:{peer[2]}"
+        elif fam == 1:
+            ev["fd.type"] = "unix"
+            ev["fd.typechar"] = "u"
+            if peer is not None:
+                ev["fd.name"] = peer[1]
+                ev["evt.arg.addr"] = peer[1]
+        if name == "sendto":
+            ev["evt.arg.size"] = args[2]

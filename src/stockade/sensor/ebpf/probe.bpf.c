@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0)
+/*
+ * Stockade's eBPF sensor: process, file and network syscalls into one BPF ring buffer.
+ *
+ * CO-RE program built at install time (scripts/build-bpf.sh), loaded by
+ * stockade.sensor.ebpf.backend through libbpf. Only BTF tracepoints (tp_btf) are used: they work
+ * where kprobes, fentry and BPF-LSM are refused.
+ *
+ *   raw_syscalls:sys_enter   remember the arguments of an enabled syscall (per-thread hash map)
+ *   raw_syscalls:sys_exit    one event per enabled syscall: arguments + result (+ strings, sockets)
+ *   sched:sched_process_exec execve/execveat that succeeded (filename, exe path, argv)
+ *   sched:sched_process_fork clone/fork/vfork/clone3 (the new process)
+ *   sched:sched_process_exit procexit (thread-group leaders)
+ *
+ * Which syscalls are processed is decided by user space (the `specs` map, indexed by syscall
+ * number): a syscall the rules do not need costs one array lookup. The spec also says how to read
+ * each argument (a user string, a path to resolve against a directory fd, a sockaddr, a socket fd),
+ * so adding a syscall is a line in Python, not a new BPF program.
+ *
+ * Record layout (little-endian): struct ev_hdr, then blobs {u16 tag, u16 len, data[len]} each
+ * starting at a 4-byte aligned offset. Reserve failures are counted per CPU in `drops`.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EV_SYSCALL 1
+#define EV_EXEC 2
+#define EV_FORK 3
+#define EV_EXIT 4
+
+/* argument kinds (struct sc_spec.kind[i]) */
+#define K_INT 0
+#define K_STR 1      /* user string */
+#define K_PATH 2     /* user path; relative ones get the directory of aux[i] (fd arg, 0xff = cwd) */
+#define K_SOCKADDR 3 /* user sockaddr, length in arg aux[i] */
+#define K_SOCKADDR_OUT 4 /* user sockaddr filled by the kernel, length at user pointer arg aux[i] */
+#define K_SOCKFD 5   /* a socket fd: local and remote address from the struct sock */
+#define K_ARGV 6     /* user char *argv[] */
+#define K_RETSOCK 7  /* the return value is a socket fd (accept) */
+
+#define SPEC_ON 1
+#define SPEC_FAIL_ONLY 2 /* success is reported by a sched tracepoint (exec, fork) */
+
+/* blob tags */
+#define T_STR 0x10     /* + arg index */
+#define T_DIR 0x20     /* + arg index: directory components, leaf first, each NUL-terminated */
+#define T_SADDR 0x30   /* + arg index */
+#define T_SOCK 0x40    /* + arg index (0xf = return value) */
+#define T_ARGV 0x50    /* NUL-separated argument strings */
+#define T_EXE 0x51     /* exe path components, leaf first */
+#define T_FILENAME 0x52
+#define T_CWD 0x53
+#define T_CGROUP 0x54 /* cgroup path components (pids, else memory hierarchy), leaf first */
+
+#define BUF_SZ 65536
+#define POS_MASK 0x7fff
+#define OFF_MASK 0x3fff
+#define MAX_STR 4096
+#define MAX_COMPONENTS 48
+#define MAX_ARGV 64
+#define AT_FDCWD -100
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+struct ev_hdr {
+	__u16 kind;
+	__u16 nr;
+	__u32 len;
+	__u64 ts;
+	__u32 pid, tid, ppid, vpid;
+	__u32 uid, gid, loginuid, tty;
+	__u64 cgroup_id;
+	__u32 mntns, pidns;
+	__s64 ret;
+	__u64 args[6];
+	__u64 start_ns;
+	char comm[16];
+};
+
+struct sock_info {
+	__u16 family;
+	__u16 type;
+	__u16 proto;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct sc_spec {
+	__u8 flags;
+	__u8 kind[6];
+	__u8 aux[6];
+	__u8 pad[3];
+};
+
+struct inflight {
+	__u64 args[6];
+	__u32 nr;
+	__u32 pad;
+};
+
+struct scratch {
+	__u8 buf[BUF_SZ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, struct sc_spec);
+} specs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+/* 0: ring buffer full, 1: in-flight table full, 2: exec/fork/exit tracepoint events lost (same cause) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u32);
+} switches SEC(".maps");
+
+/* thread groups whose events are dropped in the kernel (the sensor itself) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} ignored SEC(".maps");
+
+/* one 64 KiB scratch record per CPU (a per-CPU array value cannot exceed 32 KiB); user space
+ * sets max_entries to the number of possible CPUs. Tracepoint programs do not migrate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count_drop(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int enabled(__u32 idx)
+{
+	__u32 *v = bpf_map_lookup_elem(&switches, &idx);
+	return v && *v;
+}
+
+static __always_inline int is_ignored(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&ignored, &tgid) != NULL;
+}
+
+static __always_inline void fill_hdr(struct ev_hdr *h, struct task_struct *t, __u16 kind, __u16 nr)
+{
+	h->kind = kind;
+	h->nr = nr;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->pid = BPF_CORE_READ(t, tgid);
+	h->tid = BPF_CORE_READ(t, pid);
+	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	h->uid = BPF_CORE_READ(t, cred, euid.val);
+	h->gid = BPF_CORE_READ(t, cred, egid.val);
+	h->loginuid = BPF_CORE_READ(t, loginuid.val);
+	unsigned int level = BPF_CORE_READ(t, thread_pid, level);
+	h->vpid = BPF_CORE_READ(t, group_leader, thread_pid, numbers[level & 31].nr);
+	h->pidns = BPF_CORE_READ(t, thread_pid, numbers[level & 31].ns, ns.inum);
+	h->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+	h->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	h->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	h->tty = 0;
+	struct tty_struct *tty = BPF_CORE_READ(t, signal, tty);
+	if (tty) {
+		int major = BPF_CORE_READ(tty, driver, major);
+		int minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		h->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+	}
+	h->ret = 0;
+	BPF_CORE_READ_STR_INTO(&h->comm, t, comm);
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&scratch_map, &cpu);
+}
+
+static __always_inline __u32 align4(__u32 off)
+{
+	return (off + 3) & ~3u;
+}
+
+/*
+ * The helpers below are global functions (not static): the verifier checks each once, on its
+ * own, instead of once per call site and loop iteration. They take plain scalars (kernel and user
+ * addresses are read with bpf_probe_read_*), find the per-CPU scratch buffer themselves, and
+ * return the new write offset (unchanged when there was nothing to write).
+ */
+#define GLOBAL __attribute__((noinline))
+/* x & mask, kept by the compiler even when it can prove it useless (the verifier cannot) */
+#define BOUND(x, mask)                                                                          \
+	({                                                                                      \
+		__u32 __v = (x);                                                                \
+		asm volatile("%0 &= " #mask : "+r"(__v));                                        \
+		__v;                                                                            \
+	})
+
+static __always_inline __u32 put_hdr(struct scratch *s, __u32 off, __u16 tag, __u32 len)
+{
+	*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = tag;
+	*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = len;
+	return align4((off & OFF_MASK) + 4 + len);
+}
+
+/* Append blob `tag`: the names from dentry up to the root, leaf first, each NUL-terminated.
+ * Mount points are crossed upwards through struct mount, as d_path does. */
+GLOBAL __u32 put_path(__u32 off, __u16 tag, __u64 dentry, __u64 vfsmnt)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s || !dentry || !vfsmnt)
+		return off;
+	off &= OFF_MASK;
+	struct dentry *d = (struct dentry *)dentry;
+	struct mount *mnt = container_of((struct vfsmount *)vfsmnt, struct mount, mnt);
+	__u32 start = off + 4;
+	__u32 pos = start;
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+		if (d == mnt_root) {
+			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (!parent || parent == mnt)
+				break;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent;
+			continue;
+		}
+		struct dentry *up = BPF_CORE_READ(d, d_parent);
+		if (!up || up == d)
+			break;
+		if (pos - start > MAX_STR - 256)
+			break;
+		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+		long n = bpf_probe_read_kernel_str(&s->buf[BOUND(pos, 0x7fff)], 256, name);
+		if (n <= 0)
+			break;
+		pos += n;
+		d = up;
+	}
+	__u32 len = pos - start;
+	if (len > MAX_STR)
+		return off;
+	return put_hdr(s, off, tag, len);
+}
+
+/* kernfs_node's parent was renamed __parent in 6.15 */
+struct kernfs_node___old {
+	struct kernfs_node___old *parent;
+};
+
+static __always_inline __u64 kn_parent(__u64 kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node, __parent))
+		return (__u64)BPF_CORE_READ((struct kernfs_node *)kn, __parent);
+	return (__u64)BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* The current task's cgroup path in the pids hierarchy (else memory, else the unified one), leaf first:
+ * what /proc/<pid>/cgroup shows, for container attribution of processes gone before /proc is read. */
+GLOBAL __u32 put_cgroup(__u32 off)
+{
+	struct scratch *s = get_scratch();
+	if (!s || off > OFF_MASK)
+		return off;
+	off &= OFF_MASK;
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 kn = 0;
+	int ids[2] = {bpf_core_enum_value(enum cgroup_subsys_id, pids_cgrp_id),
+		      bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)};
+	for (int k = 0; k < 2 && !kn; k++) {
+		int id = ids[k];
+		if (id < 0 || id >= CGROUP_SUBSYS_COUNT)
+			continue;
+		struct cgroup_subsys_state *css = BPF_CORE_READ(t, cgroups, subsys[id & 15]);
+		if (css)
+			kn = (__u64)BPF_CORE_READ(css, cgroup, kn);
+	}
+	if (!kn)
+		kn = (__u64)BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	__u32 start = off + 4;
+	__u32 pos = start;
+	for (int i = 0; i < MAX_COMPONENTS && kn; i++) {
+		__u64 up = kn_parent(kn);
+		if (!up)
+			break; /* the hierarchy's root has no name in /proc/<pid>/cgroup */
+		if (pos - start > MAX_STR - 256)
+			break;
+		const char *name = BPF_CORE_READ((struct kernfs_node *)kn, name);
+		long n = bpf_probe_read_kernel_str(&s->buf[BOUND(pos, 0x7fff)], 256, name);
+		if (n <= 0)
+			break;
+		pos += n;
+		kn = up;
+	}
+	__u32 len = pos - start;
+	if (len > MAX_STR)
+		return off;
+	return put_hdr(s, off, T_CGROUP, len);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* The directory a relative path starts from: the working directory or the directory fd. */
+GLOBAL __u32 put_dir(__u32 off, __u16 tag, long dirfd)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct task_struct *t = bpf_get_current_task_btf();
+	if ((int)dirfd == AT_FDCWD) {
+		struct path p;
+		BPF_CORE_READ_INTO(&p, t, fs, pwd);
+		return put_path(off, tag, (__u64)p.dentry, (__u64)p.mnt);
+	}
+	struct file *f = fd_file(t, (int)dirfd);
+	if (!f)
+		return off;
+	struct path p;
+	BPF_CORE_READ_INTO(&p, f, f_path);
+	return put_path(off, tag, (__u64)p.dentry, (__u64)p.mnt);
+}
+
+/* ---- sockets --------------------------------------------------------------------------------- */
+
+/* struct sock_info of socket fd `fd` (family, type, protocol, local and remote address). */
+GLOBAL __u32 put_sock(__u32 off, __u16 tag, long fd)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return off;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_file(t, fd);
+	if (!f)
+		return off;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return off;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return off;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return off;
+	off &= OFF_MASK;
+	struct sock_info si = {};
+	si.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si.type = BPF_CORE_READ(sk, sk_type);
+	si.proto = BPF_CORE_READ(sk, sk_protocol);
+	si.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	si.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (si.family == 2) {
+		__be32 la = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 ra = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(si.laddr, &la, 4);
+		__builtin_memcpy(si.raddr, &ra, 4);
+	} else if (si.family == 10) {
+		BPF_CORE_READ_INTO(&si.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&si.raddr, sk, __sk_common.skc_v6_daddr);
+	}
+	__builtin_memcpy(&s->buf[BOUND(off + 4, 0x3fff)], &si, sizeof(si));
+	return put_hdr(s, off, tag, sizeof(si));
+}
+
+/* ---- user memory ----------------------------------------------------------------------------- */
+
+GLOBAL __u32 put_user_str(__u32 off, __u16 tag, __u64 p)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s || !p)
+		return off;
+	off &= OFF_MASK;
+	long n = bpf_probe_read_user_str(&s->buf[BOUND(off + 4, 0x3fff)], MAX_STR, (const void *)p);
+	if (n <= 0)
+		return off;
+	return put_hdr(s, off, tag, n - 1); /* without the NUL */
+}
+
+GLOBAL __u32 put_user_mem(__u32 off, __u16 tag, __u64 p, __u32 len)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s || !p || len == 0)
+		return off;
+	off &= OFF_MASK;
+	if (len > 127)
+		len = 127;
+	asm volatile("" : "+r"(len));
+	len &= 0x7f;
+	if (len == 0 || bpf_probe_read_user(&s->buf[BOUND(off + 4, 0x3fff)], len, (const void *)p) < 0)
+		return off;
+	return put_hdr(s, off, tag, len);
+}
+
+/* char *argv[] from user memory: the strings, NUL-separated, 4 KiB at most */
+GLOBAL __u32 put_user_argv(__u32 off, __u64 argv)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s || !argv)
+		return off;
+	off &= OFF_MASK;
+	__u32 start = off + 4;
+	__u32 pos = start;
+	for (int i = 0; i < MAX_ARGV; i++) {
+		const char *arg = NULL;
+		if (bpf_probe_read_user(&arg, sizeof(arg), (const void *)(argv + i * 8)) < 0 || !arg)
+			break;
+		__u32 used = pos - start;
+		if (used >= MAX_STR - 256)
+			break;
+		long n = bpf_probe_read_user_str(&s->buf[BOUND(pos, 0x7fff)], 256, arg);
+		if (n <= 0)
+			break;
+		pos += n;
+	}
+	__u32 len = pos - start;
+	if (len == 0 || len > MAX_STR)
+		return off;
+	return put_hdr(s, off, T_ARGV, len);
+}
+
+static __always_inline void submit(struct scratch *s, __u32 off)
+{
+	struct ev_hdr *h = (struct ev_hdr *)s->buf;
+	if (off > BUF_SZ)
+		return;
+	h->len = off;
+	/* switch 4: wake the reader only once this many bytes wait (0: on every record the reader
+	 * has caught up with, libbpf's default); the reader also polls on a short timer */
+	__u64 flags = 0;
+	__u32 idx = 4;
+	__u32 *thr = bpf_map_lookup_elem(&switches, &idx);
+	if (thr && *thr) {
+		/* wake once, when this record makes the backlog cross the threshold */
+		__u64 before = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		flags = (before < *thr && before + off + 8 >= *thr) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
+	if (bpf_ringbuf_output(&events, s->buf, off & (BUF_SZ - 1), flags) < 0)
+		count_drop(0);
+}
+
+/* ---- syscalls -------------------------------------------------------------------------------- */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 nr = id;
+	struct sc_spec *sp = bpf_map_lookup_elem(&specs, &nr);
+	if (!sp || !(sp->flags & SPEC_ON))
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (is_ignored(pid_tgid >> 32))
+		return 0;
+	struct inflight in = {};
+	in.nr = nr;
+	in.args[0] = BPF_CORE_READ(regs, di);
+	in.args[1] = BPF_CORE_READ(regs, si);
+	in.args[2] = BPF_CORE_READ(regs, dx);
+	in.args[3] = BPF_CORE_READ(regs, r10);
+	in.args[4] = BPF_CORE_READ(regs, r8);
+	in.args[5] = BPF_CORE_READ(regs, r9);
+	__u32 tid = (__u32)pid_tgid;
+	if (bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY) < 0)
+		count_drop(1);
+	return 0;
+}
+
+/* One argument of a syscall into the record, as its kind says. */
+/* ctl: write offset (bits 0-15), argument slot (16-19), kind (20-23), aux (24-31) */
+GLOBAL __u32 put_arg(__u32 ctl, __u64 v, __u64 auxv, long ret)
+{
+	__u32 off = ctl & 0xffff;
+	__u32 i = (ctl >> 16) & 0xf;
+	__u32 kind = (ctl >> 20) & 0xf;
+	__u32 aux = ctl >> 24;
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return off;
+	__u16 si = i & 0xf;
+	switch (kind) {
+	case K_STR:
+		return put_user_str(off, T_STR + si, v);
+	case K_PATH: {
+		__u32 o2 = put_user_str(off, T_STR + si, v);
+		if (o2 == off)
+			return off;
+		char c = s->buf[BOUND(off + 4, 0x3fff)];
+		if (c == '/')
+			return o2;
+		return put_dir(o2, T_DIR + si, aux < 6 ? (long)auxv : AT_FDCWD);
+	}
+	case K_SOCKADDR:
+		if (aux < 6)
+			return put_user_mem(off, T_SADDR + si, v, (__u32)auxv);
+		return off;
+	case K_SOCKADDR_OUT: {
+		int len = 0;
+		if (ret < 0 || aux >= 6 || !auxv || bpf_probe_read_user(&len, sizeof(len), (const void *)auxv) < 0)
+			return off;
+		return put_user_mem(off, T_SADDR + si, v, (__u32)len);
+	}
+	case K_SOCKFD:
+		return put_sock(off, T_SOCK + si, (long)(int)v);
+	case K_ARGV:
+		return put_user_argv(off, v);
+	case K_RETSOCK:
+		if (ret >= 0)
+			return put_sock(off, T_SOCK + 0xf, ret);
+		return off;
+	}
+	return off;
+}
+
+static __always_inline __u64 pick(struct inflight *in, __u8 aux)
+{
+	switch (aux) {
+	case 0: return in->args[0];
+	case 1: return in->args[1];
+	case 2: return in->args[2];
+	case 3: return in->args[3];
+	case 4: return in->args[4];
+	case 5: return in->args[5];
+	}
+	return 0;
+}
+
+#define PUT_ARG(i)                                                                                  \
+	off = put_arg((off & 0xffff) | (i << 16) | ((sp->kind[i] & 0xf) << 20) | ((__u32)sp->aux[i] << 24), \
+		      copy.args[i], pick(&copy, sp->aux[i]), ret)
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	if (!in)
+		return 0;
+	struct inflight copy = *in;
+	bpf_map_delete_elem(&inflight, &tid);
+	__u32 nr = copy.nr;
+	struct sc_spec *sp = bpf_map_lookup_elem(&specs, &nr);
+	if (!sp || !(sp->flags & SPEC_ON))
+		return 0;
+	if ((sp->flags & SPEC_FAIL_ONLY) && ret >= 0)
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct ev_hdr *h = (struct ev_hdr *)s->buf;
+	fill_hdr(h, t, EV_SYSCALL, nr);
+	h->ret = ret;
+	for (int i = 0; i < 6; i++)
+		h->args[i] = copy.args[i];
+	__u32 off = sizeof(*h);
+	PUT_ARG(0);
+	PUT_ARG(1);
+	PUT_ARG(2);
+	PUT_ARG(3);
+	PUT_ARG(4);
+	s = get_scratch();
+	if (!s)
+		return 0;
+	submit(s, off & (BUF_SZ - 1));
+	return 0;
+}
+
+/* ---- processes ------------------------------------------------------------------------------- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 old = old_pid;
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &old);
+	__u16 nr = 0;
+	if (in) {
+		nr = in->nr;
+		bpf_map_delete_elem(&inflight, &old);
+	}
+	if (!enabled(0))
+		return 0;
+	if (is_ignored(BPF_CORE_READ(p, tgid)))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct ev_hdr *h = (struct ev_hdr *)s->buf;
+	fill_hdr(h, p, EV_EXEC, nr);
+	h->args[0] = old_pid;
+	__u32 off = sizeof(*h);
+	/* filename as given to execve */
+	const char *fn = BPF_CORE_READ(bprm, filename);
+	long n = bpf_probe_read_kernel_str(&s->buf[BOUND(off + 4, 0x3fff)], MAX_STR, fn);
+	if (n > 0) {
+		*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = T_FILENAME;
+		*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = n - 1;
+		off = align4(off + 4 + n);
+	}
+	/* the executable's path */
+	struct path fp;
+	BPF_CORE_READ_INTO(&fp, bprm, file, f_path);
+	off = put_path(off, T_EXE, (__u64)fp.dentry, (__u64)fp.mnt);
+	/* argv from the new mm */
+	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
+	__u32 len = ae > as ? ae - as : 0;
+	if (len > MAX_STR - 1)
+		len = MAX_STR - 1;
+	off &= OFF_MASK;
+	if (len && bpf_probe_read_user(&s->buf[BOUND(off + 4, 0x3fff)], len & (MAX_STR - 1), (void *)as) == 0) {
+		*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = T_ARGV;
+		*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = len;
+		off = align4(off + 4 + len);
+	}
+	off = put_cgroup(off); /* current is the task that exec'd */
+	if (enabled(3)) {
+		struct path cwd;
+		BPF_CORE_READ_INTO(&cwd, p, fs, pwd);
+		off = put_path(off, T_CWD, (__u64)cwd.dentry, (__u64)cwd.mnt);
+	}
+	submit(s, off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptid = BPF_CORE_READ(parent, pid);
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &ptid);
+	__u16 nr = 0;
+	__u64 flags = 0;
+	if (in) {
+		nr = in->nr;
+		flags = in->args[0];
+	}
+	if (!enabled(1))
+		return 0;
+	/* new processes only, not threads */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	if (is_ignored(BPF_CORE_READ(parent, tgid)))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct ev_hdr *h = (struct ev_hdr *)s->buf;
+	fill_hdr(h, child, EV_FORK, nr);
+	h->ppid = BPF_CORE_READ(parent, tgid);
+	h->args[0] = flags;
+	h->args[1] = BPF_CORE_READ(parent, tgid);
+	h->start_ns = BPF_CORE_READ(child, start_boottime);
+	submit(s, sizeof(*h));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&inflight, &tid);
+	if (!enabled(2))
+		return 0;
+	if (tid != BPF_CORE_READ(p, tgid))
+		return 0;
+	if (is_ignored(tid))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct ev_hdr *h = (struct ev_hdr *)s->buf;
+	fill_hdr(h, p, EV_EXIT, 0);
+	h->args[0] = BPF_CORE_READ(p, exit_code);
+	submit(s, sizeof(*h));
+	return 0;
+}

@@ -1,0 +1,158 @@
+"""The syscalls the eBPF sensor reports: numbers, Falco event names, and how to read each argument.
+
+Each entry becomes one row of the BPF ``specs`` map (indexed by syscall number): the kernel side
+reads the arguments as told here (a user string, a path resolved against a directory fd, a
+sockaddr, a socket fd's addresses, an argv array) and user space names them as Falco does
+(``evt.arg.<name>``). Syscall numbers are the x86-64 ones (the only table so far).
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "EXEC_TYPES",
+    "FORK_TYPES",
+    "PROCESS_TYPES",
+    "SYSCALLS",
+    "Syscall",
+    "spec_bytes",
+    "supported_arch",
+]
+
+# argument kinds, as in probe.bpf.c
+K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK = range(8)
+CWD = 0xFF  # aux of a K_PATH: resolve a relative path against the working directory
+SPEC_ON, SPEC_FAIL_ONLY = 1, 2
+_SPEC = struct.Struct("<B6B6B3x")
+
+
+@dataclass(frozen=True, slots=True)
+class Syscall:
+    name: str
+    nr: int
+    #: (Falco parameter name, kind, aux) per argument slot; name "" = not reported
+    args: tuple[tuple[str, int, int], ...]
+    #: "open", "path", "path2", "net", "exec", "fork", "id", "other": how user space dresses it
+    family: str = "other"
+    fail_only: bool = False
+
+
+def _sc(
+    name: str, nr: int, family: str, *args: tuple[str, int] | tuple[str, int, int], fail_only: bool = False
+) -> Syscall:
+    full = tuple((a[0], a[1], a[2] if len(a) > 2 else CWD) for a in args)  # type: ignore[misc]
+    return Syscall(name, nr, full, family, fail_only)
+
+
+N, S, P = K_INT, K_STR, K_PATH
+SYSCALLS: dict[str, Syscall] = {
+    s.name: s
+    for s in (
+        _sc("open", 2, "open", ("name", P), ("flags", N), ("mode", N)),
+        _sc("creat", 85, "open", ("name", P), ("mode", N)),
+        _sc("openat", 257, "open", ("dirfd", N), ("name", P, 0), ("flags", N), ("mode", N)),
+        _sc("openat2", 437, "open", ("dirfd", N), ("name", P, 0), ("how", K_SOCKADDR, 3), ("size", N)),
+        _sc("unlink", 87, "path", ("path", P)),
+        _sc("unlinkat", 263, "path", ("dirfd", N), ("name", P, 0), ("flags", N)),
+        _sc("rename", 82, "path2", ("oldpath", P), ("newpath", P)),
+        _sc("renameat", 264, "path2", ("olddirfd", N), ("oldpath", P, 0), ("newdirfd", N), ("newpath", P, 2)),
+        _sc(
+            "renameat2",
+            316,
+            "path2",
+            ("olddirfd", N),
+            ("oldpath", P, 0),
+            ("newdirfd", N),
+            ("newpath", P, 2),
+            ("flags", N),
+        ),
+        _sc("link", 86, "path2", ("oldpath", P), ("newpath", P)),
+        _sc(
+            "linkat",
+            265,
+            "path2",
+            ("olddir", N),
+            ("oldpath", P, 0),
+            ("newdir", N),
+            ("newpath", P, 2),
+            ("flags", N),
+        ),
+        _sc("symlink", 88, "symlink", ("target", S), ("linkpath", P)),
+        _sc("symlinkat", 266, "symlink", ("target", S), ("linkdirfd", N), ("linkpath", P, 1)),
+        _sc("chmod", 90, "path", ("filename", P), ("mode", N)),
+        _sc("fchmodat", 268, "path", ("dirfd", N), ("filename", P, 0), ("mode", N)),
+        _sc("fchmodat2", 452, "path", ("dirfd", N), ("filename", P, 0), ("mode", N), ("flags", N)),
+        _sc("mkdir", 83, "path", ("path", P), ("mode", N)),
+        _sc("mkdirat", 258, "path", ("dirfd", N), ("path", P, 0), ("mode", N)),
+        _sc("chroot", 161, "path", ("path", P)),
+        _sc("connect", 42, "net", ("fd", K_SOCKFD), ("addr", K_SOCKADDR, 2), ("addrlen", N)),
+        _sc("bind", 49, "net", ("fd", K_SOCKFD), ("addr", K_SOCKADDR, 2), ("addrlen", N)),
+        _sc("accept", 43, "net", ("fd", N), ("addr", K_SOCKADDR_OUT, 2), ("", N), ("", K_RETSOCK)),
+        _sc(
+            "accept4",
+            288,
+            "net",
+            ("fd", N),
+            ("addr", K_SOCKADDR_OUT, 2),
+            ("", N),
+            ("flags", N),
+            ("", K_RETSOCK),
+        ),
+        _sc("listen", 50, "net", ("fd", K_SOCKFD), ("backlog", N)),
+        _sc("socket", 41, "socket", ("domain", N), ("type", N), ("proto", N)),
+        _sc(
+            "sendto", 44, "net", ("fd", K_SOCKFD), ("", N), ("size", N), ("flags", N), ("addr", K_SOCKADDR, 5)
+        ),
+        _sc("setuid", 105, "id", ("uid", N)),
+        _sc("setgid", 106, "id", ("gid", N)),
+        _sc("setreuid", 113, "id", ("ruid", N), ("euid", N)),
+        _sc("setregid", 114, "id", ("rgid", N), ("egid", N)),
+        _sc("setresuid", 117, "id", ("ruid", N), ("euid", N), ("suid", N)),
+        _sc("setresgid", 119, "id", ("rgid", N), ("egid", N), ("sgid", N)),
+        _sc("ptrace", 101, "ptrace", ("request", N), ("pid", N)),
+        _sc("init_module", 175, "other", ("", N), ("len", N), ("uargs", S)),
+        _sc("finit_module", 313, "other", ("fd", N), ("uargs", S), ("flags", N)),
+        _sc("memfd_create", 319, "other", ("name", S), ("flags", N)),
+        _sc("mount", 165, "other", ("dev", S), ("dir", P), ("type", S), ("flags", N)),
+        _sc("umount2", 166, "other", ("name", P), ("flags", N)),
+        _sc("unshare", 272, "other", ("flags", N)),
+        _sc("setns", 308, "other", ("fd", N), ("nstype", N)),
+        _sc("bpf", 321, "other", ("cmd", N)),
+        _sc("dup", 32, "other", ("fd", N)),
+        _sc("dup2", 33, "other", ("oldfd", N), ("newfd", N)),
+        _sc("dup3", 292, "other", ("oldfd", N), ("newfd", N), ("flags", N)),
+        _sc("execve", 59, "exec", ("filename", P), ("argv", K_ARGV), fail_only=True),
+        _sc("execveat", 322, "exec", ("dirfd", N), ("pathname", P, 0), ("argv", K_ARGV), fail_only=True),
+        _sc("clone", 56, "fork", ("flags", N), fail_only=True),
+        _sc("fork", 57, "fork", fail_only=True),
+        _sc("vfork", 58, "fork", fail_only=True),
+        _sc("clone3", 435, "fork", fail_only=True),
+    )
+}
+BY_NR: dict[int, Syscall] = {s.nr: s for s in SYSCALLS.values()}
+EXEC_TYPES = frozenset({"execve", "execveat"})
+FORK_TYPES = frozenset({"clone", "fork", "vfork", "clone3"})
+PROCESS_TYPES = EXEC_TYPES | FORK_TYPES | {"procexit"}
+#: every event type the backend can produce
+ALL_TYPES = frozenset(SYSCALLS) | {"procexit"}
+
+
+def supported_arch() -> bool:
+    return platform.machine() == "x86_64"
+
+
+def spec_bytes(sc: Syscall) -> bytes:
+    """The `struct sc_spec` row for this syscall."""
+    kinds = [K_INT] * 6
+    aux = [CWD] * 6
+    for i, (_name, kind, a) in enumerate(sc.args[:5]):
+        kinds[i] = kind
+        aux[i] = a
+    flags = SPEC_ON | (SPEC_FAIL_ONLY if sc.fail_only else 0)
+    return _SPEC.pack(flags, *kinds, *aux)
+
+
+OFF_SPEC = _SPEC.pack(0, *([0] * 6), *([0] * 6))
