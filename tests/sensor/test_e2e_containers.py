@@ -123,3 +123,43 @@ def test_the_same_behaviour_on_the_host_is_attributed_to_the_host(node: Node, tm
     for a in node.alerts:
         if _fields(a).get("fd.name") == "/etc/shadow" and _fields(a).get("proc.name") == "cat":
             assert _fields(a).get("container.id") in ("host", None)
+
+
+#: rule family -> (commands run in a podman container, the rule that must name that container)
+FAMILIES = {
+    "drift": (
+        ["sh", "-c", "cp /bin/busybox /tmp/bb && /tmp/bb true"],
+        "Binary Not in Image Executed in Container",
+    ),
+    "write below /etc": (["sh", "-c", "echo x > /etc/stockade-test"], "Write Below Etc in Container"),
+    "setuid bit": (["sh", "-c", "touch /tmp/s && chmod u+s /tmp/s"], "Setuid Bit Set in Container"),
+    "cron persistence": (
+        ["sh", "-c", "mkdir -p /etc/cron.d && echo '* * * * * root true' > /etc/cron.d/stk"],
+        "Cron Job Modified in Container",
+    ),
+    "namespace tool": (
+        ["sh", "-c", "ln -sf /bin/busybox /tmp/nsenter && /tmp/nsenter --help; true"],
+        "Namespace Tool Run in Container",
+    ),
+    "network scanner": (
+        ["sh", "-c", "ln -sf /bin/busybox /tmp/nmap && /tmp/nmap -h; true"],
+        "Network Scanner Run in Container",
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_rule_family_in_a_podman_container(node: Node, podman_container: Any, family: str) -> None:
+    cmd, rule = FAMILIES[family]
+    c = podman_container()
+    short = c.id[:12]
+
+    def act() -> None:
+        c.exec(cmd)
+
+    time.sleep(0.5)  # the container is seen (and its root watched) from its first event
+    act()
+    a = node.wait_for(lambda a: a.rule == rule and _fields(a).get("container.id") == short, again=act)
+    assert _fields(a).get("container.image.repository", "localhost/stockade-test-busybox") == (
+        "localhost/stockade-test-busybox"
+    )

@@ -48,6 +48,20 @@ _O_FLAGS = (
     (0o20000000, "O_PATH"),
 )
 _O_TMPFILE = 0o20200000
+_MODE_BITS = (
+    (0o1, "S_IXOTH"),
+    (0o2, "S_IWOTH"),
+    (0o4, "S_IROTH"),
+    (0o10, "S_IXGRP"),
+    (0o20, "S_IWGRP"),
+    (0o40, "S_IRGRP"),
+    (0o100, "S_IXUSR"),
+    (0o200, "S_IWUSR"),
+    (0o400, "S_IRUSR"),
+    (0o1000, "S_ISVTX"),
+    (0o2000, "S_ISGID"),
+    (0o4000, "S_ISUID"),
+)
 _AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"}
 _SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET"}
 _PTRACE = {
@@ -356,6 +370,11 @@ class Decoder:
                 elif name in _INT32_ARGS and v >= 1 << 31:
                     v = (v & 0xFFFFFFFF) - (1 << 32) if v & 0x80000000 else v & 0xFFFFFFFF
                 ev[f"evt.arg.{name}"] = v
+        mode_v = ev.get("evt.arg.mode")
+        if mode_v.__class__ is int and sc.name in ("chmod", "fchmod", "fchmodat", "fchmodat2"):
+            # as libsinsp prints PT_MODE: the names of the bits set (rules test "contains S_ISUID")
+            ev["evt.rawarg.mode"] = mode_v
+            ev["evt.arg.mode"] = "|".join(n for b, n in _MODE_BITS if mode_v & b) or "0"
         fam = sc.family
         if fam == "open":
             flags = args[2] if sc.name in ("open", "openat") else 0
