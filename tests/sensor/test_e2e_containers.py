@@ -160,6 +160,6 @@ def test_rule_family_in_a_podman_container(node: Node, podman_container: Any, fa
     time.sleep(0.5)  # the container is seen (and its root watched) from its first event
     act()
     a = node.wait_for(lambda a: a.rule == rule and _fields(a).get("container.id") == short, again=act)
-    assert _fields(a).get("container.image.repository", "localhost/stockade-test-busybox") == (
-        "localhost/stockade-test-busybox"
-    )
+    # the image, when known at that event (podman may not describe a container in its first
+    # instants: a known gap, see the notes), is the container's
+    assert _fields(a).get("container.image.repository") in (None, "localhost/stockade-test-busybox")
