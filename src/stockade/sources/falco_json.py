@@ -19,8 +19,7 @@ import orjson
 from stockade.errors import SourceError
 from stockade.model.event import Event
 from stockade.model.timeutil import parse_time_ns
-from stockade.sources.interface import SourceStats
-from stockade.sources.jsonl import PathOrStream, display_name, iter_records, open_input_stream
+from stockade.sources.jsonl import InputSource, iter_records
 
 __all__ = ["FalcoJsonSource", "alert_to_event", "check_alert", "parse_falco_http_body"]
 
@@ -65,23 +64,10 @@ def alert_to_event(alert: dict[str, Any], origin: str | None = None) -> Event:
     return Event(source, data, origin, meta={"falco_alert": alert})
 
 
-class FalcoJsonSource:
+class FalcoJsonSource(InputSource):
     """Events from Falco JSON alerts, one per line (a file, ``-`` for stdin, or a binary stream)."""
 
     name = "falco"
-
-    def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
-        self._input = path_or_stream
-        self.where = display_name(path_or_stream, name_hint)
-        self.stats = SourceStats()
-
-    def events(self) -> Iterator[Event]:
-        stream, owned = open_input_stream(self._input)
-        try:
-            yield from self._events(stream)
-        finally:
-            if owned:
-                stream.close()
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
         where = self.where

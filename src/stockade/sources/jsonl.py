@@ -67,8 +67,8 @@ def open_input_stream(path_or_stream: PathOrStream) -> tuple[BinaryIO, bool]:
         raise SourceError(f"cannot open {p}: {e.strerror or e}") from None
 
 
-def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Lines of a binary stream without their newline, read in large chunks."""
+def iter_line_batches(stream: BinaryIO) -> Iterator[list[bytes]]:
+    """The lines of a binary stream, without their newline, one list per large chunk read."""
     read = stream.read
     rest = b""
     while True:
@@ -79,9 +79,15 @@ def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
             chunk = rest + chunk
         lines = chunk.split(b"\n")
         rest = lines.pop()
-        yield from lines
+        yield lines
     if rest:
-        yield rest
+        yield [rest]
+
+
+def iter_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Lines of a binary stream without their newline, read in large chunks."""
+    for lines in iter_line_batches(stream):
+        yield from lines
 
 
 def iter_records(stream: BinaryIO, where: str, stats: SourceStats) -> Iterator[tuple[int, Any]]:
@@ -117,17 +123,17 @@ def describe_foreign(obj: dict[str, Any]) -> str | None:
     return None
 
 
-class JsonlSource:
-    """Syscall-source events from a JSON Lines recording (file path, ``-`` for stdin, or a stream)."""
+class InputSource:
+    """A source that reads one input (a path, ``-`` for stdin, ``.gz``, or a binary stream): it opens
+    the input, reads it with ``_events``, and closes what it opened. Subclasses give ``name`` and
+    ``_events``."""
 
-    name = "syscall"
+    name = ""
 
     def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
         self._input = path_or_stream
         self.where = display_name(path_or_stream, name_hint)
         self.stats = SourceStats()
-        #: the header line's contents, if the recording has one
-        self.header: dict[str, Any] | None = None
 
     def events(self) -> Iterator[Event]:
         stream, owned = open_input_stream(self._input)
@@ -138,25 +144,28 @@ class JsonlSource:
                 stream.close()
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
-        # One generator, lines split inline: per-line overhead is what the end-to-end rate is made of.
+        raise NotImplementedError
+
+
+class JsonlSource(InputSource):
+    """Syscall-source events from a JSON Lines recording (file path, ``-`` for stdin, or a stream)."""
+
+    name = "syscall"
+
+    def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
+        super().__init__(path_or_stream, name_hint=name_hint)
+        #: the header line's contents, if the recording has one
+        self.header: dict[str, Any] | None = None
+
+    def _events(self, stream: BinaryIO) -> Iterator[Event]:
+        # Lines come in batches, not one by one through a second generator: per-line overhead is
+        # what the end-to-end rate is made of.
         where = self.where
         stats = self.stats
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
-        read = stream.read
         lineno = 0
-        rest = b""
-        while True:
-            chunk = read(CHUNK_SIZE)
-            if not chunk:
-                if not rest:
-                    break
-                lines, rest = [rest], b""
-            else:
-                if rest:
-                    chunk = rest + chunk
-                lines = chunk.split(b"\n")
-                rest = lines.pop()
+        for lines in iter_line_batches(stream):
             for line in lines:
                 lineno += 1
                 try:
@@ -174,7 +183,7 @@ class JsonlSource:
     def _odd_line(self, obj: Any, lineno: int) -> None:
         loc = f"{self.where}:{lineno}"
         if not isinstance(obj, dict):
-            self.stats.bad(loc, f"expected a JSON object, got {_json_kind(obj)}")
+            self.stats.bad(loc, f"expected a JSON object, got {json_kind(obj)}")
             return
         if SCHEMA_KEY in obj:
             version = obj[SCHEMA_KEY]
@@ -189,7 +198,8 @@ class JsonlSource:
         self.stats.bad(loc, why or "no evt.type")
 
 
-def _json_kind(v: Any) -> str:
+def json_kind(v: Any) -> str:
+    """What kind of JSON value `v` is, for messages ("an array", "a string", ...)."""
     if isinstance(v, list):
         return "an array"
     if isinstance(v, str):
@@ -200,4 +210,4 @@ def _json_kind(v: Any) -> str:
         return "a number"
     if v is None:
         return "null"
-    return type(v).__name__
+    return "an object"

@@ -30,26 +30,12 @@ from stockade.errors import SourceError
 from stockade.model.event import Event
 from stockade.model.timeutil import parse_time_ns
 from stockade.sources.interface import SourceStats
-from stockade.sources.jsonl import PathOrStream, display_name, iter_lines, open_input_stream
+from stockade.sources.jsonl import InputSource, iter_lines, json_kind
 
 __all__ = ["K8sAuditSource", "check_audit_event", "normalize_audit_event", "parse_audit_webhook_body"]
 
 API_GROUP = "audit.k8s.io/"
 _TIME_KEYS = ("stageTimestamp", "requestReceivedTimestamp")
-
-
-def _kind_of(v: Any) -> str:
-    if isinstance(v, list):
-        return "an array"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return "a number"
-    if v is None:
-        return "null"
-    return "an object"
 
 
 def normalize_audit_event(obj: dict[str, Any]) -> None:
@@ -75,7 +61,7 @@ def normalize_audit_event(obj: dict[str, Any]) -> None:
 def check_audit_event(obj: Any) -> str | None:
     """Why ``obj`` is not a usable audit Event (None if it is one); normalises it in place."""
     if not isinstance(obj, dict):
-        return f"expected an audit.k8s.io Event object, got {_kind_of(obj)}"
+        return f"expected an audit.k8s.io Event object, got {json_kind(obj)}"
     kind = obj.get("kind")
     api = obj.get("apiVersion")
     if (kind is not None and kind != "Event") or (api is not None and not str(api).startswith(API_GROUP)):
@@ -89,7 +75,7 @@ def check_audit_event(obj: Any) -> str | None:
     for k in ("verb", "requestURI", "stage", "auditID"):
         v = obj.get(k)
         if v is not None and not isinstance(v, str):
-            return f"{k} is {_kind_of(v)}, expected a string"
+            return f"{k} is {json_kind(v)}, expected a string"
     normalize_audit_event(obj)
     ts = obj.get("stageTimestamp")
     if ts is None:
@@ -109,28 +95,15 @@ def _records(doc: Any) -> tuple[list[Any], str | None]:
         if items is None:
             return [], None  # an empty list: the API server omits "items"
         if not isinstance(items, list):
-            return [], f"EventList items is {_kind_of(items)}, expected an array"
+            return [], f"EventList items is {json_kind(items)}, expected an array"
         return items, None
     return [doc], None
 
 
-class K8sAuditSource:
+class K8sAuditSource(InputSource):
     """Audit events from a file (path, ``-`` for stdin, ``.gz``) or a binary stream."""
 
     name = "k8s_audit"
-
-    def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
-        self._input = path_or_stream
-        self.where = display_name(path_or_stream, name_hint)
-        self.stats = SourceStats()
-
-    def events(self) -> Iterator[Event]:
-        stream, owned = open_input_stream(self._input)
-        try:
-            yield from self._events(stream)
-        finally:
-            if owned:
-                stream.close()
 
     # --- JSON Lines ----------------------------------------------------------------------------
 

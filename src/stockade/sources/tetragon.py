@@ -21,8 +21,7 @@ from typing import Any, BinaryIO
 
 from stockade.model.event import Event
 from stockade.model.timeutil import parse_time_ns
-from stockade.sources.interface import SourceStats
-from stockade.sources.jsonl import PathOrStream, display_name, iter_records, open_input_stream
+from stockade.sources.jsonl import InputSource, PathOrStream, iter_records
 
 __all__ = ["EVENT_KINDS", "TetragonMapper", "TetragonSource", "split_image"]
 
@@ -605,28 +604,18 @@ def _socket_fields(data: dict[str, Any], s: dict[str, Any], *, server: bool) -> 
         data["fd.l4proto"] = {6: "tcp", 17: "udp", 1: "icmp"}.get(proto, str(proto))
 
 
-class TetragonSource:
+class TetragonSource(InputSource):
     """Syscall-source events from Tetragon's JSON export (a file, ``-`` for stdin, or a stream)."""
 
     name = "tetragon"
 
     def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
-        self._input = path_or_stream
-        self.where = display_name(path_or_stream, name_hint)
-        self.stats = SourceStats()
+        super().__init__(path_or_stream, name_hint=name_hint)
         #: events of kinds this source does not map, by kind
         self.skipped: Counter[str] = Counter()
         #: events Tetragon itself reported as dropped (rate_limit_info)
         self.dropped_upstream = 0
         self.mapper = TetragonMapper()
-
-    def events(self) -> Iterator[Event]:
-        stream, owned = open_input_stream(self._input)
-        try:
-            yield from self._events(stream)
-        finally:
-            if owned:
-                stream.close()
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
         where = self.where
