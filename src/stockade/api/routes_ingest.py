@@ -31,16 +31,13 @@ from stockade.api.body import (
 from stockade.api.deps import MaxBodyDep, RuntimeDep
 from stockade.api.problem import Problem, problem_responses
 from stockade.model.alert import Alert
-from stockade.model.event import Event
+from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.model.timeutil import now_ns, parse_time_ns
 from stockade.sources.falco_json import alert_to_event, parse_falco_http_body
 from stockade.sources.interface import SourceStats
 from stockade.sources.k8s_audit import parse_audit_webhook_body
 
 router = APIRouter(tags=["ingest"])
-
-#: in an event shipped by an agent: the id the agent gave it (its alerts' event_ids refer to it)
-EVENT_ID_KEY = "stockade.event_id"
 
 
 class IngestResult(BaseModel):

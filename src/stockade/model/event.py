@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SCHEMA_VERSION = 1
+#: in an event an agent ships to its manager: the id the agent gave it (its alerts' event_ids)
+EVENT_ID_KEY = "stockade.event_id"
 SOURCES = ("syscall", "k8s_audit")
 
 

@@ -16,14 +16,12 @@ from typing import Any
 
 from stockade.config import StockadeConfig
 from stockade.model.alert import Alert
-from stockade.model.event import Event
+from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 from stockade.runtime.shipper import Shipper
 from stockade.sinks.interface import Sink
-
-EVENT_ID_KEY = "stockade.event_id"
 
 
 class ShippingStore:

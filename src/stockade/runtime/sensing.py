@@ -191,8 +191,7 @@ class SensorRunner:
         fan = self.backends.get("fanotify")
         if fan is None or self.enricher is None:
             return
-        cached = self.enricher.resolver._by_id.get(full_id)
-        info = cached[0] if cached is not None else None
+        info = self.enricher.resolver.cached(full_id)
         root = getattr(info, "rootfs", None)
         if not root:
             return

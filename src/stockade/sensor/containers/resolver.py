@@ -96,6 +96,11 @@ class ContainerResolver:
             self._by_id.popitem(last=False)
         return info
 
+    def cached(self, cid: str) -> ContainerInfo | None:
+        """What is known of a container already resolved (no runtime call), or None."""
+        hit = self._by_id.get(cid)
+        return hit[0] if hit is not None else None
+
     def forget(self, cid: str) -> None:
         """Drop a container's cached metadata (it was removed, or it changed)."""
         self._by_id.pop(cid, None)
