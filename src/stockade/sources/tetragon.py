@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from stockade.model.event import Event
+from stockade.model.openflags import open_flags_str
 from stockade.model.timeutil import parse_time_ns
 from stockade.sources.jsonl import InputSource, PathOrStream, iter_records
 
@@ -91,34 +92,10 @@ _KERNEL_FUNCTIONS = {
 }
 _SERVER_SIDE = frozenset({"accept"})
 
-# open(2) flags (x86-64 / generic)
-_O_FLAGS = (
-    (0o100, "O_CREAT"),
-    (0o200, "O_EXCL"),
-    (0o400, "O_NOCTTY"),
-    (0o1000, "O_TRUNC"),
-    (0o2000, "O_APPEND"),
-    (0o4000, "O_NONBLOCK"),
-    (0o200000, "O_DIRECTORY"),
-    (0o400000, "O_NOFOLLOW"),
-    (0o2000000, "O_CLOEXEC"),
-    (0o20000000, "O_PATH"),
-    (0o20200000, "O_TMPFILE"),
-)
 # kernel MAY_* access mask of security_file_permission
 MAY_EXEC, MAY_WRITE, MAY_READ, MAY_APPEND = 1, 2, 4, 8
 # mmap prot
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-
-
-def open_flags_str(flags: int) -> str:
-    """Falco's rendering of open(2) flags: ``O_RDONLY|O_CLOEXEC``."""
-    acc = flags & 3
-    parts = ["O_WRONLY" if acc == 1 else "O_RDWR" if acc == 2 else "O_RDONLY"]
-    for bit, name in _O_FLAGS:
-        if flags & bit == bit and name != "O_TMPFILE":
-            parts.append(name)
-    return "|".join(parts)
 
 
 def split_image(ref: str) -> tuple[str, str | None, str | None]:

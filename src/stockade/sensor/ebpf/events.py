@@ -17,6 +17,7 @@ import socket
 import struct
 from typing import Any
 
+from stockade.model.openflags import open_flags_str
 from stockade.sensor.ebpf.syscalls import BY_NR, K_PATH, K_STR, Syscall
 
 __all__ = ["HDR", "Decoder", "open_flags_str"]
@@ -32,22 +33,6 @@ T_ARGV, T_EXE, T_FILENAME, T_CWD, T_CGROUP = 0x50, 0x51, 0x52, 0x53, 0x54
 _UNSET_LOGINUID = 4294967295
 _MAX_PROCS = 65536
 
-_O_FLAGS = (
-    (0o100, "O_CREAT"),
-    (0o200, "O_EXCL"),
-    (0o400, "O_NOCTTY"),
-    (0o1000, "O_TRUNC"),
-    (0o2000, "O_APPEND"),
-    (0o4000, "O_NONBLOCK"),
-    (0o10000, "O_DSYNC"),
-    (0o40000, "O_DIRECT"),
-    (0o200000, "O_DIRECTORY"),
-    (0o400000, "O_NOFOLLOW"),
-    (0o1000000, "O_NOATIME"),
-    (0o2000000, "O_CLOEXEC"),
-    (0o20000000, "O_PATH"),
-)
-_O_TMPFILE = 0o20200000
 _MODE_BITS = (
     (0o1, "S_IXOTH"),
     (0o2, "S_IWOTH"),
@@ -105,19 +90,6 @@ _ERRNO = errno.errorcode
 _INT32_ARGS = frozenset(
     {"dirfd", "fd", "olddirfd", "newdirfd", "olddir", "newdir", "linkdirfd", "pid", "oldfd", "newfd"}
 )
-
-
-def open_flags_str(flags: int) -> str:
-    """Falco's rendering of open(2) flags: ``O_RDONLY|O_CLOEXEC``."""
-    acc = flags & 3
-    parts = ["O_WRONLY" if acc == 1 else "O_RDWR" if acc == 2 else "O_RDONLY"]
-    if flags & _O_TMPFILE == _O_TMPFILE:
-        parts.append("O_TMPFILE")
-        flags &= ~0o200000
-    for bit, name in _O_FLAGS:
-        if flags & bit:
-            parts.append(name)
-    return "|".join(parts)
 
 
 def _bits(v: int, table: tuple[tuple[int, str], ...]) -> str:
