@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stockade.model.images import split_image
 from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
 
 Extractor = Callable[[dict[str, Any]], Any]
@@ -479,23 +480,19 @@ def _container_image(e: dict[str, Any]) -> Any:
 
 
 def _container_repo(e: dict[str, Any]) -> Any:
-    img = e.get("container.image")
-    if isinstance(img, str) and img:
-        img = img.split("@", 1)[0]
-        slash = img.rfind("/")
-        colon = img.rfind(":")
-        return img[:colon] if colon > slash else img
-    return None
+    return (
+        split_image(e.get("container.image") or None)[0]
+        if isinstance(e.get("container.image"), str)
+        else None
+    )
 
 
 def _container_tag(e: dict[str, Any]) -> Any:
-    img = e.get("container.image")
-    if isinstance(img, str) and img:
-        img = img.split("@", 1)[0]
-        slash = img.rfind("/")
-        colon = img.rfind(":")
-        return img[colon + 1 :] if colon > slash else None
-    return None
+    return (
+        split_image(e.get("container.image") or None)[1]
+        if isinstance(e.get("container.image"), str)
+        else None
+    )
 
 
 def _evt_dir(e: dict[str, Any]) -> Any:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from stockade.model.fields import ArgKind, Extractor, FieldSpec, FieldType, register
+from stockade.model.images import split_image
 from stockade.model.timeutil import format_time_ns, parse_time_ns
 
 __all__ = ["K8S_AUDIT_SOURCE", "event_time_ns", "json_pointer", "json_text", "register_k8s_audit_fields"]
@@ -226,10 +227,7 @@ def _containers(e: dict[str, Any], which: str, arg: str | None) -> list[Any] | N
 
 def image_repository(image: str) -> str:
     """The repository part of an image reference: no tag, no digest (a registry port is kept)."""
-    image = image.split("@", 1)[0]
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    return image[:colon] if colon > slash else image
+    return split_image(image)[0] or image
 
 
 def _c_images(e: dict[str, Any], which: str, arg: str | None) -> list[str] | None:

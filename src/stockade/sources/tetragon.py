@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from stockade.model.event import Event
+from stockade.model.images import split_image
 from stockade.model.openflags import open_flags_str
 from stockade.model.timeutil import parse_time_ns
 from stockade.sources.jsonl import InputSource, PathOrStream, iter_records
@@ -96,16 +97,6 @@ _SERVER_SIDE = frozenset({"accept"})
 MAY_EXEC, MAY_WRITE, MAY_READ, MAY_APPEND = 1, 2, 4, 8
 # mmap prot
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-
-
-def split_image(ref: str) -> tuple[str, str | None, str | None]:
-    """``registry:5000/ns/app:1.2@sha256:...`` -> (repository, tag or None, digest or None)."""
-    name, _, digest = ref.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        return name[:colon], name[colon + 1 :] or None, digest or None
-    return name, None, digest or None
 
 
 def _comm(binary: str) -> str:

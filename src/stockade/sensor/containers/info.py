@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import calendar
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from stockade.model.images import split_image
 
 __all__ = ["ContainerInfo", "mount_dict", "parse_rfc3339_ns", "split_image"]
 
@@ -104,19 +105,6 @@ def mount_dict(source: str, dest: str, rw: bool, propagation: str = "", mode: st
     }
 
 
-def split_image(ref: str | None) -> tuple[str | None, str | None, str | None]:
-    """``registry:5000/repo/name:tag@sha256:d`` -> (repository, tag, digest); a port is not a tag."""
-    if not ref:
-        return None, None, None
-    digest = None
-    if "@" in ref:
-        ref, digest = ref.split("@", 1)
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :], digest
-    return ref, None, digest
-
-
 _RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?")
 
 
@@ -138,7 +126,3 @@ def parse_rfc3339_ns(text: Any) -> int | None:
         tz = tz[1:].replace(":", "")
         secs -= sign * (int(tz[:2]) * 3600 + int(tz[2:]) * 60)
     return secs * 1_000_000_000 + int(frac)
-
-
-def now_ns() -> int:
-    return time.time_ns()
