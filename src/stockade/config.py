@@ -26,6 +26,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AppendOutputMatch(_Strict):
+    source: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    rule: str | None = None
+
+
+class AppendOutputConfig(_Strict):
+    """Falco's `append_output` entry: extra text and fields for the rules `match` selects."""
+
+    match: AppendOutputMatch = Field(default_factory=AppendOutputMatch)
+    extra_output: str = ""
+    #: field names, or one-key mappings {name: constant}
+    extra_fields: list[str | dict[str, str]] = Field(default_factory=list)
+
+
+#: what syscall alerts carry beyond their rule's output: the process's ancestry and the image
+DEFAULT_APPEND_OUTPUT = [
+    AppendOutputConfig(
+        match=AppendOutputMatch(source="syscall"),
+        extra_fields=[
+            "proc.pid",
+            "proc.ppid",
+            "proc.pname",
+            "proc.aname[2]",
+            "proc.aname[3]",
+            "proc.aname[4]",
+            "container.id",
+            "container.image.repository",
+            "container.image.tag",
+        ],
+    )
+]
+
+
 class EngineConfig(_Strict):
     #: extra rules files/directories, loaded after the built-in pack (in order)
     rules_files: list[str] = Field(default_factory=list)
@@ -46,6 +80,8 @@ class EngineConfig(_Strict):
     aggregate_window_s: float = 10.0
     disabled_rules: list[str] = Field(default_factory=list)
     disabled_tags: list[str] = Field(default_factory=list)
+    #: Falco's append_output (replaces the default: ancestry and image on syscall alerts)
+    append_output: list[AppendOutputConfig] = Field(default_factory=lambda: list(DEFAULT_APPEND_OUTPUT))
 
 
 class StorageConfig(_Strict):

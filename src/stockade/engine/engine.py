@@ -17,6 +17,7 @@ from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries
 from stockade.rules.loader import load_rules
+from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
 from stockade.rules.ruleset import Problem, RuleDef, RuleLoadError, Ruleset
 
@@ -50,6 +51,7 @@ class _Rule:
     d: RuleDef
     fmt: OutputFormat
     tags: list[str]
+    extra: ExtraFields | None = None
 
 
 class _SourceRules:
@@ -128,6 +130,7 @@ class Engine:
         min_priority: str | None = None,
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
+        append_output: Sequence[AppendOutput] = (),
     ) -> None:
         if rule_matching not in ("first", "all"):
             raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
@@ -151,11 +154,12 @@ class Engine:
             if priority_rank(r.priority) > max_rank:
                 continue
             try:
-                fmt = compile_output(r.output, r.source)
+                more, extra = extra_for(append_output, r.name, r.source, r.tags)
+                fmt = compile_output(f"{r.output} {more}" if more else r.output, r.source)
             except OutputFormatError as e:
                 fmt_errors.append(Problem("error", "LOAD_ERR_COMPILE_OUTPUT", str(e), r.location))
                 continue
-            rule = _Rule(r, fmt, list(r.tags))
+            rule = _Rule(r, fmt, list(r.tags), extra)
             self._active[r.name] = rule
             by_source.setdefault(r.source, []).append(rule)
         if fmt_errors:
@@ -174,6 +178,7 @@ class Engine:
         min_priority: str | None = None,
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
+        append_output: Sequence[AppendOutput] = (),
     ) -> Engine:
         """Load rules files in order (one ruleset); raises RuleLoadError listing every error."""
         rs = load_rules([str(p) if not isinstance(p, tuple) else p for p in paths])
@@ -184,6 +189,7 @@ class Engine:
             min_priority=min_priority,
             disabled_rules=disabled_rules,
             disabled_tags=disabled_tags,
+            append_output=append_output,
         )
 
     @property
@@ -312,6 +318,8 @@ class Engine:
         self._stats.alerts[d.name] += 1
         t = _time_ns(data)
         text, fields = rule.fmt.render(data)
+        if rule.extra is not None:
+            rule.extra.add_to(fields, data)
         if d.source == "syscall":
             fields.setdefault("evt.time", t)
         output = f"{format_time_ns(t)[11:29]}: {d.priority} {text}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stockade.config import StockadeConfig
+from stockade.config import AppendOutputConfig, StockadeConfig
 from stockade.engine import Engine
+from stockade.engine.append_output import AppendOutput
 from stockade.errors import SourceError
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
 from stockade.runtime.pipeline import Pipeline
@@ -62,8 +63,22 @@ def build_engine(
         min_priority=min_priority or cfg.engine.min_priority,
         disabled_rules=cfg.engine.disabled_rules,
         disabled_tags=cfg.engine.disabled_tags,
+        append_output=[append_output_spec(a) for a in cfg.engine.append_output],
     )
     return engine, notes
+
+
+def append_output_spec(a: AppendOutputConfig) -> AppendOutput:
+    names = tuple(f for f in a.extra_fields if isinstance(f, str))
+    static = tuple((k, str(v)) for f in a.extra_fields if isinstance(f, dict) for k, v in f.items())
+    return AppendOutput(
+        source=a.match.source,
+        tags=frozenset(a.match.tags),
+        rule=a.match.rule,
+        extra_output=a.extra_output,
+        extra_fields=names,
+        static_fields=static,
+    )
 
 
 def replay_files(
