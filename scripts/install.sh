@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(postgresql sysdig clang llvm libbpf-dev bpftool runc podman busybox-static iproute2 conntrack)
+DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack)
 
 missing=()
 for p in "${DEBS[@]}"; do

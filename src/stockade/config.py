@@ -65,6 +65,8 @@ class EngineConfig(_Strict):
     rules_files: list[str] = Field(default_factory=list)
     #: load Stockade's built-in rule pack
     builtin_rules: bool = True
+    #: the pack watches containers; hosts_and_containers extends every pack rule to host processes
+    pack_scope: Literal["containers", "hosts_and_containers"] = "containers"
     #: also load Falco's stable rules from these paths when they exist
     falco_rules_paths: list[str] = Field(
         default_factory=lambda: [

@@ -2,18 +2,22 @@
 
 * ``busybox_rootfs`` (session): a directory with ``/bin/busybox`` (Debian's busybox-static) and a
   relative symlink for every applet (``sh``, ``cat``, ``ls``, ``id``, ``wget``, ``nc``, ...), plus
-  empty ``/proc``, ``/sys``, ``/dev``, ``/tmp``, ``/etc`` (passwd, group), ``/mnt``, ``/root``.
+  empty ``/proc``, ``/sys``, ``/dev``, ``/tmp``, ``/etc`` (passwd, group), ``/mnt``, ``/root``, and
+  ``/bin/stk-attack`` (tools/stk_attack.c built statically: ptrace and memfd execution).
 * ``runc_container`` (factory): ``runc_container(args=("sleep", "300"), mounts=[(src, dest, ro)],
-  privileged=False, cgroups_path=None)`` makes an OCI bundle (``runc spec``) with its own copy of the
+  privileged=False, cgroups_path=None, caps=(), shm_exec=False)`` makes an OCI bundle (``runc spec``) with its own copy of the
   rootfs, starts it detached with a unique id and returns a :class:`RuncContainer` (``id``, ``pid``,
-  ``bundle``, ``rootfs``, ``exec(args)``, ``state()``). Every container is killed and deleted at the
+  ``bundle``, ``rootfs``, ``exec(args)``, ``state()``). ``shm_exec``: /dev/shm without noexec (as
+  a Kubernetes memory-backed emptyDir at /dev/shm is). Every container is killed and deleted at the
   end of the test.
 * ``podman_conf`` (session): a containers.conf that works on this machine kind (cgroupfs, runc, file
   events logger, ulimits), pointed at by ``CONTAINERS_CONF`` for the whole session.
 * ``podman_image`` (session): ``localhost/stockade-test-busybox:latest`` imported from the rootfs
   (kept afterwards: other test sessions on the machine may be using it).
+* ``host_sandbox``: a :class:`HostSandbox` (``run(script, net=False)``): host processes chrooted into a
+  copy of the busybox tree, in a private mount namespace.
 * ``podman_container`` (factory): ``podman_container(args=("sleep", "300"), privileged=False,
-  volumes=[(src, dest, "ro")], network="none")`` runs ``podman run -d --name <unique>`` and returns a
+  volumes=[(src, dest, "ro")], network="none", caps=(), shm_exec=False)`` runs ``podman run -d --name <unique>`` and returns a
   :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
 
@@ -27,14 +31,23 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import tarfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from stockade.config import load_config
+from stockade.model.alert import Alert
+from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
+from stockade.runtime.offline import build_engine
+from stockade.runtime.pipeline import Pipeline
+from stockade.runtime.sensing import SensorRunner
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
@@ -88,7 +101,20 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     os.chmod(root / "tmp", 0o1777)
+    shutil.copy2(attack_tool(tmp_path_factory), root / "bin" / "stk-attack")
     return root
+
+
+def attack_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tools/stk_attack.c, built statically (clang and libc6-dev, installed by scripts/install.sh)."""
+    cc = shutil.which("clang") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("needs clang to build tests/sensor/tools/stk_attack.c (scripts/install.sh)")
+    out = tmp_path_factory.mktemp("tools") / "stk-attack"
+    src = Path(__file__).parent / "tools" / "stk_attack.c"
+    r = _run([cc, "-static", "-O1", "-o", str(out), str(src)])
+    assert r.returncode == 0, f"building {src} failed: {r.stderr}"
+    return out
 
 
 # -- runc ---------------------------------------------------------------------------------------
@@ -139,6 +165,8 @@ def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..
         privileged: bool = False,
         cgroups_path: str | None = None,
         annotations: dict[str, str] | None = None,
+        caps: Sequence[str] = (),
+        shm_exec: bool = False,
     ) -> RuncContainer:
         cid = _unique("stk")
         bundle = tmp_path / cid
@@ -164,10 +192,16 @@ def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..
                     "options": ["rbind", "rprivate", "ro" if ro else "rw"],
                 }
             )
+        for m in spec["mounts"] if shm_exec else []:
+            if m["destination"] == "/dev/shm":
+                m["options"] = [o for o in m["options"] if o != "noexec"]
+        for k in ("bounding", "effective", "permitted"):
+            have = spec["process"]["capabilities"][k]
+            have.extend(c for c in caps if c not in have)
         if privileged:
-            caps = _all_caps()
+            every = _all_caps()
             for k in ("bounding", "effective", "permitted", "ambient"):
-                spec["process"]["capabilities"][k] = caps
+                spec["process"]["capabilities"][k] = every
             spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
             spec["linux"].pop("maskedPaths", None)
             spec["linux"].pop("readonlyPaths", None)
@@ -314,11 +348,17 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
         labels: dict[str, str] | None = None,
         network: str = "none",
         name: str | None = None,
+        caps: Sequence[str] = (),
+        shm_exec: bool = False,
     ) -> PodmanContainer:
         cname = name or _unique("stk-pod")
         cmd = [podman, "run", "-d", "--name", cname, "--network", network]
         if privileged:
             cmd.append("--privileged")
+        for cap in caps:
+            cmd += ["--cap-add", cap]
+        if shm_exec:
+            cmd += ["--tmpfs", "/dev/shm:rw,exec,mode=1777"]
         for src, dest, opts in volumes:
             cmd += ["-v", f"{src}:{dest}" + (f":{opts}" if opts else "")]
         for k, v in (labels or {}).items():
@@ -334,3 +374,102 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
     yield make
     for c in made:
         _run([podman, "rm", "-f", "-t", "0", c.name], timeout=120)
+
+
+# -- the host's own processes, sandboxed -------------------------------------------------------
+
+
+@dataclass
+class HostSandbox:
+    """Host processes (the host's cgroup and pid namespace: no container) run chrooted into a copy of
+    the busybox tree in a private mount namespace, so a test can perform an attack's behaviour "on the
+    host" with the same commands as in a container without changing the host: writes land in the
+    copy, /proc is mounted in the private namespace. With ``net=True`` they also get a network
+    namespace of their own (only ``lo``)."""
+
+    root: Path
+
+    def run(self, script: str, *, net: bool = False, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """``/bin/sh -c script`` in the sandbox, started by unshare (which chroots and mounts /proc)."""
+        cmd = ["unshare", "--mount", "--propagation", "private", *(["--net"] if net else [])]
+        cmd += ["--fork", "--root", str(self.root), "--mount-proc"]
+        return _run([*cmd, "/bin/sh", "-c", script], timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def host_sandbox(busybox_rootfs: Path, tmp_path: Path) -> HostSandbox:
+    _need_root()
+    if shutil.which("unshare") is None or shutil.which("chroot") is None:
+        pytest.skip("needs unshare and chroot (util-linux, coreutils)")
+    root = tmp_path / "host-sandbox"
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    (root / "dev" / "shm").mkdir(mode=0o1777)
+    os.mknod(root / "dev" / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(root / "dev" / "null", 0o666)
+    return HostSandbox(root)
+
+
+# -- a node: the native sensor and Stockade's rules ----------------------------------------------
+
+
+class Node:
+    """The sensor (backend ``auto``), Stockade's pack extended to the host (rules/extras/hosts.yaml)
+    with rule_matching ``all``, the default append_output (ancestry and image in every alert) and a
+    pipeline that keeps the alerts."""
+
+    def __init__(self, watch: list[str]) -> None:
+        cfg = load_config(
+            None,
+            {"sensor": {"backend": "auto", "watch_paths": watch}, "engine": {"falco_rules_paths": []}},
+            environ={},
+        )
+        pack = [str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
+        self.engine, _ = build_engine(cfg, pack, rule_matching="all")
+        self.alerts: list[Alert] = []
+        self.pipeline = Pipeline(self.engine, [self.alerts.append])
+        self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
+
+    def diagnosis(self) -> str:
+        """What the container resolver has seen: for failure messages."""
+        r = self.sensor.enricher.resolver
+        return f"resolver {dict(r.stats)}; podman errors {r.podman.errors[-3:]}"
+
+    def mark(self) -> int:
+        """Where the alerts raised from now on start (for `wait_for(since=...)`)."""
+        return len(self.alerts)
+
+    def wait_for(
+        self,
+        pred: Callable[[Alert], bool],
+        timeout: float = 30.0,
+        again: Callable[[], Any] | None = None,
+        since: int = 0,
+    ) -> Alert:
+        """The first alert from index `since` on matching `pred`; `again` repeats the behaviour every
+        10 s meanwhile (on this shared machine a burst elsewhere can make the kernel drop a message:
+        counted, tested elsewhere)."""
+        deadline = time.monotonic() + timeout
+        next_try = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if again is not None and time.monotonic() >= next_try:
+                again()
+                next_try = time.monotonic() + 10
+            for a in self.alerts[since:]:
+                if pred(a):
+                    return a
+            time.sleep(0.2)
+        got = sorted({(a.rule, a.output_fields.get("container.id")) for a in self.alerts[since:]})
+        raise AssertionError(f"no such alert; got {got[:40]}")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One running sensor for a test module (tests tell their alerts apart by container id and mark)."""
+    _need_root()
+    n = Node([str(tmp_path_factory.mktemp("watched"))])
+    n.sensor.start()
+    time.sleep(0.5)
+    try:
+        yield n
+    finally:
+        n.sensor.close()

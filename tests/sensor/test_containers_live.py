@@ -106,6 +106,18 @@ def test_podman_container_metadata_on_first_sight(podman_container, tmp_path: Pa
     assert "<NA>" not in map(str, ev.values())
 
 
+def test_podman_container_found_by_mount_namespace_still_has_its_image(podman_container) -> None:
+    """A process whose cgroup path does not name its container yet (runc moves an exec'd process
+    into the container's cgroup late) is found through runc's state by its mount namespace; the
+    bundle says podman made it, so podman is asked and the image is there from the first event."""
+    c = podman_container()
+    info = ContainerResolver().resolve("/not-a-container-path", procfs.read_mntns(c.pid))
+    assert info is not None and info.full_id == c.id
+    assert info.runtime == "podman"
+    assert info.image_repository == "localhost/stockade-test-busybox"
+    assert info.complete
+
+
 def test_podman_privileged(podman_container) -> None:
     c = podman_container(privileged=True)
     info = _resolve(ContainerResolver(), c.pid)

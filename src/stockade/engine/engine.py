@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
@@ -17,7 +18,6 @@ from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries
 from stockade.rules.loader import load_rules
-from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
 from stockade.rules.ruleset import Problem, RuleDef, RuleLoadError, Ruleset
 

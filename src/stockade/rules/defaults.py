@@ -7,6 +7,8 @@ from pathlib import Path
 from stockade.config import StockadeConfig
 
 BUILTIN_RULES_DIR = Path(__file__).resolve().parent / "builtin"
+#: loaded after the pack when `engine.pack_scope` is hosts_and_containers
+HOST_SCOPE_RULES = Path(__file__).resolve().parent / "extras" / "hosts.yaml"
 
 
 def builtin_rule_files() -> list[Path]:
@@ -40,5 +42,7 @@ def default_rule_paths(cfg: StockadeConfig | None = None) -> tuple[list[str], li
     files.extend(falco)
     if cfg.engine.builtin_rules:
         files.extend(str(p) for p in builtin_rule_files())
+        if cfg.engine.pack_scope == "hosts_and_containers":
+            files.append(str(HOST_SCOPE_RULES))
     files.extend(expand_rule_paths(cfg.engine.rules_files))
     return files, notes

