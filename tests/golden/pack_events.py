@@ -827,6 +827,15 @@ CASES: list[PackCase] = [
                 "ld.so.preload",
                 open_("/etc/ld.so.preload", "sh -c echo /tmp/x.so > /etc/ld.so.preload", WRITE),
             ),
+            v(
+                "a shell below the app the entrypoint started (only its direct children are startup)",
+                open_(
+                    "/etc/ld.so.preload",
+                    "sh -c echo /tmp/x.so > /etc/ld.so.preload",
+                    WRITE,
+                    ancestors=["node", "docker-entrypoi", "containerd-shim"],
+                ),
+            ),
         ],
         near_misses=[
             v("resolv.conf", open_("/etc/resolv.conf", "sh -c echo nameserver > /etc/resolv.conf", WRITE)),
