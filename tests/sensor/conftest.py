@@ -417,10 +417,10 @@ class Node:
     with rule_matching ``all``, the default append_output (ancestry and image in every alert) and a
     pipeline that keeps the alerts."""
 
-    def __init__(self, watch: list[str]) -> None:
+    def __init__(self, watch: list[str], backend: str = "auto") -> None:
         cfg = load_config(
             None,
-            {"sensor": {"backend": "auto", "watch_paths": watch}, "engine": {"falco_rules_paths": []}},
+            {"sensor": {"backend": backend, "watch_paths": watch}, "engine": {"falco_rules_paths": []}},
             environ={},
         )
         pack = [str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
@@ -444,16 +444,17 @@ class Node:
         timeout: float = 30.0,
         again: Callable[[], Any] | None = None,
         since: int = 0,
+        retry_s: float = 10.0,
     ) -> Alert:
         """The first alert from index `since` on matching `pred`; `again` repeats the behaviour every
-        10 s meanwhile (on this shared machine a burst elsewhere can make the kernel drop a message:
-        counted, tested elsewhere)."""
+        `retry_s` meanwhile (on this shared machine a burst elsewhere can make the kernel drop a
+        message: counted, tested elsewhere)."""
         deadline = time.monotonic() + timeout
-        next_try = time.monotonic() + 10
+        next_try = time.monotonic() + retry_s
         while time.monotonic() < deadline:
             if again is not None and time.monotonic() >= next_try:
                 again()
-                next_try = time.monotonic() + 10
+                next_try = time.monotonic() + retry_s
             for a in self.alerts[since:]:
                 if pred(a):
                     return a
@@ -462,14 +463,25 @@ class Node:
         raise AssertionError(f"no such alert; got {got[:40]}")
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """One running sensor for a test module (tests tell their alerts apart by container id and mark)."""
+def _running_node(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Node]:
     _need_root()
-    n = Node([str(tmp_path_factory.mktemp("watched"))])
+    n = Node([str(tmp_path_factory.mktemp("watched"))], backend)
     n.sensor.start()
     time.sleep(0.5)
     try:
         yield n
     finally:
         n.sensor.close()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One running sensor (backend auto: eBPF here) for a test module (tests tell their alerts apart
+    by container id and mark)."""
+    yield from _running_node(tmp_path_factory, "auto")
+
+
+@pytest.fixture(scope="module")
+def fallback_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """The same with the fallback sensors (proc connector, fanotify, conntrack)."""
+    yield from _running_node(tmp_path_factory, "fallback")

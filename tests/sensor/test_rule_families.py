@@ -16,6 +16,7 @@ last command is a child of the shell (busybox's shell would exec a sole last com
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,11 @@ class Family:
     on_host: bool = True
     #: /dev/shm without noexec (runtimes mount it noexec; a memory-backed emptyDir there is not)
     shm_exec: bool = False
+    #: why the fallback sensors cannot see it (None: they must)
+    fallback_blind: str | None = None
+
+
+CONNTRACK_NETNS = "conntrack follows the host's network namespace, not a container's own"
 
 
 def _listen(port: int) -> str:
@@ -105,6 +111,7 @@ FAMILIES: dict[str, Family] = {
         NET_SETUP + _listen(3333) + "/bin/nc 192.0.2.10 3333 </dev/null >/dev/null 2>&1; exit 0",
         "nc",
         net=True,
+        fallback_blind=CONNTRACK_NETNS,
     ),
     # -- reverse shells and scanners
     "reverse shell": Family(
@@ -122,6 +129,7 @@ FAMILIES: dict[str, Family] = {
         NET_SETUP + _listen(8080) + "/bin/wget -q -O /dev/null http://192.0.2.10:8080/ 2>/dev/null; exit 0",
         "wget",
         net=True,
+        fallback_blind=CONNTRACK_NETNS,
     ),
     # -- escapes
     "cgroup release_agent": Family(
@@ -162,7 +170,12 @@ FAMILIES: dict[str, Family] = {
         "echo ls >> /root/.ash_history; /bin/ln -sf /dev/null /root/.ash_history; exit 0",
         "ln",
     ),
-    "ptrace": Family("Ptrace Attach in Container", "/bin/stk-attack ptrace; exit 0", "stk-attack"),
+    "ptrace": Family(
+        "Ptrace Attach in Container",
+        "/bin/stk-attack ptrace; exit 0",
+        "stk-attack",
+        fallback_blind="no ptrace events without eBPF (the sensor reports ptrace as missing)",
+    ),
     "fileless (memfd)": Family(
         "Fileless Execution in Container",
         "/bin/stk-attack memfd-exec /bin/busybox true; exit 0",
@@ -232,7 +245,9 @@ def _check_process(fam: Family, f: dict[str, Any], shell_parent: tuple[str, ...]
         assert str(f["proc.aname[2]"]).startswith(shell_parent), f
 
 
-def _found(node: Any, fam: Family, where: str, mark: int, again: Any) -> dict[str, Any]:
+def _found(
+    node: Any, fam: Family, where: str, mark: int, again: Any, retry_s: float = 10.0
+) -> dict[str, Any]:
     """The family's alert for its acting process (the shell's command line names the behaviour
     too, so some rules also fire on the shell: right, but not the alert under test)."""
 
@@ -242,7 +257,7 @@ def _found(node: Any, fam: Family, where: str, mark: int, again: Any) -> dict[st
             return False
         return f.get("proc.name") == fam.proc if fam.proc else f.get("proc.name") != "sh"
 
-    a = node.wait_for(match, since=mark, again=again)
+    a = node.wait_for(match, since=mark, again=again, retry_s=retry_s)
     fields: dict[str, Any] = a.output_fields
     return fields
 
@@ -297,3 +312,29 @@ def test_on_the_host(node: Any, host_sandbox: Any, family: str) -> None:
     # the sandbox's shell is started by unshare (which forks, chroots, mounts /proc and execs it)
     _check_process(fam, f, ("unshare",))
     assert f.get("container.image.repository") in (None, "")
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_in_a_podman_container_with_the_fallback_sensors(
+    fallback_node: Any, podman_container: Any, family: str
+) -> None:
+    """Where eBPF cannot run: exec from the proc connector, files from fanotify on the container's
+    overlay root (create/delete/rename from its upper layer), connections from conntrack. What the
+    fallback cannot see, it says (missing event types in its plan) and the test says why."""
+    fam = FAMILIES[family]
+    if fam.fallback_blind:
+        if "ptrace" in fam.fallback_blind:
+            assert "ptrace" in fallback_node.sensor.plan.missing_evttypes
+        pytest.skip(f"the fallback sensors cannot see it: {fam.fallback_blind}")
+    c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
+    time.sleep(0.3)  # the container's root is watched from its first event on
+    mark = fallback_node.mark()
+
+    def act() -> None:
+        c.exec(["/bin/sh", "-c", fam.script])
+
+    act()
+    # the proc connector names only the pid: a process gone before its /proc entry was read has no
+    # command line (a known race of this sensor, counted in its exec_unread): repeat it
+    f = _found(fallback_node, fam, c.id[:12], mark, act, retry_s=2.0)
+    assert f.get("container.image.repository") == IMAGE, fallback_node.diagnosis()

@@ -30,6 +30,33 @@ LOSS_RULE = "Stockade sensor lost events"
 PROCESS_EVTTYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork", "procexit"})
 
 
+#: fields that hold a path (fanotify reports host paths into a container's root filesystem)
+PATH_FIELDS = (
+    "fd.name",
+    "evt.arg.name",
+    "evt.arg.path",
+    "evt.arg.filename",
+    "evt.arg.oldpath",
+    "evt.arg.newpath",
+    "evt.arg.linkpath",
+    "fs.path.name",
+    "fs.path.source",
+    "fs.path.target",
+)
+
+
+def _container_paths(data: dict[str, Any], roots: list[str]) -> None:
+    """Host paths into a container's root filesystem or its upper layer (`roots`, ending in "/")
+    -> the paths the container sees."""
+    for k in PATH_FIELDS:
+        v = data.get(k)
+        if v.__class__ is str:
+            for root in roots:
+                if v.startswith(root):
+                    data[k] = v[len(root) - 1 :]
+                    break
+
+
 def _backend_class(name: str) -> Any:
     mod, cls = BACKENDS[name]
     try:
@@ -118,7 +145,7 @@ class SensorRunner:
         #: containers seen (full id); their root filesystems get a fanotify watch when it runs
         self._containers: set[str] = set()
         #: container full id -> its root filesystem on the host, with a trailing "/"
-        self._roots: dict[str, str] = {}
+        self._roots: dict[str, list[str]] = {}
 
     def _make(self, name: str) -> Backend:
         cls = _backend_class(name)
@@ -174,11 +201,9 @@ class SensorRunner:
                 if cid is not None:
                     if cid not in self._containers:
                         self._new_container(cid)
-                    root = self._roots.get(cid)
-                    name = data.get("fd.name")
-                    if root and name.__class__ is str and name.startswith(root):
-                        # a host path into the container's root (fanotify): the path the container sees
-                        data["fd.name"] = name[len(root) - 1 :]
+                    roots = self._roots.get(cid)
+                    if roots:
+                        _container_paths(data, roots)
                 self.pipeline.handle(Event("syscall", data, "sensor"))
             now = time.monotonic()
             if now - last_loss_check >= 1.0:
@@ -195,13 +220,17 @@ class SensorRunner:
         root = getattr(info, "rootfs", None)
         if not root:
             return
-        self._roots[full_id] = root.rstrip("/") + "/"
+        self._roots[full_id] = [root.rstrip("/") + "/"]
         # an overlay root has its own superblock: mark it whole, which covers the container's own
-        # mount of it; a plain directory is marked through the container's mount (/proc/<pid>/root)
-        overlay = getattr(info, "upperdir", None) or getattr(info, "root_fstype", None) == "overlay"
+        # mount of it; its create/delete/rename events are seen in the writable upper layer (overlay
+        # cannot report them). A plain directory is marked through the container's mount.
+        upper = getattr(info, "upperdir", None)
+        overlay = upper or getattr(info, "root_fstype", None) == "overlay"
         pid = getattr(info, "init_pid", None)
         if overlay:
-            watch = _watch(root, "filesystem")
+            watch = _watch(root, "filesystem", upper)
+            if upper:
+                self._roots[full_id].append(upper.rstrip("/") + "/")
         elif pid:
             watch = _watch(f"/proc/{pid}/root", "mount")
         else:
@@ -282,7 +311,7 @@ def _strip(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if not k.startswith("_")}
 
 
-def _watch(path: str, scope: str) -> Any:
+def _watch(path: str, scope: str, names: str | None = None) -> Any:
     from stockade.sensor.fanotify import Watch
 
-    return Watch(path, scope)  # type: ignore[arg-type]
+    return Watch(path, scope, names)  # type: ignore[arg-type]

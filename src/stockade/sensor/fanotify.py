@@ -117,6 +117,18 @@ class Watch:
 
     path: str
     scope: Scope = "tree"
+    #: where this watch's create/delete/rename events are seen instead of `path`: an overlay root
+    #: cannot report them (no file handles), its writable upper layer on the host's disk can
+    names: str | None = None
+
+
+def _is_whiteout(path: str) -> bool:
+    """An overlayfs whiteout: a character device 0/0 (a deleted lower-layer file)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
 def _libc() -> ctypes.CDLL:
@@ -294,12 +306,13 @@ class FanotifyBackend:
                 if self._open_fd >= 0:
                     _mark(self._open_fd, fs_flags, OPEN_MASK, path)
                 if self._name_fd >= 0:
-                    _mark(self._name_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, NAME_MASK, path)
-                    if w.scope == "mount":
-                        self._prefixes.append(path.rstrip("/") + "/")
+                    names = os.path.realpath(w.names) if w.names else path
+                    _mark(self._name_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, NAME_MASK, names)
+                    if w.scope == "mount" or w.names:
+                        self._prefixes.append(names.rstrip("/") + "/")
         except OSError as e:
             raise SensorError(f"fanotify: cannot watch {w.path}: {e.strerror}") from e
-        self.watches.append(Watch(path, w.scope))
+        self.watches.append(Watch(path, w.scope, w.names))
 
     def _mark_dir(self, path: str) -> bool:
         if path in self._tree_dirs:
@@ -645,7 +658,13 @@ class FanotifyBackend:
             return
         ev = self._base(etype, pid, now_ns, now)
         ev["fs.path.name"] = path
-        if etype == "creat":
+        if etype == "creat" and _is_whiteout(path):
+            # an overlay upper layer records the deletion of a lower-layer file as a whiteout
+            if "unlinkat" not in self._want:
+                return
+            ev["evt.type"] = "unlinkat"
+            ev["evt.arg.name"] = path
+        elif etype == "creat":
             ev["fd.name"] = ev["evt.arg.name"] = path
             ev["fd.typechar"], ev["fd.type"] = "f", "file"
             try:

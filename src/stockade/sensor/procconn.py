@@ -108,6 +108,8 @@ class ProcConnectorBackend:
         self.overflows: Counter[str] = Counter()
         #: messages received, by proc event kind (fork, exec, exit, uid, gid, comm, thread, ...)
         self.received: Counter[str] = Counter()
+        #: execs whose process was gone before /proc could be read (no command line, no exe)
+        self.exec_unread = 0
         self.rcvbuf = rcvbuf
         self.read_proc = read_proc
         self.max_batch = max_batch
@@ -290,6 +292,9 @@ class ProcConnectorBackend:
             return
         if self.read_proc:
             info = procfs.snapshot(tgid, self._boot_ns)
+            if info.args is None and info.exe is None:
+                # gone before /proc could be read: the exec is reported without its command line
+                self.exec_unread += 1
             prev = self._table.get(tgid)
             if prev is not None:
                 # what /proc no longer had (the process exited already): keep the fork's values
