@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from stockade.api.deps import StoreDep
 from stockade.api.params import parse_priority_param, parse_time_param, reject_unknown_params
 from stockade.api.problem import problem_responses
+from stockade.storage.filters import AlertFilter
 
 router = APIRouter(tags=["alerts"])
 
@@ -53,17 +54,17 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     reject_unknown_params(request, _KNOWN)
-    filters: dict[str, Any] = {
-        "since_ns": parse_time_param("since", since),
-        "until_ns": parse_time_param("until", until),
-        "rule": rule or None,
-        "min_priority": parse_priority_param(priority),
-        "source": source or None,
-        "container_id": container or None,
-        "text": q or None,
-    }
-    items = store.list_alerts(**filters, limit=limit, offset=offset)
-    total = store.count_alerts(**filters)
+    selected = AlertFilter(
+        since_ns=parse_time_param("since", since),
+        until_ns=parse_time_param("until", until),
+        rule=rule or None,
+        min_priority=parse_priority_param(priority),
+        source=source or None,
+        container_id=container or None,
+        text=q or None,
+    )
+    items = store.list_alerts(selected, limit=limit, offset=offset)
+    total = store.count_alerts(selected)
     return {"items": [a.to_falco_json() for a in items], "total": total, "limit": limit, "offset": offset}
 
 

@@ -1,16 +1,27 @@
-"""What every command shares: the output format, the configuration, printing."""
+"""What every command shares: the output format, the configuration, printing; and what the commands
+that read the store (`stockade alerts`, `stockade events`) share: opening it (--db, --data-dir),
+times (--since / --until), --source, --limit and their tables."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from stockade.config import StockadeConfig, load_config
+from stockade.errors import StorageError, UsageError
+from stockade.model.event import SOURCES
+from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
+from stockade.storage.store import Store, normalize_url
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,9 +51,10 @@ def json_line(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def emit(obj: Any, text: str | None = None) -> None:
-    """Print `obj` as JSON with --output json, else `text` (or a readable rendering of obj)."""
-    if STATE.output == "json":
+def emit(obj: Any, text: str | None = None, output: str | None = None) -> None:
+    """Print `obj` as JSON with --output json (`output`, else the global one), else `text` (or a
+    readable rendering of obj)."""
+    if (output or STATE.output) == "json":
         json_line(obj)
     else:
         console.print(text if text is not None else obj, markup=False)
@@ -51,3 +63,121 @@ def emit(obj: Any, text: str | None = None) -> None:
 OutputOpt = typer.Option(
     None, "--output", "-o", help="Output format: text or json (overrides the global option)."
 )
+
+
+def output_format(local: str | None) -> str:
+    """The subcommand's --output if given, else the global one."""
+    fmt = local or STATE.output
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--output must be 'text' or 'json', not '{fmt}'")
+    return fmt
+
+
+# -- the commands that read the store ------------------------------------------------------------
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (overrides storage.url), e.g. sqlite:///path or postgresql://...."
+    ),
+]
+DataDirOpt = Annotated[
+    str | None, typer.Option("--data-dir", help="Data directory holding stockade.db (overrides data_dir).")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="From this time: a duration ago (90s, 15m, 2h, 7d) or RFC 3339.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Up to this time: a duration ago (15m) or RFC 3339.")
+]
+SourceOpt = Annotated[str | None, typer.Option("--source", help=f"Only this source: {', '.join(SOURCES)}.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")]
+
+
+def id_arg(kind: str) -> Any:
+    """The ID argument of `stockade alerts show` / `stockade events show` (kind: "Alert", "Event")."""
+    return typer.Argument(metavar="ID", help=f"{kind} id, or a unique prefix (6+ characters).")
+
+
+def open_store(db: str | None, data_dir: str | None) -> Store:
+    """The store named by --db, else by the configuration (with --data-dir applied).
+
+    Reading commands never create a database: a SQLite file that does not exist is an error.
+    """
+    if db:
+        url = db
+    elif data_dir:
+        cfg = load_config(STATE.config_path, {**STATE.overrides, "data_dir": data_dir})
+        url = cfg.db_url()
+    else:
+        url = STATE.config().db_url()
+    try:
+        u = normalize_url(url)
+    except Exception:
+        u = None
+    if u is not None and u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        path = Path(u.database).expanduser()
+        if not u.database.startswith("file:") and not path.exists():
+            raise StorageError(
+                f"no database at {path}: nothing has been stored there yet (give --db URL or --data-dir DIR)"
+            )
+    return Store(url)
+
+
+def parse_when(value: str | None, option: str) -> int | None:
+    """--since/--until: RFC 3339 time, or a duration meaning that long ago -> ns since the epoch."""
+    if value is None:
+        return None
+    t = parse_time_ns(value)
+    if t is not None:
+        return t
+    try:
+        d = parse_duration_s(value)
+    except ValueError:
+        d = -1.0
+    if d < 0:
+        raise UsageError(
+            f"{option}: expected a duration (90s, 15m, 2h, 7d) or an RFC 3339 time, not '{value}'"
+        )
+    return now_ns() - int(d * 1_000_000_000)
+
+
+def check_source(source: str | None) -> None:
+    if source is not None and source not in SOURCES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCES)}, not '{source}'")
+
+
+def short_time(ns: int) -> str:
+    """'2024-11-22 18:13:20' (UTC)."""
+    return format_time_ns(ns)[:19].replace("T", " ")
+
+
+def truncate(s: str, n: int) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def print_items(items: Sequence[T], fmt: str, as_json: Callable[[T], Any], none: str) -> bool:
+    """The whole output of a `list` command when it is JSON (`as_json(item)`, one line each) or
+    there is nothing to list (the line `none`): True then; False when the table is still to print."""
+    if fmt == "json":
+        for item in items:
+            json_line(as_json(item))
+        return True
+    if not items:
+        console.print(none, markup=False)
+        return True
+    return False
+
+
+def listing_table() -> Table:
+    """The table of a `list` command: no box, bold headers (the caller adds the columns)."""
+    return Table(box=None, pad_edge=False, header_style="bold")
+
+
+def print_table(table: Table) -> None:
+    """Print a table; piped output has no terminal width, so it is not squeezed into 80 columns."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(highlight=False, width=250, color_system=None).print(table)

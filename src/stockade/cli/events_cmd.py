@@ -6,25 +6,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from stockade.cli import common
-from stockade.cli.alerts_cmd import (
-    DataDirOpt,
-    DbOpt,
-    LimitOpt,
-    SinceOpt,
-    SourceOpt,
-    UntilOpt,
-    check_source,
-    open_store,
-    output_format,
-    parse_when,
-    print_table,
-    short_time,
-    truncate,
-)
+from stockade.cli.common import DataDirOpt, DbOpt, LimitOpt, SinceOpt, SourceOpt, UntilOpt
 from stockade.errors import UsageError
 from stockade.model.event import Event
 from stockade.model.timeutil import format_time_ns
@@ -104,22 +89,17 @@ def list_events(
     output: str | None = common.OutputOpt,
 ) -> None:
     """List stored events, newest first. With --output json: one event object per line."""
-    fmt = output_format(output)
-    check_source(source)
+    fmt = common.output_format(output)
+    common.check_source(source)
     conds = parse_where(where)
-    since_ns, until_ns = parse_when(since, "--since"), parse_when(until, "--until")
-    with open_store(db, data_dir) as store:
+    since_ns, until_ns = common.parse_when(since, "--since"), common.parse_when(until, "--until")
+    with common.open_store(db, data_dir) as store:
         events = store.query_events(
             since_ns=since_ns, until_ns=until_ns, source=source, where=conds, limit=limit
         )
-    if fmt == "json":
-        for e in events:
-            common.json_line(event_json(e))
+    if common.print_items(events, fmt, event_json, "no events"):
         return
-    if not events:
-        common.console.print("no events", markup=False)
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = common.listing_table()
     table.add_column("TIME (UTC)", no_wrap=True)
     table.add_column("SOURCE", no_wrap=True)
     table.add_column("TYPE", no_wrap=True)
@@ -130,14 +110,14 @@ def list_events(
         kind, summary = _summary(e)
         t = e.time_ns
         table.add_row(
-            short_time(t) if t is not None else "",
+            common.short_time(t) if t is not None else "",
             e.source,
             Text(kind),
             Text(str(e.data.get("container.id") or "")),
-            Text(truncate(summary, 120)),
+            Text(common.truncate(summary, 120)),
             Text((e.id or "")[:12]),
         )
-    print_table(table)
+    common.print_table(table)
     if len(events) == limit:
         common.console.print(f"showing the newest {limit} events (use --limit to see more)", markup=False)
 
@@ -168,21 +148,16 @@ def event_text(e: Event) -> str:
 
 @events_app.command("show")
 def show_event(
-    event_id: Annotated[
-        str, typer.Argument(metavar="ID", help="Event id, or a unique prefix (6+ characters).")
-    ],
+    event_id: Annotated[str, common.id_arg("Event")],
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
     output: str | None = common.OutputOpt,
 ) -> None:
     """Show one event in full (with --output json: its JSON object)."""
-    fmt = output_format(output)
-    with open_store(db, data_dir) as store:
+    fmt = common.output_format(output)
+    with common.open_store(db, data_dir) as store:
         e = store.get_event(event_id)
-    if fmt == "json":
-        common.json_line(event_json(e))
-    else:
-        common.console.print(event_text(e), markup=False)
+    common.emit(event_json(e), event_text(e), fmt)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,10 @@ import re
 import time
 from datetime import UTC, datetime
 
+#: RFC 3339 / ISO 8601 at the start of a text; the fraction takes any number of digits (only the
+#: strict parser limits it to nine)
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:?\d{2})?"
 )
 
 
@@ -16,10 +18,31 @@ def now_ns() -> int:
 
 
 def parse_time_ns(value: str) -> int | None:
-    """RFC 3339 / ISO 8601 with up to nanoseconds -> ns since epoch; None if not a time."""
-    m = _RFC3339.match(value.strip())
-    if not m:
+    """RFC 3339 / ISO 8601 with up to nanoseconds -> ns since epoch; None if not a time.
+
+    Strict: the whole text is the time, with at most nine fraction digits (what users type and
+    what the event formats carry)."""
+    m = _RFC3339.fullmatch(value.strip())
+    if m is None or (m[7] is not None and len(m[7]) > 9):
         return None
+    return _match_ns(m)
+
+
+def parse_runtime_time_ns(value: object) -> int | None:
+    """A time in container runtime metadata (podman, runc, CRI annotations, Docker) -> ns since epoch.
+
+    Lenient, as Go writes times: nanoseconds or more fraction digits (cut to nine), any timezone
+    offset, text after the time ignored. Go's zero time (year 1) means unknown: None, as is
+    anything that is not a string holding a time."""
+    if not isinstance(value, str):
+        return None
+    m = _RFC3339.match(value.strip())
+    if m is None or int(m.group(1)) <= 1:
+        return None
+    return _match_ns(m)
+
+
+def _match_ns(m: re.Match[str]) -> int | None:
     y, mo, d, h, mi, s, frac, tz = m.groups()
     try:
         dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
@@ -27,7 +50,7 @@ def parse_time_ns(value: str) -> int | None:
         return None
     ns = int(dt.timestamp()) * 1_000_000_000
     if frac:
-        ns += int(frac.ljust(9, "0"))
+        ns += int(frac[:9].ljust(9, "0"))
     if tz and tz not in ("Z", "z"):
         sign = 1 if tz[0] == "+" else -1
         hh, mm = int(tz[1:3]), int(tz[-2:])

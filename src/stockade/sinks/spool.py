@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import collections
 import fcntl
-import logging
 import os
 import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from stockade.model import errorlog
 
 __all__ = ["ErrorLog", "Spool"]
 
@@ -32,33 +33,12 @@ _FIRST_SEQ = 10**12  # room below for prepended segments
 _READ_CHUNK = 1 << 16
 
 
-class ErrorLog:
-    """The latest delivery problems of one sink: kept (bounded) for status, and logged.
-
-    Repeated identical messages are logged at most once a minute, so a dead destination does not
-    flood the log; every occurrence is still counted in :attr:`total`.
-    """
+class ErrorLog(errorlog.ErrorLog):
+    """A sink's record of its delivery problems (:class:`stockade.model.errorlog.ErrorLog`), logged
+    as ``sink NAME: ...`` on the logger ``stockade.sinks.NAME``."""
 
     def __init__(self, sink_name: str, keep: int = 20) -> None:
-        self._log = logging.getLogger(f"stockade.sinks.{sink_name}")
-        self._sink = sink_name
-        self.recent: collections.deque[str] = collections.deque(maxlen=keep)
-        self.total = 0
-        self._last_msg = ""
-        self._last_logged = 0.0
-
-    def report(self, message: str) -> None:
-        self.total += 1
-        self.recent.append(message)
-        now = time.monotonic()
-        if message != self._last_msg or now - self._last_logged >= 60.0:
-            self._log.warning("sink %s: %s", self._sink, message)
-            self._last_msg = message
-            self._last_logged = now
-
-    @property
-    def errors(self) -> list[str]:
-        return list(self.recent)
+        super().__init__(f"sink {sink_name}", keep, logger=f"stockade.sinks.{sink_name}")
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -13,6 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,10 @@ from sqlalchemy.pool import StaticPool
 
 from stockade.errors import NotFoundError, StorageError, UsageError
 from stockade.model import timeutil
-from stockade.model.alert import Alert, normalize_priority, priority_rank
+from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
 from stockade.storage import tables
+from stockade.storage.filters import AlertFilter, span_conditions
 from stockade.storage.tables import EVENT_INDEXED_FIELDS, INDEXED_LEN
 
 if TYPE_CHECKING:
@@ -365,71 +367,21 @@ class Store:
 
     # -- reading alerts --------------------------------------------------------------------------
 
-    def _alert_filters(
-        self,
-        *,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        rule: str | None = None,
-        min_priority: str | None = None,
-        source: str | None = None,
-        container_id: str | None = None,
-        text: str | None = None,
-    ) -> list[Any]:
-        a = tables.alerts
-        conds: list[Any] = []
-        if since_ns is not None:
-            conds.append(a.c.time_ns >= since_ns)
-        if until_ns is not None:
-            conds.append(a.c.time_ns <= until_ns)
-        if rule is not None:
-            conds.append(a.c.rule == rule)
-        if min_priority is not None:
-            p = normalize_priority(min_priority)
-            if p is None:
-                raise UsageError(f"unknown priority {min_priority!r}")
-            conds.append(a.c.priority_rank <= priority_rank(p))
-        if source is not None:
-            conds.append(a.c.source == source)
-        if container_id is not None:
-            conds.append(a.c.container_id.startswith(container_id, autoescape=True))
-        if text:
-            needle = text.lower()
-            conds.append(
-                sa.or_(
-                    sa.func.lower(a.c.output).contains(needle, autoescape=True),
-                    sa.func.lower(a.c.rule).contains(needle, autoescape=True),
-                )
-            )
-        return conds
-
     def list_alerts(
         self,
+        alert_filter: AlertFilter | None = None,
+        /,
         *,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        rule: str | None = None,
-        min_priority: str | None = None,
-        source: str | None = None,
-        container_id: str | None = None,
-        text: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        **filters: Any,
     ) -> list[Alert]:
-        """Alerts matching every given filter, newest first.
+        """Alerts matching `alert_filter`, newest first.
 
-        ``min_priority="Warning"`` gives Warning and more severe; ``container_id`` matches a prefix
-        (short ids work); ``text`` is a case-insensitive substring of the output or the rule name.
+        The filter's fields may be given as keywords instead (``list_alerts(rule="...")``), or to
+        change some of a given filter's; see :class:`~stockade.storage.filters.AlertFilter`.
         """
-        conds = self._alert_filters(
-            since_ns=since_ns,
-            until_ns=until_ns,
-            rule=rule,
-            min_priority=min_priority,
-            source=source,
-            container_id=container_id,
-            text=text,
-        )
+        conds = replace(alert_filter or AlertFilter(), **filters).conditions()
         a = tables.alerts
         stmt = (
             sa.select(a.c.body)
@@ -442,27 +394,9 @@ class Store:
         with self._errors("cannot read alerts"), self._read_lock, self._engine.connect() as conn:
             return [Alert.from_falco_json(body) for (body,) in conn.execute(stmt)]
 
-    def count_alerts(
-        self,
-        *,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        rule: str | None = None,
-        min_priority: str | None = None,
-        source: str | None = None,
-        container_id: str | None = None,
-        text: str | None = None,
-    ) -> int:
-        """How many alerts match (same filters as :meth:`list_alerts`)."""
-        conds = self._alert_filters(
-            since_ns=since_ns,
-            until_ns=until_ns,
-            rule=rule,
-            min_priority=min_priority,
-            source=source,
-            container_id=container_id,
-            text=text,
-        )
+    def count_alerts(self, alert_filter: AlertFilter | None = None, /, **filters: Any) -> int:
+        """How many alerts match (the filter as in :meth:`list_alerts`)."""
+        conds = replace(alert_filter or AlertFilter(), **filters).conditions()
         stmt = sa.select(sa.func.count()).select_from(tables.alerts).where(*conds)
         self._check_open()
         with self._errors("cannot count alerts"), self._read_lock, self._engine.connect() as conn:
@@ -553,15 +487,8 @@ class Store:
         ``ka.verb``, ...) use their column, any other name a key of the event's JSON (a flat key,
         or a dotted path in a nested Kubernetes audit object)."""
         ev = tables.events
-        conds: list[Any] = []
-        if since_ns is not None:
-            conds.append(ev.c.time_ns >= since_ns)
-        if until_ns is not None:
-            conds.append(ev.c.time_ns <= until_ns)
-        if source is not None:
-            conds.append(ev.c.source == source)
-        for k, v in (where or {}).items():
-            conds.append(self._where_condition(k, str(v)))
+        conds = span_conditions(ev, since_ns, until_ns, source)
+        conds.extend(self._where_condition(k, str(v)) for k, v in (where or {}).items())
         stmt = (
             sa.select(ev.c.id, ev.c.source, ev.c.origin, ev.c.data, ev.c.meta)
             .where(*conds)

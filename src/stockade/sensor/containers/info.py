@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.model.images import split_image
+
+# the runtime readers' name for the lenient parser of runtime metadata times (Go's format)
+from stockade.model.timeutil import parse_runtime_time_ns as parse_rfc3339_ns
 
 __all__ = ["ContainerInfo", "mount_dict", "parse_rfc3339_ns", "split_image"]
 
@@ -103,26 +104,3 @@ def mount_dict(source: str, dest: str, rw: bool, propagation: str = "", mode: st
         "propagation": propagation,
         "spec": f"{source}:{dest}:{mode}:{str(rw).lower()}:{propagation}",
     }
-
-
-_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?")
-
-
-def parse_rfc3339_ns(text: Any) -> int | None:
-    """ns since the epoch of an RFC 3339 time as Go writes it (nanosecond fractions); None if not one."""
-    if not isinstance(text, str):
-        return None
-    m = _RFC3339.match(text.strip())
-    if m is None:
-        return None
-    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
-    if y <= 1:
-        return None  # Go's zero time
-    frac = (m.group(7) or "0")[:9].ljust(9, "0")
-    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    tz = m.group(8)
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        tz = tz[1:].replace(":", "")
-        secs -= sign * (int(tz[:2]) * 3600 + int(tz[2:]) * 60)
-    return secs * 1_000_000_000 + int(frac)
