@@ -292,3 +292,24 @@ def test_real_process(populated: dict[str, Any], tmp_path: Path) -> None:
     )
     assert r.returncode == 3
     assert r.stderr.strip() == "stockade: error: no alert with id 'nonexistent'"
+
+
+def test_bad_values_are_usage_errors_not_tracebacks(
+    capsys: pytest.CaptureFixture[str], populated: dict[str, Any]
+) -> None:
+    """typer's own validation errors (here --limit's minimum) are usage errors with exit 2."""
+    got, _, err = run(capsys, "alerts", "list", "-n", "0", "--db", populated["url"])
+    assert got == 2
+    assert "--limit" in err and "Traceback" not in err
+
+
+def test_a_duration_longer_than_the_epoch_means_from_the_beginning(
+    capsys: pytest.CaptureFixture[str], populated: dict[str, Any]
+) -> None:
+    got, out, err = run(
+        capsys, "alerts", "list", "--since", "1000000d", "--db", populated["url"], "-o", "json"
+    )
+    assert got == 0, err
+    assert len(json_lines(out)) == len(populated["alerts"])
+    got, out, err = run(capsys, "alerts", "list", "--until", "1000000d", "--db", populated["url"])
+    assert got == 0 and "Traceback" not in err

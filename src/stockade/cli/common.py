@@ -139,7 +139,9 @@ def parse_when(value: str | None, option: str) -> int | None:
         raise UsageError(
             f"{option}: expected a duration (90s, 15m, 2h, 7d) or an RFC 3339 time, not '{value}'"
         )
-    return now_ns() - int(d * 1_000_000_000)
+    now = now_ns()
+    # longer ago than the epoch (or infinite): from the beginning
+    return 0 if d * 1_000_000_000 >= now else now - int(d * 1_000_000_000)
 
 
 def check_source(source: str | None) -> None:

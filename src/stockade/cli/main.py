@@ -12,6 +12,23 @@ from stockade import __version__
 from stockade.cli import common
 from stockade.errors import StockadeError
 
+# typer >= 0.29 raises its own Exit/Abort and the usage errors of the click it vendors
+_EXIT: tuple[type[BaseException], ...] = (
+    click.exceptions.Exit,
+    getattr(typer, "Exit", click.exceptions.Exit),
+)
+_ABORT: tuple[type[BaseException], ...] = (
+    click.exceptions.Abort,
+    getattr(typer, "Abort", click.exceptions.Abort),
+)
+_CLICK_ERROR: tuple[type[BaseException], ...] = (click.ClickException,)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+
+    _CLICK_ERROR += (_TyperClickException,)
+except ImportError:  # pragma: no cover - an older typer uses click itself
+    pass
+
 app = typer.Typer(
     name="stockade",
     help="Stockade: zero-trust runtime security for Linux containers and Kubernetes.",
@@ -69,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     except StockadeError as e:
         common.err_console.print(f"stockade: error: {e}", markup=False)
         return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as e:
+        return int(getattr(e, "exit_code", 0))
+    except _ABORT:
         common.err_console.print("stockade: aborted", markup=False)
         return 130
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
+    except _CLICK_ERROR as e:
+        e.show()  # type: ignore[attr-defined]
+        return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
