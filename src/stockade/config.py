@@ -116,6 +116,9 @@ class SensorConfig(_Strict):
     )
     #: fallback backend: turn on connection tracking in this network namespace (adds an inert iptables chain)
     conntrack_enable_tracking: bool = False
+    #: eBPF backend: drop in the kernel the failed calls of the syscalls no loaded rule can match when
+    #: they fail (derived from the rules: stockade.rules.prefilter); counted as `filtered`, not lost
+    kernel_prefilter: bool = True
 
 
 class ApiConfig(_Strict):

@@ -84,6 +84,13 @@ def test_shell_in_a_container_reaches_stockade_alerts_and_the_api(
         assert a["output_fields"].get("container.image.repository") == "localhost/stockade-test-busybox"
         st = httpx.get(f"{base}/api/v1/status", timeout=5).json()["runtime"]
         assert st["sensor"]["backend"]  # it says which backend runs
+        assert "filtered_total" in st["sensor"] and "lost_total" in st["sensor"]
+        if st["sensor"]["backend"] == "ebpf":  # no rule of the pack reads a failed creat
+            assert "creat" in st["sensor"]["kernel_prefilter"]["drop_failed"]
+        shown = subprocess.run(
+            [STOCKADE, "status", "--port", str(port)], capture_output=True, text=True, env=env, timeout=30
+        )
+        assert shown.returncode == 0 and "lost," in shown.stdout and "filtered in the kernel" in shown.stdout
     finally:
         up.send_signal(signal.SIGTERM)
         try:

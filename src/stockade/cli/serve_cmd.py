@@ -146,7 +146,13 @@ def status(
     lines = [
         f"stockade {rt.get('version')} ({rt.get('role')}) on {rt.get('hostname')}, up {rt.get('uptime_s')}s",
         f"sensor backend: {sensor.get('backend') or 'none'}"
-        + (f" ({sensor['note']})" if sensor.get("note") else ""),
+        + (f" ({sensor['note']})" if sensor.get("note") else "")
+        + (
+            f"; {sensor['events']} events, {sensor.get('lost_total', 0)} lost, "
+            f"{sensor.get('filtered_total', 0)} filtered in the kernel"
+            if "events" in sensor
+            else ""
+        ),
         f"rules: {rt.get('rules', {}).get('active')} active of {rt.get('rules', {}).get('loaded')}",
         f"events: {rt.get('events', {}).get('total')} ({rt.get('events', {}).get('per_second')}/s)",
         f"alerts: {rt.get('alerts', {}).get('total')}",

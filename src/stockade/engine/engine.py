@@ -16,6 +16,7 @@ from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
 from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
+from stockade.rules.ast import Node
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries
 from stockade.rules.loader import load_rules
 from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
@@ -388,6 +389,19 @@ class Engine:
                 return None
             need |= r.d.evttypes
         return need
+
+    def conditions(self, source: str = "syscall") -> list[Node]:
+        """The resolved conditions the active rules of `source` evaluate: each rule's (exceptions
+        folded in) and every step of each sequence rule."""
+        out: list[Node] = []
+        for r in self._active.values():
+            if r.d.source != source:
+                continue
+            if r.d.sequence is not None:
+                out.extend(s.ast for s in r.d.sequence.steps if s.ast is not None)
+            elif r.d.ast is not None:
+                out.append(r.d.ast)
+        return out
 
 
 def _time_ns(data: dict[str, Any]) -> int:

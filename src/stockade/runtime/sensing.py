@@ -15,6 +15,7 @@ from typing import Any
 from stockade.config import StockadeConfig
 from stockade.model.alert import Alert
 from stockade.model.event import Event
+from stockade.rules.prefilter import failed_droppable
 from stockade.sensor.interface import Backend, Capabilities, SensorError
 
 #: backend name -> (module, class)
@@ -132,6 +133,8 @@ class SensorRunner:
         self.pipeline = pipeline
         self.needed = needed
         self.plan = plan(cfg.sensor.backend, needed)
+        #: syscalls whose failed calls the eBPF backend drops in the kernel (no active rule can match them)
+        self.drop_failed = _drop_failed(cfg, pipeline, self.plan, needed)
         self.backends: dict[str, Backend] = {}
         self._q: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue(maxsize=256)
         self._stop = threading.Event()
@@ -153,6 +156,8 @@ class SensorRunner:
             return cls(list(self.cfg.sensor.watch_paths))  # type: ignore[no-any-return]
         if name == "conntrack":
             return cls(enable_tracking=self.cfg.sensor.conntrack_enable_tracking)  # type: ignore[no-any-return]
+        if name == "ebpf":
+            return cls(drop_failed=self.drop_failed)  # type: ignore[no-any-return]
         return cls()  # type: ignore[no-any-return]
 
     def start(self) -> None:
@@ -262,6 +267,9 @@ class SensorRunner:
         if self.enricher is not None:
             out["enrichment"] = dict(self.enricher.stats)
         out["lost_total"] = sum(sum(b.stats.lost.values()) for b in self.backends.values())
+        out["filtered_total"] = sum(sum(b.stats.filtered.values()) for b in self.backends.values())
+        ebpf = self.backends.get("ebpf")
+        out["kernel_prefilter"] = {"drop_failed": sorted(getattr(ebpf, "dropping_failed", ()))}
         return out
 
     def close(self) -> None:
@@ -294,6 +302,20 @@ def loss_alert(hostname: str, backend: str, cause: str, new: int, total: int) ->
         hostname=hostname,
         workload="host",
     )
+
+
+def _drop_failed(
+    cfg: StockadeConfig, pipeline: Any, p: SensorPlan, needed: set[str] | None
+) -> frozenset[str]:
+    """With sensor.kernel_prefilter and the eBPF backend: the syscalls it follows whose failed calls no
+    active rule of the pipeline's engine can match (decided once, at start, as the event types are)."""
+    engine = getattr(pipeline, "engine", None)
+    if not cfg.sensor.kernel_prefilter or engine is None or "ebpf" not in p.backends:
+        return frozenset()
+    types = p.capabilities["ebpf"].evttypes
+    if needed is not None:
+        types = types & (needed | PROCESS_EVTTYPES)
+    return failed_droppable(engine.conditions("syscall"), types)
 
 
 def _enricher() -> Any:

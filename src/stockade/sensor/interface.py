@@ -6,7 +6,10 @@ that enrichment consumes (they start with "_" and never reach rules):
 
 * ``_cgroup_id`` (int), ``_cgroup_path`` (str, the process's cgroup path when known),
   ``_mntns`` (int), ``_pidns`` (int): for container attribution;
-* ``_start_ns`` (int, process start time), ``_exe_upper`` (bool, exe on the overlay upper layer).
+* ``_start_ns`` (int, process start time), ``_exe_upper`` (bool, exe on the overlay upper layer);
+* ``_netns``, ``_ct_id``, ``_inode`` (conntrack), ``_fanotify_mask`` (fanotify).
+
+Every private key is listed in ``PRIVATE_KEYS`` (a test checks the backends' sources).
 
 Every raw event has at least ``evt.type``, ``evt.dir`` ("<"), ``evt.time`` (ns since the epoch),
 ``proc.pid``, ``thread.tid`` and, where the backend knows them, ``proc.ppid``, ``user.uid``,
@@ -25,8 +28,23 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stockade.errors import StockadeError
+from stockade.model.errorlog import ErrorLog
 
-__all__ = ["Backend", "BackendStats", "Capabilities", "SensorError"]
+__all__ = ["PRIVATE_KEYS", "Backend", "BackendStats", "Capabilities", "SensorError"]
+
+#: every private key a backend may put in a raw event (enrichment consumes and removes them)
+PRIVATE_KEYS = (
+    "_cgroup_id",
+    "_cgroup_path",
+    "_mntns",
+    "_pidns",
+    "_netns",
+    "_start_ns",
+    "_exe_upper",
+    "_fanotify_mask",
+    "_ct_id",
+    "_inode",
+)
 
 
 class SensorError(StockadeError):
@@ -52,20 +70,30 @@ class BackendStats:
     events: int = 0
     #: events lost, by cause ("ringbuf_full", "netlink_enobufs", "fanotify_overflow", ...)
     lost: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
+    #: records a kernel prefilter dropped on purpose because no loaded rule can match them, by event
+    #: type (the eBPF backend's failed calls: stockade.rules.prefilter). Not losses.
+    filtered: Counter[str] = field(default_factory=Counter)
+    #: problems that are not lost events (unreadable records, a directory not watched, ...)
+    problems: ErrorLog = field(default_factory=lambda: ErrorLog("sensor"))
+
+    @property
+    def errors(self) -> int:
+        return self.problems.total
+
+    @property
+    def last_errors(self) -> list[str]:
+        return self.problems.errors
 
     def error(self, msg: str) -> None:
-        self.errors += 1
-        if len(self.last_errors) >= 20:
-            self.last_errors.pop(0)
-        self.last_errors.append(msg)
+        self.problems.report(msg)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "events": self.events,
             "lost": dict(self.lost),
             "lost_total": sum(self.lost.values()),
+            "filtered": dict(self.filtered),
+            "filtered_total": sum(self.filtered.values()),
             "errors": self.errors,
             "last_errors": list(self.last_errors),
         }

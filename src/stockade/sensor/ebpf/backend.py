@@ -7,6 +7,10 @@ needed and maps the ring buffer. ``poll()`` decodes the records available in one
 from the ring buffer's memory. Records the kernel could not write (ring buffer full) are counted
 per CPU in the kernel and reported in ``stats.lost["ringbuf_full"]``; syscalls whose arguments
 could not be remembered (in-flight table full) in ``stats.lost["inflight_full"]``.
+
+``drop_failed`` names the syscalls whose failed calls the kernel drops before they reach the ring
+buffer (a prefilter: no loaded rule can match them, see :mod:`stockade.rules.prefilter`); they are
+counted per syscall in ``stats.filtered``, apart from the losses.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from collections.abc import Collection
 from typing import Any
 
 from stockade.sensor.ebpf import libbpf as lb
@@ -56,7 +61,8 @@ class EbpfBackend:
 
     `ringbuf_bytes`: ring buffer size (power of two); `wakeup_bytes`: wake the reader when this much
     is waiting (0: on each record once it has caught up) and otherwise every `poll_interval_s`;
-    `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec.
+    `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec;
+    `drop_failed`: syscalls whose failed calls the kernel drops and counts in `stats.filtered`.
     """
 
     name = "ebpf"
@@ -71,6 +77,7 @@ class EbpfBackend:
         max_batch: int = 16384,
         ignore_self: bool = True,
         cwd: bool = True,
+        drop_failed: Collection[str] = (),
     ) -> None:
         self.stats = BackendStats()
         self.object_path = object_path
@@ -80,15 +87,18 @@ class EbpfBackend:
         self.max_batch = max_batch
         self.ignore_self = ignore_self
         self.cwd = cwd
+        self.drop_failed = frozenset(drop_failed)
         self.evttypes: frozenset[str] = frozenset()
         self.attached: list[str] = []
         self._obj: lb.BpfObject | None = None
         self._rb: RingBuffer | None = None
         self._drops_fd = -1
+        self._filtered_fd = -1
+        #: syscall number -> name, for the syscalls whose failed calls the kernel drops
+        self._filtering: dict[int, str] = {}
         self._ignored_fd = -1
         self._ncpu = 1
         self._decoder: Decoder | None = None
-        self._out: list[dict[str, Any]] = []
         self._last_stats = 0.0
 
     # -- capability ------------------------------------------------------------------------------
@@ -152,9 +162,10 @@ class EbpfBackend:
                 obj.load()
             except lb.BpfError as e:
                 raise SensorError(f"eBPF: loading {path} failed: {e}") from e
+            self._filtering = self._prefilter(obj, calls)
             specs_fd = obj.map_fd("specs")
             for name, sc in SYSCALLS.items():
-                row = spec_bytes(sc) if name in calls else OFF_SPEC
+                row = spec_bytes(sc, sc.nr in self._filtering) if name in calls else OFF_SPEC
                 lb.map_update(specs_fd, _U32.pack(sc.nr), row)
             sw = obj.map_fd("switches")
             for idx, val in (
@@ -188,6 +199,18 @@ class EbpfBackend:
             raise
         self._obj = obj
 
+    def _prefilter(self, obj: lb.BpfObject, calls: set[str]) -> dict[int, str]:
+        """The syscalls (number -> name) whose failed calls the kernel is to drop."""
+        if not calls & self.drop_failed:
+            return {}
+        try:
+            self._filtered_fd = obj.map_fd("filtered")
+        except lb.BpfError:
+            # an object built before the prefilter existed: it ignores the flag, so nothing is dropped
+            self.stats.error("kernel prefilter off: the eBPF program predates it (run scripts/build-bpf.sh)")
+            return {}
+        return {SYSCALLS[n].nr: n for n in calls & self.drop_failed}
+
     def ignore_pid(self, pid: int) -> None:
         """Drop the events of process `pid` in the kernel (e.g. a helper of the sensor)."""
         if self._ignored_fd >= 0:
@@ -211,20 +234,14 @@ class EbpfBackend:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _handle(self, buf: Any, off: int, size: int) -> None:
-        dec = self._decoder
-        assert dec is not None
-        try:
-            ev = dec.decode(buf, off, size)
-        except Exception as e:  # a record we cannot read is counted, never fatal
-            self.stats.error(f"decode: {type(e).__name__}: {e}")
-            return
-        if ev is not None:
-            self._out.append(ev)
+    def _decode_error(self, e: Exception) -> None:
+        """A record we cannot read is counted, never fatal."""
+        self.stats.error(f"decode: {type(e).__name__}: {e}")
 
     def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
         rb = self._rb
-        if rb is None:
+        dec = self._decoder
+        if rb is None or dec is None:
             raise SensorError("eBPF backend: not started")
         deadline = time.monotonic() + max(timeout_s, 0.0)
         while not rb.pending():
@@ -233,8 +250,7 @@ class EbpfBackend:
                 break
             rb.wait(min(left, self.poll_interval_s))
         out: list[dict[str, Any]] = []
-        self._out = out
-        rb.consume(self._handle, self.max_batch)
+        rb.consume(dec.decode, out, self.max_batch, self._decode_error)
         self.stats.events += len(out)
         now = time.monotonic()
         if now - self._last_stats >= 0.25:
@@ -242,22 +258,30 @@ class EbpfBackend:
             self._read_drops()
         return out
 
+    def _percpu_sum(self, fd: int, idx: int) -> int:
+        raw = lb.map_lookup(fd, _U32.pack(idx), 8 * self._ncpu)
+        return 0 if raw is None else sum(v for (v,) in _U64.iter_unpack(raw))
+
     def _read_drops(self) -> None:
-        """Copy the kernel's per-CPU loss counters into stats.lost."""
+        """Copy the kernel's per-CPU loss counters into stats.lost, the prefilter's into stats.filtered."""
         if self._drops_fd < 0:
             return
         for idx, cause in enumerate(DROP_CAUSES):
-            raw = lb.map_lookup(self._drops_fd, _U32.pack(idx), 8 * self._ncpu)
-            if raw is None:
-                continue
-            total = sum(v for (v,) in _U64.iter_unpack(raw))
-            if total:
+            if total := self._percpu_sum(self._drops_fd, idx):
                 self.stats.lost[cause] = total
+        for nr, name in self._filtering.items():
+            if total := self._percpu_sum(self._filtered_fd, nr):
+                self.stats.filtered[name] = total
 
     def refresh_stats(self) -> BackendStats:
-        """Read the loss counters now (poll() does it at most 4 times a second)."""
+        """Read the loss and filter counters now (poll() does it at most 4 times a second)."""
         self._read_drops()
         return self.stats
+
+    @property
+    def dropping_failed(self) -> frozenset[str]:
+        """The syscalls whose failed calls the kernel drops now (empty before start)."""
+        return frozenset(self._filtering.values())
 
     @property
     def undecodable(self) -> int:

@@ -17,6 +17,10 @@
  * each argument (a user string, a path to resolve against a directory fd, a sockaddr, a socket fd),
  * so adding a syscall is a line in Python, not a new BPF program.
  *
+ * A spec may also say that the failed calls of a syscall are dropped here (SPEC_DROP_FAILED: no
+ * loaded rule can match them, as stockade.rules.prefilter proves); they are counted per CPU and
+ * syscall in `filtered`, apart from the losses.
+ *
  * Record layout (little-endian): struct ev_hdr, then blobs {u16 tag, u16 len, data[len]} each
  * starting at a 4-byte aligned offset. Reserve failures are counted per CPU in `drops`.
  */
@@ -45,6 +49,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SPEC_ON 1
 #define SPEC_FAIL_ONLY 2 /* success is reported by a sched tracepoint (exec, fork) */
+#define SPEC_DROP_FAILED 4 /* a failed call (ret < 0) is dropped and counted in `filtered` */
 
 /* blob tags */
 #define T_STR 0x10     /* + arg index */
@@ -137,6 +142,14 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* failed calls dropped by SPEC_DROP_FAILED, per syscall number (not losses: nothing needed them) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, __u64);
+} filtered SEC(".maps");
+
 /* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -165,6 +178,13 @@ struct {
 static __always_inline void count_drop(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&drops, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void count_filtered(__u32 nr)
+{
+	__u64 *v = bpf_map_lookup_elem(&filtered, &nr);
 	if (v)
 		*v += 1;
 }
@@ -605,6 +625,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if ((sp->flags & SPEC_FAIL_ONLY) && ret >= 0)
 		return 0;
+	if ((sp->flags & SPEC_DROP_FAILED) && ret < 0) {
+		count_filtered(nr);
+		return 0;
+	}
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;

@@ -25,7 +25,7 @@ __all__ = [
 # argument kinds, as in probe.bpf.c
 K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK = range(8)
 CWD = 0xFF  # aux of a K_PATH: resolve a relative path against the working directory
-SPEC_ON, SPEC_FAIL_ONLY = 1, 2
+SPEC_ON, SPEC_FAIL_ONLY, SPEC_DROP_FAILED = 1, 2, 4
 _SPEC = struct.Struct("<B6B6B3x")
 
 
@@ -121,9 +121,11 @@ SYSCALLS: dict[str, Syscall] = {
         _sc("unshare", 272, "other", ("flags", N)),
         _sc("setns", 308, "other", ("fd", N), ("nstype", N)),
         _sc("bpf", 321, "other", ("cmd", N)),
-        _sc("dup", 32, "other", ("fd", N)),
-        _sc("dup2", 33, "other", ("oldfd", N), ("newfd", N)),
-        _sc("dup3", 292, "other", ("oldfd", N), ("newfd", N), ("flags", N)),
+        # the copied descriptor's socket (if it is one): a shell's stdin/stdout moved onto a
+        # connection (Falco's "Redirect STDOUT/STDIN to Network Connection")
+        _sc("dup", 32, "other", ("fd", K_SOCKFD)),
+        _sc("dup2", 33, "other", ("oldfd", K_SOCKFD), ("newfd", N)),
+        _sc("dup3", 292, "other", ("oldfd", K_SOCKFD), ("newfd", N), ("flags", N)),
         _sc("execve", 59, "exec", ("filename", P), ("argv", K_ARGV), fail_only=True),
         _sc("execveat", 322, "exec", ("dirfd", N), ("pathname", P, 0), ("argv", K_ARGV), fail_only=True),
         _sc("clone", 56, "fork", ("flags", N), fail_only=True),
@@ -144,14 +146,14 @@ def supported_arch() -> bool:
     return platform.machine() == "x86_64"
 
 
-def spec_bytes(sc: Syscall) -> bytes:
-    """The `struct sc_spec` row for this syscall."""
+def spec_bytes(sc: Syscall, drop_failed: bool = False) -> bytes:
+    """The `struct sc_spec` row for this syscall; `drop_failed`: the kernel drops its failed calls."""
     kinds = [K_INT] * 6
     aux = [CWD] * 6
     for i, (_name, kind, a) in enumerate(sc.args[:5]):
         kinds[i] = kind
         aux[i] = a
-    flags = SPEC_ON | (SPEC_FAIL_ONLY if sc.fail_only else 0)
+    flags = SPEC_ON | (SPEC_FAIL_ONLY if sc.fail_only else 0) | (SPEC_DROP_FAILED if drop_failed else 0)
     return _SPEC.pack(flags, *kinds, *aux)
 
 
