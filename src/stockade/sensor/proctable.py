@@ -68,6 +68,8 @@ class ProcEntry:
     #: entries in the table whose parent this one is
     children: int = 0
     counted_parent: ProcEntry | None = None
+    #: (table generation, the proc.* fields enrich() adds): rebuilt when the table changed
+    fields_cache: tuple[int, dict[str, Any]] | None = None
 
     @property
     def is_exe_from_memfd(self) -> bool | None:
@@ -160,6 +162,9 @@ class ProcessTable:
         self._boot_ns = procfs.boot_epoch_ns()
         #: inserted, exited, expired, evicted_exited, evicted_live, proc_reads, reused
         self.stats: Counter[str] = Counter()
+        #: bumped by every change that can alter some entry's fields or ancestry (exec, an entry
+        #: added, removed or completed): the entries' cached fields are valid for one generation
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -264,6 +269,7 @@ class ProcessTable:
             self._insert(entry)
             return entry
         self._entries.move_to_end(pid)
+        self.generation += 1
         # the new program: what the previous image said about itself is gone
         entry.exepath = entry.exe = entry.args = entry.cmdline = None
         entry.exe_upper = None
@@ -361,6 +367,7 @@ class ProcessTable:
                 v = ev.get(key)
                 if v is not None:
                     setattr(entry, attr, v)
+                    self.generation += 1
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -369,6 +376,7 @@ class ProcessTable:
         if old is not None and old is not entry:
             self._remove(old)
         self._entries[entry.pid] = entry
+        self.generation += 1
         self.stats["inserted"] += 1
         self._link_parent(entry)
         self._housekeep()
@@ -390,6 +398,7 @@ class ProcessTable:
             self.stats["exited"] += 1
 
     def _remove(self, entry: ProcEntry) -> None:
+        self.generation += 1
         if self._entries.get(entry.pid) is entry:
             del self._entries[entry.pid]
         if self._exited.get(entry.pid) is entry:
@@ -487,27 +496,45 @@ class ProcessTable:
             entry = self._entries.get(pid) if isinstance(pid, int) else None
             if entry is None:
                 return ev
-        for attr, key in _FILL:
-            if key not in ev:
-                v = getattr(entry, attr)
-                if v is not None:
-                    ev[key] = v
-        if "proc.cmdline" not in ev:
-            c = entry.full_cmdline()
-            if c is not None:
-                ev["proc.cmdline"] = c
-        if "proc.is_exe_from_memfd" not in ev:
-            m = entry.is_exe_from_memfd
-            if m is not None:
-                ev["proc.is_exe_from_memfd"] = m
-        if entry.sid is not None and "proc.is_sid_leader" not in ev:
-            ev["proc.is_sid_leader"] = entry.sid == entry.pid
-        if "proc.sname" not in ev:
-            leader = self.session_leader(entry)
-            if leader is not None and leader.name is not None:
-                ev["proc.sname"] = leader.name
         if "proc.aname" in ev or "proc.aname[1]" in ev or "proc.pname" in ev:
-            return ev  # the backend gave the ancestry itself
+            # the backend gave the ancestry itself: fill the rest only
+            for k, v in self._fields(entry, ancestry=False).items():
+                ev.setdefault(k, v)
+            return ev
+        for k, v in self.fields(entry).items():
+            ev.setdefault(k, v)
+        return ev
+
+    def fields(self, entry: ProcEntry) -> dict[str, Any]:
+        """The proc.* fields of an event of `entry`'s process, ancestry included (cached for the
+        table's generation: shared, never to be changed by the caller)."""
+        cached = entry.fields_cache
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        out = self._fields(entry, ancestry=True)
+        # reading /proc for a missing parent may have added entries: cache for the generation now
+        entry.fields_cache = (self.generation, out)
+        return out
+
+    def _fields(self, entry: ProcEntry, *, ancestry: bool) -> dict[str, Any]:
+        ev: dict[str, Any] = {}
+        for attr, key in _FILL:
+            v = getattr(entry, attr)
+            if v is not None:
+                ev[key] = v
+        c = entry.full_cmdline()
+        if c is not None:
+            ev["proc.cmdline"] = c
+        m = entry.is_exe_from_memfd
+        if m is not None:
+            ev["proc.is_exe_from_memfd"] = m
+        if entry.sid is not None:
+            ev["proc.is_sid_leader"] = entry.sid == entry.pid
+        leader = self.session_leader(entry)
+        if leader is not None and leader.name is not None:
+            ev["proc.sname"] = leader.name
+        if not ancestry:
+            return ev
         anc = self.ancestors(entry)
         if not anc:
             return ev

@@ -6,6 +6,11 @@ flat dict as in a recording (docs/events.md), plus the private keys enrichment c
 (``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``). It keeps a bounded table of the programs
 it saw exec (exe path, arguments, working directory) to fill the ``proc.*`` fields of later
 syscall events of the same process, as Falco's thread table does.
+
+The decoder is the per-event floor of the sensor in Python, so it does per record only what the
+record needs: each syscall's arguments are worked out once (:class:`_Plan`), values many records
+repeat (the command name, the rendered open flags) come from small bounded caches, and a process's
+``proc.*`` fields are one prepared dict merged into each of its events.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import struct
 from typing import Any
 
 from stockade.model.openflags import open_flags_str
-from stockade.sensor.ebpf.syscalls import BY_NR, K_PATH, K_STR, Syscall
+from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
 __all__ = ["HDR", "Decoder", "open_flags_str"]
 
@@ -31,6 +36,7 @@ _SOCK = struct.Struct("<6H16s16s")
 T_STR, T_DIR, T_SADDR, T_SOCK = 0x10, 0x20, 0x30, 0x40
 T_ARGV, T_EXE, T_FILENAME, T_CWD, T_CGROUP = 0x50, 0x51, 0x52, 0x53, 0x54
 _UNSET_LOGINUID = 4294967295
+_HDR_SIZE = HDR.size
 _MAX_PROCS = 65536
 
 _MODE_BITS = (
@@ -86,6 +92,7 @@ _CLONE_NS = (
     (0x00010000, "CLONE_THREAD"),
 )
 _ERRNO = errno.errorcode
+_CHMODS = frozenset({"chmod", "fchmod", "fchmodat", "fchmodat2"})
 #: int arguments (fds, pids): shown signed, as Falco does (AT_FDCWD is -100)
 _INT32_ARGS = frozenset(
     {"dirfd", "fd", "olddirfd", "newdirfd", "olddir", "newdir", "linkdirfd", "pid", "oldfd", "newfd"}
@@ -94,12 +101,6 @@ _INT32_ARGS = frozenset(
 
 def _bits(v: int, table: tuple[tuple[int, str], ...]) -> str:
     return "|".join(name for bit, name in table if v & bit) or "0"
-
-
-def _res(ret: int) -> str:
-    if ret >= 0:
-        return "SUCCESS"
-    return _ERRNO.get(-ret, str(ret))
 
 
 def _s(b: bytes) -> str:
@@ -143,7 +144,10 @@ def parse_sockaddr(raw: bytes) -> tuple[int, str, int] | None:
 
 
 class _Proc:
-    __slots__ = ("args", "cmdline", "cwd", "exe", "exepath")
+    """What an exec said about a process, for its later events. `fields`: the ``proc.*`` fields
+    its syscall events take (``proc.cwd`` when known); the exit takes the same without the cwd."""
+
+    __slots__ = ("args", "cmdline", "cwd", "exe", "exepath", "fields")
 
     def __init__(
         self, exepath: str | None, exe: str | None, args: str, cmdline: str, cwd: str | None
@@ -153,6 +157,68 @@ class _Proc:
         self.args = args
         self.cmdline = cmdline
         self.cwd = cwd
+        self.fields: dict[str, Any] = {
+            "proc.exepath": exepath,
+            "proc.exe": exe,
+            "proc.args": args,
+            "proc.cmdline": cmdline,
+        }
+        if cwd is not None:
+            self.fields["proc.cwd"] = cwd
+
+
+#: how a named argument is shown: an int, an int shown as signed 32 bits (fds, pids), a string, a path
+_A_INT, _A_INT32, _A_STR, _A_PATH = 0, 1, 2, 3
+
+
+class _Plan:
+    """How one syscall's record is read: its event type and its named arguments, worked out once.
+    `args`: (slot, ``evt.arg.<name>`` key, how it is shown, the tag of its string blob) for the
+    arguments read here (the others are dressed by the syscall's family)."""
+
+    __slots__ = ("args", "family", "name", "sc")
+
+    def __init__(self, sc: Syscall) -> None:
+        self.sc = sc
+        self.name = sc.name
+        self.family = sc.family
+        args: list[tuple[int, str, int, int]] = []
+        for i, (n, k, _aux) in enumerate(sc.args):
+            if not n or k not in (K_INT, K_STR, K_PATH):
+                continue
+            if k == K_INT:
+                how = _A_INT32 if n in _INT32_ARGS else _A_INT
+            else:
+                how = _A_PATH if k == K_PATH else _A_STR
+            args.append((i, f"evt.arg.{n}", how, T_STR + i))
+        self.args = tuple(args)
+
+
+_PLANS = {nr: _Plan(sc) for nr, sc in BY_NR.items()}
+#: caches of values many records repeat (bounded: cleared when full)
+_CACHE_MAX = 4096
+_COMMS: dict[bytes, str] = {}
+_OPEN_FLAGS: dict[int, tuple[str, bool, bool, bool]] = {}
+
+
+def _comm(raw: bytes) -> str:
+    s = _COMMS.get(raw)
+    if s is None:
+        if len(_COMMS) >= _CACHE_MAX:
+            _COMMS.clear()
+        s = _COMMS[raw] = _s(raw.split(b"\0", 1)[0])
+    return s
+
+
+def _open_flags(flags: int) -> tuple[str, bool, bool, bool]:
+    """(flags as Falco renders them, is_open_read, is_open_write, is_open_create)."""
+    r = _OPEN_FLAGS.get(flags)
+    if r is None:
+        if len(_OPEN_FLAGS) >= _CACHE_MAX:
+            _OPEN_FLAGS.clear()
+        acc = flags & 3
+        r = _OPEN_FLAGS[flags] = (open_flags_str(flags), acc != 1, acc != 0, bool(flags & 0o100))
+    return r
 
 
 class Decoder:
@@ -172,7 +238,8 @@ class Decoder:
         procs[pid] = p
 
     def decode(self, buf: Any, off: int, size: int) -> dict[str, Any] | None:
-        """One record of `size` bytes at `off` in `buf` -> a raw event (None: not wanted)."""
+        """One record of `size` bytes at `off` in `buf` (a memoryview) -> a raw event (None: not
+        wanted)."""
         (
             kind,
             nr,
@@ -199,10 +266,19 @@ class Decoder:
             start,
             comm,
         ) = HDR.unpack_from(buf, off)
+        plan = None
+        if kind == EV_SYSCALL:
+            plan = _PLANS.get(nr)
+            if plan is None:
+                self.undecodable += 1
+                return None
+            if self.want is not None and plan.name not in self.want:
+                return None
+        boot = self.boot_epoch_ns
         ev: dict[str, Any] = {
-            "evt.type": "",
+            "evt.type": plan.name if plan is not None else "",
             "evt.dir": "<",
-            "evt.time": ts + self.boot_epoch_ns,
+            "evt.time": ts + boot,
             "proc.pid": pid,
             "thread.tid": tid,
             "proc.ppid": ppid,
@@ -210,40 +286,32 @@ class Decoder:
             "user.uid": uid,
             "group.gid": gid,
             "user.loginuid": -1 if loginuid == _UNSET_LOGINUID else loginuid,
-            "proc.name": _s(comm.split(b"\0", 1)[0]),
+            "proc.name": _comm(comm),
             "proc.tty": tty,
             "_cgroup_id": cgid,
             "_mntns": mntns,
             "_pidns": pidns,
-            "_start_ns": start + self.boot_epoch_ns,
+            "_start_ns": start + boot,
         }
         blobs: dict[int, bytes] = {}
-        p = off + HDR.size
+        p = off + _HDR_SIZE
         end = off + size
         while p + 4 <= end:
             tag, ln = _BLOB.unpack_from(buf, p)
-            blobs[tag] = bytes(buf[p + 4 : p + 4 + ln])
-            p = (p + 4 + ln + 3) & ~3
+            q = p + 4
+            blobs[tag] = buf[q : q + ln].tobytes()
+            p = (q + ln + 3) & ~3
         args = (a0, a1, a2, a3, a4, a5)
-        if kind == EV_SYSCALL:
-            sc = BY_NR.get(nr)
-            if sc is None:
-                self.undecodable += 1
-                return None
-            ev["evt.type"] = sc.name
+        if plan is not None:
             ev["evt.rawres"] = ret
-            ev["evt.res"] = _res(ret)
+            ev["evt.res"] = "SUCCESS" if ret >= 0 else _ERRNO.get(-ret, str(ret))
             ev["evt.failed"] = ret < 0
-            self._syscall(ev, sc, args, ret, blobs)
+            self._syscall(ev, plan, args, ret, blobs)
             proc = self.procs.get(pid)
             if proc is not None:
-                ev["proc.exepath"] = proc.exepath
-                ev["proc.exe"] = proc.exe
-                ev["proc.args"] = proc.args
-                ev["proc.cmdline"] = proc.cmdline
-                if proc.cwd is not None:
-                    ev["proc.cwd"] = proc.cwd
-        elif kind == EV_EXEC:
+                ev.update(proc.fields)
+            return ev
+        if kind == EV_EXEC:
             self._exec(ev, nr, blobs)
         elif kind == EV_FORK:
             sc = BY_NR.get(nr)
@@ -254,12 +322,7 @@ class Decoder:
             parent = self.procs.get(a1)
             if parent is not None:
                 self._remember(pid, parent)
-                ev["proc.exepath"] = parent.exepath
-                ev["proc.exe"] = parent.exe
-                ev["proc.args"] = parent.args
-                ev["proc.cmdline"] = parent.cmdline
-                if parent.cwd is not None:
-                    ev["proc.cwd"] = parent.cwd
+                ev.update(parent.fields)
         elif kind == EV_EXIT:
             code = a0
             ev["evt.type"] = "procexit"
@@ -320,57 +383,62 @@ class Decoder:
         self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd))
 
     def _syscall(
-        self, ev: dict[str, Any], sc: Syscall, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]
+        self, ev: dict[str, Any], plan: _Plan, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]
     ) -> None:
         paths: list[str] = []
-        for i, (name, kind, _aux) in enumerate(sc.args):
-            if not name:
-                continue
-            if kind in (K_PATH, K_STR):
-                raw = blobs.get(T_STR + i)
-                if raw is None:
-                    ev[f"evt.arg.{name}"] = None if args[i] == 0 else "<NA>"
-                    continue
-                s = _s(raw)
-                ev[f"evt.arg.{name}"] = s
-                if kind == K_PATH:
-                    paths.append(s if s.startswith("/") else _join(blobs.get(T_DIR + i), s))
-            elif kind == 0:
+        for i, key, how, tag in plan.args:
+            if how <= _A_INT32:
                 v = args[i]
                 if v >= 1 << 63:
                     v -= 1 << 64
-                elif name in _INT32_ARGS and v >= 1 << 31:
+                elif how and v >= 1 << 31:
                     v = (v & 0xFFFFFFFF) - (1 << 32) if v & 0x80000000 else v & 0xFFFFFFFF
-                ev[f"evt.arg.{name}"] = v
-        mode_v = ev.get("evt.arg.mode")
-        if mode_v.__class__ is int and sc.name in ("chmod", "fchmod", "fchmodat", "fchmodat2"):
-            # as libsinsp prints PT_MODE: the names of the bits set (rules test "contains S_ISUID")
-            ev["evt.rawarg.mode"] = mode_v
-            ev["evt.arg.mode"] = "|".join(n for b, n in _MODE_BITS if mode_v & b) or "0"
-        fam = sc.family
+                ev[key] = v
+                continue
+            raw = blobs.get(tag)
+            if raw is None:
+                ev[key] = None if args[i] == 0 else "<NA>"
+                continue
+            s = raw.decode("utf-8", "surrogateescape")
+            ev[key] = s
+            if how == _A_PATH:
+                paths.append(s if s[:1] == "/" else _join(blobs.get(tag - T_STR + T_DIR), s))
+        fam = plan.family
+        name = plan.name
         if fam == "open":
-            flags = args[2] if sc.name in ("open", "openat") else 0
-            if sc.name == "open":
+            if name == "openat":
+                flags = args[2]
+            elif name == "open":
                 flags = args[1]
-            elif sc.name == "creat":
+            elif name == "creat":
                 flags = 0o1101  # O_CREAT|O_WRONLY|O_TRUNC
-            elif sc.name == "openat2":
-                how = blobs.get(T_SADDR + 2)
-                if how and len(how) >= 16:
-                    flags, mode = struct.unpack_from("<QQ", how)
+            else:  # openat2
+                flags = 0
+                open_how = blobs.get(T_SADDR + 2)
+                if open_how and len(open_how) >= 16:
+                    flags, mode = struct.unpack_from("<QQ", open_how)
                     ev["evt.arg.mode"] = mode
-            ev["evt.arg.flags"] = open_flags_str(flags)
-            acc = flags & 3
-            ev["evt.is_open_read"] = acc != 1
-            ev["evt.is_open_write"] = acc != 0
-            ev["evt.is_open_create"] = bool(flags & 0o100)
+            (
+                ev["evt.arg.flags"],
+                ev["evt.is_open_read"],
+                ev["evt.is_open_write"],
+                ev["evt.is_open_create"],
+            ) = _open_flags(flags)
             if paths:
                 ev["fd.name"] = paths[0]
             ev["fd.type"] = "file"
             ev["fd.typechar"] = "f"
             if ret >= 0:
                 ev["fd.num"] = ret
-        elif fam in ("path", "path2", "symlink"):
+            return
+        if name in _CHMODS:
+            mode_v = ev.get("evt.arg.mode")
+            if mode_v.__class__ is int:
+                # as libsinsp prints PT_MODE: the names of the bits set (rules test "contains S_ISUID")
+                ev["evt.rawarg.mode"] = mode_v
+                ev["evt.arg.mode"] = "|".join(n for b, n in _MODE_BITS if mode_v & b) or "0"
+        sc = plan.sc
+        if fam in ("path", "path2", "symlink"):
             if paths:
                 ev["fs.path.name"] = paths[0]
                 ev["fd.name"] = paths[0]
@@ -393,14 +461,16 @@ class Decoder:
             argv = blobs.get(T_ARGV)
             if argv:
                 ev["evt.arg.args"] = _s(argv.rstrip(b"\0").replace(b"\0", b" "))
-        elif sc.name in ("unshare", "setns"):
-            ev["evt.arg.flags"] = _bits(args[1] if sc.name == "setns" else args[0], _CLONE_NS)
-        elif sc.name == "memfd_create" and ret >= 0:
+        elif name in ("unshare", "setns"):
+            ev["evt.arg.flags"] = _bits(args[1] if name == "setns" else args[0], _CLONE_NS)
+        elif name == "memfd_create" and ret >= 0:
             ev["fd.num"] = ret
             memfd = ev.get("evt.arg.name")
             if memfd is not None:
                 ev["fd.name"] = f"/memfd:{memfd}"
-        elif sc.name in ("dup", "dup2", "dup3") and ret >= 0:
+        elif name in ("dup", "dup2", "dup3") and ret >= 0:
+            # the new descriptor is the old one's file: its socket fields, when it is a socket
+            self._net(ev, sc, args, ret, blobs)
             ev["fd.num"] = ret
 
     def _net(

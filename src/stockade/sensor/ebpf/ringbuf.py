@@ -5,8 +5,9 @@ read-only page holding the producer position, then the data area mapped twice in
 record that wraps around reads as one contiguous range). Each record starts with an 8-byte header:
 ``u32 len`` (bit 31 = still being written, bit 30 = discarded) and ``u32 page offset``; records are
 8-byte aligned. This reader walks committed records from the consumer position, hands each to a
-decoder while the memory is still valid, and publishes the new consumer position once per batch:
-no per-record ctypes callback, which is what decides the ceiling in Python.
+decoder while the memory is still valid, collects what it returns, and publishes the new consumer
+position once per batch: no per-record ctypes callback and no per-record wrapper call, which is
+what decides the ceiling in Python.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import ctypes
 import mmap
 import select
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from stockade.sensor.ebpf.libbpf import BpfError
 
@@ -39,6 +40,7 @@ _libc.mmap.argtypes = [
 _libc.munmap.restype = ctypes.c_int
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _MAP_FAILED = ctypes.c_void_p(-1).value
+T = TypeVar("T")
 
 
 def _map(fd: int, length: int, prot: int, offset: int) -> int:
@@ -85,9 +87,18 @@ class RingBuffer:
         self._poller.poll(max(int(timeout_s * 1000), 0))
         return self._prod.value != self._cons.value
 
-    def consume(self, handle: Callable[[Any, int, int], None], max_records: int = 1 << 30) -> int:
-        """Call ``handle(buffer, offset, size)`` for each committed record (up to `max_records`);
-        returns the number of records handled. Discarded records are skipped."""
+    def consume(
+        self,
+        decode: Callable[[Any, int, int], T | None],
+        out: list[T],
+        max_records: int = 1 << 30,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> int:
+        """Call ``decode(buffer, offset, size)`` for each committed record (up to `max_records`)
+        and append what it returns, unless None, to `out`; returns the number of records read.
+        Discarded records are skipped. A record `decode` raises on is skipped and the exception
+        given to `on_error` (without one, it propagates once the records up to it are consumed).
+        """
         if self._closed:
             return 0
         cons = self._cons.value
@@ -95,20 +106,33 @@ class RingBuffer:
         mask = self.mask
         u32 = self._u32
         data = self._data
+        append = out.append
         n = 0
-        while cons < prod and n < max_records:
-            off = cons & mask
-            hlen = u32[off >> 2]
-            if hlen & _BUSY:
-                break
-            size = hlen & ~(_BUSY | _DISCARD)
-            if not hlen & _DISCARD:
-                handle(data, off + _HDR, size)
-                n += 1
-            cons += (size + _HDR + 7) & ~7
-            if cons >= prod:
-                prod = self._prod.value
-        self._cons.value = cons
+        try:
+            while cons < prod and n < max_records:
+                off = cons & mask
+                hlen = u32[off >> 2]
+                if hlen & _BUSY:
+                    break
+                size = hlen & ~(_BUSY | _DISCARD)
+                nxt = cons + ((size + _HDR + 7) & ~7)
+                if not hlen & _DISCARD:
+                    n += 1
+                    try:
+                        ev = decode(data, off + _HDR, size)
+                    except Exception as e:
+                        if on_error is None:
+                            cons = nxt
+                            raise
+                        on_error(e)
+                    else:
+                        if ev is not None:
+                            append(ev)
+                cons = nxt
+                if cons >= prod:
+                    prod = self._prod.value
+        finally:
+            self._cons.value = cons
         return n
 
     def close(self) -> None:
