@@ -7,6 +7,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -293,3 +294,33 @@ def test_drift_overlay_dir(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         assert exe_upper_layer(info, "/usr/bin/deleted").upper is False  # a whiteout
     assert exe_upper_layer(info, None).method == "unknown"
+
+
+def test_an_undescribed_container_is_asked_again_soon_then_less_often(tmp_path: Path) -> None:
+    """A container being created is described within moments: ask again after 0.1 s, 0.2 s, 0.4 s
+    ... up to negative_ttl_s, not once every negative_ttl_s."""
+    cri = CriClient(sockets=(), bundle_globs=(str(tmp_path / "{id}.json"),))
+    resolver = ContainerResolver(runc_roots=(), cri=cri, docker_root=str(tmp_path), negative_ttl_s=2.0)
+    path = f"/kubepods/pod{UID}/{ID}"
+    calls = 0
+    real = resolver._describe
+
+    def counting(cid: str, runtime: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(cid, runtime)
+
+    resolver._describe = counting  # type: ignore[method-assign]
+    resolver.resolve(path)
+    assert calls == 1
+    resolver.resolve(path)
+    assert calls == 1  # cached for a moment
+    time.sleep(0.12)
+    resolver.resolve(path)
+    assert calls == 2  # asked again after 0.1 s
+    time.sleep(0.12)
+    resolver.resolve(path)
+    assert calls == 2  # the next wait is 0.2 s
+    time.sleep(0.1)
+    resolver.resolve(path)
+    assert calls == 3

@@ -4,7 +4,8 @@ The first event of a container already carries its metadata: a container seen fo
 described synchronously by its runtime (``podman inspect``, runc's state.json and bundle, the CRI
 bundle or ``crictl``, docker's files) and the answer is cached by id. When no runtime can describe
 it (yet), the id from the cgroup path is still given, and the runtime is asked again after
-``negative_ttl_s``. Host processes resolve to ``None`` (``container.id`` ``host``).
+at most ``negative_ttl_s`` (sooner at first: 0.1, 0.2, 0.4 ... s, as a container being created is
+described within moments). Host processes resolve to ``None`` (``container.id`` ``host``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class ContainerResolver:
         self.docker_root = docker_root
         self.negative_ttl_s = negative_ttl_s
         self.max_entries = max_entries
-        self._by_id: OrderedDict[str, tuple[ContainerInfo, float]] = OrderedDict()
+        #: full id -> (what is known, when to ask again if incomplete, how many times asked)
+        self._by_id: OrderedDict[str, tuple[ContainerInfo, float, int]] = OrderedDict()
         self._paths: OrderedDict[str, CgroupMatch] = OrderedDict()
         #: lookups, containers, host, described (runtime answered), undescribed, runtime_calls
         self.stats: Counter[str] = Counter()
@@ -101,7 +103,11 @@ class ContainerResolver:
             self.stats["described"] += 1
         if pod_uid and not info.k8s_pod_uid:
             info.k8s_pod_uid = pod_uid
-        self._by_id[cid] = (info, now + self.negative_ttl_s)
+        # a container not yet described is usually being created: ask again soon, then back off
+        # (0.1, 0.2, 0.4 ... s up to negative_ttl_s)
+        asked = hit[2] + 1 if hit is not None else 1
+        retry = min(self.negative_ttl_s, 0.05 * 2**asked)
+        self._by_id[cid] = (info, now + retry, asked)
         self._by_id.move_to_end(cid)
         while len(self._by_id) > self.max_entries:
             self._by_id.popitem(last=False)
