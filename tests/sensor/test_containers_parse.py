@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -296,31 +298,29 @@ def test_drift_overlay_dir(tmp_path: Path) -> None:
     assert exe_upper_layer(info, None).method == "unknown"
 
 
-def test_an_undescribed_container_is_asked_again_soon_then_less_often(tmp_path: Path) -> None:
+def test_an_undescribed_container_is_asked_again_soon_then_less_often(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A container being created is described within moments: ask again after 0.1 s, 0.2 s, 0.4 s
     ... up to negative_ttl_s, not once every negative_ttl_s."""
+    import stockade.sensor.containers.resolver as resolver_module
+
+    now = [1000.0]
+    monkeypatch.setattr(resolver_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     cri = CriClient(sockets=(), bundle_globs=(str(tmp_path / "{id}.json"),))
     resolver = ContainerResolver(runc_roots=(), cri=cri, docker_root=str(tmp_path), negative_ttl_s=2.0)
     path = f"/kubepods/pod{UID}/{ID}"
-    calls = 0
+    asked_at: list[float] = []
     real = resolver._describe
 
     def counting(cid: str, runtime: str) -> Any:
-        nonlocal calls
-        calls += 1
+        asked_at.append(now[0])
         return real(cid, runtime)
 
     resolver._describe = counting  # type: ignore[method-assign]
-    resolver.resolve(path)
-    assert calls == 1
-    resolver.resolve(path)
-    assert calls == 1  # cached for a moment
-    time.sleep(0.12)
-    resolver.resolve(path)
-    assert calls == 2  # asked again after 0.1 s
-    time.sleep(0.12)
-    resolver.resolve(path)
-    assert calls == 2  # the next wait is 0.2 s
-    time.sleep(0.1)
-    resolver.resolve(path)
-    assert calls == 3
+    while now[0] < 1006.0:
+        resolver.resolve(path)
+        now[0] += 0.01
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(asked_at)]  # steps of 0.01 s
+    assert gaps[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert set(gaps[5:]) == {2.0}
