@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -331,6 +332,63 @@ def test_sequence_rule_fires_only_on_ordered_steps_in_window_and_same_container(
     e.process(Event("syscall", {"evt.type": "execve", "proc.name": "bash", "evt.time": 100 * s, **c}))
     e.process(Event("syscall", {"evt.type": "execve", "proc.name": "curl", "evt.time": 150 * s, **c}))
     assert e.process(Event("syscall", {"evt.type": "connect", "evt.time": 170 * s, **c})) == []
+
+
+def test_unordered_sequence_needs_every_step_in_any_order(tmp_path: Path) -> None:
+    files = _files(
+        tmp_path,
+        """
+        - rule: Recon
+          desc: d
+          sequence:
+            by: container.id
+            within: 10s
+            ordered: false
+            steps:
+              - condition: evt.type = execve and proc.name = id
+              - condition: evt.type = execve and proc.name = uname
+              - condition: evt.type = execve and proc.name = ip
+          output: recon in %container.id
+          priority: NOTICE
+        """,
+    )
+    e = Engine.from_files(files)
+    s = 1_000_000_000
+
+    def run(name: str, t: int, cid: str = "abc") -> list[Any]:
+        return e.process(
+            Event(
+                "syscall", {"evt.type": "execve", "proc.name": name, "evt.time": t * s, "container.id": cid}
+            )
+        )
+
+    assert run("ip", 1) == [] and run("ip", 2) == []  # the same step again does not count twice
+    assert run("uname", 3) == []
+    assert run("id", 4, cid="other") == []  # another container
+    (a,) = run("id", 5)
+    assert [st["step"] for st in a.extra["sequence"]] == [3, 2, 1]
+    # outside the window: the partial sequence expired
+    run("uname", 100)
+    run("ip", 105)
+    assert run("id", 111) == []
+
+
+def test_sequence_ordered_must_be_a_boolean(tmp_path: Path) -> None:
+    files = _files(
+        tmp_path,
+        """
+        - rule: R
+          desc: d
+          sequence:
+            ordered: sometimes
+            steps: [evt.type = execve, evt.type = connect]
+          output: o
+          priority: NOTICE
+        """,
+    )
+    with pytest.raises(RuleLoadError) as ei:
+        Engine.from_files(files)
+    assert "sequence.ordered" in str(ei.value)
 
 
 def test_compiled_code_error_falls_back_to_interpreter_and_counts(tmp_path: Path) -> None:

@@ -859,12 +859,12 @@ CASES: list[PackCase] = [
         fires=[
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 5, 10, 15]),
             _discovery(["whoami", "hostname", "netstat -tlnp"], [100, 101, 159]),
+            _discovery(["ip addr", "uname -a", "id"], [0, 1, 2]),  # in any order
         ],
         near_misses=[
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 40, 80, 120]),
             _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 1, 2, 3], [HOST] * 4),
             _discovery(["id", "uname -a", "cat /etc/os-release"], [0, 1, 2]),
-            _discovery(["ip addr", "uname -a", "id"], [0, 1, 2]),
             _discovery(
                 ["id", "uname -a", "cat /etc/os-release", "ip addr"],
                 [0, 1, 2, 3],

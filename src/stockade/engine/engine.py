@@ -76,7 +76,7 @@ class _SourceRules:
         for si, r in enumerate(self.seqs):
             seq = r.d.sequence
             assert seq is not None
-            specs.append(SequenceSpec(si, seq.by, int(seq.within_s * 1e9), len(seq.steps)))
+            specs.append(SequenceSpec(si, seq.by, int(seq.within_s * 1e9), len(seq.steps), seq.ordered))
             for k, st in enumerate(seq.steps):
                 assert st.ast is not None
                 types, excluded = rule_evttypes(st.ast).as_sets()

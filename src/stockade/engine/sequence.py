@@ -1,4 +1,5 @@
-"""Sequence rules: ordered steps on the same container or process tree within a time window.
+"""Sequence rules: steps on the same container or process tree within a time window, in order
+(or, with ``ordered: false``, in any order).
 
 Falco cannot express "a shell, then a download tool, then an outbound connection in the same
 container within 60s" (falcosecurity/rules#196). A sequence rule's steps are compiled like rule
@@ -26,6 +27,22 @@ class Partial:
     steps: list[tuple[int, dict[str, Any], str | None]] = field(default_factory=list)
     #: for process_tree sequences: the pids that belong to the tree
     pids: set[Any] = field(default_factory=set)
+    #: the steps done (an unordered sequence may do them in any order)
+    done: set[int] = field(default_factory=set)
+
+    def step_for(self, step_hits: set[int], ordered: bool) -> int | None:
+        """Which step this event advances, or None."""
+        if ordered:
+            return self.next_step if self.next_step in step_hits else None
+        todo = step_hits - self.done
+        return min(todo) if todo else None
+
+    def advance(self, k: int, data: dict[str, Any], event_id: str | None, nsteps: int) -> bool:
+        """Record step `k`; whether the sequence is complete."""
+        self.steps.append((k, data, event_id))
+        self.done.add(k)
+        self.next_step += 1
+        return len(self.done) == nsteps
 
 
 @dataclass(slots=True)
@@ -34,6 +51,13 @@ class SequenceSpec:
     by: str
     within_ns: int
     nsteps: int
+    ordered: bool = True
+
+    def first_step(self, step_hits: set[int]) -> int | None:
+        """The step an event starts a sequence with, or None."""
+        if self.ordered:
+            return 0 if 0 in step_hits else None
+        return min(step_hits) if step_hits else None
 
 
 def _pid_chain(data: dict[str, Any]) -> list[Any]:
@@ -78,16 +102,18 @@ class SequenceTracker:
             del self.partials[k]
             self.expired += 1
             p = None
-        if p is not None and p.next_step in step_hits:
-            p.steps.append((p.next_step, data, event_id))
-            p.next_step += 1
+        if p is not None:
+            step = p.step_for(step_hits, spec.ordered)
+            if step is None:
+                return None
             self.partials.move_to_end(k)
-            if p.next_step == spec.nsteps:
+            if p.advance(step, data, event_id, spec.nsteps):
                 del self.partials[k]
                 return p
             return None
-        if p is None and 0 in step_hits:
-            self._put(k, Partial(time_ns, 1, [(0, data, event_id)]))
+        first = spec.first_step(step_hits)
+        if first is not None:
+            self._put(k, Partial(time_ns, 1, [(first, data, event_id)], done={first}))
         return None
 
     def _observe_tree(
@@ -107,17 +133,20 @@ class SequenceTracker:
                 del self.partials[k]
                 self.expired += 1
                 continue
-            if p.next_step in step_hits and any(x in p.pids for x in chain):
-                p.steps.append((p.next_step, data, event_id))
-                p.next_step += 1
+            step = p.step_for(step_hits, spec.ordered)
+            if step is not None and any(x in p.pids for x in chain):
                 if pid is not None:
                     p.pids.add(pid)
-                if p.next_step == spec.nsteps:
+                if p.advance(step, data, event_id, spec.nsteps):
                     del self.partials[k]
                     return p
                 return None
-        if 0 in step_hits and pid is not None:
-            self._put((spec_pos, ("tree", pid, time_ns)), Partial(time_ns, 1, [(0, data, event_id)], {pid}))
+        first = spec.first_step(step_hits)
+        if first is not None and pid is not None:
+            self._put(
+                (spec_pos, ("tree", pid, time_ns)),
+                Partial(time_ns, 1, [(first, data, event_id)], {pid}, {first}),
+            )
         return None
 
     def _put(self, k: tuple[int, Any], p: Partial) -> None:

@@ -536,7 +536,13 @@ class _FileLoader:
                 "LOAD_ERR_VALIDATE", f"'sequence.within' is not a duration: {raw.get('within')!r}", loc
             )
             return None
-        return SequenceDef(by, within, out_steps)
+        ordered = raw.get("ordered", True)
+        if not isinstance(ordered, bool):
+            self.rs.error(
+                "LOAD_ERR_VALIDATE", f"'sequence.ordered' must be true or false, not {ordered!r}", loc
+            )
+            return None
+        return SequenceDef(by, within, out_steps, ordered)
 
 
 def _scalar_str(x: Any) -> str:

@@ -111,6 +111,8 @@ class SequenceDef:
     by: str  # a field name (container.id, proc.pid, ...) or "process_tree"
     within_s: float
     steps: list[SequenceStep]
+    #: False: every step, in any order, within the window
+    ordered: bool = True
 
 
 @dataclass(slots=True)
