@@ -230,3 +230,23 @@ def test_rule_fires_after_falco_rules(
         engine = _fresh_if_sequence(case, falco_and_pack_engine, [falco_rules_path, PACK])
         per_event = _run(engine, var.events)
         assert case.rule in [a.rule for a in per_event[-1]], _describe(var)
+
+
+def test_exec_probes_can_be_listed_and_then_do_not_fire(tmp_path: Path) -> None:
+    """A Kubernetes exec probe's shell looks like `kubectl exec`: listing its command line in
+    stk_known_exec_probes silences it, and only it."""
+    from pack_events import exec_
+
+    tuning = tmp_path / "tuning.yaml"
+    tuning.write_text(
+        "- macro: stk_known_exec_probes\n"
+        '  condition: (proc.cmdline in ("sh -c pg_isready -U postgres"))\n'
+        "  override:\n"
+        "    condition: replace\n"
+    )
+    engine = _engine([PACK, tuning])
+    runc = ["runc:[1:CHILD]", "runc"]
+    probe = exec_("sh -c pg_isready -U postgres", ancestors=runc)
+    other = exec_("sh -c cat /etc/shadow", ancestors=runc)
+    assert "Shell Spawned in Container" not in [a.rule for a_list in _run(engine, (probe,)) for a in a_list]
+    assert "Shell Spawned in Container" in [a.rule for a_list in _run(engine, (other,)) for a in a_list]
