@@ -327,6 +327,10 @@ def _dir_traversal() -> GoldenCase:
             Variant("php-fpm reads /etc/passwd through ../../../", fire),
             Variant("failed open of /root/.ssh/id_rsa through ../ (open_file_failed branch)", failed),
             Variant(
+                "failed with ENOENT, fd.num derived from the result (-1, as libsinsp gives it)",
+                replace(failed, fd__num=None, evt__rawres=-2, evt__res="ENOENT"),
+            ),
+            Variant(
                 "the parent is unknown (not proc.pname in (...) is true when proc.pname is missing)",
                 replace(
                     fire,

@@ -300,12 +300,14 @@ def _fd_typechar(e: dict[str, Any]) -> Any:
 
 
 def _fd_num(e: dict[str, Any]) -> Any:
+    """The descriptor a call returned; -1 when it failed (libsinsp: no fd info, INVALID_FD_NUM),
+    which Falco's `open_file_failed` macro tests with `fd.num=-1`."""
     if e.get("evt.type") in OPEN_TYPES or e.get("evt.type") in ("socket", "accept", "accept4"):
         r = e.get("evt.rawres")
         if r is None:
             r = _evt_rawres(e)
         if isinstance(r, int):
-            return r
+            return r if r >= 0 else -1
     return None
 
 
