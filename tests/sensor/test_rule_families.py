@@ -296,6 +296,8 @@ def test_in_a_podman_container(node: Any, podman_container: Any, family: str) ->
     _check_process(fam, f, RUNTIME_PARENTS)
     assert f.get("container.image.repository") == IMAGE, node.diagnosis()
     assert f.get("container.image.tag") == "latest"
+    if "user.name" in f:  # the image's own /etc/passwd names uid 0
+        assert f["user.uid"] == 0 and f["user.name"] == "root"
 
 
 @pytest.mark.parametrize("family", sorted(k for k, f in FAMILIES.items() if f.on_host))

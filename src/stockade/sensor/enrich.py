@@ -23,6 +23,7 @@ from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.interface import PRIVATE_KEYS
 from stockade.sensor.proctable import EXEC_TYPES, ProcEntry, ProcessTable
+from stockade.sensor.users import UserNames
 
 __all__ = ["Enricher"]
 
@@ -45,6 +46,7 @@ class Enricher:
         self.resolver = resolver if resolver is not None else ContainerResolver()
         self.read_proc = read_proc
         self.drift = drift
+        self.users = UserNames()
         #: events, host, container, drift_overlay, drift_mtime, drift_unknown, drift_backend
         self.stats: Counter[str] = Counter()
 
@@ -81,7 +83,27 @@ class Enricher:
                 del ev[k]
         if entry is not None:
             self._drift(raw, ev, entry, info, known)
+        if known and ("user.name" not in ev or "group.name" not in ev):
+            self._user_names(ev, info)
         return ev
+
+    def _user_names(self, ev: dict[str, Any], info: ContainerInfo | None) -> None:
+        """user.name / group.name from the passwd and group files the process sees (a container's
+        are read through its init process, whose root is the container's once it runs)."""
+        if info is None:
+            users, groups = self.users.names("host", None)
+        else:
+            pid = info.init_pid or ev.get("proc.pid")
+            users, groups = self.users.names(info.full_id, pid if isinstance(pid, int) else None)
+        uid, gid = ev.get("user.uid"), ev.get("group.gid")
+        if uid is not None and "user.name" not in ev:
+            name = users.get(uid)
+            if name is not None:
+                ev["user.name"] = name
+        if gid is not None and "group.name" not in ev:
+            name = groups.get(gid)
+            if name is not None:
+                ev["group.name"] = name
 
     def _container(self, raw: dict[str, Any], entry: ProcEntry | None) -> tuple[ContainerInfo | None, bool]:
         """(container or None for the host, whether it is known at all)."""
