@@ -88,6 +88,7 @@ def test_an_unknown_extra_field_is_a_load_error_naming_the_rule(tmp_path: Path) 
     with pytest.raises(RuleLoadError) as ei:
         _engine(tmp_path, {"append_output": [{"extra_fields": ["proc.no_such_field"]}]})
     assert "proc.no_such_field" in str(ei.value)
+    assert "Shell in container" in str(ei.value) or "r.yaml" in str(ei.value)
 
 
 def test_a_bad_entry_is_a_config_error(tmp_path: Path) -> None:

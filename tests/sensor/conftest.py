@@ -17,7 +17,7 @@
 * ``host_sandbox``: a :class:`HostSandbox` (``run(script, net=False)``): host processes chrooted into a
   copy of the busybox tree, in a private mount namespace.
 * ``podman_container`` (factory): ``podman_container(args=("sleep", "300"), privileged=False,
-  volumes=[(src, dest, "ro")], network="none", caps=(), shm_exec=False)`` runs ``podman run -d --name <unique>`` and returns a
+  volumes=[(src, dest, "ro")], network="none", caps=(), shm_exec=False, user=None)`` runs ``podman run -d --name <unique>`` and returns a
   :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
 
@@ -97,9 +97,9 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if a != "busybox" and not (root / "bin" / a).exists():
             (root / "bin" / a).symlink_to("busybox")
     (root / "etc" / "passwd").write_text(
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nstk:x:4242:4242::/:/bin/sh\n"
     )
-    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\nstk:x:4242:\n")
     os.chmod(root / "tmp", 0o1777)
     shutil.copy2(attack_tool(tmp_path_factory), root / "bin" / "stk-attack")
     return root
@@ -350,6 +350,7 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
         name: str | None = None,
         caps: Sequence[str] = (),
         shm_exec: bool = False,
+        user: str | None = None,
     ) -> PodmanContainer:
         cname = name or _unique("stk-pod")
         cmd = [podman, "run", "-d", "--name", cname, "--network", network]
@@ -359,6 +360,8 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
             cmd += ["--cap-add", cap]
         if shm_exec:
             cmd += ["--tmpfs", "/dev/shm:rw,exec,mode=1777"]
+        if user is not None:
+            cmd += ["--user", user]
         for src, dest, opts in volumes:
             cmd += ["-v", f"{src}:{dest}" + (f":{opts}" if opts else "")]
         for k, v in (labels or {}).items():

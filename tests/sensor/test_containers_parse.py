@@ -324,3 +324,9 @@ def test_an_undescribed_container_is_asked_again_soon_then_less_often(
     gaps = [round(b - a, 1) for a, b in itertools.pairwise(asked_at)]  # steps of 0.01 s
     assert gaps[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
     assert set(gaps[5:]) == {2.0}
+    # hours later (thousands of asks) the schedule still holds (2**asked must not overflow)
+    while now[0] < 1006.0 + 3 * 3600:
+        resolver.resolve(path)
+        now[0] += 0.5
+    assert len(asked_at) > 5000
+    assert round(asked_at[-1] - asked_at[-2], 1) == 2.0

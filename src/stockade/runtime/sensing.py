@@ -9,11 +9,13 @@ import importlib
 import queue
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.config import StockadeConfig
 from stockade.model.alert import Alert
+from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.rules.prefilter import failed_droppable
 from stockade.sensor.interface import Backend, Capabilities, SensorError
@@ -28,6 +30,8 @@ BACKENDS = {
 FALLBACKS = ("procconn", "fanotify", "conntrack")
 LOSS_RULE = "Stockade sensor lost events"
 #: what the process table is fed with (dash forks with vfork)
+#: containers whose root-filesystem paths are remembered (the oldest are forgotten beyond this)
+MAX_CONTAINERS = 4096
 PROCESS_EVTTYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork", "procexit"})
 
 
@@ -143,10 +147,12 @@ class SensorRunner:
         #: batches the consumer could not keep up with (the queue was full): counted, never silent
         self.queue_drops = 0
         self.events = 0
+        #: events that enrichment or the pipeline failed on (each one counted, the sensor goes on)
+        self.consume_errors = ErrorLog("sensor", logger="stockade.sensor")
         self.enricher = _enricher()
         self._enrich = self.enricher.enrich if self.enricher is not None else _strip
         #: containers seen (full id); their root filesystems get a fanotify watch when it runs
-        self._containers: set[str] = set()
+        self._containers: OrderedDict[str, None] = OrderedDict()
         #: container full id -> its root filesystem on the host, with a trailing "/"
         self._roots: dict[str, list[str]] = {}
 
@@ -200,28 +206,40 @@ class SensorRunner:
             except queue.Empty:
                 batch = []
             for raw in batch:
-                data = self._enrich(raw)
-                self.events += 1
-                cid = data.get("container.full_id")
-                if cid is not None:
-                    if cid not in self._containers:
-                        self._new_container(cid)
-                    roots = self._roots.get(cid)
-                    if roots:
-                        _container_paths(data, roots)
-                self.pipeline.handle(Event("syscall", data, "sensor"))
+                try:
+                    self._one(raw)
+                except Exception as e:  # one bad event never stops the sensor: counted, reported
+                    self.consume_errors.report(f"{type(e).__name__}: {e}")
             now = time.monotonic()
             if now - last_loss_check >= 1.0:
                 last_loss_check = now
                 self.check_loss()
 
+    def _one(self, raw: dict[str, Any]) -> None:
+        data = self._enrich(raw)
+        self.events += 1
+        cid = data.get("container.full_id")
+        if cid is not None:
+            if cid not in self._containers:
+                self._new_container(cid)
+            roots = self._roots.get(cid)
+            if roots:
+                _container_paths(data, roots)
+        self.pipeline.handle(Event("syscall", data, "sensor"))
+
     def _new_container(self, full_id: str) -> None:
-        """A container seen for the first time: watch its root filesystem for file events."""
-        self._containers.add(full_id)
+        """A container seen for the first time: watch its root filesystem for file events. One not
+        described yet (its root unknown) is tried again on its next events."""
         fan = self.backends.get("fanotify")
-        if fan is None or self.enricher is None:
+        info = self.enricher.resolver.cached(full_id) if self.enricher is not None else None
+        if fan is not None and info is not None and not info.complete:
             return
-        info = self.enricher.resolver.cached(full_id)
+        self._containers[full_id] = None
+        while len(self._containers) > MAX_CONTAINERS:
+            old, _ = self._containers.popitem(last=False)
+            self._roots.pop(old, None)
+        if fan is None:
+            return
         root = getattr(info, "rootfs", None)
         if not root:
             return
@@ -249,7 +267,7 @@ class SensorRunner:
         """Raise one alert for every new batch of lost events, per backend and cause."""
         alerts = []
         for name, b in self.backends.items():
-            for cause, n in b.stats.lost.items():
+            for cause, n in list(b.stats.lost.items()):  # backend threads add causes meanwhile
                 key = f"{name}:{cause}"
                 new = n - self._reported_lost.get(key, 0)
                 if new > 0:
@@ -262,12 +280,13 @@ class SensorRunner:
         out = self.plan.describe()
         out["events"] = self.events
         out["queue_drops"] = self.queue_drops
+        out["event_errors"] = {"total": self.consume_errors.total, "last": self.consume_errors.errors}
         out["backends"] = {n: b.stats.to_dict() for n, b in self.backends.items()}
         out["containers_seen"] = len(self._containers)
         if self.enricher is not None:
             out["enrichment"] = dict(self.enricher.stats)
-        out["lost_total"] = sum(sum(b.stats.lost.values()) for b in self.backends.values())
-        out["filtered_total"] = sum(sum(b.stats.filtered.values()) for b in self.backends.values())
+        out["lost_total"] = sum(sum(list(b.stats.lost.values())) for b in self.backends.values())
+        out["filtered_total"] = sum(sum(list(b.stats.filtered.values())) for b in self.backends.values())
         ebpf = self.backends.get("ebpf")
         out["kernel_prefilter"] = {"drop_failed": sorted(getattr(ebpf, "dropping_failed", ()))}
         return out

@@ -106,7 +106,7 @@ class ContainerResolver:
         # a container not yet described is usually being created: ask again soon, then back off
         # (0.1, 0.2, 0.4 ... s up to negative_ttl_s)
         asked = hit[2] + 1 if hit is not None else 1
-        retry = min(self.negative_ttl_s, 0.05 * 2**asked)
+        retry = min(self.negative_ttl_s, 0.05 * 2 ** min(asked, 16))
         self._by_id[cid] = (info, now + retry, asked)
         self._by_id.move_to_end(cid)
         while len(self._by_id) > self.max_entries:
