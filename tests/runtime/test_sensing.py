@@ -93,3 +93,30 @@ def test_lost_events_become_an_alert() -> None:
     assert (
         len(losses) == 1 and losses[0].output_fields["sensor.lost"] == 7 and losses[0].priority == "Critical"
     )
+
+
+def test_an_event_that_fails_is_counted_and_the_sensor_goes_on() -> None:
+    """Enrichment or the pipeline failing on one event must not stop the consumer thread: the
+    failure is counted in status()["event_errors"] and the next events still arrive."""
+
+    class Failing(_Collect):
+        def handle(self, ev: Any) -> list[Alert]:
+            if ev.data.get("boom"):
+                raise ValueError("bad event")
+            return super().handle(ev)
+
+    cfg = load_config(None, {"sensor": {"backend": "none"}}, environ={})
+    sink = Failing()
+    runner = SensorRunner(cfg, sink, {"execve"})
+    runner.start()
+    try:
+        runner._q.put(("test", [{"evt.type": "execve", "boom": True}, {"evt.type": "execve", "n": 1}]))
+        runner._q.put(("test", [{"evt.type": "execve", "n": 2}]))
+        deadline = time.monotonic() + 10
+        while len(sink.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.close()
+    assert [e.data.get("n") for e in sink.events] == [1, 2]
+    st = runner.status()["event_errors"]
+    assert st["total"] == 1 and "ValueError: bad event" in st["last"][0]
