@@ -230,7 +230,8 @@ class FanotifyBackend:
         self._dir_key: dict[str, bytes] = {}  # and back
         self._tree_dirs: set[str] = set()
         self._tree_roots: list[str] = []
-        self._prefixes: list[str] = []  # mount watches: name events must be under one of these
+        # mount watches: name events must be under one of these (a tuple: one C-level startswith)
+        self._prefixes: tuple[str, ...] = ()
         self._written: set[tuple[int, str]] = set()
         self._proc_cache: dict[int, tuple[float, dict[str, Any]]] = {}
         self._self_pid = os.getpid()
@@ -309,7 +310,7 @@ class FanotifyBackend:
                     names = os.path.realpath(w.names) if w.names else path
                     _mark(self._name_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, NAME_MASK, names)
                     if w.scope == "mount" or w.names:
-                        self._prefixes.append(names.rstrip("/") + "/")
+                        self._prefixes += (names.rstrip("/") + "/",)
         except OSError as e:
             raise SensorError(f"fanotify: cannot watch {w.path}: {e.strerror}") from e
         self.watches.append(Watch(path, w.scope, w.names))
@@ -597,7 +598,7 @@ class FanotifyBackend:
         in_tree = any(path == r or path.startswith(r.rstrip("/") + "/") for r in self._tree_roots)
         if not self._prefixes or in_tree:
             return True
-        return any(path.startswith(p) or path + "/" == p for p in self._prefixes)
+        return path.startswith(self._prefixes) or (path + "/").startswith(self._prefixes)
 
     def _name_event(
         self,
