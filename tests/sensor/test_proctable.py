@@ -334,3 +334,21 @@ def test_live_chain_from_events_after_exit(bash_chain) -> None:
     assert ev["proc.apid[2]"] == bash_pid
     assert ev["container.id"] == "host"
     assert not any(k.startswith("_") for k in ev)
+
+
+def test_cached_fields_follow_changes_and_are_bounded() -> None:
+    """fields() is cached per table generation: an exec of the parent shows in the child's next
+    fields; at most max_cached entries hold a cache."""
+    table = ProcessTable(read_proc=False, max_cached=2)
+    table.observe(execve(100, "/usr/bin/bash", t=T0))
+    for i, pid in enumerate((101, 102, 103)):
+        table.observe(fork(pid, 100, T0 + i + 1))
+        table.observe(execve(pid, "/usr/bin/cat", t=T0 + i + 2))
+    entries = [table.get(p) for p in (101, 102, 103)]
+    assert all(e is not None for e in entries)
+    first = [table.fields(e)["proc.pname"] for e in entries if e is not None]
+    assert first == ["bash", "bash", "bash"]
+    assert sum(e.fields_cache is not None for e in entries if e is not None) == 2
+    # the parent becomes python: every child's ancestry says so on its next event
+    table.observe(execve(100, "/usr/bin/python3", t=T0 + 10))
+    assert [table.fields(e)["proc.pname"] for e in entries if e is not None] == ["python3"] * 3

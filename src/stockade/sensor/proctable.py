@@ -151,6 +151,7 @@ class ProcessTable:
         depth: int = 8,
         read_proc: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        max_cached: int = 4096,
     ) -> None:
         self.max_entries = max_entries
         self.grace_s = grace_s
@@ -165,6 +166,8 @@ class ProcessTable:
         #: bumped by every change that can alter some entry's fields or ancestry (exec, an entry
         #: added, removed or completed): the entries' cached fields are valid for one generation
         self.generation = 0
+        self.max_cached = max_cached
+        self._cached: OrderedDict[int, ProcEntry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -399,6 +402,8 @@ class ProcessTable:
 
     def _remove(self, entry: ProcEntry) -> None:
         self.generation += 1
+        if self._cached.pop(id(entry), None) is not None:
+            entry.fields_cache = None
         if self._entries.get(entry.pid) is entry:
             del self._entries[entry.pid]
         if self._exited.get(entry.pid) is entry:
@@ -514,6 +519,13 @@ class ProcessTable:
         out = self._fields(entry, ancestry=True)
         # reading /proc for a missing parent may have added entries: cache for the generation now
         entry.fields_cache = (self.generation, out)
+        # at most max_cached entries hold a cache (1-3 KB each): the least recently built drop theirs
+        cached_by = self._cached
+        cached_by[id(entry)] = entry
+        cached_by.move_to_end(id(entry))
+        if len(cached_by) > self.max_cached:
+            _, old = cached_by.popitem(last=False)
+            old.fields_cache = None
         return out
 
     def _fields(self, entry: ProcEntry, *, ancestry: bool) -> dict[str, Any]:
