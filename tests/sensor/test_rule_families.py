@@ -333,6 +333,9 @@ def test_in_a_podman_container_with_the_fallback_sensors(
     # command line (a known race of this sensor, counted in its exec_unread): repeat it sooner
     f = _in_container(fallback_node, c, fam, retry_s=2.0)
     assert f.get("container.image.repository") == IMAGE, fallback_node.diagnosis()
+    # ancestry is not asserted here: fanotify's and the proc connector's events reach the process
+    # table in no guaranteed order, so a file event can come before its process's fork and exec
+    # (seen once in eight runs: a cat whose parent read as runc); the eBPF tests assert it
 
 
 def test_falco_stdin_stdout_redirected_to_a_socket_in_a_podman_container(
