@@ -51,8 +51,12 @@ def test_fallback_sensor_sees_a_real_exec_and_open(tmp_path: Path) -> None:
     runner.start()
     try:
         time.sleep(0.5)
-        p = subprocess.run(["/bin/cat", str(secret)], capture_output=True, check=True)
-        assert p.stdout == b"s"
+        # cat stays alive until its stdin closes: the proc connector names only the pid, and a process
+        # gone before /proc is read has no command line (counted in exec_unread, tested elsewhere)
+        p = subprocess.Popen(["/bin/cat", str(secret), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        time.sleep(0.5)
+        out, _ = p.communicate(b"", timeout=10)
+        assert out == b"s"
         deadline = time.monotonic() + 10
         seen_exec = seen_open = False
         while time.monotonic() < deadline and not (seen_exec and seen_open):
