@@ -22,7 +22,13 @@ from typing import Any
 
 import orjson
 
-from stockade.sensor.containers.info import ContainerInfo, mount_dict, parse_rfc3339_ns, split_image
+from stockade.sensor.containers.info import (
+    ContainerInfo,
+    mount_dict,
+    parse_rfc3339_ns,
+    read_json_object,
+    split_image,
+)
 from stockade.sensor.containers.runc import oci_mounts, oci_privileged
 
 __all__ = ["BUNDLE_GLOBS", "CRI_SOCKETS", "CriClient", "info_from_bundle", "info_from_crictl"]
@@ -33,15 +39,6 @@ BUNDLE_GLOBS = (
     "/run/containers/storage/overlay-containers/{id}/userdata/config.json",
     "/var/lib/containers/storage/overlay-containers/{id}/userdata/config.json",
 )
-
-
-def _load(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def info_from_bundle(cid: str, spec: dict[str, Any], runtime: str) -> ContainerInfo:
@@ -157,7 +154,7 @@ class CriClient:
     def bundle(self, cid: str, runtime: str) -> ContainerInfo | None:
         for pattern in self.bundle_globs:
             for path in glob.glob(pattern.format(id=cid)):
-                spec = _load(path)
+                spec = read_json_object(path)
                 if spec is not None:
                     return info_from_bundle(cid, spec, runtime)
         return None

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-import orjson
-
-from stockade.sensor.containers.info import ContainerInfo, mount_dict, parse_rfc3339_ns, split_image
+from stockade.sensor.containers.info import (
+    ContainerInfo,
+    engine_mounts,
+    init_pid,
+    parse_rfc3339_ns,
+    read_json_object,
+    split_image,
+)
 
 __all__ = ["DOCKER_ROOT", "docker_info"]
 
 DOCKER_ROOT = "/var/lib/docker/containers"
 
 
-def _load(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def docker_info(cid: str, root: str = DOCKER_ROOT) -> ContainerInfo | None:
     """Metadata from config.v2.json and hostconfig.json, or None when docker does not know `cid`."""
-    cfg = _load(os.path.join(root, cid, "config.v2.json"))
+    cfg = read_json_object(os.path.join(root, cid, "config.v2.json"))
     if cfg is None:
         return None
-    host = _load(os.path.join(root, cid, "hostconfig.json")) or {}
+    host = read_json_object(os.path.join(root, cid, "hostconfig.json")) or {}
     info = ContainerInfo(full_id=cid, runtime="docker", origin="docker config", complete=True)
     name = cfg.get("Name")
     info.name = name.lstrip("/") if isinstance(name, str) else None
@@ -43,19 +38,8 @@ def docker_info(cid: str, root: str = DOCKER_ROOT) -> ContainerInfo | None:
     info.k8s_pod_name = info.labels.get("io.kubernetes.pod.name")
     info.k8s_ns_name = info.labels.get("io.kubernetes.pod.namespace")
     info.privileged = bool(host.get("Privileged"))
-    for m in (cfg.get("MountPoints") or {}).values():
-        if isinstance(m, dict):
-            info.mounts.append(
-                mount_dict(
-                    str(m.get("Source", "")),
-                    str(m.get("Destination", "")),
-                    bool(m.get("RW")),
-                    str(m.get("Propagation") or ""),
-                    str(m.get("Mode") or ""),
-                )
-            )
+    info.mounts = engine_mounts((cfg.get("MountPoints") or {}).values())
     state = cfg.get("State") or {}
     info.start_ns = parse_rfc3339_ns(state.get("StartedAt"))
-    pid = state.get("Pid")
-    info.init_pid = pid if isinstance(pid, int) and pid > 0 else None
+    info.init_pid = init_pid(state)
     return info

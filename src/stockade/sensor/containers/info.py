@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from stockade.model.images import split_image
 
 # the runtime readers' name for the lenient parser of runtime metadata times (Go's format)
 from stockade.model.timeutil import parse_runtime_time_ns as parse_rfc3339_ns
 
-__all__ = ["ContainerInfo", "mount_dict", "parse_rfc3339_ns", "split_image"]
+__all__ = [
+    "ContainerInfo",
+    "engine_mounts",
+    "init_pid",
+    "mount_dict",
+    "parse_rfc3339_ns",
+    "read_json_object",
+    "split_image",
+]
 
 
 @dataclass(slots=True)
@@ -104,3 +114,34 @@ def mount_dict(source: str, dest: str, rw: bool, propagation: str = "", mode: st
         "propagation": propagation,
         "spec": f"{source}:{dest}:{mode}:{str(rw).lower()}:{propagation}",
     }
+
+
+def engine_mounts(items: Any) -> list[dict[str, Any]]:
+    """``container.mounts`` from docker's MountPoints or podman's Mounts (the same keys)."""
+    return [
+        mount_dict(
+            str(m.get("Source", "")),
+            str(m.get("Destination", "")),
+            bool(m.get("RW")),
+            str(m.get("Propagation") or ""),
+            str(m.get("Mode") or ""),
+        )
+        for m in items
+        if isinstance(m, dict)
+    ]
+
+
+def init_pid(state: dict[str, Any]) -> int | None:
+    """The container's init pid from a docker/podman ``State`` object (0 = not running)."""
+    pid = state.get("Pid")
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+def read_json_object(path: str) -> dict[str, Any] | None:
+    """A JSON object from a runtime's file, or None (missing, being rewritten, not an object)."""
+    try:
+        with open(path, "rb") as f:
+            data = orjson.loads(f.read())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

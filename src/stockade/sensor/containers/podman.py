@@ -8,7 +8,13 @@ from typing import Any
 
 import orjson
 
-from stockade.sensor.containers.info import ContainerInfo, mount_dict, parse_rfc3339_ns, split_image
+from stockade.sensor.containers.info import (
+    ContainerInfo,
+    engine_mounts,
+    init_pid,
+    parse_rfc3339_ns,
+    split_image,
+)
 
 __all__ = ["PodmanClient", "info_from_inspect"]
 
@@ -81,21 +87,10 @@ def info_from_inspect(d: dict[str, Any]) -> ContainerInfo:
     config = d.get("Config") or {}
     labels = config.get("Labels")
     info.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
-    for m in d.get("Mounts") or []:
-        if isinstance(m, dict):
-            info.mounts.append(
-                mount_dict(
-                    str(m.get("Source", "")),
-                    str(m.get("Destination", "")),
-                    bool(m.get("RW")),
-                    str(m.get("Propagation") or ""),
-                    str(m.get("Mode") or ""),
-                )
-            )
+    info.mounts = engine_mounts(d.get("Mounts") or [])
     state = d.get("State") or {}
     info.start_ns = parse_rfc3339_ns(state.get("StartedAt")) or parse_rfc3339_ns(d.get("Created"))
-    pid = state.get("Pid")
-    info.init_pid = pid if isinstance(pid, int) and pid > 0 else None
+    info.init_pid = init_pid(state)
     data = (d.get("GraphDriver") or {}).get("Data") or {}
     if isinstance(data.get("UpperDir"), str):
         info.upperdir = data["UpperDir"]

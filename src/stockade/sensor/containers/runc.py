@@ -19,9 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from stockade.sensor.containers.info import ContainerInfo, mount_dict, parse_rfc3339_ns
+from stockade.sensor.containers.info import ContainerInfo, mount_dict, parse_rfc3339_ns, read_json_object
 
 __all__ = ["DEFAULT_RUNC_ROOTS", "RuncIndex", "RuncState", "info_from_state", "read_state"]
 
@@ -43,12 +41,8 @@ class RuncState:
 
 def read_state(path: str) -> RuncState | None:
     """A state.json, or None if it cannot be read (a container being created or deleted)."""
-    try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+    data = read_json_object(path)
+    if data is None or not isinstance(data.get("id"), str):
         return None
     return RuncState(data["id"], path, data)
 
@@ -222,15 +216,6 @@ def _labels(config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def oci_mounts(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The bind mounts (volumes) of an OCI spec, as ``container.mounts`` entries."""
     out: list[dict[str, Any]] = []
@@ -290,7 +275,7 @@ def info_from_state(st: RuncState, runtime: str = "runc") -> ContainerInfo:
     config = data.get("config") or {}
     labels = _labels(config)
     bundle = labels.get("bundle")
-    spec = _read_json(os.path.join(bundle, "config.json")) if bundle else None
+    spec = read_json_object(os.path.join(bundle, "config.json")) if bundle else None
     info = ContainerInfo(full_id=st.id, runtime=runtime, name=st.id, origin="runc state", complete=True)
     info.start_ns = parse_rfc3339_ns(data.get("created"))
     pid = data.get("init_process_pid")
