@@ -528,13 +528,12 @@ CASES: list[PackCase] = [
                     },
                 ),
             ),
-            v("chmod u+s", exec_("chmod u+s /bin/bash")),
-            v("chmod 4755", exec_("chmod 4755 /tmp/x")),
+            v(
+                "chmod with S_ISGID",
+                call("chmod", "chmod g+s /srv", {"evt.arg.filename": "/srv", "evt.arg.mode": "S_IXUSR|S_ISGID"}),
+            ),
         ],
         near_misses=[
-            v("chmod 755", exec_("chmod 755 /tmp/x")),
-            v("chmod 0755", exec_("chmod 0755 /tmp/x")),
-            v("the sticky bit", exec_("chmod 1777 /tmp/shared")),
             v(
                 "mode without setuid",
                 call(
@@ -543,6 +542,31 @@ CASES: list[PackCase] = [
                     {"evt.arg.filename": "/tmp/x", "evt.arg.mode": "S_IXUSR|S_IRUSR"},
                 ),
             ),
+            # the exec is "Setuid Command Run in Container": its alert has no file mode to show
+            v("the chmod command's exec", exec_("chmod u+s /bin/bash")),
+            v(
+                "on the host",
+                call(
+                    "fchmodat",
+                    "chmod 4755 /tmp/sh",
+                    {"evt.arg.filename": "/tmp/sh", "evt.arg.mode": "S_IXUSR|S_ISUID"},
+                    where=HOST,
+                ),
+            ),
+        ],
+    ),
+    PackCase(
+        "Setuid Command Run in Container",
+        fires=[
+            v("chmod u+s", exec_("chmod u+s /bin/bash")),
+            v("chmod 4755", exec_("chmod 4755 /tmp/x")),
+            v("chmod g+s", exec_("chmod g+s /srv")),
+        ],
+        near_misses=[
+            v("chmod 755", exec_("chmod 755 /tmp/x")),
+            v("chmod 0755", exec_("chmod 0755 /tmp/x")),
+            v("the sticky bit", exec_("chmod 1777 /tmp/shared")),
+            v("the chmod syscall", call("fchmodat", "chmod 4755 /tmp/sh", {"evt.arg.mode": "S_ISUID"})),
             v("on the host", exec_("chmod u+s /bin/bash", where=HOST)),
         ],
     ),

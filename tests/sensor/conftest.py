@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from stockade.config import load_config
+from stockade.config import DEFAULT_APPEND_OUTPUT, load_config
 from stockade.model.alert import Alert
 from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
 from stockade.runtime.offline import build_engine
@@ -51,6 +51,8 @@ from stockade.runtime.sensing import SensorRunner
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
+#: process facts every alert of a test node carries (Node's append_output)
+FACT_FIELDS = ("proc.cmdline", "proc.args", "proc.exepath", "proc.cwd")
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -421,9 +423,15 @@ class Node:
     pipeline that keeps the alerts."""
 
     def __init__(self, watch: list[str], backend: str = "auto", before: list[str] | None = None) -> None:
+        # every syscall alert also carries the process's facts, which the tests check
+        facts = {"match": {"source": "syscall"}, "extra_fields": list(FACT_FIELDS)}
+        append = [a.model_dump() for a in DEFAULT_APPEND_OUTPUT] + [facts]
         cfg = load_config(
             None,
-            {"sensor": {"backend": backend, "watch_paths": watch}, "engine": {"falco_rules_paths": []}},
+            {
+                "sensor": {"backend": backend, "watch_paths": watch},
+                "engine": {"falco_rules_paths": [], "append_output": append},
+            },
             environ={},
         )
         pack = [*(before or []), str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]

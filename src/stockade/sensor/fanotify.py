@@ -37,7 +37,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stockade.sensor import procfs
 from stockade.sensor.interface import BackendStats, Capabilities, SensorError
 
 __all__ = ["FanotifyBackend", "Watch"]
@@ -233,7 +232,6 @@ class FanotifyBackend:
         # mount watches: name events must be under one of these (a tuple: one C-level startswith)
         self._prefixes: tuple[str, ...] = ()
         self._written: set[tuple[int, str]] = set()
-        self._proc_cache: dict[int, tuple[float, dict[str, Any]]] = {}
         self._self_pid = os.getpid()
         self._buf = bytearray(1 << 18)
 
@@ -418,25 +416,11 @@ class FanotifyBackend:
             else:
                 self._parse_names(data, out)
 
-    def _proc_fields(self, pid: int, now: float) -> dict[str, Any]:
-        """proc.name / proc.exepath / user.uid of `pid`, cached for a second (best effort)."""
-        hit = self._proc_cache.get(pid)
-        if hit is not None and now - hit[0] < 1.0:
-            return hit[1]
-        fields: dict[str, Any] = {}
-        st = procfs.read_stat(pid)
-        if st is not None:
-            fields["proc.name"] = st["comm"]
-            fields["proc.ppid"] = st["ppid"]
-        exe = procfs.read_exe(pid)
-        if exe:
-            fields["proc.exepath"] = exe
-        if len(self._proc_cache) > 4096:
-            self._proc_cache.clear()
-        self._proc_cache[pid] = (now, fields)
-        return fields
-
-    def _base(self, etype: str, pid: int, now_ns: int, now: float) -> dict[str, Any]:
+    @staticmethod
+    def _base(etype: str, pid: int, now_ns: int) -> dict[str, Any]:
+        """An event of process `pid`. Its facts (name, exe, ...) come from the process table,
+        which the sensor feeds the proc connector's events first (causal order): a pid's facts read
+        from /proc here could be those of the program before its exec."""
         ev: dict[str, Any] = {
             "evt.type": etype,
             "evt.dir": "<",
@@ -445,12 +429,11 @@ class FanotifyBackend:
             "thread.tid": pid,
             "evt.rawres": 0,
         }
-        ev.update(self._proc_fields(pid, now))
         return ev
 
     def _parse_open(self, data: bytes, out: list[dict[str, Any]]) -> None:
         off, n = 0, len(data)
-        now_ns, now = time.time_ns(), time.monotonic()
+        now_ns = time.time_ns()
         while off + _META.size <= n:
             ev_len, _vers, _res, _mlen, mask, efd, pid = _META.unpack_from(data, off)
             if ev_len < _META.size:
@@ -473,9 +456,9 @@ class FanotifyBackend:
                 continue
             if (pid == self._self_pid and self.ignore_self) or "openat" not in self._want:
                 continue
-            self._open_event(mask, pid, path, now_ns, now, out)
+            self._open_event(mask, pid, path, now_ns, out)
 
-    def _open_event(self, mask: int, pid: int, path: str, now_ns: int, now: float, out: list[Any]) -> None:
+    def _open_event(self, mask: int, pid: int, path: str, now_ns: int, out: list[Any]) -> None:
         if path.endswith(" (deleted)"):
             path = path[: -len(" (deleted)")]
         key = (pid, path)
@@ -489,7 +472,7 @@ class FanotifyBackend:
             if mask & FAN_CLOSE_WRITE:
                 self._written.discard(key)
             return
-        ev = self._base("openat", pid, now_ns, now)
+        ev = self._base("openat", pid, now_ns)
         ev["fd.name"] = path
         ev["fd.typechar"] = "f"
         ev["fd.type"] = "file"
@@ -498,9 +481,6 @@ class FanotifyBackend:
         ev["evt.is_open_exec"] = bool(mask & FAN_OPEN_EXEC)
         ev["_fanotify_mask"] = _mask_names(mask)
         out.append(ev)
-        if mask & FAN_OPEN_EXEC or path.startswith(("/lib/ld-", "/lib64/ld-", "/usr/lib/ld-")):
-            # the process is exec'ing: what was cached of it (comm, exe) is about to change
-            self._proc_cache.pop(pid, None)
         if wrote and not (mask & FAN_CLOSE_WRITE):
             if len(self._written) > 65536:
                 self._written.clear()
@@ -571,7 +551,7 @@ class FanotifyBackend:
 
     def _parse_names(self, data: bytes, out: list[dict[str, Any]]) -> None:
         off, n = 0, len(data)
-        now_ns, now = time.time_ns(), time.monotonic()
+        now_ns = time.time_ns()
         while off + _META.size <= n:
             ev_len, _vers, _res, mlen, mask, _efd, pid = _META.unpack_from(data, off)
             if ev_len < _META.size:
@@ -582,7 +562,7 @@ class FanotifyBackend:
                 self.stats.lost["fanotify_overflow"] += 1
                 continue
             recs = self._info_records(data, start + mlen, start + ev_len)
-            self._name_event(mask, pid, recs, now_ns, now, out)
+            self._name_event(mask, pid, recs, now_ns, out)
 
     def _path(self, rec: tuple[str | None, str] | None) -> str | None:
         if rec is None:
@@ -606,7 +586,6 @@ class FanotifyBackend:
         pid: int,
         recs: dict[int, tuple[str | None, str]],
         now_ns: int,
-        now: float,
         out: list[Any],
     ) -> None:
         is_dir = bool(mask & FAN_ONDIR)
@@ -624,7 +603,7 @@ class FanotifyBackend:
             if not self._in_scope(new or old or "") or (pid == self._self_pid and self.ignore_self):
                 return
             if "renameat2" in self._want:
-                ev = self._base("renameat2", pid, now_ns, now)
+                ev = self._base("renameat2", pid, now_ns)
                 if old is not None:
                     ev["evt.arg.oldpath"] = ev["fs.path.source"] = old
                 if new is not None:
@@ -657,7 +636,7 @@ class FanotifyBackend:
             return
         if etype not in self._want:
             return
-        ev = self._base(etype, pid, now_ns, now)
+        ev = self._base(etype, pid, now_ns)
         ev["fs.path.name"] = path
         if etype == "creat" and _is_whiteout(path):
             # an overlay upper layer records the deletion of a lower-layer file as a whiteout
@@ -684,9 +663,6 @@ class FanotifyBackend:
                 ev["evt.arg.flags"] = "AT_REMOVEDIR"
         ev["_fanotify_mask"] = _mask_names(mask)
         out.append(ev)
-        if mask & FAN_OPEN_EXEC or path.startswith(("/lib/ld-", "/lib64/ld-", "/usr/lib/ld-")):
-            # the process is exec'ing: what was cached of it (comm, exe) is about to change
-            self._proc_cache.pop(pid, None)
 
     def wait_idle(self, quiet_s: float = 0.3, limit_s: float = 60.0) -> list[dict[str, Any]]:
         """Read until nothing arrives for `quiet_s` (for tests and shutdown); the events read."""

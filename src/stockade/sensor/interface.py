@@ -75,6 +75,9 @@ class BackendStats:
     filtered: Counter[str] = field(default_factory=Counter)
     #: problems that are not lost events (unreadable records, a directory not watched, ...)
     problems: ErrorLog = field(default_factory=lambda: ErrorLog("sensor"))
+    #: events delivered with some of their facts unknown, by cause (an exec whose arguments the
+    #: kernel cut or /proc no longer had, ...): said in the event itself, and counted here
+    incomplete: Counter[str] = field(default_factory=Counter)
 
     @property
     def errors(self) -> int:
@@ -94,6 +97,7 @@ class BackendStats:
             "lost_total": sum(self.lost.values()),
             "filtered": dict(self.filtered),
             "filtered_total": sum(self.filtered.values()),
+            "incomplete": dict(self.incomplete),
             "errors": self.errors,
             "last_errors": list(self.last_errors),
         }

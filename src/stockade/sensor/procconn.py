@@ -295,19 +295,16 @@ class ProcConnectorBackend:
             if info.args is None and info.exe is None:
                 # gone before /proc could be read: the exec is reported without its command line
                 self.exec_unread += 1
+                self.stats.incomplete["exec_unread"] += 1
             prev = self._table.get(tgid)
             if prev is not None:
-                # what /proc no longer had (the process exited already): keep the fork's values
+                # what /proc no longer had (the process exited already) and an exec cannot change:
+                # the fork's values. Its directory, cgroup and namespaces may have changed between
+                # fork and exec (a runtime's exec joins the container's): unknown, never the fork's
                 if info.ppid is None:
                     info.ppid = prev.ppid
                 if info.uid is None:
                     info.uid, info.gid = prev.uid, prev.gid
-                if info.cwd is None:
-                    info.cwd = prev.cwd
-                if info.cgroup_path is None:
-                    info.cgroup_path = prev.cgroup_path
-                if info.mntns is None:
-                    info.mntns = prev.mntns
                 if info.loginuid is None:
                     info.loginuid = prev.loginuid
                 if info.start_ns is None:

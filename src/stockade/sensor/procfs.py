@@ -20,6 +20,7 @@ __all__ = [
     "read_cgroup_path",
     "read_cgroups",
     "read_cmdline",
+    "read_cmdline_raw",
     "read_cwd",
     "read_exe",
     "read_loginuid",
@@ -53,7 +54,19 @@ def _read_bytes(path: str, limit: int = 65536) -> bytes | None:
     except OSError:
         return None
     try:
-        return os.read(fd, limit)
+        # small reads first: os.read allocates its whole buffer, and most /proc files are short
+        data = os.read(fd, min(limit, 4096))
+        if len(data) < 4096 or len(data) >= limit:
+            return data
+        chunks = [data]
+        got = len(data)
+        while got < limit:
+            more = os.read(fd, min(limit - got, 65536))
+            if not more:
+                break
+            chunks.append(more)
+            got += len(more)
+        return b"".join(chunks)
     except OSError:
         return None
     finally:
@@ -119,9 +132,14 @@ def read_status(pid: int) -> dict[str, Any] | None:
     return out or None
 
 
+def read_cmdline_raw(pid: int, limit: int = 1 << 20) -> bytes | None:
+    """The argument area as the kernel keeps it (NUL-separated); ``None`` when gone."""
+    return _read_bytes(f"{PROC}/{pid}/cmdline", limit)
+
+
 def read_cmdline(pid: int) -> list[str] | None:
     """The argument vector; ``None`` when gone, ``[]`` for a kernel thread or a zombie."""
-    raw = _read_bytes(f"{PROC}/{pid}/cmdline", 1 << 20)
+    raw = read_cmdline_raw(pid)
     if raw is None:
         return None
     if raw.endswith(b"\0"):
@@ -222,6 +240,8 @@ class ProcInfo:
             out["proc.ppid"] = self.ppid
         if self.comm is not None:
             out["proc.name"] = self.comm
+        elif self.args:  # gone before its stat was read: the kernel's comm is argv[0]'s name
+            out["proc.name"] = os.path.basename(self.args[0])[:15]
         if self.exe:
             out["proc.exepath"] = self.exe
         if self.args:
@@ -251,8 +271,17 @@ class ProcInfo:
 
 
 def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> ProcInfo:
-    """Read everything readable about `pid` now. `full=False` skips cwd, cgroup, mntns, loginuid."""
+    """Read everything readable about `pid` now. `full=False` skips cwd, cgroup, mntns, loginuid.
+
+    A short-lived process may exit while it is read: what matters most is read first (its command
+    line and executable, then its cgroup and mount namespace, which name its container)."""
     info = ProcInfo(pid=pid)
+    info.args = read_cmdline(pid)
+    info.exe = read_exe(pid)
+    if full:
+        info.cgroup_path = read_cgroup_path(pid)
+        info.mntns = read_mntns(pid)
+        info.cwd = read_cwd(pid)
     st = read_stat(pid)
     if st is not None:
         info.ppid = st["ppid"]
@@ -260,8 +289,6 @@ def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> Proc
         info.tty = st["tty"]
         base = boot_epoch_ns() if boot_ns is None else boot_ns
         info.start_ns = base + st["starttime_ticks"] * (1_000_000_000 // _CLK_TCK)
-    info.exe = read_exe(pid)
-    info.args = read_cmdline(pid)
     status = read_status(pid)
     if status is not None:
         # Falco's user.uid / group.gid are the effective ids
@@ -273,9 +300,6 @@ def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> Proc
         if info.comm is None:
             info.comm = status.get("name")
     if full:
-        info.cwd = read_cwd(pid)
-        info.cgroup_path = read_cgroup_path(pid)
-        info.mntns = read_mntns(pid)
         info.loginuid = read_loginuid(pid)
     return info
 

@@ -273,8 +273,12 @@ class ProcessTable:
             return entry
         self._entries.move_to_end(pid)
         self.generation += 1
-        # the new program: what the previous image said about itself is gone
-        entry.exepath = entry.exe = entry.args = entry.cmdline = None
+        # the new program: what the previous image said about itself is gone, and so is what it
+        # may have changed between its fork and this exec (a runtime's `exec` joins the container's
+        # namespaces and cgroup and changes directory, then execs): what the exec event does not
+        # say is unknown, never the old image's
+        entry.name = entry.exepath = entry.exe = entry.args = entry.cmdline = entry.cwd = None
+        entry.cgroup_path = entry.mntns = None
         entry.exe_upper = None
         entry.container = None
         entry.drift_checked = False

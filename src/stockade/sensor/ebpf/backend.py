@@ -252,6 +252,9 @@ class EbpfBackend:
         out: list[dict[str, Any]] = []
         rb.consume(dec.decode, out, self.max_batch, self._decode_error)
         self.stats.events += len(out)
+        if dec.facts:
+            self.stats.incomplete.update(dec.facts)
+            dec.facts.clear()
         now = time.monotonic()
         if now - self._last_stats >= 0.25:
             self._last_stats = now

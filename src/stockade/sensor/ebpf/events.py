@@ -20,9 +20,11 @@ import os
 import posixpath
 import socket
 import struct
+from collections import Counter
 from typing import Any
 
 from stockade.model.openflags import open_flags_str
+from stockade.sensor import procfs
 from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
 __all__ = ["HDR", "Decoder", "open_flags_str"]
@@ -111,6 +113,12 @@ def _path_from_components(raw: bytes) -> str:
     parts = [p for p in raw.split(b"\0") if p and p != b"/"]
     parts.reverse()
     return "/" + _s(b"/".join(parts))
+
+
+def _dir_path(raw: bytes) -> str:
+    """A directory's path with the trailing "/" libsinsp gives proc.cwd ("/" for the root)."""
+    p = _path_from_components(raw)
+    return p if p.endswith("/") else p + "/"
 
 
 def _join(dir_raw: bytes | None, rel: str) -> str:
@@ -229,6 +237,9 @@ class Decoder:
         self.want = want
         self.procs: dict[int, _Proc] = {}
         self.undecodable = 0
+        #: exec facts the kernel could not give whole: args_from_proc (completed from /proc),
+        #: args_truncated / args_unread (said in the event as proc.args_truncated)
+        self.facts: Counter[str] = Counter()
 
     def _remember(self, pid: int, p: _Proc) -> None:
         procs = self.procs
@@ -312,7 +323,7 @@ class Decoder:
                 ev.update(proc.fields)
             return ev
         if kind == EV_EXEC:
-            self._exec(ev, nr, blobs)
+            self._exec(ev, nr, blobs, a1, a2)
         elif kind == EV_FORK:
             sc = BY_NR.get(nr)
             ev["evt.type"] = sc.name if sc is not None and sc.family == "fork" else "clone"
@@ -346,12 +357,14 @@ class Decoder:
 
     # -- event families ------------------------------------------------------------------------
 
-    def _exec(self, ev: dict[str, Any], nr: int, blobs: dict[int, bytes]) -> None:
+    def _exec(self, ev: dict[str, Any], nr: int, blobs: dict[int, bytes], arg_len: int, unread: int) -> None:
         sc = BY_NR.get(nr)
         ev["evt.type"] = sc.name if sc is not None and sc.family == "exec" else "execve"
         ev["evt.rawres"] = 0
         ev["evt.res"] = "SUCCESS"
         argv_raw = blobs.get(T_ARGV, b"")
+        if unread or arg_len > len(argv_raw):
+            argv_raw = self._whole_argv(ev, argv_raw, arg_len)
         argv = [_s(a) for a in argv_raw.rstrip(b"\0").split(b"\0")] if argv_raw else []
         filename = _s(blobs[T_FILENAME]) if T_FILENAME in blobs else None
         exe_raw = blobs.get(T_EXE)
@@ -365,7 +378,7 @@ class Decoder:
                 exepath = os.readlink(f"/proc/{ev['proc.pid']}/exe")
             except OSError:
                 exepath = filename
-        cwd = _path_from_components(blobs[T_CWD]) + "/" if T_CWD in blobs else None
+        cwd = _dir_path(blobs[T_CWD]) if T_CWD in blobs else None
         exe = argv[0] if argv else (filename or ev["proc.name"])
         args = " ".join(argv[1:])
         cmdline = ev["proc.name"] + " " + args if args else ev["proc.name"]
@@ -381,6 +394,19 @@ class Decoder:
         if cwd is not None:
             ev["proc.cwd"] = cwd
         self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd))
+
+    def _whole_argv(self, ev: dict[str, Any], part: bytes, arg_len: int) -> bytes:
+        """The whole argument list of an exec whose record holds only its first `len(part)` bytes
+        (of `arg_len`) or none: from /proc while the process still runs the same program (its
+        command line starts with what the kernel gave), else the part, said in the event
+        (``proc.args_truncated``) and counted."""
+        whole = procfs.read_cmdline_raw(ev["proc.pid"], max(arg_len, 1) + 1)
+        if whole is not None and len(whole) >= arg_len and whole.startswith(part):
+            self.facts["args_from_proc"] += 1
+            return whole
+        ev["proc.args_truncated"] = True
+        self.facts["args_truncated" if part else "args_unread"] += 1
+        return part
 
     def _syscall(
         self, ev: dict[str, Any], plan: _Plan, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]

@@ -273,9 +273,16 @@ GLOBAL __u32 put_path(__u32 off, __u16 tag, __u64 dentry, __u64 vfsmnt)
 	off &= OFF_MASK;
 	struct dentry *d = (struct dentry *)dentry;
 	struct mount *mnt = container_of((struct vfsmount *)vfsmnt, struct mount, mnt);
+	/* as d_path: relative to the current task's root (a container's, a chroot's), else up to its
+	 * mount namespace's root */
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct path root;
+	BPF_CORE_READ_INTO(&root, t, fs, root);
 	__u32 start = off + 4;
 	__u32 pos = start;
 	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		if (d == root.dentry && (struct vfsmount *)&mnt->mnt == root.mnt)
+			break;
 		struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 		if (d == mnt_root) {
 			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -673,15 +680,13 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	struct ev_hdr *h = (struct ev_hdr *)s->buf;
 	fill_hdr(h, p, EV_EXEC, nr);
 	h->args[0] = old_pid;
+	h->args[2] = 0;
 	__u32 off = sizeof(*h);
 	/* filename as given to execve */
 	const char *fn = BPF_CORE_READ(bprm, filename);
 	long n = bpf_probe_read_kernel_str(&s->buf[BOUND(off + 4, 0x3fff)], MAX_STR, fn);
-	if (n > 0) {
-		*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = T_FILENAME;
-		*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = n - 1;
-		off = align4(off + 4 + n);
-	}
+	if (n > 0) /* the blob's length without the NUL, and the next blob aligned after it */
+		off = put_hdr(s, off, T_FILENAME, n - 1);
 	/* the executable's path */
 	struct path fp;
 	BPF_CORE_READ_INTO(&fp, bprm, file, f_path);
@@ -690,6 +695,9 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
 	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
 	__u32 len = ae > as ? ae - as : 0;
+	/* the whole argument area's length: user space knows a longer one was cut (args[1]), and
+	 * one the kernel could not read (args[2] = 1) */
+	h->args[1] = len;
 	if (len > MAX_STR - 1)
 		len = MAX_STR - 1;
 	off &= OFF_MASK;
@@ -697,6 +705,8 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = T_ARGV;
 		*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = len;
 		off = align4(off + 4 + len);
+	} else if (len) {
+		h->args[2] = 1;
 	}
 	off = put_cgroup(off); /* current is the task that exec'd */
 	if (enabled(3)) {
