@@ -8,13 +8,16 @@ the order the sensor guarantees (a process's exec before the file events that fo
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from stockade.sensor import procfs
 from stockade.sensor.containers.podman import PodmanClient
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.enrich import UNKNOWN_CONTAINER, Enricher
@@ -142,3 +145,22 @@ def test_the_proc_connector_does_not_carry_the_fork_s_cgroup_into_an_unread_exec
     for k in ("_cgroup_path", "_mntns", "proc.cwd", "proc.cmdline", "proc.exepath"):
         assert k not in ev, (k, ev.get(k))
     assert b.exec_unread == 1 and b.stats.incomplete["exec_unread"] == 1
+
+
+def test_an_exited_process_has_no_placement() -> None:
+    """A zombie's /proc entry still answers, but its cgroup reads as the hierarchy's root (the
+    host's): where it ran is unknown, not the host."""
+    child = subprocess.Popen(["/bin/true"])  # not reaped until wait()
+    pid = child.pid
+    try:
+        deadline = time.monotonic() + 5
+        while procfs.read_mntns(pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exited (a zombie: not reaped yet)
+        assert os.path.exists(f"/proc/{pid}")
+        assert procfs.read_placement(pid) == (None, None)
+        info = procfs.snapshot(pid)
+        assert info.cgroup_path is None and info.mntns is None
+    finally:
+        child.wait()
+    here = procfs.read_placement(os.getpid())
+    assert here[0] is not None and here[1] is not None

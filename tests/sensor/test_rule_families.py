@@ -311,7 +311,8 @@ def _never_the_host(node: Any, fam: Family, mark: int) -> None:
         if a.rule != fam.rule or f.get("container.id") != "host":
             continue
         ancestry = [f.get("proc.pname"), *(f.get(f"proc.aname[{i}]") for i in (2, 3, 4))]
-        assert not any(str(x).startswith(RUNTIME_PARENTS) for x in ancestry if x), f
+        if any(str(x).startswith(RUNTIME_PARENTS) for x in ancestry if x):
+            raise AssertionError(f"a container's behaviour was given to the host: {sorted(f.items())}")
 
 
 def _found(

@@ -129,12 +129,11 @@ class Enricher:
                     return info, True
             if cg is None:
                 cg = entry.cgroup_path
-            if cg is None and self.read_proc and entry.exited_at is None:
-                cg = entry.cgroup_path = procfs.read_cgroup_path(entry.pid)
             if mntns is None:
                 mntns = entry.mntns
-            if mntns is None and self.read_proc and entry.exited_at is None:
-                mntns = entry.mntns = procfs.read_mntns(entry.pid)
+            if cg is None and mntns is None and self.read_proc and entry.exited_at is None:
+                cg, mntns = procfs.read_placement(entry.pid)
+                entry.cgroup_path, entry.mntns = cg, mntns
         if cg is None and mntns is None:
             return self._parent_container(entry)
         info = self.resolver.resolve(cg, mntns if isinstance(mntns, int) else None)

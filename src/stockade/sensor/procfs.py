@@ -25,6 +25,7 @@ __all__ = [
     "read_exe",
     "read_loginuid",
     "read_mntns",
+    "read_placement",
     "read_stat",
     "read_status",
     "snapshot",
@@ -193,6 +194,17 @@ def pick_cgroup_path(groups: dict[str, str]) -> str | None:
     return next(iter(groups.values()))
 
 
+def read_placement(pid: int) -> tuple[str | None, int | None]:
+    """(cgroup path, mount namespace) of a live process, or (None, None).
+
+    An exited process (a zombie not yet reaped) still has a /proc entry, but its cgroup reads as
+    the hierarchy's root ("/": the host's) and its namespaces are gone: the cgroup counts only when
+    the mount namespace, read after it, shows the process was still alive."""
+    cg = read_cgroup_path(pid)
+    mntns = read_mntns(pid)
+    return (cg, mntns) if mntns is not None else (None, None)
+
+
 def read_mntns(pid: int) -> int | None:
     """The mount namespace inode number."""
     try:
@@ -279,8 +291,7 @@ def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> Proc
     info.args = read_cmdline(pid)
     info.exe = read_exe(pid)
     if full:
-        info.cgroup_path = read_cgroup_path(pid)
-        info.mntns = read_mntns(pid)
+        info.cgroup_path, info.mntns = read_placement(pid)
         info.cwd = read_cwd(pid)
     st = read_stat(pid)
     if st is not None:
