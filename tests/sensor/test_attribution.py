@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from stockade.model.fields import lookup
 from stockade.sensor import procfs
 from stockade.sensor.containers.podman import PodmanClient
 from stockade.sensor.containers.resolver import ContainerResolver
@@ -164,3 +165,18 @@ def test_an_exited_process_has_no_placement() -> None:
         child.wait()
     here = procfs.read_placement(os.getpid())
     assert here[0] is not None and here[1] is not None
+
+
+def test_a_name_without_arguments_is_no_command_line(enricher: Enricher) -> None:
+    """An exec whose process was already a zombie: its name (from its stat) is known, its arguments
+    are not; proc.cmdline is then unknown, never the name alone (which says "run without any")."""
+    start_container(enricher)
+    enricher.enrich(fork(60, 50))
+    ev = enricher.enrich(execve(60, 50, None, **{"proc.name": "rm"}))
+    assert ev["proc.name"] == "rm"
+    opened = enricher.enrich(open_(60, "/var/log/app.log"))
+    for f in ("proc.cmdline", "proc.args"):
+        assert f not in opened, (f, opened.get(f))
+    # a rule reading the arguments sees them missing (every comparison false), not empty
+    spec = lookup("proc.args")
+    assert spec is not None and spec.extractor(None)(opened) is None

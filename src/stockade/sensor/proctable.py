@@ -79,9 +79,11 @@ class ProcEntry:
         return p.startswith("/memfd:") or p.startswith("memfd:")
 
     def full_cmdline(self) -> str | None:
+        """proc.cmdline: the name and the arguments; unknown while the arguments are (a name
+        alone would say the program ran without any)."""
         if self.cmdline is not None:
             return self.cmdline
-        if self.name is None:
+        if self.name is None or self.args is None:
             return None
         return f"{self.name} {self.args}" if self.args else self.name
 
@@ -219,6 +221,8 @@ class ProcessTable:
         if info.args:
             e.exe = info.args[0]
             e.args = " ".join(info.args[1:])
+        elif info.args == [] and (pid == 2 or info.ppid == 2):
+            e.args = ""  # a kernel thread: no arguments (a zombie's are unknown)
         self._insert(e)
         return e
 
