@@ -530,7 +530,9 @@ CASES: list[PackCase] = [
             ),
             v(
                 "chmod with S_ISGID",
-                call("chmod", "chmod g+s /srv", {"evt.arg.filename": "/srv", "evt.arg.mode": "S_IXUSR|S_ISGID"}),
+                call(
+                    "chmod", "chmod g+s /srv", {"evt.arg.filename": "/srv", "evt.arg.mode": "S_IXUSR|S_ISGID"}
+                ),
             ),
         ],
         near_misses=[
