@@ -500,3 +500,45 @@ EVENT_TYPE_NAMES: frozenset[str] = frozenset(
         "writev",
     )
 )
+
+#: event types whose events carry no result (libsinsp's sinsp_evt::has_return_value() is false: not a
+#: syscall exit event, the generic `syscall` event, or an exit event with no parameters): `evt.res`,
+#: `evt.rawres` and `evt.failed` are missing on them, so every comparison with them is false.
+#: Derived from the same event table (category, direction and parameter count of each event).
+NO_RESULT_TYPES: frozenset[str] = frozenset(
+    (
+        "asyncevent",
+        "container",
+        "cpu_hotplug",
+        "drop",
+        "getpeername",
+        "getsockname",
+        "groupadded",
+        "groupdeleted",
+        "infra",
+        "k8s",
+        "mesos",
+        "notification",
+        "page_fault",
+        "pluginevent",
+        "procexit",
+        "procinfo",
+        "scapevent",
+        "signaldeliver",
+        "switch",
+        "syscall",
+        "task",
+        "task_file_anon_inode",
+        "task_file_directory",
+        "task_file_memfd",
+        "task_file_pipe",
+        "task_file_regular",
+        "task_file_socket_inet",
+        "task_file_socket_inet6",
+        "task_file_socket_netlink",
+        "task_file_socket_unix",
+        "tracer",
+        "useradded",
+        "userdeleted",
+    )
+)

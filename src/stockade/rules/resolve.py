@@ -9,11 +9,12 @@ warning, as in Falco.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stockade.errors import Location
 from stockade.model.evtnames import EVENT_TYPE_NAMES
-from stockade.model.fields import ArgKind, lookup
+from stockade.model.fields import ArgKind, FieldType, lookup
 from stockade.rules.ast import (
     LIST_OPS,
     MODIFIERS,
@@ -240,6 +241,7 @@ class Resolver:
                 if n.op in LIST_OPS and not isinstance(n.rhs, ListLit | FieldRef | Transform):
                     raise _Fail(f"operator '{n.op}' needs a list", n.pos)
                 _check_evttype_values(n)
+                _check_value_types(n)
                 try:
                     validate_check(n)
                 except EvalError as e:
@@ -422,6 +424,37 @@ def _check_evttype_values(n: Check) -> None:
     for v in values:
         if v.value not in EVENT_TYPE_NAMES:
             raise _Fail(f"unknown event type {v.value}", v.pos or n.pos, unknown=True)
+
+
+_NUMERIC_OPS = frozenset(("=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"))
+_BOOL_OPS = frozenset(("=", "==", "!=", "in", "intersects", "exists"))
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _check_value_types(n: Check) -> None:
+    """The operators and values libsinsp accepts for a numeric or bool field (flt_is_comparable and
+    its value parsers): sysdig 0.29.3 refuses `proc.pid = 1.5` ("1.5 is not a valid number"),
+    `proc.pid contains 1` ("'contains' not supported for numeric filters"), `proc.pid pmatch (1)`,
+    `evt.is_open_read = 1` ("unrecognized boolean value 1")."""
+    if not isinstance(n.lhs, FieldRef) or n.op == "exists":
+        return
+    spec = lookup(n.lhs.name)
+    if spec is None or spec.is_list:
+        return
+    values = n.rhs.items if isinstance(n.rhs, ListLit) else (n.rhs,) if isinstance(n.rhs, StrLit) else ()
+    if spec.type.numeric:
+        if n.op not in _NUMERIC_OPS or n.modifier is not None:
+            raise _Fail(f"'{n.op}' operator not supported for numeric filters", n.pos)
+        if spec.type in (FieldType.INT, FieldType.UINT):
+            for v in values:
+                if not _INTEGER.fullmatch(v.value):
+                    raise _Fail(f"{v.value} is not a valid number", v.pos or n.pos)
+    elif spec.type == FieldType.BOOL:
+        if n.op not in _BOOL_OPS or n.modifier is not None:
+            raise _Fail(f"'{n.op}' operator not supported for bool filters", n.pos)
+        for v in values:
+            if v.value not in ("true", "false"):
+                raise _Fail(f"filter error: unrecognized boolean value {v.value}", v.pos or n.pos)
 
 
 _EQUALITY_OPS = ("==", "=", "!=", "in", "intersects", "pmatch")
