@@ -114,3 +114,19 @@ def test_fd_directory_and_type_follow_libsinsp(
     # and through a compiled rule
     cond = f"evt.type = {fields['evt.type']} and fd.directory exists"
     assert _matches(cond, [fields]) == ([1] if directory is not None else [])
+
+
+def test_is_open_read_is_false_on_other_events_and_failed_follows_the_result() -> None:
+    # libsinsp (and sysdig on open-multiple-files.scap): evt.is_open_read is false, not missing, on
+    # every event but an open's exit, so `evt.is_open_read != true` matches them; evt.failed is
+    # derived from the result, missing where there is none.
+    events: list[dict[str, Any]] = [
+        {"evt.type": "close", "evt.dir": "<", "evt.rawres": 0},  # 1
+        {"evt.type": "openat", "evt.dir": "<", "evt.rawres": 3, "evt.arg.flags": "O_RDONLY"},  # 2
+        {"evt.type": "openat", "evt.dir": "<", "evt.rawres": -2, "evt.arg.flags": "O_WRONLY"},  # 3
+        {"evt.type": "procexit"},  # 4
+    ]
+    types = "evt.type in (close, openat, procexit)"
+    assert _matches(f"{types} and evt.is_open_read != true", events) == [1, 3, 4]
+    assert _matches(f"{types} and evt.failed = true", events) == [3]
+    assert _matches(f"{types} and evt.failed = false", events) == [1, 2]

@@ -394,8 +394,8 @@ def _flags(e: dict[str, Any]) -> set[str] | None:
 
 def _is_open(mode: str) -> Extractor:
     def get(e: dict[str, Any]) -> Any:
-        if e.get("evt.type") not in OPEN_TYPES:
-            return None
+        if e.get("evt.type") not in OPEN_TYPES or e.get("evt.dir") == ">":
+            return False  # libsinsp: false on every event but an open's exit
         fl = _flags(e)
         if fl is None:
             return None
@@ -486,6 +486,14 @@ def _evt_res(e: dict[str, Any]) -> Any:
     if isinstance(r, int):
         return "SUCCESS" if r >= 0 else str(r)
     return None
+
+
+def _evt_failed(e: dict[str, Any]) -> Any:
+    """libsinsp: whether the call returned an error; missing on events without a result."""
+    r = e.get("evt.rawres")
+    if r is None:
+        r = _evt_rawres(e)
+    return r < 0 if isinstance(r, int) else None
 
 
 def _container_name(e: dict[str, Any]) -> Any:
@@ -651,6 +659,7 @@ _DERIVATIONS: dict[str, Extractor] = {
     "evt.is_open_create": _is_open("create"),
     "evt.rawres": _evt_rawres,
     "evt.res": _evt_res,
+    "evt.failed": _evt_failed,
     "evt.rawtime": _evt_rawtime,
     "evt.dir": _evt_dir,
     "fd.ip": _both_ends(False),
