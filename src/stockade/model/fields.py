@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stockade.model.evtnames import NO_RESULT_TYPES
 from stockade.model.images import split_image
 from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
 
@@ -266,10 +267,26 @@ def _parent(what: str) -> Extractor:
 
 
 def _fd_directory(e: dict[str, Any]) -> Any:
+    """libsinsp (sinsp_filtercheck_fd.cpp TYPE_DIRECTORY): only for a file or a directory; a
+    directory's is its own name; a file's is its name up to the last '/' ("/" if that is the first
+    character, the name itself if it ends with '/'). Sockets, pipes, ... have none."""
     n = e.get("fd.name")
-    if n.__class__ is str and n.startswith("/"):
-        return n[: n.rfind("/")].rstrip("/") or "/"  # posixpath.dirname, faster
-    return None
+    if n.__class__ is not str:
+        return None
+    t = e.get("fd.type")
+    if t is None:
+        c = e.get("fd.typechar")
+        t = FD_TYPES_BY_CHAR.get(c) if isinstance(c, str) else _fd_type(e)
+    if t == "directory":
+        return n
+    if t is None and not n.startswith("/"):
+        return None  # not known to be a file
+    if t is not None and t != "file":
+        return None
+    pos = n.rfind("/")
+    if pos <= 0:
+        return "/"
+    return n[:pos] if pos < len(n) - 1 else n
 
 
 def _fd_filename(e: dict[str, Any]) -> Any:
@@ -288,7 +305,9 @@ def _fd_type(e: dict[str, Any]) -> Any:
         if "->" in n:
             return "ipv6" if n.startswith("[") or n.count(":") > 2 else "ipv4"
         if n.startswith("/") and e.get("evt.type") in OPEN_TYPES:
-            return "file"
+            fl = _flags(e)
+            # libsinsp's open parser: O_DIRECTORY makes a directory descriptor
+            return "directory" if fl is not None and "O_DIRECTORY" in fl else "file"
     return None
 
 
@@ -375,8 +394,8 @@ def _flags(e: dict[str, Any]) -> set[str] | None:
 
 def _is_open(mode: str) -> Extractor:
     def get(e: dict[str, Any]) -> Any:
-        if e.get("evt.type") not in OPEN_TYPES:
-            return None
+        if e.get("evt.type") not in OPEN_TYPES or e.get("evt.dir") == ">":
+            return False  # libsinsp: false on every event but an open's exit
         fl = _flags(e)
         if fl is None:
             return None
@@ -446,6 +465,8 @@ def _evt_rawres(e: dict[str, Any]) -> Any:
     if isinstance(r, int):
         return r
     t = e.get("evt.type")
+    if t in NO_RESULT_TYPES:
+        return None  # libsinsp: the event has no return value (procexit, signaldeliver, switch, ...)
     if (r == "SUCCESS" or (r is None and t is not None and e.get("evt.dir", "<") == "<")) and (
         t not in _RETURNS_VALUE or t in OPEN_TYPES
     ):
@@ -465,6 +486,14 @@ def _evt_res(e: dict[str, Any]) -> Any:
     if isinstance(r, int):
         return "SUCCESS" if r >= 0 else str(r)
     return None
+
+
+def _evt_failed(e: dict[str, Any]) -> Any:
+    """libsinsp: whether the call returned an error; missing on events without a result."""
+    r = e.get("evt.rawres")
+    if r is None:
+        r = _evt_rawres(e)
+    return r < 0 if isinstance(r, int) else None
 
 
 def _container_name(e: dict[str, Any]) -> Any:
@@ -630,6 +659,7 @@ _DERIVATIONS: dict[str, Extractor] = {
     "evt.is_open_create": _is_open("create"),
     "evt.rawres": _evt_rawres,
     "evt.res": _evt_res,
+    "evt.failed": _evt_failed,
     "evt.rawtime": _evt_rawtime,
     "evt.dir": _evt_dir,
     "fd.ip": _both_ends(False),

@@ -25,9 +25,11 @@ CONTAINER_INFO = "container_id=%container.id container_name=%container.name"
 
 
 class OutputFormatError(Exception):
-    def __init__(self, message: str, offset: int) -> None:
+    def __init__(self, message: str, offset: int, unknown_field: bool = False) -> None:
         super().__init__(message)
         self.offset = offset
+        #: the format names a field that does not exist (Falco's skip-if-unknown-filter skips the rule)
+        self.unknown_field = unknown_field
 
 
 def value_text(v: Any) -> str:
@@ -139,17 +141,23 @@ def compile_output(text: str, source: str = "syscall") -> OutputFormat:
             parts.append((print_operand(op), _getter(op)))
             i = end + 1
             continue
+        # libsinsp: every '%' starts a field (the longest prefix that is one), never plain text
+        if i == len(text) - 1:
+            raise OutputFormatError("invalid formatting syntax: formatting cannot end with a %", i)
         m = _FIELD.match(text, i)
-        if not m:
-            lit.append(c)
-            i += 1
-            continue
-        name, arg = m.group(1), m.group(2)
-        spec = lookup(name)
-        if spec is None:
-            raise OutputFormatError(f"unknown field '{name}' in output", i)
+        name = m.group(1) if m else ""
+        spec = lookup(name) if m else None
+        while m and spec is None and "." in name:
+            name = name[:-1]
+            spec = lookup(name)
+        if m is None or spec is None:
+            token = re.match(r"%[^\s%]*", text[i:])
+            raise OutputFormatError(
+                f"invalid formatting token {token.group(0)[1:] if token else ''}", i, unknown_field=True
+            )
         if spec.source not in (source, "*"):
             raise OutputFormatError(f"field '{name}' is not available for source '{source}'", i)
+        arg = m.group(2) if name == m.group(1) else None
         a = arg[1:-1] if arg else None
         if lit:
             parts.append("".join(lit))
@@ -159,7 +167,7 @@ def compile_output(text: str, source: str = "syscall") -> OutputFormat:
             # the plugins' list fields; syscall fields that are lists only for matching (proc.aname) print plainly
             list_parts.add(key)
         parts.append((key, _getter(FieldRef(name, a))))
-        i = m.end()
+        i = m.end() if name == m.group(1) else i + 1 + len(name)
     if lit:
         parts.append("".join(lit))
     return OutputFormat(text, parts, frozenset(list_parts))
@@ -171,7 +179,7 @@ def _check_fields(op: Any, source: str, offset: int) -> None:
     for f in operand_fields(op):
         spec = lookup(f.name)
         if spec is None:
-            raise OutputFormatError(f"unknown field '{f.name}' in output", offset)
+            raise OutputFormatError(f"invalid formatting token {f.name}", offset, unknown_field=True)
         if spec.source not in (source, "*"):
             raise OutputFormatError(f"field '{f.name}' is not available for source '{source}'", offset)
 

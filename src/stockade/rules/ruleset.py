@@ -80,6 +80,10 @@ class ListDef:
     items: list[str]
     location: Location
     used: bool = False
+    #: load order of the first definition, and of the last definition or append (Falco's index and
+    #: visibility: a list sees the lists defined before its visibility)
+    index: int = 0
+    visibility: int = 0
 
 
 @dataclass(slots=True)
@@ -90,6 +94,9 @@ class MacroDef:
     #: where the condition text starts in the file, for error positions
     cond_location: Location | None = None
     used: bool = False
+    #: as ListDef: a macro sees the macros defined before its visibility
+    index: int = 0
+    visibility: int = 0
 
 
 @dataclass(slots=True)
@@ -98,6 +105,11 @@ class ExceptionDef:
     fields: list[str] | str
     comps: list[str] | str | None
     values: list[Any]
+    location: Location | None = None
+
+    @property
+    def has_fields(self) -> bool:
+        return bool(self.fields)
 
 
 @dataclass(slots=True)
@@ -128,6 +140,8 @@ class RuleDef:
     exceptions: list[ExceptionDef] = field(default_factory=list)
     location: Location | None = None
     cond_location: Location | None = None
+    #: where the output text starts in the file (None once appended to)
+    output_location: Location | None = None
     sequence: SequenceDef | None = None
     warn_evttypes: bool = True
     skip_if_unknown_filter: bool = False
@@ -150,6 +164,12 @@ class Ruleset:
     problems: list[Problem] = field(default_factory=list)
     required_engine_versions: list[tuple[str, str]] = field(default_factory=list)  # (file, version)
     required_plugins: list[dict[str, Any]] = field(default_factory=list)
+    #: Falco's load counter: one step per list, macro or rule definition, append or override
+    seq: int = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
 
     @property
     def errors(self) -> list[Problem]:
