@@ -17,7 +17,7 @@ from stockade.model.event import Event
 from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
 from stockade.rules.ast import Node
-from stockade.rules.compiler import CompiledSet, Entry, compile_entries
+from stockade.rules.compiler import CompiledSet, Entry, compile_entries, compiled_from_state
 from stockade.rules.loader import load_rules
 from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
 from stockade.rules.ruleset import Problem, RuleDef, RuleLoadError, Ruleset
@@ -58,13 +58,19 @@ class _Rule:
 class _SourceRules:
     """The compiled rules and sequence steps of one source."""
 
-    def __init__(self, source: str, rules: list[_Rule], mode: str) -> None:
+    def __init__(
+        self, source: str, rules: list[_Rule], mode: str, states: tuple[Any, Any] | None = None
+    ) -> None:
+        """`states`: the :meth:`CompiledSet.state` of the rules and of the sequence steps, from a
+        cache (see :mod:`stockade.engine.cache`), instead of compiling them."""
         self.source = source
         self.rules = [r for r in rules if r.d.sequence is None]
         self.seqs = [r for r in rules if r.d.sequence is not None]
         self.mode = mode
         self.compiled: CompiledSet | None = None
-        if self.rules:
+        if states is not None and states[0] is not None:
+            self.compiled = compiled_from_state(states[0])
+        elif self.rules:
             entries = [Entry(r.d.ast, r.d.evttypes, r.d.evttypes_excluded) for r in self.rules]  # type: ignore[arg-type]
             self.compiled = compile_entries(entries, mode)
         # every step of every sequence is an entry; evaluated in "all" mode
@@ -82,7 +88,11 @@ class _SourceRules:
                 types, excluded = rule_evttypes(st.ast).as_sets()
                 step_entries.append(Entry(st.ast, types, excluded))
                 self.step_owner.append((si, k))
-        self.steps: CompiledSet | None = compile_entries(step_entries, "all") if step_entries else None
+        self.steps: CompiledSet | None = None
+        if states is not None and states[1] is not None:
+            self.steps = compiled_from_state(states[1])
+        elif step_entries:
+            self.steps = compile_entries(step_entries, "all")
         #: evt.type -> step function, None where no step can match (the event skips sequences)
         self.step_table: dict[Any, Any] | None = None
         self.step_other: Any = None
@@ -132,7 +142,10 @@ class Engine:
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
         append_output: Sequence[AppendOutput] = (),
+        compiled: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
+        """`compiled`: what :meth:`compiled_states` gave for the same ruleset and options (from
+        :mod:`stockade.engine.cache`): the rules are not compiled again."""
         if rule_matching not in ("first", "all"):
             raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
         self.ruleset = ruleset
@@ -166,7 +179,10 @@ class Engine:
         if fmt_errors:
             self.problems.extend(fmt_errors)
             raise RuleLoadError(self.problems)
-        self._sources = {src: _SourceRules(src, rules, rule_matching) for src, rules in by_source.items()}
+        self._sources = {
+            src: _SourceRules(src, rules, rule_matching, compiled.get(src) if compiled else None)
+            for src, rules in by_source.items()
+        }
         self._runners = {src: self._runner(sr) for src, sr in self._sources.items()}
         self._batch_runners = {src: self._batch_runner(sr) for src, sr in self._sources.items()}
 
@@ -193,6 +209,16 @@ class Engine:
             disabled_tags=disabled_tags,
             append_output=append_output,
         )
+
+    def compiled_states(self) -> dict[str, tuple[Any, Any]]:
+        """Per source, the :meth:`CompiledSet.state` of its rules and of its sequence steps."""
+        return {
+            src: (
+                sr.compiled.state() if sr.compiled is not None else None,
+                sr.steps.state() if sr.steps is not None else None,
+            )
+            for src, sr in self._sources.items()
+        }
 
     @property
     def stats(self) -> EngineStats:
