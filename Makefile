@@ -22,3 +22,4 @@ test: lint unit
 
 bench: install
 	.venv/bin/python benchmarks/engine_throughput.py
+	.venv/bin/python benchmarks/replay_throughput.py

@@ -13,7 +13,6 @@ from stockade.cli.common import DataDirOpt, DbOpt, LimitOpt, SinceOpt, SourceOpt
 from stockade.errors import UsageError
 from stockade.model.alert import Alert, normalize_priority
 from stockade.model.timeutil import format_time_ns
-from stockade.storage.filters import AlertFilter
 
 alerts_app = typer.Typer(help="List, filter and show stored alerts.", no_args_is_help=True)
 
@@ -61,6 +60,8 @@ def list_alerts(
     common.check_source(source)
     if priority is not None and normalize_priority(priority) is None:
         raise UsageError(f"--priority: unknown priority '{priority}'")
+    from stockade.storage.filters import AlertFilter  # SQLAlchemy: imported by the commands that use it
+
     selected = AlertFilter(
         since_ns=common.parse_when(since, "--since"),
         until_ns=common.parse_when(until, "--until"),

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -19,7 +19,9 @@ from stockade.config import StockadeConfig, load_config
 from stockade.errors import StorageError, UsageError
 from stockade.model.event import SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
-from stockade.storage.store import Store, normalize_url
+
+if TYPE_CHECKING:  # SQLAlchemy takes ~0.3 s to import: only the commands that read the store pay it
+    from stockade.storage.store import Store
 
 T = TypeVar("T")
 
@@ -104,6 +106,8 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
 
     Reading commands never create a database: a SQLite file that does not exist is an error.
     """
+    from stockade.storage.store import Store, normalize_url
+
     if db:
         url = db
     elif data_dir:

@@ -40,6 +40,13 @@ def replay(
         typer.Option("--aggregate", help="Aggregate identical alerts within this many seconds (0: off)."),
     ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on standard error.")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Load and compile the rules without the compiled-rules cache (~/.cache/stockade/rules).",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded events (JSON Lines, Falco JSON alerts, Tetragon JSON, Kubernetes audit) through the
     rules and print the alerts. Needs no root."""
@@ -59,6 +66,7 @@ def replay(
         rule_matching=rule_matching,
         min_priority=min_priority,
         aggregate_window_s=aggregate,
+        rules_cache=not no_cache,
     )
     if not quiet:
         for line in report.summary_lines():

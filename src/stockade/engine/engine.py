@@ -17,7 +17,7 @@ from stockade.model.event import Event
 from stockade.model.timeutil import format_time_ns, parse_time_ns
 from stockade.rules import interp
 from stockade.rules.ast import Node
-from stockade.rules.compiler import CompiledSet, Entry, compile_entries
+from stockade.rules.compiler import CompiledSet, Entry, compile_entries, compiled_from_state
 from stockade.rules.loader import load_rules
 from stockade.rules.output import OutputFormat, OutputFormatError, compile_output
 from stockade.rules.ruleset import Problem, RuleDef, RuleLoadError, Ruleset
@@ -58,13 +58,19 @@ class _Rule:
 class _SourceRules:
     """The compiled rules and sequence steps of one source."""
 
-    def __init__(self, source: str, rules: list[_Rule], mode: str) -> None:
+    def __init__(
+        self, source: str, rules: list[_Rule], mode: str, states: tuple[Any, Any] | None = None
+    ) -> None:
+        """`states`: the :meth:`CompiledSet.state` of the rules and of the sequence steps, from a
+        cache (see :mod:`stockade.engine.cache`), instead of compiling them."""
         self.source = source
         self.rules = [r for r in rules if r.d.sequence is None]
         self.seqs = [r for r in rules if r.d.sequence is not None]
         self.mode = mode
         self.compiled: CompiledSet | None = None
-        if self.rules:
+        if states is not None and states[0] is not None:
+            self.compiled = compiled_from_state(states[0])
+        elif self.rules:
             entries = [Entry(r.d.ast, r.d.evttypes, r.d.evttypes_excluded) for r in self.rules]  # type: ignore[arg-type]
             self.compiled = compile_entries(entries, mode)
         # every step of every sequence is an entry; evaluated in "all" mode
@@ -82,7 +88,11 @@ class _SourceRules:
                 types, excluded = rule_evttypes(st.ast).as_sets()
                 step_entries.append(Entry(st.ast, types, excluded))
                 self.step_owner.append((si, k))
-        self.steps: CompiledSet | None = compile_entries(step_entries, "all") if step_entries else None
+        self.steps: CompiledSet | None = None
+        if states is not None and states[1] is not None:
+            self.steps = compiled_from_state(states[1])
+        elif step_entries:
+            self.steps = compile_entries(step_entries, "all")
         #: evt.type -> step function, None where no step can match (the event skips sequences)
         self.step_table: dict[Any, Any] | None = None
         self.step_other: Any = None
@@ -132,7 +142,10 @@ class Engine:
         disabled_rules: Iterable[str] = (),
         disabled_tags: Iterable[str] = (),
         append_output: Sequence[AppendOutput] = (),
+        compiled: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
+        """`compiled`: what :meth:`compiled_states` gave for the same ruleset and options (from
+        :mod:`stockade.engine.cache`): the rules are not compiled again."""
         if rule_matching not in ("first", "all"):
             raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
         self.ruleset = ruleset
@@ -166,8 +179,12 @@ class Engine:
         if fmt_errors:
             self.problems.extend(fmt_errors)
             raise RuleLoadError(self.problems)
-        self._sources = {src: _SourceRules(src, rules, rule_matching) for src, rules in by_source.items()}
+        self._sources = {
+            src: _SourceRules(src, rules, rule_matching, compiled.get(src) if compiled else None)
+            for src, rules in by_source.items()
+        }
         self._runners = {src: self._runner(sr) for src, sr in self._sources.items()}
+        self._batch_runners = {src: self._batch_runner(sr) for src, sr in self._sources.items()}
 
     @classmethod
     def from_files(
@@ -193,6 +210,16 @@ class Engine:
             append_output=append_output,
         )
 
+    def compiled_states(self) -> dict[str, tuple[Any, Any]]:
+        """Per source, the :meth:`CompiledSet.state` of its rules and of its sequence steps."""
+        return {
+            src: (
+                sr.compiled.state() if sr.compiled is not None else None,
+                sr.steps.state() if sr.steps is not None else None,
+            )
+            for src, sr in self._sources.items()
+        }
+
     @property
     def stats(self) -> EngineStats:
         for src, sr in self._sources.items():
@@ -214,6 +241,16 @@ class Engine:
             self._stats.events[source] += 1
             return _EMPTY
         return run(data, event)  # type: ignore[no-any-return]
+
+    def process_batch(self, source: str, datas: list[dict[str, Any]]) -> list[tuple[int, list[Alert]]]:
+        """Evaluate many events' data of one source, in order: ``(index in datas, alerts)`` for each
+        event that raised alerts. The same alerts as :meth:`process_data` on each, without an
+        :class:`Event` (so without event ids): the caller wraps the few that alerted."""
+        run = self._batch_runners.get(source)
+        if run is None:
+            self._stats.events[source] += len(datas)
+            return []
+        return run(datas)  # type: ignore[no-any-return]
 
     def _runner(self, sr: _SourceRules) -> Any:
         """The hot path for one source, as a closure over everything it needs (no attribute lookups)."""
@@ -254,6 +291,55 @@ class Engine:
             return out if out is not None else empty
 
         return run
+
+    def _batch_runner(self, sr: _SourceRules) -> Any:
+        """:meth:`_runner`'s loop over a list of events' data, in one frame (the replay's hot path)."""
+        table = sr.table if sr.typed else None
+        other = sr.other
+        first = sr.first
+        rules = sr.rules
+        step_table = sr.step_table if sr.typed else None
+        step_other = sr.step_other
+        has_steps = sr.step_table is not None
+        alert = self._alert
+        fallback = self._fallback
+        steps = self._steps
+
+        def run_batch(datas: list[dict[str, Any]]) -> list[tuple[int, list[Alert]]]:
+            sr.n += len(datas)
+            hits: list[tuple[int, list[Alert]]] = []
+            if other is None and not has_steps:
+                return hits
+            i = -1
+            for data in datas:
+                i += 1
+                out: list[Alert] | None = None
+                if other is not None:
+                    fn = table.get(data.get("evt.type"), other) if table is not None else other
+                    try:
+                        res = fn(data)
+                    except Exception:
+                        res = fallback(sr, data)
+                    if first:
+                        if res >= 0:
+                            out = [alert(rules[res], data, None)]
+                    elif res:
+                        out = [alert(rules[j], data, None) for j in res]
+                if has_steps:
+                    sfn = (
+                        step_table.get(data.get("evt.type"), step_other)
+                        if step_table is not None
+                        else step_other
+                    )
+                    if sfn is not None:
+                        seq_alerts = steps(sr, sfn, data, None)
+                        if seq_alerts:
+                            out = (out or []) + seq_alerts
+                if out is not None:
+                    hits.append((i, out))
+            return hits
+
+        return run_batch
 
     def _fallback(self, sr: _SourceRules, data: dict[str, Any]) -> Any:
         """Compiled code raised on this event: evaluate with the reference interpreter."""

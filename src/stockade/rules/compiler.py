@@ -10,6 +10,7 @@ semantics. Cheaper tests run first inside each and/or (conditions have no side e
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,25 +44,49 @@ class CompiledSet:
     source_code: dict[str, str] = field(default_factory=dict)
     #: bucket functions that test nothing (no entry applies): callers may skip them
     empty: frozenset[BucketFn] = frozenset()
+    #: what rebuilds this set without generating and compiling it again (see :meth:`state`)
+    mode: str = "all"
+    #: evt.type (OTHER_TYPE: the others, None: untyped) -> (function name, code, tests something)
+    codes: dict[str | None, tuple[str, Any, bool]] = field(default_factory=dict)
+    consts: dict[str, Any] = field(default_factory=dict)
+    recipes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def fn_for(self, evttype: Any) -> BucketFn:
         if evttype is None:
             return self.untyped
         return self.by_type.get(evttype, self.other)
 
+    def state(self) -> dict[str, Any]:
+        """A picklable description of the compiled set: the bucket functions' code objects
+        (marshal) and their constants, those that are not plain data as recipes that rebuild them
+        (field extractors, RE2 patterns). :func:`compiled_from_state` turns it back into the same
+        set. Only valid for the same Stockade code and Python version (the cache key says so)."""
+        consts = {
+            k: ("r", *self.recipes[k]) if k in self.recipes else ("v", v) for k, v in self.consts.items()
+        }
+        codes = {k: (name, marshal.dumps(code), nonempty) for k, (name, code, nonempty) in self.codes.items()}
+        return {"mode": self.mode, "codes": codes, "consts": consts}
+
 
 class _Gen:
     """Generates the code of one bucket function."""
 
-    def __init__(self, consts: dict[str, Any]) -> None:
+    def __init__(self, consts: dict[str, Any], recipes: dict[str, tuple[Any, ...]]) -> None:
         self.consts = consts
+        self.recipes = recipes
         self.n = 0
         self.uses: dict[str, int] = {}
         self.locals: dict[str, str] = {}
+        #: fields read into their local before the guard (statements), so never "not read yet"
+        self.preread: dict[str, str] = {}
 
-    def const(self, value: Any) -> str:
+    def const(self, value: Any, recipe: tuple[Any, ...] | None = None) -> str:
+        """A name for `value` in the generated code; `recipe` rebuilds a value that is not plain
+        data (see :func:`_from_recipe`)."""
         name = f"_k{len(self.consts)}"
         self.consts[name] = value
+        if recipe is not None:
+            self.recipes[name] = recipe
         return name
 
     def fresh(self) -> int:
@@ -177,7 +202,17 @@ class _Gen:
 
     def prologue(self) -> list[str]:
         # fields read more than once start as "not read yet" and are read on first use
-        return [f"    {name} = _M" for name in self.locals.values()]
+        return [f"    {name} = _M" for key, name in self.locals.items() if key not in self.preread]
+
+    def pre_read(self, key: str) -> None:
+        """Read field `key` into its local before the guard: the guard reads it on almost every
+        event anyway, and then neither the guard nor the rules test whether it was read."""
+        if key in self.preread:
+            return
+        name = self.locals.get(key)
+        if name is None:
+            name = self.locals[key] = f"_f{len(self.locals)}"
+        self.preread[key] = f"    {name} = {self.raw(key)}"
 
     def raw(self, key: str) -> str:
         """Reading a key, with a field that is another's alias falling back to it."""
@@ -194,12 +229,18 @@ class _Gen:
         x = ""
         if derived and spec is not None:
             raw = derivation(key) if f.arg is None else None
-            x = self.const(raw if raw is not None else spec.extractor(f.arg))
+            if raw is not None:
+                x = self.const(raw, ("derivation", key))
+            else:
+                x = self.const(spec.extractor(f.arg), ("extractor", f.name, f.arg))
         if self.uses.get(key, 0) >= 2:
             name = self.locals.get(key)
             if name is None:
                 name = self.locals[key] = f"_f{len(self.locals)}"
-            read = f"({name} if {name} is not _M else ({name} := {self.raw(key)}))"
+            if key in self.preread:
+                read = name
+            else:
+                read = f"({name} if {name} is not _M else ({name} := {self.raw(key)}))"
             if derived:
                 return f"({name} if {read} is not None else ({name} := {x}(e)))", name
             return read, name
@@ -224,6 +265,12 @@ class _Gen:
     def guard(self, g: Guard) -> str:
         """The test of a merged guard: true if any atom holds, or if a field has an unusual type."""
         parts = []
+        for key in sorted(g):  # read the guard's fields first, each once
+            a = g[key]
+            if key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true):
+                self.pre_read("fd.name")
+            elif not (a.true and key in _OPEN_FLAGS_WORDS):
+                self.pre_read(key)
         for key in sorted(g):
             a = g[key]
             if key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true):
@@ -292,7 +339,7 @@ class _Gen:
         """fd.directory / fd.filename in a set, tested on fd.name (no derivation) when the event
         does not carry the field itself: a necessary condition, which is all a guard must be."""
         n = self.fresh()
-        x, y = f"_v{n}", f"_w{n}"
+        x, y = f"_v{n}", self.locals["fd.name"]  # read before the guard
         s = self.const(frozenset(values))
         if key == "fd.directory":
             test = self._prefix_test(y, {v.rstrip("/") + "/" for v in values})
@@ -301,7 +348,7 @@ class _Gen:
             test = f"{y}.endswith({affix})"
         return (
             f"(({x} in {s}) if ({x} := g({key!r})).__class__ is str else "
-            f"(({test}) if ({y} := g('fd.name')).__class__ is str else ({x} is not None or {y} is not None)))"
+            f"(({test}) if {y}.__class__ is str else ({x} is not None or {y} is not None)))"
         )
 
     def check(self, node: Check) -> str:
@@ -313,7 +360,7 @@ class _Gen:
             assert spec is not None
             n = self.fresh()
             v = f"_v{n}"
-            x = self.const(spec.extractor(None))
+            x = self.const(spec.extractor(None), ("extractor", node.lhs.name, None))
             items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
             k = self.const(frozenset(items))
             return f"((not {k}.isdisjoint({v})) if ({v} := {x}(e)).__class__ is list else ({v} is not None and {slow}(e)))"
@@ -374,7 +421,7 @@ class _Gen:
         if op in ("glob", "iglob"):
             return f"{self.const(interp.glob_regex(lit, op == 'iglob'))}.match({v}) is not None"
         if op == "regex":
-            return f"{self.const(interp.regex(lit))}.fullmatch({v}) is not None"
+            return f"{self.const(interp.regex(lit), ('regex', lit))}.fullmatch({v}) is not None"
         raise AssertionError(op)
 
 
@@ -575,12 +622,20 @@ def _key(f: FieldRef) -> str:
 
 
 def _bucket_source(
-    name: str, exprs: list[tuple[int, str]], mode: str, prologue: list[str], guard: str | None = None
+    name: str,
+    exprs: list[tuple[int, str]],
+    mode: str,
+    prologue: list[str],
+    guard: str | None = None,
+    preread: Sequence[str] = (),
 ) -> str:
-    lines = [f"def {name}(e):", "    g = e.get", *prologue]
+    """The bucket function: the guard's fields read, the guard, the other locals marked "not read
+    yet" (only for the events that pass the guard), the rules in order."""
+    lines = [f"def {name}(e):", "    g = e.get", *preread]
     if guard is not None:
         lines.append(f"    if not ({guard}):")
         lines.append("        return -1" if mode == "first" else "        return []")
+    lines.extend(prologue)
     if mode == "first":
         for idx, ex in exprs:
             lines.append(f"    if {ex}:")
@@ -626,12 +681,14 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         named |= en.excluded
         named |= mentioned_evttypes(en.ast)
     consts: dict[str, Any] = {}
+    recipes: dict[str, tuple[Any, ...]] = {}
+    codes: dict[str | None, tuple[str, Any, bool]] = {}  # evt.type (None: untyped) -> ...
     sources: dict[str, str] = {}
     fns: dict[str, BucketFn] = {}
     empty: set[BucketFn] = set()
 
     def build(fname: str, evttype: str | None) -> BucketFn:
-        gen = _Gen(consts)
+        gen = _Gen(consts, recipes)
         nodes: list[tuple[int, Node]] = []
         for idx, en in enumerate(entries):
             if evttype is not None:
@@ -655,12 +712,14 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
                 gen.uses[k] = gen.uses.get(k, 0) + 2
         guard_src = gen.guard(guard) if guard is not None else None
         exprs = [(idx, gen.expr(node)) for idx, node in nodes]
-        src = _bucket_source(fname, exprs, mode, gen.prologue(), guard_src)
+        src = _bucket_source(fname, exprs, mode, gen.prologue(), guard_src, list(gen.preread.values()))
         nonempty = bool(exprs)
         sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
         ns["_M"] = _NOT_READ
-        exec(compile(src, f"<stockade rules:{fname}>", "exec"), ns)
+        code = compile(src, f"<stockade rules:{fname}>", "exec")
+        codes[evttype] = (fname, code, nonempty)
+        exec(code, ns)
         fn: BucketFn = ns[fname]
         if not nonempty:
             empty.add(fn)
@@ -670,7 +729,49 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         fns[t] = build(f"_b{i}", t)
     other = build("_b_other", OTHER_TYPE)
     untyped = build("_b_untyped", None)
-    return CompiledSet(fns, other, untyped, sources, frozenset(empty))
+    return CompiledSet(fns, other, untyped, sources, frozenset(empty), mode, codes, consts, recipes)
+
+
+def compiled_from_state(state: dict[str, Any]) -> CompiledSet:
+    """The :class:`CompiledSet` that :meth:`CompiledSet.state` describes (no code generated; the
+    generated source is not kept)."""
+    consts: dict[str, Any] = {}
+    recipes: dict[str, tuple[Any, ...]] = {}
+    for k, (kind, *rest) in state["consts"].items():
+        if kind == "v":
+            consts[k] = rest[0]
+        else:
+            recipes[k] = tuple(rest)
+            consts[k] = _from_recipe(tuple(rest))
+    ns: dict[str, Any] = dict(consts)
+    ns["_M"] = _NOT_READ
+    fns: dict[str | None, BucketFn] = {}
+    codes: dict[str | None, tuple[str, Any, bool]] = {}
+    empty: set[BucketFn] = set()
+    for key, (fname, blob, nonempty) in state["codes"].items():
+        code = marshal.loads(blob)
+        codes[key] = (fname, code, nonempty)
+        exec(code, ns)
+        fn: BucketFn = ns[fname]
+        fns[key] = fn
+        if not nonempty:
+            empty.add(fn)
+    other, untyped = fns.pop(OTHER_TYPE), fns.pop(None)
+    by_type = {t: f for t, f in fns.items() if t is not None}
+    return CompiledSet(by_type, other, untyped, {}, frozenset(empty), state["mode"], codes, consts, recipes)
+
+
+def _from_recipe(recipe: tuple[Any, ...]) -> Any:
+    kind = recipe[0]
+    if kind == "derivation":
+        return derivation(recipe[1])
+    if kind == "extractor":
+        spec = lookup(recipe[1])
+        assert spec is not None, recipe
+        return spec.extractor(recipe[2])
+    if kind == "regex":
+        return interp.regex(recipe[1])
+    raise ValueError(f"unknown constant recipe {recipe!r}")
 
 
 def compile_condition(ast: Node) -> Callable[[dict[str, Any]], bool]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from stockade.config import AppendOutputConfig, StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.append_output import AppendOutput
+from stockade.engine.cache import default_cache_dir, load_engine
 from stockade.errors import SourceError
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
 from stockade.runtime.pipeline import Pipeline
@@ -50,14 +51,18 @@ def build_engine(
     rules: list[str] | None,
     rule_matching: str | None = None,
     min_priority: str | None = None,
+    rules_cache: bool = False,
 ) -> tuple[Engine, list[str]]:
+    """The engine for `rules` (default: the configured default rules); `rules_cache`: through the
+    compiled-rules cache (:mod:`stockade.engine.cache`)."""
     notes: list[str] = []
     if rules:
         paths = expand_rule_paths(rules)
     else:
         paths, notes = default_rule_paths(cfg)
-    engine = Engine.from_files(
+    engine = load_engine(
         paths,
+        cache_dir=default_cache_dir() if rules_cache else None,
         rule_matching=rule_matching or cfg.engine.rule_matching,
         hostname=cfg.hostname,
         min_priority=min_priority or cfg.engine.min_priority,
@@ -91,8 +96,9 @@ def replay_files(
     rule_matching: str | None = None,
     min_priority: str | None = None,
     aggregate_window_s: float = 0.0,
+    rules_cache: bool = True,
 ) -> ReplayReport:
-    engine, notes = build_engine(cfg, rules, rule_matching, min_priority)
+    engine, notes = build_engine(cfg, rules, rule_matching, min_priority, rules_cache)
     report = ReplayReport(notes=notes, rules_loaded=engine.active_rules)
     sink = StdoutSink(format=output_format)
     pipe = Pipeline(engine, [sink], aggregate_window_s=aggregate_window_s)

@@ -77,7 +77,14 @@ class Pipeline:
         self.stats.events += 1
         if self.record_events == "all" and event.id is None:
             event.id = uuid.uuid4().hex
-        alerts = self.engine.process(event)
+        alerts = self._after(event, self.engine.process(event))
+        self._since_tick += 1
+        if self._since_tick >= _TICK_EVERY or len(self._pending_events) >= _STORE_BATCH:
+            self._tick()
+        return alerts
+
+    def _after(self, event: Event, alerts: list[Alert]) -> list[Alert]:
+        """What follows the engine for one event: event ids, external alerts, recording, aggregation."""
         if alerts and event.id is None and self.record_events == "alerts":
             event.id = uuid.uuid4().hex
             for a in alerts:
@@ -95,9 +102,6 @@ class Pipeline:
         for a in alerts:
             self.stats.alerts += 1
             self.aggregator.process(a)
-        self._since_tick += 1
-        if self._since_tick >= _TICK_EVERY or len(self._pending_events) >= _STORE_BATCH:
-            self._tick()
         return alerts
 
     def ingest(self, events: Iterable[Event]) -> int:
@@ -132,11 +136,35 @@ class Pipeline:
     def run(self, source: Source, stop: threading.Event | None = None) -> None:
         """Consume a source to its end (or until `stop` is set)."""
         self.stats.sources[source.name] = source.stats
-        for ev in source.events():
-            self.handle(ev)
+        batches = getattr(source, "data_batches", None)
+        if batches is not None and self.record_events != "all" and hasattr(self.engine, "process_batch"):
+            self._run_batches(source.name, batches(), stop)
+        else:
+            for ev in source.events():
+                self.handle(ev)
+                if stop is not None and stop.is_set():
+                    break
+        self.tick()
+
+    def _run_batches(self, name: str, batches: Iterable[Any], stop: threading.Event | None) -> None:
+        """The same as handling each event, for a source that gives its events' data in batches
+        (:meth:`JsonlSource.data_batches`, events without ``meta``): the engine evaluates a batch in
+        one call, and only the events that raise alerts are wrapped in an :class:`Event`. Not with
+        ``record_events="all"`` (every event is then stored, with an id given before evaluation)."""
+        process_batch = self.engine.process_batch
+        for b in batches:
+            datas = b.datas
+            with self._lock:
+                self.stats.events += len(datas)
+                for i, alerts in process_batch(name, datas):
+                    self._after(Event(name, datas[i], b.origin(i)), alerts)
+                    if len(self._pending_events) >= _STORE_BATCH:
+                        self._tick()
+                self._since_tick += len(datas)
+                if self._since_tick >= _TICK_EVERY:
+                    self._tick()
             if stop is not None and stop.is_set():
                 break
-        self.tick()
 
     # -- alerts out -----------------------------------------------------------------------------
     def _deliver(self, alert: Alert) -> None:

@@ -24,6 +24,7 @@ from stockade.model.event import SCHEMA_VERSION, Event
 from stockade.sources.interface import SourceStats
 
 __all__ = [
+    "DataBatch",
     "JsonlSource",
     "describe_foreign",
     "display_name",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 1 << 20
+#: events per :class:`DataBatch`
+BATCH_EVENTS = 64
 SCHEMA_KEY = "stockade.schema"
 
 PathOrStream = str | os.PathLike[str] | BinaryIO
@@ -123,6 +126,37 @@ def describe_foreign(obj: dict[str, Any]) -> str | None:
     return None
 
 
+class DataBatch:
+    """Decoded events of one source, in order, with the line each came from."""
+
+    __slots__ = ("_linenos", "datas", "first", "skipped", "where")
+
+    def __init__(
+        self, datas: list[dict[str, Any]], where: str, first: int, skipped: list[int] | None
+    ) -> None:
+        self.datas = datas
+        self.where = where
+        #: line number of the batch's first line
+        self.first = first
+        #: line numbers in the batch that are not events (blank, malformed, header), ascending
+        self.skipped = skipped
+        self._linenos: list[int] | None = None
+
+    def lineno(self, i: int) -> int:
+        """The line number of ``datas[i]``."""
+        if not self.skipped:
+            return self.first + i
+        if self._linenos is None:
+            gaps = set(self.skipped)
+            end = self.first + len(self.datas) + len(gaps)
+            self._linenos = [n for n in range(self.first, end) if n not in gaps]
+        return self._linenos[i]
+
+    def origin(self, i: int) -> str:
+        """``datas[i]``'s origin, "file:line" (:attr:`Event.origin`)."""
+        return f"{self.where}:{self.lineno(i)}"
+
+
 class InputSource:
     """A source that reads one input (a path, ``-`` for stdin, ``.gz``, or a binary stream): it opens
     the input, reads it with ``_events``, and closes what it opened. Subclasses give ``name`` and
@@ -158,14 +192,48 @@ class JsonlSource(InputSource):
         self.header: dict[str, Any] | None = None
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
-        # Lines come in batches, not one by one through a second generator: per-line overhead is
-        # what the end-to-end rate is made of.
+        stats = self.stats
+        for b in self._batches(stream):
+            if b.skipped:
+                for i, data in enumerate(b.datas):
+                    stats.events += 1
+                    yield Event("syscall", data, b.origin(i))
+                continue
+            where = b.where
+            n = b.first
+            for data in b.datas:
+                stats.events += 1
+                yield Event("syscall", data, f"{where}:{n}")
+                n += 1
+
+    def data_batches(self) -> Iterator[DataBatch]:
+        """The events' data, one :class:`DataBatch` per chunk read (about a thousand events): what
+        :meth:`events` yields one by one, without an :class:`Event` per event (the pipeline wraps
+        only those that raise alerts). The input is opened and closed as by :meth:`events`."""
+        stream, owned = open_input_stream(self._input)
+        try:
+            for b in self._batches(stream):
+                self.stats.events += len(b.datas)
+                yield b
+        finally:
+            if owned:
+                stream.close()
+
+    def _batches(self, stream: BinaryIO) -> Iterator[DataBatch]:
+        # The hot loop of `stockade replay`: per line only the decode, two type checks and an append.
+        # Batches are small so that their events are still in the CPU caches when they are evaluated
+        # (a batch per 1 MiB chunk cost ~1 us per event more than one of 64).
         where = self.where
         stats = self.stats
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         lineno = 0
         for lines in iter_line_batches(stream):
+            first = lineno + 1
+            datas: list[dict[str, Any]] = []
+            append = datas.append
+            skipped: list[int] | None = None
+            room = BATCH_EVENTS
             for line in lines:
                 lineno += 1
                 try:
@@ -173,12 +241,27 @@ class JsonlSource(InputSource):
                 except decode_error as e:
                     if line.strip():
                         stats.bad(f"{where}:{lineno}", f"not JSON: {_short_json_error(e)}")
+                    if skipped is None:
+                        skipped = []
+                    skipped.append(lineno)
                     continue
                 if type(obj) is dict and "evt.type" in obj:
-                    stats.events += 1
-                    yield Event("syscall", obj, f"{where}:{lineno}")
+                    append(obj)
+                    room -= 1
+                    if not room:
+                        yield DataBatch(datas, where, first, skipped)
+                        first = lineno + 1
+                        datas = []
+                        append = datas.append
+                        skipped = None
+                        room = BATCH_EVENTS
                     continue
                 self._odd_line(obj, lineno)
+                if skipped is None:
+                    skipped = []
+                skipped.append(lineno)
+            if datas:
+                yield DataBatch(datas, where, first, skipped)
 
     def _odd_line(self, obj: Any, lineno: int) -> None:
         loc = f"{self.where}:{lineno}"
