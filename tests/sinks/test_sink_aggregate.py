@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -95,7 +94,6 @@ def test_burst_nothing_dropped(make_alert: Callable[..., Alert]) -> None:
     sent: Counter[str] = Counter()
     templates = [make_alert(k) for k in range(50)]
     t = t0
-    t_start = time.perf_counter()
     for i in range(100_000):
         t += rng.randrange(0, 100_000)  # ~20 s in all
         k = 0 if i % 2 else rng.randrange(50)  # half identical, half of 50 kinds
@@ -107,7 +105,6 @@ def test_burst_nothing_dropped(make_alert: Callable[..., Alert]) -> None:
         agg.process(a)
         if i % 1000 == 0:
             agg.tick(t)
-    elapsed = time.perf_counter() - t_start
     agg.flush()
     got: Counter[str] = Counter()
     for a in out:
@@ -117,7 +114,6 @@ def test_burst_nothing_dropped(make_alert: Callable[..., Alert]) -> None:
     assert len(out) < 2000
     assert agg.open_windows() == 0
     assert agg.stats.received == 100_000 and agg.stats.passed == len(out)
-    assert elapsed < 3.0  # cheap per alert (typically ~0.5 s)
 
 
 def test_incoming_counts_are_kept(make_alert: Callable[..., Alert]) -> None:
