@@ -154,13 +154,6 @@ def _first_token(s: Any) -> str | None:
     return s.split(" ", 1)[0]
 
 
-def _proc_exepath(e: dict[str, Any]) -> Any:
-    exe = e.get("proc.exe")
-    if isinstance(exe, str) and exe.startswith("/"):
-        return exe
-    return None
-
-
 def _proc_exe(e: dict[str, Any]) -> Any:
     p = e.get("proc.exepath")
     if p is not None:
@@ -186,10 +179,12 @@ def _proc_args(e: dict[str, Any]) -> Any:
 
 
 def _proc_cmdline(e: dict[str, Any]) -> Any:
+    args = e.get("proc.args")
+    if args is None:
+        return None  # unknown arguments: the name alone would say "run without any"
     name = e.get("proc.name") or _proc_name(e)
     if name is None:
         return None
-    args = e.get("proc.args")
     return f"{name} {args}" if args else name
 
 
@@ -629,7 +624,6 @@ def _derived(fn: Extractor, key: str) -> Callable[[str | None], Extractor]:
 
 
 _DERIVATIONS: dict[str, Extractor] = {
-    "proc.exepath": _proc_exepath,
     "proc.exe": _proc_exe,
     "proc.name": _proc_name,
     "proc.args": _proc_args,

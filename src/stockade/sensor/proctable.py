@@ -369,8 +369,6 @@ class ProcessTable:
             v = ev.get(key)
             if v is not None:
                 setattr(entry, attr, v)
-        if entry.exepath is None and isinstance(entry.exe, str) and entry.exe.startswith("/"):
-            entry.exepath = entry.exe
 
     def _fill_missing(self, entry: ProcEntry, ev: dict[str, Any]) -> None:
         for key, attr in _EVENT_ATTRS:

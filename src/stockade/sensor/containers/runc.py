@@ -100,6 +100,8 @@ class RuncIndex:
     _incomplete: list[str] = field(default_factory=list)
     _dirs: list[str] = field(default_factory=list)
     _globbed_at: float = -1e9
+    #: (cgroup path, mount namespace) pairs that matched nothing after a scan made for them
+    _missed: set[tuple[str | None, int | None]] = field(default_factory=set)
 
     def _root_dirs(self) -> list[str]:
         now = time.monotonic()
@@ -188,9 +190,16 @@ class RuncIndex:
                 if cid is not None:
                     return cid
             if attempt == 0:
-                if not self.stale():
+                # a cgroup or namespace not seen since the last scan may be a container whose
+                # state.json the scan missed (the root directory's mtime does not change when a
+                # container's state is rewritten): look once more rather than call it the host's
+                key = (cgroup_path, mntns)
+                if key in self._missed and not self.stale():
                     return None
                 self.refresh()
+                if len(self._missed) >= 4096:
+                    self._missed.clear()
+                self._missed.add(key)
         return None
 
     def state(self, cid: str) -> RuncState | None:
