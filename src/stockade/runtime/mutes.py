@@ -45,8 +45,9 @@ class MuteSet:
         self.clock = clock
         self._mutes: tuple[Mute, ...] = ()
         self._lock = threading.Lock()
-        #: alerts silenced, per rule (since start)
+        #: alerts silenced, per rule and per mute id (since start; expired mutes keep theirs)
         self.muted: Counter[str] = Counter()
+        self._hits: Counter[str] = Counter()
 
     def load(self, mutes: Iterable[Mute]) -> None:
         now = self.clock()
@@ -100,7 +101,7 @@ class MuteSet:
         return [m for m in self._mutes if m.active(now)]
 
     def hits(self, mute_id: str) -> int:
-        return next((m.hits for m in self._mutes if m.id == mute_id), 0)
+        return self._hits[mute_id]
 
     def filter(self, alerts: list[Alert], data: Mapping[str, Any] | None = None) -> list[Alert]:
         """The alerts no active mute silences; the others are counted (per rule and per mute)."""
@@ -115,6 +116,7 @@ class MuteSet:
                 kept.append(a)
             else:
                 hit.hits += a.count
+                self._hits[hit.id] += a.count
                 self.muted[a.rule] += a.count
         return kept
 
