@@ -3,7 +3,9 @@
 File: ``--config PATH``, else ``$STOCKADE_CONFIG``, else ``/etc/stockade/stockade.yaml`` if present.
 Environment: ``STOCKADE_<SECTION>__<KEY>=value`` (e.g. ``STOCKADE_API__PORT=9000``,
 ``STOCKADE_ENGINE__RULE_MATCHING=all``); values are parsed as YAML scalars.
-Every error names the offending key (and the file).
+Every error names the offending key and where its value came from: the file, the environment
+variable (``STOCKADE_API__PORT=abc``) or the flag (``--port 99999``); ``cfg.origin(key)`` tells the
+same for a valid value (None: the default), so later errors (a busy port) can blame it too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from stockade.errors import ConfigError, Location
 
@@ -150,6 +152,22 @@ class StockadeConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     sensor: SensorConfig = Field(default_factory=SensorConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
+    #: where running instances leave their runtime file (default: /run/stockade as root, else
+    #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
+    runtime_dir: str | None = None
+
+    #: dotted key -> where its value came from (file, environment variable, flag)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, key: str) -> str | None:
+        """Where the value of the dotted `key` (or of the nearest section above it) was set:
+        ``--port 8721``, ``STOCKADE_API__PORT=8721``, ``/etc/stockade/stockade.yaml (key 'api.port')``;
+        None when it is the default."""
+        return _origin_of(self._origins, key)
+
+    def describe(self, key: str) -> str:
+        """`origin(key)`, or ``key (default)`` for a default value: what an error should blame."""
+        return self.origin(key) or f"{key} (default)"
 
     def db_url(self) -> str:
         if self.storage.url:
@@ -167,14 +185,21 @@ def _set_path(d: dict[str, Any], path: list[str], value: Any) -> None:
     d[path[-1]] = value
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _env_sources(environ: dict[str, str]) -> dict[str, tuple[list[str], str]]:
+    """The configuration variables in `environ`: name -> (key path, raw value)."""
+    out: dict[str, tuple[list[str], str]] = {}
     for k, v in environ.items():
         if not k.startswith(ENV_PREFIX) or k == "STOCKADE_CONFIG" or k.startswith("STOCKADE_TEST"):
             continue
         path = [p.lower() for p in k[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
+        if path:
+            out[k] = (path, v)
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, v in _env_sources(environ).values():
         try:
             val = yaml.safe_load(v) if v != "" else ""
         except yaml.YAMLError:
@@ -193,14 +218,41 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _leaves(d: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of the values in a nested mapping (a list counts as one value)."""
+    out: list[str] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.extend(_leaves(v, key + "."))
+        else:
+            out.append(key)
+    return out
+
+
+def _origin_of(origins: dict[str, str], key: str) -> str | None:
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:n]))
+        if found is not None:
+            return found
+    return None
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    override_origins: dict[str, str] | None = None,
 ) -> StockadeConfig:
-    """File, then environment, then `overrides` (from flags, as a nested dict)."""
+    """File, then environment, then `overrides` (from flags, as a nested dict).
+
+    `override_origins` names the flag behind each dotted key of `overrides` (``{"api.port":
+    "--port 8721"}``) for errors; a key without one is blamed on "the command line".
+    """
     env = dict(os.environ if environ is None else environ)
     origin = "<defaults>"
+    origins: dict[str, str] = {}
     data: dict[str, Any] = {}
     cfg_path = Path(path) if path else (Path(env["STOCKADE_CONFIG"]) if env.get("STOCKADE_CONFIG") else None)
     if cfg_path is None and DEFAULT_CONFIG_PATH.is_file():
@@ -222,13 +274,26 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError("the config file must be a mapping of keys to values", Location(origin))
         data = loaded
+        origins.update({k: f"{origin} (key '{k}')" for k in _leaves(data)})
+    for var, (path_, raw) in _env_sources(env).items():
+        origins[".".join(path_)] = f"{var}={raw}"
     data = _merge(data, _env_overrides(env))
     if overrides:
         data = _merge(data, overrides)
+        named = override_origins or {}
+        origins.update(
+            {k: named.get(k) or _origin_of(named, k) or "the command line" for k in _leaves(overrides)}
+        )
     try:
-        return StockadeConfig.model_validate(data)
+        cfg = StockadeConfig.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "<root>"
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        blame = _origin_of(origins, key) if key != "<root>" else None
+        if blame is not None and not blame.startswith(f"{origin} (key "):
+            # an environment variable or a flag: name it (the file is named as before)
+            raise ConfigError(f"key '{key}': {first['msg']}{more}", Location(blame)) from e
         raise ConfigError(f"key '{key}': {first['msg']}{more}", Location(origin)) from e
+    cfg._origins = origins
+    return cfg

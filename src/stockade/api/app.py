@@ -5,7 +5,10 @@
 * ``GET /healthz`` (never authenticated),
 * ``/api/v1/alerts``, ``/api/v1/events``, ``/api/v1/rules``, ``/api/v1/status``,
 * ``POST /api/v1/ingest/{falco,k8s-audit,events}``,
-* OpenAPI at ``/openapi.json`` and ``/docs``.
+* ``/api/v1/mutes``, ``POST /api/v1/rules/reload`` (tuning without restart),
+* ``GET /metrics`` (Prometheus; behind the token like ``/api``),
+* OpenAPI at ``/openapi.json``, ``/docs`` and ``/redoc``, their scripts served from the package
+  (fastapi-offline), so the pages work without internet.
 
 Every error is ``application/problem+json`` (see :mod:`stockade.api.problem`).
 """
@@ -15,14 +18,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from stockade import __version__
-from stockade.api import routes_alerts, routes_events, routes_health, routes_ingest, routes_rules
+from stockade.api import (
+    metrics,
+    routes_alerts,
+    routes_events,
+    routes_health,
+    routes_ingest,
+    routes_rules,
+    routes_tuning,
+)
 from stockade.api.body import BodyLimitMiddleware
 from stockade.api.deps import require_token
 from stockade.api.problem import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from stockade.model.alert import Alert
 from stockade.model.event import Event
+from stockade.model.mute import Mute
 
 if TYPE_CHECKING:
     from stockade.storage.store import Store
@@ -59,6 +72,38 @@ class RuntimeView(Protocol):
         """Store external alerts that come without an event and send them to the sinks."""
         ...
 
+    def metrics(self) -> dict[str, Any]:
+        """The counters /metrics exposes (stockade.api.metrics reads them at scrape time)."""
+        ...
+
+    def reload_rules(self) -> dict[str, Any]:
+        """Load and compile the rules again and swap them in; a StockadeError (the running rules
+        kept) if they fail."""
+        ...
+
+    def now_ns(self) -> int:
+        """The clock mutes expire by."""
+        ...
+
+    def add_mute(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        workload: str | None = None,
+        for_: str | float | None = None,
+        until: str | int | None = None,
+        created_by: str | None = None,
+    ) -> Mute:
+        """Mute a loaded rule for a workload (or everywhere) until an expiry; applies at once."""
+        ...
+
+    def list_mutes(self, include_expired: bool = False) -> list[Mute]: ...
+
+    def delete_mute(self, mute_id: str) -> Mute:
+        """Unmute (id or unique prefix); NotFoundError if there is no such mute."""
+        ...
+
 
 def create_app(
     store: Store,
@@ -71,7 +116,7 @@ def create_app(
 
     With `token`, every ``/api/*`` endpoint requires ``Authorization: Bearer <token>``.
     """
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Stockade manager API",
         version=__version__,
         description=(
@@ -84,13 +129,21 @@ def create_app(
     app.state.runtime = runtime
     app.state.token = token.encode("utf-8") if token else None
     app.state.max_body_bytes = max_body_bytes
+    app.state.metrics = metrics.registry_for(runtime)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
 
     app.include_router(routes_health.router)
     auth = [Depends(require_token)]
-    for r in (routes_alerts.router, routes_events.router, routes_rules.router, routes_ingest.router):
+    for r in (
+        routes_alerts.router,
+        routes_events.router,
+        routes_rules.router,
+        routes_ingest.router,
+        routes_tuning.router,
+    ):
         app.include_router(r, prefix=API_PREFIX, dependencies=auth)
+    app.include_router(metrics.router, dependencies=auth)
     _document_problems(app)
     return app
 

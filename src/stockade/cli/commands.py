@@ -9,6 +9,7 @@ import typer
 COMMAND_MODULES = (
     "replay_cmd",
     "rules_cmd",
+    "tuning_cmd",
     "alerts_cmd",
     "events_cmd",
     "serve_cmd",

@@ -32,11 +32,25 @@ class CliState:
     config_path: str | None = None
     _config: StockadeConfig | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: the flag behind each dotted key of `overrides` ("api.port" -> "--port 8721"), for errors
+    origins: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> StockadeConfig:
         if self._config is None:
-            self._config = load_config(self.config_path, self.overrides or None)
+            self._config = load_config(
+                self.config_path, self.overrides or None, override_origins=self.origins
+            )
         return self._config
+
+    def override(self, key: str, value: Any, flag: str) -> None:
+        """Set the dotted config `key` from a command-line `flag` (named in errors about it)."""
+        d = self.overrides
+        *parents, last = key.split(".")
+        for p in parents:
+            d = d.setdefault(p, {})
+        d[last] = value
+        self.origins[key] = f"{flag} {value}"
+        self._config = None
 
 
 STATE = CliState()
@@ -102,7 +116,8 @@ def id_arg(kind: str) -> Any:
 
 
 def open_store(db: str | None, data_dir: str | None) -> Store:
-    """The store named by --db, else by the configuration (with --data-dir applied).
+    """The store named by --db, else --data-dir, else the configuration or the running instance
+    (stockade.cli.locate).
 
     Reading commands never create a database: a SQLite file that does not exist is an error.
     """
@@ -114,7 +129,9 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
         cfg = load_config(STATE.config_path, {**STATE.overrides, "data_dir": data_dir})
         url = cfg.db_url()
     else:
-        url = STATE.config().db_url()
+        from stockade.cli.locate import store_url
+
+        url = store_url()  # the running instance's, unless the configuration names one
     try:
         u = normalize_url(url)
     except Exception:

@@ -62,6 +62,7 @@ def main_options(
     common.STATE.config_path = config
     common.STATE._config = None
     common.STATE.overrides = {}
+    common.STATE.origins = {}
 
 
 _registered = False

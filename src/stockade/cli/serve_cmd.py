@@ -1,13 +1,13 @@
-"""`stockade up`, `stockade server` and `stockade status`."""
+"""`stockade up`, `stockade server`, `stockade agent` and `stockade status`."""
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated, Any
 
 import typer
 
-from stockade.cli import common
-from stockade.errors import StockadeError
+from stockade.cli import common, locate
 
 PortOpt = typer.Option("--port", "-p", help="API port (default 8720, or api.port).")
 DataDirOpt = typer.Option(
@@ -20,19 +20,43 @@ RulesOpt = typer.Option(
 
 def _apply(port: int | None, data_dir: str | None) -> None:
     if port is not None:
-        common.STATE.overrides.setdefault("api", {})["port"] = port
+        common.STATE.override("api.port", port, "--port")
     if data_dir is not None:
-        common.STATE.overrides["data_dir"] = data_dir
+        common.STATE.override("data_dir", data_dir, "--data-dir")
+
+
+def _say(line: str) -> None:
+    common.err_console.print(line, markup=False)
+
+
+def _reload_config() -> Any:
+    """The configuration read again as at start (file, environment, the same flags): for reloads."""
+    from stockade.config import load_config
+
+    st = common.STATE
+    return load_config(st.config_path, st.overrides or None, override_origins=st.origins)
 
 
 def _run(role: str, rules: list[str] | None, sensor: bool = False) -> None:
     from stockade.api.server import serve
+    from stockade.runtime.preflight import preflight
     from stockade.runtime.service import Runtime
     from stockade.sinks.stdout import StdoutSink
 
+    # until the server handles it, a SIGHUP (logrotate) must not kill a starting instance
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     cfg = common.STATE.config()
+    preflight(cfg)  # a busy port or an unusable data directory fails before anything starts
     printer = StdoutSink(format=common.STATE.output, name="console")
-    rt = Runtime(cfg, rules=rules or None, extra_sinks=[printer], role=role, sensor=sensor)
+    rt = Runtime(
+        cfg,
+        rules=rules or None,
+        extra_sinks=[printer],
+        role=role,
+        sensor=sensor,
+        config_loader=_reload_config,
+        say=_say,
+    )
     for n in rt.notes:
         common.err_console.print(n, markup=False)
     if rt.sensor is not None:
@@ -89,12 +113,20 @@ def agent(
     """Run the sensor and the engine on this node, shipping alerts and evidence to a manager
     (buffered on disk while it is unreachable)."""
     from stockade.runtime.agent import Agent
+    from stockade.runtime.preflight import preflight
     from stockade.sinks.stdout import StdoutSink
 
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _apply(None, data_dir)
     cfg = common.STATE.config()
+    preflight(cfg, api=False)
     ag = Agent(
-        cfg, manager, rules=rules or None, sinks=[StdoutSink(format=common.STATE.output, name="console")]
+        cfg,
+        manager,
+        rules=rules or None,
+        sinks=[StdoutSink(format=common.STATE.output, name="console")],
+        config_loader=_reload_config,
+        say=_say,
     )
     p = ag.sensor.plan.describe()
     common.err_console.print(
@@ -112,37 +144,25 @@ def agent(
 
 
 def status(
-    port: Annotated[int | None, PortOpt] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", help="The instance's API port.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="The instance using this data directory.")
+    ] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
 ) -> None:
-    """Show what the running Stockade is doing: backend, rules, events/s, drops, recent alerts."""
-    import httpx
+    """Show what the running Stockade is doing: backend, rules, events/s, drops, mutes, recent alerts.
 
-    _apply(port, None)
-    cfg = common.STATE.config()
-    base = f"http://{cfg.api.host}:{cfg.api.port}"
-    headers = {"Authorization": f"Bearer {cfg.api.token}"} if cfg.api.token else {}
-    try:
-        with httpx.Client(base_url=base, headers=headers, timeout=5.0) as c:
-            st = c.get("/api/v1/status")
-            st.raise_for_status()
-            recent = c.get("/api/v1/alerts", params={"limit": 5})
-            recent.raise_for_status()
-    except httpx.ConnectError:
-        raise StockadeError(
-            f"no Stockade running at {base} (connection refused); start it with `stockade up`"
-        ) from None
-    except httpx.HTTPStatusError as e:
-        raise StockadeError(f"{base} answered {e.response.status_code}: {e.response.text[:200]}") from None
-    except httpx.HTTPError as e:
-        raise StockadeError(f"cannot reach {base}: {e}") from None
-    data: dict[str, Any] = st.json()
-    alerts = recent.json().get("items", [])
+    Without --port or --data-dir it finds the running instance itself (docs/operations.md)."""
+    with locate.api_client(port, data_dir) as c:
+        data: dict[str, Any] = locate.check(c.get("/api/v1/status"))
+        alerts = locate.check(c.get("/api/v1/alerts", params={"limit": 5})).get("items", [])
     if (output or common.STATE.output) == "json":
         common.json_line({"status": data, "recent_alerts": alerts})
         return
-    rt = data.get("runtime", data)
+    rt = data.get("runtime") or {}
     sensor = rt.get("sensor", {})
+    rules = rt.get("rules", {})
+    last = rules.get("last_reload")
     lines = [
         f"stockade {rt.get('version')} ({rt.get('role')}) on {rt.get('hostname')}, up {rt.get('uptime_s')}s",
         f"sensor backend: {sensor.get('backend') or 'none'}"
@@ -153,9 +173,17 @@ def status(
             if "events" in sensor
             else ""
         ),
-        f"rules: {rt.get('rules', {}).get('active')} active of {rt.get('rules', {}).get('loaded')}",
+        f"rules: {rules.get('active')} active of {rules.get('loaded')}"
+        + (
+            ""
+            if not last
+            else f"; last reload {last['time']}: "
+            + ("ok" if last["ok"] else f"FAILED, the previous rules kept: {last.get('error')}")
+        ),
         f"events: {rt.get('events', {}).get('total')} ({rt.get('events', {}).get('per_second')}/s)",
-        f"alerts: {rt.get('alerts', {}).get('total')}",
+        f"alerts: {rt.get('alerts', {}).get('total')}"
+        + (f"; {rt['alerts']['muted']} muted" if rt.get("alerts", {}).get("muted") else ""),
+        f"mutes: {rt.get('mutes', {}).get('active', 0)} active (`stockade rules mutes`)",
         f"drops: {rt.get('drops')}",
         "recent alerts:",
     ]

@@ -3,22 +3,27 @@
 The agent evaluates rules locally (so detection does not wait on the network), prints its alerts,
 and ships the alerts and their evidence events to the manager (`POST /api/v1/ingest/alerts` and
 `/api/v1/ingest/events?evaluate=false`). When the manager is unreachable, what is to be shipped waits
-in a disk spool under the data dir and is sent in order when it answers again.
+in a disk spool under the data dir and is sent in order when it answers again. SIGHUP reopens its
+file sinks and reloads its rules (as `stockade up` does).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from stockade.config import StockadeConfig
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
+from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
+from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.sensing import SensorRunner
 from stockade.runtime.shipper import Shipper
 from stockade.sinks.interface import Sink
@@ -47,8 +52,12 @@ class Agent:
         *,
         rules: list[str] | None = None,
         sinks: list[Sink] | None = None,
+        config_loader: Callable[[], StockadeConfig] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.manager_url = manager_url
+        self.say = say or logging.getLogger("stockade.runtime").warning
         self.engine, self.notes = build_engine(cfg, rules)
         self.shipper = Shipper(manager_url, Path(cfg.data_dir) / "spool" / "agent", token=cfg.api.token)
         self.pipeline = Pipeline(
@@ -60,10 +69,19 @@ class Agent:
             live=True,
         )
         self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
+        self.reloader = RulesReloader(
+            cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
+        )
         self._stop = threading.Event()
+
+    def hangup(self) -> None:
+        """SIGHUP: reopen the file sinks, then reload the rules."""
+        hangup("stockade agent", self.pipeline.sinks, self.reloader, self.say)
+        self.engine = self.pipeline.engine
 
     def status(self) -> dict[str, Any]:
         return {
+            "rules": {"active": self.pipeline.engine.active_rules, **self.reloader.status()},
             "sensor": self.sensor.status(),
             "shipper": self.shipper.stats.to_dict(),
             "spool_batches": self.shipper.backlog,
@@ -74,6 +92,14 @@ class Agent:
     def run(self) -> None:
         """Until SIGINT/SIGTERM (or stop())."""
         previous = {s: signal.signal(s, lambda *_: self._stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGHUP] = signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(target=self.hangup, name="stockade-sighup", daemon=True).start(),
+        )
+        runtime_file = RuntimeFile(self.cfg, "agent", api_url=None, manager_url=self.manager_url)
+        runtime_file.write()
+        for problem in runtime_file.problems:
+            self.say(f"stockade agent: {problem}")
         try:
             self.sensor.start()
             while not self._stop.wait(1.0):
@@ -81,6 +107,7 @@ class Agent:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+            runtime_file.remove()
             self.close()
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from stockade.config import AppendOutputConfig, StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.append_output import AppendOutput
 from stockade.engine.cache import default_cache_dir, load_engine
-from stockade.errors import SourceError
+from stockade.errors import ConfigError, Location, SourceError
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
 from stockade.runtime.pipeline import Pipeline
 from stockade.sinks.stdout import StdoutSink
@@ -70,6 +70,16 @@ def build_engine(
         disabled_tags=cfg.engine.disabled_tags,
         append_output=[append_output_spec(a) for a in cfg.engine.append_output],
     )
+    unknown = [n for n in cfg.engine.disabled_rules if n not in engine.ruleset.rules]
+    if unknown:
+        what = f"unknown rule{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}"
+        if rules:  # another ruleset than the configured one: the names may belong to that one
+            notes.append(f"note: engine.disabled_rules: {what} (not in the rules given)")
+        else:
+            raise ConfigError(
+                f"{what}: no loaded rules file defines it (`stockade rules list` shows the names)",
+                Location(cfg.describe("engine.disabled_rules")),
+            )
     return engine, notes
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class PipelineStats:
     delivery_errors: int = 0
     storage_errors: int = 0
     last_errors: list[str] = field(default_factory=list)
+    #: alerts passed on (raised and forwarded, mutes applied), per (rule, priority)
+    alerts_by: Counter[tuple[str, str]] = field(default_factory=Counter)
     sources: dict[str, SourceStats] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
@@ -53,8 +56,11 @@ class Pipeline:
         record_events: str = "alerts",
         forward_external: bool = True,
         live: bool = False,
+        mutes: Any | None = None,
     ) -> None:
         self.engine = engine
+        #: a MuteSet (stockade.runtime.mutes): alerts it silences are counted there, not passed on
+        self.mutes = mutes
         self.sinks = list(sinks)
         self.store = store
         self.record_events = record_events if store is not None else "none"
@@ -97,10 +103,13 @@ class Pipeline:
                 fa.event_ids = [event.id]
             alerts = [fa, *alerts]
             self.stats.forwarded += 1
+        if alerts and self.mutes is not None:
+            alerts = self.mutes.filter(alerts, event.data)
         if self.record_events == "all" or (alerts and self.record_events == "alerts"):
             self._pending_events.append(event)
         for a in alerts:
             self.stats.alerts += 1
+            self.stats.alerts_by[a.rule, a.priority] += 1
             self.aggregator.process(a)
         return alerts
 
@@ -119,10 +128,20 @@ class Pipeline:
         with self._lock:
             for a in alerts:
                 self.stats.forwarded += 1
+                if self.mutes is not None and not self.mutes.filter([a]):
+                    continue
+                self.stats.alerts_by[a.rule, a.priority] += a.count
                 self.aggregator.process(a)
                 n += 1
             self._tick()
         return n
+
+    def swap_engine(self, engine: Engine) -> Engine:
+        """Evaluate the next events with `engine`; the previous one. Atomic: an event is evaluated
+        wholly by one engine (the swap waits for the event in progress)."""
+        with self._lock:
+            old, self.engine = self.engine, engine
+        return old
 
     def record(self, events: Iterable[Event]) -> None:
         """Keep events in the store without evaluating them."""

@@ -312,6 +312,11 @@ class SensorRunner:
         if alerts:
             self.pipeline.ingest_alerts(alerts)
 
+    @property
+    def queue_depth(self) -> int:
+        """Batches read from the backends and not yet consumed."""
+        return self._q.qsize()
+
     def status(self) -> dict[str, Any]:
         out = self.plan.describe()
         out["events"] = self.events

@@ -2,24 +2,33 @@
 
 `stockade up` and `stockade server` build a :class:`Runtime` and serve it with
 :func:`stockade.api.server.serve`: the API on the configured address until SIGINT/SIGTERM, with a
-housekeeping thread that closes aggregation windows, flushes stored batches and applies retention.
+housekeeping thread that closes aggregation windows, flushes stored batches, forgets expired mutes
+and applies retention. SIGHUP (:meth:`Runtime.hangup`) reopens the file sinks and reloads the rules.
 On stop everything is flushed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from stockade import __version__
 from stockade.config import StockadeConfig
-from stockade.errors import StockadeError
+from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
+from stockade.model.mute import Mute
+from stockade.runtime.instance import RuntimeFile
+from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
+from stockade.runtime.reload import RulesReloader, hangup
 from stockade.sinks.interface import Sink
+
+log = logging.getLogger("stockade.runtime")
 
 _HOUSEKEEPING_S = 1.0
 _RETENTION_EVERY_S = 600.0
@@ -34,41 +43,59 @@ class Runtime:
         extra_sinks: list[Sink] | None = None,
         role: str = "manager",
         sensor: bool = False,
+        config_loader: Callable[[], StockadeConfig] | None = None,
+        clock: Clock = time.time_ns,
+        say: Callable[[str], None] | None = None,
     ) -> None:
+        """`config_loader` reads the configuration again for a rules reload (its ``engine``
+        section); `clock` (ns) decides when mutes expire; `say` prints what SIGHUP did."""
         from stockade.sinks.registry import build_sinks
         from stockade.storage.store import Store
 
         self.cfg = cfg
         self.role = role
         self.started = time.time()
-        self.engine, self.notes = build_engine(cfg, rules)
+        self.say = say or log.warning
+        engine, self.notes = build_engine(cfg, rules)
         self.store = Store.from_config(cfg)
         try:
+            self.mutes = MuteSet(clock)
+            self.mutes.load(self.store.list_mutes(active_at_ns=clock()))
             self.sinks: list[Sink] = build_sinks(cfg.sinks, data_dir=cfg.data_dir) + list(extra_sinks or [])
         except Exception:
             self.store.close()
             raise
         self.pipeline = Pipeline(
-            self.engine,
+            engine,
             self.sinks,
             store=self.store,
             aggregate_window_s=cfg.engine.aggregate_window_s,
             record_events=cfg.storage.record_events,
             live=True,
+            mutes=self.mutes,
         )
         self.sensor = None
         if sensor and cfg.sensor.backend != "none":
             from stockade.runtime.sensing import SensorRunner
 
             try:
-                self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
+                self.sensor = SensorRunner(cfg, self.pipeline, engine.evttypes("syscall"))
             except Exception:
                 self.store.close()
                 raise
+        self.reloader = RulesReloader(
+            cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
+        )
+        self.runtime_file: RuntimeFile | None = None
         self._stop = threading.Event()
         self._last_events = 0
         self._last_time = time.time()
         self._rate = 0.0
+
+    @property
+    def engine(self) -> Any:
+        """The engine evaluating events now (a reload replaces it)."""
+        return self.pipeline.engine
 
     # -- RuntimeView (what the API serves) ----------------------------------------------------------
     def rules_info(self) -> list[dict[str, Any]]:
@@ -100,9 +127,11 @@ class Runtime:
                 "active": self.engine.active_rules,
                 "files": list(self.engine.ruleset.files),
                 "notes": list(self.notes),
+                **self.reloader.status(),
             },
             "events": {"total": ps.events, "per_second": round(self._rate, 1)},
-            "alerts": {"total": ps.alerts, "forwarded": ps.forwarded},
+            "alerts": {"total": ps.alerts, "forwarded": ps.forwarded, "muted": self.mutes.muted_total},
+            "mutes": {"active": len(self.mutes.active()), "muted": dict(self.mutes.muted)},
             "drops": {
                 "delivery_errors": ps.delivery_errors,
                 "storage_errors": ps.storage_errors,
@@ -113,6 +142,98 @@ class Runtime:
             "errors": list(ps.last_errors),
         }
 
+    def metrics(self) -> dict[str, Any]:
+        """The counters /metrics exposes, read now (nothing is counted twice for them)."""
+        ps = self.pipeline.stats
+        counters = self.reloader.counters()
+        sinks = []
+        for s in self.sinks:
+            pending = getattr(s, "pending", None)
+            sinks.append({"name": s.name, **_stats_dict(s), "queue": pending() if callable(pending) else 0})
+        sensor: dict[str, Any] | None = None
+        if self.sensor is not None:
+            backends = {n: b.stats for n, b in list(self.sensor.backends.items())}
+            sensor = {
+                "events": {n: st.events for n, st in backends.items()},
+                "lost": {(n, c): v for n, st in backends.items() for c, v in list(st.lost.items())},
+                "filtered": {(n, t): v for n, st in backends.items() for t, v in list(st.filtered.items())},
+                "event_errors": self.sensor.consume_errors.total,
+                "queue": self.sensor.queue_depth,
+            }
+        reloads = self.reloader.reloads
+        last = self.reloader.last
+        return {
+            "role": self.role,
+            "version": __version__,
+            "started": self.started,
+            "events": dict(counters["events"]),
+            "eval_errors": counters["eval_errors"],
+            "fallbacks": counters["fallbacks"],
+            "malformed": {n: st.malformed for n, st in list(ps.sources.items())},
+            "alerts": dict(ps.alerts_by),
+            "forwarded": ps.forwarded,
+            "muted": dict(self.mutes.muted),
+            "mutes_active": len(self.mutes.active()),
+            "delivery_errors": ps.delivery_errors,
+            "storage_errors": ps.storage_errors,
+            "sinks": sinks,
+            "sensor": sensor,
+            "rules_loaded": len(self.engine.ruleset.rules),
+            "rules_active": self.engine.active_rules,
+            "reloads": dict(reloads),
+            "last_reload_ok": None if last is None else last["ok"],
+            #: enforcement does not exist yet: the family is exposed with no series
+            "enforcement": {},
+        }
+
+    # -- tuning without restart ------------------------------------------------------------------
+    def now_ns(self) -> int:
+        """The clock mutes expire by."""
+        return self.mutes.clock()
+
+    def reload_rules(self) -> dict[str, Any]:
+        """Load the rules again and swap them in; ReloadError (the running rules kept) if they fail."""
+        return self.reloader.reload()
+
+    def add_mute(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        workload: str | None = None,
+        for_: str | float | None = None,
+        until: str | int | None = None,
+        created_by: str | None = None,
+    ) -> Mute:
+        """Mute `rule` (a rule the engine has loaded) for a workload or everywhere, until an expiry:
+        stored, then applied to the next alert."""
+        if rule not in self.engine.ruleset.rules:
+            raise UsageError(
+                f"rule: no loaded rule is named {rule!r} (`stockade rules list` shows the names)"
+            )
+        mute = self.mutes.new(rule, reason, workload=workload, for_=for_, until=until, created_by=created_by)
+        self.store.add_mute(mute)
+        self.mutes.add(mute)
+        return mute
+
+    def list_mutes(self, include_expired: bool = False) -> list[Mute]:
+        now = self.mutes.clock()
+        found = self.store.list_mutes(None if include_expired else now)
+        for m in found:
+            m.hits = self.mutes.hits(m.id)
+        return found if include_expired else [m for m in found if m.active(now)]
+
+    def delete_mute(self, mute_id: str) -> Mute:
+        """Unmute: the mute with this id (or a unique prefix) is deleted and stops applying at once."""
+        mute = self.store.delete_mute(mute_id)
+        mute.hits = self.mutes.hits(mute.id)
+        self.mutes.remove(mute.id)
+        return mute
+
+    def hangup(self) -> None:
+        """SIGHUP: reopen the file sinks (after logrotate moved them), then reload the rules."""
+        hangup(f"stockade {self.role}", self.sinks, self.reloader, self.say)
+
     # -- running ---------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
         last_retention = 0.0
@@ -122,6 +243,7 @@ class Runtime:
             self._rate = (n - self._last_events) / max(now - self._last_time, 1e-6)
             self._last_events, self._last_time = n, now
             self.pipeline.tick()
+            self.mutes.prune()
             if now - last_retention >= _RETENTION_EVERY_S:
                 last_retention = now
                 try:
@@ -129,13 +251,20 @@ class Runtime:
                 except StockadeError as e:
                     self.pipeline.stats.error(f"retention: {e}")
 
-    def start(self) -> None:
-        """Start the housekeeping thread (aggregation windows, stored batches, retention)."""
+    def start(self, api_url: str | None = None) -> None:
+        """Start the housekeeping thread (aggregation windows, stored batches, retention), write the
+        runtime file (how the CLI finds this instance) and start the sensor."""
         threading.Thread(target=self._housekeeping, name="stockade-housekeeping", daemon=True).start()
+        self.runtime_file = RuntimeFile(self.cfg, self.role, api_url=api_url)
+        self.runtime_file.write()
+        for problem in self.runtime_file.problems:
+            self.say(f"stockade {self.role}: {problem}")
         if self.sensor is not None:
             self.sensor.start()
 
     def close(self) -> None:
+        if self.runtime_file is not None:
+            self.runtime_file.remove()
         self._stop.set()
         if self.sensor is not None:
             self.sensor.close()

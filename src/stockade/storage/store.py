@@ -28,6 +28,7 @@ from stockade.errors import NotFoundError, StorageError, UsageError
 from stockade.model import timeutil
 from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
+from stockade.model.mute import Mute
 from stockade.storage import tables
 from stockade.storage.filters import AlertFilter, span_conditions
 from stockade.storage.tables import EVENT_INDEXED_FIELDS, INDEXED_LEN
@@ -121,6 +122,18 @@ def _event_field(data: dict[str, Any], name: str) -> Any:
         return spec.extractor(None)(data)
     except Exception:
         return None
+
+
+def _mute(r: Any) -> Mute:
+    return Mute(
+        id=r.id,
+        rule=r.rule,
+        workload=r.workload,
+        reason=r.reason,
+        created_ns=r.created_ns,
+        expires_ns=r.expires_ns,
+        created_by=r.created_by,
+    )
 
 
 class Store:
@@ -515,6 +528,44 @@ class Store:
             raise NotFoundError(f"no event with id {event_id!r}")
         i, s, o, d, m = row
         return Event(source=s, data=d, origin=o, id=i, meta=m or {})
+
+    # -- mutes -----------------------------------------------------------------------------------
+
+    def add_mute(self, mute: Mute) -> None:
+        """Store a mute (one with the same id is replaced)."""
+        row = {
+            "id": mute.id,
+            "rule": mute.rule,
+            "workload": mute.workload,
+            "reason": mute.reason,
+            "created_ns": mute.created_ns,
+            "expires_ns": mute.expires_ns,
+            "created_by": mute.created_by,
+        }
+        self._check_open()
+        with self._errors("cannot store the mute"), self._write_lock, self._engine.begin() as conn:
+            conn.execute(self._upsert(tables.mutes, "id", update=True), [row])
+
+    def list_mutes(self, active_at_ns: int | None = None) -> list[Mute]:
+        """Mutes, soonest to expire first; with `active_at_ns` only those not expired by then."""
+        m = tables.mutes
+        stmt = sa.select(m).order_by(m.c.expires_ns, m.c.id)
+        if active_at_ns is not None:
+            stmt = stmt.where(m.c.expires_ns > active_at_ns)
+        self._check_open()
+        with self._errors("cannot read mutes"), self._read_lock, self._engine.connect() as conn:
+            return [_mute(r) for r in conn.execute(stmt)]
+
+    def delete_mute(self, mute_id: str) -> Mute:
+        """Delete the mute with this id (or unique prefix of 6+ characters); the mute deleted."""
+        m = tables.mutes
+        ident = self._by_id(m, "id", "mute", mute_id)
+        with self._errors("cannot delete the mute"), self._write_lock, self._engine.begin() as conn:
+            row = conn.execute(sa.select(m).where(m.c.id == ident)).first()
+            conn.execute(m.delete().where(m.c.id == ident))
+        if row is None:
+            raise NotFoundError(f"no mute with id {mute_id!r}")
+        return _mute(row)
 
     # -- misc ------------------------------------------------------------------------------------
 

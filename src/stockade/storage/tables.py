@@ -69,3 +69,17 @@ events = sa.Table(
     sa.Index("ix_events_source", "source"),
     *(sa.Index(f"ix_events_{col}", col) for col in EVENT_INDEXED_FIELDS.values()),
 )
+
+#: rules silenced for a workload (or everywhere) until an expiry (stockade.model.mute)
+mutes = sa.Table(
+    "mutes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_ns", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(INDEXED_LEN), nullable=True),
+    sa.Index("ix_mutes_expires_ns", "expires_ns"),
+)

@@ -1,0 +1,135 @@
+"""`stockade rules mute|unmute|mutes|reload`: tuning the running Stockade without a restart, through
+its API (found as `stockade status` finds it: stockade.cli.locate)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from stockade.cli import common, locate
+from stockade.cli.rules_cmd import rules_app
+from stockade.errors import StockadeError
+
+PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="The running instance's API port.")]
+DataDirOpt = Annotated[
+    str | None, typer.Option("--data-dir", help="The running instance using this data directory.")
+]
+
+
+def _when(iso: str) -> str:
+    return iso[:19].replace("T", " ")
+
+
+def _mute_line(m: dict[str, Any]) -> str:
+    where = m.get("workload") or "everywhere"
+    return f"{m['id'][:12]}  {m['rule']!r} muted for {where} until {_when(m['expires'])} UTC: {m['reason']}"
+
+
+def mute(
+    rule: Annotated[str, typer.Argument(help="The rule's name, exactly as `stockade rules list` shows it.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (who asked, a ticket); required.")],
+    workload: Annotated[
+        str | None,
+        typer.Option(
+            "--workload",
+            "-w",
+            help="Only here: container:NAME|ID, image:REPO[:TAG], k8s:NAMESPACE[/NAME], host, or a "
+            "workload as alerts show it (default: everywhere).",
+        ),
+    ] = None,
+    for_: Annotated[str | None, typer.Option("--for", help="How long: 90s, 15m, 2h, 7d.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Until this time (RFC 3339), instead of --for.")
+    ] = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """Mute a rule for a workload (or everywhere) until an expiry; applies at once, survives restarts.
+
+    Muted alerts are counted (`stockade status`, /metrics), not stored or sent."""
+    fmt = common.output_format(output)
+    body: dict[str, Any] = {"rule": rule, "reason": reason, "workload": workload, "created_by": _who()}
+    if for_ is not None:
+        body["for"] = for_
+    if until is not None:
+        body["until"] = until
+    with locate.api_client(port, data_dir) as c:
+        m = locate.check(c.post("/api/v1/mutes", json=body))
+    common.emit(m, "muted: " + _mute_line(m), fmt)
+
+
+def unmute(
+    mute_id: Annotated[str, typer.Argument(metavar="ID", help="The mute's id (or a unique prefix, 6+).")],
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """Delete a mute: the rule alerts again at once."""
+    fmt = common.output_format(output)
+    with locate.api_client(port, data_dir) as c:
+        m = locate.check(c.delete(f"/api/v1/mutes/{mute_id}"))
+    common.emit(m, f"unmuted: {m['id'][:12]} ({m['rule']!r} for {m.get('workload') or 'everywhere'})", fmt)
+
+
+def mutes(
+    all_: Annotated[bool, typer.Option("--all", help="Include expired mutes.")] = False,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """List the mutes in force: id, rule, workload, expiry, alerts silenced, reason."""
+    fmt = common.output_format(output)
+    with locate.api_client(port, data_dir) as c:
+        items = locate.check(c.get("/api/v1/mutes", params={"all": "true" if all_ else "false"}))["items"]
+    if common.print_items(items, fmt, lambda m: m, "no mutes"):
+        return
+    table = common.listing_table()
+    for col in ("ID", "RULE", "WORKLOAD", "EXPIRES (UTC)", "SILENCED", "REASON"):
+        table.add_column(col, no_wrap=col != "REASON")
+    for m in items:
+        expires = _when(m["expires"]) + ("" if m["active"] else " (expired)")
+        table.add_row(m["id"][:12], m["rule"], m.get("workload") or "*", expires, str(m["hits"]), m["reason"])
+    common.print_table(table)
+
+
+def reload(
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """Load the running instance's rules files again (and the config's engine section); if they
+    fail, the running rules are kept and the error is printed (exit 1)."""
+    fmt = common.output_format(output)
+    with locate.api_client(port, data_dir) as c:
+        resp = c.post("/api/v1/rules/reload")
+    if resp.status_code == 422:
+        body = resp.json()
+        errors = body.get("errors") or [body.get("detail")]
+        if fmt == "json":
+            common.json_line(body)
+        else:
+            for e in errors[1:]:
+                common.err_console.print(f"  {e}", markup=False)
+        raise StockadeError(f"rules reload failed, the running rules are kept: {errors[0]}")
+    r = locate.check(resp)
+    text = f"rules reloaded: {r['rules_active']} rules active (before: {r['rules_active_before']})"
+    common.emit(r, "\n".join([text, *(f"note: {n}" for n in r.get("notes", []))]), fmt)
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+def register(app: typer.Typer) -> None:
+    rules_app.command("mute")(mute)
+    rules_app.command("unmute")(unmute)
+    rules_app.command("mutes")(mutes)
+    rules_app.command("reload")(reload)

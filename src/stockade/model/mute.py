@@ -1,0 +1,140 @@
+"""Mutes: a rule silenced for one workload (or everywhere), with a reason and an expiry.
+
+A workload selector is one of:
+
+* ``container:X``: the container whose name is X, or whose id is X or starts with X (6+ characters);
+* ``image:X``: containers of image repository X (``docker.io/library/nginx``; also matched by its
+  trailing components, ``library/nginx`` or ``nginx``), or ``image:X:TAG`` for one tag;
+* ``k8s:NS``: the Kubernetes namespace NS; ``k8s:NS/NAME``: pods NAME or NAME-* in it (the pods of
+  a deployment, statefulset or daemonset NAME), or the object NAME of an audit event;
+* ``host``: processes outside any container;
+* anything else: the alert's workload exactly as alerts show it (``stockade.workload``:
+  ``default/nginx-7d9c-x2k4p``, ``container:web``, ``kube-system/secrets/token``).
+
+The fields are read from the event the alert came from when there is one, else from the alert's
+``output_fields``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.errors import UsageError
+from stockade.model.alert import Alert, new_id
+from stockade.model.timeutil import format_time_ns
+
+SELECTOR_KINDS = ("container", "image", "k8s")
+#: shortest container id prefix a selector may give
+MIN_ID_PREFIX = 6
+
+
+def check_selector(selector: str) -> str:
+    """`selector` stripped, or a UsageError saying what a selector may be."""
+    s = selector.strip()
+    kind, sep, value = s.partition(":")
+    if not s or (sep and (kind not in SELECTOR_KINDS or not value.strip())):
+        raise UsageError(
+            f"workload {selector!r}: expected container:NAME|ID, image:REPO[:TAG], k8s:NAMESPACE[/NAME], "
+            "host, or a workload as alerts show it"
+        )
+    if kind == "k8s" and value.count("/") > 1:
+        raise UsageError(f"workload {selector!r}: expected k8s:NAMESPACE or k8s:NAMESPACE/NAME")
+    return s
+
+
+Lookup = Callable[[str], Any]
+
+
+def _lookup(alert: Alert, data: Mapping[str, Any] | None) -> Lookup:
+    of = alert.output_fields
+
+    def get(name: str) -> Any:
+        if data is not None:
+            v = data.get(name)
+            if v is not None:
+                return v
+        return of.get(name)
+
+    return get
+
+
+def _audit_ref(data: Mapping[str, Any] | None, key: str) -> Any:
+    ref = data.get("objectRef") if data is not None else None
+    return ref.get(key) if isinstance(ref, dict) else None
+
+
+def selector_matches(selector: str | None, alert: Alert, data: Mapping[str, Any] | None = None) -> bool:
+    """Whether `selector` (see the module docs; None: everywhere) selects the alert's workload."""
+    if selector is None:
+        return True
+    if selector == alert.workload:
+        return True
+    get = _lookup(alert, data)
+    kind, _, value = selector.partition(":")
+    if kind == "container":
+        cid = str(get("container.id") or "")
+        if not cid or cid == "host":
+            return False
+        if value == get("container.name") or value == cid:
+            return True
+        full = str(get("container.full_id") or cid)
+        return len(value) >= MIN_ID_PREFIX and full.startswith(value)
+    if kind == "image":
+        repo = str(get("container.image.repository") or "")
+        if not repo:
+            image = str(get("container.image") or "")
+            repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+        if not repo:
+            return False
+        tag = str(get("container.image.tag") or "")
+        for candidate in (repo, f"{repo}:{tag}" if tag else None):
+            if candidate and (candidate == value or candidate.endswith("/" + value)):
+                return True
+        return False
+    if kind == "k8s":
+        ns_want, _, name = value.partition("/")
+        ns = get("k8s.ns.name") or get("ka.target.namespace") or _audit_ref(data, "namespace")
+        if ns != ns_want:
+            return False
+        if not name:
+            return True
+        pod = str(get("k8s.pod.name") or get("ka.target.name") or _audit_ref(data, "name") or "")
+        return pod == name or pod.startswith(name + "-")
+    return False
+
+
+@dataclass(slots=True)
+class Mute:
+    rule: str
+    reason: str
+    expires_ns: int
+    created_ns: int
+    #: a workload selector (module docs); None mutes the rule everywhere
+    workload: str | None = None
+    created_by: str | None = None
+    id: str = field(default_factory=new_id)
+    #: alerts it silenced in this process (not stored)
+    hits: int = 0
+
+    def matches(self, alert: Alert, data: Mapping[str, Any] | None = None) -> bool:
+        return alert.rule == self.rule and selector_matches(self.workload, alert, data)
+
+    def active(self, now_ns: int) -> bool:
+        return now_ns < self.expires_ns
+
+    def to_dict(self, now_ns: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "rule": self.rule,
+            "workload": self.workload,
+            "reason": self.reason,
+            "created": format_time_ns(self.created_ns),
+            "expires": format_time_ns(self.expires_ns),
+            "created_by": self.created_by,
+            "hits": self.hits,
+        }
+        if now_ns is not None:
+            out["active"] = self.active(now_ns)
+        return out
