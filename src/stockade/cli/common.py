@@ -104,7 +104,8 @@ def id_arg(kind: str) -> Any:
 def open_store(db: str | None, data_dir: str | None) -> Store:
     """The store named by --db, else by the configuration (with --data-dir applied).
 
-    Reading commands never create a database: a SQLite file that does not exist is an error.
+    Reading commands never create or change a file: the database is opened read-only (no
+    migration); a SQLite file that does not exist, or is not a Stockade database, is an error.
     """
     from stockade.storage.store import Store, normalize_url
 
@@ -125,7 +126,7 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
             raise StorageError(
                 f"no database at {path}: nothing has been stored there yet (give --db URL or --data-dir DIR)"
             )
-    return Store(url)
+    return Store(url, read_only=True)
 
 
 def parse_when(value: str | None, option: str) -> int | None:
