@@ -21,6 +21,7 @@ from stockade.model.event import SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
 if TYPE_CHECKING:  # SQLAlchemy takes ~0.3 s to import: only the commands that read the store pay it
+    from stockade.sinks.interface import Sink
     from stockade.storage.store import Store
 
 T = TypeVar("T")
@@ -73,6 +74,17 @@ def output_format(local: str | None) -> str:
     if fmt not in ("text", "json"):
         raise UsageError(f"--output must be 'text' or 'json', not '{fmt}'")
     return fmt
+
+
+def console_sinks(cfg: StockadeConfig) -> list[Sink]:
+    """What `stockade up` / `server` add to the configured sinks to print alerts on standard output:
+    a printer in the global --output format, unless a `stdout` sink is configured (it replaces the
+    printer: one line per alert, in the format and at the priority it was given)."""
+    from stockade.sinks.stdout import StdoutSink
+
+    if any(s.type == "stdout" for s in cfg.sinks):
+        return []
+    return [StdoutSink(format=STATE.output, name="console")]
 
 
 # -- the commands that read the store ------------------------------------------------------------

@@ -28,11 +28,9 @@ def _apply(port: int | None, data_dir: str | None) -> None:
 def _run(role: str, rules: list[str] | None, sensor: bool = False) -> None:
     from stockade.api.server import serve
     from stockade.runtime.service import Runtime
-    from stockade.sinks.stdout import StdoutSink
 
     cfg = common.STATE.config()
-    printer = StdoutSink(format=common.STATE.output, name="console")
-    rt = Runtime(cfg, rules=rules or None, extra_sinks=[printer], role=role, sensor=sensor)
+    rt = Runtime(cfg, rules=rules or None, extra_sinks=common.console_sinks(cfg), role=role, sensor=sensor)
     for n in rt.notes:
         common.err_console.print(n, markup=False)
     if rt.sensor is not None:
