@@ -37,14 +37,23 @@ class AppendOutputConfig(_Strict):
 
     match: AppendOutputMatch = Field(default_factory=AppendOutputMatch)
     extra_output: str = ""
+    #: Stockade: leave out the words of extra_output whose fields are missing or already shown
+    compact: bool = False
     #: field names, or one-key mappings {name: constant}
     extra_fields: list[str | dict[str, str]] = Field(default_factory=list)
 
 
-#: what syscall alerts carry beyond their rule's output: the process's ancestry and the image
+#: what syscall alerts carry beyond their rule's output: the container and pod in the text (Falco's
+#: default append_output, compact), the process's ancestry and the image in output_fields
 DEFAULT_APPEND_OUTPUT = [
     AppendOutputConfig(
         match=AppendOutputMatch(source="syscall"),
+        extra_output=(
+            "container_id=%container.id container_name=%container.name "
+            "container_image_repository=%container.image.repository "
+            "container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name k8s_ns_name=%k8s.ns.name"
+        ),
+        compact=True,
         extra_fields=[
             "proc.pid",
             "proc.ppid",

@@ -81,6 +81,7 @@ def append_output_spec(a: AppendOutputConfig) -> AppendOutput:
         tags=frozenset(a.match.tags),
         rule=a.match.rule,
         extra_output=a.extra_output,
+        compact=a.compact,
         extra_fields=names,
         static_fields=static,
     )
