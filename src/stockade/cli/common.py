@@ -4,6 +4,7 @@ times (--since / --until), --source, --limit and their tables."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from stockade.config import StockadeConfig, load_config
 from stockade.errors import StorageError, UsageError
+from stockade.model.alert import PRIORITIES, normalize_priority
 from stockade.model.event import SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
@@ -74,6 +76,33 @@ def output_format(local: str | None) -> str:
     if fmt not in ("text", "json"):
         raise UsageError(f"--output must be 'text' or 'json', not '{fmt}'")
     return fmt
+
+
+# -- flags checked before anything runs: a bad value is a one-line usage error (exit 2) ------------
+
+
+def check_choice(value: str | None, option: str, choices: Sequence[str]) -> None:
+    """`value` (None: not given) must be one of `choices`."""
+    if value is not None and value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, not '{value}'")
+
+
+def check_priority(value: str | None, option: str) -> str | None:
+    """A priority flag: Falco's name in any case ('warning', 'WARNING', 'info') -> canonical name."""
+    if value is None:
+        return None
+    p = normalize_priority(value)
+    if p is None:
+        names = ", ".join(x.lower() for x in PRIORITIES)
+        raise UsageError(f"{option}: unknown priority '{value}' (one of {names})")
+    return p
+
+
+def check_seconds(value: float, option: str) -> float:
+    """A duration flag in seconds: finite, 0 or more."""
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{option} must be a number of seconds, 0 or more, not {value:g}")
+    return value
 
 
 def console_sinks(cfg: StockadeConfig) -> list[Sink]:
@@ -162,8 +191,7 @@ def parse_when(value: str | None, option: str) -> int | None:
 
 
 def check_source(source: str | None) -> None:
-    if source is not None and source not in SOURCES:
-        raise UsageError(f"--source must be one of {', '.join(SOURCES)}, not '{source}'")
+    check_choice(source, "--source", SOURCES)
 
 
 def short_time(ns: int) -> str:

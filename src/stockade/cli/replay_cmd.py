@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from stockade.cli import common
-from stockade.errors import UsageError
 from stockade.runtime.offline import replay_files
 from stockade.sources.registry import SOURCE_NAMES
 
@@ -50,13 +49,11 @@ def replay(
 ) -> None:
     """Replay recorded events (JSON Lines, Falco JSON alerts, Tetragon JSON, Kubernetes audit) through the
     rules and print the alerts. Needs no root."""
-    fmt = output or common.STATE.output
-    if fmt not in ("text", "json"):
-        raise UsageError(f"--output must be text or json, not '{fmt}'")
-    if source is not None and source not in SOURCE_NAMES:
-        raise UsageError(f"--source must be one of {', '.join(SOURCE_NAMES)}, not '{source}'")
-    if rule_matching is not None and rule_matching not in ("first", "all"):
-        raise UsageError(f"--rule-matching must be first or all, not '{rule_matching}'")
+    fmt = common.output_format(output)
+    common.check_choice(source, "--source", SOURCE_NAMES)
+    common.check_choice(rule_matching, "--rule-matching", ("first", "all"))
+    min_priority = common.check_priority(min_priority, "--min-priority")
+    common.check_seconds(aggregate, "--aggregate")
     report = replay_files(
         common.STATE.config(),
         files,

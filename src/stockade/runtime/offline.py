@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stockade.config import AppendOutputConfig, StockadeConfig
+from stockade.config import AppendOutputConfig, StockadeConfig, unknown_names
 from stockade.engine import Engine
 from stockade.engine.append_output import AppendOutput
 from stockade.engine.cache import default_cache_dir, load_engine
-from stockade.errors import SourceError
+from stockade.errors import ConfigError, SourceError
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
 from stockade.runtime.pipeline import Pipeline
 from stockade.sinks.stdout import StdoutSink
@@ -70,7 +70,22 @@ def build_engine(
         disabled_tags=cfg.engine.disabled_tags,
         append_output=[append_output_spec(a) for a in cfg.engine.append_output],
     )
+    problems = check_disabled(cfg, engine)
+    if problems and not rules:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
+    notes.extend(f"{p} (ignored: not in the --rules files)" for p in problems)
     return engine, notes
+
+
+def check_disabled(cfg: StockadeConfig, engine: Engine) -> list[str]:
+    """engine.disabled_rules / disabled_tags naming no loaded rule or tag (a typo disables nothing)."""
+    rules = engine.ruleset.rules
+    tags = {t for r in rules.values() for t in r.tags}
+    e = cfg.engine
+    return unknown_names("engine.disabled_rules", e.disabled_rules, set(rules), "rule") + unknown_names(
+        "engine.disabled_tags", e.disabled_tags, tags, "tag"
+    )
 
 
 def append_output_spec(a: AppendOutputConfig) -> AppendOutput:
