@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from stockade.cli import common
+from stockade.errors import SourceError
 from stockade.runtime.offline import replay_files
+from stockade.sources.detect import check_text
 from stockade.sources.registry import SOURCE_NAMES
 
 
@@ -54,6 +56,17 @@ def replay(
     common.check_choice(rule_matching, "--rule-matching", ("first", "all"))
     min_priority = common.check_priority(min_priority, "--min-priority")
     common.check_seconds(aggregate, "--aggregate")
+    failed: list[str] = []
+    if source is not None:  # without --source, detection refuses binary files itself
+        readable = []
+        for f in files:
+            try:
+                if f != "-":
+                    check_text(f)
+                readable.append(f)
+            except SourceError as e:
+                failed.append(str(e))
+        files = readable
     report = replay_files(
         common.STATE.config(),
         files,
@@ -65,10 +78,20 @@ def replay(
         aggregate_window_s=aggregate,
         rules_cache=not no_cache,
     )
+    # an input none of whose records could be read is a failure, not "0 events"
+    failed += [
+        f"{f}: not one of its {bad} records could be read as {src} events"
+        for f, src, n, bad, _ in report.inputs
+        if n == 0 and bad > 0
+    ]
     if not quiet:
         for line in report.summary_lines():
             common.err_console.print(line, markup=False)
-    if report.failed_inputs:
+    else:  # --quiet leaves out the summary, not the errors
+        failed = report.failed_inputs + failed
+    for msg in failed:
+        common.err_console.print(f"error: {msg}", markup=False)
+    if report.failed_inputs or failed:
         raise typer.Exit(1)
 
 
