@@ -38,13 +38,20 @@ def _where(alert: Alert) -> str:
 def list_alerts(
     since: SinceOpt = None,
     until: UntilOpt = None,
-    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule (exact name).")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", help="Only this rule (its exact name, in any case; --grep for a part)."),
+    ] = None,
     priority: Annotated[
         str | None, typer.Option("--priority", "-p", help="This priority and more severe (e.g. Warning).")
     ] = None,
     source: SourceOpt = None,
     container: Annotated[
-        str | None, typer.Option("--container", help="Only this container id (or prefix).")
+        str | None,
+        typer.Option(
+            "--container",
+            help="Only this container: its name, id or id prefix, or the workload as listed (container:web).",
+        ),
     ] = None,
     grep: Annotated[
         str | None, typer.Option("--grep", help="Only alerts whose output or rule contains TEXT (any case).")
