@@ -28,8 +28,9 @@ RECORDING = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`stockade ARGS` in `cwd`, which is also its home (a file written there is seen)."""
     env = {**os.environ, "STOCKADE_CONFIG": "", "HOME": str(cwd)}
-    env = {k: v for k, v in env.items() if not k.startswith("STOCKADE_") or k == "STOCKADE_CONFIG"}
+    env = {k: v for k, v in env.items() if not k.startswith(("STOCKADE_", "XDG_")) or k == "STOCKADE_CONFIG"}
     return subprocess.run(
         [STOCKADE, *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd, check=False
     )
@@ -73,7 +74,8 @@ def read_only_commands(port: int) -> list[list[str]]:
         ["-c", "stockade.yaml", "rules", "list", "-r", "rules.yaml"],
         ["-c", "stockade.yaml", "rules", "lint", "rules.yaml"],
         ["-c", "stockade.yaml", "rules", "fields"],
-        ["-c", "stockade.yaml", "replay", "-r", "rules.yaml", str(RECORDING)],
+        # replay's compiled-rules cache (~/.cache/stockade/rules) is the one file it may write: not here
+        ["-c", "stockade.yaml", "replay", "--no-cache", "-r", "rules.yaml", str(RECORDING)],
         ["-c", "stockade.yaml", "status", "--port", str(port)],
     ]
 
@@ -90,6 +92,21 @@ def test_read_only_commands_without_a_database_create_nothing(workdir: Path) -> 
                 "stored there yet (give --db URL or --data-dir DIR)"
             )
         assert snapshot(workdir) == before, args
+
+
+def test_replay_writes_nothing_but_its_rules_cache(workdir: Path) -> None:
+    before = snapshot(workdir)
+    r = run(workdir, "-c", "stockade.yaml", "replay", "-r", "rules.yaml", str(RECORDING))
+    assert r.returncode == 0, r.stderr
+    after = snapshot(workdir)
+    new = {k for k in after if k not in before}
+    changed = {k for k in before if k in after and after[k] != before[k] and k != "."}
+    assert changed == set()
+    cache = {".cache", ".cache/stockade", ".cache/stockade/rules"}
+    assert cache <= new and all(k in cache or k.startswith(".cache/stockade/rules/") for k in new), new
+    for k in new - {".cache", ".cache/stockade"}:  # ~/.cache is the user's
+        mode = stat.S_IMODE(after[k][0])
+        assert mode in (0o700, 0o600), (k, oct(mode))
 
 
 @pytest.mark.parametrize(
