@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from stockade.errors import ConfigError, Location
+from stockade.model.alert import PRIORITIES, normalize_priority
 
 DEFAULT_CONFIG_PATH = Path("/etc/stockade/stockade.yaml")
 ENV_PREFIX = "STOCKADE_"
@@ -39,14 +41,23 @@ class AppendOutputConfig(_Strict):
 
     match: AppendOutputMatch = Field(default_factory=AppendOutputMatch)
     extra_output: str = ""
+    #: Stockade: leave out the words of extra_output whose fields are missing or already shown
+    compact: bool = False
     #: field names, or one-key mappings {name: constant}
     extra_fields: list[str | dict[str, str]] = Field(default_factory=list)
 
 
-#: what syscall alerts carry beyond their rule's output: the process's ancestry and the image
+#: what syscall alerts carry beyond their rule's output: the container and pod in the text (Falco's
+#: default append_output, compact), the process's ancestry and the image in output_fields
 DEFAULT_APPEND_OUTPUT = [
     AppendOutputConfig(
         match=AppendOutputMatch(source="syscall"),
+        extra_output=(
+            "container_id=%container.id container_name=%container.name "
+            "container_image_repository=%container.image.repository "
+            "container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name k8s_ns_name=%k8s.ns.name"
+        ),
+        compact=True,
         extra_fields=[
             "proc.pid",
             "proc.ppid",
@@ -81,21 +92,33 @@ class EngineConfig(_Strict):
     #: only rules at or above this priority are loaded (Falco's `priority` option)
     min_priority: str = "Debug"
     #: identical alerts (same rule and output) within this window are aggregated into one with a count
-    aggregate_window_s: float = 10.0
+    aggregate_window_s: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+    #: rules (by name) and tags not to load; a name no loaded rule has is an error (check_tuning)
     disabled_rules: list[str] = Field(default_factory=list)
     disabled_tags: list[str] = Field(default_factory=list)
     #: Falco's append_output (replaces the default: ancestry and image on syscall alerts)
     append_output: list[AppendOutputConfig] = Field(default_factory=lambda: list(DEFAULT_APPEND_OUTPUT))
+
+    @field_validator("min_priority")
+    @classmethod
+    def _priority(cls, v: str) -> str:
+        p = normalize_priority(v)
+        if p is None:
+            one_of = ", ".join(x.lower() for x in PRIORITIES)
+            raise PydanticCustomError(
+                "priority", "unknown priority '{v}' (one of {one_of})", {"v": v, "one_of": one_of}
+            )
+        return p
 
 
 class StorageConfig(_Strict):
     #: SQLAlchemy URL; default: SQLite in the data dir
     url: str | None = None
     #: events older than this are deleted; alerts are kept longer
-    event_retention_s: float = 7 * 86400
-    alert_retention_s: float = 90 * 86400
+    event_retention_s: float = Field(default=7 * 86400, gt=0)
+    alert_retention_s: float = Field(default=90 * 86400, gt=0)
     #: at most this many events are kept (oldest deleted first)
-    max_events: int = 1_000_000
+    max_events: int = Field(default=1_000_000, ge=1)
     #: which events go to the event log: none, those that raised an alert (evidence), or all
     record_events: Literal["none", "alerts", "all"] = "alerts"
 
@@ -297,3 +320,18 @@ def load_config(
         raise ConfigError(f"key '{key}': {first['msg']}{more}", Location(origin)) from e
     cfg._origins = origins
     return cfg
+
+
+def unknown_names(key: str, given: list[str], known: set[str], what: str) -> list[str]:
+    """A message for each name in `given` (the value of the dotted config `key`) that is not in
+    `known`, naming the closest known names; [] when all are known."""
+    import difflib
+
+    out = []
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        out.append(f"key '{key}': no loaded {what} is named {name!r}{hint}")
+    return out

@@ -11,6 +11,11 @@ from stockade.rules.ruleset import RuleLoadError
 from stockade.runtime.offline import build_engine
 
 RULES = """
+- rule: Shows its container
+  desc: d
+  condition: evt.type = execve and proc.name = cat
+  output: cat (container_id=%container.id image=%container.image.repository)
+  priority: NOTICE
 - rule: Shell in container
   desc: d
   condition: evt.type = execve and proc.name = sh
@@ -49,7 +54,10 @@ def _engine(tmp_path: Path, overrides: dict[str, object]) -> object:
 def test_default_adds_ancestry_and_image_to_syscall_alerts(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {})
     (a,) = engine.process_data("syscall", dict(EVENT))  # type: ignore[attr-defined]
-    assert a.output.endswith("shell sh")  # the text is the rule's own
+    # Falco's default append_output for syscall rules, compact: the missing name and pod are left out
+    assert a.output.endswith(
+        "shell sh container_id=abcdef012345 container_image_repository=nginx container_image_tag=1.27"
+    )
     f = a.output_fields
     assert f["proc.name"] == "sh"
     assert (f["proc.pid"], f["proc.ppid"], f["proc.pname"], f["proc.aname[2]"]) == (
@@ -97,3 +105,44 @@ def test_a_bad_entry_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as ei:
         load_config(None, {"engine": {"append_output": [{"match": {"sauce": "x"}}]}}, environ={})
     assert "sauce" in str(ei.value)
+
+
+def test_the_default_names_the_container_and_pod_when_known_and_nothing_else(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, {})
+    k8s = dict(
+        EVENT,
+        **{"container.name": "web", "k8s.pod.name": "web-7d4b9c-x2x", "k8s.ns.name": "prod"},
+    )
+    (a,) = engine.process_data("syscall", k8s)  # type: ignore[attr-defined]
+    assert a.output.endswith(
+        "shell sh container_id=abcdef012345 container_name=web container_image_repository=nginx "
+        "container_image_tag=1.27 k8s_pod_name=web-7d4b9c-x2x k8s_ns_name=prod"
+    )
+    host = {"evt.type": "execve", "proc.name": "sh", "container.id": "host", "container.name": "host"}
+    (h,) = engine.process_data("syscall", host)  # type: ignore[attr-defined]
+    assert h.output.endswith("shell sh container_id=host container_name=host")
+    assert "<NA>" not in h.output
+    # Falco's JSON shape: every field of the output, null when missing
+    assert h.output_fields["k8s.pod.name"] is None and h.output_fields["container.image.tag"] is None
+    assert h.output_fields["container.name"] == "host"
+    # a rule whose output already shows the container id: not twice
+    (c,) = engine.process_data("syscall", dict(k8s, **{"proc.name": "cat"}))  # type: ignore[attr-defined]
+    assert c.output.endswith(
+        "cat (container_id=abcdef012345 image=nginx) container_name=web container_image_tag=1.27 "
+        "k8s_pod_name=web-7d4b9c-x2x k8s_ns_name=prod"
+    )
+    assert c.output.count("container_id=") == 1
+
+
+def test_compact_is_per_entry_and_plain_extra_output_keeps_falco_na(tmp_path: Path) -> None:
+    engine = _engine(
+        tmp_path,
+        {
+            "append_output": [
+                {"extra_output": "pod=%k8s.pod.name"},
+                {"extra_output": "ns=%k8s.ns.name user=%user.name", "compact": True},
+            ]
+        },
+    )
+    (a,) = engine.process_data("syscall", dict(EVENT))  # type: ignore[attr-defined]
+    assert a.output.endswith("shell sh pod=<NA>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,21 @@ def test_one_owner_at_a_time(tmp_path: Path) -> None:
         Spool(tmp_path)
     sp.close()
     Spool(tmp_path).close()
+
+
+def test_the_spool_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        d = tmp_path / "data" / "spool" / "webhook"
+        sp = Spool(d, segment_bytes=64)
+        sp.append(recs(0, 10))
+        sp.prepend(recs(10, 12))
+        sp.close()
+    finally:
+        os.umask(old)
+    for p in (tmp_path / "data", tmp_path / "data" / "spool", d):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
+    files = list(d.iterdir())
+    assert len(files) > 2
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f

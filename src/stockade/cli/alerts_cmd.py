@@ -10,8 +10,7 @@ from rich.text import Text
 
 from stockade.cli import common
 from stockade.cli.common import DataDirOpt, DbOpt, LimitOpt, SinceOpt, SourceOpt, UntilOpt
-from stockade.errors import UsageError
-from stockade.model.alert import Alert, normalize_priority
+from stockade.model.alert import Alert
 from stockade.model.timeutil import format_time_ns
 
 alerts_app = typer.Typer(help="List, filter and show stored alerts.", no_args_is_help=True)
@@ -39,13 +38,20 @@ def _where(alert: Alert) -> str:
 def list_alerts(
     since: SinceOpt = None,
     until: UntilOpt = None,
-    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule (exact name).")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", help="Only this rule (its exact name, in any case; --grep for a part)."),
+    ] = None,
     priority: Annotated[
         str | None, typer.Option("--priority", "-p", help="This priority and more severe (e.g. Warning).")
     ] = None,
     source: SourceOpt = None,
     container: Annotated[
-        str | None, typer.Option("--container", help="Only this container id (or prefix).")
+        str | None,
+        typer.Option(
+            "--container",
+            help="Only this container: its name, id or id prefix, or the workload as listed (container:web).",
+        ),
     ] = None,
     grep: Annotated[
         str | None, typer.Option("--grep", help="Only alerts whose output or rule contains TEXT (any case).")
@@ -58,8 +64,7 @@ def list_alerts(
     """List stored alerts, newest first. With --output json: one Falco JSON alert per line."""
     fmt = common.output_format(output)
     common.check_source(source)
-    if priority is not None and normalize_priority(priority) is None:
-        raise UsageError(f"--priority: unknown priority '{priority}'")
+    priority = common.check_priority(priority, "--priority")
     from stockade.storage.filters import AlertFilter  # SQLAlchemy: imported by the commands that use it
 
     selected = AlertFilter(

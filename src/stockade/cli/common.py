@@ -4,6 +4,7 @@ times (--since / --until), --source, --limit and their tables."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,12 @@ from rich.table import Table
 
 from stockade.config import StockadeConfig, load_config
 from stockade.errors import StorageError, UsageError
+from stockade.model.alert import PRIORITIES, normalize_priority
 from stockade.model.event import SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
 if TYPE_CHECKING:  # SQLAlchemy takes ~0.3 s to import: only the commands that read the store pay it
+    from stockade.sinks.interface import Sink
     from stockade.storage.store import Store
 
 T = TypeVar("T")
@@ -89,6 +92,44 @@ def output_format(local: str | None) -> str:
     return fmt
 
 
+# -- flags checked before anything runs: a bad value is a one-line usage error (exit 2) ------------
+
+
+def check_choice(value: str | None, option: str, choices: Sequence[str]) -> None:
+    """`value` (None: not given) must be one of `choices`."""
+    if value is not None and value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, not '{value}'")
+
+
+def check_priority(value: str | None, option: str) -> str | None:
+    """A priority flag: Falco's name in any case ('warning', 'WARNING', 'info') -> canonical name."""
+    if value is None:
+        return None
+    p = normalize_priority(value)
+    if p is None:
+        names = ", ".join(x.lower() for x in PRIORITIES)
+        raise UsageError(f"{option}: unknown priority '{value}' (one of {names})")
+    return p
+
+
+def check_seconds(value: float, option: str) -> float:
+    """A duration flag in seconds: finite, 0 or more."""
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{option} must be a number of seconds, 0 or more, not {value:g}")
+    return value
+
+
+def console_sinks(cfg: StockadeConfig) -> list[Sink]:
+    """What `stockade up` / `server` add to the configured sinks to print alerts on standard output:
+    a printer in the global --output format, unless a `stdout` sink is configured (it replaces the
+    printer: one line per alert, in the format and at the priority it was given)."""
+    from stockade.sinks.stdout import StdoutSink
+
+    if any(s.type == "stdout" for s in cfg.sinks):
+        return []
+    return [StdoutSink(format=STATE.output, name="console")]
+
+
 # -- the commands that read the store ------------------------------------------------------------
 
 DbOpt = Annotated[
@@ -119,7 +160,8 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
     """The store named by --db, else --data-dir, else the configuration or the running instance
     (stockade.cli.locate).
 
-    Reading commands never create a database: a SQLite file that does not exist is an error.
+    Reading commands never create or change a file: the database is opened read-only (no
+    migration); a SQLite file that does not exist, or is not a Stockade database, is an error.
     """
     from stockade.storage.store import Store, normalize_url
 
@@ -142,7 +184,7 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
             raise StorageError(
                 f"no database at {path}: nothing has been stored there yet (give --db URL or --data-dir DIR)"
             )
-    return Store(url)
+    return Store(url, read_only=True)
 
 
 def parse_when(value: str | None, option: str) -> int | None:
@@ -166,8 +208,7 @@ def parse_when(value: str | None, option: str) -> int | None:
 
 
 def check_source(source: str | None) -> None:
-    if source is not None and source not in SOURCES:
-        raise UsageError(f"--source must be one of {', '.join(SOURCES)}, not '{source}'")
+    check_choice(source, "--source", SOURCES)
 
 
 def short_time(ns: int) -> str:

@@ -97,6 +97,8 @@ def list_events(
         events = store.query_events(
             since_ns=since_ns, until_ns=until_ns, source=source, where=conds, limit=limit
         )
+    if fmt == "text":
+        _note_what_is_stored()
     if common.print_items(events, fmt, event_json, "no events"):
         return
     table = common.listing_table()
@@ -120,6 +122,22 @@ def list_events(
     common.print_table(table)
     if len(events) == limit:
         common.console.print(f"showing the newest {limit} events (use --limit to see more)", markup=False)
+
+
+def _note_what_is_stored() -> None:
+    """Unless every event is stored, say so on standard error, and which key stores more."""
+    mode = common.STATE.config().storage.record_events
+    if mode == "all":
+        return
+    what = {
+        "alerts": "only events that raised an alert are stored",
+        "none": "no events are stored",
+    }[mode]
+    common.err_console.print(
+        f"note: {what} (storage.record_events: {mode}); set storage.record_events: all in the "
+        "configuration to store every event the rules read",
+        markup=False,
+    )
 
 
 def event_text(e: Event) -> str:

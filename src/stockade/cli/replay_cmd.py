@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from stockade.cli import common
-from stockade.errors import UsageError
+from stockade.errors import SourceError
 from stockade.runtime.offline import replay_files
+from stockade.sources.detect import check_text
 from stockade.sources.registry import SOURCE_NAMES
 
 
@@ -50,13 +51,22 @@ def replay(
 ) -> None:
     """Replay recorded events (JSON Lines, Falco JSON alerts, Tetragon JSON, Kubernetes audit) through the
     rules and print the alerts. Needs no root."""
-    fmt = output or common.STATE.output
-    if fmt not in ("text", "json"):
-        raise UsageError(f"--output must be text or json, not '{fmt}'")
-    if source is not None and source not in SOURCE_NAMES:
-        raise UsageError(f"--source must be one of {', '.join(SOURCE_NAMES)}, not '{source}'")
-    if rule_matching is not None and rule_matching not in ("first", "all"):
-        raise UsageError(f"--rule-matching must be first or all, not '{rule_matching}'")
+    fmt = common.output_format(output)
+    common.check_choice(source, "--source", SOURCE_NAMES)
+    common.check_choice(rule_matching, "--rule-matching", ("first", "all"))
+    min_priority = common.check_priority(min_priority, "--min-priority")
+    common.check_seconds(aggregate, "--aggregate")
+    failed: list[str] = []
+    if source is not None:  # without --source, detection refuses binary files itself
+        readable = []
+        for f in files:
+            try:
+                if f != "-":
+                    check_text(f)
+                readable.append(f)
+            except SourceError as e:
+                failed.append(str(e))
+        files = readable
     report = replay_files(
         common.STATE.config(),
         files,
@@ -68,10 +78,20 @@ def replay(
         aggregate_window_s=aggregate,
         rules_cache=not no_cache,
     )
+    # an input none of whose records could be read is a failure, not "0 events"
+    failed += [
+        f"{f}: not one of its {bad} records could be read as {src} events"
+        for f, src, n, bad, _ in report.inputs
+        if n == 0 and bad > 0
+    ]
     if not quiet:
         for line in report.summary_lines():
             common.err_console.print(line, markup=False)
-    if report.failed_inputs:
+    else:  # --quiet leaves out the summary, not the errors
+        failed = report.failed_inputs + failed
+    for msg in failed:
+        common.err_console.print(f"error: {msg}", markup=False)
+    if report.failed_inputs or failed:
         raise typer.Exit(1)
 
 

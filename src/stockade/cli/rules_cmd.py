@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from stockade.cli import common
+from stockade.model.event import SOURCES as RULE_SOURCES
 from stockade.model.fields import all_fields
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
 from stockade.rules.loader import check_rules
@@ -31,13 +32,13 @@ def lint(
     no_warnings: Annotated[bool, typer.Option("--no-warnings", help="Report errors only.")] = False,
 ) -> None:
     """Report every error and warning of the rules files at once; exit 1 if there is an error."""
+    fmt = common.output_format(output)
     rs = check_rules(expand_rule_paths(files))
     order = {f: i for i, f in enumerate(rs.files)}
     problems = sorted(
         (p for p in rs.problems if not (no_warnings and p.level == "warning")),
         key=lambda p: (order.get(p.location.file, -1), p.location.line or 0) if p.location else (-1, 0),
     )
-    fmt = output or common.STATE.output
     if fmt == "json":
         common.json_line(
             {
@@ -75,9 +76,11 @@ def list_rules(
     """List the rules of a ruleset: name, priority, source, enabled, tags."""
     from stockade.engine import Engine
 
+    fmt = common.output_format(output)
+    common.check_choice(source, "--source", RULE_SOURCES)
     engine = Engine.from_files(_paths(rules), rule_matching="all")
     info = [r for r in engine.rules_info() if source is None or r["source"] == source]
-    if (output or common.STATE.output) == "json":
+    if fmt == "json":
         for r in info:
             common.json_line(r)
         return
@@ -95,8 +98,10 @@ def fields(
     output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
 ) -> None:
     """List the fields conditions and outputs may use."""
+    fmt = common.output_format(output)
+    common.check_choice(source, "--source", RULE_SOURCES)
     specs = [f for f in all_fields() if source is None or f.source == source]
-    if (output or common.STATE.output) == "json":
+    if fmt == "json":
         for f in specs:
             common.json_line(
                 {

@@ -41,17 +41,15 @@ def _run(role: str, rules: list[str] | None, sensor: bool = False) -> None:
     from stockade.api.server import serve
     from stockade.runtime.preflight import preflight
     from stockade.runtime.service import Runtime
-    from stockade.sinks.stdout import StdoutSink
 
     # until the server handles it, a SIGHUP (logrotate) must not kill a starting instance
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     cfg = common.STATE.config()
     preflight(cfg)  # a busy port or an unusable data directory fails before anything starts
-    printer = StdoutSink(format=common.STATE.output, name="console")
     rt = Runtime(
         cfg,
         rules=rules or None,
-        extra_sinks=[printer],
+        extra_sinks=common.console_sinks(cfg),
         role=role,
         sensor=sensor,
         config_loader=_reload_config,

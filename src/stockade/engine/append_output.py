@@ -10,8 +10,18 @@ Falco 0.39's configuration key, kept with its meaning::
           - env: production                  # a static field
 
 A rule matches when every given key matches: the same source, every listed tag among the rule's
-tags, the same rule name. Stockade's default adds process ancestry and the image to syscall alerts
-(config.py), what a responder needs first.
+tags, the same rule name.
+
+Stockade adds ``compact: true`` to an entry: its ``extra_output`` is then a list of words (usually
+``label=%field``), and a word is left out of the text when all its fields are missing or empty (no
+``<NA>`` clutter on a host process or outside Kubernetes) or when the rule's own output already shows
+them (no ``container_id=`` twice). Its fields are in ``output_fields`` either way (``null`` when
+missing), as Falco puts them there.
+
+Stockade's default (config.py) is Falco's own default ``append_output`` for syscall rules, compact:
+``container_id container_name container_image_repository container_image_tag k8s_pod_name
+k8s_ns_name``, so every text alert line names the container and the pod when they are known;
+plus process ancestry and the image in ``output_fields``, what a responder needs first.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ class AppendOutput:
     tags: frozenset[str] = frozenset()
     rule: str | None = None
     extra_output: str = ""
+    #: leave out of extra_output the words whose fields are missing or already in the rule's output
+    compact: bool = False
     #: field names (rendered per event) in output_fields only
     extra_fields: tuple[str, ...] = ()
     #: constant name -> value pairs in output_fields
@@ -46,38 +58,55 @@ class AppendOutput:
 
 @dataclass(slots=True)
 class ExtraFields:
-    """The extra output_fields of one rule: rendered fields, then constants."""
+    """What append_output adds to one rule's alerts beyond its (extended) output format: compact
+    words of text, rendered fields, constants."""
 
     fmt: OutputFormat | None
     static: dict[str, str] = field(default_factory=dict)
+    #: the words of compact extra_output, each compiled on its own
+    words: tuple[OutputFormat, ...] = ()
 
-    def add_to(self, fields: dict[str, Any], data: dict[str, Any]) -> None:
+    def add_to(self, fields: dict[str, Any], data: dict[str, Any], text: str = "") -> str:
+        """Add the extra fields to `fields` (the rule's own) and return `text` with the compact words."""
+        for w in self.words:
+            names = w.field_names
+            if names and all(n in fields for n in names):
+                continue  # the rule's output already shows them
+            wtext, wfields = w.render(data)
+            for k, v in wfields.items():
+                fields.setdefault(k, v)
+            if not names or any(v not in (None, "") for v in wfields.values()):
+                text = f"{text} {wtext}" if text else wtext
         if self.fmt is not None:
             for k, v in self.fmt.render(data)[1].items():
                 fields.setdefault(k, v)
         for k, s in self.static.items():
             fields.setdefault(k, s)
+        return text
 
 
 def extra_for(
     specs: Sequence[AppendOutput], name: str, source: str, tags: Iterable[str]
 ) -> tuple[str, ExtraFields | None]:
-    """(text to append to the rule's output, its extra fields or None) for one rule.
+    """(text to append to the rule's output format, what to add at alert time or None) for one rule.
 
     Raises OutputFormatError for an unknown field (as a rule's own output would)."""
     texts: list[str] = []
+    words: list[OutputFormat] = []
     names: list[str] = []
     static: dict[str, str] = {}
     tag_list = list(tags)
     for s in specs:
         if not s.matches(name, source, tag_list):
             continue
-        if s.extra_output:
+        if s.extra_output and s.compact:
+            words.extend(compile_output(w, source) for w in s.extra_output.split())
+        elif s.extra_output:
             texts.append(s.extra_output)
         names.extend(f for f in s.extra_fields if f not in names)
         static.update(s.static_fields)
     text = " ".join(texts)
-    if not names and not static:
+    if not names and not static and not words:
         return text, None
     fmt = compile_output(" ".join("%" + n for n in names), source) if names else None
-    return text, ExtraFields(fmt, static)
+    return text, ExtraFields(fmt, static, tuple(words))

@@ -406,7 +406,7 @@ class Engine:
         t = _time_ns(data)
         text, fields = rule.fmt.render(data)
         if rule.extra is not None:
-            rule.extra.add_to(fields, data)
+            text = rule.extra.add_to(fields, data, text)
         if d.source == "syscall":
             fields.setdefault("evt.time", t)
         output = f"{format_time_ns(t)[11:29]}: {d.priority} {text}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stockade.config import AppendOutputConfig, StockadeConfig
+from stockade.config import AppendOutputConfig, StockadeConfig, unknown_names
 from stockade.engine import Engine
 from stockade.engine.append_output import AppendOutput
 from stockade.engine.cache import default_cache_dir, load_engine
@@ -70,17 +70,27 @@ def build_engine(
         disabled_tags=cfg.engine.disabled_tags,
         append_output=[append_output_spec(a) for a in cfg.engine.append_output],
     )
-    unknown = [n for n in cfg.engine.disabled_rules if n not in engine.ruleset.rules]
-    if unknown:
-        what = f"unknown rule{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}"
-        if rules:  # another ruleset than the configured one: the names may belong to that one
-            notes.append(f"note: engine.disabled_rules: {what} (not in the rules given)")
-        else:
-            raise ConfigError(
-                f"{what}: no loaded rules file defines it (`stockade rules list` shows the names)",
-                Location(cfg.describe("engine.disabled_rules")),
-            )
+    problems = check_disabled(cfg, engine)
+    if problems and not rules:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        key = (
+            "engine.disabled_rules"
+            if problems[0].startswith("key 'engine.disabled_rules'")
+            else "engine.disabled_tags"
+        )
+        raise ConfigError(problems[0] + more, Location(cfg.describe(key)))
+    notes.extend(f"{p} (ignored: not in the --rules files)" for p in problems)
     return engine, notes
+
+
+def check_disabled(cfg: StockadeConfig, engine: Engine) -> list[str]:
+    """engine.disabled_rules / disabled_tags naming no loaded rule or tag (a typo disables nothing)."""
+    rules = engine.ruleset.rules
+    tags = {t for r in rules.values() for t in r.tags}
+    e = cfg.engine
+    return unknown_names("engine.disabled_rules", e.disabled_rules, set(rules), "rule") + unknown_names(
+        "engine.disabled_tags", e.disabled_tags, tags, "tag"
+    )
 
 
 def append_output_spec(a: AppendOutputConfig) -> AppendOutput:
@@ -91,6 +101,7 @@ def append_output_spec(a: AppendOutputConfig) -> AppendOutput:
         tags=frozenset(a.match.tags),
         rule=a.match.rule,
         extra_output=a.extra_output,
+        compact=a.compact,
         extra_fields=names,
         static_fields=static,
     )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stockade.model import errorlog
+from stockade.storage.files import make_private_dirs
 
 __all__ = ["ErrorLog", "Spool"]
 
@@ -62,7 +63,7 @@ class Spool:
         if fsync not in ("always", "interval", "never"):
             raise ValueError(f"fsync must be always, interval or never, not {fsync!r}")
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.dir)
         self._lock_fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,7 +122,11 @@ class Spool:
     def _save_cursor(self) -> None:
         tmp = self.dir / "cursor.tmp"
         head = self._segments[0] if self._segments else 0
-        tmp.write_text(f"{head} {self._head_off}\n")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, f"{head} {self._head_off}\n".encode())
+        finally:
+            os.close(fd)
         os.replace(tmp, self.dir / "cursor")
 
     def _drop_head_segment(self) -> None:

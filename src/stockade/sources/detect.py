@@ -1,13 +1,17 @@
 """Which source an input file holds, told from its first record.
 
 :func:`open_input` peeks at a file or stdin without losing data and returns the detected source name
-with a stream that still starts at the first byte.
+with a stream that still starts at the first byte. The peek reads the whole first line, however
+long (up to :data:`MAX_PEEK_BYTES`). A binary input (an executable, a capture, compressed data) is
+refused with what it looks like, never shown byte by byte (:func:`binary_kind`).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import re
 from typing import Any, BinaryIO
 
 import orjson
@@ -15,10 +19,36 @@ import orjson
 from stockade.errors import SourceError
 from stockade.sources.jsonl import PathOrStream, display_name, open_input_stream
 
-__all__ = ["PEEK_BYTES", "classify", "detect_source", "open_input"]
+__all__ = [
+    "MAX_PEEK_BYTES",
+    "PEEK_BYTES",
+    "binary_kind",
+    "check_text",
+    "classify",
+    "detect_source",
+    "open_input",
+]
 
-#: how much of the input is read to decide (the first record must fit)
+#: how much of the input is read at first to decide
 PEEK_BYTES = 1 << 20
+#: more is read until the first line ends, up to this much
+MAX_PEEK_BYTES = 256 << 20
+#: how much of the start of an input tells text from binary
+SNIFF_BYTES = 8192
+
+#: (leading bytes, what they are) of binary files someone may hand to `stockade replay`
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed data: name it *.gz or pipe it through zcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data: decompress it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed data: decompress it first"),
+    (b"BZh", "bzip2-compressed data: decompress it first"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\x0a\x0d\x0d\x0a", "a pcapng capture, such as a Falco/sysdig .scap file: replay reads JSON"),
+    (b"\xd4\xc3\xb2\xa1", "a pcap capture"),
+    (b"\xa1\xb2\xc3\xd4", "a pcap capture"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
 
 _TETRAGON_KINDS = (
     "process_exec",
@@ -51,7 +81,86 @@ def classify(obj: Any) -> str | None:
     return None
 
 
+def binary_kind(head: bytes) -> str | None:
+    """What the start of an input looks like if it is not text ("gzip-compressed data: ...",
+    "binary data"), or None for text (UTF-8 without NUL characters)."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic) and (magic != b"BZh" or head[4:10] == b"1AY&SY"):
+            return kind
+    sample = head[:SNIFF_BYTES]
+    if b"\x00" in sample:
+        return "binary data"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(sample) - 3:  # not a character cut at the end of the sample
+            return "binary data"
+    return None
+
+
+def _binary_error(where: str, kind: str) -> SourceError:
+    return SourceError(f"{where} is a binary file ({kind}), not events in JSON Lines or JSON")
+
+
+def _read_error(where: str, e: OSError | EOFError) -> SourceError:
+    if isinstance(e, gzip.BadGzipFile):
+        return SourceError(f"cannot read {where}: it is named .gz but is not gzip-compressed")
+    return SourceError(f"cannot read {where}: {getattr(e, 'strerror', None) or e}")
+
+
+def check_text(path_or_stream: PathOrStream) -> None:
+    """Raise SourceError if the input (a path; ``.gz`` is decompressed) is a binary file."""
+    stream, owned = open_input_stream(path_or_stream)
+    try:
+        head = stream.read(SNIFF_BYTES)
+    except (OSError, EOFError) as e:  # a .gz that is not gzip
+        raise _read_error(display_name(path_or_stream), e) from None
+    finally:
+        if owned:
+            stream.close()
+    kind = binary_kind(head)
+    if kind is not None:
+        raise _binary_error(display_name(path_or_stream), kind)
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    """The start of the input: PEEK_BYTES, then more until its first line with content ends (the
+    first record may be one long line), at most MAX_PEEK_BYTES."""
+    buf = bytearray(stream.read(PEEK_BYTES))
+    if binary_kind(bytes(buf[:SNIFF_BYTES])) is not None:
+        return bytes(buf)
+    while len(buf) < MAX_PEEK_BYTES:
+        start = len(buf) - len(buf.lstrip())
+        if start < len(buf) and buf.find(b"\n", start) >= 0:
+            break
+        more = stream.read(min(len(buf) or PEEK_BYTES, MAX_PEEK_BYTES - len(buf)))
+        if not more:
+            break
+        buf += more
+    return bytes(buf)
+
+
+#: for one JSON document longer than the peek (a pretty-printed EventList): keys that tell its source
+_DOC_KEYS = (
+    (re.compile(rb'"apiVersion"\s*:\s*"audit\.k8s\.io/'), "k8s_audit"),
+    (re.compile(rb'"evt\.type"\s*:'), "syscall"),
+    (re.compile(rb'"(?:' + b"|".join(k.encode() for k in _TETRAGON_KINDS) + rb')"\s*:'), "tetragon"),
+)
+
+
+def _decide_document(text: bytes) -> str | None:
+    for pattern, name in _DOC_KEYS:
+        if pattern.search(text):
+            return name
+    if all(re.search(rb'"%s"\s*:' % k, text) for k in (b"rule", b"priority", b"output")):
+        return "falco"
+    return None
+
+
 def _decide(head: bytes, where: str) -> str:
+    kind = binary_kind(head)
+    if kind is not None:
+        raise _binary_error(where, kind)
     text = head.lstrip()
     if not text:
         raise SourceError(f"cannot tell the source of {where}: it is empty; use --source")
@@ -60,14 +169,20 @@ def _decide(head: bytes, where: str) -> str:
     candidates = [first_line]
     if text[:1] in (b"{", b"["):
         candidates.append(text)
+    document_cut = False  # a document longer than the peek: its keys tell
     for cand in candidates:
         try:
             obj = orjson.loads(cand)
         except orjson.JSONDecodeError:
+            document_cut = cand is text and len(text) >= PEEK_BYTES // 2
             continue
         if isinstance(obj, list) and obj:
             obj = obj[0]
         name = classify(obj)
+        if name is not None:
+            return name
+    if document_cut and len(first_line) < len(text):
+        name = _decide_document(text)
         if name is not None:
             return name
     shown = first_line[:120].decode("utf-8", "replace")
@@ -88,17 +203,21 @@ def open_input(path_or_stream: PathOrStream, *, name_hint: str | None = None) ->
         seekable = stream.seekable()
     except (AttributeError, ValueError, OSError):
         seekable = False
-    if seekable:
-        pos = stream.tell()
-        head = stream.read(PEEK_BYTES)
-        stream.seek(pos)
-        try:
+    try:
+        if seekable:
+            pos = stream.tell()
+            head = _read_head(stream)
+            stream.seek(pos)
             return _decide(head, where), stream
-        except SourceError:
-            if _owned:
-                stream.close()
-            raise
-    head = stream.read(PEEK_BYTES)
+        head = _read_head(stream)
+    except (OSError, EOFError) as e:  # a .gz that is not gzip, or is cut short
+        if _owned:
+            stream.close()
+        raise _read_error(where, e) from None
+    except SourceError:
+        if _owned:
+            stream.close()
+        raise
     rest = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
     return _decide(head, where), rest
 

@@ -34,9 +34,11 @@ def span_conditions(
 class AlertFilter:
     """Alerts matching every filter given (None: not filtered on).
 
-    ``min_priority="Warning"`` gives Warning and more severe (any case; an unknown name is a
-    :class:`~stockade.errors.UsageError` when the store reads); ``container_id`` matches a prefix
-    (short ids work); ``text`` is a case-insensitive substring of the output or the rule name.
+    ``rule`` is the exact rule name in any case; ``min_priority="Warning"`` gives Warning and more
+    severe (any case; an unknown name is a :class:`~stockade.errors.UsageError` when the store
+    reads); ``container_id`` matches the container's id or a prefix of it (short ids work), or its
+    name (``container.name``), or the workload as `stockade alerts list` shows it (``container:web``,
+    ``prod/web-7d4b9c-x2x``); ``text`` is a case-insensitive substring of the output or the rule name.
     """
 
     since_ns: int | None = None
@@ -52,14 +54,21 @@ class AlertFilter:
         a = tables.alerts
         conds = span_conditions(a, self.since_ns, self.until_ns, self.source)
         if self.rule is not None:
-            conds.append(a.c.rule == self.rule)
+            conds.append(sa.func.lower(a.c.rule) == sa.func.lower(sa.literal(self.rule)))
         if self.min_priority is not None:
             p = normalize_priority(self.min_priority)
             if p is None:
                 raise UsageError(f"unknown priority {self.min_priority!r}")
             conds.append(a.c.priority_rank <= priority_rank(p))
-        if self.container_id is not None:
-            conds.append(a.c.container_id.startswith(self.container_id, autoescape=True))
+        if self.container_id:
+            c = self.container_id
+            conds.append(
+                sa.or_(
+                    a.c.container_id.startswith(c, autoescape=True),
+                    a.c.workload.in_([c, f"container:{c}"]),
+                    a.c.body[("output_fields", "container.name")].as_string() == c,
+                )
+            )
         if self.text:
             needle = self.text.lower()
             conds.append(

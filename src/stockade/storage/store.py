@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -30,6 +32,7 @@ from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
 from stockade.model.mute import Mute
 from stockade.storage import tables
+from stockade.storage.files import create_private_file, make_private_dirs
 from stockade.storage.filters import AlertFilter, span_conditions
 from stockade.storage.tables import EVENT_INDEXED_FIELDS, INDEXED_LEN
 
@@ -41,6 +44,16 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: shortest id prefix get_alert / get_event accept
 MIN_ID_PREFIX = 6
+
+
+def _sqlite_is_wal(path: Path) -> bool:
+    """Whether the SQLite header says WAL mode (file format versions at offsets 18 and 19 are 2)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return len(head) == 20 and head[18] == 2 and head[19] == 2
 
 
 def redact_url(url: str | URL) -> str:
@@ -147,8 +160,10 @@ class Store:
         event_retention_s: float | None = None,
         alert_retention_s: float | None = None,
         busy_timeout_s: float = 10.0,
+        read_only: bool = False,
     ) -> None:
         self.url_display = redact_url(url)
+        self.read_only = read_only
         self.max_events = max_events
         self.event_retention_s = event_retention_s
         self.alert_retention_s = alert_retention_s
@@ -164,7 +179,10 @@ class Store:
             self._write_lock if self._memory else contextlib.nullcontext()
         )
         try:
-            self._migrate()
+            if read_only:
+                self._check_schema()
+            else:
+                self._migrate()
         except BaseException:
             self._engine.dispose()
             raise
@@ -190,8 +208,13 @@ class Store:
             connect_args: dict[str, Any] = {"timeout": busy_timeout_s, "check_same_thread": False}
             if self._memory:
                 kw["poolclass"] = StaticPool
+            elif self.read_only:
+                uri = self._read_only_uri(url)
+                kw["creator"] = lambda: sqlite3.connect(uri, uri=True, **connect_args)
             elif not db.startswith("file:"):
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path = Path(db).expanduser()
+                make_private_dirs(path.parent)
+                create_private_file(path)  # SQLite would create it 0644; -wal and -shm take its mode
             engine = sa.create_engine(url, connect_args=connect_args, **kw)
             busy_ms = int(busy_timeout_s * 1000)
 
@@ -200,7 +223,7 @@ class Store:
                 cur = dbapi_conn.cursor()
                 try:
                     cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-                    if not self._memory:
+                    if not self._memory and not self.read_only:
                         cur.execute("PRAGMA journal_mode=WAL")
                     cur.execute("PRAGMA synchronous=NORMAL")
                     cur.execute("PRAGMA foreign_keys=ON")
@@ -213,7 +236,63 @@ class Store:
             kw["pool_pre_ping"] = True
             if url.get_driver_name() == "psycopg":
                 kw["connect_args"] = {"connect_timeout": max(1, int(busy_timeout_s))}
+                if self.read_only:
+                    kw["connect_args"]["options"] = "-c default_transaction_read_only=on"
         return sa.create_engine(url, **kw)
+
+    def _read_only_uri(self, url: URL) -> str:
+        """The SQLite URI that opens the database file read-only and creates nothing.
+
+        SQLite opens a WAL database read-only by creating its -wal and -shm files when they are
+        missing, and leaves them behind. They are missing only when no connection has the database
+        open (the last one to close removes them): nothing is writing it, so it is opened
+        ``immutable`` (no locks, no -shm). Otherwise the writer's files are shared (``mode=ro``).
+        """
+        db = url.database or ""
+        if db.startswith("file:"):
+            sep = "&" if "?" in db else "?"
+            return db if "mode=" in db else f"{db}{sep}mode=ro"
+        path = Path(db).expanduser().resolve()
+        if not path.is_file():
+            raise StorageError(f"no database at {path}: nothing has been stored there yet")
+        uri = f"file:{quote(str(path))}?mode=ro"
+        if _sqlite_is_wal(path) and not Path(f"{path}-wal").exists():
+            uri += "&immutable=1"
+        return uri
+
+    def _check_schema(self) -> None:
+        """For a read-only store: the database must hold this Stockade's schema (nothing is migrated)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        where = self.url_display
+        if self.dialect == "sqlite" and self.url.database and not self._memory:
+            where = self.url.database
+        what = "cannot connect to the database"
+        try:
+            with self._engine.connect() as conn:
+                what = "cannot read the database"
+                current = MigrationContext.configure(conn).get_current_revision()
+                tables_found = [] if current else sa.inspect(conn).get_table_names()
+        except (sa_exc.SQLAlchemyError, OSError) as e:
+            if "file is not a database" in _cause(e):
+                raise StorageError(f"{where} is not a Stockade database (not an SQLite file)") from e
+            raise StorageError(f"{self.url_display}: {what}: {_cause(e)}") from e
+        if current == head:
+            return
+        if current is None:
+            why = (
+                "it is empty"
+                if not tables_found
+                else f"it has no Stockade schema; tables: {', '.join(tables_found[:5])}"
+            )
+            raise StorageError(f"{where} is not a Stockade database ({why})")
+        raise StorageError(
+            f"{self.url_display}: database schema revision {current!r} is not this Stockade's ({head!r}); "
+            "`stockade up` or `stockade server` upgrades an older one when it opens it, "
+            "a newer one needs a newer Stockade"
+        )
 
     def _migrate(self) -> None:
         from alembic import command
