@@ -19,13 +19,14 @@ MIN = 60 * 1_000_000_000
 PRIOS = ["Critical", "Warning", "Notice", "Informational", "Error"]
 
 
-def make_alerts(n: int) -> list[Alert]:
+def make_alerts(n: int, now: int = NOW) -> list[Alert]:
+    """Alert i at `now` - i minutes (and one 3 days old)."""
     out = []
     for i in range(n):
         container = "c1" if i % 3 == 0 else "c2"
         out.append(
             Alert(
-                time_ns=NOW - i * MIN,
+                time_ns=now - i * MIN,
                 rule="Rule A" if i % 2 == 0 else "Rule B",
                 priority=PRIOS[i % len(PRIOS)],
                 output=f"alert number {i} in container {container} marker{i}x",
@@ -38,7 +39,7 @@ def make_alerts(n: int) -> list[Alert]:
     # one old alert, from another source
     out.append(
         Alert(
-            time_ns=NOW - 3 * 86400 * 10**9,
+            time_ns=now - 3 * 86400 * 10**9,
             rule="K8s Rule",
             priority="Notice",
             output="old k8s alert",
@@ -53,7 +54,8 @@ def make_alerts(n: int) -> list[Alert]:
 
 @pytest.fixture
 def seeded(store: Any) -> list[Alert]:
-    alerts = make_alerts(25)
+    # relative to this test's time: "since 10m" is measured from the request, moments later
+    alerts = make_alerts(25, time.time_ns())
     store.add_alerts(alerts)
     return alerts
 
@@ -94,7 +96,7 @@ def test_alerts_pagination_newest_first(bare_client: TestClient, seeded: list[Al
 def test_alert_items_are_falco_json(bare_client: TestClient, seeded: list[Alert]) -> None:
     item = bare_client.get("/api/v1/alerts", params={"limit": 1}).json()["items"][0]
     assert set(item) >= {"time", "rule", "priority", "output", "output_fields", "source", "tags", "hostname"}
-    assert item["time"] == format_time_ns(NOW)
+    assert item["time"] == format_time_ns(seeded[0].time_ns)
 
 
 @pytest.mark.parametrize(
@@ -112,13 +114,16 @@ def test_alert_items_are_falco_json(bare_client: TestClient, seeded: list[Alert]
         ({"since": "1h"}, 25),
         ({"since": "10m"}, 10),  # i = 0..9: the request's "now" is later than NOW
         ({"until": "1d"}, 1),
-        ({"since": format_time_ns(NOW - 4 * MIN - 1)}, 5),
+        ({"since": -(4 * MIN + 1)}, 5),  # an absolute time: the newest alert's, less 4 min 1 ns
         ({"rule": "Rule B", "container": "c2", "since": "1h"}, 8),
     ],
 )
 def test_alert_filters(
-    bare_client: TestClient, seeded: list[Alert], params: dict[str, str], expected: int
+    bare_client: TestClient, seeded: list[Alert], params: dict[str, Any], expected: int
 ) -> None:
+    params = {
+        k: format_time_ns(seeded[0].time_ns + v) if isinstance(v, int) else v for k, v in params.items()
+    }
     r = bare_client.get("/api/v1/alerts", params={**params, "limit": 100})
     assert r.status_code == 200, r.text
     page = r.json()
