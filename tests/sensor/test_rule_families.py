@@ -25,6 +25,9 @@ import pytest
 pytestmark = [pytest.mark.root, pytest.mark.containers]
 
 IMAGE = "localhost/stockade-test-busybox"
+#: how long a behaviour is repeated until its alert arrives (longer with every core busy: the
+#: sensor's threads wait for a core, and the fallback sensors miss processes gone before /proc is read)
+WAIT_S = 30.0
 #: what the network families do first: an address of their own network namespace that is not
 #: loopback (TEST-NET-1), and a listener on it, so connections succeed without leaving the namespace
 NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
@@ -335,7 +338,7 @@ def _found(
             return False
         return f.get("proc.name") == fam.proc if fam.proc else f.get("proc.name") != "sh"
 
-    a = node.wait_for(match, since=mark, again=again, retry_s=retry_s)
+    a = node.wait_for(match, timeout=WAIT_S, since=mark, again=again, retry_s=retry_s)
     fields: dict[str, Any] = a.output_fields
     return fields
 

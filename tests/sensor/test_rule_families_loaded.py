@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+import test_rule_families
 from test_rule_families import (  # the tests themselves, collected again in this module
     test_in_a_podman_container,
     test_in_a_podman_container_with_the_fallback_sensors,
@@ -34,9 +35,12 @@ __all__ = [
 def cpu_hogs() -> Iterator[list[subprocess.Popen[bytes]]]:
     """One busy loop per core (at the sensor's own priority) for the whole module."""
     hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
+    quiet_wait = test_rule_families.WAIT_S
+    test_rule_families.WAIT_S = 60.0
     try:
         yield hogs
     finally:
+        test_rule_families.WAIT_S = quiet_wait
         for h in hogs:
             h.kill()
             h.wait()
