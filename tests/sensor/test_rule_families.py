@@ -447,3 +447,59 @@ def test_falco_stdin_stdout_redirected_to_a_socket_in_a_podman_container(
     assert f["fd.sip"] == "192.0.2.10" and f["fd.rport"] == 4444
     assert f["proc.pname"] == "sh"
     assert f["container.image.repository"] == IMAGE
+
+
+#: a container whose own command (not an exec) reads a credential from /tmp, again every second
+ENTRYPOINT = (
+    "echo 'root:*:19000:0:99999:7:::' > /etc/shadow; cd /tmp;"
+    " while :; do /bin/cat /etc/shadow >/dev/null; /bin/sleep 1; done"
+)
+
+
+def _entrypoint_facts(node: Any, cid: str) -> dict[str, Any]:
+    fam = FAMILIES["password database read"]
+    a = node.wait_for(
+        lambda a: (
+            a.rule == fam.rule
+            and a.output_fields.get("container.id") == cid
+            and a.output_fields.get("proc.name") == "cat"
+        ),
+        timeout=WAIT_S,
+    )
+    f: dict[str, Any] = a.output_fields
+    assert f["proc.pname"] == "sh", f  # the container's own shell, not a runtime's exec
+    return f
+
+
+def _assert_entrypoint_facts(f: dict[str, Any], *, may_be_unknown: bool = False) -> None:
+    for k, want in {
+        "proc.args": "/etc/shadow",
+        "proc.cmdline": "cat /etc/shadow",
+        "proc.exepath": "/bin/busybox",
+        "proc.cwd": "/tmp/",
+    }.items():
+        if may_be_unknown and f.get(k) is None:
+            continue
+        assert f.get(k) == want, (k, f.get(k), dict(f))
+
+
+def test_a_runc_container_s_own_process(node: Any, runc_container: Any) -> None:
+    """Processes the container starts itself (its command's children), not `runc exec`."""
+    c = runc_container(["/bin/sh", "-c", ENTRYPOINT])
+    _assert_entrypoint_facts(_entrypoint_facts(node, c.id[:12]))
+
+
+def test_a_podman_container_s_own_process(node: Any, podman_container: Any) -> None:
+    c = podman_container(["/bin/sh", "-c", ENTRYPOINT])
+    f = _entrypoint_facts(node, c.id[:12])
+    _assert_entrypoint_facts(f)
+    assert f["container.image.repository"] == IMAGE
+
+
+def test_a_podman_container_s_own_process_with_the_fallback_sensors(
+    fallback_node: Any, podman_container: Any
+) -> None:
+    c = podman_container(["/bin/sh", "-c", ENTRYPOINT])
+    f = _entrypoint_facts(fallback_node, c.id[:12])
+    _assert_entrypoint_facts(f, may_be_unknown=True)
+    assert f["container.image.repository"] == IMAGE

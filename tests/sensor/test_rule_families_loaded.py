@@ -15,6 +15,9 @@ from collections.abc import Iterator
 import pytest
 import test_rule_families
 from test_rule_families import (  # the tests themselves, collected again in this module
+    test_a_podman_container_s_own_process,
+    test_a_podman_container_s_own_process_with_the_fallback_sensors,
+    test_a_runc_container_s_own_process,
     test_in_a_podman_container,
     test_in_a_podman_container_with_the_fallback_sensors,
     test_in_a_runc_container,
@@ -24,6 +27,9 @@ from test_rule_families import (  # the tests themselves, collected again in thi
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 
 __all__ = [
+    "test_a_podman_container_s_own_process",
+    "test_a_podman_container_s_own_process_with_the_fallback_sensors",
+    "test_a_runc_container_s_own_process",
     "test_in_a_podman_container",
     "test_in_a_podman_container_with_the_fallback_sensors",
     "test_in_a_runc_container",
