@@ -174,12 +174,14 @@ def test_locate_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_make_up_passes_port_and_data_dir() -> None:
     dry = subprocess.run(
-        ["make", "-n", "up", "PORT=8721", "DATA_DIR=/tmp/x"],
+        ["make", "--no-print-directory", "-n", "up", "PORT=8721", "DATA_DIR=/tmp/x"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
     assert ".venv/bin/stockade up --port 8721 --data-dir /tmp/x" in dry.stdout
-    plain = subprocess.run(["make", "-n", "up"], cwd=REPO, capture_output=True, text=True, check=True)
+    plain = subprocess.run(
+        ["make", "--no-print-directory", "-n", "up"], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert plain.stdout.splitlines()[-1].strip() == ".venv/bin/stockade up"

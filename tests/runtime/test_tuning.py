@@ -323,7 +323,9 @@ def test_unknown_disabled_rule_is_an_error_naming_its_origin(tmp_path: Path) -> 
     )
     with pytest.raises(ConfigError) as ei:
         build_engine(cfg, None)
-    assert str(ei.value).startswith(f"{cfg_file} (key 'engine.disabled_rules'): unknown rule 'Shadow reed'")
+    assert str(ei.value).startswith(
+        f"{cfg_file} (key 'engine.disabled_rules'): no loaded rule is named 'Shadow reed' (did you mean"
+    )
     env = load_config(None, environ={"STOCKADE_ENGINE__DISABLED_RULES": "[Nope]"})
     env = env.model_copy(
         update={
@@ -332,7 +334,9 @@ def test_unknown_disabled_rule_is_an_error_naming_its_origin(tmp_path: Path) -> 
             )
         }
     )
-    with pytest.raises(ConfigError, match=r"^STOCKADE_ENGINE__DISABLED_RULES=\[Nope\]: unknown rule 'Nope'"):
+    with pytest.raises(
+        ConfigError, match=r"^STOCKADE_ENGINE__DISABLED_RULES=\[Nope\]: no loaded rule is named 'Nope'"
+    ):
         build_engine(env, None)
     # with rules given on the command line the names may belong to the usual ruleset: a note
     _engine, notes = build_engine(cfg, [str(rules)])

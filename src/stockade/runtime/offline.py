@@ -73,12 +73,9 @@ def build_engine(
     problems = check_disabled(cfg, engine)
     if problems and not rules:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        key = (
-            "engine.disabled_rules"
-            if problems[0].startswith("key 'engine.disabled_rules'")
-            else "engine.disabled_tags"
-        )
-        raise ConfigError(problems[0] + more, Location(cfg.describe(key)))
+        # "key 'engine.disabled_rules': ..." -> where that key was set (file, variable or flag): ...
+        key, _, what = problems[0].partition(": ")
+        raise ConfigError(what + more, Location(cfg.describe(key.removeprefix("key ").strip("'"))))
     notes.extend(f"{p} (ignored: not in the --rules files)" for p in problems)
     return engine, notes
 
