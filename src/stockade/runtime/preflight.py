@@ -23,7 +23,7 @@ def check_data_dir(cfg: StockadeConfig) -> None:
     path = Path(cfg.data_dir).expanduser()
     blame = cfg.describe("data_dir")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, as the store makes it
         fd, probe = tempfile.mkstemp(prefix=".stockade-probe-", dir=path)
         os.close(fd)
         os.unlink(probe)
