@@ -89,6 +89,7 @@ def test_unusable_data_dir_blames_its_origin(tmp_path: Path) -> None:
     ok = load_config(None, {"data_dir": str(tmp_path / "new" / "data")}, environ={})
     check_data_dir(ok)
     assert (tmp_path / "new" / "data").is_dir() and list((tmp_path / "new" / "data").iterdir()) == []
+    assert (tmp_path / "new" / "data").stat().st_mode & 0o777 == 0o700  # private, as the store's
 
 
 def _cfg(tmp_path: Path, data: str = "data") -> object:
