@@ -23,11 +23,14 @@ STR_FIELDS = [
     "container.id",
     "proc.aname[2]",
     "proc.cmdline",
+    "fd.filename",
+    "evt.arg.name",
+    "evt.arg.flags",
 ]
 NUM_FIELDS = ["user.uid", "proc.tty", "fd.sport", "proc.pid"]
-BOOL_FIELDS = ["evt.is_open_read", "proc.is_exe_upper_layer"]
+BOOL_FIELDS = ["evt.is_open_read", "proc.is_exe_upper_layer", "evt.is_open_write"]
 ANY_FIELDS = ["proc.aname", "fd.ip"]
-NET_FIELDS = ["fd.snet"]
+NET_FIELDS = ["fd.snet", "fd.cnet"]
 STR_VALUES = [
     "bash",
     "sh",
@@ -46,6 +49,10 @@ STR_VALUES = [
     "sh -c",
     "BASH",
     "[bc]ash",
+    "O_TRUNC",
+    "WR",
+    ".bash_history",
+    "/var/log/",
 ]
 NUM_VALUES = ["0", "1", "34816", "-1", "53", "0x10"]
 STR_OPS = [
@@ -79,10 +86,17 @@ def lit(v: str, quoted: bool) -> StrLit:
 
 
 @st.composite
-def checks(draw: st.DrawFn) -> Check:
+def checks(draw: st.DrawFn) -> Node:
     kind = draw(
-        st.sampled_from(["str", "str", "num", "bool", "any", "net", "evttype", "exists", "transform"])
+        st.sampled_from(
+            ["str", "str", "num", "bool", "any", "net", "evttype", "exists", "transform", "gated"]
+        )
     )
+    if kind == "gated":  # an open for writing and something else: the compiler's gate
+        gate = Check(
+            FieldRef(draw(st.sampled_from(["evt.is_open_write", "evt.is_open_create"]))), "=", StrLit("true")
+        )
+        return And((gate, draw(checks())))
     q = draw(st.booleans())
     if kind == "evttype":
         if draw(st.booleans()):
@@ -117,11 +131,14 @@ def checks(draw: st.DrawFn) -> Check:
             lit(draw(st.sampled_from(["true", "false"])), q),
         )
     if kind == "net":
+        net = field_ref(draw(st.sampled_from(NET_FIELDS)))
+        nets = ["10.0.0.0/8", "192.168.0.0/16", "127.0.0.0/8", "::1", "0.0.0.0", "nonsense", "fe80::/10"]
         if draw(st.booleans()):
+            items = draw(st.lists(st.sampled_from(nets), min_size=1, max_size=3))
             return Check(
-                field_ref(NET_FIELDS[0]), "in", ListLit((lit("10.0.0.0/8", q), lit("192.168.0.0/16", q)))
+                net, draw(st.sampled_from(["in", "intersects"])), ListLit(tuple(lit(v, q) for v in items))
             )
-        return Check(field_ref(NET_FIELDS[0]), "=", lit("10.0.0.0/8", q))
+        return Check(net, draw(st.sampled_from(["=", "==", "!="])), lit(draw(st.sampled_from(nets)), q))
     lhs: FieldRef | Transform = field_ref(
         draw(st.sampled_from(STR_FIELDS + (ANY_FIELDS if kind == "any" else [])))
     )
@@ -176,6 +193,15 @@ VALUE_POOL: dict[str, Any] = {
     "proc.is_exe_upper_layer": st.sampled_from([True, False, None]),
     "evt.type": st.sampled_from(["execve", "openat", "connect", "open", "close", None]),
     "proc.exepath": st.sampled_from(["/usr/bin/bash", None]),
+    "fd.filename": st.sampled_from(["shadow", ".bash_history", 3, None]),
+    "evt.arg.name": st.sampled_from(
+        ["/root/.bash_history", ".bash_history", "/var/log/x", "/tmp/bash", "", ["/a/sh"], 5, None]
+    ),
+    "evt.arg.flags": st.sampled_from(["O_RDONLY", "O_WRONLY|O_CREAT|O_TRUNC", "O_RDWR", 577, None]),
+    "evt.is_open_write": st.sampled_from([True, False, "true", 1, None, None]),
+    "evt.dir": st.sampled_from(["<", ">", None]),
+    "fd.sip": st.sampled_from(["10.1.2.3", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "bogus", 7, None]),
+    "fd.cip": st.sampled_from(["192.168.1.1", "fe80::1", "", None]),
 }
 
 
@@ -210,6 +236,25 @@ def test_compiled_evaluator_agrees_with_reference_interpreter(node: Node, evs: l
 def test_event_type_index_and_first_match_agree_with_interpreter(
     asts: list[Node], evs: list[dict[str, Any]]
 ) -> None:
+    entries = []
+    for a in asts:
+        types, excluded = rule_evttypes(a).as_sets()
+        entries.append(Entry(a, types, excluded))
+    first = compile_entries(entries, "first")
+    every = compile_entries(entries, "all")
+    for data in evs:
+        want = [i for i, a in enumerate(asts) if interp.evaluate(a, data)]
+        assert every.fn_for(data.get("evt.type"))(data) == want
+        assert first.fn_for(data.get("evt.type"))(data) == (want[0] if want else -1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nodes(), min_size=6, max_size=20), st.lists(events(), min_size=1, max_size=5))
+def test_candidate_index_over_many_entries_agrees_with_interpreter(
+    asts: list[Node], evs: list[dict[str, Any]]
+) -> None:
+    """Buckets of many entries: each entry's own guard and gate select it (bit masks, chunks of
+    eight), and the first or every match is the interpreter's."""
     entries = []
     for a in asts:
         types, excluded = rule_evttypes(a).as_sets()

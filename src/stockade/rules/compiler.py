@@ -19,7 +19,19 @@ from typing import Any
 
 from stockade.model.fields import FIELD_ALIASES, FieldType, derivation, lookup
 from stockade.rules import interp
-from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, walk
+from stockade.rules.ast import (
+    And,
+    BoolConst,
+    Check,
+    FieldRef,
+    ListLit,
+    Node,
+    Not,
+    Or,
+    StrLit,
+    Transform,
+    walk,
+)
 from stockade.rules.evttypes import OTHER_TYPE, specialize
 
 #: per-event evaluation: "first" returns the index of the first matching entry or -1;
@@ -79,6 +91,8 @@ class _Gen:
         self.locals: dict[str, str] = {}
         #: fields read into their local before the guard (statements), so never "not read yet"
         self.preread: dict[str, str] = {}
+        #: generating code that runs before the locals are marked "not read yet": read afresh
+        self.fresh_reads = False
 
     def const(self, value: Any, recipe: tuple[Any, ...] | None = None) -> str:
         """A name for `value` in the generated code; `recipe` rebuilds a value that is not plain
@@ -96,6 +110,8 @@ class _Gen:
     # -- ordering: conditions are pure, so and/or operands may run in any order ----------------
     def cost(self, node: Node) -> float:
         if isinstance(node, Check):
+            if self._transform_inlinable(node) or self._net_inlinable(node):
+                return 4.0
             if not self._inlinable(node):
                 return 20.0
             spec = lookup(node.lhs.name) if isinstance(node.lhs, FieldRef) else None
@@ -192,6 +208,34 @@ class _Gen:
             "regex",
         )
 
+    def _transform_inlinable(self, node: Check) -> bool:
+        """basename/tolower/toupper of a string field, with a string test."""
+        t = node.lhs
+        if not (
+            isinstance(t, Transform)
+            and t.name in _STR_TRANSFORMS
+            and t.arg is None
+            and len(t.args) == 1
+            and isinstance(t.args[0], FieldRef)
+            and node.op != "exists"
+        ):
+            return False
+        spec = lookup(t.args[0].name)
+        inner = Check(t.args[0], node.op, node.rhs, node.modifier)
+        return spec is not None and spec.type == FieldType.STRING and self._inlinable(inner)
+
+    def _net_inlinable(self, node: Check) -> bool:
+        """An address in networks: `fd.snet in (...)`, `fd.cnet = 10.0.0.0/8`."""
+        lhs = node.lhs
+        if not isinstance(lhs, FieldRef) or lhs.arg is not None or node.modifier is not None:
+            return False
+        spec = lookup(lhs.name)
+        if spec is None or spec.type != FieldType.IPNET or spec.is_list or lhs.name == "fd.net":
+            return False
+        if node.op in ("=", "==", "!="):
+            return isinstance(node.rhs, StrLit)
+        return node.op in ("in", "intersects") and isinstance(node.rhs, ListLit)
+
     # -- field access: a field read more than once in a bucket is read once into a local -----
     def count_fields(self, node: Node) -> None:
         for n in walk(node):
@@ -233,7 +277,7 @@ class _Gen:
                 x = self.const(raw, ("derivation", key))
             else:
                 x = self.const(spec.extractor(f.arg), ("extractor", f.name, f.arg))
-        if self.uses.get(key, 0) >= 2:
+        if self.uses.get(key, 0) >= 2 and not (self.fresh_reads and key not in self.preread):
             name = self.locals.get(key)
             if name is None:
                 name = self.locals[key] = f"_f{len(self.locals)}"
@@ -262,59 +306,139 @@ class _Gen:
             and isinstance(node.rhs, StrLit | ListLit)
         )
 
-    def guard(self, g: Guard) -> str:
-        """The test of a merged guard: true if any atom holds, or if a field has an unusual type."""
-        parts = []
-        for key in sorted(g):  # read the guard's fields first, each once
+    def _fd_part(self, key: str, a: _Atoms) -> bool:
+        """An fd.directory / fd.filename set membership, tested on fd.name when the event lacks it."""
+        return key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true)
+
+    def read_guard_fields(self, g: Guard) -> None:
+        """Read the guard's fields first, each once."""
+        for key in sorted(g):
             a = g[key]
-            if key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true):
+            if self._fd_part(key, a):
                 self.pre_read("fd.name")
             elif not (a.true and key in _OPEN_FLAGS_WORDS):
                 self.pre_read(key)
-        for key in sorted(g):
-            a = g[key]
-            if key in _FROM_FD_NAME and not (a.prefix or a.suffix or a.contains or a.true):
-                parts.append(self._fd_part_guard(key, a.eq))
-                continue
-            base, _, arg = key.partition("[")
-            acc, v = self.value(FieldRef(base, arg[:-1] if arg else None))
-            tests = []
-            if a.eq:
-                tests.append(f"{v} in {self.const(frozenset(a.eq))}")
-            if a.prefix:
-                tests.append(self._prefix_test(v, a.prefix))
-            if a.suffix:
-                tests.append(f"{v}.endswith({self.const(tuple(sorted(a.suffix)))})")
-            tests.extend(f"{c!r} in {v}" for c in sorted(a.contains))
-            if a.icontains:
-                low = f"_l{self.fresh()}"
-                first = sorted(a.icontains)
-                tests.append(
-                    f"({first[0]!r} in ({low} := {v}.lower())"
-                    + "".join(f" or {c!r} in {low}" for c in first[1:])
-                    + ")"
-                )
-            if a.num:
-                parts.append(
-                    f"(({v} in {self.const(frozenset(a.num))}) if {acc}.__class__ is int else {v} is not None)"
-                )
-                acc = v  # evaluated already
-            if a.true and key in _OPEN_FLAGS_WORDS:
-                # derived from the open flags: test the flags text itself, without deriving
-                n = self.fresh()
-                x, y = f"_v{n}", f"_w{n}"
-                words = _OPEN_FLAGS_WORDS[key]
-                flag_test = " or ".join(f"{w!r} in {y}" for w in words)
-                parts.append(
-                    f"(({x} is True or {x}.__class__ is not bool) if ({x} := g({key!r})) is not None else "
-                    f"(({flag_test}) if ({y} := g('evt.arg.flags')).__class__ is str else {y} is not None))"
-                )
-            elif a.true:
-                # a boolean must be true; any other type is left to the full evaluation
-                parts.append(f"(({acc}) is True or ({v} is not None and {v}.__class__ is not bool))")
-            if tests:
-                parts.append(f"(({' or '.join(tests)}) if {acc}.__class__ is str else {v} is not None)")
+
+    def guard(self, g: Guard) -> str:
+        """The test of a merged guard: true if any atom holds, or if a field has an unusual type."""
+        self.read_guard_fields(g)
+        parts = [self.field_guard(key, g[key], self._fd_part(key, g[key])) for key in sorted(g)]
         return " or ".join(parts) if parts else "False"
+
+    def field_guard(self, key: str, a: _Atoms, fd_part: bool) -> str:
+        """The guard's test of one field: true if one of its atoms holds, or if the field has an
+        unusual type (left to the full evaluation). `fd_part`: as decided for the merged guard."""
+        if fd_part:
+            return self._fd_part_guard(key, a.eq)
+        parts = []
+        base, _, arg = key.partition("[")
+        acc, v = self.value(FieldRef(base, arg[:-1] if arg else None))
+        tests = []
+        if a.eq:
+            tests.append(f"{v} in {self.const(frozenset(a.eq))}")
+        if a.prefix:
+            tests.append(self._prefix_test(v, a.prefix))
+        if a.suffix:
+            tests.append(self._suffix_test(v, a.suffix))
+        tests.extend(f"{c!r} in {v}" for c in sorted(a.contains))
+        if a.icontains:
+            low = f"_l{self.fresh()}"
+            first = sorted(a.icontains)
+            tests.append(
+                f"({first[0]!r} in ({low} := {v}.lower())"
+                + "".join(f" or {c!r} in {low}" for c in first[1:])
+                + ")"
+            )
+        if a.num:
+            parts.append(
+                f"(({v} in {self.const(frozenset(a.num))}) if {acc}.__class__ is int else {v} is not None)"
+            )
+            acc = v  # evaluated already
+        if a.true and key in _OPEN_FLAGS_WORDS:
+            # derived from the open flags: test the flags text itself, without deriving
+            n = self.fresh()
+            x, y = f"_v{n}", f"_w{n}"
+            read = f"({y} := g('evt.arg.flags'))"
+            if "evt.arg.flags" in self.preread:
+                y = read = self.locals["evt.arg.flags"]
+            words = _OPEN_FLAGS_WORDS[key]
+            flag_test = " or ".join(f"{w!r} in {y}" for w in words)
+            parts.append(
+                f"(({x} is True or {x}.__class__ is not bool) if ({x} := g({key!r})) is not None else "
+                f"(({flag_test}) if {read}.__class__ is str else {y} is not None))"
+            )
+        elif a.true:
+            # a boolean must be true; any other type is left to the full evaluation
+            parts.append(f"(({acc}) is True or ({v} is not None and {v}.__class__ is not bool))")
+        if tests:
+            parts.append(f"(({' or '.join(tests)}) if {acc}.__class__ is str else {v} is not None)")
+        return "(" + " or ".join(parts) + ")" if parts else "False"
+
+    def guard_index(
+        self, merged: Guard | None, guards: list[Guard | None], gates: list[str | None]
+    ) -> list[str]:
+        """Statements that set `m` to the bit mask of the entries an event can match: bit j for the
+        j-th entry of the bucket if its own guard holds (or it has none), and its gate (a cheap
+        flag it requires, see :func:`entry_gate`) if it has one. Per field, the merged test, which
+        fails for most events, comes first; only when it holds are the entries' own tests on that
+        field made (equal values through one dict lookup). The per-entry tests are those of
+        :meth:`field_guard` on each entry's own atoms, so the mask is exact for each entry's guard."""
+        lines: list[str] = []
+        ungated = [gd if gt is None else None for gd, gt in zip(guards, gates, strict=True)]
+        if merged is not None:
+            self.read_guard_fields(merged)
+            lines += self._mask_blocks(merged, ungated, "    ")
+        for gate in sorted({gt for gt in gates if gt is not None}):
+            mine = [gd if gt == gate else None for gd, gt in zip(guards, gates, strict=True)]
+            free = sum(
+                1 << j
+                for j, (gd, gt) in enumerate(zip(guards, gates, strict=True))
+                if gt == gate and gd is None
+            )
+            self.fresh_reads = True
+            lines.append(f"    if {self.field_guard(gate, _Atoms(true=True), False)}:")
+            if free:
+                lines.append(f"        m |= {free}")
+            sub = merge_guards(mine)
+            if sub is not None:
+                lines += self._mask_blocks(sub, mine, "        ")
+            self.fresh_reads = False
+        return lines
+
+    def _mask_blocks(self, merged: Guard, guards: list[Guard | None], ind: str) -> list[str]:
+        lines = []
+        for key in sorted(merged):
+            fd_part = self._fd_part(key, merged[key])
+            lines.append(f"{ind}if {self.field_guard(key, merged[key], fd_part)}:")
+            # entries with the same atoms on this field share one test
+            groups: dict[tuple[Any, ...], int] = {}
+            for j, gd in enumerate(guards):
+                a = gd.get(key) if gd is not None else None
+                if a is not None:
+                    k = _atoms_key(a)
+                    groups[k] = groups.get(k, 0) | (1 << j)
+            if len(groups) == 1:  # one test: the merged one
+                lines.append(f"{ind}    m |= {next(iter(groups.values()))}")
+                continue
+            eq_only: dict[str, int] = {}
+            eq_any = 0
+            for k, mask in groups.items():
+                a = _atoms_from_key(k)
+                if not fd_part and a.eq and a.size() == 1:
+                    for val in a.eq:
+                        eq_only[val] = eq_only.get(val, 0) | mask
+                    eq_any |= mask
+                    continue
+                lines.append(f"{ind}    if {self.field_guard(key, a, fd_part)}:")
+                lines.append(f"{ind}        m |= {mask}")
+            if eq_only:
+                base, _, arg = key.partition("[")
+                acc, v = self.value(FieldRef(base, arg[:-1] if arg else None))
+                d = self.const(eq_only)
+                lines.append(
+                    f"{ind}    m |= ({d}.get({v}, 0) if {acc}.__class__ is str else ({eq_any} if {v} is not None else 0))"
+                )
+        return lines
 
     def _prefix_test(self, v: str, prefixes: set[str]) -> str:
         """`v` starts with one of `prefixes`; many path prefixes are looked up by their first
@@ -335,20 +459,37 @@ class _Gen:
             test = f"({test} or {v}.startswith({self.const(tuple(loose))}))"
         return test
 
+    def _suffix_test(self, v: str, suffixes: set[str]) -> str:
+        """`v` ends with one of `suffixes`; many are looked up by their last characters."""
+        if len(suffixes) <= 6:
+            return f"{v}.endswith({self.const(tuple(sorted(suffixes)))})"
+        k = min(4, min(len(x) for x in suffixes))
+        if k == 0:
+            return "True"
+        by_end: dict[str, list[str]] = {}
+        for x in sorted(suffixes):
+            by_end.setdefault(x[-k:], []).append(x)
+        table = self.const({end: tuple(xs) for end, xs in by_end.items()})
+        return f"{v}.endswith({table}.get({v}[-{k}:], ()))"
+
     def _fd_part_guard(self, key: str, values: set[str]) -> str:
         """fd.directory / fd.filename in a set, tested on fd.name (no derivation) when the event
         does not carry the field itself: a necessary condition, which is all a guard must be."""
         n = self.fresh()
-        x, y = f"_v{n}", self.locals["fd.name"]  # read before the guard
+        x = f"_v{n}"
+        if "fd.name" in self.preread:
+            y = read = self.locals["fd.name"]  # read before the guard
+        else:
+            y = f"_w{n}"
+            read = f"({y} := g('fd.name'))"
         s = self.const(frozenset(values))
         if key == "fd.directory":
             test = self._prefix_test(y, {v.rstrip("/") + "/" for v in values})
         else:
-            affix = self.const(tuple(sorted("/" + v for v in values)))
-            test = f"{y}.endswith({affix})"
+            test = self._suffix_test(y, {"/" + v for v in values})
         return (
             f"(({x} in {s}) if ({x} := g({key!r})).__class__ is str else "
-            f"(({test}) if {y}.__class__ is str else ({x} is not None or {y} is not None)))"
+            f"(({test}) if {read}.__class__ is str else ({x} is not None or {y} is not None)))"
         )
 
     def check(self, node: Check) -> str:
@@ -364,6 +505,27 @@ class _Gen:
             items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
             k = self.const(frozenset(items))
             return f"((not {k}.isdisjoint({v})) if ({v} := {x}(e)).__class__ is list else ({v} is not None and {slow}(e)))"
+        if self._transform_inlinable(node):
+            assert isinstance(node.lhs, Transform) and isinstance(node.lhs.args[0], FieldRef)
+            acc, v = self.value(node.lhs.args[0])
+            t = f"_x{self.fresh()}"
+            tx = _STR_TRANSFORMS[node.lhs.name].format(v=v)
+            items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+            fast = self.str_test(node.op, node.modifier, t, items)
+            return f"(({fast}) if {acc}.__class__ is str and ({t} := {tx}).__class__ is str else ({v} is not None and {slow}(e)))"
+        if self._net_inlinable(node):
+            assert isinstance(node.lhs, FieldRef)
+            acc, v = self.value(node.lhs)
+            if isinstance(node.rhs, StrLit):
+                items = (node.rhs.value,)
+                ok = interp.parse_net(node.rhs.value) is not None
+            else:
+                assert isinstance(node.rhs, ListLit)
+                items = tuple(i.value for i in node.rhs.items)
+                ok = True
+            k = self.const(NetSet(items), ("netset", items))
+            fast = "False" if not ok else f"not {k}({v})" if node.op == "!=" else f"{k}({v})"
+            return f"(({fast}) if {acc}.__class__ is str else ({v} is not None and {slow}(e)))"
         if not self._inlinable(node):
             return f"{slow}(e)"
         assert isinstance(node.lhs, FieldRef)
@@ -461,6 +623,22 @@ class _Atoms:
         return n + len(self.icontains) + (1 if self.num else 0) + (1 if self.true else 0)
 
 
+def _atoms_key(a: _Atoms) -> tuple[Any, ...]:
+    return (
+        frozenset(a.eq),
+        frozenset(a.prefix),
+        frozenset(a.suffix),
+        frozenset(a.contains),
+        frozenset(a.icontains),
+        frozenset(a.num),
+        a.true,
+    )
+
+
+def _atoms_from_key(k: tuple[Any, ...]) -> _Atoms:
+    return _Atoms(set(k[0]), set(k[1]), set(k[2]), set(k[3]), set(k[4]), set(k[5]), k[6])
+
+
 #: fields with few distinct values: a test on them says little about whether a rule can match
 LOW_SELECTIVITY = frozenset(
     {
@@ -489,6 +667,8 @@ _OPEN_FLAGS_WORDS = {
 
 def _guard_check(node: Check) -> Guard | None:
     lhs = node.lhs
+    if isinstance(lhs, Transform):
+        return _basename_guard(node)
     if not isinstance(lhs, FieldRef) or node.modifier not in (None, "anyof"):
         return None
     spec = lookup(lhs.name)
@@ -558,6 +738,36 @@ def _guard_check(node: Check) -> Guard | None:
     return {_key(lhs): a}
 
 
+def _basename_guard(node: Check) -> Guard | None:
+    """basename(X) = s / in (s, ...): X is s or ends with "/s" (s without a '/', not empty)."""
+    t = node.lhs
+    if not (
+        isinstance(t, Transform)
+        and t.name == "basename"
+        and t.arg is None
+        and len(t.args) == 1
+        and isinstance(t.args[0], FieldRef)
+        and node.modifier is None
+        and node.op in ("=", "==", "in", "intersects")
+    ):
+        return None
+    f = t.args[0]
+    spec = lookup(f.name)
+    if spec is None or spec.type != FieldType.STRING or spec.is_list or f.name in interp.ANCESTOR_FIELDS:
+        return None
+    rhs = node.rhs
+    items = (
+        [rhs.value]
+        if isinstance(rhs, StrLit)
+        else [i.value for i in rhs.items]
+        if isinstance(rhs, ListLit)
+        else None
+    )
+    if not items or any(not i or "/" in i for i in items):
+        return None
+    return {_key(f): _Atoms(eq=set(items), suffix={"/" + i for i in items})}
+
+
 def _guard_weight(g: Guard) -> int:
     """Smaller is better: few tests, on fields that tell events apart. What an event acts on
     (its file, its arguments) says more than who acts (most activity comes from a few programs)."""
@@ -603,12 +813,42 @@ def guard_of(node: Node) -> Guard | None:
     return None  # not: a negation is no positive evidence
 
 
+def _conjuncts(node: Node) -> list[Node]:
+    if isinstance(node, And):
+        return [x for c in node.children for x in _conjuncts(c)]
+    return [node]
+
+
+def entry_guard(node: Node) -> tuple[Guard | None, str | None]:
+    """(guard, gate) of one entry. The gate is a cheap flag the entry requires (an open for
+    writing); when there is one, the guard is the best of the other conditions it requires, so
+    the entry is a candidate only if both hold. The guard is None when there is none (or only
+    one that says little)."""
+    parts = _conjuncts(node)
+    gate = None
+    for c in parts:
+        g = guard_of(c)
+        if g is not None and len(g) == 1:
+            ((k, a),) = g.items()
+            if k in _OPEN_FLAGS_WORDS and a.true and a.size() == 1:
+                gate = k
+                parts = [x for x in parts if x is not c]
+                break
+    g = guard_of(And(tuple(parts))) if len(parts) > 1 else guard_of(parts[0]) if parts else None
+    if g is None or any(k in LOW_SELECTIVITY for k in g):
+        g = None
+    return g, gate
+
+
 def merge_guards(guards: list[Guard | None]) -> Guard | None:
-    """One guard for a bucket, or None when a rule has none (or only one that says little)."""
-    out: Guard = {}
+    """The union of the guards that exist (None if none does): an event that fails it can match
+    only the entries without a guard."""
+    out: Guard | None = None
     for g in guards:
-        if g is None or any(k in LOW_SELECTIVITY for k in g):
-            return None
+        if g is None:
+            continue
+        if out is None:
+            out = {}
         for k, a in g.items():
             out.setdefault(k, _Atoms()).merge(a)
     return out
@@ -616,9 +856,40 @@ def merge_guards(guards: list[Guard | None]) -> Guard | None:
 
 _NOT_READ = object()
 
+#: transformers compiled inline on a string value `v` (as :func:`interp.apply_transform` does)
+_STR_TRANSFORMS = {
+    "basename": "{v}[{v}.rfind('/') + 1 :]",  # posixpath.basename
+    "tolower": "{v}.lower()",
+    "toupper": "{v}.upper()",
+}
+
+
+class NetSet:
+    """Whether an address (text) is in any of some networks, as :func:`interp.in_net` says, with
+    the answers for recent addresses kept (an address is parsed once, not per event)."""
+
+    __slots__ = ("nets", "seen")
+
+    def __init__(self, items: tuple[str, ...]) -> None:
+        self.nets = [interp.parse_net(i) for i in items]
+        self.seen: dict[str, bool] = {}
+
+    def __call__(self, v: str) -> bool:
+        r = self.seen.get(v)
+        if r is None:
+            r = interp.in_net(v, self.nets)
+            if len(self.seen) >= 4096:
+                self.seen.clear()
+            self.seen[v] = r
+        return r
+
 
 def _key(f: FieldRef) -> str:
     return f.name if f.arg is None else f"{f.name}[{f.arg}]"
+
+
+#: entries per bit-mask chunk: a chunk none of whose entries can match is skipped with one test
+_CHUNK = 8
 
 
 def _bucket_source(
@@ -626,27 +897,39 @@ def _bucket_source(
     exprs: list[tuple[int, str]],
     mode: str,
     prologue: list[str],
-    guard: str | None = None,
+    index: list[str] | None = None,
+    always: int = 0,
     preread: Sequence[str] = (),
 ) -> str:
-    """The bucket function: the guard's fields read, the guard, the other locals marked "not read
-    yet" (only for the events that pass the guard), the rules in order."""
+    """The bucket function: the guard's fields read, the mask `m` of the entries whose guard holds
+    (`index`; `always`: the entries without a guard), the other locals marked "not read yet" (only
+    for the events some guarded entry may match), then the entries in order, each only if its bit
+    is set."""
     lines = [f"def {name}(e):", "    g = e.get", *preread]
-    if guard is not None:
-        lines.append(f"    if not ({guard}):")
-        lines.append("        return -1" if mode == "first" else "        return []")
+    fail = "-1" if mode == "first" else "[]"
+    if index is not None:
+        lines.append(f"    m = {always}")
+        lines.extend(index)
+        if not always:
+            lines.append("    if not m:")
+            lines.append(f"        return {fail}")
     lines.extend(prologue)
-    if mode == "first":
-        for idx, ex in exprs:
-            lines.append(f"    if {ex}:")
-            lines.append(f"        return {idx}")
-        lines.append("    return -1")
-    else:
+    if mode != "first":
         lines.append("    r = []")
-        for idx, ex in exprs:
-            lines.append(f"    if {ex}:")
-            lines.append(f"        r.append({idx})")
-        lines.append("    return r")
+    for c in range(0, len(exprs), _CHUNK):
+        chunk = exprs[c : c + _CHUNK]
+        pad = "    "
+        if index is not None:
+            cmask = ((1 << len(chunk)) - 1) << c
+            if cmask & always != cmask:
+                lines.append(f"    if m & {cmask}:")
+                pad = "        "
+        for j, (idx, ex) in enumerate(chunk, start=c):
+            bit = 1 << j
+            test = ex if index is None or bit & always else f"m & {bit} and {ex}"
+            lines.append(f"{pad}if {test}:")
+            lines.append(f"{pad}    return {idx}" if mode == "first" else f"{pad}    r.append({idx})")
+    lines.append(f"    return {fail}" if mode == "first" else "    return r")
     return "\n".join(lines) + "\n"
 
 
@@ -706,13 +989,19 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
                 continue
             nodes.append((idx, node))
             gen.count_fields(node)
-        guard = merge_guards([guard_of(node) for _, node in nodes]) if nodes else None
-        if guard is not None:
-            for k in guard:  # the guard reads these too: keep them in locals
+        both = [entry_guard(node) for _, node in nodes]
+        guards = [gd for gd, _ in both]
+        gates = [gt for _, gt in both]
+        merged = merge_guards([gd if gt is None else None for gd, gt in both])
+        index: list[str] | None = None
+        always = 0
+        if merged is not None or any(gates):
+            for k in merged or ():  # the guard reads these too: keep them in locals
                 gen.uses[k] = gen.uses.get(k, 0) + 2
-        guard_src = gen.guard(guard) if guard is not None else None
+            index = gen.guard_index(merged, guards, gates)
+            always = sum(1 << j for j, (gd, gt) in enumerate(both) if gd is None and gt is None)
         exprs = [(idx, gen.expr(node)) for idx, node in nodes]
-        src = _bucket_source(fname, exprs, mode, gen.prologue(), guard_src, list(gen.preread.values()))
+        src = _bucket_source(fname, exprs, mode, gen.prologue(), index, always, list(gen.preread.values()))
         nonempty = bool(exprs)
         sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
@@ -771,6 +1060,8 @@ def _from_recipe(recipe: tuple[Any, ...]) -> Any:
         return spec.extractor(recipe[2])
     if kind == "regex":
         return interp.regex(recipe[1])
+    if kind == "netset":
+        return NetSet(tuple(recipe[1]))
     raise ValueError(f"unknown constant recipe {recipe!r}")
 
 
