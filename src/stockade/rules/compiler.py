@@ -263,7 +263,8 @@ class _Gen:
         alias = FIELD_ALIASES.get(key)
         if alias is None:
             return f"g({key!r})"
-        return f"(_a if (_a := g({key!r})) is not None else g({alias!r}))"
+        fallback = self.locals[alias] if alias in self.preread else f"g({alias!r})"
+        return f"(_a if (_a := g({key!r})) is not None else {fallback})"
 
     def value(self, f: FieldRef) -> tuple[str, str]:
         """(expression that evaluates the field and leaves it in `name`, name)."""
@@ -340,7 +341,10 @@ class _Gen:
             tests.append(self._prefix_test(v, a.prefix))
         if a.suffix:
             tests.append(self._suffix_test(v, a.suffix))
-        tests.extend(f"{c!r} in {v}" for c in sorted(a.contains))
+        # a substring that contains another is implied by it
+        subs = sorted(a.contains, key=len)
+        subs = [c for i, c in enumerate(subs) if not any(d in c for d in subs[:i])]
+        tests.extend(f"{c!r} in {v}" for c in sorted(subs))
         if a.icontains:
             low = f"_l{self.fresh()}"
             first = sorted(a.icontains)
