@@ -521,13 +521,13 @@ class _Gen:
             assert isinstance(node.lhs, FieldRef)
             acc, v = self.value(node.lhs)
             if isinstance(node.rhs, StrLit):
-                items = (node.rhs.value,)
+                nets: tuple[str, ...] = (node.rhs.value,)
                 ok = interp.parse_net(node.rhs.value) is not None
             else:
                 assert isinstance(node.rhs, ListLit)
-                items = tuple(i.value for i in node.rhs.items)
+                nets = tuple(i.value for i in node.rhs.items)
                 ok = True
-            k = self.const(NetSet(items), ("netset", items))
+            k = self.const(NetSet(nets), ("netset", nets))
             fast = "False" if not ok else f"not {k}({v})" if node.op == "!=" else f"{k}({v})"
             return f"(({fast}) if {acc}.__class__ is str else ({v} is not None and {slow}(e)))"
         if not self._inlinable(node):
