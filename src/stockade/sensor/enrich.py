@@ -131,9 +131,12 @@ class Enricher:
                 cg = entry.cgroup_path
             if mntns is None:
                 mntns = entry.mntns
-            if cg is None and mntns is None and self.read_proc and entry.exited_at is None:
-                cg, mntns = procfs.read_placement(entry.pid)
-                entry.cgroup_path, entry.mntns = cg, mntns
+            if cg is None and self.read_proc and entry.exited_at is None:
+                live_cg, live_mntns = procfs.read_placement(entry.pid)
+                if live_cg is not None:
+                    cg = entry.cgroup_path = live_cg
+                if mntns is None and live_mntns is not None:
+                    mntns = entry.mntns = live_mntns
         if cg is None and mntns is None:
             return self._parent_container(entry)
         info = self.resolver.resolve(cg, mntns if isinstance(mntns, int) else None)
