@@ -55,6 +55,13 @@ class Family:
     exepath: str | None = "/bin/busybox"
     #: the rule the fallback sensors raise instead (they cannot see the syscall the rule reads)
     fallback_rule: str | None = None
+    #: other (proc.name, proc.args) that may act: an unordered sequence completes on whichever of
+    #: its steps comes last (a repeat of the behaviour can complete one begun before)
+    also: tuple[tuple[str, str], ...] = ()
+
+    def acting(self) -> dict[str, str | None]:
+        """The acting process's possible names, each with its arguments."""
+        return {self.proc: self.args, **dict(self.also)}
 
 
 CONNTRACK_NETNS = "conntrack follows the host's network namespace, not a container's own"
@@ -274,7 +281,11 @@ FAMILIES: dict[str, Family] = {
     ),
     # -- discovery
     "discovery burst": Family(
-        "Discovery Burst in Container", "/bin/id; /bin/uname -a; /bin/ip addr; exit 0", "ip", args="addr"
+        "Discovery Burst in Container",
+        "/bin/id; /bin/uname -a; /bin/ip addr; exit 0",
+        "ip",
+        args="addr",
+        also=(("id", ""), ("uname", "-a")),
     ),
 }
 
@@ -282,7 +293,7 @@ FAMILIES: dict[str, Family] = {
 def _check_process(fam: Family, f: dict[str, Any], shell_parent: tuple[str, ...]) -> None:
     """The acting process and its ancestry: the script's shell below `shell_parent`."""
     if fam.proc:
-        assert f["proc.name"] == fam.proc, f
+        assert f["proc.name"] in fam.acting(), f
     if fam.by_shell:
         assert str(f["proc.pname"]).startswith(shell_parent), f
     else:
@@ -296,7 +307,7 @@ def _check_facts(fam: Family, f: dict[str, Any], *, may_be_unknown: bool = False
     container (or the sandbox's chroot), never the host's path to them nor another program's.
     `may_be_unknown`: a fact the sensor could not get may be missing (the fallback sensors read
     /proc after the fact), but what is there must be right."""
-    args = "-c " + fam.script if fam.by_shell else fam.args
+    args = "-c " + fam.script if fam.by_shell else fam.acting().get(f.get("proc.name") or "", fam.args)
     expected: dict[str, Any] = {}
     if args is not None:
         expected["proc.args"] = args
@@ -319,7 +330,7 @@ def _never_the_host(node: Any, fam: Family, mark: int) -> None:
         f = a.output_fields
         if a.rule != fam.rule or f.get("container.id") != "host":
             continue
-        if fam.proc and f.get("proc.name") != fam.proc:
+        if fam.proc and f.get("proc.name") not in fam.acting():
             continue  # the runtime's own work on the host (podman's cleanup below conmon, ...)
         ancestry = [f.get("proc.pname"), *(f.get(f"proc.aname[{i}]") for i in (2, 3, 4))]
         if any(str(x).startswith(RUNTIME_PARENTS) for x in ancestry if x):
@@ -336,7 +347,7 @@ def _found(
         f = a.output_fields
         if a.rule != fam.rule or f.get("container.id") != where:
             return False
-        return f.get("proc.name") == fam.proc if fam.proc else f.get("proc.name") != "sh"
+        return f.get("proc.name") in fam.acting() if fam.proc else f.get("proc.name") != "sh"
 
     a = node.wait_for(match, timeout=WAIT_S, since=mark, again=again, retry_s=retry_s)
     fields: dict[str, Any] = a.output_fields
