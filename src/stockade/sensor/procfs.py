@@ -16,6 +16,7 @@ __all__ = [
     "PROC",
     "ProcInfo",
     "boot_epoch_ns",
+    "dir_path",
     "monotonic_epoch_offset_ns",
     "read_cgroup_path",
     "read_cgroups",
@@ -131,6 +132,11 @@ def read_status(pid: int) -> dict[str, Any] | None:
         except (ValueError, IndexError):
             continue
     return out or None
+
+
+def dir_path(path: str) -> str:
+    """A directory's path as libsinsp writes proc.cwd: with a trailing "/" ("/" for the root)."""
+    return path if path.endswith("/") else path + "/"
 
 
 def read_cmdline_raw(pid: int, limit: int = 1 << 20) -> bytes | None:
@@ -262,7 +268,7 @@ class ProcInfo:
             name = self.comm if self.comm is not None else os.path.basename(self.args[0])
             out["proc.cmdline"] = " ".join([name, *self.args[1:]])
         if self.cwd is not None:
-            out["proc.cwd"] = self.cwd if self.cwd.endswith("/") else self.cwd + "/"
+            out["proc.cwd"] = dir_path(self.cwd)
         if self.uid is not None:
             out["user.uid"] = self.uid
         if self.gid is not None:

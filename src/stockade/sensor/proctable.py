@@ -208,7 +208,7 @@ class ProcessTable:
             ppid=info.ppid,
             name=info.comm,
             exepath=info.exe or None,
-            cwd=(info.cwd if info.cwd is None or info.cwd.endswith("/") else info.cwd + "/"),
+            cwd=None if info.cwd is None else procfs.dir_path(info.cwd),
             uid=info.uid,
             gid=info.gid,
             loginuid=info.loginuid,

@@ -115,12 +115,6 @@ def _path_from_components(raw: bytes) -> str:
     return "/" + _s(b"/".join(parts))
 
 
-def _dir_path(raw: bytes) -> str:
-    """A directory's path with the trailing "/" libsinsp gives proc.cwd ("/" for the root)."""
-    p = _path_from_components(raw)
-    return p if p.endswith("/") else p + "/"
-
-
 def _join(dir_raw: bytes | None, rel: str) -> str:
     if dir_raw is None:
         return rel
@@ -378,7 +372,7 @@ class Decoder:
                 exepath = os.readlink(f"/proc/{ev['proc.pid']}/exe")
             except OSError:
                 exepath = filename
-        cwd = _dir_path(blobs[T_CWD]) if T_CWD in blobs else None
+        cwd = procfs.dir_path(_path_from_components(blobs[T_CWD])) if T_CWD in blobs else None
         exe = argv[0] if argv else (filename or ev["proc.name"])
         args = " ".join(argv[1:])
         cmdline = ev["proc.name"] + " " + args if args else ev["proc.name"]
