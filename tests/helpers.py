@@ -54,10 +54,11 @@ FALCO_RULES: Final = SHARED_DATA / "falco-rules" / "falco_rules.yaml"
 K8S_AUDIT_RULES: Final = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
 
 
-def need(condition: object, reason: str) -> None:
-    """Skip the running test with `reason` unless `condition` holds; in CI, fail with it instead."""
+def need(condition: T | None, reason: str) -> T:
+    """`condition` when it holds (is truthy: a found path, True); else skip the running test with
+    `reason`, or in CI fail with it."""
     if condition:
-        return
+        return condition
     if IN_CI:
         pytest.fail(f"CI runs every test, but this one cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
