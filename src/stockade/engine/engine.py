@@ -14,7 +14,7 @@ from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
 from stockade.model.event import Event
-from stockade.model.timeutil import format_time_ns, parse_time_ns
+from stockade.model.timeutil import event_time_ns, format_time_ns
 from stockade.rules import interp
 from stockade.rules.ast import Node
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries, compiled_from_state
@@ -378,7 +378,7 @@ class Engine:
         for i in hits:
             si, k = sr.step_owner[i]
             per_seq.setdefault(si, set()).add(k)
-        t = _time_ns(data)
+        t = _time_ns(sr.source, data)
         eid = event.id if event is not None else None
         out = []
         for si, steps in per_seq.items():
@@ -390,7 +390,7 @@ class Engine:
                 alert.extra["sequence"] = [
                     {
                         "step": k + 1,
-                        "time": format_time_ns(_time_ns(d)),
+                        "time": format_time_ns(_time_ns(sr.source, d)),
                         "evt.type": d.get("evt.type"),
                         "proc.cmdline": interp.extractor("proc.cmdline", None)(d) if sr.typed else None,
                         "event_id": x,
@@ -403,7 +403,7 @@ class Engine:
     def _alert(self, rule: _Rule, data: dict[str, Any], event: Event | None) -> Alert:
         d = rule.d
         self._stats.alerts[d.name] += 1
-        t = _time_ns(data)
+        t = _time_ns(d.source, data)
         text, fields = rule.fmt.render(data)
         if rule.extra is not None:
             text = rule.extra.add_to(fields, data, text)
@@ -490,18 +490,10 @@ class Engine:
         return out
 
 
-def _time_ns(data: dict[str, Any]) -> int:
-    t = data.get("evt.time")
-    if isinstance(t, int):
-        return t
-    t = data.get("evt.rawtime")
-    if isinstance(t, int):
-        return t
-    for k in ("stageTimestamp", "requestReceivedTimestamp", "timestamp"):  # k8s_audit events
-        v = data.get(k)
-        if isinstance(v, str) and (ns := parse_time_ns(v)) is not None:
-            return ns
-    return time.time_ns()
+def _time_ns(source: str, data: dict[str, Any]) -> int:
+    """The event's time (:func:`event_time_ns`); the wall clock for an event that has none."""
+    t = event_time_ns(data, source)
+    return time.time_ns() if t is None else t
 
 
 def workload_of(source: str, data: dict[str, Any]) -> str:
