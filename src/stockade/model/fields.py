@@ -23,7 +23,7 @@ from typing import Any
 
 from stockade.model.evtnames import NO_RESULT_TYPES
 from stockade.model.images import split_image
-from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
+from stockade.model.syscall_fields import SYSCALL_FIELD_DESCRIPTIONS, SYSCALL_FIELD_TYPES
 from stockade.model.timeutil import event_time_ns
 
 Extractor = Callable[[dict[str, Any]], Any]
@@ -727,7 +727,8 @@ def _register_syscall_fields() -> None:
             continue
         deriv = _DERIVATIONS.get(name)
         factory = _derived(deriv, name) if deriv is not None else None
-        register(FieldSpec(name, ftype, "syscall", make_extractor=factory))
+        desc = SYSCALL_FIELD_DESCRIPTIONS.get(name, "")
+        register(FieldSpec(name, ftype, "syscall", description=desc, make_extractor=factory))
 
 
 _register_syscall_fields()
