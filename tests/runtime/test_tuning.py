@@ -285,7 +285,7 @@ def test_swap_is_atomic_per_event(tmp_path: Path) -> None:
     new.write_text(OTHER)
     rt = _runtime(tmp_path, old, rule_matching="all")
     try:
-        from stockade.runtime.offline import build_engine
+        from stockade.engine.build import build_engine
 
         engines = [build_engine(rt.cfg, [str(p)])[0] for p in (new, old)]
         seen: list[set[str]] = []
@@ -307,7 +307,7 @@ def test_swap_is_atomic_per_event(tmp_path: Path) -> None:
 
 
 def test_unknown_disabled_rule_is_an_error_naming_its_origin(tmp_path: Path) -> None:
-    from stockade.runtime.offline import build_engine
+    from stockade.engine.build import build_engine
 
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("engine:\n  disabled_rules: [Shadow reed]\n")

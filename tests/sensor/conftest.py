@@ -43,9 +43,9 @@ from typing import Any
 import pytest
 
 from stockade.config import DEFAULT_APPEND_OUTPUT, load_config
+from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 

@@ -15,11 +15,11 @@ import pytest
 
 from stockade.config import load_config
 from stockade.engine import Engine
+from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.rules import interp
 from stockade.rules.prefilter import failed_call_facts
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 from stockade.sensor.ebpf.backend import EbpfBackend

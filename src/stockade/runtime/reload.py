@@ -20,10 +20,10 @@ from typing import Any
 
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
+from stockade.engine.build import build_engine
 from stockade.errors import StockadeError
 from stockade.model.timeutil import format_time_ns
 from stockade.rules.prefilter import failed_droppable
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 
 
