@@ -13,6 +13,7 @@ import pytest
 from stockade.config import load_config
 from stockade.errors import ConfigError, UsageError
 from stockade.model.alert import Alert
+from stockade.model.errorlog import DEFAULT_KEEP
 from stockade.model.event import Event
 from stockade.model.mute import Mute, check_selector, selector_matches
 from stockade.runtime.mutes import MuteSet, expiry_ns
@@ -262,6 +263,17 @@ def test_reload_with_a_bad_file_keeps_the_running_rules(runtime: Runtime, rules_
     last = runtime.status()["rules"]["last_reload"]
     assert last["ok"] is False and f"{rules_file}:4:" in last["error"]
     assert runtime.status()["rules"]["reloads"] == {"ok": 0, "failed": 1}
+
+
+def test_a_failed_reload_keeps_its_first_errors_for_status(runtime: Runtime, rules_file: Path) -> None:
+    n = DEFAULT_KEEP + 3
+    rules_file.write_text("".join(BROKEN.replace("Shadow read", f"Broken {i}") for i in range(n)))
+    with pytest.raises(ReloadError) as ei:
+        runtime.reload_rules()
+    assert len(ei.value.errors) == n
+    last = runtime.status()["rules"]["last_reload"]
+    assert last["errors"] == ei.value.errors[:DEFAULT_KEEP]
+    assert "Broken 0" in last["errors"][0]
 
 
 def test_reload_swaps_rules_and_keeps_counters(runtime: Runtime, rules_file: Path) -> None:

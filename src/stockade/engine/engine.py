@@ -13,6 +13,7 @@ from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
+from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.model.timeutil import event_time_ns, format_time_ns
 from stockade.rules import interp
@@ -27,15 +28,28 @@ _EMPTY: list[Alert] = []
 
 @dataclass(slots=True)
 class EngineStats:
+    """What the engine counted: events per source, alerts per rule, fallbacks, evaluation errors."""
+
     events: Counter[str] = field(default_factory=Counter)  # per source
     alerts: Counter[str] = field(default_factory=Counter)  # per rule
     #: events on which compiled code raised and the reference interpreter was used instead
     fallbacks: int = 0
-    #: (rule, error) the interpreter could not evaluate either: the rule is skipped for that event
-    eval_errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
+    #: what the interpreter could not evaluate either (the rule or step is skipped for that event):
+    #: every one counted, the first kept ("rule 'X': TypeError: ...")
+    problems: ErrorLog = field(default_factory=lambda: ErrorLog("engine", policy="first"))
+
+    @property
+    def eval_errors(self) -> int:
+        """Rules and sequence steps the interpreter could not evaluate on an event."""
+        return self.problems.total
+
+    @property
+    def last_errors(self) -> list[str]:
+        """The first evaluation errors, with the rule each was in."""
+        return self.problems.errors
 
     def to_dict(self) -> dict[str, Any]:
+        """The counters as status reports them."""
         return {
             "events": dict(self.events),
             "events_total": sum(self.events.values()),
@@ -349,9 +363,7 @@ class Engine:
             try:
                 ok = interp.evaluate(r.d.ast, data)  # type: ignore[arg-type]
             except Exception as e:
-                self._stats.eval_errors += 1
-                if len(self._stats.last_errors) < 20:
-                    self._stats.last_errors.append(f"rule '{r.d.name}': {type(e).__name__}: {e}")
+                self._stats.problems.report(f"rule '{r.d.name}': {type(e).__name__}: {e}")
                 continue
             if ok:
                 if sr.mode == "first":
@@ -370,8 +382,9 @@ class Engine:
                 try:
                     if seq is not None and interp.evaluate(seq.steps[k].ast, data):  # type: ignore[arg-type]
                         hits.append(i)
-                except Exception:
-                    self._stats.eval_errors += 1
+                except Exception as e:
+                    name = sr.seqs[si].d.name
+                    self._stats.problems.report(f"rule '{name}' step {k + 1}: {type(e).__name__}: {e}")
         if not hits:
             return _EMPTY
         per_seq: dict[int, set[int]] = {}
