@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.config import load_config
-from stockade.runtime.offline import build_engine
+from stockade.engine.build import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 

@@ -1,66 +1,76 @@
-"""Shared test fixtures and capability markers.
+"""Shared test fixtures, and the capability markers enforced in one place.
 
-Markers (pyproject.toml): root, postgres, ebpf, containers, slow. A test that needs a capability
-the machine lacks is skipped with the reason; in CI (CI=true, root) they all run.
+Markers (pyproject.toml): root, ebpf, containers, postgres, slow. Before a test marked with a
+capability runs, the capability is checked (helpers.missing_capability): when the machine lacks it,
+the test is skipped with the reason, or, in CI (``CI=true``), fails with it. In CI no test may skip
+at all: a skip from anywhere else (a plain ``pytest.skip``, ``skipif``, ``importorskip``) is turned
+into a failure too, so use ``helpers.need`` for what a test needs and say why.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import (
+    CAPABILITY_MARKERS,
+    FALCO_RULES,
+    IN_CI,
+    K8S_AUDIT_RULES,
+    SHARED_DATA,
+    missing_capability,
+    need,
+    need_file,
+)
 
-
-def _shared_data() -> Path:
-    """../shared/data next to the checkout; a clone elsewhere (CI) finds the workplace's copy."""
-    for cand in (REPO.parent / "shared" / "data", Path("/work/shared/data")):
-        if cand.is_dir():
-            return cand
-    return REPO.parent / "shared" / "data"
-
-
-SHARED_DATA = _shared_data()
 #: for test modules that compute data paths at import (they read this variable)
 os.environ.setdefault("STOCKADE_TEST_SHARED_DATA", str(SHARED_DATA))
-FALCO_RULES = SHARED_DATA / "falco-rules" / "falco_rules.yaml"
-K8S_AUDIT_RULES = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
-TEST_DATA = REPO / "tests" / "data"
 
 
-def _skip_reason(marker: str) -> str | None:
-    if marker == "root" and os.geteuid() != 0:
-        return "needs root"
-    if marker == "postgres" and not Path("/usr/lib/postgresql").exists():
-        return "needs PostgreSQL server binaries (apt-get install postgresql)"
-    if marker == "containers" and (os.geteuid() != 0 or not (shutil.which("runc") or shutil.which("podman"))):
-        return "needs root and runc or podman"
-    return None
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a capability the machine lacks: skipped locally, failed in CI."""
+    for marker in CAPABILITY_MARKERS:
+        if item.get_closest_marker(marker) is not None:
+            reason = missing_capability(marker)
+            need(reason is None, reason or "")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        for m in ("root", "postgres", "containers", "ebpf"):
-            if item.get_closest_marker(m) is not None:
-                reason = _skip_reason(m)
-                # In CI (CI=true) every capability must be present: run the test and let it fail
-                # rather than hide the gap behind a skip.
-                if reason and os.environ.get("CI") != "true":
-                    item.add_marker(pytest.mark.skip(reason=reason))
+def _skip_reason(longrepr: object) -> str:
+    # a skip's longrepr is (path, line, "Skipped: reason")
+    return str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """In CI a skipped test is a failed one (xfail stays xfail)."""
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every test, but this one was skipped: {_skip_reason(report.longrepr)}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report() -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """In CI a module skipped at collection is a collection error."""
+    report = yield
+    if IN_CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every test, but this module was skipped: {_skip_reason(report.longrepr)}"
+    return report
 
 
 @pytest.fixture(scope="session")
 def falco_rules_path() -> Path:
-    if not FALCO_RULES.exists():
-        pytest.skip(f"{FALCO_RULES} not present")
-    return FALCO_RULES
+    """Falco's stable rules (falco_rules.yaml) from the shared data."""
+    return need_file(FALCO_RULES)
 
 
 @pytest.fixture(scope="session")
 def k8s_audit_rules_path() -> Path:
-    if not K8S_AUDIT_RULES.exists():
-        pytest.skip(f"{K8S_AUDIT_RULES} not present")
-    return K8S_AUDIT_RULES
+    """Falco's Kubernetes audit rules (k8s_audit_rules.yaml) from the shared data."""
+    return need_file(K8S_AUDIT_RULES)

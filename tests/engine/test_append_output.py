@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from stockade.config import load_config
+from stockade.engine.build import build_engine
 from stockade.rules.ruleset import RuleLoadError
-from stockade.runtime.offline import build_engine
 
 RULES = """
 - rule: Shows its container

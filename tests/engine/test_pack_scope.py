@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stockade.config import load_config
+from stockade.engine.build import build_engine
 from stockade.rules.defaults import HOST_SCOPE_RULES, default_rule_paths
-from stockade.runtime.offline import build_engine
 
 READ = {
     "evt.type": "openat",

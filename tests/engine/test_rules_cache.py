@@ -16,11 +16,11 @@ import pytest
 import stockade.engine.cache as cache_mod
 from stockade.config import DEFAULT_APPEND_OUTPUT
 from stockade.engine import Engine
+from stockade.engine.build import append_output_spec
 from stockade.engine.cache import load_engine
 from stockade.model.alert import Alert
 from stockade.rules.defaults import builtin_rule_files
 from stockade.rules.ruleset import RuleLoadError
-from stockade.runtime.offline import append_output_spec
 from stockade.sources.jsonl import JsonlSource
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "recordings" / "shell_in_container.jsonl"

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import SHARED_DATA, need_file
 from stockade.model.fields import ArgKind, FieldType, all_fields, lookup
 from stockade.model.k8s_audit_fields import image_repository, json_pointer
 
-SHARED_AUDIT = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit" / "demo.log"
+SHARED_AUDIT = SHARED_DATA / "k8s" / "audit" / "demo.log"
 
 #: every field of the k8saudit plugin (fields.go), list-valued or not
 PLUGIN_SCALARS = [
@@ -520,8 +520,7 @@ def test_flat_dict_from_a_falco_alert_is_read_as_is() -> None:
 
 def test_real_audit_log() -> None:
     """The shared sample log (impersonated requests, API server 1.7 era)."""
-    if not SHARED_AUDIT.exists():
-        pytest.skip(f"{SHARED_AUDIT} not present")
+    need_file(SHARED_AUDIT)
     events = [json.loads(line) for line in SHARED_AUDIT.read_text().splitlines() if line.strip()]
     first = events[0]
     assert get(first, "ka.user.name") == "system:admin"

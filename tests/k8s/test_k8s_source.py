@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from helpers import SHARED_DATA, need_file
 from stockade.engine import Engine
 from stockade.errors import SourceError
 from stockade.model.fields import lookup
@@ -24,7 +25,7 @@ from stockade.sources.k8s_audit import K8sAuditSource, parse_audit_webhook_body
 from stockade.sources.registry import open_source
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_AUDIT = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit" / "demo.log"
+SHARED_AUDIT = SHARED_DATA / "k8s" / "audit" / "demo.log"
 GOLDEN = REPO / "tests" / "data" / "k8s_audit" / "golden"
 
 
@@ -64,8 +65,7 @@ def _read(path: Path | str) -> tuple[list[Any], SourceStats]:
 
 
 def test_real_audit_log_json_lines() -> None:
-    if not SHARED_AUDIT.exists():
-        pytest.skip(f"{SHARED_AUDIT} not present")
+    need_file(SHARED_AUDIT)
     events, stats = _read(SHARED_AUDIT)
     n_lines = sum(1 for line in SHARED_AUDIT.read_text().splitlines() if line.strip())
     assert len(events) == n_lines == stats.events

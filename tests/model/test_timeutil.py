@@ -1,11 +1,15 @@
 """One RFC 3339 parser, two modes: strict for what users and event formats give, lenient for the
-times container runtimes write (Go's format)."""
+times container runtimes write (Go's format); one definition of an event's time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from stockade.model.timeutil import parse_runtime_time_ns, parse_time_ns
+from stockade.model.event import Event
+from stockade.model.fields import lookup
+from stockade.model.timeutil import event_time_ns, parse_runtime_time_ns, parse_time_ns
 
 S = 1_000_000_000
 #: 2026-11-23T08:23:13Z
@@ -74,3 +78,58 @@ def test_the_lenient_mode_gives_none_for_what_is_not_a_known_time(value: object)
 )
 def test_the_strict_mode_rejects_what_is_not_a_whole_time(text: str) -> None:
     assert parse_time_ns(text) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "ns"),
+    [
+        ({"evt.time": T, "evt.rawtime": 5}, T),
+        ({"evt.rawtime": T}, T),
+        ({"evt.time": "2026-11-23T08:23:13Z", "evt.rawtime": T}, T),
+        ({"evt.time": True}, None),
+        ({"evt.time": 1.5}, None),
+        ({"stageTimestamp": "2026-11-23T08:23:13Z"}, None),
+        ({}, None),
+    ],
+)
+def test_a_syscall_event_s_time_is_its_integer_evt_time_or_rawtime(
+    data: dict[str, Any], ns: int | None
+) -> None:
+    assert event_time_ns(data) == ns
+    assert event_time_ns(data, "syscall") == ns
+    assert Event("syscall", data).time_ns == ns
+
+
+@pytest.mark.parametrize(
+    ("data", "ns"),
+    [
+        (
+            {
+                "stageTimestamp": "2026-11-23T08:23:13.5Z",
+                "requestReceivedTimestamp": "2026-11-23T08:23:13Z",
+                "evt.time": 7,
+            },
+            T + S // 2,
+        ),
+        ({"stageTimestamp": "soon", "requestReceivedTimestamp": "2026-11-23T08:23:13Z"}, T),
+        ({"timestamp": "2026-11-23T08:23:13Z"}, T),
+        ({"stageTimestamp": 12, "evt.time": T}, T),
+        ({"evt.rawtime": T}, None),
+        ({}, None),
+    ],
+)
+def test_an_audit_event_s_time_is_its_first_readable_timestamp(data: dict[str, Any], ns: int | None) -> None:
+    assert event_time_ns(data, "k8s_audit") == ns
+    assert Event("k8s_audit", data).time_ns == ns
+
+
+def test_the_time_fields_read_the_event_s_time() -> None:
+    audit = {"stageTimestamp": "2026-11-23T08:23:13Z"}
+    fields = {
+        name: spec.extractor(None)
+        for name in ("evt.time", "evt.rawtime", "jevt.rawtime")
+        if (spec := lookup(name)) is not None
+    }
+    assert fields["evt.time"]({"evt.rawtime": T}) == T
+    assert fields["evt.rawtime"]({"evt.time": T}) == T
+    assert fields["jevt.rawtime"](audit) == str(T)

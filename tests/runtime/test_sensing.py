@@ -10,33 +10,20 @@ from typing import Any
 
 import pytest
 
+from helpers import Collector, wait_until
 from stockade.config import load_config
 from stockade.model.alert import Alert
 from stockade.runtime.sensing import LOSS_RULE, SensorRunner, plan
 
 
+@pytest.mark.root
 def test_plan_reports_what_is_missing() -> None:
     p = plan("fallback", {"execve", "openat", "ptrace"})
-    if not p.backends:
-        pytest.skip("no fallback backend can run here (needs root)")
+    assert p.backends, p.describe()
     d = p.describe()
     assert "procconn" in d["backend"]
     assert "ptrace" in d["missing_evttypes"]  # no fallback backend sees ptrace
     assert plan("none", None).backends == []
-
-
-class _Collect:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self.alerts: list[Alert] = []
-
-    def handle(self, ev: Any) -> list[Alert]:
-        self.events.append(ev)
-        return []
-
-    def ingest_alerts(self, alerts: list[Alert]) -> int:
-        self.alerts.extend(alerts)
-        return len(alerts)
 
 
 @pytest.mark.root
@@ -46,7 +33,7 @@ def test_fallback_sensor_sees_a_real_exec_and_open(tmp_path: Path) -> None:
     secret = watched / "secret"
     secret.write_text("s")
     cfg = load_config(None, {"sensor": {"backend": "fallback", "watch_paths": [str(watched)]}}, environ={})
-    sink = _Collect()
+    sink = Collector()
     runner = SensorRunner(cfg, sink, {"execve", "openat"})
     runner.start()
     try:
@@ -57,22 +44,15 @@ def test_fallback_sensor_sees_a_real_exec_and_open(tmp_path: Path) -> None:
         time.sleep(0.5)
         out, _ = p.communicate(b"", timeout=10)
         assert out == b"s"
-        deadline = time.monotonic() + 10
-        seen_exec = seen_open = False
-        while time.monotonic() < deadline and not (seen_exec and seen_open):
-            time.sleep(0.2)
-            for ev in list(sink.events):
-                d = ev.data
-                if (
-                    d.get("evt.type") == "execve"
-                    and d.get("proc.exepath") == "/usr/bin/cat"
-                    and str(secret) in str(d.get("proc.cmdline"))
-                ):
-                    seen_exec = True
-                    assert d.get("proc.ppid") == os.getpid()
-                if d.get("evt.type") == "openat" and d.get("fd.name") == str(secret):
-                    seen_open = True
-        assert seen_exec and seen_open
+        ex = sink.wait_for_event(
+            lambda d: (
+                d.get("evt.type") == "execve"
+                and d.get("proc.exepath") == "/usr/bin/cat"
+                and str(secret) in str(d.get("proc.cmdline"))
+            )
+        )
+        assert ex.data.get("proc.ppid") == os.getpid()
+        sink.wait_for_event(lambda d: d.get("evt.type") == "openat" and d.get("fd.name") == str(secret))
         assert not any(k.startswith("_") for ev in sink.events for k in ev.data)  # private keys consumed
         st = runner.status()
         assert st["events"] >= 2 and "procconn" in st["backend"]
@@ -83,7 +63,7 @@ def test_fallback_sensor_sees_a_real_exec_and_open(tmp_path: Path) -> None:
 @pytest.mark.root
 def test_lost_events_become_an_alert() -> None:
     cfg = load_config(None, {"sensor": {"backend": "fallback", "watch_paths": []}}, environ={})
-    sink = _Collect()
+    sink = Collector()
     runner = SensorRunner(cfg, sink, {"execve"})
     runner.start()
     try:
@@ -103,7 +83,7 @@ def test_an_event_that_fails_is_counted_and_the_sensor_goes_on() -> None:
     """Enrichment or the pipeline failing on one event must not stop the consumer thread: the
     failure is counted in status()["event_errors"] and the next events still arrive."""
 
-    class Failing(_Collect):
+    class Failing(Collector):
         def handle(self, ev: Any) -> list[Alert]:
             if ev.data.get("boom"):
                 raise ValueError("bad event")
@@ -116,9 +96,7 @@ def test_an_event_that_fails_is_counted_and_the_sensor_goes_on() -> None:
     try:
         runner._q.put(("test", [{"evt.type": "execve", "boom": True}, {"evt.type": "execve", "n": 1}]))
         runner._q.put(("test", [{"evt.type": "execve", "n": 2}]))
-        deadline = time.monotonic() + 10
-        while len(sink.events) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(sink.events) >= 2, timeout=10)
     finally:
         runner.close()
     assert [e.data.get("n") for e in sink.events] == [1, 2]

@@ -13,6 +13,7 @@ import pytest
 from stockade.config import load_config
 from stockade.errors import ConfigError, UsageError
 from stockade.model.alert import Alert
+from stockade.model.errorlog import DEFAULT_KEEP
 from stockade.model.event import Event
 from stockade.model.mute import Mute, check_selector, selector_matches
 from stockade.runtime.mutes import MuteSet, expiry_ns
@@ -264,6 +265,17 @@ def test_reload_with_a_bad_file_keeps_the_running_rules(runtime: Runtime, rules_
     assert runtime.status()["rules"]["reloads"] == {"ok": 0, "failed": 1}
 
 
+def test_a_failed_reload_keeps_its_first_errors_for_status(runtime: Runtime, rules_file: Path) -> None:
+    n = DEFAULT_KEEP + 3
+    rules_file.write_text("".join(BROKEN.replace("Shadow read", f"Broken {i}") for i in range(n)))
+    with pytest.raises(ReloadError) as ei:
+        runtime.reload_rules()
+    assert len(ei.value.errors) == n
+    last = runtime.status()["rules"]["last_reload"]
+    assert last["errors"] == ei.value.errors[:DEFAULT_KEEP]
+    assert "Broken 0" in last["errors"][0]
+
+
 def test_reload_swaps_rules_and_keeps_counters(runtime: Runtime, rules_file: Path) -> None:
     assert runtime.ingest([_shadow()]) == 1
     rules_file.write_text(OTHER)
@@ -285,7 +297,7 @@ def test_swap_is_atomic_per_event(tmp_path: Path) -> None:
     new.write_text(OTHER)
     rt = _runtime(tmp_path, old, rule_matching="all")
     try:
-        from stockade.runtime.offline import build_engine
+        from stockade.engine.build import build_engine
 
         engines = [build_engine(rt.cfg, [str(p)])[0] for p in (new, old)]
         seen: list[set[str]] = []
@@ -307,7 +319,7 @@ def test_swap_is_atomic_per_event(tmp_path: Path) -> None:
 
 
 def test_unknown_disabled_rule_is_an_error_naming_its_origin(tmp_path: Path) -> None:
-    from stockade.runtime.offline import build_engine
+    from stockade.engine.build import build_engine
 
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("engine:\n  disabled_rules: [Shadow reed]\n")

@@ -22,7 +22,7 @@
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
 
 Tests using them are marked ``@pytest.mark.containers`` and ``@pytest.mark.root``; the fixtures skip
-with the reason when runc, podman or busybox are missing.
+with the reason (fail in CI) when runc, podman or busybox are missing.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ from typing import Any
 
 import pytest
 
+from helpers import need
 from stockade.config import DEFAULT_APPEND_OUTPUT, load_config
+from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 
@@ -65,17 +66,16 @@ events_logger = "file"
 
 
 def _need_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    need(os.geteuid() == 0, "needs root")
 
 
 def _busybox() -> str:
-    for p in BUSYBOX_CANDIDATES:
-        if os.path.exists(p):
-            out = subprocess.run(["file", "-b", p], capture_output=True, text=True, check=False).stdout
-            if "dynamically linked" not in out:
-                return p
-    pytest.skip("needs busybox-static (apt-get install busybox-static)")
+    static = (
+        p
+        for p in BUSYBOX_CANDIDATES
+        if os.path.exists(p) and "dynamically linked" not in _run(["file", "-b", p]).stdout
+    )
+    return need(next(static, None), "needs busybox-static (apt-get install busybox-static)")
 
 
 def _run(args: Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -109,9 +109,10 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def attack_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tools/stk_attack.c, built statically (clang and libc6-dev, installed by scripts/install.sh)."""
-    cc = shutil.which("clang") or shutil.which("cc")
-    if cc is None:
-        pytest.skip("needs clang to build tests/sensor/tools/stk_attack.c (scripts/install.sh)")
+    cc = need(
+        shutil.which("clang") or shutil.which("cc"),
+        "needs clang to build tests/sensor/tools/stk_attack.c (scripts/install.sh)",
+    )
     out = tmp_path_factory.mktemp("tools") / "stk-attack"
     src = Path(__file__).parent / "tools" / "stk_attack.c"
     r = _run([cc, "-static", "-O1", "-o", str(out), str(src)])
@@ -155,9 +156,7 @@ class RuncContainer:
 @pytest.fixture
 def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..., RuncContainer]]:
     _need_root()
-    runc = shutil.which("runc")
-    if runc is None:
-        pytest.skip("needs runc (apt-get install runc)")
+    runc = need(shutil.which("runc"), "needs runc (apt-get install runc)")
     made: list[RuncContainer] = []
 
     def make(
@@ -298,11 +297,8 @@ def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def podman_image(busybox_rootfs: Path, podman_conf: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``localhost/stockade-test-busybox:latest``, imported from the busybox rootfs."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    podman = shutil.which("podman")
-    if podman is None:
-        pytest.skip("needs podman (apt-get install podman)")
+    _need_root()
+    podman = need(shutil.which("podman"), "needs podman (apt-get install podman)")
     tar = tmp_path_factory.mktemp("podman-image") / "busybox.tar"
     with tarfile.open(tar, "w") as tf:
         tf.add(busybox_rootfs, arcname=".")
@@ -404,8 +400,9 @@ class HostSandbox:
 @pytest.fixture
 def host_sandbox(busybox_rootfs: Path, tmp_path: Path) -> HostSandbox:
     _need_root()
-    if shutil.which("unshare") is None or shutil.which("chroot") is None:
-        pytest.skip("needs unshare and chroot (util-linux, coreutils)")
+    need(
+        shutil.which("unshare") and shutil.which("chroot"), "needs unshare and chroot (util-linux, coreutils)"
+    )
     root = tmp_path / "host-sandbox"
     shutil.copytree(busybox_rootfs, root, symlinks=True)
     (root / "dev" / "shm").mkdir(mode=0o1777)

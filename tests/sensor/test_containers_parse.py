@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers import need
 from stockade.model.fields import lookup
 from stockade.sensor.containers.cgroup import CgroupMatch, parse_cgroup_path
 from stockade.sensor.containers.cri import CriClient, info_from_crictl
@@ -262,9 +263,7 @@ def test_runc_index_picks_up_new_state_dirs(tmp_path: Path) -> None:
     assert index.lookup("/mybox") is None
     (root / "mybox").mkdir()
     assert index.lookup("/mybox") is None  # created, no state yet
-    mounts = _cgroup_mounts()
-    if not mounts:
-        pytest.skip("no cgroup hierarchy mounted")
+    mounts = need(_cgroup_mounts(), "no cgroup hierarchy mounted")
     mp, croot = mounts[-1]
     expect = (croot.rstrip("/") if croot != "/" else "") + "/mybox"
     (root / "mybox" / "state.json").write_text(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,15 +13,6 @@ import pytest
 from stockade.sensor.ebpf.backend import EbpfBackend
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def available() -> None:
-    caps = EbpfBackend.probe()
-    if not caps.available:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"eBPF backend unavailable: {caps.reason}")
-        pytest.skip(f"eBPF backend unavailable: {caps.reason}")
 
 
 def run_and_drain(b: EbpfBackend, cmd: list[str], match: Any) -> tuple[int, float]:

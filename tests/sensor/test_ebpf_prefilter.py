@@ -3,7 +3,6 @@ filtered; the decoder reports failed calls as the prefilter's analysis assumes."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,11 +14,11 @@ import pytest
 
 from stockade.config import load_config
 from stockade.engine import Engine
+from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.rules import interp
 from stockade.rules.prefilter import failed_call_facts
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 from stockade.sensor.ebpf.backend import EbpfBackend
@@ -98,15 +97,6 @@ def _runner(tmp_path: Path, condition: str, prefilter: bool = True) -> tuple[Sen
     return SensorRunner(cfg, pipe, engine.evttypes("syscall")), pipe
 
 
-@pytest.fixture
-def ebpf() -> None:
-    caps = EbpfBackend.probe()
-    if not caps.available:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"eBPF backend unavailable: {caps.reason}")
-        pytest.skip(f"eBPF backend unavailable: {caps.reason}")
-
-
 def _opens(tmp_path: Path, pipe: _Recording, want_failed: int) -> tuple[list[Any], list[Any]]:
     """A child process fails to open a missing file FAILED times, then opens a present one OK times:
     (its failed, its successful open events that reached the pipeline)."""
@@ -144,7 +134,7 @@ def _opens(tmp_path: Path, pipe: _Recording, want_failed: int) -> tuple[list[Any
 
 @pytest.mark.root
 @pytest.mark.ebpf
-def test_failed_opens_no_rule_reads_are_dropped_in_the_kernel(ebpf: None, tmp_path: Path) -> None:
+def test_failed_opens_no_rule_reads_are_dropped_in_the_kernel(tmp_path: Path) -> None:
     # only successful opens can match (Falco's open_read ends in fd.num>=0)
     cond = "evt.type in (open, openat, openat2) and evt.is_open_read = true and fd.num >= 0"
     off, _ = _runner(tmp_path, cond, prefilter=False)
@@ -170,7 +160,7 @@ def test_failed_opens_no_rule_reads_are_dropped_in_the_kernel(ebpf: None, tmp_pa
 
 @pytest.mark.root
 @pytest.mark.ebpf
-def test_failed_opens_a_rule_reads_arrive(ebpf: None, tmp_path: Path) -> None:
+def test_failed_opens_a_rule_reads_arrive(tmp_path: Path) -> None:
     runner, pipe = _runner(tmp_path, "evt.type = openat and evt.res = ENOENT")
     assert "openat" not in runner.drop_failed and "execve" in runner.drop_failed  # no rule reads execs
     runner.start()

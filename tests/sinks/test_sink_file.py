@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from helpers import need
 from stockade.model.alert import Alert
 from stockade.sinks.file import FileSink
 
@@ -119,8 +120,8 @@ def test_buffered_lines_written_on_flush(tmp_path: Path, make_alert: Callable[..
     sink.close()
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_disk_full_counts_and_keeps_going(make_alert: Callable[..., Alert]) -> None:
+    need(os.path.exists("/dev/full"), "needs /dev/full")
     sink = FileSink("/dev/full", fsync="never")
     for i in range(5):
         sink.emit(make_alert(i))  # ENOSPC on every write: no exception

@@ -5,20 +5,21 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import SHARED_DATA, need_file
+from stockade.engine import Engine
 from stockade.errors import SourceError
 from stockade.sources.interface import MAX_REPORTED_ERRORS
 from stockade.sources.jsonl import JsonlSource, iter_lines
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
-FALCO_RULES = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "falco-rules" / "falco_rules.yaml"
+FALCO_RULES = SHARED_DATA / "falco-rules" / "falco_rules.yaml"
 
 
 def test_events_carry_data_and_origin(tmp_path: Path) -> None:
@@ -164,10 +165,8 @@ def test_sample_recording_is_clean() -> None:
 
 
 def test_sample_recording_fires_falco_rules() -> None:
-    engine_mod = pytest.importorskip("stockade.engine", reason="stockade.engine is not written yet")
-    if not FALCO_RULES.exists():
-        pytest.skip(f"{FALCO_RULES} not present")
-    engine = engine_mod.Engine.from_files([str(FALCO_RULES)], rule_matching="all", hostname="test-host")
+    need_file(FALCO_RULES)
+    engine = Engine.from_files([str(FALCO_RULES)], rule_matching="all", hostname="test-host")
     fired = {}
     for e in JsonlSource(str(SAMPLE)).events():
         for a in engine.process(e):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import SHARED_DATA, need_file
+from stockade.engine import Engine
 from stockade.model.event import Event
 from stockade.model.fields import syscall_value
 from stockade.sources.tetragon import TetragonSource, open_flags_str, split_image
 
-EVENTS_JSON = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "tetragon" / "events.json"
+EVENTS_JSON = SHARED_DATA / "tetragon" / "events.json"
 
 
 @pytest.fixture(scope="module")
 def raw_events() -> list[dict[str, Any]]:
-    if not EVENTS_JSON.exists():
-        pytest.skip(f"{EVENTS_JSON} not present")
+    need_file(EVENTS_JSON)
     return [json.loads(line) for line in EVENTS_JSON.read_text().splitlines() if line.strip()]
 
 
@@ -40,8 +40,7 @@ def write_lines(path: Path, objs: list[Any]) -> Path:
 
 
 def test_sample_replays_every_line() -> None:
-    if not EVENTS_JSON.exists():
-        pytest.skip(f"{EVENTS_JSON} not present")
+    need_file(EVENTS_JSON)
     src, events = replay(EVENTS_JSON)
     assert src.stats.events == 3 and src.stats.malformed == 0 and not src.skipped
     assert [e.origin for e in events] == [f"{EVENTS_JSON}:{i}" for i in (1, 2, 3)]
@@ -49,8 +48,7 @@ def test_sample_replays_every_line() -> None:
 
 
 def test_sample_netserver_exec() -> None:
-    if not EVENTS_JSON.exists():
-        pytest.skip(f"{EVENTS_JSON} not present")
+    need_file(EVENTS_JSON)
     _, events = replay(EVENTS_JSON)
     d = events[0].data
     assert d["evt.dir"] == "<"
@@ -85,8 +83,7 @@ def test_sample_netserver_exec() -> None:
 
 
 def test_sample_deathstar_exec_and_ancestry() -> None:
-    if not EVENTS_JSON.exists():
-        pytest.skip(f"{EVENTS_JSON} not present")
+    need_file(EVENTS_JSON)
     _, events = replay(EVENTS_JSON)
     d = events[1].data
     assert d["proc.name"] == "starwars-docker"
@@ -470,10 +467,9 @@ RULES = """
 
 
 def test_shell_rule_fires_on_tetragon_events(tmp_path: Path, raw_events: list[dict[str, Any]]) -> None:
-    engine_mod = pytest.importorskip("stockade.engine", reason="stockade.engine is not written yet")
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    engine = engine_mod.Engine.from_files([str(rules)], rule_matching="all", hostname="test-host")
+    engine = Engine.from_files([str(rules)], rule_matching="all", hostname="test-host")
     sh = _child_exec(raw_events[1], "/bin/sh", "-c id", 70001, "c2gtZXhlYw==")
     idcmd = _child_exec(sh, "/usr/bin/id", "", 70002, "aWQtZXhlYw==")
     _, events = replay(write_lines(tmp_path / "t.json", [*raw_events, sh, idcmd]))

@@ -21,18 +21,7 @@ from typing import Any
 
 import pytest
 
-PG_ROOT = Path("/usr/lib/postgresql")
-
-
-def _pg_bin() -> Path | None:
-    def version(p: Path) -> float:
-        try:
-            return float(p.parent.name)
-        except ValueError:
-            return 0.0
-
-    found = sorted(PG_ROOT.glob("*/bin/pg_ctl"), key=lambda p: version(p.parent))
-    return found[-1].parent if found else None
+from helpers import PG_ROOT, need, pg_bindir
 
 
 def _free_port() -> int:
@@ -133,12 +122,9 @@ class PgServer:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A real PostgreSQL server for the test session (skipped without the binaries)."""
-    bindir = _pg_bin()
-    if bindir is None:
-        reason = f"PostgreSQL server binaries not found under {PG_ROOT} (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    bindir = need(
+        pg_bindir(), f"PostgreSQL server binaries not found under {PG_ROOT} (apt-get install postgresql)"
+    )
     server = PgServer(bindir)
     try:
         server.start()

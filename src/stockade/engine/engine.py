@@ -13,8 +13,9 @@ from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
+from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
-from stockade.model.timeutil import format_time_ns, parse_time_ns
+from stockade.model.timeutil import event_time_ns, format_time_ns
 from stockade.rules import interp
 from stockade.rules.ast import Node
 from stockade.rules.compiler import CompiledSet, Entry, compile_entries, compiled_from_state
@@ -27,15 +28,28 @@ _EMPTY: list[Alert] = []
 
 @dataclass(slots=True)
 class EngineStats:
+    """What the engine counted: events per source, alerts per rule, fallbacks, evaluation errors."""
+
     events: Counter[str] = field(default_factory=Counter)  # per source
     alerts: Counter[str] = field(default_factory=Counter)  # per rule
     #: events on which compiled code raised and the reference interpreter was used instead
     fallbacks: int = 0
-    #: (rule, error) the interpreter could not evaluate either: the rule is skipped for that event
-    eval_errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
+    #: what the interpreter could not evaluate either (the rule or step is skipped for that event):
+    #: every one counted, the first kept ("rule 'X': TypeError: ...")
+    problems: ErrorLog = field(default_factory=lambda: ErrorLog("engine", policy="first"))
+
+    @property
+    def eval_errors(self) -> int:
+        """Rules and sequence steps the interpreter could not evaluate on an event."""
+        return self.problems.total
+
+    @property
+    def last_errors(self) -> list[str]:
+        """The first evaluation errors, with the rule each was in."""
+        return self.problems.errors
 
     def to_dict(self) -> dict[str, Any]:
+        """The counters as status reports them."""
         return {
             "events": dict(self.events),
             "events_total": sum(self.events.values()),
@@ -349,9 +363,7 @@ class Engine:
             try:
                 ok = interp.evaluate(r.d.ast, data)  # type: ignore[arg-type]
             except Exception as e:
-                self._stats.eval_errors += 1
-                if len(self._stats.last_errors) < 20:
-                    self._stats.last_errors.append(f"rule '{r.d.name}': {type(e).__name__}: {e}")
+                self._stats.problems.report(f"rule '{r.d.name}': {type(e).__name__}: {e}")
                 continue
             if ok:
                 if sr.mode == "first":
@@ -370,15 +382,16 @@ class Engine:
                 try:
                     if seq is not None and interp.evaluate(seq.steps[k].ast, data):  # type: ignore[arg-type]
                         hits.append(i)
-                except Exception:
-                    self._stats.eval_errors += 1
+                except Exception as e:
+                    name = sr.seqs[si].d.name
+                    self._stats.problems.report(f"rule '{name}' step {k + 1}: {type(e).__name__}: {e}")
         if not hits:
             return _EMPTY
         per_seq: dict[int, set[int]] = {}
         for i in hits:
             si, k = sr.step_owner[i]
             per_seq.setdefault(si, set()).add(k)
-        t = _time_ns(data)
+        t = _time_ns(sr.source, data)
         eid = event.id if event is not None else None
         out = []
         for si, steps in per_seq.items():
@@ -390,7 +403,7 @@ class Engine:
                 alert.extra["sequence"] = [
                     {
                         "step": k + 1,
-                        "time": format_time_ns(_time_ns(d)),
+                        "time": format_time_ns(_time_ns(sr.source, d)),
                         "evt.type": d.get("evt.type"),
                         "proc.cmdline": interp.extractor("proc.cmdline", None)(d) if sr.typed else None,
                         "event_id": x,
@@ -403,7 +416,7 @@ class Engine:
     def _alert(self, rule: _Rule, data: dict[str, Any], event: Event | None) -> Alert:
         d = rule.d
         self._stats.alerts[d.name] += 1
-        t = _time_ns(data)
+        t = _time_ns(d.source, data)
         text, fields = rule.fmt.render(data)
         if rule.extra is not None:
             text = rule.extra.add_to(fields, data, text)
@@ -490,18 +503,10 @@ class Engine:
         return out
 
 
-def _time_ns(data: dict[str, Any]) -> int:
-    t = data.get("evt.time")
-    if isinstance(t, int):
-        return t
-    t = data.get("evt.rawtime")
-    if isinstance(t, int):
-        return t
-    for k in ("stageTimestamp", "requestReceivedTimestamp", "timestamp"):  # k8s_audit events
-        v = data.get(k)
-        if isinstance(v, str) and (ns := parse_time_ns(v)) is not None:
-            return ns
-    return time.time_ns()
+def _time_ns(source: str, data: dict[str, Any]) -> int:
+    """The event's time (:func:`event_time_ns`); the wall clock for an event that has none."""
+    t = event_time_ns(data, source)
+    return time.time_ns() if t is None else t
 
 
 def workload_of(source: str, data: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stockade.model.timeutil import event_time_ns
+
 SCHEMA_VERSION = 1
 #: in an event an agent ships to its manager: the id the agent gave it (its alerts' event_ids)
 EVENT_ID_KEY = "stockade.event_id"
@@ -35,14 +37,5 @@ class Event:
 
     @property
     def time_ns(self) -> int | None:
-        if self.source == "syscall":
-            t = self.data.get("evt.time", self.data.get("evt.rawtime"))
-            return t if isinstance(t, int) else None
-        from stockade.model.timeutil import parse_time_ns
-
-        for k in ("stageTimestamp", "requestReceivedTimestamp"):
-            v = self.data.get(k)
-            if isinstance(v, str):
-                return parse_time_ns(v)
-        t = self.data.get("evt.time")
-        return t if isinstance(t, int) else None
+        """The event's own time in ns since the epoch (:func:`event_time_ns`); None if it has none."""
+        return event_time_ns(self.data, self.source)

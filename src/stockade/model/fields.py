@@ -23,7 +23,8 @@ from typing import Any
 
 from stockade.model.evtnames import NO_RESULT_TYPES
 from stockade.model.images import split_image
-from stockade.model.syscall_fields import SYSCALL_FIELD_TYPES
+from stockade.model.syscall_fields import SYSCALL_FIELD_DESCRIPTIONS, SYSCALL_FIELD_TYPES
+from stockade.model.timeutil import event_time_ns
 
 Extractor = Callable[[dict[str, Any]], Any]
 
@@ -553,14 +554,6 @@ def _alias(key: str, fallback: Extractor) -> Extractor:
     return get
 
 
-def _evt_rawtime(e: dict[str, Any]) -> Any:
-    return e.get("evt.time") if isinstance(e.get("evt.time"), int) else None
-
-
-def _evt_time(e: dict[str, Any]) -> Any:
-    return e.get("evt.rawtime")
-
-
 def _keyed_list(key: str, sub: str) -> Callable[[str | None], Extractor]:
     """container.mount.dest[/path] / [N]: `container.mounts` is a list of mount dicts."""
 
@@ -654,7 +647,7 @@ _DERIVATIONS: dict[str, Extractor] = {
     "evt.rawres": _evt_rawres,
     "evt.res": _evt_res,
     "evt.failed": _evt_failed,
-    "evt.rawtime": _evt_rawtime,
+    "evt.rawtime": event_time_ns,
     "evt.dir": _evt_dir,
     "fd.ip": _both_ends(False),
     "fd.port": _both_ends(True),
@@ -663,7 +656,7 @@ _DERIVATIONS: dict[str, Extractor] = {
     "fd.snet": _alias("fd.sip", _tuple_part(2, False)),
     "fd.lnet": _alias("fd.lip", _local_remote(True, False)),
     "fd.rnet": _alias("fd.rip", _local_remote(False, False)),
-    "evt.time": _evt_time,
+    "evt.time": event_time_ns,
     "container.name": _container_name,
     "container.image": _container_image,
     "container.image.repository": _container_repo,
@@ -734,7 +727,8 @@ def _register_syscall_fields() -> None:
             continue
         deriv = _DERIVATIONS.get(name)
         factory = _derived(deriv, name) if deriv is not None else None
-        register(FieldSpec(name, ftype, "syscall", make_extractor=factory))
+        desc = SYSCALL_FIELD_DESCRIPTIONS.get(name, "")
+        register(FieldSpec(name, ftype, "syscall", description=desc, make_extractor=factory))
 
 
 _register_syscall_fields()

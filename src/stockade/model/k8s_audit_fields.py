@@ -27,9 +27,9 @@ import orjson
 
 from stockade.model.fields import ArgKind, Extractor, FieldSpec, FieldType, register
 from stockade.model.images import split_image
-from stockade.model.timeutil import format_time_ns, parse_time_ns
+from stockade.model.timeutil import event_time_ns, format_time_ns
 
-__all__ = ["K8S_AUDIT_SOURCE", "event_time_ns", "json_pointer", "json_text", "register_k8s_audit_fields"]
+__all__ = ["K8S_AUDIT_SOURCE", "json_pointer", "json_text", "register_k8s_audit_fields"]
 
 K8S_AUDIT_SOURCE = "k8s_audit"
 
@@ -106,20 +106,6 @@ def _flat(v: Any, is_list: bool) -> Any:
     if isinstance(v, str):
         return v
     return json_text(v)
-
-
-def event_time_ns(e: dict[str, Any]) -> int | None:
-    """The event's time in ns: stageTimestamp (as the plugin), then the older fields."""
-    for k in ("stageTimestamp", "requestReceivedTimestamp", "timestamp"):
-        v = e.get(k)
-        if isinstance(v, str):
-            ns = parse_time_ns(v)
-            if ns is not None:
-                return ns
-    t = e.get("evt.time")
-    if isinstance(t, int) and not isinstance(t, bool):
-        return t
-    return None
 
 
 def json_pointer(doc: Any, pointer: str) -> Any:
@@ -450,12 +436,12 @@ def _jevt_obj(e: dict[str, Any], arg: str | None) -> Any:
 
 
 def _rawtime(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e)
+    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
     return None if ns is None else str(ns)
 
 
 def _clock_time(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e)
+    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
     if ns is None:
         return None
     secs, frac = divmod(ns, 1_000_000_000)
@@ -463,7 +449,7 @@ def _clock_time(e: dict[str, Any], arg: str | None) -> Any:
 
 
 def _iso_time(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e)
+    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
     return None if ns is None else format_time_ns(ns)
 
 

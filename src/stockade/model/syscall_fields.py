@@ -2,7 +2,8 @@
 
 Generated once from `sysdig --list-markdown` (names and types only) plus the fields newer
 Falco versions added; edit by hand from now on. Argument kinds and derivations live in
-:mod:`stockade.model.fields`.
+:mod:`stockade.model.fields`. Fields that are Stockade's own (not libsinsp's) are described in
+:data:`SYSCALL_FIELD_DESCRIPTIONS`.
 """
 
 SYSCALL_FIELD_TYPES: dict[str, str] = {
@@ -227,6 +228,7 @@ SYSCALL_FIELD_TYPES: dict[str, str] = {
     "proc.aname": "STRING",
     "proc.apid": "INT",
     "proc.args": "STRING",
+    "proc.args_truncated": "BOOL",
     "proc.cmdlenargs": "UINT",
     "proc.cmdline": "STRING",
     "proc.cmdnargs": "UINT",
@@ -325,4 +327,12 @@ SYSCALL_FIELD_TYPES: dict[str, str] = {
     "user.name": "STRING",
     "user.shell": "STRING",
     "user.uid": "UINT",
+}
+
+#: what the fields that are Stockade's own mean (their FieldSpec.description)
+SYSCALL_FIELD_DESCRIPTIONS: dict[str, str] = {
+    "proc.args_truncated": (
+        "true when the sensor could read only part of the process's arguments (proc.args and "
+        "proc.cmdline hold that part); absent when it read them all"
+    ),
 }

@@ -1,10 +1,16 @@
-"""Time helpers: Falco times are nanoseconds since the epoch, printed as RFC 3339 with ns."""
+"""Time helpers: Falco times are nanoseconds since the epoch, printed as RFC 3339 with ns.
+
+:func:`event_time_ns` is the one definition of an event's time (the engine's alerts, the stored
+events, the ``evt.time`` / ``evt.rawtime`` / ``jevt.time`` fields all read it).
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 #: RFC 3339 / ISO 8601 at the start of a text; the fraction takes any number of digits (only the
 #: strict parser limits it to nine)
@@ -13,8 +19,34 @@ _RFC3339 = re.compile(
 )
 
 
+#: where a Kubernetes audit event keeps its time, in the order read (as Falco's k8saudit plugin):
+#: v1's stageTimestamp, then the older fields
+K8S_AUDIT_TIME_KEYS = ("stageTimestamp", "requestReceivedTimestamp", "timestamp")
+
+
 def now_ns() -> int:
+    """The wall clock in ns since the epoch."""
     return time.time_ns()
+
+
+def event_time_ns(data: Mapping[str, Any], source: str = "syscall") -> int | None:
+    """An event's time in ns since the epoch; None when it carries none.
+
+    A syscall event's is ``evt.time``, else ``evt.rawtime`` (integer ns). A Kubernetes audit
+    event's (``source="k8s_audit"``) is the first of :data:`K8S_AUDIT_TIME_KEYS` that holds an
+    RFC 3339 time, else an integer ``evt.time`` (a flat event of ``ka.*`` keys)."""
+    if source == "k8s_audit":
+        for k in K8S_AUDIT_TIME_KEYS:
+            v = data.get(k)
+            if isinstance(v, str) and (ns := parse_time_ns(v)) is not None:
+                return ns
+        t = data.get("evt.time")
+        return t if type(t) is int else None
+    t = data.get("evt.time")
+    if type(t) is int:
+        return t
+    t = data.get("evt.rawtime")
+    return t if type(t) is int else None
 
 
 def parse_time_ns(value: str) -> int | None:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from stockade.config import StockadeConfig
+from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.runtime.instance import RuntimeFile
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.sensing import SensorRunner

@@ -13,6 +13,7 @@ from typing import Any
 
 from stockade.engine import Engine
 from stockade.model.alert import Alert
+from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.sinks.aggregate import Aggregator
 from stockade.sinks.interface import Sink
@@ -31,16 +32,21 @@ class PipelineStats:
     forwarded: int = 0
     delivery_errors: int = 0
     storage_errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
+    #: every failure (delivery, storage, retention, closing a sink), the latest kept
+    problems: ErrorLog = field(default_factory=lambda: ErrorLog("pipeline"))
     #: alerts passed on (raised and forwarded, mutes applied), per (rule, priority)
     alerts_by: Counter[tuple[str, str]] = field(default_factory=Counter)
     sources: dict[str, SourceStats] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
+    @property
+    def last_errors(self) -> list[str]:
+        """The latest failures, oldest first."""
+        return self.problems.errors
+
     def error(self, msg: str) -> None:
-        if len(self.last_errors) >= 20:
-            self.last_errors.pop(0)
-        self.last_errors.append(msg)
+        """Record one failure."""
+        self.problems.report(msg)
 
 
 class Pipeline:

@@ -20,10 +20,11 @@ from typing import Any
 
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
+from stockade.engine.build import build_engine
 from stockade.errors import StockadeError
+from stockade.model.errorlog import ErrorLog
 from stockade.model.timeutil import format_time_ns
 from stockade.rules.prefilter import failed_droppable
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 
 
@@ -81,11 +82,14 @@ class RulesReloader:
             except StockadeError as e:
                 self.reloads["failed"] += 1
                 errors = [str(p) for p in getattr(e, "problems", ()) if p.level == "error"] or [str(e)]
+                kept = ErrorLog("rules reload", policy="first")
+                for msg in errors:
+                    kept.report(msg)
                 self.last = {
                     "ok": False,
                     "time": format_time_ns(started),
                     "error": str(e),
-                    "errors": errors[:20],
+                    "errors": kept.errors,
                     "rules_active": before,
                 }
                 raise ReloadError(f"the running rules are kept: {e}", errors) from e

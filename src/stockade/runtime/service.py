@@ -17,13 +17,13 @@ from typing import Any
 
 from stockade import __version__
 from stockade.config import StockadeConfig
+from stockade.engine.build import build_engine
 from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.model.mute import Mute
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
-from stockade.runtime.offline import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.sinks.interface import Sink

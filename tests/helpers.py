@@ -1,0 +1,265 @@
+"""What the tests share: where their data is, what they need from the machine, and collectors.
+
+Test modules import it as ``from helpers import ...`` (pytest's ``pythonpath`` puts ``tests/`` on
+``sys.path``; mypy's ``mypy_path`` does the same).
+
+* :func:`need` / :func:`need_file`: a test that needs something the machine or the checkout may lack
+  (a data file, a binary, a kernel feature) says so with one call. Locally it is skipped with the
+  reason; in CI (``CI=true`` in the environment) it fails with the reason, so CI never hides a gap
+  behind a skip.
+* The capability markers (``root``, ``ebpf``, ``containers``, ``postgres``) are checked in one
+  place: :func:`missing_capability`, which ``tests/conftest.py`` applies to every marked test.
+* :class:`Collector`: what a test's subject hands on, kept and waited for: alerts (as a pipeline
+  sink) and events (as the pipeline a sensor runner feeds). :class:`BackendPoller` and
+  :func:`poll_until`: the raw events of a sensor backend, polled as the agent does.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:  # only for annotations: importing helpers stays cheap
+    from stockade.model.alert import Alert
+    from stockade.model.event import Event
+
+T = TypeVar("T")
+
+#: CI runs every test: a missing capability or data file fails there instead of skipping
+IN_CI: Final = os.environ.get("CI") == "true"
+
+REPO: Final = Path(__file__).resolve().parents[1]
+TEST_DATA: Final = REPO / "tests" / "data"
+
+
+def _shared_data() -> Path:
+    """../shared/data next to the checkout; a clone elsewhere (CI) finds the workplace's copy."""
+    for cand in (REPO.parent / "shared" / "data", Path("/work/shared/data")):
+        if cand.is_dir():
+            return cand
+    return REPO.parent / "shared" / "data"
+
+
+#: data that is not in the repository (Falco's rules, recorded audit logs, Tetragon events, ...)
+SHARED_DATA: Final = Path(os.environ.get("STOCKADE_TEST_SHARED_DATA") or _shared_data())
+FALCO_RULES: Final = SHARED_DATA / "falco-rules" / "falco_rules.yaml"
+K8S_AUDIT_RULES: Final = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
+
+
+def need(condition: T | None, reason: str) -> T:
+    """`condition` when it holds (is truthy: a found path, True); else skip the running test with
+    `reason`, or in CI fail with it."""
+    if condition:
+        return condition
+    if IN_CI:
+        pytest.fail(f"CI runs every test, but this one cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_file(path: Path) -> Path:
+    """`path`, a file or directory the test reads, which must exist (see :func:`need`)."""
+    need(path.exists(), f"{path} not present")
+    return path
+
+
+# -- capabilities ------------------------------------------------------------------------------
+
+#: the markers whose capability tests/conftest.py checks before a marked test runs
+CAPABILITY_MARKERS: Final = ("root", "ebpf", "containers", "postgres")
+PG_ROOT: Final = Path("/usr/lib/postgresql")
+
+
+def pg_bindir() -> Path | None:
+    """The newest PostgreSQL server's bin directory (Debian's layout), if one is installed."""
+
+    def version(p: Path) -> float:
+        try:
+            return float(p.parent.name)
+        except ValueError:
+            return 0.0
+
+    found = sorted(PG_ROOT.glob("*/bin/pg_ctl"), key=lambda p: version(p.parent))
+    return found[-1].parent if found else None
+
+
+@functools.cache
+def missing_capability(marker: str) -> str | None:
+    """Why a test marked `marker` cannot run on this machine, or None when it can."""
+    if marker != "postgres" and os.geteuid() != 0:
+        return "needs root"
+    if marker == "containers" and not (shutil.which("runc") or shutil.which("podman")):
+        return "needs runc or podman (apt-get install runc podman)"
+    if marker == "postgres" and pg_bindir() is None:
+        return f"needs PostgreSQL server binaries under {PG_ROOT} (apt-get install postgresql)"
+    if marker == "ebpf":
+        from stockade.sensor.ebpf.backend import EbpfBackend
+
+        caps = EbpfBackend.probe()
+        if not caps.available:
+            return f"eBPF backend unavailable: {caps.reason}"
+    return None
+
+
+# -- collectors --------------------------------------------------------------------------------
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
+    """Poll `pred` until it holds or `timeout` seconds passed; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+class Collector:
+    """Keeps what reaches it, thread-safe: alerts as a pipeline sink (``Pipeline(engine,
+    [collector])``), events and alerts as the pipeline a sensor runner feeds (``handle``,
+    ``ingest_alerts``; with `pipeline`, events also go through it and its alerts are kept)."""
+
+    def __init__(self, pipeline: Any = None) -> None:
+        self.pipeline = pipeline
+        self.events: list[Event] = []
+        self.alerts: list[Alert] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, alert: Alert) -> None:
+        with self._lock:
+            self.alerts.append(alert)
+
+    def handle(self, event: Event) -> list[Alert]:
+        """Keep `event` (and, with a pipeline, the alerts it raises)."""
+        with self._lock:
+            self.events.append(event)
+        if self.pipeline is None:
+            return []
+        alerts: list[Alert] = self.pipeline.handle(event)
+        return alerts
+
+    def ingest_alerts(self, alerts: list[Alert]) -> int:
+        """Keep alerts raised outside the engine (a sensor's loss alert); with a pipeline, pass them on."""
+        if self.pipeline is not None:
+            n: int = self.pipeline.ingest_alerts(alerts)
+            return n
+        with self._lock:
+            self.alerts.extend(alerts)
+        return len(alerts)
+
+    def mark(self) -> int:
+        """Where the alerts kept from now on start (for ``wait_for(since=...)``)."""
+        return len(self.alerts)
+
+    def wait_for(
+        self,
+        pred: Callable[[Alert], bool],
+        timeout: float = 30.0,
+        *,
+        since: int = 0,
+        again: Callable[[], object] | None = None,
+        retry_s: float = 10.0,
+    ) -> Alert:
+        """The first alert from index `since` on matching `pred`; `again` repeats the behaviour every
+        `retry_s` meanwhile (on a shared machine a burst elsewhere can make the kernel drop a message)."""
+        found = self._wait(lambda: self.alerts[since:], pred, timeout, again, retry_s)
+        if found is None:
+            got = sorted({(a.rule, str(a.output_fields.get("container.id"))) for a in self.alerts[since:]})
+            raise AssertionError(f"no such alert in {timeout}s; got {got[:40]}")
+        return found
+
+    def wait_for_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> Event:
+        """The first event kept whose data matches `pred`, waiting up to `timeout` seconds."""
+        found = self._wait(lambda: self.events, lambda e: pred(e.data), timeout, None, timeout)
+        if found is None:
+            raise AssertionError(f"no such event in {timeout}s among {len(self.events)}")
+        return found
+
+    def _wait(
+        self,
+        items: Callable[[], list[T]],
+        pred: Callable[[T], bool],
+        timeout: float,
+        again: Callable[[], object] | None,
+        retry_s: float,
+    ) -> T | None:
+        deadline = time.monotonic() + timeout
+        next_try = time.monotonic() + retry_s
+        while True:
+            with self._lock:
+                snapshot = list(items())
+            for x in snapshot:
+                if pred(x):
+                    return x
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            if again is not None and now >= next_try:
+                again()
+                next_try = now + retry_s
+            time.sleep(0.05)
+
+
+class PollingBackend(Protocol):
+    """What the pollers need of a sensor backend (stockade.sensor.interface.Backend)."""
+
+    def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        """The raw events available now, waiting at most `timeout_s` for the first."""
+        ...
+
+
+def poll_until(
+    backend: PollingBackend,
+    pred: Callable[[dict[str, Any]], bool] | None = None,
+    want: int | None = None,
+    timeout: float = 5.0,
+) -> list[dict[str, Any]]:
+    """The backend's raw events matching `pred` (all when None), polled until `want` of them
+    arrived (None: until `timeout` passed) or `timeout` passed, then once more briefly."""
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (want is None or len(out) < want):
+        out += [e for e in backend.poll(0.1) if pred is None or pred(e)]
+    out += [e for e in backend.poll(0.05) if pred is None or pred(e)]
+    return out
+
+
+class BackendPoller:
+    """Polls a backend in a thread, as the agent does (so /proc is read while processes live);
+    a context manager. ``stop()`` ends polling, drains what the backend still holds (its
+    ``wait_idle()`` when it has one) and returns every event."""
+
+    def __init__(self, backend: PollingBackend) -> None:
+        self.backend = backend
+        self.events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.events.extend(self.backend.poll(0.05))
+
+    def __enter__(self) -> BackendPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop polling; every event polled, what the backend still held included."""
+        if not self._stop.is_set():
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join()
+            wait_idle: Callable[[], list[dict[str, Any]]] | None = getattr(self.backend, "wait_idle", None)
+            if wait_idle is not None:
+                self.events.extend(wait_idle())
+        return self.events
