@@ -21,16 +21,23 @@ from pydantic_core import PydanticCustomError
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import PRIORITIES, normalize_priority
+from stockade.model.choices import RuleMatching
 
 DEFAULT_CONFIG_PATH = Path("/etc/stockade/stockade.yaml")
+#: where the database and the spools live unless `data_dir` (or --data-dir) says otherwise
+DEFAULT_DATA_DIR = "/var/lib/stockade"
 ENV_PREFIX = "STOCKADE_"
 
 
 class _Strict(BaseModel):
+    """A configuration section: an unknown key is an error."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class AppendOutputMatch(_Strict):
+    """Which rules an append_output entry applies to: all the given conditions must hold."""
+
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
     rule: str | None = None
@@ -74,6 +81,8 @@ DEFAULT_APPEND_OUTPUT = [
 
 
 class EngineConfig(_Strict):
+    """The `engine` section: which rules are loaded and how they match (reloadable)."""
+
     #: extra rules files/directories, loaded after the built-in pack (in order)
     rules_files: list[str] = Field(default_factory=list)
     #: load Stockade's built-in rule pack
@@ -88,7 +97,7 @@ class EngineConfig(_Strict):
             "/etc/falco/k8s_audit_rules.yaml",
         ]
     )
-    rule_matching: Literal["first", "all"] = "first"
+    rule_matching: RuleMatching = "first"
     #: only rules at or above this priority are loaded (Falco's `priority` option)
     min_priority: str = "Debug"
     #: identical alerts (same rule and output) within this window are aggregated into one with a count
@@ -112,6 +121,8 @@ class EngineConfig(_Strict):
 
 
 class StorageConfig(_Strict):
+    """The `storage` section: the database, retention and which events are kept."""
+
     #: SQLAlchemy URL; default: SQLite in the data dir
     url: str | None = None
     #: events older than this are deleted; alerts are kept longer
@@ -147,6 +158,8 @@ class SensorConfig(_Strict):
 
 
 class ApiConfig(_Strict):
+    """The `api` section: where the manager API listens and its bearer token."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8720, ge=1, le=65535)
     #: bearer token required on /api (None: no auth, loopback only by default)
@@ -167,8 +180,10 @@ class SinkConfig(_Strict):
 
 
 class StockadeConfig(_Strict):
+    """The whole configuration, and where each of its values came from."""
+
     hostname: str = Field(default_factory=socket.gethostname)
-    data_dir: str = "/var/lib/stockade"
+    data_dir: str = DEFAULT_DATA_DIR
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     engine: EngineConfig = Field(default_factory=EngineConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -193,6 +208,7 @@ class StockadeConfig(_Strict):
         return self.origin(key) or f"{key} (default)"
 
     def db_url(self) -> str:
+        """The database URL: storage.url, else SQLite's stockade.db in the data directory."""
         if self.storage.url:
             return self.storage.url
         return f"sqlite:///{Path(self.data_dir) / 'stockade.db'}"

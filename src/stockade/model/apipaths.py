@@ -1,0 +1,43 @@
+"""The manager API's paths: the one place the server's routes and its clients take them from.
+
+The routes (``stockade.api.routes_*``) are declared relative to :data:`API_PREFIX`; clients (the
+CLI's commands that talk to a running instance, the agent's shipper) ask for
+``api_path(route, **params)``. It lives in the model, the lowest layer, so that the runtime (the
+shipper) and the CLI can use it without importing the web framework.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import quote
+
+#: every endpoint but /healthz and /metrics is under this prefix (and behind the bearer token)
+API_PREFIX: Final = "/api/v1"
+
+#: liveness and storage check, never behind the token
+HEALTHZ: Final = "/healthz"
+#: Prometheus metrics (behind the token like the API)
+METRICS: Final = "/metrics"
+
+# -- under API_PREFIX ----------------------------------------------------------------------------
+ALERTS: Final = "/alerts"
+ALERT: Final = "/alerts/{alert_id}"
+EVENTS: Final = "/events"
+EVENT: Final = "/events/{event_id}"
+RULES: Final = "/rules"
+RULES_RELOAD: Final = "/rules/reload"
+STATUS: Final = "/status"
+MUTES: Final = "/mutes"
+MUTE: Final = "/mutes/{mute_id}"
+#: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
+INGEST: Final = "/ingest"
+INGEST_FALCO: Final = INGEST + "/falco"
+INGEST_K8S_AUDIT: Final = INGEST + "/k8s-audit"
+INGEST_EVENTS: Final = INGEST + "/events"
+INGEST_ALERTS: Final = INGEST + "/alerts"
+
+
+def api_path(route: str, **params: str) -> str:
+    """The path a client requests for `route`: the prefix, and its ``{placeholders}`` filled with
+    `params` (each quoted as one path segment)."""
+    return API_PREFIX + route.format_map({k: quote(v, safe="") for k, v in params.items()})
