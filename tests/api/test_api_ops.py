@@ -69,7 +69,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def test_metrics_in_prometheus_format(http: TestClient, rt: Runtime) -> None:
+def test_metrics_in_prometheus_format(http: TestClient) -> None:
     _ingest(http, 3)
     http.post("/api/v1/mutes", json={"rule": "Shadow read", "reason": "r", "for": "1h"})
     _ingest(http, 2)

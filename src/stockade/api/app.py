@@ -1,10 +1,12 @@
-"""The manager API: FastAPI application factory and the runtime interface it serves.
+"""The manager API: the FastAPI application factory.
 
-``create_app(store, runtime, token=..., max_body_bytes=...)`` builds the app:
+``create_app(store, runtime, token=..., max_body_bytes=...)`` builds the app over a store and a
+runtime (:class:`~stockade.api.interface.RuntimeView`); the paths are in
+:mod:`stockade.model.apipaths`:
 
 * ``GET /healthz`` (never authenticated),
 * ``/api/v1/alerts``, ``/api/v1/events``, ``/api/v1/rules``, ``/api/v1/status``,
-* ``POST /api/v1/ingest/{falco,k8s-audit,events}``,
+* ``POST /api/v1/ingest/{falco,k8s-audit,events,alerts}``,
 * ``/api/v1/mutes``, ``POST /api/v1/rules/reload`` (tuning without restart),
 * ``GET /metrics`` (Prometheus; behind the token like ``/api``),
 * OpenAPI at ``/openapi.json``, ``/docs`` and ``/redoc``, their scripts served from the package
@@ -15,7 +17,7 @@ Every error is ``application/problem+json`` (see :mod:`stockade.api.problem`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -32,77 +34,16 @@ from stockade.api import (
 )
 from stockade.api.body import BodyLimitMiddleware
 from stockade.api.deps import require_token
-from stockade.api.problem import PROBLEM_MEDIA_TYPE, install_problem_handlers
-from stockade.model.alert import Alert
-from stockade.model.event import Event
-from stockade.model.mute import Mute
+from stockade.api.interface import RuntimeView
+from stockade.api.problem import PROBLEM_MEDIA_TYPE, install_problem_handlers, problem_responses
+from stockade.model.apipaths import API_PREFIX
 
 if TYPE_CHECKING:
     from stockade.storage.store import Store
 
-API_PREFIX = "/api/v1"
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "RuntimeView", "create_app"]
+
 DEFAULT_MAX_BODY_BYTES = 16 * 2**20
-
-
-class RuntimeView(Protocol):
-    """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""
-
-    def rules_info(self) -> list[dict[str, Any]]:
-        """The engine's rules: name, priority, source, tags, enabled, desc, condition, output, file, line."""
-        ...
-
-    def status(self) -> dict[str, Any]:
-        """Backend, rules loaded, events/s, drops, sources, sinks."""
-        ...
-
-    def ingest(self, events: list[Event]) -> int:
-        """Evaluate and store `events`; the number of alerts produced (forwarded ones included).
-
-        An event whose ``meta["falco_alert"]`` holds a Falco alert (``POST /ingest/falco``) carries
-        an external alert: the runtime forwards it, linked to the event, to storage and the sinks.
-        Thread-safe.
-        """
-        ...
-
-    def record(self, events: list[Event]) -> None:
-        """Store `events` without evaluating them (an agent's evidence, already evaluated there)."""
-        ...
-
-    def ingest_alerts(self, alerts: list[Alert]) -> int:
-        """Store external alerts that come without an event and send them to the sinks."""
-        ...
-
-    def metrics(self) -> dict[str, Any]:
-        """The counters /metrics exposes (stockade.api.metrics reads them at scrape time)."""
-        ...
-
-    def reload_rules(self) -> dict[str, Any]:
-        """Load and compile the rules again and swap them in; a StockadeError (the running rules
-        kept) if they fail."""
-        ...
-
-    def now_ns(self) -> int:
-        """The clock mutes expire by."""
-        ...
-
-    def add_mute(
-        self,
-        rule: str,
-        reason: str,
-        *,
-        workload: str | None = None,
-        for_: str | float | None = None,
-        until: str | int | None = None,
-        created_by: str | None = None,
-    ) -> Mute:
-        """Mute a loaded rule for a workload (or everywhere) until an expiry; applies at once."""
-        ...
-
-    def list_mutes(self, include_expired: bool = False) -> list[Mute]: ...
-
-    def delete_mute(self, mute_id: str) -> Mute:
-        """Unmute (id or unique prefix); NotFoundError if there is no such mute."""
-        ...
 
 
 def create_app(
@@ -133,7 +74,8 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
 
-    app.include_router(routes_health.router)
+    # what every route of a kind may answer is said here, once: a route declares only its own
+    app.include_router(routes_health.router, responses=problem_responses(503))
     auth = [Depends(require_token)]
     for r in (
         routes_alerts.router,
@@ -142,8 +84,9 @@ def create_app(
         routes_ingest.router,
         routes_tuning.router,
     ):
-        app.include_router(r, prefix=API_PREFIX, dependencies=auth)
-    app.include_router(metrics.router, dependencies=auth)
+        # behind the token; the store or the runtime may be unavailable
+        app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))
+    app.include_router(metrics.router, dependencies=auth, responses=problem_responses(401))
     _document_problems(app)
     return app
 

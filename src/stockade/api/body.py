@@ -125,6 +125,7 @@ class LineResult:
     errors: list[str] = field(default_factory=list)
 
     def bad(self, where: str, why: str) -> None:
+        """Count one rejected record; keep its reason among the first few."""
         self.rejected += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(f"{where}: {why}")
@@ -190,6 +191,7 @@ class BodyLimitMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 at once when the declared length is over the limit; else pass the request on."""
         if scope["type"] == "http":
             declared = None
             for k, v in scope.get("headers", ()):

@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
+from stockade.api.interface import RuntimeView
 from stockade.api.problem import Problem
+from stockade.model.apipaths import INGEST, api_path
 
 if TYPE_CHECKING:
-    from stockade.api.app import RuntimeView
     from stockade.storage.store import Store
 
 
 def get_store(request: Request) -> Store:
+    """The store the API reads and the runtime writes."""
     store: Store = request.app.state.store
     return store
 
@@ -33,12 +35,13 @@ def get_runtime(request: Request) -> RuntimeView:
 
 
 def get_max_body(request: Request) -> int:
+    """The largest request body the API reads, in bytes."""
     n: int = request.app.state.max_body_bytes
     return n
 
 
 #: ingestion endpoints also take the token as an `access_token` query parameter
-INGEST_PREFIX = "/api/v1/ingest/"
+INGEST_PREFIX = api_path(INGEST) + "/"
 
 
 def require_token(request: Request) -> None:

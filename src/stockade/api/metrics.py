@@ -14,16 +14,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stockade.api.problem import problem_responses
+from stockade.model import apipaths as paths
 
 router = APIRouter(tags=["metrics"])
 
 
 class RuntimeCollector(Collector):
+    """The runtime's counters as Prometheus metrics, read at scrape time."""
+
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
+        """The metrics from one read of the runtime's counters."""
         m: dict[str, Any] = self.runtime.metrics()
         info = InfoMetricFamily("stockade_build", "Stockade's version and this process's role")
         info.add_metric([], {"version": str(m["version"]), "role": str(m["role"])})
@@ -178,11 +181,12 @@ def registry_for(runtime: Any) -> CollectorRegistry:
 
 
 @router.get(
-    "/metrics",
+    paths.METRICS,
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **problem_responses(401)},
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request) -> Response:
+    """The Prometheus exposition of the process's and the runtime's metrics."""
     registry: CollectorRegistry = request.app.state.metrics
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,8 +6,9 @@ A value that cannot be parsed is a 422 problem naming the parameter, never a 500
 from __future__ import annotations
 
 import re
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from stockade.api.problem import Problem
 from stockade.model.alert import PRIORITIES, normalize_priority
@@ -23,6 +24,7 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*(?:\[[^\]]*\])?)\s*[:=](.*)$",
 
 
 def bad_param(name: str, value: str, why: str) -> Problem:
+    """The 422 problem for the query parameter `name` whose `value` is wrong, and why."""
     return Problem(
         422,
         f"query parameter '{name}': {why} (got {value[:80]!r})",
@@ -59,6 +61,7 @@ def parse_time_param(name: str, value: str | None, *, now: int | None = None) ->
 
 
 def parse_priority_param(value: str | None) -> str | None:
+    """A minimum priority in any case ('warning') -> Falco's name ('Warning'); None when not given."""
     if value is None or value.strip() == "":
         return None
     p = normalize_priority(value)
@@ -101,3 +104,32 @@ def reject_unknown_params(
             continue
         raise bad_param(k, v, "unknown query parameter; known: " + ", ".join(sorted(known)))
     return extra
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route (a FastAPI dependant) and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _declared(request: Request) -> frozenset[str]:
+    """The query parameters of the route `request` matched: its signature is the one list of them."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return frozenset(_query_names(dependant)) if dependant is not None else frozenset()
+
+
+def _reject_undeclared(request: Request) -> None:
+    reject_unknown_params(request, _declared(request))
+
+
+def _field_filters(request: Request) -> list[tuple[str, str]]:
+    return reject_unknown_params(request, _declared(request), allow_dotted=True)
+
+
+#: a route dependency: 422 for a query parameter the route does not declare
+STRICT_QUERY = Depends(_reject_undeclared)
+#: a route parameter: the (field, value) filters given as dotted query parameters (`proc.name=bash`);
+#: 422 for any other parameter the route does not declare
+FieldFilters = Annotated[list[tuple[str, str]], Depends(_field_filters)]

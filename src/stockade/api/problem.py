@@ -17,15 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stockade.errors import (
-    ConfigError,
-    EventError,
-    NotFoundError,
-    SourceError,
-    StockadeError,
-    StorageError,
-    UsageError,
-)
+from stockade.errors import StockadeError
 
 log = logging.getLogger("stockade.api")
 
@@ -46,6 +38,8 @@ class ProblemModel(BaseModel):
 
 
 class ProblemResponse(JSONResponse):
+    """A JSON response of type application/problem+json."""
+
     media_type = PROBLEM_MEDIA_TYPE
 
 
@@ -80,6 +74,7 @@ def problem_body(
     title: str | None = None,
     **extensions: Any,
 ) -> dict[str, Any]:
+    """The problem document: `kind` is the type's slug under PROBLEM_BASE (None: about:blank)."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + kind if kind else "about:blank",
@@ -103,28 +98,11 @@ def problem_response(
     instance: str | None = None,
     **extensions: Any,
 ) -> ProblemResponse:
+    """The problem response for `request` (its path is the problem's instance)."""
     if instance is None and request is not None:
         instance = request.url.path
     body = problem_body(status, detail, instance=instance, kind=kind, title=title, **extensions)
     return ProblemResponse(body, status_code=status, headers=headers)
-
-
-#: HTTP status for each Stockade error class (most specific first)
-_ERROR_STATUS: list[tuple[type[StockadeError], int, str]] = [
-    (NotFoundError, 404, "not-found"),
-    (StorageError, 503, "storage-unavailable"),
-    (SourceError, 400, "invalid-input"),
-    (EventError, 400, "invalid-event"),
-    (UsageError, 422, "invalid-parameter"),
-    (ConfigError, 500, "configuration"),
-]
-
-
-def _status_for(exc: StockadeError) -> tuple[int, str]:
-    for cls, status, kind in _ERROR_STATUS:
-        if isinstance(exc, cls):
-            return status, kind
-    return 400, "error"
 
 
 def _loc_str(loc: Any) -> str:
@@ -163,11 +141,11 @@ async def _on_validation(request: Request, exc: Exception) -> ProblemResponse:
 
 
 async def _on_stockade(request: Request, exc: Exception) -> ProblemResponse:
+    """The API's error boundary: a StockadeError answers with its class's status, type and title."""
     assert isinstance(exc, StockadeError)
-    status, kind = _status_for(exc)
-    if status >= 500:
+    if exc.http_status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc)
-    return problem_response(request, status, str(exc), kind=kind, title=exc.title)
+    return problem_response(request, exc.http_status, str(exc), kind=exc.problem_type, title=exc.title)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
@@ -186,8 +164,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
-#: `responses=` entry for routes, so the OpenAPI document shows the problem shape
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A `responses=` entry for routes and routers: the OpenAPI document shows the problem shape."""
     return {
         s: {
             "model": ProblemModel,

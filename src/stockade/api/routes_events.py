@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from stockade.api.deps import StoreDep
-from stockade.api.params import parse_time_param, parse_where, reject_unknown_params
+from stockade.api.params import FieldFilters, parse_time_param, parse_where
 from stockade.api.problem import problem_responses
+from stockade.model import apipaths as paths
 from stockade.model.event import Event
 from stockade.model.timeutil import format_time_ns
 
@@ -17,10 +18,11 @@ router = APIRouter(tags=["events"])
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 2**31
-_KNOWN = frozenset({"since", "until", "source", "where", "limit", "offset"})
 
 
 class EventItem(BaseModel):
+    """A stored event: its source, time, origin and data (Falco fields, or the audit object)."""
+
     id: str | None
     source: str
     time: str | None
@@ -30,6 +32,8 @@ class EventItem(BaseModel):
 
 
 class EventPage(BaseModel):
+    """A page of events, newest first."""
+
     items: list[EventItem]
     limit: int
     offset: int
@@ -38,6 +42,7 @@ class EventPage(BaseModel):
 
 
 def event_json(ev: Event) -> dict[str, Any]:
+    """The JSON form of a stored event (an EventItem)."""
     t = ev.time_ns
     return {
         "id": ev.id,
@@ -50,17 +55,17 @@ def event_json(ev: Event) -> dict[str, Any]:
 
 
 @router.get(
-    "/events",
+    paths.EVENTS,
     response_model=EventPage,
     summary="Query the event log, newest first",
     description=(
         "Filter on event fields with `where=field:value` (repeatable, e.g. `where=proc.name:bash`) or "
         "with the field name itself as a query parameter (`proc.name=bash`). Values match exactly."
     ),
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(422),
 )
 def list_events(
-    request: Request,
+    dotted: FieldFilters,
     store: StoreDep,
     since: Annotated[str | None, Query(description="A duration ago (15m, 1h), RFC 3339, or epoch")] = None,
     until: Annotated[str | None, Query(description="Same forms as since")] = None,
@@ -69,7 +74,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    dotted = reject_unknown_params(request, _KNOWN, allow_dotted=True)
+    """The event log filtered by time, source and field values."""
     items = store.query_events(
         since_ns=parse_time_param("since", since),
         until_ns=parse_time_param("until", until),
@@ -87,10 +92,11 @@ def list_events(
 
 
 @router.get(
-    "/events/{event_id}",
+    paths.EVENT,
     response_model=EventItem,
     summary="One event",
-    responses=problem_responses(401, 404, 503),
+    responses=problem_responses(404),
 )
 def get_event(event_id: str, store: StoreDep) -> dict[str, Any]:
+    """The event whose id is given, or a unique prefix of it (6+ characters)."""
     return event_json(store.get_event(event_id))

@@ -8,14 +8,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from stockade.api.deps import StoreDep
-from stockade.api.problem import Problem, problem_responses
+from stockade.api.problem import Problem
+from stockade.model import apipaths as paths
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("stockade.api")
 
 
-@router.get("/healthz", summary="Health check", responses=problem_responses(503))
+@router.get(paths.HEALTHZ, summary="Health check")
 def healthz(store: StoreDep) -> dict[str, Any]:
+    """200 while the store answers; a 503 problem when it does not."""
     try:
         store.stats()
     except Exception as e:

@@ -30,6 +30,7 @@ from stockade.api.body import (
 )
 from stockade.api.deps import MaxBodyDep, RuntimeDep
 from stockade.api.problem import Problem, problem_responses
+from stockade.model import apipaths as paths
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.model.timeutil import now_ns, parse_time_ns
@@ -37,10 +38,13 @@ from stockade.sources.falco_json import alert_to_event, parse_falco_http_body
 from stockade.sources.interface import SourceStats
 from stockade.sources.k8s_audit import parse_audit_webhook_body
 
-router = APIRouter(tags=["ingest"])
+#: every ingestion endpoint may refuse a body: not JSON (400), too large (413), not a JSON type (415)
+router = APIRouter(tags=["ingest"], responses=problem_responses(400, 413, 415))
 
 
 class IngestResult(BaseModel):
+    """What an ingestion accepted and rejected (with the first reasons), and the alerts it raised."""
+
     accepted: int
     rejected: int = 0
     #: the first few problems, "line N: why"
@@ -84,10 +88,9 @@ def time_in_range(ns: int | None) -> bool:
 
 
 @router.post(
-    "/ingest/falco",
+    paths.INGEST_FALCO,
     response_model=IngestResult,
     summary="Ingest Falco alerts (Falco http_output, falcosidekick webhook)",
-    responses=problem_responses(400, 401, 413, 415, 503),
     openapi_extra=_body_doc(
         "One Falco JSON alert (as http_output and falcosidekick send it), a JSON array of alerts, or JSON Lines",
         "application/json",
@@ -95,6 +98,7 @@ def time_in_range(ns: int | None) -> bool:
     ),
 )
 async def ingest_falco(request: Request, runtime: RuntimeDep, max_body: MaxBodyDep) -> dict[str, Any]:
+    """Each alert is stored and sent to the sinks as it is, and its event evaluated by Stockade's rules."""
     require_json_type(request)
     body = await read_body(request, max_body)
     # raises SourceError (a 400 problem) naming the first item or line that is not an alert
@@ -130,13 +134,13 @@ async def ingest_falco(request: Request, runtime: RuntimeDep, max_body: MaxBodyD
 
 
 @router.post(
-    "/ingest/k8s-audit",
+    paths.INGEST_K8S_AUDIT,
     response_model=IngestResult,
     summary="Kubernetes API server audit webhook (audit.k8s.io EventList)",
-    responses=problem_responses(400, 401, 413, 415, 503),
     openapi_extra=_body_doc("An audit.k8s.io/v1 EventList (or a single Event)", "application/json"),
 )
 async def ingest_k8s_audit(request: Request, runtime: RuntimeDep, max_body: MaxBodyDep) -> dict[str, Any]:
+    """Each audit event is evaluated by the Kubernetes audit rules (and stored as the configuration says)."""
     require_json_type(request)
     body = await read_body(request, max_body)
     # items that are not audit Events are counted in `stats` (SourceError, a 400, if none is usable)
@@ -178,7 +182,7 @@ def check_syscall_event(d: Any) -> str | None:
 
 
 @router.post(
-    "/ingest/events",
+    paths.INGEST_EVENTS,
     response_model=IngestResult,
     summary="Ingest syscall events (JSON Lines or a JSON array of flat Falco-field objects)",
     description=(
@@ -187,7 +191,6 @@ def check_syscall_event(d: Any) -> str | None:
         "record was accepted, else a 400 problem with the same counts. A record without `evt.time` "
         "gets the time it was received."
     ),
-    responses=problem_responses(400, 401, 413, 415, 503),
     openapi_extra=_body_doc(
         "Events as JSON Lines or a JSON array", "application/x-ndjson", "application/json"
     ),
@@ -198,6 +201,7 @@ async def ingest_events(
     max_body: MaxBodyDep,
     evaluate: bool = True,
 ) -> dict[str, Any]:
+    """Syscall events evaluated by the rules (or, with evaluate=false, an agent's evidence, stored)."""
     kind = require_json_type(request)
     body = await read_body(request, max_body)
     records, label = decode_records(body, kind)
@@ -228,19 +232,19 @@ async def ingest_events(
 
 
 @router.post(
-    "/ingest/alerts",
+    paths.INGEST_ALERTS,
     response_model=IngestResult,
     summary="Ingest alerts raised by a Stockade agent (Falco JSON with the `stockade` object)",
     description=(
         "Alerts an agent's engine raised, stored and sent to the manager's sinks as they are (no rule "
         "evaluation; an alert id already stored is replaced, so a retried POST does not duplicate)."
     ),
-    responses=problem_responses(400, 401, 413, 415, 503),
     openapi_extra=_body_doc(
         "A JSON array of alerts, one alert, or JSON Lines", "application/json", "application/x-ndjson"
     ),
 )
 async def ingest_alerts(request: Request, runtime: RuntimeDep, max_body: MaxBodyDep) -> dict[str, Any]:
+    """An agent's alerts, stored and sent to the sinks."""
     kind = require_json_type(request)
     body = await read_body(request, max_body)
     records, label = decode_records(body, kind)

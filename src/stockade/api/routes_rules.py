@@ -8,20 +8,23 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from stockade.api.deps import RuntimeDep, StoreDep
-from stockade.api.params import reject_unknown_params
+from stockade.api.params import STRICT_QUERY
 from stockade.api.problem import problem_responses
+from stockade.model import apipaths as paths
 
 router = APIRouter(tags=["rules"])
 
-_KNOWN = frozenset({"source", "enabled", "tag"})
-
 
 class RulePage(BaseModel):
+    """The loaded rules that pass the filters."""
+
     items: list[dict[str, Any]]
     total: int
 
 
 class Status(BaseModel):
+    """What the running instance and its store are doing."""
+
     #: runtime status (backend, rules loaded, events/s, drops, sources, sinks); null without a runtime
     runtime: dict[str, Any] | None
     #: storage counters
@@ -29,13 +32,13 @@ class Status(BaseModel):
 
 
 @router.get(
-    "/rules",
+    paths.RULES,
     response_model=RulePage,
     summary="Rules loaded in the engine",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(422),
+    dependencies=[STRICT_QUERY],
 )
 def list_rules(
-    request: Request,
     runtime: RuntimeDep,
     source: Annotated[
         str | None, Query(description="Only rules for this source (syscall, k8s_audit)")
@@ -45,7 +48,7 @@ def list_rules(
     ] = None,
     tag: Annotated[str | None, Query(description="Only rules carrying this tag")] = None,
 ) -> dict[str, Any]:
-    reject_unknown_params(request, _KNOWN)
+    """Name, priority, source, tags, enabled, description, condition, output, file and line of each rule."""
     items = [
         r
         for r in runtime.rules_info()
@@ -57,11 +60,11 @@ def list_rules(
 
 
 @router.get(
-    "/status",
+    paths.STATUS,
     response_model=Status,
     summary="Runtime and storage status",
-    responses=problem_responses(401, 503),
 )
 def status(request: Request, store: StoreDep) -> dict[str, Any]:
+    """The runtime's status (null when this API serves a store only) and the store's counters."""
     runtime = request.app.state.runtime
     return {"runtime": runtime.status() if runtime is not None else None, "store": store.stats()}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from stockade.api.deps import RuntimeDep
-from stockade.api.params import reject_unknown_params
+from stockade.api.params import STRICT_QUERY
 from stockade.api.problem import Problem, problem_responses
 from stockade.errors import StockadeError
+from stockade.model import apipaths as paths
 
 router = APIRouter(tags=["tuning"])
 
@@ -34,6 +35,8 @@ class MuteIn(BaseModel):
 
 
 class MuteOut(BaseModel):
+    """A mute as stored, whether it is in force, and the alerts it silenced."""
+
     id: str
     rule: str
     workload: str | None
@@ -47,18 +50,21 @@ class MuteOut(BaseModel):
 
 
 class MutePage(BaseModel):
+    """The mutes asked for."""
+
     items: list[MuteOut]
     total: int
 
 
 @router.post(
-    "/mutes",
+    paths.MUTES,
     status_code=201,
     response_model=MuteOut,
     summary="Mute a rule for a workload (or everywhere) until an expiry",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(422),
 )
 def add_mute(body: MuteIn, runtime: RuntimeDep) -> dict[str, Any]:
+    """The rule must be loaded; the mute applies to the next alert and survives restarts."""
     mute = runtime.add_mute(
         body.rule,
         body.reason,
@@ -72,29 +78,30 @@ def add_mute(body: MuteIn, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get(
-    "/mutes",
+    paths.MUTES,
     response_model=MutePage,
     summary="Mutes in force (with all=true, the expired ones too)",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(422),
+    dependencies=[STRICT_QUERY],
 )
 def list_mutes(
-    request: Request,
     runtime: RuntimeDep,
     all: Annotated[bool, Query(description="Include expired mutes")] = False,
 ) -> dict[str, Any]:
-    reject_unknown_params(request, frozenset({"all"}))
+    """Soonest to expire first."""
     now = runtime.now_ns()
     items = [m.to_dict(now) for m in runtime.list_mutes(include_expired=all)]
     return {"items": items, "total": len(items)}
 
 
 @router.delete(
-    "/mutes/{mute_id}",
+    paths.MUTE,
     response_model=MuteOut,
     summary="Unmute: delete a mute (its id or a unique prefix of 6+ characters)",
-    responses=problem_responses(401, 404, 503),
+    responses=problem_responses(404),
 )
 def delete_mute(mute_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """The rule alerts again at once."""
     mute = runtime.delete_mute(mute_id)
     out: dict[str, Any] = mute.to_dict(runtime.now_ns())
     out["active"] = False
@@ -102,11 +109,12 @@ def delete_mute(mute_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/rules/reload",
+    paths.RULES_RELOAD,
     summary="Load the rules again; on failure the running rules are kept",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(422),
 )
 def reload_rules(runtime: RuntimeDep) -> dict[str, Any]:
+    """The new rules are loaded and compiled off to the side, then swapped in between two events; a 422 problem listing every error when they fail."""
     try:
         result: dict[str, Any] = runtime.reload_rules()
     except StockadeError as e:

@@ -1,0 +1,76 @@
+"""What the API serves: the :class:`RuntimeView` protocol the running pipeline implements.
+
+Its own module so that the app factory (:mod:`stockade.api.app`) and the request dependencies
+(:mod:`stockade.api.deps`) both import it without importing each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from stockade.model.alert import Alert
+from stockade.model.event import Event
+from stockade.model.mute import Mute
+
+
+class RuntimeView(Protocol):
+    """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""
+
+    def rules_info(self) -> list[dict[str, Any]]:
+        """The engine's rules: name, priority, source, tags, enabled, desc, condition, output, file, line."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Backend, rules loaded, events/s, drops, sources, sinks."""
+        ...
+
+    def ingest(self, events: list[Event]) -> int:
+        """Evaluate and store `events`; the number of alerts produced (forwarded ones included).
+
+        An event whose ``meta["falco_alert"]`` holds a Falco alert (``POST /ingest/falco``) carries
+        an external alert: the runtime forwards it, linked to the event, to storage and the sinks.
+        Thread-safe.
+        """
+        ...
+
+    def record(self, events: list[Event]) -> None:
+        """Store `events` without evaluating them (an agent's evidence, already evaluated there)."""
+        ...
+
+    def ingest_alerts(self, alerts: list[Alert]) -> int:
+        """Store external alerts that come without an event and send them to the sinks."""
+        ...
+
+    def metrics(self) -> dict[str, Any]:
+        """The counters /metrics exposes (stockade.api.metrics reads them at scrape time)."""
+        ...
+
+    def reload_rules(self) -> dict[str, Any]:
+        """Load and compile the rules again and swap them in; a StockadeError (the running rules
+        kept) if they fail."""
+        ...
+
+    def now_ns(self) -> int:
+        """The clock mutes expire by."""
+        ...
+
+    def add_mute(
+        self,
+        rule: str,
+        reason: str,
+        *,
+        workload: str | None = None,
+        for_: str | float | None = None,
+        until: str | int | None = None,
+        created_by: str | None = None,
+    ) -> Mute:
+        """Mute a loaded rule for a workload (or everywhere) until an expiry; applies at once."""
+        ...
+
+    def list_mutes(self, include_expired: bool = False) -> list[Mute]:
+        """The mutes in force, soonest to expire first (with `include_expired`, the expired too)."""
+        ...
+
+    def delete_mute(self, mute_id: str) -> Mute:
+        """Unmute (id or unique prefix); NotFoundError if there is no such mute."""
+        ...
