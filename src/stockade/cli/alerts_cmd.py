@@ -8,7 +8,7 @@ import orjson
 import typer
 from rich.text import Text
 
-from stockade.cli import common
+from stockade.cli import common, locate
 from stockade.cli.common import DataDirOpt, DbOpt, LimitOpt, SinceOpt, SourceOpt, UntilOpt
 from stockade.model.alert import Alert
 from stockade.model.timeutil import format_time_ns
@@ -76,7 +76,7 @@ def list_alerts(
         container_id=container,
         text=grep,
     )
-    with common.open_store(db, data_dir) as store:
+    with locate.open_store(db, data_dir) as store:
         alerts = store.list_alerts(selected, limit=limit)
         total = store.count_alerts(selected) if fmt == "text" and len(alerts) >= limit else len(alerts)
     if common.print_items(alerts, fmt, Alert.to_falco_json, "no alerts"):
@@ -149,11 +149,12 @@ def show_alert(
 ) -> None:
     """Show one alert in full (with --output json: its Falco JSON)."""
     fmt = common.output_format(output)
-    with common.open_store(db, data_dir) as store:
+    with locate.open_store(db, data_dir) as store:
         a = store.get_alert(alert_id)
     common.emit(a.to_falco_json(), alert_text(a), fmt)
 
 
 def register(app: typer.Typer) -> None:
+    """Add `stockade alerts` to the command line."""
     if not any(g.typer_instance is alerts_app for g in app.registered_groups):  # main() may run many times
         app.add_typer(alerts_app, name="alerts")

@@ -17,5 +17,6 @@ COMMAND_MODULES = (
 
 
 def register(app: typer.Typer) -> None:
+    """Add every command group to the command line."""
     for mod in COMMAND_MODULES:
         importlib.import_module(f"stockade.cli.{mod}").register(app)

@@ -8,8 +8,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, assert_never
 
 import orjson
 import typer
@@ -17,28 +16,39 @@ from rich.console import Console
 from rich.table import Table
 
 from stockade.config import StockadeConfig, load_config
-from stockade.errors import StorageError, UsageError
+from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import PRIORITIES, normalize_priority
+from stockade.model.choices import OutputFormat, check_output_format
 from stockade.model.event import SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
-if TYPE_CHECKING:  # SQLAlchemy takes ~0.3 s to import: only the commands that read the store pay it
+if TYPE_CHECKING:
     from stockade.sinks.interface import Sink
-    from stockade.storage.store import Store
 
 T = TypeVar("T")
 
 
 @dataclass
 class CliState:
-    output: str = "text"
+    """The global options of one command line, and the configuration they lead to (read once)."""
+
+    output: OutputFormat = "text"
     config_path: str | None = None
     _config: StockadeConfig | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     #: the flag behind each dotted key of `overrides` ("api.port" -> "--port 8721"), for errors
     origins: dict[str, str] = field(default_factory=dict)
 
+    def reset(self, output: OutputFormat, config_path: str | None) -> None:
+        """Start a command line: its global options, nothing overridden, nothing read yet."""
+        self.output = output
+        self.config_path = config_path
+        self._config = None
+        self.overrides = {}
+        self.origins = {}
+
     def config(self) -> StockadeConfig:
+        """The configuration: file, environment, then the flags' overrides (read on first use)."""
         if self._config is None:
             self._config = load_config(
                 self.config_path, self.overrides or None, override_origins=self.origins
@@ -60,23 +70,37 @@ STATE = CliState()
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+#: what starts every error line the CLI prints (argparse's `prog: error: message`)
+ERROR_PREFIX = "stockade: error: "
 
-def state(ctx: typer.Context | None = None) -> CliState:
-    return STATE
+
+def error_lines(e: StockadeError) -> list[str]:
+    """How the CLI says a Stockade error: one line, then its details indented below it."""
+    return [ERROR_PREFIX + str(e), *(f"  {d}" for d in e.details)]
+
+
+def print_error(message: str) -> None:
+    """Say one error on standard error, in the CLI's error format (the command goes on)."""
+    err_console.print(ERROR_PREFIX + message, markup=False)
 
 
 def json_line(obj: Any) -> None:
+    """Print `obj` as one line of JSON on standard output."""
     sys.stdout.buffer.write(orjson.dumps(obj, default=str) + b"\n")
     sys.stdout.flush()
 
 
-def emit(obj: Any, text: str | None = None, output: str | None = None) -> None:
+def emit(obj: Any, text: str | None = None, output: OutputFormat | None = None) -> None:
     """Print `obj` as JSON with --output json (`output`, else the global one), else `text` (or a
     readable rendering of obj)."""
-    if (output or STATE.output) == "json":
-        json_line(obj)
-    else:
-        console.print(text if text is not None else obj, markup=False)
+    fmt = output or STATE.output
+    match fmt:
+        case "json":
+            json_line(obj)
+        case "text":
+            console.print(text if text is not None else obj, markup=False)
+        case _:
+            assert_never(fmt)
 
 
 OutputOpt = typer.Option(
@@ -84,12 +108,9 @@ OutputOpt = typer.Option(
 )
 
 
-def output_format(local: str | None) -> str:
+def output_format(local: str | None) -> OutputFormat:
     """The subcommand's --output if given, else the global one."""
-    fmt = local or STATE.output
-    if fmt not in ("text", "json"):
-        raise UsageError(f"--output must be 'text' or 'json', not '{fmt}'")
-    return fmt
+    return STATE.output if local is None else check_output_format(local)
 
 
 # -- flags checked before anything runs: a bad value is a one-line usage error (exit 2) ------------
@@ -156,37 +177,6 @@ def id_arg(kind: str) -> Any:
     return typer.Argument(metavar="ID", help=f"{kind} id, or a unique prefix (6+ characters).")
 
 
-def open_store(db: str | None, data_dir: str | None) -> Store:
-    """The store named by --db, else --data-dir, else the configuration or the running instance
-    (stockade.cli.locate).
-
-    Reading commands never create or change a file: the database is opened read-only (no
-    migration); a SQLite file that does not exist, or is not a Stockade database, is an error.
-    """
-    from stockade.storage.store import Store, normalize_url
-
-    if db:
-        url = db
-    elif data_dir:
-        cfg = load_config(STATE.config_path, {**STATE.overrides, "data_dir": data_dir})
-        url = cfg.db_url()
-    else:
-        from stockade.cli.locate import store_url
-
-        url = store_url()  # the running instance's, unless the configuration names one
-    try:
-        u = normalize_url(url)
-    except Exception:
-        u = None
-    if u is not None and u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        path = Path(u.database).expanduser()
-        if not u.database.startswith("file:") and not path.exists():
-            raise StorageError(
-                f"no database at {path}: nothing has been stored there yet (give --db URL or --data-dir DIR)"
-            )
-    return Store(url, read_only=True)
-
-
 def parse_when(value: str | None, option: str) -> int | None:
     """--since/--until: RFC 3339 time, or a duration meaning that long ago -> ns since the epoch."""
     if value is None:
@@ -208,6 +198,7 @@ def parse_when(value: str | None, option: str) -> int | None:
 
 
 def check_source(source: str | None) -> None:
+    """--source (None: not given) must name an event source."""
     check_choice(source, "--source", SOURCES)
 
 
@@ -217,21 +208,25 @@ def short_time(ns: int) -> str:
 
 
 def truncate(s: str, n: int) -> str:
+    """`s` on one line, cut to `n` characters with an ellipsis."""
     s = " ".join(s.split())
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def print_items(items: Sequence[T], fmt: str, as_json: Callable[[T], Any], none: str) -> bool:
+def print_items(items: Sequence[T], fmt: OutputFormat, as_json: Callable[[T], Any], none: str) -> bool:
     """The whole output of a `list` command when it is JSON (`as_json(item)`, one line each) or
     there is nothing to list (the line `none`): True then; False when the table is still to print."""
-    if fmt == "json":
-        for item in items:
-            json_line(as_json(item))
-        return True
-    if not items:
-        console.print(none, markup=False)
-        return True
-    return False
+    match fmt:
+        case "json":
+            for item in items:
+                json_line(as_json(item))
+            return True
+        case "text":
+            if not items:
+                console.print(none, markup=False)
+            return not items
+        case _:
+            assert_never(fmt)
 
 
 def listing_table() -> Table:

@@ -8,7 +8,7 @@ import orjson
 import typer
 from rich.text import Text
 
-from stockade.cli import common
+from stockade.cli import common, locate
 from stockade.cli.common import DataDirOpt, DbOpt, LimitOpt, SinceOpt, SourceOpt, UntilOpt
 from stockade.errors import UsageError
 from stockade.model.event import Event
@@ -93,7 +93,7 @@ def list_events(
     common.check_source(source)
     conds = parse_where(where)
     since_ns, until_ns = common.parse_when(since, "--since"), common.parse_when(until, "--until")
-    with common.open_store(db, data_dir) as store:
+    with locate.open_store(db, data_dir) as store:
         events = store.query_events(
             since_ns=since_ns, until_ns=until_ns, source=source, where=conds, limit=limit
         )
@@ -173,11 +173,12 @@ def show_event(
 ) -> None:
     """Show one event in full (with --output json: its JSON object)."""
     fmt = common.output_format(output)
-    with common.open_store(db, data_dir) as store:
+    with locate.open_store(db, data_dir) as store:
         e = store.get_event(event_id)
     common.emit(event_json(e), event_text(e), fmt)
 
 
 def register(app: typer.Typer) -> None:
+    """Add `stockade events` to the command line."""
     if not any(g.typer_instance is events_app for g in app.registered_groups):  # main() may run many times
         app.add_typer(events_app, name="events")

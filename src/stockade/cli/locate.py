@@ -7,7 +7,8 @@ else the one instance in the runtime directory that serves an API; else 127.0.0.
 
 The store (`alerts`, `events`): ``--db``; else ``--data-dir``; else ``storage.url`` or ``data_dir``
 if the config file or the environment sets them; else the database of the one instance in the
-runtime directory that has a store; else ``/var/lib/stockade/stockade.db``.
+runtime directory that has a store; else ``stockade.db`` in the default data directory
+(``/var/lib/stockade``).
 
 Several live instances where one is needed is an error that lists them.
 """
@@ -16,11 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from stockade.cli import common
-from stockade.errors import NotFoundError, StockadeError, UsageError
+from stockade.config import load_config
+from stockade.errors import NotFoundError, StockadeError, StorageError, UsageError
 from stockade.runtime.instance import Instance, in_data_dir, running
+
+if TYPE_CHECKING:  # imported by the commands that use them (SQLAlchemy takes ~0.3 s to import)
+    import httpx
+
+    from stockade.storage.store import Store
+
+#: the flags that name the running instance when several run here (or it is not found by itself)
+PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="The running instance's API port.")]
+DataDirOpt = Annotated[
+    str | None, typer.Option("--data-dir", help="The running instance using this data directory.")
+]
 
 
 def _one(found: list[Instance], what: str, choose: str) -> Instance | None:
@@ -66,8 +82,37 @@ def store_url() -> str:
     return cfg.db_url()
 
 
+def open_store(db: str | None, data_dir: str | None) -> Store:
+    """The store named by --db, else --data-dir, else the configuration or the running instance
+    (see the module docs for the order).
+
+    Reading commands never create or change a file: the database is opened read-only (no
+    migration); a SQLite file that does not exist, or is not a Stockade database, is an error.
+    """
+    from stockade.storage.store import Store, normalize_url
+
+    if db:
+        url = db
+    elif data_dir:
+        st = common.STATE
+        url = load_config(st.config_path, {**st.overrides, "data_dir": data_dir}).db_url()
+    else:
+        url = store_url()  # the running instance's, unless the configuration names one
+    try:
+        u = normalize_url(url)
+    except Exception:
+        u = None
+    if u is not None and u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        path = Path(u.database).expanduser()
+        if not u.database.startswith("file:") and not path.exists():
+            raise StorageError(
+                f"no database at {path}: nothing has been stored there yet (give --db URL or --data-dir DIR)"
+            )
+    return Store(url, read_only=True)
+
+
 @contextmanager
-def api_client(port: int | None = None, data_dir: str | None = None) -> Iterator[Any]:
+def api_client(port: int | None = None, data_dir: str | None = None) -> Iterator[httpx.Client]:
     """An httpx client on the running instance's API (with the configured token), whose transport
     errors become one-line StockadeErrors naming the address."""
     import httpx
@@ -86,20 +131,26 @@ def api_client(port: int | None = None, data_dir: str | None = None) -> Iterator
         raise StockadeError(f"cannot reach {base}: {e}") from None
 
 
-def check(resp: Any) -> Any:
+def problem_detail(resp: httpx.Response) -> str:
+    """What a problem answer says went wrong: its detail (or title), else the start of the body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    found = (body.get("detail") or body.get("title")) if isinstance(body, dict) else None
+    return str(found or resp.text[:200])
+
+
+def check(resp: httpx.Response) -> Any:
     """The JSON body of a successful answer; a problem answer becomes a StockadeError with its detail
     (NotFoundError for a 404, UsageError for a 422, exit codes 3 and 2)."""
     if resp.status_code < 400:
         return resp.json()
-    try:
-        body = resp.json()
-        detail = body.get("detail") or body.get("title") or resp.text[:200]
-    except ValueError:
-        detail = resp.text[:200]
+    detail = problem_detail(resp)
     if resp.status_code == 401:
         raise StockadeError(f"{resp.url}: {detail} (set api.token or STOCKADE_API__TOKEN)")
     if resp.status_code == 404:
-        raise NotFoundError(str(detail))
+        raise NotFoundError(detail)
     if resp.status_code == 422:
-        raise UsageError(str(detail))
+        raise UsageError(detail)
     raise StockadeError(f"{resp.url} answered {resp.status_code}: {detail}")

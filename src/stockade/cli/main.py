@@ -1,9 +1,9 @@
-"""The `stockade` command line."""
+"""The `stockade` command line, and its one error boundary (:func:`translate`)."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -11,6 +11,7 @@ import typer
 from stockade import __version__
 from stockade.cli import common
 from stockade.errors import StockadeError
+from stockade.model.choices import check_output_format
 
 # typer >= 0.29 raises its own Exit/Abort and the usage errors of the click it vendors
 _EXIT: tuple[type[BaseException], ...] = (
@@ -39,7 +40,7 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _print_version(value: bool) -> None:
     if value:
         print(f"stockade {__version__}")
         raise typer.Exit()
@@ -51,18 +52,13 @@ def main_options(
     config: Annotated[
         str | None, typer.Option("--config", "-c", help="Config file (YAML).", envvar="STOCKADE_CONFIG")
     ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    _version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
     ] = False,
 ) -> None:
     """Stockade: zero-trust runtime security for Linux containers and Kubernetes."""
-    if output not in ("text", "json"):
-        raise StockadeError(f"--output must be 'text' or 'json', not '{output}'")
-    common.STATE.output = output
-    common.STATE.config_path = config
-    common.STATE._config = None
-    common.STATE.overrides = {}
-    common.STATE.origins = {}
+    common.STATE.reset(check_output_format(output), config)
 
 
 _registered = False
@@ -78,29 +74,52 @@ def _register() -> None:
     commands.register(app)
 
 
+def _usage_lines(e: Any) -> list[str]:
+    """A command-line usage error (click's): the usage, the help hint, then the error line."""
+    lines: list[str] = []
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        lines.append(ctx.get_usage())
+        if ctx.command.get_help_option(ctx) is not None:
+            lines.append(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.")
+    lines.append(common.ERROR_PREFIX + e.format_message())
+    return lines
+
+
+def translate(exc: BaseException) -> tuple[int, list[str]] | None:
+    """The CLI's error boundary: the exit status for `exc` and the lines to print on standard
+    error; None for an exception that is not the user's doing (a bug: it goes up with its traceback)."""
+    if isinstance(exc, StockadeError):
+        return exc.exit_code, common.error_lines(exc)
+    if isinstance(exc, _EXIT):
+        return int(getattr(exc, "exit_code", 0)), []
+    if isinstance(exc, _ABORT):
+        return 130, ["stockade: aborted"]
+    if isinstance(exc, _CLICK_ERROR):
+        return int(getattr(exc, "exit_code", 2)), _usage_lines(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, []
+    if isinstance(exc, BrokenPipeError):
+        return 0, []
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: the process's); its exit status."""
     _register()
     try:
         rc = app(args=argv, standalone_mode=False, prog_name="stockade")
-        if isinstance(rc, int):
-            return rc
-    except StockadeError as e:
-        common.err_console.print(f"stockade: error: {e}", markup=False)
-        return e.exit_code
-    except _EXIT as e:
-        return int(getattr(e, "exit_code", 0))
-    except _ABORT:
-        common.err_console.print("stockade: aborted", markup=False)
-        return 130
-    except _CLICK_ERROR as e:
-        e.show()  # type: ignore[attr-defined]
-        return int(getattr(e, "exit_code", 2))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-    return 0
+    except (Exception, KeyboardInterrupt) as e:
+        outcome = translate(e)
+        if outcome is None:
+            raise
+        status, lines = outcome
+        for line in lines:
+            common.err_console.print(line, markup=False)
+        return status
+    return rc if isinstance(rc, int) else 0
 
 
 def entry() -> None:
+    """The `stockade` executable."""
     sys.exit(main())

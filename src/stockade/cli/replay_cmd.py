@@ -8,6 +8,7 @@ import typer
 
 from stockade.cli import common
 from stockade.errors import SourceError
+from stockade.model.choices import check_rule_matching
 from stockade.runtime.offline import replay_files
 from stockade.sources.detect import check_text
 from stockade.sources.registry import SOURCE_NAMES
@@ -53,7 +54,7 @@ def replay(
     rules and print the alerts. Needs no root."""
     fmt = common.output_format(output)
     common.check_choice(source, "--source", SOURCE_NAMES)
-    common.check_choice(rule_matching, "--rule-matching", ("first", "all"))
+    matching = check_rule_matching(rule_matching) if rule_matching is not None else None
     min_priority = common.check_priority(min_priority, "--min-priority")
     common.check_seconds(aggregate, "--aggregate")
     failed: list[str] = []
@@ -73,7 +74,7 @@ def replay(
         source=source,
         rules=rules or None,
         output_format=fmt,
-        rule_matching=rule_matching,
+        rule_matching=matching,
         min_priority=min_priority,
         aggregate_window_s=aggregate,
         rules_cache=not no_cache,
@@ -87,13 +88,14 @@ def replay(
     if not quiet:
         for line in report.summary_lines():
             common.err_console.print(line, markup=False)
-    else:  # --quiet leaves out the summary, not the errors
-        failed = report.failed_inputs + failed
+    # --quiet leaves out the summary, not the errors
+    failed = report.failed_inputs + failed
     for msg in failed:
-        common.err_console.print(f"error: {msg}", markup=False)
-    if report.failed_inputs or failed:
+        common.print_error(msg)
+    if failed:
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
+    """Add `stockade replay` to the command line."""
     app.command("replay")(replay)

@@ -28,7 +28,7 @@ def _paths(files: list[str] | None) -> list[str]:
 @rules_app.command("lint")
 def lint(
     files: Annotated[list[str], typer.Argument(help="Rules files, loaded in order as one ruleset.")],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
+    output: str | None = common.OutputOpt,
     no_warnings: Annotated[bool, typer.Option("--no-warnings", help="Report errors only.")] = False,
 ) -> None:
     """Report every error and warning of the rules files at once; exit 1 if there is an error."""
@@ -71,7 +71,7 @@ def list_rules(
         list[str] | None, typer.Option("--rules", "-r", help="Rules files (default: the default rules).")
     ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only rules of this source.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
+    output: str | None = common.OutputOpt,
 ) -> None:
     """List the rules of a ruleset: name, priority, source, enabled, tags."""
     from stockade.engine import Engine
@@ -95,7 +95,7 @@ def list_rules(
 @rules_app.command("fields")
 def fields(
     source: Annotated[str | None, typer.Option("--source", help="syscall or k8s_audit.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
+    output: str | None = common.OutputOpt,
 ) -> None:
     """List the fields conditions and outputs may use."""
     fmt = common.output_format(output)
@@ -119,4 +119,5 @@ def fields(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `stockade rules` to the command line."""
     app.add_typer(rules_app, name="rules")

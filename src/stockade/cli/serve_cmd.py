@@ -8,10 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from stockade.cli import common, locate
+from stockade.config import DEFAULT_DATA_DIR
+from stockade.model import apipaths
 
 PortOpt = typer.Option("--port", "-p", help="API port (default 8720, or api.port).")
 DataDirOpt = typer.Option(
-    "--data-dir", help="Where the database and spools live (default /var/lib/stockade)."
+    "--data-dir", help=f"Where the database and spools live (default {DEFAULT_DATA_DIR}, or data_dir)."
 )
 RulesOpt = typer.Option(
     "--rules", "-r", help="Rules file or directory (repeatable; default: the default rules)."
@@ -142,19 +144,19 @@ def agent(
 
 
 def status(
-    port: Annotated[int | None, typer.Option("--port", "-p", help="The instance's API port.")] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="The instance using this data directory.")
-    ] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="text or json.")] = None,
+    port: locate.PortOpt = None,
+    data_dir: locate.DataDirOpt = None,
+    output: str | None = common.OutputOpt,
 ) -> None:
     """Show what the running Stockade is doing: backend, rules, events/s, drops, mutes, recent alerts.
 
     Without --port or --data-dir it finds the running instance itself (docs/operations.md)."""
+    fmt = common.output_format(output)
     with locate.api_client(port, data_dir) as c:
-        data: dict[str, Any] = locate.check(c.get("/api/v1/status"))
-        alerts = locate.check(c.get("/api/v1/alerts", params={"limit": 5})).get("items", [])
-    if (output or common.STATE.output) == "json":
+        data: dict[str, Any] = locate.check(c.get(apipaths.api_path(apipaths.STATUS)))
+        recent = c.get(apipaths.api_path(apipaths.ALERTS), params={"limit": 5})
+        alerts = locate.check(recent).get("items", [])
+    if fmt == "json":
         common.json_line({"status": data, "recent_alerts": alerts})
         return
     rt = data.get("runtime") or {}
@@ -191,6 +193,7 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `stockade up`, `server`, `status` and `agent` to the command line."""
     app.command("up")(up)
     app.command("server")(server)
     app.command("status")(status)

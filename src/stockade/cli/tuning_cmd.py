@@ -10,13 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from stockade.cli import common, locate
+from stockade.cli.locate import DataDirOpt, PortOpt
 from stockade.cli.rules_cmd import rules_app
 from stockade.errors import StockadeError
-
-PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="The running instance's API port.")]
-DataDirOpt = Annotated[
-    str | None, typer.Option("--data-dir", help="The running instance using this data directory.")
-]
+from stockade.model import apipaths
 
 
 def _when(iso: str) -> str:
@@ -58,7 +55,7 @@ def mute(
     if until is not None:
         body["until"] = until
     with locate.api_client(port, data_dir) as c:
-        m = locate.check(c.post("/api/v1/mutes", json=body))
+        m = locate.check(c.post(apipaths.api_path(apipaths.MUTES), json=body))
     common.emit(m, "muted: " + _mute_line(m), fmt)
 
 
@@ -71,7 +68,7 @@ def unmute(
     """Delete a mute: the rule alerts again at once."""
     fmt = common.output_format(output)
     with locate.api_client(port, data_dir) as c:
-        m = locate.check(c.delete(f"/api/v1/mutes/{mute_id}"))
+        m = locate.check(c.delete(apipaths.api_path(apipaths.MUTE, mute_id=mute_id)))
     common.emit(m, f"unmuted: {m['id'][:12]} ({m['rule']!r} for {m.get('workload') or 'everywhere'})", fmt)
 
 
@@ -84,7 +81,8 @@ def mutes(
     """List the mutes in force: id, rule, workload, expiry, alerts silenced, reason."""
     fmt = common.output_format(output)
     with locate.api_client(port, data_dir) as c:
-        items = locate.check(c.get("/api/v1/mutes", params={"all": "true" if all_ else "false"}))["items"]
+        resp = c.get(apipaths.api_path(apipaths.MUTES), params={"all": "true" if all_ else "false"})
+        items = locate.check(resp)["items"]
     if common.print_items(items, fmt, lambda m: m, "no mutes"):
         return
     table = common.listing_table()
@@ -105,16 +103,14 @@ def reload(
     fail, the running rules are kept and the error is printed (exit 1)."""
     fmt = common.output_format(output)
     with locate.api_client(port, data_dir) as c:
-        resp = c.post("/api/v1/rules/reload")
+        resp = c.post(apipaths.api_path(apipaths.RULES_RELOAD))
     if resp.status_code == 422:
+        # the first error in the message, the others below it (the JSON body with --output json)
         body = resp.json()
-        errors = body.get("errors") or [body.get("detail")]
         if fmt == "json":
             common.json_line(body)
-        else:
-            for e in errors[1:]:
-                common.err_console.print(f"  {e}", markup=False)
-        raise StockadeError(f"rules reload failed, the running rules are kept: {errors[0]}")
+        errors = [str(e) for e in body.get("errors") or ()]
+        raise StockadeError(f"rules reload failed, {locate.problem_detail(resp)}", details=errors[1:])
     r = locate.check(resp)
     text = f"rules reloaded: {r['rules_active']} rules active (before: {r['rules_active_before']})"
     common.emit(r, "\n".join([text, *(f"note: {n}" for n in r.get("notes", []))]), fmt)
@@ -128,7 +124,8 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def register(app: typer.Typer) -> None:
+def register(_app: typer.Typer) -> None:
+    """Add the tuning commands to `stockade rules` (rules_cmd's group, not the top level)."""
     rules_app.command("mute")(mute)
     rules_app.command("unmute")(unmute)
     rules_app.command("mutes")(mutes)

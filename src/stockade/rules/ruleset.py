@@ -71,7 +71,10 @@ class RuleLoadError(RuleError):
             if len(errors) > 1
             else ""
         )
-        return str(errors[0]) + more
+        # the CLI says "error:" already: the first problem without its level
+        first = errors[0]
+        where = f"{first.location}: " if first.location else ""
+        return f"{where}{first.message} [{first.code}]{more}"
 
 
 @dataclass(slots=True)

@@ -33,7 +33,6 @@ class ReplayReport:
                 line += f"; {bad} malformed records skipped"
             out.append(line)
             out.extend(f"  {e}" for e in errors)
-        out.extend(f"error: {f}" for f in self.failed_inputs)
         tail = f"{self.alerts} alerts from {self.rules_loaded} rules"
         if self.eval_errors:
             tail += f"; {self.eval_errors} rule evaluation errors"
