@@ -213,9 +213,8 @@ def umask_022() -> Iterator[None]:
     os.umask(old)
 
 
-def test_the_database_and_its_directories_are_private(
-    tmp_path: Path, umask_022: None, make_alert: Any
-) -> None:
+@pytest.mark.usefixtures("umask_022")
+def test_the_database_and_its_directories_are_private(tmp_path: Path, make_alert: Any) -> None:
     (tmp_path / "existing").mkdir(mode=0o755)
     path = tmp_path / "existing" / "new" / "deeper" / "stockade.db"
     with Store(f"sqlite:///{path}") as s:

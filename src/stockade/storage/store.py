@@ -109,15 +109,6 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return cfg
 
 
-#: where the indexed ka.* fields live in an audit.k8s.io Event (used until the k8s field catalogue is loaded)
-_AUDIT_PATHS: dict[str, tuple[str, ...]] = {
-    "ka.verb": ("verb",),
-    "ka.user.name": ("user", "username"),
-    "ka.target.resource": ("objectRef", "resource"),
-    "ka.target.namespace": ("objectRef", "namespace"),
-}
-
-
 def _event_field(data: dict[str, Any], name: str) -> Any:
     """The value of a Falco field in an event's data (derived fields included), or None."""
     from stockade.model import fields
@@ -126,11 +117,7 @@ def _event_field(data: dict[str, Any], name: str) -> Any:
         return data[name]
     spec = fields.lookup(name)
     if spec is None:
-        path = _AUDIT_PATHS.get(name)
-        v: Any = data
-        for p in path or ():
-            v = v.get(p) if isinstance(v, dict) else None
-        return v if path else None
+        return None
     try:
         return spec.extractor(None)(data)
     except Exception:
@@ -191,6 +178,7 @@ class Store:
 
     @classmethod
     def from_config(cls, cfg: StockadeConfig) -> Store:
+        """The store the configuration names (storage.url, else SQLite in data_dir), with its retention."""
         s = cfg.storage
         return cls(
             cfg.db_url(),

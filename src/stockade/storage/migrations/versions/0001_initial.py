@@ -32,6 +32,7 @@ _EVENT_COLUMNS = (
 
 
 def upgrade() -> None:
+    """Create the alerts and events tables and their indexes."""
     op.create_table(
         "alerts",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -70,5 +71,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the events and alerts tables."""
     op.drop_table("events")
     op.drop_table("alerts")

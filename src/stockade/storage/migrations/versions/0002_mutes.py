@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the mutes table."""
     op.create_table(
         "mutes",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -31,4 +32,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the mutes table."""
     op.drop_table("mutes")
