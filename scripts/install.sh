@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Install everything Stockade needs on a Debian machine: system packages, a virtualenv with the
 # Python dependencies, and Stockade itself (editable). Idempotent: installs only what is missing.
+# --venv: only the virtualenv (no root, no system packages): what `make lint` and `make check` need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+venv_only=false
+if [[ ${1:-} == --venv ]]; then
+  venv_only=true
+fi
 
 DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack)
 
 missing=()
-for p in "${DEBS[@]}"; do
+$venv_only || for p in "${DEBS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -22,7 +27,7 @@ if ((${#missing[@]})); then
 fi
 
 # The eBPF sensor (CO-RE, built against this kernel's BTF); without it the fallback sensors run.
-scripts/build-bpf.sh || echo "install: eBPF sensor not built (the fallback sensors will be used)" >&2
+$venv_only || scripts/build-bpf.sh || echo "install: eBPF sensor not built (the fallback sensors will be used)" >&2
 
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
@@ -38,7 +43,7 @@ fi
 # Falco's rules files (Apache-2.0) where Falco's packages put them, so `stockade up` loads them by
 # default, as the engine's defaults expect. Only when absent, and only from this machine's data.
 FALCO_RULES_SRC=${FALCO_RULES_SRC:-../shared/data/falco-rules}
-if [[ -d $FALCO_RULES_SRC && $(id -u) -eq 0 ]]; then
+if ! $venv_only && [[ -d $FALCO_RULES_SRC && $(id -u) -eq 0 ]]; then
   mkdir -p /etc/falco
   for f in falco_rules.yaml k8s_audit_rules.yaml; do
     if [[ -f $FALCO_RULES_SRC/$f && ! -e /etc/falco/$f ]]; then
