@@ -13,6 +13,7 @@ from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
 from stockade.model.alert import Alert, priority_rank
+from stockade.model.choices import check_rule_matching
 from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.model.timeutil import event_time_ns, format_time_ns
@@ -160,10 +161,8 @@ class Engine:
     ) -> None:
         """`compiled`: what :meth:`compiled_states` gave for the same ruleset and options (from
         :mod:`stockade.engine.cache`): the rules are not compiled again."""
-        if rule_matching not in ("first", "all"):
-            raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
         self.ruleset = ruleset
-        self.rule_matching = rule_matching
+        self.rule_matching = check_rule_matching(rule_matching, "rule_matching")
         self.hostname = hostname or socket.gethostname()
         self._stats = EngineStats()
         self.problems: list[Problem] = list(ruleset.problems)
