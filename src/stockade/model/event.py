@@ -14,14 +14,17 @@ and alerts can point back at it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from stockade.model.timeutil import event_time_ns
 
 SCHEMA_VERSION = 1
 #: in an event an agent ships to its manager: the id the agent gave it (its alerts' event_ids)
 EVENT_ID_KEY = "stockade.event_id"
-SOURCES = ("syscall", "k8s_audit")
+#: the event sources rules are written for (a rule's ``source:``): the one list of them
+SYSCALL: Final = "syscall"
+K8S_AUDIT: Final = "k8s_audit"
+SOURCES: Final = (SYSCALL, K8S_AUDIT)
 
 
 @dataclass(slots=True)

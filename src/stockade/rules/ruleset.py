@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.errors import Location, RuleError
+from stockade.model.event import SOURCES as SOURCES  # the rule sources, re-exported
 from stockade.rules.ast import Node
 
 #: The Falco rules-engine version whose language this engine implements (required_engine_version).
@@ -20,7 +21,6 @@ BUILTIN_PLUGINS = {
     "k8saudit-ovh": "0.1.0",
     "json": "0.7.0",
 }
-SOURCES = ("syscall", "k8s_audit")
 
 
 @dataclass(slots=True)
