@@ -6,8 +6,9 @@ Events are plain dicts. A syscall-source event is a flat object keyed by Falco f
 (``fd.directory`` from ``fd.name``); derivation happens lazily, when a rule or an output needs it,
 so the hot path never pays for fields nobody reads.
 
-Other sources (``k8s_audit``) register their own fields with :func:`register` and an extractor
-that reads their native event shape.
+Other sources' fields (:mod:`stockade.model.k8s_audit_fields`) are registered here too, each with
+an extractor that reads the source's native event shape; what a field is and the registry itself are
+in :mod:`stockade.model.fieldspec`, which every field module builds on.
 
 An extractor takes the event dict and returns the value, or ``None`` when the field is missing.
 A missing field makes every comparison on it false (Falco semantics).
@@ -17,108 +18,54 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from stockade.model.event import SYSCALL
 from stockade.model.evtnames import NO_RESULT_TYPES
+from stockade.model.fieldspec import (
+    ArgKind,
+    Extractor,
+    FieldSpec,
+    FieldType,
+    register,
+    registered,
+    registered_fields,
+)
 from stockade.model.images import split_image
+from stockade.model.k8s_audit_fields import register_k8s_audit_fields
 from stockade.model.syscall_fields import SYSCALL_FIELD_DESCRIPTIONS, SYSCALL_FIELD_TYPES
 from stockade.model.timeutil import event_time_ns
 
-Extractor = Callable[[dict[str, Any]], Any]
-
-
-class FieldType(StrEnum):
-    STRING = "STRING"
-    INT = "INT"
-    UINT = "UINT"
-    BOOL = "BOOL"
-    DOUBLE = "DOUBLE"
-    IPADDR = "IPADDR"
-    IPNET = "IPNET"
-    PORT = "PORT"
-    BYTES = "BYTES"
-
-    @property
-    def numeric(self) -> bool:
-        return self in (FieldType.INT, FieldType.UINT, FieldType.PORT, FieldType.DOUBLE)
-
-
-class ArgKind(StrEnum):
-    NONE = "none"  # proc.name
-    INDEX = "index"  # proc.aname[2]; optional: without it, "any of" (see FieldSpec.any_without_arg)
-    KEY = "key"  # ka.uri.param[command], k8s.pod.label[app], jevt.value[/a/b]
-    INDEX_OR_KEY = "index_or_key"  # container.mount.dest[0] or container.mount.dest[/var/run/docker.sock]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    name: str
-    type: FieldType
-    source: str  # "syscall", "k8s_audit", or "*" for fields every source has
-    arg: ArgKind = ArgKind.NONE
-    arg_required: bool = False
-    #: the field yields several values (a list); comparisons follow Falco's list semantics
-    is_list: bool = False
-    description: str = ""
-    #: builds an extractor for (arg) -> callable(event) -> value|None; None means "read the key"
-    make_extractor: Callable[[str | None], Extractor] | None = field(default=None, compare=False)
-
-    def key(self, arg: str | None) -> str:
-        return self.name if arg is None else f"{self.name}[{arg}]"
-
-    def extractor(self, arg: str | None = None) -> Extractor:
-        if self.make_extractor is not None:
-            return self.make_extractor(arg)
-        key = self.key(arg)
-        return lambda e: e.get(key)
-
-
-_REGISTRY: dict[str, FieldSpec] = {}
-
-
-def register(spec: FieldSpec) -> FieldSpec:
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-#: modules that register the fields of other sources; imported on first lookup
-_SOURCE_FIELD_MODULES = ("stockade.model.k8s_audit_fields",)
-_loaded = False
-
-
-def _ensure_loaded() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-
-    for mod in _SOURCE_FIELD_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:  # pragma: no cover - only while a module is being written
-            if e.name != mod:
-                raise
+__all__ = [
+    "FIELD_ALIASES",
+    "ArgKind",
+    "Extractor",
+    "FieldSpec",
+    "FieldType",
+    "all_fields",
+    "derivation",
+    "lookup",
+    "register",
+    "syscall_value",
+]
 
 
 def lookup(name: str) -> FieldSpec | None:
     """The spec of a field, or None. Dynamic families (evt.arg.X) resolve to their family."""
-    _ensure_loaded()
-    spec = _REGISTRY.get(name)
+    spec = registered(name)
     if spec is not None:
         return spec
     for prefix in ("evt.arg.", "evt.rawarg.", "evtin.span.arg."):
         if name.startswith(prefix) and len(name) > len(prefix):
-            fam = _REGISTRY[prefix.rstrip(".")]
-            return FieldSpec(name, fam.type, fam.source, ArgKind.NONE, description=fam.description)
+            fam = registered(prefix.rstrip("."))
+            if fam is not None:
+                return FieldSpec(name, fam.type, fam.source, ArgKind.NONE, description=fam.description)
     return None
 
 
 def all_fields() -> list[FieldSpec]:
-    _ensure_loaded()
-    return sorted(_REGISTRY.values(), key=lambda s: s.name)
+    """Every field of every source, by name."""
+    return sorted(registered_fields(), key=lambda s: s.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,7 +552,7 @@ def _labels(prefix: str) -> Callable[[str | None], Extractor]:
 def _derived(fn: Extractor, key: str) -> Callable[[str | None], Extractor]:
     """Read `key` from the event; if absent, derive it with `fn`."""
 
-    def make(arg: str | None) -> Extractor:
+    def make(_arg: str | None) -> Extractor:
         def get(e: dict[str, Any]) -> Any:
             v = e.get(key)
             return fn(e) if v is None else v
@@ -723,15 +670,16 @@ def _register_syscall_fields() -> None:
         ftype = FieldType(tname)
         if name in _ARG_FIELDS:
             kind, required, factory, is_list = _ARG_FIELDS[name]
-            register(FieldSpec(name, ftype, "syscall", kind, required, is_list, make_extractor=factory))
+            register(FieldSpec(name, ftype, SYSCALL, kind, required, is_list, make_extractor=factory))
             continue
         deriv = _DERIVATIONS.get(name)
         factory = _derived(deriv, name) if deriv is not None else None
         desc = SYSCALL_FIELD_DESCRIPTIONS.get(name, "")
-        register(FieldSpec(name, ftype, "syscall", description=desc, make_extractor=factory))
+        register(FieldSpec(name, ftype, SYSCALL, description=desc, make_extractor=factory))
 
 
 _register_syscall_fields()
+register_k8s_audit_fields()
 
 
 def syscall_value(event: dict[str, Any], name: str, arg: str | None = None) -> Any:

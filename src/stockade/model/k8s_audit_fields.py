@@ -25,13 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from stockade.model.fields import ArgKind, Extractor, FieldSpec, FieldType, register
+from stockade.model.event import K8S_AUDIT
+from stockade.model.fieldspec import ArgKind, Extractor, FieldSpec, FieldType, register
 from stockade.model.images import split_image
 from stockade.model.timeutil import event_time_ns, format_time_ns
 
-__all__ = ["K8S_AUDIT_SOURCE", "json_pointer", "json_text", "register_k8s_audit_fields"]
-
-K8S_AUDIT_SOURCE = "k8s_audit"
+__all__ = ["json_pointer", "json_text", "register_k8s_audit_fields"]
 
 #: (event, arg) -> value or None
 Getter = Callable[[dict[str, Any], str | None], Any]
@@ -145,7 +144,7 @@ def _audit_object(e: dict[str, Any]) -> dict[str, Any]:
 
 
 def _keys(*keys: str) -> Getter:
-    def get(e: dict[str, Any], arg: str | None) -> Any:
+    def get(e: dict[str, Any], _arg: str | None) -> Any:
         return _text(_dig(e, *keys))
 
     return get
@@ -170,7 +169,7 @@ def _uri_param(e: dict[str, Any], arg: str | None) -> Any:
     return vals[0] if vals else None
 
 
-def _target_pod_name(e: dict[str, Any], arg: str | None) -> Any:
+def _target_pod_name(e: dict[str, Any], _arg: str | None) -> Any:
     ref = e.get("objectRef")
     if isinstance(ref, dict) and ref.get("resource") == "pods" and not ref.get("subresource"):
         return _text(_dig(e, "responseObject", "metadata", "name"))
@@ -178,7 +177,7 @@ def _target_pod_name(e: dict[str, Any], arg: str | None) -> Any:
 
 
 def _subject_names(kind: str, namespaced: bool = False) -> Getter:
-    def get(e: dict[str, Any], arg: str | None) -> Any:
+    def get(e: dict[str, Any], _arg: str | None) -> Any:
         subjects = _dig(e, "requestObject", "subjects")
         if not isinstance(subjects, list):
             return None
@@ -198,7 +197,7 @@ def _subject_names(kind: str, namespaced: bool = False) -> Getter:
     return get
 
 
-def _always_true(e: dict[str, Any], arg: str | None) -> Any:
+def _always_true(_e: dict[str, Any], _arg: str | None) -> Any:
     # deprecated in the plugin; it answers "true" for every audit event
     return "true"
 
@@ -348,7 +347,7 @@ def _c_host_ports(which: str) -> Getter:
     return get
 
 
-def _any_privileged(e: dict[str, Any], arg: str | None) -> Any:
+def _any_privileged(e: dict[str, Any], _arg: str | None) -> Any:
     cs = _containers(e, "containers", None)
     if cs is None:
         return None
@@ -356,7 +355,7 @@ def _any_privileged(e: dict[str, Any], arg: str | None) -> Any:
 
 
 def _first(getter: Getter) -> Getter:
-    def get(e: dict[str, Any], arg: str | None) -> Any:
+    def get(e: dict[str, Any], _arg: str | None) -> Any:
         v = getter(e, "0")
         return v[0] if v else None
 
@@ -431,25 +430,25 @@ def _jevt_value(e: dict[str, Any], arg: str | None) -> Any:
     return _text(json_pointer(_audit_object(e), arg))
 
 
-def _jevt_obj(e: dict[str, Any], arg: str | None) -> Any:
+def _jevt_obj(e: dict[str, Any], _arg: str | None) -> Any:
     return orjson.dumps(_audit_object(e), option=orjson.OPT_INDENT_2).decode()
 
 
-def _rawtime(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
+def _rawtime(e: dict[str, Any], _arg: str | None) -> Any:
+    ns = event_time_ns(e, K8S_AUDIT)
     return None if ns is None else str(ns)
 
 
-def _clock_time(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
+def _clock_time(e: dict[str, Any], _arg: str | None) -> Any:
+    ns = event_time_ns(e, K8S_AUDIT)
     if ns is None:
         return None
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}"
 
 
-def _iso_time(e: dict[str, Any], arg: str | None) -> Any:
-    ns = event_time_ns(e, K8S_AUDIT_SOURCE)
+def _iso_time(e: dict[str, Any], _arg: str | None) -> Any:
+    ns = event_time_ns(e, K8S_AUDIT)
     return None if ns is None else format_time_ns(ns)
 
 
@@ -487,7 +486,7 @@ def _reg(
         FieldSpec(
             name,
             FieldType.STRING,
-            K8S_AUDIT_SOURCE,
+            K8S_AUDIT,
             arg,
             arg_required,
             is_list,
@@ -571,7 +570,7 @@ def _container_fields(which: str, label: str, with_host_port: bool) -> None:
 
 
 def register_k8s_audit_fields() -> None:
-    """Register every k8s_audit field with the catalogue (done once, on import)."""
+    """Register every k8s_audit field with the catalogue (:mod:`stockade.model.fields` does, once)."""
     _reg("ka.auditid", _keys("auditID"), "The unique id of the audit event")
     _reg("ka.stage", _keys("stage"), "The stage of the request (RequestReceived, ResponseComplete, ...)")
     for name, (ann, desc) in _ANNOTATIONS.items():
@@ -716,6 +715,3 @@ def register_k8s_audit_fields() -> None:
         _reg(f"{prefix}.rawtime", _rawtime, "The event time (stageTimestamp) in ns since the epoch")
     _reg("jevt.time", _clock_time, "The event time as HH:MM:SS.nnnnnnnnn (UTC)")
     _reg("jevt.time.iso8601", _iso_time, "The event time in ISO 8601 with ns (UTC)")
-
-
-register_k8s_audit_fields()
