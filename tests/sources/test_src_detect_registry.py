@@ -8,12 +8,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stockade.errors import SourceError
-from stockade.sources.detect import detect_source, open_input
+from stockade.sources.detect import PEEK_BYTES, classify, detect_source, open_input
 from stockade.sources.registry import SOURCE_NAMES, open_source, source_class
+from stockade.sources.tetragon import EVENT_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
@@ -60,6 +62,41 @@ def test_detect(tmp_path: Path, content: str, expected: str) -> None:
     p = tmp_path / "in.json"
     p.write_text(content)
     assert detect_source(str(p)) == expected
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        # a record two sources could claim goes to the one asked first (detect_order)
+        ({**AUDIT_EVENT, "evt.type": "execve"}, "k8s_audit"),
+        ({**AUDIT_EVENT, **FALCO_ALERT}, "k8s_audit"),
+        ({**FALCO_ALERT, "evt.type": "execve"}, "falco"),
+        ({**FALCO_ALERT, "process_exec": {}}, "falco"),
+        ({"process_exec": {}, "evt.type": "execve"}, "tetragon"),
+        ({"process_loader": {}, "stockade.schema": 1}, "tetragon"),
+        # every Tetragon kind tells an export (the source's one list of kinds), its self-test event not
+        *[({kind: {}}, "tetragon") for kind in EVENT_KINDS],
+        ({"test": {}}, None),
+        ({"rule": "R", "output": "o"}, None),  # no priority: not a Falco alert
+        ({"kind": "Event", "apiVersion": "v1"}, None),  # a core Event, not an audit one
+    ],
+)
+def test_detection_order(record: dict[str, Any], expected: str | None) -> None:
+    assert classify(record) == expected
+
+
+def test_a_document_longer_than_the_peek_is_told_by_its_keys(tmp_path: Path) -> None:
+    """A pretty-printed array of Falco alerts too long to decode within the peek: its keys tell, and
+    an alert's keys come before the evt.type of its output_fields (detect_order)."""
+    alert = {**FALCO_ALERT, "output_fields": {"evt.type": "execve", "proc.cmdline": "x" * 200}}
+    p = tmp_path / "alerts.json"
+    p.write_text(json.dumps([alert] * 8000, indent=2))
+    assert p.stat().st_size > PEEK_BYTES
+    assert detect_source(str(p)) == "falco"
+    kinds = tmp_path / "tetragon.json"
+    kinds.write_text(json.dumps([{"process_lsm": {"pad": "y" * 300}}] * 6000, indent=2))
+    assert kinds.stat().st_size > PEEK_BYTES
+    assert detect_source(str(kinds)) == "tetragon"
 
 
 def test_detect_real_files() -> None:
@@ -140,7 +177,9 @@ def test_registry_opens_each_source(tmp_path: Path) -> None:
 
 
 def test_registry_unknown_and_missing() -> None:
-    with pytest.raises(SourceError, match="unknown source 'pcap'"):
+    with pytest.raises(
+        SourceError, match=r"unknown source 'pcap' \(known: syscall, falco, tetragon, k8s_audit\)"
+    ):
         open_source("pcap", "x")
     try:
         cls = source_class("k8s_audit")

@@ -101,7 +101,7 @@ def test_malformed_alert_lines_counted(tmp_path: Path) -> None:
     assert src.stats.malformed == 4
     assert [err.split(": ", 1)[0] for err in src.stats.errors] == [f"{p}:{n}" for n in (2, 3, 4, 5)]
     assert "no output" in src.stats.errors[1]
-    assert "--source syscall" in src.stats.errors[2]
+    assert src.stats.errors[2] == f"{p}:4: a syscall recording, not a Falco alert (use --source syscall)"
 
 
 def test_time_only_alert_and_missing_source() -> None:

@@ -14,8 +14,10 @@ import pytest
 from helpers import SHARED_DATA, need_file
 from stockade.engine import Engine
 from stockade.errors import SourceError
+from stockade.sources.base import iter_lines
 from stockade.sources.interface import MAX_REPORTED_ERRORS
-from stockade.sources.jsonl import JsonlSource, iter_lines
+from stockade.sources.jsonl import JsonlSource
+from stockade.sources.tetragon import EVENT_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
@@ -75,6 +77,16 @@ def test_malformed_lines_counted_with_file_and_line_rest_goes_on(tmp_path: Path)
     assert "--source k8s_audit" in errs[4]
     assert "--source falco" in errs[5]
     assert "--source tetragon" in errs[6]
+
+
+@pytest.mark.parametrize("kind", EVENT_KINDS)
+def test_every_tetragon_kind_in_a_recording_is_named(tmp_path: Path, kind: str) -> None:
+    """The recording's "wrong source" message knows every kind Tetragon's source knows."""
+    p = tmp_path / "mixed.jsonl"
+    p.write_text(json.dumps({kind: {}, "time": "2024-01-01T00:00:00Z"}) + "\n" + '{"evt.type": "close"}\n')
+    src = JsonlSource(str(p))
+    assert len(list(src.events())) == 1
+    assert src.stats.errors == [f"{p}:1: a Tetragon event, not a syscall recording (use --source tetragon)"]
 
 
 def test_error_list_is_bounded_but_count_is_exact(tmp_path: Path) -> None:

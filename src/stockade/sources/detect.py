@@ -1,4 +1,8 @@
-"""Which source an input file holds, told from its first record.
+"""Which source an input file holds, told from its first record by asking every registered source.
+
+Each source class tells its own records (``classify``) and, for one JSON document too long to
+decode within the peek, its keys (``sniff``); sources are asked in their ``detect_order``. Nothing
+here knows a source by name.
 
 :func:`open_input` peeks at a file or stdin without losing data and returns the detected source name
 with a stream that still starts at the first byte. The peek reads the whole first line, however
@@ -8,16 +12,23 @@ refused with what it looks like, never shown byte by byte (:func:`binary_kind`).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
-import re
-from typing import Any, BinaryIO
+import sys
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
 from stockade.errors import SourceError
-from stockade.sources.jsonl import PathOrStream, display_name, open_input_stream
+from stockade.plugins import PluginError
+from stockade.sources.base import display_name, open_input_stream
+from stockade.sources.interface import PathOrStream, SourcePlugin
+from stockade.sources.registry import SOURCES
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = [
     "MAX_PEEK_BYTES",
@@ -26,6 +37,7 @@ __all__ = [
     "check_text",
     "classify",
     "detect_source",
+    "foreign",
     "open_input",
 ]
 
@@ -50,35 +62,35 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"SQLite format 3\x00", "an SQLite database"),
 )
 
-_TETRAGON_KINDS = (
-    "process_exec",
-    "process_exit",
-    "process_kprobe",
-    "process_tracepoint",
-    "process_lsm",
-    "process_uprobe",
-    "process_loader",
-    "process_usdt",
-    "process_throttle",
-    "rate_limit_info",
-)
+
+@functools.cache
+def _detectors() -> tuple[type[SourcePlugin], ...]:
+    """Every registered source available in this build, in detection order."""
+    found = []
+    for name in SOURCES:
+        try:
+            found.append(SOURCES.load(name))
+        except PluginError:
+            continue
+    return tuple(sorted(found, key=lambda cls: cls.detect_order))
 
 
-def classify(obj: Any) -> str | None:
+def _claimant(obj: object) -> type[SourcePlugin] | None:
+    return next((cls for cls in _detectors() if cls.classify(obj)), None)
+
+
+def classify(obj: object) -> str | None:
     """The source a decoded record belongs to, or None."""
-    if not isinstance(obj, dict):
+    cls = _claimant(obj)
+    return None if cls is None else cls.name
+
+
+def foreign(obj: object, own: str) -> str | None:
+    """If ``obj`` is a record of another source than ``own``, say which and how to read it."""
+    cls = _claimant(obj)
+    if cls is None or cls.name == own:
         return None
-    kind = obj.get("kind")
-    api = obj.get("apiVersion")
-    if kind in ("Event", "EventList") and isinstance(api, str) and api.startswith("audit.k8s.io/"):
-        return "k8s_audit"
-    if "rule" in obj and "priority" in obj and "output" in obj:
-        return "falco"
-    if any(k in obj for k in _TETRAGON_KINDS):
-        return "tetragon"
-    if "evt.type" in obj or "stockade.schema" in obj:
-        return "syscall"
-    return None
+    return f"{cls.record}, not {SOURCES.load(own).record} (use --source {cls.name})"
 
 
 def binary_kind(head: bytes) -> str | None:
@@ -140,21 +152,9 @@ def _read_head(stream: BinaryIO) -> bytes:
     return bytes(buf)
 
 
-#: for one JSON document longer than the peek (a pretty-printed EventList): keys that tell its source
-_DOC_KEYS = (
-    (re.compile(rb'"apiVersion"\s*:\s*"audit\.k8s\.io/'), "k8s_audit"),
-    (re.compile(rb'"evt\.type"\s*:'), "syscall"),
-    (re.compile(rb'"(?:' + b"|".join(k.encode() for k in _TETRAGON_KINDS) + rb')"\s*:'), "tetragon"),
-)
-
-
 def _decide_document(text: bytes) -> str | None:
-    for pattern, name in _DOC_KEYS:
-        if pattern.search(text):
-            return name
-    if all(re.search(rb'"%s"\s*:' % k, text) for k in (b"rule", b"priority", b"output")):
-        return "falco"
-    return None
+    """The source of one JSON document longer than the peek (a pretty-printed EventList), by its keys."""
+    return next((cls.name for cls in _detectors() if cls.sniff(text)), None)
 
 
 def _decide(head: bytes, where: str) -> str:
@@ -233,9 +233,7 @@ def detect_source(path: str | os.PathLike[str]) -> str:
     return name
 
 
-def _stdin_buffer() -> Any:
-    import sys
-
+def _stdin_buffer() -> BinaryIO:
     return sys.stdin.buffer
 
 
@@ -251,7 +249,8 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        b = memoryview(buffer).cast("B")
         if self._head.nbytes:
             n = min(len(b), self._head.nbytes)
             b[:n] = self._head[:n]

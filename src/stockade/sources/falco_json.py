@@ -11,32 +11,36 @@ of alerts, or JSON Lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar, cast
 
 import orjson
 
 from stockade.errors import SourceError
-from stockade.model.event import Event
+from stockade.model.event import K8S_AUDIT, SYSCALL, Event
 from stockade.model.timeutil import parse_time_ns
-from stockade.sources.jsonl import InputSource, iter_records
+from stockade.sources.base import InputSource, iter_records
+from stockade.sources.detect import foreign
 
 __all__ = ["FalcoJsonSource", "alert_to_event", "check_alert", "parse_falco_http_body"]
 
 #: values Falco prints for a field the event lacks
 _MISSING = (None, "<NA>")
-KNOWN_SOURCES = ("syscall", "k8s_audit")
+#: the keys every Falco alert has
+_ALERT_KEYS = ("rule", "priority", "output")
+#: those keys in one JSON document too long to decode within the detection peek
+_DOC_KEYS = tuple(re.compile(rb'"%s"\s*:' % k.encode()) for k in _ALERT_KEYS)
+NAME = "falco"
 
 
-def check_alert(obj: Any) -> str | None:
+def check_alert(obj: object) -> str | None:
     """Why ``obj`` is not a Falco alert, or None if it is one."""
     if not isinstance(obj, dict):
         return "expected a Falco alert object"
     missing = [k for k in ("rule", "output") if not isinstance(obj.get(k), str)]
     if missing:
-        if "evt.type" in obj:
-            return "a syscall recording line, not a Falco alert (use --source syscall)"
-        return f"not a Falco alert: no {' or '.join(missing)}"
+        return foreign(obj, NAME) or f"not a Falco alert: no {' or '.join(missing)}"
     fields = obj.get("output_fields", {})
     if fields is not None and not isinstance(fields, dict):
         return "output_fields is not an object"
@@ -60,14 +64,26 @@ def alert_to_event(alert: dict[str, Any], origin: str | None = None) -> Event:
         data["evt.hostname"] = alert["hostname"]
     source = alert.get("source")
     if not isinstance(source, str) or not source:
-        source = "k8s_audit" if any(k.startswith(("ka.", "jevt.")) for k in data) else "syscall"
+        source = K8S_AUDIT if any(k.startswith(("ka.", "jevt.")) for k in data) else SYSCALL
     return Event(source, data, origin, meta={"falco_alert": alert})
 
 
 class FalcoJsonSource(InputSource):
     """Events from Falco JSON alerts, one per line (a file, ``-`` for stdin, or a binary stream)."""
 
-    name = "falco"
+    name = NAME
+    record: ClassVar[str] = "a Falco alert"
+    detect_order: ClassVar[int] = 20
+
+    @classmethod
+    def classify(cls, obj: object) -> bool:
+        """An alert: it has ``rule``, ``priority`` and ``output``."""
+        return isinstance(obj, dict) and all(k in obj for k in _ALERT_KEYS)
+
+    @classmethod
+    def sniff(cls, text: bytes) -> bool:
+        """A document with the keys of an alert."""
+        return all(p.search(text) is not None for p in _DOC_KEYS)
 
     def _events(self, stream: BinaryIO) -> Iterator[Event]:
         where = self.where
@@ -77,7 +93,7 @@ class FalcoJsonSource(InputSource):
                 self.stats.bad(f"{where}:{lineno}", why)
                 continue
             self.stats.events += 1
-            yield alert_to_event(obj, f"{where}:{lineno}")
+            yield alert_to_event(cast("dict[str, Any]", obj), f"{where}:{lineno}")  # checked
 
 
 def parse_falco_http_body(body: bytes, content_type: str | None = None) -> list[dict[str, Any]]:

@@ -21,20 +21,24 @@ A record that is not an audit Event (no ``auditID``, no usable time, another kin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import orjson
 
 from stockade.errors import SourceError
-from stockade.model.event import Event
+from stockade.model.event import K8S_AUDIT, Event
 from stockade.model.timeutil import parse_time_ns
+from stockade.sources.base import InputSource, iter_lines, json_kind
+from stockade.sources.detect import foreign
 from stockade.sources.interface import SourceStats
-from stockade.sources.jsonl import InputSource, iter_lines, json_kind
 
 __all__ = ["K8sAuditSource", "check_audit_event", "normalize_audit_event", "parse_audit_webhook_body"]
 
 API_GROUP = "audit.k8s.io/"
+#: an audit apiVersion, in one JSON document too long to decode within the detection peek
+_DOC_KEY = re.compile(rb'"apiVersion"\s*:\s*"audit\.k8s\.io/')
 _TIME_KEYS = ("stageTimestamp", "requestReceivedTimestamp")
 
 
@@ -58,7 +62,7 @@ def normalize_audit_event(obj: dict[str, Any]) -> None:
                 ref["apiGroup"], ref["apiVersion"] = ver.split("/", 1)
 
 
-def check_audit_event(obj: Any) -> str | None:
+def check_audit_event(obj: object) -> str | None:
     """Why ``obj`` is not a usable audit Event (None if it is one); normalises it in place."""
     if not isinstance(obj, dict):
         return f"expected an audit.k8s.io Event object, got {json_kind(obj)}"
@@ -67,11 +71,7 @@ def check_audit_event(obj: Any) -> str | None:
     if (kind is not None and kind != "Event") or (api is not None and not str(api).startswith(API_GROUP)):
         return f"not an audit event (kind {kind!r}, apiVersion {api!r})"
     if "auditID" not in obj:
-        if "rule" in obj and "output" in obj:
-            return "a Falco alert, not a Kubernetes audit event (use --source falco)"
-        if "evt.type" in obj:
-            return "a syscall recording line, not a Kubernetes audit event (use --source syscall)"
-        return "not an audit event: no auditID"
+        return foreign(obj, K8S_AUDIT) or "not an audit event: no auditID"
     for k in ("verb", "requestURI", "stage", "auditID"):
         v = obj.get(k)
         if v is not None and not isinstance(v, str):
@@ -103,7 +103,23 @@ def _records(doc: Any) -> tuple[list[Any], str | None]:
 class K8sAuditSource(InputSource):
     """Audit events from a file (path, ``-`` for stdin, ``.gz``) or a binary stream."""
 
-    name = "k8s_audit"
+    name = K8S_AUDIT
+    record: ClassVar[str] = "a Kubernetes audit event"
+    #: first: an audit Event says what it is (kind and apiVersion)
+    detect_order: ClassVar[int] = 10
+
+    @classmethod
+    def classify(cls, obj: object) -> bool:
+        """An ``audit.k8s.io`` Event or EventList."""
+        if not isinstance(obj, dict) or obj.get("kind") not in ("Event", "EventList"):
+            return False
+        api = obj.get("apiVersion")
+        return isinstance(api, str) and api.startswith(API_GROUP)
+
+    @classmethod
+    def sniff(cls, text: bytes) -> bool:
+        """A document with an ``audit.k8s.io`` apiVersion."""
+        return _DOC_KEY.search(text) is not None
 
     # --- JSON Lines ----------------------------------------------------------------------------
 
@@ -142,7 +158,7 @@ class K8sAuditSource(InputSource):
                 self.stats.bad(origin, f"item {i}: {why}" if several and not item_lines else why)
                 continue
             self.stats.events += 1
-            yield Event("k8s_audit", item, origin)
+            yield Event(K8S_AUDIT, item, origin)
 
     # --- one document over many lines ----------------------------------------------------------
 
@@ -223,23 +239,7 @@ def parse_audit_webhook_body(body: bytes, stats: SourceStats | None = None) -> l
     text = body.strip()
     if not text:
         raise SourceError("empty body: expected an audit.k8s.io EventList")
-    docs: list[tuple[str, Any]] = []
-    problems: list[tuple[str, str]] = []  # (where, what)
-    try:
-        docs.append(("body", orjson.loads(text)))
-    except orjson.JSONDecodeError as whole_err:
-        lines = text.split(b"\n")
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                docs.append((f"line {n}", orjson.loads(line)))
-            except orjson.JSONDecodeError as e:
-                problems.append((f"line {n}", f"not JSON: {e.msg} at column {e.colno}"))
-        if not docs:
-            raise SourceError(
-                f"body is not JSON: {whole_err.msg} at line {whole_err.lineno} column {whole_err.colno}"
-            ) from None
+    docs, problems = _body_documents(text)
     out: list[dict[str, Any]] = []
     for where, doc in docs:
         items, why = _records(doc)
@@ -262,3 +262,25 @@ def parse_audit_webhook_body(body: bytes, stats: SourceStats | None = None) -> l
     if stats is not None:
         stats.events += len(out)
     return out
+
+
+def _body_documents(text: bytes) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
+    """The JSON documents of a body (the whole body, else each line) as ``(where, document)``, and
+    ``(where, what)`` for each line that is not JSON. SourceError if no part is JSON."""
+    try:
+        return [("body", orjson.loads(text))], []
+    except orjson.JSONDecodeError as whole_err:
+        docs: list[tuple[str, Any]] = []
+        problems: list[tuple[str, str]] = []
+        for n, line in enumerate(text.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                docs.append((f"line {n}", orjson.loads(line)))
+            except orjson.JSONDecodeError as e:
+                problems.append((f"line {n}", f"not JSON: {e.msg} at column {e.colno}"))
+        if not docs:
+            raise SourceError(
+                f"body is not JSON: {whole_err.msg} at line {whole_err.lineno} column {whole_err.colno}"
+            ) from None
+        return docs, problems

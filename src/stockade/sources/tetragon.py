@@ -15,18 +15,30 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
-from stockade.model.event import Event
+from stockade.model.event import SYSCALL, Event
 from stockade.model.images import split_image
 from stockade.model.openflags import open_flags_str
 from stockade.model.timeutil import parse_time_ns
-from stockade.sources.jsonl import InputSource, PathOrStream, iter_records
+from stockade.sources.base import InputSource, iter_records
+from stockade.sources.detect import foreign
+from stockade.sources.interface import PathOrStream
 
-__all__ = ["EVENT_KINDS", "TetragonMapper", "TetragonSource", "split_image"]
+__all__ = [
+    "EVENT_KINDS",
+    "MAPPED_KINDS",
+    "TEST_KIND",
+    "UNSUPPORTED_KINDS",
+    "TetragonMapper",
+    "TetragonSource",
+    "split_image",
+]
 
+# The one list of Tetragon's event kinds (the keys of a GetEventsResponse), used by detection too.
 #: kinds mapped to events
 MAPPED_KINDS = ("process_exec", "process_exit", "process_kprobe", "process_tracepoint", "process_lsm")
 #: kinds Tetragon emits that carry no syscall-like event here (counted as skipped)
@@ -35,10 +47,15 @@ UNSUPPORTED_KINDS = (
     "process_uprobe",
     "process_usdt",
     "process_throttle",
-    "test",
     "rate_limit_info",
 )
+#: every kind that tells a Tetragon export
 EVENT_KINDS = MAPPED_KINDS + UNSUPPORTED_KINDS
+#: Tetragon's self-test event: skipped too, but too common a key to tell a Tetragon export by
+TEST_KIND = "test"
+_READ_KINDS = (*EVENT_KINDS, TEST_KIND)
+#: a kind as a key, in one JSON document too long to decode within the detection peek
+_DOC_KEY = re.compile(rb'"(?:' + b"|".join(k.encode() for k in EVENT_KINDS) + rb')"\s*:')
 
 #: Linux truncates a task's comm (Falco's proc.name) to 15 characters
 COMM_LEN = 15
@@ -189,7 +206,7 @@ class TetragonMapper:
 
     def map(self, obj: dict[str, Any]) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         """(kind, Falco-keyed data or None if the kind is not mapped, tetragon metadata)."""
-        kind = next((k for k in EVENT_KINDS if k in obj), None)
+        kind = next((k for k in _READ_KINDS if k in obj), None)
         if kind is None:
             raise ValueError("not a Tetragon event: none of " + ", ".join(MAPPED_KINDS))
         body = obj[kind]
@@ -202,170 +219,34 @@ class TetragonMapper:
             raise ValueError(f"{kind} has no process")
         data: dict[str, Any] = {}
         self._process_fields(data, proc_raw, body)
-        t = obj.get("time")
-        ns = parse_time_ns(t) if isinstance(t, str) else None
-        if ns is None and kind == "process_exit" and isinstance(body.get("time"), str):
-            ns = parse_time_ns(body["time"])
-        if ns is None and kind == "process_exec" and isinstance(proc_raw.get("start_time"), str):
-            ns = parse_time_ns(proc_raw["start_time"])
-        if ns is not None:
-            data["evt.time"] = ns
-            start = proc_raw.get("start_time")
-            start_ns = parse_time_ns(start) if isinstance(start, str) else None
-            if start_ns is not None and ns >= start_ns:
-                data["proc.duration"] = ns - start_ns
+        _time_fields(data, obj, kind, body, proc_raw)
         node = obj.get("node_name")
         if isinstance(node, str) and node:
             data["evt.hostname"] = node
-        meta: dict[str, Any] = {"kind": kind, "exec_id": proc_raw.get("exec_id")}
         if kind == "process_exec":
             data["evt.type"] = "execve"
             data["evt.dir"] = "<"
             data["evt.rawres"] = 0
             data["evt.res"] = "SUCCESS"
         elif kind == "process_exit":
-            data["evt.type"] = "procexit"
-            data["evt.dir"] = "<"
-            status = _int(body.get("status"))
-            data["evt.arg.status"] = status if status is not None else 0
-            sig = body.get("signal")
-            if isinstance(sig, str) and sig:
-                data["evt.arg.sig"] = sig
+            _exit_fields(data, body)
         elif kind == "process_tracepoint":
             self._tracepoint(data, body)
         else:
             self._kprobe(data, body)
-        for k in ("policy_name", "action", "message", "tags"):
-            v = body.get(k)
-            if v:
-                meta[k] = v
-        pod = proc_raw.get("pod")
-        if isinstance(pod, dict) and pod.get("workload"):
-            meta["workload"] = pod.get("workload")
-            meta["workload_kind"] = pod.get("workload_kind")
-        return kind, data, meta
+        return kind, data, _meta(kind, body, proc_raw)
 
     def _process_fields(self, data: dict[str, Any], p: dict[str, Any], body: dict[str, Any]) -> None:
         me = self._remember(p)
-        binary = p.get("binary")
-        if isinstance(binary, str) and binary:
-            data["proc.exepath"] = binary
-            data["proc.exe"] = binary
-            data["proc.name"] = _comm(binary)
-            args = p.get("arguments")
-            args = args if isinstance(args, str) else ""
-            data["proc.args"] = args
-            data["proc.cmdline"] = f"{data['proc.name']} {args}" if args else data["proc.name"]
-            data["proc.exeline"] = f"{binary} {args}" if args else binary
-        pid = _int(p.get("pid"))
-        if pid is not None:
-            data["proc.pid"] = pid
-        tid = _int(p.get("tid"))
-        data["thread.tid"] = tid if tid is not None else pid
-        cwd = p.get("cwd")
-        if isinstance(cwd, str) and cwd:
-            data["proc.cwd"] = cwd
-        uid = _int(p.get("uid"))
-        if uid is not None:
-            data["user.uid"] = uid
-        user = p.get("user")
-        if isinstance(user, dict) and isinstance(user.get("name"), str):
-            data["user.name"] = user["name"]
-        elif uid == 0:
-            data["user.name"] = "root"
-        auid = _int(p.get("auid"))
-        if auid is not None:
-            data["user.loginuid"] = -1 if auid == AUID_UNSET else auid
-        creds = p.get("process_credentials")
-        if isinstance(creds, dict):
-            for src, dst in (("gid", "group.gid"), ("euid", "user.uid")):
-                v = _int(creds.get(src))
-                if v is not None:
-                    data[dst] = v
-        tty = p.get("tty")
-        if isinstance(tty, int):
-            data["proc.tty"] = tty
-        self._container_fields(data, p)
-
+        _exe_fields(data, p)
+        _id_fields(data, p)
+        _container_fields(data, p)
         parent_raw = body.get("parent")
         parent = self._remember(parent_raw) if isinstance(parent_raw, dict) else None
         if parent is None and me is not None and me.parent_exec_id:
             parent = self._procs.get(me.parent_exec_id)
         if parent is not None:
-            if parent.pid is not None:
-                data["proc.ppid"] = parent.pid
-            if parent.name:
-                data["proc.pname"] = parent.name
-                data["proc.pexepath"] = parent.exepath
-                data["proc.pexe"] = parent.exepath
-                data["proc.pcmdline"] = parent.cmdline
-            chain = [parent, *self._ancestors(body, parent)]
-            names = [a.name for a in chain]
-            if all(n is not None for n in names):
-                data["proc.aname"] = names
-                data["proc.apid"] = [a.pid for a in chain]
-                data["proc.aexepath"] = [a.exepath for a in chain]
-                data["proc.acmdline"] = [a.cmdline for a in chain]
-                for i, n in enumerate(names, 1):
-                    data[f"proc.aname[{i}]"] = n
-                for i, a in enumerate(chain, 1):
-                    if a.pid is not None:
-                        data[f"proc.apid[{i}]"] = a.pid
-
-    @staticmethod
-    def _container_fields(data: dict[str, Any], p: dict[str, Any]) -> None:
-        pod = p.get("pod")
-        container = pod.get("container") if isinstance(pod, dict) else None
-        cid_raw = container.get("id") if isinstance(container, dict) else None
-        if isinstance(cid_raw, str) and cid_raw:
-            short, full, runtime = _short_container_id(cid_raw)
-            data["container.id"] = short
-            data["container.full_id"] = full
-            if runtime:
-                data["container.type"] = "cri-o" if runtime == "cri-o" else runtime
-        elif isinstance(p.get("docker"), str) and p["docker"]:
-            data["container.id"] = p["docker"][:12]
-        else:
-            data["container.id"] = "host"
-            data["container.name"] = "host"
-        if isinstance(container, dict):
-            name = container.get("name")
-            if isinstance(name, str) and name:
-                data["container.name"] = name
-            image = container.get("image")
-            if isinstance(image, dict):
-                iname = image.get("name")
-                if isinstance(iname, str) and iname:
-                    repo, tag, digest = split_image(iname)
-                    data["container.image"] = iname
-                    data["container.image.repository"] = repo
-                    if tag:
-                        data["container.image.tag"] = tag
-                    if digest:
-                        data["container.image.digest"] = digest
-                iid = image.get("id")
-                if isinstance(iid, str) and "@" in iid and "container.image.digest" not in data:
-                    data["container.image.digest"] = iid.split("@", 1)[1]
-            cstart = container.get("start_time")
-            if isinstance(cstart, str):
-                ns = parse_time_ns(cstart)
-                if ns is not None:
-                    data["container.start_ts"] = ns
-            vpid = _int(container.get("pid"))
-            if vpid is not None:
-                data["proc.vpid"] = vpid
-        if isinstance(pod, dict):
-            for src, dst in (("name", "k8s.pod.name"), ("namespace", "k8s.ns.name"), ("uid", "k8s.pod.uid")):
-                v = pod.get(src)
-                if isinstance(v, str) and v:
-                    data[dst] = v
-            labels = pod.get("pod_labels")
-            if isinstance(labels, dict) and labels:
-                data["k8s.pod.labels"] = labels
-                for k, v in labels.items():
-                    data[f"k8s.pod.label[{k}]"] = v
-            if pod.get("workload_kind") == "Deployment" and isinstance(pod.get("workload"), str):
-                data["k8s.deployment.name"] = pod["workload"]
+            _parent_fields(data, [parent, *self._ancestors(body, parent)])
 
     # -- kprobes, LSM hooks, tracepoints ---------------------------------------------------
 
@@ -375,11 +256,7 @@ class TetragonMapper:
         args = _arg_values(body.get("args"))
         for i, (_, v) in enumerate(args):
             data[f"evt.arg[{i}]"] = v
-        ret = body.get("return")
-        ret_v = _arg_value(ret)[1] if isinstance(ret, dict) else None
-        if isinstance(ret_v, int):
-            data["evt.rawres"] = ret_v
-            data["evt.res"] = "SUCCESS" if ret_v >= 0 else str(ret_v)
+        _return_fields(data, body.get("return"))
         evt_type = _KERNEL_FUNCTIONS.get(fn)
         if evt_type is None and fn.startswith("security_"):
             evt_type = _KERNEL_FUNCTIONS.get(fn[len("security_") :])
@@ -405,20 +282,7 @@ class TetragonMapper:
             data["fs.path.name"] = path
             data["evt.arg.name"] = path
         if evt_type == "openat":
-            data["fd.type"] = "file"
-            data["fd.typechar"] = "f"
-            if fn == "fd_install" and mask is not None:
-                data["fd.num"] = mask  # fd_install(fd, file)
-            if "evt.rawres" not in data:
-                data["evt.rawres"] = data.get("fd.num", 0)
-                data["evt.res"] = "SUCCESS"
-            if fn.endswith("file_permission") and mask is not None:
-                write = bool(mask & (MAY_WRITE | MAY_APPEND))
-                read = bool(mask & MAY_READ)
-                data["evt.is_open_read"] = read
-                data["evt.is_open_write"] = write
-                data["evt.is_open_exec"] = bool(mask & MAY_EXEC)
-                data["evt.arg.flags"] = "O_RDWR" if read and write else "O_WRONLY" if write else "O_RDONLY"
+            _open_hook_fields(data, fn, mask)
         elif evt_type == "mmap" and mask is not None:
             data["evt.arg.prot"] = (
                 "|".join(
@@ -483,6 +347,211 @@ class TetragonMapper:
         data["evt.type"] = evt_type
         data["evt.dir"] = direction
         data["evt.arg.subsys"] = subsys
+
+
+# -- the fields of one event, by part ---------------------------------------------------------
+
+
+def _time_fields(
+    data: dict[str, Any], obj: dict[str, Any], kind: str, body: dict[str, Any], proc: dict[str, Any]
+) -> None:
+    """evt.time (the event's time, else the exit's or the exec's start) and proc.duration."""
+    t = obj.get("time")
+    ns = parse_time_ns(t) if isinstance(t, str) else None
+    if ns is None and kind == "process_exit" and isinstance(body.get("time"), str):
+        ns = parse_time_ns(body["time"])
+    if ns is None and kind == "process_exec" and isinstance(proc.get("start_time"), str):
+        ns = parse_time_ns(proc["start_time"])
+    if ns is not None:
+        data["evt.time"] = ns
+        start = proc.get("start_time")
+        start_ns = parse_time_ns(start) if isinstance(start, str) else None
+        if start_ns is not None and ns >= start_ns:
+            data["proc.duration"] = ns - start_ns
+
+
+def _exit_fields(data: dict[str, Any], body: dict[str, Any]) -> None:
+    data["evt.type"] = "procexit"
+    data["evt.dir"] = "<"
+    status = _int(body.get("status"))
+    data["evt.arg.status"] = status if status is not None else 0
+    sig = body.get("signal")
+    if isinstance(sig, str) and sig:
+        data["evt.arg.sig"] = sig
+
+
+def _meta(kind: str, body: dict[str, Any], proc: dict[str, Any]) -> dict[str, Any]:
+    """What Tetragon says of the event beyond Falco's fields (policy, action, workload)."""
+    meta: dict[str, Any] = {"kind": kind, "exec_id": proc.get("exec_id")}
+    for k in ("policy_name", "action", "message", "tags"):
+        v = body.get(k)
+        if v:
+            meta[k] = v
+    pod = proc.get("pod")
+    if isinstance(pod, dict) and pod.get("workload"):
+        meta["workload"] = pod.get("workload")
+        meta["workload_kind"] = pod.get("workload_kind")
+    return meta
+
+
+def _exe_fields(data: dict[str, Any], p: dict[str, Any]) -> None:
+    binary = p.get("binary")
+    if isinstance(binary, str) and binary:
+        data["proc.exepath"] = binary
+        data["proc.exe"] = binary
+        data["proc.name"] = _comm(binary)
+        args = p.get("arguments")
+        args = args if isinstance(args, str) else ""
+        data["proc.args"] = args
+        data["proc.cmdline"] = f"{data['proc.name']} {args}" if args else data["proc.name"]
+        data["proc.exeline"] = f"{binary} {args}" if args else binary
+    cwd = p.get("cwd")
+    if isinstance(cwd, str) and cwd:
+        data["proc.cwd"] = cwd
+    tty = p.get("tty")
+    if isinstance(tty, int):
+        data["proc.tty"] = tty
+
+
+def _id_fields(data: dict[str, Any], p: dict[str, Any]) -> None:
+    """Process, thread and user ids."""
+    pid = _int(p.get("pid"))
+    if pid is not None:
+        data["proc.pid"] = pid
+    tid = _int(p.get("tid"))
+    data["thread.tid"] = tid if tid is not None else pid
+    uid = _int(p.get("uid"))
+    if uid is not None:
+        data["user.uid"] = uid
+    user = p.get("user")
+    if isinstance(user, dict) and isinstance(user.get("name"), str):
+        data["user.name"] = user["name"]
+    elif uid == 0:
+        data["user.name"] = "root"
+    auid = _int(p.get("auid"))
+    if auid is not None:
+        data["user.loginuid"] = -1 if auid == AUID_UNSET else auid
+    creds = p.get("process_credentials")
+    if isinstance(creds, dict):
+        for src, dst in (("gid", "group.gid"), ("euid", "user.uid")):
+            v = _int(creds.get(src))
+            if v is not None:
+                data[dst] = v
+
+
+def _parent_fields(data: dict[str, Any], chain: list[_Proc]) -> None:
+    """The parent's fields and, when every ancestor's name is known, the ancestry lists."""
+    parent = chain[0]
+    if parent.pid is not None:
+        data["proc.ppid"] = parent.pid
+    if parent.name:
+        data["proc.pname"] = parent.name
+        data["proc.pexepath"] = parent.exepath
+        data["proc.pexe"] = parent.exepath
+        data["proc.pcmdline"] = parent.cmdline
+    names = [a.name for a in chain]
+    if all(n is not None for n in names):
+        data["proc.aname"] = names
+        data["proc.apid"] = [a.pid for a in chain]
+        data["proc.aexepath"] = [a.exepath for a in chain]
+        data["proc.acmdline"] = [a.cmdline for a in chain]
+        for i, n in enumerate(names, 1):
+            data[f"proc.aname[{i}]"] = n
+        for i, a in enumerate(chain, 1):
+            if a.pid is not None:
+                data[f"proc.apid[{i}]"] = a.pid
+
+
+def _container_fields(data: dict[str, Any], p: dict[str, Any]) -> None:
+    pod = p.get("pod")
+    container = pod.get("container") if isinstance(pod, dict) else None
+    cid_raw = container.get("id") if isinstance(container, dict) else None
+    if isinstance(cid_raw, str) and cid_raw:
+        short, full, runtime = _short_container_id(cid_raw)
+        data["container.id"] = short
+        data["container.full_id"] = full
+        if runtime:
+            data["container.type"] = "cri-o" if runtime == "cri-o" else runtime
+    elif isinstance(p.get("docker"), str) and p["docker"]:
+        data["container.id"] = p["docker"][:12]
+    else:
+        data["container.id"] = "host"
+        data["container.name"] = "host"
+    if isinstance(container, dict):
+        _container_details(data, container)
+    if isinstance(pod, dict):
+        _pod_fields(data, pod)
+
+
+def _container_details(data: dict[str, Any], container: dict[str, Any]) -> None:
+    name = container.get("name")
+    if isinstance(name, str) and name:
+        data["container.name"] = name
+    image = container.get("image")
+    if isinstance(image, dict):
+        _image_fields(data, image)
+    cstart = container.get("start_time")
+    if isinstance(cstart, str):
+        ns = parse_time_ns(cstart)
+        if ns is not None:
+            data["container.start_ts"] = ns
+    vpid = _int(container.get("pid"))
+    if vpid is not None:
+        data["proc.vpid"] = vpid
+
+
+def _image_fields(data: dict[str, Any], image: dict[str, Any]) -> None:
+    iname = image.get("name")
+    if isinstance(iname, str) and iname:
+        repo, tag, digest = split_image(iname)
+        data["container.image"] = iname
+        data["container.image.repository"] = repo
+        if tag:
+            data["container.image.tag"] = tag
+        if digest:
+            data["container.image.digest"] = digest
+    iid = image.get("id")
+    if isinstance(iid, str) and "@" in iid and "container.image.digest" not in data:
+        data["container.image.digest"] = iid.split("@", 1)[1]
+
+
+def _pod_fields(data: dict[str, Any], pod: dict[str, Any]) -> None:
+    for src, dst in (("name", "k8s.pod.name"), ("namespace", "k8s.ns.name"), ("uid", "k8s.pod.uid")):
+        v = pod.get(src)
+        if isinstance(v, str) and v:
+            data[dst] = v
+    labels = pod.get("pod_labels")
+    if isinstance(labels, dict) and labels:
+        data["k8s.pod.labels"] = labels
+        for k, v in labels.items():
+            data[f"k8s.pod.label[{k}]"] = v
+    if pod.get("workload_kind") == "Deployment" and isinstance(pod.get("workload"), str):
+        data["k8s.deployment.name"] = pod["workload"]
+
+
+def _return_fields(data: dict[str, Any], ret: object) -> None:
+    ret_v = _arg_value(ret)[1] if isinstance(ret, dict) else None
+    if isinstance(ret_v, int):
+        data["evt.rawres"] = ret_v
+        data["evt.res"] = "SUCCESS" if ret_v >= 0 else str(ret_v)
+
+
+def _open_hook_fields(data: dict[str, Any], fn: str, mask: int | None) -> None:
+    """An open seen by a kernel hook: the fd, and the access mode from security_file_permission."""
+    data["fd.type"] = "file"
+    data["fd.typechar"] = "f"
+    if fn == "fd_install" and mask is not None:
+        data["fd.num"] = mask  # fd_install(fd, file)
+    if "evt.rawres" not in data:
+        data["evt.rawres"] = data.get("fd.num", 0)
+        data["evt.res"] = "SUCCESS"
+    if fn.endswith("file_permission") and mask is not None:
+        write = bool(mask & (MAY_WRITE | MAY_APPEND))
+        read = bool(mask & MAY_READ)
+        data["evt.is_open_read"] = read
+        data["evt.is_open_write"] = write
+        data["evt.is_open_exec"] = bool(mask & MAY_EXEC)
+        data["evt.arg.flags"] = "O_RDWR" if read and write else "O_WRONLY" if write else "O_RDONLY"
 
 
 def _syscall_name(fn: str) -> str | None:
@@ -576,6 +645,18 @@ class TetragonSource(InputSource):
     """Syscall-source events from Tetragon's JSON export (a file, ``-`` for stdin, or a stream)."""
 
     name = "tetragon"
+    record: ClassVar[str] = "a Tetragon event"
+    detect_order: ClassVar[int] = 30
+
+    @classmethod
+    def classify(cls, obj: object) -> bool:
+        """An export line: it has one of :data:`EVENT_KINDS` as a key."""
+        return isinstance(obj, dict) and any(k in obj for k in EVENT_KINDS)
+
+    @classmethod
+    def sniff(cls, text: bytes) -> bool:
+        """A document with one of :data:`EVENT_KINDS` as a key."""
+        return _DOC_KEY.search(text) is not None
 
     def __init__(self, path_or_stream: PathOrStream, *, name_hint: str | None = None) -> None:
         super().__init__(path_or_stream, name_hint=name_hint)
@@ -596,7 +677,8 @@ class TetragonSource(InputSource):
             try:
                 kind, data, meta = mapper.map(obj)
             except (ValueError, TypeError, AttributeError) as e:
-                self.stats.bad(loc, str(e) if isinstance(e, ValueError) else f"unexpected shape: {e}")
+                why = str(e) if isinstance(e, ValueError) else f"unexpected shape: {e}"
+                self.stats.bad(loc, foreign(obj, self.name) or why)
                 continue
             if data is None:
                 self.skipped[kind] += 1
@@ -604,4 +686,4 @@ class TetragonSource(InputSource):
                     self.dropped_upstream += _int(obj[kind].get("number_of_dropped_process_events")) or 0
                 continue
             self.stats.events += 1
-            yield Event("syscall", data, loc, meta={"tetragon": meta})
+            yield Event(SYSCALL, data, loc, meta={"tetragon": meta})
