@@ -139,7 +139,7 @@ def test_open_input_keeps_every_byte_of_a_pipe() -> None:
     assert got == payload
 
 
-def test_open_input_then_source_reads_all(tmp_path: Path) -> None:
+def test_open_input_then_source_reads_all() -> None:
     name, stream = open_input(str(SAMPLE))
     with stream:
         src = open_source(name, stream, name_hint="sample")

@@ -74,6 +74,7 @@ def test_alert_lines_become_events(tmp_path: Path) -> None:
     # fields Falco printed as missing are missing
     assert "proc.aname[4]" not in e.data and "k8s.pod.name" not in e.data
     assert e.data["evt.hostname"] == "node-1"
+    assert e.meta is not None and k.meta is not None
     assert e.meta["falco_alert"]["rule"] == "Read sensitive file untrusted"
     assert e.meta["falco_alert"]["tags"][0] == "T1555"
     assert k.source == "k8s_audit" and k.origin == f"{p}:3"
@@ -97,7 +98,10 @@ def test_malformed_alert_lines_counted(tmp_path: Path) -> None:
         )
     )
     src = FalcoJsonSource(str(p))
-    assert [e.meta["falco_alert"]["rule"] for e in src.events()] == [SYSCALL_ALERT["rule"], K8S_ALERT["rule"]]
+    assert [(e.meta or {})["falco_alert"]["rule"] for e in src.events()] == [
+        SYSCALL_ALERT["rule"],
+        K8S_ALERT["rule"],
+    ]
     assert src.stats.malformed == 4
     assert [err.split(": ", 1)[0] for err in src.stats.errors] == [f"{p}:{n}" for n in (2, 3, 4, 5)]
     assert "no output" in src.stats.errors[1]

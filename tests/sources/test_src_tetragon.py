@@ -15,7 +15,8 @@ from helpers import SHARED_DATA, need_file
 from stockade.engine import Engine
 from stockade.model.event import Event
 from stockade.model.fields import syscall_value
-from stockade.sources.tetragon import TetragonSource, open_flags_str, split_image
+from stockade.model.openflags import open_flags_str
+from stockade.sources.tetragon import TetragonSource, split_image
 
 EVENTS_JSON = SHARED_DATA / "tetragon" / "events.json"
 
@@ -257,7 +258,7 @@ def test_kprobe_file_permission(
     assert d["evt.arg.flags"] == flags
     assert d["fd.typechar"] == "f" and syscall_value(d, "fd.num") == 0
     assert syscall_value(d, "fd.directory") == "/etc"
-    assert events[0].meta["tetragon"]["policy_name"] == "file-monitoring"
+    assert (events[0].meta or {})["tetragon"]["policy_name"] == "file-monitoring"
 
 
 def test_kprobe_syscall_write_and_unknown_function(tmp_path: Path, raw_events: list[dict[str, Any]]) -> None:
