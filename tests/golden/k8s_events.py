@@ -1,5 +1,5 @@
-"""Builders of Kubernetes audit events (audit.k8s.io/v1 ``Event`` objects) for the golden tests of
-Falco's k8s_audit_rules.yaml, and the golden cases themselves.
+"""The golden cases of Falco's k8s_audit_rules.yaml, and the builders of their Kubernetes audit events
+(audit.k8s.io/v1 ``Event`` objects).
 
 Every event is shaped as a kube-apiserver (v1.31) audit log backend writes it: ``kind``,
 ``apiVersion``, ``level``, a uuid ``auditID``, ``stage``, ``requestURI``, ``verb``, ``user``,
@@ -8,9 +8,12 @@ Every event is shaped as a kube-apiserver (v1.31) audit log backend writes it: `
 authorization annotations. auditIDs and times are derived from a counter, so the events (and the
 JSON Lines files written from them) are the same on every run.
 
-Each ``Case`` names one rule and holds events that must fire it and near misses that must not, each
-with the exact set of rules that fire on it (``rule_matching="all"``). The events are also stored in
-tests/data/k8s_audit/<file>.jsonl as replay examples; regenerate them after changing a case with
+Every rule of the file has one ``Case``: events that must fire it and near misses that must not, each
+with the exact set of rules that fire on it (``rule_matching="all"``), and the edge cases of the rule
+(each branch of its condition, each exception list, the other stages, verbs and response codes that
+must not fire it). Rules the file ships switched off carry the override a Falco user would write. The
+events are also stored, one file per rule, in tests/data/k8s_audit/golden/<slug>.jsonl as replay
+examples; regenerate them after changing a case with
 
     .venv/bin/python tests/golden/k8s_events.py
 """
@@ -25,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "k8s_audit"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "k8s_audit" / "golden"
 
 KUBECTL = "kubectl/v1.31.2 (linux/amd64) kubernetes/5864a46"
 KUBELET = "kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46"
@@ -96,6 +99,21 @@ ARGO = User(
     '"argocd-application-controller" to ServiceAccount "argocd-application-controller/argocd"',
 )
 ANONYMOUS = User("system:anonymous", ("system:unauthenticated",), ip="203.0.113.77", agent=CURL)
+#: a person signed in through OIDC, not in allowed_k8s_users
+MALLORY = User(
+    "mallory@example.com",
+    ("oidc:contractors", "system:authenticated"),
+    ip="10.20.0.77",
+    allow_reason='RBAC: allowed by RoleBinding "contractors/payments" of ClusterRole "view" to Group '
+    '"oidc:contractors"',
+)
+#: in allowed_k8s_users, but not one of the full administrators (admin_k8s_users)
+KUBE = User(
+    "kube",
+    ("system:authenticated",),
+    ip="192.168.56.1",
+    allow_reason='RBAC: allowed by ClusterRoleBinding "kube-ops" of ClusterRole "view" to User "kube"',
+)
 
 
 def node_user(node: str) -> User:
@@ -157,6 +175,96 @@ _FAILURE_REASON = {
 }
 
 
+def _default_code(verb: str, subresource: str | None, stage: str) -> int:
+    """201 for a create, 101 for a stream that has started, else 200."""
+    if stage == "ResponseStarted":
+        return 101
+    return 201 if verb == "create" and not subresource else 200
+
+
+def _uri(
+    verb: str,
+    resource: str,
+    namespace: str | None,
+    name: str | None,
+    subresource: str | None,
+    group: str,
+    version: str,
+    query: str | None,
+) -> str:
+    """The request URI kubectl sends (its fieldManager query for writes)."""
+    if query is None:
+        query = {
+            "create": "fieldManager=kubectl-create&fieldValidation=Strict",
+            "patch": "fieldManager=kubectl-edit&fieldValidation=Strict",
+            "update": "fieldManager=kubectl-replace&fieldValidation=Strict",
+        }.get(verb, "")
+        if subresource:
+            query = ""
+    # create (POST) goes to the collection; a subresource of a named object keeps the name
+    in_path = name if (verb != "create" or subresource) else None
+    uri = _path(resource, namespace, in_path, subresource, group, version)
+    return f"{uri}?{query}" if query else uri
+
+
+def _object_ref(
+    resource: str,
+    namespace: str | None,
+    name: str | None,
+    group: str,
+    version: str,
+    subresource: str | None,
+) -> dict[str, Any]:
+    """The event's objectRef, keys in the order the API server writes them."""
+    ref: dict[str, Any] = {"resource": resource}
+    if namespace:
+        ref["namespace"] = namespace
+    if name:
+        ref["name"] = name
+    if group:
+        ref["apiGroup"] = group
+    ref["apiVersion"] = version
+    if subresource:
+        ref["subresource"] = subresource
+    return ref
+
+
+def _failure(code: int, message: str, ref: dict[str, Any]) -> dict[str, Any]:
+    """The Status of a failed request."""
+    name = ref.get("name")
+    status: dict[str, Any] = {
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": _FAILURE_REASON.get(code, "InternalError"),
+        "details": {"name": name, "kind": ref["resource"]} if name else {"kind": ref["resource"]},
+        "code": code,
+    }
+    if "apiGroup" in ref:
+        status["details"]["group"] = ref["apiGroup"]
+    return status
+
+
+def _failure_message(code: int, verb: str, ref: dict[str, Any], user: User, admission: str | None) -> str:
+    """The message of the Status the API server answers a failed request with."""
+    resource, group, name = ref["resource"], ref.get("apiGroup", ""), ref.get("name")
+    kind_name = resource if not group else f"{resource}.{group}"
+    what = f'{kind_name} "{name}"' if name else kind_name
+    namespace = ref.get("namespace")
+    scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    return {
+        403: f"{what} is forbidden: "
+        + (
+            admission
+            if admission is not None
+            else f'User "{user.username}" cannot {verb} resource "{resource}" in API group "{group}"{scope}'
+        ),
+        404: f"{what} not found",
+        409: f"{what} already exists",
+        422: f"{what} is invalid: spec: Invalid value",
+    }.get(code, f"{what}: error")
+
+
 def audit(
     verb: str,
     resource: str,
@@ -182,26 +290,12 @@ def audit(
     decision) unless ``admission`` gives the reason an admission controller rejected the request."""
     audit_id, received = _clock.tick()
     if code is None:
-        code = 201 if verb == "create" and not subresource else 200
-        if stage == "ResponseStarted":
-            code = 101
+        code = _default_code(verb, subresource, stage)
     done = received + timedelta(microseconds=2417 if stage != "ResponseStarted" else 31877)
     if stage == "RequestReceived":
         done = received
-    if query is None:
-        query = {
-            "create": "fieldManager=kubectl-create&fieldValidation=Strict",
-            "patch": "fieldManager=kubectl-edit&fieldValidation=Strict",
-            "update": "fieldManager=kubectl-replace&fieldValidation=Strict",
-        }.get(verb, "")
-        if subresource:
-            query = ""
-    # create (POST) goes to the collection; a subresource of a named object keeps the name
-    in_path = name if (verb != "create" or subresource) else None
     if uri is None:
-        uri = _path(resource, namespace, in_path, subresource, group, version)
-        if query:
-            uri += f"?{query}"
+        uri = _uri(verb, resource, namespace, name, subresource, group, version, query)
     level = "RequestResponse" if (request is not None or response is not None) else "Metadata"
     forbidden = code == 403
     if forbidden and admission is None:
@@ -210,42 +304,10 @@ def audit(
         request = response = None
         if verb == "create" and not subresource:
             name = None
-    ref: dict[str, Any] = {"resource": resource}
-    if namespace:
-        ref["namespace"] = namespace
-    if name:
-        ref["name"] = name
-    if group:
-        ref["apiGroup"] = group
-    ref["apiVersion"] = version
-    if subresource:
-        ref["subresource"] = subresource
+    ref = _object_ref(resource, namespace, name, group, version, subresource)
     status: dict[str, Any] = {"metadata": {}, "code": code}
     if code >= 400:
-        kind_name = resource if not group else f"{resource}.{group}"
-        what = f'{kind_name} "{name}"' if name else kind_name
-        scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-        default_message = {
-            403: f"{what} is forbidden: "
-            + (
-                admission
-                if admission is not None
-                else f'User "{user.username}" cannot {verb} resource "{resource}" in API group "{group}"{scope}'
-            ),
-            404: f"{what} not found",
-            409: f"{what} already exists",
-            422: f"{what} is invalid: spec: Invalid value",
-        }.get(code, f"{what}: error")
-        status = {
-            "metadata": {},
-            "status": "Failure",
-            "message": message or default_message,
-            "reason": _FAILURE_REASON.get(code, "InternalError"),
-            "details": {"name": name, "kind": resource} if name else {"kind": resource},
-            "code": code,
-        }
-        if group:
-            status["details"]["group"] = group
+        status = _failure(code, message or _failure_message(code, verb, ref, user, admission), ref)
     rbac_denied = forbidden and admission is None
     ann = {
         "authorization.k8s.io/decision": "forbid" if rbac_denied else "allow",
@@ -534,14 +596,20 @@ class Variant:
 @dataclass
 class Case:
     rule: str
-    #: tests/data/k8s_audit/<file>.jsonl holds this case's events
-    file: str
+    #: tests/data/k8s_audit/golden/<slug>.jsonl holds this case's events
+    slug: str
     fire: list[Variant]
     miss: list[Variant]
-    #: substrings the rule's output must contain (for the first firing event)
+    #: substrings the rule's output must contain (for the first firing event); a list field prints
+    #: as Falco prints it, "(a,b)"
     output_has: list[str] = field(default_factory=list)
     #: a rules file loaded after k8s_audit_rules.yaml: how a Falco user turns the rule on
     overrides: str | None = None
+
+    @property
+    def variants(self) -> list[Variant]:
+        """Every event of the case, as its file holds them: those that fire, then the near misses."""
+        return [*self.fire, *self.miss]
 
 
 def V(event: dict[str, Any], fires: set[str] | frozenset[str], why: str) -> Variant:
@@ -563,8 +631,15 @@ _ev = audit("list", "pods", namespace="payments", user=ALICE, query="limit=500")
 case(
     Case(
         DU,
-        "users",
-        [V(_ev, {DU}, "alice is not in allowed_k8s_users")],
+        "disallowed-user",
+        [
+            V(_ev, {DU}, "alice is not in allowed_k8s_users"),
+            V(
+                audit("get", "pods", name="api-5c9f7", namespace="payments", user=MALLORY),
+                {DU},
+                "an OIDC user (an e-mail address) outside the allowed list",
+            ),
+        ],
         [
             V(as_user(_ev, ADMIN), set(), "kubernetes-admin is allowed"),
             V(variant(_ev, stage="RequestReceived"), set(), "not ResponseComplete"),
@@ -590,10 +665,11 @@ _ev = audit("get", "namespaces", name="payments", namespace="payments", user=ADM
 case(
     Case(
         "Full K8s Administrative Access",
-        "full-admin",
+        "full-admin-access",
         [V(_ev, {"Full K8s Administrative Access"}, "kubernetes-admin is a default full admin")],
         [
             V(as_user(_ev, ALICE), {DU}, "alice is not a default admin user"),
+            V(as_user(_ev, KUBE), set(), "kube is an allowed user, not a full administrator"),
             V(variant(_ev, stage="RequestReceived"), set(), "not ResponseComplete"),
         ],
         ["user=kubernetes-admin", "target=payments/namespaces", "verb=get", "resp=200"],
@@ -639,21 +715,31 @@ _ev = audit(
         'Role "kubeadm:bootstrap-signer-clusterinfo" to User "system:anonymous"',
     ),
 )
-_healthz = copy.deepcopy(_ev)
-_healthz.pop("objectRef")
-_healthz["requestURI"] = "/healthz?verbose"
-_healthz["annotations"]["authorization.k8s.io/reason"] = (
-    'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole '
-    '"system:public-info-viewer" to Group "system:unauthenticated"'
-)
+
+
+def _public_info(uri: str) -> dict[str, Any]:
+    """An anonymous request of a non-resource URL (no objectRef), allowed by system:public-info-viewer."""
+    ev = variant(_ev, requestURI=uri, objectRef=None)
+    ev["annotations"]["authorization.k8s.io/reason"] = (
+        'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole '
+        '"system:public-info-viewer" to Group "system:unauthenticated"'
+    )
+    return ev
+
+
 _denied = audit("list", "secrets", namespace="kube-system", user=ANONYMOUS, code=403)
 case(
     Case(
         "Anonymous Request Allowed",
-        "anonymous",
-        [V(_ev, {"Anonymous Request Allowed"}, "anonymous read of kube-public/cluster-info allowed")],
+        "anonymous-allowed",
         [
-            V(variant(_healthz), set(), "health endpoints are excluded"),
+            V(_ev, {"Anonymous Request Allowed"}, "anonymous read of kube-public/cluster-info allowed"),
+            V(_public_info("/version"), {"Anonymous Request Allowed"}, "anonymous /version"),
+        ],
+        [
+            V(_public_info("/healthz?verbose"), set(), "health endpoints are excluded (with a query)"),
+            V(_public_info("/healthz"), set(), "the health endpoint itself"),
+            V(_public_info("/readyz?verbose"), set(), "the readiness endpoint"),
             V(_denied, set(), "anonymous request forbidden"),
         ],
         [
@@ -669,7 +755,7 @@ case(
 
 _DISALLOWED_POD = """
 - list: my_allowed_images
-  items: [docker.io/library/nginx, registry.example.com/shop/api]
+  items: [docker.io/library/nginx, registry.example.com/shop/api, registry.example.com/shop/worker]
 
 - macro: allowed_k8s_containers
   condition: (ka.req.pod.containers.image.repository in (my_allowed_images))
@@ -720,6 +806,20 @@ case(
                 set(),
                 "both containers allowed",
             ),
+            V(
+                create_pod(
+                    pod_request(
+                        "worker-0",
+                        "shop",
+                        [
+                            container("api", "registry.example.com/shop/api:2.14.0"),
+                            container("worker", "registry.example.com/shop/worker@sha256:" + "ab" * 32),
+                        ],
+                    )
+                ),
+                set(),
+                "allowed images, one named by digest (its repository has no tag)",
+            ),
         ],
         ["user=alice", "pod=cache", "ns=shop", "images=(docker.io/library/redis:7.4.1)"],
         overrides=_DISALLOWED_POD,
@@ -762,7 +862,7 @@ _calico = create_pod(
 case(
     Case(
         "Create Privileged Pod",
-        "pods",
+        "privileged-pod",
         [
             V(_priv, {"Create Privileged Pod"}, "privileged container"),
             V(_priv_init, {"Create Privileged Pod"}, "privileged init container"),
@@ -817,8 +917,22 @@ _mount = create_pod(
 case(
     Case(
         "Create Sensitive Mount Pod",
-        "pods",
-        [V(_mount, {"Create Sensitive Mount Pod", DU}, "hostPath /var/run/docker.sock")],
+        "sensitive-mount-pod",
+        [
+            V(_mount, {"Create Sensitive Mount Pod", DU}, "hostPath /var/run/docker.sock"),
+            V(
+                create_pod(
+                    pod_request(
+                        "node-shell",
+                        "default",
+                        [container("shell", "docker.io/library/alpine:3.20")],
+                        volumes=[{"name": "cache", "emptyDir": {}}, host_path("etc", "/etc")],
+                    )
+                ),
+                {"Create Sensitive Mount Pod"},
+                "hostPath /etc, the second volume",
+            ),
+        ],
         [
             V(
                 create_pod(
@@ -878,7 +992,7 @@ _hostnet = create_pod(
 case(
     Case(
         "Create HostNetwork Pod",
-        "pods",
+        "hostnetwork-pod",
         [V(_hostnet, {"Create HostNetwork Pod"}, "hostNetwork: true")],
         [
             V(
@@ -922,7 +1036,7 @@ _hostpid = create_pod(
 case(
     Case(
         "Create HostPid Pod",
-        "pods",
+        "hostpid-pod",
         [V(_hostpid, {"Create HostPid Pod", DU}, "hostPID: true")],
         [
             V(
@@ -937,7 +1051,16 @@ case(
                 ),
                 {DU},
                 "hostPID: false",
-            )
+            ),
+            V(
+                create_pod(
+                    pod_request(
+                        "nsenter-node-3", "default", [container("nsenter", "docker.io/library/alpine:3.20")]
+                    )
+                ),
+                set(),
+                "no hostPID at all",
+            ),
         ],
         ["user=alice", "pod=nsenter-node", "images=(docker.io/library/alpine:3.20)"],
     )
@@ -951,7 +1074,7 @@ _hostipc = create_pod(
 case(
     Case(
         "Create HostIPC Pod",
-        "pods",
+        "hostipc-pod",
         [V(_hostipc, {"Create HostIPC Pod"}, "hostIPC: true")],
         [
             V(
@@ -965,7 +1088,19 @@ case(
                 ),
                 set(),
                 "a get of the same pod",
-            )
+            ),
+            V(
+                create_pod(
+                    pod_request(
+                        "shm-reader-2",
+                        "shop",
+                        [container("reader", "docker.io/library/python:3.13-slim")],
+                        host_ipc=False,
+                    )
+                ),
+                set(),
+                "hostIPC: false",
+            ),
         ],
         ["pod=shm-reader", "ns=shop", "images=(docker.io/library/python:3.13-slim)"],
     )
@@ -977,7 +1112,7 @@ _kube = create_pod(
 case(
     Case(
         "Pod Created in Kube Namespace",
-        "pods",
+        "kube-namespace-pod",
         [V(_kube, {"Pod Created in Kube Namespace"}, "a pod in kube-system with an unknown image")],
         [
             V(
@@ -1030,10 +1165,31 @@ _attach = audit(
 case(
     Case(
         "Attach/Exec Pod",
-        "pod-access",
+        "exec-pod",
         [
             V(_exec, {"Attach/Exec Pod"}, "kubectl exec (SPDY: create) when the stream starts"),
             V(_attach, {"Attach/Exec Pod"}, "kubectl attach (websocket: get)"),
+            V(
+                variant(
+                    _attach,
+                    verb="get",
+                    requestURI="/api/v1/namespaces/shop/pods/api-7d9c6b5f4-x2k8m/exec?command=%2Fbin%2Fbash"
+                    "&container=api&stdin=true&stdout=true&tty=true",
+                    objectRef={**_attach["objectRef"], "subresource": "exec"},
+                ),
+                {"Attach/Exec Pod"},
+                "kubectl exec over WebSocket (get)",
+            ),
+            V(
+                variant(
+                    _attach,
+                    verb="create",
+                    requestURI="/api/v1/namespaces/shop/pods/api-7d9c6b5f4-x2k8m/attach?container=api"
+                    "&stdin=true&stdout=true&tty=true",
+                ),
+                {"Attach/Exec Pod"},
+                "kubectl attach over SPDY (create)",
+            ),
         ],
         [
             V(
@@ -1071,7 +1227,7 @@ _pf = audit(
 case(
     Case(
         "port-forward",
-        "pod-access",
+        "port-forward",
         [
             V(_pf, {"port-forward"}, "kubectl port-forward"),
             V(
@@ -1136,10 +1292,35 @@ _eph_patch = audit(
 case(
     Case(
         "EphemeralContainers Created",
-        "pod-access",
+        "ephemeral-containers",
         [
             V(_eph, {"EphemeralContainers Created", DU}, "kubectl debug (1.22: update EphemeralContainers)"),
             V(_eph_patch, {"EphemeralContainers Created"}, "kubectl debug (1.23+: strategic merge patch)"),
+            V(
+                audit(
+                    "patch",
+                    "pods",
+                    name="web-7d4b9c8f6-x2x7k",
+                    namespace="default",
+                    subresource="ephemeralcontainers",
+                    request={
+                        "kind": "Pod",
+                        "apiVersion": "v1",
+                        "metadata": {"name": "web-7d4b9c8f6-x2x7k", "namespace": "default"},
+                        "ephemeralContainers": [
+                            {
+                                "name": "debugger-7lq2x",
+                                "image": "docker.io/library/busybox:1.36",
+                                "stdin": True,
+                                "tty": True,
+                                "targetContainerName": "web",
+                            }
+                        ],
+                    },
+                ),
+                {"EphemeralContainers Created"},
+                "a patch whose body holds the whole list (the output reads its first item)",
+            ),
         ],
         [
             V(
@@ -1152,6 +1333,19 @@ case(
                 ),
                 set(),
                 "a get of the subresource",
+            ),
+            V(
+                audit(
+                    "patch",
+                    "pods",
+                    name="api-7d9c6b5f4-x2k8m",
+                    namespace="shop",
+                    subresource="status",
+                    user=node_user("worker-1"),
+                    request={"status": {"phase": "Running"}},
+                ),
+                set(),
+                "the kubelet's status patch: another subresource",
             ),
             V(
                 variant(_eph, stage="RequestReceived", responseStatus=None, responseObject=None),
@@ -1189,24 +1383,33 @@ SC, SD = "K8s Service Created", "K8s Service Deleted"
 case(
     Case(
         "Create NodePort Service",
-        "services",
+        "nodeport-service",
         [V(_np, {"Create NodePort Service", SC}, "type NodePort")],
         [V(create_object("services", "shop-api", namespace="shop", body=_cip_body), {SC}, "type ClusterIP")],
-        ["service=shop-api-nodeport", "ns=shop", '"nodePort":30080', '"port":80'],
+        [
+            "service=shop-api-nodeport",
+            "ns=shop",
+            'ports=({"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30080})',
+        ],
     )
 )
 _svc = create_object("services", "shop-api", namespace="shop", body=_cip_body)
 case(
     Case(
         SC,
-        "services",
+        "service-created",
         [V(_svc, {SC}, "service created")],
         [
             V(
                 create_object("services", "shop-api", namespace="shop", body=_cip_body, code=409),
                 set(),
                 "409 AlreadyExists",
-            )
+            ),
+            V(
+                create_object("services", "shop-api", namespace="shop", body=_cip_body, verb="update"),
+                set(),
+                "an update, not a create",
+            ),
         ],
         [
             "user=kubernetes-admin",
@@ -1221,9 +1424,12 @@ case(
 case(
     Case(
         SD,
-        "services",
+        "service-deleted",
         [V(delete_object("services", "shop-api", namespace="shop"), {SD}, "service deleted")],
-        [V(delete_object("services", "shop-api", namespace="shop", code=404), set(), "404 NotFound")],
+        [
+            V(delete_object("services", "shop-api", namespace="shop", code=404), set(), "404 NotFound"),
+            V(audit("get", "services", name="shop-api", namespace="shop"), set(), "a get, not a delete"),
+        ],
         ["service=shop-api", "ns=shop", "resp=200"],
     )
 )
@@ -1263,13 +1469,30 @@ _cm_patch = audit(
         901,
     ),
 )
+_aws_file = {
+    "AWS_REGION": "eu-west-1",
+    "credentials": "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+}
+_props = {"app.properties": "db.host=postgres\ndb.user=shop\ndb.password=Sup3rS3cret\n"}
 case(
     Case(
         CRED,
-        "configmaps",
+        "configmap-credentials",
         [
             V(_cm_creds, {CRED, CC, DU}, "aws_access_key_id in data"),
             V(_cm_patch, {CRED}, "a patch that adds a password"),
+            V(
+                create_object(
+                    "configmaps", "backup", namespace="default", body={"data": _aws_file}, verb="update"
+                ),
+                {CRED},
+                "an update: the key is inside a value (a credentials file)",
+            ),
+            V(
+                create_object("configmaps", "shop", namespace="default", body={"data": _props}),
+                {CRED, CC},
+                "a password inside a properties file of a new configmap",
+            ),
         ],
         [
             V(
@@ -1284,6 +1507,36 @@ case(
                 set(),
                 "a get of the configmap",
             ),
+            V(
+                create_object(
+                    "configmaps",
+                    "shop",
+                    namespace="default",
+                    body={"data": {"LOG_LEVEL": "debug"}},
+                    verb="update",
+                ),
+                set(),
+                "an update without credentials",
+            ),
+            V(
+                audit(
+                    "get",
+                    "configmaps",
+                    name="shop",
+                    namespace="default",
+                    response=_stored(
+                        {
+                            "kind": "ConfigMap",
+                            "apiVersion": "v1",
+                            "metadata": {"name": "shop", "namespace": "default"},
+                            "data": _props,
+                        },
+                        902,
+                    ),
+                ),
+                set(),
+                "a get whose response holds a password: reading is not modifying",
+            ),
         ],
         ["user=alice", "verb=create", "configmap=backup-config", "resource=configmaps"],
     )
@@ -1291,7 +1544,7 @@ case(
 case(
     Case(
         CC,
-        "configmaps",
+        "configmap-created",
         [
             V(
                 create_object("configmaps", "feature-flags", namespace="shop", body=_cm_plain_body),
@@ -1306,7 +1559,12 @@ case(
                 ),
                 {DU},
                 "403 Forbidden",
-            )
+            ),
+            V(
+                create_object("configmaps", "feature-flags", namespace="shop", body=_cm_plain_body, code=409),
+                set(),
+                "409 AlreadyExists",
+            ),
         ],
         ["configmap=feature-flags", "ns=shop", "resp=201"],
     )
@@ -1314,7 +1572,7 @@ case(
 case(
     Case(
         CD,
-        "configmaps",
+        "configmap-deleted",
         [
             V(
                 delete_object("configmaps", "feature-flags", namespace="shop", user=ARGO),
@@ -1363,7 +1621,7 @@ _ing_tls["spec"]["tls"] = [{"hosts": ["shop.example.com"], "secretName": "shop-e
 case(
     Case(
         _ING,
-        "ingresses",
+        "ingress-without-tls",
         [
             V(
                 create_object(
@@ -1411,7 +1669,7 @@ DC, DD = "K8s Deployment Created", "K8s Deployment Deleted"
 case(
     Case(
         DC,
-        "deployments",
+        "deployment-created",
         [
             V(
                 create_object(
@@ -1434,7 +1692,20 @@ case(
                 ),
                 set(),
                 "409 AlreadyExists",
-            )
+            ),
+            V(
+                create_object(
+                    "deployments",
+                    "shop-api",
+                    namespace="shop",
+                    group="apps",
+                    body=_deploy_body,
+                    user=ARGO,
+                    code=403,
+                ),
+                set(),
+                "403 Forbidden",
+            ),
         ],
         ["deployment=shop-api", "ns=shop", "resource=deployments", "resp=201", "decision=allow"],
     )
@@ -1442,7 +1713,7 @@ case(
 case(
     Case(
         DD,
-        "deployments",
+        "deployment-deleted",
         [
             V(
                 delete_object("deployments", "shop-api", namespace="shop", group="apps", user=ALICE),
@@ -1457,7 +1728,12 @@ case(
                 ),
                 {DU},
                 "403 Forbidden",
-            )
+            ),
+            V(
+                delete_object("deployments", "shop-api", namespace="shop", group="apps", code=404),
+                set(),
+                "404 NotFound",
+            ),
         ],
         ["user=alice", "deployment=shop-api", "ns=shop", "resp=200"],
     )
@@ -1471,7 +1747,7 @@ _ns = create_object("namespaces", "xmr-pool", body=_ns_body)
 case(
     Case(
         "Create Disallowed Namespace",
-        "namespaces",
+        "disallowed-namespace",
         [
             V(_ns, {"Create Disallowed Namespace", NC}, "namespace not in allowed_namespaces"),
             V(
@@ -1480,14 +1756,21 @@ case(
                 "RBAC denied the create: no name is recorded, and the rule does not check success",
             ),
         ],
-        [V(delete_object("namespaces", "xmr-pool"), {ND}, "a delete, not a create")],
+        [
+            V(delete_object("namespaces", "xmr-pool"), {ND}, "a delete, not a create"),
+            V(
+                create_object("namespaces", "kube-public", body=_ns_body, code=409),
+                set(),
+                "a namespace in allowed_namespaces (409 AlreadyExists)",
+            ),
+        ],
         ["user=kubernetes-admin", "ns=xmr-pool", "resource=namespaces"],
     )
 )
 case(
     Case(
         NC,
-        "namespaces",
+        "namespace-created",
         [
             V(
                 create_object("namespaces", "team-a", body=_ns_body),
@@ -1500,7 +1783,8 @@ case(
                 create_object("namespaces", "team-a", body=_ns_body, code=409),
                 {"Create Disallowed Namespace"},
                 "409 AlreadyExists",
-            )
+            ),
+            V(audit("get", "namespaces", name="team-a", namespace="team-a"), set(), "a get, not a create"),
         ],
         ["namespace=team-a", "resource=namespaces", "resp=201"],
     )
@@ -1508,7 +1792,7 @@ case(
 case(
     Case(
         ND,
-        "namespaces",
+        "namespace-deleted",
         [V(delete_object("namespaces", "team-a", user=ALICE), {ND, DU}, "namespace deleted")],
         [V(delete_object("namespaces", "team-a", user=ARGO), set(), "deleted by a system: user")],
         ["user=alice", "namespace=team-a", "resp=200"],
@@ -1520,7 +1804,7 @@ SAK = "Service Account Created in Kube Namespace"
 case(
     Case(
         SAK,
-        "serviceaccounts",
+        "kube-namespace-serviceaccount",
         [
             V(
                 create_object("serviceaccounts", "backup-operator", namespace="kube-system"),
@@ -1539,6 +1823,13 @@ case(
                 {SAC},
                 "not a kube namespace",
             ),
+            V(
+                create_object(
+                    "serviceaccounts", "backup-operator", namespace="kube-public", user=ARGO, code=403
+                ),
+                set(),
+                "403 Forbidden: not created",
+            ),
         ],
         ["serviceaccount=backup-operator", "ns=kube-system", "resource=serviceaccounts"],
     )
@@ -1546,7 +1837,7 @@ case(
 case(
     Case(
         SAC,
-        "serviceaccounts",
+        "serviceaccount-created",
         [
             V(
                 create_object("serviceaccounts", "shop-api", namespace="shop", user=ARGO),
@@ -1559,7 +1850,12 @@ case(
                 create_object("serviceaccounts", "shop-api", namespace="shop", user=ARGO, code=409),
                 set(),
                 "409 AlreadyExists",
-            )
+            ),
+            V(
+                create_object("serviceaccounts", "shop-api", namespace="shop", user=ARGO, code=403),
+                set(),
+                "403 Forbidden",
+            ),
         ],
         ["serviceaccount=shop-api", "ns=shop", "resp=201"],
     )
@@ -1567,9 +1863,26 @@ case(
 case(
     Case(
         SAD,
-        "serviceaccounts",
+        "serviceaccount-deleted",
         [V(delete_object("serviceaccounts", "shop-api", namespace="shop"), {SAD}, "service account deleted")],
-        [V(delete_object("serviceaccounts", "shop-api", namespace="shop", code=404), set(), "404 NotFound")],
+        [
+            V(
+                delete_object("serviceaccounts", "shop-api", namespace="shop", code=404),
+                set(),
+                "404 NotFound",
+            ),
+            V(
+                audit(
+                    "patch",
+                    "serviceaccounts",
+                    name="shop-api",
+                    namespace="shop",
+                    request={"automountServiceAccountToken": False},
+                ),
+                set(),
+                "a patch, not a delete",
+            ),
+        ],
         ["serviceaccount=shop-api", "ns=shop"],
     )
 )
@@ -1580,7 +1893,7 @@ _secret_body = {"data": {"password": "czNjcjN0LXBhc3N3MHJk"}, "type": "Opaque"}
 case(
     Case(
         SEC,
-        "secrets",
+        "secret-created",
         [
             V(
                 create_object(
@@ -1621,14 +1934,19 @@ case(
 case(
     Case(
         SED,
-        "secrets",
+        "secret-deleted",
         [V(delete_object("secrets", "db-credentials", namespace="payments"), {SED}, "secret deleted")],
         [
             V(
                 delete_object("secrets", "db-credentials", namespace="payments", user=ARGO),
                 set(),
                 "system: user",
-            )
+            ),
+            V(
+                delete_object("secrets", "bootstrap-token-abcdef", namespace="kube-system"),
+                set(),
+                "kube-system is excluded",
+            ),
         ],
         ["secret=db-credentials", "ns=payments"],
     )
@@ -1637,7 +1955,7 @@ _get = audit("get", "secrets", name="db-credentials", namespace="payments", user
 case(
     Case(
         SGS,
-        "secrets",
+        "secret-get",
         [V(_get, {SGS, DU}, "secret read")],
         [
             V(
@@ -1653,7 +1971,7 @@ case(
 case(
     Case(
         SGU,
-        "secrets",
+        "secret-get-denied",
         [
             V(
                 audit("get", "secrets", name="cloud-creds", namespace="kube-system", user=ARGO, code=403),
@@ -1703,7 +2021,7 @@ def _role(
 case(
     Case(
         WILD,
-        "rbac",
+        "wildcard-clusterrole",
         [
             V(
                 _role(
@@ -1722,15 +2040,41 @@ case(
                 {WILD, RC},
                 "verbs * in a namespaced role",
             ),
+            V(
+                _role(
+                    "clusterroles",
+                    "reader-all",
+                    [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["*"]}],
+                ),
+                {WILD, CRC},
+                "resources * only",
+            ),
+            V(
+                _role(
+                    "clusterroles",
+                    "do-all",
+                    [
+                        {"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]},
+                        {"verbs": ["*"], "apiGroups": ["apps"], "resources": ["deployments"]},
+                    ],
+                ),
+                {WILD, CRC},
+                "verbs * in the second rule",
+            ),
         ],
         [V(_role("clusterroles", "pod-reader", _read_rules), {CRC}, "explicit read verbs")],
-        ["user=kubernetes-admin", "role=superuser", "resource=clusterroles", '"verbs":["*"]'],
+        [
+            "user=kubernetes-admin",
+            "role=superuser",
+            "resource=clusterroles",
+            'rules=({"verbs":["*"],"apiGroups":["*"],"resources":["*"]})',
+        ],
     )
 )
 case(
     Case(
         WRITE,
-        "rbac",
+        "write-role",
         [
             V(
                 _role(
@@ -1756,7 +2100,7 @@ case(
 case(
     Case(
         EXEC,
-        "rbac",
+        "pod-exec-role",
         [
             V(
                 _role(
@@ -1796,7 +2140,7 @@ SYS = "System ClusterRole Modified/Deleted"
 case(
     Case(
         SYS,
-        "rbac",
+        "system-clusterrole",
         [
             V(_sys_patch, {SYS, DU}, "patch of a system: cluster role"),
             V(delete_object("clusterroles", "system:node-proxier", group=RBAC), {SYS, CRD}, "delete"),
@@ -1817,7 +2161,7 @@ case(
 case(
     Case(
         RC,
-        "rbac",
+        "role-created",
         [
             V(
                 _role(
@@ -1843,20 +2187,32 @@ case(
                 "409 AlreadyExists",
             )
         ],
-        ["role=config-reader", "ns=payments", '"resources":["configmaps"]', "resp=201"],
+        [
+            "role=config-reader",
+            "ns=payments",
+            'rules=({"verbs":["get"],"apiGroups":[""],"resources":["configmaps"]})',
+            "resp=201",
+        ],
     )
 )
 case(
     Case(
         RD,
-        "rbac",
+        "role-deleted",
         [V(delete_object("roles", "config-reader", namespace="payments", group=RBAC), {RD}, "role deleted")],
         [
             V(
                 delete_object("rolebindings", "config-reader", namespace="payments", group=RBAC),
                 {RBD},
                 "a role binding deleted, not a role",
-            )
+            ),
+            V(
+                delete_object(
+                    "roles", "config-reader", namespace="payments", group=RBAC, user=ARGO, code=403
+                ),
+                set(),
+                "403 Forbidden",
+            ),
         ],
         ["role=config-reader", "ns=payments", "resource=roles"],
     )
@@ -1864,7 +2220,7 @@ case(
 case(
     Case(
         CRC,
-        "rbac",
+        "clusterrole-created",
         [
             V(
                 _role(
@@ -1887,7 +2243,17 @@ case(
                 ),
                 {DU},
                 "403 Forbidden",
-            )
+            ),
+            V(
+                _role(
+                    "roles",
+                    "node-viewer",
+                    [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}],
+                    ns="shop",
+                ),
+                {RC},
+                "a namespaced role",
+            ),
         ],
         ["role=node-viewer", "resource=clusterroles", "resp=201"],
     )
@@ -1895,7 +2261,7 @@ case(
 case(
     Case(
         CRD,
-        "rbac",
+        "clusterrole-deleted",
         [V(delete_object("clusterroles", "node-viewer", group=RBAC), {CRD}, "cluster role deleted")],
         [V(delete_object("clusterroles", "node-viewer", group=RBAC, code=404), set(), "404 NotFound")],
         ["role=node-viewer", "resource=clusterroles"],
@@ -1906,7 +2272,7 @@ _user_subject = [{"kind": "User", "apiGroup": RBAC, "name": "mallory@example.com
 case(
     Case(
         RBC,
-        "rbac",
+        "rolebinding-created",
         [
             V(
                 create_object(
@@ -1932,20 +2298,30 @@ case(
                 ),
                 set(),
                 "409 AlreadyExists",
-            )
+            ),
+            V(
+                create_object(
+                    "clusterrolebindings",
+                    "shop-api-config-reader",
+                    group=RBAC,
+                    body=binding_body("ClusterRole", "config-reader", _sa_subject),
+                ),
+                {CRBC},
+                "a cluster role binding",
+            ),
         ],
         [
             "binding=shop-api-config-reader",
             "ns=shop",
             "role=config-reader",
-            '"kind":"ServiceAccount","name":"shop-api","namespace":"shop"',
+            'subjects=({"kind":"ServiceAccount","name":"shop-api","namespace":"shop"})',
         ],
     )
 )
 case(
     Case(
         RBD,
-        "rbac",
+        "rolebinding-deleted",
         [
             V(
                 delete_object(
@@ -1967,7 +2343,12 @@ case(
                 ),
                 {DU},
                 "403 Forbidden",
-            )
+            ),
+            V(
+                audit("get", "rolebindings", name="shop-api-config-reader", namespace="shop", group=RBAC),
+                set(),
+                "a get, not a delete",
+            ),
         ],
         ["user=alice", "binding=shop-api-config-reader", "ns=shop"],
     )
@@ -1982,7 +2363,7 @@ _crb_admin = create_object(
 case(
     Case(
         "Attach to cluster-admin Role",
-        "rbac",
+        "cluster-admin-binding",
         [V(_crb_admin, {"Attach to cluster-admin Role", CRBC, DU}, "roleRef cluster-admin")],
         [
             V(
@@ -1997,13 +2378,16 @@ case(
                 "roleRef view",
             )
         ],
-        ["user=alice", '"name":"mallory@example.com"'],
+        [
+            "user=alice",
+            'subject=({"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"mallory@example.com"})',
+        ],
     )
 )
 case(
     Case(
         CRBC,
-        "rbac",
+        "clusterrolebinding-created",
         [
             V(
                 create_object(
@@ -2029,7 +2413,19 @@ case(
                 ),
                 set(),
                 "an update",
-            )
+            ),
+            V(
+                create_object(
+                    "clusterrolebindings",
+                    "node-viewers",
+                    group=RBAC,
+                    user=ARGO,
+                    code=403,
+                    body=binding_body("ClusterRole", "node-viewer", []),
+                ),
+                set(),
+                "403 Forbidden",
+            ),
         ],
         ["binding=node-viewers", "role=node-viewer", '"kind":"Group"'],
     )
@@ -2037,14 +2433,19 @@ case(
 case(
     Case(
         CRBD,
-        "rbac",
+        "clusterrolebinding-deleted",
         [V(delete_object("clusterrolebindings", "node-viewers", group=RBAC), {CRBD}, "deleted")],
         [
             V(
                 delete_object("clusterrolebindings", "node-viewers", group=RBAC, code=404),
                 set(),
                 "404 NotFound",
-            )
+            ),
+            V(
+                delete_object("rolebindings", "node-viewers", namespace="shop", group=RBAC),
+                {RBD},
+                "a namespaced role binding",
+            ),
         ],
         ["binding=node-viewers", "resource=clusterrolebindings"],
     )
@@ -2098,7 +2499,7 @@ TRIED = "Untrusted Node Unsuccessfully Tried to Join the Cluster"
 case(
     Case(
         JOINED,
-        "nodes",
+        "untrusted-node-joined",
         [V(_node("rogue-7"), {JOINED}, "node not in allowed_k8s_nodes registers")],
         [
             V(_node("worker-2"), set(), "an allowed node"),
@@ -2115,7 +2516,7 @@ case(
 case(
     Case(
         TRIED,
-        "nodes",
+        "untrusted-node-denied",
         [
             V(
                 _node("rogue-9", _vap_denied("node name is not in the inventory")),
@@ -2141,31 +2542,25 @@ case(
 # ---------------------------------------------------------------------------------------------
 
 
-def file_events() -> dict[str, list[Variant]]:
-    """The events of each tests/data/k8s_audit/<name>.jsonl file, in file order."""
-    out: dict[str, list[Variant]] = {}
-    for c in CASES:
-        out.setdefault(c.file, []).extend([*c.fire, *c.miss])
-    return out
-
-
-def file_overrides() -> dict[str, str | None]:
-    """The override rules file each JSON Lines file needs (the same for all its cases)."""
-    out: dict[str, str | None] = {}
-    for c in CASES:
-        if out.setdefault(c.file, c.overrides) != c.overrides:
-            raise ValueError(f"{c.file}.jsonl mixes cases with different overrides")
-    return out
+def case_path(c: Case) -> Path:
+    """The JSON Lines file holding a case's events."""
+    return GOLDEN_DIR / f"{c.slug}.jsonl"
 
 
 def jsonl_text(variants: list[Variant]) -> str:
+    """Events as the API server's log backend writes them: one compact JSON object per line."""
     return "".join(json.dumps(v.event, separators=(",", ":")) + "\n" for v in variants)
 
 
 def write_files() -> None:
-    for name, variants in file_events().items():
-        (DATA_DIR / f"{name}.jsonl").write_text(jsonl_text(variants))
+    """Write every case's file, and remove files no case writes."""
+    GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+    for c in CASES:
+        case_path(c).write_text(jsonl_text(c.variants))
+    for stale in set(GOLDEN_DIR.glob("*.jsonl")) - {case_path(c) for c in CASES}:
+        stale.unlink()
 
 
 if __name__ == "__main__":
     write_files()
+    print(f"wrote {len(CASES)} files to {GOLDEN_DIR}")
