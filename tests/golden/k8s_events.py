@@ -1666,47 +1666,21 @@ _deploy_body = {
     "status": {},
 }
 DC, DD = "K8s Deployment Created", "K8s Deployment Deleted"
+
+
+def _deploy(code: int | None = None) -> dict[str, Any]:
+    """Argo CD creates the shop-api deployment."""
+    return create_object(
+        "deployments", "shop-api", namespace="shop", group="apps", body=_deploy_body, user=ARGO, code=code
+    )
+
+
 case(
     Case(
         DC,
         "deployment-created",
-        [
-            V(
-                create_object(
-                    "deployments", "shop-api", namespace="shop", group="apps", body=_deploy_body, user=ARGO
-                ),
-                {DC},
-                "deployment created",
-            )
-        ],
-        [
-            V(
-                create_object(
-                    "deployments",
-                    "shop-api",
-                    namespace="shop",
-                    group="apps",
-                    body=_deploy_body,
-                    user=ARGO,
-                    code=409,
-                ),
-                set(),
-                "409 AlreadyExists",
-            ),
-            V(
-                create_object(
-                    "deployments",
-                    "shop-api",
-                    namespace="shop",
-                    group="apps",
-                    body=_deploy_body,
-                    user=ARGO,
-                    code=403,
-                ),
-                set(),
-                "403 Forbidden",
-            ),
-        ],
+        [V(_deploy(), {DC}, "deployment created")],
+        [V(_deploy(409), set(), "409 AlreadyExists"), V(_deploy(403), set(), "403 Forbidden")],
         ["deployment=shop-api", "ns=shop", "resource=deployments", "resp=201", "decision=allow"],
     )
 )
