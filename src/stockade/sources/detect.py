@@ -223,7 +223,7 @@ def open_input(path_or_stream: PathOrStream, *, name_hint: str | None = None) ->
 
 
 def detect_source(path: str | os.PathLike[str]) -> str:
-    """The source name ("syscall", "falco", "tetragon", "k8s_audit") of a file; "-" is stdin.
+    """The name of the registered source a file holds (see :mod:`stockade.sources.registry`); "-" is stdin.
 
     For stdin use :func:`open_input`, which also returns the stream to read from.
     """
