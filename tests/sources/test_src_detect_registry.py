@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from helpers import SHARED_DATA, need_file
 from stockade.errors import SourceError
 from stockade.sources.detect import PEEK_BYTES, classify, detect_source, open_input
 from stockade.sources.registry import SOURCE_NAMES, open_source, source_class
@@ -19,8 +20,8 @@ from stockade.sources.tetragon import EVENT_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl"
-TETRAGON = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "tetragon" / "events.json"
-AUDIT_DIR = Path(os.environ["STOCKADE_TEST_SHARED_DATA"]) / "k8s" / "audit"
+TETRAGON = SHARED_DATA / "tetragon" / "events.json"
+AUDIT_LOG = SHARED_DATA / "k8s" / "audit" / "demo.log"
 
 AUDIT_EVENT = {
     "kind": "Event",
@@ -99,13 +100,13 @@ def test_a_document_longer_than_the_peek_is_told_by_its_keys(tmp_path: Path) -> 
     assert detect_source(str(kinds)) == "tetragon"
 
 
-def test_detect_real_files() -> None:
+def test_detect_the_sample_recording() -> None:
     assert detect_source(str(SAMPLE)) == "syscall"
-    if TETRAGON.exists():
-        assert detect_source(str(TETRAGON)) == "tetragon"
-    audit = AUDIT_DIR / "demo.log"
-    if audit.exists():
-        assert detect_source(str(audit)) == "k8s_audit"
+
+
+def test_detect_real_files() -> None:
+    assert detect_source(str(need_file(TETRAGON))) == "tetragon"
+    assert detect_source(str(need_file(AUDIT_LOG))) == "k8s_audit"
 
 
 def test_undetectable(tmp_path: Path) -> None:
@@ -171,9 +172,11 @@ def test_registry_opens_each_source(tmp_path: Path) -> None:
     p.write_text(json.dumps(FALCO_ALERT) + "\n")
     src = open_source("falco", str(p))
     assert src.name == "falco" and len(list(src.events())) == 1 and src.stats.events == 1
-    if TETRAGON.exists():
-        t = open_source("tetragon", str(TETRAGON))
-        assert t.name == "tetragon" and len(list(t.events())) == 3
+
+
+def test_registry_opens_a_real_tetragon_export() -> None:
+    t = open_source("tetragon", str(need_file(TETRAGON)))
+    assert t.name == "tetragon" and len(list(t.events())) == 3
 
 
 def test_registry_unknown_and_missing() -> None:
