@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import PRIORITIES, normalize_priority
 from stockade.model.choices import RuleMatching
+from stockade.sinks.registry import SINKS
 
 DEFAULT_CONFIG_PATH = Path("/etc/stockade/stockade.yaml")
 #: where the database and the spools live unless `data_dir` (or --data-dir) says otherwise
@@ -167,7 +168,10 @@ class ApiConfig(_Strict):
 
 
 class SinkConfig(_Strict):
-    type: Literal["stdout", "file", "syslog", "webhook"]
+    """One entry of ``sinks:`` (docs/sinks.md); its ``options`` are checked by the sink's own model."""
+
+    #: a sink registered in stockade.sinks.registry.SINKS (stdout, file, syslog, webhook, memory, ...)
+    type: str
     #: the sink's name in status and logs, and its spool directory (default: type, or type-INDEX)
     name: str | None = None
     #: stdout: text|json; file: path; syslog: address; webhook: url
@@ -177,6 +181,13 @@ class SinkConfig(_Strict):
     url: str | None = None
     min_priority: str = "Debug"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        if v not in SINKS:
+            raise PydanticCustomError("sink_type", "{message}", {"message": SINKS.unknown(v).message})
+        return v
 
 
 class StockadeConfig(_Strict):

@@ -1,10 +1,15 @@
-"""Fixtures for the sink tests: alerts to send."""
+"""Fixtures for the sink tests: alerts to send, an HTTP receiver and a syslog listener on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
 import pytest
 
 from stockade.model.alert import Alert
@@ -34,3 +39,109 @@ def _make_alert(n: int = 0, **kw: Any) -> Alert:
 @pytest.fixture
 def make_alert() -> Callable[..., Alert]:
     return _make_alert
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+
+class Receiver:
+    """An HTTP server that records the alerts it accepts; `script` sets the next responses."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.attempts: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self.delay_s = 0.0
+        self.lock = threading.Lock()
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with rec.lock:
+                    status, hdrs = rec.script.pop(0) if rec.script else (200, {})
+                    delay = rec.delay_s
+                if delay:
+                    time.sleep(delay)
+                with rec.lock:
+                    doc = orjson.loads(body)
+                    rec.attempts.append(doc)
+                    rec.headers.append(dict(self.headers.items()))
+                    if status == 200:
+                        rec.accepted.append(doc)
+                payload = b'{"ok":true}' if status == 200 else b'{"error":"no"}'
+                self.send_response(status)
+                for k, v in hdrs.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [d["stockade"]["id"] for d in self.accepted]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def start_receiver() -> Iterator[Callable[..., Receiver]]:
+    """Starts receivers (on a given port, or any free one); all are stopped after the test."""
+    started: list[Receiver] = []
+
+    def start(port: int = 0) -> Receiver:
+        r = Receiver(port)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
+
+
+@pytest.fixture
+def receiver(start_receiver: Callable[..., Receiver]) -> Receiver:
+    """A running HTTP receiver on 127.0.0.1."""
+    return start_receiver()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on 127.0.0.1 where nothing answers."""
+    return f"http://127.0.0.1:{free_port()}/"
+
+
+@pytest.fixture
+def udp_listener() -> Iterator[socket.socket]:
+    """A UDP socket on 127.0.0.1 (a syslog server), closed after the test."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    yield s
+    s.close()

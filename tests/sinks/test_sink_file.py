@@ -11,7 +11,7 @@ import pytest
 
 from helpers import need
 from stockade.model.alert import Alert
-from stockade.sinks.file import FileSink
+from stockade.sinks.file import FileOptions, FileSink
 
 
 def read_ids(path: Path) -> list[str]:
@@ -37,7 +37,7 @@ def test_writes_json_lines_with_mode_0600(tmp_path: Path, make_alert: Callable[.
 
 def test_rotation_keeps_whole_lines_in_order(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "alerts.jsonl"
-    sink = FileSink(path, max_bytes=2000, backups=1000)
+    sink = FileSink(path, options=FileOptions(max_bytes=2000, backups=1000))
     alerts = [make_alert(i) for i in range(300)]
     for a in alerts:
         sink.emit(a)
@@ -55,7 +55,7 @@ def test_rotation_keeps_whole_lines_in_order(tmp_path: Path, make_alert: Callabl
 
 def test_rotation_keeps_n_backups(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "a.jsonl"
-    sink = FileSink(path, max_bytes=1000, backups=2, buffer_bytes=4096)
+    sink = FileSink(path, options=FileOptions(max_bytes=1000, backups=2, buffer_bytes=4096))
     for i in range(100):
         sink.emit(make_alert(i))
     sink.close()
@@ -75,7 +75,7 @@ def test_rotation_keeps_n_backups(tmp_path: Path, make_alert: Callable[..., Aler
 
 def test_oversized_line_gets_its_own_file(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "a.jsonl"
-    sink = FileSink(path, max_bytes=500, backups=5)
+    sink = FileSink(path, options=FileOptions(max_bytes=500, backups=5))
     first, big, last = make_alert(0), make_alert(1, output="x" * 2000), make_alert(2)
     for a in (first, big, last):
         sink.emit(a)
@@ -101,7 +101,7 @@ def test_reopen_after_logrotate_move(tmp_path: Path, make_alert: Callable[..., A
 
 def test_text_format_and_fsync_always(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "a.log"
-    sink = FileSink(path, format="text", fsync="always")
+    sink = FileSink(path, format="text", options=FileOptions(fsync="always"))
     sink.emit(make_alert(0))
     sink.close()
     assert path.read_text().endswith(
@@ -111,7 +111,7 @@ def test_text_format_and_fsync_always(tmp_path: Path, make_alert: Callable[..., 
 
 def test_buffered_lines_written_on_flush(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "a.jsonl"
-    sink = FileSink(path, buffer_bytes=1 << 20)
+    sink = FileSink(path, options=FileOptions(buffer_bytes=1 << 20))
     for i in range(10):
         sink.emit(make_alert(i))
     assert path.read_bytes() == b""
@@ -122,7 +122,7 @@ def test_buffered_lines_written_on_flush(tmp_path: Path, make_alert: Callable[..
 
 def test_disk_full_counts_and_keeps_going(make_alert: Callable[..., Alert]) -> None:
     need(os.path.exists("/dev/full"), "needs /dev/full")
-    sink = FileSink("/dev/full", fsync="never")
+    sink = FileSink("/dev/full", options=FileOptions(fsync="never"))
     for i in range(5):
         sink.emit(make_alert(i))  # ENOSPC on every write: no exception
     sink.close()
@@ -133,5 +133,9 @@ def test_disk_full_counts_and_keeps_going(make_alert: Callable[..., Alert]) -> N
 
 
 def test_bad_settings() -> None:
-    with pytest.raises(ValueError):
-        FileSink("/tmp/x", fsync="sometimes")
+    with pytest.raises(ValueError, match="expected one of always, interval, never, not 'sometimes'"):
+        FileOptions.model_validate({"fsync": "sometimes"})
+    with pytest.raises(ValueError, match="expected an integer 0 or more"):
+        FileOptions(backups=-1)
+    with pytest.raises(ValueError, match="format must be json or text"):
+        FileSink("/tmp/x", format="xml")

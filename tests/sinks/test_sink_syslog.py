@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from stockade.model.alert import Alert
-from stockade.sinks.syslog import BOM, SyslogSink, format_rfc5424, parse_address
+from stockade.sinks.syslog import BOM, SyslogOptions, SyslogSink, format_rfc5424, parse_address
 
 _HEADER = re.compile(
     rb"^<(?P<pri>\d{1,3})>(?P<ver>1) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
@@ -76,7 +76,7 @@ def test_udp(make_alert: Callable[..., Alert]) -> None:
     srv.bind(("127.0.0.1", 0))
     srv.settimeout(5)
     port = srv.getsockname()[1]
-    sink = SyslogSink(f"udp://127.0.0.1:{port}", facility="local3")
+    sink = SyslogSink(f"udp://127.0.0.1:{port}", options=SyslogOptions.model_validate({"facility": "local3"}))
     a = make_alert(0, rule='Weird "rule" \\ with ] chars', priority="Critical")
     sink.emit(a)
     sink.emit(make_alert(1, priority="Debug"))
@@ -159,7 +159,11 @@ def tcp_server() -> Iterator[TcpServer]:
 
 
 def test_tcp_octet_counting(tcp_server: TcpServer, make_alert: Callable[..., Alert]) -> None:
-    sink = SyslogSink(f"tcp://127.0.0.1:{tcp_server.port}", format="text", bom=False, facility="authpriv")
+    sink = SyslogSink(
+        f"tcp://127.0.0.1:{tcp_server.port}",
+        format="text",
+        options=SyslogOptions.model_validate({"bom": False, "facility": "authpriv"}),
+    )
     alerts = [make_alert(i, output=f"multi\nline {i} ünïcode") for i in range(50)]
     for a in alerts:
         sink.emit(a)
@@ -183,7 +187,7 @@ def tcp_conns(s: TcpServer) -> int:
 def test_tcp_reconnects_after_server_restart(make_alert: Callable[..., Alert]) -> None:
     s1 = TcpServer()
     port = s1.port
-    sink = SyslogSink(f"tcp://127.0.0.1:{port}", reconnect_s=0)
+    sink = SyslogSink(f"tcp://127.0.0.1:{port}", options=SyslogOptions(reconnect_s=0))
     sink.emit(make_alert(0))
     s1.wait(1)
     s1.close()
@@ -205,7 +209,7 @@ def test_tcp_unreachable_is_counted(make_alert: Callable[..., Alert]) -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    sink = SyslogSink(f"tcp://127.0.0.1:{port}", timeout_s=1)
+    sink = SyslogSink(f"tcp://127.0.0.1:{port}", options=SyslogOptions(timeout_s=1))
     sink.emit(make_alert(0))
     sink.emit(make_alert(1))
     sink.close()
@@ -248,5 +252,16 @@ def test_addresses() -> None:
     for bad in ("http://x:1", "udp://", "unix://"):
         with pytest.raises(ValueError):
             parse_address(bad)
-    with pytest.raises(ValueError):
-        SyslogSink("udp://127.0.0.1:1", facility="nope")
+
+
+def test_facilities() -> None:
+    assert SyslogOptions().facility == 1  # user
+    assert SyslogOptions.model_validate({"facility": "LOCAL7"}).facility == 23
+    assert SyslogOptions.model_validate({"facility": 4}).facility == 4
+    for bad, message in [
+        ("nope", "unknown syslog facility 'nope'"),
+        (24, "syslog facility must be 0..23, not 24"),
+        (True, "expected a syslog facility name or 0..23"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            SyslogOptions.model_validate({"facility": bad})

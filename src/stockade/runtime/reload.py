@@ -151,7 +151,7 @@ class RulesReloader:
 def hangup(who: str, sinks: Sequence[Any], reloader: RulesReloader, say: Callable[[str], None]) -> None:
     """What SIGHUP does: reopen the file sinks (after logrotate moved their files), then reload the
     rules; each step said in one line (a failed reload is said, not raised: the old rules run on)."""
-    from stockade.sinks.registry import reopen_all
+    from stockade.sinks.build import reopen_all
 
     reopen_all(sinks)
     reopened = sum(1 for s in sinks if callable(getattr(s, "reopen", None)))

@@ -49,7 +49,7 @@ class Runtime:
     ) -> None:
         """`config_loader` reads the configuration again for a rules reload (its ``engine``
         section); `clock` (ns) decides when mutes expire; `say` prints what SIGHUP did."""
-        from stockade.sinks.registry import build_sinks
+        from stockade.sinks.build import build_sinks
         from stockade.storage.store import Store
 
         self.cfg = cfg
@@ -268,7 +268,7 @@ class Runtime:
         self._stop.set()
         if self.sensor is not None:
             self.sensor.close()
-        from stockade.sinks.registry import close_all
+        from stockade.sinks.build import close_all
 
         self.pipeline.close()
         for problem in close_all(self.sinks):

@@ -1,25 +1,33 @@
 """Shipping from an agent to its manager over HTTP, with a disk buffer.
 
-Records (alerts, and the events kept as evidence) are queued in memory and sent in batches by a
-background thread. When the manager cannot be reached (or answers 5xx/429), batches go to a disk
-spool and are sent, oldest first, once it answers again; new batches queue behind the spool (order
-is kept unless the in-memory queue itself overflows, when the overflow goes to the spool at once). The spool survives restarts. Beyond its size limit, records are dropped and counted, never
-silently.
+Records (alerts, and the events kept as evidence) are collected per kind and sealed into batches
+(``{"kind": ..., "items": [...]}``) every ``flush_s`` or every ``max_batch`` records; batches are
+delivered by :class:`stockade.sinks.delivery.Delivery`, the loop the webhook sink uses, with the
+same retry classifier (408, 429, 5xx and transport errors are retried, a ``Retry-After`` is
+honoured; other answers reject the batch). A batch that fails goes at once to a disk spool, with
+the queue behind it, and new batches queue behind the spool, so order is kept; the spool is sent,
+oldest first, every ``retry_s`` until the manager answers, and survives restarts. Beyond its size
+limit, records are dropped and counted, never silently.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import httpx
 import orjson
 
+from stockade.model.clock import SYSTEM, Clock
+from stockade.model.errorlog import ErrorLog
+from stockade.sinks.delivery import Delivery, Outcome, RetryPolicy, post
+from stockade.sinks.interface import SinkStats
 from stockade.sinks.spool import Spool
+
+__all__ = ["ENDPOINTS", "Shipper", "ShipperStats"]
 
 #: kind -> API path on the manager
 ENDPOINTS = {"alerts": "/api/v1/ingest/alerts", "events": "/api/v1/ingest/events?evaluate=false"}
@@ -27,15 +35,34 @@ ENDPOINTS = {"alerts": "/api/v1/ingest/alerts", "events": "/api/v1/ingest/events
 
 @dataclass(slots=True)
 class ShipperStats:
+    """What the shipper did: records sent per kind, rejected and dropped; batches spooled."""
+
     sent: dict[str, int] = field(default_factory=lambda: {"alerts": 0, "events": 0})
-    spooled_batches: int = 0
+    #: records lost (the spool was full or could not be written)
     dropped: int = 0
+    #: attempts that failed and will be retried
     send_errors: int = 0
+    #: records the manager refused (4xx)
     rejected: int = 0
-    last_error: str | None = None
+    #: whether the last attempt got an HTTP answer (None: nothing sent yet)
     reachable: bool | None = None
+    #: what became of batches (sent, failed, retried, spooled, dropped), counted by the delivery
+    batches: SinkStats = field(default_factory=SinkStats)
+    errors: ErrorLog = field(default_factory=lambda: ErrorLog("agent shipper"))
+
+    @property
+    def spooled_batches(self) -> int:
+        """Batches written to the disk spool."""
+        return self.batches.spooled
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest problem, if any."""
+        recent = self.errors.errors
+        return recent[-1] if recent else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The agent's status (``stockade agent``'s ``shipper`` section)."""
         return {
             "sent": dict(self.sent),
             "spooled_batches": self.spooled_batches,
@@ -47,7 +74,19 @@ class ShipperStats:
         }
 
 
+def _items_in(batches: Sequence[bytes]) -> int:
+    n = 0
+    for b in batches:
+        try:
+            n += len(orjson.loads(b)["items"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            n += 1  # a damaged batch: at least one record
+    return n
+
+
 class Shipper:
+    """Sends records to the manager in batches, through a disk spool (see the module docstring)."""
+
     def __init__(
         self,
         url: str,
@@ -60,27 +99,50 @@ class Shipper:
         max_spool_bytes: int = 1 << 30,
         timeout_s: float = 5.0,
         retry_s: float = 2.0,
+        clock: Clock = SYSTEM,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`retry_s`: the wait between attempts while the manager fails; `transport` replaces the
+        network (tests: ``httpx.MockTransport``)."""
         self.url = url.rstrip("/")
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
-        self.spool = Spool(spool_dir, max_bytes=max_spool_bytes)
+        self._client = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
+        )
+        self._clock = clock
         self.stats = ShipperStats()
         self.max_batch = max_batch
         self.flush_s = flush_s
         self.retry_s = retry_s
+        self._delivery = Delivery(
+            self._send,
+            Spool(spool_dir, max_bytes=max_spool_bytes, clock=clock),
+            where=self.url,
+            # a failed batch goes to disk at once; the spool is retried every retry_s
+            policy=RetryPolicy(max_retries=0, backoff_initial_s=retry_s, backoff_max_s=retry_s),
+            queue_size=queue_batches,
+            stats=self.stats.batches,
+            errors=self.stats.errors,
+            unit="batch",
+            on_rejected=self._rejected,
+            on_dropped=self._dropped,
+            clock=clock,
+            thread_name="stockade-shipper",
+            join_timeout_s=timeout_s + 1.0,
+        )
         self._pending: dict[str, list[dict[str, Any]]] = {"alerts": [], "events": []}
-        self._q: queue.Queue[bytes] = queue.Queue(maxsize=queue_batches)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stockade-shipper", daemon=True)
-        self._thread.start()
+        self._batcher = threading.Thread(
+            target=self._seal_every_flush_s, name="stockade-shipper-batches", daemon=True
+        )
+        self._batcher.start()
 
     # -- producer side -----------------------------------------------------------------------------
     def submit(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """Add records of `kind` (alerts, events) to the next batch."""
         if kind not in ENDPOINTS:
             raise ValueError(f"unknown kind {kind!r}")
         with self._lock:
@@ -90,123 +152,67 @@ class Shipper:
                 self._seal(kind)
 
     def _seal(self, kind: str) -> None:
-        """Turn the pending records of `kind` into a batch (caller holds the lock)."""
+        """Turn the pending records of `kind` into a batch for delivery (caller holds the lock)."""
         items = self._pending[kind]
         if not items:
             return
         self._pending[kind] = []
-        batch = orjson.dumps({"kind": kind, "items": items}, default=str)
-        try:
-            self._q.put_nowait(batch)
-        except queue.Full:
-            self._to_spool([batch], len(items))
-        self._wake.set()
+        self._delivery.put(orjson.dumps({"kind": kind, "items": items}, default=str))
 
-    def _to_spool(self, batches: list[bytes], nrecords: int) -> None:
-        try:
-            kept = self.spool.append(batches)
-        except OSError as e:
-            kept = 0
-            self.stats.last_error = f"spool: {e}"
-        self.stats.spooled_batches += kept
-        if kept < len(batches):
-            self.stats.dropped += nrecords if kept == 0 else _records_in(batches[kept:])
-
-    # -- sender side -------------------------------------------------------------------------------
-    def _send(self, batch: bytes) -> bool:
-        """True if delivered (or rejected for good); False to retry later."""
-        doc = orjson.loads(batch)
-        kind, items = doc["kind"], doc["items"]
-        try:
-            r = self._client.post(ENDPOINTS[kind], content=orjson.dumps(items))
-        except httpx.HTTPError as e:
-            self.stats.send_errors += 1
-            self.stats.last_error = f"{self.url}: {type(e).__name__}: {e}"
-            self.stats.reachable = False
-            return False
-        self.stats.reachable = True
-        if r.status_code >= 500 or r.status_code in (408, 429):
-            self.stats.send_errors += 1
-            self.stats.last_error = f"{self.url}: HTTP {r.status_code}"
-            return False
-        if r.status_code >= 400:
-            self.stats.rejected += len(items)
-            self.stats.last_error = f"{self.url}: HTTP {r.status_code}: {r.text[:200]}"
-            return True
-        self.stats.sent[kind] += len(items)
-        return True
-
-    def _drain_spool(self) -> bool:
-        """Send spooled batches in order; False if the manager is still failing."""
-        with self._lock:
-            while True:
-                rec = self.spool.peek()
-                if rec is None:
-                    return True
-                if not self._send(rec):
-                    return False
-                self.spool.advance()
-
-    def _run(self) -> None:
-        retry_at = 0.0
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_s)
-            self._wake.clear()
-            with self._lock:
-                for kind in ENDPOINTS:
-                    self._seal(kind)
-            if not self._pump(time.monotonic() >= retry_at):
-                retry_at = time.monotonic() + self.retry_s  # the manager failed: wait before trying again
-
-    def _pump(self, try_send: bool) -> bool:
-        """Send the spool, then the queue (to the spool if sending fails); False if a send failed."""
-        ok = try_send and self._drain_spool()
-        failed = try_send and not ok
-        while True:
-            try:
-                batch = self._q.get_nowait()
-            except queue.Empty:
-                return not failed
-            if ok and self._send(batch):
-                continue
-            if ok:
-                failed = True
-            ok = False
-            with self._lock:
-                self._to_spool([batch], _records_in([batch]))
-
-    def flush(self, timeout_s: float = 5.0) -> None:
-        """Send what is pending now (what cannot be sent goes to the spool)."""
+    def _seal_all(self) -> None:
         with self._lock:
             for kind in ENDPOINTS:
                 self._seal(kind)
-        deadline = time.monotonic() + timeout_s
-        while not self._q.empty() and time.monotonic() < deadline:
-            self._wake.set()
-            time.sleep(0.01)
+
+    def _seal_every_flush_s(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            self._seal_all()
+
+    # -- sender side -------------------------------------------------------------------------------
+    def _send(self, batch: bytes) -> Outcome:
+        """One attempt to deliver a batch; counts what the manager made of it."""
+        try:
+            doc = orjson.loads(batch)
+            kind, items = doc["kind"], doc["items"]
+            path = ENDPOINTS[kind]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return Outcome("rejected", "a damaged batch in the spool")
+        outcome = post(self._client, path, orjson.dumps(items), self._clock)
+        self.stats.reachable = outcome.reached
+        match outcome.verdict:
+            case "delivered":
+                self.stats.sent[kind] += len(items)
+            case "retry":
+                self.stats.send_errors += 1
+            case "rejected":
+                self.stats.rejected += len(items)
+            case _:
+                assert_never(outcome.verdict)
+        return outcome
+
+    def _rejected(self, batch: bytes, outcome: Outcome) -> None:
+        self.stats.errors.report(
+            f"{self.url} refused a batch of {_items_in([batch])} record(s): {outcome.detail}"
+        )
+
+    def _dropped(self, batches: Sequence[bytes]) -> None:
+        self.stats.dropped += _items_in(batches)
+
+    # -- flush / close -----------------------------------------------------------------------------
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Send what is pending now (at most `timeout_s`; what cannot be sent goes to the spool)."""
+        self._seal_all()
+        self._delivery.drain(timeout_s, give_up_if_down=True)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        self.flush(timeout_s)
+        """Send what is pending for at most `timeout_s`; what is left stays in the spool."""
         self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout_s)
-        with self._lock:
-            rest: list[bytes] = []
-            while True:
-                try:
-                    rest.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            if rest:
-                self._to_spool(rest, _records_in(rest))
-            self.spool.close()
+        self._batcher.join(timeout_s)
+        self._seal_all()
+        self._delivery.close(timeout_s)
         self._client.close()
 
     @property
     def backlog(self) -> int:
         """Batches waiting in the disk spool."""
-        return len(self.spool)
-
-
-def _records_in(batches: list[bytes]) -> int:
-    return sum(len(orjson.loads(b)["items"]) for b in batches)
+        return self._delivery.backlog

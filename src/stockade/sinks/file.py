@@ -11,15 +11,32 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from stockade.model.alert import Alert
-from stockade.sinks.interface import SinkStats
+from stockade.model.clock import SYSTEM, Clock
+from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats, output_format
+from stockade.sinks.options import Count, Duration, FileMode, Fsync, FsyncPolicy, SinkOptions, Size, fsync_due
 from stockade.sinks.spool import ErrorLog
-from stockade.sinks.stdout import format_json_line, format_text_line
+from stockade.sinks.stdout import line_formatter
 
-__all__ = ["FileSink"]
+__all__ = ["FileOptions", "FileSink"]
+
+
+class FileOptions(SinkOptions):
+    """The ``options`` of a file sink."""
+
+    #: rotate when the next line would pass this (0: never)
+    max_bytes: Size = 100 << 20
+    #: rotated files kept: path.1 (newest) ... path.N (oldest)
+    backups: Count = 5
+    fsync: Fsync = "interval"
+    fsync_interval_s: Duration = 1.0
+    #: permissions of a new file
+    mode: FileMode = 0o600
+    #: >0: batch writes in memory up to this size
+    buffer_bytes: Size = 0
 
 
 class FileSink:
@@ -30,45 +47,47 @@ class FileSink:
     (written on flush/close and before rotation); 0 writes every alert at once.
     """
 
+    Options: ClassVar[type[SinkOptions]] = FileOptions
+
     def __init__(
         self,
         path: str | Path,
         format: str = "json",
-        max_bytes: int = 100 << 20,
-        backups: int = 5,
-        fsync: str = "interval",
-        fsync_interval_s: float = 1.0,
-        mode: int = 0o600,
-        buffer_bytes: int = 0,
         name: str = "file",
+        options: FileOptions | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
-        if format not in ("json", "text"):
-            raise ValueError(f"format must be json or text, not {format!r}")
-        if fsync not in ("always", "interval", "never"):
-            raise ValueError(f"fsync must be always, interval or never, not {fsync!r}")
-        if max_bytes < 0 or backups < 0 or buffer_bytes < 0:
-            raise ValueError("max_bytes, backups and buffer_bytes must not be negative")
+        opts = options or FileOptions()
+        self.format = output_format(format)
+        self._line = line_formatter(self.format)
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
         self.path = Path(path)
-        self.format = format
-        self.max_bytes = max_bytes  # 0: never rotate
-        self.backups = backups
-        self.fsync = fsync
-        self.fsync_interval_s = fsync_interval_s
-        self.mode = mode
-        self.buffer_bytes = buffer_bytes
+        self.max_bytes = opts.max_bytes  # 0: never rotate
+        self.backups = opts.backups
+        self.fsync: FsyncPolicy = opts.fsync
+        self.fsync_interval_s = opts.fsync_interval_s
+        self.mode = opts.mode
+        self.buffer_bytes = opts.buffer_bytes
         #: how many times the file was rotated
         self.rotations = 0
+        self._clock = clock
         self._lock = threading.Lock()
         self._buf = bytearray()
         self._buf_n = 0  # alerts in _buf
         self._fd: int | None = None
         self._size = 0
         self._unsynced = False
-        self._last_sync = time.monotonic()
+        self._last_sync = clock.monotonic()
         self._open()
+
+    @classmethod
+    def from_config(cls, entry: SinkEntry, options: FileOptions, context: SinkContext) -> FileSink:
+        """The sink of a ``type: file`` entry (its ``path`` is required)."""
+        if not entry.path:
+            raise EntryError("path", "a file sink needs a path")
+        return cls(entry.path, format=entry.format, name=context.name, options=options, clock=context.clock)
 
     # ---- file handling ---------------------------------------------------------------
 
@@ -133,9 +152,7 @@ class FileSink:
         self._size += len(data)
         self.stats.sent += n
         self._unsynced = True
-        if self.fsync == "always" or (
-            self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval_s
-        ):
+        if fsync_due(self.fsync, self._clock.monotonic() - self._last_sync, self.fsync_interval_s):
             self._sync()
 
     def _sync(self) -> None:
@@ -145,12 +162,13 @@ class FileSink:
             except OSError as e:
                 self.errors.report(f"cannot fsync {self.path}: {e.strerror or e}")
         self._unsynced = False
-        self._last_sync = time.monotonic()
+        self._last_sync = self._clock.monotonic()
 
     # ---- Sink ------------------------------------------------------------------------
 
     def emit(self, alert: Alert) -> None:
-        line = format_json_line(alert) if self.format == "json" else format_text_line(alert)
+        """Append one line (rotating first if it would not fit)."""
+        line = self._line(alert)
         with self._lock:
             pending = self._size + len(self._buf)
             if self.max_bytes and pending + len(line) > self.max_bytes and pending > 0:
@@ -171,6 +189,7 @@ class FileSink:
                 self._write_out()
 
     def flush(self) -> None:
+        """Write what is buffered and fsync (unless fsync is never)."""
         with self._lock:
             self._write_out()
             self._sync()
@@ -186,6 +205,13 @@ class FileSink:
                 self.errors.report(f"cannot reopen {self.path}: {e.strerror or e}")
 
     def close(self) -> None:
+        """Write what is buffered and close the file; safe to call twice."""
         with self._lock:
             self._write_out()
             self._close_fd()
+
+
+if TYPE_CHECKING:
+    from stockade.sinks.interface import SinkPlugin
+
+    _plugin: type[SinkPlugin] = FileSink

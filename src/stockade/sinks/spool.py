@@ -20,11 +20,12 @@ import collections
 import fcntl
 import os
 import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from stockade.model import errorlog
+from stockade.model.clock import SYSTEM, Clock
+from stockade.sinks.options import FsyncPolicy, fsync_due
 from stockade.storage.files import make_private_dirs
 
 __all__ = ["ErrorLog", "Spool"]
@@ -57,11 +58,13 @@ class Spool:
         directory: str | Path,
         max_bytes: int = 1 << 30,
         segment_bytes: int = 4 << 20,
-        fsync: str = "interval",
+        fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 0.5,
+        clock: Clock = SYSTEM,
     ) -> None:
         if fsync not in ("always", "interval", "never"):
             raise ValueError(f"fsync must be always, interval or never, not {fsync!r}")
+        self._clock = clock
         self.dir = Path(directory)
         make_private_dirs(self.dir)
         self._lock_fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -74,7 +77,7 @@ class Spool:
             ) from None
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
-        self.fsync = fsync
+        self.fsync: FsyncPolicy = fsync
         self.fsync_interval_s = fsync_interval_s
         #: records found damaged (a torn last line after a crash) and skipped
         self.corrupt = 0
@@ -85,7 +88,7 @@ class Spool:
         self._active: int | None = None  # segment open for appending
         self._wfd: int | None = None
         self._dirty = False
-        self._last_sync = time.monotonic()
+        self._last_sync = clock.monotonic()
         # read buffer over the head segment: bytes starting at file offset _rbuf_off
         self._rbuf = b""
         self._rbuf_off = 0
@@ -269,9 +272,7 @@ class Spool:
             self._active = seq
 
     def _maybe_sync(self) -> None:
-        if self.fsync == "always" or (
-            self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval_s
-        ):
+        if fsync_due(self.fsync, self._clock.monotonic() - self._last_sync, self.fsync_interval_s):
             self.sync()
 
     def sync(self) -> None:
@@ -279,7 +280,7 @@ class Spool:
         if self._wfd is not None and self._dirty and self.fsync != "never":
             os.fsync(self._wfd)
         self._dirty = False
-        self._last_sync = time.monotonic()
+        self._last_sync = self._clock.monotonic()
 
     # ---- reading ---------------------------------------------------------------------
 
@@ -320,6 +321,7 @@ class Spool:
         self._save_cursor()
 
     def close(self) -> None:
+        """Close the files and release the directory's lock; safe to call twice."""
         self._close_writer()
         if self._segments:
             self._save_cursor()

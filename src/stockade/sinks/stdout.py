@@ -8,20 +8,23 @@ and SIEM pipelines read.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import time
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, assert_never
 
 import orjson
 
 from stockade.model.alert import Alert
 from stockade.model.timeutil import format_time_ns
-from stockade.sinks.interface import SinkStats
+from stockade.sinks.interface import OutputFormat, SinkContext, SinkEntry, SinkStats, output_format
+from stockade.sinks.options import Bool, SinkOptions
 from stockade.sinks.spool import ErrorLog
 
-__all__ = ["StdoutSink", "format_json_line", "format_text_line"]
+__all__ = ["StdoutOptions", "StdoutSink", "format_json_line", "format_text_line", "line_formatter"]
 
 
 _FALCO_PREFIX = re.compile(r"\d\d:\d\d:\d\d\.\d{9}: [A-Z][a-z]+ ")
@@ -49,6 +52,26 @@ def format_json_line(alert: Alert) -> bytes:
     return orjson.dumps(alert.to_falco_json(), option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
 
 
+def line_formatter(format: OutputFormat, iso8601: bool = False) -> Callable[[Alert], bytes]:
+    """The function that turns an alert into one line of `format`."""
+    match format:
+        case "json":
+            return format_json_line
+        case "text":
+            return functools.partial(format_text_line, iso8601=iso8601)
+        case _:
+            assert_never(format)
+
+
+class StdoutOptions(SinkOptions):
+    """The ``options`` of a stdout sink."""
+
+    #: true: flush on flush()/close() only (faster for big replays)
+    buffered: Bool = False
+    #: text format: the full UTC time instead of Falco's local HH:MM:SS
+    time_format_iso_8601: Bool = False
+
+
 class StdoutSink:
     """Writes alerts to a binary stream (default: the process's standard output).
 
@@ -57,31 +80,37 @@ class StdoutSink:
     alerts are counted as failed.
     """
 
+    Options: ClassVar[type[SinkOptions]] = StdoutOptions
+
     def __init__(
         self,
         format: str = "json",
         stream: BinaryIO | None = None,
         name: str = "stdout",
-        buffered: bool = False,
-        time_format_iso_8601: bool = False,
+        options: StdoutOptions | None = None,
     ) -> None:
-        if format not in ("json", "text"):
-            raise ValueError(f"format must be json or text, not {format!r}")
+        opts = options or StdoutOptions()
+        self.format = output_format(format)
+        self._line = line_formatter(self.format, opts.time_format_iso_8601)
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
-        self.format = format
         self._is_stdout = stream is None
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
-        self._buffered = buffered
-        self._iso = time_format_iso_8601
+        self._buffered = opts.buffered
         self._broken = False
 
+    @classmethod
+    def from_config(cls, entry: SinkEntry, options: StdoutOptions, context: SinkContext) -> StdoutSink:
+        """The sink of a ``type: stdout`` entry."""
+        return cls(format=entry.format, name=context.name, options=options)
+
     def emit(self, alert: Alert) -> None:
+        """Write one line (flushed at once unless buffered)."""
         if self._broken:
             self.stats.failed += 1
             return
-        line = format_json_line(alert) if self.format == "json" else format_text_line(alert, self._iso)
+        line = self._line(alert)
         try:
             self._stream.write(line)
             if not self._buffered:
@@ -109,6 +138,7 @@ class StdoutSink:
                 pass
 
     def flush(self) -> None:
+        """Flush the stream."""
         if self._broken:
             return
         try:
@@ -121,3 +151,9 @@ class StdoutSink:
     def close(self) -> None:
         """Flushes; the stream is left open (it belongs to the caller)."""
         self.flush()
+
+
+if TYPE_CHECKING:
+    from stockade.sinks.interface import SinkPlugin
+
+    _plugin: type[SinkPlugin] = StdoutSink

@@ -23,15 +23,34 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, ClassVar, assert_never
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import PlainValidator
 
 from stockade.model.alert import Alert, priority_rank
-from stockade.sinks.interface import SinkStats
+from stockade.model.clock import SYSTEM, Clock
+from stockade.sinks.interface import (
+    EntryError,
+    OutputFormat,
+    SinkContext,
+    SinkEntry,
+    SinkStats,
+    output_format,
+)
+from stockade.sinks.options import Bool, Duration, SinkOptions, Size, Text
 from stockade.sinks.spool import ErrorLog
 
-__all__ = ["FACILITIES", "SyslogAddress", "SyslogSink", "format_rfc5424", "parse_address"]
+__all__ = [
+    "FACILITIES",
+    "SyslogAddress",
+    "SyslogOptions",
+    "SyslogSink",
+    "facility_code",
+    "format_rfc5424",
+    "parse_address",
+]
 
 #: RFC 5424 facility names -> codes
 FACILITIES = {
@@ -53,6 +72,23 @@ FACILITIES = {
     "solaris-cron": 15,
     **{f"local{i}": 16 + i for i in range(8)},
 }
+
+
+def facility_code(v: object) -> int:
+    """A facility name (``local0``) or code (0..23) -> its code; ValueError otherwise."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected a syslog facility name or 0..23, not {v!r}")
+    if isinstance(v, int):
+        if not 0 <= v <= 23:
+            raise ValueError(f"syslog facility must be 0..23, not {v}")
+        return v
+    if not isinstance(v, str) or v.lower() not in FACILITIES:
+        raise ValueError(f"unknown syslog facility {v!r} (one of {', '.join(FACILITIES)})")
+    return FACILITIES[v.lower()]
+
+
+#: a facility by name or code, as its code
+Facility = Annotated[int, PlainValidator(facility_code)]
 #: Private Enterprise Number used in the SD-ID (as in the examples of RFC 5424)
 SD_ID = "stockade@32473"
 BOM = b"\xef\xbb\xbf"
@@ -60,6 +96,8 @@ BOM = b"\xef\xbb\xbf"
 
 @dataclass(frozen=True, slots=True)
 class SyslogAddress:
+    """Where messages go: a UDP or TCP host and port, or a unix socket path."""
+
     transport: str  # udp | tcp | unix
     host: str = ""
     port: int = 514
@@ -108,7 +146,7 @@ def _timestamp(time_ns: int) -> str:
 def format_rfc5424(
     alert: Alert,
     facility: int = 1,
-    msg_format: str = "json",
+    msg_format: OutputFormat = "json",
     app_name: str = "stockade",
     procid: str | None = None,
     hostname: str | None = None,
@@ -127,54 +165,76 @@ def format_rfc5424(
         f"<{pri}>1 {_timestamp(alert.time_ns)} {host} {_printable_token(app_name, 48)} "
         f"{_printable_token(procid or str(os.getpid()), 128)} {_msgid(alert.rule)} {sd} "
     )
-    if msg_format == "json":
-        msg = orjson.dumps(alert.to_falco_json(), option=orjson.OPT_NON_STR_KEYS)
-    else:
-        msg = alert.output.encode("utf-8", "replace")
+    match msg_format:
+        case "json":
+            msg = orjson.dumps(alert.to_falco_json(), option=orjson.OPT_NON_STR_KEYS)
+        case "text":
+            msg = alert.output.encode("utf-8", "replace")
+        case _:
+            assert_never(msg_format)
     return header.encode("utf-8") + (BOM if bom else b"") + msg
+
+
+class SyslogOptions(SinkOptions):
+    """The ``options`` of a syslog sink."""
+
+    #: kern, user, daemon, auth, authpriv, local0..local7, ... or 0..23
+    facility: Facility = 1
+    app_name: Text = "stockade"
+    #: default: the alert's hostname
+    hostname: Text | None = None
+    #: the UTF-8 BOM before the message, as RFC 5424 asks
+    bom: Bool = True
+    timeout_s: Duration = 5.0
+    #: after a failure, wait this long before connecting again
+    reconnect_s: Duration = 1.0
+    #: UDP and unix datagrams are cut to this size
+    max_message_bytes: Size = 65000
 
 
 class SyslogSink:
     """Sends each alert as one RFC 5424 message (see the module docstring)."""
 
+    Options: ClassVar[type[SinkOptions]] = SyslogOptions
+
     def __init__(
         self,
         address: str | None = None,
         format: str = "json",
-        facility: str | int = "user",
-        app_name: str = "stockade",
-        hostname: str | None = None,
-        bom: bool = True,
-        timeout_s: float = 5.0,
-        reconnect_s: float = 1.0,
-        max_message_bytes: int = 65000,
         name: str = "syslog",
+        options: SyslogOptions | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
-        if format not in ("json", "text"):
-            raise ValueError(f"format must be json or text, not {format!r}")
-        if isinstance(facility, str):
-            if facility.lower() not in FACILITIES:
-                raise ValueError(f"unknown syslog facility {facility!r} (one of {', '.join(FACILITIES)})")
-            facility = FACILITIES[facility.lower()]
-        if not 0 <= facility <= 23:
-            raise ValueError(f"syslog facility must be 0..23, not {facility}")
+        opts = options or SyslogOptions()
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
         self.address = parse_address(address)
-        self.format = format
-        self.facility = facility
-        self.app_name = app_name
-        self.hostname = hostname
-        self.bom = bom
-        self.timeout_s = timeout_s
-        self.reconnect_s = reconnect_s
-        self.max_message_bytes = max_message_bytes
+        self.format = output_format(format)
+        self.facility = opts.facility
+        self.app_name = opts.app_name
+        self.hostname = opts.hostname
+        self.bom = opts.bom
+        self.timeout_s = opts.timeout_s
+        self.reconnect_s = opts.reconnect_s
+        self.max_message_bytes = opts.max_message_bytes
+        self._clock = clock
         self._procid = str(os.getpid())
         self._sock: socket.socket | None = None
         self._unix_stream = False
         self._next_connect = 0.0
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, entry: SinkEntry, options: SyslogOptions, context: SinkContext) -> SyslogSink:
+        """The sink of a ``type: syslog`` entry (``address`` default: the local syslog socket)."""
+        try:
+            parse_address(entry.address)
+        except ValueError as e:
+            raise EntryError("address", str(e)) from None
+        return cls(
+            entry.address, format=entry.format, name=context.name, options=options, clock=context.clock
+        )
 
     # ---- connection ------------------------------------------------------------------
 
@@ -233,7 +293,7 @@ class SyslogSink:
         if self._sock is not None and self.address.transport == "tcp" and self._peer_closed():
             self._drop_connection()
         if self._sock is None:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if now < self._next_connect:
                 raise ConnectionError("not connected (waiting to reconnect)")
             try:
@@ -250,6 +310,7 @@ class SyslogSink:
     # ---- Sink ------------------------------------------------------------------------
 
     def emit(self, alert: Alert) -> None:
+        """Send one message (TCP: reconnecting once if the server closed the connection)."""
         msg = format_rfc5424(
             alert, self.facility, self.format, self.app_name, self._procid, self.hostname, self.bom
         )
@@ -282,5 +343,12 @@ class SyslogSink:
         """Messages are sent as they come; nothing is buffered."""
 
     def close(self) -> None:
+        """Close the connection; safe to call twice."""
         with self._lock:
             self._drop_connection()
+
+
+if TYPE_CHECKING:
+    from stockade.sinks.interface import SinkPlugin
+
+    _plugin: type[SinkPlugin] = SyslogSink

@@ -1,6 +1,6 @@
 """HTTP webhook sink: POSTs each alert's Falco JSON to a URL (falcosidekick takes it unchanged).
 
-Delivery, in order, one alert per request:
+Delivery is :class:`stockade.sinks.delivery.Delivery`, in order, one alert per request:
 
 * ``emit`` serialises the alert and puts it on a bounded in-memory queue drained by a background
   thread; it never waits for the network.
@@ -22,164 +22,156 @@ receiver got it but the spool cursor was not yet saved).
 
 from __future__ import annotations
 
-import collections
-import email.utils
 import os
-import random
-import threading
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 import orjson
+from pydantic import field_validator
 
 from stockade.errors import SinkError
 from stockade.model.alert import Alert
+from stockade.model.clock import SYSTEM, Clock
 from stockade.model.timeutil import format_time_ns
-from stockade.sinks.interface import SinkStats
+from stockade.sinks.delivery import Delivery, Outcome, RetryPolicy, post
+from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats
+from stockade.sinks.options import Bool, Count, Duration, Fsync, Headers, SinkOptions, Size, Text
 from stockade.sinks.spool import ErrorLog, Spool
 
-__all__ = ["WebhookSink"]
+__all__ = ["DEAD_LETTER", "WebhookOptions", "WebhookSink"]
 
-_OK, _RETRY, _FATAL = 0, 1, 2
 DEAD_LETTER = "dead-letter.jsonl"
 
 
-def _retry_after_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, dt.timestamp() - time.time())
+def _check_url(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"webhook url must start with http:// or https://, not {url!r}")
+
+
+class WebhookOptions(SinkOptions):
+    """The ``options`` of a webhook sink."""
+
+    headers: Headers = {}
+    verify_tls: Bool = True
+    timeout_s: Duration = 5.0
+    #: alerts held in memory
+    queue_size: Count = 10_000
+    #: default: <data_dir>/spool/<sink name>
+    spool_dir: Text | None = None
+    max_spool_bytes: Size = 1 << 30
+    segment_bytes: Size = 4 << 20
+    spool_fsync: Fsync = "interval"
+    #: per alert, before it (and the queue) spill to disk
+    max_retries: Count = 5
+    backoff_initial_s: Duration = 0.5
+    backoff_max_s: Duration = 30.0
+    #: cap on a receiver's Retry-After
+    max_retry_after_s: Duration = 300.0
+    #: how long close() goes on delivering
+    flush_timeout_s: Duration = 10.0
+    #: honour HTTP(S)_PROXY / NO_PROXY
+    trust_env: Bool = True
+
+    @field_validator("queue_size")
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"expected at least 1, not {v}")
+        return v
 
 
 class WebhookSink:
     """POSTs alerts to ``url`` with a queue, retries and a disk spool (see the module docstring)."""
 
+    Options: ClassVar[type[SinkOptions]] = WebhookOptions
+
     def __init__(
         self,
         url: str,
         spool_dir: str | Path,
-        headers: dict[str, str] | None = None,
-        verify_tls: bool = True,
-        timeout_s: float = 5.0,
-        queue_size: int = 10_000,
-        max_spool_bytes: int = 1 << 30,
-        segment_bytes: int = 4 << 20,
-        spool_fsync: str = "interval",
-        max_retries: int = 5,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
-        max_retry_after_s: float = 300.0,
-        flush_timeout_s: float = 10.0,
-        trust_env: bool = True,
         name: str = "webhook",
+        options: WebhookOptions | None = None,
+        clock: Clock = SYSTEM,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must start with http:// or https://, not {url!r}")
-        if queue_size < 1:
-            raise ValueError("queue_size must be at least 1")
+        """`spool_dir` is where undelivered alerts wait (``options.spool_dir`` is read by
+        :meth:`from_config`); `transport` replaces the network (tests: ``httpx.MockTransport``)."""
+        _check_url(url)
+        opts = options or WebhookOptions()
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
         self.url = url
-        self.queue_size = queue_size
-        self.max_retries = max_retries
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.max_retry_after_s = max_retry_after_s
-        self.flush_timeout_s = flush_timeout_s
         self.spool_dir = Path(spool_dir)
-        try:
-            self._spool = Spool(
-                spool_dir, max_bytes=max_spool_bytes, segment_bytes=segment_bytes, fsync=spool_fsync
-            )
-        except OSError as e:
-            raise SinkError(f"sink {name}: cannot open spool directory {spool_dir}: {e.strerror or e}") from e
-        hdrs = {"User-Agent": "stockade", **(headers or {}), "Content-Type": "application/json"}
+        self.queue_size = opts.queue_size
+        self.flush_timeout_s = opts.flush_timeout_s
+        self._clock = clock
+        hdrs = {"User-Agent": "stockade", **opts.headers, "Content-Type": "application/json"}
         self._client = httpx.Client(
-            headers=hdrs, verify=verify_tls, timeout=timeout_s, follow_redirects=True, trust_env=trust_env
+            headers=hdrs,
+            verify=opts.verify_tls,
+            timeout=opts.timeout_s,
+            follow_redirects=True,
+            trust_env=opts.trust_env,
+            transport=transport,
         )
-        self._timeout_s = timeout_s
-        self._cv = threading.Condition()
-        self._q: collections.deque[bytes] = collections.deque()
-        self._spilling = len(self._spool) > 0  # new alerts go behind the spool while it has any
-        self._inflight: bytes | None = None
-        self._inflight_from_spool = False
-        self._down = False  # the last attempt failed with a retryable error
-        self._stop = False
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"stockade-sink-{name}", daemon=True)
-        self._thread.start()
-
-    # ---- producer side ---------------------------------------------------------------
-
-    def emit(self, alert: Alert) -> None:
-        rec = orjson.dumps(alert.to_falco_json(), option=orjson.OPT_NON_STR_KEYS)
-        with self._cv:
-            if self._closed:
-                self.stats.failed += 1
-                self.errors.report("alert emitted after close: not delivered")
-                return
-            if self._spilling or len(self._q) >= self.queue_size:
-                self._spill([rec], front=False)
-            else:
-                self._q.append(rec)
-            self._cv.notify_all()
-
-    def _spill(self, recs: list[bytes], front: bool) -> None:
-        """Put records in the spool (caller holds the lock); count and report what does not fit."""
         try:
-            n = self._spool.prepend(recs) if front else self._spool.append(recs)
+            spool = Spool(
+                spool_dir,
+                max_bytes=opts.max_spool_bytes,
+                segment_bytes=opts.segment_bytes,
+                fsync=opts.spool_fsync,
+                clock=clock,
+            )
         except OSError as e:
-            self.stats.dropped += len(recs)
-            self.errors.report(
-                f"cannot write spool {self.spool_dir}: {e.strerror or e}; {len(recs)} alert(s) dropped"
-            )
-            return
-        self.stats.spooled += n
-        if n:
-            self._spilling = True
-        if n < len(recs):
-            self.stats.dropped += len(recs) - n
-            self.errors.report(
-                f"spool {self.spool_dir} is full (max_spool_bytes={self._spool.max_bytes}): "
-                f"{len(recs) - n} alert(s) dropped"
-            )
+            self._client.close()
+            raise SinkError(f"sink {name}: cannot open spool directory {spool_dir}: {e.strerror or e}") from e
+        policy = RetryPolicy(
+            max_retries=opts.max_retries,
+            backoff_initial_s=opts.backoff_initial_s,
+            backoff_max_s=opts.backoff_max_s,
+            max_retry_after_s=opts.max_retry_after_s,
+        )
+        self._delivery = Delivery(
+            self._post,
+            spool,
+            where=url,
+            policy=policy,
+            queue_size=opts.queue_size,
+            stats=self.stats,
+            errors=self.errors,
+            unit="alert",
+            on_rejected=self._dead_letter,
+            clock=clock,
+            thread_name=f"stockade-sink-{name}",
+            join_timeout_s=opts.timeout_s + 1.0,
+        )
+
+    @classmethod
+    def from_config(cls, entry: SinkEntry, options: WebhookOptions, context: SinkContext) -> WebhookSink:
+        """The sink of a ``type: webhook`` entry (its ``url`` is required)."""
+        if not entry.url:
+            raise EntryError("url", "a webhook sink needs a url")
+        try:
+            _check_url(entry.url)
+        except ValueError as e:
+            raise EntryError("url", str(e)) from None
+        spool_dir = options.spool_dir or context.data_dir / "spool" / context.name
+        return cls(entry.url, spool_dir, name=context.name, options=options, clock=context.clock)
 
     # ---- delivery --------------------------------------------------------------------
 
-    def _post(self, rec: bytes) -> tuple[int, float | None, str]:
-        """One attempt: (_OK | _RETRY | _FATAL, retry-after seconds, problem)."""
-        try:
-            r = self._client.post(self.url, content=rec)
-        except httpx.HTTPError as e:
-            return _RETRY, None, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        if 200 <= r.status_code < 300:
-            return _OK, None, ""
-        detail = f"HTTP {r.status_code}: {r.text[:300]}"
-        if r.status_code in (408, 429) or r.status_code >= 500:
-            ra = _retry_after_s(r.headers.get("Retry-After"))
-            return _RETRY, (min(ra, self.max_retry_after_s) if ra is not None else None), detail
-        return _FATAL, None, detail
+    def _post(self, rec: bytes) -> Outcome:
+        return post(self._client, self.url, rec, self._clock)
 
-    def _backoff(self, attempt: int) -> float:
-        d = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt - 1, 30)))
-        return d / 2 + random.uniform(0, d / 2)
-
-    def _dead_letter(self, rec: bytes, detail: str) -> None:
+    def _dead_letter(self, rec: bytes, outcome: Outcome) -> None:
+        """Keep an alert the receiver refused in dead-letter.jsonl (with the time and the answer)."""
+        self.errors.report(f"{self.url} refused an alert ({outcome.detail}); kept in {DEAD_LETTER}")
         entry = {
-            "time": format_time_ns(time.time_ns()),
+            "time": format_time_ns(int(self._clock.time() * 1e9)),
             "url": self.url,
-            "error": detail,
+            "error": outcome.detail,
             "alert": orjson.Fragment(rec),
         }
         path = self.spool_dir / DEAD_LETTER
@@ -193,145 +185,40 @@ class WebhookSink:
         except OSError as e:
             self.errors.report(f"cannot write dead letter file {path}: {e.strerror or e}")
 
-    def _next(self) -> bytes | None:
-        """Wait for the next record to send (lock held); None when stopping."""
-        while not self._stop:
-            if self._q:
-                self._inflight, self._inflight_from_spool = self._q.popleft(), False
-                return self._inflight
-            if self._spilling:
-                try:
-                    rec = self._spool.peek()
-                except OSError as e:
-                    self.errors.report(f"cannot read spool {self.spool_dir}: {e.strerror or e}")
-                    self._cv.wait(1.0)
-                    continue
-                if rec is not None:
-                    self._inflight, self._inflight_from_spool = rec, True
-                    return rec
-                self._spilling = False
-                continue
-            self._cv.notify_all()  # idle: wake flush()/close()
-            self._cv.wait(self._spool.fsync_interval_s)
-            try:
-                self._spool.sync()
-            except OSError as e:
-                self.errors.report(f"cannot fsync spool {self.spool_dir}: {e.strerror or e}")
-        return None
+    # ---- Sink ------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                rec = self._next()
-                from_spool = self._inflight_from_spool
-            if rec is None:
-                return
-            attempt = 0
-            while True:
-                result, wait_hint, detail = self._post(rec)
-                with self._cv:
-                    if self._closed:
-                        return  # close() gave up waiting and persisted the in-flight alert
-                    if result != _RETRY:
-                        if from_spool:
-                            try:
-                                self._spool.advance()
-                            except OSError as e:
-                                self.errors.report(f"cannot update spool cursor: {e.strerror or e}")
-                        if result == _OK:
-                            self.stats.sent += 1
-                        else:
-                            self.stats.failed += 1
-                            self.errors.report(
-                                f"{self.url} refused an alert ({detail}); kept in {DEAD_LETTER}"
-                            )
-                            self._dead_letter(rec, detail)
-                        self._down = False
-                        self._inflight = None
-                        self._cv.notify_all()
-                        break
-                    self._down = True
-                    attempt += 1
-                    self.errors.report(f"cannot deliver to {self.url}: {detail}")
-                    if not from_spool and attempt > self.max_retries:
-                        # receiver down: this alert and the queue (older than the spool) go to disk
-                        recs = [rec, *self._q]
-                        self._q.clear()
-                        self._inflight = None
-                        self._spill(recs, front=True)
-                        self._cv.notify_all()
-                        break
-                    self.stats.retried += 1
-                    self._cv.notify_all()
-                    delay = wait_hint if wait_hint is not None else self._backoff(attempt)
-                    until = time.monotonic() + delay
-                    while not self._stop and (left := until - time.monotonic()) > 0:
-                        self._cv.wait(left)  # new alerts notify too: wait out the whole delay
-                    if self._stop:
-                        return  # close() persists the in-flight alert
-
-    # ---- flush / close ---------------------------------------------------------------
-
-    def _drained(self) -> bool:
-        return not self._q and not self._spilling and self._inflight is None
+    def emit(self, alert: Alert) -> None:
+        """Queue the alert's Falco JSON for delivery (never waits for the network)."""
+        self._delivery.put(orjson.dumps(alert.to_falco_json(), option=orjson.OPT_NON_STR_KEYS))
 
     def pending(self) -> int:
         """Alerts not yet delivered (queued, in flight and spooled)."""
-        with self._cv:
-            inflight = 1 if self._inflight is not None and not self._inflight_from_spool else 0
-            return len(self._q) + inflight + len(self._spool)
+        return self._delivery.pending()
 
     def flush(self) -> None:
         """Wait (at most ``flush_timeout_s``, not at all while the receiver fails) for everything to
         be delivered; fsync the spool. What is not delivered stays queued or spooled."""
-        self.drain(give_up_if_down=True)
+        self._delivery.drain(self.flush_timeout_s, give_up_if_down=True)
 
     def drain(self, timeout_s: float | None = None, give_up_if_down: bool = False) -> bool:
         """Wait until everything is delivered or the timeout passes; True if all was delivered."""
-        deadline = time.monotonic() + (self.flush_timeout_s if timeout_s is None else timeout_s)
-        with self._cv:
-            while not self._drained() and not self._closed:
-                left = deadline - time.monotonic()
-                if left <= 0 or (give_up_if_down and self._down):
-                    break
-                self._cv.wait(min(left, 0.1))
-            try:
-                self._spool.sync()
-            except OSError as e:
-                self.errors.report(f"cannot fsync spool {self.spool_dir}: {e.strerror or e}")
-            return self._drained()
+        return self._delivery.drain(
+            self.flush_timeout_s if timeout_s is None else timeout_s, give_up_if_down=give_up_if_down
+        )
 
     def close(self) -> None:
         """Deliver for at most ``flush_timeout_s``, then keep whatever is left in the spool."""
-        with self._cv:
-            if self._closed:
-                return
-            deadline = time.monotonic() + self.flush_timeout_s
-            while not self._drained() and not self._down:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(min(left, 0.1))
-            self._stop = True
-            self._cv.notify_all()
-        self._thread.join(timeout=self._timeout_s + 1.0)
-        with self._cv:
-            recs = list(self._q)
-            if self._inflight is not None and not self._inflight_from_spool:
-                recs.insert(0, self._inflight)
-            self._q.clear()
-            self._inflight = None
-            if recs:
-                self._spill(recs, front=True)
-            self._closed = True
-            try:
-                self._spool.close()
-            except OSError as e:
-                self.errors.report(f"cannot close spool {self.spool_dir}: {e.strerror or e}")
+        self._delivery.close(self.flush_timeout_s)
         self._client.close()
 
     def __enter__(self) -> WebhookSink:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+if TYPE_CHECKING:
+    from stockade.sinks.interface import SinkPlugin
+
+    _plugin: type[SinkPlugin] = WebhookSink

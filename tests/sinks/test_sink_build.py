@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ import pytest
 from stockade.config import SinkConfig, load_config
 from stockade.errors import ConfigError
 from stockade.model.alert import Alert
+from stockade.sinks.build import PriorityFilter, build_sink, build_sinks, close_all, reopen_all
 from stockade.sinks.file import FileSink
-from stockade.sinks.registry import PriorityFilter, build_sink, build_sinks, close_all, reopen_all
+from stockade.sinks.memory import MemorySink
 from stockade.sinks.stdout import StdoutSink
 from stockade.sinks.syslog import SyslogSink
 from stockade.sinks.webhook import WebhookSink
@@ -90,7 +91,16 @@ def _cfg(**kw: Any) -> SinkConfig:
             "sinks.1.options.name",
         ),
         ([{"type": "stdout", "options": {"name": "a b"}}], "sinks.0.options.name"),
-        ([{"type": "syslog", "address": "ftp://x"}], "sinks.0.options"),
+        ([{"type": "syslog", "address": "ftp://x"}], "sinks.0.address"),
+        ([{"type": "webhook", "url": "ftp://x"}], "sinks.0.url"),
+        ([{"type": "syslog", "options": {"facility": "nope"}}], "sinks.0.options.facility"),
+        (
+            [{"type": "webhook", "url": "http://x/", "options": {"queue_size": 0}}],
+            "sinks.0.options.queue_size",
+        ),
+        ([{"type": "webhook", "url": "http://x/", "options": {"headers": ["a"]}}], "sinks.0.options.headers"),
+        ([{"type": "file", "path": "/tmp/x", "options": {"mode": "rw"}}], "sinks.0.options.mode"),
+        ([{"type": "memory", "options": {"max_alerts": "many"}}], "sinks.0.options.max_alerts"),
     ],
 )
 def test_errors_name_the_key(entries: list[dict[str, Any]], key: str, tmp_path: Path) -> None:
@@ -99,10 +109,77 @@ def test_errors_name_the_key(entries: list[dict[str, Any]], key: str, tmp_path: 
     assert f"key '{key}'" in str(ei.value)
 
 
+def test_error_messages_are_the_documented_ones(tmp_path: Path) -> None:
+    """docs/sinks.md quotes these: the key, what was expected and what was given."""
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (
+            {"type": "file", "path": "/x", "options": {"max_bytes": "lots"}},
+            "options.max_bytes",
+            "expected a size like 10485760 or '10MiB', not 'lots'",
+        ),
+        (
+            {"type": "file", "path": "/x", "options": {"rotate": 1}},
+            "options.rotate",
+            "unknown option for a file sink (known: backups, buffer_bytes, fsync, fsync_interval_s, "
+            "max_bytes, mode, name)",
+        ),
+        (
+            {"type": "stdout", "options": {"buffered": "yes"}},
+            "options.buffered",
+            "expected true or false, not 'yes'",
+        ),
+        (
+            {"type": "file", "path": "/x", "options": {"fsync_interval_s": "soon"}},
+            "options.fsync_interval_s",
+            "expected a duration like 5, '500ms' or '30s', not 'soon'",
+        ),
+        ({"type": "file"}, "path", "a file sink needs a path"),
+        ({"type": "stdout", "min_priority": "loud"}, "min_priority", "unknown priority 'loud'"),
+    ]
+    for entry, key, message in cases:
+        with pytest.raises(ConfigError) as ei:
+            build_sink(_cfg(**entry), index=1, data_dir=tmp_path)
+        assert str(ei.value).startswith(f"key 'sinks.1.{key}': {message}"), str(ei.value)
+
+
+def test_options_take_every_documented_form(tmp_path: Path) -> None:
+    entry = _cfg(
+        type="file",
+        path=str(tmp_path / "a.jsonl"),
+        options={
+            "max_bytes": "1.5KiB",
+            "backups": 2,
+            "fsync": "never",
+            "fsync_interval_s": "500ms",
+            "mode": "0640",
+            "buffer_bytes": "2kB",
+            "name": "audit",
+        },
+    )
+    sink = build_sink(entry, data_dir=tmp_path)
+    assert isinstance(sink, FileSink)
+    try:
+        assert (sink.name, sink.max_bytes, sink.backups, sink.fsync) == ("audit", 1536, 2, "never")
+        assert (sink.fsync_interval_s, sink.mode, sink.buffer_bytes) == (0.5, 0o640, 2000)
+    finally:
+        sink.close()
+    null = build_sink(_cfg(type="file", path=str(tmp_path / "b.jsonl"), options={"max_bytes": None}))
+    try:
+        assert isinstance(null, FileSink) and null.max_bytes == 100 << 20  # null: the default
+    finally:
+        null.close()
+
+
 def test_unknown_type(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as ei:
+        load_config(None, {"sinks": [{"type": "kafka"}]}, environ={})
+    assert "key 'sinks.0.type': unknown sink 'kafka' (known: stdout, file, syslog, webhook, memory)" in str(
+        ei.value
+    )
+    # an entry made without validation still fails with the key
     cfg = SinkConfig.model_construct(type="kafka", format="json", min_priority="Debug", options={})
     with pytest.raises(ConfigError) as ei:
-        build_sink(cfg, index=3, data_dir=str(tmp_path))  # type: ignore[arg-type]
+        build_sink(cfg, index=3, data_dir=str(tmp_path))
     assert "key 'sinks.3.type'" in str(ei.value) and "kafka" in str(ei.value)
 
 
@@ -119,18 +196,27 @@ def test_failed_build_closes_the_built_ones(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError):
         build_sinks(entries, data_dir=str(tmp_path))
-    import threading
-
     assert not [t for t in threading.enumerate() if t.name.startswith("stockade-sink-")]
 
 
 def test_reopen_all(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     path = tmp_path / "a.jsonl"
-    sinks = build_sinks([_cfg(type="file", path=str(path)), _cfg(type="stdout")])
-    sinks[1] = StdoutSink(stream=io.BytesIO())
-    sinks[0].emit(make_alert(0))
+    sinks = build_sinks(
+        [
+            _cfg(type="file", path=str(path)),
+            _cfg(type="file", path=str(path) + ".w", min_priority="warning"),
+            _cfg(type="memory"),
+        ]
+    )
+    for s in sinks:
+        s.emit(make_alert(0))
     path.rename(tmp_path / "a.jsonl.1")
-    reopen_all(sinks)
-    sinks[0].emit(make_alert(1))
-    close_all(sinks)
+    (tmp_path / "a.jsonl.w").rename(tmp_path / "a.jsonl.w.1")
+    reopen_all(sinks)  # the memory sink has no file: left alone; the filter passes it on
+    for s in sinks:
+        s.emit(make_alert(1))
+    assert close_all(sinks) == []
     assert len(path.read_bytes().splitlines()) == 1
+    assert len((tmp_path / "a.jsonl.w").read_bytes().splitlines()) == 1
+    memory = sinks[2]
+    assert isinstance(memory, MemorySink) and len(memory.alerts) == 2

@@ -1,0 +1,195 @@
+"""Builds sinks from the ``sinks:`` section of the configuration.
+
+Each entry is a :class:`stockade.config.SinkConfig` naming a sink of :data:`registry.SINKS
+<stockade.sinks.registry.SINKS>`; its ``options`` are checked by that sink's ``Options`` model
+(described in ``docs/sinks.md``) and the sink is made by its ``from_config``. Errors name the
+entry and key, like the rest of the configuration: ``key 'sinks.1.options.max_bytes': ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from stockade.errors import ConfigError, Location, SinkError
+from stockade.model.alert import PRIORITIES, Alert, normalize_priority, priority_rank
+from stockade.model.clock import SYSTEM, Clock
+from stockade.plugins import PluginError
+from stockade.sinks.interface import EntryError, Reopenable, Sink, SinkContext, SinkEntry, SinkOptions
+from stockade.sinks.options import sink_name
+from stockade.sinks.registry import SINKS
+
+__all__ = ["DEFAULT_DATA_DIR", "PriorityFilter", "build_sink", "build_sinks", "close_all", "reopen_all"]
+
+# TODO(issue 11): import it from stockade.config once the default data dir has its one home there
+DEFAULT_DATA_DIR = "/var/lib/stockade"
+
+
+class PriorityFilter:
+    """Passes on only alerts at or above ``min_priority``; otherwise behaves as the wrapped sink."""
+
+    def __init__(self, inner: Sink, min_priority: str) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.stats = inner.stats
+        self.min_priority = min_priority
+        self._max_rank = priority_rank(min_priority)
+        self._ranks = {p: i for i, p in enumerate(PRIORITIES)}
+
+    def emit(self, alert: Alert) -> None:
+        """Pass the alert on if its priority is high enough."""
+        rank = self._ranks.get(alert.priority)
+        if rank is None:
+            rank = priority_rank(alert.priority)
+        if rank <= self._max_rank:
+            self.inner.emit(alert)
+
+    def flush(self) -> None:
+        """Flush the wrapped sink."""
+        self.inner.flush()
+
+    def close(self) -> None:
+        """Close the wrapped sink."""
+        self.inner.close()
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+
+def _err(index: int, key: str, message: str, origin: str | None) -> ConfigError:
+    return ConfigError(f"key 'sinks.{index}.{key}': {message}", Location(origin) if origin else None)
+
+
+def _option_error(kind: str, model: type[SinkOptions], error: ErrorDetails) -> tuple[str, str]:
+    """(the key under ``options``, the message) of the first problem pydantic found."""
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(sorted(model.model_fields))
+        return key, f"unknown option for a {kind} sink (known: {known})"
+    if error["type"] == "value_error":
+        return key, str(error.get("ctx", {}).get("error", error["msg"]))
+    return key, error["msg"]
+
+
+def _options(cls_options: type[SinkOptions], entry: SinkEntry, index: int, origin: str | None) -> SinkOptions:
+    given = {k: v for k, v in (entry.options or {}).items() if v is not None}  # null: the default
+    try:
+        return cls_options.model_validate(given)
+    except ValidationError as e:
+        key, message = _option_error(entry.type, cls_options, e.errors()[0])
+        raise _err(index, f"options.{key}", message, origin) from None
+
+
+def _explicit_name(entry: SinkEntry) -> object:
+    """The name the entry gives its sink (``options.name``, or a ``name`` key), if any."""
+    options: Mapping[str, Any] = entry.options or {}
+    return options.get("name") or getattr(entry, "name", None)
+
+
+def _names(entries: Sequence[SinkEntry], origin: str | None) -> list[str]:
+    """Sink names: the given name if any (unique), else the type, or type-INDEX if the type repeats."""
+    explicit: list[str | None] = []
+    for i, entry in enumerate(entries):
+        given = _explicit_name(entry)
+        try:
+            ex = None if given is None else sink_name(given)
+        except ValueError as e:
+            raise _err(i, "options.name", str(e), origin) from None
+        if ex is not None and ex in explicit:
+            raise _err(i, "options.name", f"two sinks are named {ex!r}", origin)
+        explicit.append(ex)
+    types = [entry.type for entry in entries]
+    taken = {e for e in explicit if e}
+    names: list[str] = []
+    for i, (entry, ex) in enumerate(zip(entries, explicit, strict=True)):
+        name = ex or (entry.type if types.count(entry.type) == 1 else f"{entry.type}-{i}")
+        j = 1
+        while not ex and name in taken:
+            name, j = f"{entry.type}-{i}-{j}", j + 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _min_priority(entry: SinkEntry, index: int, origin: str | None) -> str:
+    min_priority = normalize_priority(entry.min_priority)
+    if min_priority is None:
+        raise _err(
+            index,
+            "min_priority",
+            f"unknown priority {entry.min_priority!r} (one of {', '.join(PRIORITIES)})",
+            origin,
+        )
+    return min_priority
+
+
+def build_sink(
+    entry: SinkEntry,
+    index: int = 0,
+    data_dir: str | Path | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    clock: Clock = SYSTEM,
+) -> Sink:
+    """One sink from its configuration entry (``index`` is its place in ``sinks:``, for errors)."""
+    try:
+        plugin = SINKS.load(entry.type)
+    except PluginError as e:
+        raise _err(index, "type", e.message, origin) from None
+    options = _options(plugin.Options, entry, index, origin)
+    min_priority = _min_priority(entry, index, origin)
+    name = name or options.name or _names([entry], origin)[0]
+    context = SinkContext(name=name, data_dir=Path(data_dir or DEFAULT_DATA_DIR), clock=clock)
+    try:
+        sink = plugin.from_config(entry, options, context)
+    except EntryError as e:
+        raise _err(index, e.key, e.message, origin) from None
+    except ValueError as e:
+        raise _err(index, "options", str(e), origin) from None
+    except OSError as e:
+        raise SinkError(
+            f"sink {name} (sinks.{index}): {e.strerror or e}", Location(origin) if origin else None
+        ) from e
+    if priority_rank(min_priority) < len(PRIORITIES) - 1:
+        return PriorityFilter(sink, min_priority)
+    return sink
+
+
+def build_sinks(
+    entries: Sequence[SinkEntry],
+    data_dir: str | Path | None = None,
+    origin: str | None = None,
+    clock: Clock = SYSTEM,
+) -> list[Sink]:
+    """All configured sinks, in order. If one cannot be built, those already built are closed."""
+    names = _names(entries, origin)
+    sinks: list[Sink] = []
+    try:
+        for i, (entry, name) in enumerate(zip(entries, names, strict=True)):
+            sinks.append(build_sink(entry, i, data_dir, name, origin, clock))
+    except BaseException:
+        close_all(sinks)
+        raise
+    return sinks
+
+
+def close_all(sinks: Sequence[Sink]) -> list[str]:
+    """Close every sink (each one even if another fails); returns the problems."""
+    problems: list[str] = []
+    for s in sinks:
+        try:
+            s.close()
+        except Exception as e:
+            problems.append(f"sink {s.name}: {e}")
+    return problems
+
+
+def reopen_all(sinks: Sequence[Sink]) -> None:
+    """Reopen output files (on SIGHUP, after logrotate moved them)."""
+    for s in sinks:
+        if isinstance(s, Reopenable):  # a PriorityFilter passes `reopen` through to its sink
+            s.reopen()
