@@ -91,6 +91,8 @@ def _cfg(**kw: Any) -> SinkConfig:
             "sinks.1.options.name",
         ),
         ([{"type": "stdout", "options": {"name": "a b"}}], "sinks.0.options.name"),
+        ([{"type": "stdout", "name": "a/b"}], "sinks.0.name"),
+        ([{"type": "stdout", "name": "x"}, {"type": "memory", "name": "x"}], "sinks.1.name"),
         ([{"type": "syslog", "address": "ftp://x"}], "sinks.0.address"),
         ([{"type": "webhook", "url": "ftp://x"}], "sinks.0.url"),
         ([{"type": "syslog", "options": {"facility": "nope"}}], "sinks.0.options.facility"),
@@ -187,6 +189,8 @@ def test_automatic_names_avoid_given_ones() -> None:
     entries = [_cfg(type="stdout"), _cfg(type="stdout", options={"name": "stdout-0"})]
     sinks = build_sinks(entries)
     assert [s.name for s in sinks] == ["stdout-0-1", "stdout-0"]
+    named = build_sinks([_cfg(type="memory", name="audit"), _cfg(type="memory")])
+    assert [s.name for s in named] == ["audit", "memory-1"]  # the entry's `name` key names it too
 
 
 def test_failed_build_closes_the_built_ones(tmp_path: Path) -> None:

@@ -84,23 +84,25 @@ def _options(cls_options: type[SinkOptions], entry: SinkEntry, index: int, origi
         raise _err(index, f"options.{key}", message, origin) from None
 
 
-def _explicit_name(entry: SinkEntry) -> object:
-    """The name the entry gives its sink (``options.name``, or a ``name`` key), if any."""
+def _explicit_name(entry: SinkEntry) -> tuple[str, object]:
+    """(the key, the name) the entry gives its sink (``options.name``, or ``name``), if any."""
     options: Mapping[str, Any] = entry.options or {}
-    return options.get("name") or getattr(entry, "name", None)
+    if options.get("name") is not None:
+        return "options.name", options["name"]
+    return "name", entry.name
 
 
 def _names(entries: Sequence[SinkEntry], origin: str | None) -> list[str]:
     """Sink names: the given name if any (unique), else the type, or type-INDEX if the type repeats."""
     explicit: list[str | None] = []
     for i, entry in enumerate(entries):
-        given = _explicit_name(entry)
+        key, given = _explicit_name(entry)
         try:
             ex = None if given is None else sink_name(given)
         except ValueError as e:
-            raise _err(i, "options.name", str(e), origin) from None
+            raise _err(i, key, str(e), origin) from None
         if ex is not None and ex in explicit:
-            raise _err(i, "options.name", f"two sinks are named {ex!r}", origin)
+            raise _err(i, key, f"two sinks are named {ex!r}", origin)
         explicit.append(ex)
     types = [entry.type for entry in entries]
     taken = {e for e in explicit if e}

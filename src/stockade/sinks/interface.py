@@ -96,6 +96,11 @@ class SinkEntry(Protocol):
         ...
 
     @property
+    def name(self) -> str | None:
+        """The sink's name, if the entry gives one (else ``options.name``, or the type)."""
+        ...
+
+    @property
     def format(self) -> OutputFormat:
         """json or text."""
         ...
