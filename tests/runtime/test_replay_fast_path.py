@@ -16,6 +16,7 @@ from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.rules.defaults import builtin_rule_files
 from stockade.runtime.pipeline import Pipeline
+from stockade.sinks.memory import MemorySink
 from stockade.sources.interface import SourceStats
 from stockade.sources.jsonl import BATCH_EVENTS, JsonlSource
 
@@ -71,14 +72,15 @@ def _recording(tmp_path: Path) -> Path:
 
 
 def _run(engine: Engine, source: Any, window: float) -> tuple[list[dict[str, Any]], list[Any], Pipeline]:
-    got: list[Alert] = []
+    sink = MemorySink()
     store = _Store()
-    pipe = Pipeline(engine, [got.append], store=store, aggregate_window_s=window)
+    pipe = Pipeline(engine, [sink], store=store, aggregate_window_s=window)
     pipe.run(source)
     pipe.close()
     by_id = {e.id: e for e in store.events}
     alerts = []
-    for a in got:
+    assert sink.stats.dropped == 0
+    for a in sink.alerts:
         d = a.to_falco_json()
         for k in ("uuid", "stockade"):
             d.pop(k, None)

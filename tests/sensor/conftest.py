@@ -49,6 +49,7 @@ from stockade.model.alert import Alert
 from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
+from stockade.sinks.memory import MemoryOptions, MemorySink
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
@@ -433,8 +434,10 @@ class Node:
         )
         pack = [*(before or []), str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
         self.engine, _ = build_engine(cfg, pack, rule_matching="all")
-        self.alerts: list[Alert] = []
-        self.pipeline = Pipeline(self.engine, [self.alerts.append])
+        # a module's worth of alerts, far more than a test needs: none may be dropped
+        self.sink = MemorySink(options=MemoryOptions(max_alerts=1_000_000))
+        self.alerts: list[Alert] = self.sink.alerts
+        self.pipeline = Pipeline(self.engine, [self.sink])
         self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
 
     def diagnosis(self) -> str:

@@ -24,6 +24,7 @@ from stockade.runtime.sensing import SensorRunner
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.events import HDR, T_STR, Decoder
 from stockade.sensor.ebpf.syscalls import K_PATH, K_STR, SYSCALLS
+from stockade.sinks.memory import MemorySink
 
 FAILED, OK = 1000, 100
 
@@ -62,8 +63,9 @@ class _Recording:
     """The runtime's pipeline, keeping the event data that reached it and the alerts."""
 
     def __init__(self, engine: Engine) -> None:
-        self.alerts: list[Alert] = []
-        self._inner = Pipeline(engine, [self.alerts.append])
+        self.sink = MemorySink()
+        self.alerts: list[Alert] = self.sink.alerts
+        self._inner = Pipeline(engine, [self.sink])
         self.seen: list[dict[str, Any]] = []
 
     def handle(self, event: Event) -> Any:
