@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import PRIORITIES, normalize_priority
-from stockade.model.choices import RuleMatching
+from stockade.model.choices import OutputFormat, RuleMatching
 from stockade.sinks.registry import SINKS
 
 DEFAULT_CONFIG_PATH = Path("/etc/stockade/stockade.yaml")
@@ -175,7 +175,7 @@ class SinkConfig(_Strict):
     #: the sink's name in status and logs, and its spool directory (default: type, or type-INDEX)
     name: str | None = None
     #: stdout: text|json; file: path; syslog: address; webhook: url
-    format: Literal["text", "json"] = "json"
+    format: OutputFormat = "json"
     path: str | None = None
     address: str | None = None
     url: str | None = None

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from helpers import need
+from stockade.errors import UsageError
 from stockade.model.alert import Alert
 from stockade.sinks.file import FileOptions, FileSink
 
@@ -137,5 +138,5 @@ def test_bad_settings() -> None:
         FileOptions.model_validate({"fsync": "sometimes"})
     with pytest.raises(ValueError, match="expected an integer 0 or more"):
         FileOptions(backups=-1)
-    with pytest.raises(ValueError, match="format must be json or text"):
+    with pytest.raises(UsageError, match="format must be 'text' or 'json', not 'xml'"):
         FileSink("/tmp/x", format="xml")

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from stockade.config import DEFAULT_DATA_DIR
 from stockade.errors import ConfigError, Location, SinkError
 from stockade.model.alert import PRIORITIES, Alert, normalize_priority, priority_rank
 from stockade.model.clock import SYSTEM, Clock
@@ -23,10 +24,7 @@ from stockade.sinks.interface import EntryError, Reopenable, Sink, SinkContext, 
 from stockade.sinks.options import sink_name
 from stockade.sinks.registry import SINKS
 
-__all__ = ["DEFAULT_DATA_DIR", "PriorityFilter", "build_sink", "build_sinks", "close_all", "reopen_all"]
-
-# TODO(issue 11): import it from stockade.config once the default data dir has its one home there
-DEFAULT_DATA_DIR = "/var/lib/stockade"
+__all__ = ["PriorityFilter", "build_sink", "build_sinks", "close_all", "reopen_all"]
 
 
 class PriorityFilter:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from stockade.model.alert import Alert
+from stockade.model.choices import check_output_format
 from stockade.model.clock import SYSTEM, Clock
-from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats, output_format
+from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats
 from stockade.sinks.options import Count, Duration, FileMode, Fsync, FsyncPolicy, SinkOptions, Size, fsync_due
 from stockade.sinks.spool import ErrorLog
 from stockade.sinks.stdout import line_formatter
@@ -58,7 +59,7 @@ class FileSink:
         clock: Clock = SYSTEM,
     ) -> None:
         opts = options or FileOptions()
-        self.format = output_format(format)
+        self.format = check_output_format(format, "format")
         self._line = line_formatter(self.format)
         self.name = name
         self.stats = SinkStats()

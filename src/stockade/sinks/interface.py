@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from stockade.errors import SinkError
 from stockade.model.alert import Alert
+from stockade.model.choices import OutputFormat
 from stockade.model.clock import SYSTEM, Clock
 from stockade.sinks.options import SinkOptions
 
 __all__ = [
     "EntryError",
-    "OutputFormat",
     "Reopenable",
     "Sink",
     "SinkContext",
@@ -30,18 +30,7 @@ __all__ = [
     "SinkOptions",
     "SinkPlugin",
     "SinkStats",
-    "output_format",
 ]
-
-#: how a sink writes an alert: Falco's alert JSON, or Falco's text line
-OutputFormat = Literal["json", "text"]
-
-
-def output_format(value: str) -> OutputFormat:
-    """`value` as an :data:`OutputFormat`; ValueError if it is neither json nor text."""
-    if value not in ("json", "text"):
-        raise ValueError(f"format must be json or text, not {value!r}")
-    return cast("OutputFormat", value)
 
 
 @dataclass(slots=True)

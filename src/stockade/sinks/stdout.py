@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, assert_never
 import orjson
 
 from stockade.model.alert import Alert
+from stockade.model.choices import OutputFormat, check_output_format
 from stockade.model.timeutil import format_time_ns
-from stockade.sinks.interface import OutputFormat, SinkContext, SinkEntry, SinkStats, output_format
+from stockade.sinks.interface import SinkContext, SinkEntry, SinkStats
 from stockade.sinks.options import Bool, SinkOptions
 from stockade.sinks.spool import ErrorLog
 
@@ -90,7 +91,7 @@ class StdoutSink:
         options: StdoutOptions | None = None,
     ) -> None:
         opts = options or StdoutOptions()
-        self.format = output_format(format)
+        self.format = check_output_format(format, "format")
         self._line = line_formatter(self.format, opts.time_format_iso_8601)
         self.name = name
         self.stats = SinkStats()

@@ -30,15 +30,9 @@ import orjson
 from pydantic import PlainValidator
 
 from stockade.model.alert import Alert, priority_rank
+from stockade.model.choices import OutputFormat, check_output_format
 from stockade.model.clock import SYSTEM, Clock
-from stockade.sinks.interface import (
-    EntryError,
-    OutputFormat,
-    SinkContext,
-    SinkEntry,
-    SinkStats,
-    output_format,
-)
+from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats
 from stockade.sinks.options import Bool, Duration, SinkOptions, Size, Text
 from stockade.sinks.spool import ErrorLog
 
@@ -210,7 +204,7 @@ class SyslogSink:
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
         self.address = parse_address(address)
-        self.format = output_format(format)
+        self.format = check_output_format(format, "format")
         self.facility = opts.facility
         self.app_name = opts.app_name
         self.hostname = opts.hostname
