@@ -13,7 +13,8 @@ from pathlib import Path
 import orjson
 
 from stockade.model.alert import Alert
-from stockade.sinks.stdout import StdoutSink, format_text_line
+from stockade.sinks.lines import format_text_line
+from stockade.sinks.stdout import StdoutSink
 
 REPO = Path(__file__).resolve().parents[2]
 

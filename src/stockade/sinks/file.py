@@ -18,9 +18,9 @@ from stockade.model.alert import Alert
 from stockade.model.choices import check_output_format
 from stockade.model.clock import SYSTEM, Clock
 from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats
+from stockade.sinks.lines import line_formatter
 from stockade.sinks.options import Count, Duration, FileMode, Fsync, FsyncPolicy, SinkOptions, Size, fsync_due
 from stockade.sinks.spool import ErrorLog
-from stockade.sinks.stdout import line_formatter
 
 __all__ = ["FileOptions", "FileSink"]
 
