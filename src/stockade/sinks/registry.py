@@ -4,7 +4,7 @@ One line per sink: ``"name": "module:Class"``, the class implementing
 :class:`stockade.sinks.interface.SinkPlugin` (its ``Options`` model and ``from_config``). The
 module is imported only when a configuration uses it. :mod:`stockade.config` checks ``type``
 against :data:`SINKS`; :mod:`stockade.sinks.build` builds the configured sinks from it; the
-contract test (tests/sinks/test_interface.py) runs every registered sink through the interface.
+contract test (tests/sinks/test_sink_interface.py) runs every registered sink through the interface.
 This module is a table: it imports nothing of Stockade but the registry pattern.
 """
 
