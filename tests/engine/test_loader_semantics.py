@@ -371,6 +371,8 @@ def test_unordered_sequence_needs_every_step_in_any_order(tmp_path: Path) -> Non
     run("uname", 100)
     run("ip", 105)
     assert run("id", 111) == []
+    assert e.stats.to_dict()["sequences_expired"] == 1
+    assert e.stats.to_dict()["sequences_evicted"] == 0
 
 
 def test_sequence_ordered_must_be_a_boolean(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from stockade.errors import ConfigError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.errorlog import DEFAULT_KEEP
 from stockade.model.event import Event
-from stockade.model.mute import Mute, check_selector, selector_matches
-from stockade.runtime.mutes import MuteSet, expiry_ns
+from stockade.model.mute import Mute, MuteRequest, check_selector, expiry_ns, selector_matches
+from stockade.runtime.mutes import MuteSet
 from stockade.runtime.reload import ReloadError
 from stockade.runtime.service import Runtime
 
@@ -135,7 +135,7 @@ class Clock:
 def test_muteset_expires_on_time_and_counts() -> None:
     clock = Clock()
     ms = MuteSet(clock)
-    m = ms.new("R", "ticket 1", workload="container:web", for_="10s")
+    m = MuteRequest("R", "ticket 1", workload="container:web", for_="10s").mute(clock())
     ms.add(m)
     web = _alert(**{"container.id": "3ad7b26ded6d", "container.name": "web"})
     db = _alert(**{"container.id": "aaaaaaaaaaaa", "container.name": "db"})
@@ -193,7 +193,9 @@ def _shadow(container: str = "3ad7b26ded6d", name: str = "web") -> Event:
 def test_mute_applies_at_once_is_counted_and_persists(
     runtime: Runtime, tmp_path: Path, rules_file: Path
 ) -> None:
-    mute = runtime.add_mute("Shadow read", "noisy backup job", workload="container:web", for_="1h")
+    mute = runtime.add_mute(
+        MuteRequest("Shadow read", "noisy backup job", workload="container:web", for_="1h")
+    )
     assert runtime.ingest([_shadow()]) == 0  # muted: not passed on
     assert runtime.ingest([_shadow("bbbbbbbbbbbb", "db")]) == 1  # another container still alerts
     st = runtime.status()
@@ -222,7 +224,7 @@ def test_mute_expires_on_the_clock(tmp_path: Path, rules_file: Path) -> None:
     clock = Clock()
     rt = _runtime(tmp_path, rules_file, clock)
     try:
-        rt.add_mute("Shadow read", "maintenance", for_="2h")
+        rt.add_mute(MuteRequest("Shadow read", "maintenance", for_="2h"))
         assert rt.ingest([_shadow()]) == 0
         clock.now += 2 * 3600 * S
         assert rt.ingest([_shadow()]) == 1
@@ -234,14 +236,14 @@ def test_mute_expires_on_the_clock(tmp_path: Path, rules_file: Path) -> None:
 
 def test_mute_of_an_unknown_rule_or_without_reason_is_refused(runtime: Runtime) -> None:
     with pytest.raises(UsageError, match="no loaded rule is named 'Shadow reed'"):
-        runtime.add_mute("Shadow reed", "typo", for_="1h")
+        runtime.add_mute(MuteRequest("Shadow reed", "typo", for_="1h"))
     with pytest.raises(UsageError, match="needs a reason"):
-        runtime.add_mute("Shadow read", " ", for_="1h")
+        runtime.add_mute(MuteRequest("Shadow read", " ", for_="1h"))
     assert runtime.store.list_mutes() == []
 
 
 def test_mute_applies_to_alerts_from_agents(runtime: Runtime) -> None:
-    runtime.add_mute("Shadow read", "r", workload="image:nginx", for_="1h")
+    runtime.add_mute(MuteRequest("Shadow read", "r", workload="image:nginx", for_="1h"))
     shipped = _alert(
         **{"container.id": "3ad7b26ded6d", "container.image.repository": "docker.io/library/nginx"}
     )

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from stockade.model.alert import Alert
 from stockade.model.event import Event
-from stockade.model.mute import Mute
+from stockade.model.mute import Mute, MuteRequest
 
 
 class RuntimeView(Protocol):
@@ -54,16 +54,7 @@ class RuntimeView(Protocol):
         """The clock mutes expire by."""
         ...
 
-    def add_mute(
-        self,
-        rule: str,
-        reason: str,
-        *,
-        workload: str | None = None,
-        for_: str | float | None = None,
-        until: str | int | None = None,
-        created_by: str | None = None,
-    ) -> Mute:
+    def add_mute(self, request: MuteRequest) -> Mute:
         """Mute a loaded rule for a workload (or everywhere) until an expiry; applies at once."""
         ...
 

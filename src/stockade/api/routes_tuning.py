@@ -13,6 +13,7 @@ from stockade.api.params import STRICT_QUERY
 from stockade.api.problem import Problem, problem_responses
 from stockade.errors import StockadeError
 from stockade.model import apipaths as paths
+from stockade.model.mute import MuteRequest
 
 router = APIRouter(tags=["tuning"])
 
@@ -66,12 +67,14 @@ class MutePage(BaseModel):
 def add_mute(body: MuteIn, runtime: RuntimeDep) -> dict[str, Any]:
     """The rule must be loaded; the mute applies to the next alert and survives restarts."""
     mute = runtime.add_mute(
-        body.rule,
-        body.reason,
-        workload=body.workload,
-        for_=body.for_,
-        until=body.until,
-        created_by=body.created_by,
+        MuteRequest(
+            body.rule,
+            body.reason,
+            workload=body.workload,
+            for_=body.for_,
+            until=body.until,
+            created_by=body.created_by,
+        )
     )
     out: dict[str, Any] = mute.to_dict(runtime.now_ns())
     return out

@@ -35,6 +35,10 @@ class EngineStats:
     alerts: Counter[str] = field(default_factory=Counter)  # per rule
     #: events on which compiled code raised and the reference interpreter was used instead
     fallbacks: int = 0
+    #: sequences begun but not completed: their window passed (expired), or more were open at once
+    #: than the engine keeps (evicted, the oldest first)
+    sequences_expired: int = 0
+    sequences_evicted: int = 0
     #: what the interpreter could not evaluate either (the rule or step is skipped for that event):
     #: every one counted, the first kept ("rule 'X': TypeError: ...")
     problems: ErrorLog = field(default_factory=lambda: ErrorLog("engine", policy="first"))
@@ -57,6 +61,8 @@ class EngineStats:
             "alerts": dict(self.alerts),
             "alerts_total": sum(self.alerts.values()),
             "fallbacks": self.fallbacks,
+            "sequences_expired": self.sequences_expired,
+            "sequences_evicted": self.sequences_evicted,
             "eval_errors": self.eval_errors,
             "last_errors": list(self.last_errors),
         }
@@ -97,7 +103,7 @@ class _SourceRules:
         for si, r in enumerate(self.seqs):
             seq = r.d.sequence
             assert seq is not None
-            specs.append(SequenceSpec(si, seq.by, int(seq.within_s * 1e9), len(seq.steps), seq.ordered))
+            specs.append(SequenceSpec(seq.by, int(seq.within_s * 1e9), len(seq.steps), seq.ordered))
             for k, st in enumerate(seq.steps):
                 assert st.ast is not None
                 types, excluded = rule_evttypes(st.ast).as_sets()
@@ -235,9 +241,13 @@ class Engine:
 
     @property
     def stats(self) -> EngineStats:
+        """The engine's counters, up to date."""
+        st = self._stats
         for src, sr in self._sources.items():
-            self._stats.events[src] = sr.n
-        return self._stats
+            st.events[src] = sr.n
+        st.sequences_expired = sum(sr.tracker.expired for sr in self._sources.values())
+        st.sequences_evicted = sum(sr.tracker.evicted for sr in self._sources.values())
+        return st
 
     # -- evaluation -----------------------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
@@ -436,10 +446,6 @@ class Engine:
         if event is not None and event.id:
             alert.event_ids = [event.id]
         return alert
-
-    def flush(self) -> list[Alert]:
-        """Alerts held back (none today: sequences alert when their last step arrives)."""
-        return []
 
     # -- introspection ----------------------------------------------------------------------------
     def rules_info(self) -> list[dict[str, Any]]:

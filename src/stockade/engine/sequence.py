@@ -47,7 +47,6 @@ class Partial:
 
 @dataclass(slots=True)
 class SequenceSpec:
-    rule_index: int
     by: str
     within_ns: int
     nsteps: int

@@ -23,7 +23,7 @@ from typing import Any
 
 from stockade.errors import UsageError
 from stockade.model.alert import Alert, new_id
-from stockade.model.timeutil import format_time_ns
+from stockade.model.timeutil import format_time_ns, parse_duration_s, parse_time_ns
 
 SELECTOR_KINDS = ("container", "image", "k8s")
 #: shortest container id prefix a selector may give
@@ -138,3 +138,53 @@ class Mute:
         if now_ns is not None:
             out["active"] = self.active(now_ns)
         return out
+
+
+def expiry_ns(now_ns: int, for_: str | float | None, until: str | int | None) -> int:
+    """A mute's expiry from a duration (`for_`: 2h, 30m, 7d or seconds) or a time (`until`:
+    RFC 3339 or ns since the epoch); exactly one of them."""
+    if (for_ is None) == (until is None):
+        raise UsageError("a mute needs one expiry: a duration (for: 2h) or a time (until: RFC 3339)")
+    if for_ is not None:
+        try:
+            secs = for_ if isinstance(for_, (int, float)) else parse_duration_s(str(for_))
+        except ValueError:
+            secs = -1.0
+        if not secs > 0 or secs == float("inf"):
+            raise UsageError(f"for: expected a positive duration (90s, 15m, 2h, 7d), not {for_!r}")
+        return now_ns + int(secs * 1e9)
+    t = until if isinstance(until, int) else parse_time_ns(str(until))
+    if t is None:
+        raise UsageError(f"until: expected an RFC 3339 time (2025-06-01T18:00:00Z), not {until!r}")
+    if t <= now_ns:
+        raise UsageError(f"until: {until} is in the past")
+    return t
+
+
+@dataclass(frozen=True, slots=True)
+class MuteRequest:
+    """What a user asks for when muting (the API's ``POST /mutes``, ``stockade rules mute``): the
+    rule, a reason, a workload selector (None: everywhere) and one expiry, a duration (`for_`) or a
+    time (`until`)."""
+
+    rule: str
+    reason: str
+    workload: str | None = None
+    for_: str | float | None = None
+    until: str | int | None = None
+    created_by: str | None = None
+
+    def mute(self, now_ns: int) -> Mute:
+        """The mute this asks for, made at `now_ns`; a UsageError naming what is wrong."""
+        if not self.rule.strip():
+            raise UsageError("rule: a mute needs the name of the rule it silences")
+        if not self.reason.strip():
+            raise UsageError("reason: a mute needs a reason (who asked, why, a ticket)")
+        return Mute(
+            rule=self.rule,
+            reason=self.reason.strip(),
+            workload=check_selector(self.workload) if self.workload is not None else None,
+            created_ns=now_ns,
+            expires_ns=expiry_ns(now_ns, self.for_, self.until),
+            created_by=self.created_by,
+        )

@@ -27,7 +27,6 @@ STR_OPS = (
 LIST_OPS = ("in", "intersects", "pmatch")
 MODIFIERS = ("oneof", "anyof", "allof")
 TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt", "storage")
-ALL_OPS = UNARY_OPS + NUM_OPS + STR_OPS + LIST_OPS
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,6 @@ class CompiledSet:
     by_type: dict[str, BucketFn]
     other: BucketFn  # an event type no entry names
     untyped: BucketFn  # an event without evt.type
-    source_code: dict[str, str] = field(default_factory=dict)
     #: bucket functions that test nothing (no entry applies): callers may skip them
     empty: frozenset[BucketFn] = frozenset()
     #: what rebuilds this set without generating and compiling it again (see :meth:`state`)
@@ -319,12 +318,6 @@ class _Gen:
                 self.pre_read("fd.name")
             elif not (a.true and key in _OPEN_FLAGS_WORDS):
                 self.pre_read(key)
-
-    def guard(self, g: Guard) -> str:
-        """The test of a merged guard: true if any atom holds, or if a field has an unusual type."""
-        self.read_guard_fields(g)
-        parts = [self.field_guard(key, g[key], self._fd_part(key, g[key])) for key in sorted(g)]
-        return " or ".join(parts) if parts else "False"
 
     def field_guard(self, key: str, a: _Atoms, fd_part: bool) -> str:
         """The guard's test of one field: true if one of its atoms holds, or if the field has an
@@ -970,7 +963,6 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
     consts: dict[str, Any] = {}
     recipes: dict[str, tuple[Any, ...]] = {}
     codes: dict[str | None, tuple[str, Any, bool]] = {}  # evt.type (None: untyped) -> ...
-    sources: dict[str, str] = {}
     fns: dict[str, BucketFn] = {}
     empty: set[BucketFn] = set()
 
@@ -1007,7 +999,6 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         exprs = [(idx, gen.expr(node)) for idx, node in nodes]
         src = _bucket_source(fname, exprs, mode, gen.prologue(), index, always, list(gen.preread.values()))
         nonempty = bool(exprs)
-        sources[evttype if evttype is not None else "<untyped>"] = src
         ns: dict[str, Any] = dict(consts)
         ns["_M"] = _NOT_READ
         code = compile(src, f"<stockade rules:{fname}>", "exec")
@@ -1022,7 +1013,7 @@ def compile_entries(entries: Sequence[Entry], mode: str = "all") -> CompiledSet:
         fns[t] = build(f"_b{i}", t)
     other = build("_b_other", OTHER_TYPE)
     untyped = build("_b_untyped", None)
-    return CompiledSet(fns, other, untyped, sources, frozenset(empty), mode, codes, consts, recipes)
+    return CompiledSet(fns, other, untyped, frozenset(empty), mode, codes, consts, recipes)
 
 
 def compiled_from_state(state: dict[str, Any]) -> CompiledSet:
@@ -1051,7 +1042,7 @@ def compiled_from_state(state: dict[str, Any]) -> CompiledSet:
             empty.add(fn)
     other, untyped = fns.pop(OTHER_TYPE), fns.pop(None)
     by_type = {t: f for t, f in fns.items() if t is not None}
-    return CompiledSet(by_type, other, untyped, {}, frozenset(empty), state["mode"], codes, consts, recipes)
+    return CompiledSet(by_type, other, untyped, frozenset(empty), state["mode"], codes, consts, recipes)
 
 
 def _from_recipe(recipe: tuple[Any, ...]) -> Any:

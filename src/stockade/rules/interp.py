@@ -25,7 +25,7 @@ from typing import Any
 
 import re2
 
-from stockade.model.fields import FieldSpec, FieldType, lookup
+from stockade.model.fields import FieldType, lookup
 from stockade.rules.ast import (
     And,
     BoolConst,
@@ -60,10 +60,6 @@ def extractor(name: str, arg: str | None) -> Callable[[dict[str, Any]], Any]:
         key = name if arg is None else f"{name}[{arg}]"
         return lambda e: e.get(key)
     return spec.extractor(arg)
-
-
-def field_spec(name: str) -> FieldSpec | None:
-    return lookup(name)
 
 
 def operand_value(op: Any, data: dict[str, Any]) -> Any:

@@ -38,7 +38,6 @@ from stockade.rules.ast import (
     StrLit,
     Transform,
     TransformerList,
-    Value,
 )
 
 
@@ -390,7 +389,3 @@ class _Parser:
                 self.i += 1
                 return ListLit(tuple(items), pos)
             raise self.error("expected ',' or ')' in list")
-
-
-def value_is_list(v: Value) -> bool:
-    return isinstance(v, ListLit | ListRef)

@@ -9,33 +9,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stockade.errors import UsageError
 from stockade.model.alert import Alert
-from stockade.model.mute import Mute, check_selector
-from stockade.model.timeutil import parse_duration_s, parse_time_ns
+from stockade.model.mute import Mute
 
 Clock = Callable[[], int]
-
-
-def expiry_ns(now_ns: int, for_: str | float | None, until: str | int | None) -> int:
-    """A mute's expiry from a duration (`for_`: 2h, 30m, 7d or seconds) or a time (`until`:
-    RFC 3339 or ns since the epoch); exactly one of them."""
-    if (for_ is None) == (until is None):
-        raise UsageError("a mute needs one expiry: a duration (for: 2h) or a time (until: RFC 3339)")
-    if for_ is not None:
-        try:
-            secs = for_ if isinstance(for_, (int, float)) else parse_duration_s(str(for_))
-        except ValueError:
-            secs = -1.0
-        if not secs > 0 or secs == float("inf"):
-            raise UsageError(f"for: expected a positive duration (90s, 15m, 2h, 7d), not {for_!r}")
-        return now_ns + int(secs * 1e9)
-    t = until if isinstance(until, int) else parse_time_ns(str(until))
-    if t is None:
-        raise UsageError(f"until: expected an RFC 3339 time (2025-06-01T18:00:00Z), not {until!r}")
-    if t <= now_ns:
-        raise UsageError(f"until: {until} is in the past")
-    return t
 
 
 class MuteSet:
@@ -53,31 +30,6 @@ class MuteSet:
         now = self.clock()
         with self._lock:
             self._mutes = tuple(m for m in mutes if m.active(now))
-
-    def new(
-        self,
-        rule: str,
-        reason: str,
-        *,
-        workload: str | None = None,
-        for_: str | float | None = None,
-        until: str | int | None = None,
-        created_by: str | None = None,
-    ) -> Mute:
-        """A valid mute (not yet added): the rule named, a reason, a workload selector, an expiry."""
-        if not rule.strip():
-            raise UsageError("rule: a mute needs the name of the rule it silences")
-        if not reason.strip():
-            raise UsageError("reason: a mute needs a reason (who asked, why, a ticket)")
-        now = self.clock()
-        return Mute(
-            rule=rule,
-            reason=reason.strip(),
-            workload=check_selector(workload) if workload is not None else None,
-            created_ns=now,
-            expires_ns=expiry_ns(now, for_, until),
-            created_by=created_by,
-        )
 
     def add(self, mute: Mute) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from stockade.engine.build import build_engine
 from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
-from stockade.model.mute import Mute
+from stockade.model.mute import Mute, MuteRequest
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.pipeline import Pipeline
@@ -195,23 +195,14 @@ class Runtime:
         """Load the rules again and swap them in; ReloadError (the running rules kept) if they fail."""
         return self.reloader.reload()
 
-    def add_mute(
-        self,
-        rule: str,
-        reason: str,
-        *,
-        workload: str | None = None,
-        for_: str | float | None = None,
-        until: str | int | None = None,
-        created_by: str | None = None,
-    ) -> Mute:
-        """Mute `rule` (a rule the engine has loaded) for a workload or everywhere, until an expiry:
-        stored, then applied to the next alert."""
-        if rule not in self.engine.ruleset.rules:
+    def add_mute(self, request: MuteRequest) -> Mute:
+        """Mute a rule the engine has loaded for a workload or everywhere, until an expiry: stored,
+        then applied to the next alert."""
+        if request.rule not in self.engine.ruleset.rules:
             raise UsageError(
-                f"rule: no loaded rule is named {rule!r} (`stockade rules list` shows the names)"
+                f"rule: no loaded rule is named {request.rule!r} (`stockade rules list` shows the names)"
             )
-        mute = self.mutes.new(rule, reason, workload=workload, for_=for_, until=until, created_by=created_by)
+        mute = request.mute(self.mutes.clock())
         self.store.add_mute(mute)
         self.mutes.add(mute)
         return mute
