@@ -17,6 +17,7 @@ from typing import Any
 
 from stockade import __version__
 from stockade.config import StockadeConfig
+from stockade.engine import Engine
 from stockade.engine.build import build_engine
 from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
@@ -93,7 +94,7 @@ class Runtime:
         self._rate = 0.0
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The engine evaluating events now (a reload replaces it)."""
         return self.pipeline.engine
 

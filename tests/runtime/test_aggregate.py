@@ -1,16 +1,35 @@
-"""Burst aggregation: first alert at once, repeats counted, nothing dropped."""
+"""Burst aggregation, the pipeline stage between the engine and the sinks: first alert at once,
+repeats counted, nothing dropped."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from stockade.model.alert import Alert
 from stockade.model.timeutil import format_time_ns
-from stockade.sinks.aggregate import Aggregator
+from stockade.runtime.stages.aggregate import Aggregator
 
 S = 1_000_000_000
+#: 2024-11-22T18:13:20.123456789Z
+T0 = 1_732_299_200_123_456_789
+
+
+@pytest.fixture
+def make_alert() -> Callable[..., Alert]:
+    """Alerts as the engine raises them; `n` makes another output (another kind of alert)."""
+
+    def make(n: int = 0, **kw: Any) -> Alert:
+        rule, out = "Terminal shell in container", f"A shell was spawned in a container (n={n})"
+        base: dict[str, Any] = {"time_ns": T0 + n * 1000, "rule": rule, "priority": "Warning", "output": out}
+        base |= {"output_fields": {"proc.name": "bash", "n": n}, "source": "syscall", "tags": ["shell"]}
+        return Alert(**(base | {"hostname": "node-1", "event_ids": [f"ev-{n}"]} | kw))
+
+    return make
 
 
 def collect(window_s: float = 10.0) -> tuple[Aggregator, list[Alert]]:
