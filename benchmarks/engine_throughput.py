@@ -38,28 +38,22 @@ import argparse
 import gc
 import glob
 import importlib
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gen_events
+import harness
 import orjson
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-if (REPO / "src").is_dir():
-    sys.path.insert(0, str(REPO / "src"))
+REPO = harness.REPO
 
-import gen_events  # noqa: E402
-
-FALCO_RULES = REPO.parent / "shared" / "data" / "falco-rules" / "falco_rules.yaml"
+FALCO_RULES = harness.SHARED_FALCO_RULES
 BUILTIN_RULES = REPO / "src" / "stockade" / "rules" / "builtin"
 
 TARGET_IN_MEMORY = 1_000_000
@@ -72,13 +66,10 @@ BATCH = 1_000
 
 
 @dataclass
-class Timing:
-    """Best-of-N measurement of one figure."""
+class Timing(harness.BestOf):
+    """Best-of-N measurement of one figure, over `events` events."""
 
-    name: str
     events: int = 0
-    cpu: list[float] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
 
     def add(self, events: int, cpu: float, wall: float) -> None:
         self.events = events
@@ -87,7 +78,8 @@ class Timing:
 
     @property
     def best_cpu(self) -> float:
-        return min(self.cpu)
+        """The fewest CPU seconds of any round."""
+        return self.best
 
     @property
     def rate(self) -> float:
@@ -96,11 +88,6 @@ class Timing:
     @property
     def wall_rate(self) -> float:
         return self.events / min(self.wall) if self.wall and min(self.wall) > 0 else 0.0
-
-    @property
-    def spread(self) -> float:
-        """(worst - best) / best over the rounds, on CPU time."""
-        return (max(self.cpu) - min(self.cpu)) / min(self.cpu) if self.cpu and min(self.cpu) > 0 else 0.0
 
     @property
     def us_per_event(self) -> float:
@@ -123,36 +110,6 @@ class _Clock:
     def stop(self) -> None:
         self.cpu += time.process_time() - self._c
         self.wall += time.perf_counter() - self._w
-
-
-def pin_one_cpu(cpu: int | None) -> int | None:
-    """Restrict this process to one CPU (the last allowed one unless `cpu` is given)."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = cpu if cpu is not None else allowed[-1]
-    os.sched_setaffinity(0, {chosen})
-    return chosen
-
-
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_model": model,
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "orjson": orjson.__version__,
-        "platform": platform.platform(),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
 
 
 def default_rule_paths() -> list[Path]:
@@ -389,7 +346,7 @@ def figure(
 
 
 def run(args: argparse.Namespace) -> Result | None:
-    cpu = None if args.no_pin else pin_one_cpu(args.cpu)
+    cpu = None if args.no_pin else harness.pin_cpu(args.cpu)
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if args.events is None:
         tmp = tempfile.TemporaryDirectory(prefix="stockade-bench-")
@@ -417,7 +374,7 @@ def _measure(args: argparse.Namespace, path: Path, cpu: int | None) -> Result:
     rule_files = [Path(p) for p in args.rules] if args.rules else default_rule_paths()
     size = path.stat().st_size
     res = Result(
-        machine=machine_info(),
+        machine=harness.machine_info(),
         date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
         command=" ".join([Path(sys.executable).name, *sys.argv]),
         events_file=str(path),
@@ -615,24 +572,23 @@ def profile(args: argparse.Namespace, path: Path) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (module docstring)."""
     ap = argparse.ArgumentParser(description="Stockade engine throughput against the JSON decode floor.")
-    ap.add_argument(
-        "--count", type=int, default=gen_events.DEFAULT_COUNT, help="events to generate (default 1,000,000)"
-    )
-    ap.add_argument("--seed", type=int, default=gen_events.DEFAULT_SEED, help="generator seed (default 1)")
-    ap.add_argument(
-        "--events", type=Path, default=None, help="use this JSON Lines recording instead of generating"
+    harness.add_run_options(
+        ap,
+        count=gen_events.DEFAULT_COUNT,
+        seed=gen_events.DEFAULT_SEED,
+        repeat=3,
+        events_help="use this JSON Lines recording instead of generating",
+        cpu_help="CPU to pin to (default: the last allowed one)",
     )
     ap.add_argument(
         "--rules", nargs="+", default=None, help="rule files (default: Falco stable + Stockade built-in)"
     )
-    ap.add_argument("--repeat", type=int, default=3, help="rounds; the best is reported (default 3)")
     ap.add_argument(
         "--matching", choices=("first", "all"), default="first", help="rule matching (default first)"
     )
-    ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last allowed one)")
-    ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     ap.add_argument("--top", type=int, default=25, help="rules to list by hits (default 25)")
     ap.add_argument(
         "--batches",
@@ -646,7 +602,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="time the reference interpreter (all rules per event) on N events, once (0: skip; default 20,000)",
     )
-    ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument(
         "--profile",
         type=int,
@@ -657,16 +612,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    res = run(args)
-    if res is None:
-        return 0
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(asdict(res), option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        print_table(res)
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure and print (module docstring)."""
+    return harness.main(argv, parse_args, run, print_table)
 
 
 if __name__ == "__main__":

@@ -37,29 +37,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
+import gen_events
+import harness
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import gen_events  # noqa: E402
+REPO = harness.REPO
 
 DEFAULT_COUNT = 500_000
 FALCO_RULES_CANDIDATES = (
     Path("/etc/falco/falco_rules.yaml"),
-    REPO.parent / "shared" / "data" / "falco-rules" / "falco_rules.yaml",
+    harness.SHARED_FALCO_RULES,
 )
 TARGETS = {"falco": 2.0, "default": 2.5}
 
@@ -89,20 +86,11 @@ print(n)
 
 
 @dataclass
-class Figure:
-    name: str
-    cpu: list[float] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
+class Figure(harness.BestOf):
+    """One child process's CPU time, best of the rounds, and what it printed."""
+
     alerts: int | None = None
     rules: int | None = None
-
-    @property
-    def best(self) -> float:
-        return min(self.cpu) if self.cpu else 0.0
-
-    @property
-    def spread(self) -> float:
-        return (max(self.cpu) - self.best) / self.best if self.cpu and self.best else 0.0
 
 
 @dataclass
@@ -199,13 +187,7 @@ def measure(args: argparse.Namespace) -> Result:
             run_child([exe, "replay", str(one), *extra, "-q"], env, cpu)
         res = Result(
             date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            machine={
-                "cpu_model": cpu_model(),
-                "nproc": os.cpu_count(),
-                "loadavg": [round(x, 2) for x in os.getloadavg()],
-                "python": platform.python_version(),
-                "orjson": orjson.__version__,
-            },
+            machine=harness.machine_info(),
             events=count_events(path),
             events_file=str(path),
             rounds=args.repeat,
@@ -259,16 +241,6 @@ def count_events(path: Path) -> int:
         return sum(1 for line in f if b'"evt.type"' in line)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def log(args: argparse.Namespace, msg: str) -> None:
     if not args.json:
         print(msg, file=sys.stderr, flush=True)
@@ -308,16 +280,17 @@ def print_table(res: Result) -> None:
         )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument(
-        "--count", type=int, default=DEFAULT_COUNT, help=f"events to generate (default {DEFAULT_COUNT:,})"
+    harness.add_run_options(
+        ap,
+        count=DEFAULT_COUNT,
+        seed=gen_events.DEFAULT_SEED,
+        repeat=5,
+        events_help="replay this recording instead of generating one",
+        cpu_help="CPU to pin the children to (default: the last allowed)",
     )
-    ap.add_argument("--seed", type=int, default=gen_events.DEFAULT_SEED, help="generator seed (default 1)")
-    ap.add_argument(
-        "--events", type=Path, default=None, help="replay this recording instead of generating one"
-    )
-    ap.add_argument("--repeat", type=int, default=5, help="rounds; the best is reported (default 5)")
     ap.add_argument(
         "--formats",
         nargs="+",
@@ -325,22 +298,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=["text", "json"],
         help="output formats (default both)",
     )
-    ap.add_argument(
-        "--cpu", type=int, default=None, help="CPU to pin the children to (default: the last allowed)"
-    )
-    ap.add_argument("--no-pin", action="store_true", help="do not pin the children")
-    ap.add_argument("--json", action="store_true", help="print machine-readable results")
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    res = measure(args)
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(asdict(res), option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        print_table(res)
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure and print (module docstring)."""
+    return harness.main(argv, parse_args, measure, print_table)
 
 
 if __name__ == "__main__":

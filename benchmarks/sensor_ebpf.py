@@ -61,12 +61,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import harness
 
 from stockade.config import load_config
 from stockade.model.event import Event
 from stockade.runtime.service import Runtime
 from stockade.sensor.ebpf.backend import EbpfBackend
+
+NAME = "sensor_ebpf"
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 OPEN_TYPES = frozenset({"open", "openat", "openat2"})
@@ -434,15 +436,10 @@ def main() -> int:
     ap.add_argument("--sensors", default="backend,agent", help="which sensors: backend, agent")
     ap.add_argument("--opens", type=int, default=None, help="burst of opens at full speed (agent)")
     ap.add_argument("--execs", type=int, default=None, help="burst of execs at full speed (agent)")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("sensor_ebpf: needs root", file=sys.stderr)
+    got = harness.sensor_args(ap, NAME, ebpf=True)
+    if got is None or got[1] is None:
         return 2
-    caps = EbpfBackend.probe()
-    if not caps.available:
-        print(f"sensor_ebpf: eBPF backend unavailable: {caps.reason}", file=sys.stderr)
-        return 2
+    args = got[0]
     quick = args.quick
     seconds = args.step_seconds or (1.5 if quick else 4.0)
     refine = args.refine if args.refine is not None else (0 if quick else 2)
@@ -510,7 +507,7 @@ def main() -> int:
     out["best"] = {k: (asdict(v) if v is not None else None) for k, v in best.items()}
     out["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
-        print(json.dumps(out, indent=2, default=str))
+        harness.print_json(out)
         return 0
     print(
         f"machine alone (no sensor, best of {len(runs['open'])} runs): {base['open']['ops_per_s']:,.0f} opens/s "

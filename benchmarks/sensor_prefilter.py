@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import harness
 
 from stockade.engine import Engine
 from stockade.rules.defaults import builtin_rule_files
@@ -46,6 +46,8 @@ from stockade.rules.prefilter import failed_droppable
 from stockade.runtime.sensing import PROCESS_EVTTYPES
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.syscalls import SYSCALLS
+
+NAME = "sensor_prefilter"
 
 REPO = Path(__file__).resolve().parents[1]
 FALCO_RULES = REPO.parent / "shared" / "data" / "falco-rules"
@@ -169,15 +171,10 @@ def main() -> int:
     ap.add_argument("--failed-share", type=float, default=0.75)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rules", nargs="*", default=None, help="rules files (default: see the module doc)")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("sensor_prefilter: needs root", file=sys.stderr)
+    got = harness.sensor_args(ap, NAME, ebpf=True)
+    if got is None or got[1] is None:
         return 2
-    caps = EbpfBackend.probe()
-    if not caps.available:
-        print(f"sensor_prefilter: eBPF backend unavailable: {caps.reason}", file=sys.stderr)
-        return 2
+    args, caps = got
     if args.rules:
         engine = Engine.from_files(args.rules)
         rules_desc = ", ".join(args.rules)
@@ -227,7 +224,7 @@ def main() -> int:
         "seconds": round(time.monotonic() - t_start, 1),
     }
     if args.json:
-        print(json.dumps(out, indent=2))
+        harness.print_json(out)
         return 0
     print(
         f"rules: {rules_desc}; failed calls dropped in the kernel: {', '.join(out['drop_failed']) or 'none'}"

@@ -10,8 +10,6 @@ the default rules, a pipeline that counts alerts. Root is needed (the sensor's k
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import subprocess
 import sys
@@ -20,10 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness
+
 from stockade.config import load_config
 from stockade.engine.build import build_engine
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
+
+NAME = "sensor_throughput"
 
 REPO = Path(__file__).resolve().parents[1]
 PACK = REPO / "src" / "stockade" / "rules" / "builtin" / "stockade.yaml"
@@ -134,14 +136,13 @@ def main() -> int:
     ap.add_argument("--backend", default="fallback", choices=["fallback", "auto", "ebpf"])
     ap.add_argument("--execs", type=int, default=5000)
     ap.add_argument("--opens", type=int, default=100000)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("sensor_throughput: needs root", file=sys.stderr)
+    got = harness.sensor_args(ap, NAME)
+    if got is None:
         return 2
+    args = got[0]
     res = measure(args)
     if args.json:
-        print(json.dumps(res))
+        harness.print_json(res)
         return 0
     b = res["baseline"]
     print(f"backend: {res['backend']}")
