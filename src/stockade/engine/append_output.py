@@ -37,6 +37,8 @@ __all__ = ["AppendOutput", "ExtraFields", "extra_for"]
 
 @dataclass(frozen=True)
 class AppendOutput:
+    """One append_output entry: the rules it selects (source, tags, rule) and what it adds to their output."""
+
     source: str | None = None
     tags: frozenset[str] = frozenset()
     rule: str | None = None
@@ -49,6 +51,7 @@ class AppendOutput:
     static_fields: tuple[tuple[str, str], ...] = ()
 
     def matches(self, name: str, source: str, tags: Iterable[str]) -> bool:
+        """Whether this entry selects the rule `name` of `source` with `tags`."""
         if self.source is not None and self.source != source:
             return False
         if self.rule is not None and self.rule != name:

@@ -251,6 +251,7 @@ class Engine:
 
     # -- evaluation -----------------------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
+        """Evaluate one event; its alerts (none: an empty list, shared, not to be changed)."""
         run = self._runners.get(event.source)
         if run is None:
             self._stats.events[event.source] += 1
@@ -449,6 +450,7 @@ class Engine:
 
     # -- introspection ----------------------------------------------------------------------------
     def rules_info(self) -> list[dict[str, Any]]:
+        """Every loaded rule as the API and `stockade rules list` show it, with its hits."""
         out = []
         for r in sorted(self.ruleset.rules.values(), key=lambda r: r.index):
             loc: Location | None = r.location
@@ -481,6 +483,7 @@ class Engine:
 
     @property
     def active_rules(self) -> int:
+        """How many rules are enabled and evaluated."""
         return len(self._active)
 
     def evttypes(self, source: str = "syscall") -> set[str] | None:

@@ -21,6 +21,8 @@ PROCESS_TREE = "process_tree"
 
 @dataclass(slots=True)
 class Partial:
+    """A sequence begun and not yet completed: when it began and the steps matched so far."""
+
     start_ns: int
     next_step: int
     #: (step index, event data, event id) of each step matched so far
@@ -47,6 +49,8 @@ class Partial:
 
 @dataclass(slots=True)
 class SequenceSpec:
+    """One sequence rule as the tracker needs it: its key field, window, steps and order."""
+
     by: str
     within_ns: int
     nsteps: int
@@ -73,6 +77,8 @@ def _pid_chain(data: dict[str, Any]) -> list[Any]:
 
 
 class SequenceTracker:
+    """How far each sequence rule has got, per key (bounded; counts what expired or was evicted)."""
+
     def __init__(self, specs: list[SequenceSpec], max_partial: int = 100_000) -> None:
         self.specs = specs
         self.max_partial = max_partial

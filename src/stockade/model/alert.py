@@ -25,11 +25,14 @@ def priority_rank(priority: str) -> int:
 
 
 def new_id() -> str:
+    """A new random id (32 hex digits)."""
     return uuid.uuid4().hex
 
 
 @dataclass(slots=True)
 class Alert:
+    """An alert: Falco's JSON alert fields plus Stockade's (id, workload, event ids, count)."""
+
     time_ns: int
     rule: str
     priority: str
@@ -70,6 +73,7 @@ class Alert:
 
     @classmethod
     def from_falco_json(cls, d: dict[str, Any]) -> Alert:
+        """The alert a Falco JSON alert describes (Stockade's own keys read back when present)."""
         from stockade.model.timeutil import now_ns, parse_time_ns
 
         st = d.get("stockade") or {}

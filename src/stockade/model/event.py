@@ -29,6 +29,8 @@ SOURCES: Final = (SYSCALL, K8S_AUDIT)
 
 @dataclass(slots=True)
 class Event:
+    """One event of a source, with where it came from."""
+
     source: str
     data: dict[str, Any]
     #: where it came from, for reports: "file.jsonl:12", "http", "tetragon:events.json:3"

@@ -107,6 +107,8 @@ def selector_matches(selector: str | None, alert: Alert, data: Mapping[str, Any]
 
 @dataclass(slots=True)
 class Mute:
+    """A rule silenced for a workload (or everywhere) until `expires_ns`, with a reason."""
+
     rule: str
     reason: str
     expires_ns: int
@@ -119,12 +121,15 @@ class Mute:
     hits: int = 0
 
     def matches(self, alert: Alert, data: Mapping[str, Any] | None = None) -> bool:
+        """Whether this mute silences `alert` (read with the event `data` it came from, if any)."""
         return alert.rule == self.rule and selector_matches(self.workload, alert, data)
 
     def active(self, now_ns: int) -> bool:
+        """Whether the mute is in force at `now_ns`."""
         return now_ns < self.expires_ns
 
     def to_dict(self, now_ns: int | None = None) -> dict[str, Any]:
+        """The mute as the API shows it (with `active` when `now_ns` is given)."""
         out: dict[str, Any] = {
             "id": self.id,
             "rule": self.rule,

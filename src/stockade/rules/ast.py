@@ -31,6 +31,8 @@ TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join", "concat"
 
 @dataclass(frozen=True, slots=True)
 class FieldRef:
+    """A field, with its argument: ``proc.aname[2]``."""
+
     name: str
     arg: str | None = None
     pos: int = field(default=0, compare=False)
@@ -48,6 +50,8 @@ class Transform:
 
 @dataclass(frozen=True, slots=True)
 class StrLit:
+    """A string operand; `quoted` when the condition wrote it in quotes."""
+
     value: str
     quoted: bool = False
     pos: int = field(default=0, compare=False)
@@ -55,6 +59,8 @@ class StrLit:
 
 @dataclass(frozen=True, slots=True)
 class ListLit:
+    """A literal list operand: ``(a, b)``."""
+
     items: tuple[StrLit, ...]
     pos: int = field(default=0, compare=False)
 
@@ -81,6 +87,8 @@ Value = StrLit | ListLit | ListRef | FieldRef | Transform | None
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One comparison: a field (or transformer) `op` a value."""
+
     lhs: FieldRef | Transform
     op: str
     rhs: Value = None
@@ -90,24 +98,32 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class MacroRef:
+    """A macro named in a condition (replaced by its condition when resolved)."""
+
     name: str
     pos: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class And:
+    """Every child holds."""
+
     children: tuple[Node, ...]
     pos: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
+    """Some child holds."""
+
     children: tuple[Node, ...]
     pos: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """The child does not hold."""
+
     child: Node
     pos: int = field(default=0, compare=False)
 

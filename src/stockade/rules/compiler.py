@@ -50,6 +50,8 @@ class Entry:
 
 @dataclass(slots=True)
 class CompiledSet:
+    """The compiled conditions of one source: a bucket function per event type."""
+
     by_type: dict[str, BucketFn]
     other: BucketFn  # an event type no entry names
     untyped: BucketFn  # an event without evt.type
@@ -63,6 +65,7 @@ class CompiledSet:
     recipes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def fn_for(self, evttype: Any) -> BucketFn:
+        """The bucket function for events of `evttype` (None: events without one)."""
         if evttype is None:
             return self.untyped
         return self.by_type.get(evttype, self.other)
@@ -872,6 +875,7 @@ class NetSet:
         self.seen: dict[str, bool] = {}
 
     def __call__(self, v: str) -> bool:
+        """Whether the address `v` is in one of the networks (results cached, bounded)."""
         r = self.seen.get(v)
         if r is None:
             r = interp.in_net(v, self.nets)

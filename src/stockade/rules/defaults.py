@@ -12,6 +12,7 @@ HOST_SCOPE_RULES = Path(__file__).resolve().parent / "extras" / "hosts.yaml"
 
 
 def builtin_rule_files() -> list[Path]:
+    """Stockade's built-in rule files, in name order."""
     return sorted(BUILTIN_RULES_DIR.glob("*.yaml"))
 
 

@@ -13,16 +13,20 @@ from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, N
 
 @dataclass(frozen=True, slots=True)
 class EvtTypes:
+    """A set of event types that may be "every type except some" (cofinite)."""
+
     types: frozenset[str]
     #: True: the set is "every type except `types`"
     cofinite: bool
 
     @staticmethod
     def all() -> EvtTypes:
+        """Every event type."""
         return EvtTypes(frozenset(), True)
 
     @staticmethod
     def of(types: frozenset[str]) -> EvtTypes:
+        """Exactly `types`."""
         return EvtTypes(types, False)
 
     def __and__(self, o: EvtTypes) -> EvtTypes:
@@ -45,9 +49,11 @@ class EvtTypes:
         return EvtTypes(self.types, not self.cofinite)
 
     def is_empty(self) -> bool:
+        """Whether no event type is in the set."""
         return not self.cofinite and not self.types
 
     def contains(self, t: str) -> bool:
+        """Whether event type `t` is in the set."""
         return (t not in self.types) if self.cofinite else (t in self.types)
 
     def as_sets(self) -> tuple[frozenset[str] | None, frozenset[str]]:

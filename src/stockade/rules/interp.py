@@ -55,6 +55,7 @@ class EvalError(Exception):
 
 @lru_cache(maxsize=4096)
 def extractor(name: str, arg: str | None) -> Callable[[dict[str, Any]], Any]:
+    """How to read field `name` (with `arg`) from an event; an unknown field is read as its key."""
     spec = lookup(name)
     if spec is None:
         key = name if arg is None else f"{name}[{arg}]"
@@ -63,6 +64,7 @@ def extractor(name: str, arg: str | None) -> Callable[[dict[str, Any]], Any]:
 
 
 def operand_value(op: Any, data: dict[str, Any]) -> Any:
+    """The value of an operand (field, string, list, transformer) on `data`."""
     if isinstance(op, FieldRef):
         return extractor(op.name, op.arg)(data)
     if isinstance(op, StrLit):
@@ -83,6 +85,7 @@ def _map(fn: Callable[[Any], Any], v: Any) -> Any:
 
 
 def to_str(v: Any) -> str:
+    """A value as the text Falco compares strings with."""
     if isinstance(v, str):
         return v
     if isinstance(v, bool):
@@ -143,6 +146,7 @@ def getopt_value(args: str, optstring: str, sel: str | None) -> Any:
 
 
 def apply_transform(t: Transform, data: dict[str, Any]) -> Any:
+    """The value of a transformer (tolower, basename, join, ...) applied on `data`."""
     name = t.name
     if name == "val":
         return operand_value(t.args[0], data)
@@ -194,6 +198,7 @@ def apply_transform(t: Transform, data: dict[str, Any]) -> Any:
 
 
 def parse_number(s: Any) -> int | float | None:
+    """A number from an int, float, bool or numeric text; None if it is not one."""
     if isinstance(s, bool):
         return int(s)
     if isinstance(s, int | float):
@@ -213,6 +218,7 @@ def parse_number(s: Any) -> int | float | None:
 
 
 def parse_bool(s: Any) -> bool | None:
+    """A boolean from a bool, an int or true/false text; None if it is not one."""
     if isinstance(s, bool):
         return s
     if isinstance(s, int):
@@ -230,6 +236,7 @@ def parse_bool(s: Any) -> bool | None:
 
 @lru_cache(maxsize=4096)
 def parse_net(s: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The network `s` names (an address or CIDR); None if it is not one."""
     try:
         return ipaddress.ip_network(s.strip(), strict=False)
     except ValueError:
@@ -237,6 +244,7 @@ def parse_net(s: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
 
 
 def in_net(v: Any, nets: list[Any]) -> bool:
+    """Whether the address `v` is in one of `nets`."""
     try:
         ip = ipaddress.ip_address(to_str(v).strip("[]"))
     except ValueError:
@@ -283,6 +291,7 @@ def glob_regex(pattern: str, icase: bool) -> re.Pattern[str]:
 
 @lru_cache(maxsize=4096)
 def regex(pattern: str) -> Any:
+    """`pattern` compiled as RE2; an EvalError if it is not a valid one."""
     try:
         return re2.compile(pattern)
     except re2.error as e:
@@ -290,6 +299,7 @@ def regex(pattern: str) -> Any:
 
 
 def hex_bytes(s: str) -> bytes:
+    """The bytes a hex string stands for; an EvalError if it is not one."""
     try:
         return bytes.fromhex(s)
     except ValueError:
@@ -297,12 +307,14 @@ def hex_bytes(s: str) -> bytes:
 
 
 def to_bytes(v: Any) -> bytes:
+    """A value as bytes (text as UTF-8)."""
     if isinstance(v, bytes):
         return v
     return to_str(v).encode("utf-8", "surrogateescape")
 
 
 def path_prefix_match(v: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether path `v` is one of `prefixes` or below one (pmatch)."""
     for p in prefixes:
         if v == p:
             return True
@@ -403,6 +415,7 @@ def _in_set(kind: FieldType, v: Any, items: list[str]) -> bool:
 
 
 def eval_check(node: Check, data: dict[str, Any]) -> bool:
+    """Whether one comparison holds on `data` (Falco's semantics, missing values included)."""
     lhs, op = node.lhs, node.op
     v = operand_value(lhs, data)
     if op == "exists":

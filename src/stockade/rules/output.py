@@ -25,6 +25,8 @@ CONTAINER_INFO = "container_id=%container.id container_name=%container.name"
 
 
 class OutputFormatError(Exception):
+    """An output format that cannot be compiled, with the offset of the problem."""
+
     def __init__(self, message: str, offset: int, unknown_field: bool = False) -> None:
         super().__init__(message)
         self.offset = offset
@@ -33,6 +35,7 @@ class OutputFormatError(Exception):
 
 
 def value_text(v: Any) -> str:
+    """A field value as an output prints it (<NA> when missing)."""
     if v is None:
         return NA
     if isinstance(v, bool):
@@ -47,6 +50,7 @@ def value_text(v: Any) -> str:
 
 
 def json_value(v: Any) -> Any:
+    """A field value as it goes into an alert's JSON output_fields."""
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return v
@@ -54,6 +58,8 @@ def json_value(v: Any) -> Any:
 
 @dataclass(slots=True)
 class OutputFormat:
+    """A compiled output format: literal text and the fields to read."""
+
     text: str
     parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]]
     #: parts that are declared list fields: printed "(a,b)", as Falco prints them
@@ -61,9 +67,11 @@ class OutputFormat:
 
     @property
     def field_names(self) -> list[str]:
+        """The fields the format prints, in order."""
         return [p[0] for p in self.parts if isinstance(p, tuple)]
 
     def render(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The output text for one event, and the fields it printed (output_fields)."""
         out: list[str] = []
         fields: dict[str, Any] = {}
         for p in self.parts:

@@ -42,6 +42,8 @@ from stockade.rules.ast import (
 
 
 class ConditionSyntaxError(RuleError):
+    """A condition that does not parse, with the offset of the problem."""
+
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset

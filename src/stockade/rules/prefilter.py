@@ -60,6 +60,7 @@ class Const:
     value: Any
 
     def holds(self, v: Any) -> bool:
+        """Whether `v` is this constant (same type)."""
         return bool(v == self.value and type(v) is type(self.value))
 
 
@@ -68,6 +69,7 @@ class Negative:
     """The field is an integer below 0."""
 
     def holds(self, v: Any) -> bool:
+        """Whether `v` is a negative integer."""
         return type(v) is int and v < 0
 
 
@@ -78,6 +80,7 @@ class StrOtherThan:
     excluded: frozenset[str]
 
     def holds(self, v: Any) -> bool:
+        """Whether `v` is a string other than the excluded ones."""
         return type(v) is str and v not in self.excluded
 
 

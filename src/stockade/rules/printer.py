@@ -26,12 +26,14 @@ _KEYWORDS = frozenset({"and", "or", "not", "oneof", "anyof", "allof"})
 
 
 def quote(s: str) -> str:
+    """`s` as a double-quoted condition string."""
     out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     out = out.replace("\r", "\\r").replace("\b", "\\b").replace("\f", "\\f")
     return f'"{out}"'
 
 
 def print_str(lit: StrLit) -> str:
+    """A string operand as a condition writes it (bare when that parses back the same)."""
     v = lit.value
     if not lit.quoted and _SAFE_BARE.fullmatch(v) and v not in _KEYWORDS:
         return v
@@ -39,6 +41,7 @@ def print_str(lit: StrLit) -> str:
 
 
 def print_field(f: FieldRef) -> str:
+    """A field reference as a condition writes it."""
     if f.arg is None:
         return f.name
     arg = f.arg if _SAFE_ARG.fullmatch(f.arg) else quote(f.arg)
@@ -46,6 +49,7 @@ def print_field(f: FieldRef) -> str:
 
 
 def print_operand(o: object) -> str:
+    """An operand (field, transformer, string, list) as a condition writes it."""
     if isinstance(o, FieldRef):
         return print_field(o)
     if isinstance(o, Transform):
@@ -67,6 +71,7 @@ def print_operand(o: object) -> str:
 
 
 def print_condition(node: Node) -> str:
+    """A condition tree as text that parses back to the same tree."""
     if isinstance(node, Or):
         return " or ".join(_wrap(c, (Or,)) for c in node.children)
     if isinstance(node, And):

@@ -143,6 +143,7 @@ class Resolver:
         return res
 
     def resolve_value(self, rhs: Any) -> Any:
+        """A right-hand value with list references replaced by their items."""
         if isinstance(rhs, ListRef):
             if rhs.name not in self.rs.lists:
                 raise _Fail(f"undefined list '{rhs.name}'", rhs.pos)
@@ -189,6 +190,7 @@ class Resolver:
                     self.rs.error(f.code, f.message, md.location)
 
     def macro_ast(self, name: str, pos: int | None, visible: Any, path: tuple[str, ...]) -> Node:
+        """The resolved tree of macro `name` (cycles and undefined macros are errors)."""
         md = self.rs.macros.get(name)
         if md is None or (visible is not None and not visible(md)):
             raise _Fail(f"Undefined macro '{name}' used in filter.", pos, "LOAD_ERR_VALIDATE")
@@ -233,6 +235,7 @@ class Resolver:
 
     # -- fields ---------------------------------------------------------------------------------
     def check_fields(self, node: Node, source: str) -> None:
+        """Check that every field of `node` exists for `source` and its values have the field's type."""
         for f in check_fields(node):
             check_field(f, source)
         for n in walk(node):
@@ -297,6 +300,7 @@ class Resolver:
 
     # -- rules ------------------------------------------------------------------------------------
     def condition(self, text: str) -> Node:
+        """The parsed tree of a condition; a syntax error at its offset."""
         try:
             raw = parse_condition(text)
         except ConditionSyntaxError as e:
@@ -304,6 +308,7 @@ class Resolver:
         return self.expand(raw)
 
     def rule(self, r: RuleDef) -> None:
+        """Resolve one rule's condition (or sequence steps) and exceptions; problems are recorded."""
         what = f"rule '{r.name}'"
         if r.source not in SOURCES:
             return  # LOAD_UNKNOWN_SOURCE was reported when it was read; the rule is skipped
@@ -399,6 +404,7 @@ def valid_lhs_field(text: str, source: str) -> bool:
 
 
 def check_field(f: FieldRef, source: str) -> None:
+    """Check that field `f` exists for `source` and takes the argument it is given."""
     spec = lookup(f.name)
     if spec is None:
         raise _Fail(f"filter_check called with nonexistent field {f.name}", f.pos, unknown=True)

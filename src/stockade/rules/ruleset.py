@@ -37,6 +37,7 @@ class Problem:
         return f"{prefix}{self.level}: {self.message} [{self.code}]"
 
     def to_dict(self) -> dict[str, Any]:
+        """The problem as JSON (`stockade rules lint --output json`)."""
         loc = self.location
         return {
             "level": self.level,
@@ -79,6 +80,8 @@ class RuleLoadError(RuleError):
 
 @dataclass(slots=True)
 class ListDef:
+    """A `list` item of a rules file."""
+
     name: str
     items: list[str]
     location: Location
@@ -91,6 +94,8 @@ class ListDef:
 
 @dataclass(slots=True)
 class MacroDef:
+    """A `macro` item of a rules file."""
+
     name: str
     condition: str
     location: Location
@@ -104,6 +109,8 @@ class MacroDef:
 
 @dataclass(slots=True)
 class ExceptionDef:
+    """One of a rule's exceptions: fields, comparisons and values."""
+
     name: str
     fields: list[str] | str
     comps: list[str] | str | None
@@ -112,17 +119,22 @@ class ExceptionDef:
 
     @property
     def has_fields(self) -> bool:
+        """Whether the exception names fields (one without is an error)."""
         return bool(self.fields)
 
 
 @dataclass(slots=True)
 class SequenceStep:
+    """One step of a sequence rule."""
+
     condition: str
     ast: Node | None = None
 
 
 @dataclass(slots=True)
 class SequenceDef:
+    """A sequence rule's steps, key (`by`) and window."""
+
     by: str  # a field name (container.id, proc.pid, ...) or "process_tree"
     within_s: float
     steps: list[SequenceStep]
@@ -132,6 +144,8 @@ class SequenceDef:
 
 @dataclass(slots=True)
 class RuleDef:
+    """A `rule` item of a rules file, as loaded and (once resolved) with its condition tree."""
+
     name: str
     condition: str
     output: str
@@ -160,6 +174,8 @@ class RuleDef:
 
 @dataclass(slots=True)
 class Ruleset:
+    """What rule files loaded to: lists, macros, rules, and every problem found."""
+
     files: list[str] = field(default_factory=list)
     lists: dict[str, ListDef] = field(default_factory=dict)
     macros: dict[str, MacroDef] = field(default_factory=dict)
@@ -171,19 +187,24 @@ class Ruleset:
     seq: int = 0
 
     def next_seq(self) -> int:
+        """The next load-order number."""
         self.seq += 1
         return self.seq
 
     @property
     def errors(self) -> list[Problem]:
+        """The problems that are errors."""
         return [p for p in self.problems if p.level == "error"]
 
     @property
     def warnings(self) -> list[Problem]:
+        """The problems that are warnings."""
         return [p for p in self.problems if p.level == "warning"]
 
     def error(self, code: str, message: str, location: Location | None) -> None:
+        """Record an error."""
         self.problems.append(Problem("error", code, message, location))
 
     def warn(self, code: str, message: str, location: Location | None) -> None:
+        """Record a warning."""
         self.problems.append(Problem("warning", code, message, location))

@@ -25,6 +25,8 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YSeq(list[Any]):
+    """A YAML sequence with the line and column it starts at."""
+
     __slots__ = ("column", "line")
 
     def __init__(self, line: int, column: int) -> None:
@@ -34,6 +36,8 @@ class YSeq(list[Any]):
 
 
 class YMap(dict[str, Any]):
+    """A YAML mapping with the line and column it starts at (and each key's)."""
+
     __slots__ = ("column", "line", "marks")
 
     def __init__(self, line: int, column: int) -> None:
@@ -45,6 +49,8 @@ class YMap(dict[str, Any]):
 
 
 class YamlError(Exception):
+    """A YAML document that does not parse, with where."""
+
     def __init__(self, message: str, line: int | None, column: int | None) -> None:
         super().__init__(message)
         self.message = message

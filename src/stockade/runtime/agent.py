@@ -36,15 +36,19 @@ class ShippingStore:
         self.shipper = shipper
 
     def add_events(self, events: list[Event]) -> None:
+        """Ship the evidence events (syscall ones) to the manager."""
         self.shipper.submit(
             "events", [{**e.data, EVENT_ID_KEY: e.id} for e in events if e.source == "syscall"]
         )
 
     def add_alerts(self, alerts: list[Alert]) -> None:
+        """Ship the alerts to the manager."""
         self.shipper.submit("alerts", [a.to_falco_json() for a in alerts])
 
 
 class Agent:
+    """`stockade agent`: sensor, local engine and pipeline, shipping to a manager (module docstring)."""
+
     def __init__(
         self,
         cfg: StockadeConfig,
@@ -80,6 +84,7 @@ class Agent:
         self.engine = self.pipeline.engine
 
     def status(self) -> dict[str, Any]:
+        """What the agent is doing: rules, sensor, shipper, counters."""
         return {
             "rules": {"active": self.pipeline.engine.active_rules, **self.reloader.status()},
             "sensor": self.sensor.status(),
@@ -111,9 +116,11 @@ class Agent:
             self.close()
 
     def stop(self) -> None:
+        """Make run() return."""
         self._stop.set()
 
     def close(self) -> None:
+        """Stop the sensor, flush the pipeline, ship what is left (5 s at most)."""
         self.sensor.close()
         self.pipeline.close()
         deadline = time.monotonic() + 5.0

@@ -29,6 +29,8 @@ DATA_DIR_FILE = "instance.json"
 
 @dataclass(frozen=True, slots=True)
 class Instance:
+    """A running Stockade as its runtime file describes it."""
+
     pid: int
     role: str
     version: str
@@ -45,11 +47,13 @@ class Instance:
     path: str = ""
 
     def describe(self) -> str:
+        """One line: role, pid, where it serves or ships, data directory."""
         where = self.api_url or f"shipping to {self.manager_url}"
         return f"{self.role} (pid {self.pid}) {where}, data in {self.data_dir}"
 
 
 def default_runtime_dir() -> Path:
+    """Where runtime files go: /run/stockade for root, else $XDG_RUNTIME_DIR/stockade or a temp dir."""
     if os.geteuid() == 0:
         return Path("/run/stockade")
     xdg = os.environ.get("XDG_RUNTIME_DIR")
@@ -59,6 +63,7 @@ def default_runtime_dir() -> Path:
 
 
 def runtime_dir(cfg: StockadeConfig) -> Path:
+    """The configured runtime directory, else the default."""
     return Path(cfg.runtime_dir) if cfg.runtime_dir else default_runtime_dir()
 
 
@@ -122,6 +127,7 @@ class RuntimeFile:
         self.problems: list[str] = []
 
     def write(self) -> None:
+        """Write the runtime files (problems are kept in `problems`, not raised)."""
         body = json.dumps({k: v for k, v in asdict(self.instance).items() if k != "path"}, indent=1) + "\n"
         for p in self.paths:
             try:

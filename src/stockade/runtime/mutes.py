@@ -27,15 +27,18 @@ class MuteSet:
         self._hits: Counter[str] = Counter()
 
     def load(self, mutes: Iterable[Mute]) -> None:
+        """Take these mutes (from the store), keeping those still in force."""
         now = self.clock()
         with self._lock:
             self._mutes = tuple(m for m in mutes if m.active(now))
 
     def add(self, mute: Mute) -> None:
+        """Apply a mute from now on (one with the same id is replaced)."""
         with self._lock:
             self._mutes = (*(m for m in self._mutes if m.id != mute.id), mute)
 
     def remove(self, mute_id: str) -> None:
+        """Stop applying a mute."""
         with self._lock:
             self._mutes = tuple(m for m in self._mutes if m.id != mute_id)
 
@@ -49,10 +52,12 @@ class MuteSet:
         return gone
 
     def active(self) -> list[Mute]:
+        """The mutes in force now."""
         now = self.clock()
         return [m for m in self._mutes if m.active(now)]
 
     def hits(self, mute_id: str) -> int:
+        """Alerts this mute silenced since start."""
         return self._hits[mute_id]
 
     def filter(self, alerts: list[Alert], data: Mapping[str, Any] | None = None) -> list[Alert]:
@@ -74,4 +79,5 @@ class MuteSet:
 
     @property
     def muted_total(self) -> int:
+        """Alerts silenced since start, all rules together."""
         return sum(self.muted.values())

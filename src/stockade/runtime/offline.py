@@ -15,6 +15,8 @@ from stockade.sources.registry import open_source
 
 @dataclass(slots=True)
 class ReplayReport:
+    """What a replay did: per input, events, malformed records and problems; alerts and errors."""
+
     inputs: list[tuple[str, str, int, int, list[str]]] = field(
         default_factory=list
     )  # file, source, events, bad, errors
@@ -26,6 +28,7 @@ class ReplayReport:
     delivery_errors: int = 0
 
     def summary_lines(self) -> list[str]:
+        """The report as the lines `stockade replay` prints on standard error."""
         out = list(self.notes)
         for f, src, n, bad, errors in self.inputs:
             line = f"replayed {n} events from {f} (source {src})"
@@ -54,6 +57,7 @@ def replay_files(
     aggregate_window_s: float = 0.0,
     rules_cache: bool = True,
 ) -> ReplayReport:
+    """Replay recordings through one pipeline to standard output (`stockade replay`); what it did."""
     engine, notes = build_engine(cfg, rules, rule_matching, min_priority, rules_cache)
     report = ReplayReport(notes=notes, rules_loaded=engine.active_rules)
     sink = StdoutSink(format=output_format)

@@ -57,6 +57,7 @@ def check_listen(cfg: StockadeConfig, host: str | None = None, port: int | None 
 
 
 def preflight(cfg: StockadeConfig, *, api: bool = True) -> None:
+    """Check the data directory (and the API address, with `api`) before anything starts."""
     check_data_dir(cfg)
     if api:
         check_listen(cfg)

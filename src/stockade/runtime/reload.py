@@ -66,6 +66,7 @@ class RulesReloader:
 
     @property
     def engine(self) -> Engine:
+        """The engine the pipeline runs now."""
         return self.pipeline.engine
 
     def reload(self) -> dict[str, Any]:
@@ -145,6 +146,7 @@ class RulesReloader:
         }
 
     def status(self) -> dict[str, Any]:
+        """Reload counts and the last reload's result, for status."""
         return {"reloads": dict(self.reloads), "last_reload": self.last}
 
 

@@ -36,6 +36,8 @@ _RETENTION_EVERY_S = 600.0
 
 
 class Runtime:
+    """The running manager (module docstring); what the API serves (RuntimeView)."""
+
     def __init__(
         self,
         cfg: StockadeConfig,
@@ -100,18 +102,23 @@ class Runtime:
 
     # -- RuntimeView (what the API serves) ----------------------------------------------------------
     def rules_info(self) -> list[dict[str, Any]]:
+        """Every loaded rule with its hits."""
         return self.engine.rules_info()
 
     def ingest(self, events: list[Event]) -> int:
+        """Evaluate and store events; how many alerts they raised."""
         return self.pipeline.ingest(events)
 
     def ingest_alerts(self, alerts: list[Alert]) -> int:
+        """Pass external alerts through mutes, aggregation, sinks and storage."""
         return self.pipeline.ingest_alerts(alerts)
 
     def record(self, events: list[Event]) -> None:
+        """Store events without evaluating them."""
         self.pipeline.record(events)
 
     def status(self) -> dict[str, Any]:
+        """What `stockade status` and ``GET /api/v1/status`` show."""
         ps = self.pipeline.stats
         return {
             "version": __version__,
@@ -209,6 +216,7 @@ class Runtime:
         return mute
 
     def list_mutes(self, include_expired: bool = False) -> list[Mute]:
+        """The stored mutes in force (all of them with `include_expired`), with their hits."""
         now = self.mutes.clock()
         found = self.store.list_mutes(None if include_expired else now)
         for m in found:
@@ -255,6 +263,7 @@ class Runtime:
             self.sensor.start()
 
     def close(self) -> None:
+        """Stop: remove the runtime file, stop the sensor, flush the pipeline, close sinks and store."""
         if self.runtime_file is not None:
             self.runtime_file.remove()
         self._stop.set()

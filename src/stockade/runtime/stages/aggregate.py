@@ -61,6 +61,8 @@ MAX_EVENT_IDS = 100
 
 @dataclasses.dataclass(slots=True)
 class AggregateStats:
+    """What the aggregator counted."""
+
     received: int = 0  # alerts received (sum of their counts)
     passed: int = 0  # alerts passed on (each may stand for several)
     aggregated: int = 0  # aggregated alerts passed on
@@ -217,4 +219,5 @@ class Aggregator:
     close = flush
 
     def open_windows(self) -> int:
+        """How many windows are open."""
         return len(self._windows)
