@@ -65,43 +65,53 @@ def _audit_ref(data: Mapping[str, Any] | None, key: str) -> Any:
     return ref.get(key) if isinstance(ref, dict) else None
 
 
+def _container_matches(value: str, get: Lookup) -> bool:
+    cid = str(get("container.id") or "")
+    if not cid or cid == "host":
+        return False
+    if value == get("container.name") or value == cid:
+        return True
+    full = str(get("container.full_id") or cid)
+    return len(value) >= MIN_ID_PREFIX and full.startswith(value)
+
+
+def _image_matches(value: str, get: Lookup) -> bool:
+    repo = str(get("container.image.repository") or "")
+    if not repo:
+        image = str(get("container.image") or "")
+        repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    if not repo:
+        return False
+    tag = str(get("container.image.tag") or "")
+    for candidate in (repo, f"{repo}:{tag}" if tag else None):
+        if candidate and (candidate == value or candidate.endswith("/" + value)):
+            return True
+    return False
+
+
+def _k8s_matches(value: str, get: Lookup, data: Mapping[str, Any] | None) -> bool:
+    ns_want, _, name = value.partition("/")
+    ns = get("k8s.ns.name") or get("ka.target.namespace") or _audit_ref(data, "namespace")
+    if ns != ns_want:
+        return False
+    if not name:
+        return True
+    pod = str(get("k8s.pod.name") or get("ka.target.name") or _audit_ref(data, "name") or "")
+    return pod == name or pod.startswith(name + "-")
+
+
 def selector_matches(selector: str | None, alert: Alert, data: Mapping[str, Any] | None = None) -> bool:
     """Whether `selector` (see the module docs; None: everywhere) selects the alert's workload."""
-    if selector is None:
-        return True
-    if selector == alert.workload:
+    if selector is None or selector == alert.workload:
         return True
     get = _lookup(alert, data)
     kind, _, value = selector.partition(":")
     if kind == "container":
-        cid = str(get("container.id") or "")
-        if not cid or cid == "host":
-            return False
-        if value == get("container.name") or value == cid:
-            return True
-        full = str(get("container.full_id") or cid)
-        return len(value) >= MIN_ID_PREFIX and full.startswith(value)
+        return _container_matches(value, get)
     if kind == "image":
-        repo = str(get("container.image.repository") or "")
-        if not repo:
-            image = str(get("container.image") or "")
-            repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-        if not repo:
-            return False
-        tag = str(get("container.image.tag") or "")
-        for candidate in (repo, f"{repo}:{tag}" if tag else None):
-            if candidate and (candidate == value or candidate.endswith("/" + value)):
-                return True
-        return False
+        return _image_matches(value, get)
     if kind == "k8s":
-        ns_want, _, name = value.partition("/")
-        ns = get("k8s.ns.name") or get("ka.target.namespace") or _audit_ref(data, "namespace")
-        if ns != ns_want:
-            return False
-        if not name:
-            return True
-        pod = str(get("k8s.pod.name") or get("ka.target.name") or _audit_ref(data, "name") or "")
-        return pod == name or pod.startswith(name + "-")
+        return _k8s_matches(value, get, data)
     return False
 
 

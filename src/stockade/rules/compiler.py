@@ -563,17 +563,14 @@ class _Gen:
             if op in ("startswith", "endswith"):
                 return f"{v}.{op}({self.const(tuple(items))})"
             return "(" + " or ".join(self.str_test(op, None, v, [i]) for i in items) + ")"
+        return self._str_op(op, v, items)
+
+    def _str_op(self, op: str, v: str, items: list[str]) -> str:
+        """:meth:`str_test` without a modifier."""
         lit = items[0] if items else ""
-        if op in ("=", "=="):
-            return f"{v} == {lit!r}"
-        if op == "!=":
-            return f"{v} != {lit!r}"
-        if op == "contains":
-            return f"{lit!r} in {v}"
-        if op == "icontains":
-            return f"{lit.lower()!r} in {v}.lower()"
-        if op in ("startswith", "endswith"):
-            return f"{v}.{op}({lit!r})"
+        simple = _STR_TESTS.get(op)
+        if simple is not None:
+            return simple(v, lit)
         if op in ("in", "intersects"):
             if not items:
                 return "False"
@@ -585,6 +582,18 @@ class _Gen:
         if op == "regex":
             return f"{self.const(interp.regex(lit), ('regex', lit))}.fullmatch({v}) is not None"
         raise AssertionError(op)
+
+
+#: the generated test of string `v` against one literal, per operator
+_STR_TESTS: dict[str, Callable[[str, str], str]] = {
+    "=": lambda v, lit: f"{v} == {lit!r}",
+    "==": lambda v, lit: f"{v} == {lit!r}",
+    "!=": lambda v, lit: f"{v} != {lit!r}",
+    "contains": lambda v, lit: f"{lit!r} in {v}",
+    "icontains": lambda v, lit: f"{lit.lower()!r} in {v}.lower()",
+    "startswith": lambda v, lit: f"{v}.startswith({lit!r})",
+    "endswith": lambda v, lit: f"{v}.endswith({lit!r})",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,6 +675,7 @@ _OPEN_FLAGS_WORDS = {
 
 
 def _guard_check(node: Check) -> Guard | None:
+    """The guard one comparison gives (None: none that helps)."""
     lhs = node.lhs
     if isinstance(lhs, Transform):
         return _basename_guard(node)
@@ -680,49 +690,64 @@ def _guard_check(node: Check) -> Guard | None:
         return None
     if lhs.name in ("fd.ip", "fd.port", "evt.type"):
         return None
-    items = (
-        [node.rhs.value]
-        if isinstance(node.rhs, StrLit)
-        else [i.value for i in node.rhs.items]
-        if isinstance(node.rhs, ListLit)
-        else None
-    )
+    items = _check_items(node)
     if items is None:
         return None
-    a = _Atoms()
-    op = node.op
     if spec.type.numeric:
-        nums = [interp.parse_number(i) for i in items]
-        if op not in ("=", "==", "in", "intersects") or any(n is None for n in nums):
-            return None
-        a.num.update(n for n in nums if n is not None)
-        return {_key(lhs): a}
-    if spec.type != FieldType.STRING:
+        a = _numeric_atoms(node.op, items)
+    elif spec.type != FieldType.STRING:
         return None
-    if op in ("glob", "iglob"):
-        if op == "iglob":
+    elif node.op in ("glob", "iglob"):
+        a = _glob_atoms(node.op, items)
+    else:
+        a = _string_atoms(node.op, items)
+    return None if a is None else {_key(lhs): a}
+
+
+def _check_items(node: Check) -> list[str] | None:
+    """The literal values a comparison compares with (None: not literals)."""
+    if isinstance(node.rhs, StrLit):
+        return [node.rhs.value]
+    if isinstance(node.rhs, ListLit):
+        return [i.value for i in node.rhs.items]
+    return None
+
+
+def _numeric_atoms(op: str, items: list[str]) -> _Atoms | None:
+    nums = [interp.parse_number(i) for i in items]
+    if op not in ("=", "==", "in", "intersects") or any(n is None for n in nums):
+        return None
+    return _Atoms(num={n for n in nums if n is not None})
+
+
+def _glob_atoms(op: str, items: list[str]) -> _Atoms | None:
+    if op == "iglob":
+        return None
+    a = _Atoms()
+    for pattern in items:
+        # every match starts with the literal text before the first wildcard and contains every
+        # literal piece; keep the piece that says most (a short path prefix says little)
+        pieces = [p for p in re.split(r"\[[^\]]*\]|[*?]", pattern) if p]
+        if not pieces:
             return None
-        for pattern in items:
-            # every match starts with the literal text before the first wildcard and contains every
-            # literal piece; keep the piece that says most (a short path prefix says little)
-            pieces = [p for p in re.split(r"\[[^\]]*\]|[*?]", pattern) if p]
-            if not pieces:
-                return None
-            head = pattern.startswith(pieces[0])
-            if head and not _short_prefix(pieces[0]):
-                a.prefix.add(pieces[0])
-                continue
-            rest = pieces[1:] if head else pieces
-            best = max(rest, key=len) if rest else pieces[0]
-            if head and len(pieces[0]) > 2 * len(best):
-                a.prefix.add(pieces[0])
-            else:
-                a.contains.add(best)
-        return {_key(lhs): a}
+        head = pattern.startswith(pieces[0])
+        if head and not _short_prefix(pieces[0]):
+            a.prefix.add(pieces[0])
+            continue
+        rest = pieces[1:] if head else pieces
+        best = max(rest, key=len) if rest else pieces[0]
+        if head and len(pieces[0]) > 2 * len(best):
+            a.prefix.add(pieces[0])
+        else:
+            a.contains.add(best)
+    return a
+
+
+def _string_atoms(op: str, items: list[str]) -> _Atoms | None:
+    a = _Atoms()
     if op == "icontains" and all(items):
         a.icontains.update(i.lower() for i in items)
-        return {_key(lhs): a}
-    if op in ("=", "==", "in", "intersects"):
+    elif op in ("=", "==", "in", "intersects"):
         a.eq.update(items)
     elif op == "startswith":
         a.prefix.update(items)
@@ -735,7 +760,7 @@ def _guard_check(node: Check) -> Guard | None:
         a.prefix.update(i if i.endswith("/") else i + "/" for i in items)
     else:
         return None
-    return {_key(lhs): a}
+    return a
 
 
 def _basename_guard(node: Check) -> Guard | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import operator
 import posixpath
 import re
 from collections.abc import Callable
@@ -145,6 +146,53 @@ def getopt_value(args: str, optstring: str, sel: str | None) -> Any:
     return found.get(sel)
 
 
+def _join(vals: list[Any]) -> str:
+    """join(sep, a, b, ...): the values that are present (lists flattened) joined by `sep`."""
+    sep = to_str(vals[0]) if vals else ""
+    parts: list[str] = []
+    for v in vals[1:]:
+        if isinstance(v, list):
+            for x in v:
+                if isinstance(x, list):
+                    parts.extend(to_str(y) for y in x if y is not None)
+                elif x is not None:
+                    parts.append(to_str(x))
+        elif v is not None:
+            parts.append(to_str(v))
+    return sep.join(parts)
+
+
+def _concat(vals: list[Any]) -> str | None:
+    """concat(a, b, ...): the values' text end to end (lists flattened); None if one is missing."""
+    flat: list[Any] = []
+    for v in vals:
+        flat.extend(v if isinstance(v, list) else [v])
+    if any(v is None for v in flat):
+        return None
+    return "".join(to_str(v) for v in flat)
+
+
+def _getopt(vals: list[Any], arg: str | None) -> Any:
+    """getopt(args, optstring)[opt]: the option's value in a command line."""
+    src, opts = ([*vals, None, None])[:2]
+    if src is None:
+        return None
+    return getopt_value(to_str(src), to_str(opts or ""), arg)
+
+
+def _length(v: Any) -> int:
+    return len(v) if isinstance(v, list | str | bytes) else len(to_str(v))
+
+
+#: transformers of one value, applied to each item of a list value
+_MAPPED: dict[str, Callable[[Any], Any]] = {
+    "tolower": lambda x: to_str(x).lower(),
+    "toupper": lambda x: to_str(x).upper(),
+    "basename": lambda x: posixpath.basename(to_str(x)),
+    "b64": lambda x: _b64(x),
+}
+
+
 def apply_transform(t: Transform, data: dict[str, Any]) -> Any:
     """The value of a transformer (tolower, basename, join, ...) applied on `data`."""
     name = t.name
@@ -153,42 +201,16 @@ def apply_transform(t: Transform, data: dict[str, Any]) -> Any:
     if name in ("join", "concat", "getopt"):
         vals = [operand_value(a, data) for a in t.args]
         if name == "join":
-            sep = to_str(vals[0]) if vals else ""
-            parts: list[str] = []
-            for v in vals[1:]:
-                if isinstance(v, list):
-                    for x in v:
-                        if isinstance(x, list):
-                            parts.extend(to_str(y) for y in x if y is not None)
-                        elif x is not None:
-                            parts.append(to_str(x))
-                elif v is not None:
-                    parts.append(to_str(v))
-            return sep.join(parts)
-        if name == "concat":
-            flat: list[Any] = []
-            for v in vals:
-                flat.extend(v if isinstance(v, list) else [v])
-            if any(v is None for v in flat):
-                return None
-            return "".join(to_str(v) for v in flat)
-        src, opts = ([*vals, None, None])[:2]
-        if src is None:
-            return None
-        return getopt_value(to_str(src), to_str(opts or ""), t.arg)
+            return _join(vals)
+        return _concat(vals) if name == "concat" else _getopt(vals, t.arg)
     v = operand_value(t.args[0], data) if t.args else None
     if v is None:
         return None
-    if name == "tolower":
-        return _map(lambda x: to_str(x).lower(), v)
-    if name == "toupper":
-        return _map(lambda x: to_str(x).upper(), v)
-    if name == "basename":
-        return _map(lambda x: posixpath.basename(to_str(x)), v)
-    if name == "b64":
-        return _map(_b64, v)
+    fn = _MAPPED.get(name)
+    if fn is not None:
+        return _map(fn, v)
     if name == "len":
-        return len(v) if isinstance(v, list | str | bytes) else len(to_str(v))
+        return _length(v)
     raise EvalError(f"unsupported transformer '{name}'")
 
 
@@ -342,67 +364,79 @@ def _kind(lhs: Any) -> FieldType:
     return FieldType.STRING
 
 
-def compare_one(kind: FieldType, op: str, v: Any, rhs: Any) -> bool:
-    """Compare one left value `v` (not None) with one right value (a string, or a value from val())."""
+#: the ordering operators
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+#: operators that compare values as the field's type does (the others compare text)
+_VALUE_OPS = frozenset({"=", "==", "!=", *_ORDER})
+#: the text operators: (left text, right text) -> holds
+_TEXT_OPS: dict[str, Callable[[str, str], bool]] = {
+    "contains": lambda s, r: r in s,
+    "icontains": lambda s, r: r.lower() in s.lower(),
+    "startswith": lambda s, r: s.startswith(r),
+    "endswith": lambda s, r: s.endswith(r),
+    "glob": lambda s, r: glob_regex(r, False).match(s) is not None,
+    "iglob": lambda s, r: glob_regex(r, True).match(s) is not None,
+    "regex": lambda s, r: regex(r).fullmatch(s) is not None,
+    "pmatch": lambda s, r: path_prefix_match(s, (r,)),
+}
+
+
+def _typed_sides(kind: FieldType, op: str, v: Any, rhs: Any) -> tuple[Any, Any] | None:
+    """Both sides as a field of `kind` compares them; None when one is not of that type. Text
+    ordered (<, >...) compares as numbers when both sides are numbers."""
     a: Any
     b: Any
-    if op in ("=", "==", "!=", "<", "<=", ">", ">="):
-        if kind.numeric:
-            a, b = parse_number(v), parse_number(rhs)
-            if a is None or b is None:
-                return False
-        elif kind == FieldType.BOOL:
-            a, b = parse_bool(v), parse_bool(rhs)
-            if a is None or b is None:
-                return False
-        elif kind == FieldType.IPNET and op in ("=", "==", "!="):
-            net = parse_net(to_str(rhs))
-            if net is None:
-                return False
-            inside = in_net(v, [net])
-            return inside if op != "!=" else not inside
-        else:
-            a, b = to_str(v), to_str(rhs)
-            if op in ("<", "<=", ">", ">="):
-                na, nb = parse_number(a), parse_number(b)
-                if na is not None and nb is not None:
-                    a, b = na, nb
-        if op in ("=", "=="):
-            return bool(a == b)
-        if op == "!=":
-            return bool(a != b)
-        try:
-            if op == "<":
-                return bool(a < b)  # type: ignore[operator]
-            if op == "<=":
-                return bool(a <= b)  # type: ignore[operator]
-            if op == ">":
-                return bool(a > b)  # type: ignore[operator]
-            return bool(a >= b)  # type: ignore[operator]
-        except TypeError:
+    if kind.numeric:
+        a, b = parse_number(v), parse_number(rhs)
+    elif kind == FieldType.BOOL:
+        a, b = parse_bool(v), parse_bool(rhs)
+    else:
+        a, b = to_str(v), to_str(rhs)
+        if op in _ORDER:
+            na, nb = parse_number(a), parse_number(b)
+            if na is not None and nb is not None:
+                return na, nb
+    return None if a is None or b is None else (a, b)
+
+
+def _compare_values(kind: FieldType, op: str, v: Any, rhs: Any) -> bool:
+    """=, ==, !=, <, <=, >, >= as the field's type compares (networks: membership)."""
+    if kind == FieldType.IPNET and op in ("=", "==", "!="):
+        net = parse_net(to_str(rhs))
+        if net is None:
             return False
-    s = to_str(v)
-    r = to_str(rhs)
-    if op == "contains":
-        return r in s
-    if op == "icontains":
-        return r.lower() in s.lower()
-    if op == "startswith":
-        return s.startswith(r)
-    if op == "endswith":
-        return s.endswith(r)
+        inside = in_net(v, [net])
+        return inside if op != "!=" else not inside
+    sides = _typed_sides(kind, op, v, rhs)
+    if sides is None:
+        return False
+    a, b = sides
+    if op in ("=", "=="):
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    try:
+        return bool(_ORDER[op](a, b))
+    except TypeError:
+        return False
+
+
+def compare_one(kind: FieldType, op: str, v: Any, rhs: Any) -> bool:
+    """Compare one left value `v` (not None) with one right value (a string, or a value from val())."""
+    if op in _VALUE_OPS:
+        return _compare_values(kind, op, v, rhs)
+    text = _TEXT_OPS.get(op)
+    if text is not None:
+        return text(to_str(v), to_str(rhs))
     if op == "bcontains":
-        return hex_bytes(r) in to_bytes(v)
+        return hex_bytes(to_str(rhs)) in to_bytes(v)
     if op == "bstartswith":
-        return to_bytes(v).startswith(hex_bytes(r))
-    if op == "glob":
-        return glob_regex(r, False).match(s) is not None
-    if op == "iglob":
-        return glob_regex(r, True).match(s) is not None
-    if op == "regex":
-        return regex(r).fullmatch(s) is not None
-    if op == "pmatch":
-        return path_prefix_match(s, (r,))
+        return to_bytes(v).startswith(hex_bytes(to_str(rhs)))
     if op in ("in", "intersects"):
         return compare_one(kind, "=", v, rhs)
     raise EvalError(f"unknown operator '{op}'")

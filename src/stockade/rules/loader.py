@@ -135,6 +135,52 @@ def _vstr(v: tuple[int, ...]) -> str:
     return ".".join(map(str, v))
 
 
+def _plugin_satisfies(name: str, version: str) -> bool:
+    """Whether a built-in plugin `name` meets the required `version`."""
+    have = BUILTIN_PLUGINS.get(name)
+    have_v, want_v = _version_tuple(have) if have else None, _version_tuple(version)
+    return have_v is not None and want_v is not None and _compatible(have_v, want_v)
+
+
+def _validate_field_list(ex: ExceptionDef, fields: list[str], source: str, eloc: Location) -> None:
+    """An exception with a list of fields: one comparison per field (default ``=``)."""
+    from stockade.rules.resolve import valid_lhs_field
+
+    if ex.comps is None:
+        ex.comps = ["="] * len(fields)
+    comps = ex.comps if isinstance(ex.comps, list) else [ex.comps]
+    if len(comps) != len(fields):
+        raise _ItemError("Fields and comps lists must have equal length", eloc, "LOAD_ERR_VALIDATE")
+    ex.comps = [" ".join(str(c).split()) for c in comps]
+    for c in ex.comps:
+        if not supported_comp(c):
+            raise _ItemError(f"'{c}' is not a supported comparison operator", eloc, "LOAD_ERR_VALIDATE")
+    for f in fields:
+        if not isinstance(f, str) or not valid_lhs_field(f, source):
+            raise _ItemError(f"'{f}' is not a supported filter field", eloc, "LOAD_ERR_VALIDATE")
+
+
+def _validate_single_field(ex: ExceptionDef, field: str, source: str, eloc: Location) -> None:
+    """An exception with one field: a list comparison (default ``in``) or a modifier operator."""
+    from stockade.rules.resolve import valid_lhs_field
+
+    if ex.comps is None:
+        ex.comps = "in"
+    if isinstance(ex.comps, list):
+        raise _ItemError("Fields and comps must both be strings", eloc, "LOAD_ERR_VALIDATE")
+    ex.comps = " ".join(ex.comps.split())
+    base, _, mod = ex.comps.rpartition(" ")
+    if ex.comps not in _SINGLE_FIELD_COMPS and not (mod in MODIFIERS and base in STR_OPS):
+        raise _ItemError(
+            "When fields is a single value, comps must be one of (in, pmatch, intersects) or a "
+            "modifier operator (e.g. startswith oneof)",
+            eloc,
+            "LOAD_ERR_VALIDATE",
+        )
+    if not valid_lhs_field(field, source):
+        raise _ItemError(f"'{field}' is not a supported filter field", eloc, "LOAD_ERR_VALIDATE")
+
+
 class _FileLoader:
     def __init__(self, rs: Ruleset, path: str, text: str) -> None:
         self.rs = rs
@@ -299,50 +345,23 @@ class _FileLoader:
             )
 
     def plugin_versions(self, item: YMap) -> None:
+        """A required_plugin_versions item: each requirement checked and recorded (a warning for a
+        plugin whose fields are not built in)."""
         what = "required_plugin_versions"
         raw = item["required_plugin_versions"]
         loc = self.loc(item, "required_plugin_versions", what)
         if not isinstance(raw, YSeq):
             raise _ItemError("Value of required_plugin_versions must be a sequence", loc)
         for req in raw:
-            if not isinstance(req, YMap):
-                raise _ItemError("Plugin version must be a mapping", loc)
-            options = [(self.val(req, "name", what), self.val(req, "version", what))]
-            alts = req.get("alternatives")
-            if "alternatives" in req:
-                if not isinstance(alts, YSeq):
-                    raise _ItemError("Value of plugin version alternatives must be a sequence", loc)
-                for alt in alts:
-                    if not isinstance(alt, YMap):
-                        raise _ItemError("Plugin version alternative must be a mapping", loc)
-                    options.append((self.val(alt, "name", what), self.val(alt, "version", what)))
-            names: set[str] = set()
-            for name, version in options:
-                if _version_tuple(str(version)) is None:
-                    raise _ItemError(
-                        f"Invalid required version '{version}' for plugin '{name}'", loc, "LOAD_ERR_VALIDATE"
-                    )
-                if name in names:
-                    raise _ItemError(
-                        f"Defined multiple alternative version requirements for plugin '{name}'",
-                        loc,
-                        "LOAD_ERR_VALIDATE",
-                    )
-                names.add(str(name))
-            satisfied_by = None
-            for name, version in options:
-                have = BUILTIN_PLUGINS.get(str(name))
-                have_v, want_v = _version_tuple(have) if have else None, _version_tuple(str(version))
-                if have_v is not None and want_v is not None and _compatible(have_v, want_v):
-                    satisfied_by = str(name)
-                    break
+            options = self._plugin_options(req, loc)
+            satisfied_by = next((name for name, version in options if _plugin_satisfies(name, version)), None)
             first_name, first_version = options[0]
             self.rs.required_plugins.append(
                 {
                     "file": self.path,
-                    "name": str(first_name),
-                    "version": str(first_version),
-                    "alternatives": [str(n) for n, _ in options[1:]],
+                    "name": first_name,
+                    "version": first_version,
+                    "alternatives": [n for n, _ in options[1:]],
                     "satisfied_by": satisfied_by,
                 }
             )
@@ -355,6 +374,35 @@ class _FileLoader:
                     loc,
                 )
         self.warn_unknown_keys(item, ("required_plugin_versions",), loc)
+
+    def _plugin_options(self, req: Any, loc: Location) -> list[tuple[str, str]]:
+        """One plugin requirement's (name, version) and its alternatives', checked."""
+        what = "required_plugin_versions"
+        if not isinstance(req, YMap):
+            raise _ItemError("Plugin version must be a mapping", loc)
+        options = [(self.val(req, "name", what), self.val(req, "version", what))]
+        if "alternatives" in req:
+            alts = req.get("alternatives")
+            if not isinstance(alts, YSeq):
+                raise _ItemError("Value of plugin version alternatives must be a sequence", loc)
+            for alt in alts:
+                if not isinstance(alt, YMap):
+                    raise _ItemError("Plugin version alternative must be a mapping", loc)
+                options.append((self.val(alt, "name", what), self.val(alt, "version", what)))
+        names: set[str] = set()
+        for name, version in options:
+            if _version_tuple(str(version)) is None:
+                raise _ItemError(
+                    f"Invalid required version '{version}' for plugin '{name}'", loc, "LOAD_ERR_VALIDATE"
+                )
+            if str(name) in names:
+                raise _ItemError(
+                    f"Defined multiple alternative version requirements for plugin '{name}'",
+                    loc,
+                    "LOAD_ERR_VALIDATE",
+                )
+            names.add(str(name))
+        return [(str(n), str(v)) for n, v in options]
 
     # -- lists ------------------------------------------------------------------------------------
     def list_item(self, item: YMap) -> None:
@@ -438,19 +486,7 @@ class _FileLoader:
         if append and (app or rep):
             raise _ItemError(ERROR_OVERRIDE_APPEND, loc)
         if app or rep:
-            expected = {k for k in (*_RULE_APPEND, *_RULE_REPLACE) if k in item}
-            for how, keys in (("append", app), ("replace", rep)):
-                for k in keys:
-                    if k not in expected:
-                        raise _ItemError(
-                            f"An {how} override for '{k}' was specified but '{k}' is not defined", loc
-                        )
-                    expected.discard(k)
-            for k in sorted(expected):
-                raise _ItemError(
-                    f"Unexpected key '{k}': no corresponding entry under 'override' is defined.",
-                    self.loc(item, k, what),
-                )
+            self._check_override_keys(item, app, rep, what, loc)
             if app:
                 self.append_rule(item, name, source, app, what, loc)
             if rep:
@@ -459,17 +495,39 @@ class _FileLoader:
             keys = [k for k in ("condition", "exceptions") if k in item]
             self.append_rule(item, name, source, keys, what, loc)
         elif not any(k in item for k in ("condition", "output", "desc", "priority", "sequence")):
-            enabled = self.bool_val(item, "enabled", what, optional=False)
-            self.rs.warn("LOAD_DEPRECATED_ITEM", WARNING_ENABLED, loc)
-            prev = self.rs.rules.get(name)
-            if prev is None:
-                raise _ItemError(
-                    "Rule has 'enabled' key but no rule by that name already exists", loc, "LOAD_ERR_VALIDATE"
-                )
-            prev.enabled = bool(enabled)
+            self._enable_rule(item, name, what, loc)
         else:
             self.define_rule(item, name, what, loc)
         self.warn_unknown_keys(item, _RULE_KEYS, loc)
+
+    def _check_override_keys(
+        self, item: YMap, app: list[str], rep: list[str], what: str, loc: Location
+    ) -> None:
+        """Every key an override names is in the item, and every overridable key is named."""
+        expected = {k for k in (*_RULE_APPEND, *_RULE_REPLACE) if k in item}
+        for how, keys in (("append", app), ("replace", rep)):
+            for k in keys:
+                if k not in expected:
+                    raise _ItemError(
+                        f"An {how} override for '{k}' was specified but '{k}' is not defined", loc
+                    )
+                expected.discard(k)
+        for k in sorted(expected):
+            raise _ItemError(
+                f"Unexpected key '{k}': no corresponding entry under 'override' is defined.",
+                self.loc(item, k, what),
+            )
+
+    def _enable_rule(self, item: YMap, name: str, what: str, loc: Location) -> None:
+        """A rule item with only `enabled` (deprecated): enables or disables an earlier rule."""
+        enabled = self.bool_val(item, "enabled", what, optional=False)
+        self.rs.warn("LOAD_DEPRECATED_ITEM", WARNING_ENABLED, loc)
+        prev = self.rs.rules.get(name)
+        if prev is None:
+            raise _ItemError(
+                "Rule has 'enabled' key but no rule by that name already exists", loc, "LOAD_ERR_VALIDATE"
+            )
+        prev.enabled = bool(enabled)
 
     def _prev_rule(self, name: str, source: str, loc: Location) -> RuleDef | None:
         prev = self.rs.rules.get(name)
@@ -505,7 +563,7 @@ class _FileLoader:
             self.rs.warn("LOAD_UNKNOWN_SOURCE", f"Unknown source {source}, skipping", loc)
         else:
             for ex in exceptions:
-                self._validate_exception(ex, source, loc, new=True)
+                self._validate_exception(ex, source, loc)
         rule = RuleDef(
             name=name,
             condition=cond or "",
@@ -550,40 +608,40 @@ class _FileLoader:
             elif key == "tags":
                 prev.tags = list(dict.fromkeys([*prev.tags, *val]))
             elif key == "exceptions":
-                by_name = {e.name: e for e in prev.exceptions}
-                for ex in val:
-                    old = by_name.get(ex.name)
-                    if old is None:
-                        if not ex.has_fields:
-                            raise _ItemError(
-                                "Rule exception must have fields property with a list of fields",
-                                loc,
-                                "LOAD_ERR_VALIDATE",
-                            )
-                        if not ex.values:
-                            raise _ItemError(
-                                "Rule exception must have values property with a list of values",
-                                loc,
-                                "LOAD_ERR_VALIDATE",
-                            )
-                        if prev.source in _known_sources():
-                            self._validate_exception(ex, prev.source, loc, new=True)
-                        prev.exceptions.append(ex)
-                        by_name[ex.name] = ex
-                    else:
-                        if ex.has_fields:
-                            raise _ItemError(
-                                "Can not append exception fields to existing exception, only values",
-                                loc,
-                                "LOAD_ERR_VALIDATE",
-                            )
-                        if ex.comps is not None:
-                            raise _ItemError(
-                                "Can not append exception comps to existing exception, only values",
-                                loc,
-                                "LOAD_ERR_VALIDATE",
-                            )
-                        old.values.extend(ex.values)
+                self._append_exceptions(prev, val, loc)
+
+    def _append_exceptions(self, prev: RuleDef, exceptions: list[ExceptionDef], loc: Location) -> None:
+        """Appended exceptions: a new one is added (complete), an existing one gets more values."""
+        by_name = {e.name: e for e in prev.exceptions}
+        for ex in exceptions:
+            old = by_name.get(ex.name)
+            if old is not None:
+                if ex.has_fields:
+                    raise _ItemError(
+                        "Can not append exception fields to existing exception, only values",
+                        loc,
+                        "LOAD_ERR_VALIDATE",
+                    )
+                if ex.comps is not None:
+                    raise _ItemError(
+                        "Can not append exception comps to existing exception, only values",
+                        loc,
+                        "LOAD_ERR_VALIDATE",
+                    )
+                old.values.extend(ex.values)
+                continue
+            if not ex.has_fields:
+                raise _ItemError(
+                    "Rule exception must have fields property with a list of fields", loc, "LOAD_ERR_VALIDATE"
+                )
+            if not ex.values:
+                raise _ItemError(
+                    "Rule exception must have values property with a list of values", loc, "LOAD_ERR_VALIDATE"
+                )
+            if prev.source in _known_sources():
+                self._validate_exception(ex, prev.source, loc)
+            prev.exceptions.append(ex)
+            by_name[ex.name] = ex
 
     def replace_rule(
         self, item: YMap, name: str, source: str, keys: list[str], what: str, loc: Location
@@ -602,7 +660,7 @@ class _FileLoader:
             elif key == "exceptions":
                 if prev.source in _known_sources():
                     for ex in val:
-                        self._validate_exception(ex, prev.source, loc, new=True)
+                        self._validate_exception(ex, prev.source, loc)
                 prev.exceptions = val
             elif key in ("capture", "capture_duration"):
                 continue
@@ -682,9 +740,9 @@ class _FileLoader:
             return [self._entry(x, loc, top=False) for x in v]
         return None if top else ""
 
-    def _validate_exception(self, ex: ExceptionDef, source: str, loc: Location, *, new: bool) -> None:
-        from stockade.rules.resolve import valid_lhs_field
-
+    def _validate_exception(self, ex: ExceptionDef, source: str, loc: Location) -> None:
+        """An exception's fields exist for `source` and its comparisons are ones it may use
+        (normalised in place; the default comparison filled in)."""
         eloc = ex.location or loc
         if not ex.has_fields:
             raise _ItemError(
@@ -693,36 +751,9 @@ class _FileLoader:
                 "LOAD_ERR_VALIDATE",
             )
         if isinstance(ex.fields, list):
-            if ex.comps is None:
-                ex.comps = ["="] * len(ex.fields)
-            comps = ex.comps if isinstance(ex.comps, list) else [ex.comps]
-            if len(comps) != len(ex.fields):
-                raise _ItemError("Fields and comps lists must have equal length", eloc, "LOAD_ERR_VALIDATE")
-            ex.comps = [" ".join(str(c).split()) for c in comps]
-            for c in ex.comps:
-                if not supported_comp(c):
-                    raise _ItemError(
-                        f"'{c}' is not a supported comparison operator", eloc, "LOAD_ERR_VALIDATE"
-                    )
-            for f in ex.fields:
-                if not isinstance(f, str) or not valid_lhs_field(f, source):
-                    raise _ItemError(f"'{f}' is not a supported filter field", eloc, "LOAD_ERR_VALIDATE")
+            _validate_field_list(ex, ex.fields, source, eloc)
         else:
-            if ex.comps is None:
-                ex.comps = "in"
-            if isinstance(ex.comps, list):
-                raise _ItemError("Fields and comps must both be strings", eloc, "LOAD_ERR_VALIDATE")
-            ex.comps = " ".join(ex.comps.split())
-            base, _, mod = ex.comps.rpartition(" ")
-            if ex.comps not in _SINGLE_FIELD_COMPS and not (mod in MODIFIERS and base in STR_OPS):
-                raise _ItemError(
-                    "When fields is a single value, comps must be one of (in, pmatch, intersects) or a "
-                    "modifier operator (e.g. startswith oneof)",
-                    eloc,
-                    "LOAD_ERR_VALIDATE",
-                )
-            if not valid_lhs_field(ex.fields, source):
-                raise _ItemError(f"'{ex.fields}' is not a supported filter field", eloc, "LOAD_ERR_VALIDATE")
+            _validate_single_field(ex, ex.fields, source, eloc)
 
     # -- sequences (Stockade extension) -----------------------------------------------------------
     def _sequence(self, item: YMap, what: str) -> SequenceDef:

@@ -114,71 +114,82 @@ def _closing_paren(text: str, start: int) -> int:
     return -1
 
 
+_Part = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
 def compile_output(text: str, source: str = "syscall") -> OutputFormat:
     """Compile an output format; raises OutputFormatError for unknown fields or bad syntax."""
     text = text.replace("%container.info", CONTAINER_INFO)
-    parts: list[str | tuple[str, Callable[[dict[str, Any]], Any]]] = []
+    parts: list[str | _Part] = []
     list_parts: set[str] = set()
     i = 0
     lit: list[str] = []
     while i < len(text):
-        c = text[i]
-        if c != "%":
-            lit.append(c)
+        if text[i] != "%":
+            lit.append(text[i])
             i += 1
             continue
-        m = _TRANSFORM.match(text, i)
-        if m:
-            end = _closing_paren(text, m.end() - 1)
-            if end < 0:
-                raise OutputFormatError("unbalanced parenthesis in output", i)
-            expr = text[i + 1 : end + 1]
-            if end + 1 < len(text) and text[end + 1] == "[":
-                close = text.find("]", end)
-                if close > 0:
-                    expr = text[i + 1 : close + 1]
-                    end = close
-            try:
-                op = parse_operand(expr)
-            except ConditionSyntaxError as e:
-                raise OutputFormatError(f"invalid output expression '%{expr}': {e.message}", i) from None
-            _check_fields(op, source, i)
-            if lit:
-                parts.append("".join(lit))
-                lit = []
-            parts.append((print_operand(op), _getter(op)))
-            i = end + 1
-            continue
-        # libsinsp: every '%' starts a field (the longest prefix that is one), never plain text
-        if i == len(text) - 1:
-            raise OutputFormatError("invalid formatting syntax: formatting cannot end with a %", i)
-        m = _FIELD.match(text, i)
-        name = m.group(1) if m else ""
-        spec = lookup(name) if m else None
-        while m and spec is None and "." in name:
-            name = name[:-1]
-            spec = lookup(name)
-        if m is None or spec is None:
-            token = re.match(r"%[^\s%]*", text[i:])
-            raise OutputFormatError(
-                f"invalid formatting token {token.group(0)[1:] if token else ''}", i, unknown_field=True
-            )
-        if spec.source not in (source, "*"):
-            raise OutputFormatError(f"field '{name}' is not available for source '{source}'", i)
-        arg = m.group(2) if name == m.group(1) else None
-        a = arg[1:-1] if arg else None
         if lit:
             parts.append("".join(lit))
             lit = []
-        key = name if a is None else f"{name}[{a}]"
-        if spec.is_list and spec.source == "k8s_audit":
-            # the plugins' list fields; syscall fields that are lists only for matching (proc.aname) print plainly
-            list_parts.add(key)
-        parts.append((key, _getter(FieldRef(name, a))))
-        i = m.end() if name == m.group(1) else i + 1 + len(name)
+        if _TRANSFORM.match(text, i):
+            part, i = _transform_part(text, i, source)
+        else:
+            part, i, is_list = _field_part(text, i, source)
+            if is_list:
+                list_parts.add(part[0])
+        parts.append(part)
     if lit:
         parts.append("".join(lit))
     return OutputFormat(text, parts, frozenset(list_parts))
+
+
+def _transform_part(text: str, i: int, source: str) -> tuple[_Part, int]:
+    """The transformer expression at offset `i` (``%tolower(proc.name)``), and where it ends."""
+    m = _TRANSFORM.match(text, i)
+    assert m is not None
+    end = _closing_paren(text, m.end() - 1)
+    if end < 0:
+        raise OutputFormatError("unbalanced parenthesis in output", i)
+    expr = text[i + 1 : end + 1]
+    if end + 1 < len(text) and text[end + 1] == "[":
+        close = text.find("]", end)
+        if close > 0:
+            expr = text[i + 1 : close + 1]
+            end = close
+    try:
+        op = parse_operand(expr)
+    except ConditionSyntaxError as e:
+        raise OutputFormatError(f"invalid output expression '%{expr}': {e.message}", i) from None
+    _check_fields(op, source, i)
+    return (print_operand(op), _getter(op)), end + 1
+
+
+def _field_part(text: str, i: int, source: str) -> tuple[_Part, int, bool]:
+    """The field at offset `i` (libsinsp: every '%' starts a field, the longest prefix that is one,
+    never plain text), where it ends, and whether it prints as a list."""
+    if i == len(text) - 1:
+        raise OutputFormatError("invalid formatting syntax: formatting cannot end with a %", i)
+    m = _FIELD.match(text, i)
+    name = m.group(1) if m else ""
+    spec = lookup(name) if m else None
+    while m and spec is None and "." in name:
+        name = name[:-1]
+        spec = lookup(name)
+    if m is None or spec is None:
+        token = re.match(r"%[^\s%]*", text[i:])
+        raise OutputFormatError(
+            f"invalid formatting token {token.group(0)[1:] if token else ''}", i, unknown_field=True
+        )
+    if spec.source not in (source, "*"):
+        raise OutputFormatError(f"field '{name}' is not available for source '{source}'", i)
+    arg = m.group(2) if name == m.group(1) else None
+    a = arg[1:-1] if arg else None
+    key = name if a is None else f"{name}[{a}]"
+    # the plugins' list fields; syscall fields that are lists only for matching (proc.aname) print plainly
+    is_list = spec.is_list and spec.source == "k8s_audit"
+    end = m.end() if name == m.group(1) else i + 1 + len(name)
+    return (key, _getter(FieldRef(name, a))), end, is_list
 
 
 def _check_fields(op: Any, source: str, offset: int) -> None:

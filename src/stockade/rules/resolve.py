@@ -39,7 +39,7 @@ from stockade.rules.evttypes import EvtTypes, rule_evttypes
 from stockade.rules.interp import EvalError, validate_check
 from stockade.rules.output import OutputFormatError, compile_output
 from stockade.rules.parser import ConditionSyntaxError, parse_condition, parse_operand
-from stockade.rules.ruleset import SOURCES, ExceptionDef, RuleDef, Ruleset
+from stockade.rules.ruleset import SOURCES, ExceptionDef, RuleDef, Ruleset, SequenceDef
 
 _QUIET = "quiet"  # a failure already reported elsewhere
 
@@ -312,37 +312,11 @@ class Resolver:
         what = f"rule '{r.name}'"
         if r.source not in SOURCES:
             return  # LOAD_UNKNOWN_SOURCE was reported when it was read; the rule is skipped
-        if r.sequence is None:
-            try:
-                compile_output(r.output, r.source)
-            except OutputFormatError as e:
-                loc = position(r.output_location, r.output, e.offset, what) or r.location
-                if e.unknown_field and r.skip_if_unknown_filter:
-                    self.rs.warn("LOAD_UNKNOWN_FILTER", f"{e} (rule skipped: skip-if-unknown-filter)", loc)
-                else:
-                    self.rs.error("LOAD_ERR_COMPILE_OUTPUT", str(e), loc)
-                return
+        if r.sequence is None and not self._output_compiles(r, what):
+            return
         try:
             if r.sequence is not None:
-                types: list[EvtTypes] = []
-                for i, step in enumerate(r.sequence.steps):
-                    try:
-                        step.ast = self.condition(step.condition)
-                        self.check_fields(step.ast, r.source)
-                    except _Fail as f:
-                        f.message = f"sequence step {i + 1}: {f.message}"
-                        f.pos = None
-                        raise
-                    types.append(rule_evttypes(step.ast))
-                union = types[0]
-                for t in types[1:]:
-                    union = union | t
-                r.evttypes, r.evttypes_excluded = union.as_sets()
-                if r.sequence.by != "process_tree":
-                    by = _operand(r.sequence.by)
-                    if not isinstance(by, FieldRef):
-                        raise _Fail(f"sequence.by must be a field or process_tree, not '{r.sequence.by}'")
-                    check_field(by, r.source)
+                self._sequence(r, r.sequence)
                 return
             ast = self.condition(r.condition)
             exc = self.exceptions_ast(r.exceptions)
@@ -361,6 +335,46 @@ class Resolver:
                 self.rs.error(f.code, f.message, loc or r.location)
             return
         r.ast = ast
+        self._warn_condition(r, ast)
+
+    def _output_compiles(self, r: RuleDef, what: str) -> bool:
+        """Whether the rule's output format compiles (the problem recorded when not)."""
+        try:
+            compile_output(r.output, r.source)
+        except OutputFormatError as e:
+            loc = position(r.output_location, r.output, e.offset, what) or r.location
+            if e.unknown_field and r.skip_if_unknown_filter:
+                self.rs.warn("LOAD_UNKNOWN_FILTER", f"{e} (rule skipped: skip-if-unknown-filter)", loc)
+            else:
+                self.rs.error("LOAD_ERR_COMPILE_OUTPUT", str(e), loc)
+            return False
+        return True
+
+    def _sequence(self, r: RuleDef, seq: SequenceDef) -> None:
+        """Resolve a sequence rule's steps and key; its event types are those of all its steps."""
+        types: list[EvtTypes] = []
+        for i, step in enumerate(seq.steps):
+            try:
+                step.ast = self.condition(step.condition)
+                self.check_fields(step.ast, r.source)
+            except _Fail as f:
+                f.message = f"sequence step {i + 1}: {f.message}"
+                f.pos = None
+                raise
+            types.append(rule_evttypes(step.ast))
+        union = types[0]
+        for t in types[1:]:
+            union = union | t
+        r.evttypes, r.evttypes_excluded = union.as_sets()
+        if seq.by != "process_tree":
+            by = _operand(seq.by)
+            if not isinstance(by, FieldRef):
+                raise _Fail(f"sequence.by must be a field or process_tree, not '{seq.by}'")
+            check_field(by, r.source)
+
+    def _warn_condition(self, r: RuleDef, ast: Node) -> None:
+        """Record the rule's event types, with warnings for a condition that never matches, one
+        that runs on every event, and a comparison with <NA>."""
         et = rule_evttypes(ast)
         r.evttypes, r.evttypes_excluded = et.as_sets()
         if r.source == "syscall" and et.is_empty():

@@ -72,70 +72,93 @@ def load_all(text: str) -> list[Any]:
         raise YamlError(str(e), None, None) from None
 
 
-def _build(events: Any) -> list[Any]:
-    docs: list[Any] = []
-    anchors: dict[str, Any] = {}
-    # stack of open containers; for a mapping, the pending key (or _NOKEY) sits beside it
-    stack: list[Any] = []
-    keys: list[Any] = []
-    root: list[Any] = []
+class _Builder:
+    """PyYAML's events to documents of :class:`YMap` / :class:`YSeq` with their positions."""
 
-    def add(value: Any, mark: Any, style: str) -> None:
-        if not stack:
-            root.append(value)
+    def __init__(self) -> None:
+        self.docs: list[Any] = []
+        self.anchors: dict[str, Any] = {}
+        # stack of open containers; for a mapping, the pending key (or _NOKEY) sits beside it
+        self.stack: list[Any] = []
+        self.keys: list[Any] = []
+        self.root: list[Any] = []
+
+    def add(self, value: Any, mark: Any, style: str) -> None:
+        """Put `value` where the document is: the root, a sequence's next item, a mapping's key or value."""
+        if not self.stack:
+            self.root.append(value)
             return
-        top = stack[-1]
+        top = self.stack[-1]
         if isinstance(top, YMap):
-            key = keys[-1]
+            key = self.keys[-1]
             if key is _NOKEY:
-                keys[-1] = _key_text(value)
+                self.keys[-1] = _key_text(value)
                 return
-            keys[-1] = _NOKEY
+            self.keys[-1] = _NOKEY
             if key not in top:  # yaml-cpp's lookup finds the first of duplicate keys
                 top[key] = value
                 top.marks[key] = (mark.line + 1, mark.column + 1, style)
         else:
             top.append(value)
 
-    ScalarEvent = yaml.ScalarEvent
+    def scalar(self, ev: Any) -> None:
+        """A scalar: an unquoted null word is None."""
+        style = ev.style or ""
+        value = None if (not style and ev.tag is None and ev.value in _NULLS) else ev.value
+        if ev.anchor is not None:
+            self.anchors[ev.anchor] = value
+        self.add(value, ev.start_mark, style)
+
+    def start(self, ev: Any, container: YSeq | YMap, key: Any) -> None:
+        """A sequence or mapping begins."""
+        if ev.anchor is not None:
+            self.anchors[ev.anchor] = container
+        self.add(container, ev.start_mark, "")
+        self.stack.append(container)
+        self.keys.append(key)
+
+    def end(self, _ev: Any) -> None:
+        """A sequence or mapping ends."""
+        self.stack.pop()
+        self.keys.pop()
+
+    def alias(self, ev: Any) -> None:
+        """``*anchor``: the anchored value again."""
+        if ev.anchor not in self.anchors:
+            raise YamlError(f"unknown anchor '{ev.anchor}'", ev.start_mark.line + 1, ev.start_mark.column + 1)
+        self.add(self.anchors[ev.anchor], ev.start_mark, "")
+
+    def document_start(self, _ev: Any) -> None:
+        """A document begins: anchors are per document."""
+        self.root = []
+        self.anchors = {}
+
+    def document_end(self, _ev: Any) -> None:
+        """A document ends."""
+        self.docs.append(self.root[0] if self.root else None)
+
+
+def _build(events: Any) -> list[Any]:
+    b = _Builder()
+    handlers: dict[type, Any] = {
+        yaml.ScalarEvent: b.scalar,
+        yaml.SequenceStartEvent: lambda ev: b.start(
+            ev, YSeq(ev.start_mark.line + 1, ev.start_mark.column + 1), None
+        ),
+        yaml.MappingStartEvent: lambda ev: b.start(
+            ev, YMap(ev.start_mark.line + 1, ev.start_mark.column + 1), _NOKEY
+        ),
+        yaml.SequenceEndEvent: b.end,
+        yaml.MappingEndEvent: b.end,
+        yaml.AliasEvent: b.alias,
+        yaml.DocumentStartEvent: b.document_start,
+        yaml.DocumentEndEvent: b.document_end,
+    }
     for ev in events:
-        cls = type(ev)
-        if cls is ScalarEvent:
-            tag = ev.tag
-            style = ev.style or ""
-            value = None if (not style and tag is None and ev.value in _NULLS) else ev.value
-            if ev.anchor is not None:
-                anchors[ev.anchor] = value
-            add(value, ev.start_mark, style)
-        elif cls is yaml.SequenceStartEvent:
-            seq = YSeq(ev.start_mark.line + 1, ev.start_mark.column + 1)
-            if ev.anchor is not None:
-                anchors[ev.anchor] = seq
-            add(seq, ev.start_mark, "")
-            stack.append(seq)
-            keys.append(None)
-        elif cls is yaml.MappingStartEvent:
-            m = YMap(ev.start_mark.line + 1, ev.start_mark.column + 1)
-            if ev.anchor is not None:
-                anchors[ev.anchor] = m
-            add(m, ev.start_mark, "")
-            stack.append(m)
-            keys.append(_NOKEY)
-        elif cls is yaml.SequenceEndEvent or cls is yaml.MappingEndEvent:
-            stack.pop()
-            keys.pop()
-        elif cls is yaml.AliasEvent:
-            if ev.anchor not in anchors:
-                raise YamlError(
-                    f"unknown anchor '{ev.anchor}'", ev.start_mark.line + 1, ev.start_mark.column + 1
-                )
-            add(anchors[ev.anchor], ev.start_mark, "")
-        elif cls is yaml.DocumentStartEvent:
-            root = []
-            anchors = {}
-        elif cls is yaml.DocumentEndEvent:
-            docs.append(root[0] if root else None)
-    return docs
+        handle = handlers.get(type(ev))
+        if handle is not None:
+            handle(ev)
+    return b.docs
 
 
 class _NoKey:
