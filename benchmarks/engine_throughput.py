@@ -384,7 +384,10 @@ def _measure(args: argparse.Namespace, path: Path, cpu: int | None) -> Result:
         cpu_pinned=cpu,
         rule_files=[str(p) for p in rule_files],
     )
-    log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
+
+    def log(*a: object) -> None:
+        if not args.json:
+            print(*a, file=sys.stderr)
 
     paths = [str(p) for p in rule_files]
 

@@ -163,10 +163,10 @@ def measure(args: argparse.Namespace) -> Result:
         else:
             path = args.events
         one = t / "one.jsonl"
-        with open(path, "rb") as f:
-            for line in f:
-                if b'"evt.type"' in line:
-                    one.write_bytes(line)
+        with open(path, "rb") as src:
+            for raw in src:
+                if b'"evt.type"' in raw:
+                    one.write_bytes(raw)
                     break
         config = t / "stockade.yaml"
         config.write_text("{}\n")
@@ -219,12 +219,12 @@ def measure(args: argparse.Namespace) -> Result:
                 figs[f"startup_{rs}"].wall.append(w)
                 for fmt in args.formats:
                     c, w, err = run_child([exe, "replay", str(path), *extra, "-o", fmt], env, cpu)
-                    f = figs[f"{rs}_{fmt}"]
-                    f.cpu.append(c)
-                    f.wall.append(w)
+                    fig = figs[f"{rs}_{fmt}"]
+                    fig.cpu.append(c)
+                    fig.wall.append(w)
                     m = _SUMMARY.search(err)
                     if m:
-                        f.alerts, f.rules = int(m.group(1)), int(m.group(2))
+                        fig.alerts, fig.rules = int(m.group(1)), int(m.group(2))
                     line.append(f"{rs} {fmt} {c:.2f}s")
             log(args, " ".join(line))
     floor = figs["floor"].best

@@ -169,7 +169,9 @@ class AgentSensor:
         self.runner = runner
         runner.pipeline = _CountingPipeline(runner.pipeline, self.match)
         self.runtime.start()
-        self.backend: EbpfBackend = runner.backends["ebpf"]
+        backend = runner.backends["ebpf"]
+        assert isinstance(backend, EbpfBackend)
+        self.backend = backend
 
     @property
     def events(self) -> int:

@@ -174,7 +174,7 @@ def main() -> int:
     got = harness.sensor_args(ap, NAME, ebpf=True)
     if got is None or got[1] is None:
         return 2
-    args, caps = got
+    args, caps = got[0], got[1]
     if args.rules:
         engine = Engine.from_files(args.rules)
         rules_desc = ", ".join(args.rules)

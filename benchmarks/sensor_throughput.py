@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     out["backend"] = runner.plan.describe()["backend"]
     runs = []
     try:
-        for label, work, n in (
+        bursts: list[tuple[str, Callable[[], float], int]] = [
             ("execs", lambda: spawn_burst(args.execs, None), args.execs),
             ("opens", lambda: open_burst(tmp, args.opens), args.opens),
-        ):
+        ]
+        for label, work, n in bursts:
             before_ev, before_cpu, before_lost = runner.events, _cpu(), runner.status()["lost_total"]
             t0 = time.monotonic()
             wall = work()

@@ -99,7 +99,7 @@ def test_an_unknown_extra_field_is_a_load_error_naming_the_rule(tmp_path: Path) 
     assert "Shell in container" in str(ei.value) or "r.yaml" in str(ei.value)
 
 
-def test_a_bad_entry_is_a_config_error(tmp_path: Path) -> None:
+def test_a_bad_entry_is_a_config_error() -> None:
     from stockade.errors import ConfigError
 
     with pytest.raises(ConfigError) as ei:

@@ -37,7 +37,7 @@ _RULES = """
 """
 
 
-def _raise(data: dict[str, Any]) -> Any:
+def _raise(_data: dict[str, Any]) -> Any:
     raise RuntimeError("compiled code failed")
 
 

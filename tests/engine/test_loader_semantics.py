@@ -192,7 +192,8 @@ def test_every_error_is_reported_with_file_line_column_and_item(tmp_path: Path) 
         load_rules(files)
     errs = [p for p in ei.value.problems if p.level == "error"]
     by_item = {p.location.item: p for p in errs if p.location}
-    assert by_item["rule 'one'"].location.line == 4 and by_item["rule 'one'"].location.column == 36
+    loc = by_item["rule 'one'"].location
+    assert loc is not None and (loc.line, loc.column) == (4, 36)
     assert "nonexistent field proc.nme" in by_item["rule 'one'"].message
     assert by_item["rule 'two'"].message == "Undefined macro 'undefined_macro' used in filter."
     assert "expected ')'" in by_item["rule 'three'"].message or "syntax" in by_item["rule 'three'"].message
@@ -242,7 +243,7 @@ def test_required_engine_version_too_new_is_an_error(tmp_path: Path) -> None:
     assert not rs.errors
 
 
-def test_required_plugin_versions_are_reported(falco_rules_path: Path, k8s_audit_rules_path: Path) -> None:
+def test_required_plugin_versions_are_reported(falco_rules_path: Path) -> None:
     rs = check_rules([str(falco_rules_path)])
     assert rs.required_plugins[0]["name"] == "container"
     assert rs.required_plugins[0]["satisfied_by"] == "container"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import stockade.engine.cache as cache_mod
+import stockade.rules.loader as loader
 from stockade.config import DEFAULT_APPEND_OUTPUT
 from stockade.engine import Engine
 from stockade.engine.build import append_output_spec
@@ -47,7 +48,7 @@ class _Loads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.n = 0
-        real = cache_mod.load_rules
+        real = loader.load_rules
 
         def counted(paths: list[str]) -> Any:
             self.n += 1

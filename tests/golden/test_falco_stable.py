@@ -84,7 +84,7 @@ def test_enabled_rules_loaded(engine_all: Engine, rule_items: dict[str, dict[str
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_fires(case: GoldenCase, engine_all: Engine, rule_items: dict[str, dict[str, Any]]) -> None:
+def test_fires(case: GoldenCase, engine_all: Engine) -> None:
     for v in case.fires:
         fired = _fired(_run(engine_all, v.event))
         assert sorted(fired) == sorted({case.rule} | v.also), _describe(v)

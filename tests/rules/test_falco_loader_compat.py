@@ -809,7 +809,7 @@ def test_yaml_cpp_readings_are_kept_as_text(tmp_path: Path) -> None:
     assert r.output == "<< merged %proc.name"
 
 
-def test_skipped_rule_does_not_run_and_the_rest_do(tmp_path: Path) -> None:
+def test_skipped_rule_does_not_run_and_the_rest_do() -> None:
     text = textwrap.dedent(RULE) + textwrap.dedent(
         """
         - rule: skipped
@@ -828,7 +828,7 @@ def _values(rs: Ruleset, rule: str) -> list[str]:
     ast = rs.rules[rule].ast
     assert ast is not None
     for n in walk(ast):
-        if isinstance(n, Check) and n.lhs.name == "proc.name" and isinstance(n.rhs, ListLit):  # type: ignore[union-attr]
+        if isinstance(n, Check) and n.lhs.name == "proc.name" and isinstance(n.rhs, ListLit):
             return [i.value for i in n.rhs.items]
     raise AssertionError("no proc.name in (...)")
 

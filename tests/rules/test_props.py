@@ -85,6 +85,58 @@ def lit(v: str, quoted: bool) -> StrLit:
     return StrLit(v, quoted or not v or any(c in v for c in " ()=,\"'") or v in ("and", "or", "not"))
 
 
+def _evttype_check(draw: st.DrawFn, q: bool) -> Node:
+    if draw(st.booleans()):
+        types = draw(st.lists(st.sampled_from(EVTTYPES), min_size=1, max_size=3))
+        return Check(FieldRef("evt.type"), "in", ListLit(tuple(lit(v, q) for v in types)))
+    return Check(
+        FieldRef("evt.type"), draw(st.sampled_from(["=", "!="])), lit(draw(st.sampled_from(EVTTYPES)), q)
+    )
+
+
+def _num_check(draw: st.DrawFn, q: bool) -> Node:
+    f = field_ref(draw(st.sampled_from(NUM_FIELDS)))
+    op = draw(st.sampled_from(NUM_OPS))
+    if op == "in":
+        values = draw(st.lists(st.sampled_from(NUM_VALUES), max_size=3))
+        return Check(f, op, ListLit(tuple(lit(v, q) for v in values)))
+    return Check(f, op, lit(draw(st.sampled_from(NUM_VALUES)), q and op in ("=", "!=")))
+
+
+def _net_check(draw: st.DrawFn, q: bool) -> Node:
+    net = field_ref(draw(st.sampled_from(NET_FIELDS)))
+    nets = ["10.0.0.0/8", "192.168.0.0/16", "127.0.0.0/8", "::1", "0.0.0.0", "nonsense", "fe80::/10"]
+    if draw(st.booleans()):
+        items = draw(st.lists(st.sampled_from(nets), min_size=1, max_size=3))
+        return Check(
+            net, draw(st.sampled_from(["in", "intersects"])), ListLit(tuple(lit(v, q) for v in items))
+        )
+    return Check(net, draw(st.sampled_from(["=", "==", "!="])), lit(draw(st.sampled_from(nets)), q))
+
+
+def _str_check(draw: st.DrawFn, kind: str, q: bool) -> Node:
+    lhs: FieldRef | Transform = field_ref(
+        draw(st.sampled_from(STR_FIELDS + (ANY_FIELDS if kind == "any" else [])))
+    )
+    if kind == "transform":
+        lhs = Transform(draw(st.sampled_from(["tolower", "toupper", "basename"])), (lhs,))
+    if draw(st.integers(0, 3)) == 0:
+        op = draw(st.sampled_from(LIST_OPS))
+        values = draw(st.lists(st.sampled_from(STR_VALUES), max_size=4))
+        return Check(lhs, op, ListLit(tuple(lit(v, q) for v in values)))
+    op = draw(st.sampled_from(STR_OPS))
+    if op in ("=", "contains", "startswith", "endswith") and draw(st.integers(0, 4)) == 0:
+        items = draw(st.lists(st.sampled_from(STR_VALUES), min_size=1, max_size=3))
+        mod = draw(st.sampled_from(["anyof", "allof", "oneof"]))
+        return Check(lhs, op, ListLit(tuple(lit(v, q) for v in items)), mod)
+    v = draw(st.sampled_from(STR_VALUES))
+    if op == "regex":
+        v = draw(st.sampled_from(["ba.*", "/etc/.*", "[a-z]+", "sh|bash", ".*"]))
+    if op in ("<", ">"):  # the grammar takes a bare number after a relational operator
+        return Check(lhs, op, StrLit(draw(st.sampled_from(NUM_VALUES)), False))
+    return Check(lhs, op, lit(v, q))
+
+
 @st.composite
 def checks(draw: st.DrawFn) -> Node:
     kind = draw(
@@ -99,31 +151,11 @@ def checks(draw: st.DrawFn) -> Node:
         return And((gate, draw(checks())))
     q = draw(st.booleans())
     if kind == "evttype":
-        if draw(st.booleans()):
-            return Check(
-                FieldRef("evt.type"),
-                "in",
-                ListLit(
-                    tuple(
-                        lit(v, q) for v in draw(st.lists(st.sampled_from(EVTTYPES), min_size=1, max_size=3))
-                    )
-                ),
-            )
-        return Check(
-            FieldRef("evt.type"), draw(st.sampled_from(["=", "!="])), lit(draw(st.sampled_from(EVTTYPES)), q)
-        )
+        return _evttype_check(draw, q)
     if kind == "exists":
         return Check(field_ref(draw(st.sampled_from(STR_FIELDS + NUM_FIELDS + ANY_FIELDS))), "exists")
     if kind == "num":
-        f = field_ref(draw(st.sampled_from(NUM_FIELDS)))
-        op = draw(st.sampled_from(NUM_OPS))
-        if op == "in":
-            return Check(
-                f,
-                op,
-                ListLit(tuple(lit(v, q) for v in draw(st.lists(st.sampled_from(NUM_VALUES), max_size=3)))),
-            )
-        return Check(f, op, lit(draw(st.sampled_from(NUM_VALUES)), q and op in ("=", "!=")))
+        return _num_check(draw, q)
     if kind == "bool":
         return Check(
             field_ref(draw(st.sampled_from(BOOL_FIELDS))),
@@ -131,37 +163,8 @@ def checks(draw: st.DrawFn) -> Node:
             lit(draw(st.sampled_from(["true", "false"])), q),
         )
     if kind == "net":
-        net = field_ref(draw(st.sampled_from(NET_FIELDS)))
-        nets = ["10.0.0.0/8", "192.168.0.0/16", "127.0.0.0/8", "::1", "0.0.0.0", "nonsense", "fe80::/10"]
-        if draw(st.booleans()):
-            items = draw(st.lists(st.sampled_from(nets), min_size=1, max_size=3))
-            return Check(
-                net, draw(st.sampled_from(["in", "intersects"])), ListLit(tuple(lit(v, q) for v in items))
-            )
-        return Check(net, draw(st.sampled_from(["=", "==", "!="])), lit(draw(st.sampled_from(nets)), q))
-    lhs: FieldRef | Transform = field_ref(
-        draw(st.sampled_from(STR_FIELDS + (ANY_FIELDS if kind == "any" else [])))
-    )
-    if kind == "transform":
-        lhs = Transform(draw(st.sampled_from(["tolower", "toupper", "basename"])), (lhs,))
-    if draw(st.integers(0, 3)) == 0:
-        op = draw(st.sampled_from(LIST_OPS))
-        return Check(
-            lhs,
-            op,
-            ListLit(tuple(lit(v, q) for v in draw(st.lists(st.sampled_from(STR_VALUES), max_size=4)))),
-        )
-    op = draw(st.sampled_from(STR_OPS))
-    if op in ("=", "contains", "startswith", "endswith") and draw(st.integers(0, 4)) == 0:
-        items = draw(st.lists(st.sampled_from(STR_VALUES), min_size=1, max_size=3))
-        mod = draw(st.sampled_from(["anyof", "allof", "oneof"]))
-        return Check(lhs, op, ListLit(tuple(lit(v, q) for v in items)), mod)
-    v = draw(st.sampled_from(STR_VALUES))
-    if op == "regex":
-        v = draw(st.sampled_from(["ba.*", "/etc/.*", "[a-z]+", "sh|bash", ".*"]))
-    if op in ("<", ">"):  # the grammar takes a bare number after a relational operator
-        return Check(lhs, op, StrLit(draw(st.sampled_from(NUM_VALUES)), False))
-    return Check(lhs, op, lit(v, q))
+        return _net_check(draw, q)
+    return _str_check(draw, kind, q)
 
 
 def nodes() -> st.SearchStrategy[Node]:

@@ -64,9 +64,10 @@ class Agent:
         self.say = say or logging.getLogger("stockade.runtime").warning
         self.engine, self.notes = build_engine(cfg, rules)
         self.shipper = Shipper(manager_url, Path(cfg.data_dir) / "spool" / "agent", token=cfg.api.token)
+        self.sinks: list[Sink] = list(sinks or [])
         self.pipeline = Pipeline(
             self.engine,
-            list(sinks or []),
+            self.sinks,
             store=ShippingStore(self.shipper),
             aggregate_window_s=cfg.engine.aggregate_window_s,
             record_events="alerts",
@@ -80,7 +81,7 @@ class Agent:
 
     def hangup(self) -> None:
         """SIGHUP: reopen the file sinks, then reload the rules."""
-        hangup("stockade agent", self.pipeline.sinks, self.reloader, self.say)
+        hangup("stockade agent", self.sinks, self.reloader, self.say)
         self.engine = self.pipeline.engine
 
     def status(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
@@ -26,6 +26,16 @@ from stockade.model.errorlog import ErrorLog
 from stockade.model.timeutil import format_time_ns
 from stockade.rules.prefilter import failed_droppable
 from stockade.runtime.pipeline import Pipeline
+from stockade.sinks.interface import Sink
+
+
+class RunningSensor(Protocol):
+    """What a reload needs to know of the running sensor (:class:`stockade.runtime.sensing.SensorRunner`)."""
+
+    #: the event types it follows (None: all)
+    needed: set[str] | None
+    #: the syscalls whose failed calls its kernel prefilter drops
+    drop_failed: frozenset[str]
 
 
 class ReloadError(StockadeError):
@@ -49,7 +59,7 @@ class RulesReloader:
         rules: list[str] | None,
         *,
         config_loader: Callable[[], StockadeConfig] | None = None,
-        sensor: Any = None,
+        sensor: RunningSensor | None = None,
     ) -> None:
         self.cfg = cfg
         self.pipeline = pipeline
@@ -126,7 +136,7 @@ class RulesReloader:
             notes.append(
                 f"the sensor follows the event types it started with; not followed until a restart: {more}"
             )
-        dropping = frozenset(getattr(s, "drop_failed", ()) or ())
+        dropping = s.drop_failed
         if dropping:
             kept = dropping - failed_droppable(engine.conditions("syscall"), dropping)
             if kept:
@@ -150,7 +160,7 @@ class RulesReloader:
         return {"reloads": dict(self.reloads), "last_reload": self.last}
 
 
-def hangup(who: str, sinks: Sequence[Any], reloader: RulesReloader, say: Callable[[str], None]) -> None:
+def hangup(who: str, sinks: Sequence[Sink], reloader: RulesReloader, say: Callable[[str], None]) -> None:
     """What SIGHUP does: reopen the file sinks (after logrotate moved their files), then reload the
     rules; each step said in one line (a failed reload is said, not raised: the old rules run on)."""
     from stockade.sinks.build import reopen_all
