@@ -165,7 +165,7 @@ class InMemory:
 
 
 class _Noop:
-    def process(self, ev: Any) -> list[Any]:
+    def process(self, _ev: Any) -> list[Any]:
         return []
 
 
@@ -371,117 +371,156 @@ def run(args: argparse.Namespace) -> Result | None:
 
 
 def _measure(args: argparse.Namespace, path: Path, cpu: int | None) -> Result:
-    rule_files = [Path(p) for p in args.rules] if args.rules else default_rule_paths()
-    size = path.stat().st_size
-    res = Result(
-        machine=harness.machine_info(),
-        date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        command=" ".join([Path(sys.executable).name, *sys.argv]),
-        events_file=str(path),
-        events=0,
-        bytes_per_event=0.0,
-        rounds=args.repeat,
-        cpu_pinned=cpu,
-        rule_files=[str(p) for p in rule_files],
-    )
+    return _Measurement(args, path, cpu).run()
 
-    def log(*a: object) -> None:
-        if not args.json:
+
+class _Measurement:
+    """One run of every figure, `args.repeat` rounds (the module docstring says which)."""
+
+    def __init__(self, args: argparse.Namespace, path: Path, cpu: int | None) -> None:
+        self.args = args
+        self.path = path
+        rule_files = [Path(p) for p in args.rules] if args.rules else default_rule_paths()
+        self.paths = [str(p) for p in rule_files]
+        self.res = Result(
+            machine=harness.machine_info(),
+            date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            command=" ".join([Path(sys.executable).name, *sys.argv]),
+            events_file=str(path),
+            events=0,
+            bytes_per_event=0.0,
+            rounds=args.repeat,
+            cpu_pinned=cpu,
+            rule_files=self.paths,
+        )
+        self.floor = Timing("decode floor (read + orjson.loads)")
+        self.noop = Timing("call floor (no-op method per Event)")
+        self.cold = Timing(f"engine in memory, {CHUNK:,} pre-decoded")
+        self.warm = Timing(f"engine in memory, batches of {BATCH:,}")
+        self.e2e = Timing("end to end, JSONL (orjson loop)")
+        self.e2e_src = Timing("end to end, JSONL (stockade source)")
+        self.interp = Timing(f"reference interpreter ({args.interp:,} events)")
+        self.hits: Counter[str] = Counter()
+        self.factory: Callable[[Path], Any] | None = None
+
+    def log(self, *a: object) -> None:
+        """Progress, on standard error (not with --json)."""
+        if not self.args.json:
             print(*a, file=sys.stderr)
 
-    paths = [str(p) for p in rule_files]
-
-    def make_engine() -> Any:
+    def make_engine(self) -> Any:
+        """A freshly loaded engine (no state carried between figures or rounds)."""
         from stockade.engine import Engine
 
-        return Engine.from_files(paths, rule_matching=args.matching, hostname="bench")
+        return Engine.from_files(self.paths, rule_matching=self.args.matching, hostname="bench")
 
-    engine = None
-    try:
-        t0 = time.perf_counter()
-        engine = make_engine()
-        res.engine_load_s = round(time.perf_counter() - t0, 3)
+    def run(self) -> Result:
+        """Every round, then the figures and the targets."""
+        has_engine = self._load_engine()
+        self.factory = jsonl_source_factory() if has_engine else None
+        for r in range(self.args.repeat):
+            n, c, w = decode_floor(self.path)
+            self.floor.add(n, c, w)
+            line = f"round {r + 1}/{self.args.repeat}: floor {n / c:,.0f}/s"
+            if has_engine:
+                line += self._engine_round(r)
+            self.log(line)
+        res = self.res
+        res.events = self.floor.events - _header_lines(self.path)
+        res.bytes_per_event = round(self.path.stat().st_size / max(self.floor.events, 1), 1)
+        res.figures.append(figure(self.floor, self.floor, None))
+        if has_engine:
+            self._engine_figures()
+        return res
+
+    def _load_engine(self) -> bool:
+        """Load the rules once (timed, rules counted); False if the engine cannot be had."""
+        res = self.res
         try:
-            info = engine.rules_info()
-            res.rules_loaded = sum(1 for r in info if r.get("enabled", True))
+            t0 = time.perf_counter()
+            engine = self.make_engine()
+            res.engine_load_s = round(time.perf_counter() - t0, 3)
+        except Exception as e:  # engine not there yet, or rules fail to load: still report the floor
+            res.engine_error = f"{type(e).__name__}: {e}"
+            self.log(f"engine unavailable: {res.engine_error}")
+            return False
+        try:
+            res.rules_loaded = sum(1 for r in engine.rules_info() if r.get("enabled", True))
         except Exception:  # the count is informative only
             res.rules_loaded = None
-        log(
-            f"engine: {res.rules_loaded} enabled rules loaded in {res.engine_load_s}s from {len(paths)} file(s)"
+        self.log(
+            f"engine: {res.rules_loaded} enabled rules loaded in {res.engine_load_s}s from {len(self.paths)} file(s)"
         )
-    except Exception as e:  # engine not there yet, or rules fail to load: still report the floor
-        res.engine_error = f"{type(e).__name__}: {e}"
-        log(f"engine unavailable: {res.engine_error}")
+        return True
 
-    factory = jsonl_source_factory() if engine is not None else None
-    floor = Timing("decode floor (read + orjson.loads)")
-    noop = Timing("call floor (no-op method per Event)")
-    cold = Timing(f"engine in memory, {CHUNK:,} pre-decoded")
-    warm = Timing(f"engine in memory, batches of {BATCH:,}")
-    e2e = Timing("end to end, JSONL (orjson loop)")
-    e2e_src = Timing("end to end, JSONL (stockade source)")
-    interp_t = Timing(f"reference interpreter ({args.interp:,} events)")
-    hits: Counter[str] = Counter()
+    def _engine_round(self, r: int) -> str:
+        """One round of the engine's figures; what to print of it."""
+        args, path = self.args, self.path
+        m = engine_in_memory(
+            path,
+            self.make_engine(),
+            self.make_engine() if args.batches else None,
+            self.hits if r == 0 else None,
+        )
+        self.noop.add(m.events, m.noop.cpu, m.noop.wall)
+        self.cold.add(m.events, m.cold.cpu, m.cold.wall)
+        line = f", in memory {m.events / m.cold.cpu:,.0f}/s"
+        if args.batches:
+            self.warm.add(m.events, m.warm.cpu, m.warm.wall)
+            line += f" (batches {m.events / m.warm.cpu:,.0f}/s)"
+        if r == 0:
+            self.res.alerting_events = m.alerting_events
+            self.res.alerts = sum(self.hits.values())
+        n, c, w, _ = end_to_end_plain(path, self.make_engine())
+        self.e2e.add(n, c, w)
+        line += f", e2e {n / c:,.0f}/s"
+        line += self._source_round()
+        if r == 0 and args.interp:
+            line += self._interpreter_round()
+        return line
 
-    for r in range(args.repeat):
-        n, c, w = decode_floor(path)
-        floor.add(n, c, w)
-        line = f"round {r + 1}/{args.repeat}: floor {n / c:,.0f}/s"
-        if engine is not None:
-            m = engine_in_memory(
-                path, make_engine(), make_engine() if args.batches else None, hits if r == 0 else None
-            )
-            noop.add(m.events, m.noop.cpu, m.noop.wall)
-            cold.add(m.events, m.cold.cpu, m.cold.wall)
-            if args.batches:
-                warm.add(m.events, m.warm.cpu, m.warm.wall)
-            if r == 0:
-                res.alerting_events = m.alerting_events
-                res.alerts = sum(hits.values())
-            n, c, w, _ = end_to_end_plain(path, make_engine())
-            e2e.add(n, c, w)
-            line += f", in memory {m.events / m.cold.cpu:,.0f}/s"
-            if args.batches:
-                line += f" (batches {m.events / m.warm.cpu:,.0f}/s)"
-            line += f", e2e {n / c:,.0f}/s"
-            if factory is not None:
-                try:
-                    n, c, w, _ = end_to_end_source(path, make_engine(), factory)
-                    e2e_src.add(n, c, w)
-                    line += f", e2e source {n / c:,.0f}/s"
-                except Exception as e:
-                    log(f"stockade JSONL source failed: {type(e).__name__}: {e}")
-                    factory = None
-            if r == 0 and args.interp:
-                try:
-                    ri = reference_interpreter(path, make_engine(), args.interp)
-                except Exception as e:
-                    log(f"reference interpreter failed: {type(e).__name__}: {e}")
-                    ri = None
-                if ri is not None:
-                    interp_t.add(*ri)
-                    line += f", interpreter {ri[0] / ri[1]:,.0f}/s"
-        log(line)
+    def _source_round(self) -> str:
+        if self.factory is None:
+            return ""
+        try:
+            n, c, w, _ = end_to_end_source(self.path, self.make_engine(), self.factory)
+        except Exception as e:
+            self.log(f"stockade JSONL source failed: {type(e).__name__}: {e}")
+            self.factory = None
+            return ""
+        self.e2e_src.add(n, c, w)
+        return f", e2e source {n / c:,.0f}/s"
 
-    res.events = floor.events - _header_lines(path)
-    res.bytes_per_event = round(size / max(floor.events, 1), 1)
-    res.figures.append(figure(floor, floor, None))
-    if engine is not None:
-        res.figures.append(figure(noop, floor, None))
-        res.figures.append(figure(cold, floor, TARGET_IN_MEMORY))
-        if warm.cpu:
-            res.figures.append(figure(warm, floor, TARGET_IN_MEMORY))
-        if interp_t.cpu:
-            res.figures.append(figure(interp_t, floor, None))
-        res.figures.append(figure(e2e, floor, TARGET_END_TO_END, TARGET_E2E_RATIO))
-        if e2e_src.cpu:
-            res.figures.append(figure(e2e_src, floor, TARGET_END_TO_END, TARGET_E2E_RATIO))
-        res.top_rules = hits.most_common(args.top)
-        # The targets are judged on the paths the runtime takes: process(Event) on a large list of
-        # decoded events, and the Stockade JSON Lines source when it exists.
-        real_e2e = res.figures[-1]
+    def _interpreter_round(self) -> str:
+        try:
+            ri = reference_interpreter(self.path, self.make_engine(), self.args.interp)
+        except Exception as e:
+            self.log(f"reference interpreter failed: {type(e).__name__}: {e}")
+            return ""
+        if ri is None:
+            return ""
+        self.interp.add(*ri)
+        return f", interpreter {ri[0] / ri[1]:,.0f}/s"
+
+    def _engine_figures(self) -> None:
+        res, floor = self.res, self.floor
+        res.figures.append(figure(self.noop, floor, None))
+        res.figures.append(figure(self.cold, floor, TARGET_IN_MEMORY))
+        for t in (self.warm, self.interp):
+            if t.cpu:
+                res.figures.append(figure(t, floor, None if t is self.interp else TARGET_IN_MEMORY))
+        res.figures.append(figure(self.e2e, floor, TARGET_END_TO_END, TARGET_E2E_RATIO))
+        if self.e2e_src.cpu:
+            res.figures.append(figure(self.e2e_src, floor, TARGET_END_TO_END, TARGET_E2E_RATIO))
+        res.top_rules = self.hits.most_common(self.args.top)
+        res.targets = self._targets(res.figures[-1])
+
+    def _targets(self, real_e2e: dict[str, Any]) -> dict[str, Any]:
+        """The targets, judged on the paths the runtime takes: process(Event) on a large list of
+        decoded events, and the Stockade JSON Lines source when it exists (`real_e2e`)."""
+        floor, cold = self.floor, self.cold
         engine_us = real_e2e["us_per_event"] - floor.us_per_event
-        res.targets = {
+        return {
             "in_memory_events_per_s": {
                 "target": TARGET_IN_MEMORY,
                 "figure": cold.name,
@@ -502,7 +541,6 @@ def _measure(args: argparse.Namespace, path: Path, cpu: int | None) -> Result:
                 "met": engine_us <= floor.us_per_event,
             },
         }
-    return res
 
 
 def print_table(res: Result) -> None:

@@ -694,7 +694,7 @@ def other(rng: random.Random, p: Proc) -> dict[str, Any]:
     return d
 
 
-def hits(rng: random.Random, procs: list[Proc]) -> Iterator[tuple[str, float, dict[str, Any]]]:
+def hits(procs: list[Proc]) -> Iterator[tuple[str, float, dict[str, Any]]]:
     """Attack-like events: (expected rule, relative weight, event)."""
     by_name = {p.name: p for p in procs}
     nginx, py, java, node = by_name["nginx"], by_name["python3"], by_name["java"], by_name["node"]
@@ -969,7 +969,7 @@ def build_pool(seed: int, per_family: int = 4000) -> Pool:
             p = rng.choices(procs, pweights)[0]
             events.append(maker(rng, p))
         add(family, MIX[family], events)
-    hit_list = list(hits(rng, procs))
+    hit_list = list(hits(procs))
     add("hit", MIX["hit"], [d for _, _, d in hit_list], [w for _, w, _ in hit_list])
     cum: list[float] = []
     acc = 0.0

@@ -149,7 +149,78 @@ def run_child(argv: list[str], env: dict[str, str], cpu: int | None) -> tuple[fl
 _SUMMARY = re.compile(r"^(\d+) alerts from (\d+) rules", re.M)
 
 
+@dataclass
+class _Children:
+    """How the measured commands run: the stockade executable, their environment, their CPU, the
+    compiled-rules cache they share, the recording and a one-event file."""
+
+    exe: str
+    env: dict[str, str]
+    cpu: int | None
+    cache: Path
+    path: Path
+    one: Path
+
+    def run(self, argv: list[str], fig: Figure) -> tuple[float, str]:
+        """Run one child, add its times to `fig`; its CPU seconds and standard error."""
+        c, w, err = run_child(argv, self.env, self.cpu)
+        fig.cpu.append(c)
+        fig.wall.append(w)
+        return c, err
+
+
+def _child_env(t: Path) -> dict[str, str]:
+    """The children's environment: an empty configuration, a fresh cache, and Python bytecode as
+    after any normal install or first run (pip compiles it; this environment may set
+    PYTHONDONTWRITEBYTECODE), kept in the temporary directory, not next to the sources."""
+    config = t / "stockade.yaml"
+    config.write_text("{}\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STOCKADE_") and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    return env | {
+        "STOCKADE_CONFIG": str(config),
+        "XDG_CACHE_HOME": str(t / "cache"),
+        "PYTHONPYCACHEPREFIX": str(t / "pycache"),
+    }
+
+
+def _first_event(path: Path, one: Path) -> Path:
+    """`one`, holding the recording's first event (for the start-up figures)."""
+    with open(path, "rb") as src:
+        for raw in src:
+            if b'"evt.type"' in raw:
+                one.write_bytes(raw)
+                break
+    return one
+
+
+def _round(
+    r: int, args: argparse.Namespace, ch: _Children, rulesets: dict[str, list[str]], figs: dict[str, Figure]
+) -> str:
+    """One round of every figure; its line of progress."""
+    line = [f"round {r + 1}/{args.repeat}:"]
+    c, _ = ch.run([sys.executable, "-c", FLOOR_CODE, str(ch.path)], figs["floor"])
+    line.append(f"floor {c:.2f}s")
+    for rs, extra in rulesets.items():
+        if r == 0:
+            shutil.rmtree(ch.cache, ignore_errors=True)
+            ch.run([ch.exe, "replay", str(ch.one), *extra, "-q"], figs[f"startup_cold_{rs}"])
+        ch.run([ch.exe, "replay", str(ch.one), *extra, "-q"], figs[f"startup_{rs}"])
+        for fmt in args.formats:
+            fig = figs[f"{rs}_{fmt}"]
+            c, err = ch.run([ch.exe, "replay", str(ch.path), *extra, "-o", fmt], fig)
+            m = _SUMMARY.search(err)
+            if m:
+                fig.alerts, fig.rules = int(m.group(1)), int(m.group(2))
+            line.append(f"{rs} {fmt} {c:.2f}s")
+    return " ".join(line)
+
+
 def measure(args: argparse.Namespace) -> Result:
+    """Every figure, best of `args.repeat` rounds, with its ratio to the decode floor."""
     cpu = None if args.no_pin else pick_cpu(args.cpu)
     exe = stockade_exe()
     falco = falco_rules()
@@ -162,29 +233,9 @@ def measure(args: argparse.Namespace) -> Result:
             log(args, f"generated {args.count:,} events in {time.perf_counter() - t0:.1f}s -> {path}")
         else:
             path = args.events
-        one = t / "one.jsonl"
-        with open(path, "rb") as src:
-            for raw in src:
-                if b'"evt.type"' in raw:
-                    one.write_bytes(raw)
-                    break
-        config = t / "stockade.yaml"
-        config.write_text("{}\n")
-        cache = t / "cache"
-        # Bytecode as after any normal install or first run (pip compiles it; this environment may
-        # set PYTHONDONTWRITEBYTECODE), kept in the temporary directory, not next to the sources.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("STOCKADE_") and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
-        }
-        env |= {
-            "STOCKADE_CONFIG": str(config),
-            "XDG_CACHE_HOME": str(cache),
-            "PYTHONPYCACHEPREFIX": str(t / "pycache"),
-        }
+        ch = _Children(exe, _child_env(t), cpu, t / "cache", path, _first_event(path, t / "one.jsonl"))
         for extra in ([], ["--rules", str(falco)]):  # warm-up: writes the bytecode
-            run_child([exe, "replay", str(one), *extra, "-q"], env, cpu)
+            run_child([exe, "replay", str(ch.one), *extra, "-q"], ch.env, cpu)
         res = Result(
             date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
             machine=harness.machine_info(),
@@ -203,30 +254,7 @@ def measure(args: argparse.Namespace) -> Result:
             for fmt in args.formats:
                 figs[f"{rs}_{fmt}"] = Figure(f"replay, {rs} rules, --output {fmt}")
         for r in range(args.repeat):
-            line = [f"round {r + 1}/{args.repeat}:"]
-            c, w, _ = run_child([sys.executable, "-c", FLOOR_CODE, str(path)], env, cpu)
-            figs["floor"].cpu.append(c)
-            figs["floor"].wall.append(w)
-            line.append(f"floor {c:.2f}s")
-            for rs, extra in rulesets.items():
-                if r == 0:
-                    shutil.rmtree(cache, ignore_errors=True)
-                    c, w, _ = run_child([exe, "replay", str(one), *extra, "-q"], env, cpu)
-                    figs[f"startup_cold_{rs}"].cpu.append(c)
-                    figs[f"startup_cold_{rs}"].wall.append(w)
-                c, w, _ = run_child([exe, "replay", str(one), *extra, "-q"], env, cpu)
-                figs[f"startup_{rs}"].cpu.append(c)
-                figs[f"startup_{rs}"].wall.append(w)
-                for fmt in args.formats:
-                    c, w, err = run_child([exe, "replay", str(path), *extra, "-o", fmt], env, cpu)
-                    fig = figs[f"{rs}_{fmt}"]
-                    fig.cpu.append(c)
-                    fig.wall.append(w)
-                    m = _SUMMARY.search(err)
-                    if m:
-                        fig.alerts, fig.rules = int(m.group(1)), int(m.group(2))
-                    line.append(f"{rs} {fmt} {c:.2f}s")
-            log(args, " ".join(line))
+            log(args, _round(r, args, ch, rulesets, figs))
     floor = figs["floor"].best
     for key, f in figs.items():
         if key != "floor" and f.cpu:

@@ -429,7 +429,135 @@ def _summary(best: dict[str, Step | None], base: dict[str, dict[str, float]]) ->
     return lines
 
 
+@dataclass
+class _Plan:
+    """What to run: the rate steps (their length, the bisection), the bursts, which sensors."""
+
+    sustained: bool
+    seconds: float
+    refine: int
+    n_opens: int
+    n_execs: int
+    sensors: list[str]
+    open_rates: tuple[int, ...]
+    exec_rates: tuple[int, ...]
+    #: how long the machine alone runs each baseline
+    base_s: float
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> _Plan:
+        """The plan the command line asks for (``--quick``: shorter steps, fewer rates, smaller bursts)."""
+        quick = args.quick
+        return cls(
+            sustained=args.sustained,
+            seconds=args.step_seconds or (1.5 if quick else 4.0),
+            refine=args.refine if args.refine is not None else (0 if quick else 2),
+            n_opens=args.opens if args.opens is not None else (20_000 if quick else 100_000),
+            n_execs=args.execs if args.execs is not None else (1_000 if quick else 10_000),
+            sensors=[x.strip() for x in args.sensors.split(",") if x.strip()],
+            open_rates=OPEN_RATES[2::2] if quick else OPEN_RATES,
+            exec_rates=EXEC_RATES[1::2] if quick else EXEC_RATES,
+            base_s=1.0 if quick else 2.0,
+        )
+
+
+@dataclass
+class _Findings:
+    """What a run measured."""
+
+    steps: list[Step]
+    bursts: list[Step]
+    best: dict[str, Step | None]
+    #: the machine alone, per kind (open, exec), each run
+    runs: dict[str, list[dict[str, float]]]
+    evttypes: set[str]
+    rules_active: int
+
+
+def _progress(st: Step) -> None:
+    verdict = "holds" if st.holds else "lost" if st.lost or st.missing else "lags"
+    print(
+        f"  {st.sensor} {st.kind} {st.offered_per_s or 'full'} /s: {verdict} "
+        f"({st.achieved_per_s:,.0f}/s reached, {st.sensor_cpu_share:.2f} core)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _sustained(sensor: Sensor, name: str, wd: Workdir, plan: _Plan, f: _Findings) -> None:
+    """The highest sustained open and exec rates of one sensor."""
+    for kind, rates in (("open", plan.open_rates), ("exec", plan.exec_rates)):
+        ss, f.best[f"{name}/{kind}"] = search(sensor, wd, kind, rates, plan.seconds, plan.refine, _progress)
+        f.steps += ss
+
+
+def _agent(wd: Workdir, plan: _Plan, f: _Findings) -> None:
+    """The agent: what it follows, its sustained rates and its bursts."""
+    agent = AgentSensor(str(wd.root / "data"))
+    f.evttypes = set(agent.backend.evttypes)
+    f.rules_active = agent.rules()
+    try:
+        if "agent" in plan.sensors and plan.sustained:
+            _sustained(agent, "agent", wd, plan, f)
+        if "agent" in plan.sensors:
+            for kind, n in (("open", plan.n_opens), ("exec", plan.n_execs)):
+                if n:
+                    f.bursts.append(run_step(agent, wd, kind, 0, 0, count=n))
+                    _progress(f.bursts[-1])
+    finally:
+        agent.close()
+
+
+def _measure(plan: _Plan) -> _Findings:
+    f = _Findings([], [], {}, {"open": [], "exec": []}, set(), 0)
+    wd = Workdir()
+    try:
+        for _ in range(2):  # the machine alone, before and (below) after: the best run counts
+            for kind in f.runs:
+                f.runs[kind].append(baseline(wd, kind, plan.base_s))
+        # the agent first: it also says which event types the sensor follows (the bare backend's too)
+        _agent(wd, plan, f)
+        if "backend" in plan.sensors and plan.sustained:
+            bare = BareSensor(f.evttypes)
+            try:
+                _sustained(bare, "backend", wd, plan, f)
+            finally:
+                bare.close()
+        for kind in f.runs:
+            f.runs[kind].append(baseline(wd, kind, plan.base_s))
+    finally:
+        wd.close()
+    return f
+
+
+def _print_report(out: dict[str, Any], f: _Findings, base: dict[str, dict[str, float]]) -> None:
+    runs = f.runs
+    print(
+        f"machine alone (no sensor, best of {len(runs['open'])} runs): {base['open']['ops_per_s']:,.0f} opens/s "
+        f"({base['open']['gen_cpu_us_per_op']:.2f} us CPU each; runs: "
+        + ", ".join(f"{r['ops_per_s']:,.0f}" for r in runs["open"])
+        + f"), {base['exec']['ops_per_s']:,.0f} execs/s (runs: "
+        + ", ".join(f"{r['ops_per_s']:,.0f}" for r in runs["exec"])
+        + ")"
+    )
+    print(_HEAD)
+    for st in f.steps + f.bursts:
+        print(_row(st, base[st.kind]["ops_per_s"]))
+    print()
+    for line in _summary(f.best, base):
+        print(line)
+    print(
+        f"({out['rules_active']} rules active; sensor follows {len(f.evttypes)} event types; "
+        f"{out['cpus']} CPUs; {out['seconds']} s)\n"
+        "x machine = reached rate / the machine's own rate; cpu = sensor CPU seconds per second "
+        "(1.0 = one core); cpu/1k ev/s = that per 1,000 events/s handled; lag s = how long after the "
+        "load the sensor had all of it; gen us/op = the load generator's own CPU per operation (the "
+        "in-kernel probe's cost lands there; paced steps also pay their sleeps)"
+    )
+
+
 def main() -> int:
+    """Measure and print (module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sustained", action="store_true", help="find the highest sustained rate without loss")
     ap.add_argument("--quick", action="store_true", help="shorter steps, fewer rates: under a minute")
@@ -442,97 +570,22 @@ def main() -> int:
     if got is None or got[1] is None:
         return 2
     args = got[0]
-    quick = args.quick
-    seconds = args.step_seconds or (1.5 if quick else 4.0)
-    refine = args.refine if args.refine is not None else (0 if quick else 2)
-    n_opens = args.opens if args.opens is not None else (20_000 if quick else 100_000)
-    n_execs = args.execs if args.execs is not None else (1_000 if quick else 10_000)
-    sensors = [x.strip() for x in args.sensors.split(",") if x.strip()]
-    open_rates = OPEN_RATES[2::2] if quick else OPEN_RATES
-    exec_rates = EXEC_RATES[1::2] if quick else EXEC_RATES
-
-    def progress(st: Step) -> None:
-        verdict = "holds" if st.holds else "lost" if st.lost or st.missing else "lags"
-        print(
-            f"  {st.sensor} {st.kind} {st.offered_per_s or 'full'} /s: {verdict} "
-            f"({st.achieved_per_s:,.0f}/s reached, {st.sensor_cpu_share:.2f} core)",
-            file=sys.stderr,
-            flush=True,
-        )
-
     t_start = time.monotonic()
-    wd = Workdir()
-    steps: list[Step] = []
-    bursts: list[Step] = []
-    best: dict[str, Step | None] = {}
-    runs: dict[str, list[dict[str, float]]] = {"open": [], "exec": []}
     out: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
-    base_s = 1.0 if quick else 2.0
-    try:
-        for _ in range(2):  # the machine alone, before and (below) after: the best run counts
-            for kind in runs:
-                runs[kind].append(baseline(wd, kind, base_s))
-        # the agent first: it also says which event types the sensor follows (the bare backend's too)
-        agent = AgentSensor(str(wd.root / "data"))
-        evttypes = set(agent.backend.evttypes)
-        out["rules_active"] = agent.rules()
-        out["evttypes"] = sorted(evttypes)
-        try:
-            if "agent" in sensors and args.sustained:
-                for kind, rates in (("open", open_rates), ("exec", exec_rates)):
-                    ss, best[f"agent/{kind}"] = search(agent, wd, kind, rates, seconds, refine, progress)
-                    steps += ss
-            if "agent" in sensors:
-                for kind, n in (("open", n_opens), ("exec", n_execs)):
-                    if n:
-                        bursts.append(run_step(agent, wd, kind, 0, 0, count=n))
-                        progress(bursts[-1])
-        finally:
-            agent.close()
-        if "backend" in sensors and args.sustained:
-            bare = BareSensor(evttypes)
-            try:
-                for kind, rates in (("open", open_rates), ("exec", exec_rates)):
-                    ss, best[f"backend/{kind}"] = search(bare, wd, kind, rates, seconds, refine, progress)
-                    steps += ss
-            finally:
-                bare.close()
-        for kind in runs:
-            runs[kind].append(baseline(wd, kind, base_s))
-    finally:
-        wd.close()
-    base = {k: max(r, key=lambda x: x["ops_per_s"]) for k, r in runs.items()}
+    f = _measure(_Plan.of(args))
+    base = {k: max(r, key=lambda x: x["ops_per_s"]) for k, r in f.runs.items()}
+    out["rules_active"] = f.rules_active
+    out["evttypes"] = sorted(f.evttypes)
     out["baseline"] = base
-    out["baseline_runs"] = runs
-    out["steps"] = [asdict(s) for s in steps]
-    out["bursts"] = [asdict(s) for s in bursts]
-    out["best"] = {k: (asdict(v) if v is not None else None) for k, v in best.items()}
+    out["baseline_runs"] = f.runs
+    out["steps"] = [asdict(s) for s in f.steps]
+    out["bursts"] = [asdict(s) for s in f.bursts]
+    out["best"] = {k: (asdict(v) if v is not None else None) for k, v in f.best.items()}
     out["seconds"] = round(time.monotonic() - t_start, 1)
     if args.json:
         harness.print_json(out)
-        return 0
-    print(
-        f"machine alone (no sensor, best of {len(runs['open'])} runs): {base['open']['ops_per_s']:,.0f} opens/s "
-        f"({base['open']['gen_cpu_us_per_op']:.2f} us CPU each; runs: "
-        + ", ".join(f"{r['ops_per_s']:,.0f}" for r in runs["open"])
-        + f"), {base['exec']['ops_per_s']:,.0f} execs/s (runs: "
-        + ", ".join(f"{r['ops_per_s']:,.0f}" for r in runs["exec"])
-        + ")"
-    )
-    print(_HEAD)
-    for st in steps + bursts:
-        print(_row(st, base[st.kind]["ops_per_s"]))
-    print()
-    for line in _summary(best, base):
-        print(line)
-    print(
-        f"({out['rules_active']} rules active; sensor follows {len(evttypes)} event types; "
-        f"{out['cpus']} CPUs; {out['seconds']} s)\n"
-        "x machine = reached rate / the machine's own rate; cpu = sensor CPU seconds per second "
-        "(1.0 = one core); cpu/1k ev/s = that per 1,000 events/s handled; lag s = how long after the "
-        "load the sensor had all of it; gen us/op = the load generator's own CPU per operation (the "
-        "in-kernel probe's cost lands there; paced steps also pay their sleeps)"
-    )
+    else:
+        _print_report(out, f, base)
     return 0
 
 

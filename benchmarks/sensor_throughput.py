@@ -68,7 +68,7 @@ class Counter:
     def __init__(self) -> None:
         self.n = 0
 
-    def __call__(self, alert: Any) -> None:
+    def __call__(self, _alert: Any) -> None:
         self.n += 1
 
 

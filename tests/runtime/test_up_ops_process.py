@@ -89,7 +89,8 @@ def _env(tmp: Path, rules: Path, extra_config: str = "", sensor: str = "none") -
 
 def _start(tmp: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
     err = tmp / f"stderr-{args[0]}.log"
-    proc = subprocess.Popen([STOCKADE, *args], stdout=subprocess.DEVNULL, stderr=err.open("wb"), env=env)
+    with err.open("wb") as stderr:  # the child has its own copy of the descriptor
+        proc = subprocess.Popen([STOCKADE, *args], stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     return proc, err
 
 
