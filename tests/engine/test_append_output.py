@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stockade.config import load_config
+from stockade.engine import Engine
 from stockade.engine.build import build_engine
 from stockade.rules.ruleset import RuleLoadError
 
@@ -44,7 +45,7 @@ EVENT = {
 }
 
 
-def _engine(tmp_path: Path, overrides: dict[str, object]) -> object:
+def _engine(tmp_path: Path, overrides: dict[str, object]) -> Engine:
     f = tmp_path / "r.yaml"
     f.write_text(RULES)
     cfg = load_config(None, {"engine": {"falco_rules_paths": [], **overrides}}, environ={})
@@ -53,7 +54,7 @@ def _engine(tmp_path: Path, overrides: dict[str, object]) -> object:
 
 def test_default_adds_ancestry_and_image_to_syscall_alerts(tmp_path: Path) -> None:
     engine = _engine(tmp_path, {})
-    (a,) = engine.process_data("syscall", dict(EVENT))  # type: ignore[attr-defined]
+    (a,) = engine.process_data("syscall", dict(EVENT))
     # Falco's default append_output for syscall rules, compact: the missing name and pod are left out
     assert a.output.endswith(
         "shell sh container_id=abcdef012345 container_image_repository=nginx container_image_tag=1.27"
@@ -83,11 +84,11 @@ def test_match_by_tags_rule_and_static_fields_and_extra_output(tmp_path: Path) -
             ]
         },
     )
-    (a,) = engine.process_data("syscall", dict(EVENT))  # type: ignore[attr-defined]
+    (a,) = engine.process_data("syscall", dict(EVENT))
     assert a.output.endswith("shell sh on abcdef012345")
     assert a.output_fields["env"] == "prod"
     assert "proc.pid" not in a.output_fields  # the default is replaced, and "Other" did not match
-    (b,) = engine.process_data("syscall", dict(EVENT, **{"proc.name": "id"}))  # type: ignore[attr-defined]
+    (b,) = engine.process_data("syscall", dict(EVENT, **{"proc.name": "id"}))
     assert b.output.endswith(" id ran")
     assert b.output_fields == {"proc.pid": 42, "evt.time": b.output_fields["evt.time"]}
 
@@ -113,20 +114,20 @@ def test_the_default_names_the_container_and_pod_when_known_and_nothing_else(tmp
         EVENT,
         **{"container.name": "web", "k8s.pod.name": "web-7d4b9c-x2x", "k8s.ns.name": "prod"},
     )
-    (a,) = engine.process_data("syscall", k8s)  # type: ignore[attr-defined]
+    (a,) = engine.process_data("syscall", k8s)
     assert a.output.endswith(
         "shell sh container_id=abcdef012345 container_name=web container_image_repository=nginx "
         "container_image_tag=1.27 k8s_pod_name=web-7d4b9c-x2x k8s_ns_name=prod"
     )
     host = {"evt.type": "execve", "proc.name": "sh", "container.id": "host", "container.name": "host"}
-    (h,) = engine.process_data("syscall", host)  # type: ignore[attr-defined]
+    (h,) = engine.process_data("syscall", host)
     assert h.output.endswith("shell sh container_id=host container_name=host")
     assert "<NA>" not in h.output
     # Falco's JSON shape: every field of the output, null when missing
     assert h.output_fields["k8s.pod.name"] is None and h.output_fields["container.image.tag"] is None
     assert h.output_fields["container.name"] == "host"
     # a rule whose output already shows the container id: not twice
-    (c,) = engine.process_data("syscall", dict(k8s, **{"proc.name": "cat"}))  # type: ignore[attr-defined]
+    (c,) = engine.process_data("syscall", dict(k8s, **{"proc.name": "cat"}))
     assert c.output.endswith(
         "cat (container_id=abcdef012345 image=nginx) container_name=web container_image_tag=1.27 "
         "k8s_pod_name=web-7d4b9c-x2x k8s_ns_name=prod"
@@ -144,5 +145,5 @@ def test_compact_is_per_entry_and_plain_extra_output_keeps_falco_na(tmp_path: Pa
             ]
         },
     )
-    (a,) = engine.process_data("syscall", dict(EVENT))  # type: ignore[attr-defined]
+    (a,) = engine.process_data("syscall", dict(EVENT))
     assert a.output.endswith("shell sh pod=<NA>")

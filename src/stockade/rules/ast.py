@@ -6,6 +6,7 @@ part in equality, so two parses of the same text in different places compare equ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 UNARY_OPS = ("exists",)
@@ -139,7 +140,7 @@ class BoolConst:
 Node = And | Or | Not | Check | MacroRef | BoolConst
 
 
-def walk(node: Node):  # type: ignore[no-untyped-def]
+def walk(node: Node) -> Iterator[Node]:
     """Yield every boolean node, depth first."""
     yield node
     if isinstance(node, And | Or):
@@ -149,7 +150,7 @@ def walk(node: Node):  # type: ignore[no-untyped-def]
         yield from walk(node.child)
 
 
-def operand_fields(op: object):  # type: ignore[no-untyped-def]
+def operand_fields(op: object) -> Iterator[FieldRef]:
     """Yield every FieldRef inside an operand or value."""
     if isinstance(op, FieldRef):
         yield op
@@ -161,7 +162,7 @@ def operand_fields(op: object):  # type: ignore[no-untyped-def]
             yield from operand_fields(a)
 
 
-def check_fields(node: Node):  # type: ignore[no-untyped-def]
+def check_fields(node: Node) -> Iterator[FieldRef]:
     """Yield every FieldRef a condition reads."""
     for n in walk(node):
         if isinstance(n, Check):

@@ -502,7 +502,7 @@ class _Gen:
             n = self.fresh()
             v = f"_v{n}"
             x = self.const(spec.extractor(None), ("extractor", node.lhs.name, None))
-            items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+            items = _check_items(node) or []
             k = self.const(frozenset(items))
             return f"((not {k}.isdisjoint({v})) if ({v} := {x}(e)).__class__ is list else ({v} is not None and {slow}(e)))"
         if self._transform_inlinable(node):
@@ -510,7 +510,7 @@ class _Gen:
             acc, v = self.value(node.lhs.args[0])
             t = f"_x{self.fresh()}"
             tx = _STR_TRANSFORMS[node.lhs.name].format(v=v)
-            items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+            items = _check_items(node) or []
             fast = self.str_test(node.op, node.modifier, t, items)
             return f"(({fast}) if {acc}.__class__ is str and ({t} := {tx}).__class__ is str else ({v} is not None and {slow}(e)))"
         if self._net_inlinable(node):
@@ -535,7 +535,7 @@ class _Gen:
         if node.op == "exists":
             return f"({acc} is not None and {v} != [])"
         op = node.op
-        items = [node.rhs.value] if isinstance(node.rhs, StrLit) else [i.value for i in node.rhs.items]  # type: ignore[union-attr]
+        items = _check_items(node) or []
         if spec.type.numeric:
             cls = "int"
             nums = [interp.parse_number(i) for i in items]
