@@ -11,7 +11,8 @@
 2. **enrich**, sensor records only: :class:`stockade.sensor.enrich.Enricher` adds the process tree,
    the container and the users, run by :class:`~stockade.runtime.sensing.SensorRunner` in its own
    thread before :meth:`Pipeline.handle` (a container lookup never holds the pipeline's lock).
-3. **engine**: :class:`stockade.engine.Engine` evaluates the rules (:meth:`Pipeline._evaluate`).
+3. **engine**: :class:`stockade.engine.Engine` evaluates the rules (:meth:`Pipeline._handle`; a
+   batch at a time in :meth:`Pipeline._run_batches`).
 4. **alerts**: event ids, the external alert an event carries (Falco's), the mutes
    (:mod:`stockade.runtime.mutes`), events kept for the store (:meth:`Pipeline._alerts`).
 5. **aggregate**: :class:`stockade.runtime.stages.aggregate.Aggregator` passes bursts of identical
