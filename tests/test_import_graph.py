@@ -38,19 +38,24 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
                     low[v] = min(low[v], index[w])
                 continue
             if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
+                comp = _pop_component(stack, on_stack, v)
                 if len(comp) > 1:
                     found.append(sorted(comp))
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
     return found
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> list[str]:
+    """The modules of the component `root` heads: popped off the stack down to it."""
+    comp = []
+    while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        comp.append(w)
+        if w == root:
+            return comp
 
 
 def test_no_import_cycle_in_src() -> None:
