@@ -135,9 +135,15 @@ class StorageConfig(_Strict):
     record_events: Literal["none", "alerts", "all"] = "alerts"
 
 
+#: which sensor backends run (stockade.runtime.sensing.plan): auto: eBPF where it works, else the
+#: fallbacks; ebpf / fallback: only that; none: no sensor
+SensorChoice = Literal["auto", "ebpf", "fallback", "none"]
+
+
 class SensorConfig(_Strict):
-    #: auto: eBPF where it works, else the fallbacks; ebpf / fallback: only that; none: no sensor
-    backend: Literal["auto", "ebpf", "fallback", "none"] = "auto"
+    """The ``sensor:`` section: which backends run and their settings."""
+
+    backend: SensorChoice = "auto"
     #: fallback backend: where fanotify watches opens and file changes (plus container root filesystems)
     watch_paths: list[str] = Field(
         default_factory=lambda: [

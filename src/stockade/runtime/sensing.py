@@ -1,11 +1,14 @@
 """Running the native sensor: pick the best backend this node supports, say which and what it cannot
 see, read its events in batches, enrich them (process tree, container), and feed the pipeline. Events
 the kernel side lost are counted per backend and raised as an alert: a blind spot is a security event.
+
+Nothing here names a backend: the registry (:data:`stockade.sensor.registry.BACKENDS`) lists them
+and each backend's class attributes (:class:`stockade.sensor.interface.Backend`) say how a plan
+uses it. Tests give the runner backends directly (``backends=[RecordedBackend(...)]``).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import queue
 import select
@@ -13,33 +16,42 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, assert_never
 
-from stockade.config import StockadeConfig
+from stockade.config import SensorChoice, StockadeConfig
 from stockade.model.alert import Alert
 from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
+from stockade.plugins import PluginError, Registry
 from stockade.rules.prefilter import failed_droppable
-from stockade.sensor.interface import Backend, Capabilities, SensorError
+from stockade.sensor.enrich import Enricher
+from stockade.sensor.interface import (
+    Backend,
+    BackendContext,
+    Capabilities,
+    RawEvent,
+    Role,
+    SensorError,
+)
+from stockade.sensor.registry import BACKENDS
 
-#: backend name -> (module, class)
-BACKENDS = {
-    "ebpf": ("stockade.sensor.ebpf.backend", "EbpfBackend"),
-    "procconn": ("stockade.sensor.procconn", "ProcConnectorBackend"),
-    "fanotify": ("stockade.sensor.fanotify", "FanotifyBackend"),
-    "conntrack": ("stockade.sensor.conntrack", "ConntrackBackend"),
-}
-FALLBACKS = ("procconn", "fanotify", "conntrack")
-#: the fallback backend that reports exec/fork/exit: read before the others' events (causal order)
-PROCESS_BACKEND = "procconn"
-#: its reader thread's nice value (root may raise it): it races short-lived processes for /proc
-PROCESS_READER_NICE = -15
+__all__ = [
+    "LOSS_RULE",
+    "PROCESS_EVTTYPES",
+    "SensorPipeline",
+    "SensorPlan",
+    "SensorRunner",
+    "loss_alert",
+    "plan",
+]
+
 LOSS_RULE = "Stockade sensor lost events"
 #: what the process table is fed with (dash forks with vfork)
+PROCESS_EVTTYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork", "procexit"})
 #: containers whose root-filesystem paths are remembered (the oldest are forgotten beyond this)
 MAX_CONTAINERS = 4096
-PROCESS_EVTTYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork", "procexit"})
 
 
 #: fields that hold a path (fanotify reports host paths into a container's root filesystem)
@@ -57,6 +69,18 @@ PATH_FIELDS = (
 )
 
 
+class SensorPipeline(Protocol):
+    """What the sensor feeds: the runtime's :class:`~stockade.runtime.pipeline.Pipeline`, or a test's."""
+
+    def handle(self, event: Event) -> object:
+        """Evaluate one event."""
+        ...
+
+    def ingest_alerts(self, alerts: list[Alert]) -> int:
+        """Take alerts raised outside the engine (the sensor's loss alerts)."""
+        ...
+
+
 def _container_paths(data: dict[str, Any], roots: list[str]) -> None:
     """Host paths into a container's root filesystem or its upper layer (`roots`, ending in "/")
     -> the paths the container sees."""
@@ -69,27 +93,18 @@ def _container_paths(data: dict[str, Any], roots: list[str]) -> None:
                     break
 
 
-def _backend_class(name: str) -> Any:
-    mod, cls = BACKENDS[name]
+def _probe(name: str, cls: type[Backend]) -> Capabilities:
+    """`cls.probe()`, with a probe that raises said as a reason."""
     try:
-        return getattr(importlib.import_module(mod), cls)
-    except (ImportError, AttributeError) as e:
-        return e
-
-
-def probe(name: str) -> Capabilities:
-    cls = _backend_class(name)
-    if isinstance(cls, Exception):
-        return Capabilities(name, False, f"not built or not installed: {cls}")
-    try:
-        caps: Capabilities = cls.probe()
+        return cls.probe()
     except Exception as e:
         return Capabilities(name, False, f"probe failed: {type(e).__name__}: {e}")
-    return caps
 
 
 @dataclass(slots=True)
 class SensorPlan:
+    """The backends chosen, what was probed (and why not), and what the rules need but will not get."""
+
     backends: list[str]
     capabilities: dict[str, Capabilities]
     #: event types the rules need that no chosen backend provides
@@ -97,6 +112,7 @@ class SensorPlan:
     missing_fields: set[str] = field(default_factory=set)
 
     def describe(self) -> dict[str, Any]:
+        """The plan as status and start-up messages show it."""
         return {
             "backend": "+".join(self.backends) if self.backends else None,
             "probed": {
@@ -107,47 +123,117 @@ class SensorPlan:
             "missing_fields": sorted(self.missing_fields),
         }
 
+    @classmethod
+    def of(cls, chosen: list[str], caps: dict[str, Capabilities], needed: set[str] | None) -> SensorPlan:
+        """The plan running `chosen` (probed in `caps`) for rules needing `needed`."""
+        provided: set[str] = set()
+        for n in chosen:
+            provided |= caps[n].evttypes
+        # a field one backend lacks another may give: report what all lack
+        lacking = [set(caps[n].missing_fields) for n in chosen]
+        missing_fields = set.intersection(*lacking) if lacking else set()
+        return cls(chosen, caps, (needed or set()) - provided, missing_fields)
 
-def plan(choice: str, needed: set[str] | None) -> SensorPlan:
-    """Which backends to run for `choice` (auto | ebpf | fallback | none) and rules needing `needed`."""
-    if choice == "none":
+
+def _roles(choice: SensorChoice) -> tuple[tuple[Role, ...], bool]:
+    """The roles `choice` tries in turn, and whether one of them must run."""
+    match choice:
+        case "none":
+            return (), False
+        case "ebpf":
+            return ("primary",), True
+        case "auto":
+            return ("primary", "fallback"), False
+        case "fallback":
+            return ("fallback",), False
+        case _:
+            assert_never(choice)
+
+
+def _runs_alone(role: Role) -> bool:
+    """Whether the first backend of `role` that can run is the only one chosen."""
+    match role:
+        case "primary":
+            return True
+        case "fallback" | "replay":
+            return False
+        case _:
+            assert_never(role)
+
+
+def plan(choice: SensorChoice, needed: set[str] | None, registry: Registry[Backend] = BACKENDS) -> SensorPlan:
+    """Which backends to run for `choice` (auto | ebpf | fallback | none) and rules needing `needed`.
+
+    Each role is tried in turn (auto: primary, then fallback), its backends probed in registry
+    order; the first role with a backend that can run is used: the first such primary alone, or
+    every such fallback together. A backend that cannot be imported is probed as unavailable."""
+    roles, required = _roles(choice)
+    if not roles:
         return SensorPlan([], {})
     caps: dict[str, Capabilities] = {}
+    classes: dict[str, type[Backend]] = {}
+    for name in registry:
+        try:
+            classes[name] = registry.load(name)
+        except (PluginError, ImportError) as e:
+            caps[name] = Capabilities(name, False, f"not built or not installed: {e}")
     chosen: list[str] = []
-    if choice in ("auto", "ebpf"):
-        caps["ebpf"] = probe("ebpf")
-        if caps["ebpf"].available:
-            chosen = ["ebpf"]
-        elif choice == "ebpf":
-            raise SensorError(f"the eBPF backend cannot run here: {caps['ebpf'].reason}")
-    if not chosen:
-        for n in FALLBACKS:
-            caps[n] = probe(n)
-            if caps[n].available:
-                chosen.append(n)
-    provided: set[str] = set()
-    missing_fields: set[str] = set()
-    for n in chosen:
-        provided |= caps[n].evttypes
-        missing_fields |= set(caps[n].missing_fields)
-    if len(chosen) > 1:  # a field one backend lacks another may give: report what all lack
-        missing_fields = set.intersection(*(set(caps[n].missing_fields) for n in chosen))
-    missing = (needed or set()) - provided
-    return SensorPlan(chosen, caps, missing, missing_fields)
+    for role in roles:
+        for name in (n for n, c in classes.items() if c.role == role):
+            caps[name] = _probe(name, classes[name])
+            if caps[name].available:
+                chosen.append(name)
+                if _runs_alone(role):
+                    break
+        if chosen:
+            break
+    if required and not chosen:
+        why = [f"the {_title(n, classes)} backend cannot run here: {c.reason}" for n, c in caps.items()]
+        raise SensorError("; ".join(why) or f"no {' or '.join(roles)} sensor backend is registered")
+    return SensorPlan.of(chosen, caps, needed)
+
+
+def _title(name: str, classes: dict[str, type[Backend]]) -> str:
+    cls = classes.get(name)
+    return cls.title if cls is not None else name
 
 
 class SensorRunner:
-    """Backends in their own threads, one consumer feeding `handle` (the pipeline's)."""
+    """Backends in their own threads, one consumer feeding the pipeline's `handle`.
 
-    def __init__(self, cfg: StockadeConfig, pipeline: Any, needed: set[str] | None) -> None:
+    `backends` (tests, tools): run these instead of planning from ``cfg.sensor.backend``;
+    `enricher`: the process-table and container enricher (default: the real one, over /proc)."""
+
+    def __init__(
+        self,
+        cfg: StockadeConfig,
+        pipeline: SensorPipeline,
+        needed: set[str] | None,
+        *,
+        backends: Sequence[Backend] | None = None,
+        enricher: Enricher | None = None,
+        registry: Registry[Backend] = BACKENDS,
+    ) -> None:
         self.cfg = cfg
         self.pipeline = pipeline
         self.needed = needed
-        self.plan = plan(cfg.sensor.backend, needed)
-        #: syscalls whose failed calls the eBPF backend drops in the kernel (no active rule can match them)
-        self.drop_failed = _drop_failed(cfg, pipeline, self.plan, needed)
+        self._given = list(backends) if backends is not None else None
+        if self._given is None:
+            self.plan = plan(cfg.sensor.backend, needed, registry)
+            self._classes = {n: registry.load(n) for n in self.plan.backends}
+        else:
+            self._classes = {b.name: type(b) for b in self._given}
+            caps = {n: _probe(n, c) for n, c in self._classes.items()}
+            self.plan = SensorPlan.of(list(self._classes), caps, needed)
+        #: syscalls whose failed calls a prefiltering backend drops in the kernel (no active rule can
+        #: match them)
+        self.drop_failed = _drop_failed(cfg, pipeline, self.plan, self._classes, needed)
         self.backends: dict[str, Backend] = {}
-        self._q: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue(maxsize=256)
+        #: the backend whose events are queued before the others' batches (when others run)
+        self._first: Backend | None = None
+        #: the backends that watch the root filesystems of the containers seen
+        self._watchers: list[Backend] = []
+        self._q: queue.Queue[tuple[str, list[RawEvent]]] = queue.Queue(maxsize=256)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         #: held while a batch is read and queued in causal order (see _produce)
@@ -158,78 +244,79 @@ class SensorRunner:
         self.events = 0
         #: events that enrichment or the pipeline failed on (each one counted, the sensor goes on)
         self.consume_errors = ErrorLog("sensor", logger="stockade.sensor")
-        self.enricher = _enricher()
+        self.enricher = enricher if enricher is not None else _enricher()
         self._enrich = self.enricher.enrich if self.enricher is not None else _strip
-        #: containers seen (full id); their root filesystems get a fanotify watch when it runs
+        #: containers seen (full id); their root filesystems get a watch from the watchers
         self._containers: OrderedDict[str, None] = OrderedDict()
-        #: container full id -> its root filesystem on the host, with a trailing "/"
+        #: container full id -> its root filesystem (and upper layer) on the host, with a trailing "/"
         self._roots: dict[str, list[str]] = {}
 
-    def _make(self, name: str) -> Backend:
-        cls = _backend_class(name)
-        if name == "fanotify":
-            return cls(list(self.cfg.sensor.watch_paths))  # type: ignore[no-any-return]
-        if name == "conntrack":
-            return cls(enable_tracking=self.cfg.sensor.conntrack_enable_tracking)  # type: ignore[no-any-return]
-        if name == "ebpf":
-            return cls(drop_failed=self.drop_failed)  # type: ignore[no-any-return]
-        return cls()  # type: ignore[no-any-return]
+    def _build(self) -> list[Backend]:
+        if self._given is not None:
+            return self._given
+        ctx = BackendContext(self.cfg.sensor, self.drop_failed)
+        return [self._classes[n].from_context(ctx) for n in self.plan.backends]
 
     def start(self) -> None:
+        """Start the backends, a reader thread for each and the consumer."""
         # the process table needs the process events whatever the rules read
         wanted = None if self.needed is None else set(self.needed) | PROCESS_EVTTYPES
-        for name in self.plan.backends:
-            b = self._make(name)
+        for b in self._build():
             b.start(wanted)
-            self.backends[name] = b
+            self.backends[b.name] = b
+        if len(self.backends) > 1:
+            self._first = next((b for b in self.backends.values() if b.causal_first), None)
+        self._watchers = [b for b in self.backends.values() if b.watches_containers]
         for name, b in self.backends.items():
-            t = threading.Thread(
-                target=self._produce, args=(name, b), name=f"stockade-sensor-{name}", daemon=True
-            )
+            t = threading.Thread(target=self._produce, args=(b,), name=f"stockade-sensor-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         c = threading.Thread(target=self._consume, name="stockade-sensor-consumer", daemon=True)
         c.start()
         self._threads.append(c)
 
-    def _produce(self, name: str, b: Backend) -> None:
-        """Read backend `b` into the queue, in causal order with the process backend.
+    def _produce(self, b: Backend) -> None:
+        """Read backend `b` into the queue, in causal order with the causal-first backend.
 
         Without eBPF, exec comes from the proc connector and opens from fanotify, on two sockets read
         by two threads: an open read first would be enriched with the facts of the program before
-        its exec (a runtime's `exec` process in the host's cgroup, say). So the process backend
+        its exec (a runtime's `exec` process in the host's cgroup, say). So the causal-first backend
         reads and queues under `_order`, and every other backend, once it has read a batch, first
-        drains the process backend under the same lock: whatever process event the kernel sent
+        drains the causal-first one under the same lock: whatever process event the kernel sent
         before the batch's events is queued before them."""
-        procs = self.backends.get(PROCESS_BACKEND) if name != PROCESS_BACKEND else None
-        ordered = name == PROCESS_BACKEND and len(self.plan.backends) > 1
-        if name == PROCESS_BACKEND:
-            _hurry()
+        if b.reader_nice is not None:
+            _hurry(b.reader_nice)
+        step = self._step_first if b is self._first else self._step
         while not self._stop.is_set():
             try:
-                if ordered:
-                    ready, _, _ = select.select([b.fileno()], [], [], 0.2)  # type: ignore[attr-defined]
-                    if not ready:
-                        continue
-                    with self._order:
-                        self._put(name, b, b.poll(0))
-                    continue
-                batch = b.poll(0.2)
-                if not batch:
-                    continue
-                with self._order:
-                    if procs is not None:
-                        self._put(PROCESS_BACKEND, procs, procs.poll(0))
-                    self._put(name, b, batch)
+                step(b)
             except Exception as e:
                 b.stats.error(f"poll: {type(e).__name__}: {e}")
-                time.sleep(0.2)
+                self._stop.wait(0.2)
 
-    def _put(self, name: str, b: Backend, batch: list[dict[str, Any]]) -> None:
+    def _step_first(self, b: Backend) -> None:
+        """The causal-first backend: wait outside the lock, read and queue under it."""
+        ready, _, _ = select.select([b.fileno()], [], [], 0.2)
+        if ready:
+            with self._order:
+                self._put(b, b.poll(0))
+
+    def _step(self, b: Backend) -> None:
+        """Any other backend: a batch, queued after what the causal-first backend has now."""
+        batch = b.poll(0.2)
+        if not batch:
+            return
+        first = self._first
+        with self._order:
+            if first is not None:
+                self._put(first, first.poll(0))
+            self._put(b, batch)
+
+    def _put(self, b: Backend, batch: list[RawEvent]) -> None:
         if not batch:
             return
         try:
-            self._q.put((name, batch), timeout=1.0)
+            self._q.put((b.name, batch), timeout=1.0)
         except queue.Full:
             self.queue_drops += len(batch)
             b.stats.lost["agent_queue_full"] += len(batch)
@@ -251,7 +338,7 @@ class SensorRunner:
                 last_loss_check = now
                 self.check_loss()
 
-    def _one(self, raw: dict[str, Any]) -> None:
+    def _one(self, raw: RawEvent) -> None:
         data = self._enrich(raw)
         self.events += 1
         cid = data.get("container.full_id")
@@ -264,40 +351,21 @@ class SensorRunner:
         self.pipeline.handle(Event("syscall", data, "sensor"))
 
     def _new_container(self, full_id: str) -> None:
-        """A container seen for the first time: watch its root filesystem for file events. One not
+        """A container seen for the first time: the watchers watch its root filesystem. One not
         described yet (its root unknown) is tried again on its next events."""
-        fan = self.backends.get("fanotify")
+        watchers = self._watchers
         info = self.enricher.resolver.cached(full_id) if self.enricher is not None else None
-        if fan is not None and info is not None and not info.complete:
+        if watchers and info is not None and not info.complete:
             return
         self._containers[full_id] = None
         while len(self._containers) > MAX_CONTAINERS:
             old, _ = self._containers.popitem(last=False)
             self._roots.pop(old, None)
-        if fan is None:
+        if info is None:
             return
-        root = getattr(info, "rootfs", None)
-        if not root:
-            return
-        self._roots[full_id] = [root.rstrip("/") + "/"]
-        # an overlay root has its own superblock: mark it whole, which covers the container's own
-        # mount of it; its create/delete/rename events are seen in the writable upper layer (overlay
-        # cannot report them). A plain directory is marked through the container's mount.
-        upper = getattr(info, "upperdir", None)
-        overlay = upper or getattr(info, "root_fstype", None) == "overlay"
-        pid = getattr(info, "init_pid", None)
-        if overlay:
-            watch = _watch(root, "filesystem", upper)
-            if upper:
-                self._roots[full_id].append(upper.rstrip("/") + "/")
-        elif pid:
-            watch = _watch(f"/proc/{pid}/root", "mount")
-        else:
-            return
-        try:
-            fan.add_watch(watch)  # type: ignore[attr-defined]
-        except Exception as e:
-            fan.stats.error(f"cannot watch the root filesystem of container {full_id[:12]} ({root}): {e}")
+        roots = [prefix for b in watchers for prefix in b.watch_container(info)]
+        if roots:
+            self._roots[full_id] = roots
 
     def check_loss(self) -> None:
         """Raise one alert for every new batch of lost events, per backend and cause."""
@@ -318,6 +386,7 @@ class SensorRunner:
         return self._q.qsize()
 
     def status(self) -> dict[str, Any]:
+        """The plan, the counters of the runner and of each backend, and what the kernel drops."""
         out = self.plan.describe()
         out["events"] = self.events
         out["queue_drops"] = self.queue_drops
@@ -328,11 +397,12 @@ class SensorRunner:
             out["enrichment"] = dict(self.enricher.stats)
         out["lost_total"] = sum(sum(list(b.stats.lost.values())) for b in self.backends.values())
         out["filtered_total"] = sum(sum(list(b.stats.filtered.values())) for b in self.backends.values())
-        ebpf = self.backends.get("ebpf")
-        out["kernel_prefilter"] = {"drop_failed": sorted(getattr(ebpf, "dropping_failed", ()))}
+        dropping = frozenset[str]().union(*(b.dropping_failed for b in self.backends.values()))
+        out["kernel_prefilter"] = {"drop_failed": sorted(dropping)}
         return out
 
     def close(self) -> None:
+        """Stop the threads, close every backend, and raise the last losses."""
         self._stop.set()
         for t in self._threads:
             t.join(3.0)
@@ -344,18 +414,19 @@ class SensorRunner:
         self.check_loss()
 
 
-def _hurry() -> None:
+def _hurry(nice: int) -> None:
     """The calling thread reads /proc for each exec before the process is gone (the proc connector
     names only the pid): let the kernel run it before busy threads, and let it take the GIL from
     the consumer within a millisecond (Python's default is 5 ms; `cat` lives about one)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PROCESS_READER_NICE)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except OSError:
         pass
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
 
 
 def loss_alert(hostname: str, backend: str, cause: str, new: int, total: int) -> Alert:
+    """The Critical alert saying `new` events of `backend` were lost to `cause`."""
     return Alert(
         time_ns=time.time_ns(),
         rule=LOSS_RULE,
@@ -376,35 +447,34 @@ def loss_alert(hostname: str, backend: str, cause: str, new: int, total: int) ->
 
 
 def _drop_failed(
-    cfg: StockadeConfig, pipeline: Any, p: SensorPlan, needed: set[str] | None
+    cfg: StockadeConfig,
+    pipeline: SensorPipeline,
+    p: SensorPlan,
+    classes: dict[str, type[Backend]],
+    needed: set[str] | None,
 ) -> frozenset[str]:
-    """With sensor.kernel_prefilter and the eBPF backend: the syscalls it follows whose failed calls no
-    active rule of the pipeline's engine can match (decided once, at start, as the event types are)."""
+    """With sensor.kernel_prefilter and a prefiltering backend: the syscalls it follows whose failed
+    calls no active rule of the pipeline's engine can match (decided once, at start, as the event
+    types are)."""
     engine = getattr(pipeline, "engine", None)
-    if not cfg.sensor.kernel_prefilter or engine is None or "ebpf" not in p.backends:
+    prefiltering = [n for n in p.backends if classes[n].prefilters_failed]
+    if not cfg.sensor.kernel_prefilter or engine is None or not prefiltering:
         return frozenset()
-    types = p.capabilities["ebpf"].evttypes
+    types = frozenset[str]().union(*(p.capabilities[n].evttypes for n in prefiltering))
     if needed is not None:
         types = types & (needed | PROCESS_EVTTYPES)
     return failed_droppable(engine.conditions("syscall"), types)
 
 
-def _enricher() -> Any:
-    """The process-table and container enricher, or None if it cannot be loaded."""
+def _enricher() -> Enricher | None:
+    """The process-table and container enricher, or None if it cannot start."""
     try:
-        mod = importlib.import_module("stockade.sensor.enrich")
-        enricher = mod.Enricher()
+        enricher = Enricher()
         enricher.start()
-        return enricher
-    except (ImportError, AttributeError, OSError):
+    except OSError:
         return None
+    return enricher
 
 
-def _strip(raw: dict[str, Any]) -> dict[str, Any]:
+def _strip(raw: RawEvent) -> RawEvent:
     return {k: v for k, v in raw.items() if not k.startswith("_")}
-
-
-def _watch(path: str, scope: str, names: str | None = None) -> Any:
-    from stockade.sensor.fanotify import Watch
-
-    return Watch(path, scope, names)  # type: ignore[arg-type]

@@ -35,10 +35,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade.sensor import procfs
-from stockade.sensor.interface import BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = ["ConntrackBackend", "Flow", "SockEntry", "parse_proc_net", "read_sockets"]
 
@@ -242,10 +245,12 @@ def _fd_name(cip: str, cport: int, sip: str, sport: int, fam: int) -> str:
     return f"{cip}:{cport}->{sip}:{sport}"
 
 
-class ConntrackBackend:
+class ConntrackBackend(Backend):
     """connect / accept / listen / bind (/ close) events from conntrack and /proc/net."""
 
     name = "conntrack"
+    title = "conntrack"
+    role = "fallback"
 
     def __init__(
         self,
@@ -271,8 +276,14 @@ class ConntrackBackend:
         self._flows: dict[tuple[int, int], tuple[int, str, dict[str, Any]]] = {}
         self._started = False
 
+    @classmethod
+    def from_context(cls, ctx: BackendContext) -> Self:
+        """Turning on connection tracking if ``sensor.conntrack_enable_tracking`` says so."""
+        return cls(enable_tracking=ctx.settings.conntrack_enable_tracking)
+
     @staticmethod
     def probe() -> Capabilities:
+        """Root and the conntrack netlink group."""
         if os.geteuid() != 0:
             return Capabilities("conntrack", False, "needs root (CAP_NET_ADMIN) for conntrack events")
         try:

@@ -35,9 +35,14 @@ import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from stockade.sensor.interface import BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from stockade.sensor.containers.info import ContainerInfo
 
 __all__ = ["FanotifyBackend", "Watch"]
 
@@ -198,10 +203,13 @@ def _mask_names(mask: int) -> str:
     return "|".join(n for bit, n in names if mask & bit)
 
 
-class FanotifyBackend:
+class FanotifyBackend(Backend):
     """File events on the watched paths from two fanotify groups (see the module docstring)."""
 
     name = "fanotify"
+    title = "fanotify"
+    role = "fallback"
+    watches_containers = True
 
     def __init__(
         self,
@@ -235,8 +243,14 @@ class FanotifyBackend:
         self._self_pid = os.getpid()
         self._buf = bytearray(1 << 18)
 
+    @classmethod
+    def from_context(cls, ctx: BackendContext) -> Self:
+        """Watching ``sensor.watch_paths`` (and the root filesystem of each container seen)."""
+        return cls(list(ctx.settings.watch_paths))
+
     @staticmethod
     def probe() -> Capabilities:
+        """Root and both kinds of fanotify group (classic, and with directory file handles)."""
         if os.geteuid() != 0:
             return Capabilities("fanotify", False, "needs root (CAP_SYS_ADMIN) for fanotify")
         fds: list[int] = []
@@ -312,6 +326,31 @@ class FanotifyBackend:
         except OSError as e:
             raise SensorError(f"fanotify: cannot watch {w.path}: {e.strerror}") from e
         self.watches.append(Watch(path, w.scope, w.names))
+
+    def watch_container(self, info: ContainerInfo) -> list[str]:
+        """Watch a container's root filesystem; the host path prefixes its events carry. A failed
+        watch is counted in ``stats.errors``: the prefixes still name the container's files."""
+        root = info.rootfs
+        if not root:
+            return []
+        prefixes = [root.rstrip("/") + "/"]
+        # an overlay root has its own superblock: mark it whole, which covers the container's own
+        # mount of it; its create/delete/rename events are seen in the writable upper layer (overlay
+        # cannot report them). A plain directory is marked through the container's mount.
+        upper = info.upperdir
+        if upper or info.root_fstype == "overlay":
+            watch = Watch(root, "filesystem", upper)
+            if upper:
+                prefixes.append(upper.rstrip("/") + "/")
+        elif info.init_pid:
+            watch = Watch(f"/proc/{info.init_pid}/root", "mount")
+        else:
+            return prefixes
+        try:
+            self.add_watch(watch)
+        except Exception as e:
+            self.stats.error(f"cannot watch the root filesystem of container {info.short_id} ({root}): {e}")
+        return prefixes
 
     def _mark_dir(self, path: str) -> bool:
         if path in self._tree_dirs:

@@ -19,18 +19,44 @@ attribution (:mod:`stockade.sensor.containers`) adds ``container.*`` and ``k8s.*
 
 A backend never drops silently: what it loses (ring buffer full, ENOBUFS on netlink, fanotify queue
 overflow) is counted in ``stats.lost`` by cause, and the runtime raises an alert for it.
+
+A backend is a subclass of :class:`Backend` registered in :mod:`stockade.sensor.registry`. Its class
+attributes say how a plan uses it (its :data:`Role`, whether its events must be queued before the
+others', its reader's priority, whether it prefilters failed calls or watches containers), so the
+runtime (:mod:`stockade.runtime.sensing`) never names a backend.
 """
 
 from __future__ import annotations
 
+import abc
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from stockade.errors import StockadeError
 from stockade.model.errorlog import ErrorLog
 
-__all__ = ["PRIVATE_KEYS", "Backend", "BackendStats", "Capabilities", "SensorError"]
+if TYPE_CHECKING:
+    from typing import Self
+
+    from stockade.config import SensorConfig
+    from stockade.sensor.containers.info import ContainerInfo
+
+__all__ = [
+    "PRIVATE_KEYS",
+    "ROLES",
+    "Backend",
+    "BackendContext",
+    "BackendStats",
+    "BackendStatsDict",
+    "Capabilities",
+    "RawEvent",
+    "Role",
+    "SensorError",
+]
+
+#: one raw event: Falco field name (or private ``_`` key) -> value
+RawEvent = dict[str, Any]
 
 #: every private key a backend may put in a raw event (enrichment consumes and removes them)
 PRIVATE_KEYS = (
@@ -46,8 +72,16 @@ PRIVATE_KEYS = (
     "_inode",
 )
 
+#: how a plan uses a backend: ``primary`` sees everything alone (``sensor.backend`` auto and ebpf
+#: run the first primary that can run); ``fallback`` sees one part (every fallback that can run
+#: runs, together); ``replay`` is never planned (it is given to the runner directly, as tests do)
+Role = Literal["primary", "fallback", "replay"]
+ROLES: tuple[Role, ...] = ("primary", "fallback", "replay")
+
 
 class SensorError(StockadeError):
+    """A sensor backend that cannot be chosen, started or read."""
+
     title = "Sensor error"
 
 
@@ -65,8 +99,23 @@ class Capabilities:
     missing_fields: frozenset[str] = frozenset()
 
 
+class BackendStatsDict(TypedDict):
+    """A backend's counters as status shows them (:meth:`BackendStats.to_dict`)."""
+
+    events: int
+    lost: dict[str, int]
+    lost_total: int
+    filtered: dict[str, int]
+    filtered_total: int
+    incomplete: dict[str, int]
+    errors: int
+    last_errors: list[str]
+
+
 @dataclass(slots=True)
 class BackendStats:
+    """A backend's counters: events delivered, lost (by cause), filtered on purpose, problems."""
+
     events: int = 0
     #: events lost, by cause ("ringbuf_full", "netlink_enobufs", "fanotify_overflow", ...)
     lost: Counter[str] = field(default_factory=Counter)
@@ -81,16 +130,20 @@ class BackendStats:
 
     @property
     def errors(self) -> int:
+        """How many problems were reported."""
         return self.problems.total
 
     @property
     def last_errors(self) -> list[str]:
+        """The latest problems, oldest first."""
         return self.problems.errors
 
     def error(self, msg: str) -> None:
+        """Report a problem that is not a lost event."""
         self.problems.report(msg)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> BackendStatsDict:
+        """The counters with their totals (the keys of :class:`BackendStatsDict`)."""
         return {
             "events": self.events,
             "lost": dict(self.lost),
@@ -103,21 +156,77 @@ class BackendStats:
         }
 
 
-class Backend(Protocol):
-    name: str
+@dataclass(frozen=True, slots=True)
+class BackendContext:
+    """What the runtime builds a backend from: the ``sensor:`` settings and the plan's decisions."""
+
+    settings: SensorConfig
+    #: the syscalls whose failed calls no active rule can match (for a backend that prefilters)
+    drop_failed: frozenset[str] = frozenset()
+
+
+class Backend(abc.ABC):
+    """A sensor backend: kernel activity (or a recording of it) as batches of raw events.
+
+    A subclass sets :attr:`name`, :attr:`title` and :attr:`role`, the planning attributes that
+    differ from the defaults, and implements :meth:`probe`, :meth:`start`, :meth:`poll` and
+    :meth:`close`; it is registered by one line in :mod:`stockade.sensor.registry`.
+    """
+
+    #: its name in the registry, plans, status and loss alerts
+    name: ClassVar[str]
+    #: its name in messages ("eBPF", "proc connector")
+    title: ClassVar[str]
+    #: how plans use it (:data:`Role`)
+    role: ClassVar[Role]
+    #: it reports the exec/fork/exit events that other backends' events follow from: while others
+    #: run, its events are queued before any batch of theirs (causal order); it needs :meth:`fileno`
+    causal_first: ClassVar[bool] = False
+    #: its reader races short-lived processes for /proc: the reader thread's nice value (root may
+    #: raise its priority) and a 1 ms GIL switch interval; None: an ordinary thread
+    reader_nice: ClassVar[int | None] = None
+    #: it can drop in the kernel the failed calls no rule can match (``sensor.kernel_prefilter``):
+    #: it is built with them in :attr:`BackendContext.drop_failed`
+    prefilters_failed: ClassVar[bool] = False
+    #: it watches the root filesystem of each container seen (:meth:`watch_container`)
+    watches_containers: ClassVar[bool] = False
+
     stats: BackendStats
 
-    @staticmethod
-    def probe() -> Capabilities:
-        """Can this backend run here? (Without starting it.)"""
-        ...
+    @classmethod
+    def from_context(cls, ctx: BackendContext) -> Self:
+        """The backend as the runtime builds it (default: no settings of its own)."""
+        del ctx
+        return cls()
 
+    @staticmethod
+    @abc.abstractmethod
+    def probe() -> Capabilities:
+        """Can this backend run here? (Without starting it; never raises.)"""
+
+    @abc.abstractmethod
     def start(self, evttypes: set[str] | None = None) -> None:
         """Start producing events; `evttypes` (None = all it can) selects what the rules need."""
-        ...
 
-    def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+    @abc.abstractmethod
+    def poll(self, timeout_s: float = 0.1) -> list[RawEvent]:
         """The raw events available now (a batch), waiting at most `timeout_s` for the first."""
-        ...
 
-    def close(self) -> None: ...
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop and release everything (safe to call twice, or before start)."""
+
+    def fileno(self) -> int:
+        """A descriptor readable when events wait (needed of a `causal_first` backend)."""
+        raise SensorError(f"the {self.title} backend has no descriptor to wait on")
+
+    @property
+    def dropping_failed(self) -> frozenset[str]:
+        """The syscalls whose failed calls the kernel drops now (empty before start)."""
+        return frozenset()
+
+    def watch_container(self, info: ContainerInfo) -> list[str]:
+        """Watch a new container's root filesystem (for a `watches_containers` backend); the host
+        path prefixes, ending in "/", under which its events name the container's files."""
+        del info
+        return []

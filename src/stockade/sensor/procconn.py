@@ -28,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 from stockade.sensor import procfs
-from stockade.sensor.interface import BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendStats, Capabilities, SensorError
 
 __all__ = ["ProcConnectorBackend"]
 
@@ -89,7 +89,7 @@ def _listen_msg(op: int) -> bytes:
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(cn), NLMSG_DONE, 0, 0, os.getpid()) + cn
 
 
-class ProcConnectorBackend:
+class ProcConnectorBackend(Backend):
     """exec / fork / exit events from the netlink proc connector.
 
     Produces ``execve`` (successful execs only: a failed execve is not reported), ``clone`` (the
@@ -101,6 +101,12 @@ class ProcConnectorBackend:
     """
 
     name = "procconn"
+    title = "proc connector"
+    role = "fallback"
+    #: the file and network backends' events follow from its exec/fork/exit
+    causal_first = True
+    #: it names only the pid: its reader races short-lived processes for /proc
+    reader_nice = -15
 
     def __init__(self, rcvbuf: int = DEFAULT_RCVBUF, *, read_proc: bool = True, max_batch: int = 4096):
         self.stats = BackendStats()
@@ -126,6 +132,7 @@ class ProcConnectorBackend:
 
     @staticmethod
     def probe() -> Capabilities:
+        """Root and the proc connector's netlink group."""
         if os.geteuid() != 0:
             return Capabilities("procconn", False, "needs root (CAP_NET_ADMIN) for the proc connector")
         try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from stockade.model.errorlog import ErrorLog
 from stockade.sensor.containers.info import (
     ContainerInfo,
     engine_mounts,
@@ -26,11 +27,18 @@ class PodmanClient:
         self.binary = binary or shutil.which("podman")
         self.timeout_s = timeout_s
         self.calls = 0
-        self.errors: list[str] = []
+        #: why inspect calls failed (the latest kept)
+        self.problems = ErrorLog("podman")
 
     @property
     def available(self) -> bool:
+        """Whether podman is installed."""
         return self.binary is not None
+
+    @property
+    def errors(self) -> list[str]:
+        """The latest failures, oldest first."""
+        return self.problems.errors
 
     def inspect(self, cid: str) -> dict[str, Any] | None:
         """The inspect object of a container, or None (podman missing, no such container)."""
@@ -60,9 +68,7 @@ class PodmanClient:
         return None
 
     def _error(self, msg: str) -> None:
-        if len(self.errors) >= 20:
-            self.errors.pop(0)
-        self.errors.append(msg)
+        self.problems.report(msg)
 
 
 def info_from_inspect(d: dict[str, Any]) -> ContainerInfo:

@@ -19,7 +19,7 @@ import os
 import struct
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf.build import find_object
@@ -34,7 +34,10 @@ from stockade.sensor.ebpf.syscalls import (
     spec_bytes,
     supported_arch,
 )
-from stockade.sensor.interface import BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+
+if TYPE_CHECKING:
+    from typing import Self
 
 __all__ = ["EbpfBackend"]
 
@@ -56,7 +59,7 @@ SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
 
 
-class EbpfBackend:
+class EbpfBackend(Backend):
     """Events from BTF tracepoints (raw_syscalls sys_enter/sys_exit, sched exec/fork/exit).
 
     `ringbuf_bytes`: ring buffer size (power of two); `wakeup_bytes`: wake the reader when this much
@@ -66,6 +69,9 @@ class EbpfBackend:
     """
 
     name = "ebpf"
+    title = "eBPF"
+    role = "primary"
+    prefilters_failed = True
 
     def __init__(
         self,
@@ -103,8 +109,15 @@ class EbpfBackend:
 
     # -- capability ------------------------------------------------------------------------------
 
+    @classmethod
+    def from_context(cls, ctx: BackendContext) -> Self:
+        """Dropping in the kernel the failed calls the plan says no rule can match."""
+        return cls(drop_failed=ctx.drop_failed)
+
     @staticmethod
     def probe() -> Capabilities:
+        """x86_64, root, the kernel's BTF, the built program, and maps the kernel lets us create."""
+
         def no(reason: str) -> Capabilities:
             return Capabilities("ebpf", False, reason)
 
