@@ -20,6 +20,9 @@
   volumes=[(src, dest, "ro")], network="none", caps=(), shm_exec=False, user=None)`` runs ``podman run -d --name <unique>`` and returns a
   :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
+* ``module_runc_container``, ``module_podman_container``: the same factories, whose containers are
+  removed at the end of the test module (a batch shared by a module's tests); ``in_parallel(calls)``
+  runs container operations a few at a time.
 
 Tests using them are marked ``@pytest.mark.containers`` and ``@pytest.mark.root``; the fixtures skip
 with the reason (fail in CI) when runc, podman or busybox are missing.
@@ -36,9 +39,11 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -85,6 +90,20 @@ def _run(args: Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.Comp
 
 def _unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+#: container operations run at once (podman and runc are mostly waiting on the kernel and disk)
+PARALLEL = 4
+
+T = TypeVar("T")
+
+
+def in_parallel(calls: Sequence[Callable[[], T]], workers: int = PARALLEL) -> list[T]:
+    """Each call's result, in order, `workers` at a time (the first exception is raised)."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 @pytest.fixture(scope="session")
@@ -154,13 +173,57 @@ class RuncContainer:
         return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
-@pytest.fixture
-def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..., RuncContainer]]:
-    _need_root()
-    runc = need(shutil.which("runc"), "needs runc (apt-get install runc)")
-    made: list[RuncContainer] = []
+def _runc_spec(
+    bundle: Path,
+    args: Sequence[str],
+    mounts: Sequence[tuple[str, str, bool]],
+    cgroups_path: str | None,
+    annotations: dict[str, str] | None,
+    shm_exec: bool,
+) -> dict[str, Any]:
+    """The bundle's config.json (from `runc spec`) for the container's process and mounts."""
+    spec: dict[str, Any] = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = list(args)
+    spec["root"] = {"path": "rootfs", "readonly": False}
+    if cgroups_path is not None:
+        spec["linux"]["cgroupsPath"] = cgroups_path
+    if annotations:
+        spec["annotations"] = dict(annotations)
+    for src, dest, ro in mounts:
+        options = ["rbind", "rprivate", "ro" if ro else "rw"]
+        spec["mounts"].append({"destination": dest, "type": "bind", "source": src, "options": options})
+    for m in spec["mounts"] if shm_exec else []:
+        if m["destination"] == "/dev/shm":
+            m["options"] = [o for o in m["options"] if o != "noexec"]
+    return spec
 
-    def make(
+
+def _grant(spec: dict[str, Any], caps: Sequence[str], privileged: bool) -> None:
+    """Add `caps` to the spec's process, or every capability and device when `privileged`."""
+    for k in ("bounding", "effective", "permitted"):
+        have = spec["process"]["capabilities"][k]
+        have.extend(c for c in caps if c not in have)
+    if privileged:
+        every = _all_caps()
+        for k in ("bounding", "effective", "permitted", "ambient"):
+            spec["process"]["capabilities"][k] = every
+        spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        spec["linux"].pop("maskedPaths", None)
+        spec["linux"].pop("readonlyPaths", None)
+
+
+class RuncFactory:
+    """``runc_container(...)``: see the module docstring. Every container is removed by :meth:`cleanup`."""
+
+    def __init__(self, runc: str, rootfs: Path, workdir: Path) -> None:
+        self.runc = runc
+        self.rootfs = rootfs
+        self.workdir = workdir
+        self.made: list[RuncContainer] = []
+
+    def __call__(
+        self,
         args: Sequence[str] = ("sleep", "300"),
         *,
         mounts: Sequence[tuple[str, str, bool]] = (),
@@ -171,47 +234,18 @@ def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..
         shm_exec: bool = False,
     ) -> RuncContainer:
         cid = _unique("stk")
-        bundle = tmp_path / cid
+        bundle = self.workdir / cid
         bundle.mkdir()
-        rootfs = bundle / "rootfs"
-        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
-        r = _run([runc, "spec"], cwd=bundle)
+        shutil.copytree(self.rootfs, bundle / "rootfs", symlinks=True)
+        r = _run([self.runc, "spec"], cwd=bundle)
         assert r.returncode == 0, r.stderr
-        spec = json.loads((bundle / "config.json").read_text())
-        spec["process"]["terminal"] = False
-        spec["process"]["args"] = list(args)
-        spec["root"] = {"path": "rootfs", "readonly": False}
-        if cgroups_path is not None:
-            spec["linux"]["cgroupsPath"] = cgroups_path
-        if annotations:
-            spec["annotations"] = dict(annotations)
-        for src, dest, ro in mounts:
-            spec["mounts"].append(
-                {
-                    "destination": dest,
-                    "type": "bind",
-                    "source": src,
-                    "options": ["rbind", "rprivate", "ro" if ro else "rw"],
-                }
-            )
-        for m in spec["mounts"] if shm_exec else []:
-            if m["destination"] == "/dev/shm":
-                m["options"] = [o for o in m["options"] if o != "noexec"]
-        for k in ("bounding", "effective", "permitted"):
-            have = spec["process"]["capabilities"][k]
-            have.extend(c for c in caps if c not in have)
-        if privileged:
-            every = _all_caps()
-            for k in ("bounding", "effective", "permitted", "ambient"):
-                spec["process"]["capabilities"][k] = every
-            spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
-            spec["linux"].pop("maskedPaths", None)
-            spec["linux"].pop("readonlyPaths", None)
+        spec = _runc_spec(bundle, args, mounts, cgroups_path, annotations, shm_exec)
+        _grant(spec, caps, privileged)
         (bundle / "config.json").write_text(json.dumps(spec, indent=1))
         err = bundle / "runc.stderr"
         with open(err, "w") as ef:
             rc = subprocess.run(
-                [runc, "run", "-d", "--bundle", str(bundle), cid],
+                [self.runc, "run", "-d", "--bundle", str(bundle), cid],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=ef,
@@ -219,15 +253,48 @@ def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Callable[..
                 check=False,
             ).returncode
         assert rc == 0, f"runc run failed: {err.read_text()}"
-        c = RuncContainer(cid, 0, bundle, rootfs, runc)
-        made.append(c)
+        c = RuncContainer(cid, 0, bundle, bundle / "rootfs", self.runc)
+        self.made.append(c)
         c.pid = int(c.state()["pid"])
         return c
 
-    yield make
-    for c in made:
-        _run([runc, "kill", c.id, "KILL"])
-        _run([runc, "delete", "-f", c.id])
+    def many(self, each: Sequence[dict[str, Any]]) -> list[RuncContainer]:
+        """One container for each set of keyword arguments, made a few at a time."""
+        return in_parallel([partial(self, **kw) for kw in each])
+
+    def cleanup(self) -> None:
+        """Kill and delete every container made (a few at a time)."""
+
+        def remove(c: RuncContainer) -> None:
+            _run([self.runc, "kill", c.id, "KILL"])
+            _run([self.runc, "delete", "-f", c.id])
+
+        in_parallel([partial(remove, c) for c in self.made])
+        self.made.clear()
+
+
+def _runc_factory(busybox_rootfs: Path, workdir: Path) -> Iterator[RuncFactory]:
+    _need_root()
+    runc = need(shutil.which("runc"), "needs runc (apt-get install runc)")
+    factory = RuncFactory(runc, busybox_rootfs, workdir)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+
+
+@pytest.fixture
+def runc_container(busybox_rootfs: Path, tmp_path: Path) -> Iterator[RuncFactory]:
+    """Makes runc containers, removed at the end of the test."""
+    yield from _runc_factory(busybox_rootfs, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_runc_container(
+    busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RuncFactory]:
+    """The same, removed at the end of the test module (for tests that share a batch of containers)."""
+    yield from _runc_factory(busybox_rootfs, tmp_path_factory.mktemp("runc"))
 
 
 def _all_caps() -> list[str]:
@@ -303,7 +370,11 @@ def podman_image(busybox_rootfs: Path, podman_conf: Path, tmp_path_factory: pyte
     tar = tmp_path_factory.mktemp("podman-image") / "busybox.tar"
     with tarfile.open(tar, "w") as tf:
         tf.add(busybox_rootfs, arcname=".")
-    r = _run([podman, "import", str(tar), PODMAN_IMAGE], timeout=180)
+    r = _run(
+        [podman, "import", str(tar), PODMAN_IMAGE],
+        timeout=180,
+        env={**os.environ, "CONTAINERS_CONF": str(podman_conf)},
+    )
     assert r.returncode == 0, r.stderr
     return PODMAN_IMAGE
 
@@ -334,12 +405,16 @@ class PodmanContainer:
         return data[0]
 
 
-@pytest.fixture
-def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContainer]]:
-    podman = shutil.which("podman") or "podman"
-    made: list[PodmanContainer] = []
+class PodmanFactory:
+    """``podman_container(...)``: see the module docstring. Every container is removed by :meth:`cleanup`."""
 
-    def make(
+    def __init__(self, podman: str, image: str) -> None:
+        self.podman = podman
+        self.image = image
+        self.made: list[PodmanContainer] = []
+
+    def __call__(
+        self,
         args: Sequence[str] = ("sleep", "300"),
         *,
         privileged: bool = False,
@@ -352,7 +427,7 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
         user: str | None = None,
     ) -> PodmanContainer:
         cname = name or _unique("stk-pod")
-        cmd = [podman, "run", "-d", "--name", cname, "--network", network]
+        cmd = [self.podman, "run", "-d", "--name", cname, "--network", network]
         if privileged:
             cmd.append("--privileged")
         for cap in caps:
@@ -365,17 +440,43 @@ def podman_container(podman_image: str) -> Iterator[Callable[..., PodmanContaine
             cmd += ["-v", f"{src}:{dest}" + (f":{opts}" if opts else "")]
         for k, v in (labels or {}).items():
             cmd += ["--label", f"{k}={v}"]
-        cmd += [podman_image, *args]
-        r = _run(cmd, timeout=120)
+        r = _run([*cmd, self.image, *args], timeout=120)
         assert r.returncode == 0, r.stderr
-        c = PodmanContainer(r.stdout.strip(), cname, 0, podman)
-        made.append(c)
+        c = PodmanContainer(r.stdout.strip(), cname, 0, self.podman)
+        self.made.append(c)
         c.pid = int(c.inspect()["State"]["Pid"])
         return c
 
-    yield make
-    for c in made:
-        _run([podman, "rm", "-f", "-t", "0", c.name], timeout=120)
+    def many(self, each: Sequence[dict[str, Any]]) -> list[PodmanContainer]:
+        """One container for each set of keyword arguments, made a few at a time."""
+        return in_parallel([partial(self, **kw) for kw in each])
+
+    def cleanup(self) -> None:
+        """Remove every container made (a few at a time)."""
+        in_parallel(
+            [partial(_run, [self.podman, "rm", "-f", "-t", "0", c.name], timeout=120) for c in self.made]
+        )
+        self.made.clear()
+
+
+def _podman_factory(image: str) -> Iterator[PodmanFactory]:
+    factory = PodmanFactory(shutil.which("podman") or "podman", image)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+
+
+@pytest.fixture
+def podman_container(podman_image: str) -> Iterator[PodmanFactory]:
+    """Makes podman containers, removed at the end of the test."""
+    yield from _podman_factory(podman_image)
+
+
+@pytest.fixture(scope="module")
+def module_podman_container(podman_image: str) -> Iterator[PodmanFactory]:
+    """The same, removed at the end of the test module (for tests that share a batch of containers)."""
+    yield from _podman_factory(podman_image)
 
 
 # -- the host's own processes, sandboxed -------------------------------------------------------
@@ -442,8 +543,10 @@ class Node:
 
     def diagnosis(self) -> str:
         """What the container resolver has seen: for failure messages."""
-        r = self.sensor.enricher.resolver
-        return f"resolver {dict(r.stats)}; podman errors {r.podman.errors[-3:]}"
+        e = self.sensor.enricher
+        if e is None:
+            return "no enricher"
+        return f"resolver {dict(e.resolver.stats)}; podman errors {e.resolver.podman.errors[-3:]}"
 
     def mark(self) -> int:
         """Where the alerts raised from now on start (for `wait_for(since=...)`)."""

@@ -34,6 +34,7 @@ class NoPodman(PodmanClient):
     """A podman that knows no container (the container is then known by its cgroup path only)."""
 
     def inspect(self, cid: str) -> dict[str, Any] | None:
+        del cid
         return None
 
 

@@ -8,25 +8,29 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stockade.model.fields import lookup
 from stockade.sensor import procfs
 from stockade.sensor.containers.drift import exe_upper_layer
+from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.enrich import Enricher
 
 pytestmark = [pytest.mark.containers, pytest.mark.root]
 
+IMAGE = "localhost/stockade-test-busybox:latest"
 
-def field(ev: dict, name: str, arg: str | None = None):
+
+def field(ev: dict[str, Any], name: str, arg: str | None = None) -> Any:
     spec = lookup(name)
     assert spec is not None
     return spec.extractor(arg)(ev)
 
 
-def _resolve(resolver: ContainerResolver, pid: int):
+def _resolve(resolver: ContainerResolver, pid: int) -> ContainerInfo | None:
     return resolver.resolve(procfs.read_cgroup_path(pid), procfs.read_mntns(pid))
 
 
@@ -42,7 +46,7 @@ def _wait_pid(pattern: str, timeout: float = 10.0) -> int:
     raise AssertionError(f"no process matching {pattern!r}")
 
 
-def test_runc_container_resolved_from_cgroup(runc_container, tmp_path: Path) -> None:
+def test_runc_container_resolved_from_cgroup(runc_container: Any, tmp_path: Path) -> None:
     share = tmp_path / "share"
     share.mkdir()
     c = runc_container(mounts=[(str(share), "/mnt/x", True)], annotations={"team": "blue"})
@@ -65,14 +69,14 @@ def test_runc_container_resolved_from_cgroup(runc_container, tmp_path: Path) -> 
     assert by_ns is not None and by_ns.full_id == c.id
 
 
-def test_runc_privileged_and_custom_cgroups_path(runc_container) -> None:
+def test_runc_privileged_and_custom_cgroups_path(runc_container: Any) -> None:
     c = runc_container(privileged=True, cgroups_path=f"/stockade-test/{os.getpid()}-priv")
     info = _resolve(ContainerResolver(), c.pid)
     assert info is not None and info.full_id == c.id
     assert info.privileged is True
 
 
-def test_podman_container_metadata_on_first_sight(podman_container, tmp_path: Path) -> None:
+def test_podman_container_metadata_on_first_sight(podman_container: Any, tmp_path: Path) -> None:
     share = tmp_path / "share"
     share.mkdir()
     c = podman_container(volumes=[(str(share), "/mnt/x", "ro")], labels={"app": "web"})
@@ -94,7 +98,7 @@ def test_podman_container_metadata_on_first_sight(podman_container, tmp_path: Pa
     assert ev["container.full_id"] == c.id
     assert ev["container.name"] == c.name
     assert ev["container.type"] == "podman"
-    assert ev["container.image"] == "localhost/stockade-test-busybox:latest"
+    assert ev["container.image"] == IMAGE
     assert field(ev, "container.image.repository") == "localhost/stockade-test-busybox"
     assert field(ev, "container.image.tag") == "latest"
     assert ev["container.image.digest"].startswith("sha256:")
@@ -106,7 +110,7 @@ def test_podman_container_metadata_on_first_sight(podman_container, tmp_path: Pa
     assert "<NA>" not in map(str, ev.values())
 
 
-def test_podman_container_found_by_mount_namespace_still_has_its_image(podman_container) -> None:
+def test_podman_container_found_by_mount_namespace_still_has_its_image(podman_container: Any) -> None:
     """A process whose cgroup path does not name its container yet (runc moves an exec'd process
     into the container's cgroup late) is found through runc's state by its mount namespace; the
     bundle says podman made it, so podman is asked and the image is there from the first event."""
@@ -118,7 +122,7 @@ def test_podman_container_found_by_mount_namespace_still_has_its_image(podman_co
     assert info.complete
 
 
-def test_podman_privileged(podman_container) -> None:
+def test_podman_privileged(podman_container: Any) -> None:
     c = podman_container(privileged=True)
     info = _resolve(ContainerResolver(), c.pid)
     assert info is not None and info.full_id == c.id and info.privileged is True
@@ -132,7 +136,7 @@ def test_host_process_is_host() -> None:
     assert ContainerResolver().resolve(procfs.read_cgroup_path(1), procfs.read_mntns(1)) is None
 
 
-def test_podman_drift_overlay(podman_container) -> None:
+def test_podman_drift_overlay(podman_container: Any) -> None:
     c = podman_container()
     c.cp(shutil.which("busybox") or "/bin/busybox", "/bin/busybox-drift")
     c.exec(["/bin/busybox-drift", "sleep", "301"], detach=True)
@@ -155,7 +159,7 @@ def test_podman_drift_overlay(podman_container) -> None:
     assert enricher.stats["drift_overlay"] == 2
 
 
-def test_runc_drift_mtime(runc_container) -> None:
+def test_runc_drift_mtime(runc_container: Any) -> None:
     c = runc_container()
     time.sleep(0.05)
     shutil.copy(c.rootfs / "bin" / "busybox", c.rootfs / "bin" / "busybox-drift")
@@ -180,7 +184,7 @@ class _EnrichingCollector:
 
         self.backend = ProcConnectorBackend()
         self.enricher = Enricher()
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -201,11 +205,7 @@ class _EnrichingCollector:
         self.backend.close()
 
 
-def _first_exec_in(events: list[dict], full_id: str) -> list[dict]:
-    return [e for e in events if e.get("container.full_id") == full_id and e["evt.type"] == "execve"]
-
-
-def _container_execs(events: list[dict], pid: int) -> list[dict]:
+def _container_execs(events: list[dict[str, Any]], pid: int) -> list[dict[str, Any]]:
     """The execs of the container's own programs (busybox), in order: the runtime's are not."""
     return [
         e
@@ -216,9 +216,19 @@ def _container_execs(events: list[dict], pid: int) -> list[dict]:
     ]
 
 
-def test_first_events_of_a_new_podman_container_have_metadata(podman_container) -> None:
+def _expected_metadata(runtime: str, c: Any) -> dict[str, Any]:
+    """What every event of a new container carries from its first one on."""
+    common = {"container.full_id": c.id, "container.privileged": False, "proc.is_exe_upper_layer": False}
+    if runtime == "podman":
+        return {**common, "container.type": "podman", "container.name": c.name, "container.image": IMAGE}
+    return {**common, "container.type": "runc", "container.name": c.id}  # runc has no name or image
+
+
+@pytest.mark.parametrize("runtime", ["runc", "podman"])
+def test_first_events_of_a_new_container_have_metadata(runtime: str, request: pytest.FixtureRequest) -> None:
+    make = request.getfixturevalue(f"{runtime}_container")
     with _EnrichingCollector() as col:
-        c = podman_container(["sh", "-c", "sleep 0.2; cat /etc/hostname; exec sleep 300"])
+        c = make(["sh", "-c", "sleep 0.2; cat /etc/hostname >/dev/null; exec sleep 300"])
         end = time.monotonic() + 15
         while time.monotonic() < end and len(_container_execs(col.events, c.pid)) < 3:
             time.sleep(0.05)
@@ -226,27 +236,7 @@ def test_first_events_of_a_new_podman_container_have_metadata(podman_container) 
     assert len(execs) >= 3, execs
     # the very first exec of the container's init already carries the runtime's metadata
     first = next(e for e in execs if e["proc.pid"] == c.pid)
+    want = _expected_metadata(runtime, c)
     for e in [first, *execs]:
-        assert e["container.full_id"] == c.id
-        assert e["container.name"] == c.name
-        assert e["container.image"] == "localhost/stockade-test-busybox:latest"
-        assert e["container.privileged"] is False
-        assert e["proc.is_exe_upper_layer"] is False
+        assert {k: e.get(k) for k in want} == want
     assert col.enricher.resolver.stats["undescribed"] == 0
-
-
-def test_first_events_of_a_new_runc_container_have_metadata(runc_container) -> None:
-    with _EnrichingCollector() as col:
-        c = runc_container(["sh", "-c", "sleep 0.2; cat /etc/passwd >/dev/null; exec sleep 300"])
-        end = time.monotonic() + 15
-        while time.monotonic() < end and len(_container_execs(col.events, c.pid)) < 3:
-            time.sleep(0.05)
-    execs = _container_execs(col.events, c.pid)
-    assert len(execs) >= 3, execs
-    first = next(e for e in execs if e["proc.pid"] == c.pid)
-    for e in [first, *execs]:
-        assert (
-            e["container.full_id"] == c.id and e["container.type"] == "runc" and e["container.name"] == c.id
-        )
-        assert e["container.privileged"] is False
-        assert e["proc.is_exe_upper_layer"] is False

@@ -72,25 +72,26 @@ def test_parse_cgroup_path(path: str | None, expect: CgroupMatch | None) -> None
         ("", (None, None, None)),
     ],
 )
-def test_split_image(ref: str, expect: tuple) -> None:
+def test_split_image(ref: str, expect: tuple[str | None, str | None, str | None]) -> None:
     assert split_image(ref) == expect
 
 
 def test_rfc3339() -> None:
     assert parse_rfc3339_ns("1970-01-01T00:00:01.5Z") == 1_500_000_000
     assert parse_rfc3339_ns("1970-01-01T01:00:01+01:00") == 1_000_000_000
-    assert parse_rfc3339_ns("2026-11-23T08:23:13.188262341Z") % 1_000_000_000 == 188262341
+    ns = parse_rfc3339_ns("2026-11-23T08:23:13.188262341Z")
+    assert ns is not None and ns % 1_000_000_000 == 188262341
     assert parse_rfc3339_ns("0001-01-01T00:00:00Z") is None
     assert parse_rfc3339_ns("yesterday") is None
 
 
-def _field(ev: dict, name: str, arg: str | None = None):
+def _field(ev: dict[str, Any], name: str, arg: str | None = None) -> Any:
     spec = lookup(name)
     assert spec is not None
     return spec.extractor(arg)(ev)
 
 
-def _spec(annotations: dict[str, str], privileged: bool = False) -> dict:
+def _spec(annotations: dict[str, str], privileged: bool = False) -> dict[str, Any]:
     return {
         "root": {"path": "/run/x/rootfs"},
         "process": {"capabilities": {"bounding": ["CAP_SYS_ADMIN" if privileged else "CAP_KILL"]}},

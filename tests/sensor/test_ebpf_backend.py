@@ -14,15 +14,9 @@ from typing import Any
 import pytest
 
 from stockade.sensor.ebpf.backend import EbpfBackend
-from stockade.sensor.ebpf.build import find_object
 from stockade.sensor.ebpf.syscalls import FORK_TYPES
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf]
-
-
-@pytest.fixture(scope="module")
-def built() -> None:
-    assert find_object() is not None
 
 
 def _start(evttypes: set[str], **kw: Any) -> EbpfBackend:
@@ -32,7 +26,7 @@ def _start(evttypes: set[str], **kw: Any) -> EbpfBackend:
 
 
 @pytest.fixture
-def backend(built: None) -> Iterator[Callable[..., EbpfBackend]]:
+def backend() -> Iterator[Callable[..., EbpfBackend]]:
     made: list[EbpfBackend] = []
 
     def make(evttypes: set[str], **kw: Any) -> EbpfBackend:
@@ -65,7 +59,7 @@ def test_exec_exit_fork_events(backend: Callable[..., EbpfBackend], tmp_path: Pa
     script.chmod(0o755)
     p = subprocess.run([str(script)], cwd=tmp_path, check=False)
     assert p.returncode == 3
-    evs = collect(b, lambda e: True, 10**9, timeout=1.0)
+    evs = collect(b, lambda _e: True, 10**9, timeout=1.0)
     sh = [e for e in evs if e["evt.type"] == "execve" and e.get("evt.arg.filename") == str(script)]
     true = [e for e in evs if e["evt.type"] == "execve" and e.get("proc.exepath") == "/usr/bin/true"]
     assert sh and true, evs
@@ -235,7 +229,7 @@ def test_own_process_ignored_in_kernel(backend: Callable[..., EbpfBackend], tmp_
     assert evs and all(e["proc.pid"] != os.getpid() for e in evs)
 
 
-def test_close_detaches(built: None, tmp_path: Path) -> None:
+def test_close_detaches() -> None:
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         b = _start({"openat", "execve"})

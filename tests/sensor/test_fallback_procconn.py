@@ -155,7 +155,7 @@ def test_killed_process_exit_signal(backend: ProcConnectorBackend) -> None:
     assert len(ex) == 1 and ex[0]["evt.arg.sig"] == 9
 
 
-def test_evttypes_selection(tmp_path: Path) -> None:
+def test_evttypes_selection() -> None:
     b = ProcConnectorBackend()
     b.start({"procexit", "openat"})
     try:

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 import test_rule_families
-from test_rule_families import (  # the tests themselves, collected again in this module
+from test_rule_families import (  # the tests and their batches, collected again in this module
+    fallback_batch,
+    podman_batch,
+    runc_batch,
     test_a_podman_container_s_own_process,
     test_a_podman_container_s_own_process_with_the_fallback_sensors,
     test_a_runc_container_s_own_process,
@@ -27,6 +30,9 @@ from test_rule_families import (  # the tests themselves, collected again in thi
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 
 __all__ = [
+    "fallback_batch",
+    "podman_batch",
+    "runc_batch",
     "test_a_podman_container_s_own_process",
     "test_a_podman_container_s_own_process_with_the_fallback_sensors",
     "test_a_runc_container_s_own_process",

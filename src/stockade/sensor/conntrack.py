@@ -35,10 +35,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from stockade.sensor import procfs
-from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, Role, SensorError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -239,6 +239,15 @@ def parse_ct_message(data: bytes, off: int, end: int) -> tuple[Flow, int | None]
     return flow, ct_id
 
 
+def _listener(listeners: dict[tuple[str, str, int], SockEntry], flow: Flow) -> SockEntry | None:
+    """The listening socket a new flow reached: on its address, else on any address."""
+    for ip in (flow.sip, "0.0.0.0" if flow.family == 4 else "::", "::"):
+        server = listeners.get((flow.proto, ip, flow.sport))
+        if server is not None:
+            return server
+    return None
+
+
 def _fd_name(cip: str, cport: int, sip: str, sport: int, fam: int) -> str:
     if fam == 6:
         return f"[{cip}]:{cport}->[{sip}]:{sport}" if ":" in cip else f"{cip}:{cport}->{sip}:{sport}"
@@ -250,7 +259,7 @@ class ConntrackBackend(Backend):
 
     name = "conntrack"
     title = "conntrack"
-    role = "fallback"
+    role: ClassVar[Role] = "fallback"
 
     def __init__(
         self,
@@ -349,6 +358,7 @@ class ConntrackBackend(Backend):
         self._ns.append(self._open_ns(path))
 
     def start(self, evttypes: set[str] | None = None) -> None:
+        """Open a conntrack socket in each network namespace and note its listeners."""
         if self._started:
             return
         self._want = EVTTYPES if evttypes is None else frozenset(evttypes) & EVTTYPES
@@ -365,6 +375,7 @@ class ConntrackBackend(Backend):
         self._last_scan = time.monotonic()
 
     def close(self) -> None:
+        """Close the sockets and namespaces, removing any tracking chain added (safe twice)."""
         for ns in self._ns:
             if ns.chain:
                 try:
@@ -384,6 +395,7 @@ class ConntrackBackend(Backend):
     # -- reading ---------------------------------------------------------------------------------
 
     def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        """New and ended connections, and listeners found by a periodic scan."""
         if not self._started:
             raise SensorError("conntrack: not started")
         out: list[dict[str, Any]] = []
@@ -526,9 +538,31 @@ class ConntrackBackend(Backend):
     def _flows_to_events(
         self, ns: _Ns, flows: list[tuple[bool, Flow, int | None, int]], out: list[dict[str, Any]]
     ) -> None:
-        news = [f for f in flows if f[0]]
+        plan = self._ends(ns, flows, out)
+        if not plan:
+            return
+        pids = self._pids_of({p[4].inode for p in plan})
+        for flow, ct_id, now, etype, sock in plan:
+            pid = pids.get(sock.inode)
+            if pid is None:
+                self.received["unattributed"] += 1
+                continue
+            ev = self._flow_event(ns, flow, now, etype, sock, pid)
+            if ct_id is not None:
+                ev["_ct_id"] = ct_id
+                if len(self._flows) > 65536:
+                    self._flows.clear()
+                self._flows[(ct_id, 0 if etype == "connect" else 1)] = (pid, etype, ev)
+            if etype in self._want:
+                out.append(ev)
+
+    def _ends(
+        self, ns: _Ns, flows: list[tuple[bool, Flow, int | None, int]], out: list[dict[str, Any]]
+    ) -> list[tuple[Flow, int | None, int, str, SockEntry]]:
+        """Which socket (and so which process) stands for each end of each new flow; the ended
+        flows' close events go to `out`."""
         socks: list[SockEntry] = []
-        if news:
+        if any(f[0] for f in flows):
             try:
                 with self._in(ns):
                     socks = read_sockets()
@@ -538,64 +572,51 @@ class ConntrackBackend(Backend):
         listeners = {(s.proto, s.lip, s.lport): s for s in self._listening(socks)}
         for s in ns.listeners.values():
             listeners.setdefault((s.proto, s.lip, s.lport), s)
-        # which socket (and so which process) stands for each end of each new flow
         plan: list[tuple[Flow, int | None, int, str, SockEntry]] = []
         for is_new, flow, ct_id, now in flows:
             if not is_new:
-                self._close(ns, flow, ct_id, now, out)
+                self._close(ns, ct_id, now, out)
                 continue
             client = by_tuple.get((flow.proto, flow.cip, flow.cport, flow.sip, flow.sport))
             if client is not None:
                 plan.append((flow, ct_id, now, "connect", client))
-            server = None
-            for ip in (flow.sip, "0.0.0.0" if flow.family == 4 else "::", "::"):
-                server = listeners.get((flow.proto, ip, flow.sport))
-                if server is not None:
-                    break
+            server = _listener(listeners, flow)
             if server is not None:
                 plan.append((flow, ct_id, now, "accept", server))
             if client is None and server is None:
                 self.received["unattributed"] += 1
-        if not plan:
-            return
-        pids = self._pids_of({p[4].inode for p in plan})
-        for flow, ct_id, now, etype, sock in plan:
-            pid = pids.get(sock.inode)
-            if pid is None:
-                self.received["unattributed"] += 1
-                continue
-            ev = self._base(etype, pid, now, ns)
-            fam = flow.family
-            local_ip, local_port = (flow.cip, flow.cport) if etype == "connect" else (flow.sip, flow.sport)
-            remote_ip, remote_port = (flow.sip, flow.sport) if etype == "connect" else (flow.cip, flow.cport)
-            ev.update(
-                {
-                    "fd.name": _fd_name(flow.cip, flow.cport, flow.sip, flow.sport, fam),
-                    "fd.cip": flow.cip,
-                    "fd.cport": flow.cport,
-                    "fd.sip": flow.sip,
-                    "fd.sport": flow.sport,
-                    "fd.lip": local_ip,
-                    "fd.lport": local_port,
-                    "fd.rip": remote_ip,
-                    "fd.rport": remote_port,
-                    "fd.l4proto": flow.proto,
-                    "fd.typechar": "4" if fam == 4 else "6",
-                    "fd.type": "ipv4" if fam == 4 else "ipv6",
-                    "fd.is_server": etype == "accept",
-                    "user.uid": sock.uid,
-                    "evt.rawres": 0,
-                }
-            )
-            if ct_id is not None:
-                ev["_ct_id"] = ct_id
-                if len(self._flows) > 65536:
-                    self._flows.clear()
-                self._flows[(ct_id, 0 if etype == "connect" else 1)] = (pid, etype, ev)
-            if etype in self._want:
-                out.append(ev)
+        return plan
 
-    def _close(self, ns: _Ns, flow: Flow, ct_id: int | None, now: int, out: list[dict[str, Any]]) -> None:
+    def _flow_event(
+        self, ns: _Ns, flow: Flow, now: int, etype: str, sock: SockEntry, pid: int
+    ) -> dict[str, Any]:
+        """The connect (client end) or accept (server end) of a new flow, as process `pid` made it."""
+        ev = self._base(etype, pid, now, ns)
+        fam = flow.family
+        local_ip, local_port = (flow.cip, flow.cport) if etype == "connect" else (flow.sip, flow.sport)
+        remote_ip, remote_port = (flow.sip, flow.sport) if etype == "connect" else (flow.cip, flow.cport)
+        ev.update(
+            {
+                "fd.name": _fd_name(flow.cip, flow.cport, flow.sip, flow.sport, fam),
+                "fd.cip": flow.cip,
+                "fd.cport": flow.cport,
+                "fd.sip": flow.sip,
+                "fd.sport": flow.sport,
+                "fd.lip": local_ip,
+                "fd.lport": local_port,
+                "fd.rip": remote_ip,
+                "fd.rport": remote_port,
+                "fd.l4proto": flow.proto,
+                "fd.typechar": "4" if fam == 4 else "6",
+                "fd.type": "ipv4" if fam == 4 else "ipv6",
+                "fd.is_server": etype == "accept",
+                "user.uid": sock.uid,
+                "evt.rawres": 0,
+            }
+        )
+        return ev
+
+    def _close(self, ns: _Ns, ct_id: int | None, now: int, out: list[dict[str, Any]]) -> None:
         if ct_id is None:
             return
         for side in (0, 1):

@@ -65,6 +65,7 @@ class Enricher:
         return self.table.scan()
 
     def enrich_batch(self, raws: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each raw event enriched, in order."""
         return [self.enrich(r) for r in raws]
 
     def enrich(self, raw: dict[str, Any]) -> dict[str, Any]:

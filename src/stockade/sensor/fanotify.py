@@ -35,9 +35,9 @@ import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, Role, SensorError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -126,6 +126,15 @@ class Watch:
     names: str | None = None
 
 
+#: (create or delete, of a directory) -> the event type of a name event
+_NAME_TYPES = {
+    ("create", False): "creat",
+    ("create", True): "mkdirat",
+    ("delete", False): "unlinkat",
+    ("delete", True): "unlinkat",
+}
+
+
 def _is_whiteout(path: str) -> bool:
     """An overlayfs whiteout: a character device 0/0 (a deleted lower-layer file)."""
     try:
@@ -208,7 +217,7 @@ class FanotifyBackend(Backend):
 
     name = "fanotify"
     title = "fanotify"
-    role = "fallback"
+    role: ClassVar[Role] = "fallback"
     watches_containers = True
 
     def __init__(
@@ -267,6 +276,7 @@ class FanotifyBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self, evttypes: set[str] | None = None) -> None:
+        """Open the fanotify groups the event types need and mark the watched paths."""
         if self._open_fd >= 0 or self._name_fd >= 0:
             return
         self._want = EVTTYPES if evttypes is None else frozenset(evttypes) & EVTTYPES
@@ -285,6 +295,7 @@ class FanotifyBackend(Backend):
             self.add_watch(w)
 
     def close(self) -> None:
+        """Close the groups and the watched directories (safe twice)."""
         for fd in (self._open_fd, self._name_fd, *self._mount_fds.values()):
             if fd >= 0:
                 try:
@@ -414,11 +425,13 @@ class FanotifyBackend(Backend):
                 self._mark_dir(os.path.join(dirpath, d))
 
     def fileno(self) -> int:
+        """The open group's descriptor (else the name group's)."""
         return self._open_fd if self._open_fd >= 0 else self._name_fd
 
     # -- reading ---------------------------------------------------------------------------------
 
     def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        """The file events both groups have now."""
         fds = [fd for fd in (self._open_fd, self._name_fd) if fd >= 0]
         if not fds:
             raise SensorError("fanotify: not started")
@@ -527,7 +540,7 @@ class FanotifyBackend(Backend):
 
     # -- name events -----------------------------------------------------------------------------
 
-    def _mount_fd_for(self, fsid: bytes, handle: bytes) -> int:
+    def _mount_fd_for(self, fsid: bytes) -> int:
         fd = self._fsid_fd.get(fsid)
         if fd is not None:
             return fd
@@ -553,7 +566,7 @@ class FanotifyBackend(Backend):
         path = self._dir_cache.get(key)
         if path is not None:
             return path
-        mfd = self._mount_fd_for(fsid, handle)
+        mfd = self._mount_fd_for(fsid)
         if mfd < 0:
             return None
         fd = libc().open_by_handle_at(mfd, handle, O_PATH | os.O_CLOEXEC)
@@ -629,26 +642,7 @@ class FanotifyBackend(Backend):
     ) -> None:
         is_dir = bool(mask & FAN_ONDIR)
         if mask & FAN_RENAME:
-            self.received["rename"] += 1
-            old, new = self._path(recs.get(INFO_OLD_DFID_NAME)), self._path(recs.get(INFO_NEW_DFID_NAME))
-            if is_dir:
-                if old is not None and new is not None:
-                    self._moved_dir(old, new)  # cached paths below the moved directory changed
-                if new is not None and any(new.startswith(r.rstrip("/") + "/") for r in self._tree_roots):
-                    self._mark_tree(new)
-            if old is None and new is None:
-                self.stats.error("fanotify: rename whose directories could not be resolved")
-                return
-            if not self._in_scope(new or old or "") or (pid == self._self_pid and self.ignore_self):
-                return
-            if "renameat2" in self._want:
-                ev = self._base("renameat2", pid, now_ns)
-                if old is not None:
-                    ev["evt.arg.oldpath"] = ev["fs.path.source"] = old
-                if new is not None:
-                    ev["evt.arg.newpath"] = ev["fs.path.target"] = new
-                ev["_fanotify_mask"] = _mask_names(mask)
-                out.append(ev)
+            self._rename_event(mask, pid, recs, now_ns, out)
             return
         path = self._path(recs.get(INFO_DFID_NAME))
         kind = "create" if mask & FAN_CREATE else "delete" if mask & FAN_DELETE else "other"
@@ -656,31 +650,33 @@ class FanotifyBackend(Backend):
         if path is None:
             self.stats.error(f"fanotify: {kind} event whose directory could not be resolved")
             return
-        if (
-            is_dir
-            and kind == "create"
-            and any(path.startswith(r.rstrip("/") + "/") for r in self._tree_roots)
-        ):
-            self._mark_tree(path)
-        if is_dir and kind == "delete":
-            self._tree_dirs.discard(path)
-            self._forget_dir(path)
+        if is_dir:
+            self._follow_dir(kind, path)
         if not self._in_scope(path) or (pid == self._self_pid and self.ignore_self):
             return
-        if kind == "create":
-            etype = "mkdirat" if is_dir else "creat"
-        elif kind == "delete":
-            etype = "unlinkat"
-        else:
-            return
-        if etype not in self._want:
+        etype = _NAME_TYPES.get((kind, is_dir))
+        if etype is None or etype not in self._want:
             return
         ev = self._base(etype, pid, now_ns)
         ev["fs.path.name"] = path
+        if self._dress_name(ev, etype, path, is_dir):
+            ev["_fanotify_mask"] = _mask_names(mask)
+            out.append(ev)
+
+    def _follow_dir(self, kind: str, path: str) -> None:
+        """A directory created below a watched tree is marked; one deleted is forgotten."""
+        if kind == "create" and any(path.startswith(r.rstrip("/") + "/") for r in self._tree_roots):
+            self._mark_tree(path)
+        elif kind == "delete":
+            self._tree_dirs.discard(path)
+            self._forget_dir(path)
+
+    def _dress_name(self, ev: dict[str, Any], etype: str, path: str, is_dir: bool) -> bool:
+        """The fields of a create (a symlink's, a whiteout's), mkdir or delete; False: not wanted."""
         if etype == "creat" and _is_whiteout(path):
             # an overlay upper layer records the deletion of a lower-layer file as a whiteout
             if "unlinkat" not in self._want:
-                return
+                return False
             ev["evt.type"] = "unlinkat"
             ev["evt.arg.name"] = path
         elif etype == "creat":
@@ -700,8 +696,31 @@ class FanotifyBackend(Backend):
             ev["evt.arg.name"] = path
             if is_dir:
                 ev["evt.arg.flags"] = "AT_REMOVEDIR"
-        ev["_fanotify_mask"] = _mask_names(mask)
-        out.append(ev)
+        return True
+
+    def _rename_event(
+        self, mask: int, pid: int, recs: dict[int, tuple[str | None, str]], now_ns: int, out: list[Any]
+    ) -> None:
+        self.received["rename"] += 1
+        old, new = self._path(recs.get(INFO_OLD_DFID_NAME)), self._path(recs.get(INFO_NEW_DFID_NAME))
+        if mask & FAN_ONDIR:
+            if old is not None and new is not None:
+                self._moved_dir(old, new)  # cached paths below the moved directory changed
+            if new is not None and any(new.startswith(r.rstrip("/") + "/") for r in self._tree_roots):
+                self._mark_tree(new)
+        if old is None and new is None:
+            self.stats.error("fanotify: rename whose directories could not be resolved")
+            return
+        if not self._in_scope(new or old or "") or (pid == self._self_pid and self.ignore_self):
+            return
+        if "renameat2" in self._want:
+            ev = self._base("renameat2", pid, now_ns)
+            if old is not None:
+                ev["evt.arg.oldpath"] = ev["fs.path.source"] = old
+            if new is not None:
+                ev["evt.arg.newpath"] = ev["fs.path.target"] = new
+            ev["_fanotify_mask"] = _mask_names(mask)
+            out.append(ev)
 
     def wait_idle(self, quiet_s: float = 0.3, limit_s: float = 60.0) -> list[dict[str, Any]]:
         """Read until nothing arrives for `quiet_s` (for tests and shutdown); the events read."""

@@ -25,10 +25,10 @@ import socket
 import struct
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 from stockade.sensor import procfs
-from stockade.sensor.interface import Backend, BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendStats, Capabilities, Role, SensorError
 
 __all__ = ["ProcConnectorBackend"]
 
@@ -102,7 +102,7 @@ class ProcConnectorBackend(Backend):
 
     name = "procconn"
     title = "proc connector"
-    role = "fallback"
+    role: ClassVar[Role] = "fallback"
     #: the file and network backends' events follow from its exec/fork/exit
     causal_first = True
     #: it names only the pid: its reader races short-lived processes for /proc
@@ -150,6 +150,7 @@ class ProcConnectorBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self, evttypes: set[str] | None = None) -> None:
+        """Subscribe to the proc connector (a large receive buffer: it must not overflow)."""
         if self._sock is not None:
             return
         self._want = EVTTYPES if evttypes is None else frozenset(evttypes) & EVTTYPES
@@ -173,6 +174,7 @@ class ProcConnectorBackend(Backend):
         self._boot_ns = procfs.boot_epoch_ns()
 
     def close(self) -> None:
+        """Unsubscribe and close the socket (safe twice)."""
         s, self._sock = self._sock, None
         if s is None:
             return
@@ -183,6 +185,7 @@ class ProcConnectorBackend(Backend):
         s.close()
 
     def fileno(self) -> int:
+        """The netlink socket (readable when process events wait)."""
         if self._sock is None:
             raise SensorError("proc connector: not started")
         return self._sock.fileno()
@@ -190,6 +193,7 @@ class ProcConnectorBackend(Backend):
     # -- reading ---------------------------------------------------------------------------------
 
     def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        """The process events waiting, each exec completed from /proc."""
         if self._sock is None:
             raise SensorError("proc connector: not started")
         sock = self._sock
@@ -228,22 +232,17 @@ class ProcConnectorBackend(Backend):
                 self.stats.error(f"proc connector: bad netlink length {nl_len}")
                 return
             if nl_type == NLMSG_DONE and nl_len >= _DATA_OFF:
-                self._event(data, off, nl_len, out)
+                self._event(data, off, out)
             off += (nl_len + 3) & ~3
 
-    def _event(self, data: bytes, off: int, nl_len: int, out: list[dict[str, Any]]) -> None:
+    def _event(self, data: bytes, off: int, out: list[dict[str, Any]]) -> None:
         idx, val, seq, _ack, _ln, _fl = _CNMSG.unpack_from(data, off + _NLMSGHDR.size)
         if idx != CN_IDX_PROC or val != CN_VAL_PROC:
             return
         what, cpu, ts = _EVHDR.unpack_from(data, off + _EV_OFF)
         if what == EV_NONE:  # the ack of our subscription: not a counted event
             return
-        last = self._last_seq.get(cpu)
-        if last is not None:
-            gap = (seq - last - 1) & 0xFFFFFFFF
-            if gap and gap < 0x80000000:
-                self.stats.lost["netlink_enobufs"] += gap
-        self._last_seq[cpu] = seq
+        self._sequence(cpu, seq)
         p = off + _DATA_OFF
         t = ts + self._mono_off
         if self._markers and _PIDS4.unpack_from(data, p)[3 if what == EV_FORK else 1] in self._markers:
@@ -254,7 +253,7 @@ class ProcConnectorBackend(Backend):
         if what == EV_EXEC:
             tid, tgid = _PIDS2.unpack_from(data, p)
             self.received["exec"] += 1
-            self._on_exec(t, tid, tgid, out)
+            self._on_exec(t, tgid, out)
         elif what == EV_FORK:
             _ppid, ptgid, cpid, ctgid = _PIDS4.unpack_from(data, p)
             if cpid != ctgid:
@@ -269,23 +268,37 @@ class ProcConnectorBackend(Backend):
                 return
             self.received["exit"] += 1
             self._on_exit(t, tgid, code, out)
-        elif what in (EV_UID, EV_GID):
-            tid, tgid, _r, eff = _ID.unpack_from(data, p)
-            self.received["uid" if what == EV_UID else "gid"] += 1
-            info = self._table.get(tgid)
-            if info is not None and tid == tgid:
-                if what == EV_UID:
-                    info.uid = eff
-                else:
-                    info.gid = eff
-        elif what == EV_COMM:
-            tid, tgid = _PIDS2.unpack_from(data, p)
-            self.received["comm"] += 1
-            info = self._table.get(tgid)
-            if info is not None and tid == tgid:
-                info.comm = data[p + 8 : p + 24].split(b"\0", 1)[0].decode("utf-8", "replace")
+        elif what in (EV_UID, EV_GID, EV_COMM):
+            self._on_change(what, data, p)
         else:
             self.received["other"] += 1
+
+    def _sequence(self, cpu: int, seq: int) -> None:
+        """Count the messages the kernel dropped on `cpu`: the gap in its sequence numbers."""
+        last = self._last_seq.get(cpu)
+        if last is not None:
+            gap = (seq - last - 1) & 0xFFFFFFFF
+            if gap and gap < 0x80000000:
+                self.stats.lost["netlink_enobufs"] += gap
+        self._last_seq[cpu] = seq
+
+    def _on_change(self, what: int, data: bytes, p: int) -> None:
+        """A process's new effective uid or gid, or its new name: kept for its later events."""
+        if what == EV_COMM:
+            tid, tgid = _PIDS2.unpack_from(data, p)
+            self.received["comm"] += 1
+        else:
+            tid, tgid, _r, eff = _ID.unpack_from(data, p)
+            self.received["uid" if what == EV_UID else "gid"] += 1
+        info = self._table.get(tgid)
+        if info is None or tid != tgid:
+            return
+        if what == EV_COMM:
+            info.comm = data[p + 8 : p + 24].split(b"\0", 1)[0].decode("utf-8", "replace")
+        elif what == EV_UID:
+            info.uid = eff
+        else:
+            info.gid = eff
 
     def _remember(self, info: procfs.ProcInfo) -> None:
         if len(self._table) >= _MAX_TABLE:
@@ -294,7 +307,7 @@ class ProcConnectorBackend(Backend):
                 del self._table[pid]
         self._table[info.pid] = info
 
-    def _on_exec(self, t: int, tid: int, tgid: int, out: list[dict[str, Any]]) -> None:
+    def _on_exec(self, t: int, tgid: int, out: list[dict[str, Any]]) -> None:
         if not ({"execve", "procexit", "clone"} & self._want):
             return
         if self.read_proc:
@@ -408,6 +421,7 @@ class ProcConnectorBackend(Backend):
             pass
 
     def lost_total(self) -> int:
+        """Events lost so far, all causes."""
         return sum(self.stats.lost.values())
 
     def wait_idle(self, quiet_s: float = 0.3, limit_s: float = 30.0) -> list[dict[str, Any]]:

@@ -168,6 +168,7 @@ def read_exe(pid: int) -> str | None:
 
 
 def read_cwd(pid: int) -> str | None:
+    """The process's working directory, or None once it is gone."""
     return _strip_deleted(_readlink(f"{PROC}/{pid}/cwd"))
 
 
@@ -269,23 +270,24 @@ class ProcInfo:
             out["proc.cmdline"] = " ".join([name, *self.args[1:]])
         if self.cwd is not None:
             out["proc.cwd"] = dir_path(self.cwd)
-        if self.uid is not None:
-            out["user.uid"] = self.uid
-        if self.gid is not None:
-            out["group.gid"] = self.gid
-        if self.vpid is not None:
-            out["proc.vpid"] = self.vpid
-        if self.tty is not None:
-            out["proc.tty"] = self.tty
-        if self.loginuid is not None:
-            out["user.loginuid"] = self.loginuid
-        if self.cgroup_path is not None:
-            out["_cgroup_path"] = self.cgroup_path
-        if self.mntns is not None:
-            out["_mntns"] = self.mntns
-        if self.start_ns is not None:
-            out["_start_ns"] = self.start_ns
+        for attr, key in _AS_IS:
+            v = getattr(self, attr)
+            if v is not None:
+                out[key] = v
         return out
+
+
+#: ProcInfo attribute -> the field it fills as it is
+_AS_IS = (
+    ("uid", "user.uid"),
+    ("gid", "group.gid"),
+    ("vpid", "proc.vpid"),
+    ("tty", "proc.tty"),
+    ("loginuid", "user.loginuid"),
+    ("cgroup_path", "_cgroup_path"),
+    ("mntns", "_mntns"),
+    ("start_ns", "_start_ns"),
+)
 
 
 def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> ProcInfo:

@@ -73,6 +73,7 @@ class ProcEntry:
 
     @property
     def is_exe_from_memfd(self) -> bool | None:
+        """Whether the program runs from a memfd (a file-less executable); None if unknown."""
         p = self.exepath or self.exe
         if p is None:
             return None
@@ -178,6 +179,7 @@ class ProcessTable:
         return pid in self._entries
 
     def get(self, pid: int) -> ProcEntry | None:
+        """The entry of `pid`, if the table has one."""
         return self._entries.get(pid)
 
     # -- feeding ---------------------------------------------------------------------------
@@ -551,34 +553,37 @@ class ProcessTable:
         leader = self.session_leader(entry)
         if leader is not None and leader.name is not None:
             ev["proc.sname"] = leader.name
-        if not ancestry:
-            return ev
-        anc = self.ancestors(entry)
-        if not anc:
-            return ev
-        names = [a.name for a in anc]
-        pids = [a.pid for a in anc]
-        paths = [a.exepath for a in anc]
-        cmds = [a.full_cmdline() for a in anc]
-        p = anc[0]
-        if p.name is not None:
-            ev["proc.pname"] = p.name
-        if p.exepath is not None:
-            ev["proc.pexepath"] = p.exepath
-        if p.exe is not None:
-            ev["proc.pexe"] = p.exe
-        if cmds[0] is not None:
-            ev["proc.pcmdline"] = cmds[0]
-        ev.setdefault("proc.ppid", p.pid)
-        ev["proc.apid"] = pids
-        for key, values in (("proc.aname", names), ("proc.aexepath", paths), ("proc.acmdline", cmds)):
-            known = _known_prefix(values)
-            if known:
-                ev[key] = known
-        for i, (n, pid, path) in enumerate(zip(names, pids, paths, strict=True), start=1):
-            if n is not None:
-                ev[f"proc.aname[{i}]"] = n
-            ev[f"proc.apid[{i}]"] = pid
-            if path is not None:
-                ev[f"proc.aexepath[{i}]"] = path
+        if ancestry:
+            anc = self.ancestors(entry)
+            if anc:
+                _ancestry_fields(ev, anc)
         return ev
+
+
+def _ancestry_fields(ev: dict[str, Any], anc: list[ProcEntry]) -> None:
+    """The parent's and every ancestor's fields (proc.pname, proc.aname[i], ...), nearest first."""
+    names = [a.name for a in anc]
+    pids = [a.pid for a in anc]
+    paths = [a.exepath for a in anc]
+    cmds = [a.full_cmdline() for a in anc]
+    p = anc[0]
+    if p.name is not None:
+        ev["proc.pname"] = p.name
+    if p.exepath is not None:
+        ev["proc.pexepath"] = p.exepath
+    if p.exe is not None:
+        ev["proc.pexe"] = p.exe
+    if cmds[0] is not None:
+        ev["proc.pcmdline"] = cmds[0]
+    ev.setdefault("proc.ppid", p.pid)
+    ev["proc.apid"] = pids
+    for key, values in (("proc.aname", names), ("proc.aexepath", paths), ("proc.acmdline", cmds)):
+        known = _known_prefix(values)
+        if known:
+            ev[key] = known
+    for i, (n, pid, path) in enumerate(zip(names, pids, paths, strict=True), start=1):
+        if n is not None:
+            ev[f"proc.aname[{i}]"] = n
+        ev[f"proc.apid[{i}]"] = pid
+        if path is not None:
+            ev[f"proc.aexepath[{i}]"] = path

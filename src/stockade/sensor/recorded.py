@@ -22,10 +22,11 @@ import os
 import select
 import threading
 from collections.abc import Iterable, Iterator
+from typing import ClassVar
 
 import orjson
 
-from stockade.sensor.interface import Backend, BackendStats, Capabilities, RawEvent, SensorError
+from stockade.sensor.interface import Backend, BackendStats, Capabilities, RawEvent, Role, SensorError
 
 __all__ = ["RecordedBackend", "read_recording"]
 
@@ -67,7 +68,7 @@ class RecordedBackend(Backend):
 
     name = "recorded"
     title = "recorded"
-    role = "replay"
+    role: ClassVar[Role] = "replay"
 
     def __init__(self, recording: Recording = (), *, max_batch: int = 256) -> None:
         self.stats = BackendStats()

@@ -152,6 +152,7 @@ class CriClient:
         self.calls = 0
 
     def bundle(self, cid: str, runtime: str) -> ContainerInfo | None:
+        """The container as its OCI bundle on disk describes it, if one is found."""
         for pattern in self.bundle_globs:
             for path in glob.glob(pattern.format(id=cid)):
                 spec = read_json_object(path)
@@ -160,6 +161,7 @@ class CriClient:
         return None
 
     def inspect(self, cid: str, runtime: str) -> ContainerInfo | None:
+        """The container as ``crictl inspect`` describes it, through the first CRI socket that knows it."""
         if self.crictl is None:
             return None
         for sock in self.sockets:
@@ -188,4 +190,5 @@ class CriClient:
         return None
 
     def resolve(self, cid: str, runtime: str) -> ContainerInfo | None:
+        """The bundle's description, else crictl's."""
         return self.bundle(cid, runtime) or self.inspect(cid, runtime)

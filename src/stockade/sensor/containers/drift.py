@@ -26,6 +26,8 @@ __all__ = ["DriftResult", "exe_upper_layer", "root_mount"]
 
 @dataclass(frozen=True, slots=True)
 class DriftResult:
+    """Whether a process's executable is on the container's writable layer, and how that was decided."""
+
     upper: bool | None
     #: "overlay", "mtime", or "unknown"
     method: str

@@ -60,6 +60,7 @@ class ContainerInfo:
 
     @property
     def short_id(self) -> str:
+        """The 12-character id (container.id)."""
         return self.full_id[:12]
 
     def fields(self) -> dict[str, Any]:
@@ -76,32 +77,31 @@ class ContainerInfo:
             "container.full_id": self.full_id,
             "container.type": self.runtime,
         }
-        if self.name is not None:
-            out["container.name"] = self.name
-        if self.image is not None:
-            out["container.image"] = self.image
-        if self.image_repository is not None:
-            out["container.image.repository"] = self.image_repository
-        if self.image_tag is not None:
-            out["container.image.tag"] = self.image_tag
-        if self.image_digest is not None:
-            out["container.image.digest"] = self.image_digest
+        for key, attr in _OPTIONAL_FIELDS:
+            v = getattr(self, attr)
+            if v is not None:
+                out[key] = v
         if self.image_id is not None:
             out["container.image.id"] = self.image_id[:12]
-        if self.privileged is not None:
-            out["container.privileged"] = self.privileged
         if self.complete:
             out["container.mounts"] = self.mounts
             out["container.labels"] = self.labels
-        if self.start_ns is not None:
-            out["container.start_ts"] = self.start_ns
-        if self.k8s_pod_name is not None:
-            out["k8s.pod.name"] = self.k8s_pod_name
-        if self.k8s_ns_name is not None:
-            out["k8s.ns.name"] = self.k8s_ns_name
-        if self.k8s_pod_uid is not None:
-            out["k8s.pod.uid"] = self.k8s_pod_uid
         return out
+
+
+#: event field -> the ContainerInfo attribute that fills it when known
+_OPTIONAL_FIELDS = (
+    ("container.name", "name"),
+    ("container.image", "image"),
+    ("container.image.repository", "image_repository"),
+    ("container.image.tag", "image_tag"),
+    ("container.image.digest", "image_digest"),
+    ("container.privileged", "privileged"),
+    ("container.start_ts", "start_ns"),
+    ("k8s.pod.name", "k8s_pod_name"),
+    ("k8s.ns.name", "k8s_ns_name"),
+    ("k8s.pod.uid", "k8s_pod_uid"),
+)
 
 
 def mount_dict(source: str, dest: str, rw: bool, propagation: str = "", mode: str = "") -> dict[str, Any]:

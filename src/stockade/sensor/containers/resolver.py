@@ -144,6 +144,7 @@ class ContainerResolver:
         return self.cri.resolve(cid, runtime)
 
     def _docker(self, cid: str, runtime: str) -> ContainerInfo | None:
+        del runtime  # docker names its containers whatever the cgroup path said
         return docker_info(cid, self.docker_root)
 
     def _describe(self, cid: str, runtime: str) -> ContainerInfo | None:

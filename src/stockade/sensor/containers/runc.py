@@ -34,6 +34,8 @@ _PRIV_CAP = "CAP_SYS_ADMIN"
 
 @dataclass(slots=True)
 class RuncState:
+    """One container's runc state.json: its id, where the file is, and its contents."""
+
     id: str
     path: str
     data: dict[str, Any]
@@ -203,6 +205,7 @@ class RuncIndex:
         return None
 
     def state(self, cid: str) -> RuncState | None:
+        """The state of container `cid` (looked up again once if not indexed yet), or None."""
         path = self.states.get(cid)
         if path is None:
             self.refresh()

@@ -19,7 +19,7 @@ import os
 import struct
 import time
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf.build import find_object
@@ -34,7 +34,7 @@ from stockade.sensor.ebpf.syscalls import (
     spec_bytes,
     supported_arch,
 )
-from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, SensorError
+from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, Role, SensorError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -59,6 +59,42 @@ SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
 
 
+def _selection(
+    want: frozenset[str], cwd: bool, wakeup_bytes: int
+) -> tuple[set[str], dict[str, bool], dict[int, int]]:
+    """For the event types `want`: the syscalls to follow, the programs to load and the switches."""
+    exec_on = bool(want & EXEC_TYPES)
+    fork_on = bool(want & FORK_TYPES)
+    exit_on = "procexit" in want
+    # syscalls to follow: the wanted ones, plus exec/fork syscalls that name their events
+    calls = {n for n in want if n in SYSCALLS}
+    if exec_on:
+        calls |= EXEC_TYPES
+    if fork_on:
+        calls |= FORK_TYPES
+    sys_on = bool(calls)
+    progs = {
+        "sys_enter": sys_on,
+        "sys_exit": sys_on,
+        "sched_exec": exec_on or sys_on,
+        "sched_fork": fork_on,
+        "sched_exit": exit_on or sys_on,
+    }
+    switches = {SW_EXEC: exec_on, SW_FORK: fork_on, SW_EXIT: exit_on, SW_CWD: cwd, SW_WAKEUP: wakeup_bytes}
+    return calls, progs, {k: int(v) for k, v in switches.items()}
+
+
+def _attach(obj: lb.BpfObject, progs: dict[str, bool]) -> list[str]:
+    """Attach the programs turned on; their names."""
+    for prog, on in progs.items():
+        if on:
+            try:
+                obj.attach(prog)
+            except lb.BpfError as e:
+                raise SensorError(f"eBPF: attaching {prog} failed: {e}") from e
+    return [p for p, on in progs.items() if on]
+
+
 class EbpfBackend(Backend):
     """Events from BTF tracepoints (raw_syscalls sys_enter/sys_exit, sched exec/fork/exit).
 
@@ -70,7 +106,7 @@ class EbpfBackend(Backend):
 
     name = "ebpf"
     title = "eBPF"
-    role = "primary"
+    role: ClassVar[Role] = "primary"
     prefilters_failed = True
 
     def __init__(
@@ -141,6 +177,7 @@ class EbpfBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self, evttypes: set[str] | None = None) -> None:
+        """Load the program, enable in the kernel the syscalls `evttypes` need, attach, map the ring buffer."""
         if self._obj is not None:
             return
         want = frozenset(ALL_TYPES) if evttypes is None else frozenset(evttypes) & ALL_TYPES
@@ -148,23 +185,7 @@ class EbpfBackend(Backend):
         path = self.object_path or (str(p) if (p := find_object()) is not None else None)
         if path is None:
             raise SensorError("eBPF: the program is not built (run scripts/build-bpf.sh)")
-        exec_on = bool(want & EXEC_TYPES)
-        fork_on = bool(want & FORK_TYPES)
-        exit_on = "procexit" in want
-        # syscalls to follow: the wanted ones, plus exec/fork syscalls that name their events
-        calls = {n for n in want if n in SYSCALLS}
-        if exec_on:
-            calls |= EXEC_TYPES
-        if fork_on:
-            calls |= FORK_TYPES
-        sys_on = bool(calls)
-        progs = {
-            "sys_enter": sys_on,
-            "sys_exit": sys_on,
-            "sched_exec": exec_on or sys_on,
-            "sched_fork": fork_on,
-            "sched_exit": exit_on or sys_on,
-        }
+        calls, progs, switches = _selection(want, self.cwd, self.wakeup_bytes)
         obj = lb.BpfObject(path)
         try:
             obj.set_max_entries("events", self.ringbuf_bytes)
@@ -175,35 +196,11 @@ class EbpfBackend(Backend):
                 obj.load()
             except lb.BpfError as e:
                 raise SensorError(f"eBPF: loading {path} failed: {e}") from e
-            self._filtering = self._prefilter(obj, calls)
-            specs_fd = obj.map_fd("specs")
-            for name, sc in SYSCALLS.items():
-                row = spec_bytes(sc, sc.nr in self._filtering) if name in calls else OFF_SPEC
-                lb.map_update(specs_fd, _U32.pack(sc.nr), row)
-            sw = obj.map_fd("switches")
-            for idx, val in (
-                (SW_EXEC, exec_on),
-                (SW_FORK, fork_on),
-                (SW_EXIT, exit_on),
-                (SW_CWD, self.cwd),
-                (SW_WAKEUP, self.wakeup_bytes),
-            ):
-                lb.map_update(sw, _U32.pack(idx), _U32.pack(int(val)))
-            self._ignored_fd = obj.map_fd("ignored")
-            if self.ignore_self:
-                lb.map_update(self._ignored_fd, _U32.pack(os.getpid()), b"\x01")
-            self._drops_fd = obj.map_fd("drops")
-            self._ncpu = lb.possible_cpus()
+            self._configure(obj, calls, switches)
             self._rb = RingBuffer(obj.map_fd("events"), obj.map_max_entries("events"))
             boot = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
             self._decoder = Decoder(boot, want)
-            for prog, on in progs.items():
-                if on:
-                    try:
-                        obj.attach(prog)
-                    except lb.BpfError as e:
-                        raise SensorError(f"eBPF: attaching {prog} failed: {e}") from e
-            self.attached = [p for p, on in progs.items() if on]
+            self.attached = _attach(obj, progs)
         except BaseException:
             if self._rb is not None:
                 self._rb.close()
@@ -211,6 +208,23 @@ class EbpfBackend(Backend):
             obj.close()
             raise
         self._obj = obj
+
+    def _configure(self, obj: lb.BpfObject, calls: set[str], switches: dict[int, int]) -> None:
+        """Fill the loaded program's maps: which syscalls it follows (and prefilters), its switches,
+        the sensor's own pid to ignore."""
+        self._filtering = self._prefilter(obj, calls)
+        specs_fd = obj.map_fd("specs")
+        for name, sc in SYSCALLS.items():
+            row = spec_bytes(sc, sc.nr in self._filtering) if name in calls else OFF_SPEC
+            lb.map_update(specs_fd, _U32.pack(sc.nr), row)
+        sw = obj.map_fd("switches")
+        for idx, val in switches.items():
+            lb.map_update(sw, _U32.pack(idx), _U32.pack(val))
+        self._ignored_fd = obj.map_fd("ignored")
+        if self.ignore_self:
+            lb.map_update(self._ignored_fd, _U32.pack(os.getpid()), b"\x01")
+        self._drops_fd = obj.map_fd("drops")
+        self._ncpu = lb.possible_cpus()
 
     def _prefilter(self, obj: lb.BpfObject, calls: set[str]) -> dict[int, str]:
         """The syscalls (number -> name) whose failed calls the kernel is to drop."""
@@ -230,6 +244,7 @@ class EbpfBackend(Backend):
             lb.map_update(self._ignored_fd, _U32.pack(pid), b"\x01")
 
     def close(self) -> None:
+        """Read the last loss counters, detach and unload (safe twice)."""
         if self._obj is None:
             return
         try:
@@ -252,6 +267,7 @@ class EbpfBackend(Backend):
         self.stats.error(f"decode: {type(e).__name__}: {e}")
 
     def poll(self, timeout_s: float = 0.1) -> list[dict[str, Any]]:
+        """The records waiting in the ring buffer, decoded (at most `max_batch`)."""
         rb = self._rb
         dec = self._decoder
         if rb is None or dec is None:
@@ -301,4 +317,5 @@ class EbpfBackend(Backend):
 
     @property
     def undecodable(self) -> int:
+        """Records the decoder could not read so far."""
         return self._decoder.undecodable if self._decoder is not None else 0

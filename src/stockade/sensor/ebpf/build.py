@@ -22,6 +22,7 @@ SCRIPT = HERE.parents[3] / "scripts" / "build-bpf.sh"
 
 
 def find_object() -> Path | None:
+    """The built eBPF object ($STOCKADE_BPF_OBJECT, else the installed one), or None."""
     env = os.environ.get("STOCKADE_BPF_OBJECT")
     if env:
         return Path(env) if Path(env).is_file() else None

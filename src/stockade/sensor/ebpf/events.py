@@ -21,6 +21,7 @@ import posixpath
 import socket
 import struct
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from stockade.model.openflags import open_flags_str
@@ -173,17 +174,309 @@ class _Proc:
 _A_INT, _A_INT32, _A_STR, _A_PATH = 0, 1, 2, 3
 
 
+#: what a syscall's family adds to its event: (event, plan, arguments, result, blobs, its paths)
+Dress = Callable[[dict[str, Any], "_Plan", tuple[int, ...], int, dict[int, bytes], list[str]], None]
+_OPEN_FLAGS_SLOT = {"openat": 2, "open": 1}
+
+
+def _open_fields(ev: dict[str, Any], flags: int, ret: int, paths: list[str]) -> None:
+    (
+        ev["evt.arg.flags"],
+        ev["evt.is_open_read"],
+        ev["evt.is_open_write"],
+        ev["evt.is_open_create"],
+    ) = _open_flags(flags)
+    if paths:
+        ev["fd.name"] = paths[0]
+    ev["fd.type"] = "file"
+    ev["fd.typechar"] = "f"
+    if ret >= 0:
+        ev["fd.num"] = ret
+
+
+def _dress_open(
+    ev: dict[str, Any],
+    plan: _Plan,
+    args: tuple[int, ...],
+    ret: int,
+    _blobs: dict[int, bytes],
+    paths: list[str],
+) -> None:
+    _open_fields(ev, args[plan.flags_slot], ret, paths)
+
+
+def _dress_creat(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    _args: tuple[int, ...],
+    ret: int,
+    _blobs: dict[int, bytes],
+    paths: list[str],
+) -> None:
+    _open_fields(ev, 0o1101, ret, paths)  # O_CREAT|O_WRONLY|O_TRUNC
+
+
+def _dress_openat2(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    _args: tuple[int, ...],
+    ret: int,
+    blobs: dict[int, bytes],
+    paths: list[str],
+) -> None:
+    flags = 0
+    open_how = blobs.get(T_SADDR + 2)
+    if open_how and len(open_how) >= 16:
+        flags, mode = struct.unpack_from("<QQ", open_how)
+        ev["evt.arg.mode"] = mode
+    _open_fields(ev, flags, ret, paths)
+
+
+def _dress_path(
+    ev: dict[str, Any],
+    plan: _Plan,
+    _args: tuple[int, ...],
+    _ret: int,
+    _blobs: dict[int, bytes],
+    paths: list[str],
+) -> None:
+    if paths:
+        ev["fs.path.name"] = paths[0]
+        ev["fd.name"] = paths[0]
+        if plan.family == "path2" and len(paths) > 1:
+            ev["fs.path.source"] = paths[0]
+            ev["fs.path.target"] = paths[1]
+
+
+def _dress_net(
+    ev: dict[str, Any],
+    plan: _Plan,
+    args: tuple[int, ...],
+    ret: int,
+    blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    _net(ev, plan.name, args, ret, blobs)
+
+
+def _dress_socket(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    args: tuple[int, ...],
+    ret: int,
+    _blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    dom, typ = args[0], args[1]
+    ev["evt.arg.domain"] = _AF.get(dom, str(dom))
+    ev["evt.arg.type"] = _SOCK_TYPES.get(typ & 0xF, str(typ))
+    if ret >= 0:
+        ev["fd.num"] = ret
+
+
+def _dress_ptrace(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    args: tuple[int, ...],
+    _ret: int,
+    _blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    ev["evt.arg.request"] = _PTRACE.get(args[0], str(args[0]))
+
+
+def _dress_exec(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    _args: tuple[int, ...],
+    _ret: int,
+    blobs: dict[int, bytes],
+    paths: list[str],
+) -> None:
+    if paths:
+        ev["evt.arg.filename"] = paths[0]
+    argv = blobs.get(T_ARGV)
+    if argv:
+        ev["evt.arg.args"] = _s(argv.rstrip(b"\0").replace(b"\0", b" "))
+
+
+def _dress_ns(
+    ev: dict[str, Any],
+    plan: _Plan,
+    args: tuple[int, ...],
+    _ret: int,
+    _blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    ev["evt.arg.flags"] = _bits(args[1] if plan.name == "setns" else args[0], _CLONE_NS)
+
+
+def _dress_memfd(
+    ev: dict[str, Any],
+    _plan: _Plan,
+    _args: tuple[int, ...],
+    ret: int,
+    _blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    if ret >= 0:
+        ev["fd.num"] = ret
+        memfd = ev.get("evt.arg.name")
+        if memfd is not None:
+            ev["fd.name"] = f"/memfd:{memfd}"
+
+
+def _dress_dup(
+    ev: dict[str, Any],
+    plan: _Plan,
+    args: tuple[int, ...],
+    ret: int,
+    blobs: dict[int, bytes],
+    _paths: list[str],
+) -> None:
+    if ret >= 0:
+        # the new descriptor is the old one's file: its socket fields, when it is a socket
+        _net(ev, plan.name, args, ret, blobs)
+        ev["fd.num"] = ret
+
+
+def _mode_names(ev: dict[str, Any]) -> None:
+    """A chmod's mode as libsinsp prints PT_MODE: the names of the bits set (rules test
+    "contains S_ISUID"); the number stays in evt.rawarg.mode."""
+    mode_v = ev.get("evt.arg.mode")
+    if mode_v.__class__ is int:
+        ev["evt.rawarg.mode"] = mode_v
+        ev["evt.arg.mode"] = "|".join(n for b, n in _MODE_BITS if mode_v & b) or "0"
+
+
+def _then_mode_names(dress: Dress | None) -> Dress:
+    def chmod(
+        ev: dict[str, Any],
+        plan: _Plan,
+        args: tuple[int, ...],
+        ret: int,
+        blobs: dict[int, bytes],
+        paths: list[str],
+    ) -> None:
+        _mode_names(ev)
+        if dress is not None:
+            dress(ev, plan, args, ret, blobs, paths)
+
+    return chmod
+
+
+_FAMILY_DRESS: dict[str, Dress] = {
+    "path": _dress_path,
+    "path2": _dress_path,
+    "symlink": _dress_path,
+    "net": _dress_net,
+    "socket": _dress_socket,
+    "ptrace": _dress_ptrace,
+    "exec": _dress_exec,
+}
+_NAME_DRESS: dict[str, Dress] = {
+    "creat": _dress_creat,
+    "openat2": _dress_openat2,
+    "unshare": _dress_ns,
+    "setns": _dress_ns,
+    "memfd_create": _dress_memfd,
+    "dup": _dress_dup,
+    "dup2": _dress_dup,
+    "dup3": _dress_dup,
+}
+
+
+def _dresser(sc: Syscall) -> Dress | None:
+    """How a syscall's event is dressed beyond its named arguments: by the syscall itself (creat,
+    openat2, namespaces, memfd, dup), else by its family; a chmod's mode is named first."""
+    if sc.family == "open":
+        return _NAME_DRESS.get(sc.name) or _dress_open
+    dress = _FAMILY_DRESS.get(sc.family) or _NAME_DRESS.get(sc.name)
+    return _then_mode_names(dress) if sc.name in _CHMODS else dress
+
+
+def _net(ev: dict[str, Any], name: str, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]) -> None:
+    """The socket fields of a network call (or of a dup'd socket): its descriptor, type, ends."""
+    sock: tuple[Any, ...] | None = None
+    raw = blobs.get(T_SOCK + (0xF if name in ("accept", "accept4") else 0))
+    if raw is not None and len(raw) >= _SOCK.size:
+        sock = _SOCK.unpack_from(raw)
+    sa = blobs.get(T_SADDR + (4 if name == "sendto" else 1))
+    peer = parse_sockaddr(sa) if sa else None
+    if name in ("accept", "accept4"):
+        ev["fd.num"] = ret if ret >= 0 else None
+        ev["fd.is_server"] = True
+    else:
+        ev["fd.num"] = args[0]
+    fam = sock[0] if sock is not None else (peer[0] if peer is not None else None)
+    if sock is not None:
+        l4 = {6: "tcp", 17: "udp", 0: None}.get(sock[2])
+        if l4 is None and sock[0] in (2, 10):
+            l4 = {1: "tcp", 2: "udp"}.get(sock[1])
+        if l4:
+            ev["fd.l4proto"] = l4
+    if fam in (2, 10):
+        _inet(ev, name, fam, sock, peer)
+    elif fam == 1:
+        ev["fd.type"] = "unix"
+        ev["fd.typechar"] = "u"
+        if peer is not None:
+            ev["fd.name"] = peer[1]
+            ev["evt.arg.addr"] = peer[1]
+    if name == "sendto":
+        ev["evt.arg.size"] = args[2]
+
+
+def _inet(
+    ev: dict[str, Any], name: str, fam: int, sock: tuple[Any, ...] | None, peer: tuple[int, str, int] | None
+) -> None:
+    """The two ends of an IPv4/IPv6 socket, as Falco names them (client/server, local/remote)."""
+    ev["fd.type"] = "ipv4" if fam == 2 else "ipv6"
+    ev["fd.typechar"] = "4" if fam == 2 else "6"
+    lip, lport, rip, rport = ("0.0.0.0" if fam == 2 else "::"), 0, None, 0
+    if sock is not None and sock[0] == fam:
+        lip, lport = _ip(fam, sock[6]), sock[3]
+        if any(sock[7]) or sock[4]:
+            rip, rport = _ip(fam, sock[7]), sock[4]
+    if peer is not None and peer[0] == fam:
+        rip, rport = peer[1], peer[2]
+    if name in ("listen", "bind"):
+        if name == "bind" and peer is not None and peer[0] == fam:
+            lip, lport = peer[1], peer[2]
+        ev["fd.name"] = f"{lip}:{lport}"
+        ev["fd.lip"], ev["fd.lport"] = lip, lport
+        ev["fd.is_server"] = True
+        return
+    if rip is None:
+        rip = "0.0.0.0" if fam == 2 else "::"
+    if name in ("accept", "accept4"):
+        # the peer is the client, this end the server
+        ev["fd.name"] = f"{rip}:{rport}->{lip}:{lport}"
+        ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = rip, rport, lip, lport
+    else:
+        ev["fd.name"] = f"{lip}:{lport}->{rip}:{rport}"
+        ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = lip, lport, rip, rport
+        ev["fd.is_server"] = False
+    ev["fd.lip"], ev["fd.lport"], ev["fd.rip"], ev["fd.rport"] = lip, lport, rip, rport
+    if peer is not None:
+        ev["evt.arg.addr"] = f"{peer[1]}:{peer[2]}"
+
+
 class _Plan:
     """How one syscall's record is read: its event type and its named arguments, worked out once.
     `args`: (slot, ``evt.arg.<name>`` key, how it is shown, the tag of its string blob) for the
     arguments read here (the others are dressed by the syscall's family)."""
 
-    __slots__ = ("args", "family", "name", "sc")
+    __slots__ = ("args", "dress", "family", "flags_slot", "name", "sc")
 
     def __init__(self, sc: Syscall) -> None:
         self.sc = sc
         self.name = sc.name
         self.family = sc.family
+        #: what the family (or the syscall itself) adds to the event, chosen once (the hot path)
+        self.dress: Dress | None = _dresser(sc)
+        #: the argument holding an open's flags (open, openat)
+        self.flags_slot = _OPEN_FLAGS_SLOT.get(sc.name, -1)
         args: list[tuple[int, str, int, int]] = []
         for i, (n, k, _aux) in enumerate(sc.args):
             if not n or k not in (K_INT, K_STR, K_PATH):
@@ -319,29 +612,9 @@ class Decoder:
         if kind == EV_EXEC:
             self._exec(ev, nr, blobs, a1, a2)
         elif kind == EV_FORK:
-            sc = BY_NR.get(nr)
-            ev["evt.type"] = sc.name if sc is not None and sc.family == "fork" else "clone"
-            ev["evt.rawres"] = 0
-            ev["evt.res"] = "SUCCESS"
-            ev["evt.arg.flags"] = _bits(a0, _CLONE_NS) if sc is not None and sc.name == "clone" else "0"
-            parent = self.procs.get(a1)
-            if parent is not None:
-                self._remember(pid, parent)
-                ev.update(parent.fields)
+            self._fork(ev, nr, a0, a1)
         elif kind == EV_EXIT:
-            code = a0
-            ev["evt.type"] = "procexit"
-            ev["evt.arg.status"] = code
-            ev["evt.arg.ret"] = (code >> 8) & 0xFF
-            ev["evt.arg.sig"] = code & 0x7F
-            ev["evt.arg.core"] = bool(code & 0x80)
-            ev["proc.duration"] = max(ev["evt.time"] - ev["_start_ns"], 0)
-            proc = self.procs.pop(pid, None)
-            if proc is not None:
-                ev["proc.exepath"] = proc.exepath
-                ev["proc.exe"] = proc.exe
-                ev["proc.args"] = proc.args
-                ev["proc.cmdline"] = proc.cmdline
+            self._exit(ev, a0)
         else:
             self.undecodable += 1
             return None
@@ -389,6 +662,31 @@ class Decoder:
             ev["proc.cwd"] = cwd
         self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd))
 
+    def _fork(self, ev: dict[str, Any], nr: int, flags: int, parent_pid: int) -> None:
+        sc = BY_NR.get(nr)
+        ev["evt.type"] = sc.name if sc is not None and sc.family == "fork" else "clone"
+        ev["evt.rawres"] = 0
+        ev["evt.res"] = "SUCCESS"
+        ev["evt.arg.flags"] = _bits(flags, _CLONE_NS) if sc is not None and sc.name == "clone" else "0"
+        parent = self.procs.get(parent_pid)
+        if parent is not None:
+            self._remember(ev["proc.pid"], parent)
+            ev.update(parent.fields)
+
+    def _exit(self, ev: dict[str, Any], code: int) -> None:
+        ev["evt.type"] = "procexit"
+        ev["evt.arg.status"] = code
+        ev["evt.arg.ret"] = (code >> 8) & 0xFF
+        ev["evt.arg.sig"] = code & 0x7F
+        ev["evt.arg.core"] = bool(code & 0x80)
+        ev["proc.duration"] = max(ev["evt.time"] - ev["_start_ns"], 0)
+        proc = self.procs.pop(ev["proc.pid"], None)
+        if proc is not None:
+            ev["proc.exepath"] = proc.exepath
+            ev["proc.exe"] = proc.exe
+            ev["proc.args"] = proc.args
+            ev["proc.cmdline"] = proc.cmdline
+
     def _whole_argv(self, ev: dict[str, Any], part: bytes, arg_len: int) -> bytes:
         """The whole argument list of an exec whose record holds only its first `len(part)` bytes
         (of `arg_len`) or none: from /proc while the process still runs the same program (its
@@ -423,134 +721,6 @@ class Decoder:
             ev[key] = s
             if how == _A_PATH:
                 paths.append(s if s[:1] == "/" else _join(blobs.get(tag - T_STR + T_DIR), s))
-        fam = plan.family
-        name = plan.name
-        if fam == "open":
-            if name == "openat":
-                flags = args[2]
-            elif name == "open":
-                flags = args[1]
-            elif name == "creat":
-                flags = 0o1101  # O_CREAT|O_WRONLY|O_TRUNC
-            else:  # openat2
-                flags = 0
-                open_how = blobs.get(T_SADDR + 2)
-                if open_how and len(open_how) >= 16:
-                    flags, mode = struct.unpack_from("<QQ", open_how)
-                    ev["evt.arg.mode"] = mode
-            (
-                ev["evt.arg.flags"],
-                ev["evt.is_open_read"],
-                ev["evt.is_open_write"],
-                ev["evt.is_open_create"],
-            ) = _open_flags(flags)
-            if paths:
-                ev["fd.name"] = paths[0]
-            ev["fd.type"] = "file"
-            ev["fd.typechar"] = "f"
-            if ret >= 0:
-                ev["fd.num"] = ret
-            return
-        if name in _CHMODS:
-            mode_v = ev.get("evt.arg.mode")
-            if mode_v.__class__ is int:
-                # as libsinsp prints PT_MODE: the names of the bits set (rules test "contains S_ISUID")
-                ev["evt.rawarg.mode"] = mode_v
-                ev["evt.arg.mode"] = "|".join(n for b, n in _MODE_BITS if mode_v & b) or "0"
-        sc = plan.sc
-        if fam in ("path", "path2", "symlink"):
-            if paths:
-                ev["fs.path.name"] = paths[0]
-                ev["fd.name"] = paths[0]
-                if fam == "path2" and len(paths) > 1:
-                    ev["fs.path.source"] = paths[0]
-                    ev["fs.path.target"] = paths[1]
-        elif fam == "net":
-            self._net(ev, sc, args, ret, blobs)
-        elif fam == "socket":
-            dom, typ = args[0], args[1]
-            ev["evt.arg.domain"] = _AF.get(dom, str(dom))
-            ev["evt.arg.type"] = _SOCK_TYPES.get(typ & 0xF, str(typ))
-            if ret >= 0:
-                ev["fd.num"] = ret
-        elif fam == "ptrace":
-            ev["evt.arg.request"] = _PTRACE.get(args[0], str(args[0]))
-        elif fam == "exec":
-            if paths:
-                ev["evt.arg.filename"] = paths[0]
-            argv = blobs.get(T_ARGV)
-            if argv:
-                ev["evt.arg.args"] = _s(argv.rstrip(b"\0").replace(b"\0", b" "))
-        elif name in ("unshare", "setns"):
-            ev["evt.arg.flags"] = _bits(args[1] if name == "setns" else args[0], _CLONE_NS)
-        elif name == "memfd_create" and ret >= 0:
-            ev["fd.num"] = ret
-            memfd = ev.get("evt.arg.name")
-            if memfd is not None:
-                ev["fd.name"] = f"/memfd:{memfd}"
-        elif name in ("dup", "dup2", "dup3") and ret >= 0:
-            # the new descriptor is the old one's file: its socket fields, when it is a socket
-            self._net(ev, sc, args, ret, blobs)
-            ev["fd.num"] = ret
-
-    def _net(
-        self, ev: dict[str, Any], sc: Syscall, args: tuple[int, ...], ret: int, blobs: dict[int, bytes]
-    ) -> None:
-        name = sc.name
-        sock: tuple[Any, ...] | None = None
-        raw = blobs.get(T_SOCK + (0xF if name in ("accept", "accept4") else 0))
-        if raw is not None and len(raw) >= _SOCK.size:
-            sock = _SOCK.unpack_from(raw)
-        addr_slot = 4 if name == "sendto" else 1
-        sa = blobs.get(T_SADDR + addr_slot)
-        peer = parse_sockaddr(sa) if sa else None
-        if name in ("accept", "accept4"):
-            ev["fd.num"] = ret if ret >= 0 else None
-            ev["fd.is_server"] = True
-        else:
-            ev["fd.num"] = args[0]
-        fam = sock[0] if sock is not None else (peer[0] if peer is not None else None)
-        if sock is not None:
-            l4 = {6: "tcp", 17: "udp", 0: None}.get(sock[2])
-            if l4 is None and sock[0] in (2, 10):
-                l4 = {1: "tcp", 2: "udp"}.get(sock[1])
-            if l4:
-                ev["fd.l4proto"] = l4
-        if fam in (2, 10):
-            ev["fd.type"] = "ipv4" if fam == 2 else "ipv6"
-            ev["fd.typechar"] = "4" if fam == 2 else "6"
-            lip, lport, rip, rport = ("0.0.0.0" if fam == 2 else "::"), 0, None, 0
-            if sock is not None and sock[0] == fam:
-                lip, lport = _ip(fam, sock[6]), sock[3]
-                if any(sock[7]) or sock[4]:
-                    rip, rport = _ip(fam, sock[7]), sock[4]
-            if peer is not None and peer[0] == fam:
-                rip, rport = peer[1], peer[2]
-            if name in ("listen", "bind"):
-                if name == "bind" and peer is not None and peer[0] == fam:
-                    lip, lport = peer[1], peer[2]
-                ev["fd.name"] = f"{lip}:{lport}"
-                ev["fd.lip"], ev["fd.lport"] = lip, lport
-                ev["fd.is_server"] = True
-                return
-            if rip is None:
-                rip = "0.0.0.0" if fam == 2 else "::"
-            if name in ("accept", "accept4"):
-                # the peer is the client, this end the server
-                ev["fd.name"] = f"{rip}:{rport}->{lip}:{lport}"
-                ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = rip, rport, lip, lport
-            else:
-                ev["fd.name"] = f"{lip}:{lport}->{rip}:{rport}"
-                ev["fd.cip"], ev["fd.cport"], ev["fd.sip"], ev["fd.sport"] = lip, lport, rip, rport
-                ev["fd.is_server"] = False
-            ev["fd.lip"], ev["fd.lport"], ev["fd.rip"], ev["fd.rport"] = lip, lport, rip, rport
-            if peer is not None:
-                ev["evt.arg.addr"] = f"{peer[1]}:{peer[2]}"
-        elif fam == 1:
-            ev["fd.type"] = "unix"
-            ev["fd.typechar"] = "u"
-            if peer is not None:
-                ev["fd.name"] = peer[1]
-                ev["evt.arg.addr"] = peer[1]
-        if name == "sendto":
-            ev["evt.arg.size"] = args[2]
+        dress = plan.dress
+        if dress is not None:
+            dress(ev, plan, args, ret, blobs, paths)

@@ -21,6 +21,8 @@ __all__ = ["BpfError", "BpfLink", "BpfObject", "libbpf"]
 
 
 class BpfError(SensorError):
+    """A libbpf call that failed, with its errno and the last lines libbpf logged."""
+
     title = "eBPF error"
 
     def __init__(self, msg: str, err: int = 0) -> None:
@@ -38,7 +40,7 @@ _print_cb: Any = None
 _print_buf = ctypes.create_string_buffer(1 << 20)
 
 
-def _on_print(level: int, fmt: bytes | None, va: int | None) -> int:
+def _on_print(_level: int, fmt: bytes | None, va: int | None) -> int:
     try:
         buf = _print_buf
         _libc.vsnprintf(buf, len(buf), fmt, va)
@@ -123,6 +125,7 @@ class BpfLink:
         self.name = name
 
     def destroy(self) -> None:
+        """Detach the program (safe twice)."""
         if self._ptr is not None:
             libbpf().bpf_link__destroy(self._ptr)
             self._ptr = None
@@ -144,11 +147,13 @@ class BpfObject:
 
     @property
     def ptr(self) -> int:
+        """The libbpf object pointer; :class:`BpfError` once closed."""
         if self._ptr is None:
             raise BpfError("BPF object closed")
         return self._ptr
 
     def programs(self) -> list[str]:
+        """The names of the object's programs."""
         lib = libbpf()
         out: list[str] = []
         p = lib.bpf_object__next_program(self.ptr, None)
@@ -170,22 +175,26 @@ class BpfObject:
         return int(m)
 
     def set_autoload(self, prog: str, on: bool) -> None:
+        """Whether `load()` loads program `prog`."""
         rc = libbpf().bpf_program__set_autoload(self._prog(prog), on)
         if rc < 0:
             raise _err(f"bpf_program__set_autoload({prog})", rc)
 
     def set_max_entries(self, map_name: str, n: int) -> None:
+        """Size map `map_name` (before `load()`)."""
         rc = libbpf().bpf_map__set_max_entries(self._map(map_name), n)
         if rc < 0:
             raise _err(f"bpf_map__set_max_entries({map_name})", rc)
 
     def load(self) -> None:
+        """Load the object into the kernel (the verifier runs here)."""
         _log.clear()
         rc = libbpf().bpf_object__load(self.ptr)
         if rc < 0:
             raise _err("bpf_object__load", rc)
 
     def attach(self, prog: str) -> BpfLink:
+        """Attach program `prog` to its tracepoint."""
         ctypes.set_errno(0)
         link = libbpf().bpf_program__attach(self._prog(prog))
         if not link:
@@ -195,15 +204,18 @@ class BpfObject:
         return bl
 
     def map_fd(self, name: str) -> int:
+        """The file descriptor of map `name`."""
         fd = libbpf().bpf_map__fd(self._map(name))
         if fd < 0:
             raise _err(f"bpf_map__fd({name})", fd)
         return int(fd)
 
     def map_max_entries(self, name: str) -> int:
+        """The size of map `name`."""
         return int(libbpf().bpf_map__max_entries(self._map(name)))
 
     def close(self) -> None:
+        """Detach every program and unload the object (safe twice)."""
         for link in self.links:
             link.destroy()
         self.links.clear()

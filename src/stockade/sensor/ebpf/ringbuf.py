@@ -136,6 +136,7 @@ class RingBuffer:
         return n
 
     def close(self) -> None:
+        """Unmap the ring buffer (safe twice)."""
         if self._closed:
             return
         self._closed = True

@@ -31,6 +31,8 @@ _SPEC = struct.Struct("<B6B6B3x")
 
 @dataclass(frozen=True, slots=True)
 class Syscall:
+    """One syscall the program can follow: its number, its arguments as Falco names them, its family."""
+
     name: str
     nr: int
     #: (Falco parameter name, kind, aux) per argument slot; name "" = not reported
@@ -43,7 +45,7 @@ class Syscall:
 def _sc(
     name: str, nr: int, family: str, *args: tuple[str, int] | tuple[str, int, int], fail_only: bool = False
 ) -> Syscall:
-    full = tuple((a[0], a[1], a[2] if len(a) > 2 else CWD) for a in args)  # type: ignore[misc]
+    full = tuple((a[0], a[1], a[2] if len(a) > 2 else CWD) for a in args)
     return Syscall(name, nr, full, family, fail_only)
 
 
@@ -143,6 +145,7 @@ ALL_TYPES = frozenset(SYSCALLS) | {"procexit"}
 
 
 def supported_arch() -> bool:
+    """Whether this machine's syscall table is known (x86_64)."""
     return platform.machine() == "x86_64"
 
 
