@@ -141,7 +141,7 @@ def test_the_proc_connector_does_not_carry_the_fork_s_cgroup_into_an_unread_exec
     b._table[gone.pid].cgroup_path = HOST_CGROUP
     b._table[gone.pid].mntns = 4026531840
     b._table[gone.pid].cwd = "/var/lib/containers/storage/overlay/x/merged"
-    b._on_exec(0, gone.pid, gone.pid, out)
+    b._on_exec(0, gone.pid, out)
     ev = out[-1]
     assert ev["evt.type"] == "execve" and ev["proc.pid"] == gone.pid
     for k in ("_cgroup_path", "_mntns", "proc.cwd", "proc.cmdline", "proc.exepath"):
