@@ -89,7 +89,9 @@ def _run(args: Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.Comp
 
 
 def _unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+    """A name no other container of this machine has, its first 12 characters (container.id) too:
+    the random part comes first, so containers made together never share a short id."""
+    return f"{prefix}{secrets.token_hex(6)}-{os.getpid()}"
 
 
 #: container operations run at once (podman and runc are mostly waiting on the kernel and disk)

@@ -9,6 +9,13 @@ the host, container.id=host. On the host the pack is extended to host processes
 processes chrooted into a copy of the busybox tree in private namespaces, so nothing on the host
 changes (HostSandbox in conftest.py).
 
+All of it runs with a busy loop on every core: users' nodes are busy, the sensor's reader threads
+wait for a core, short-lived processes exit before /proc is read, and the attribution and process
+facts must hold all the same (a fact the sensor could not get is unknown, never another process's or
+the host's). A quiet machine asks less of the sensor than this, so the families run once, loaded.
+The families of each runtime are performed as one batch, each in a container of its own, so the
+waits for their alerts overlap (:class:`Batch`).
+
 Commands are named by absolute path (/bin/id, not id): busybox's shell runs its own applets without
 an exec otherwise, which no sensor can see as a process. Every script ends with `exit 0` so its
 last command is a child of the shell (busybox's shell would exec a sole last command in place).
@@ -16,8 +23,10 @@ last command is a child of the shell (busybox's shell would exec a sole last com
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -27,18 +36,31 @@ import pytest
 
 from stockade.model.alert import Alert
 
-pytestmark = [pytest.mark.root, pytest.mark.containers]
+pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 
 IMAGE = "localhost/stockade-test-busybox"
-#: how long a behaviour is repeated until its alert arrives (longer with every core busy: the
-#: sensor's threads wait for a core, and the fallback sensors miss processes gone before /proc is read)
-WAIT_S = 30.0
-#: behaviours performed at once in a batch for the eBPF sensor (each a `<runtime> exec` in its
-#: own container; the fallback sensors get one at a time)
-ACTS_AT_ONCE = 4
+#: how long a behaviour is repeated until its alert arrives (every core is busy: the sensor's
+#: threads wait for a core, and the fallback sensors miss processes gone before /proc is read)
+WAIT_S = 60.0
+#: behaviours performed at once in a batch for the eBPF sensor (each a `<runtime> exec` in its own
+#: container is a burst of runtime processes: more at once, on busy cores, can fill the agent's
+#: queue); the fallback sensors get one at a time
+ACTS_AT_ONCE = 2
 #: what the network families do first: an address of their own network namespace that is not
 #: loopback (TEST-NET-1), and a listener on it, so connections succeed without leaving the namespace
 NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busy_cores() -> Iterator[None]:
+    """One busy loop per core (at the sensor's own priority) for the whole module."""
+    hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
 
 
 @dataclass(frozen=True)
