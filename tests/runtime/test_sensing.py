@@ -24,7 +24,7 @@ from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.podman import PodmanClient
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.enrich import Enricher
-from stockade.sensor.interface import Backend, Capabilities, RawEvent, SensorError
+from stockade.sensor.interface import Backend, Capabilities, RawEvent, Role, SensorError
 from stockade.sensor.proctable import ProcessTable
 from stockade.sensor.recorded import RecordedBackend
 
@@ -45,45 +45,22 @@ def _caps(name: str, evttypes: set[str], missing: set[str]) -> Capabilities:
     return Capabilities(name, not why, why, frozenset(evttypes), frozenset(missing))
 
 
-class Kernel(RecordedBackend):
-    name = "kernel"
-    title = "kernel"
-    role = "primary"
+def _stand_in(name: str, title: str, role: Role, evttypes: set[str], missing: set[str]) -> type[Backend]:
+    """A backend class that plans like a real one: its probe says what UNAVAILABLE says of it."""
 
-    @staticmethod
-    def probe() -> Capabilities:
-        return _caps("kernel", {"execve", "openat", "ptrace", "connect"}, {"fd.uid"})
+    class StandIn(RecordedBackend):
+        @staticmethod
+        def probe() -> Capabilities:
+            return _caps(name, evttypes, missing)
 
-
-class Kernel2(RecordedBackend):
-    name = "kernel2"
-    title = "second kernel"
-    role = "primary"
-
-    @staticmethod
-    def probe() -> Capabilities:
-        return _caps("kernel2", {"execve", "openat", "ptrace", "connect"}, set())
+    StandIn.name, StandIn.title, StandIn.role = name, title, role
+    return StandIn
 
 
-class Procs(RecordedBackend):
-    name = "procs"
-    title = "procs"
-    role = "fallback"
-
-    @staticmethod
-    def probe() -> Capabilities:
-        return _caps("procs", {"execve", "clone", "procexit"}, {"fd.uid", "proc.tty"})
-
-
-class Files(RecordedBackend):
-    name = "files"
-    title = "files"
-    role = "fallback"
-
-    @staticmethod
-    def probe() -> Capabilities:
-        return _caps("files", {"openat"}, {"fd.uid", "thread.tid"})
-
+Kernel = _stand_in("kernel", "kernel", "primary", {"execve", "openat", "ptrace", "connect"}, {"fd.uid"})
+Kernel2 = _stand_in("kernel2", "second kernel", "primary", {"execve", "openat", "ptrace", "connect"}, set())
+Procs = _stand_in("procs", "procs", "fallback", {"execve", "clone", "procexit"}, {"fd.uid", "proc.tty"})
+Files = _stand_in("files", "files", "fallback", {"openat"}, {"fd.uid", "thread.tid"})
 
 REGISTRY = Registry[Backend](
     "sensor backend",

@@ -176,6 +176,7 @@ print(time.monotonic() - t0)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unlimited", [False, True])
 def test_burst_of_100000_opens_accounted(
     tmpfs: Path, unlimited: bool, capsys: pytest.CaptureFixture[str]

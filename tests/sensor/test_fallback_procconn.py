@@ -172,6 +172,7 @@ def burst(n: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["/bin/sh", "-c", f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"])
 
 
+@pytest.mark.slow
 def test_burst_of_10000_execs_accounted(capsys: pytest.CaptureFixture[str]) -> None:
     """Every exec of the burst is received or counted as lost (per-CPU sequence numbers)."""
     n = 10_000
@@ -201,6 +202,7 @@ def test_burst_of_10000_execs_accounted(capsys: pytest.CaptureFixture[str]) -> N
         b.close()
 
 
+@pytest.mark.slow
 def test_overflow_is_counted_exactly() -> None:
     """A tiny receive buffer and nobody reading: ENOBUFS, and the sequence gaps count each message."""
     n = 2000

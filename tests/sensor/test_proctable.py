@@ -217,6 +217,7 @@ def test_eviction_prefers_exited_entries() -> None:
     assert len(table) == 100 and table.stats["evicted_live"] > 0
 
 
+@pytest.mark.slow
 def test_churn_memory_is_bounded() -> None:
     """200k exec/exit events over a wide pid space: the table and its memory stay bounded."""
     clock = Clock()

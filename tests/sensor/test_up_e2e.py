@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.root, pytest.mark.containers]
+pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 
 

@@ -174,8 +174,11 @@ class _Proc:
 _A_INT, _A_INT32, _A_STR, _A_PATH = 0, 1, 2, 3
 
 
+Ev = dict[str, Any]
+Args = tuple[int, ...]
+Blobs = dict[int, bytes]
 #: what a syscall's family adds to its event: (event, plan, arguments, result, blobs, its paths)
-Dress = Callable[[dict[str, Any], "_Plan", tuple[int, ...], int, dict[int, bytes], list[str]], None]
+Dress = Callable[[Ev, "_Plan", Args, int, Blobs, list[str]], None]
 _OPEN_FLAGS_SLOT = {"openat": 2, "open": 1}
 
 
@@ -194,36 +197,15 @@ def _open_fields(ev: dict[str, Any], flags: int, ret: int, paths: list[str]) -> 
         ev["fd.num"] = ret
 
 
-def _dress_open(
-    ev: dict[str, Any],
-    plan: _Plan,
-    args: tuple[int, ...],
-    ret: int,
-    _blobs: dict[int, bytes],
-    paths: list[str],
-) -> None:
+def _dress_open(ev: Ev, plan: _Plan, args: Args, ret: int, _blobs: Blobs, paths: list[str]) -> None:
     _open_fields(ev, args[plan.flags_slot], ret, paths)
 
 
-def _dress_creat(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    _args: tuple[int, ...],
-    ret: int,
-    _blobs: dict[int, bytes],
-    paths: list[str],
-) -> None:
+def _dress_creat(ev: Ev, _plan: _Plan, _args: Args, ret: int, _blobs: Blobs, paths: list[str]) -> None:
     _open_fields(ev, 0o1101, ret, paths)  # O_CREAT|O_WRONLY|O_TRUNC
 
 
-def _dress_openat2(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    _args: tuple[int, ...],
-    ret: int,
-    blobs: dict[int, bytes],
-    paths: list[str],
-) -> None:
+def _dress_openat2(ev: Ev, _plan: _Plan, _args: Args, ret: int, blobs: Blobs, paths: list[str]) -> None:
     flags = 0
     open_how = blobs.get(T_SADDR + 2)
     if open_how and len(open_how) >= 16:
@@ -232,14 +214,7 @@ def _dress_openat2(
     _open_fields(ev, flags, ret, paths)
 
 
-def _dress_path(
-    ev: dict[str, Any],
-    plan: _Plan,
-    _args: tuple[int, ...],
-    _ret: int,
-    _blobs: dict[int, bytes],
-    paths: list[str],
-) -> None:
+def _dress_path(ev: Ev, plan: _Plan, _args: Args, _ret: int, _blobs: Blobs, paths: list[str]) -> None:
     if paths:
         ev["fs.path.name"] = paths[0]
         ev["fd.name"] = paths[0]
@@ -248,25 +223,11 @@ def _dress_path(
             ev["fs.path.target"] = paths[1]
 
 
-def _dress_net(
-    ev: dict[str, Any],
-    plan: _Plan,
-    args: tuple[int, ...],
-    ret: int,
-    blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_net(ev: Ev, plan: _Plan, args: Args, ret: int, blobs: Blobs, _paths: list[str]) -> None:
     _net(ev, plan.name, args, ret, blobs)
 
 
-def _dress_socket(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    args: tuple[int, ...],
-    ret: int,
-    _blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_socket(ev: Ev, _plan: _Plan, args: Args, ret: int, _blobs: Blobs, _paths: list[str]) -> None:
     dom, typ = args[0], args[1]
     ev["evt.arg.domain"] = _AF.get(dom, str(dom))
     ev["evt.arg.type"] = _SOCK_TYPES.get(typ & 0xF, str(typ))
@@ -274,25 +235,11 @@ def _dress_socket(
         ev["fd.num"] = ret
 
 
-def _dress_ptrace(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    args: tuple[int, ...],
-    _ret: int,
-    _blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_ptrace(ev: Ev, _plan: _Plan, args: Args, _ret: int, _blobs: Blobs, _paths: list[str]) -> None:
     ev["evt.arg.request"] = _PTRACE.get(args[0], str(args[0]))
 
 
-def _dress_exec(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    _args: tuple[int, ...],
-    _ret: int,
-    blobs: dict[int, bytes],
-    paths: list[str],
-) -> None:
+def _dress_exec(ev: Ev, _plan: _Plan, _args: Args, _ret: int, blobs: Blobs, paths: list[str]) -> None:
     if paths:
         ev["evt.arg.filename"] = paths[0]
     argv = blobs.get(T_ARGV)
@@ -300,25 +247,11 @@ def _dress_exec(
         ev["evt.arg.args"] = _s(argv.rstrip(b"\0").replace(b"\0", b" "))
 
 
-def _dress_ns(
-    ev: dict[str, Any],
-    plan: _Plan,
-    args: tuple[int, ...],
-    _ret: int,
-    _blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_ns(ev: Ev, plan: _Plan, args: Args, _ret: int, _blobs: Blobs, _paths: list[str]) -> None:
     ev["evt.arg.flags"] = _bits(args[1] if plan.name == "setns" else args[0], _CLONE_NS)
 
 
-def _dress_memfd(
-    ev: dict[str, Any],
-    _plan: _Plan,
-    _args: tuple[int, ...],
-    ret: int,
-    _blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_memfd(ev: Ev, _plan: _Plan, _args: Args, ret: int, _blobs: Blobs, _paths: list[str]) -> None:
     if ret >= 0:
         ev["fd.num"] = ret
         memfd = ev.get("evt.arg.name")
@@ -326,14 +259,7 @@ def _dress_memfd(
             ev["fd.name"] = f"/memfd:{memfd}"
 
 
-def _dress_dup(
-    ev: dict[str, Any],
-    plan: _Plan,
-    args: tuple[int, ...],
-    ret: int,
-    blobs: dict[int, bytes],
-    _paths: list[str],
-) -> None:
+def _dress_dup(ev: Ev, plan: _Plan, args: Args, ret: int, blobs: Blobs, _paths: list[str]) -> None:
     if ret >= 0:
         # the new descriptor is the old one's file: its socket fields, when it is a socket
         _net(ev, plan.name, args, ret, blobs)
@@ -350,14 +276,7 @@ def _mode_names(ev: dict[str, Any]) -> None:
 
 
 def _then_mode_names(dress: Dress | None) -> Dress:
-    def chmod(
-        ev: dict[str, Any],
-        plan: _Plan,
-        args: tuple[int, ...],
-        ret: int,
-        blobs: dict[int, bytes],
-        paths: list[str],
-    ) -> None:
+    def chmod(ev: Ev, plan: _Plan, args: Args, ret: int, blobs: Blobs, paths: list[str]) -> None:
         _mode_names(ev)
         if dress is not None:
             dress(ev, plan, args, ret, blobs, paths)
