@@ -19,6 +19,7 @@ from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.plugins import Registry
+from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import LOSS_RULE, SensorRunner, plan
 from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.podman import PodmanClient
@@ -195,6 +196,33 @@ def test_recorded_events_reach_the_pipeline_enriched(tmp_path: Path) -> None:
     st = runner.status()
     assert st["events"] == 9 and st["backends"]["recorded"]["events"] == 9 and st["lost_total"] == 0
     assert st["enrichment"]["events"] == 9 and st["event_errors"]["total"] == 0
+
+
+def test_a_recording_raises_its_alerts_through_the_pipeline(tmp_path: Path) -> None:
+    """The whole path an agent runs, without root: backend, runner, enrichment, engine, sinks."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        textwrap.dedent(
+            """
+            - rule: Shadow read
+              desc: d
+              condition: evt.type = openat and fd.name = /etc/shadow
+              output: "%proc.name read the shadow file (parent %proc.pname, container %container.id)"
+              priority: WARNING
+            """
+        )
+    )
+    cfg = load_config(None, {"engine": {"falco_rules_paths": [], "builtin_rules": False}}, environ={})
+    engine, _ = build_engine(cfg, [str(rules)], rule_matching="all")
+    alerts = Collector()
+    pipeline = Pipeline(engine, [alerts])
+    rec = RecordedBackend(RECORDING)
+    runner = SensorRunner(
+        cfg, pipeline, engine.evttypes("syscall"), backends=[rec], enricher=_enricher(tmp_path)
+    )
+    _run(runner, lambda: rec.stats.events == 9 and runner.events == 9)
+    assert [a.rule for a in alerts.alerts] == ["Shadow read"]
+    assert "cat read the shadow file (parent bash, container 3ad7b26ded6d)" in alerts.alerts[0].output
 
 
 def test_private_keys_are_consumed_and_container_paths_made_the_container_s(tmp_path: Path) -> None:
@@ -381,6 +409,11 @@ def test_failed_calls_no_rule_reads_are_dropped_by_a_prefiltering_backend(tmp_pa
     off = load_config(None, {"sensor": {"kernel_prefilter": False}}, environ={})
     assert SensorRunner(off, WithEngine(), None, backends=[Prefiltering()]).drop_failed == frozenset()
     assert SensorRunner(cfg, WithEngine(), None, backends=[RecordedBackend()]).drop_failed == frozenset()
+
+
+def test_backends_given_twice_under_one_name_are_refused() -> None:
+    with pytest.raises(SensorError, match="two backends given under one name"):
+        SensorRunner(_config(), Collector(), None, backends=[RecordedBackend(), RecordedBackend()])
 
 
 # -- the real fallback backends (root) --------------------------------------------------------------

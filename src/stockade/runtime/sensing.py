@@ -223,6 +223,8 @@ class SensorRunner:
             self._classes = {n: registry.load(n) for n in self.plan.backends}
         else:
             self._classes = {b.name: type(b) for b in self._given}
+            if len(self._classes) != len(self._given):
+                raise SensorError(f"two backends given under one name: {[b.name for b in self._given]}")
             caps = {n: _probe(n, c) for n, c in self._classes.items()}
             self.plan = SensorPlan.of(list(self._classes), caps, needed)
         #: syscalls whose failed calls a prefiltering backend drops in the kernel (no active rule can
