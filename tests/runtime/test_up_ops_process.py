@@ -22,6 +22,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
+#: each test starts `stockade up` (or a server, an agent) as a process and waits for it
+pytestmark = pytest.mark.slow
 RULE = """
 - rule: Shadow read
   desc: d

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.root, pytest.mark.containers]
+pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 
 IMAGE = "localhost/stockade-test-busybox"
 #: how long a behaviour is repeated until its alert arrives (longer with every core busy: the
