@@ -113,7 +113,7 @@ def missing_capability(marker: str) -> str | None:
 # -- collectors --------------------------------------------------------------------------------
 
 
-def wait_until(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
+def wait_until(pred: Callable[[], bool], timeout: float = 15.0, step: float = 0.05) -> bool:
     """Poll `pred` until it holds or `timeout` seconds passed; whether it held."""
     deadline = time.monotonic() + timeout
     while not pred():
