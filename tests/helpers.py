@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ K8S_AUDIT_RULES: Final = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
 def need(condition: T | None, reason: str) -> T:
     """`condition` when it holds (is truthy: a found path, True); else skip the running test with
     `reason`, or in CI fail with it."""
+    __tracebackhide__ = True  # the report names the line of the test that calls it
     if condition:
         return condition
     if IN_CI:
@@ -68,8 +70,16 @@ def need(condition: T | None, reason: str) -> T:
 
 def need_file(path: Path) -> Path:
     """`path`, a file or directory the test reads, which must exist (see :func:`need`)."""
+    __tracebackhide__ = True
     need(path.exists(), f"{path} not present")
     return path
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 # -- capabilities ------------------------------------------------------------------------------
