@@ -24,10 +24,11 @@ clone=${STOCKADE_TEST_CLONE:-/tmp/stockade-nonroot}
 id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
 
 mkdir -p "$clone"
-# the working tree as it is (tracked and new files, .gitignore respected), over the last copy;
-# the venv and the eBPF build stay when pyproject.toml has not changed
-git ls-files -z --cached --others --exclude-standard | xargs -0 -r tar -c --ignore-failed-read -f - |
-  tar -x -C "$clone" -f -
+# the working tree as it is (tracked and new files, .gitignore respected) in place of the last
+# copy; its venv stays (install.sh refreshes it when pyproject.toml changed)
+find "$clone" -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {} +
+git ls-files -z --cached --others --exclude-standard |
+  tar -c --null --files-from=- --ignore-failed-read -f - 2>/dev/null | tar -x -C "$clone" -f -
 chown -R "$user": "$clone"
 
 printf -v quoted ' %q' "${args[@]}"
