@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # only for annotations: importing helpers stays cheap
     from stockade.engine import Engine
     from stockade.model.alert import Alert
     from stockade.model.event import Event
-    from stockade.runtime.pipeline import Pipeline
 
 T = TypeVar("T")
 

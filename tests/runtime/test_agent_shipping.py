@@ -4,7 +4,6 @@ counting against httpx's MockTransport on a fake clock."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import orjson
 import pytest
 import uvicorn
 
-from helpers import wait_until
+from helpers import free_port, wait_until
 from stockade.api.app import create_app
 from stockade.config import load_config
 from stockade.engine import Engine
@@ -34,13 +33,6 @@ RULE = """
   output: shadow read by %proc.name (n=%proc.pid)
   priority: WARNING
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Manager:
@@ -90,7 +82,7 @@ class Manager:
 def setup(tmp_path: Path) -> Iterator[tuple[Manager, Path]]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULE)
-    m = Manager(tmp_path, rules, _free_port())
+    m = Manager(tmp_path, rules, free_port())
     yield m, rules
 
 
