@@ -1,10 +1,10 @@
 """Shared test fixtures, and the capability markers enforced in one place.
 
-Markers (pyproject.toml): root, ebpf, containers, postgres, slow. Before a test marked with a
-capability runs, the capability is checked (helpers.missing_capability): when the machine lacks it,
-the test is skipped with the reason, or, in CI (``CI=true``), fails with it. In CI no test may skip
-at all: a skip from anywhere else (a plain ``pytest.skip``, ``skipif``, ``importorskip``) is turned
-into a failure too, so use ``helpers.need`` for what a test needs and say why.
+Markers (pyproject.toml): root, ebpf, containers, postgres, slow. The capability of each marker is
+checked here, once (helpers.missing_capability): a test marked with one the machine lacks is skipped
+with the reason. In CI (``CI=true``) no test may skip: every skip (a capability marker, ``skipif``,
+``pytest.skip``, ``importorskip``) is turned into a failure with its reason. In a test or fixture,
+say what it needs with ``helpers.need`` / ``need_file`` (skip locally, fail in CI, with the reason).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from helpers import (
     K8S_AUDIT_RULES,
     SHARED_DATA,
     missing_capability,
-    need,
     need_file,
 )
 
@@ -30,13 +29,13 @@ from helpers import (
 os.environ.setdefault("STOCKADE_TEST_SHARED_DATA", str(SHARED_DATA))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test marked with a capability the machine lacks: skipped locally, failed in CI."""
-    for marker in CAPABILITY_MARKERS:
-        if item.get_closest_marker(marker) is not None:
-            reason = missing_capability(marker)
-            need(reason is None, reason or "")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked with a capability the machine lacks is skipped with the reason (a failure in CI)."""
+    for item in items:
+        for marker in CAPABILITY_MARKERS:
+            if item.get_closest_marker(marker) is not None and (reason := missing_capability(marker)):
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break
 
 
 def _skip_reason(longrepr: object) -> str:

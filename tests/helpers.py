@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 import pytest
 
 if TYPE_CHECKING:  # only for annotations: importing helpers stays cheap
+    from stockade.engine import Engine
     from stockade.model.alert import Alert
     from stockade.model.event import Event
 
@@ -57,6 +59,7 @@ K8S_AUDIT_RULES: Final = SHARED_DATA / "falco-rules" / "k8s_audit_rules.yaml"
 def need(condition: T | None, reason: str) -> T:
     """`condition` when it holds (is truthy: a found path, True); else skip the running test with
     `reason`, or in CI fail with it."""
+    __tracebackhide__ = True  # the report names the line of the test that calls it
     if condition:
         return condition
     if IN_CI:
@@ -66,8 +69,16 @@ def need(condition: T | None, reason: str) -> T:
 
 def need_file(path: Path) -> Path:
     """`path`, a file or directory the test reads, which must exist (see :func:`need`)."""
+    __tracebackhide__ = True
     need(path.exists(), f"{path} not present")
     return path
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 # -- capabilities ------------------------------------------------------------------------------
@@ -111,7 +122,7 @@ def missing_capability(marker: str) -> str | None:
 # -- collectors --------------------------------------------------------------------------------
 
 
-def wait_until(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
+def wait_until(pred: Callable[[], bool], timeout: float = 15.0, step: float = 0.05) -> bool:
     """Poll `pred` until it holds or `timeout` seconds passed; whether it held."""
     deadline = time.monotonic() + timeout
     while not pred():
@@ -122,36 +133,37 @@ def wait_until(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.
 
 
 class Collector:
-    """Keeps what reaches it, thread-safe: alerts as a pipeline sink (``Pipeline(engine,
-    [collector])``), events and alerts as the pipeline a sensor runner feeds (``handle``,
-    ``ingest_alerts``; with `pipeline`, events also go through it and its alerts are kept)."""
+    """Keeps what reaches it and waits for it. Its alerts are those of :attr:`sink`, an in-memory
+    sink (``stockade.sinks.memory``) to give a pipeline (``Pipeline(engine, [collector.sink])``).
+    As the pipeline a sensor runner feeds (``handle``, ``ingest_alerts``) it keeps the events and
+    the alerts passed to it; with an `engine`, the events also go through a real pipeline over that
+    engine, whose alerts reach the sink."""
 
-    def __init__(self, pipeline: Any = None) -> None:
-        self.pipeline = pipeline
+    def __init__(self, engine: Engine | None = None) -> None:
+        from stockade.runtime.pipeline import Pipeline
+        from stockade.sinks.memory import MemoryOptions, MemorySink
+
+        # far more than a test needs: a test that sees one dropped has a runaway subject
+        self.sink = MemorySink(options=MemoryOptions(max_alerts=1_000_000))
+        self.alerts: list[Alert] = self.sink.alerts
         self.events: list[Event] = []
-        self.alerts: list[Alert] = []
         self._lock = threading.Lock()
-
-    def __call__(self, alert: Alert) -> None:
-        with self._lock:
-            self.alerts.append(alert)
+        #: the engine, where a sensor runner looks for it (its kernel prefilter reads the rules)
+        self.engine = engine
+        self.pipeline = None if engine is None else Pipeline(engine, [self.sink])
 
     def handle(self, event: Event) -> list[Alert]:
         """Keep `event` (and, with a pipeline, the alerts it raises)."""
         with self._lock:
             self.events.append(event)
-        if self.pipeline is None:
-            return []
-        alerts: list[Alert] = self.pipeline.handle(event)
-        return alerts
+        return [] if self.pipeline is None else self.pipeline.handle(event)
 
     def ingest_alerts(self, alerts: list[Alert]) -> int:
         """Keep alerts raised outside the engine (a sensor's loss alert); with a pipeline, pass them on."""
         if self.pipeline is not None:
-            n: int = self.pipeline.ingest_alerts(alerts)
-            return n
-        with self._lock:
-            self.alerts.extend(alerts)
+            return self.pipeline.ingest_alerts(alerts)
+        for a in alerts:
+            self.sink.emit(a)
         return len(alerts)
 
     def mark(self) -> int:
@@ -172,7 +184,7 @@ class Collector:
         found = self._wait(lambda: self.alerts[since:], pred, timeout, again, retry_s)
         if found is None:
             got = sorted({(a.rule, str(a.output_fields.get("container.id"))) for a in self.alerts[since:]})
-            raise AssertionError(f"no such alert in {timeout}s; got {got[:40]}")
+            raise AssertionError(f"no such alert in {timeout}s; got {got[:40]}; sink {self.sink.stats}")
         return found
 
     def wait_for_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> Event:
@@ -193,8 +205,7 @@ class Collector:
         deadline = time.monotonic() + timeout
         next_try = time.monotonic() + retry_s
         while True:
-            with self._lock:
-                snapshot = list(items())
+            snapshot = list(items())  # the sink and handle() only append
             for x in snapshot:
                 if pred(x):
                     return x
@@ -233,18 +244,30 @@ def poll_until(
 
 class BackendPoller:
     """Polls a backend in a thread, as the agent does (so /proc is read while processes live);
-    a context manager. ``stop()`` ends polling, drains what the backend still holds (its
-    ``wait_idle()`` when it has one) and returns every event."""
+    a context manager. ``stop()`` ends polling and returns every event; with `drain`, what the
+    backend still holds (its ``wait_idle()`` when it has one) too. `each` (an enricher's
+    ``enrich``) is applied to each raw event as it arrives."""
 
-    def __init__(self, backend: PollingBackend) -> None:
+    def __init__(
+        self,
+        backend: PollingBackend,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        *,
+        drain: bool = True,
+    ) -> None:
         self.backend = backend
+        self.each = each
+        self.drain = drain
         self.events: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.events.extend(self.backend.poll(0.05))
+            self._keep(self.backend.poll(0.05))
+
+    def _keep(self, raw: list[dict[str, Any]]) -> None:
+        self.events.extend(raw if self.each is None else map(self.each, raw))
 
     def __enter__(self) -> BackendPoller:
         self._thread.start()
@@ -260,6 +283,6 @@ class BackendPoller:
             if self._thread.is_alive():
                 self._thread.join()
             wait_idle: Callable[[], list[dict[str, Any]]] | None = getattr(self.backend, "wait_idle", None)
-            if wait_idle is not None:
-                self.events.extend(wait_idle())
+            if self.drain and wait_idle is not None:
+                self._keep(wait_idle())
         return self.events

@@ -15,17 +15,11 @@ import orjson
 import pytest
 import uvicorn
 
+from helpers import free_port
 from stockade.api.app import create_app
 
 TOKEN = "uvicorn-test-token"
 LIMIT = 256 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,7 @@ def server(
     """The real runtime behind a real uvicorn on 127.0.0.1, with a token and a 256 KiB body limit."""
     rt = runtime_factory(tmp_path_factory.mktemp("uvicorn"), rule_files)
     app = create_app(rt.store, rt, token=TOKEN, max_body_bytes=LIMIT)
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

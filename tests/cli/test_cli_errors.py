@@ -5,7 +5,6 @@ reload, whose API answer comes from the real app in this process."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import free_port
 from stockade.api.app import create_app
 from stockade.cli import locate
 from stockade.cli.main import main
@@ -76,14 +76,6 @@ def broken(tmp_path: Path) -> Path:
     p = tmp_path / "broken.yaml"
     p.write_text(BROKEN_RULES)
     return p
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.mark.parametrize(

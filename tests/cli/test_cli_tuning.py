@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import free_port
+
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 REPO = Path(__file__).resolve().parents[2]
 RECORDING = str(REPO / "tests" / "data" / "recordings" / "shell_in_container.jsonl")
@@ -73,7 +75,7 @@ def config(tmp_path: Path, engine_yaml: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("command", [["replay", RECORDING], ["up", "--port", "1"]])
+@pytest.mark.parametrize("command", [["replay", RECORDING], ["up", "--port", "{port}"]])
 def test_an_unknown_disabled_rule_or_tag_is_an_error_naming_the_key(
     tmp_path: Path, command: list[str]
 ) -> None:
@@ -81,7 +83,8 @@ def test_an_unknown_disabled_rule_or_tag_is_an_error_naming_the_key(
         tmp_path,
         "  disabled_rules: [Shell Spawned in Contianer]\n  disabled_tags: [no_such_tag]\n",
     )
-    r = run("-c", str(cfg), *command, cwd=tmp_path)
+    # a free port: `up` checks it can listen before it reads the rules (port 1 needs root)
+    r = run("-c", str(cfg), *(a.format(port=free_port()) for a in command), cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == "", r.stderr
     assert r.stderr == (
         f"stockade: error: {cfg} (key 'engine.disabled_rules'): "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from helpers import free_port
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 REPO = Path(__file__).resolve().parents[2]
@@ -26,12 +27,6 @@ RULES = """\
 EVENT = b'{"evt.type":"execve","proc.name":"bash","user.name":"root","evt.time":1700000000000000000}\n'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def docs_stdout_sink() -> str:
     """The stdout sink example of docs/sinks.md, as written there."""
     text = (REPO / "docs" / "sinks.md").read_text()
@@ -43,7 +38,7 @@ def docs_stdout_sink() -> str:
 def run_up(tmp_path: Path, sinks_yaml: str, *global_args: str) -> tuple[str, str]:
     """Start `stockade up` (no sensor), send one event that raises one alert, stop it with SIGTERM;
     (its standard output, its standard error)."""
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "stockade.yaml"
     cfg.write_text(
         f"data_dir: {tmp_path / 'data'}\nsensor:\n  backend: none\n"

@@ -4,10 +4,9 @@ counting against httpx's MockTransport on a fake clock."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import orjson
 import pytest
 import uvicorn
 
+from helpers import free_port, wait_until
 from stockade.api.app import create_app
 from stockade.config import load_config
 from stockade.engine import Engine
@@ -33,13 +33,6 @@ RULE = """
   output: shadow read by %proc.name (n=%proc.pid)
   priority: WARNING
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Manager:
@@ -89,17 +82,8 @@ class Manager:
 def setup(tmp_path: Path) -> Iterator[tuple[Manager, Path]]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULE)
-    m = Manager(tmp_path, rules, _free_port())
+    m = Manager(tmp_path, rules, free_port())
     yield m, rules
-
-
-def _wait(pred: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def test_alerts_and_evidence_survive_a_manager_outage_in_order_and_once(
@@ -126,13 +110,13 @@ def test_alerts_and_evidence_survive_a_manager_outage_in_order_and_once(
         pipe.tick()
 
     read(1)
-    assert _wait(lambda: shipper.stats.sent["alerts"] == 1)
+    assert wait_until(lambda: shipper.stats.sent["alerts"] == 1)
     mgr.stop()  # the manager goes away: the next alerts wait on disk
     for pid in range(2, 12):
         read(pid)
-    assert _wait(lambda: shipper.backlog >= 1 and shipper.stats.reachable is False)
+    assert wait_until(lambda: shipper.backlog >= 1 and shipper.stats.reachable is False)
     mgr.start()  # it comes back: the spool drains, oldest first
-    assert _wait(lambda: shipper.stats.sent["alerts"] == 11 and shipper.backlog == 0, 30)
+    assert wait_until(lambda: shipper.stats.sent["alerts"] == 11 and shipper.backlog == 0, 30)
     shipper.close()
     mgr.stop()
     alerts = mgr.alerts()
@@ -171,7 +155,7 @@ def test_spool_survives_an_agent_restart(setup: tuple[Manager, Path], tmp_path: 
     shipper.close(1.0)  # nobody listening: it stays on disk
     mgr.start()
     again = Shipper(f"http://127.0.0.1:{mgr.port}", tmp_path / "spool", flush_s=0.1, retry_s=0.2)
-    assert _wait(lambda: again.stats.sent["alerts"] == 1)
+    assert wait_until(lambda: again.stats.sent["alerts"] == 1)
     again.close()
     mgr.stop()
     assert [a.rule for a in mgr.alerts()] == ["x"]
@@ -258,7 +242,7 @@ def test_a_failing_manager_gets_the_spool_in_order_every_retry_s(tmp_path: Path)
     for k in range(4):
         shipper.submit("alerts", _items(10 * k, 2))
         shipper.flush()
-    assert _wait(lambda: shipper.stats.sent["alerts"] == 8)
+    assert wait_until(lambda: shipper.stats.sent["alerts"] == 8)
     shipper.close()
     assert manager.ns(ALERTS) == [0, 1, 10, 11, 20, 21, 30, 31]  # once each, in order
     st = shipper.stats
@@ -277,14 +261,14 @@ def test_an_unreachable_manager_is_reported(tmp_path: Path) -> None:
     shipper = _shipper(tmp_path, manager)
     shipper.submit("events", _items(0, 3))
     shipper.flush()
-    assert _wait(lambda: shipper.stats.send_errors >= 1)
+    assert wait_until(lambda: shipper.stats.send_errors >= 1)
     assert shipper.stats.reachable is False
     assert "ConnectError: connection refused" in (shipper.stats.last_error or "")
     shipper.close(0.5)
     assert shipper.backlog == 1  # kept on disk for the next start
     manager.down = False
     again = _shipper(tmp_path, manager)
-    assert _wait(lambda: again.stats.sent["events"] == 3)
+    assert wait_until(lambda: again.stats.sent["events"] == 3)
     again.close()
     assert again.backlog == 0 and manager.ns(EVENTS) == [0, 1, 2]
 

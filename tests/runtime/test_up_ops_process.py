@@ -21,7 +21,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpers import free_port
+
 STOCKADE = str(Path(sys.executable).parent / "stockade")
+#: each test starts `stockade up` (or a server, an agent) as a process and waits for it
+pytestmark = pytest.mark.slow
 RULE = """
 - rule: Shadow read
   desc: d
@@ -30,13 +34,6 @@ RULE = """
   priority: WARNING
 """
 EVENT = {"evt.type": "openat", "fd.name": "/etc/shadow", "proc.name": "cat", "container.id": "3ad7b26ded6d"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait(what: str, cond: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -110,7 +107,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     rules = tmp / "rules.yaml"
     rules.write_text(RULE)
     env = _env(tmp, rules, f"sinks:\n  - type: file\n    path: {tmp / 'alerts.jsonl'}\n")
-    port = _free_port()
+    port = free_port()
     proc, err = _start(tmp, env, "up", "--port", str(port), "--data-dir", str(tmp / "data"))
     base = f"http://127.0.0.1:{port}"
 
@@ -275,7 +272,7 @@ def test_busy_port_fails_before_anything_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists() and not (tmp_path / "data" / "stockade.db").exists()
     (tmp_path / "file").write_text("")
     r = subprocess.run(
-        [STOCKADE, "up", "--port", str(_free_port())],
+        [STOCKADE, "up", "--port", str(free_port())],
         capture_output=True,
         text=True,
         env={**env, "STOCKADE_DATA_DIR": str(tmp_path / "file" / "data")},
@@ -293,7 +290,7 @@ def test_sighup_reloads_server_and_agent(tmp_path: Path, role: str) -> None:
     rules.write_text(RULE)
     env = _env(tmp_path, rules)
     args = [role, "--data-dir", str(tmp_path / "data")]
-    args += ["--port", str(_free_port())] if role == "server" else ["--manager", "http://127.0.0.1:9"]
+    args += ["--port", str(free_port())] if role == "server" else ["--manager", "http://127.0.0.1:9"]
     proc, err = _start(tmp_path, env, *args)
     try:
         # the runtime file says it is up (written once it runs)

@@ -47,14 +47,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from helpers import need
+from helpers import Collector, need
 from stockade.config import DEFAULT_APPEND_OUTPUT, load_config
 from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
-from stockade.sinks.memory import MemoryOptions, MemorySink
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
@@ -537,10 +536,9 @@ class Node:
         )
         pack = [*(before or []), str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
         self.engine, _ = build_engine(cfg, pack, rule_matching="all")
-        # a module's worth of alerts, far more than a test needs: none may be dropped
-        self.sink = MemorySink(options=MemoryOptions(max_alerts=1_000_000))
-        self.alerts: list[Alert] = self.sink.alerts
-        self.pipeline = Pipeline(self.engine, [self.sink])
+        self.collected = Collector()
+        self.alerts = self.collected.alerts
+        self.pipeline = Pipeline(self.engine, [self.collected.sink])
         self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
 
     def diagnosis(self) -> str:
@@ -552,7 +550,7 @@ class Node:
 
     def mark(self) -> int:
         """Where the alerts raised from now on start (for `wait_for(since=...)`)."""
-        return len(self.alerts)
+        return self.collected.mark()
 
     def wait_for(
         self,
@@ -565,18 +563,7 @@ class Node:
         """The first alert from index `since` on matching `pred`; `again` repeats the behaviour every
         `retry_s` meanwhile (on this shared machine a burst elsewhere can make the kernel drop a
         message: counted, tested elsewhere)."""
-        deadline = time.monotonic() + timeout
-        next_try = time.monotonic() + retry_s
-        while time.monotonic() < deadline:
-            if again is not None and time.monotonic() >= next_try:
-                again()
-                next_try = time.monotonic() + retry_s
-            for a in self.alerts[since:]:
-                if pred(a):
-                    return a
-            time.sleep(0.2)
-        got = sorted({(a.rule, a.output_fields.get("container.id")) for a in self.alerts[since:]})
-        raise AssertionError(f"no such alert; got {got[:40]}")
+        return self.collected.wait_for(pred, timeout, since=since, again=again, retry_s=retry_s)
 
 
 def _running_node(

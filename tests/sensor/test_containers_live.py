@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import BackendPoller
 from stockade.model.fields import lookup
 from stockade.sensor import procfs
 from stockade.sensor.containers.drift import exe_upper_layer
@@ -176,33 +176,25 @@ def test_runc_drift_mtime(runc_container: Any) -> None:
     assert (r.upper, r.method) == (False, "mtime")
 
 
-class _EnrichingCollector:
+class _EnrichingCollector(BackendPoller):
     """Reads the proc connector in a thread and enriches each event at once, as the agent does."""
 
     def __init__(self) -> None:
         from stockade.sensor.procconn import ProcConnectorBackend
 
-        self.backend = ProcConnectorBackend()
+        self.procconn = ProcConnectorBackend()
         self.enricher = Enricher()
-        self.events: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for raw in self.backend.poll(0.05):
-                self.events.append(self.enricher.enrich(raw))
+        super().__init__(self.procconn, each=self.enricher.enrich, drain=False)
 
     def __enter__(self) -> _EnrichingCollector:
-        self.backend.start()
+        self.procconn.start()
         self.enricher.start()
-        self._thread.start()
+        super().__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.backend.close()
+        super().__exit__(*exc)
+        self.procconn.close()
 
 
 def _container_execs(events: list[dict[str, Any]], pid: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers import poll_until
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.syscalls import FORK_TYPES
 
@@ -39,18 +40,6 @@ def backend() -> Iterator[Callable[..., EbpfBackend]]:
         b.close()
 
 
-def collect(
-    b: EbpfBackend, pred: Callable[[dict[str, Any]], bool], want: int = 1, timeout: float = 5.0
-) -> list[dict[str, Any]]:
-    """Events matching `pred`, polling until `want` of them arrived or `timeout` passed."""
-    out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(out) < want:
-        out += [e for e in b.poll(0.1) if pred(e)]
-    out += [e for e in b.poll(0.05) if pred(e)]
-    return out
-
-
 def test_exec_exit_fork_events(backend: Callable[..., EbpfBackend], tmp_path: Path) -> None:
     b = backend({"execve", "procexit", "clone", "fork", "vfork", "clone3"})
     assert set(b.attached) >= {"sched_exec", "sched_exit", "sched_fork"}
@@ -59,7 +48,7 @@ def test_exec_exit_fork_events(backend: Callable[..., EbpfBackend], tmp_path: Pa
     script.chmod(0o755)
     p = subprocess.run([str(script)], cwd=tmp_path, check=False)
     assert p.returncode == 3
-    evs = collect(b, lambda _e: True, 10**9, timeout=1.0)
+    evs = poll_until(b, lambda _e: True, 10**9, timeout=1.0)
     sh = [e for e in evs if e["evt.type"] == "execve" and e.get("evt.arg.filename") == str(script)]
     true = [e for e in evs if e["evt.type"] == "execve" and e.get("proc.exepath") == "/usr/bin/true"]
     assert sh and true, evs
@@ -99,7 +88,7 @@ def test_open_success_failure_and_relative(backend: Callable[..., EbpfBackend], 
     p3 = subprocess.run(["cat", "sub/../sub/data.txt"], cwd=tmp_path, capture_output=True, check=False)
     p4 = subprocess.run(["sh", "-c", f"echo hi > {tmp_path}/out.txt"], check=False)
     assert p1.returncode == 0 and p2.returncode != 0 and p3.returncode == 0 and p4.returncode == 0
-    evs = collect(b, lambda e: str(e.get("fd.name", "")).startswith(str(tmp_path)), 4)
+    evs = poll_until(b, lambda e: str(e.get("fd.name", "")).startswith(str(tmp_path)), 4)
     by = {(e["fd.name"], e["evt.rawres"] >= 0): e for e in evs}
     ok = by[(str(f), True)]
     assert ok["evt.type"] == "openat" and ok["proc.name"] == "cat"
@@ -145,10 +134,10 @@ def test_connect_and_accept_tuples(backend: Callable[..., EbpfBackend]) -> None:
         )
         assert cli.returncode == 0
         srv.wait(5)
-        evs = collect(b, lambda e: e["proc.pid"] in (srv.pid,) or e.get("fd.sport") == port, 3)
+        evs = poll_until(b, lambda e: e["proc.pid"] in (srv.pid,) or e.get("fd.sport") == port, 3)
     finally:
-        srv.kill()
-        srv.wait()
+        with srv:  # closes its stdout and waits
+            srv.kill()
     con = [e for e in evs if e["evt.type"] == "connect"]
     acc = [e for e in evs if e["evt.type"] in ("accept", "accept4")]
     lis = [e for e in evs if e["evt.type"] == "listen"]
@@ -179,7 +168,7 @@ def test_connect_refused_and_socket_domain(backend: Callable[..., EbpfBackend]) 
         check=True,
     )
     assert p.returncode == 0
-    evs = collect(b, lambda e: e.get("fd.sport") == port or e["evt.type"] == "socket", 2)
+    evs = poll_until(b, lambda e: e.get("fd.sport") == port or e["evt.type"] == "socket", 2)
     con = [e for e in evs if e["evt.type"] == "connect" and e.get("fd.sport") == port]
     assert con and con[0]["evt.res"] == "ECONNREFUSED" and con[0]["evt.failed"] is True
     doms = {e.get("evt.arg.domain") for e in evs if e["evt.type"] == "socket"}
@@ -193,7 +182,7 @@ def test_path_syscalls(backend: Callable[..., EbpfBackend], tmp_path: Path) -> N
     d = tmp_path
     cmd = f"cd {d} && mkdir newdir && touch a && mv a b && ln -s /etc/shadow link && chmod 600 b && rm b"
     subprocess.run(["sh", "-c", cmd], check=True)
-    evs = collect(b, lambda e: str(e.get("fd.name", "")).startswith(str(d)), 5)
+    evs = poll_until(b, lambda e: str(e.get("fd.name", "")).startswith(str(d)), 5)
     types = {e["evt.type"] for e in evs}
     assert types & {"mkdir", "mkdirat"}
     assert types & {"rename", "renameat2", "renameat"}
@@ -212,7 +201,7 @@ def test_adaptive_selection_only_openat(backend: Callable[..., EbpfBackend], tmp
     f = tmp_path / "x"
     f.write_text("x")
     subprocess.run(["cat", str(f)], capture_output=True, check=True)
-    evs = collect(b, lambda e: e.get("fd.name") == str(f), 1)
+    evs = poll_until(b, lambda e: e.get("fd.name") == str(f), 1)
     assert evs
     more = evs + b.poll(0.2)
     assert {e["evt.type"] for e in more} == {"openat"}
@@ -225,7 +214,7 @@ def test_own_process_ignored_in_kernel(backend: Callable[..., EbpfBackend], tmp_
     for _ in range(5):
         f.read_text()
     subprocess.run(["cat", str(f)], capture_output=True, check=True)
-    evs = collect(b, lambda e: e.get("fd.name") == str(f), 1)
+    evs = poll_until(b, lambda e: e.get("fd.name") == str(f), 1)
     assert evs and all(e["proc.pid"] != os.getpid() for e in evs)
 
 

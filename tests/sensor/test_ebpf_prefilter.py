@@ -12,19 +12,15 @@ from typing import Any
 
 import pytest
 
+from helpers import Collector
 from stockade.config import load_config
-from stockade.engine import Engine
 from stockade.engine.build import build_engine
-from stockade.model.alert import Alert
-from stockade.model.event import Event
 from stockade.rules import interp
 from stockade.rules.prefilter import failed_call_facts
-from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.events import HDR, T_STR, Decoder
 from stockade.sensor.ebpf.syscalls import K_PATH, K_STR, SYSCALLS
-from stockade.sinks.memory import MemorySink
 
 FAILED, OK = 1000, 100
 
@@ -59,24 +55,7 @@ def test_the_decoder_reports_failed_calls_as_the_analysis_assumes(ret: int) -> N
 # -- in the kernel (root, eBPF) ------------------------------------------------------------------
 
 
-class _Recording:
-    """The runtime's pipeline, keeping the event data that reached it and the alerts."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.sink = MemorySink()
-        self.alerts: list[Alert] = self.sink.alerts
-        self._inner = Pipeline(engine, [self.sink])
-        self.seen: list[dict[str, Any]] = []
-
-    def handle(self, event: Event) -> Any:
-        self.seen.append(event.data)
-        return self._inner.handle(event)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def _runner(tmp_path: Path, condition: str, prefilter: bool = True) -> tuple[SensorRunner, _Recording]:
+def _runner(tmp_path: Path, condition: str, prefilter: bool = True) -> tuple[SensorRunner, Collector]:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         textwrap.dedent(
@@ -95,11 +74,11 @@ def _runner(tmp_path: Path, condition: str, prefilter: bool = True) -> tuple[Sen
     }
     cfg = load_config(None, over, environ={})
     engine, _ = build_engine(cfg, [str(rules)], rule_matching="all")
-    pipe = _Recording(engine)
+    pipe = Collector(engine)  # the runtime's pipeline, keeping the events that reached it
     return SensorRunner(cfg, pipe, engine.evttypes("syscall")), pipe
 
 
-def _opens(tmp_path: Path, pipe: _Recording, want_failed: int) -> tuple[list[Any], list[Any]]:
+def _opens(tmp_path: Path, pipe: Collector, want_failed: int) -> tuple[list[Any], list[Any]]:
     """A child process fails to open a missing file FAILED times, then opens a present one OK times:
     (its failed, its successful open events that reached the pipeline)."""
     present = tmp_path / "present"
@@ -120,7 +99,7 @@ def _opens(tmp_path: Path, pipe: _Recording, want_failed: int) -> tuple[list[Any
     def mine() -> tuple[list[Any], list[Any]]:
         evs = [
             e
-            for e in list(pipe.seen)
+            for e in [ev.data for ev in list(pipe.events)]
             if e.get("evt.type") == "openat" and str(e.get("fd.name")).startswith(str(tmp_path))
         ]
         return [e for e in evs if e["evt.rawres"] < 0], [e for e in evs if e["evt.rawres"] >= 0]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from helpers import poll_until
 from stockade.sensor.conntrack import ConntrackBackend, parse_proc_net
 
 SERVER = """
@@ -27,25 +27,18 @@ s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.send(b"x"); tim
 """
 
 
-def collect(b: ConntrackBackend, seconds: float) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        out.extend(b.poll(0.05))
-    return out
-
-
 def run_pair(b: ConntrackBackend, prefix: list[str]) -> tuple[list[dict[str, Any]], int, int, int, int]:
     srv = subprocess.Popen([*prefix, sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert srv.stdout is not None
         port, uport = (int(x) for x in srv.stdout.readline().split())
-        evs = collect(b, 0.5)  # the listener scan sees the server before the client connects
+        evs = poll_until(b, timeout=0.5)  # the listener scan sees the server before the client connects
         cli = subprocess.Popen([*prefix, sys.executable, "-c", CLIENT, str(port)])
-        evs += collect(b, 1.0)
+        evs += poll_until(b, timeout=1.0)
         cli.wait(10)
     finally:
-        srv.wait(10)
+        with srv:  # closes its stdout
+            srv.wait(10)
     return evs, srv.pid, cli.pid, port, uport
 
 
@@ -110,7 +103,7 @@ def test_connection_in_another_netns(netns: str) -> None:
     b.start({"connect", "accept", "listen", "bind", "close"})
     try:
         evs, srv, cli, port, uport = run_pair(b, ["ip", "netns", "exec", netns])
-        evs += collect(b, 0.5)
+        evs += poll_until(b, timeout=0.5)
     finally:
         b.close()
     check(evs, srv, cli, port, uport)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,37 +12,10 @@ from typing import Any
 
 import pytest
 
+from helpers import BackendPoller
 from stockade.sensor.fanotify import FanotifyBackend, Watch
 
 pytestmark = pytest.mark.root
-
-
-class Collector:
-    """Polls a backend in a thread, as the agent does."""
-
-    def __init__(self, backend: FanotifyBackend) -> None:
-        self.backend = backend
-        self.events: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.events.extend(self.backend.poll(0.05))
-
-    def __enter__(self) -> Collector:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> list[dict[str, Any]]:
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join()
-            self.events.extend(self.backend.wait_idle())
-        return self.events
 
 
 def run_python(code: str) -> int:
@@ -103,7 +75,7 @@ def test_file_events_of_a_child(tmp_path: Path, tmpfs: Path, scope: str) -> None
     b = FanotifyBackend([Watch(str(d), scope)])  # type: ignore[arg-type]
     b.start()
     try:
-        with Collector(b) as col:
+        with BackendPoller(b) as col:
             p = subprocess.Popen([sys.executable, "-c", FILE_OPS, str(d)])
             p.wait()
             q = subprocess.Popen(
@@ -146,7 +118,7 @@ def test_exec_of_a_watched_binary(tmp_path: Path) -> None:
     b = FanotifyBackend([str(tmp_path)])
     b.start({"openat"})
     try:
-        with Collector(b) as col:
+        with BackendPoller(b) as col:
             p = subprocess.Popen([str(exe)])
             p.wait()
         evs = [e for e in col.stop() if e["proc.pid"] == p.pid]
@@ -191,7 +163,7 @@ def test_burst_of_100000_opens_accounted(
     b = FanotifyBackend([str(tmpfs)], unlimited_queue=unlimited)
     b.start({"openat"})
     try:
-        with Collector(b) as col:
+        with BackendPoller(b) as col:
             t0 = time.monotonic()
             p = subprocess.run(
                 [sys.executable, "-c", OPEN_ALL, str(tmpfs), str(ndirs), str(nfiles)],

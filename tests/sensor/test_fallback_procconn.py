@@ -5,45 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import BackendPoller
 from stockade.sensor import procfs
 from stockade.sensor.procconn import ProcConnectorBackend
 
 pytestmark = pytest.mark.root
-
-
-class Collector:
-    """Polls a backend in a thread (as the agent does) so /proc is read while processes live."""
-
-    def __init__(self, backend: ProcConnectorBackend) -> None:
-        self.backend = backend
-        self.events: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.events.extend(self.backend.poll(0.05))
-
-    def __enter__(self) -> Collector:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> list[dict[str, Any]]:
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join()
-            self.events.extend(self.backend.wait_idle())
-        return self.events
 
 
 @pytest.fixture
@@ -91,7 +63,7 @@ def test_probe_says_what_it_gives() -> None:
 
 
 def test_exec_of_a_living_process_has_proc_fields(backend: ProcConnectorBackend, tmp_path: Path) -> None:
-    with Collector(backend) as col:
+    with BackendPoller(backend) as col:
         p = subprocess.Popen(["/bin/sleep", "0.5"], cwd=tmp_path)
         p.wait()
         time.sleep(0.2)
@@ -119,7 +91,7 @@ def test_exec_of_a_living_process_has_proc_fields(backend: ProcConnectorBackend,
 
 
 def test_shell_chain_fork_exec_exit(backend: ProcConnectorBackend) -> None:
-    with Collector(backend) as col:
+    with BackendPoller(backend) as col:
         p = subprocess.Popen(["/bin/sh", "-c", "/bin/true; /bin/sleep 0.3; exit 3"])
         p.wait()
     evs = col.stop()
@@ -146,7 +118,7 @@ def test_shell_chain_fork_exec_exit(backend: ProcConnectorBackend) -> None:
 
 
 def test_killed_process_exit_signal(backend: ProcConnectorBackend) -> None:
-    with Collector(backend) as col:
+    with BackendPoller(backend) as col:
         p = subprocess.Popen(["/bin/sleep", "30"])
         time.sleep(0.2)
         p.kill()
@@ -159,7 +131,7 @@ def test_evttypes_selection() -> None:
     b = ProcConnectorBackend()
     b.start({"procexit", "openat"})
     try:
-        with Collector(b) as col:
+        with BackendPoller(b) as col:
             p = subprocess.Popen(["/bin/true"])
             p.wait()
         evs = [e for e in col.stop() if e["proc.pid"] == p.pid]
@@ -179,7 +151,7 @@ def test_burst_of_10000_execs_accounted(capsys: pytest.CaptureFixture[str]) -> N
     b = ProcConnectorBackend()
     b.start({"execve", "clone", "procexit"})
     try:
-        with Collector(b) as col:
+        with BackendPoller(b) as col:
             t0 = time.monotonic()
             p = burst(n)
             p.wait()

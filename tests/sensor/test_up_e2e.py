@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import free_port
+
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
 STOCKADE = str(Path(sys.executable).parent / "stockade")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_shell_in_a_container_reaches_stockade_alerts_and_the_api(
     tmp_path: Path, podman_container: Any
 ) -> None:
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
     env = {**os.environ, "STOCKADE_CONFIG": "", "STOCKADE_SENSOR__WATCH_PATHS": f"[{tmp_path}]"}
     up = subprocess.Popen(

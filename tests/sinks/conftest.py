@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from helpers import free_port
 from stockade.model.alert import Alert
 
 #: 2024-11-22T18:13:20.123456789Z
@@ -121,14 +122,6 @@ def start_receiver() -> Iterator[Callable[..., Receiver]]:
 def receiver(start_receiver: Callable[..., Receiver]) -> Receiver:
     """A running HTTP receiver on 127.0.0.1."""
     return start_receiver()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on (now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

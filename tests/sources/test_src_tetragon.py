@@ -439,6 +439,7 @@ _event = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_event, min_size=1, max_size=4))
 def test_never_crashes_on_unknown_shapes(objs: list[dict[str, Any]]) -> None:

@@ -12,7 +12,6 @@ import itertools
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,13 +20,7 @@ from typing import Any
 
 import pytest
 
-from helpers import PG_ROOT, need, pg_bindir
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from helpers import PG_ROOT, free_port, need, pg_bindir
 
 
 class PgServer:
@@ -58,7 +51,7 @@ class PgServer:
         if r.returncode != 0:
             raise RuntimeError(f"initdb failed: {r.stderr or r.stdout}")
         for _attempt in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             opts = (
                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off"

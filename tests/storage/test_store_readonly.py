@@ -7,7 +7,6 @@ temporary directory, which is compared before and after, byte for byte and mode 
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from helpers import free_port
 from stockade.errors import StorageError
 from stockade.storage.store import Store
 
@@ -44,12 +44,6 @@ def snapshot(root: Path) -> dict[str, tuple[int, int, int, bytes]]:
         body = p.read_bytes() if p.is_file() else b""
         out[str(p.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, body)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -82,7 +76,7 @@ def read_only_commands(port: int) -> list[list[str]]:
 
 def test_read_only_commands_without_a_database_create_nothing(workdir: Path) -> None:
     before = snapshot(workdir)
-    for args in read_only_commands(_free_port()):
+    for args in read_only_commands(free_port()):
         r = run(workdir, *args)
         assert "Traceback" not in r.stderr, (args, r.stderr)
         if args[2] in ("alerts", "events"):
