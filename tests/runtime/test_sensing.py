@@ -215,7 +215,7 @@ def test_a_recording_raises_its_alerts_through_the_pipeline(tmp_path: Path) -> N
     cfg = load_config(None, {"engine": {"falco_rules_paths": [], "builtin_rules": False}}, environ={})
     engine, _ = build_engine(cfg, [str(rules)], rule_matching="all")
     alerts = Collector()
-    pipeline = Pipeline(engine, [alerts])
+    pipeline = Pipeline(engine, [alerts.sink])
     rec = RecordedBackend(RECORDING)
     runner = SensorRunner(
         cfg, pipeline, engine.evttypes("syscall"), backends=[rec], enricher=_enricher(tmp_path)
