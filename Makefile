@@ -3,7 +3,7 @@
 #               make up PORT=8721 DATA_DIR=/tmp/stockade RULES=my_rules.yaml   (each optional)
 #   make test   install everything, then run the whole test suite (what CI runs)
 # The developer loop, which needs only the virtualenv (no root, no system packages):
-#   make lint   ruff, formatting, mypy, import contracts
+#   make lint   ruff, formatting, mypy, import contracts, commit subjects
 #   make check  lint, then the tests that need no root, eBPF, containers or PostgreSQL
 .PHONY: install venv up test lint check unit bench
 
@@ -27,6 +27,7 @@ lint: venv
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+	scripts/check-commits.sh
 
 check: lint
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "$(NO_ROOT_TESTS)"
