@@ -234,11 +234,8 @@ def test_compiled_evaluator_agrees_with_reference_interpreter(node: Node, evs: l
         assert compiled(data) == interp.evaluate(node, data), (print_condition(node), data)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(nodes(), min_size=1, max_size=5), st.lists(events(), min_size=1, max_size=5))
-def test_event_type_index_and_first_match_agree_with_interpreter(
-    asts: list[Node], evs: list[dict[str, Any]]
-) -> None:
+def _assert_index_agrees(asts: list[Node], evs: list[dict[str, Any]]) -> None:
+    """The compiled index (first match and every match) gives what the interpreter gives."""
     entries = []
     for a in asts:
         types, excluded = rule_evttypes(a).as_sets()
@@ -249,6 +246,14 @@ def test_event_type_index_and_first_match_agree_with_interpreter(
         want = [i for i, a in enumerate(asts) if interp.evaluate(a, data)]
         assert every.fn_for(data.get("evt.type"))(data) == want
         assert first.fn_for(data.get("evt.type"))(data) == (want[0] if want else -1)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nodes(), min_size=1, max_size=5), st.lists(events(), min_size=1, max_size=5))
+def test_event_type_index_and_first_match_agree_with_interpreter(
+    asts: list[Node], evs: list[dict[str, Any]]
+) -> None:
+    _assert_index_agrees(asts, evs)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -258,13 +263,4 @@ def test_candidate_index_over_many_entries_agrees_with_interpreter(
 ) -> None:
     """Buckets of many entries: each entry's own guard and gate select it (bit masks, chunks of
     eight), and the first or every match is the interpreter's."""
-    entries = []
-    for a in asts:
-        types, excluded = rule_evttypes(a).as_sets()
-        entries.append(Entry(a, types, excluded))
-    first = compile_entries(entries, "first")
-    every = compile_entries(entries, "all")
-    for data in evs:
-        want = [i for i, a in enumerate(asts) if interp.evaluate(a, data)]
-        assert every.fn_for(data.get("evt.type"))(data) == want
-        assert first.fn_for(data.get("evt.type"))(data) == (want[0] if want else -1)
+    _assert_index_agrees(asts, evs)
