@@ -162,6 +162,9 @@ class SensorConfig(_Strict):
     #: eBPF backend: drop in the kernel the failed calls of the syscalls no loaded rule can match when
     #: they fail (derived from the rules: stockade.rules.prefilter); counted as `filtered`, not lost
     kernel_prefilter: bool = True
+    #: eBPF backend: drop in the kernel the opens and other path syscalls whose path no loaded rule
+    #: cares about (derived from the rules: stockade.rules.interest); counted as `filtered`, not lost
+    kernel_interest_filter: bool = True
 
 
 class ApiConfig(_Strict):

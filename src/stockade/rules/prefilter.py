@@ -45,8 +45,11 @@ __all__ = [
     "Const",
     "Fact",
     "Negative",
+    "NonNegative",
+    "OpenFlags",
     "StrOtherThan",
     "can_match",
+    "check_truth",
     "failed_call_facts",
     "failed_droppable",
     "truth",
@@ -74,6 +77,31 @@ class Negative:
 
 
 @dataclass(frozen=True, slots=True)
+class NonNegative:
+    """The field is an integer of at least 0."""
+
+    def holds(self, v: Any) -> bool:
+        """Whether `v` is an integer >= 0."""
+        return type(v) is int and v >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFlags:
+    """The field is open(2) flags as Falco renders them (``O_RDONLY|O_CLOEXEC``): every name of
+    `required` and only names of `possible`."""
+
+    required: frozenset[str]
+    possible: frozenset[str]
+
+    def holds(self, v: Any) -> bool:
+        """Whether `v` renders such flags."""
+        if type(v) is not str:
+            return False
+        names = set(v.split("|"))
+        return self.required <= names <= self.possible
+
+
+@dataclass(frozen=True, slots=True)
 class StrOtherThan:
     """The field is a string, none of `excluded`."""
 
@@ -84,7 +112,7 @@ class StrOtherThan:
         return type(v) is str and v not in self.excluded
 
 
-Fact = Const | Negative | StrOtherThan
+Fact = Const | Negative | NonNegative | OpenFlags | StrOtherThan
 
 _NUM_OPS = ("=", "==", "!=", "<", "<=", ">", ">=")
 
@@ -154,6 +182,37 @@ def _negative_cmp(op: str, lit: str) -> bool | None:
     return None
 
 
+def _non_negative_cmp(op: str, lit: str) -> bool | None:
+    """`v op lit` for every integer v >= 0, as the interpreter compares numbers."""
+    b = interp.parse_number(lit)
+    if b is None:
+        return False  # the interpreter's numeric comparisons are false on a non-number
+    below = b < 0  # every v (>= 0) is above b
+    at_or_below = b <= 0
+    if op in ("=", "=="):
+        return False if below else None
+    if op == "!=":
+        return True if below else None
+    if op == "<":
+        return False if at_or_below else None
+    if op == "<=":
+        return False if below else None
+    if op == ">":
+        return True if below else None
+    if op == ">=":
+        return True if at_or_below else None
+    return None
+
+
+def _flags_contains(fact: OpenFlags, lit: str) -> bool | None:
+    """`flags contains lit` for every rendering of the flags `fact` describes."""
+    if any(lit in name for name in fact.required):
+        return True
+    if "|" in lit or any(lit in name for name in fact.possible):
+        return None
+    return False
+
+
 def _str_other_than_cmp(op: str, lit: str, excluded: frozenset[str]) -> bool | None:
     """`v op lit` for every string v not in `excluded`, as the interpreter compares strings."""
     if op in ("=", "=="):
@@ -171,7 +230,8 @@ def _items(rhs: Any) -> list[str] | None:
     return None
 
 
-def _check_truth(node: Check, facts: Mapping[str, Fact]) -> bool | None:
+def check_truth(node: Check, facts: Mapping[str, Fact]) -> bool | None:
+    """One check on every event the facts describe: True, False or None (unknown)."""
     refs = [*operand_fields(node.lhs), *operand_fields(node.rhs)]
     if not refs or any(r.arg is not None or r.name not in facts for r in refs):
         return None
@@ -191,6 +251,8 @@ def _check_truth(node: Check, facts: Mapping[str, Fact]) -> bool | None:
     items = _items(node.rhs)
     if items is None or node.modifier is not None:
         return None
+    if isinstance(fact, OpenFlags):
+        return _flags_contains(fact, items[0]) if node.op == "contains" and len(items) == 1 else None
     op = node.op
     if op in ("in", "intersects"):
         op, single = "=", False
@@ -201,19 +263,27 @@ def _check_truth(node: Check, facts: Mapping[str, Fact]) -> bool | None:
     spec = lookup(lhs.name)
     if spec is None:
         return None
-    if isinstance(fact, Negative) and spec.type.numeric:
-        res = [_negative_cmp(op, it) for it in items]
-    elif isinstance(fact, StrOtherThan) and spec.type == FieldType.STRING:
-        res = [_str_other_than_cmp(op, it, fact.excluded) for it in items]
-    else:
+    res = _fact_cmp(fact, spec.type, op, items)
+    if res is None:
         return None
     return res[0] if single else _any(res)
+
+
+def _fact_cmp(fact: Fact, ftype: FieldType, op: str, items: list[str]) -> list[bool | None] | None:
+    """`v op item` for each item, for every value v of a field of type `ftype` the fact allows."""
+    if isinstance(fact, Negative) and ftype.numeric:
+        return [_negative_cmp(op, it) for it in items]
+    if isinstance(fact, NonNegative) and ftype.numeric:
+        return [_non_negative_cmp(op, it) for it in items]
+    if isinstance(fact, StrOtherThan) and ftype == FieldType.STRING:
+        return [_str_other_than_cmp(op, it, fact.excluded) for it in items]
+    return None
 
 
 def truth(node: Node, facts: Mapping[str, Fact]) -> bool | None:
     """`node` on every event the facts describe: True, False, or None (it depends, or unknown)."""
     if isinstance(node, Check):
-        return _check_truth(node, facts)
+        return check_truth(node, facts)
     if isinstance(node, And):
         return _all(truth(c, facts) for c in node.children)
     if isinstance(node, Or):

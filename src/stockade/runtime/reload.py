@@ -6,8 +6,9 @@ again. If that fails, the running engine is kept and the error (``file:line:col:
 reported and remembered for status. Otherwise the pipeline swaps engines between two events: no
 event is evaluated partly by the old rules and partly by the new ones. Sequence rules start over:
 steps seen before the swap do not count towards a sequence completed after it. The sensor keeps
-the event types and the kernel prefilter it started with; what the new rules need beyond them is
-said in the result's notes (it takes a restart).
+the event types and the kernel prefilter of failed calls it started with; what the new rules need
+beyond them is said in the result's notes (it takes a restart). The kernel's interest filter follows
+the new rules: it is off while the engines are swapped, then derived from the new rules.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stockade.engine.build import build_engine
 from stockade.errors import StockadeError
 from stockade.model.errorlog import ErrorLog
 from stockade.model.timeutil import format_time_ns
+from stockade.rules.interest import InterestPlan
 from stockade.rules.prefilter import failed_droppable
 from stockade.runtime.pipeline import Pipeline
 from stockade.sinks.interface import Sink
@@ -36,6 +38,12 @@ class RunningSensor(Protocol):
     needed: set[str] | None
     #: the syscalls whose failed calls its kernel prefilter drops
     drop_failed: frozenset[str]
+
+    def set_interest(self, plan: InterestPlan) -> None:
+        """Replace the kernel's interest filter."""
+
+    def refilter(self) -> None:
+        """Derive the kernel's interest filter from the pipeline's rules again, and apply it."""
 
 
 class ReloadError(StockadeError):
@@ -105,7 +113,11 @@ class RulesReloader:
                 }
                 raise ReloadError(f"the running rules are kept: {e}", errors) from e
             notes += self._sensor_notes(engine)
+            if self.sensor is not None:
+                self.sensor.set_interest(InterestPlan())  # nothing dropped by path while swapping
             old = self.pipeline.swap_engine(engine)
+            if self.sensor is not None:
+                self.sensor.refilter()
             self.cfg = cfg
             st = old.stats
             self._retired_events.update(st.events)

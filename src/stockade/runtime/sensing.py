@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, assert_never
 
@@ -25,6 +25,7 @@ from stockade.model.alert import Alert
 from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.plugins import PluginError, Registry
+from stockade.rules.interest import InterestPlan, plan_interest
 from stockade.rules.prefilter import failed_droppable
 from stockade.sensor.enrich import Enricher
 from stockade.sensor.interface import (
@@ -230,6 +231,8 @@ class SensorRunner:
         #: syscalls whose failed calls a prefiltering backend drops in the kernel (no active rule can
         #: match them)
         self.drop_failed = _drop_failed(cfg, pipeline, self.plan, self._classes, needed)
+        #: the calls on paths no active rule cares about that a backend drops in the kernel
+        self.interest = interest_plan(cfg, pipeline, self._targets())
         self.backends: dict[str, Backend] = {}
         #: the backend whose events are queued before the others' batches (when others run)
         self._first: Backend | None = None
@@ -256,7 +259,7 @@ class SensorRunner:
     def _build(self) -> list[Backend]:
         if self._given is not None:
             return self._given
-        ctx = BackendContext(self.cfg.sensor, self.drop_failed)
+        ctx = BackendContext(self.cfg.sensor, self.drop_failed, self.interest)
         return [self._classes[n].from_context(ctx) for n in self.plan.backends]
 
     def start(self) -> None:
@@ -401,7 +404,31 @@ class SensorRunner:
         out["filtered_total"] = sum(sum(list(b.stats.filtered.values())) for b in self.backends.values())
         dropping = frozenset[str]().union(*(b.dropping_failed for b in self.backends.values()))
         out["kernel_prefilter"] = {"drop_failed": sorted(dropping)}
+        paths = {n: c for b in self.backends.values() for n, c in b.dropping_paths.items()}
+        out["kernel_interest_filter"] = {
+            "syscalls": {n: _class_names(c) for n, c in sorted(paths.items())},
+            "needles": len(self.interest.needles) if paths else 0,
+        }
         return out
+
+    def _targets(self) -> dict[str, tuple[frozenset[str], bool]]:
+        """The syscalls the planned backends can drop by path, among those the rules need."""
+        out: dict[str, tuple[frozenset[str], bool]] = {}
+        for name in self.plan.backends:
+            out.update(self._classes[name].interest_targets)
+        if self.needed is not None:
+            out = {n: t for n, t in out.items() if n in self.needed}
+        return out
+
+    def set_interest(self, plan: InterestPlan) -> None:
+        """Replace the interest filter of the running backends (after a rule reload)."""
+        self.interest = plan
+        for b in self.backends.values():
+            b.set_interest(plan)
+
+    def refilter(self) -> None:
+        """Derive the interest filter from the pipeline's rules again (they were reloaded), apply it."""
+        self.set_interest(interest_plan(self.cfg, self.pipeline, self._targets()))
 
     def close(self) -> None:
         """Stop the threads, close every backend, and raise the last losses."""
@@ -460,12 +487,41 @@ def _drop_failed(
     types are)."""
     engine = getattr(pipeline, "engine", None)
     prefiltering = [n for n in p.backends if classes[n].prefilters_failed]
-    if not cfg.sensor.kernel_prefilter or engine is None or not prefiltering:
+    if (
+        not cfg.sensor.kernel_prefilter
+        or engine is None
+        or _every_event_consumed(pipeline)
+        or not prefiltering
+    ):
         return frozenset()
     types = frozenset[str]().union(*(p.capabilities[n].evttypes for n in prefiltering))
     if needed is not None:
         types = types & (needed | PROCESS_EVTTYPES)
     return failed_droppable(engine.conditions("syscall"), types)
+
+
+_CLASS_NAMES = ("read_ok", "other_ok", "read_failed", "other_failed")
+
+
+def _class_names(mask: int) -> list[str]:
+    return [n for i, n in enumerate(_CLASS_NAMES) if (mask >> i) & 1]
+
+
+def _every_event_consumed(pipeline: object) -> bool:
+    """Whether the pipeline needs every event, not only those rules match: it has no engine, or it
+    stores every event (``storage.record_events: all``)."""
+    return getattr(pipeline, "engine", None) is None or getattr(pipeline, "record_events", "") == "all"
+
+
+def interest_plan(
+    cfg: StockadeConfig, pipeline: object, targets: Mapping[str, tuple[frozenset[str], bool]]
+) -> InterestPlan:
+    """With sensor.kernel_interest_filter: what the kernel may drop of `targets` because no active
+    rule of the pipeline's engine cares about the path."""
+    if not cfg.sensor.kernel_interest_filter or not targets or _every_event_consumed(pipeline):
+        return InterestPlan()
+    engine: Any = getattr(pipeline, "engine", None)
+    return plan_interest(engine.conditions("syscall"), targets)
 
 
 def _enricher() -> Enricher | None:

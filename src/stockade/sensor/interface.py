@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from stockade.errors import StockadeError
 from stockade.model.errorlog import ErrorLog
+from stockade.rules.interest import InterestPlan
 
 if TYPE_CHECKING:
     from typing import Self
@@ -107,6 +109,7 @@ class BackendStatsDict(TypedDict):
     lost_total: int
     filtered: dict[str, int]
     filtered_total: int
+    filtered_by_cause: dict[str, int]
     incomplete: dict[str, int]
     errors: int
     last_errors: list[str]
@@ -122,6 +125,9 @@ class BackendStats:
     #: records a kernel prefilter dropped on purpose because no loaded rule can match them, by event
     #: type (the eBPF backend's failed calls: stockade.rules.prefilter). Not losses.
     filtered: Counter[str] = field(default_factory=Counter)
+    #: the same, by cause: "failed_call" (stockade.rules.prefilter), "no_interest" (a path no rule
+    #: cares about: stockade.rules.interest)
+    filtered_by_cause: Counter[str] = field(default_factory=Counter)
     #: problems that are not lost events (unreadable records, a directory not watched, ...)
     problems: ErrorLog = field(default_factory=lambda: ErrorLog("sensor"))
     #: events delivered with some of their facts unknown, by cause (an exec whose arguments the
@@ -150,6 +156,7 @@ class BackendStats:
             "lost_total": sum(self.lost.values()),
             "filtered": dict(self.filtered),
             "filtered_total": sum(self.filtered.values()),
+            "filtered_by_cause": dict(self.filtered_by_cause),
             "incomplete": dict(self.incomplete),
             "errors": self.errors,
             "last_errors": list(self.last_errors),
@@ -163,6 +170,8 @@ class BackendContext:
     settings: SensorConfig
     #: the syscalls whose failed calls no active rule can match (for a backend that prefilters)
     drop_failed: frozenset[str] = frozenset()
+    #: the calls on paths no active rule cares about (for a backend with `interest_targets`)
+    interest: InterestPlan | None = None
 
 
 class Backend(abc.ABC):
@@ -188,6 +197,10 @@ class Backend(abc.ABC):
     #: it can drop in the kernel the failed calls no rule can match (``sensor.kernel_prefilter``):
     #: it is built with them in :attr:`BackendContext.drop_failed`
     prefilters_failed: ClassVar[bool] = False
+    #: the syscalls whose calls it can drop in the kernel by their path (the interest filter,
+    #: ``sensor.kernel_interest_filter``): name -> (the fields holding the path as given, whether it
+    #: is an open); it is built with the plan in :attr:`BackendContext.interest`
+    interest_targets: ClassVar[Mapping[str, tuple[frozenset[str], bool]]] = {}
     #: it watches the root filesystem of each container seen (:meth:`watch_container`)
     watches_containers: ClassVar[bool] = False
 
@@ -224,6 +237,15 @@ class Backend(abc.ABC):
     def dropping_failed(self) -> frozenset[str]:
         """The syscalls whose failed calls the kernel drops now (empty before start)."""
         return frozenset()
+
+    @property
+    def dropping_paths(self) -> dict[str, int]:
+        """The syscalls whose calls on uninteresting paths the kernel drops now, with the classes."""
+        return {}
+
+    def set_interest(self, plan: InterestPlan) -> None:
+        """Replace the interest filter while running (a backend with `interest_targets`)."""
+        del plan
 
     def watch_container(self, info: ContainerInfo) -> list[str]:
         """Watch a new container's root filesystem (for a `watches_containers` backend); the host

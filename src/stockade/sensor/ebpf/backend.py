@@ -9,8 +9,11 @@ per CPU in the kernel and reported in ``stats.lost["ringbuf_full"]``; syscalls w
 could not be remembered (in-flight table full) in ``stats.lost["inflight_full"]``.
 
 ``drop_failed`` names the syscalls whose failed calls the kernel drops before they reach the ring
-buffer (a prefilter: no loaded rule can match them, see :mod:`stockade.rules.prefilter`); they are
-counted per syscall in ``stats.filtered``, apart from the losses.
+buffer (a prefilter: no loaded rule can match them, see :mod:`stockade.rules.prefilter`);
+``interest`` says which calls on a path no loaded rule cares about it drops (the interest filter,
+:mod:`stockade.rules.interest`, encoded by :mod:`stockade.sensor.ebpf.pathfilter`; replaced live by
+:meth:`EbpfBackend.set_interest`). Both are counted per syscall in ``stats.filtered`` and per cause
+in ``stats.filtered_by_cause``, apart from the losses.
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from stockade.rules.interest import InterestPlan
 from stockade.sensor.ebpf import libbpf as lb
+from stockade.sensor.ebpf import pathfilter
 from stockade.sensor.ebpf.build import find_object
 from stockade.sensor.ebpf.events import Decoder
 from stockade.sensor.ebpf.ringbuf import RingBuffer
 from stockade.sensor.ebpf.syscalls import (
     ALL_TYPES,
+    BY_NR,
     EXEC_TYPES,
     FORK_TYPES,
     OFF_SPEC,
+    PATH_TARGETS,
     SYSCALLS,
     spec_bytes,
     supported_arch,
@@ -57,6 +64,8 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
+#: the `filtered` map: failed calls at the syscall's number, calls on an uninteresting path here after
+_INTEREST_BASE = 512
 
 
 def _selection(
@@ -101,13 +110,17 @@ class EbpfBackend(Backend):
     `ringbuf_bytes`: ring buffer size (power of two); `wakeup_bytes`: wake the reader when this much
     is waiting (0: on each record once it has caught up) and otherwise every `poll_interval_s`;
     `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec;
-    `drop_failed`: syscalls whose failed calls the kernel drops and counts in `stats.filtered`.
+    `drop_failed`: syscalls whose failed calls the kernel drops and counts in `stats.filtered`;
+    `interest`: the calls on paths no rule cares about that the kernel drops (counted likewise).
     """
 
     name = "ebpf"
     title = "eBPF"
     role: ClassVar[Role] = "primary"
     prefilters_failed = True
+    interest_targets: ClassVar[Mapping[str, tuple[frozenset[str], bool]]] = {
+        n: (t.fields, t.is_open) for n, t in PATH_TARGETS.items()
+    }
 
     def __init__(
         self,
@@ -120,6 +133,7 @@ class EbpfBackend(Backend):
         ignore_self: bool = True,
         cwd: bool = True,
         drop_failed: Collection[str] = (),
+        interest: InterestPlan | None = None,
     ) -> None:
         self.stats = BackendStats()
         self.object_path = object_path
@@ -130,6 +144,7 @@ class EbpfBackend(Backend):
         self.ignore_self = ignore_self
         self.cwd = cwd
         self.drop_failed = frozenset(drop_failed)
+        self.interest = interest if interest is not None else InterestPlan()
         self.evttypes: frozenset[str] = frozenset()
         self.attached: list[str] = []
         self._obj: lb.BpfObject | None = None
@@ -138,6 +153,10 @@ class EbpfBackend(Backend):
         self._filtered_fd = -1
         #: syscall number -> name, for the syscalls whose failed calls the kernel drops
         self._filtering: dict[int, str] = {}
+        #: syscall number -> name, for the syscalls the interest filter drops calls of
+        self._path_filtering: dict[int, str] = {}
+        self._calls: set[str] = set()
+        self._pf_keys: tuple[list[bytes], list[bytes]] = ([], [])
         self._ignored_fd = -1
         self._ncpu = 1
         self._decoder: Decoder | None = None
@@ -147,8 +166,8 @@ class EbpfBackend(Backend):
 
     @classmethod
     def from_context(cls, ctx: BackendContext) -> Self:
-        """Dropping in the kernel the failed calls the plan says no rule can match."""
-        return cls(drop_failed=ctx.drop_failed)
+        """Dropping in the kernel the failed calls and the paths the plan says no rule can match."""
+        return cls(drop_failed=ctx.drop_failed, interest=ctx.interest)
 
     @staticmethod
     def probe() -> Capabilities:
@@ -213,10 +232,10 @@ class EbpfBackend(Backend):
         """Fill the loaded program's maps: which syscalls it follows (and prefilters), its switches,
         the sensor's own pid to ignore."""
         self._filtering = self._prefilter(obj, calls)
-        specs_fd = obj.map_fd("specs")
-        for name, sc in SYSCALLS.items():
-            row = spec_bytes(sc, sc.nr in self._filtering) if name in calls else OFF_SPEC
-            lb.map_update(specs_fd, _U32.pack(sc.nr), row)
+        self._calls = calls
+        self._write_specs(obj, {})
+        if self.interest.active:
+            self._load_interest(obj, self.interest)
         sw = obj.map_fd("switches")
         for idx, val in switches.items():
             lb.map_update(sw, _U32.pack(idx), _U32.pack(val))
@@ -237,6 +256,51 @@ class EbpfBackend(Backend):
             self.stats.error("kernel prefilter off: the eBPF program predates it (run scripts/build-bpf.sh)")
             return {}
         return {SYSCALLS[n].nr: n for n in calls & self.drop_failed}
+
+    def _write_specs(self, obj: lb.BpfObject, path_classes: dict[str, int]) -> None:
+        """Which syscalls the program follows, and what it drops of each."""
+        specs_fd = obj.map_fd("specs")
+        for name, sc in SYSCALLS.items():
+            on = name in self._calls
+            row = spec_bytes(sc, sc.nr in self._filtering, path_classes.get(name, 0)) if on else OFF_SPEC
+            lb.map_update(specs_fd, _U32.pack(sc.nr), row)
+
+    def _load_interest(self, obj: lb.BpfObject, plan: InterestPlan) -> None:
+        """Fill the interest filter's maps, then turn it on for the syscalls the plan drops."""
+        try:
+            fwd_fd, rev_fd, bits_fd = (obj.map_fd(m) for m in ("pf_fwd", "pf_rev", "pf_bits"))
+            self._filtered_fd = obj.map_fd("filtered")
+        except lb.BpfError:
+            self.stats.error(
+                "kernel interest filter off: the eBPF program predates it (run scripts/build-bpf.sh)"
+            )
+            return
+        maps = pathfilter.encode(plan)
+        for fd, entries in ((fwd_fd, maps.fwd), (rev_fd, maps.rev)):
+            for key, mask in entries.items():
+                lb.map_update(fd, key, _U32.pack(mask))
+        lb.map_update(bits_fd, _U32.pack(0), maps.bits)
+        self._pf_keys = (list(maps.fwd), list(maps.rev))
+        classes = {n: c for n, c in plan.classes.items() if c and n in self._calls and n in PATH_TARGETS}
+        self._path_filtering = {SYSCALLS[n].nr: n for n in classes}
+        self._write_specs(obj, classes)
+
+    def set_interest(self, plan: InterestPlan) -> None:
+        """Replace the interest filter while running (after a rule reload): off first, so that no
+        call is dropped by a mix of the old and the new plan, then the new maps, then on."""
+        self.interest = plan
+        obj = self._obj
+        if obj is None:
+            return
+        self._write_specs(obj, {})
+        for name, keys in zip(("pf_fwd", "pf_rev"), self._pf_keys, strict=True):
+            fd = obj.map_fd(name)
+            for key in keys:
+                lb.map_delete(fd, key)
+        self._pf_keys = ([], [])
+        self._path_filtering = {}
+        if plan.active:
+            self._load_interest(obj, plan)
 
     def ignore_pid(self, pid: int) -> None:
         """Drop the events of process `pid` in the kernel (e.g. a helper of the sensor)."""
@@ -301,9 +365,19 @@ class EbpfBackend(Backend):
         for idx, cause in enumerate(DROP_CAUSES):
             if total := self._percpu_sum(self._drops_fd, idx):
                 self.stats.lost[cause] = total
-        for nr, name in self._filtering.items():
-            if total := self._percpu_sum(self._filtered_fd, nr):
-                self.stats.filtered[name] = total
+        if self._filtered_fd < 0:
+            return
+        by_cause = {"failed_call": 0, "no_interest": 0}
+        for nr in self._filtering.keys() | self._path_filtering.keys():
+            failed = self._percpu_sum(self._filtered_fd, nr) if nr in self._filtering else 0
+            path = self._percpu_sum(self._filtered_fd, _INTEREST_BASE + nr)
+            by_cause["failed_call"] += failed
+            by_cause["no_interest"] += path
+            if failed + path:
+                self.stats.filtered[BY_NR[nr].name] = failed + path
+        for cause, n in by_cause.items():
+            if n:
+                self.stats.filtered_by_cause[cause] = n
 
     def refresh_stats(self) -> BackendStats:
         """Read the loss and filter counters now (poll() does it at most 4 times a second)."""
@@ -314,6 +388,11 @@ class EbpfBackend(Backend):
     def dropping_failed(self) -> frozenset[str]:
         """The syscalls whose failed calls the kernel drops now (empty before start)."""
         return frozenset(self._filtering.values())
+
+    @property
+    def dropping_paths(self) -> dict[str, int]:
+        """The syscalls whose calls on uninteresting paths the kernel drops now, with the classes."""
+        return {n: self.interest.classes[n] for n in self._path_filtering.values()}
 
     @property
     def undecodable(self) -> int:

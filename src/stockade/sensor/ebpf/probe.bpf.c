@@ -18,8 +18,9 @@
  * so adding a syscall is a line in Python, not a new BPF program.
  *
  * A spec may also say that the failed calls of a syscall are dropped here (SPEC_DROP_FAILED: no
- * loaded rule can match them, as stockade.rules.prefilter proves); they are counted per CPU and
- * syscall in `filtered`, apart from the losses.
+ * loaded rule can match them, as stockade.rules.prefilter proves), and that its calls on a path no
+ * loaded rule cares about are (the interest filter, pf_*: stockade.rules.interest); both are
+ * counted per CPU and syscall in `filtered`, apart from the losses.
  *
  * Record layout (little-endian): struct ev_hdr, then blobs {u16 tag, u16 len, data[len]} each
  * starting at a 4-byte aligned offset. Reserve failures are counted per CPU in `drops`.
@@ -102,7 +103,9 @@ struct sc_spec {
 	__u8 flags;
 	__u8 kind[6];
 	__u8 aux[6];
-	__u8 pad[3];
+	__u8 pf_classes; /* interest filter: the classes (PF_*) whose calls on an unrelated path are dropped */
+	__u8 pf_path;    /* the argument slot of the path */
+	__u8 pf_flags;   /* the argument slot of open(2) flags, PF_HOW (openat2), PF_NO_FLAGS */
 };
 
 struct inflight {
@@ -142,10 +145,11 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-/* failed calls dropped by SPEC_DROP_FAILED, per syscall number (not losses: nothing needed them) */
+/* calls dropped on purpose (not losses: no rule needed them), per syscall number: failed calls
+ * (SPEC_DROP_FAILED) at nr, calls on a path no rule cares about (the interest filter) at 512 + nr */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 512);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);
 } filtered SEC(".maps");
@@ -165,6 +169,63 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } ignored SEC(".maps");
+
+/* ---- interest filter (stockade.rules.interest) ----------------------------------------------
+ * A path is related to the loaded rules when it is not absolute, not canonical or too long, when
+ * it has a byte pair or a hashed 4-byte window of pf_bits, or when pf_fwd (exact names with their
+ * NUL, prefixes) or pf_rev (suffixes, reversed) holds a prefix of it whose value has the call's
+ * class bit. User space gives each trie entry the classes of every shorter entry that is a prefix
+ * of it, so the longest match says all. */
+#define PF_MAX 256 /* path bytes compared, NUL included */
+#define PF_NO_FLAGS 0xff
+#define PF_HOW 0xfe /* openat2: the flags are the first u64 of the struct open_how at args[2] */
+#define PF_READ_EXCLUDED (03 | 0100 | 01000 | 02000 | 020000000) /* access mode, CREAT, TRUNC, APPEND, TMPFILE */
+#define PF_QUAD_MUL 2654435761u
+
+struct pf_key {
+	__u32 prefixlen;
+	__u8 data[PF_MAX];
+};
+
+struct pf_bits {
+	__u8 pairs[8192]; /* bit (first << 8 | second) */
+	__u8 quads[8192]; /* bit (window * PF_QUAD_MUL) >> 16, window = 4 bytes, first lowest */
+};
+
+struct pf_scratch {
+	struct pf_key fwd;
+	struct pf_key rev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_key);
+	__type(value, __u32);
+} pf_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pf_key);
+	__type(value, __u32);
+} pf_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_bits);
+} pf_bits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pf_scratch);
+} pf_scratch SEC(".maps");
 
 /* one 64 KiB scratch record per CPU (a per-CPU array value cannot exceed 32 KiB); user space
  * sets max_entries to the number of possible CPUs. Tracepoint programs do not migrate. */
@@ -525,6 +586,84 @@ static __always_inline void submit(struct scratch *s, __u32 off)
 		count_drop(0);
 }
 
+/* ---- interest filter ------------------------------------------------------------------------- */
+
+static __always_inline __u64 pick(struct inflight *in, __u8 aux)
+{
+	switch (aux) {
+	case 0: return in->args[0];
+	case 1: return in->args[1];
+	case 2: return in->args[2];
+	case 3: return in->args[3];
+	case 4: return in->args[4];
+	case 5: return in->args[5];
+	}
+	return 0;
+}
+
+
+static __always_inline int pf_bit(__u8 *map, __u32 bit)
+{
+	return map[(bit >> 3) & 8191] & (1 << (bit & 7));
+}
+
+/* Whether the user path at `upath` may matter to a rule in class `cls` (1), or to none (0). */
+GLOBAL int pf_related(__u64 upath, __u32 cls)
+{
+	__u32 zero = 0;
+	struct pf_scratch *sc = bpf_map_lookup_elem(&pf_scratch, &zero);
+	struct pf_bits *bits = bpf_map_lookup_elem(&pf_bits, &zero);
+	if (!sc || !bits || !upath)
+		return 1;
+	long n = bpf_probe_read_user_str(sc->fwd.data, PF_MAX, (const void *)upath);
+	/* n counts the NUL; PF_MAX may be a longer path cut short */
+	if (n <= 1 || n >= PF_MAX || sc->fwd.data[0] != '/')
+		return 1;
+	__u32 len = n - 1;
+	__u32 w = 0;
+	__u8 prev = 0;
+	for (__u32 i = 0; i < PF_MAX; i++) {
+		if (i > len)
+			break;
+		__u8 c = sc->fwd.data[i & (PF_MAX - 1)];
+		if (i > 0 && pf_bit(bits->pairs, ((__u32)prev << 8) | c))
+			return 1;
+		if (i < len) {
+			w = (w >> 8) | ((__u32)c << 24);
+			if (i >= 3 && pf_bit(bits->quads, (w * PF_QUAD_MUL) >> 16))
+				return 1;
+			sc->rev.data[(len - 1 - i) & (PF_MAX - 1)] = c;
+		}
+		prev = c;
+	}
+	__u32 bit = 1u << (cls & 3);
+	sc->fwd.prefixlen = (len + 1) * 8;
+	__u32 *m = bpf_map_lookup_elem(&pf_fwd, &sc->fwd);
+	if (m && (*m & bit))
+		return 1;
+	sc->rev.prefixlen = len * 8;
+	m = bpf_map_lookup_elem(&pf_rev, &sc->rev);
+	return m && (*m & bit);
+}
+
+/* The call's class for the interest filter: failed (2) or not (0), plus 1 unless it is an open
+ * whose flags only read. */
+static __always_inline __u32 pf_class(struct sc_spec *sp, struct inflight *in, long ret)
+{
+	__u32 cls = ret < 0 ? 2 : 0;
+	__u64 flags = 0;
+	__u8 src = sp->pf_flags;
+	if (src == PF_HOW) {
+		if (bpf_probe_read_user(&flags, sizeof(flags), (const void *)in->args[2]) < 0)
+			return cls + 1;
+	} else if (src < 6) {
+		flags = pick(in, src);
+	} else {
+		return cls + 1;
+	}
+	return cls + ((flags & PF_READ_EXCLUDED) ? 1 : 0);
+}
+
 /* ---- syscalls -------------------------------------------------------------------------------- */
 
 SEC("tp_btf/sys_enter")
@@ -599,19 +738,6 @@ GLOBAL __u32 put_arg(__u32 ctl, __u64 v, __u64 auxv, long ret)
 	return off;
 }
 
-static __always_inline __u64 pick(struct inflight *in, __u8 aux)
-{
-	switch (aux) {
-	case 0: return in->args[0];
-	case 1: return in->args[1];
-	case 2: return in->args[2];
-	case 3: return in->args[3];
-	case 4: return in->args[4];
-	case 5: return in->args[5];
-	}
-	return 0;
-}
-
 #define PUT_ARG(i)                                                                                  \
 	off = put_arg((off & 0xffff) | (i << 16) | ((sp->kind[i] & 0xf) << 20) | ((__u32)sp->aux[i] << 24), \
 		      copy.args[i], pick(&copy, sp->aux[i]), ret)
@@ -635,6 +761,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if ((sp->flags & SPEC_DROP_FAILED) && ret < 0) {
 		count_filtered(nr);
 		return 0;
+	}
+	if (sp->pf_classes) {
+		__u32 cls = pf_class(sp, &copy, ret);
+		if (((sp->pf_classes >> cls) & 1) && !pf_related(pick(&copy, sp->pf_path), cls)) {
+			count_filtered(512 + (nr & 511));
+			return 0;
+		}
 	}
 	struct scratch *s = get_scratch();
 	if (!s)

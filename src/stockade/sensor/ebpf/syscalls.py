@@ -15,8 +15,10 @@ from dataclasses import dataclass
 __all__ = [
     "EXEC_TYPES",
     "FORK_TYPES",
+    "PATH_TARGETS",
     "PROCESS_TYPES",
     "SYSCALLS",
+    "PathTarget",
     "Syscall",
     "spec_bytes",
     "supported_arch",
@@ -26,7 +28,9 @@ __all__ = [
 K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK = range(8)
 CWD = 0xFF  # aux of a K_PATH: resolve a relative path against the working directory
 SPEC_ON, SPEC_FAIL_ONLY, SPEC_DROP_FAILED = 1, 2, 4
-_SPEC = struct.Struct("<B6B6B3x")
+#: where the interest filter finds open(2) flags: an argument slot, or these
+PF_NO_FLAGS, PF_HOW = 0xFF, 0xFE
+_SPEC = struct.Struct("<B6B6BBBB")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +148,63 @@ PROCESS_TYPES = EXEC_TYPES | FORK_TYPES | {"procexit"}
 ALL_TYPES = frozenset(SYSCALLS) | {"procexit"}
 
 
+@dataclass(frozen=True, slots=True)
+class PathTarget:
+    """A syscall the interest filter can drop by its path: one path argument, read as given."""
+
+    #: the argument slot of the path
+    slot: int
+    #: the argument slot of its open(2) flags, PF_HOW (in openat2's struct open_how), PF_NO_FLAGS
+    flags: int
+    #: the fields whose value is the path as given (an absolute path: fd.name too)
+    fields: frozenset[str]
+    is_open: bool
+
+
+def _path_target(sc: Syscall) -> PathTarget | None:
+    paths = [i for i, (n, kind, _aux) in enumerate(sc.args) if n and kind == K_PATH]
+    if sc.family not in ("open", "path") or len(paths) != 1:
+        return None
+    slot = paths[0]
+    fields = {"fd.name", "fd.nameraw", f"evt.arg.{sc.args[slot][0]}"}
+    if sc.family == "path":
+        fields.add("fs.path.name")
+    names = [n for n, _k, _a in sc.args]
+    flags = (
+        PF_HOW
+        if sc.name == "openat2"
+        else names.index("flags")
+        if sc.family == "open" and "flags" in names
+        else PF_NO_FLAGS
+    )
+    return PathTarget(slot, flags, frozenset(fields), sc.family == "open")
+
+
+#: the syscalls the interest filter can drop by path (stockade.rules.interest), by name
+PATH_TARGETS: dict[str, PathTarget] = {
+    n: t for n, sc in SYSCALLS.items() if (t := _path_target(sc)) is not None
+}
+
+
 def supported_arch() -> bool:
     """Whether this machine's syscall table is known (x86_64)."""
     return platform.machine() == "x86_64"
 
 
-def spec_bytes(sc: Syscall, drop_failed: bool = False) -> bytes:
-    """The `struct sc_spec` row for this syscall; `drop_failed`: the kernel drops its failed calls."""
+def spec_bytes(sc: Syscall, drop_failed: bool = False, path_classes: int = 0) -> bytes:
+    """The `struct sc_spec` row for this syscall; `drop_failed`: the kernel drops its failed calls;
+    `path_classes`: the classes whose calls on a path no rule cares about it drops (interest filter)."""
     kinds = [K_INT] * 6
     aux = [CWD] * 6
     for i, (_name, kind, a) in enumerate(sc.args[:5]):
         kinds[i] = kind
         aux[i] = a
     flags = SPEC_ON | (SPEC_FAIL_ONLY if sc.fail_only else 0) | (SPEC_DROP_FAILED if drop_failed else 0)
-    return _SPEC.pack(flags, *kinds, *aux)
+    target = PATH_TARGETS.get(sc.name)
+    if target is None:
+        path_classes = 0
+    slot, src = (target.slot, target.flags) if target is not None else (0, PF_NO_FLAGS)
+    return _SPEC.pack(flags, *kinds, *aux, path_classes & 0xF, slot, src)
 
 
-OFF_SPEC = _SPEC.pack(0, *([0] * 6), *([0] * 6))
+OFF_SPEC = _SPEC.pack(0, *([0] * 6), *([0] * 6), 0, 0, PF_NO_FLAGS)
