@@ -78,7 +78,9 @@ def _runner(tmp_path: Path, condition: str, prefilter: bool = True) -> tuple[Sen
     return SensorRunner(cfg, pipe, engine.evttypes("syscall")), pipe
 
 
-def _opens(tmp_path: Path, pipe: Collector, want_failed: int, want_ok: int = OK) -> tuple[list[Any], list[Any]]:
+def _opens(
+    tmp_path: Path, pipe: Collector, want_failed: int, want_ok: int = OK
+) -> tuple[list[Any], list[Any]]:
     """A child process fails to open a missing file FAILED times, then opens a present one OK times:
     (its failed, its successful open events that reached the pipeline)."""
     present = tmp_path / "present"

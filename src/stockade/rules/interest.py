@@ -67,6 +67,7 @@ __all__ = [
     "SUFFIX",
     "InterestPlan",
     "Needle",
+    "Target",
     "call_class",
     "class_facts",
     "plan_interest",
@@ -497,20 +498,34 @@ class InterestPlan:
         return any(self.classes.values())
 
 
-def plan_interest(
-    conditions: Iterable[Node], syscalls: Mapping[str, tuple[frozenset[str], bool]]
-) -> InterestPlan:
-    """The plan for `conditions` over `syscalls`: name -> (the fields that hold its path as given,
-    whether it is an open)."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A syscall the kernel can drop by its path: what its calls say."""
+
+    #: the fields whose value is the path as given (for an absolute path, fd.name is too)
+    fields: frozenset[str]
+    #: an open (its result is a descriptor: fd.num, fd.type)
+    is_open: bool
+    #: the kernel knows its open(2) flags (read-only calls are a class of their own)
+    has_flags: bool
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The classes its calls fall in."""
+        return CLASSES if self.has_flags else (OTHER_OK, OTHER_FAILED)
+
+
+def plan_interest(conditions: Iterable[Node], syscalls: Mapping[str, Target]) -> InterestPlan:
+    """The plan for `conditions` over `syscalls` (by name)."""
     conds = list(conditions)
     classes: dict[str, int] = {}
     needles: dict[Needle, int] = {}
-    for name, (path_fields, is_open) in syscalls.items():
-        for cls in CLASSES if is_open else (OTHER_OK, OTHER_FAILED):
-            facts = class_facts(name, cls, is_open)
+    for name, target in syscalls.items():
+        for cls in target.classes:
+            facts = class_facts(name, cls, target.is_open)
             found: set[Needle] = set()
             for c in conds:
-                cv = cover(c, facts, path_fields)
+                cv = cover(c, facts, target.fields)
                 if cv is None:
                     break
                 found |= cv

@@ -25,7 +25,7 @@ from stockade.model.alert import Alert
 from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.plugins import PluginError, Registry
-from stockade.rules.interest import InterestPlan, plan_interest
+from stockade.rules.interest import InterestPlan, Target, plan_interest
 from stockade.rules.prefilter import failed_droppable
 from stockade.sensor.enrich import Enricher
 from stockade.sensor.interface import (
@@ -411,9 +411,9 @@ class SensorRunner:
         }
         return out
 
-    def _targets(self) -> dict[str, tuple[frozenset[str], bool]]:
+    def _targets(self) -> dict[str, Target]:
         """The syscalls the planned backends can drop by path, among those the rules need."""
-        out: dict[str, tuple[frozenset[str], bool]] = {}
+        out: dict[str, Target] = {}
         for name in self.plan.backends:
             out.update(self._classes[name].interest_targets)
         if self.needed is not None:
@@ -513,9 +513,7 @@ def _every_event_consumed(pipeline: object) -> bool:
     return getattr(pipeline, "engine", None) is None or getattr(pipeline, "record_events", "") == "all"
 
 
-def interest_plan(
-    cfg: StockadeConfig, pipeline: object, targets: Mapping[str, tuple[frozenset[str], bool]]
-) -> InterestPlan:
+def interest_plan(cfg: StockadeConfig, pipeline: object, targets: Mapping[str, Target]) -> InterestPlan:
     """With sensor.kernel_interest_filter: what the kernel may drop of `targets` because no active
     rule of the pipeline's engine cares about the path."""
     if not cfg.sensor.kernel_interest_filter or not targets or _every_event_consumed(pipeline):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from stockade.errors import StockadeError
 from stockade.model.errorlog import ErrorLog
-from stockade.rules.interest import InterestPlan
+from stockade.rules.interest import InterestPlan, Target
 
 if TYPE_CHECKING:
     from typing import Self
@@ -198,9 +198,9 @@ class Backend(abc.ABC):
     #: it is built with them in :attr:`BackendContext.drop_failed`
     prefilters_failed: ClassVar[bool] = False
     #: the syscalls whose calls it can drop in the kernel by their path (the interest filter,
-    #: ``sensor.kernel_interest_filter``): name -> (the fields holding the path as given, whether it
-    #: is an open); it is built with the plan in :attr:`BackendContext.interest`
-    interest_targets: ClassVar[Mapping[str, tuple[frozenset[str], bool]]] = {}
+    #: ``sensor.kernel_interest_filter``): name -> what its calls say; it is built with the plan in
+    #: :attr:`BackendContext.interest`
+    interest_targets: ClassVar[Mapping[str, Target]] = {}
     #: it watches the root filesystem of each container seen (:meth:`watch_container`)
     watches_containers: ClassVar[bool] = False
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from stockade.rules.interest import InterestPlan
+from stockade.rules.interest import InterestPlan, Target
 from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf import pathfilter
 from stockade.sensor.ebpf.build import find_object
@@ -118,9 +118,7 @@ class EbpfBackend(Backend):
     title = "eBPF"
     role: ClassVar[Role] = "primary"
     prefilters_failed = True
-    interest_targets: ClassVar[Mapping[str, tuple[frozenset[str], bool]]] = {
-        n: (t.fields, t.is_open) for n, t in PATH_TARGETS.items()
-    }
+    interest_targets: ClassVar[Mapping[str, Target]] = {n: t.target for n, t in PATH_TARGETS.items()}
 
     def __init__(
         self,

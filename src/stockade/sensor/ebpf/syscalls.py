@@ -12,6 +12,8 @@ import platform
 import struct
 from dataclasses import dataclass
 
+from stockade.rules.interest import Target
+
 __all__ = [
     "EXEC_TYPES",
     "FORK_TYPES",
@@ -159,6 +161,11 @@ class PathTarget:
     #: the fields whose value is the path as given (an absolute path: fd.name too)
     fields: frozenset[str]
     is_open: bool
+
+    @property
+    def target(self) -> Target:
+        """What the analysis (stockade.rules.interest) needs to know of it."""
+        return Target(self.fields, self.is_open, self.flags != PF_NO_FLAGS)
 
 
 def _path_target(sc: Syscall) -> PathTarget | None:
