@@ -165,6 +165,9 @@ class SensorConfig(_Strict):
     #: eBPF backend: drop in the kernel the opens and other path syscalls whose path no loaded rule
     #: cares about (derived from the rules: stockade.rules.interest); counted as `filtered`, not lost
     kernel_interest_filter: bool = True
+    #: events read from the backends and not yet evaluated, at most (bounds the agent's memory: a
+    #: reader that finds the queue full waits, then the kernel's buffer fills; both count losses)
+    queue_events: int = Field(default=65536, ge=1024)
 
 
 class ApiConfig(_Strict):

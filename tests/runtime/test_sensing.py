@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -451,3 +452,50 @@ def test_fallback_sensor_sees_a_real_exec_and_open(tmp_path: Path) -> None:
         assert st["events"] >= 2 and "procconn" in st["backend"]
     finally:
         runner.close()
+
+
+class _Gated(Collector):
+    """A pipeline that holds every event until its gate opens (a consumer that cannot keep up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def handle(self, event: Event) -> list[Alert]:
+        self.gate.wait(30)
+        return super().handle(event)
+
+
+def test_the_queue_is_bounded_by_events_and_what_overflows_is_counted_and_alerted() -> None:
+    """A consumer that cannot keep up: the readers' queue holds at most sensor.queue_events events
+    (memory stays bounded), a batch that finds no room within a second is lost, counted exactly
+    (received + lost = sent) and raised as a loss alert."""
+    rec = RecordedBackend()
+    rec.max_batch = 1000
+    sink = _Gated()
+    runner = SensorRunner(_config(queue_events=2048), sink, {"openat"}, backends=[rec])
+    runner.start()
+    peak = 0
+    try:
+        sent = 0
+        for b in range(6):
+            rec.feed([{"evt.type": "openat", "proc.pid": 7, "fd.name": f"/f{b}.{i}"} for i in range(1000)])
+            sent += 1000
+            deadline = time.monotonic() + 5
+            while rec.stats.events < sent and time.monotonic() < deadline:  # the reader took it
+                peak = max(peak, runner.queued_events)
+                time.sleep(0.01)
+        _wait(lambda: runner.queue_drops > 0, timeout=10)
+        peak = max(peak, runner.queued_events)
+        assert peak <= 2048
+        sink.gate.set()
+        _wait(lambda: len(sink.events) + runner.queue_drops == sent)
+        runner.check_loss()
+    finally:
+        sink.gate.set()
+        runner.close()
+    lost = rec.stats.lost["agent_queue_full"]
+    assert lost == runner.queue_drops > 0 and len(sink.events) + lost == sent
+    losses = [a for a in sink.alerts if a.rule == LOSS_RULE]
+    assert sum(a.output_fields["sensor.lost"] for a in losses) == lost
+    assert {a.output_fields["sensor.cause"] for a in losses} == {"agent_queue_full"}

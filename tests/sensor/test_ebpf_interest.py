@@ -95,6 +95,28 @@ def test_the_decoder_reports_each_class_as_the_analysis_assumes(evttype: str) ->
             assert interp.extractor("fd.filename", None)(ev) == "data.txt"
 
 
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("/etc//shadow", "/etc/shadow"),
+        ("//etc/shadow", "/etc/shadow"),
+        ("/tmp/../etc/shadow", "/etc/shadow"),
+        ("/etc/./shadow", "/etc/shadow"),
+        ("/etc/shadow/", "/etc/shadow"),
+        ("/etc/shadow", "/etc/shadow"),
+    ],
+)
+def test_an_absolute_path_is_normalized_as_libsinsp_does(given: str, name: str) -> None:
+    """fd.name is the normalized path (no rule is evaded by '//' or '..'); fd.nameraw as given."""
+    ev = decode("openat", given.encode(), 0, 3)
+    assert ev["fd.name"] == name and ev["evt.arg.name"] == given
+    assert interp.extractor("fd.nameraw", None)(ev) == given
+    ev.update({**_CONTAINER, **CONTEXTS[1]})
+    assert "Password Database Read in Container" in [
+        a.rule for a in default_engine().process_data("syscall", ev)
+    ]
+
+
 # -- soundness on generated conditions ---------------------------------------------------------
 
 

@@ -166,6 +166,11 @@ class RuntimeCollector(Collector):
             "Batches read from the kernel and not yet evaluated",
             value=sensor["queue"],
         )
+        yield GaugeMetricFamily(
+            "stockade_sensor_queued_events",
+            "Events read from the kernel and not yet evaluated (at most sensor.queue_events)",
+            value=sensor["queued_events"],
+        )
 
 
 def registry_for(runtime: Any) -> CollectorRegistry:

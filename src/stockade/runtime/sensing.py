@@ -10,12 +10,11 @@ uses it. Tests give the runner backends directly (``backends=[RecordedBackend(..
 from __future__ import annotations
 
 import os
-import queue
 import select
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, assert_never
@@ -238,7 +237,7 @@ class SensorRunner:
         self._first: Backend | None = None
         #: the backends that watch the root filesystems of the containers seen
         self._watchers: list[Backend] = []
-        self._q: queue.Queue[tuple[str, list[RawEvent]]] = queue.Queue(maxsize=256)
+        self._q = EventQueue(cfg.sensor.queue_events)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         #: held while a batch is read and queued in causal order (see _produce)
@@ -318,21 +317,14 @@ class SensorRunner:
             self._put(b, batch)
 
     def _put(self, b: Backend, batch: list[RawEvent]) -> None:
-        if not batch:
-            return
-        try:
-            self._q.put((b.name, batch), timeout=1.0)
-        except queue.Full:
+        if batch and not self._q.put(batch, timeout=1.0):
             self.queue_drops += len(batch)
             b.stats.lost["agent_queue_full"] += len(batch)
 
     def _consume(self) -> None:
         last_loss_check = time.monotonic()
-        while not self._stop.is_set() or not self._q.empty():
-            try:
-                _name, batch = self._q.get(timeout=0.2)
-            except queue.Empty:
-                batch = []
+        while not self._stop.is_set() or self._q.events:
+            batch = self._q.get(timeout=0.2)
             for raw in batch:
                 try:
                     self._one(raw)
@@ -388,7 +380,12 @@ class SensorRunner:
     @property
     def queue_depth(self) -> int:
         """Batches read from the backends and not yet consumed."""
-        return self._q.qsize()
+        return self._q.batches
+
+    @property
+    def queued_events(self) -> int:
+        """Events read from the backends and not yet consumed."""
+        return self._q.events
 
     def status(self) -> dict[str, Any]:
         """The plan, the counters of the runner and of each backend, and what the kernel drops."""
@@ -441,6 +438,56 @@ class SensorRunner:
             except Exception:
                 pass
         self.check_loss()
+
+
+class EventQueue:
+    """Batches of raw events from the readers to the consumer, bounded by their events (memory).
+
+    A batch that would go over the bound waits for room (a batch always fits an empty queue); if
+    none is made within the timeout, :meth:`put` says so and the caller counts the batch lost."""
+
+    def __init__(self, max_events: int) -> None:
+        self.max_events = max_events
+        self._items: deque[list[RawEvent]] = deque()
+        self._events = 0
+        self._cv = threading.Condition()
+
+    @property
+    def events(self) -> int:
+        """Events queued."""
+        return self._events
+
+    @property
+    def batches(self) -> int:
+        """Batches queued."""
+        return len(self._items)
+
+    def put(self, batch: list[RawEvent], timeout: float) -> bool:
+        """Queue `batch`, waiting at most `timeout` seconds for room; whether it was queued."""
+        n = len(batch)
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self._events and self._events + n > self.max_events:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            self._items.append(batch)
+            self._events += n
+            self._cv.notify_all()
+        return True
+
+    def get(self, timeout: float) -> list[RawEvent]:
+        """The oldest batch, waiting at most `timeout` seconds for one (an empty list if none came)."""
+        with self._cv:
+            if not self._items:
+                self._cv.wait(timeout)
+                if not self._items:
+                    return []
+            batch = self._items.popleft()
+            self._events -= len(batch)
+            self._cv.notify_all()
+        return batch
 
 
 def _hurry(nice: int) -> None:

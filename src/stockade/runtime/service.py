@@ -167,6 +167,7 @@ class Runtime:
                 "filtered": {(n, t): v for n, st in backends.items() for t, v in list(st.filtered.items())},
                 "event_errors": self.sensor.consume_errors.total,
                 "queue": self.sensor.queue_depth,
+                "queued_events": self.sensor.queued_events,
             }
         reloads = self.reloader.reloads
         last = self.reloader.last

@@ -57,7 +57,6 @@ MISSING_FIELDS = frozenset(
         "proc.exe_ino",
         "proc.is_exe_from_memfd",
         "thread.cap_effective",
-        "fd.nameraw",
     }
 )
 _U32 = struct.Struct("<I")

@@ -116,10 +116,16 @@ def _path_from_components(raw: bytes) -> str:
     return "/" + _s(b"/".join(parts))
 
 
+def _normalize(path: str) -> str:
+    """An absolute path without '.', '..', repeated or trailing '/' (libsinsp's concatenate_paths)."""
+    n = posixpath.normpath(path)
+    return "/" + n.lstrip("/") if n.startswith("//") else n
+
+
 def _join(dir_raw: bytes | None, rel: str) -> str:
     if dir_raw is None:
         return rel
-    return posixpath.normpath(posixpath.join(_path_from_components(dir_raw), rel))
+    return _normalize(posixpath.join(_path_from_components(dir_raw), rel))
 
 
 def _ip(family: int, raw: bytes) -> str:
@@ -639,7 +645,15 @@ class Decoder:
             s = raw.decode("utf-8", "surrogateescape")
             ev[key] = s
             if how == _A_PATH:
-                paths.append(s if s[:1] == "/" else _join(blobs.get(tag - T_STR + T_DIR), s))
+                if s[:1] != "/":
+                    n = _join(blobs.get(tag - T_STR + T_DIR), s)
+                elif "//" in s or "/." in s or s[-1] == "/":
+                    n = _normalize(s)
+                else:
+                    n = s
+                if n is not s and not paths:
+                    ev["fd.nameraw"] = s  # the path as given (fd.name is normalized, as libsinsp's)
+                paths.append(n)
         dress = plan.dress
         if dress is not None:
             dress(ev, plan, args, ret, blobs, paths)
