@@ -89,6 +89,9 @@ def test_the_decoder_reports_each_class_as_the_analysis_assumes(evttype: str) ->
             for field, fact in class_facts(evttype, cls, target.is_open).items():
                 value = interp.extractor(field, None)(ev)
                 assert fact.holds(value), (evttype, oct(flags), ret, field, fact, value)
+            # the arguments the analysis takes for missing are
+            assert {k for k in ev if k.startswith("evt.arg.")} <= target.args, evttype
+            assert interp.extractor("evt.arg.nosuch", None)(ev) is None
             for field in target.fields:  # the path as given, in every field the analysis reads as it
                 assert interp.extractor(field, None)(ev) == path.decode(), (evttype, field)
             assert interp.extractor("fd.directory", None)(ev) == "/srv/app"

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Literal
 
-from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit
+from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, Transform
 from stockade.rules.prefilter import (
     Const,
     Fact,
@@ -316,9 +316,16 @@ def _check_cover(node: Check, path_fields: frozenset[str]) -> Cover | None:
     """The needles a positive check on the call's path depends on; None if it is not one."""
     lhs = node.lhs
     op = _OPS.get(node.op)
+    basename = isinstance(lhs, Transform) and lhs.name == "basename" and len(lhs.args) == 1
+    if basename:
+        lhs = lhs.args[0]  # type: ignore[union-attr,assignment]
     if op is None or not isinstance(lhs, FieldRef) or lhs.arg is not None or node.modifier is not None:
         return None
-    if lhs.name in path_fields:
+    if basename:
+        if lhs.name not in path_fields:
+            return None
+        rel = "filename"  # of an absolute path, as the kernel compares them
+    elif lhs.name in path_fields:
         rel = "name"
     elif lhs.name in ("fd.directory", "fd.filename"):
         rel = lhs.name[3:]
@@ -353,10 +360,27 @@ def _cost(c: Cover) -> tuple[int, int, int]:
     return hits, sum(n.kind == CONTAINS for n in c), -min((len(n.text) for n in c), default=1 << 16)
 
 
+def _reads_missing(node: Check, present: frozenset[str] | None) -> bool:
+    """Whether the check reads an argument the syscall does not have (``evt.arg.path`` of an
+    unlinkat), directly or through ``basename()``: a missing field makes every comparison false."""
+    lhs = node.lhs
+    if isinstance(lhs, Transform) and lhs.name == "basename" and len(lhs.args) == 1:
+        lhs = lhs.args[0]  # type: ignore[assignment]
+    return (
+        present is not None
+        and isinstance(lhs, FieldRef)
+        and lhs.arg is None
+        and lhs.name.startswith("evt.arg.")
+        and lhs.name not in present
+    )
+
+
 @dataclass(slots=True)
 class _Analysis:
     facts: Mapping[str, Fact]
     path_fields: frozenset[str]
+    #: the evt.arg.* fields the syscall has (None: unknown)
+    present: frozenset[str] | None = None
 
     def run(self, node: Node, negated: bool = False) -> tuple[bool | None, Cover | None]:
         """(truth, cover) of `node` (of its negation if `negated`) on the class's calls."""
@@ -365,6 +389,8 @@ class _Analysis:
         if isinstance(node, BoolConst):
             return self._known(node.value != negated)
         if isinstance(node, Check):
+            if _reads_missing(node, self.present):
+                return self._known(negated)
             t = check_truth(node, self.facts)
             if t is not None:
                 return self._known(t != negated)
@@ -408,11 +434,13 @@ class _Analysis:
         return truth, (None if acc is None else frozenset(acc))
 
 
-def cover(node: Node, facts: Mapping[str, Fact], path_fields: frozenset[str]) -> Cover | None:
+def cover(
+    node: Node, facts: Mapping[str, Fact], path_fields: frozenset[str], present: frozenset[str] | None = None
+) -> Cover | None:
     """Needles such that `node` is false on every call the facts describe whose path (read by
     `path_fields`, with fd.directory and fd.filename) is related to none of them; None if there
-    are none."""
-    return _Analysis(facts, path_fields).run(node)[1]
+    are none. `present`: the evt.arg.* fields the calls have (others are missing)."""
+    return _Analysis(facts, path_fields, present).run(node)[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,6 +536,8 @@ class Target:
     is_open: bool
     #: the kernel knows its open(2) flags (read-only calls are a class of their own)
     has_flags: bool
+    #: the evt.arg.* fields its events have (None: unknown; a rule reading another finds it missing)
+    args: frozenset[str] | None = None
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -525,7 +555,7 @@ def plan_interest(conditions: Iterable[Node], syscalls: Mapping[str, Target]) ->
             facts = class_facts(name, cls, target.is_open)
             found: set[Needle] = set()
             for c in conds:
-                cv = cover(c, facts, target.fields)
+                cv = cover(c, facts, target.fields, target.args)
                 if cv is None:
                     break
                 found |= cv

@@ -161,11 +161,13 @@ class PathTarget:
     #: the fields whose value is the path as given (an absolute path: fd.name too)
     fields: frozenset[str]
     is_open: bool
+    #: the evt.arg.* fields its events have
+    args: frozenset[str]
 
     @property
     def target(self) -> Target:
         """What the analysis (stockade.rules.interest) needs to know of it."""
-        return Target(self.fields, self.is_open, self.flags != PF_NO_FLAGS)
+        return Target(self.fields, self.is_open, self.flags != PF_NO_FLAGS, self.args)
 
 
 def _path_target(sc: Syscall) -> PathTarget | None:
@@ -184,7 +186,10 @@ def _path_target(sc: Syscall) -> PathTarget | None:
         if sc.family == "open" and "flags" in names
         else PF_NO_FLAGS
     )
-    return PathTarget(slot, flags, frozenset(fields), sc.family == "open")
+    args = {f"evt.arg.{n}" for n in names if n}
+    if sc.family == "open":  # the decoder renders the flags (and openat2's mode) from their slots
+        args |= {"evt.arg.flags", "evt.arg.mode"}
+    return PathTarget(slot, flags, frozenset(fields), sc.family == "open", frozenset(args))
 
 
 #: the syscalls the interest filter can drop by path (stockade.rules.interest), by name
