@@ -150,7 +150,7 @@ class RuntimeCollector(Collector):
         yield c
         c = CounterMetricFamily(
             "stockade_sensor_filtered_events",
-            "Failed calls the kernel prefilter dropped on purpose (no rule can match them), by event type",
+            "Calls the kernel filters dropped on purpose (failed calls, paths no rule cares about), by event type",
             labels=["backend", "evt_type"],
         )
         for (backend, evttype), n in sorted(sensor["filtered"].items()):
