@@ -572,6 +572,10 @@ def _running_node(
     _need_root()
     n = Node([str(tmp_path_factory.mktemp("watched"))], backend, before)
     n.sensor.start()
+    ebpf = n.sensor.backends.get("ebpf")
+    if ebpf is not None:
+        # the rule families run with every kernel filter on: failed calls and paths no rule reads
+        assert ebpf.dropping_failed and {"open", "openat"} <= set(ebpf.dropping_paths), ebpf.dropping_paths
     time.sleep(0.5)
     try:
         yield n
