@@ -11,10 +11,23 @@ namespace. :meth:`ProcessTable.enrich` fills the fields an event lacks from it: 
 
 Lifetimes: an exited process stays for ``grace_s`` seconds, and longer while entries of its
 children remain, so a chain ``bash -> sh -> sleep`` whose members all exited at once still
-resolves. Memory is bounded: past ``max_entries`` the oldest exited entries are evicted first, then
-the least recently seen live ones; ``stats`` counts both. Pid reuse: a fork always starts a new
-entry; an exec for an exited pid does too; an ancestor that started after its child is a reused
-pid, and the walk stops there (missing, never wrong).
+resolves. Pid reuse: a fork always starts a new entry; an exec for an exited pid does too. The
+entry the new process displaces is kept while entries of its children remain (a child holds its
+parent's entry, not only its pid), so a survivor's ancestry stays right when the pids of its
+exited ancestors are reused under process churn; an ancestor known only by a pid that started
+after its child is a reused pid, and the walk stops there (missing, never wrong).
+
+Memory is bounded: ``len(table)`` (entries and displaced ancestors) never exceeds ``max_entries``.
+Past it, leaves go first (an entry no other entry names as its parent): exited leaves, oldest exit
+first, then the least recently seen live leaves (a live process is read again from /proc on its next
+event). An entry with children is never evicted, so no survivor loses an ancestor to eviction;
+evicting a leaf may make its parent one. ``stats`` counts each kind (``evicted_exited``,
+``evicted_live``, ``expired``, ``displaced``).
+
+Cached fields (:meth:`ProcessTable.fields`) stay valid under churn: a new child, an exit or the
+removal of a leaf changes no other entry's fields; an exec (or facts filled in later) of a leaf
+drops that entry's own cache only, and of an entry others descend from (or a session leader) every
+cache (the table's ``generation``).
 """
 
 from __future__ import annotations
@@ -35,6 +48,27 @@ FORK_TYPES = frozenset({"clone", "clone3", "fork", "vfork"})
 EXIT_TYPES = frozenset({"procexit"})
 #: an exec reported with a start time this far from the entry's is another process (pid reuse)
 _START_SLACK_NS = 2_000_000_000
+#: a parent that started this long after its child is a later process with the parent's pid (start
+#: times from /proc have clock-tick resolution)
+_PARENT_SLACK_NS = 20_000_000
+#: what a fork child takes from its parent's entry
+_INHERITED = (
+    "name",
+    "exepath",
+    "exe",
+    "args",
+    "cmdline",
+    "cwd",
+    "uid",
+    "gid",
+    "loginuid",
+    "tty",
+    "sid",
+    "cgroup_path",
+    "mntns",
+    "exe_upper",
+    "container",
+)
 
 
 @dataclass(slots=True)
@@ -65,9 +99,16 @@ class ProcEntry:
     drift_checked: bool = False
     #: monotonic time of exit; None while alive
     exited_at: float | None = None
-    #: entries in the table whose parent this one is
+    #: entries held by the table whose ``counted_parent`` this one is
     children: int = 0
+    #: the entry of this process's parent, linked when first found: its ancestry walks through it
+    #: even after the parent's pid was reused (the parent's entry is then held while linked)
     counted_parent: ProcEntry | None = None
+    #: no longer the table's entry for its pid (the pid was reused), held for its children
+    displaced: bool = False
+    #: when it was gone (ns since the epoch): its exit's time, or the start of the process that
+    #: took its pid; a process started later is not its child
+    gone_by_ns: int | None = None
     #: (table generation, the proc.* fields enrich() adds): rebuilt when the table changed
     fields_cache: tuple[int, dict[str, Any]] | None = None
 
@@ -135,6 +176,36 @@ def read_session(pid: int) -> int | None:
         return None
 
 
+def _other_process(entry: ProcEntry, ev: dict[str, Any]) -> bool:
+    """Whether the event's process started at another time than the entry's (a later process
+    with its pid)."""
+    start = ev.get("_start_ns")
+    return (
+        start.__class__ is int
+        and entry.start_ns is not None
+        and abs(start - entry.start_ns) > _START_SLACK_NS
+    )
+
+
+def _started_after(parent: ProcEntry, child: ProcEntry) -> bool:
+    """Whether `parent` started after `child`: a later process with the parent's pid."""
+    return (
+        parent.start_ns is not None
+        and child.start_ns is not None
+        and parent.start_ns > child.start_ns + _PARENT_SLACK_NS
+    )
+
+
+def _born_after_gone(child: ProcEntry, parent: ProcEntry) -> bool:
+    """Whether `child` started after `parent` was gone (exited, or its pid taken): not its child
+    (an earlier process with the parent's pid)."""
+    return (
+        parent.gone_by_ns is not None
+        and child.start_ns is not None
+        and child.start_ns > parent.gone_by_ns + _PARENT_SLACK_NS
+    )
+
+
 def _known_prefix(values: list[Any]) -> list[Any]:
     """The values up to the first unknown one (lists never hold None)."""
     for i, v in enumerate(values):
@@ -161,19 +232,29 @@ class ProcessTable:
         self.depth = depth
         self.read_proc = read_proc
         self.clock = clock
+        #: pid -> the entry of the process that has it now, least recently seen first
         self._entries: OrderedDict[int, ProcEntry] = OrderedDict()
+        #: id(entry) -> exited entries (displaced ones included), in order of exit
         self._exited: OrderedDict[int, ProcEntry] = OrderedDict()
+        #: entries no longer in _entries (their pid was reused), held for their children
+        self._displaced = 0
         self._boot_ns = procfs.boot_epoch_ns()
-        #: inserted, exited, expired, evicted_exited, evicted_live, proc_reads, reused
+        #: inserted, exited, expired, evicted_exited, evicted_live, displaced, proc_reads, reused
         self.stats: Counter[str] = Counter()
-        #: bumped by every change that can alter some entry's fields or ancestry (exec, an entry
-        #: added, removed or completed): the entries' cached fields are valid for one generation
+        #: bumped by every change that can alter the fields or ancestry of entries other than the
+        #: changed one (module docstring): the entries' cached fields are valid for one generation
         self.generation = 0
         self.max_cached = max_cached
         self._cached: OrderedDict[int, ProcEntry] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """The entries held: one per pid known, and the displaced ancestors kept for their children."""
+        return len(self._entries) + self._displaced
+
+    @property
+    def displaced(self) -> int:
+        """Entries held only for their children (their pid now names another process)."""
+        return self._displaced
 
     def __contains__(self, pid: object) -> bool:
         return pid in self._entries
@@ -239,6 +320,10 @@ class ProcessTable:
         if etype in FORK_TYPES:
             return self._on_fork(pid, ev)
         entry = self._entries.get(pid)
+        if entry is not None and _other_process(entry, ev):
+            # a later process with the pid, whose fork (and the old one's exit) was lost
+            self.stats["reused"] += 1
+            entry = None
         if entry is None:
             entry = self._from_proc(pid) if self.read_proc else None
             if entry is None:
@@ -252,6 +337,9 @@ class ProcessTable:
             tid = ev.get("thread.tid")
             if tid is None or tid == pid:
                 self._mark_exited(entry)
+                t = ev.get("evt.time")
+                if t.__class__ is int:
+                    entry.gone_by_ns = t
         return entry
 
     def _on_exec(self, pid: int, ev: dict[str, Any]) -> ProcEntry | None:
@@ -260,14 +348,7 @@ class ProcessTable:
             return self._entries.get(pid)  # a failed exec changes nothing
         entry = self._entries.get(pid)
         start = ev.get("_start_ns")
-        if entry is not None and (
-            entry.exited_at is not None
-            or (
-                isinstance(start, int)
-                and entry.start_ns is not None
-                and abs(start - entry.start_ns) > _START_SLACK_NS
-            )
-        ):
+        if entry is not None and (entry.exited_at is not None or _other_process(entry, ev)):
             self.stats["reused"] += 1
             entry = None
         if entry is None:
@@ -278,7 +359,7 @@ class ProcessTable:
             self._insert(entry)
             return entry
         self._entries.move_to_end(pid)
-        self.generation += 1
+        self._changed(entry)
         # the new program: what the previous image said about itself is gone, and so is what it
         # may have changed between its fork and this exec (a runtime's `exec` joins the container's
         # namespaces and cgroup and changes directory, then execs): what the exec event does not
@@ -292,7 +373,9 @@ class ProcessTable:
         self._apply(entry, ev)
         if old_ppid is not None and entry.ppid != old_ppid:
             # reparented because the parent exited before /proc was read: keep the real ancestry
-            old_parent = self._entries.get(old_ppid)
+            old_parent = entry.counted_parent
+            if old_parent is None or old_parent.pid != old_ppid:
+                old_parent = self._entries.get(old_ppid)
             if old_parent is not None and old_parent.exited_at is not None:
                 entry.ppid = old_ppid
         if entry.name is None and entry.exepath:
@@ -329,42 +412,34 @@ class ProcessTable:
         else:
             ppid = ev.get("proc.ppid")
             parent_pid, child_pid, child_side = (ppid if isinstance(ppid, int) else None), pid, True
-        parent = self._entries.get(parent_pid) if parent_pid is not None else None
-        if parent is None and parent_pid is not None and self.read_proc:
-            parent = self._from_proc(parent_pid)
-        child = ProcEntry(pid=child_pid, ppid=parent_pid)
-        if parent is not None:
-            for attr in (
-                "name",
-                "exepath",
-                "exe",
-                "args",
-                "cmdline",
-                "cwd",
-                "uid",
-                "gid",
-                "loginuid",
-                "tty",
-                "sid",
-            ):
-                setattr(child, attr, getattr(parent, attr))
-            child.cgroup_path, child.mntns, child.exe_upper = (
-                parent.cgroup_path,
-                parent.mntns,
-                parent.exe_upper,
-            )
-        if child_side:
-            self._apply(child, ev)
         start = ev.get("_start_ns")
         if not isinstance(start, int) or not child_side:
             t = ev.get("evt.time")
             start = t if isinstance(t, int) else None
-        child.start_ns = start
-        old = self._entries.get(child_pid)
-        if old is not None:
-            self._remove(old)
-        self._insert(child)
+        child = ProcEntry(pid=child_pid, ppid=parent_pid, start_ns=start)
+        parent = self._forking(parent_pid, child)
+        if parent is not None:
+            # the child runs its parent's program, in its cgroup and namespaces (and so its container)
+            for attr in _INHERITED:
+                setattr(child, attr, getattr(parent, attr))
+        if child_side:
+            self._apply(child, ev)
+        # a new process: no other entry's fields change (no bump of the generation)
+        self._insert(child, fresh=True)
         return child if child_side else parent
+
+    def _forking(self, pid: int | None, child: ProcEntry) -> ProcEntry | None:
+        """The entry of process `pid`, which forks `child` now: the pid's entry unless its process
+        was gone before the child was born (the fork of the pid's next process was lost: then read
+        from /proc, as for a pid not in the table)."""
+        if pid is None:
+            return None
+        parent = self._entries.get(pid)
+        if parent is not None and _born_after_gone(child, parent):
+            parent = None
+        if parent is None and self.read_proc:
+            parent = self._from_proc(pid)
+        return parent
 
     def _apply(self, entry: ProcEntry, ev: dict[str, Any]) -> None:
         for key, attr in _EVENT_ATTRS:
@@ -373,31 +448,72 @@ class ProcessTable:
                 setattr(entry, attr, v)
 
     def _fill_missing(self, entry: ProcEntry, ev: dict[str, Any]) -> None:
+        changed = False
         for key, attr in _EVENT_ATTRS:
             if getattr(entry, attr) is None:
                 v = ev.get(key)
                 if v is not None:
                     setattr(entry, attr, v)
-                    self.generation += 1
+                    changed = True
+        if changed:
+            self._changed(entry)
+
+    def _changed(self, entry: ProcEntry) -> None:
+        """`entry`'s own facts changed: its cached fields go, and every entry's when others may show
+        them (it has children, or it leads a session)."""
+        if entry.children or entry.sid == entry.pid:
+            self.generation += 1
+        elif entry.fields_cache is not None:
+            entry.fields_cache = None
+            self._cached.pop(id(entry), None)
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _insert(self, entry: ProcEntry) -> None:
+    def _insert(self, entry: ProcEntry, *, fresh: bool = False) -> None:
+        """Make `entry` the one of its pid. A `fresh` one is a new process (a fork child): no other
+        entry can name it yet; any other may be the parent or session leader others missed."""
         old = self._entries.get(entry.pid)
         if old is not None and old is not entry:
-            self._remove(old)
+            self._drop(old, entry)
         self._entries[entry.pid] = entry
-        self.generation += 1
+        if not fresh:
+            self.generation += 1
         self.stats["inserted"] += 1
         self._link_parent(entry)
         self._housekeep()
 
-    def _link_parent(self, entry: ProcEntry) -> None:
-        parent = self._entries.get(entry.ppid) if entry.ppid is not None else None
-        if parent is entry.counted_parent:
+    def _drop(self, old: ProcEntry, new: ProcEntry) -> None:
+        """`old`'s pid now names `new`: remove it, or hold it for its children."""
+        if not old.children:
+            self._remove(old)
             return
-        if entry.counted_parent is not None:
-            entry.counted_parent.children -= 1
+        del self._entries[old.pid]
+        self._mark_exited(old)  # its pid was reused: it is gone, whether its exit was seen or not
+        if old.gone_by_ns is None:
+            old.gone_by_ns = new.start_ns
+        old.displaced = True
+        self._displaced += 1
+        self.stats["displaced"] += 1
+
+    def _link_parent(self, entry: ProcEntry) -> None:
+        """Link `entry` to its parent's entry (kept if it is still linked to that process)."""
+        ppid = entry.ppid
+        linked = entry.counted_parent
+        if linked is not None and linked.pid == ppid and not _born_after_gone(entry, linked):
+            return
+        parent = self._entries.get(ppid) if ppid is not None else None
+        if parent is not None and (
+            parent is entry or _started_after(parent, entry) or _born_after_gone(entry, parent)
+        ):
+            parent = None
+        self._link(entry, parent)
+
+    def _link(self, entry: ProcEntry, parent: ProcEntry | None) -> None:
+        old = entry.counted_parent
+        if parent is old:
+            return
+        if old is not None:
+            old.children -= 1
         entry.counted_parent = parent
         if parent is not None:
             parent.children += 1
@@ -405,43 +521,64 @@ class ProcessTable:
     def _mark_exited(self, entry: ProcEntry) -> None:
         if entry.exited_at is None:
             entry.exited_at = self.clock()
-            self._exited[entry.pid] = entry
+            self._exited[id(entry)] = entry
             self.stats["exited"] += 1
 
     def _remove(self, entry: ProcEntry) -> None:
-        self.generation += 1
+        """Forget `entry` (a leaf: no held entry names it as its parent)."""
         if self._cached.pop(id(entry), None) is not None:
             entry.fields_cache = None
         if self._entries.get(entry.pid) is entry:
             del self._entries[entry.pid]
-        if self._exited.get(entry.pid) is entry:
-            del self._exited[entry.pid]
-        if entry.counted_parent is not None:
-            entry.counted_parent.children -= 1
-            entry.counted_parent = None
+        self._exited.pop(id(entry), None)
+        if entry.displaced:
+            entry.displaced = False
+            self._displaced -= 1
+        self._link(entry, None)
 
     def _housekeep(self) -> None:
         now = self.clock()
+        exited = self._exited
         # expire: exited more than grace_s ago and no child entry left (a few per call)
         for _ in range(8):
-            if not self._exited:
+            if not exited:
                 break
-            pid, e = next(iter(self._exited.items()))
+            key, e = next(iter(exited.items()))
             if e.exited_at is None or now - e.exited_at < self.grace_s:
                 break
             if e.children > 0:
-                self._exited.move_to_end(pid)
+                exited.move_to_end(key)
                 continue
             self._remove(e)
             self.stats["expired"] += 1
-        while len(self._entries) > self.max_entries:
-            if self._exited:
-                _, e = next(iter(self._exited.items()))
-                self.stats["evicted_exited"] += 1
-            else:
-                _, e = next(iter(self._entries.items()))
-                self.stats["evicted_live"] += 1
-            self._remove(e)
+        if len(self) > self.max_entries:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Remove leaves until the table holds max_entries: exited ones first (oldest exit first),
+        then live ones (least recently seen first)."""
+        while len(self) > self.max_entries:
+            kind = "evicted_exited"
+            victim = self._leaf(self._exited, live=False)
+            if victim is None:
+                kind = "evicted_live"
+                victim = self._leaf(self._entries, live=True)
+            if victim is None:  # cannot be: the entries held form a forest, which has leaves
+                self.stats["evict_failed"] += 1
+                return
+            self.stats[kind] += 1
+            self._remove(victim)
+
+    @staticmethod
+    def _leaf(entries: OrderedDict[int, ProcEntry], *, live: bool) -> ProcEntry | None:
+        """The first entry of `entries` with no children (alive, with `live`), or None; the ones
+        passed over go to the end (each is looked at once per round)."""
+        for _ in range(len(entries)):
+            key, e = next(iter(entries.items()))
+            if e.children == 0 and (not live or e.exited_at is None):
+                return e
+            entries.move_to_end(key)
+        return None
 
     def expire(self) -> None:
         """Drop every exited entry past its grace period that has no children left."""
@@ -454,34 +591,44 @@ class ProcessTable:
     # -- reading ---------------------------------------------------------------------------
 
     def parent_of(self, entry: ProcEntry) -> ProcEntry | None:
-        """The entry's parent, if known and not a later process that reused the pid."""
+        """The entry's parent, if known: the entry linked to it (held even after the parent's pid
+        was reused), else the pid's entry unless it started after its "child" (a reused pid)."""
         ppid = entry.ppid
         if ppid is None or ppid <= 0 or ppid == entry.pid:
             return None
         parent = self._entries.get(ppid)
+        linked = entry.counted_parent
+        if (
+            linked is not None
+            and linked.pid == ppid
+            and (linked is parent or linked.displaced)
+            and not _born_after_gone(entry, linked)
+        ):
+            return linked
         if parent is None and self.read_proc and entry.exited_at is None:
             parent = self._from_proc(ppid)
-        if parent is None:
+        if parent is None or _started_after(parent, entry) or _born_after_gone(entry, parent):
             return None
-        if (
-            parent.start_ns is not None
-            and entry.start_ns is not None
-            and parent.start_ns > entry.start_ns + 20_000_000
-        ):
-            return None  # started after its "child": the pid was reused
+        if parent is not linked and self._held(entry) and self._held(parent):
+            self._link(entry, parent)  # found now: held for this entry from now on
+            self._changed(entry)  # and its descendants' ancestry changed
         return parent
+
+    def _held(self, entry: ProcEntry) -> bool:
+        """Whether the table holds `entry` (not evicted while reading /proc, say)."""
+        return entry.displaced or self._entries.get(entry.pid) is entry
 
     def ancestors(self, entry: ProcEntry, depth: int | None = None) -> list[ProcEntry]:
         """Parent first, at most `depth` (default: the table's)."""
         out: list[ProcEntry] = []
-        seen = {entry.pid}
+        seen = {id(entry)}
         cur = entry
         for _ in range(self.depth if depth is None else depth):
             p = self.parent_of(cur)
-            if p is None or p.pid in seen:
+            if p is None or id(p) in seen:
                 break
             out.append(p)
-            seen.add(p.pid)
+            seen.add(id(p))
             cur = p
         return out
 
