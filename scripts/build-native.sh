@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build the sensor's optional native hot path (C through CPython's API): the eBPF ring-buffer walk and
-# syscall decoding, src/stockade/sensor/ebpf/_fastdecode.c -> _fastdecode<EXT_SUFFIX> beside it
-# (gitignored). Without it the pure-Python decoder runs (same events, slower). Idempotent and fast
-# when up to date. Needs gcc and the interpreter's headers.
+# Build the sensor's optional native hot path (C through CPython's API), each source into a module
+# beside it (<name><EXT_SUFFIX>, gitignored): the eBPF ring-buffer walk and syscall decoding
+# (sensor/ebpf/_fastdecode.c) and enrichment's merge (sensor/_merge.c). Without them the pure-Python
+# code runs (the same events, slower). Idempotent and fast when up to date. Needs gcc and the
+# interpreter's headers.
 # Usage: scripts/build-native.sh [--force]   (PYTHON: the interpreter to build for; default .venv's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [[ -x $PY ]] || PY=python3
 CC=${CC:-gcc}
-SRC=src/stockade/sensor/ebpf/_fastdecode.c
+SOURCES=(src/stockade/sensor/ebpf/_fastdecode.c src/stockade/sensor/_merge.c)
 force=0
 [[ ${1:-} == --force ]] && force=1
 
@@ -23,12 +24,14 @@ if [[ ! -f $INC/Python.h ]]; then
   echo "build-native: $INC/Python.h missing (the interpreter's development headers)" >&2
   exit 1
 fi
-OUT=${SRC%.c}$SUFFIX
-if ((force)) || [[ ! -f $OUT || $SRC -nt $OUT || $0 -nt $OUT ]]; then
-  "$CC" -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
-    -fPIC -shared -fvisibility=hidden -I"$INC" "$SRC" -o "$OUT.tmp"
-  mv "$OUT.tmp" "$OUT"
-  echo "build-native: built $OUT"
-else
-  echo "build-native: $OUT is up to date"
-fi
+for SRC in "${SOURCES[@]}"; do
+  OUT=${SRC%.c}$SUFFIX
+  if ((force)) || [[ ! -f $OUT || $SRC -nt $OUT || $0 -nt $OUT ]]; then
+    "$CC" -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+      -fPIC -shared -fvisibility=hidden -I"$INC" "$SRC" -o "$OUT.tmp"
+    mv "$OUT.tmp" "$OUT"
+    echo "build-native: built $OUT"
+  else
+    echo "build-native: $OUT is up to date"
+  fi
+done

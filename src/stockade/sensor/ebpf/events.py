@@ -31,16 +31,14 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade.model.openflags import open_flags_str
+from stockade.sensor import native as native_module
 from stockade.sensor import procfs
 from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
 __all__ = ["HDR", "Decoder", "native_available", "open_flags_str"]
 
-_fastdecode: Any
-try:  # the optional native hot path (scripts/build-native.sh)
-    from stockade.sensor.ebpf import _fastdecode
-except ImportError:  # not built: the pure-Python decoder
-    _fastdecode = None
+#: the optional native hot path (scripts/build-native.sh); None: the pure-Python decoder
+_fastdecode: Any = native_module.load("stockade.sensor.ebpf._fastdecode")
 
 EV_SYSCALL, EV_EXEC, EV_FORK, EV_EXIT = 1, 2, 3, 4
 #: kind, nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
@@ -458,8 +456,9 @@ _D_NONE, _D_OPEN, _D_PATH, _D_PY = 0, 1, 2, 3
 
 
 def native_available() -> bool:
-    """Whether the native hot path is built and not turned off (``STOCKADE_NATIVE=0``)."""
-    return _fastdecode is not None and os.environ.get("STOCKADE_NATIVE", "1") != "0"
+    """Whether the native hot path is built and not turned off (``STOCKADE_NATIVE=0`` when this
+    module was imported)."""
+    return _fastdecode is not None
 
 
 def _dress_kind(plan: _Plan) -> tuple[int, Dress | None]:
