@@ -54,8 +54,7 @@ def merge(base: Mapping[str, Any], fields: Mapping[str, Any], raw: Mapping[str, 
     """``{**base, **fields, **raw}`` without the private keys: a new dict, later ones winning."""
     ev = {**base, **fields, **raw}
     for k in PRIVATE_KEYS:
-        if k in ev:
-            del ev[k]
+        ev.pop(k, None)
     return ev
 
 
