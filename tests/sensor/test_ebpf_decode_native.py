@@ -118,7 +118,22 @@ _U64_EDGES = [
     2**64 - 1,
 ]
 u64 = st.one_of(st.sampled_from(_U64_EDGES), st.integers(0, 2**64 - 1))
-_PATHS = [b"/etc/passwd", b"rel/file", b"file", b"", b"/", b"\xff\xfe/bad-utf8", b"../x", b"/tmp/a b"]
+_PATHS = [
+    b"/etc/passwd",
+    b"rel/file",
+    b"file",
+    b"",
+    b"/",
+    b"\xff\xfe/bad-utf8",
+    b"../x",
+    b"/tmp/a b",
+    b"//etc//passwd",
+    b"/etc/./x",
+    b"/a/../b",
+    b"/x/.hidden",
+    b"/tmp/",
+    b"/..",
+]
 _DIRS = [b"tmp\0home\0", b"\0", b"", b"x\xff\0y\0"]
 payload = st.one_of(st.sampled_from(_PATHS + _DIRS), st.binary(max_size=40))
 tag = st.one_of(
@@ -158,12 +173,13 @@ def test_every_syscall_decodes_the_same_with_its_arguments() -> None:
     _need_native()
     records = []
     for nr in sorted(_PLANS):
-        blobs = [(0x10 + i, b"/abs/path" if i % 2 else b"rel/path") for i in range(6)]
+        blobs = [(0x10 + i, (b"/abs/path", b"rel/path", b"//abs/./path/")[i % 3]) for i in range(6)]
         blobs += [(0x20 + i, b"d\0home\0") for i in range(6)]
         for ret in (0, 5, -2):
             records.append(record(nr=nr, ret=ret, args=(2**64 - 100, 0o1101, 2, 3, 2**31, 7), blobs=blobs))
     events = assert_same(records)
     assert {e["evt.type"] for e in events} == {p.name for p in _PLANS.values()}
+    assert any("fd.nameraw" in e for e in events)
 
 
 def test_a_process_s_exec_fields_reach_its_later_syscalls() -> None:

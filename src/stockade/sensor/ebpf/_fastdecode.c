@@ -87,6 +87,7 @@ typedef struct {
     PyObject *open_flags_fn; /* flags -> that tuple, filling the cache */
     PyObject *errnames;     /* errno.errorcode */
     PyObject *join;         /* _join(dir_raw, rel) */
+    PyObject *normalize;    /* _normalize(path) */
     long long boot;
     CommSlot comm[COMM_SLOTS];
 } Walker;
@@ -95,7 +96,7 @@ static PyObject *s_fields, *s_notimpl;
 static PyObject *k_type, *k_dir, *k_time, *k_pid, *k_tid, *k_ppid, *k_vpid, *k_uid, *k_gid, *k_loginuid,
     *k_name, *k_tty, *k_cgid, *k_mntns, *k_pidns, *k_start, *k_rawres, *k_res, *k_failed, *k_argflags,
     *k_isread, *k_iswrite, *k_iscreate, *k_fdname, *k_fdtype, *k_fdtypechar, *k_fdnum, *k_fsname,
-    *k_fssource, *k_fstarget;
+    *k_fssource, *k_fstarget, *k_fdnameraw;
 static PyObject *v_lt, *v_success, *v_file, *v_f, *v_na;
 
 static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
@@ -299,6 +300,17 @@ static int result_fields(Walker *w, PyObject *ev, long long ret) {
     return PyDict_SetItem(ev, k_failed, ret < 0 ? Py_True : Py_False);
 }
 
+/* whether an absolute path may not be normalized: "//", "/." or a trailing "/" (as _syscall tests
+ * on the decoded string: these are ASCII, so the same on the bytes) */
+static int needs_normalizing(const unsigned char *p, Py_ssize_t n) {
+    if (p[n - 1] == '/')
+        return 1;
+    for (Py_ssize_t i = 0; i + 1 < n; i++)
+        if (p[i] == '/' && (p[i + 1] == '/' || p[i + 1] == '.'))
+            return 1;
+    return 0;
+}
+
 /* the named arguments; their paths appended to `paths` */
 static int arg_fields(Walker *w, PyObject *ev, const Plan *pl, const unsigned char *buf, const Blob *blobs, int nblobs,
                       const uint64_t *args, PyObject *paths) {
@@ -323,18 +335,33 @@ static int arg_fields(Walker *w, PyObject *ev, const Plan *pl, const unsigned ch
             return -1;
         }
         if (a->how == A_PATH) {
+            /* as _syscall: a relative path joined to its directory, an absolute one normalized
+             * when it may need it; fd.nameraw keeps the first path as given when that made a new one */
+            const unsigned char *r0 = buf + b->start;
+            Py_ssize_t rn = b->stop - b->start;
             PyObject *p = s;
             const Blob *d;
-            if (!(b->stop > b->start && buf[b->start] == '/') &&
-                (d = find_blob(blobs, nblobs, a->tag - T_STR + T_DIR)) != NULL) {
-                PyObject *draw = blob_bytes(buf, d);
-                p = draw ? PyObject_CallFunctionObjArgs(w->join, draw, s, NULL) : NULL;
-                Py_XDECREF(draw);
-                Py_DECREF(s);
-                if (p == NULL)
-                    return -1;
+            if (!(rn > 0 && r0[0] == '/')) {
+                if ((d = find_blob(blobs, nblobs, a->tag - T_STR + T_DIR)) != NULL) {
+                    PyObject *draw = blob_bytes(buf, d);
+                    p = draw ? PyObject_CallFunctionObjArgs(w->join, draw, s, NULL) : NULL;
+                    Py_XDECREF(draw);
+                }
+            } else if (needs_normalizing(r0, rn)) {
+                p = PyObject_CallOneArg(w->normalize, s);
             }
-            int r = PyList_Append(paths, p);
+            if (p == NULL) {
+                Py_DECREF(s);
+                return -1;
+            }
+            int r = 0;
+            if (p != s) {
+                if (PyList_GET_SIZE(paths) == 0)
+                    r = PyDict_SetItem(ev, k_fdnameraw, s);
+                Py_DECREF(s);
+            }
+            if (r == 0)
+                r = PyList_Append(paths, p);
             Py_DECREF(p);
             if (r)
                 return -1;
@@ -458,6 +485,7 @@ static int walker_traverse(Walker *w, visitproc visit, void *arg) {
     Py_VISIT(w->open_flags_fn);
     Py_VISIT(w->errnames);
     Py_VISIT(w->join);
+    Py_VISIT(w->normalize);
     return 0;
 }
 
@@ -469,6 +497,7 @@ static int walker_clear(Walker *w) {
     Py_CLEAR(w->open_flags_fn);
     Py_CLEAR(w->errnames);
     Py_CLEAR(w->join);
+    Py_CLEAR(w->normalize);
     for (int i = 0; i < COMM_SLOTS; i++)
         Py_CLEAR(w->comm[i].val);
     return 0;
@@ -510,11 +539,12 @@ static int load_plan(Plan *pl, PyObject *t) {
 }
 
 static int walker_init(Walker *w, PyObject *a, PyObject *kw) {
-    static char *names[] = {"plans", "procs", "boot", "open_flags", "open_flags_fn", "errnames", "join", NULL};
-    PyObject *plans, *procs, *open_flags, *fn, *errnames, *join;
+    static char *names[] = {"plans", "procs",    "boot", "open_flags", "open_flags_fn",
+                            "errnames", "join", "normalize", NULL};
+    PyObject *plans, *procs, *open_flags, *fn, *errnames, *join, *normalize;
     long long boot;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "O!O!LO!OO!O", names, &PyDict_Type, &plans, &PyDict_Type, &procs, &boot,
-                                     &PyDict_Type, &open_flags, &fn, &PyDict_Type, &errnames, &join))
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "O!O!LO!OO!OO", names, &PyDict_Type, &plans, &PyDict_Type, &procs, &boot,
+                                     &PyDict_Type, &open_flags, &fn, &PyDict_Type, &errnames, &join, &normalize))
         return -1;
     if (boot < 0 || boot > LLONG_MAX / 2) {
         PyErr_SetString(PyExc_ValueError, "boot time out of range");
@@ -561,6 +591,8 @@ static int walker_init(Walker *w, PyObject *a, PyObject *kw) {
     w->errnames = errnames;
     Py_INCREF(join);
     w->join = join;
+    Py_INCREF(normalize);
+    w->normalize = normalize;
     w->boot = boot;
     return 0;
 }
@@ -744,6 +776,7 @@ PyMODINIT_FUNC PyInit__fastdecode(void) {
     INTERN(k_fsname, "fs.path.name");
     INTERN(k_fssource, "fs.path.source");
     INTERN(k_fstarget, "fs.path.target");
+    INTERN(k_fdnameraw, "fd.nameraw");
     INTERN(v_lt, "<");
     INTERN(v_success, "SUCCESS");
     INTERN(v_file, "file");

@@ -16,6 +16,7 @@ class Walker:
         open_flags_fn: Callable[[int], tuple[str, bool, bool, bool]],
         errnames: dict[int, str],
         join: Callable[[bytes | None, str], str],
+        normalize: Callable[[str], str],
     ) -> None: ...
     def decode(self, buf: Any, off: int, size: int) -> dict[str, Any] | None: ...
     def consume(

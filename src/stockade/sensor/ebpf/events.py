@@ -519,6 +519,7 @@ class Decoder:
                 open_flags_fn=_open_flags,
                 errnames=_ERRNO,
                 join=_join,
+                normalize=_normalize,
             )
         except (ValueError, OverflowError):
             return None  # values it cannot hold (a boot time out of range): the Python decoder
