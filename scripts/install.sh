@@ -39,6 +39,9 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# The sensor's native hot path (C through CPython's API, for this interpreter); without it the
+# pure-Python decoder runs (the same events, slower).
+PYTHON=.venv/bin/python scripts/build-native.sh || echo "install: native hot path not built (the pure-Python decoder will be used)" >&2
 
 # Falco's rules files (Apache-2.0) where Falco's packages put them, so `stockade up` loads them by
 # default, as the engine's defaults expect. Only when absent, and only from this machine's data.

@@ -267,6 +267,11 @@ class Engine:
             return _EMPTY
         return run(event.data, event)
 
+    def runners(self) -> dict[str, _Run]:
+        """Per source with rules, what :meth:`process` calls for one event: ``run(data, event)``
+        (a caller evaluating many events skips the lookup; a source not here goes to process())."""
+        return dict(self._runners)
+
     def process_data(self, source: str, data: dict[str, Any], event: Event | None = None) -> list[Alert]:
         """Evaluate one event's data."""
         run = self._runners.get(source)

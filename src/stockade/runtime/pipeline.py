@@ -116,7 +116,9 @@ class Pipeline:
         mutes: MuteSet | None = None,
     ) -> None:
         # the stages, in the order an event meets them
-        self.engine = engine
+        self._engine = engine
+        #: the engine's per-source runners (Engine.runners), for the per-event hot path
+        self._runners = engine.runners()
         #: alerts a mute silences are counted there, not passed on
         self.mutes = mutes
         self.aggregator = Aggregator(aggregate_window_s, self._deliver)
@@ -134,6 +136,16 @@ class Pipeline:
         self._pending_alerts: list[Alert] = []
         self._pending_events: list[Event] = []
         self._since_tick = 0
+
+    @property
+    def engine(self) -> Engine:
+        """The engine evaluating events now (:meth:`swap_engine` replaces it)."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
+        self._runners = engine.runners()
 
     # -- 1. source: events in ---------------------------------------------------------------------
     def handle(self, event: Event) -> list[Alert]:
@@ -188,10 +200,16 @@ class Pipeline:
 
     # -- 3. engine --------------------------------------------------------------------------------
     def _handle(self, event: Event) -> list[Alert]:
+        # the per-event hot path (the sensor's every event): the engine's runner called directly,
+        # and the alert stage only for an event that raised alerts, carries meta or is recorded
         self.stats.events += 1
-        if self.record_events == "all" and event.id is None:
+        record_all = self.record_events == "all"
+        if record_all and event.id is None:
             event.id = uuid.uuid4().hex
-        alerts = self._alerts(event, self.engine.process(event))
+        run = self._runners.get(event.source)
+        alerts = self._engine.process(event) if run is None else run(event.data, event)
+        if alerts or event.meta or record_all:
+            alerts = self._alerts(event, alerts)
         self._since_tick += 1
         if self._since_tick >= _TICK_EVERY or len(self._pending_events) >= _STORE_BATCH:
             self._tick()
@@ -206,7 +224,7 @@ class Pipeline:
             datas = b.datas
             with self._lock:
                 self.stats.events += len(datas)
-                for i, alerts in self.engine.process_batch(name, datas):
+                for i, alerts in self._engine.process_batch(name, datas):
                     self._alerts(Event(name, datas[i], b.origin(i)), alerts)
                     if len(self._pending_events) >= _STORE_BATCH:
                         self._tick()
@@ -220,7 +238,8 @@ class Pipeline:
         """Evaluate the next events with `engine`; the previous one. Atomic: an event is evaluated
         wholly by one engine (the swap waits for the event in progress)."""
         with self._lock:
-            old, self.engine = self.engine, engine
+            old = self._engine
+            self.engine = engine
         return old
 
     # -- 4. alerts: ids, external alerts, mutes, recording ----------------------------------------

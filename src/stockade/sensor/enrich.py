@@ -11,16 +11,21 @@ never ``host``, and is counted in ``stats["container_unknown"]``.
 
 The container dicts it adds (``container.mounts``, ``container.labels``) are shared between events:
 read them, never change them.
+
+This is the agent's per-event hot path: the container's fields and the process table's are each
+prepared once (per container, per process and table generation) and merged with the event's own in
+one step, natively where ``scripts/build-native.sh`` built ``_merge.c`` (:func:`merge` otherwise:
+the same dict).
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stockade.sensor import procfs
+from stockade.sensor import native, procfs
 from stockade.sensor.containers.drift import exe_upper_layer
 from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.resolver import ContainerResolver
@@ -28,7 +33,7 @@ from stockade.sensor.interface import PRIVATE_KEYS
 from stockade.sensor.proctable import EXEC_TYPES, ProcEntry, ProcessTable
 from stockade.sensor.users import UserNames
 
-__all__ = ["Enricher"]
+__all__ = ["Enricher", "merge"]
 
 #: OCI runtimes: the container a child of theirs runs in is named on their command line
 RUNTIMES = frozenset({"runc", "crun", "youki", "runsc", "krun"})
@@ -39,6 +44,18 @@ _HOST_FIELDS = {"container.id": "host", "container.name": "host"}
 #: (``container.id != host``) still see it; ``stats["container_unknown"]`` counts it.
 UNKNOWN_CONTAINER = "unknown"
 _UNKNOWN_FIELDS = {"container.id": UNKNOWN_CONTAINER, "container.name": UNKNOWN_CONTAINER}
+_NO_FIELDS: dict[str, Any] = {}
+_PRIVATE = frozenset(PRIVATE_KEYS)
+#: the native merge (same result as merge()), or None
+_native_merge: Any = getattr(native.load("stockade.sensor._merge"), "merge", None)
+
+
+def merge(base: Mapping[str, Any], fields: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``{**base, **fields, **raw}`` without the private keys: a new dict, later ones winning."""
+    ev = {**base, **fields, **raw}
+    for k in PRIVATE_KEYS:
+        ev.pop(k, None)
+    return ev
 
 
 class Enricher:
@@ -51,7 +68,9 @@ class Enricher:
         *,
         read_proc: bool = True,
         drift: bool = True,
+        native_merge: bool = True,
     ) -> None:
+        """`native_merge`: merge with the native module where it is built (:func:`merge` otherwise)."""
         self.table = table if table is not None else ProcessTable(read_proc=read_proc)
         self.resolver = resolver if resolver is not None else ContainerResolver()
         self.read_proc = read_proc
@@ -59,6 +78,7 @@ class Enricher:
         self.users = UserNames()
         #: events, host, container, drift_overlay, drift_mtime, drift_unknown, drift_backend
         self.stats: Counter[str] = Counter()
+        self._native_merge = _native_merge if native_merge else None
 
     def start(self) -> int:
         """Take the processes already running into the table (a /proc scan); how many."""
@@ -84,17 +104,14 @@ class Enricher:
         else:
             self.stats["container"] += 1
             base = info.fields()
-        if entry is None:
-            ev = {**base, **raw}
-        elif "proc.aname" in raw or "proc.aname[1]" in raw or "proc.pname" in raw:
-            ev = {**base, **raw}
-            self.table.enrich(ev, entry)
-        else:
-            ev = {**base, **self.table.fields(entry), **raw}
-        for k in PRIVATE_KEYS:
-            if k in ev:
-                del ev[k]
+        # the backend gave the ancestry itself: the table fills in the rest only
+        given = entry is not None and ("proc.aname" in raw or "proc.aname[1]" in raw or "proc.pname" in raw)
+        fields = self.table.fields(entry) if entry is not None and not given else _NO_FIELDS
+        m = self._native_merge
+        ev: dict[str, Any] = m(base, fields, raw, _PRIVATE) if m is not None else merge(base, fields, raw)
         if entry is not None:
+            if given:
+                self.table.enrich(ev, entry)
             self._drift(raw, ev, entry, info, known)
         if known and ("user.name" not in ev or "group.name" not in ev):
             self._user_names(ev, info)

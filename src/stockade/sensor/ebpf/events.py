@@ -11,6 +11,12 @@ The decoder is the per-event floor of the sensor in Python, so it does per recor
 record needs: each syscall's arguments are worked out once (:class:`_Plan`), values many records
 repeat (the command name, the rendered open flags) come from small bounded caches, and a process's
 ``proc.*`` fields are one prepared dict merged into each of its events.
+
+Where the native hot path is built (``scripts/build-native.sh``: ``_fastdecode.c``), a decoder also
+has a :attr:`Decoder.native` walker: :meth:`RingBuffer.consume` then walks the ring buffer and
+decodes the syscall records in C, with this decoder's plans, caches and process table, and hands
+every other record (exec, fork, exit, anything unusual) to :meth:`Decoder.decode`. Both give the
+same events (``tests/sensor/test_ebpf_decode_native.py``); ``STOCKADE_NATIVE=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -25,10 +31,14 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade.model.openflags import open_flags_str
+from stockade.sensor import native as native_module
 from stockade.sensor import procfs
 from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
-__all__ = ["HDR", "Decoder", "open_flags_str"]
+__all__ = ["HDR", "Decoder", "native_available", "open_flags_str"]
+
+#: the optional native hot path (scripts/build-native.sh); None: the pure-Python decoder
+_fastdecode: Any = native_module.load("stockade.sensor.ebpf._fastdecode")
 
 EV_SYSCALL, EV_EXEC, EV_FORK, EV_EXIT = 1, 2, 3, 4
 #: kind, nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
@@ -441,10 +451,36 @@ def _open_flags(flags: int) -> tuple[str, bool, bool, bool]:
     return r
 
 
-class Decoder:
-    """Records -> raw events. `boot_epoch_ns`: wall-clock time of boot (CLOCK_BOOTTIME offset)."""
+#: how the native walker dresses a plan's events (as _fastdecode.c's D_* values)
+_D_NONE, _D_OPEN, _D_PATH, _D_PY = 0, 1, 2, 3
 
-    def __init__(self, boot_epoch_ns: int, want: frozenset[str] | None = None) -> None:
+
+def native_available() -> bool:
+    """Whether the native hot path is built and not turned off (``STOCKADE_NATIVE=0`` when this
+    module was imported)."""
+    return _fastdecode is not None
+
+
+def _dress_kind(plan: _Plan) -> tuple[int, Dress | None]:
+    """How the native walker dresses `plan`'s events: itself (none, open, path) or through the
+    plan's Python dress function."""
+    dress = plan.dress
+    if dress is None:
+        return _D_NONE, None
+    if dress is _dress_open:
+        return _D_OPEN, None
+    if dress is _dress_path:
+        return _D_PATH, None
+    return _D_PY, dress
+
+
+class Decoder:
+    """Records -> raw events. `boot_epoch_ns`: wall-clock time of boot (CLOCK_BOOTTIME offset);
+    `native`: use the native walker where it is built (:func:`native_available`)."""
+
+    def __init__(
+        self, boot_epoch_ns: int, want: frozenset[str] | None = None, *, native: bool = True
+    ) -> None:
         self.boot_epoch_ns = boot_epoch_ns
         self.want = want
         self.procs: dict[int, _Proc] = {}
@@ -452,6 +488,41 @@ class Decoder:
         #: exec facts the kernel could not give whole: args_from_proc (completed from /proc),
         #: args_truncated / args_unread (said in the event as proc.args_truncated)
         self.facts: Counter[str] = Counter()
+        #: the native walker over this decoder's state (None: pure Python); see the module docstring
+        self.native: Any = None
+        if native and native_available() and type(self).decode is Decoder.decode:
+            self.native = self._native()
+
+    def _native(self) -> Any:
+        """The native walker sharing this decoder's plans, caches and process table."""
+        want = self.want
+        plans = {}
+        for nr, plan in _PLANS.items():
+            kind, dress = _dress_kind(plan)
+            wanted = want is None or plan.name in want
+            plans[nr] = (
+                plan.name,
+                wanted,
+                plan.args,
+                kind,
+                plan.flags_slot,
+                plan.family == "path2",
+                dress,
+                plan,
+            )
+        try:
+            return _fastdecode.Walker(
+                plans=plans,
+                procs=self.procs,
+                boot=self.boot_epoch_ns,
+                open_flags=_OPEN_FLAGS,
+                open_flags_fn=_open_flags,
+                errnames=_ERRNO,
+                join=_join,
+                normalize=_normalize,
+            )
+        except (ValueError, OverflowError):
+            return None  # values it cannot hold (a boot time out of range): the Python decoder
 
     def _remember(self, pid: int, p: _Proc) -> None:
         procs = self.procs
