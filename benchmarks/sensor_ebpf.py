@@ -174,13 +174,11 @@ class _Counted:
     def evttypes(self) -> frozenset[str]:
         return self.backend.evttypes
 
-    def losses(self) -> dict[str, int]:
-        """Events lost so far, per cause (the kernel's counters, the agent's queue)."""
-        return dict(self.backend.refresh_stats().lost)
-
-    def filtered(self) -> dict[str, int]:
-        """Records the kernel's filters dropped on purpose so far, per event type."""
-        return dict(self.backend.refresh_stats().filtered)
+    def counters(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Events lost so far, per cause (the kernel's counters, the agent's queue), and records the
+        kernel's filters dropped on purpose, per event type."""
+        st = self.backend.refresh_stats()
+        return dict(st.lost), dict(st.filtered)
 
     def now_ns(self) -> int:
         """Now, on the clock of the events' evt.time."""
@@ -488,8 +486,7 @@ class _Run:
     def __init__(self, s: Sensor, wd: Workdir, load: Load) -> None:
         self.s, self.wd, self.load = s, wd, load
         self.kinds = followed_kinds(s.evttypes)
-        self.lost0 = s.losses()
-        self.filtered0 = s.filtered()
+        self.lost0, self.filtered0 = s.counters()
         self.cpu0 = self.wall0 = 0.0
         self.events0 = 0
 
@@ -500,18 +497,65 @@ class _Run:
         self.cpu0, self.events0, self.wall0 = _cpu(), s.events, time.perf_counter()
 
     def account(self, ops: Mapping[str, int]) -> Account:
-        s = self.s
-        return account(
-            ops,
-            self.kinds,
-            s.match.counts(),
-            _delta(s.filtered(), self.filtered0),
-            _delta(s.losses(), self.lost0),
-        )
+        """The step's accounting now, for `ops` (the generator's count of each kind)."""
+        lost, filtered = self.s.counters()
+        received = self.s.match.counts()
+        return account(ops, self.kinds, received, _delta(filtered, self.filtered0), _delta(lost, self.lost0))
 
     def behind(self) -> int:
         """Offered events so far neither received nor filtered."""
         return sum(self.account(self.wd.done_so_far()).short.values())
+
+    def finish(
+        self,
+        gen: dict[str, Any] | None,
+        done: dict[str, int],
+        t_end: float,
+        lag: float,
+        rate: float,
+        filters: str,
+    ) -> Step:
+        """The step's figures: `gen` what the generator said (None: cut short), `done` its count of
+        each kind, `t_end` when the load ended, `lag` how long after that the sensor had it all."""
+        s = self.s
+        wall, cpu, events = time.perf_counter() - self.wall0, _cpu() - self.cpu0, s.events - self.events0
+        time.sleep(0.1)  # the kernel's loss counters, and the stragglers of the load
+        a = self.account(done)
+        ops = sum(done.get(k, 0) for k in loadgen.OP_KINDS)
+        gen_wall = gen["wall_s"] if gen is not None else t_end - self.wall0
+        achieved = ops / gen_wall if gen_wall > 0 else 0.0
+        offered = sum(a.offered.values())
+        return Step(
+            sensor=s.name,
+            filters=filters,
+            kind=self.load.kind,
+            offered_per_s=rate,
+            achieved_per_s=achieved,
+            ops=ops,
+            kinds=dict(done),
+            offered_events=offered,
+            received=sum(a.received.values()),
+            filtered=sum(a.filtered.values()),
+            lost=a.lost_total,
+            missing=a.missing,
+            lag_s=lag,
+            events=events,
+            events_per_s=events / wall,
+            offered_events_per_s=offered / gen_wall if gen_wall > 0 else 0.0,
+            sensor_cpu_share=cpu / wall,
+            cpu_per_1k_offered=cpu * 1000 / offered if offered else math.nan,
+            cpu_per_1k_eps=cpu * 1000 / events if events else math.nan,
+            gen_cpu_us_per_op=(gen["cpu_s"] / ops * 1e6) if gen is not None and ops else math.nan,
+            aborted=gen is None,
+            holds=gen is not None and a.complete and lag <= MAX_LAG_SHARE * gen_wall,
+            ceiling=bool(rate) and achieved < CEILING_SHARE * rate,
+            lost_by_cause=a.lost,
+            offered_by_kind=a.offered,
+            received_by_kind=a.received,
+            filtered_by_kind=a.filtered,
+            short_by_kind=a.short,
+            received_by_type=s.match.counts(),
+        )
 
     def wait_all(self, ops: Mapping[str, int], t_end: float) -> float:
         """Wait until every offered event is received or filtered, or nothing more came for a
@@ -551,64 +595,7 @@ def run_step(
     t_end = time.perf_counter()
     done = gen["kinds"] if gen is not None else wd.done_so_far()
     lag = run.wait_all(done, t_end)
-    wall, cpu, events = time.perf_counter() - run.wall0, _cpu() - run.cpu0, s.events - run.events0
-    time.sleep(0.1)  # the kernel's loss counters, and the stragglers of the load
-    a = run.account(done)
-    ops = sum(done.get(k, 0) for k in loadgen.OP_KINDS)
-    gen_wall = gen["wall_s"] if gen is not None else t_end - run.wall0
-    return _step(s, kind, filters, rate, gen, done, ops, gen_wall, a, lag, wall, cpu, events)
-
-
-def _step(
-    s: Sensor,
-    kind: str,
-    filters: str,
-    rate: float,
-    gen: dict[str, Any] | None,
-    done: dict[str, int],
-    ops: int,
-    gen_wall: float,
-    a: Account,
-    lag: float,
-    wall: float,
-    cpu: float,
-    events: int,
-) -> Step:
-    """The step's figures from its accounting and its marks."""
-    achieved = ops / gen_wall if gen_wall > 0 else 0.0
-    offered = sum(a.offered.values())
-    aborted = gen is None
-    return Step(
-        sensor=s.name,
-        filters=filters,
-        kind=kind,
-        offered_per_s=rate,
-        achieved_per_s=achieved,
-        ops=ops,
-        kinds=dict(done),
-        offered_events=offered,
-        received=sum(a.received.values()),
-        filtered=sum(a.filtered.values()),
-        lost=a.lost_total,
-        missing=a.missing,
-        lag_s=lag,
-        events=events,
-        events_per_s=events / wall,
-        offered_events_per_s=offered / gen_wall if gen_wall > 0 else 0.0,
-        sensor_cpu_share=cpu / wall,
-        cpu_per_1k_offered=cpu * 1000 / offered if offered else math.nan,
-        cpu_per_1k_eps=cpu * 1000 / events if events else math.nan,
-        gen_cpu_us_per_op=(gen["cpu_s"] / ops * 1e6) if gen is not None and ops else math.nan,
-        aborted=aborted,
-        holds=not aborted and a.complete and lag <= MAX_LAG_SHARE * gen_wall,
-        ceiling=bool(rate) and achieved < CEILING_SHARE * rate,
-        lost_by_cause=a.lost,
-        offered_by_kind=a.offered,
-        received_by_kind=a.received,
-        filtered_by_kind=a.filtered,
-        short_by_kind=a.short,
-        received_by_type=s.match.counts(),
-    )
+    return run.finish(gen, done, t_end, lag, rate, filters)
 
 
 def _bisect(best: float, bad: float, kind: str) -> float:
