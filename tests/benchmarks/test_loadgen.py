@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ loadgen = importlib.import_module("loadgen")
 def _mix(tmp_path: Path, *args: str) -> dict[str, Any]:
     need(shutil.which("gcc") or shutil.which("cc"), "the mix needs gcc to build benchmarks/loadgen_mix.c")
     cmd = [sys.executable, str(BENCHMARKS / "loadgen.py"), "mix", "--dir", str(tmp_path), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # where the library is built: gone after the test
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120, env=env)
     assert out.stdout.splitlines()[0] == "go"
     res: dict[str, Any] = json.loads(out.stdout.splitlines()[-1])
     return res
