@@ -51,8 +51,11 @@ or count. The side events of an exec (the child's fork, loader opens, exit) are 
    * the sensor had all of it at most 0.1 x the step's length after the load ended: a rate the
      sensor only absorbs by queueing does not hold (a step whose sensor falls more than
      max(1 s, 0.1 x the step) of load behind is cut short).
-   The highest step that holds is the **highest sustained rate without loss**; if the generator
-   itself could not reach the rate offered, the figure is a lower bound.
+   After each step the benchmark waits until the sensor has every offered event or has caught up
+   with the load's end (it handled an event stamped 50 ms after it: what has not arrived then is
+   lost or missing), at most 60 s, so that no step inherits the previous one's backlog and
+   "missing" means missing. The highest step that holds is the **highest sustained rate without
+   loss**; if the generator itself could not reach the rate offered, the figure is a lower bound.
 3. **bursts**: ``--opens`` opens and ``--execs`` execs at full speed through the agent (100,000 and
    10,000; ``--quick``: 20,000 and 1,000), first filter setting only: received, filtered, lost per
    cause, missing (neither received, filtered nor counted lost: must be 0).
@@ -121,6 +124,11 @@ MAX_LAG_SHARE = 0.1
 #: the generator reached less than this share of the offered rate: its ceiling here (the machine's,
 #: or the machine's with the sensor running), not the sensor's
 CEILING_SHARE = 0.9
+#: the sensor handled an event stamped this long after the load's end: it has caught up (the ring
+#: buffer is about in time order), what has not arrived will not
+CAUGHT_UP_NS = 50_000_000
+#: how long after the load a step waits for the sensor to have it all, or catch up
+SETTLE_S = 60.0
 
 
 def _cpu() -> float:
@@ -139,6 +147,8 @@ class Matcher:
 
     def __init__(self) -> None:
         self.by_type: dict[str, int] = {}
+        #: evt.time of the latest event handled (of any process)
+        self.latest = 0
         self.pid = -1
         self.since = 1 << 63
         self.marker = "\0"
@@ -148,8 +158,9 @@ class Matcher:
         self.since, self.marker, self.pid = since_ns, marker, pid
 
     def __call__(self, data: dict[str, Any]) -> None:
+        self.latest = t = data["evt.time"]
         if data.get("proc.pid") == self.pid:
-            if data["evt.time"] >= self.since:
+            if t >= self.since:
                 t = data["evt.type"]
                 by = self.by_type
                 by[t] = by.get(t, 0) + 1
@@ -472,6 +483,9 @@ class Step:
     aborted: bool
     holds: bool
     ceiling: bool
+    #: the sensor had every offered event, or caught up with the load's end, within SETTLE_S:
+    #: else `missing` may still arrive
+    settled: bool = True
     lost_by_cause: dict[str, int] = field(default_factory=dict)
     offered_by_kind: dict[str, int] = field(default_factory=dict)
     received_by_kind: dict[str, int] = field(default_factory=dict)
@@ -511,12 +525,14 @@ class _Run:
         gen: dict[str, Any] | None,
         done: dict[str, int],
         t_end: float,
-        lag: float,
+        waited: tuple[float, bool],
         rate: float,
         filters: str,
     ) -> Step:
         """The step's figures: `gen` what the generator said (None: cut short), `done` its count of
-        each kind, `t_end` when the load ended, `lag` how long after that the sensor had it all."""
+        each kind, `t_end` when the load ended, `waited` how long after that the sensor had it all
+        (or caught up) and whether it did (:meth:`wait_all`)."""
+        lag, settled = waited
         s = self.s
         wall, cpu, events = time.perf_counter() - self.wall0, _cpu() - self.cpu0, s.events - self.events0
         time.sleep(0.1)  # the kernel's loss counters, and the stragglers of the load
@@ -547,7 +563,8 @@ class _Run:
             cpu_per_1k_eps=cpu * 1000 / events if events else math.nan,
             gen_cpu_us_per_op=(gen["cpu_s"] / ops * 1e6) if gen is not None and ops else math.nan,
             aborted=gen is None,
-            holds=gen is not None and a.complete and lag <= MAX_LAG_SHARE * gen_wall,
+            holds=gen is not None and settled and a.complete and lag <= MAX_LAG_SHARE * gen_wall,
+            settled=settled,
             ceiling=bool(rate) and achieved < CEILING_SHARE * rate,
             lost_by_cause=a.lost,
             offered_by_kind=a.offered,
@@ -557,20 +574,24 @@ class _Run:
             received_by_type=s.match.counts(),
         )
 
-    def wait_all(self, ops: Mapping[str, int], t_end: float) -> float:
-        """Wait until every offered event is received or filtered, or nothing more came for a
-        second: how long after the load that was."""
-        last, last_t = -1, t_end
+    def wait_all(self, ops: Mapping[str, int], t_end: float, end_ns: int) -> tuple[float, bool]:
+        """Wait until every offered event is received or filtered, or the sensor has caught up
+        with the load's end (`end_ns`, on evt.time's clock: it handled an event stamped after it,
+        so what has not arrived is lost or missing) or had nothing for a second: (how long after
+        the load that was, whether it settled so within SETTLE_S)."""
+        s = self.s
+        events, idle_t = s.events, t_end
         while True:
-            a = self.account(ops)
-            short = sum(a.short.values())
+            short = any(self.account(ops).short.values())
             now = time.perf_counter()
-            if not short:
-                return now - t_end
-            if short != last:
-                last, last_t = short, now
-            elif now - last_t > 1.0 or now - t_end > 60:
-                return last_t - t_end
+            if not short or s.match.latest >= end_ns + CAUGHT_UP_NS:
+                return now - t_end, True
+            if s.events != events:
+                events, idle_t = s.events, now
+            elif now - idle_t > 1.0:
+                return idle_t - t_end, True
+            if now - t_end > SETTLE_S:
+                return now - t_end, False
             time.sleep(0.01)
 
 
@@ -594,8 +615,8 @@ def run_step(
     gen = _run_gen(wd.command(load, rate, seconds, count), run.ready, keeping_up)
     t_end = time.perf_counter()
     done = gen["kinds"] if gen is not None else wd.done_so_far()
-    lag = run.wait_all(done, t_end)
-    return run.finish(gen, done, t_end, lag, rate, filters)
+    waited = run.wait_all(done, t_end, s.now_ns())
+    return run.finish(gen, done, t_end, waited, rate, filters)
 
 
 def _bisect(best: float, bad: float, kind: str) -> float:
@@ -663,7 +684,9 @@ def _verdict(st: Step) -> str:
     """Why a step holds or not: lost per cause, offered events short per kind, lag."""
     if st.holds:
         return "yes"
-    if st.aborted:
+    if not st.settled:
+        why = f"not caught up {st.lag_s:.0f} s after the load"
+    elif st.aborted:
         why = "cut short: fell behind"
     elif st.lost:
         why = "lost " + ", ".join(f"{c} {n:,}" for c, n in st.lost_by_cause.items())
@@ -675,6 +698,8 @@ def _verdict(st: Step) -> str:
 
 
 def _burst_verdict(st: Step) -> str:
+    if not st.settled:
+        return f"burst: not caught up {st.lag_s:.0f} s after it"
     if st.missing:
         return f"burst: {st.missing:,} MISSING"
     if st.received + st.filtered >= st.offered_events and not st.lost:
