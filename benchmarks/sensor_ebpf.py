@@ -158,9 +158,9 @@ class Matcher:
         self.since, self.marker, self.pid = since_ns, marker, pid
 
     def __call__(self, data: dict[str, Any]) -> None:
-        self.latest = t = data["evt.time"]
+        self.latest = ts = data["evt.time"]
         if data.get("proc.pid") == self.pid:
-            if t >= self.since:
+            if ts >= self.since:
                 t = data["evt.type"]
                 by = self.by_type
                 by[t] = by.get(t, 0) + 1
