@@ -185,11 +185,11 @@ class _Counted:
     def evttypes(self) -> frozenset[str]:
         return self.backend.evttypes
 
-    def counters(self) -> tuple[dict[str, int], dict[str, int]]:
+    def counters(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """Events lost so far, per cause (the kernel's counters, the agent's queue), and records the
-        kernel's filters dropped on purpose, per event type."""
+        kernel's filters dropped on purpose, per event type and per cause (failed_call, no_interest)."""
         st = self.backend.refresh_stats()
-        return dict(st.lost), dict(st.filtered)
+        return dict(st.lost), dict(st.filtered), dict(getattr(st, "filtered_by_cause", {}))
 
     def now_ns(self) -> int:
         """Now, on the clock of the events' evt.time."""
@@ -491,6 +491,8 @@ class Step:
     received_by_kind: dict[str, int] = field(default_factory=dict)
     filtered_by_kind: dict[str, int] = field(default_factory=dict)
     short_by_kind: dict[str, int] = field(default_factory=dict)
+    #: the kernel filters' counters' increase over the step by cause, every event type (machine-wide)
+    filtered_by_cause: dict[str, int] = field(default_factory=dict)
     received_by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -500,7 +502,7 @@ class _Run:
     def __init__(self, s: Sensor, wd: Workdir, load: Load) -> None:
         self.s, self.wd, self.load = s, wd, load
         self.kinds = followed_kinds(s.evttypes)
-        self.lost0, self.filtered0 = s.counters()
+        self.lost0, self.filtered0, self.causes0 = s.counters()
         self.cpu0 = self.wall0 = 0.0
         self.events0 = 0
 
@@ -512,7 +514,7 @@ class _Run:
 
     def account(self, ops: Mapping[str, int]) -> Account:
         """The step's accounting now, for `ops` (the generator's count of each kind)."""
-        lost, filtered = self.s.counters()
+        lost, filtered, _ = self.s.counters()
         received = self.s.match.counts()
         return account(ops, self.kinds, received, _delta(filtered, self.filtered0), _delta(lost, self.lost0))
 
@@ -537,6 +539,7 @@ class _Run:
         wall, cpu, events = time.perf_counter() - self.wall0, _cpu() - self.cpu0, s.events - self.events0
         time.sleep(0.1)  # the kernel's loss counters, and the stragglers of the load
         a = self.account(done)
+        causes = _delta(s.counters()[2], self.causes0)
         ops = sum(done.get(k, 0) for k in loadgen.OP_KINDS)
         gen_wall = gen["wall_s"] if gen is not None else t_end - self.wall0
         achieved = ops / gen_wall if gen_wall > 0 else 0.0
@@ -571,6 +574,7 @@ class _Run:
             received_by_kind=a.received,
             filtered_by_kind=a.filtered,
             short_by_kind=a.short,
+            filtered_by_cause=causes,
             received_by_type=s.match.counts(),
         )
 
@@ -729,36 +733,43 @@ def shares(kinds: Mapping[str, int]) -> str:
     return ", ".join(parts) + f" (+ close {kinds.get('close', 0):,}, failed {kinds.get('failed', 0):,})"
 
 
+def _best_lines(key: str, st: Step, machine: float, steps: list[Step]) -> list[str]:
+    """What the best step of one filter setting, sensor and load says, and the first step above it."""
+    pad = " " * 26
+    bound = ">= " if st.ceiling else ""
+    lines = [
+        f"highest sustained without loss: {bound}{st.achieved_per_s:,.0f} ops/s "
+        f"= {st.achieved_per_s / machine:.3f} x the machine's {machine:,.0f}/s; "
+        f"offered {st.offered_events_per_s:,.0f} events/s, delivered {st.events_per_s:,.0f} events/s, "
+        f"{st.sensor_cpu_share:.2f} core: {st.cpu_per_1k_offered:.4f} core per 1,000 offered events/s "
+        f"({st.cpu_per_1k_offered * 1000:.2f} us), {st.cpu_per_1k_eps:.4f} per 1,000 delivered "
+        f"({st.cpu_per_1k_eps * 1000:.2f} us)",
+        f"{pad}offered events: {st.offered_events:,}, received {st.received:,}, filtered in the kernel "
+        f"{st.filtered:,} (all types, machine-wide, by cause: "
+        + (", ".join(f"{c} {n:,}" for c, n in st.filtered_by_cause.items()) or "none")
+        + ")",
+    ]
+    if st.kind == "mix":
+        lines.append(f"{pad}there the mix was: {shares(st.kinds)}")
+    above = [
+        x for x in steps if f"{x.filters}/{x.sensor}/{x.kind}" == key and x.offered_per_s > st.offered_per_s
+    ]
+    if above:
+        first = min(above, key=lambda x: x.offered_per_s)
+        lines.append(f"{pad}above it, at {first.offered_per_s:,.0f}/s: {_verdict(first)}")
+    return lines
+
+
 def _summary(best: dict[str, Step | None], base: dict[str, dict[str, Any]], steps: list[Step]) -> list[str]:
     lines = []
     for key, st in best.items():
         filters, sensor, kind = key.split("/")
-        machine = base[kind]["ops_per_s"]
-        head = f"{sensor:8} filters {filters:3} {kind:5}"
+        head = f"{sensor:8} filters {filters:3} {kind:6}"
         if st is None:
             lines.append(f"{head} no step held (the lowest rates already lost or lagged)")
             continue
-        bound = ">= " if st.ceiling else ""
-        lines.append(
-            f"{head} highest sustained without loss: {bound}{st.achieved_per_s:,.0f} ops/s "
-            f"= {st.achieved_per_s / machine:.3f} x the machine's {machine:,.0f}/s; "
-            f"offered {st.offered_events_per_s:,.0f} events/s, delivered {st.events_per_s:,.0f} events/s, "
-            f"{st.sensor_cpu_share:.2f} core: {st.cpu_per_1k_offered:.4f} core per 1,000 offered events/s "
-            f"({st.cpu_per_1k_offered * 1000:.2f} us), {st.cpu_per_1k_eps:.4f} per 1,000 delivered "
-            f"({st.cpu_per_1k_eps * 1000:.2f} us)"
-        )
-        if kind == "mix":
-            lines.append(f"{'':8} {'':11} {'':5} there the mix was: {shares(st.kinds)}")
-        above = [
-            x
-            for x in steps
-            if f"{x.filters}/{x.sensor}/{x.kind}" == key and x.offered_per_s > st.offered_per_s
-        ]
-        if above:
-            first = min(above, key=lambda x: x.offered_per_s)
-            lines.append(
-                f"{'':8} {'':11} {'':5} above it, at {first.offered_per_s:,.0f}/s: {_verdict(first)}"
-            )
+        first, *rest = _best_lines(key, st, base[kind]["ops_per_s"], steps)
+        lines += [f"{head} {first}", *rest]
     return lines
 
 
