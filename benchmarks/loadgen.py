@@ -3,7 +3,7 @@ sensor's CPU can be measured apart from the load's.
 
     python benchmarks/loadgen.py open --dir D [--absent] [--rate R] [--seconds S | --count N] [--progress F] [--wait]
     python benchmarks/loadgen.py exec --marker M [--rate R] [--seconds S | --count N] [--progress F] [--wait]
-    python benchmarks/loadgen.py mix --dir D --marker M [--rate R] [--exec-max E] [--seconds S] [--progress F] [--wait]
+    python benchmarks/loadgen.py mix --dir D --marker M [--rate R] [--exec-max E] [--threads N] [--seconds S] [--progress F] [--wait]
 
 ``open``: open(2) + close(2) of the files of directory D in turn (create D's files first; with
 ``--absent``: opens of files of D that do not exist, which fail);
@@ -14,9 +14,10 @@ cost per call would otherwise be the ceiling) called through ctypes: read-only o
 libraries, ``/etc`` basics and ``/proc`` files gen_events.py names and of application files in D
 (30/20/12/38 %, as gen_events.py draws them), write opens of log files in D, ``socket`` +
 ``connect`` + ``accept`` on a loopback listener, ``renameat2`` and ``unlinkat`` of temporary files
-in D, ``dup2``, a ``socket`` alone, and execs of ``/bin/true M`` (vfork + execve, reaped by the
-kernel) from a second thread. Shares of the operations (:func:`mix_shares`): open 78 %, exec 10 %,
-socket 3.6 %, connect 3.1 %, accept 3.1 %, unlinkat 1 %, renameat2 0.8 %, dup2 0.5 % (gen_events.py's
+in D, ``dup2``, a ``socket`` alone (in ``--threads`` threads, 1 by default, sharing the rate), and
+execs of ``/bin/true M`` (vfork + execve, reaped by the kernel) from a thread of their own. Shares
+of the operations (:func:`mix_shares`): open 77 %, exec 10 %, socket 3.6 %, connect 3.1 %, accept
+3.1 %, unlinkat 1 %, renameat2 0.8 %, dup2 0.5 % (gen_events.py's
 shares without ``setuid``, ``clone`` (threads) and ``close``, and without its 0.7 % of attack-like
 events; a connect needs its socket). Each open and socket is closed: close is counted apart, not
 as an operation. Execs are bounded by the machine (about 1,400/s here, a whole core): they run at
@@ -263,9 +264,9 @@ class Mix:
             ctypes.c_char_p,
         ]
         lib.mix_init.restype = ctypes.c_int
-        for f in (lib.mix_run, lib.mix_exec):
-            f.argtypes = [ctypes.c_long]
-            f.restype = ctypes.c_long
+        lib.mix_run.argtypes = [ctypes.c_long, ctypes.c_long]
+        lib.mix_exec.argtypes = [ctypes.c_long]
+        lib.mix_run.restype = lib.mix_exec.restype = ctypes.c_long
         blob = b"".join(p.encode() + b"\0" for p in mix_paths(Path(directory)))
         rc = lib.mix_init(
             ctypes.addressof(counters.array),
@@ -277,8 +278,13 @@ class Mix:
         )
         if rc != 0:
             raise SystemExit(f"loadgen: mix set-up failed: {os.strerror(ctypes.get_errno()) or rc}")
-        self.run: Callable[[int], int] = lib.mix_run
+        self._run = lib.mix_run
         self.execs: Callable[[int], int] = lib.mix_exec
+
+    def runner(self, thread: int) -> Callable[[int], int]:
+        """The operations of the mix's thread `thread` (its own temporary files and place in the cycle)."""
+        run = self._run
+        return lambda n: int(run(thread, n))
 
 
 def generate(
@@ -314,25 +320,30 @@ def generate(
     return n, now - t0
 
 
-def run_mix(mix: Mix, rate: float, exec_max: float, seconds: float) -> float:
+def run_mix(mix: Mix, rate: float, exec_max: float, seconds: float, threads: int = 1) -> float:
     """The mix for `seconds`: execs in a thread at their share of `rate` (at most `exec_max`/s),
-    the rest in this one; the loop's wall seconds."""
+    the rest in `threads` threads sharing the rest of the rate; the wall seconds until all ended."""
     x_rate = mix_exec_rate(rate, exec_max)
-    t = None
+    each = max(rate - x_rate, 0.0) / threads if rate else 0.0
+    jobs = [
+        threading.Thread(target=generate, args=(mix.runner(i), each, seconds, None, None))
+        for i in range(threads)
+    ]
     if x_rate > 0:
-        t = threading.Thread(target=generate, args=(mix.execs, x_rate, seconds, None, None), daemon=True)
-        t.start()
-    _, wall = generate(mix.run, max(rate - x_rate, 0.0) if rate else 0.0, seconds, None, None)
-    if t is not None:
-        t.join()
-    return wall
+        jobs.append(threading.Thread(target=generate, args=(mix.execs, x_rate, seconds, None, None)))
+    t0 = time.perf_counter()
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join()
+    return time.perf_counter() - t0
 
 
 def _loop(args: argparse.Namespace, counters: Counters) -> Callable[[], float]:
     """The load's loop, set up (files listed, library loaded): run it, get its wall seconds."""
     if args.kind == "mix":
         mix = Mix(args.dir, args.marker, counters)
-        return lambda: run_mix(mix, args.rate, args.exec_max, args.seconds)
+        return lambda: run_mix(mix, args.rate, args.exec_max, args.seconds, args.threads)
     if args.kind == "open" and args.absent:
         op, put = _absent_opener(args.dir), counters.setter("open", "failed")
     elif args.kind == "open":
@@ -350,6 +361,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--marker", default="stockade-loadgen", help="exec, mix: /bin/true's argument")
     ap.add_argument("--rate", type=float, default=0.0, help="operations per second (0: full speed)")
     ap.add_argument("--exec-max", type=float, default=DEFAULT_EXEC_MAX, help="mix: execs per second at most")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="mix: threads sharing the rate (besides the execs')"
+    )
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--count", type=int, default=None, help="stop after this many operations instead")
     ap.add_argument("--progress", help=f"file whose first {PROGRESS_BYTES} bytes get the running counts")

@@ -4,8 +4,9 @@
  *
  * mix_init() takes the counters (one u64 per kind, in the progress file loadgen.py shares with the
  * benchmark), the read-only paths to open in turn, the work directory, the exec marker and the
- * schedule (one letter per unit, cycled); mix_run(n) runs units until at least n counted
- * operations are done and returns how many; mix_exec(n) spawns n `/bin/true MARKER` (vfork +
+ * schedule (one letter per unit, cycled); mix_run(t, n) runs units in the calling thread (the mix's
+ * thread t: its own temporary files and place in the cycle) until at least n counted operations are
+ * done and returns how many; mix_exec(n) spawns n `/bin/true MARKER` (vfork +
  * execve; children reaped by the kernel: SIGCHLD is ignored).
  *
  * Units: R open(read path, O_RDONLY) + close; W open(log, O_WRONLY|O_CREAT|O_APPEND) + close;
@@ -29,13 +30,21 @@
 
 enum { K_OPEN, K_EXEC, K_SOCKET, K_CONNECT, K_ACCEPT, K_DUP2, K_UNLINKAT, K_RENAMEAT2, K_CLOSE, K_FAILED };
 
-static volatile uint64_t *cnt;
+static uint64_t *cnt;
 static char **paths;
-static long npaths, ipath;
+static long npaths;
 static char *sched;
-static long nsched, isched;
-static char logpath[4][512], tmppath[512], finalpath[512], tmp2path[512];
-static long ilog;
+static long nsched;
+static char workdir[400];
+static char logpath[4][512];
+/* each thread its own place in the paths and the schedule, and its own temporary files */
+static __thread long ipath, isched, ilog;
+static __thread char tmppath[512], finalpath[512], tmp2path[512];
+static __thread int thread_ready;
+static __thread long ithread;
+
+/* counted with atomic adds: several threads count into the same slots */
+#define COUNT(k) __atomic_fetch_add(&cnt[k], 1, __ATOMIC_RELAXED)
 static int listener = -1, devnull = -1;
 static struct sockaddr_in laddr;
 static char *exec_argv[3];
@@ -45,30 +54,30 @@ static const char *TRUE_BIN = "/bin/true";
 
 static void cls(int fd) {
     if (fd < 0) {
-        cnt[K_FAILED]++;
+        COUNT(K_FAILED);
         return;
     }
     close(fd);
-    cnt[K_CLOSE]++;
+    COUNT(K_CLOSE);
 }
 
 static long opened(int fd) {
-    cnt[K_OPEN]++;
+    COUNT(K_OPEN);
     cls(fd);
     return 1;
 }
 
 static long connection(void) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cnt[K_SOCKET]++;
+    COUNT(K_SOCKET);
     if (s < 0) {
-        cnt[K_FAILED]++;
+        COUNT(K_FAILED);
         return 1;
     }
-    if (connect(s, (struct sockaddr *)&laddr, sizeof laddr) != 0) cnt[K_FAILED]++;
-    cnt[K_CONNECT]++;
+    if (connect(s, (struct sockaddr *)&laddr, sizeof laddr) != 0) COUNT(K_FAILED);
+    COUNT(K_CONNECT);
     int a = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    cnt[K_ACCEPT]++;
+    COUNT(K_ACCEPT);
     cls(a); /* the accepted side first: it resets (linger 0), so neither side waits */
     cls(s);
     return 3;
@@ -86,27 +95,27 @@ static long unit(char u) {
         return opened(open(logpath[ilog], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     case 'T':
         opened(open(tmppath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (syscall(SYS_renameat2, AT_FDCWD, tmppath, AT_FDCWD, finalpath, 0) != 0) cnt[K_FAILED]++;
-        cnt[K_RENAMEAT2]++;
-        if (syscall(SYS_unlinkat, AT_FDCWD, finalpath, 0) != 0) cnt[K_FAILED]++;
-        cnt[K_UNLINKAT]++;
+        if (syscall(SYS_renameat2, AT_FDCWD, tmppath, AT_FDCWD, finalpath, 0) != 0) COUNT(K_FAILED);
+        COUNT(K_RENAMEAT2);
+        if (syscall(SYS_unlinkat, AT_FDCWD, finalpath, 0) != 0) COUNT(K_FAILED);
+        COUNT(K_UNLINKAT);
         return 3;
     case 'U':
         opened(open(tmp2path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (syscall(SYS_unlinkat, AT_FDCWD, tmp2path, 0) != 0) cnt[K_FAILED]++;
-        cnt[K_UNLINKAT]++;
+        if (syscall(SYS_unlinkat, AT_FDCWD, tmp2path, 0) != 0) COUNT(K_FAILED);
+        COUNT(K_UNLINKAT);
         return 2;
     case 'N':
         return connection();
     case 'S': {
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        cnt[K_SOCKET]++;
+        COUNT(K_SOCKET);
         cls(s);
         return 1;
     }
     case 'D':
-        if (syscall(SYS_dup2, devnull, DUP_TARGET) < 0) cnt[K_FAILED]++;
-        cnt[K_DUP2]++;
+        if (syscall(SYS_dup2, devnull, DUP_TARGET + ithread) < 0) COUNT(K_FAILED);
+        COUNT(K_DUP2);
         return 1;
     default:
         return 1;
@@ -129,7 +138,7 @@ static int listen_loopback(void) {
 }
 
 /* `blob`: the read paths, each ended by a NUL; `schedule`: unit letters. 0, or -1 (errno set). */
-int mix_init(uint64_t *counters, const char *blob, long blob_len, const char *workdir, const char *marker,
+int mix_init(uint64_t *counters, const char *blob, long blob_len, const char *dir, const char *marker,
              const char *schedule) {
     cnt = counters;
     npaths = 0;
@@ -144,10 +153,8 @@ int mix_init(uint64_t *counters, const char *blob, long blob_len, const char *wo
     }
     sched = strdup(schedule);
     nsched = strlen(sched);
+    snprintf(workdir, sizeof workdir, "%s", dir);
     for (int i = 0; i < 4; i++) snprintf(logpath[i], sizeof logpath[i], "%s/log/app-%d.log", workdir, i);
-    snprintf(tmppath, sizeof tmppath, "%s/tmp/state.json.tmp", workdir);
-    snprintf(finalpath, sizeof finalpath, "%s/tmp/state.json", workdir);
-    snprintf(tmp2path, sizeof tmp2path, "%s/tmp/upload.part", workdir);
     exec_argv[0] = (char *)TRUE_BIN;
     exec_argv[1] = strdup(marker);
     exec_argv[2] = NULL;
@@ -157,7 +164,20 @@ int mix_init(uint64_t *counters, const char *blob, long blob_len, const char *wo
     return listen_loopback();
 }
 
-long mix_run(long n) {
+/* the calling thread's own temporary files and starting places (thread `t` of the mix) */
+static void thread_init(long t) {
+    ithread = t;
+    snprintf(tmppath, sizeof tmppath, "%s/tmp/state-%ld.json.tmp", workdir, t);
+    snprintf(finalpath, sizeof finalpath, "%s/tmp/state-%ld.json", workdir, t);
+    snprintf(tmp2path, sizeof tmp2path, "%s/tmp/upload-%ld.part", workdir, t);
+    ipath = (t * 37) % npaths;
+    isched = (t * 1013) % nsched;
+    thread_ready = 1;
+}
+
+/* units of the schedule until at least n operations are done, in the calling thread (thread `t`) */
+long mix_run(long t, long n) {
+    if (!thread_ready) thread_init(t);
     long done = 0;
     while (done < n) {
         done += unit(sched[isched]);
@@ -178,8 +198,8 @@ static __attribute__((noinline)) pid_t spawn_true(void) {
 
 long mix_exec(long n) {
     for (long i = 0; i < n; i++) {
-        if (spawn_true() < 0) cnt[K_FAILED]++;
-        cnt[K_EXEC]++;
+        if (spawn_true() < 0) COUNT(K_FAILED);
+        COUNT(K_EXEC);
     }
     return n;
 }

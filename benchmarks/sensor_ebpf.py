@@ -3,6 +3,7 @@ events/s, for plain opens and for a realistic mix, against this machine's own ra
 load measured in the same run (root; the eBPF program must be built: scripts/build-bpf.sh).
 
     .venv/bin/python benchmarks/sensor_ebpf.py --sustained [--quick] [--compare-filters] [--json]
+        [--kernel-filters on|off] [--loads open,mix,absent,exec] [--exec-max E] [--mix-threads N]
     .venv/bin/python benchmarks/sensor_ebpf.py [--opens N] [--execs N] [--json]   # bursts only
 
 The load comes from benchmarks/loadgen.py, a separate process, so that the sensor's CPU (this
@@ -14,7 +15,9 @@ process's user + sys time, all threads) is measured apart from the load's:
   write opens, ``socket`` + ``connect`` + ``accept`` on loopback, ``renameat2``, ``unlinkat``,
   ``dup2``, and execs of ``/bin/true MARKER`` (10 % of the operations up to ``--exec-max`` per second:
   this machine spawns about 1,400/s with a whole core). The generator counts every operation by kind
-  and the report says what share each kind really had;
+  and the report says what share each kind really had. It runs in one thread (and one for the
+  execs): the load on the core the sensor does not use; ``--mix-threads N`` shares the rate among N
+  (a higher ceiling where the sensor needs little of its core: with the kernel's filters on);
 * **absent** (``--loads ...,absent``): opens of files that do not exist (they fail), for the kernel's
   failed-call prefilter (``sensor.kernel_prefilter``: dropped when no loaded rule reads failed opens);
 * **exec** (``--loads ...,exec``; always in the bursts): ``/bin/true MARKER`` spawned and reaped one at
@@ -306,9 +309,10 @@ class Load:
 class Workdir:
     """The benchmark's temporary directory: the file trees, the SQLite store, the progress counters."""
 
-    def __init__(self, exec_max: float) -> None:
+    def __init__(self, exec_max: float, mix_threads: int = 1) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="stockade-bench-ebpf-"))
         self.exec_max = exec_max
+        self.mix_threads = mix_threads
         self.progress = self.root / "progress"
         self.progress.write_bytes(b"\0" * loadgen.PROGRESS_BYTES)
         fd = os.open(self.progress, os.O_RDWR)
@@ -341,7 +345,7 @@ class Workdir:
         if load.kind == "absent":
             cmd.append("--absent")
         if load.kind == "mix":
-            cmd += ["--exec-max", str(self.exec_max)]
+            cmd += ["--exec-max", str(self.exec_max), "--threads", str(self.mix_threads)]
         cmd += ["--count", str(count)] if count is not None else ["--seconds", str(seconds)]
         return cmd
 
@@ -789,6 +793,7 @@ class _Plan:
     #: the kernel filters' settings to run, in order ("on", "off")
     filters: list[str]
     exec_max: float
+    mix_threads: int
     #: how long the machine alone runs each baseline
     base_s: float
 
@@ -810,6 +815,7 @@ class _Plan:
             rates={k: v[1::2] if quick else v for k, v in RATES.items()},
             filters=filters,
             exec_max=args.exec_max,
+            mix_threads=args.mix_threads,
             base_s=1.0 if quick else 2.0,
         )
 
@@ -875,7 +881,7 @@ def _agent(wd: Workdir, plan: _Plan, f: _Findings, filters: str, bursts: bool) -
 
 def _measure(plan: _Plan) -> _Findings:
     f = _Findings(runs={k: [] for k in plan.base_kinds})
-    wd = Workdir(plan.exec_max)
+    wd = Workdir(plan.exec_max, plan.mix_threads)
     try:
         for _ in range(2):  # the machine alone, before and (below) after: the best run counts
             for kind in f.runs:
@@ -940,6 +946,9 @@ def main() -> int:
     ap.add_argument(
         "--exec-max", type=float, default=loadgen.DEFAULT_EXEC_MAX, help="mix: execs per second at most"
     )
+    ap.add_argument(
+        "--mix-threads", type=int, default=1, help="mix: the generator's threads (besides the execs')"
+    )
     ap.add_argument("--opens", type=int, default=None, help="burst of opens at full speed (agent)")
     ap.add_argument("--execs", type=int, default=None, help="burst of execs at full speed (agent)")
     got = harness.sensor_args(ap, NAME, ebpf=True)
@@ -955,6 +964,7 @@ def main() -> int:
     out["evttypes"] = sorted(f.evttypes)
     out["filters"] = plan.filters
     out["exec_max"] = plan.exec_max
+    out["mix_threads"] = plan.mix_threads
     out["mix_shares_target"] = loadgen.mix_shares()
     out["baseline"] = base
     out["baseline_runs"] = f.runs

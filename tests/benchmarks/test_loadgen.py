@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers import REPO, need
 
 BENCHMARKS = REPO / "benchmarks"
@@ -29,10 +31,10 @@ def _mix(tmp_path: Path, *args: str) -> dict[str, Any]:
     return res
 
 
-def test_the_mix_keeps_the_engine_benchmarks_proportions(tmp_path: Path) -> None:
-    r = _mix(
-        tmp_path, "--marker", "stockade-test-mix", "--rate", "20000", "--seconds", "0.5", "--exec-max", "40"
-    )
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_the_mix_keeps_the_engine_benchmarks_proportions(tmp_path: Path, threads: str) -> None:
+    args = ["--marker", "stockade-test-mix", "--rate", "20000", "--seconds", "0.5", "--exec-max", "40"]
+    r = _mix(tmp_path, *args, "--threads", threads)
     kinds = r["kinds"]
     assert kinds["failed"] == 0
     assert r["ops"] == sum(kinds[k] for k in loadgen.OP_KINDS) > 0
