@@ -70,7 +70,7 @@ workload, filtered events included) and per 1,000 events/s **delivered** (every 
 decoded in user space, the load's and the rest of the machine's).
 
 Progress goes to stderr; the table and the summary to stdout at the end (``--json``: everything).
-``--quick`` finishes in under a minute; the full run in about 4 minutes (``--compare-filters``: 7).
+``--quick`` finishes in under a minute; the full run in about 2-3 minutes (``--compare-filters``: 4-5).
 """
 
 from __future__ import annotations
