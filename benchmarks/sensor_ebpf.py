@@ -194,6 +194,10 @@ class _Counted:
         st = self.backend.refresh_stats()
         return dict(st.lost), dict(st.filtered), dict(getattr(st, "filtered_by_cause", {}))
 
+    def alerts(self) -> dict[str, int]:
+        """Alerts raised so far, per rule (none without an engine)."""
+        return {}
+
     def now_ns(self) -> int:
         """Now, on the clock of the events' evt.time."""
         return self.boot_ns + time.clock_gettime_ns(time.CLOCK_BOOTTIME)
@@ -280,6 +284,12 @@ class AgentSensor(_Counted):
 
     def rules(self) -> int:
         return int(self.runtime.engine.active_rules)
+
+    def alerts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (rule, _prio), n in list(self.runtime.pipeline.stats.alerts_by.items()):
+            out[rule] = out.get(rule, 0) + n
+        return out
 
     def bare(self) -> BareSensor:
         """The bare backend, built as this agent's runner builds its own (the same kernel filters)."""
@@ -497,6 +507,9 @@ class Step:
     short_by_kind: dict[str, int] = field(default_factory=dict)
     #: the kernel filters' counters' increase over the step by cause, every event type (machine-wide)
     filtered_by_cause: dict[str, int] = field(default_factory=dict)
+    #: alerts the agent raised in the step (the load's and the rest of the machine's), per rule
+    alerts: int = 0
+    alerts_by_rule: dict[str, int] = field(default_factory=dict)
     received_by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -507,6 +520,7 @@ class _Run:
         self.s, self.wd, self.load = s, wd, load
         self.kinds = followed_kinds(s.evttypes)
         self.lost0, self.filtered0, self.causes0 = s.counters()
+        self.alerts0 = s.alerts()
         self.cpu0 = self.wall0 = 0.0
         self.events0 = 0
 
@@ -544,6 +558,7 @@ class _Run:
         time.sleep(0.1)  # the kernel's loss counters, and the stragglers of the load
         a = self.account(done)
         causes = _delta(s.counters()[2], self.causes0)
+        alerts = _delta(s.alerts(), self.alerts0)
         ops = sum(done.get(k, 0) for k in loadgen.OP_KINDS)
         gen_wall = gen["wall_s"] if gen is not None else t_end - self.wall0
         achieved = ops / gen_wall if gen_wall > 0 else 0.0
@@ -579,6 +594,8 @@ class _Run:
             filtered_by_kind=a.filtered,
             short_by_kind=a.short,
             filtered_by_cause=causes,
+            alerts=sum(alerts.values()),
+            alerts_by_rule=alerts,
             received_by_type=s.match.counts(),
         )
 
@@ -651,32 +668,34 @@ def search(
         log(st)
         return st
 
-    best: Step | None = None
+    good: Step | None = None  # the highest rate offered that held
     bad: float | None = None
     for r in rates:
         st = step(r)
         if not st.holds:
             bad = r
             break
-        best = st
+        good = st
         if st.ceiling:
             break  # the machine cannot offer more
-    for _ in range(2 if best is None and bad is not None else 0):
+    for _ in range(2 if good is None and bad is not None else 0):
         bad = bad / 4 if bad is not None else 0
         st = step(bad)
         if st.holds:
-            best, bad = st, bad * 4
+            good, bad = st, bad * 4
             break
     for _ in range(refine):
-        if best is None or bad is None or bad / best.offered_per_s < 1.15:
+        if good is None or bad is None or bad / good.offered_per_s < 1.15:
             break
-        mid = _bisect(best.offered_per_s, bad, kind)
+        mid = _bisect(good.offered_per_s, bad, kind)
         st = step(mid)
         if st.holds:
-            best = st
+            good = st
         else:
             bad = mid
-    return steps, best
+    # the best: the highest rate reached without loss (at the generator's ceiling a higher rate
+    # offered may reach less)
+    return steps, max((x for x in steps if x.holds), key=lambda x: x.achieved_per_s, default=None)
 
 
 # -- reporting -----------------------------------------------------------------------------------
@@ -755,6 +774,9 @@ def _best_lines(key: str, st: Step, machine: float, steps: list[Step]) -> list[s
     ]
     if st.kind == "mix":
         lines.append(f"{pad}there the mix was: {shares(st.kinds)}")
+    if st.alerts:
+        top = sorted(st.alerts_by_rule.items(), key=lambda x: -x[1])[:3]
+        lines.append(f"{pad}alerts raised: {st.alerts:,} (" + ", ".join(f"{r}: {n:,}" for r, n in top) + ")")
     above = [
         x for x in steps if f"{x.filters}/{x.sensor}/{x.kind}" == key and x.offered_per_s > st.offered_per_s
     ]
