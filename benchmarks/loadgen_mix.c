@@ -12,7 +12,7 @@
  * Units: R open(read path, O_RDONLY) + close; W open(log, O_WRONLY|O_CREAT|O_APPEND) + close;
  * T open(tmp, O_CREAT) + close + renameat2(tmp, final) + unlinkat(final); U open(tmp, O_CREAT) +
  * close + unlinkat(tmp); N socket + connect + accept on 127.0.0.1 + close x 2 (the listener lingers
- * 0 s: the accepted side resets, no TIME_WAIT, no port runs out); S socket + close; D dup2.
+ * 0 s: the accepted side resets, no TIME_WAIT, no port runs out; one listener per thread); S socket + close; D dup2.
  * Every syscall is counted by kind; close is counted apart (it is not in the operations returned).
  */
 #define _GNU_SOURCE
@@ -45,8 +45,11 @@ static __thread long ithread;
 
 /* counted with atomic adds: several threads count into the same slots */
 #define COUNT(k) __atomic_fetch_add(&cnt[k], 1, __ATOMIC_RELAXED)
-static int listener = -1, devnull = -1;
-static struct sockaddr_in laddr;
+static int devnull = -1;
+/* each thread its own loopback listener: another thread's accept would take (and reset) its
+ * connections before its connect returned */
+static __thread int listener = -1;
+static __thread struct sockaddr_in laddr;
 static char *exec_argv[3];
 static char *exec_envp[] = {"PATH=/usr/bin:/bin", NULL};
 static const char *TRUE_BIN = "/bin/true";
@@ -68,6 +71,10 @@ static long opened(int fd) {
 }
 
 static long connection(void) {
+    if (listener < 0) {
+        COUNT(K_FAILED);
+        return 3;
+    }
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     COUNT(K_SOCKET);
     if (s < 0) {
@@ -161,7 +168,7 @@ int mix_init(uint64_t *counters, const char *blob, long blob_len, const char *di
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     signal(SIGCHLD, SIG_IGN); /* the kernel reaps the execs' children */
     if (!sched || !nsched || !npaths || devnull < 0) return -1;
-    return listen_loopback();
+    return 0;
 }
 
 /* the calling thread's own temporary files and starting places (thread `t` of the mix) */
@@ -172,6 +179,7 @@ static void thread_init(long t) {
     snprintf(tmp2path, sizeof tmp2path, "%s/tmp/upload-%ld.part", workdir, t);
     ipath = (t * 37) % npaths;
     isched = (t * 1013) % nsched;
+    if (listen_loopback() != 0) COUNT(K_FAILED);
     thread_ready = 1;
 }
 

@@ -130,6 +130,8 @@ CEILING_SHARE = 0.9
 #: the sensor handled an event stamped this long after the load's end: it has caught up (the ring
 #: buffer is about in time order), what has not arrived will not
 CAUGHT_UP_NS = 50_000_000
+#: fewer events delivered in a step than this: no CPU per delivered event in the table
+FEW_EVENTS = 1000
 #: how long after the load a step waits for the sensor to have it all, or catch up
 SETTLE_S = 60.0
 
@@ -736,6 +738,11 @@ def _burst_verdict(st: Step) -> str:
     )
 
 
+def _per_delivered(st: Step) -> str:
+    """CPU us per delivered event, or n/a where too few were delivered for it to mean anything."""
+    return f"{st.cpu_per_1k_eps * 1000:.2f}" if st.events >= FEW_EVENTS else "n/a"
+
+
 def _row(st: Step, machine: float) -> str:
     offered = f"{st.offered_per_s:10,.0f}" if st.offered_per_s else f"{'full':>10}"
     flag = _verdict(st) if st.offered_per_s else _burst_verdict(st)
@@ -745,7 +752,7 @@ def _row(st: Step, machine: float) -> str:
         f"{st.sensor:8} {st.filters:4} {st.kind:5} {offered} {st.achieved_per_s:10,.0f} "
         f"{st.achieved_per_s / machine:6.3f} {st.offered_events:10,} {st.received:9,} {st.filtered:9,} "
         f"{st.lost:7,} {st.missing:7,} {st.lag_s:5.2f} {st.events_per_s:10,.0f} {st.sensor_cpu_share:4.2f} "
-        f"{st.cpu_per_1k_offered * 1000:9.2f} {st.cpu_per_1k_eps * 1000:9.2f} {st.gen_cpu_us_per_op:9.2f}  {flag}"
+        f"{st.cpu_per_1k_offered * 1000:9.2f} {_per_delivered(st):>9} {st.gen_cpu_us_per_op:9.2f}  {flag}"
     )
 
 
@@ -765,8 +772,12 @@ def _best_lines(key: str, st: Step, machine: float, steps: list[Step]) -> list[s
         f"= {st.achieved_per_s / machine:.3f} x the machine's {machine:,.0f}/s; "
         f"offered {st.offered_events_per_s:,.0f} events/s, delivered {st.events_per_s:,.0f} events/s, "
         f"{st.sensor_cpu_share:.2f} core: {st.cpu_per_1k_offered:.4f} core per 1,000 offered events/s "
-        f"({st.cpu_per_1k_offered * 1000:.2f} us), {st.cpu_per_1k_eps:.4f} per 1,000 delivered "
-        f"({st.cpu_per_1k_eps * 1000:.2f} us)",
+        f"({st.cpu_per_1k_offered * 1000:.2f} us), "
+        + (
+            f"{st.cpu_per_1k_eps:.4f} per 1,000 delivered ({st.cpu_per_1k_eps * 1000:.2f} us)"
+            if st.events >= FEW_EVENTS
+            else f"per 1,000 delivered: n/a (fewer than {FEW_EVENTS:,} events delivered)"
+        ),
         f"{pad}offered events: {st.offered_events:,}, received {st.received:,}, filtered in the kernel "
         f"{st.filtered:,} (all types, machine-wide, by cause: "
         + (", ".join(f"{c} {n:,}" for c, n in st.filtered_by_cause.items()) or "none")
