@@ -764,9 +764,12 @@ def shares(kinds: Mapping[str, int]) -> str:
 
 
 def _best_lines(key: str, st: Step, machine: float, steps: list[Step]) -> list[str]:
-    """What the best step of one filter setting, sensor and load says, and the first step above it."""
+    """What the best step of one filter setting, sensor and load says, and the first failing step
+    above it (none: the generator's ceiling ended the search, the figure is a lower bound)."""
     pad = " " * 26
-    bound = ">= " if st.ceiling else ""
+    mine = [x for x in steps if f"{x.filters}/{x.sensor}/{x.kind}" == key]
+    above = [x for x in mine if not x.holds and x.offered_per_s > st.offered_per_s]
+    bound = ">= " if not above and any(x.ceiling for x in mine) else ""
     lines = [
         f"highest sustained without loss: {bound}{st.achieved_per_s:,.0f} ops/s "
         f"= {st.achieved_per_s / machine:.3f} x the machine's {machine:,.0f}/s; "
@@ -788,9 +791,6 @@ def _best_lines(key: str, st: Step, machine: float, steps: list[Step]) -> list[s
     if st.alerts:
         top = sorted(st.alerts_by_rule.items(), key=lambda x: -x[1])[:3]
         lines.append(f"{pad}alerts raised: {st.alerts:,} (" + ", ".join(f"{r}: {n:,}" for r, n in top) + ")")
-    above = [
-        x for x in steps if f"{x.filters}/{x.sensor}/{x.kind}" == key and x.offered_per_s > st.offered_per_s
-    ]
     if above:
         first = min(above, key=lambda x: x.offered_per_s)
         lines.append(f"{pad}above it, at {first.offered_per_s:,.0f}/s: {_verdict(first)}")

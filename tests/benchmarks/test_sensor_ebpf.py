@@ -4,12 +4,13 @@ purpose, or lost (counted); a step holds only when none is lost or unaccounted f
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from typing import Any
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, need
 
 BENCHMARKS = REPO / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # benchmarks/ is not a package (harness puts src/ on the path)
@@ -80,3 +81,24 @@ def test_a_step_accounts_the_failed_opens_the_kernel_drops(prefilter: bool) -> N
     else:
         assert st.received == st.ops
         assert st.filtered == 0
+
+
+@pytest.mark.ebpf
+def test_the_sensor_sees_exactly_what_the_mix_counts() -> None:
+    """Every syscall of the mix the sensor follows is one the generator counted, and the other
+    way round: the accounting's offered events are exact."""
+    from stockade.sensor.ebpf.backend import EbpfBackend
+
+    need(shutil.which("gcc") or shutil.which("cc"), "the mix needs gcc to build benchmarks/loadgen_mix.c")
+    types = {"openat", "open", "openat2", "socket", "connect", "dup2", "unlinkat", "renameat2", "execve"}
+    s = bench.BareSensor(EbpfBackend(), types)
+    wd = bench.Workdir(100, 2)
+    try:
+        st = bench.run_step(s, wd, "mix", 5000, 1.0)
+    finally:
+        wd.close()
+        s.close()
+    assert st.lost == 0 and st.filtered == 0
+    assert st.kinds["failed"] == 0
+    assert st.offered_by_kind["exec"] > 0 and st.offered_by_kind["connect"] > 0
+    assert st.received_by_kind == st.offered_by_kind
