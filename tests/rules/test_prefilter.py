@@ -20,6 +20,7 @@ from stockade.engine import Engine
 from stockade.rules import interp
 from stockade.rules.ast import And, Check, ListLit, Node, Not, Or
 from stockade.rules.defaults import BUILTIN_RULES_DIR
+from stockade.rules.interest import READ_OK, class_facts
 from stockade.rules.parser import parse_condition
 from stockade.rules.prefilter import failed_call_facts, failed_droppable, truth
 from stockade.rules.printer import print_condition
@@ -219,6 +220,25 @@ def test_every_decided_atom_holds_on_the_edges() -> None:
         decided += 1
         for ret in EDGE_RESULTS:
             assert interp.eval_check(atom, _failed("openat", ret)) is t, (print_condition(atom), ret)
+    assert decided > 250
+
+
+OK_RESULTS = [0, 1, 2, 3, 4095, 2**31, 2**63 - 1]
+
+
+def test_every_decided_atom_holds_on_the_edges_of_a_success() -> None:
+    """The same for calls that succeeded (the interest filter's classes: a result of 0 or more)."""
+    facts = class_facts("openat", READ_OK, True)
+    decided = 0
+    for atom in _atoms():
+        t = truth(atom, facts)
+        if t is None:
+            continue
+        decided += 1
+        for ret in OK_RESULTS:
+            ev = {"evt.type": "openat", "evt.dir": "<", "evt.rawres": ret, "evt.res": "SUCCESS"}
+            ev |= {"evt.failed": False, "fd.num": ret}
+            assert interp.eval_check(atom, ev) is t, (print_condition(atom), ret)
     assert decided > 250
 
 

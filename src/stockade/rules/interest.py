@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Literal
 
+from stockade.rules import interp
 from stockade.rules.ast import And, BoolConst, Check, FieldRef, ListLit, Node, Not, Or, StrLit, Transform
 from stockade.rules.prefilter import (
     Const,
@@ -226,19 +227,11 @@ def _glob_parts(pattern: str) -> tuple[str, str, list[str]] | None:
     while i < n:
         c = pattern[i]
         if c in "*?[":
-            j = i
-            if c == "[":
-                j = i + 1
-                if j < n and pattern[j] in "!^":
-                    j += 1
-                if j < n and pattern[j] == "]":
-                    j += 1
-                while j < n and pattern[j] != "]":
-                    j += 1
-                if j >= n:  # an unclosed '[' is a literal
-                    cur.append(c)
-                    i += 1
-                    continue
+            j = i if c != "[" else interp.glob_bracket_end(pattern, i)
+            if j < 0:  # an unclosed '[' is a literal
+                cur.append(c)
+                i += 1
+                continue
             if head is None:
                 head = "".join(cur)
             pieces.append("".join(cur))

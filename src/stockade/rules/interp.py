@@ -275,6 +275,20 @@ def in_net(v: Any, nets: list[Any]) -> bool:
 
 
 @lru_cache(maxsize=4096)
+def glob_bracket_end(pattern: str, i: int) -> int:
+    """Where the bracket expression opening at `pattern[i]` ('[') closes (its ']'), as fnmatch
+    reads it (a ']' first in the set is a member); -1 if it does not close (the '[' is a literal)."""
+    n = len(pattern)
+    j = i + 1
+    if j < n and pattern[j] in "!^":
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        j += 1
+    return j if j < n else -1
+
+
 def glob_regex(pattern: str, icase: bool) -> re.Pattern[str]:
     """fnmatch(3) without FNM_PATHNAME/FNM_PERIOD: `*` and `?` match any character, `/` included."""
     out = []
@@ -287,14 +301,8 @@ def glob_regex(pattern: str, icase: bool) -> re.Pattern[str]:
         elif c == "?":
             out.append(".")
         elif c == "[":
-            j = i + 1
-            if j < n and pattern[j] in "!^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
+            j = glob_bracket_end(pattern, i)
+            if j < 0:
                 out.append(re.escape(c))
             else:
                 body = pattern[i + 1 : j]

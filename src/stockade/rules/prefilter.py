@@ -22,6 +22,7 @@ that matched) and nothing the process table keeps (it ignores failed exec and fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -160,48 +161,28 @@ def _all(vals: Iterable[bool | None]) -> bool | None:
     return out
 
 
-def _negative_cmp(op: str, lit: str) -> bool | None:
-    """`v op lit` for every integer v < 0, as the interpreter compares numbers."""
+def _interval_cmp(op: str, lit: str, lo: float, hi: float) -> bool | None:
+    """`v op lit` for every integer v in [lo, hi], as the interpreter compares numbers (None: it
+    depends on v)."""
     b = interp.parse_number(lit)
     if b is None:
         return False  # the interpreter's numeric comparisons are false on a non-number
-    above = b > -1  # every v (<= -1) is below b
-    at_or_above = b >= -1
+    outside = b < lo or b > hi
     if op in ("=", "=="):
-        return False if above else None
+        return False if outside else None
     if op == "!=":
-        return True if above else None
-    if op == "<":
-        return True if above else None
-    if op == "<=":
-        return True if at_or_above else None
-    if op == ">":
-        return False if at_or_above else None
-    if op == ">=":
-        return False if above else None
-    return None
-
-
-def _non_negative_cmp(op: str, lit: str) -> bool | None:
-    """`v op lit` for every integer v >= 0, as the interpreter compares numbers."""
-    b = interp.parse_number(lit)
-    if b is None:
-        return False  # the interpreter's numeric comparisons are false on a non-number
-    below = b < 0  # every v (>= 0) is above b
-    at_or_below = b <= 0
-    if op in ("=", "=="):
-        return False if below else None
-    if op == "!=":
-        return True if below else None
-    if op == "<":
-        return False if at_or_below else None
-    if op == "<=":
-        return False if below else None
-    if op == ">":
-        return True if below else None
-    if op == ">=":
-        return True if at_or_below else None
-    return None
+        return True if outside else None
+    # (true for every v, false for every v); NaN compares false both ways: unknown
+    decided = {
+        "<": (hi < b, lo >= b),
+        "<=": (hi <= b, lo > b),
+        ">": (lo > b, hi <= b),
+        ">=": (lo >= b, hi < b),
+    }.get(op)
+    if decided is None:
+        return None
+    always, never = decided
+    return True if always else False if never else None
 
 
 def _flags_contains(fact: OpenFlags, lit: str) -> bool | None:
@@ -272,9 +253,9 @@ def check_truth(node: Check, facts: Mapping[str, Fact]) -> bool | None:
 def _fact_cmp(fact: Fact, ftype: FieldType, op: str, items: list[str]) -> list[bool | None] | None:
     """`v op item` for each item, for every value v of a field of type `ftype` the fact allows."""
     if isinstance(fact, Negative) and ftype.numeric:
-        return [_negative_cmp(op, it) for it in items]
+        return [_interval_cmp(op, it, -math.inf, -1) for it in items]
     if isinstance(fact, NonNegative) and ftype.numeric:
-        return [_non_negative_cmp(op, it) for it in items]
+        return [_interval_cmp(op, it, 0, math.inf) for it in items]
     if isinstance(fact, StrOtherThan) and ftype == FieldType.STRING:
         return [_str_other_than_cmp(op, it, fact.excluded) for it in items]
     return None
