@@ -74,6 +74,7 @@ def test_exec_exit_fork_events(backend: Callable[..., EbpfBackend], tmp_path: Pa
     forks = [e for e in evs + rest if e["evt.type"] in FORK_TYPES and e["proc.pid"] == t[0]["proc.pid"]]
     assert forks and forks[0]["proc.ppid"] == shell["proc.pid"]
     assert forks[0]["proc.exepath"] == shell["proc.exepath"]  # the child runs the shell until it execs
+    assert forks[0]["_pstart_ns"] == shell["_start_ns"]  # the fork names its parent's start
     failed = [e for e in evs if e["evt.type"] == "execve" and e["evt.rawres"] < 0]
     assert all(e["evt.res"] == "ENOENT" for e in failed)  # PATH lookups that missed, if any
 

@@ -206,6 +206,28 @@ def test_a_child_of_a_reused_pid_is_not_the_old_process() -> None:
     assert table.enrich({"evt.type": "open", "proc.pid": 6000})["proc.pname"] == "make"
 
 
+def test_a_fork_names_its_parent_s_start_so_a_stale_entry_is_not_the_parent() -> None:
+    """The exit of a pid's process and the fork of its next one were both lost: the table still
+    holds the old (live-looking) process under the pid. A fork by the new one says when its parent
+    started (eBPF's `_pstart_ns`): not the old entry's start, so the child neither inherits the old
+    program nor names it; with the start that matches, it does."""
+    table = ProcessTable(read_proc=False)
+    chain(table)
+    curl = table.get(5003)
+    assert curl is not None and curl.start_ns is not None
+    table.observe({**fork(5900, 5003, T0 + 50), "_start_ns": T0 + 50, "_pstart_ns": curl.start_ns})
+    assert table.enrich({"evt.type": "open", "proc.pid": 5900})["proc.pname"] == "curl"
+    later = T0 + 10_000_000_000
+    table.observe({**fork(6000, 5003, later + 5), "_start_ns": later + 5, "_pstart_ns": later})
+    child = table.get(6000)
+    assert child is not None and child.exepath is None and child.counted_parent is not curl
+    assert table.enrich({"evt.type": "open", "proc.pid": 6000}).get("proc.pname") is None
+    new = table.get(5003)  # the pid's process now, known by its start only
+    assert new is not None and new is not curl and new.start_ns == later and new.name is None
+    # curl's own child still descends from curl
+    assert table.enrich({"evt.type": "open", "proc.pid": 5900})["proc.pname"] == "curl"
+
+
 def test_exec_keeps_real_parent_when_reparented() -> None:
     clock = Clock()
     table = ProcessTable(read_proc=False, clock=clock)

@@ -6,7 +6,8 @@ that enrichment consumes (they start with "_" and never reach rules):
 
 * ``_cgroup_id`` (int), ``_cgroup_path`` (str, the process's cgroup path when known),
   ``_mntns`` (int), ``_pidns`` (int): for container attribution;
-* ``_start_ns`` (int, process start time), ``_exe_upper`` (bool, exe on the overlay upper layer);
+* ``_start_ns`` (int, process start time), ``_pstart_ns`` (int, a fork's parent's start time),
+  ``_exe_upper`` (bool, exe on the overlay upper layer);
 * ``_netns``, ``_ct_id``, ``_inode`` (conntrack), ``_fanotify_mask`` (fanotify).
 
 Every private key is listed in ``PRIVATE_KEYS`` (a test checks the backends' sources).
@@ -68,6 +69,7 @@ PRIVATE_KEYS = (
     "_pidns",
     "_netns",
     "_start_ns",
+    "_pstart_ns",
     "_exe_upper",
     "_fanotify_mask",
     "_ct_id",

@@ -179,7 +179,11 @@ def read_session(pid: int) -> int | None:
 def _other_process(entry: ProcEntry, ev: dict[str, Any]) -> bool:
     """Whether the event's process started at another time than the entry's (a later process
     with its pid)."""
-    start = ev.get("_start_ns")
+    return _other_start(entry, ev.get("_start_ns"))
+
+
+def _other_start(entry: ProcEntry, start: Any) -> bool:
+    """Whether `start` (a start time the kernel gave) is not the entry's process's."""
     return (
         start.__class__ is int
         and entry.start_ns is not None
@@ -417,7 +421,7 @@ class ProcessTable:
             t = ev.get("evt.time")
             start = t if isinstance(t, int) else None
         child = ProcEntry(pid=child_pid, ppid=parent_pid, start_ns=start)
-        parent = self._forking(parent_pid, child)
+        parent = self._forking(parent_pid, child, ev.get("_pstart_ns"))
         if parent is not None:
             # the child runs its parent's program, in its cgroup and namespaces (and so its container)
             for attr in _INHERITED:
@@ -428,17 +432,23 @@ class ProcessTable:
         self._insert(child, fresh=True)
         return child if child_side else parent
 
-    def _forking(self, pid: int | None, child: ProcEntry) -> ProcEntry | None:
+    def _forking(self, pid: int | None, child: ProcEntry, pstart: Any = None) -> ProcEntry | None:
         """The entry of process `pid`, which forks `child` now: the pid's entry unless its process
-        was gone before the child was born (the fork of the pid's next process was lost: then read
-        from /proc, as for a pid not in the table)."""
+        was gone before the child was born, or started at another time than the fork says the parent
+        did (`pstart`: the exit and the fork of the pid's next process were lost): then read from
+        /proc, as for a pid not in the table."""
         if pid is None:
             return None
         parent = self._entries.get(pid)
-        if parent is not None and _born_after_gone(child, parent):
+        stale = parent is not None and _other_start(parent, pstart)
+        if parent is not None and (stale or _born_after_gone(child, parent)):
             parent = None
         if parent is None and self.read_proc:
             parent = self._from_proc(pid)
+        if parent is None and stale:
+            # the pid's process now, known only by its start: it takes the pid from the stale entry
+            parent = ProcEntry(pid=pid, start_ns=pstart)
+            self._insert(parent)
         return parent
 
     def _apply(self, entry: ProcEntry, ev: dict[str, Any]) -> None:

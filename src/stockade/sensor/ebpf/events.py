@@ -609,6 +609,8 @@ class Decoder:
             self._exec(ev, nr, blobs, a1, a2)
         elif kind == EV_FORK:
             self._fork(ev, nr, a0, a1)
+            if a2:
+                ev["_pstart_ns"] = a2 + boot
         elif kind == EV_EXIT:
             self._exit(ev, a0)
         else:

@@ -877,6 +877,8 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	h->ppid = BPF_CORE_READ(parent, tgid);
 	h->args[0] = flags;
 	h->args[1] = BPF_CORE_READ(parent, tgid);
+	/* the parent's start: user space tells it from an earlier process with its pid */
+	h->args[2] = BPF_CORE_READ(parent, group_leader, start_boottime);
 	h->start_ns = BPF_CORE_READ(child, start_boottime);
 	submit(s, sizeof(*h));
 	return 0;
