@@ -574,3 +574,57 @@ def test_off_nothing_is_dropped_by_path_and_a_reload_turns_it_on_live(tmp_path: 
         assert not b.dropping_paths
     finally:
         runner.close()
+
+
+ONE_RULE = """
+- rule: Watched name
+  desc: d
+  condition: evt.type = openat and fd.filename = {name}
+  output: "%fd.name"
+  priority: WARNING
+"""
+
+
+@pytest.mark.root
+@pytest.mark.ebpf
+def test_a_rule_reload_re_derives_the_filter_live(tmp_path: Path) -> None:
+    """After `stockade rules reload` the kernel keeps what the new rules read (and drops what only
+    the old ones did): the reloader turns the filter off, swaps the engines, derives it again."""
+    from stockade.runtime.pipeline import Pipeline
+    from stockade.runtime.reload import RulesReloader
+
+    old, new = (f"{os.getpid()}-{tmp_path.name}-{n}.key" for n in ("old", "new"))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(textwrap.dedent(ONE_RULE.format(name=old)))
+    over = {
+        "sensor": {"backend": "ebpf"},
+        "engine": {"falco_rules_paths": [], "builtin_rules": False, "aggregate_window_s": 0},
+    }
+    cfg = load_config(None, over, environ={})
+    engine, _ = build_engine(cfg, [str(rules)], rule_matching="all")
+    sink = Collector()
+    pipeline = Pipeline(engine, [sink.sink])
+    runner = SensorRunner(cfg, pipeline, engine.evttypes("syscall"))
+    reloader = RulesReloader(cfg, pipeline, [str(rules)], sensor=runner)
+    for name in (old, new):
+        (tmp_path / name).touch()
+    runner.start()
+    try:
+        b = runner.backends["ebpf"]
+        assert isinstance(b, EbpfBackend)
+        opens = f"{tmp_path}/{old} 0\n{tmp_path}/{new} 0\n".encode()
+        subprocess.run([sys.executable, "-c", CHILD], input=opens, check=True)
+        assert wait_until(lambda: len(sink.alerts) >= 1)
+        assert not runner.interest.keeps("openat", 0, f"{tmp_path}/{new}".encode())
+        rules.write_text(textwrap.dedent(ONE_RULE.format(name=new)))
+        reloader.reload()
+        assert runner.interest.keeps("openat", 0, f"{tmp_path}/{new}".encode())
+        assert not runner.interest.keeps("openat", 0, f"{tmp_path}/{old}".encode())
+        assert b.dropping_paths["openat"] == 0b1111
+        n = len(sink.alerts)
+        subprocess.run([sys.executable, "-c", CHILD], input=opens, check=True)
+        assert wait_until(lambda: len(sink.alerts) > n)
+        time.sleep(0.3)
+        assert [a.output_fields["fd.name"] for a in sink.alerts] == [f"{tmp_path}/{old}", f"{tmp_path}/{new}"]
+    finally:
+        runner.close()
