@@ -11,14 +11,16 @@ before it writes a record: no ring-buffer space, no wake-up, no decode.
 condition makes on the call's path gives the needles its truth depends on: ``fd.name startswith
 /etc/`` is false for every path not related to PREFIX ``/etc/``; ``fd.filename = shadow`` for every
 path not related to SUFFIX ``/shadow``; ``fd.name glob /proc/*/environ`` for every path not related
-to SUFFIX ``/environ`` (a glob's literal head, tail or longest piece: every match has all three).
+to SUFFIX ``/environ`` (a glob's literal head, tail or one of its pieces: every match has them all).
+``basename(<path field>)`` compares like ``fd.filename``; a check on an argument the syscall does
+not have (``evt.arg.path`` of an unlinkat) is false, as the engine reads a missing field.
 
 **Covers.** A *cover* of a condition is a set of needles such that the condition is false on every
 call (of the class, below) whose path is related to none of them. It is built bottom-up on the
 resolved condition, in three-valued logic (:func:`stockade.rules.prefilter.truth` decides the checks
 on what the kernel knows besides the path): a check false anyway has the empty cover; a positive
-check on the path has its needles; an ``and`` has the cheapest cover of one of its children (one
-false child makes it false); an ``or`` the union of all its children's covers (each must be
+check on the path has its needles; an ``and`` has the cover of one of its children (one false child
+makes it false: the one whose needles relate to the fewest :data:`TYPICAL_PATHS`); an ``or`` the union of all its children's covers (each must be
 false); a negated path check, a check on anything else the kernel does not know, or an unknown
 node, has none. A condition without a cover keeps its syscall's class whole. The union of the
 covers of all conditions is the class's needle set: a call whose path is related to none of them
@@ -34,9 +36,8 @@ no say over a read-only open.
 what the tests hold it to): a path that is not absolute, longer than :data:`MAX_PATH` bytes or not
 in canonical form (it contains ``//`` or ``/.``, or ends in ``/``: the decoder's ``fd.name`` is then
 another string) is related; so is one with a byte pair or a 4-byte window (hashed,
-:func:`quad_hash`) chosen for a CONTAINS needle;
-otherwise EXACT and PREFIX needles are looked up in a longest-prefix-match trie of the path, SUFFIX
-needles in one of the reversed path.
+:func:`quad_hash`) chosen for a CONTAINS needle; otherwise EXACT and PREFIX needles are looked up in
+a longest-prefix-match trie of the path, SUFFIX needles in one of the reversed path.
 """
 
 from __future__ import annotations
