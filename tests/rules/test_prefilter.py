@@ -14,17 +14,18 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_props import VALUE_POOL, checks, field_ref, lit
+from test_props import VALUE_POOL, checks
 
 from stockade.engine import Engine
 from stockade.rules import interp
-from stockade.rules.ast import And, Check, ListLit, Node, Not, Or
+from stockade.rules.ast import Check, ListLit, Node
 from stockade.rules.defaults import BUILTIN_RULES_DIR
 from stockade.rules.interest import READ_OK, class_facts
 from stockade.rules.parser import parse_condition
 from stockade.rules.prefilter import failed_call_facts, failed_droppable, truth
 from stockade.rules.printer import print_condition
 from stockade.sensor.ebpf.syscalls import SYSCALLS
+from strategies import bool_trees, field_ref, lit
 
 TYPES = ["openat", "open", "connect", "execve", "socket", "accept", "dup"]
 OPENS = {"open", "openat", "openat2"}
@@ -281,16 +282,7 @@ def result_checks(draw: st.DrawFn) -> Check:
 
 
 def conditions() -> st.SearchStrategy[Node]:
-    leaves = st.one_of(result_checks(), result_checks(), checks())
-    return st.recursive(
-        leaves,
-        lambda kids: st.one_of(
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
-            kids.map(Not),
-        ),
-        max_leaves=6,
-    )
+    return bool_trees(st.one_of(result_checks(), result_checks(), checks()), max_leaves=6)
 
 
 @st.composite

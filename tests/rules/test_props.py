@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stockade.rules import interp
-from stockade.rules.ast import And, Check, FieldRef, ListLit, Node, Not, Or, StrLit, Transform
+from stockade.rules.ast import And, Check, FieldRef, ListLit, Node, StrLit, Transform
 from stockade.rules.compiler import Entry, compile_condition, compile_entries
 from stockade.rules.evttypes import rule_evttypes
 from stockade.rules.parser import parse_condition
 from stockade.rules.printer import print_condition
+from strategies import bool_trees, field_ref, lit
 
 STR_FIELDS = [
     "proc.name",
@@ -72,17 +73,6 @@ STR_OPS = [
 LIST_OPS = ["in", "intersects", "pmatch"]
 NUM_OPS = ["=", "!=", "<", "<=", ">", ">=", "in"]
 EVTTYPES = ["execve", "openat", "connect", "open"]
-
-
-def field_ref(name: str) -> FieldRef:
-    if "[" in name:
-        base, arg = name[:-1].split("[", 1)
-        return FieldRef(base, arg)
-    return FieldRef(name)
-
-
-def lit(v: str, quoted: bool) -> StrLit:
-    return StrLit(v, quoted or not v or any(c in v for c in " ()=,\"'") or v in ("and", "or", "not"))
 
 
 def _evttype_check(draw: st.DrawFn, q: bool) -> Node:
@@ -168,15 +158,7 @@ def checks(draw: st.DrawFn) -> Node:
 
 
 def nodes() -> st.SearchStrategy[Node]:
-    return st.recursive(
-        checks(),
-        lambda kids: st.one_of(
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
-            kids.map(Not),
-        ),
-        max_leaves=8,
-    )
+    return bool_trees(checks(), max_leaves=8)
 
 
 VALUE_POOL: dict[str, Any] = {

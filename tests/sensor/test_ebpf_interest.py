@@ -31,13 +31,14 @@ from stockade.config import load_config
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
 from stockade.rules import interp
-from stockade.rules.ast import And, Check, FieldRef, ListLit, Node, Not, Or, StrLit
+from stockade.rules.ast import Check, ListLit, Node
 from stockade.rules.interest import READ_EXCLUDED_FLAGS, InterestPlan, call_class, class_facts, plan_interest
 from stockade.rules.printer import print_condition
 from stockade.runtime.sensing import SensorRunner
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.events import HDR, T_SADDR, T_STR, Decoder
 from stockade.sensor.ebpf.syscalls import PATH_TARGETS, PF_HOW, PF_NO_FLAGS, SYSCALLS
+from strategies import bool_trees, field_ref, lit
 
 TARGETS = {n: t.target for n, t in PATH_TARGETS.items()}
 READ_FLAGS = [0, 0o2000000, 0o200000 | 0o4000, 0o20000000 - 0o20000000 + 0o400000, 0o10000000, 0o200]
@@ -121,14 +122,6 @@ def test_an_absolute_path_is_normalized_as_libsinsp_does(given: str, name: str) 
 
 
 # -- soundness on generated conditions ---------------------------------------------------------
-
-
-def field_ref(name: str) -> FieldRef:
-    return FieldRef(name)
-
-
-def lit(v: str, quoted: bool) -> StrLit:
-    return StrLit(v, quoted or not v or any(c in v for c in " ()=,\"'"))
 
 
 @st.composite
@@ -226,15 +219,7 @@ TYPES = ["openat", "open", "openat2", "creat", "unlinkat", "mkdir"]
 
 def conditions() -> st.SearchStrategy[Node]:
     leaves = st.one_of(path_checks(), path_checks(), call_checks(), call_checks(), other_checks())
-    return st.recursive(
-        leaves,
-        lambda kids: st.one_of(
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
-            st.lists(kids, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
-            kids.map(Not),
-        ),
-        max_leaves=7,
-    )
+    return bool_trees(leaves, max_leaves=7)
 
 
 PIECES = [
