@@ -19,6 +19,8 @@ line and column (or the configuration key, the flag, the environment variable)::
     ├── SensorError                             (stockade.sensor.interface)
     │   └── BpfError                            (stockade.sensor.ebpf.libbpf)
     ├── PluginError                             (stockade.plugins: an unknown or broken plugin)
+    ├── PolicyError                             (stockade.policy.model: a bad WorkloadPolicy)
+    ├── EnforceError                            (stockade.enforce.interface: a mechanism that fails)
     └── ReloadError                             (stockade.runtime.reload: the running rules kept)
 
 A subclass defined elsewhere inherits its parent's exit status and problem (a test checks this

@@ -1,0 +1,1 @@
+"""Enforcement: the kernel mechanisms that deny what a workload's policy does not allow."""

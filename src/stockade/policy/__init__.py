@@ -1,0 +1,1 @@
+"""Policy as code: WorkloadPolicy documents, their evaluation, dry runs and exports."""
