@@ -15,6 +15,18 @@ from pathlib import Path
 
 import pytest
 
+# the container fixtures, for every test directory (tests/containers.py)
+from containers import (  # noqa: F401 (fixtures are found by name)
+    attack_tool,
+    busybox_rootfs,
+    host_sandbox,
+    module_podman_container,
+    module_runc_container,
+    podman_conf,
+    podman_container,
+    podman_image,
+    runc_container,
+)
 from helpers import (
     CAPABILITY_MARKERS,
     FALCO_RULES,
