@@ -1,0 +1,167 @@
+"""What an event did, as an operation a profile learns and a policy decides: the one mapping from
+Falco fields to process, file, network and privileged operations.
+
+:func:`operation_of` reads a syscall event (a flat dict of Falco fields, as the sensor and the
+recordings give it) and returns an :data:`Operation`, or None for an event that is not one (a
+failed call, a fork, an exit, a close). Failed calls are not behaviour: a profile does not learn
+them and a policy does not deny them (the kernel already did). ``connect`` in progress
+(EINPROGRESS) counts as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stockade.behavior.model import FileAccess, NetDirection
+from stockade.model.fields import lookup
+
+__all__ = ["FileOp", "NetOp", "Operation", "PrivOp", "ProcessOp", "operation_of", "syscall_of"]
+
+_EXEC = frozenset({"execve", "execveat"})
+_OPEN = frozenset({"open", "openat", "openat2", "creat"})
+_EINPROGRESS = -115
+
+#: syscall -> privileged operation (stockade.behavior.model.PRIVILEGED_OPS)
+PRIVILEGED_SYSCALLS: dict[str, str] = {
+    "setuid": "setuid",
+    "setreuid": "setuid",
+    "setresuid": "setuid",
+    "setgid": "setgid",
+    "setregid": "setgid",
+    "setresgid": "setgid",
+    "mount": "mount",
+    "umount2": "umount",
+    "ptrace": "ptrace",
+    "init_module": "module_load",
+    "finit_module": "module_load",
+    "bpf": "bpf",
+    "unshare": "unshare",
+    "setns": "setns",
+    "chroot": "chroot",
+    "memfd_create": "memfd_create",
+}
+_RAW_TYPES = frozenset({"SOCK_RAW", "SOCK_PACKET"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOp:
+    """A program started: its executable, its parent's executable ("" unknown), its arguments."""
+
+    exe: str
+    parent: str
+    args: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileOp:
+    """A file opened: the path and each access the open asked for."""
+
+    path: str
+    access: tuple[FileAccess, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NetOp:
+    """A connection made (egress), accepted (ingress) or a port bound/listened on (listen).
+
+    `ip`/`port`: the peer for egress and ingress (for ingress `port` is the local port served),
+    the local address and port for listen. `protocol`: ``tcp``, ``udp`` or "" unknown."""
+
+    direction: NetDirection
+    ip: str
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrivOp:
+    """A privileged operation (one of PRIVILEGED_OPS)."""
+
+    operation: str
+
+
+Operation = ProcessOp | FileOp | NetOp | PrivOp
+
+_Get = Callable[[dict[str, Any]], Any]
+
+
+def _extractor(name: str) -> _Get:
+    spec = lookup(name)
+    assert spec is not None, name
+    return spec.extractor(None)
+
+
+_IS_READ, _IS_WRITE, _IS_EXEC = (
+    _extractor("evt.is_open_read"),
+    _extractor("evt.is_open_write"),
+    _extractor("evt.is_open_exec"),
+)
+#: address fields, derived from fd.name when the event lacks them (as in Falco)
+_SIP, _SPORT, _CIP, _LIP, _LPORT, _PROTO = (
+    _extractor(f) for f in ("fd.sip", "fd.sport", "fd.cip", "fd.lip", "fd.lport", "fd.l4proto")
+)
+
+
+def _failed(data: Mapping[str, Any]) -> bool:
+    res = data.get("evt.rawres")
+    if isinstance(res, int):
+        return res < 0 and not (res == _EINPROGRESS and data.get("evt.type") == "connect")
+    return data.get("evt.failed") is True
+
+
+def syscall_of(data: Mapping[str, Any]) -> str | None:
+    """The syscall an event reports (its evt.type), None for what is not a syscall (procexit)."""
+    t = data.get("evt.type")
+    return t if isinstance(t, str) and t != "procexit" else None
+
+
+def operation_of(data: dict[str, Any]) -> Operation | None:
+    """The operation a syscall event performed (module docstring), or None."""
+    t = data.get("evt.type")
+    if not isinstance(t, str) or _failed(data):
+        return None
+    if t in _EXEC:
+        exe = data.get("proc.exepath") or data.get("proc.exe")
+        if not isinstance(exe, str) or not exe:
+            return None
+        parent = data.get("proc.pexepath")
+        return ProcessOp(exe, parent if isinstance(parent, str) else "", str(data.get("proc.args") or ""))
+    if t in _OPEN:
+        return _file_op(data)
+    if t in PRIVILEGED_SYSCALLS:
+        return PrivOp(PRIVILEGED_SYSCALLS[t])
+    if t == "socket":
+        return PrivOp("raw_socket") if data.get("evt.arg.type") in _RAW_TYPES else None
+    return _net_op(t, data)
+
+
+def _file_op(data: dict[str, Any]) -> FileOp | None:
+    path = data.get("fd.name")
+    if not isinstance(path, str) or not path.startswith("/"):
+        return None
+    access: list[FileAccess] = []
+    if _IS_READ(data):
+        access.append("read")
+    if _IS_WRITE(data):
+        access.append("write")
+    if _IS_EXEC(data):
+        access.append("exec")
+    return FileOp(path, tuple(access) or ("read",))
+
+
+def _net_op(t: str, data: dict[str, Any]) -> NetOp | None:
+    proto = str(_PROTO(data) or "")
+    direction: NetDirection
+    if t in ("connect", "sendto"):
+        ip, port, direction = _SIP(data), _SPORT(data), "egress"
+    elif t in ("accept", "accept4"):
+        ip, port, direction = _CIP(data), _SPORT(data), "ingress"
+    elif t in ("bind", "listen"):
+        ip, port, direction = _LIP(data) or "0.0.0.0", _LPORT(data), "listen"
+    else:
+        return None
+    if not isinstance(ip, str) or not isinstance(port, int):
+        return None
+    return NetOp(direction, ip, port, proto)
