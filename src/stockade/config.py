@@ -170,6 +170,57 @@ class SensorConfig(_Strict):
     queue_events: int = Field(default=65536, ge=1024)
 
 
+#: a workload's mode: learn (discover), alert on deviations (monitor), deny them (protect)
+Mode = Literal["discover", "monitor", "protect"]
+
+
+class PromotionConfig(_Strict):
+    """``zero_trust.promotion``: when a learning workload is promoted on its own."""
+
+    #: the mode a stable profile is promoted to (``off``: only by `stockade mode set`)
+    to: Literal["off", "monitor", "protect"] = "monitor"
+    #: stable = nothing new learned for this long ...
+    quiet_s: float = Field(default=86400.0, gt=0, allow_inf_nan=False)
+    #: ... after at least this many observed operations
+    min_observations: int = Field(default=1000, ge=1)
+
+
+class EnforcementConfig(_Strict):
+    """``zero_trust.enforcement``: which mechanisms Protect uses and how they fail."""
+
+    #: exec and open: fanotify permission events (fail open: if the agent dies, the kernel allows)
+    files: bool = True
+    #: connect, sendmsg, bind, raw sockets: cgroup BPF programs
+    network: bool = True
+    #: network programs stay attached (pinned) while the agent is down: deny what the policy denies
+    #: (true), or go with the agent (false: fail open)
+    network_fail_closed: bool = True
+    #: where the pinned network programs and maps live
+    pin_dir: str = "/sys/fs/bpf/stockade"
+
+
+class ZeroTrustConfig(_Strict):
+    """The ``zero_trust:`` section: workloads, learned profiles, modes and their enforcement."""
+
+    enabled: bool = True
+    #: the mode of a workload seen for the first time (and of every workload no mode was set for)
+    default_mode: Mode = "discover"
+    #: modes by workload id pattern (``k8s/shop/*``, ``container/localhost/web/*``): groups and
+    #: namespaces; `stockade mode set` on one workload wins over these
+    modes: dict[str, Mode] = Field(default_factory=dict)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    enforcement: EnforcementConfig = Field(default_factory=EnforcementConfig)
+    #: learn and hold host processes (outside containers) to a profile too: the host does far more
+    #: than a container; off by default (the host workload is listed, in the default mode, unlearned)
+    learn_host: bool = False
+    #: entries a profile keeps per section (more are generalised, then counted as overflow)
+    profile_max_entries: int = Field(default=2000, ge=16)
+    #: operations kept per workload for the dry run that gates promotion to Protect
+    recent_events: int = Field(default=5000, ge=0)
+    #: how often profiles are saved to the store
+    save_every_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+
+
 class ApiConfig(_Strict):
     """The `api` section: where the manager API listens and its bearer token."""
 
@@ -213,6 +264,7 @@ class StockadeConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     sensor: SensorConfig = Field(default_factory=SensorConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
+    zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else
     #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
     runtime_dir: str | None = None

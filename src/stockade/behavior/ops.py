@@ -17,7 +17,16 @@ from typing import Any
 from stockade.behavior.model import FileAccess, NetDirection
 from stockade.model.fields import lookup
 
-__all__ = ["FileOp", "NetOp", "Operation", "PrivOp", "ProcessOp", "operation_of", "syscall_of"]
+__all__ = [
+    "OPERATION_SYSCALLS",
+    "FileOp",
+    "NetOp",
+    "Operation",
+    "PrivOp",
+    "ProcessOp",
+    "operation_of",
+    "syscall_of",
+]
 
 _EXEC = frozenset({"execve", "execveat"})
 _OPEN = frozenset({"open", "openat", "openat2", "creat"})
@@ -43,6 +52,9 @@ PRIVILEGED_SYSCALLS: dict[str, str] = {
     "memfd_create": "memfd_create",
 }
 _RAW_TYPES = frozenset({"SOCK_RAW", "SOCK_PACKET"})
+_NET = frozenset({"socket", "connect", "sendto", "accept", "accept4", "bind", "listen"})
+#: the syscalls operations come from: what the sensor must follow for zero trust
+OPERATION_SYSCALLS = _EXEC | _OPEN | _NET | frozenset(PRIVILEGED_SYSCALLS)
 
 
 @dataclass(frozen=True, slots=True)

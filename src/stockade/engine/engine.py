@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stockade.behavior.workload import workload_of_event
 from stockade.engine.append_output import AppendOutput, ExtraFields, extra_for
 from stockade.engine.sequence import SequenceSpec, SequenceTracker
 from stockade.errors import Location
@@ -533,7 +534,9 @@ def _time_ns(source: str, data: dict[str, Any]) -> int:
 
 
 def workload_of(source: str, data: dict[str, Any]) -> str:
-    """A short name for what the event is about: k8s namespace/pod, container, or host."""
+    """The workload an event is about: for syscall events the workload id
+    (:mod:`stockade.behavior.workload`: ``k8s/<ns>/<kind>/<owner>``, ``container/<repo>/<name>``,
+    ``host``); for audit events the object (``namespace/resource/name``) or ``cluster``."""
     if source == "k8s_audit":
         obj = data.get("objectRef")
         if isinstance(obj, dict):
@@ -541,11 +544,4 @@ def workload_of(source: str, data: dict[str, Any]) -> str:
             res = obj.get("resource")
             return "/".join(str(x) for x in (ns, res, name) if x)
         return "cluster"
-    ns, pod = data.get("k8s.ns.name"), data.get("k8s.pod.name")
-    if ns and pod:
-        return f"{ns}/{pod}"
-    cid = data.get("container.id")
-    if cid and cid != "host":
-        name = data.get("container.name")
-        return f"container:{name or cid}"
-    return "host"
+    return workload_of_event(data).id

@@ -8,8 +8,9 @@ A workload selector is one of:
 * ``k8s:NS``: the Kubernetes namespace NS; ``k8s:NS/NAME``: pods NAME or NAME-* in it (the pods of
   a deployment, statefulset or daemonset NAME), or the object NAME of an audit event;
 * ``host``: processes outside any container;
-* anything else: the alert's workload exactly as alerts show it (``stockade.workload``:
-  ``default/nginx-7d9c-x2k4p``, ``container:web``, ``kube-system/secrets/token``).
+* anything else: the alert's workload exactly as alerts show it (``stockade.workload``: a
+  workload id such as ``k8s/default/deployment/nginx`` or ``container/docker.io/library/nginx/web``,
+  or ``kube-system/secrets/token`` for an audit event).
 
 The fields are read from the event the alert came from when there is one, else from the alert's
 ``output_fields``.
@@ -33,6 +34,8 @@ MIN_ID_PREFIX = 6
 def check_selector(selector: str) -> str:
     """`selector` stripped, or a UsageError saying what a selector may be."""
     s = selector.strip()
+    if s.startswith(("container/", "k8s/")):
+        return s  # a workload id (stockade.behavior.workload), which may hold a registry's port
     kind, sep, value = s.partition(":")
     if not s or (sep and (kind not in SELECTOR_KINDS or not value.strip())):
         raise UsageError(

@@ -12,7 +12,8 @@
    the container and the users, run by :class:`~stockade.runtime.sensing.SensorRunner` in its own
    thread before :meth:`Pipeline.handle` (a container lookup never holds the pipeline's lock).
 3. **engine**: :class:`stockade.engine.Engine` evaluates the rules (:meth:`Pipeline._handle`; a
-   batch at a time in :meth:`Pipeline._run_batches`).
+   batch at a time in :meth:`Pipeline._run_batches`); then the **observer** (zero trust,
+   :mod:`stockade.runtime.zerotrust`) learns the event or checks it against its workload's policy.
 4. **alerts**: event ids, the external alert an event carries (Falco's), the mutes
    (:mod:`stockade.runtime.mutes`), events kept for the store (:meth:`Pipeline._alerts`).
 5. **aggregate**: :class:`stockade.runtime.stages.aggregate.Aggregator` passes bursts of identical
@@ -114,6 +115,7 @@ class Pipeline:
         forward_external: bool = True,
         live: bool = False,
         mutes: MuteSet | None = None,
+        observer: Callable[[dict[str, Any]], list[Alert]] | None = None,
     ) -> None:
         # the stages, in the order an event meets them
         self._engine = engine
@@ -121,6 +123,9 @@ class Pipeline:
         self._runners = engine.runners()
         #: alerts a mute silences are counted there, not passed on
         self.mutes = mutes
+        #: sees every syscall event after the engine and may raise alerts of its own (zero trust:
+        #: stockade.runtime.zerotrust); set before events flow
+        self.observer = observer
         self.aggregator = Aggregator(aggregate_window_s, self._deliver)
         self.sinks = list(sinks)
         #: (name, emit) of each sink; a plain callable is its own emit
@@ -162,12 +167,16 @@ class Pipeline:
             self._tick()
         return n
 
-    def ingest_alerts(self, alerts: Iterable[Alert]) -> int:
-        """Pass external alerts through mutes, aggregation, sinks and storage."""
+    def ingest_alerts(self, alerts: Iterable[Alert], *, external: bool = True) -> int:
+        """Pass alerts raised outside the engine through mutes, aggregation, sinks and storage;
+        `external`: they came from elsewhere (counted as forwarded), not from this node's enforcers."""
         n = 0
         with self._lock:
             for a in alerts:
-                self.stats.forwarded += 1
+                if external:
+                    self.stats.forwarded += 1
+                else:
+                    self.stats.alerts += 1
                 if self.mutes is not None and not self.mutes.filter([a]):
                     continue
                 self.stats.alerts_by[a.rule, a.priority] += a.count
@@ -208,6 +217,10 @@ class Pipeline:
             event.id = uuid.uuid4().hex
         run = self._runners.get(event.source)
         alerts = self._engine.process(event) if run is None else run(event.data, event)
+        if self.observer is not None and event.source == "syscall":
+            more = self.observer(event.data)
+            if more:
+                alerts = [*alerts, *more]
         if alerts or event.meta or record_all:
             alerts = self._alerts(event, alerts)
         self._since_tick += 1

@@ -563,7 +563,13 @@ def _every_event_consumed(pipeline: object) -> bool:
 def interest_plan(cfg: StockadeConfig, pipeline: object, targets: Mapping[str, Target]) -> InterestPlan:
     """With sensor.kernel_interest_filter: what the kernel may drop of `targets` because no active
     rule of the pipeline's engine cares about the path."""
-    if not cfg.sensor.kernel_interest_filter or not targets or _every_event_consumed(pipeline):
+    if (
+        not cfg.sensor.kernel_interest_filter
+        or not targets
+        or _every_event_consumed(pipeline)
+        or getattr(pipeline, "observer", None) is not None
+    ):
+        # zero trust (the pipeline's observer) learns the paths no rule reads
         return InterestPlan()
     engine: Any = getattr(pipeline, "engine", None)
     return plan_interest(engine.conditions("syscall"), targets)
