@@ -17,7 +17,6 @@ import pytest
 
 # the container fixtures, for every test directory (tests/containers.py)
 from containers import (  # noqa: F401 (fixtures are found by name)
-    attack_tool,
     busybox_rootfs,
     host_sandbox,
     module_podman_container,
