@@ -122,12 +122,20 @@ def _peer(text: str) -> Peer | None:
         return None
     kind, _, value = text.partition(":")
     if kind == "cidr":
-        return Peer(cidr=str(ipaddress.ip_network(value, strict=False)))
+        return Peer(cidr=value)
     if kind == "workload":
         return Peer(workload=value)
     if kind == "dns":
         return Peer(dns=value)
     raise PolicyError(f"profile peer {text!r} is none of cidr:, workload:, dns:")
+
+
+def _canonical_peer(text: str) -> str:
+    """A profile's peer with its network in canonical form (``cidr:10.0.0.0/8``)."""
+    kind, _, value = text.partition(":")
+    if kind == "cidr":
+        return f"cidr:{ipaddress.ip_network(value, strict=False)}"
+    return text
 
 
 def _ports(ports: Iterable[int]) -> list[int | str] | None:
@@ -145,7 +153,7 @@ def _protocol(proto: str) -> Protocol:
 def _network_rules(profile: Profile, names: _Names) -> list[NetworkRule]:
     groups: dict[tuple[NetDirection, str, Protocol], set[int]] = defaultdict(set)
     for direction, peer, port, proto in profile.network:
-        key_peer = peer if direction == "egress" else ""
+        key_peer = _canonical_peer(peer) if direction == "egress" else ""
         groups[(direction, key_peer, _protocol(proto))].add(port)
     order = {"egress": 0, "ingress": 1, "listen": 2}
     rules = []
