@@ -12,7 +12,7 @@ import pytest
 
 from stockade.behavior.ops import FileOp, NetOp, PrivOp, ProcessOp
 from stockade.model.event import Event
-from stockade.policy.compile import CompiledPolicy, Network
+from stockade.policy.compile import MEMO_SIZE, CompiledPolicy, Network
 from stockade.policy.decision import NetRule, Verdict
 from stockade.policy.load import parse_policy
 from stockade.policy.model import Peer
@@ -297,3 +297,17 @@ def test_evaluate_cost_per_event_is_printed() -> None:
         compiled.evaluate(d)
     per = (time.perf_counter() - t0) / len(datas)
     print(f"evaluate: {per * 1e6:.2f} us per event over {len(datas)} events")
+
+
+def test_remembered_decisions_stay_right_past_the_memo_size() -> None:
+    c = policy(
+        spec(
+            "  file:\n    - {name: data, path: /data/*}\n    - {name: secret, path: /data/secret, action: block}\n"
+        )
+    )
+    for round_ in range(2):
+        for i in range(MEMO_SIZE + 100):
+            assert c.decide(FileOp(f"/data/{i}", ("read",))).rule == "data", (round_, i)
+        assert c.decide(FileOp("/data/secret", ("read",))).rule == "secret"
+        assert c.decide(FileOp("/data/x/y", ("write",))).rule == "default"
+        assert c.decide_file("open", "/data/secret").rule == "secret"

@@ -41,7 +41,11 @@ Fanotify sees a path and whether the open is for exec, nothing else, so :meth:`d
 
 Hot path: exact paths are a dict lookup, the globs of one section and action one regular
 expression (:func:`stockade.policy.globs.combine`), verdicts are built once, and privileged
-operations are decided once per operation when compiled. ``benchmarks/policy_eval.py`` measures it.
+operations are decided once per operation when compiled. A policy never changes once compiled, so
+each decision is remembered by what decides it (a path and access, an executable, or the whole
+operation when parents or arguments matter; at most :data:`MEMO_SIZE` of each, then started
+again): the paths of a workload repeat, and a repeat costs one dict lookup.
+``benchmarks/policy_eval.py`` measures it.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from stockade.policy.decision import Action, FileKind, NetRule, NetRules, Verdic
 from stockade.policy.globs import combine, is_glob, path_glob_regex, text_glob_regex
 from stockade.policy.model import NetworkRule, Peer, ProcessRule, WorkloadPolicy
 
-__all__ = ["ACTION_ORDER", "CompiledPolicy", "Network", "Resolver", "parse_ports", "strictest"]
+__all__ = ["ACTION_ORDER", "MEMO_SIZE", "CompiledPolicy", "Network", "Resolver", "parse_ports", "strictest"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: what a workload or dns peer stands for: its address ranges now
@@ -256,6 +260,18 @@ class _NetTier:
         return None
 
 
+#: decisions a CompiledPolicy remembers per kind of key before it starts again
+MEMO_SIZE = 16384
+
+
+def _remember(memo: dict[Any, Verdict], key: Any, v: Verdict) -> Verdict:
+    """`v`, remembered as the verdict for `key` (the memo emptied first when full)."""
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = v
+    return v
+
+
 def _live(tiers: Iterable[Any]) -> _Tiers:
     return tuple(t for t in tiers if t)
 
@@ -276,6 +292,12 @@ class CompiledPolicy:
         self._unresolved: list[str] = []
         self._net = {d: self._net_tiers(d) for d in ("egress", "ingress", "listen")}
         self._priv = {op: self._privileged(op) for op in PRIVILEGED_OPS}
+        # decisions already made, by what decides them (module docstring: the hot path)
+        self._proc_constrained = any(t.constrained for t in self._proc)
+        self._proc_memo: dict[Any, Verdict] = {}
+        self._net_memo: dict[Any, Verdict] = {}
+        self._file_memo: dict[str, dict[Any, Verdict]] = {a: {} for a in ("read", "write", "exec")}
+        self._fan_memo: dict[str, dict[Any, Verdict]] = {"exec": {}, "open": {}}
 
     # -- building ------------------------------------------------------------------------------
     def _verdict(self, name: str | None, section: str, index: int, action: Action) -> Verdict:
@@ -364,23 +386,35 @@ class CompiledPolicy:
 
     def decide(self, op: ProcessOp | FileOp | NetOp | PrivOp) -> Verdict:
         """The verdict on one operation."""
-        t = type(op)
-        if t is FileOp:
-            return self._decide_file_op(op)  # type: ignore[arg-type]
-        if t is ProcessOp:
-            return _first(self._proc, op, self.default)
-        if t is NetOp:
-            return _first(self._net[op.direction], op, self.default)  # type: ignore[union-attr]
-        return self._priv.get(op.operation, self.default)  # type: ignore[union-attr]
+        if isinstance(op, FileOp):
+            if len(op.access) == 1:
+                return self._decide_path(self._file_memo, self._file, op.access[0], op.path)
+            return strictest(self._decide_path(self._file_memo, self._file, a, op.path) for a in op.access)
+        if isinstance(op, ProcessOp):
+            key: Any = op if self._proc_constrained else op.exe
+            v = self._proc_memo.get(key)
+            if v is None:
+                v = _remember(self._proc_memo, key, _first(self._proc, op, self.default))
+            return v
+        if isinstance(op, NetOp):
+            v = self._net_memo.get(op)
+            if v is None:
+                v = _remember(self._net_memo, op, _first(self._net[op.direction], op, self.default))
+            return v
+        return self._priv.get(op.operation, self.default)
 
-    def _decide_file_op(self, op: FileOp) -> Verdict:
-        if len(op.access) == 1:
-            return _first(self._file[op.access[0]], op.path, self.default)
-        return strictest(_first(self._file[a], op.path, self.default) for a in op.access)
+    def _decide_path(
+        self, memos: dict[str, dict[Any, Verdict]], tiers: dict[str, _Tiers], kind: str, path: str
+    ) -> Verdict:
+        memo = memos[kind]
+        v = memo.get(path)
+        if v is None:
+            v = _remember(memo, path, _first(tiers[kind], path, self.default))
+        return v
 
     def decide_file(self, kind: FileKind, path: str) -> Verdict:
         """The fanotify decision on an exec or an open of `path` (module docstring)."""
-        return _first(self._fan[kind], path, self.default)
+        return self._decide_path(self._fan_memo, self._fan, kind, path)
 
     # -- network rules for the cgroup programs --------------------------------------------------
     def net_rules(self, resolve: Resolver | None = None) -> NetRules:
