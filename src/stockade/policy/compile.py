@@ -54,7 +54,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from stockade.behavior.model import PRIVILEGED_OPS, FileAccess
 from stockade.behavior.ops import FileOp, NetOp, PrivOp, ProcessOp, operation_of
@@ -132,7 +132,7 @@ class _PathIndex:
         m = self.match(path)
         if m is None:
             return hit
-        g = self.globs[m.lastindex - 1]  # type: ignore[operator]
+        g = self.globs[(m.lastindex or 1) - 1]  # each alternative is one group
         return g if hit is None or g[0] < hit[0] else hit
 
 
@@ -198,7 +198,7 @@ class _NetEntry:
 
     nets: tuple[Network, ...] | None
     ports: tuple[tuple[int, int], ...]
-    protocol: str
+    protocol: Literal["tcp", "udp", "any"]
     verdict: Verdict
 
     def matches(self, op: NetOp) -> bool:
@@ -212,14 +212,22 @@ class _NetEntry:
         return ip is not None and any(ip.version == n.version and ip in n for n in self.nets)
 
 
-_Tiers = tuple[Any, ...]
+class _Tier(Protocol):
+    """Rules of one action that decide one kind of key (a path, an operation)."""
+
+    def __bool__(self) -> bool: ...
+
+    def find(self, key: Any, /) -> Verdict | None: ...
+
+
+_Tiers = tuple[_Tier, ...]
 
 
 def _first(tiers: _Tiers, key: Any, default: Verdict) -> Verdict:
     for tier in tiers:
         v = tier.find(key)
         if v is not None:
-            return v  # type: ignore[no-any-return]
+            return v
     return default
 
 
@@ -272,7 +280,10 @@ def _remember(memo: dict[Any, Verdict], key: Any, v: Verdict) -> Verdict:
     return v
 
 
-def _live(tiers: Iterable[Any]) -> _Tiers:
+_T = TypeVar("_T", bound=_Tier)
+
+
+def _live(tiers: Iterable[_T]) -> tuple[_T, ...]:
     return tuple(t for t in tiers if t)
 
 
@@ -356,7 +367,7 @@ class CompiledPolicy:
             self._unresolved.append(name)
         return nets
 
-    def _net_tiers(self, direction: str) -> _Tiers:
+    def _net_tiers(self, direction: str) -> tuple[_NetTier, ...]:
         tiers = []
         for a in ACTION_ORDER:
             entries = []
@@ -440,6 +451,5 @@ class CompiledPolicy:
 
 
 def _net_rules(e: _NetEntry) -> list[NetRule]:
-    proto: Literal["tcp", "udp", "any"] = e.protocol  # type: ignore[assignment]
     nets = _ANY_NETS if e.nets is None else e.nets
-    return [NetRule(e.verdict.rule, n, p, proto, e.verdict.action) for n in nets for p in e.ports]
+    return [NetRule(e.verdict.rule, n, p, e.protocol, e.verdict.action) for n in nets for p in e.ports]

@@ -557,7 +557,9 @@ def policy_to_dict(policy: WorkloadPolicy) -> dict[str, Any]:
 class _Dumper(yaml.SafeDumper):
     """Block style with indented sequences; lists of scalars on one line."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        """A block sequence is indented under its key, always."""
+        del indentless
         super().increase_indent(flow, False)
 
 
