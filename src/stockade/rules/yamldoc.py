@@ -8,10 +8,10 @@ constructors would refuse or reinterpret these, so documents are built here from
 - a scalar is a `str`; a plain `~`, `null`, `Null`, `NULL` or empty scalar without a tag is `None`
   (yaml-cpp's null), a quoted `""` is the empty string;
 - a sequence is a :class:`YSeq` (a list), a mapping a :class:`YMap` (a dict keeping the first of
-  duplicate keys, as yaml-cpp's lookup does) that records where each value starts;
+  duplicate keys, as yaml-cpp's lookup does); both record where each item or value starts;
 - aliases share their anchor's value; every document of a multi-document stream is returned.
 
-This is linear in the size of the text and keeps no per-scalar objects beyond the values.
+This is linear in the size of the text and keeps one position tuple per value beyond the values.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YSeq(list[Any]):
-    """A YAML sequence with the line and column it starts at."""
+    """A YAML sequence with the line and column it starts at (and each item's)."""
 
-    __slots__ = ("column", "line")
+    __slots__ = ("column", "line", "marks")
 
     def __init__(self, line: int, column: int) -> None:
         super().__init__()
         self.line = line  # 1-based
         self.column = column
+        #: (line, column, style) of each item, as YMap.marks has them for values
+        self.marks: list[tuple[int, int, str]] = []
 
 
 class YMap(dict[str, Any]):
@@ -100,6 +102,7 @@ class _Builder:
                 top.marks[key] = (mark.line + 1, mark.column + 1, style)
         else:
             top.append(value)
+            top.marks.append((mark.line + 1, mark.column + 1, style))
 
     def scalar(self, ev: Any) -> None:
         """A scalar: an unquoted null word is None."""
