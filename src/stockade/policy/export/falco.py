@@ -240,51 +240,70 @@ def _workload_condition(t: Target) -> str:
 
 
 # -- processes and files -------------------------------------------------------------------------
-def _process_test(rule: ProcessRule, exact_list: list[str] | None, warn: Callable[[str], None]) -> str:
-    """The rule's test ("" when it went into `exact_list`)."""
-    if exact_list is not None and rule.parent is None and rule.args is None and not has_glob(rule.path):
-        exact_list.append(rule.path)
-        return ""
-    exe, exact = path_test("proc.exepath", rule.path)
-    tests = [exe]
+def _everything(path: str) -> bool:
+    """Whether policy path `path` names every path (``/**``)."""
+    shape = path_shape(path)
+    return shape.kind == "tree" and shape.base == "/"
+
+
+def _path(field: str, path: str, warn: Callable[[str], None]) -> str:
+    """The test of `field` against `path`, with a warning when Falco's glob is wider."""
+    test, exact = path_test(field, path)
+    if not exact:
+        warn(f"{path!r} matched with Falco's glob, where * also crosses /: wider")
+    return test
+
+
+def _process_test(rule: ProcessRule, warn: Callable[[str], None]) -> str:
+    """A process rule's test."""
+    tests = [_path("proc.exepath", rule.path, warn)]
     if rule.parent:
-        tests.append(path_test("proc.pexepath", rule.parent)[0])
+        tests.append(_path("proc.pexepath", rule.parent, warn))
     if rule.args:
         tests.append(f"proc.args glob {q(rule.args)}")
-    if not exact:
-        warn(f"{rule.path!r} matched with Falco's glob, where * also crosses /: wider")
     return tests[0] if len(tests) == 1 else "(" + " and ".join(tests) + ")"
 
 
+def _allowed_process(rule: ProcessRule, exacts: list[str], warn: Callable[[str], None]) -> str | None:
+    """An allow rule's test: None when it went into `exacts`, "" when it allows every program."""
+    if rule.parent is None and rule.args is None:
+        if _everything(rule.path):
+            return ""
+        if not has_glob(rule.path):
+            exacts.append(rule.path)
+            return None
+    return _process_test(rule, warn)
+
+
 def _file_test(r: _Rules, rule: FileRule, access: str, warn: Callable[[str], None]) -> str:
+    """A block or audit file rule's test for one kind of access."""
     if access == "exec":
-        return f"({r.uses('spawned_process')} and {_process_test(ProcessRule(path=rule.path), None, warn)})"
-    test, exact = path_test("fd.name", rule.path)
-    if not exact:
-        warn(f"{rule.path!r} matched with Falco's glob, where * also crosses /: wider")
-    return f"({r.uses('open_read' if access == 'read' else 'open_write')} and {test})"
+        return f"({r.uses('spawned_process')} and {_process_test(ProcessRule(path=rule.path), warn)})"
+    return f"({r.uses('open_read' if access == 'read' else 'open_write')} and {_path('fd.name', rule.path, warn)})"
 
 
 def _processes(r: _Rules) -> None:
     spec = r.policy.spec
     exacts: list[str] = []
-    allowed: list[str] = []
+    allowed: list[str | None] = []
     denied: list[str] = []
     for name, p in named(spec.process, "process"):
         warn = _warner(r, f"process rule {name}")
         if p.action == "allow":
-            allowed.append(_process_test(p, exacts, warn))
+            allowed.append(_allowed_process(p, exacts, warn))
         else:
-            test = f"{r.uses('spawned_process')} and {_process_test(p, None, warn)}"
+            test = f"{r.uses('spawned_process')} and {_process_test(p, warn)}"
             denied.append(r.explicit("process", "process", name, p.action, test))
     for name, f in named(spec.file, "file"):
         if "exec" in f.access and f.action == "allow":
-            allowed.append(_process_test(ProcessRule(path=f.path), exacts, _warner(r, f"file rule {name}")))
-    allowed = [a for a in allowed if a]  # "": an exact path, in the list
-    if exacts and r.wants_default(allowed):
+            allowed.append(
+                _allowed_process(ProcessRule(path=f.path), exacts, _warner(r, f"file rule {name}"))
+            )
+    tests = [a for a in allowed if a is not None]
+    if exacts and r.wants_default(tests):
         r.items.append({"list": f"{r.p}_executables", "items": [_item(e) for e in dict.fromkeys(exacts)]})
-        allowed.append(f"proc.exepath in ({r.p}_executables)")
-    r.default("process", "process", "spawned_process", allowed, denied, ("spawned_process",))
+        tests.append(f"proc.exepath in ({r.p}_executables)")
+    r.default("process", "process", "spawned_process", tests, denied, ("spawned_process",))
 
 
 def _files(r: _Rules) -> None:
@@ -294,9 +313,10 @@ def _files(r: _Rules) -> None:
     for name, f in named(spec.file, "file"):
         warn = _warner(r, f"file rule {name}")
         if f.action == "allow":
+            test = "" if _everything(f.path) else _path("fd.name", f.path, warn)
             for a in ("read", "write"):
                 if a in f.access:
-                    allowed[a].append(path_test("fd.name", f.path)[0])
+                    allowed[a].append(test)
             continue
         tests = [_file_test(r, f, a, warn) for a in ("read", "write", "exec") if a in f.access]
         denied.append(r.explicit("file", "file access", name, f.action, _any_of(tests)))
