@@ -284,7 +284,8 @@ def test_capabilities_are_blocked_for_what_the_policy_does_not_allow() -> None:
 
 
 def test_a_plain_container_is_selected_by_its_name_and_host_gets_a_host_policy() -> None:
-    doc, _ = ka(policy(workload="container/localhost/web/web-app", process=[{"path": "/bin/httpd"}]))
+    doc, r = ka(policy(workload="container/localhost/web/web-app", process=[{"path": "/bin/httpd"}]))
+    assert any(w.startswith("KubeArmor selects a plain container by its exact name") for w in r.warnings)
     assert doc["kind"] == "KubeArmorPolicy"
     assert "namespace" not in doc["metadata"]
     assert doc["spec"]["selector"] == {"matchLabels": {"kubearmor.io/container.name": "web-app"}}

@@ -273,6 +273,11 @@ def export(policy: WorkloadPolicy, *, labels: Mapping[str, str] | None = None) -
         b.network(name, n)
     b.catch_alls()
     b.capabilities()
+    if target.kind == "container" and labels is None:
+        b.warnings.append(
+            "KubeArmor selects a plain container by its exact name: replicas named with a suffix "
+            f"({target.name or 'name'}-1, ...) need a policy each (option labels)"
+        )
     if target.kind == "host":
         for section in ("network", "capabilities"):
             if b.sections.pop(section, None):
