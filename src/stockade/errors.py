@@ -20,6 +20,7 @@ line and column (or the configuration key, the flag, the environment variable)::
     │   └── BpfError                            (stockade.sensor.ebpf.libbpf)
     ├── PluginError                             (stockade.plugins: an unknown or broken plugin)
     ├── PolicyError                             (stockade.policy.model: a bad WorkloadPolicy)
+    │   └── ExportError                         (stockade.policy.export: a format cannot take it)
     ├── EnforceError                            (stockade.enforce.interface: a mechanism that fails)
     └── ReloadError                             (stockade.runtime.reload: the running rules kept)
 
