@@ -98,6 +98,9 @@ def libbpf() -> ctypes.CDLL:
             "bpf_link__fd": (ci, [vp]),
             "bpf_link__detach": (ci, [vp]),
             "bpf_link__update_program": (ci, [vp, vp]),
+            "btf__load_vmlinux_btf": (vp, []),
+            "btf__find_by_name_kind": (ci, [vp, cp, ctypes.c_uint32]),
+            "btf__free": (None, [vp]),
             "libbpf_set_print": (vp, [_PRINT_FN]),
         }
         for fn, (res, args) in protos.items():

@@ -1,0 +1,92 @@
+"""Killing a container: cgroup.kill, or SIGKILL to every pid, on real process trees and podman."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from containers import PodmanFactory
+from helpers import wait_until
+from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
+from stockade.enforce.interface import EnforceError
+from stockade.enforce.kill import kill_container, pids_of
+
+pytestmark = [pytest.mark.root]
+
+
+@pytest.fixture
+def busy_cores() -> Iterator[None]:
+    busy = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+
+
+@pytest.fixture
+def cgroup() -> Iterator[str]:
+    """A cgroup2 directory with a sub-directory, removed (empty) afterwards."""
+    root = unified_root()
+    assert root is not None
+    path = os.path.join(root, f"stk-kill-{secrets.token_hex(4)}")
+    os.makedirs(os.path.join(path, "sub"))
+    try:
+        yield path
+    finally:
+        for d in (os.path.join(path, "sub"), path):
+            _rmdir_when_empty(d)
+
+
+def _rmdir_when_empty(path: str) -> None:
+    assert wait_until(lambda: not pids_of(path), 10)
+    os.rmdir(path)
+
+
+#: a shell that keeps starting children (each a `sleep`), so a kill races with forks
+FORKER = "while :; do sleep 100 & sleep 0.01; done"
+
+
+def _start_in(cgroup: str, script: str) -> subprocess.Popen[bytes]:
+    """`sh -c script`, moved into `cgroup` before it runs the script."""
+    p = subprocess.Popen(["/bin/sh", "-c", f"read _; {script}"], stdin=subprocess.PIPE)
+    Path(cgroup, "cgroup.procs").write_text(str(p.pid))
+    assert p.stdin is not None
+    p.stdin.write(b"go\n")
+    p.stdin.close()
+    return p
+
+
+@pytest.mark.usefixtures("busy_cores")
+@pytest.mark.parametrize("use_cgroup_kill", [True, False], ids=["cgroup.kill", "sigkill"])
+def test_every_process_of_the_tree_is_killed(cgroup: str, use_cgroup_kill: bool) -> None:
+    procs = [_start_in(cgroup, FORKER), _start_in(os.path.join(cgroup, "sub"), FORKER)]
+    assert wait_until(lambda: len(pids_of(cgroup)) >= 6, 10)
+    res = kill_container(cgroup, use_cgroup_kill=use_cgroup_kill)
+    assert res.method == ("cgroup.kill" if use_cgroup_kill else "sigkill")
+    assert res.empty and res.pids >= 6 and pids_of(cgroup) == []
+    for p in procs:
+        assert p.wait(5) == -9
+    print(f"{res.method}: {res.pids} processes in {res.elapsed_s * 1000:.1f} ms")
+
+
+def test_a_v1_directory_is_refused() -> None:
+    with pytest.raises(EnforceError, match="not in a cgroup2 hierarchy"):
+        kill_container("/sys/fs/cgroup/pids")
+
+
+@pytest.mark.containers
+def test_a_podman_container_is_emptied(podman_container: PodmanFactory) -> None:
+    c = podman_container()
+    c.exec(["sh", "-c", "sleep 300 & sleep 300 &"], detach=True)
+    cg = cgroup_dir_of(c.pid)
+    assert wait_until(lambda: len(pids_of(cg)) >= 2, 10)
+    res = kill_container(cg)
+    assert res.empty and res.method == "cgroup.kill"
+    assert wait_until(lambda: c.inspect()["State"]["Running"] is False, 15)
