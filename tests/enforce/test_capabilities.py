@@ -92,7 +92,15 @@ def test_what_each_operation_falls_back_to() -> None:
         "bpf_lsm": broken,
     }
     ops = _ops(m)
-    assert (ops["open"].support, ops["exec"].support) == ("block", "audit")
+    # no fanotify exec permission events: the exec killer's SIGKILL at exec
+    assert (ops["open"].support, ops["exec"].support, ops["exec"].mechanism) == (
+        "block",
+        "block",
+        "bpf_send_signal",
+    )
+    assert "no EPERM" in ops["exec"].reason
+    ops = _ops({**m, "bpf_send_signal": broken})
+    assert ops["exec"].support == "audit"
     assert "fanotify_exec unavailable: refused: EPERM" in ops["exec"].reason
     assert {ops[o].support for o in ("connect", "bind", "raw_socket")} == {"audit"}
     assert (ops["kill"].support, ops["kill"].mechanism) == ("block", "sigkill")

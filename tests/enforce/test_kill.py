@@ -1,4 +1,5 @@
-"""Killing a container: cgroup.kill, or SIGKILL to every pid, on real process trees and podman."""
+"""Killing a container (cgroup.kill, or SIGKILL to every pid) on real process trees and podman, and
+killing at exec what a container may not run (the exec killer), in podman containers."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from containers import PodmanFactory
 from helpers import wait_until
 from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
-from stockade.enforce.interface import EnforceError
-from stockade.enforce.kill import kill_container, pids_of
+from stockade.enforce.interface import Denial, EnforceError
+from stockade.enforce.kill import ExecKiller, kill_container, pids_of
 
 pytestmark = [pytest.mark.root]
 
@@ -90,3 +91,69 @@ def test_a_podman_container_is_emptied(podman_container: PodmanFactory) -> None:
     res = kill_container(cg)
     assert res.empty and res.method == "cgroup.kill"
     assert wait_until(lambda: c.inspect()["State"]["Running"] is False, 15)
+
+
+class Denials:
+    def __init__(self) -> None:
+        self.got: list[Denial] = []
+
+    def __call__(self, d: Denial) -> None:
+        self.got.append(d)
+
+    def wait_for(self, target: str) -> Denial:
+        assert wait_until(lambda: any(d.target == target for d in self.got), 10), self.got
+        return next(d for d in self.got if d.target == target)
+
+
+#: a fresh copy of busybox named echo in directory {d}, run
+FRESH = "mkdir -p {d} && cp /bin/busybox {d}/echo && {d}/echo"
+
+
+@pytest.fixture
+def killer() -> Iterator[tuple[ExecKiller, Denials]]:
+    sink = Denials()
+    k = ExecKiller(sink)
+    k.start()
+    try:
+        yield k, sink
+    finally:
+        k.stop()
+
+
+@pytest.mark.ebpf
+@pytest.mark.containers
+@pytest.mark.usefixtures("busy_cores")
+def test_an_exec_outside_the_allow_list_is_killed_before_it_runs(
+    podman_container: PodmanFactory, killer: tuple[ExecKiller, Denials]
+) -> None:
+    k, sink = killer
+    c, other = podman_container(), podman_container()
+    root = f"/proc/{c.pid}/root"
+    assert k.arm(c.id, cgroup_dir_of(c.pid), root, ["/bin/busybox", "/bin/nothere"], policy="web") == [
+        "/bin/nothere"
+    ]
+    assert k.armed() == [c.id]
+    # busybox (every applet is a link to it) runs; a copy of it, a new file, is killed at exec
+    # (a copy named echo: busybox picks its applet by name)
+    r = c.exec(["sh", "-c", f"{FRESH.format(d='/tmp/new')} ran; echo rc=$?"])
+    assert "ran" not in r.stdout and "rc=137" in r.stdout, r
+    d = sink.wait_for("/tmp/new/echo")
+    assert (d.kind, d.container, d.blocked, d.verdict.policy, d.verdict.rule) == (
+        "exec",
+        c.id,
+        True,
+        "web",
+        "default",
+    )
+    # another container is not watched
+    r = other.exec(["sh", "-c", f"{FRESH.format(d='/tmp/new')} ran"])
+    assert r.stdout.strip() == "ran", r
+    # audit only: it runs, and is reported
+    k.arm(c.id, cgroup_dir_of(c.pid), root, ["/bin/busybox"], policy="web", audit_only=True)
+    r = c.exec(["sh", "-c", f"{FRESH.format(d='/tmp/new2')} ran"])
+    assert r.stdout.strip() == "ran", r
+    assert sink.wait_for("/tmp/new2/echo").blocked is False
+    k.disarm(c.id)
+    assert k.armed() == []
+    r = c.exec(["/tmp/new/echo", "ran"])
+    assert r.stdout.strip() == "ran", r

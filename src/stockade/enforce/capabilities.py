@@ -441,6 +441,19 @@ def _pick(m: dict[str, Mechanism], name: str, block_reason: str, audit: str = _A
     return OpSupport("audit", "sensor", f"{audit}; {name} unavailable: {got.reason}")
 
 
+def _exec(m: dict[str, Mechanism]) -> OpSupport:
+    """fanotify's EPERM; else the exec killer's SIGKILL at exec (the program never runs)."""
+    fan, sig = m["fanotify_exec"], m["bpf_send_signal"]
+    if not fan.available and sig.available:
+        return OpSupport(
+            "block",
+            "bpf_send_signal",
+            "SIGKILL at exec (stockade.enforce.kill.ExecKiller): the new program never runs, but "
+            f"execve() succeeds (no EPERM); fanotify_exec unavailable: {fan.reason}",
+        )
+    return _pick(m, "fanotify_exec", "FAN_OPEN_EXEC_PERM denies with EPERM")
+
+
 def _ops(m: dict[str, Mechanism]) -> dict[Operation, OpSupport]:
     kill = (
         OpSupport("block", "cgroup_kill", "cgroup.kill empties the container")
@@ -448,7 +461,7 @@ def _ops(m: dict[str, Mechanism]) -> dict[Operation, OpSupport]:
         else OpSupport("block", "sigkill", f"SIGKILL to each pid of cgroup.procs ({m['cgroup_kill'].reason})")
     )
     return {
-        "exec": _pick(m, "fanotify_exec", "FAN_OPEN_EXEC_PERM denies with EPERM"),
+        "exec": _exec(m),
         "open": _pick(m, "fanotify_open", "FAN_OPEN_PERM denies with EPERM"),
         "connect": _pick(m, "cgroup_bpf", "cgroup/connect4/6 and sendmsg4/6 deny with EPERM"),
         "bind": _pick(m, "cgroup_bpf", "cgroup/bind4/6 deny with EPERM"),

@@ -58,6 +58,8 @@ from typing import Any, Final
 
 import orjson
 
+from stockade.enforce.bpfobj import RingReader
+from stockade.enforce.bpfobj import find_object as _find_object
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import (
     Action,
@@ -84,9 +86,6 @@ __all__ = [
     "rules_to_dict",
 ]
 
-HERE = Path(__file__).resolve().parent
-#: the built object (scripts/build-bpf.sh); $STOCKADE_NETGUARD_OBJECT overrides
-DEFAULT_OBJECT = HERE / "bpf" / "build" / "netguard.bpf.o"
 DEFAULT_PIN_DIR = "/sys/fs/bpf/stockade/netguard"
 BPFFS = "/sys/fs/bpf"
 
@@ -136,10 +135,7 @@ _OPS: Final[dict[int, NetKind]] = {
 
 def find_object() -> Path | None:
     """The built NetGuard object ($STOCKADE_NETGUARD_OBJECT, else the installed one), or None."""
-    env = os.environ.get("STOCKADE_NETGUARD_OBJECT")
-    if env:
-        return Path(env) if Path(env).is_file() else None
-    return DEFAULT_OBJECT if DEFAULT_OBJECT.is_file() else None
+    return _find_object("netguard")
 
 
 # -- rules as the kernel holds them ----------------------------------------------------------
@@ -377,9 +373,7 @@ class NetGuard:
         self.object_path = object_path
         self._obj: lb.BpfObject | None = None
         self._fds: dict[str, int] = {}
-        self._rb: RingBuffer | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._reader: RingReader | None = None
         self._lock = threading.RLock()
         self._guarded: dict[str, _Guarded] = {}
         #: cgroup id -> names, for the reader (replaced whole, never changed in place)
@@ -410,11 +404,10 @@ class NetGuard:
             self._obj = obj
             self._fds = {m: obj.map_fd(m) for m in MAPS}
             self._ncpu = lb.possible_cpus()
-            self._rb = RingBuffer(self._fds["denials"], obj.map_max_entries("denials"))
+            ring = RingBuffer(self._fds["denials"], obj.map_max_entries("denials"))
             self._names = self._pinned_names()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._read_loop, name="netguard-denials", daemon=True)
-            self._thread.start()
+            self._reader = RingReader("netguard-denials", ring, self._decode, self.deny_sink, self._errors)
+            self._reader.start()
 
     def _load(self, obj: lb.BpfObject) -> None:
         if self.fail_closed:
@@ -429,10 +422,9 @@ class NetGuard:
         """Stop reading denials and let go of the kernel objects. `keep`: leave the pinned links
         and maps in place (an agent restart; with ``fail_closed=False`` nothing is pinned and the
         programs detach); otherwise release every container and remove the pins."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
         with self._lock:
             if keep:
                 for g in self._guarded.values():
@@ -444,9 +436,6 @@ class NetGuard:
                 self._purge_pins()
             self._guarded.clear()
             self._names = {}
-            if self._rb is not None:
-                self._rb.close()
-                self._rb = None
             if self._obj is not None:
                 self._obj.close()
                 self._obj = None
@@ -747,23 +736,6 @@ class NetGuard:
             c.audited += 1
         return denial
 
-    def _read_loop(self) -> None:
-        rb = self._rb
-        if rb is None:
-            return
-        out: list[Denial] = []
-        while not self._stop.is_set():
-            if not rb.wait(0.1):
-                continue
-            rb.consume(self._decode, out, on_error=lambda e: self._errors.report(f"bad record: {e}"))
-            for d in out:
-                try:
-                    self.deny_sink(d)
-                except Exception as e:
-                    self._counts.sink_errors += 1
-                    self._errors.report(f"denial sink: {e!r}")
-            out.clear()
-
     @property
     def stats(self) -> NetGuardStats:
         """A snapshot of the counters; `suppressed` and `lost` are read from the kernel."""
@@ -786,6 +758,6 @@ class NetGuard:
             suppressed=suppressed,
             lost=lost,
             unknown=c.unknown,
-            sink_errors=c.sink_errors,
+            sink_errors=self._reader.sink_errors if self._reader else 0,
             errors=self._errors.errors,
         )
