@@ -47,10 +47,14 @@ if ((force)) || [[ ! -s $OUT_DIR/vmlinux.h || ! -f $OUT_DIR/vmlinux.key || $(cat
   echo "$key" >"$OUT_DIR/vmlinux.key"
   force=1
 fi
-# build SRC into OBJ (against $OUT_DIR/vmlinux.h) when out of date
+# build SRC into OBJ (against $OUT_DIR/vmlinux.h) when it or a header given after them is newer
 build() {
-  local src=$1 obj=$2
-  if ((force)) || [[ ! -f $obj || $src -nt $obj || $0 -nt $obj ]]; then
+  local src=$1 obj=$2 dep stale=$force
+  shift 2
+  for dep in "$src" "$0" "$@"; do
+    [[ -f $obj && ! $dep -nt $obj ]] || stale=1
+  done
+  if ((stale)); then
     "$CLANG" -O2 -g -Wall -Werror -Wno-unused-function -target bpf -D__TARGET_ARCH_$ARCH \
       -I"$OUT_DIR" -I/usr/include/"$(uname -m)"-linux-gnu -c "$src" -o "$obj.tmp"
     mv "$obj.tmp" "$obj"
@@ -65,5 +69,7 @@ ENFORCE_DIR=src/stockade/enforce/bpf
 ENFORCE_OUT=${STOCKADE_ENFORCE_BPF_BUILD_DIR:-$ENFORCE_DIR/build}
 mkdir -p "$ENFORCE_OUT"
 for src in "$ENFORCE_DIR"/*.bpf.c; do
-  [[ -e $src ]] && build "$src" "$ENFORCE_OUT/$(basename "${src%.c}").o"
+  if [[ -e $src ]]; then
+    build "$src" "$ENFORCE_OUT/$(basename "${src%.c}").o" "$ENFORCE_DIR"/*.h
+  fi
 done

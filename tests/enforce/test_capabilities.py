@@ -10,24 +10,19 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from helpers import busy_cores
 from stockade.enforce.capabilities import OPS, Mechanism, _ops, probe
 from stockade.enforce.cgroup2 import unified_root
 
 
-@pytest.fixture
-def busy_cores() -> Iterator[None]:
-    busy = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
-    try:
+@pytest.fixture(name="busy_cores")
+def _busy_cores() -> Iterator[None]:
+    with busy_cores():
         yield
-    finally:
-        for b in busy:
-            b.kill()
-            b.wait()
 
 
 def _traces() -> tuple[list[str], list[str], list[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from containers import PodmanFactory
-from helpers import wait_until
+from helpers import busy_cores, wait_until
 from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
 from stockade.enforce.interface import Denial, EnforceError
 from stockade.enforce.kill import ExecKiller, kill_container, pids_of
@@ -20,15 +20,10 @@ from stockade.enforce.kill import ExecKiller, kill_container, pids_of
 pytestmark = [pytest.mark.root]
 
 
-@pytest.fixture
-def busy_cores() -> Iterator[None]:
-    busy = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
-    try:
+@pytest.fixture(name="busy_cores")
+def _busy_cores() -> Iterator[None]:
+    with busy_cores():
         yield
-    finally:
-        for b in busy:
-            b.kill()
-            b.wait()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from containers import PodmanFactory
-from helpers import REPO, wait_until
+from helpers import REPO, busy_cores, wait_until
 from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
 from stockade.enforce.interface import Action, Denial, EnforceError, NetRule, NetRules
 from stockade.enforce.netguard import (
@@ -266,10 +266,6 @@ class Lab:
         return self.guarded.cgroup
 
 
-def _busy_cores() -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
-
-
 def _rmdir_when_empty(path: str) -> None:
     assert wait_until(lambda: not Path(path, "cgroup.procs").read_text().strip(), timeout=10)
     os.rmdir(path)
@@ -278,11 +274,15 @@ def _rmdir_when_empty(path: str) -> None:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """Both cores busy; a network namespace (lo up); two sibling cgroup2 dirs, one probe in each."""
+    with busy_cores():
+        yield from _lab()
+
+
+def _lab() -> Iterator[Lab]:
     root = unified_root()
     assert root is not None, "no cgroup2 hierarchy"
     tag = secrets.token_hex(4)
     netns = f"stk-ng-{tag}"
-    busy = _busy_cores()
     subprocess.run(["ip", "netns", "add", netns], check=True)
     subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
     cgroups = [os.path.join(root, f"stk-ng-{tag}-{n}") for n in ("guarded", "other")]
@@ -298,9 +298,6 @@ def lab() -> Iterator[Lab]:
     finally:
         for p in probes:
             p.close()
-        for b in busy:
-            b.kill()
-            b.wait()
         for cg in cgroups:
             if os.path.isdir(cg):
                 _rmdir_when_empty(cg)

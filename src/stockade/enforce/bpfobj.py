@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stockade.enforce.interface import Denial, DenialSink
+from stockade.enforce.interface import Denial, DenialSink, EnforceError
 from stockade.model.errorlog import ErrorLog
+from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf.ringbuf import RingBuffer
 
-__all__ = ["RingReader", "find_object"]
+__all__ = ["RingReader", "find_object", "open_object"]
 
 BUILD_DIR = Path(__file__).resolve().parent / "bpf" / "build"
 
@@ -29,6 +30,28 @@ def find_object(name: str) -> Path | None:
         return Path(env) if Path(env).is_file() else None
     path = BUILD_DIR / f"{name}.bpf.o"
     return path if path.is_file() else None
+
+
+def open_object(name: str, path: str | None, prepare: Callable[[lb.BpfObject], None]) -> lb.BpfObject:
+    """Program `name`'s object (at `path`, else where :func:`find_object` finds it), opened,
+    `prepare`d (pins, attachments: anything that must happen around loading) and loaded by it;
+    EnforceError, with nothing left open, when any step fails."""
+    path = path or (str(p) if (p := find_object(name)) else None)
+    if path is None:
+        raise EnforceError(f"the {name} eBPF program is not built (run scripts/build-bpf.sh)")
+    try:
+        obj = lb.BpfObject(path)
+    except lb.BpfError as e:
+        raise EnforceError(f"{name}: {e}") from e
+    try:
+        prepare(obj)
+    except EnforceError:
+        obj.close()
+        raise
+    except (lb.BpfError, OSError) as e:
+        obj.close()
+        raise EnforceError(f"{name}: loading the programs failed: {e}") from e
+    return obj
 
 
 class RingReader:

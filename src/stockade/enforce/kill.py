@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stockade.enforce.bpfobj import RingReader, find_object
+from stockade.enforce.bpfobj import RingReader, open_object
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import Denial, DenialSink, EnforceError, Verdict
 from stockade.model.errorlog import ErrorLog
@@ -113,6 +113,11 @@ def kernel_dev(st_dev: int) -> int:
     return os.major(st_dev) << 20 | os.minor(st_dev)
 
 
+def _load_and_attach(obj: lb.BpfObject) -> None:
+    obj.load()
+    obj.attach("ek_exec")
+
+
 @dataclass
 class _Armed:
     container: str
@@ -151,19 +156,7 @@ class ExecKiller:
         with self._lock:
             if self._obj is not None:
                 return
-            path = self.object_path or (str(p) if (p := find_object("execkill")) else None)
-            if path is None:
-                raise EnforceError("the exec killer's eBPF program is not built (run scripts/build-bpf.sh)")
-            try:
-                obj = lb.BpfObject(path)
-                try:
-                    obj.load()
-                    obj.attach("ek_exec")
-                except lb.BpfError:
-                    obj.close()
-                    raise
-            except lb.BpfError as e:
-                raise EnforceError(f"exec killer: {e}") from e
+            obj = open_object("execkill", self.object_path, _load_and_attach)
             self._obj = obj
             self._fds = {m: obj.map_fd(m) for m in ("armed", "allowed", "kills")}
             ring = RingBuffer(self._fds["kills"], obj.map_max_entries("kills"))

@@ -58,7 +58,7 @@ from typing import Any, Final
 
 import orjson
 
-from stockade.enforce.bpfobj import RingReader
+from stockade.enforce.bpfobj import RingReader, open_object
 from stockade.enforce.bpfobj import find_object as _find_object
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import (
@@ -389,18 +389,7 @@ class NetGuard:
         with self._lock:
             if self._obj is not None:
                 return
-            path = self.object_path or (str(p) if (p := find_object()) else None)
-            if path is None:
-                raise EnforceError("the NetGuard eBPF program is not built (run scripts/build-bpf.sh)")
-            try:
-                obj = lb.BpfObject(path)
-            except lb.BpfError as e:
-                raise EnforceError(f"NetGuard: {e}") from e
-            try:
-                self._load(obj)
-            except (lb.BpfError, OSError) as e:
-                obj.close()
-                raise EnforceError(f"NetGuard: loading the programs failed: {e}") from e
+            obj = open_object("netguard", self.object_path, self._load)
             self._obj = obj
             self._fds = {m: obj.map_fd(m) for m in MAPS}
             self._ncpu = lb.possible_cpus()

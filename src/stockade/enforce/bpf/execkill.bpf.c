@@ -17,11 +17,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "cgroup_lookup.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL_ 9
-#define MAX_LEVELS 16
 
 struct ek_cfg {
 	__u8 audit_only;
@@ -68,24 +68,7 @@ struct {
 
 static __always_inline struct ek_cfg *find_armed(__u64 *cgid)
 {
-	__u64 id = bpf_get_current_cgroup_id();
-	struct ek_cfg *c = bpf_map_lookup_elem(&armed, &id);
-	if (c) {
-		*cgid = id;
-		return c;
-	}
-	struct ek_cfg *found = 0;
-	for (int level = 0; level < MAX_LEVELS; level++) {
-		__u64 anc = bpf_get_current_ancestor_cgroup_id(level);
-		if (!anc)
-			break;
-		struct ek_cfg *a = bpf_map_lookup_elem(&armed, &anc);
-		if (a) {
-			found = a;
-			*cgid = anc;
-		}
-	}
-	return found;
+	return lookup_by_cgroup(&armed, cgid);
 }
 
 SEC("tp_btf/sched_process_exec")

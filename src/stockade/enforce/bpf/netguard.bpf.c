@@ -33,6 +33,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "cgroup_lookup.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -55,7 +56,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define RULE_DEFAULT 0xffff
 #define RULE_RAW 0xfffe
 #define MAX_ENTRIES 32
-#define MAX_LEVELS 16
 #define WINDOW_NS 1000000000ULL
 
 #define AF_INET_ 2
@@ -183,27 +183,9 @@ struct decision {
 	__u16 rule;
 };
 
-/* the cgroup's configuration: the current task's cgroup, else its nearest protected ancestor */
 static __always_inline struct cg_cfg *find_cfg(__u64 *cgid)
 {
-	__u64 id = bpf_get_current_cgroup_id();
-	struct cg_cfg *c = bpf_map_lookup_elem(&cfg, &id);
-	if (c) {
-		*cgid = id;
-		return c;
-	}
-	struct cg_cfg *found = 0;
-	for (int level = 0; level < MAX_LEVELS; level++) {
-		__u64 anc = bpf_get_current_ancestor_cgroup_id(level);
-		if (!anc)
-			break;
-		struct cg_cfg *a = bpf_map_lookup_elem(&cfg, &anc);
-		if (a) {
-			found = a;
-			*cgid = anc;
-		}
-	}
-	return found;
+	return lookup_by_cgroup(&cfg, cgid);
 }
 
 static __always_inline struct decision decide(struct cg_cfg *c, __u64 cgid, __u8 kind, __u8 family,
