@@ -37,7 +37,9 @@ rules and keeps enforcing; denials made while the agent was down wait in the pin
 (up to its size) and are reported after the restart. A container must then be released explicitly
 (:meth:`release`, or ``stop(keep=False)``) to lift its restrictions. With ``fail_closed=False``
 nothing is pinned: the kernel detaches the programs when the agent's file descriptors close, so a
-dead agent leaves the containers unrestricted (fail open), and a restart starts from nothing.
+dead agent leaves the containers unrestricted (fail open), and a restart starts from nothing (pins
+an earlier fail-closed run left are not touched: a fail-closed NetGuard on the same ``pin_dir``
+restores or, with ``stop(keep=False)``, lifts them).
 """
 
 from __future__ import annotations
@@ -522,8 +524,10 @@ class NetGuard:
             for k in lb.map_keys(self._fds["rules"], _KEY.size):
                 _, lo, hi, gen, *_ = _KEY.unpack(k)
                 keys_by_cgid.setdefault(lo | hi << 32, []).append(k)
+            known = {g.cgid for g in self._guarded.values()}
             for cgid, gen, doc in self._pinned_docs():
-                self._restore_one(cgid, gen, doc, keys_by_cgid.get(cgid, []))
+                if cgid not in known:
+                    self._restore_one(cgid, gen, doc, keys_by_cgid.get(cgid, []))
             return {c: g.cgroup_dir for c, g in self._guarded.items()}
 
     def _restore_one(self, cgid: int, gen: int, doc: dict[str, Any] | None, keys: list[bytes]) -> None:
@@ -541,10 +545,15 @@ class NetGuard:
             self._unpin_links(link_dir)
             self._drop_cgroup_state(cgid, keys)
             return
+        # what an update interrupted by the agent's death left of another generation
         current = [k for k in keys if _KEY.unpack(k)[3] == gen]
         for k in keys:
             if k not in current:
                 self._delete(self._fds["rules"], k)
+        for mk in lb.map_keys(self._fds["meta"], _META_KEY.size):
+            owner, mgen, _ = _META_KEY.unpack(mk)
+            if owner == cgid and mgen != gen:
+                self._delete(self._fds["meta"], mk)
         rules = rules_from_dict(doc["rules"])
         g = _Guarded(doc["container"], path, cgid, gen, rules, bool(doc["audit_only"]), links, current, 0)
         g.meta_parts = self._meta_parts(cgid, gen)
