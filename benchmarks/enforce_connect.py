@@ -41,9 +41,9 @@ from typing import Any
 
 import harness
 
-from stockade.enforce.cgroup2 import unified_root
 from stockade.enforce.interface import NetRule, NetRules
 from stockade.enforce.netguard import NetGuard, find_object
+from stockade.sensor.containers.discover import cgroup2_mount
 
 HELPER_SOURCE = Path(__file__).with_name("enforce_connect.c")
 
@@ -138,7 +138,7 @@ def program_stats(cgroup: str) -> dict[str, tuple[int, int]]:
 def measure_connect(count: int = 10_000, repeat: int = 10, n_rules: int = 50) -> ConnectResult:
     """Alternate `repeat` baseline and NetGuard rounds of `count` connects each (see the docstring)."""
     helper = build_helper()
-    root = unified_root()
+    root = cgroup2_mount()
     if root is None:
         raise SystemExit("enforce_connect: no cgroup2 hierarchy")
     tag = secrets.token_hex(4)

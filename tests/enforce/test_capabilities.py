@@ -16,7 +16,7 @@ import pytest
 
 from helpers import busy_cores
 from stockade.enforce.capabilities import OPS, Mechanism, _ops, probe
-from stockade.enforce.cgroup2 import unified_root
+from stockade.sensor.containers.discover import cgroup2_mount
 
 
 @pytest.fixture(name="busy_cores")
@@ -29,7 +29,7 @@ def _traces() -> tuple[list[str], list[str], list[str]]:
     """What a probe could leave behind: mounts, cgroup2 directories, temporary directories."""
     with open("/proc/self/mounts", encoding="utf-8") as f:
         mounts = sorted(f.read().splitlines())
-    root = unified_root() or "/nonexistent"
+    root = cgroup2_mount() or "/nonexistent"
     cgroups = sorted(d for d in os.listdir(root) if "stockade-probe" in d) if os.path.isdir(root) else []
     return mounts, cgroups, sorted(glob.glob("/tmp/stockade-probe-*"))
 

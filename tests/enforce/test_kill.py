@@ -13,9 +13,10 @@ import pytest
 
 from containers import PodmanFactory
 from helpers import busy_cores, wait_until
-from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
+from stockade.enforce.cgroup2 import cgroup_dir_of
 from stockade.enforce.interface import Denial, EnforceError
 from stockade.enforce.kill import ExecKiller, kill_container, pids_of
+from stockade.sensor.containers.discover import cgroup2_mount
 
 pytestmark = [pytest.mark.root]
 
@@ -29,7 +30,7 @@ def _busy_cores() -> Iterator[None]:
 @pytest.fixture
 def cgroup() -> Iterator[str]:
     """A cgroup2 directory with a sub-directory, removed (empty) afterwards."""
-    root = unified_root()
+    root = cgroup2_mount()
     assert root is not None
     path = os.path.join(root, f"stk-kill-{secrets.token_hex(4)}")
     os.makedirs(os.path.join(path, "sub"))

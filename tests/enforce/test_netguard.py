@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from containers import PodmanFactory
 from helpers import REPO, busy_cores, need, wait_until
-from stockade.enforce.cgroup2 import cgroup_dir_of, unified_root
+from stockade.enforce.cgroup2 import cgroup_dir_of
 from stockade.enforce.interface import Action, Denial, EnforceError, NetRule, NetRules
 from stockade.enforce.netguard import (
     _REC,
@@ -47,6 +47,7 @@ from stockade.enforce.netguard import (
     rules_from_dict,
     rules_to_dict,
 )
+from stockade.sensor.containers.discover import cgroup2_mount
 
 PROBE = Path(__file__).with_name("netprobe.py")
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -279,7 +280,7 @@ def lab() -> Iterator[Lab]:
 
 
 def _lab() -> Iterator[Lab]:
-    root = unified_root()
+    root = cgroup2_mount()
     assert root is not None, "no cgroup2 hierarchy"
     tag = secrets.token_hex(4)
     netns = f"stk-ng-{tag}"

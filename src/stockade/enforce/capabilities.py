@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from stockade.enforce.cgroup2 import unified_root
 from stockade.enforce.interface import Support
+from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.ebpf import libbpf as lb
 
 __all__ = ["OPS", "Mechanism", "NodeCapabilities", "OpSupport", "Operation", "probe"]
@@ -297,7 +297,7 @@ except OSError as e:
 
 @contextlib.contextmanager
 def _fresh_cgroup() -> Iterator[str]:
-    root = unified_root()
+    root = cgroup2_mount()
     if root is None:
         raise OSError(errno.ENOENT, "no cgroup2 hierarchy is mounted")
     path = os.path.join(root, f"stockade-probe-{os.getpid()}-{secrets.token_hex(3)}")

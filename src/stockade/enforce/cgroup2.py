@@ -1,4 +1,5 @@
-"""The cgroup2 hierarchy as the enforcers use it: where it is, a process's directory, ids.
+"""The cgroup2 hierarchy as the enforcers use it: a process's directory, checks, ids (where it is
+mounted: :func:`stockade.sensor.containers.discover.cgroup2_mount`).
 
 On this machine kind (cgroup v1 controllers plus a cgroup2 hierarchy at
 ``/sys/fs/cgroup/unified``, where runc and podman give each container its own directory) cgroup BPF
@@ -13,40 +14,15 @@ from __future__ import annotations
 import os
 
 from stockade.enforce.interface import EnforceError
+from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.procfs import read_cgroups
 
-__all__ = ["cgroup_dir_of", "cgroup_id", "check_cgroup2_dir", "unified_root"]
-
-#: where the cgroup2 hierarchy is mounted, most likely first
-_CANDIDATES = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
-
-
-def _cgroup2_mounts() -> list[str]:
-    """The mount points of cgroup2 hierarchies, from /proc/self/mounts."""
-    out: list[str] = []
-    try:
-        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] == "cgroup2":
-                    out.append(parts[1])
-    except OSError:
-        pass
-    return out
-
-
-def unified_root() -> str | None:
-    """The cgroup2 mount point (``/sys/fs/cgroup/unified`` on a hybrid host), or None."""
-    mounts = _cgroup2_mounts()
-    for cand in _CANDIDATES:
-        if cand in mounts:
-            return cand
-    return mounts[0] if mounts else None
+__all__ = ["cgroup_dir_of", "cgroup_id", "check_cgroup2_dir"]
 
 
 def cgroup_dir_of(pid: int) -> str:
     """The cgroup2 directory of process `pid` (its ``0::`` line under the cgroup2 mount)."""
-    root = unified_root()
+    root = cgroup2_mount()
     if root is None:
         raise EnforceError("no cgroup2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)")
     rel = read_cgroups(pid).get("")
@@ -58,10 +34,10 @@ def cgroup_dir_of(pid: int) -> str:
 def check_cgroup2_dir(path: str) -> str:
     """`path`, normalised, when it is a directory of the cgroup2 hierarchy; else EnforceError."""
     path = os.path.normpath(path)
-    mounts = _cgroup2_mounts()
-    if not any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts):
+    root = cgroup2_mount()
+    if root is None or not (path == root or path.startswith(root.rstrip("/") + "/")):
         raise EnforceError(
-            f"{path} is not in a cgroup2 hierarchy (mounted: {', '.join(mounts) or 'none'}): "
+            f"{path} is not in a cgroup2 hierarchy (mounted at: {root or 'nowhere'}): "
             "cgroup BPF programs attach only there"
         )
     if not os.path.isfile(os.path.join(path, "cgroup.procs")):
