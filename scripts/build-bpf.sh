@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the eBPF sensor (CO-RE): vmlinux.h from this kernel's BTF, then probe.bpf.c -> probe.bpf.o.
+# Build the eBPF sensor (CO-RE): vmlinux.h from this kernel's BTF, then probe.bpf.c -> probe.bpf.o;
+# and the enforcers' programs: src/stockade/enforce/bpf/*.bpf.c -> src/stockade/enforce/bpf/build/.
 # Idempotent and fast when up to date. Output: src/stockade/sensor/ebpf/build/probe.bpf.o
 # (gitignored), which stockade.sensor.ebpf finds. Needs clang, bpftool and libbpf-dev.
 # Usage: scripts/build-bpf.sh [--force]
@@ -46,11 +47,29 @@ if ((force)) || [[ ! -s $OUT_DIR/vmlinux.h || ! -f $OUT_DIR/vmlinux.key || $(cat
   echo "$key" >"$OUT_DIR/vmlinux.key"
   force=1
 fi
-if ((force)) || [[ ! -f $OBJ || $SRC -nt $OBJ || $0 -nt $OBJ ]]; then
-  "$CLANG" -O2 -g -Wall -Werror -Wno-unused-function -target bpf -D__TARGET_ARCH_$ARCH \
-    -I"$OUT_DIR" -I/usr/include/"$(uname -m)"-linux-gnu -c "$SRC" -o "$OBJ.tmp"
-  mv "$OBJ.tmp" "$OBJ"
-  echo "build-bpf: built $OBJ"
-else
-  echo "build-bpf: $OBJ is up to date"
-fi
+# build SRC into OBJ (against $OUT_DIR/vmlinux.h) when it or a header given after them is newer
+build() {
+  local src=$1 obj=$2 dep stale=$force
+  shift 2
+  for dep in "$src" "$0" "$@"; do
+    [[ -f $obj && ! $dep -nt $obj ]] || stale=1
+  done
+  if ((stale)); then
+    "$CLANG" -O2 -g -Wall -Werror -Wno-unused-function -target bpf -D__TARGET_ARCH_$ARCH \
+      -I"$OUT_DIR" -I/usr/include/"$(uname -m)"-linux-gnu -c "$src" -o "$obj.tmp"
+    mv "$obj.tmp" "$obj"
+    echo "build-bpf: built $obj"
+  else
+    echo "build-bpf: $obj is up to date"
+  fi
+}
+build "$SRC" "$OBJ"
+# the enforcers' programs (src/stockade/enforce/bpf/*.bpf.c -> its build/*.bpf.o)
+ENFORCE_DIR=src/stockade/enforce/bpf
+ENFORCE_OUT=${STOCKADE_ENFORCE_BPF_BUILD_DIR:-$ENFORCE_DIR/build}
+mkdir -p "$ENFORCE_OUT"
+for src in "$ENFORCE_DIR"/*.bpf.c; do
+  if [[ -e $src ]]; then
+    build "$src" "$ENFORCE_OUT/$(basename "${src%.c}").o" "$ENFORCE_DIR"/*.h
+  fi
+done

@@ -9,6 +9,7 @@ Test modules import it as ``from helpers import ...`` (pytest's ``pythonpath`` p
   behind a skip.
 * The capability markers (``root``, ``ebpf``, ``containers``, ``postgres``) are checked in one
   place: :func:`missing_capability`, which ``tests/conftest.py`` applies to every marked test.
+* :func:`busy_cores`: every core busy while a test runs what must hold on a loaded node.
 * :class:`Collector`: what a test's subject hands on, kept and waited for: alerts (as a pipeline
   sink) and events (as the pipeline a sensor runner feeds). :class:`BackendPoller` and
   :func:`poll_until`: the raw events of a sensor backend, polled as the agent does.
@@ -16,13 +17,15 @@ Test modules import it as ``from helpers import ...`` (pytest's ``pythonpath`` p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
@@ -79,6 +82,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def busy_cores() -> Iterator[None]:
+    """One busy loop per core while the context lasts (users' nodes are busy); killed after."""
+    loops = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for p in loops:
+            p.kill()
+            p.wait()
 
 
 # -- capabilities ------------------------------------------------------------------------------

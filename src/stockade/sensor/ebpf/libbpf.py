@@ -1,4 +1,5 @@
-"""ctypes bindings to the few libbpf.so.1 calls the eBPF sensor needs (open, load, attach, maps).
+"""ctypes bindings to the few libbpf.so.1 calls the eBPF sensor needs (open, load, attach, maps),
+and those the network enforcer adds (cgroup attach, pinned maps and links, map iteration).
 
 libbpf (>= 1.0) returns NULL or a negative errno and sets ``errno``: every failure here raises
 :class:`BpfError` with the call, the errno name and the last lines libbpf logged (the verifier's
@@ -89,6 +90,17 @@ def libbpf() -> ctypes.CDLL:
             "bpf_map_delete_elem": (ci, [ci, vp]),
             "libbpf_num_possible_cpus": (ci, []),
             "bpf_map_create": (ci, [ci, cp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, vp]),
+            "bpf_map_get_next_key": (ci, [ci, vp, vp]),
+            "bpf_map__set_pin_path": (ci, [vp, cp]),
+            "bpf_program__attach_cgroup": (vp, [vp, ci]),
+            "bpf_link__pin": (ci, [vp, cp]),
+            "bpf_link__open": (vp, [cp]),
+            "bpf_link__fd": (ci, [vp]),
+            "bpf_link__detach": (ci, [vp]),
+            "bpf_link__update_program": (ci, [vp, vp]),
+            "btf__load_vmlinux_btf": (vp, []),
+            "btf__find_by_name_kind": (ci, [vp, cp, ctypes.c_uint32]),
+            "btf__free": (None, [vp]),
             "libbpf_set_print": (vp, [_PRINT_FN]),
         }
         for fn, (res, args) in protos.items():
@@ -118,14 +130,46 @@ def last_log(n: int = 40) -> list[str]:
 
 
 class BpfLink:
-    """An attached program; `destroy()` detaches it."""
+    """An attached program; `destroy()` detaches it (unless it is pinned: then it only lets go)."""
 
     def __init__(self, ptr: int, name: str) -> None:
         self._ptr: int | None = ptr
         self.name = name
 
+    @classmethod
+    def open_pinned(cls, path: str, name: str) -> BpfLink:
+        """The link pinned at `path` (bpffs), opened again (after a restart)."""
+        ctypes.set_errno(0)
+        ptr = libbpf().bpf_link__open(path.encode())
+        if not ptr:
+            raise _err(f"bpf_link__open({path})")
+        return cls(ptr, name)
+
+    def pin(self, path: str) -> None:
+        """Pin the link at `path` (bpffs): it stays attached when this process closes it or dies."""
+        rc = libbpf().bpf_link__pin(self._live(), path.encode())
+        if rc < 0:
+            raise _err(f"bpf_link__pin({path})", rc)
+
+    def detach(self) -> None:
+        """Detach the program now, pinned or not (the link's fd stays valid until `destroy()`)."""
+        rc = libbpf().bpf_link__detach(self._live())
+        if rc < 0:
+            raise _err(f"bpf_link__detach({self.name})", rc)
+
+    def update_program(self, obj: BpfObject, prog: str) -> None:
+        """Replace the link's program by `prog` of `obj`, atomically (no moment without one)."""
+        rc = libbpf().bpf_link__update_program(self._live(), obj.program_ptr(prog))
+        if rc < 0:
+            raise _err(f"bpf_link__update_program({prog})", rc)
+
+    def _live(self) -> int:
+        if self._ptr is None:
+            raise BpfError(f"link {self.name} destroyed")
+        return self._ptr
+
     def destroy(self) -> None:
-        """Detach the program (safe twice)."""
+        """Detach the program (safe twice); a pinned link stays attached through its pin."""
         if self._ptr is not None:
             libbpf().bpf_link__destroy(self._ptr)
             self._ptr = None
@@ -162,6 +206,10 @@ class BpfObject:
             p = lib.bpf_object__next_program(self.ptr, p)
         return out
 
+    def program_ptr(self, name: str) -> int:
+        """The libbpf program pointer of program `name` (loaded with the object)."""
+        return self._prog(name)
+
     def _prog(self, name: str) -> int:
         p = libbpf().bpf_object__find_program_by_name(self.ptr, name.encode())
         if not p:
@@ -186,6 +234,13 @@ class BpfObject:
         if rc < 0:
             raise _err(f"bpf_map__set_max_entries({map_name})", rc)
 
+    def set_pin_path(self, map_name: str, path: str) -> None:
+        """Pin map `map_name` at `path` (bpffs) when loading; a map already pinned there (by an
+        earlier run) is reused instead of created, if its definition matches (before `load()`)."""
+        rc = libbpf().bpf_map__set_pin_path(self._map(map_name), path.encode())
+        if rc < 0:
+            raise _err(f"bpf_map__set_pin_path({map_name})", rc)
+
     def load(self) -> None:
         """Load the object into the kernel (the verifier runs here)."""
         _log.clear()
@@ -202,6 +257,15 @@ class BpfObject:
         bl = BpfLink(link, prog)
         self.links.append(bl)
         return bl
+
+    def attach_cgroup(self, prog: str, cgroup_fd: int) -> BpfLink:
+        """Attach cgroup program `prog` to the cgroup2 directory open as `cgroup_fd` (a bpf_link:
+        multi-attach, beside any other program there). The caller owns the returned link."""
+        ctypes.set_errno(0)
+        link = libbpf().bpf_program__attach_cgroup(self._prog(prog), cgroup_fd)
+        if not link:
+            raise _err(f"attach {prog} to a cgroup")
+        return BpfLink(link, prog)
 
     def map_fd(self, name: str) -> int:
         """The file descriptor of map `name`."""
@@ -244,6 +308,19 @@ def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     if rc < 0:
         return None
     return v.raw
+
+
+def map_keys(fd: int, key_size: int) -> list[bytes]:
+    """Every key of the map open as `fd` (a snapshot: keys added meanwhile may be missed)."""
+    lib = libbpf()
+    out: list[bytes] = []
+    nxt = ctypes.create_string_buffer(key_size)
+    rc = lib.bpf_map_get_next_key(fd, None, nxt)
+    while rc == 0:
+        out.append(nxt.raw)
+        cur = ctypes.create_string_buffer(nxt.raw, key_size)
+        rc = lib.bpf_map_get_next_key(fd, cur, nxt)
+    return out
 
 
 def can_create_maps() -> str:
