@@ -32,6 +32,7 @@ from stockade.enforce.bpfobj import RingReader, open_object
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import Denial, DenialSink, EnforceError, Verdict
 from stockade.model.errorlog import ErrorLog
+from stockade.sensor.containers.discover import cgroup_pids
 from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf.ringbuf import RingBuffer
 
@@ -53,16 +54,7 @@ class KillResult:
 
 def pids_of(cgroup_dir: str) -> list[int]:
     """The pids in `cgroup_dir` and its sub-cgroups."""
-    out: list[int] = []
-    for d, _subdirs, files in os.walk(cgroup_dir):
-        if "cgroup.procs" not in files:
-            continue
-        try:
-            with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
-                out.extend(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            continue
-    return out
+    return cgroup_pids(cgroup_dir)
 
 
 def _sigkill_all(cgroup_dir: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from stockade.sensor.containers.cgroup import parse_cgroup_path
 
-__all__ = ["RunningContainer", "cgroup2_mount", "running_containers"]
+__all__ = ["RunningContainer", "cgroup2_mount", "cgroup_pids", "running_containers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +62,8 @@ def _pids(directory: str) -> list[int]:
         return []
 
 
-def _walk(directory: str) -> list[int]:
-    """The pids of a directory and every directory below it."""
+def cgroup_pids(directory: str) -> list[int]:
+    """The pids of a cgroup directory and every directory below it."""
     out = _pids(directory)
     try:
         entries = list(os.scandir(directory))
@@ -71,7 +71,7 @@ def _walk(directory: str) -> list[int]:
         return out
     for e in entries:
         if e.is_dir(follow_symlinks=False):
-            out += _walk(e.path)
+            out += cgroup_pids(e.path)
     return out
 
 
@@ -86,7 +86,7 @@ def running_containers(root: str | None = None) -> list[RunningContainer]:
         d = stack.pop()
         m = parse_cgroup_path(d[len(base) :] or "/")
         if m is not None:
-            pids = sorted(_walk(d))
+            pids = sorted(cgroup_pids(d))
             if pids:
                 try:
                     ino = os.stat(d).st_ino
