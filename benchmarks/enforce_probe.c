@@ -10,9 +10,12 @@
  *   enforce_probe copy SRC DST           copy SRC to a new file DST, mode 0755: "ok BYTES" or "err ..."
  *   enforce_probe append PATH TEXT       append TEXT to PATH: "ok" or "err ..."
  *   enforce_probe link SRC DST           a hard link DST to SRC: "ok" or "err ..."
- *   enforce_probe bench-open PATH N      N x open+close, timed: "ns_per_op FLOAT" ("err ..." at a failure)
- *   enforce_probe bench-exec PATH N      N x fork+execv(PATH, [PATH, "true"])+wait, timed: "ns_per_op FLOAT"
+ *   enforce_probe bench-open PATH N      N x open+close, timed: "ns_per_op WALL cpu_ns_per_op CPU"
+ *                                        ("err ..." at a failure): wall time, and the CPU time
+ *                                        (user + system) of the probe and its reaped children
+ *   enforce_probe bench-exec PATH N      N x fork+execv(PATH, [PATH, "true"])+wait, timed the same way
  *   enforce_probe true                   exit 0 (what bench-exec runs)
+ *   enforce_probe sleep                  wait for a signal (a container's init process)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +73,21 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* CPU time (user + system) of this process and its reaped children, in ns */
+static double cpu_ns(void) {
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    double us = 0;
+    struct timeval *tv[] = {&self.ru_utime, &self.ru_stime, &kids.ru_utime, &kids.ru_stime};
+    for (int i = 0; i < 4; i++) us += (double)tv[i]->tv_sec * 1e6 + (double)tv[i]->tv_usec;
+    return us * 1e3;
+}
+
+static void report(double t0, double c0, long n) {
+    printf("ns_per_op %.1f cpu_ns_per_op %.1f\n", (now_ns() - t0) / (double)n, (cpu_ns() - c0) / (double)n);
+}
+
 static int copy(const char *src, const char *dst) {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return fail(errno);
@@ -99,37 +118,40 @@ static int append(const char *path, const char *text) {
 }
 
 static int bench_open(const char *path, long n) {
-    double t0 = now_ns();
+    double t0 = now_ns(), c0 = cpu_ns();
     for (long i = 0; i < n; i++) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) return fail(errno);
         close(fd);
     }
-    printf("ns_per_op %.1f\n", (now_ns() - t0) / (double)n);
+    report(t0, c0, n);
     return 0;
 }
 
 static int bench_exec(char *path, long n) {
     char *argv[] = {path, "true", NULL};
-    double t0 = now_ns();
+    double t0 = now_ns(), c0 = cpu_ns();
     for (long i = 0; i < n; i++) {
         int status = 0;
         int e = run(argv, &status);
         if (e) return fail(e);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail(ECHILD);
     }
-    printf("ns_per_op %.1f\n", (now_ns() - t0) / (double)n);
+    report(t0, c0, n);
     return 0;
 }
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: enforce_probe open|opens|exec|copy|append|link|bench-open|bench-exec|true ...\n");
+        fprintf(stderr, "usage: enforce_probe open|opens|exec|copy|append|link|bench-open|bench-exec|true|sleep ...\n");
         return 2;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "true")) return 0;
+    if (!strcmp(cmd, "sleep")) {
+        for (;;) pause();
+    }
     if (!strcmp(cmd, "open") && argc == 3) {
         int e = open_once(argv[2]);
         if (e) return fail(e);
