@@ -251,26 +251,26 @@ def compare(
     return fig
 
 
-def measure_open(bench: Bench, args: argparse.Namespace) -> OpFigure:
-    """open + close of an allowed file."""
-    fig = OpFigure("open", f"open({BENCH_FILE}) + close", args.opens)
+def _file_op(bench: Bench, args: argparse.Namespace, fig: OpFigure, command: str, target: str) -> OpFigure:
+    """A probe loop (`command` on `target`) compared without and with a FileGuard."""
     return compare(
         fig,
         args,
-        lambda n: bench.loop("bench-open", BENCH_FILE, str(n)),
+        lambda n: bench.loop(command, target, str(n)),
         lambda cache: FileEnforcer(bench, cache=cache),
     )
+
+
+def measure_open(bench: Bench, args: argparse.Namespace) -> OpFigure:
+    """open + close of an allowed file."""
+    fig = OpFigure("open", f"open({BENCH_FILE}) + close", args.opens)
+    return _file_op(bench, args, fig, "bench-open", BENCH_FILE)
 
 
 def measure_exec(bench: Bench, args: argparse.Namespace) -> OpFigure:
     """fork + exec of an allowed static binary + wait."""
     fig = OpFigure("exec", f"fork + execv({PROBE} true) + wait", args.execs)
-    return compare(
-        fig,
-        args,
-        lambda n: bench.loop("bench-exec", PROBE, str(n)),
-        lambda cache: FileEnforcer(bench, cache=cache),
-    )
+    return _file_op(bench, args, fig, "bench-exec", PROBE)
 
 
 #: one measurement function per operation (``--only`` picks among them, in this order)

@@ -384,3 +384,26 @@ def test_paths_are_the_containers_own_in_a_runc_container_with_a_bind_mount(
     assert (data / "f").read_text() == "x"
     assert subprocess.run(["cat", str(data / "f")], capture_output=True, check=False).returncode == 0
     assert rules.asked("open", str(data / "f")) == 0
+
+
+def test_every_mount_with_files_is_marked_and_a_new_one_at_the_next_protect(
+    guard: FileGuard, podman_container: Any, probe: Path
+) -> None:
+    c = podman_container(privileged=True)
+    c.cp(str(probe), "/bin/probe")
+    box = Box(c)
+    rules = Rules(exec=("/bin/probe", "/bin/busybox"), open=(*RUNTIME_OPENS, "/bin/probe", "/mnt/*"))
+    guard.protect(box.id, box.pid, rules)
+    marked = guard.marked_mounts(box.id)
+    assert {"/", "/dev", "/dev/shm", "/etc/hosts"} <= set(marked), marked
+    assert not [m for m in marked if m.startswith(("/proc", "/sys", "/dev/pts", "/dev/mqueue"))], marked
+    # a tmpfs mounted inside the container after protect(): seen once protect() runs again
+    assert c.exec(["mount", "-t", "tmpfs", "tmpfs", "/mnt"]).returncode == 0
+    assert box.probe("copy", "/bin/probe", "/mnt/p") == "ok " + str(probe.stat().st_size)
+    assert box.probe("exec", "/mnt/p", "true") == "ok 0"  # not marked yet
+    guard.protect(box.id, box.pid, rules)
+    assert "/mnt" in guard.marked_mounts(box.id)
+    assert box.probe("exec", "/mnt/p", "true") == EPERM
+    assert rules.asked("exec", "/mnt/p") == 1
+    guard.release(box.id)
+    assert guard.marked_mounts(box.id) == []

@@ -257,8 +257,8 @@ class _Protected:
     pidfd: int
     decider: FileDecider
     audit_only: bool
-    #: in-container mount points marked
-    mounts: list[str]
+    #: the mounts marked: mount id -> its mount point in the container
+    mounts: dict[int, str]
 
 
 class FileGuard:
@@ -375,6 +375,12 @@ class FileGuard:
         with self._lock:
             return {c: p.pid for c, p in self._by_container.items()}
 
+    def marked_mounts(self, container: str) -> list[str]:
+        """The container's mount points whose opens and execs are decided ([] when not protected)."""
+        with self._lock:
+            p = self._by_container.get(container)
+            return sorted(p.mounts.values()) if p is not None else []
+
     def _setup(self, container: str, pid: int, decider: FileDecider, audit_only: bool) -> _Protected:
         try:
             pidfd = os.pidfd_open(pid)
@@ -385,7 +391,7 @@ class FileGuard:
         except OSError as e:
             os.close(pidfd)
             raise EnforceError(f"fileguard: {e.strerror or e}") from e
-        prot = _Protected(container, pid, group, pidfd, decider, audit_only, [])
+        prot = _Protected(container, pid, group, pidfd, decider, audit_only, {})
         try:
             self._mark(prot)
         except BaseException:
@@ -402,7 +408,7 @@ class FileGuard:
             raise EnforceError(f"fileguard: container {p.container[:12]}: no root: {e.strerror}") from e
         try:
             for m in container_mounts(p.pid):
-                if m.mountpoint in p.mounts:
+                if m.mount_id in p.mounts:
                     continue
                 fd = _open_mount(root_fd, m)
                 if fd is None:
@@ -416,10 +422,10 @@ class FileGuard:
                     raise EnforceError(f"fileguard: container {p.container[:12]}: {m.mountpoint}: {e}") from e
                 finally:
                     os.close(fd)
-                p.mounts.append(m.mountpoint)
+                p.mounts[m.mount_id] = m.mountpoint
         finally:
             os.close(root_fd)
-        if "/" not in p.mounts:
+        if "/" not in p.mounts.values():
             raise EnforceError(f"fileguard: container {p.container[:12]}: its root mount could not be marked")
 
     def _drop(self, p: _Protected) -> None:
