@@ -6,8 +6,9 @@ per protected container and one thread that answers them all (epoll over the gro
 container waits until the thread has asked the container's :data:`FileDecider` ``(kind, path)``:
 
 * **allow**: ``FAN_ALLOW``, and an *ignore mark* on the file's inode for that event (the kernel's
-  allow cache: the next open of that inode does not wake the thread; measured ~32 us per open
-  without it, ~1.5 us with it). The mark has no ``FAN_MARK_IGNORED_SURV_MODIFY``, so a write to
+  allow cache: the next open of that inode does not wake the thread, and costs within a few per
+  cent of no enforcement instead of a round trip to this thread: benchmarks/enforce_latency.py,
+  docs/performance.md). The mark has no ``FAN_MARK_IGNORED_SURV_MODIFY``, so a write to
   the file clears it and the modified file is decided again. An allowed exec caches both events of
   its inode (the kernel asks ``FAN_OPEN_EXEC_PERM`` then ``FAN_OPEN_PERM`` for one execve, and the
   second cannot be told from a plain open of the binary once the first is cached): a binary the
