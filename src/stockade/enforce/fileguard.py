@@ -83,7 +83,6 @@ from stockade.enforce.interface import (
     EnforceError,
     FileDecider,
     FileKind,
-    Support,
     Verdict,
 )
 from stockade.model.errorlog import ErrorLog
@@ -289,17 +288,6 @@ class FileGuard:
         self._wake = -1
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-
-    # -- what this node can do --------------------------------------------------------------------
-
-    @staticmethod
-    def support() -> tuple[Support, str]:
-        """Whether exec and open can be blocked here: ("block", "") or ("none", why not)."""
-        try:
-            PermGroup().close()
-        except OSError as e:
-            return "none", f"fanotify permission events unavailable: {e.strerror or e}"
-        return "block", ""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
