@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stockade.behavior.generalise import EXCLUDE, Thresholds, covers
-from stockade.behavior.learn import Learner
+from stockade.behavior.learn import Learner, _key
 from stockade.behavior.model import Profile, Seen
 from stockade.behavior.ops import operation_of
 from stockade.model.clock import FakeClock
@@ -228,8 +228,8 @@ def test_repeats_are_one_lookup_after_operation_of() -> None:
     ev = openat("/etc/hosts")
     lr.observe(ev)
     op = operation_of(ev)
-    assert op is not None and op in lr._known
-    seen = lr._known[op]
+    assert op is not None
+    seen = lr._known[_key(op)]
     assert seen == (lr.profile.files[("/etc/hosts", "read")],)
     before = dict(lr.profile.files)
     for i in range(100):
