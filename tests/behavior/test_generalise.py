@@ -349,3 +349,22 @@ def test_every_credential_pattern_is_well_formed() -> None:
     for p in CREDENTIALS:
         assert p.startswith(("/", "**/")), p
         re.compile(p.replace("*", "x"))
+
+
+def test_path_index() -> None:
+    idx = PathIndex(Thresholds(siblings=2, subdirs=2))
+    for e in ("/srv/a/x", "/srv/a/y", "/srv/b/*", "/etc/shadow", EXCLUDE + "**/*.key"):
+        idx.add(e)
+    assert "/etc/shadow" not in idx.entries  # a credential file is never part of a pattern
+    assert idx.covering("/srv/b/z") == "/srv/b/*"
+    assert idx.covering("/srv/b/z.key") is None  # excluded
+    assert idx.covering("/srv/a/x") is None and idx.covering("relative") is None
+    assert idx.collapse_for("/srv/a/y") is None  # two entries: not more than two
+    idx.add("/srv/a/w")
+    assert idx.collapse_for("/srv/a/w") == ("/srv/a/*", ["/srv/a/w", "/srv/a/x", "/srv/a/y"])
+    idx.add("/srv/c/d/e")
+    assert idx.collapse_for("/srv/c/d/e") is None  # /srv has 3 subdirectories but is too high for **
+    low = PathIndex(Thresholds(siblings=9, subdirs=2, min_depth_tree=1))
+    for e in ("/srv/a/x", "/srv/b/*", "/srv/c/d/e", "/srv/top"):
+        low.add(e)
+    assert low.collapse_for("/srv/c/d/e") == ("/srv/**", ["/srv/a/x", "/srv/b/*", "/srv/c/d/e", "/srv/top"])

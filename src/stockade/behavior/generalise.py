@@ -478,13 +478,12 @@ class PathIndex:
         if self._excluded_rx is not None and self._excluded_rx.fullmatch(path):
             return None
         d = path
-        while True:
+        while "/" in d:
             d = d.rsplit("/", 1)[0]
             for pattern, rx in self._patterns.get(d, {}).items():
                 if rx.fullmatch(path):
                     return pattern
-            if not d:
-                return None
+        return None
 
     def collapse_for(self, entry: str) -> tuple[str, list[str]] | None:
         """After `entry` was added: the pattern its directory (or an ancestor) collapses into and
