@@ -8,6 +8,7 @@ import pytest
 
 from stockade.behavior.model import PRIVILEGED_OPS
 from stockade.behavior.ops import (
+    OPERATION_SYSCALLS,
     PRIVILEGED_SYSCALLS,
     FileOp,
     NetOp,
@@ -88,6 +89,8 @@ def ev(evt_type: str, **fields: Any) -> dict[str, Any]:
 )
 def test_operation_of(data: dict[str, Any], want: Operation | None) -> None:
     assert operation_of(data) == want
+    if want is not None:
+        assert data["evt.type"] in OPERATION_SYSCALLS  # the sensor follows it
 
 
 @pytest.mark.parametrize(

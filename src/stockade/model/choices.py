@@ -20,11 +20,6 @@ OUTPUT_FORMATS: Final[tuple[OutputFormat, ...]] = get_args(OutputFormat)
 RuleMatching = Literal["first", "all"]
 RULE_MATCHINGS: Final[tuple[RuleMatching, ...]] = get_args(RuleMatching)
 
-#: what Stockade does with a workload: learn its profile (discover), alert on every deviation from
-#: it (monitor), deny deviations (protect)
-Mode = Literal["discover", "monitor", "protect"]
-MODES: Final[tuple[Mode, ...]] = get_args(Mode)
-
 
 def check_output_format(value: str, where: str = "--output") -> OutputFormat:
     """`value` as an output format; a UsageError naming `where` if it is none."""
@@ -41,11 +36,3 @@ def check_rule_matching(value: str, where: str = "--rule-matching") -> RuleMatch
         if value == mode:
             return mode
     raise UsageError(f"{where} must be one of {', '.join(RULE_MATCHINGS)}, not '{value}'")
-
-
-def check_mode(value: str, where: str = "mode") -> Mode:
-    """`value` as a workload mode; a UsageError naming `where` if it is none."""
-    for mode in MODES:
-        if value == mode:
-            return mode
-    raise UsageError(f"{where} must be one of {', '.join(MODES)}, not '{value}'")

@@ -24,12 +24,13 @@ from typing import Any, Final, Literal, get_args
 
 import sqlalchemy as sa
 
+from stockade.config import Mode
 from stockade.errors import NotFoundError, UsageError
-from stockade.model.choices import Mode, check_mode
 from stockade.storage import tables
 from stockade.storage.store import Store
 
 __all__ = [
+    "MODES",
     "POLICY_SOURCES",
     "BehaviorStore",
     "ModeChange",
@@ -37,14 +38,25 @@ __all__ = [
     "PolicySource",
     "ProfileRecord",
     "WorkloadRecord",
+    "check_mode",
 ]
 
 #: where an applied policy came from
 PolicySource = Literal["generated", "file", "api"]
 POLICY_SOURCES: Final[tuple[PolicySource, ...]] = get_args(PolicySource)
 
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+
 #: the columns an upsert of a known workload updates (its mode and creation time stay)
 _WORKLOAD_UPDATES = ("kind", "namespace", "owner_kind", "owner", "image_digest", "last_seen_ns", "labels")
+
+
+def check_mode(value: str) -> Mode:
+    """`value` as a mode (stockade.config.Mode); a UsageError if it is none."""
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise UsageError(f"mode must be one of {', '.join(MODES)}, not '{value}'")
 
 
 @dataclass(frozen=True, slots=True)
