@@ -22,8 +22,9 @@ was new, in the words of :mod:`stockade.behavior.describe` (empty when nothing w
   (port, protocol) with no peer, and an ephemeral bind (port 0) is not a listening port.
 * **Bounded**: each section holds at most ``max_entries`` entries (file exclusions aside). When
   one is full, the learner first generalises further (the largest directory, argument set or
-  address group collapses whatever the thresholds), then counts what it still cannot record in
-  ``profile.overflow`` and reports it: nothing is dropped silently.
+  address group collapses whatever the thresholds), then counts each behaviour it still cannot
+  record in ``profile.overflow`` and reports it (once while the cache remembers it): nothing is
+  dropped silently.
 """
 
 from __future__ import annotations

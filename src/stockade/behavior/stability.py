@@ -28,7 +28,6 @@ from stockade.model.timeutil import format_time_ns
 
 __all__ = [
     "DEFAULT_MIN_OBSERVATIONS",
-    "DEFAULT_QUIET_S",
     "confidence",
     "is_stable",
     "new_since_base",
@@ -36,8 +35,8 @@ __all__ = [
     "under_observed",
 ]
 
-#: is_stable's defaults: an hour without new behaviour, a thousand events
-DEFAULT_QUIET_S: Final = 3600.0
+#: under_observed's "too few events" (the configuration's zero_trust.promotion.min_observations
+#: default; is_stable takes the configured value)
 DEFAULT_MIN_OBSERVATIONS: Final = 1000
 _NS = 1_000_000_000
 
@@ -128,8 +127,8 @@ def is_stable(
     profile: Profile,
     now_ns: int,
     *,
-    quiet_s: float = DEFAULT_QUIET_S,
-    min_observations: int = DEFAULT_MIN_OBSERVATIONS,
+    quiet_s: float,
+    min_observations: int,
 ) -> tuple[bool, str]:
     """Whether the profile is stable at `now_ns` (enough observations, nothing new for
     `quiet_s`, nothing dropped), and why (or why not)."""
