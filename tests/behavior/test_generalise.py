@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from stockade.behavior.generalise import (
     CREDENTIALS,
     EXCLUDE,
+    SYSTEM_CREDENTIALS,
     PathIndex,
     Thresholds,
     arg_shape,
@@ -23,6 +24,7 @@ from stockade.behavior.generalise import (
     glob_match,
     intersects,
     is_credential,
+    may_generalise,
 )
 from stockade.behavior.learn import Learner
 from stockade.behavior.model import Profile
@@ -233,6 +235,8 @@ def test_a_learned_file_section_covers_what_it_saw_and_no_credential_it_did_not(
     for cred in credentials:
         if cred not in paths:
             assert not covers(read, cred), (cred, sorted(read))
+    for pattern in (p for p in read if "*" in p and not p.startswith(EXCLUDE)):
+        assert not any(intersects(pattern, c) for c in SYSTEM_CREDENTIALS), pattern
 
 
 @given(st.lists(_path, min_size=2, max_size=40))
@@ -266,6 +270,12 @@ def test_intersection_is_sound(parts: list[str], path: str) -> None:
 
 
 def test_exclusions_name_the_credentials_a_pattern_could_cover() -> None:
+    assert (
+        not may_generalise("/etc/*") and not may_generalise("/proc/*/*") and may_generalise("/proc/*/status")
+    )
+    # /etc/kubernetes/x.* could be /etc/kubernetes/x.conf, a kubeconfig: the path stays exact
+    assert generalise_path("/etc/kubernetes/x.12345") == "/etc/kubernetes/x.12345"
+    assert generalise_path("/etc/app/x.12345") == "/etc/app/x.*"
     etc = exclusions("/etc/*")
     assert {"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "**/*.key"} <= set(etc)
     assert "/etc/sudoers.d/**" not in etc  # /etc/* covers no file below /etc/sudoers.d

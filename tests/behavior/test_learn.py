@@ -120,23 +120,45 @@ def test_argument_shapes_and_too_many_of_them() -> None:
 
 def test_siblings_collapse_into_a_directory_pattern_with_exclusions() -> None:
     lr = learner(thresholds=Thresholds(siblings=4))
-    assert lr.observe(openat("/etc/conf0")) == ["syscall openat", "open /etc/conf0 (read)"]
+    assert lr.observe(openat("/srv/conf/a0")) == ["syscall openat", "open /srv/conf/a0 (read)"]
     for i in range(1, 4):
-        assert lr.observe(openat(f"/etc/conf{i}", t=T0 + i)) == [f"open /etc/conf{i} (read)"]
-    said = lr.observe(openat("/etc/hosts", t=T0 + 10))
-    assert said == ["open /etc/* (read) (generalised from 5 entries)"]
+        assert lr.observe(openat(f"/srv/conf/a{i}", t=T0 + i)) == [f"open /srv/conf/a{i} (read)"]
+    said = lr.observe(openat("/srv/conf/hosts", t=T0 + 10))
+    assert said == ["open /srv/conf/* (read) (generalised from 5 entries)"]
     files = lr.profile.files
-    assert files[("/etc/*", "read")] == Seen(5, T0, T0 + 10, 7)  # the longest gap: 3 -> 10
-    assert (EXCLUDE + "/etc/shadow", "read") in files
-    assert (EXCLUDE + "**/*.key", "read") in files
-    assert lr.observe(openat("/etc/resolv.conf")) == []
+    assert files[("/srv/conf/*", "read")] == Seen(5, T0, T0 + 10, 7)  # the longest gap: 3 -> 10
+    assert (EXCLUDE + "**/*.key", "read") in files and (EXCLUDE + "**/id_rsa*", "read") in files
+    assert lr.observe(openat("/srv/conf/resolv.conf")) == []
     # a credential file is new even in a collapsed directory, and stays exact
-    assert lr.observe(openat("/etc/shadow")) == ["open /etc/shadow (read)"]
-    assert lr.observe(openat("/etc/gshadow")) == ["open /etc/gshadow (read)"]
+    assert lr.observe(openat("/srv/conf/tls.key")) == ["open /srv/conf/tls.key (read)"]
     read = [p for p, a in files if a == "read"]
-    assert covers(read, "/etc/shadow") and covers(read, "/etc/gshadow") and not covers(read, "/etc/sudoers")
+    assert covers(read, "/srv/conf/tls.key") and not covers(read, "/srv/conf/other.key")
+    assert not covers(read, "/srv/conf/id_rsa")
     # the write access learns on its own
-    assert lr.observe(openat("/etc/hosts", "O_WRONLY")) == ["open /etc/hosts (write)"]
+    assert lr.observe(openat("/srv/conf/hosts", "O_WRONLY")) == ["open /srv/conf/hosts (write)"]
+
+
+def test_no_pattern_could_cover_a_system_credential_file() -> None:
+    lr = learner(thresholds=Thresholds(siblings=2, subdirs=2))
+    etc = ["hosts", "resolv.conf", "nsswitch.conf", "passwd", "group", "localtime", "ld.so.cache"]
+    for name in etc:
+        lr.observe(openat(f"/etc/{name}"))
+    for name in ("status", "stat", "cmdline", "maps"):
+        lr.observe(openat(f"/proc/4242/{name}"))
+    for name in ("a", "b", "c"):
+        lr.observe(openat(f"/var/run/secrets/{name}/x"))  # credentials: exact, whatever their number
+    entries = {k[0] for k in lr.profile.files if not k[0].startswith(EXCLUDE)}
+    assert {f"/etc/{n}" for n in etc} <= entries  # /etc/* would cover /etc/shadow: never made
+    assert {"/proc/*/status", "/proc/*/stat", "/proc/*/cmdline", "/proc/*/maps"} <= entries  # not /proc/*/*
+    assert {"/var/run/secrets/a/x", "/var/run/secrets/b/x", "/var/run/secrets/c/x"} <= entries
+    assert not any(e.endswith(("/*", "/**")) for e in entries)
+    # even to make room
+    full = learner(max_entries=len(etc))
+    for name in etc:
+        full.observe(openat(f"/etc/{name}"))
+    assert full.observe(openat("/etc/one-more"))[-1].startswith(
+        "overflow: open /etc/one-more (read) not recorded"
+    )
 
 
 def test_deep_trees_collapse_into_a_tree_pattern() -> None:

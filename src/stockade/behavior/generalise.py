@@ -22,9 +22,13 @@ subdirectories of one directory become ``dir/**``. ``dir/*`` needs a directory a
 ``min_depth_tree`` (2) deep (``/usr/lib/**``, never ``/usr/**``).
 
 **Credential files** (:data:`CREDENTIALS`): a path matching one of them is kept exact, never
-generalised nor merged into a pattern. A pattern that could cover one comes with *exclusions*
-(:func:`exclusions`): the credential patterns it intersects, stored in the profile as
-``!``-prefixed entries of the same access (``!/etc/shadow``, ``!**/*.key``). A pattern entry
+generalised nor merged into a pattern. No pattern is made that could cover a system credential
+file (a fixed path: ``/etc/shadow``, ``/etc/sudoers.d/**``, ``/var/run/secrets/**``,
+``/proc/*/environ``, ...; :func:`may_generalise`): ``/etc/*`` is never made, the files of
+``/etc`` stay exact. A pattern that could cover a credential file named anywhere (``**/*.key``,
+``**/id_rsa*``, ``**/.aws/credentials``, ...) comes with *exclusions* (:func:`exclusions`): those
+credential patterns, stored in the profile as ``!``-prefixed entries of the same access
+(``!**/*.key``). A pattern entry
 covers a path only when no exclusion of its access matches the path; an exact entry always covers
 its own path (:func:`covers`). A policy made from a profile gives each pattern rule the
 exclusions that intersect it (:func:`exclusions_of`) as exceptions.
@@ -42,6 +46,7 @@ __all__ = [
     "ANY_ARGS",
     "CREDENTIALS",
     "EXCLUDE",
+    "SYSTEM_CREDENTIALS",
     "PathIndex",
     "Thresholds",
     "arg_shape",
@@ -56,6 +61,7 @@ __all__ = [
     "is_credential",
     "is_pattern",
     "literal_dir",
+    "may_generalise",
     "parent_dir",
 ]
 
@@ -292,10 +298,23 @@ def depth(directory: str) -> int:
     return len([c for c in directory.split("/") if c])
 
 
+#: the credential patterns of fixed system paths (the others name files anywhere: ``**/...``)
+SYSTEM_CREDENTIALS: Final = tuple(c for c in CREDENTIALS if c.startswith("/"))
+
+
+@functools.lru_cache(maxsize=4096)
+def may_generalise(pattern: str) -> bool:
+    """Whether `pattern` may be made: never one that could cover a system credential file
+    (``/etc/*`` could be ``/etc/shadow``, ``/proc/*/*`` ``/proc/1/environ``): their directories
+    keep exact entries, so no policy made from a profile can allow one not seen, whatever it
+    makes of exclusions."""
+    return not any(intersects(pattern, c) for c in SYSTEM_CREDENTIALS)
+
+
 @functools.lru_cache(maxsize=4096)
 def exclusions(pattern: str) -> tuple[str, ...]:
     """The exclusions a pattern needs (without the ``!``): the credential patterns it could cover
-    (``/etc/*`` gets ``/etc/shadow``, ``**/*.key``, ...; ``/proc/*/status`` none)."""
+    (``/tmp/tmp.*`` gets ``**/*.key``, ``**/*.p12``, ...; ``/var/log/app-*.log`` none)."""
     if not is_pattern(pattern):
         return ()
     return tuple(c for c in CREDENTIALS if intersects(pattern, c))
@@ -373,7 +392,8 @@ def generalise_name(name: str) -> str:
 
 def generalise_path(path: str) -> str:
     """`path` with generated names replaced (:func:`generalise_name`; ``/proc/<pid>``,
-    ``/proc/self`` -> ``/proc/*``); a credential file is returned unchanged."""
+    ``/proc/self`` -> ``/proc/*``); a credential file is returned unchanged, and so is a path
+    whose generalisation could cover a system credential file (:func:`may_generalise`)."""
     if is_credential(path) or not path.startswith("/"):
         return path
     parts = path.split("/")
@@ -383,7 +403,8 @@ def generalise_path(path: str) -> str:
             out.append("*")
         else:
             out.append(generalise_name(name))
-    return "/".join(out)
+    pattern = "/".join(out)
+    return pattern if pattern == path or may_generalise(pattern) else path
 
 
 #: a program's arguments generalised away entirely (too many shapes)
@@ -487,40 +508,50 @@ class PathIndex:
 
     def collapse_for(self, entry: str) -> tuple[str, list[str]] | None:
         """After `entry` was added: the pattern its directory (or an ancestor) collapses into and
-        the entries it replaces, when a threshold is crossed."""
+        the entries it replaces, when a threshold is crossed (never a pattern that could cover a
+        system credential file: :func:`may_generalise`)."""
         th = self.thresholds
         d = parent_dir(entry)
-        if len(self._direct.get(d, ())) > th.siblings and depth(d) >= th.min_depth_star:
-            return f"{d}/*", sorted(self._direct[d])
+        star = f"{d}/*"
+        if (
+            len(self._direct.get(d, ())) > th.siblings
+            and depth(d) >= th.min_depth_star
+            and may_generalise(star)
+        ):
+            return star, sorted(self._direct[d])
         comps = _components(entry)
         for k in range(len(comps) - 2, 0, -1):
             d = "/" + "/".join(comps[:k])
-            if len(self._below.get(d, ())) > th.subdirs and depth(d) >= th.min_depth_tree:
-                return f"{d}/**", self._under(d)
+            tree = f"{d}/**"
+            if (
+                len(self._below.get(d, ())) > th.subdirs
+                and depth(d) >= th.min_depth_tree
+                and may_generalise(tree)
+            ):
+                return tree, self._under(d)
         return None
 
     def roomiest(self) -> tuple[str, list[str]] | None:
-        """The collapse that replaces the most entries, thresholds aside (to make room)."""
+        """The collapse that replaces the most entries, thresholds aside (to make room): a
+        directory's entries into ``dir/*``, else a tree's into ``dir/**``."""
         th = self.thresholds
-        best: tuple[str, list[str]] | None = None
-        for d, members in self._direct.items():
-            if (
-                len(members) > 1
-                and depth(d) >= th.min_depth_star
-                and (best is None or len(members) > len(best[1]))
-            ):
-                best = (f"{d}/*", sorted(members))
-        if best is not None:
-            return best
-        for d in self._below:
-            under = self._under(d)
-            if (
-                len(under) > 1
-                and depth(d) >= th.min_depth_tree
-                and (best is None or len(under) > len(best[1]))
-            ):
-                best = (f"{d}/**", under)
-        return best
+        stars = [
+            (len(m), f"{d}/*", d)
+            for d, m in self._direct.items()
+            if len(m) > 1 and depth(d) >= th.min_depth_star
+        ]
+        for _n, pattern, d in sorted(stars, reverse=True):
+            if may_generalise(pattern):
+                return pattern, sorted(self._direct[d])
+        trees = [
+            (len(u), d, u)
+            for d in self._below
+            if depth(d) >= th.min_depth_tree and len(u := self._under(d)) > 1
+        ]
+        for _n, d, under in sorted(trees, reverse=True):
+            if may_generalise(f"{d}/**"):
+                return f"{d}/**", under
+        return None
 
     def _under(self, directory: str) -> list[str]:
         prefix = directory + "/"
