@@ -99,34 +99,45 @@ def repo(store: Store) -> BehaviorStore:
     return BehaviorStore(store)
 
 
-def test_workloads_upsert_keeps_mode_and_creation(repo: BehaviorStore) -> None:
+def test_workloads_upsert_keeps_the_creation_time(repo: BehaviorStore) -> None:
     db = workload(DB, kind="k8s", namespace="shop", owner_kind="statefulset", owner="db", labels={})
     repo.upsert_workloads([workload(), db])
     repo.set_mode(WEB, "protect", who="alice", why="stable", time_ns=T0 + 5 * S)
-    # the runtime reports the workload again, still in its default mode and with a new digest
-    repo.upsert_workloads(
-        [workload(mode="discover", created_ns=T0 + 9 * S, last_seen_ns=T0 + 9 * S, image_digest="sha256:bbb")]
+    assert (repo.get_workload(WEB).mode, repo.get_workload(WEB).mode_since_ns) == ("protect", T0 + 5 * S)
+    # written again, whole: a new digest, seen later, another mode; created when it was first
+    again = workload(
+        mode="monitor",
+        mode_since_ns=T0 + 7 * S,
+        created_ns=T0 + 9 * S,
+        last_seen_ns=T0 + 9 * S,
+        image_digest="sha256:bbb",
     )
+    repo.upsert_workloads([again])
     w = repo.get_workload(WEB)
-    assert (w.mode, w.mode_since_ns, w.created_ns) == ("protect", T0 + 5 * S, T0)
+    assert (w.mode, w.mode_since_ns, w.created_ns) == ("monitor", T0 + 7 * S, T0)
     assert (w.last_seen_ns, w.image_digest, w.labels) == (T0 + 9 * S, "sha256:bbb", {"app": "web"})
     assert [x.id for x in repo.list_workloads()] == [WEB, DB]
     assert repo.list_workloads(namespace="shop") == [db]
-    assert [x.id for x in repo.list_workloads(mode="protect")] == [WEB]
+    assert [x.id for x in repo.list_workloads(mode="monitor")] == [WEB]
     assert [x.id for x in repo.list_workloads(limit=1, offset=1)] == [DB]
     with pytest.raises(NotFoundError, match="no workload 'nope'"):
         repo.get_workload("nope")
+    with pytest.raises(UsageError, match="mode must be one of"):
+        repo.upsert_workloads([workload(mode="learn")])
+    assert repo.get_workload(WEB) == w
 
 
 def test_mode_changes_are_recorded_with_who_and_why(repo: BehaviorStore) -> None:
     repo.upsert_workloads([workload()])
     first = repo.record_mode_change(ModeChange(WEB, None, "discover", "stockade", "new workload", T0))
+    group = repo.record_mode_change(ModeChange("k8s/shop/*", None, "monitor", "bob", "namespace", T0 - S))
     c1 = repo.set_mode(WEB, "monitor", who="stockade", why="stable for 1h", time_ns=T0 + S)
     c2 = repo.set_mode(WEB, "protect", who="alice", why="promotion", time_ns=T0 + 2 * S, forced=True)
     assert (c1.old, c1.new, c2.old, c2.new, c2.forced) == ("discover", "monitor", "monitor", "protect", True)
     assert first.id is not None and c1.id is not None and c2.id is not None
     assert repo.list_mode_changes(WEB) == [c2, c1, first]
     assert repo.list_mode_changes(limit=1) == [c2]
+    assert repo.list_mode_changes("k8s/shop/*") == [group]
     assert repo.list_mode_changes("other") == []
     with pytest.raises(NotFoundError):
         repo.set_mode("nope", "protect", who="a", why="b", time_ns=T0)
@@ -173,6 +184,7 @@ def test_policies(repo: BehaviorStore) -> None:
     assert repo.get_policy("web") == p
     assert repo.list_policies() == [q, p]
     assert repo.list_policies(WEB) == [p]
+    assert repo.policy_of(WEB) == p and repo.policy_of("nope") is None
     edited = PolicyRecord("web", WEB, POLICY_YAML + "  # edited\n", "api", T0 + S, "alice")
     repo.save_policy(edited)
     assert repo.get_policy("web") == edited

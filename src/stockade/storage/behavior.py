@@ -6,10 +6,11 @@ database, connections, locks and error translation: every database problem is a
 profile is stored as its JSON form (``Profile.to_dict()``, :mod:`stockade.behavior.model`, which
 lives above storage) and read back as that dict.
 
-* Workloads: :meth:`~BehaviorStore.upsert_workloads` inserts new ones with their mode and
-  updates what describes a known one (kind, owner, digest, last seen, labels), never its mode or
-  creation time: a mode changes only through :meth:`~BehaviorStore.set_mode`, which records who
-  changed it and why in the same transaction.
+* Workloads: :meth:`~BehaviorStore.upsert_workloads` writes them whole (a known one keeps its
+  creation time). :meth:`~BehaviorStore.set_mode` changes one's mode and records who changed it
+  and why in the same transaction; a caller that keeps modes itself upserts the workload and
+  records the change with :meth:`~BehaviorStore.record_mode_change` (whose ``workload`` may also
+  be a pattern of workload ids: a mode set for a namespace or group).
 * Profiles: one per (workload, image digest); :meth:`~BehaviorStore.load_profile` without a digest
   gives the latest version, :meth:`~BehaviorStore.latest_profiles` the latest of every workload
   (what an agent resumes from after a restart).
@@ -47,8 +48,18 @@ POLICY_SOURCES: Final[tuple[PolicySource, ...]] = get_args(PolicySource)
 
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 
-#: the columns an upsert of a known workload updates (its mode and creation time stay)
-_WORKLOAD_UPDATES = ("kind", "namespace", "owner_kind", "owner", "image_digest", "last_seen_ns", "labels")
+#: the columns an upsert of a known workload updates (its creation time stays)
+_WORKLOAD_UPDATES = (
+    "kind",
+    "namespace",
+    "owner_kind",
+    "owner",
+    "mode",
+    "mode_since_ns",
+    "image_digest",
+    "last_seen_ns",
+    "labels",
+)
 
 
 def check_mode(value: str) -> Mode:
@@ -160,7 +171,7 @@ class BehaviorStore:
     # -- workloads ---------------------------------------------------------------------------------
 
     def upsert_workloads(self, records: Sequence[WorkloadRecord]) -> None:
-        """Store workloads in one transaction: new ones whole, known ones without their mode."""
+        """Store workloads in one transaction (a known one keeps its creation time)."""
         if not records:
             return
         rows = [
@@ -346,6 +357,14 @@ class BehaviorStore:
         if row is None:
             raise NotFoundError(f"no policy {name!r}")
         return _policy(row)
+
+    def policy_of(self, workload: str) -> PolicyRecord | None:
+        """The policy applied last to `workload`, or None."""
+        p = tables.policies
+        stmt = sa.select(p).where(p.c.workload == workload).order_by(p.c.applied_ns.desc(), p.c.name).limit(1)
+        with self.store.reading("cannot read policies") as conn:
+            row = conn.execute(stmt).first()
+        return _policy(row) if row is not None else None
 
     def list_policies(self, workload: str | None = None) -> list[PolicyRecord]:
         """Policies by name, of one workload or all."""
