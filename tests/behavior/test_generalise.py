@@ -24,11 +24,13 @@ from stockade.behavior.generalise import (
     glob_match,
     intersects,
     is_credential,
+    is_pattern,
     may_generalise,
 )
 from stockade.behavior.learn import Learner
 from stockade.behavior.model import Profile
 from stockade.model.clock import FakeClock
+from stockade.policy.globs import check_path_glob, path_match
 
 BUILTIN_RULES = (
     Path(__file__).resolve().parents[2] / "src" / "stockade" / "rules" / "builtin" / "stockade.yaml"
@@ -378,3 +380,20 @@ def test_path_index() -> None:
     for e in ("/srv/a/x", "/srv/b/*", "/srv/c/d/e", "/srv/top"):
         low.add(e)
     assert low.collapse_for("/srv/c/d/e") == ("/srv/**", ["/srv/a/x", "/srv/b/*", "/srv/c/d/e", "/srv/top"])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_path, min_size=1, max_size=30), st.lists(st.one_of(_path, _near_credentials), max_size=10))
+def test_the_policy_reads_a_learned_pattern_as_the_profile_does(paths: list[str], others: list[str]) -> None:
+    """The patterns a profile makes mean the same to WorkloadPolicy file rules (stockade.policy.globs),
+    which the enforcers decide with."""
+    lr = Learner(
+        Profile("w"), clock=FakeClock(), thresholds=Thresholds(siblings=2, subdirs=2, min_depth_tree=1)
+    )
+    for i, p in enumerate(paths):
+        lr.observe({"evt.type": "openat", "evt.time": i, "fd.name": p, "evt.arg.flags": "O_RDONLY"})
+    for pattern, _access in lr.profile.files:
+        if pattern.startswith(EXCLUDE) or check_path_glob(pattern) is not None or not is_pattern(pattern):
+            continue
+        for x in [*paths, *others]:
+            assert glob_match(pattern, x) is path_match(pattern, x), (pattern, x)
