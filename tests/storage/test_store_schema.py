@@ -30,7 +30,7 @@ def _revision(url: str) -> str | None:
 
 def test_migrating_an_empty_database_gives_the_model_schema(db_url: str) -> None:
     Store(db_url).close()
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == "0003"
     eng = sa.create_engine(db_url)
     try:
         with eng.connect() as conn:
@@ -52,7 +52,7 @@ def test_reopening_keeps_the_data(db_url: str, make_alert: Any, make_event: Any)
     with Store(db_url) as s:
         assert s.get_alert(a.id) == a
         assert s.stats()["events"] == 1
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == "0003"
 
 
 def test_newer_schema_is_refused(db_url: str) -> None:

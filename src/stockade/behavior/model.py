@@ -42,27 +42,54 @@ PRIVILEGED_OPS = (
 
 @dataclass(slots=True)
 class Seen:
-    """How often and when one behaviour was seen."""
+    """How often and when one behaviour was seen.
+
+    ``gap_ns`` is the longest quiet time between two sightings in time order: a behaviour that
+    recurs on a schedule (a cron job) has a long one (:mod:`stockade.behavior.stability`)."""
 
     count: int = 0
     first_ns: int = 0
     last_ns: int = 0
+    gap_ns: int = 0
 
     def add(self, time_ns: int, n: int = 1) -> None:
         """Count `n` more sightings at `time_ns`."""
-        if self.count == 0 or time_ns < self.first_ns:
+        if self.count == 0:
+            self.first_ns = self.last_ns = time_ns
+        elif time_ns > self.last_ns:
+            if time_ns - self.last_ns > self.gap_ns:
+                self.gap_ns = time_ns - self.last_ns
+            self.last_ns = time_ns
+        elif time_ns < self.first_ns:
             self.first_ns = time_ns
-        self.last_ns = max(self.last_ns, time_ns)
         self.count += n
 
+    def merge(self, other: Seen) -> None:
+        """Add `other`'s sightings (an entry generalised into this one)."""
+        if other.count == 0:
+            return
+        if self.count == 0:
+            self.first_ns, self.last_ns = other.first_ns, other.last_ns
+        else:
+            self.first_ns = min(self.first_ns, other.first_ns)
+            self.last_ns = max(self.last_ns, other.last_ns)
+        self.gap_ns = max(self.gap_ns, other.gap_ns)
+        self.count += other.count
+
+    def copy(self) -> Seen:
+        """An independent copy."""
+        return Seen(self.count, self.first_ns, self.last_ns, self.gap_ns)
+
     def to_list(self) -> list[int]:
-        """``[count, first_ns, last_ns]``."""
+        """``[count, first_ns, last_ns]``, then ``gap_ns`` when there is one."""
+        if self.gap_ns:
+            return [self.count, self.first_ns, self.last_ns, self.gap_ns]
         return [self.count, self.first_ns, self.last_ns]
 
     @classmethod
     def from_list(cls, v: Any) -> Seen:
         """The inverse of :meth:`to_list`."""
-        return cls(int(v[0]), int(v[1]), int(v[2]))
+        return cls(int(v[0]), int(v[1]), int(v[2]), int(v[3]) if len(v) > 3 else 0)
 
 
 @dataclass(slots=True)
@@ -86,6 +113,9 @@ class Profile:
     created_ns: int = 0
     #: last time something new was learned (stability is measured from here)
     last_new_ns: int = 0
+    #: when this version was made from its base (`base_digest`); entries first seen since are
+    #: what it learned itself (0: not rebased)
+    rebased_ns: int = 0
     #: events that reached the learner (repeats deduplicated before it are counted as `repeats`)
     observations: int = 0
     repeats: int = 0
@@ -116,6 +146,7 @@ class Profile:
             "base_digest": self.base_digest,
             "created_ns": self.created_ns,
             "last_new_ns": self.last_new_ns,
+            "rebased_ns": self.rebased_ns,
             "observations": self.observations,
             "repeats": self.repeats,
             "overflow": self.overflow,
@@ -136,6 +167,7 @@ class Profile:
             base_digest=d.get("base_digest"),
             created_ns=int(d.get("created_ns", 0)),
             last_new_ns=int(d.get("last_new_ns", 0)),
+            rebased_ns=int(d.get("rebased_ns", 0)),
             observations=int(d.get("observations", 0)),
             repeats=int(d.get("repeats", 0)),
             overflow=int(d.get("overflow", 0)),

@@ -116,8 +116,15 @@ _SIP, _SPORT, _CIP, _LIP, _LPORT, _PROTO = (
 )
 
 
-def _failed(data: Mapping[str, Any]) -> bool:
+_RAWRES = _extractor("evt.rawres")
+
+
+def _failed(data: dict[str, Any]) -> bool:
     res = data.get("evt.rawres")
+    if not isinstance(res, int):
+        if data.get("evt.res") == "EINPROGRESS":
+            return data.get("evt.type") != "connect"
+        res = _RAWRES(data)  # from evt.res: "SUCCESS" is 0, an errno name -1
     if isinstance(res, int):
         return res < 0 and not (res == _EINPROGRESS and data.get("evt.type") == "connect")
     return data.get("evt.failed") is True
@@ -172,6 +179,10 @@ def _net_op(t: str, data: dict[str, Any]) -> NetOp | None:
         ip, port, direction = _CIP(data), _SPORT(data), "ingress"
     elif t in ("bind", "listen"):
         ip, port, direction = _LIP(data) or "0.0.0.0", _LPORT(data), "listen"
+        name = data.get("fd.name")
+        if port is None and isinstance(name, str) and "->" not in name:  # fd.name "ip:port"
+            host, _, num = name.rpartition(":")
+            ip, port = host.strip("[]") or ip, int(num) if num.isdigit() else None
     else:
         return None
     if not isinstance(ip, str) or not isinstance(port, int):

@@ -49,8 +49,12 @@ class WorkloadRef:
 
 
 def is_workload_id(text: str) -> bool:
-    """Whether `text` has the shape of a workload id (host, k8s/..., container/...)."""
-    return text == HOST or (text.startswith(("k8s/", "container/")) and len(text.split("/")) >= 3)
+    """Whether `text` has the shape of a workload id (host, k8s/NS/KIND/OWNER, container/REPO[/NAME])."""
+    if text == HOST:
+        return True
+    parts = text.split("/")
+    least = {"k8s": 4, "container": 2}.get(parts[0])
+    return least is not None and len(parts) >= least and all(parts)
 
 
 def owner_of_pod(pod: str, labels: Mapping[str, str] | None = None) -> tuple[OwnerKind, str]:

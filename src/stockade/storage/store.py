@@ -330,6 +330,11 @@ class Store:
     # -- writing ---------------------------------------------------------------------------------
 
     def _upsert(self, table: sa.Table, key: str, update: bool) -> Any:
+        return self.upsert(table, (key,), update=update)
+
+    def upsert(self, table: sa.Table, keys: tuple[str, ...], *, update: bool | tuple[str, ...] = True) -> Any:
+        """An INSERT of `table` rows that, for a row whose `keys` are taken, updates the other
+        columns (`update` True), only the columns named (a tuple), or nothing (False)."""
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -340,10 +345,29 @@ class Store:
             stmt = pg_insert(table)
         else:  # pragma: no cover - other backends: plain insert
             return table.insert()
+        index = [table.c[k] for k in keys]
         if update:
-            cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != key}
-            return stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=cols)
-        return stmt.on_conflict_do_nothing(index_elements=[table.c[key]])
+            names = (
+                update if isinstance(update, tuple) else [c.name for c in table.columns if c.name not in keys]
+            )
+            return stmt.on_conflict_do_update(index_elements=index, set_={n: stmt.excluded[n] for n in names})
+        return stmt.on_conflict_do_nothing(index_elements=index)
+
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[Connection]:
+        """A connection to read with (repositories over this store use it): a database problem
+        becomes a StorageError saying ``<url>: <what>: <cause>``."""
+        self._check_open()
+        with self._errors(what), self._read_lock, self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[Connection]:
+        """A transaction to write in, committed at the end (rolled back on an error, which
+        becomes a StorageError as in :meth:`reading`); writers take turns."""
+        self._check_open()
+        with self._errors(what), self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     def add_alerts(self, alerts: list[Alert]) -> None:
         """Store alerts in one transaction; an alert with an id already stored replaces it."""

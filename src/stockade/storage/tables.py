@@ -83,3 +83,62 @@ mutes = sa.Table(
     sa.Column("created_by", sa.String(INDEXED_LEN), nullable=True),
     sa.Index("ix_mutes_expires_ns", "expires_ns"),
 )
+
+# -- zero trust (issue 13): workloads, their profiles, mode changes, policies ----------------------
+
+#: one row per workload (stockade.behavior.workload): its identity, mode and what it runs
+workloads = sa.Table(
+    "workloads",
+    metadata,
+    sa.Column("id", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("namespace", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("owner_kind", sa.String(16), nullable=True),
+    sa.Column("owner", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("mode_since_ns", sa.BigInteger, nullable=False),
+    sa.Column("image_digest", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ns", sa.BigInteger, nullable=False),
+    sa.Column("labels", JsonType, nullable=True),
+    sa.Index("ix_workloads_namespace", "namespace"),
+)
+
+#: a workload's behaviour profile per image digest (body: stockade.behavior.model.Profile.to_dict())
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("workload", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("image_digest", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+)
+
+#: every change of a workload's mode (discover, monitor, protect): who, why, when
+mode_changes = sa.Table(
+    "mode_changes",
+    metadata,
+    sa.Column("id", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("old", sa.String(16), nullable=True),
+    sa.Column("new", sa.String(16), nullable=False),
+    sa.Column("who", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Index("ix_mode_changes_workload_time_ns", "workload", "time_ns"),
+)
+
+#: WorkloadPolicy documents as applied (body: the YAML text)
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("name", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("applied_ns", sa.BigInteger, nullable=False),
+    sa.Column("applied_by", sa.String(INDEXED_LEN), nullable=True),
+    sa.Index("ix_policies_workload", "workload"),
+)
