@@ -31,6 +31,7 @@ from stockade.api import (
     routes_ingest,
     routes_rules,
     routes_tuning,
+    routes_zerotrust,
 )
 from stockade.api.body import BodyLimitMiddleware
 from stockade.api.deps import require_token
@@ -83,6 +84,7 @@ def create_app(
         routes_rules.router,
         routes_ingest.router,
         routes_tuning.router,
+        routes_zerotrust.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

@@ -13,6 +13,42 @@ from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
 
 
+class ZeroTrustView(Protocol):
+    """What the API needs of zero trust (implemented by :class:`stockade.runtime.zerotrust.ZeroTrust`)."""
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every workload: id, mode, containers, profile summary, policy."""
+        ...
+
+    def show(self, wid: str) -> dict[str, Any]:
+        """One workload with its mode history; NotFoundError if unknown."""
+        ...
+
+    def profile(self, wid: str) -> dict[str, Any]:
+        """The workload's learned profile (newest image digest)."""
+        ...
+
+    def set_mode(self, target: str, mode: str, *, who: str, why: str, force: bool = False) -> dict[str, Any]:
+        """Change a workload's mode (or a pattern's); ModeRefused (409) when the dry run fails."""
+        ...
+
+    def apply_policy(self, text: str, origin: str, *, who: str) -> dict[str, Any]:
+        """Apply a WorkloadPolicy (YAML); PolicyError naming file, line and field."""
+        ...
+
+    def generate(self, wid: str) -> str:
+        """A WorkloadPolicy generated from the workload's profile (YAML)."""
+        ...
+
+    def policy_text(self, wid: str) -> str:
+        """The policy in force for a workload (YAML)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Counts per mode, counters, what this node can enforce."""
+        ...
+
+
 class RuntimeView(Protocol):
     """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""
 
@@ -52,6 +88,10 @@ class RuntimeView(Protocol):
 
     def now_ns(self) -> int:
         """The clock mutes expire by."""
+        ...
+
+    def zero_trust(self) -> ZeroTrustView:
+        """Zero trust on this instance; a StockadeError (409) when it has none (no sensor here)."""
         ...
 
     def add_mute(self, request: MuteRequest) -> Mute:

@@ -130,6 +130,20 @@ def _failed(data: dict[str, Any]) -> bool:
     return data.get("evt.failed") is True
 
 
+#: OCI runtimes: their processes in a container set it up (runc's init stages, ``runc:[2:INIT]``,
+#: run from a copy of runc): what they do is the runtime's, not the workload's
+RUNTIMES = frozenset({"runc", "crun", "youki", "runsc", "krun"})
+
+
+def is_runtime(data: Mapping[str, Any]) -> bool:
+    """Whether the event's process is an OCI runtime's (by its executable or its name)."""
+    exe = data.get("proc.exepath")
+    name = data.get("proc.name")
+    return (isinstance(exe, str) and exe.rsplit("/", 1)[-1] in RUNTIMES) or (
+        isinstance(name, str) and name.split(":", 1)[0] in RUNTIMES
+    )
+
+
 def syscall_of(data: Mapping[str, Any]) -> str | None:
     """The syscall an event reports (its evt.type), None for what is not a syscall (procexit)."""
     t = data.get("evt.type")
@@ -146,7 +160,7 @@ def operation_of(data: dict[str, Any]) -> Operation | None:
         if not isinstance(exe, str) or not exe:
             return None
         parent = data.get("proc.pexepath")
-        return ProcessOp(exe, parent if isinstance(parent, str) else "", str(data.get("proc.args") or ""))
+        return ProcessOp(exe, _parent(parent), str(data.get("proc.args") or ""))
     if t in _OPEN:
         return _file_op(data)
     if t in PRIVILEGED_SYSCALLS:
@@ -154,6 +168,14 @@ def operation_of(data: dict[str, Any]) -> Operation | None:
     if t == "socket":
         return PrivOp("raw_socket") if data.get("evt.arg.type") in _RAW_TYPES else None
     return _net_op(t, data)
+
+
+def _parent(exe: object) -> str:
+    """A parent's executable; "" when unknown or the container runtime's (its init runs from a
+    copy of itself, ``/dev/fd/N`` or a memfd, whose name changes from one container to the next)."""
+    if not isinstance(exe, str) or exe.startswith(("/dev/fd/", "/memfd:", "/proc/self/")):
+        return ""
+    return "" if exe.rsplit("/", 1)[-1] in RUNTIMES else exe
 
 
 def _file_op(data: dict[str, Any]) -> FileOp | None:
@@ -173,7 +195,9 @@ def _file_op(data: dict[str, Any]) -> FileOp | None:
 def _net_op(t: str, data: dict[str, Any]) -> NetOp | None:
     proto = str(_PROTO(data) or "")
     direction: NetDirection
-    if t in ("connect", "sendto"):
+    if t == "connect" or (t == "sendto" and data.get("evt.arg.addr")):
+        # a sendto without a destination writes to a connected socket (an accepted one too): the
+        # connection was made by its connect or accept, not by this call
         ip, port, direction = _SIP(data), _SPORT(data), "egress"
     elif t in ("accept", "accept4"):
         ip, port, direction = _CIP(data), _SPORT(data), "ingress"

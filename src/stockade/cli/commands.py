@@ -13,6 +13,8 @@ COMMAND_MODULES = (
     "alerts_cmd",
     "events_cmd",
     "serve_cmd",
+    "workloads_cmd",
+    "policy_cmd",
 )
 
 

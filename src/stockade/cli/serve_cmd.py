@@ -185,11 +185,26 @@ def status(
         + (f"; {rt['alerts']['muted']} muted" if rt.get("alerts", {}).get("muted") else ""),
         f"mutes: {rt.get('mutes', {}).get('active', 0)} active (`stockade rules mutes`)",
         f"drops: {rt.get('drops')}",
+        *_zero_trust_lines(rt.get("zero_trust")),
         "recent alerts:",
     ]
     lines += [f"  {a.get('time')} {a.get('priority')} {a.get('rule')}" for a in alerts] or ["  none"]
     for line in lines:
         common.console.print(line, markup=False)
+
+
+def _zero_trust_lines(zt: dict[str, Any] | None) -> list[str]:
+    """Workloads per mode, and what this node can enforce per kind of operation."""
+    if not zt:
+        return ["zero trust: not running here (no sensor in this process)"]
+    modes = ", ".join(f"{n} {m}" for m, n in zt.get("modes", {}).items())
+    lines = [f"zero trust: {zt.get('workloads', 0)} workloads ({modes}) (`stockade workloads list`)"]
+    enf = zt.get("enforcement") or {}
+    support = enf.get("support") or {}
+    if support:
+        kinds = ", ".join(f"{k} {v.get('support')}" for k, v in support.items())
+        lines.append(f"enforcement on this node: {kinds}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockade.behavior.ops import FileOp, NetOp, Operation, PrivOp, ProcessOp, operation_of
+from stockade.behavior.ops import FileOp, NetOp, Operation, PrivOp, ProcessOp, is_runtime, operation_of
 from stockade.behavior.workload import workload_of_event
 from stockade.model.event import SYSCALL, Event
 from stockade.model.timeutil import event_time_ns
@@ -188,7 +188,7 @@ def dry_run(
         if target is not None and workload_of(data) != target:
             continue
         report.considered += 1
-        op = operation_of(data)
+        op = None if is_runtime(data) else operation_of(data)  # the runtime's setup: as zero trust
         if op is None:
             continue
         report.decided += 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stockade.config import StockadeConfig
 from stockade.engine.build import build_engine
 from stockade.errors import SourceError
+from stockade.model.event import Event
 from stockade.runtime.pipeline import Pipeline
 from stockade.sinks.stdout import StdoutSink
 from stockade.sources.detect import open_input
@@ -93,3 +95,25 @@ def replay_files(
     report.eval_errors = engine.stats.eval_errors
     report.delivery_errors = pipe.stats.delivery_errors
     return report
+
+
+def recorded_events(files: list[str], problems: list[str], *, source: str | None = None) -> Iterator[Event]:
+    """The events of recordings (any format `stockade replay` reads), in order; an input that
+    cannot be read, and the malformed records of one, are said in `problems` (never silently)."""
+    for f in files:
+        try:
+            if source is None:
+                name, stream = open_input(f)
+                with stream:
+                    src = open_source(name, stream, name_hint=f)
+                    yield from src.events()
+            else:
+                src = open_source(source, f)
+                yield from src.events()
+        except SourceError as e:
+            problems.append(str(e))
+            continue
+        st = src.stats
+        if st.malformed:
+            problems.append(f"{f}: {st.malformed} malformed records skipped")
+            problems.extend(f"  {e}" for e in st.errors[:5])

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade import __version__
+from stockade.behavior.ops import OPERATION_SYSCALLS
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
@@ -27,12 +28,23 @@ from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
+from stockade.runtime.zerotrust import ZeroTrust
 from stockade.sinks.interface import Sink
 
 log = logging.getLogger("stockade.runtime")
 
 _HOUSEKEEPING_S = 1.0
 _RETENTION_EVERY_S = 600.0
+#: how often zero trust looks for new containers, promotes and saves profiles
+_ZT_REFRESH_S = 2.0
+
+
+class NoZeroTrust(StockadeError):
+    """A zero-trust request to an instance that runs none (no sensor here)."""
+
+    http_status = 409
+    problem_type = "no-zero-trust"
+    title = "Zero trust is not running here"
 
 
 class Runtime:
@@ -78,11 +90,18 @@ class Runtime:
             mutes=self.mutes,
         )
         self.sensor = None
+        #: zero trust: workloads, profiles, modes, enforcement (with the sensor only)
+        self.zt: ZeroTrust | None = None
         if sensor and cfg.sensor.backend != "none":
             from stockade.runtime.sensing import SensorRunner
 
             try:
-                self.sensor = SensorRunner(cfg, self.pipeline, engine.evttypes("syscall"))
+                needed = engine.evttypes("syscall")
+                if cfg.zero_trust.enabled:
+                    self.zt = self._zero_trust()
+                    self.pipeline.observer = self.zt.observe
+                    needed = None if needed is None else needed | OPERATION_SYSCALLS
+                self.sensor = SensorRunner(cfg, self.pipeline, needed)
             except Exception:
                 self.store.close()
                 raise
@@ -94,6 +113,14 @@ class Runtime:
         self._last_events = 0
         self._last_time = time.time()
         self._rate = 0.0
+
+    def _zero_trust(self) -> ZeroTrust:
+        from stockade.storage.behavior import BehaviorStore
+
+        def emit(alerts: list[Alert]) -> None:
+            self.pipeline.ingest_alerts(alerts, external=False)
+
+        return ZeroTrust(self.cfg, BehaviorStore(self.store), emit)
 
     @property
     def engine(self) -> Engine:
@@ -146,6 +173,7 @@ class Runtime:
                 "sources": {n: {"malformed": s.malformed} for n, s in ps.sources.items()},
             },
             "engine": self.engine.stats.to_dict(),
+            "zero_trust": self.zt.status() if self.zt is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -195,6 +223,15 @@ class Runtime:
             "enforcement": {},
         }
 
+    def zero_trust(self) -> ZeroTrust:
+        """Zero trust on this instance (what the API's zero-trust routes serve)."""
+        if self.zt is None:
+            raise NoZeroTrust(
+                "zero trust runs where the sensor runs (`stockade up` or `stockade agent` with "
+                "zero_trust.enabled); this instance has none"
+            )
+        return self.zt
+
     # -- tuning without restart ------------------------------------------------------------------
     def now_ns(self) -> int:
         """The clock mutes expire by."""
@@ -237,7 +274,7 @@ class Runtime:
 
     # -- running ---------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
-        last_retention = 0.0
+        last_retention = last_refresh = 0.0
         while not self._stop.wait(_HOUSEKEEPING_S):
             now = time.time()
             n = self.pipeline.stats.events
@@ -245,6 +282,12 @@ class Runtime:
             self._last_events, self._last_time = n, now
             self.pipeline.tick()
             self.mutes.prune()
+            if self.zt is not None and now - last_refresh >= _ZT_REFRESH_S:
+                last_refresh = now
+                try:
+                    self.zt.refresh()
+                except StockadeError as e:
+                    self.pipeline.stats.error(f"zero trust: {e}")
             if now - last_retention >= _RETENTION_EVERY_S:
                 last_retention = now
                 try:
@@ -260,6 +303,8 @@ class Runtime:
         self.runtime_file.write()
         for problem in self.runtime_file.problems:
             self.say(f"stockade {self.role}: {problem}")
+        if self.zt is not None:
+            self.zt.start()
         if self.sensor is not None:
             self.sensor.start()
 
@@ -270,6 +315,8 @@ class Runtime:
         self._stop.set()
         if self.sensor is not None:
             self.sensor.close()
+        if self.zt is not None:
+            self.zt.close()
         from stockade.sinks.build import close_all
 
         self.pipeline.close()

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from stockade.behavior.ops import RUNTIMES
 from stockade.sensor import native, procfs
 from stockade.sensor.containers.drift import exe_upper_layer
 from stockade.sensor.containers.info import ContainerInfo
@@ -36,7 +37,6 @@ from stockade.sensor.users import UserNames
 __all__ = ["Enricher", "merge"]
 
 #: OCI runtimes: the container a child of theirs runs in is named on their command line
-RUNTIMES = frozenset({"runc", "crun", "youki", "runsc", "krun"})
 _RUNTIME_VERBS = frozenset({"exec", "create", "run"})
 _HOST_FIELDS = {"container.id": "host", "container.name": "host"}
 #: a process whose container cannot be established (gone before /proc was read, no cgroup or mount

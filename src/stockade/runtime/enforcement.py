@@ -1,0 +1,171 @@
+"""Protect mode's enforcement: one place that puts a workload's policy into the kernel for each of
+its containers, with the mechanisms this node really has, and says what it could not do.
+
+* exec and open: :class:`stockade.enforce.fileguard.FileGuard` (fanotify permission events);
+* connect, sendmsg, bind and raw sockets: :class:`stockade.enforce.netguard.NetGuard` (cgroup BPF
+  programs on the container's cgroup2 directory);
+* what neither covers (privileged syscalls, ingress peers) is only audited: the sensor sees it
+  and the runtime raises a deviation alert.
+
+The node's real support for each kind of operation comes from
+:func:`stockade.enforce.capabilities.probe` at start; a mechanism that is configured off or
+unavailable makes that kind "audit" (seen by the sensor, not denied), never silently "block".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockade.config import EnforcementConfig
+from stockade.enforce.interface import DenialSink, EnforceError, Support
+from stockade.policy.compile import CompiledPolicy
+from stockade.sensor.containers.discover import RunningContainer
+
+__all__ = ["OPERATION_KINDS", "Enforcement"]
+
+log = logging.getLogger("stockade.enforcement")
+
+#: the kinds of operation a node reports its support for
+OPERATION_KINDS = ("exec", "open", "connect", "bind", "raw_socket", "privileged", "ingress")
+
+
+@dataclass(slots=True)
+class _Applied:
+    files: bool = False
+    network: bool = False
+    audit_only: bool = False
+
+
+@dataclass(slots=True)
+class Enforcement:
+    """The enforcers of this node (module docstring)."""
+
+    cfg: EnforcementConfig
+    on_denial: DenialSink
+    support: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    _files: Any = None
+    _net: Any = None
+    _applied: dict[str, _Applied] = field(default_factory=dict)
+
+    def start(self) -> list[str]:
+        """Probe the node, start the enabled enforcers; the containers whose network enforcement
+        survived a restart (pinned programs found again)."""
+        from stockade.enforce.capabilities import probe
+
+        caps = probe().to_dict()
+        restored: list[str] = []
+        self.support = {k: dict(v) for k, v in caps["ops"].items()}
+        if self.cfg.files and self._can("exec"):
+            from stockade.enforce.fileguard import FileGuard
+
+            self._files = self._start(FileGuard(self.on_denial), "files")
+        elif not self.cfg.files:
+            self._downgrade(("exec", "open"), "zero_trust.enforcement.files is false")
+        if self.cfg.network and self._can("connect"):
+            from stockade.enforce.netguard import NetGuard
+
+            net = NetGuard(
+                self.on_denial,
+                pin_dir=f"{self.cfg.pin_dir}/netguard",
+                fail_closed=self.cfg.network_fail_closed,
+            )
+            self._net = self._start(net, "network")
+            if self._net is not None:
+                restored = list(self._net.restore())
+        elif not self.cfg.network:
+            self._downgrade(("connect", "bind", "raw_socket"), "zero_trust.enforcement.network is false")
+        for k in ("privileged", "ingress"):
+            self.support.setdefault(k, {"support": "audit", "reason": "no enforcer: the sensor sees it"})
+        return restored
+
+    def _can(self, kind: str) -> bool:
+        return self.support.get(kind, {}).get("support") == "block"
+
+    def _start(self, enforcer: Any, what: str) -> Any:
+        try:
+            enforcer.start()
+        except EnforceError as e:
+            kinds = ("exec", "open") if what == "files" else ("connect", "bind", "raw_socket")
+            self._downgrade(kinds, f"{what} enforcer failed to start: {e}")
+            self.problems.append(f"{what}: {e}")
+            return None
+        return enforcer
+
+    def _downgrade(self, kinds: tuple[str, ...], reason: str) -> None:
+        for k in kinds:
+            self.support[k] = {"support": "audit", "reason": reason}
+
+    def kind_support(self, kind: str) -> Support:
+        """What this node does with a denied operation of `kind`: block, audit or none."""
+        s = self.support.get(kind, {}).get("support", "none")
+        return "block" if s == "block" else ("audit" if s == "audit" else "none")
+
+    def enforced(self, container: str) -> _Applied | None:
+        """What is applied to a container now (None: nothing)."""
+        return self._applied.get(container)
+
+    def apply(self, c: RunningContainer, policy: CompiledPolicy, *, audit_only: bool = False) -> list[str]:
+        """Enforce `policy` on a running container; the problems (an empty list: all applied)."""
+        done = _Applied(audit_only=audit_only)
+        problems: list[str] = []
+        if self._files is not None:
+            try:
+                self._files.protect(c.full_id, c.pid, policy.decide_file, audit_only=audit_only)
+                done.files = True
+            except EnforceError as e:
+                problems.append(f"files: {e}")
+        if self._net is not None:
+            try:
+                self._net.protect(c.full_id, c.cgroup_dir, policy.net_rules(), audit_only=audit_only)
+                done.network = True
+            except EnforceError as e:
+                problems.append(f"network: {e}")
+        self._applied[c.full_id] = done
+        for p in problems:
+            log.warning("enforcement of %s: %s", c.full_id[:12], p)
+        return problems
+
+    def release(self, container: str) -> None:
+        """Stop enforcing on a container (mode changed, container gone)."""
+        self._applied.pop(container, None)
+        for enforcer in (self._files, self._net):
+            if enforcer is not None:
+                try:
+                    enforcer.release(container)
+                except EnforceError as e:
+                    self.problems.append(f"release {container[:12]}: {e}")
+
+    def status(self) -> dict[str, Any]:
+        """Per kind of operation what this node can do, what is applied, the enforcers' counters."""
+        return {
+            "support": self.support,
+            "containers": {
+                cid: {"files": a.files, "network": a.network, "audit_only": a.audit_only}
+                for cid, a in self._applied.items()
+            },
+            "files": _stats(self._files),
+            "network": _stats(self._net),
+            "problems": list(self.problems[-10:]),
+        }
+
+    def close(self) -> None:
+        """Stop the enforcers; pinned network programs stay when configured to fail closed."""
+        if self._files is not None:
+            self._files.stop()
+        if self._net is not None:
+            self._net.stop(keep=self.cfg.network_fail_closed)
+
+
+def _stats(enforcer: Any) -> dict[str, Any] | None:
+    """An enforcer's counters as a dict (its stats: a dataclass, or one with ``as_dict``)."""
+    if enforcer is None:
+        return None
+    st = enforcer.stats
+    as_dict = getattr(st, "as_dict", None)
+    if callable(as_dict):
+        return dict(as_dict())
+    return dataclasses.asdict(st) if dataclasses.is_dataclass(st) and not isinstance(st, type) else {}
