@@ -3,7 +3,8 @@
 A record is a fixed header (``struct ev_hdr`` in probe.bpf.c) followed by blobs
 ``{u16 tag, u16 len, data}`` at 4-byte aligned offsets. :class:`Decoder` turns one record into a
 flat dict as in a recording (docs/events.md), plus the private keys enrichment consumes
-(``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``). It keeps a bounded table of the programs
+(``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``; ``_novel``, True and present only when the
+record's operation was new to its watched cgroup: the kernel's HF_NOVEL flag, see the backend). It keeps a bounded table of the programs
 it saw exec (exe path, arguments, working directory) to fill the ``proc.*`` fields of later
 syscall events of the same process, as Falco's thread table does.
 
@@ -35,13 +36,15 @@ from stockade.sensor import native as native_module
 from stockade.sensor import procfs
 from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
-__all__ = ["HDR", "Decoder", "native_available", "open_flags_str"]
+__all__ = ["HDR", "HF_NOVEL", "Decoder", "native_available", "open_flags_str"]
 
 #: the optional native hot path (scripts/build-native.sh); None: the pure-Python decoder
 _fastdecode: Any = native_module.load("stockade.sensor.ebpf._fastdecode")
 
 EV_SYSCALL, EV_EXEC, EV_FORK, EV_EXIT = 1, 2, 3, 4
-#: kind, nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
+#: flags above the record's kind (its low byte): the operation was new to its watched cgroup
+HF_NOVEL = 0x100
+#: kind (| flags), nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
 #: args[6], start_ns, comm
 HDR = struct.Struct("<HHIQ8IQ2Iq6QQ16s")
 _BLOB = struct.Struct("<HH")
@@ -560,6 +563,8 @@ class Decoder:
             start,
             comm,
         ) = HDR.unpack_from(buf, off)
+        novel = kind >> 8  # HF_NOVEL
+        kind &= 0xFF
         plan = None
         if kind == EV_SYSCALL:
             plan = _PLANS.get(nr)
@@ -587,6 +592,8 @@ class Decoder:
             "_pidns": pidns,
             "_start_ns": start + boot,
         }
+        if novel:
+            ev["_novel"] = True
         blobs: dict[int, bytes] = {}
         p = off + _HDR_SIZE
         end = off + size
@@ -605,14 +612,18 @@ class Decoder:
             if proc is not None:
                 ev.update(proc.fields)
             return ev
+        return self._process_event(ev, kind, nr, blobs, args)
+
+    def _process_event(self, ev: Ev, kind: int, nr: int, blobs: Blobs, args: Args) -> Ev | None:
+        """An exec, fork or exit record's event (`ev` has its header's fields), None if not wanted."""
         if kind == EV_EXEC:
-            self._exec(ev, nr, blobs, a1, a2)
+            self._exec(ev, nr, blobs, args[1], args[2])
         elif kind == EV_FORK:
-            self._fork(ev, nr, a0, a1)
-            if a2:
-                ev["_pstart_ns"] = a2 + boot
+            self._fork(ev, nr, args[0], args[1])
+            if args[2]:
+                ev["_pstart_ns"] = args[2] + self.boot_epoch_ns
         elif kind == EV_EXIT:
-            self._exit(ev, a0)
+            self._exit(ev, args[0])
         else:
             self.undecodable += 1
             return None
