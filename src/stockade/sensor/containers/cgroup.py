@@ -24,7 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 
-__all__ = ["CgroupMatch", "cgroup2_dir", "cgroup2_id", "cgroup2_mount", "parse_cgroup_path"]
+__all__ = ["CgroupMatch", "cgroup2_dir", "cgroup2_id", "cgroup2_mount", "cgroup2_path", "parse_cgroup_path"]
 
 _HEX64 = r"[0-9a-f]{64}"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -124,11 +124,13 @@ def cgroup2_path(pid: int | str = "self", proc: str = "/proc") -> str | None:
     return None
 
 
-def cgroup2_dir(pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo") -> str | None:
+def cgroup2_dir(
+    pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo", proc: str = "/proc"
+) -> str | None:
     """The directory of process `pid`'s cgroup2 cgroup, below the hierarchy's mount point; None when
     the hierarchy is not mounted, the process is gone, or its cgroup is not visible from the mount."""
     mount = cgroup2_mount(mountinfo)
-    path = cgroup2_path(pid)
+    path = cgroup2_path(pid, proc)
     if mount is None or path is None:
         return None
     point, root = mount
@@ -138,10 +140,12 @@ def cgroup2_dir(pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo"
     return point.rstrip("/") + path[len(root) :] if path != "/" else point
 
 
-def cgroup2_id(pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo") -> int | None:
+def cgroup2_id(
+    pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo", proc: str = "/proc"
+) -> int | None:
     """Process `pid`'s cgroup2 id, as ``bpf_get_current_cgroup_id()`` gives it in the kernel (the
     inode number of its cgroup2 directory); None when it cannot be known (see :func:`cgroup2_dir`)."""
-    d = cgroup2_dir(pid, mountinfo)
+    d = cgroup2_dir(pid, mountinfo, proc)
     if d is None:
         return None
     try:

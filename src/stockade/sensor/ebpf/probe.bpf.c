@@ -863,7 +863,10 @@ GLOBAL __u64 hash_path(__u64 upath, long dirfd)
 			return 0;
 		BPF_CORE_READ_INTO(&p, f, f_path);
 	}
-	return fmix(mix(mix(h, (__u64)p.dentry), (__u64)p.mnt));
+	/* the directory's dentry and mount, and its inode: a dentry freed and reused for another
+	 * directory is another key (unless that has the same inode number) */
+	__u64 ino = BPF_CORE_READ(p.dentry, d_inode, i_ino);
+	return fmix(mix(mix(mix(h, (__u64)p.dentry), (__u64)p.mnt), ino));
 }
 
 static __always_inline struct sock *sock_of(long fd)
