@@ -2,7 +2,8 @@
 learning, against the same workload not watched and against the kernel filters off, in the same
 run (root; the eBPF program must be built: scripts/build-bpf.sh).
 
-    sudo .venv/bin/python benchmarks/sensor_learning.py [--quick] [--json] [--rounds N]
+    sudo .venv/bin/python benchmarks/sensor_learning.py [--quick] [--opens N] [--rounds R]
+        [--micro-rounds R] [--json]
 
 The workload is benchmarks/loadgen.py's ``open`` (open(2) + close(2) of the 100 files of a fresh
 directory, again and again), run in a cgroup2 directory of the benchmark's own (it moves itself in
@@ -24,15 +25,18 @@ the pipeline and its SQLite store), in these settings, one after the other:
 For each: the highest sustained rate without loss (sensor_ebpf.py's step search: a step holds when
 nothing was lost, every offered open was received or counted by a kernel filter, and the sensor had
 it all within 0.1 x the step after the load), the events delivered to Python per second there, the
-agent's CPU, and the workload's own CPU per open (the in-kernel cost lands there); then a burst at
-full speed (``--opens``), whose rate against the machine alone is the workload's slowdown. The
-machine alone (the workload in its cgroup, no sensor) is measured twice before and once after; the
-best run is the baseline.
+agent's CPU, and the workload's own CPU per open (the in-kernel cost lands there). Then bursts at
+full speed (``--opens`` opens, ``--rounds`` per setting, the settings of one agent in turn so that
+the machine's noise lands on each alike): the workload's rate against the machine alone (its
+slowdown), its CPU and the agent's per open, the events delivered. The machine alone (the workload
+in its cgroup, no sensor) is measured twice before and once after; the best run is the baseline.
 
-Then the per-syscall cost of the syscall sets (``--syscall-rounds``): a tight getppid(2) loop in C
-(its CPU time per call), with no sensor, with the sensor but no cgroup watched for its syscalls, with
-some other cgroup watched for them (every syscall of every process looks its cgroup up), and with
-the loop's own cgroup watched (its bit is set, or found set), interleaved, best of the rounds.
+Last, what each setting costs per call, where the machine's noise matters least: tight loops in C
+(benchmarks time their CPU, not the wall clock) run in the workload's cgroup, ``--micro-rounds``
+rounds of every setting of one agent in turn, best and median of the rounds: **open** (open(2) +
+close(2) of one file no rule reads: the interest filter's, the learning lookup's and the syscall
+set's cost per open) and **getppid** (a syscall the sensor does not follow: what the syscall set
+costs every syscall), with no sensor too.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,18 +56,25 @@ from typing import Any
 import harness
 import sensor_ebpf
 
-from stockade.runtime.sensing import PROCESS_EVTTYPES
 from stockade.sensor.containers.cgroup import cgroup2_mount
-from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
 
 NAME = "sensor_learning"
 WATCH_ALL = WATCH_LEARN | WATCH_SYSCALLS
 #: the settings, in the order they run (the agent is rebuilt for "off")
 SETTINGS = ("on", "on + other watched", "watched", "off")
-#: the getppid loop: CPU seconds per call over a given number of CPU seconds
-PPID_C = r"""
+LEGEND = (
+    "sustained = highest rate without loss (>=: the generator's ceiling); deliv ev/s = events the agent "
+    "decoded per second there (the whole machine's); agent cpu = its CPU seconds per second; us/offered = "
+    "that per offered open; gen us/op = the workload's own CPU per open (paced steps also pay their "
+    "sleeps); bursts = --opens opens at full speed, --rounds times per setting in turn: the load's rate "
+    "(x mach: the median's), its CPU per open, the agent's per open, events delivered per burst, lost or "
+    "missing; tight loops: their own CPU per call, the settings in turn"
+)
+#: the tight loop: ns of CPU per getppid(2), or per open(2) + close(2) of argv[2]
+LOOP_C = r"""
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -72,11 +82,18 @@ PPID_C = r"""
 #include <sys/syscall.h>
 static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 int main(int argc, char **argv) {
-    double secs = argc > 1 ? atof(argv[1]) : 0.3;
+    double secs = atof(argv[1]);
+    const char *path = argc > 2 ? argv[2] : NULL;
     getchar();
     long n = 0;
     double t0 = cpu(), t;
-    do { for (int i = 0; i < 10000; i++) syscall(SYS_getppid); n += 10000; t = cpu(); } while (t - t0 < secs);
+    do {
+        for (int i = 0; i < 1000; i++) {
+            if (path) close(open(path, O_RDONLY)); else syscall(SYS_getppid);
+        }
+        n += 1000;
+        t = cpu();
+    } while (t - t0 < secs);
     printf("%.3f\n", (t - t0) / n * 1e9);
     return 0;
 }
@@ -120,123 +137,149 @@ class CgroupWorkdir(sensor_ebpf.Workdir):
 
 @dataclass
 class Setting:
-    """What one setting measured."""
+    """What one setting measured: its step search, its full-speed bursts, the learning counters."""
 
     name: str
     steps: list[sensor_ebpf.Step] = field(default_factory=list)
     best: sensor_ebpf.Step | None = None
-    burst: sensor_ebpf.Step | None = None
-    #: the kernel's learning counters' increase over the setting (watched settings)
+    bursts: list[sensor_ebpf.Step] = field(default_factory=list)
+    #: the kernel's learning counters' increase over the setting's steps and bursts
     learning: dict[str, int] = field(default_factory=dict)
 
+    def burst_figures(self) -> dict[str, float]:
+        """The bursts' load rate (best and median), the load's CPU per open and the agent's CPU per
+        open (median): the cost of the setting to the workload and to the agent."""
+        if not self.bursts:
+            return {}
+        rates = [b.achieved_per_s for b in self.bursts]
+        return {
+            "best_per_s": max(rates),
+            "median_per_s": statistics.median(rates),
+            "gen_us_per_op": statistics.median(b.gen_cpu_us_per_op for b in self.bursts),
+            "agent_us_per_op": statistics.median(b.cpu_per_1k_offered * 1000 for b in self.bursts),
+            "delivered": statistics.median(b.events for b in self.bursts),
+            "lost": sum(b.lost + b.missing for b in self.bursts),
+        }
 
-def _learning_delta(b: EbpfBackend, before: dict[str, int]) -> dict[str, int]:
-    after = b.learning_stats(count_seen=False)
-    return {k: v - before.get(k, 0) for k, v in after.items() if k not in ("seen_capacity", "watched")}
+
+class _Counted:
+    """The learning counters' increase over what a setting ran (its steps and its bursts)."""
+
+    def __init__(self, agent: sensor_ebpf.AgentSensor, st: Setting) -> None:
+        self.backend, self.st = agent.backend, st
+
+    def __enter__(self) -> None:
+        self.before = self.backend.learning_stats(count_seen=False)
+
+    def __exit__(self, *exc: object) -> None:
+        after = self.backend.learning_stats(count_seen=False)
+        for k, v in after.items():
+            if k not in ("seen_capacity", "watched"):
+                self.st.learning[k] = self.st.learning.get(k, 0) + v - self.before.get(k, 0)
 
 
-def _run_setting(
-    agent: sensor_ebpf.AgentSensor, wd: CgroupWorkdir, name: str, args: argparse.Namespace
-) -> Setting:
-    """The step search and the burst for one setting of a running agent."""
-    st = Setting(name)
-    before = agent.backend.learning_stats(count_seen=False)
+def _search(agent: sensor_ebpf.AgentSensor, wd: CgroupWorkdir, st: Setting, args: argparse.Namespace) -> None:
+    """The step search of one setting of a running agent."""
     rates = sensor_ebpf.RATES["open"][1::2] if args.quick else sensor_ebpf.RATES["open"]
     seconds = 1.5 if args.quick else 4.0
-    st.steps, st.best = sensor_ebpf.search(
-        agent, wd, "open", rates, seconds, 0 if args.quick else 2, sensor_ebpf._progress, name
-    )
-    st.burst = sensor_ebpf.run_step(agent, wd, "open", 0, 0, count=args.opens, filters=name)
-    sensor_ebpf._progress(st.burst)
-    st.learning = _learning_delta(agent.backend, before)
-    return st
+    with _Counted(agent, st):
+        st.steps, st.best = sensor_ebpf.search(
+            agent, wd, "open", rates, seconds, 0 if args.quick else 2, sensor_ebpf._progress, st.name
+        )
 
 
-def measure_settings(
-    args: argparse.Namespace, load: Cgroup, other: Cgroup
-) -> tuple[list[Setting], dict[str, Any]]:
-    """Every setting, and the machine alone (best run) around them."""
+def _burst(agent: sensor_ebpf.AgentSensor, wd: CgroupWorkdir, st: Setting, n: int) -> None:
+    with _Counted(agent, st):
+        st.bursts.append(sensor_ebpf.run_step(agent, wd, "open", 0, 0, count=n, filters=st.name))
+    sensor_ebpf._progress(st.bursts[-1])
+
+
+class Micro:
+    """The tight loops (LOOP_C), built once, run in `cgroup`: ns of CPU per call, per loop and setting."""
+
+    LOOPS = ("open", "getppid")
+
+    def __init__(self, where: Path, cgroup: Cgroup, seconds: float) -> None:
+        cc = shutil.which("gcc") or shutil.which("cc")
+        if cc is None:
+            raise SystemExit(f"{NAME}: needs gcc (or cc) for the tight loops")
+        src, self.binary = where / "loop.c", where / "loop"
+        src.write_text(LOOP_C)
+        subprocess.run([cc, "-O2", "-o", str(self.binary), str(src)], check=True)
+        self.file = where / "opened"
+        self.file.write_bytes(b"x")
+        self.cgroup, self.seconds = cgroup, seconds
+        self.ns: dict[str, dict[str, list[float]]] = {k: {} for k in self.LOOPS}
+
+    def _one(self, loop: str) -> float:
+        cpu = str(sorted(os.sched_getaffinity(0))[-1])
+        cmd = ["taskset", "-c", cpu, str(self.binary), str(self.seconds)]
+        cmd += [str(self.file)] if loop == "open" else []
+        r = subprocess.run(self.cgroup.wrap(cmd), input="\n", capture_output=True, text=True, check=True)
+        return float(r.stdout)
+
+    def run(self, setting: str) -> None:
+        """One round of each loop under `setting` (as it is set now)."""
+        for loop in self.LOOPS:
+            self.ns[loop].setdefault(setting, []).append(self._one(loop))
+
+    def figures(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per loop and setting: the best and the median ns per call."""
+        return {
+            loop: {k: {"best": min(v), "median": statistics.median(v)} for k, v in by.items()}
+            for loop, by in self.ns.items()
+        }
+
+
+def _phase(
+    agent: sensor_ebpf.AgentSensor,
+    wd: CgroupWorkdir,
+    settings: dict[str, Setting],
+    watches: dict[str, dict[int, int]],
+    args: argparse.Namespace,
+    micro: Micro,
+) -> None:
+    """Every measurement of the settings of one running agent: the step searches, then the bursts
+    and the tight loops, the settings taking turns round after round."""
+    try:
+        for name, watched in watches.items():
+            agent.backend.set_watched(watched)
+            _search(agent, wd, settings[name], args)
+        for _ in range(args.rounds):
+            for name, watched in watches.items():
+                agent.backend.set_watched(watched)
+                _burst(agent, wd, settings[name], args.opens)
+        for _ in range(args.micro_rounds):
+            for name, watched in watches.items():
+                agent.backend.set_watched(watched)
+                micro.run(name)
+    finally:
+        agent.close()
+
+
+def measure(args: argparse.Namespace, load: Cgroup, other: Cgroup) -> dict[str, Any]:
+    """Every setting, the machine alone (best run) around them, the tight loops."""
     wd = CgroupWorkdir(load)
     runs: list[dict[str, Any]] = []
-    out: list[Setting] = []
+    settings = {name: Setting(name) for name in SETTINGS}
     base_s = 1.0 if args.quick else 2.0
     try:
+        micro = Micro(wd.root, load, 0.3)
         runs += [sensor_ebpf.baseline(wd, "open", base_s) for _ in range(2)]
+        for _ in range(args.micro_rounds):
+            micro.run("no sensor")
+        watches = {"on": {}, "on + other watched": {other.id: WATCH_ALL}, "watched": {load.id: WATCH_ALL}}
         agent = sensor_ebpf.AgentSensor(str(wd.root / "data-on"), True)
-        try:
-            for name, watched in (
-                ("on", {}),
-                ("on + other watched", {other.id: WATCH_ALL}),
-                ("watched", {load.id: WATCH_ALL}),
-            ):
-                agent.backend.set_watched(watched)
-                out.append(_run_setting(agent, wd, name, args))
-        finally:
-            agent.close()
+        _phase(agent, wd, settings, watches, args, micro)
         agent = sensor_ebpf.AgentSensor(str(wd.root / "data-off"), False)
-        try:
-            out.append(_run_setting(agent, wd, "off", args))
-        finally:
-            agent.close()
+        _phase(agent, wd, settings, {"off": {}}, args, micro)
         runs.append(sensor_ebpf.baseline(wd, "open", base_s))
     finally:
         wd.close()
-    base = max(runs, key=lambda r: r["ops_per_s"])
-    return out, {"best": base, "runs": runs}
-
-
-# -- the syscall sets: per-syscall cost ----------------------------------------------------------
-
-
-def _ppid_binary(where: Path) -> Path:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        raise SystemExit(f"{NAME}: needs gcc (or cc) for the getppid loop")
-    src, out = where / "ppid.c", where / "ppid"
-    src.write_text(PPID_C)
-    subprocess.run([cc, "-O2", "-o", str(out), str(src)], check=True)
-    return out
-
-
-def _ppid(binary: Path, cgroup: Cgroup | None, seconds: float) -> float:
-    """ns of CPU per getppid call of one run (on the last CPU), in `cgroup` if given."""
-    cpu = str(sorted(os.sched_getaffinity(0))[-1])
-    cmd = ["taskset", "-c", cpu, str(binary), str(seconds)]
-    if cgroup is not None:
-        cmd = cgroup.wrap(cmd)
-    r = subprocess.run(cmd, input="\n", capture_output=True, text=True, check=True)
-    return float(r.stdout)
-
-
-def measure_marking(rounds: int, load: Cgroup, other: Cgroup) -> dict[str, Any]:
-    """ns per getppid call: no sensor, sensor, marking on for another cgroup, for the loop's own."""
-    tmp = Path(tempfile.mkdtemp(prefix="stockade-bench-learning-"))
-    res: dict[str, list[float]] = {k: [] for k in ("no sensor", "sensor", "other watched", "own watched")}
-    try:
-        binary = _ppid_binary(tmp)
-        for _ in range(rounds):
-            res["no sensor"].append(_ppid(binary, load, 0.3))
-        b = EbpfBackend()
-        b.start({"openat"} | PROCESS_EVTTYPES)
-        try:
-            for _ in range(rounds):
-                b.set_watched({})
-                res["sensor"].append(_ppid(binary, load, 0.3))
-                b.set_watched({other.id: WATCH_SYSCALLS})
-                res["other watched"].append(_ppid(binary, load, 0.3))
-                b.set_watched({load.id: WATCH_SYSCALLS})
-                res["own watched"].append(_ppid(binary, load, 0.3))
-            used = sorted(b.syscalls_used(load.id))
-        finally:
-            b.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    best = {k: min(v) for k, v in res.items()}
     return {
-        "best_ns": best,
-        "median_ns": {k: statistics.median(v) for k, v in res.items()},
-        "runs": res,
-        "used": used,
+        "settings": list(settings.values()),
+        "baseline": {"best": max(runs, key=lambda r: r["ops_per_s"]), "runs": runs},
+        "micro": micro.figures(),
     }
 
 
@@ -253,9 +296,18 @@ def _bound(st: Setting) -> str:
     return f"{ge}{best.achieved_per_s:,.0f}/s"
 
 
-def _print(
-    settings: list[Setting], base: dict[str, Any], marking: dict[str, Any] | None, out: dict[str, Any]
-) -> None:
+def _print_micro(micro: dict[str, dict[str, dict[str, float]]]) -> None:
+    for loop, by in micro.items():
+        what = "open(2) + close(2) of a file no rule reads" if loop == "open" else "getppid(2)"
+        print(f"\n{what} in a tight loop, ns of CPU per call, best of the rounds [median]:")
+        ref = by.get("on", {}).get("best", 0.0)
+        for name, f in by.items():
+            extra = f" ({f['best'] - ref:+.1f} against `on`)" if name not in ("no sensor", "on") else ""
+            print(f"  {name:20} {f['best']:8.1f} [{f['median']:8.1f}]{extra}")
+
+
+def _print(out: dict[str, Any], settings: list[Setting]) -> None:
+    base = out["baseline"]
     machine = base["best"]["ops_per_s"]
     print(
         f"machine alone (the workload in its cgroup, no sensor, best of {len(base['runs'])}): "
@@ -263,78 +315,80 @@ def _print(
     )
     print(
         f"{'setting':20} {'sustained':>13} {'x mach':>6} {'deliv ev/s':>10} {'agent cpu':>9} "
-        f"{'us/offered':>10} {'gen us/op':>9} {'full speed/s':>12} {'x mach':>6} {'gen us/op':>9}  filtered by cause (burst)"
+        f"{'us/offered':>10} | bursts: {'best/s':>9} {'median/s':>9} {'x mach':>6} {'gen us/op':>9} "
+        f"{'agent us/op':>11} {'delivered':>9} {'lost':>5}"
     )
     for st in settings:
-        b, u = st.best, st.burst
+        b = st.best
         row = f"{st.name:20} {_bound(st):>13} "
         row += (
             f"{b.achieved_per_s / machine:6.3f} {b.events_per_s:10,.0f} {b.sensor_cpu_share:9.2f} "
-            f"{b.cpu_per_1k_offered * 1000:10.2f} {b.gen_cpu_us_per_op:9.2f} "
+            f"{b.cpu_per_1k_offered * 1000:10.2f} | "
             if b is not None
-            else f"{'':6} {'':10} {'':9} {'':10} {'':9} "
+            else f"{'':6} {'':10} {'':9} {'':10} | "
         )
-        if u is not None:
-            causes = ", ".join(f"{c} {n:,}" for c, n in u.filtered_by_cause.items()) or "none"
-            row += f"{u.achieved_per_s:12,.0f} {u.achieved_per_s / machine:6.3f} {u.gen_cpu_us_per_op:9.2f}  {causes}"
-            row += f"; received {u.received:,}, lost {u.lost:,}, missing {u.missing:,}"
-        print(row)
-        if st.learning:
-            print(f"{'':20} learning: " + ", ".join(f"{k} {v:,}" for k, v in st.learning.items()))
-    if marking is not None:
-        best = marking["best_ns"]
-        print("\ngetppid(2) in a tight loop, ns of CPU per call (best of the rounds; median in brackets):")
-        for k, v in best.items():
-            extra = (
-                f" ({v - best['sensor']:+.1f} against the sensor alone)"
-                if k not in ("no sensor", "sensor")
-                else ""
+        f = st.burst_figures()
+        if f:
+            row += (
+                f"{'':8}{f['best_per_s']:9,.0f} {f['median_per_s']:9,.0f} {f['median_per_s'] / machine:6.3f} "
+                f"{f['gen_us_per_op']:9.2f} {f['agent_us_per_op']:11.3f} {f['delivered']:9,.0f} {f['lost']:5,.0f}"
             )
-            print(f"  {k:14} {v:7.1f} [{marking['median_ns'][k]:7.1f}]{extra}")
-        print(f"  the loop's syscall set: {', '.join(marking['used'])}")
-    print(
-        f"({out['cpus']} CPUs; {out['seconds']} s) sustained = highest rate without loss (>=: the generator's "
-        "ceiling); deliv ev/s = events the agent decoded per second there (the whole machine's); agent cpu = "
-        "its CPU seconds per second; us/offered = that per offered open; gen us/op = the workload's own CPU "
-        "per open (paced steps also pay their sleeps); full speed = a burst of --opens opens at full speed"
-    )
+        print(row)
+        if st.bursts:
+            causes = st.bursts[-1].filtered_by_cause
+            print(
+                f"{'':20} last burst filtered: "
+                + (", ".join(f"{c} {n:,}" for c, n in causes.items()) or "none")
+            )
+        if any(st.learning.values()):
+            print(f"{'':20} learning: " + ", ".join(f"{k} {v:,}" for k, v in st.learning.items()))
+    _print_micro(out["micro"])
+    print(f"({out['cpus']} CPUs; {out['seconds']} s) {LEGEND}")
+
+
+def _options() -> argparse.Namespace | None:
+    """The command line (module docstring), or None when this process cannot run it (said)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter steps, fewer rates and rounds")
+    ap.add_argument("--opens", type=int, default=None, help="the full-speed burst (200,000; quick 50,000)")
+    ap.add_argument("--rounds", type=int, default=None, help="full-speed bursts per setting (5; quick 2)")
+    ap.add_argument("--micro-rounds", type=int, default=None, help="rounds of the tight loops (15; quick 5)")
+    got = harness.sensor_args(ap, NAME, ebpf=True)
+    if got is None:
+        return None
+    args = got[0]
+    args.opens = args.opens or (50_000 if args.quick else 200_000)
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.micro_rounds = args.micro_rounds or (5 if args.quick else 15)
+    return args
 
 
 def main() -> int:
     """Measure and print (module docstring)."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="shorter steps, fewer rates")
-    ap.add_argument(
-        "--opens", type=int, default=None, help="the full-speed burst (default 200,000; quick 50,000)"
-    )
-    ap.add_argument("--syscall-rounds", type=int, default=None, help="rounds of the getppid loop (0: none)")
-    got = harness.sensor_args(ap, NAME, ebpf=True)
-    if got is None:
+    args = _options()
+    if args is None:
         return 2
-    args = got[0]
-    args.opens = args.opens or (50_000 if args.quick else 200_000)
-    rounds = args.syscall_rounds if args.syscall_rounds is not None else (5 if args.quick else 15)
     t0 = time.monotonic()
     load, other = Cgroup("load"), Cgroup("other")
     try:
-        settings, base = measure_settings(args, load, other)
-        marking = measure_marking(rounds, load, other) if rounds else None
+        got = measure(args, load, other)
     finally:
         load.close()
         other.close()
+    settings: list[Setting] = got["settings"]
     out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
         "machine": harness.machine_info(),
-        "baseline": base,
-        "settings": [asdict(s) for s in settings],
-        "syscall_marking": marking,
+        "baseline": got["baseline"],
+        "settings": [{**asdict(s), "burst_figures": s.burst_figures()} for s in settings],
+        "micro": got["micro"],
         "seconds": round(time.monotonic() - t0, 1),
     }
     if args.json:
         harness.print_json(out)
     else:
-        _print(settings, base, marking, out)
+        _print(out, settings)
     return 0
 
 

@@ -803,15 +803,16 @@ static __always_inline __u64 fmix(__u64 h)
 	return h ? h : 1; /* 0 means "no key" */
 }
 
-/* The hash of `len` bytes of a learn_scratch buffer, 8 at a time. */
-static __always_inline __u64 hash_scratch(struct learn_scratch *sc, __u32 len, __u64 h)
+/* The hash of `len` bytes at buf[start], 8 at a time (at most `words`), the offsets masked by
+ * `mask` (the buffer's size - 8, or less) for the verifier. */
+static __always_inline __u64 hash_words(__u8 *buf, __u32 start, __u32 len, __u32 words, __u32 mask, __u64 h)
 {
-	for (__u32 i = 0; i < LEARN_MAX / 8; i++) {
-		__u32 at = i * 8;
-		if (at >= len)
+	for (__u32 i = 0; i < words; i++) {
+		__u32 o = i * 8;
+		if (o >= len)
 			break;
-		__u64 w = *(__u64 *)&sc->buf[at & (LEARN_MAX - 8)];
-		__u32 rest = len - at;
+		__u64 w = *(__u64 *)&buf[(start + o) & mask];
+		__u32 rest = len - o;
 		if (rest < 8)
 			w &= (1ULL << (rest * 8)) - 1;
 		h = mix(h, w);
@@ -826,17 +827,7 @@ GLOBAL __u64 hash_blob(__u32 at, __u64 h)
 	if (!s || at > OFF_MASK)
 		return h;
 	__u32 len = *(__u16 *)&s->buf[BOUND(at + 2, 0x3fff)];
-	for (__u32 i = 0; i < MAX_STR / 8; i++) {
-		__u32 o = i * 8;
-		if (o >= len)
-			break;
-		__u64 w = *(__u64 *)&s->buf[BOUND(at + 4 + o, 0x7fff)];
-		__u32 rest = len - o;
-		if (rest < 8)
-			w &= (1ULL << (rest * 8)) - 1;
-		h = mix(h, w);
-	}
-	return fmix(h ^ len);
+	return hash_words(s->buf, at + 4, len, MAX_STR / 8, 0x7fff, h);
 }
 
 /* The key hash of a user path: its bytes, and for a relative one the directory it starts from
@@ -850,7 +841,7 @@ GLOBAL __u64 hash_path(__u64 upath, long dirfd)
 	long n = bpf_probe_read_user_str(sc->buf, LEARN_MAX, (const void *)upath);
 	if (n <= 0 || n >= LEARN_MAX)
 		return 0;
-	__u64 h = hash_scratch(sc, n, 0x9e3779b97f4a7c15ULL);
+	__u64 h = hash_words(sc->buf, 0, n, LEARN_MAX / 8, LEARN_MAX - 8, 0x9e3779b97f4a7c15ULL);
 	if (sc->buf[0] == '/')
 		return h;
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -942,7 +933,7 @@ GLOBAL __u64 hash_saddr(__u64 uaddr, __u64 len, long fd)
 	if (fam == 10 && len >= 24)
 		return net_hash(fam, port, proto, *(__u64 *)&sc->buf[8], *(__u64 *)&sc->buf[16]);
 	if (fam == 1) /* the path (an abstract name's too) */
-		return fmix(mix(hash_scratch(sc, len, 0x27d4eb2f165667c5ULL), proto));
+		return fmix(mix(hash_words(sc->buf, 0, len, LEARN_MAX / 8, LEARN_MAX - 8, 0x27d4eb2f165667c5ULL), proto));
 	return net_hash(fam, 0, proto, 0, 0);
 }
 
