@@ -56,7 +56,7 @@ from typing import Any
 import harness
 import sensor_ebpf
 
-from stockade.sensor.containers.cgroup import cgroup2_mount
+from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
 
 NAME = "sensor_learning"
@@ -107,7 +107,7 @@ class Cgroup:
         mount = cgroup2_mount()
         if mount is None:
             raise SystemExit(f"{NAME}: the cgroup2 hierarchy is not mounted")
-        self.path = Path(mount[0]) / f"stockade-bench-{tag}-{secrets.token_hex(4)}"
+        self.path = Path(mount) / f"stockade-bench-{tag}-{secrets.token_hex(4)}"
         self.path.mkdir()
         self.id = os.stat(self.path).st_ino
 

@@ -31,7 +31,8 @@ from stockade.engine import Engine
 from stockade.rules.interest import plan_interest
 from stockade.rules.prefilter import failed_droppable
 from stockade.runtime.sensing import PROCESS_EVTTYPES
-from stockade.sensor.containers.cgroup import cgroup2_dir, cgroup2_id, cgroup2_mount, cgroup2_path
+from stockade.sensor.containers.cgroup import cgroup2_dir, cgroup2_hierarchy, cgroup2_id, cgroup2_path
+from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.ebpf import events
 from stockade.sensor.ebpf.backend import EbpfBackend
 from stockade.sensor.ebpf.events import HDR, HF_NOVEL, T_STR, Decoder
@@ -159,7 +160,8 @@ def test_a_process_cgroup2_directory_and_id(tmp_path: Path) -> None:
         "22 1 0:21 / / rw - ext4 /dev/sda1 rw\n"
         "41 31 0:38 /sub /sys/fs/cgroup/my\\040unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n"
     )
-    assert cgroup2_mount(str(mountinfo)) == ("/sys/fs/cgroup/my unified", "/sub")
+    assert cgroup2_hierarchy(str(mountinfo)) == ("/sys/fs/cgroup/my unified", "/sub")
+    assert cgroup2_mount(str(mountinfo)) == "/sys/fs/cgroup/my unified"
     proc = tmp_path / "proc"
     (proc / "7").mkdir(parents=True)
     (proc / "7" / "cgroup").write_text("8:pids:/x\n0::/sub/libpod_parent/libpod-abc\n")
@@ -195,7 +197,7 @@ class Cgroup:
 
     def __init__(self, tag: str) -> None:
         mount = need(cgroup2_mount(), "needs the cgroup2 hierarchy mounted")
-        self.path = Path(mount[0]) / f"stockade-test-{tag}-{secrets.token_hex(4)}-{os.getpid()}"
+        self.path = Path(mount) / f"stockade-test-{tag}-{secrets.token_hex(4)}-{os.getpid()}"
         self.path.mkdir()
         self.id = os.stat(self.path).st_ino
 

@@ -24,7 +24,14 @@ import os
 import re
 from dataclasses import dataclass
 
-__all__ = ["CgroupMatch", "cgroup2_dir", "cgroup2_id", "cgroup2_mount", "cgroup2_path", "parse_cgroup_path"]
+__all__ = [
+    "CgroupMatch",
+    "cgroup2_dir",
+    "cgroup2_hierarchy",
+    "cgroup2_id",
+    "cgroup2_path",
+    "parse_cgroup_path",
+]
 
 _HEX64 = r"[0-9a-f]{64}"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -96,7 +103,7 @@ def _unescape(field: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
-def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str] | None:
+def cgroup2_hierarchy(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str] | None:
     """Where the cgroup2 hierarchy is mounted: (mount point, the hierarchy's directory mounted there),
     from `mountinfo`; None when it is not mounted (or cannot be read)."""
     try:
@@ -129,7 +136,7 @@ def cgroup2_dir(
 ) -> str | None:
     """The directory of process `pid`'s cgroup2 cgroup, below the hierarchy's mount point; None when
     the hierarchy is not mounted, the process is gone, or its cgroup is not visible from the mount."""
-    mount = cgroup2_mount(mountinfo)
+    mount = cgroup2_hierarchy(mountinfo)
     path = cgroup2_path(pid, proc)
     if mount is None or path is None:
         return None
