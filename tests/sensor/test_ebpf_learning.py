@@ -393,6 +393,9 @@ def test_each_open_reaches_python_once(
     # nothing lost: the repeats no rule wants were dropped and counted, exactly
     assert d["cause"]["learned_repeat"] == 9999 == d["learning"]["repeats_dropped"]
     assert d["learning"]["repeats_kept"] == 299
+    # the learner's count of what it did not see: every repeat, dropped or kept for the rule
+    assert learner.backend.learned_repeats(watched.id) == 9999 + 299
+    assert learner.backend.learned_repeats(other.id) == 0
     assert not d["lost"]
     # not watched: the interest filter as before, no flag
     theirs = learner.of(other.id)
@@ -498,8 +501,9 @@ def test_watching_is_live(learner: Learner, cgroups: Callable[[str], Cgroup], tm
     got, d = run(expect=0)
     assert not got and d["cause"]["learned_repeat"] == 0 and d["cause"]["no_interest"] >= 1000
     learner.backend.set_watched({cg.id: WATCH_LEARN})
-    got, d = run()  # a fresh watch: new again
+    got, d = run()  # a fresh watch: new again, its repeats counted afresh
     assert _names(got) == {str(f): 1} and _novel(got) and d["cause"]["learned_repeat"] == 999
+    assert learner.backend.learned_repeats(cg.id) == 999
     learner.backend.forget_seen(cg.id)  # the learner reset the profile: new again
     got, d = run()
     assert _names(got) == {str(f): 1} and _novel(got)

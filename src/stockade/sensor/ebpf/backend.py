@@ -416,6 +416,12 @@ class EbpfBackend(Backend):
         if self._learning is not None:
             self._learning.forget(cgroup_id)
 
+    def learned_repeats(self, cgroup_id: int) -> int:
+        """The repeats of watched cgroup `cgroup_id` since it was watched: its calls whose learning
+        key was seen (dropped, or delivered unflagged for the rules). A learner fed only the
+        ``_novel`` events adds the increase to its counts (``Learner.repeated``)."""
+        return self._learning.repeats(cgroup_id) if self._learning is not None else 0
+
     def syscalls_used(self, cgroup_id: int) -> set[str]:
         """The syscalls (x86_64 names) cgroup `cgroup_id`, watched with WATCH_SYSCALLS, made since."""
         return self._learning.syscalls(cgroup_id) if self._learning is not None else set()

@@ -49,6 +49,7 @@ class KernelLearning:
         self._bits_fd = obj.map_fd("sc_used")
         self._seen_fd = obj.map_fd("seen")
         self._stats_fd = obj.map_fd("learn_stats")
+        self._repeats_fd = obj.map_fd("learn_repeats")
         self._switches_fd = obj.map_fd("switches")
         self.seen_capacity = obj.map_max_entries("seen")
         #: cgroup id -> flags, as the kernel has them
@@ -77,12 +78,14 @@ class KernelLearning:
             flags = new.get(cg, 0)
             if not flags:
                 lb.map_delete(self._watched_fd, _U64.pack(cg))
+                lb.map_delete(self._repeats_fd, _U64.pack(cg))
                 self._epochs.pop(cg, None)
             if old & WATCH_SYSCALLS and not flags & WATCH_SYSCALLS:
                 lb.map_delete(self._bits_fd, _U64.pack(cg))
         for cg, flags in new.items():
             if cg not in self._epochs:
                 self._epochs[cg] = self._fresh_epoch()
+                lb.map_update(self._repeats_fd, _U64.pack(cg), bytes(8 * self._ncpu))
             self._put(cg, flags)
             if flags & WATCH_SYSCALLS and not self.watched.get(cg, 0) & WATCH_SYSCALLS:
                 lb.map_update(self._bits_fd, _U64.pack(cg), bytes(_BITS))
@@ -100,6 +103,13 @@ class KernelLearning:
         if cgroup in self.watched:
             self._epochs[cgroup] = self._fresh_epoch()
             self._put(cgroup, self.watched[cgroup])
+
+    def repeats(self, cgroup: int) -> int:
+        """The calls of watched `cgroup` whose key was seen since it was watched (dropped, or
+        delivered unflagged because a rule wanted them): what a learner fed only the new ones never
+        saw (:meth:`stockade.behavior.learn.Learner.repeated`); 0 if it is not watched."""
+        raw = lb.map_lookup(self._repeats_fd, _U64.pack(cgroup), 8 * self._ncpu)
+        return 0 if raw is None else sum(v for (v,) in _U64.iter_unpack(raw))
 
     def syscall_numbers(self, cgroup: int) -> set[int]:
         """The syscall numbers watched `cgroup` made so far (empty if it is not watched for them)."""

@@ -322,6 +322,15 @@ struct {
 	__type(value, struct sc_bits);
 } sc_used SEC(".maps");
 
+/* per watched cgroup (created and deleted with its watch): its calls whose key was seen, dropped
+ * or (a rule wanting them) delivered unflagged: the repeats a learner never saw */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} learn_repeats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -947,15 +956,17 @@ GLOBAL __u32 learn_key(__u64 cgroup, __u64 hash, __u32 epoch, __u32 op_cls)
 	k.epoch = epoch;
 	k.op = op_cls & 0xffff;
 	k.cls = op_cls >> 16;
-	if (bpf_map_lookup_elem(&seen, &k))
-		return LEARN_SEEN;
 	__u32 one = 1;
 	/* an LRU update with BPF_NOEXIST takes a free node first: looked up before, as repeats are
 	 * the common case. EEXIST: another CPU inserted it meanwhile */
-	if (bpf_map_update_elem(&seen, &k, &one, BPF_NOEXIST) == -17)
-		return LEARN_SEEN;
-	count_learn(LS_NEW);
-	return LEARN_NEW;
+	if (!bpf_map_lookup_elem(&seen, &k) && bpf_map_update_elem(&seen, &k, &one, BPF_NOEXIST) != -17) {
+		count_learn(LS_NEW);
+		return LEARN_NEW;
+	}
+	__u64 *n = bpf_map_lookup_elem(&learn_repeats, &cgroup);
+	if (n)
+		*n += 1;
+	return LEARN_SEEN;
 }
 
 /* The watch of the current task's cgroup for learning (NULL: not watched for it). */
