@@ -35,7 +35,7 @@ from stockade.sensor.containers.cgroup import cgroup2_dir, cgroup2_hierarchy, cg
 from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.ebpf import events
 from stockade.sensor.ebpf.backend import EbpfBackend
-from stockade.sensor.ebpf.events import HDR, HF_NOVEL, T_STR, Decoder
+from stockade.sensor.ebpf.events import HDR, HF_NOVEL, HF_SEEN, T_STR, Decoder
 from stockade.sensor.ebpf.syscall_names import MAX_NR, NAMES, name_of
 from stockade.sensor.ebpf.syscalls import (
     ALL_TYPES,
@@ -109,14 +109,13 @@ def test_the_spec_row_carries_the_learning_key() -> None:
     assert struct.unpack_from("<B", spec_bytes(SYSCALLS["dup2"]), 16) == (0,)  # LK_NONE
 
 
-def _openat_record(novel: bool) -> memoryview:
+def _openat_record(flag: int) -> memoryview:
     path = b"/srv/app/config.yaml"
     blob = (T_STR + 1).to_bytes(2, "little") + len(path).to_bytes(2, "little") + path
     blob += b"\0" * (-len(blob) % 4)
-    kind = 1 | (HF_NOVEL if novel else 0)
     args = (0xFFFFFF9C, 0x7000, 0, 0, 0, 0)
     hdr = HDR.pack(
-        kind,
+        1 | flag,
         SYSCALLS["openat"].nr,
         HDR.size + len(blob),
         1,
@@ -140,18 +139,19 @@ def _openat_record(novel: bool) -> memoryview:
 
 
 @pytest.mark.parametrize("native", [False, True])
-def test_the_decoder_says_novel_only_when_the_kernel_did(native: bool) -> None:
+def test_the_decoder_says_novel_as_the_kernel_did(native: bool) -> None:
+    """True: new to its watched cgroup; False: a watched cgroup's repeat; absent: not learned."""
     if native:
         need(events.native_available(), "the native decoder is not built (scripts/build-native.sh)")
     assert "_novel" in PRIVATE_KEYS  # enrichment removes it
     dec = Decoder(0, native=native)
     walker = dec.native
-    for novel in (False, True):
-        rec = _openat_record(novel)
+    for flag, want in ((0, None), (HF_NOVEL, True), (HF_SEEN, False)):
+        rec = _openat_record(flag)
         ev = walker.decode(rec, 0, len(rec)) if walker is not None else dec.decode(rec, 0, len(rec))
         assert ev is not None and ev["evt.type"] == "openat" and ev["fd.name"] == "/srv/app/config.yaml"
-        assert ev.get("_novel") is (True if novel else None)
-        assert ("_novel" in ev) is novel  # absent, not False: a learner tests `"_novel" in raw`
+        assert ev.get("_novel", None) is want
+        assert ("_novel" in ev) is (want is not None)
 
 
 def test_a_process_cgroup2_directory_and_id(tmp_path: Path) -> None:
@@ -343,7 +343,11 @@ def _names(evs: list[dict[str, Any]]) -> Counter[str]:
 
 
 def _novel(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in evs if "_novel" in e]
+    return [e for e in evs if e.get("_novel") is True]
+
+
+def _repeats(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in evs if e.get("_novel") is False]
 
 
 def _alerts(engine: Engine, evs: list[dict[str, Any]]) -> int:
@@ -388,8 +392,9 @@ def test_each_open_reaches_python_once(
     assert _names(mine) == {str(a): 1, str(b): 1, "/etc/shadow": 300}, cores
     novel = _novel(mine)
     assert sorted(str(e["fd.name"]) for e in novel) == sorted([str(a), str(b), "/etc/shadow"])
-    first_shadow = min((e for e in mine if e["fd.name"] == "/etc/shadow"), key=lambda e: e["evt.time"])
-    assert "_novel" in first_shadow  # the first of the kept repeats is the new one
+    shadow = sorted((e for e in mine if e["fd.name"] == "/etc/shadow"), key=lambda e: e["evt.time"])
+    assert shadow[0]["_novel"] is True  # the first of the kept ones is the new one
+    assert len(_repeats(mine)) == 299 == len(_repeats(shadow))  # the rest: repeats, said
     # nothing lost: the repeats no rule wants were dropped and counted, exactly
     assert d["cause"]["learned_repeat"] == 9999 == d["learning"]["repeats_dropped"]
     assert d["learning"]["repeats_kept"] == 299
@@ -400,7 +405,7 @@ def test_each_open_reaches_python_once(
     # not watched: the interest filter as before, no flag
     theirs = learner.of(other.id)
     assert _names([e for e in theirs if e["evt.type"] in OPENS]) == {"/etc/shadow": 300}
-    assert not _novel(theirs)
+    assert not [e for e in theirs if "_novel" in e]  # not learned: nothing said
     assert d["cause"]["no_interest"] >= 10001 and d["filtered"]["openat"] >= 10001 + 9999
     # the rule fires on every read in both
     assert (
@@ -461,13 +466,13 @@ def test_repeated_exec_connect_bind_reach_python_once(
     calls = {"socket": 71, "connect": 50, "accept4": 50, "listen": 1}
     for name, n in calls.items():
         evs = learner.of(watched.id, (name,))
-        assert len(evs) == 1 and "_novel" in evs[0], (name, cores, got)
+        assert len(evs) == 1 and evs[0]["_novel"] is True, (name, cores, got)
         assert d["filtered"][name] == n - 1, (name, d["filtered"])
     binds = learner.of(watched.id, ("bind",))
     assert sorted(e["fd.name"] for e in binds) == sorted(["127.0.0.1:0", f"127.0.0.1:{port2}"])
-    assert all("_novel" in e for e in binds) and d["filtered"]["bind"] == 19
-    # execs: all delivered, the first flagged
-    assert len(execs()) == 20 and len(_novel(execs())) == 1, cores
+    assert all(e["_novel"] is True for e in binds) and d["filtered"]["bind"] == 19
+    # execs: all delivered, the first new, the others said to be repeats
+    assert len(execs()) == 20 and len(_novel(execs())) == 1 and len(_repeats(execs())) == 19, cores
     assert not d["lost"]
 
 
@@ -543,7 +548,7 @@ def test_a_full_seen_map_delivers_again_and_loses_nothing(tmp_path: Path, cores:
         d = _delta(lr.counters(), before)
         got = _names(mine())
         stats = lr.backend.learning_stats()
-        assert len(got) == 3000 and all(e.get("_novel") for e in mine())
+        assert len(got) == 3000 and all(e["_novel"] is True for e in mine())
         again = sum(n - 1 for n in got.values())
         assert 0 < again <= 200, cores  # the first files' keys were evicted: delivered again
         assert len(mine()) + d["cause"]["learned_repeat"] == 3200  # nothing lost
@@ -580,7 +585,7 @@ def test_a_watched_container(learner: Learner, podman_container: Any) -> None:
 
         learner.settle(lambda: bool(hosts()))
         d = _delta(learner.counters(), before)
-        assert len(hosts()) == 1 and "_novel" in hosts()[0]
+        assert len(hosts()) == 1 and hosts()[0]["_novel"] is True
         assert d["cause"]["learned_repeat"] >= 1999
         used = learner.backend.syscalls_used(cg)
         assert {"mkdir", "socket", "connect", "openat", "execve", "read"} <= used, sorted(used)

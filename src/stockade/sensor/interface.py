@@ -9,8 +9,9 @@ that enrichment consumes (they start with "_" and never reach rules):
 * ``_start_ns`` (int, process start time), ``_pstart_ns`` (int, a fork's parent's start time),
   ``_exe_upper`` (bool, exe on the overlay upper layer);
 * ``_netns``, ``_ct_id``, ``_inode`` (conntrack), ``_fanotify_mask`` (fanotify);
-* ``_novel`` (True, present only then): the event's operation was new to its cgroup, watched for
-  learning (:meth:`Backend.set_watched`); its repeats are not delivered unless a rule wants them.
+* ``_novel``, for a cgroup watched for learning (:meth:`Backend.set_watched`) only: True when the
+  event's operation was new to it, False when it is a repeat (delivered because a rule wants it, or
+  an exec); its other repeats are not delivered at all. Absent: nothing was learned in the kernel.
 
 Every private key is listed in ``PRIVATE_KEYS`` (a test checks the backends' sources).
 

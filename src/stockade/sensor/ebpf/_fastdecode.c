@@ -20,7 +20,8 @@
 
 #define HDR_SIZE 144
 #define EV_SYSCALL 1
-#define HF_NOVEL 0x100 /* above the kind: the operation was new to its watched cgroup (_novel) */
+#define HF_NOVEL 0x100 /* above the kind: the operation was new to its watched cgroup (_novel True) */
+#define HF_SEEN 0x200  /* a watched cgroup's repeat (_novel False) */
 #define RB_BUSY (1u << 31)
 #define RB_DISCARD (1u << 30)
 #define RB_HDR 8
@@ -421,7 +422,8 @@ static int decode_one(Walker *w, const unsigned char *buf, Py_ssize_t buflen, Py
 #endif
     PyObject *paths = PyList_New(0);
     if (ev == NULL || paths == NULL || header_fields(w, ev, pl, h, pid) ||
-        ((kind & HF_NOVEL) && PyDict_SetItem(ev, k_novel, Py_True)) || result_fields(w, ev, ret) ||
+        ((kind & (HF_NOVEL | HF_SEEN)) && PyDict_SetItem(ev, k_novel, (kind & HF_NOVEL) ? Py_True : Py_False)) ||
+        result_fields(w, ev, ret) ||
         arg_fields(w, ev, pl, buf, blobs, nblobs, args, paths))
         goto fail;
     switch (pl->dress) {

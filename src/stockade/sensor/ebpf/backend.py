@@ -20,9 +20,9 @@ in ``stats.filtered_by_cause``, apart from the losses.
 learned or monitored, live. For those, each distinct operation (an open's path and access, an
 exec's program, arguments and parent, a connect's peer, a bind or listen port, an accept's peer, a
 privileged syscall: :data:`~stockade.sensor.ebpf.syscalls.LEARN_KEYS`) reaches user space once,
-flagged ``_novel``, even where the filters above would drop it; its repeats are dropped where they
+``_novel: True``, even where the filters above would drop it; its repeats are dropped where they
 would (counted per syscall in ``stats.filtered`` and as ``learned_repeat`` in
-``stats.filtered_by_cause``) and delivered unflagged where a rule wants them. The syscalls of
+``stats.filtered_by_cause``) and delivered ``_novel: False`` where a rule wants them. The syscalls of
 :data:`~stockade.sensor.ebpf.syscalls.LEARNING_EVTTYPES` the rules do not need are followed for
 watched cgroups only, while some cgroup is watched: the runtime starts the backend with what the
 rules need, as before. With WATCH_SYSCALLS, every syscall a cgroup makes is recorded in the kernel
@@ -418,8 +418,8 @@ class EbpfBackend(Backend):
 
     def learned_repeats(self, cgroup_id: int) -> int:
         """The repeats of watched cgroup `cgroup_id` since it was watched: its calls whose learning
-        key was seen (dropped, or delivered unflagged for the rules). A learner fed only the
-        ``_novel`` events adds the increase to its counts (``Learner.repeated``)."""
+        key was seen (dropped, or delivered ``_novel: False`` for the rules). A learner that skips the
+        repeats adds the increase to its counts (``Learner.repeated``)."""
         return self._learning.repeats(cgroup_id) if self._learning is not None else 0
 
     def syscalls_used(self, cgroup_id: int) -> set[str]:

@@ -106,8 +106,8 @@ class KernelLearning:
 
     def repeats(self, cgroup: int) -> int:
         """The calls of watched `cgroup` whose key was seen since it was watched (dropped, or
-        delivered unflagged because a rule wanted them): what a learner fed only the new ones never
-        saw (:meth:`stockade.behavior.learn.Learner.repeated`); 0 if it is not watched."""
+        delivered ``_novel: False`` because a rule wanted them): what a learner that skips repeats
+        never saw (:meth:`stockade.behavior.learn.Learner.repeated`); 0 if it is not watched."""
         raw = lb.map_lookup(self._repeats_fd, _U64.pack(cgroup), 8 * self._ncpu)
         return 0 if raw is None else sum(v for (v,) in _U64.iter_unpack(raw))
 

@@ -27,8 +27,8 @@
  * executable, arguments and parent executable of an exec, the peer of a connect, the port of a
  * bind or listen, ...: the lk* fields of the spec). The first time a key is seen (the LRU map
  * `seen`) the record is kept whatever the filters above say, flagged HF_NOVEL; a repeat is
- * dropped where those filters would drop it (counted in `filtered` as a learned repeat) and kept
- * unflagged where a rule wants it. Syscalls followed for learning only (SPEC_LEARN_ONLY) are not
+ * dropped where those filters would drop it (counted in `filtered` as a learned repeat) and kept,
+ * flagged HF_SEEN, where a rule wants it. Syscalls followed for learning only (SPEC_LEARN_ONLY) are not
  * even remembered for the other cgroups. While some cgroup is watched for its syscalls, sys_enter
  * sets a bit per syscall number each such cgroup makes in `sc_used` (in the sensor's own program:
  * a second program on the tracepoint would cost about 140 ns a syscall to every process here).
@@ -66,6 +66,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ev_hdr.kind: the record's kind in the low byte, these flags above it */
 #define HF_NOVEL 0x100 /* the operation's learning key was new to its cgroup (the `seen` map) */
+#define HF_SEEN 0x200  /* a watched cgroup's call whose key was seen (kept: a rule wants it, an exec) */
 
 /* blob tags */
 #define T_STR 0x10     /* + arg index */
@@ -323,7 +324,7 @@ struct {
 } sc_used SEC(".maps");
 
 /* per watched cgroup (created and deleted with its watch): its calls whose key was seen, dropped
- * or (a rule wanting them) delivered unflagged: the repeats a learner never saw */
+ * or (a rule wanting them) delivered flagged HF_SEEN: the repeats a learner skips */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
@@ -1212,7 +1213,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct ev_hdr *h = (struct ev_hdr *)s->buf;
-	fill_hdr(h, t, EV_SYSCALL | (learned == LEARN_NEW ? HF_NOVEL : 0), nr);
+	fill_hdr(h, t, EV_SYSCALL | (learned == LEARN_NEW ? HF_NOVEL : learned == LEARN_SEEN ? HF_SEEN : 0), nr);
 	h->ret = ret;
 	for (int i = 0; i < 6; i++)
 		h->args[i] = copy.args[i];
@@ -1282,8 +1283,8 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	} else if (len) {
 		h->args[2] = 1;
 	}
-	if (key && learn_exec(key, off != argv_at ? argv_at : 0xffffffff) == LEARN_NEW)
-		h->kind |= HF_NOVEL;
+	__u32 learned = key ? learn_exec(key, off != argv_at ? argv_at : 0xffffffff) : LEARN_UNWATCHED;
+	h->kind |= learned == LEARN_NEW ? HF_NOVEL : learned == LEARN_SEEN ? HF_SEEN : 0;
 	off = put_cgroup(off); /* current is the task that exec'd */
 	if (enabled(3)) {
 		struct path cwd;
