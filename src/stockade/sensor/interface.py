@@ -8,7 +8,10 @@ that enrichment consumes (they start with "_" and never reach rules):
   ``_mntns`` (int), ``_pidns`` (int): for container attribution;
 * ``_start_ns`` (int, process start time), ``_pstart_ns`` (int, a fork's parent's start time),
   ``_exe_upper`` (bool, exe on the overlay upper layer);
-* ``_netns``, ``_ct_id``, ``_inode`` (conntrack), ``_fanotify_mask`` (fanotify).
+* ``_netns``, ``_ct_id``, ``_inode`` (conntrack), ``_fanotify_mask`` (fanotify);
+* ``_novel``, for a cgroup watched for learning (:meth:`Backend.set_watched`) only: True when the
+  event's operation was new to it, False when it is a repeat (delivered because a rule wants it, or
+  an exec); its other repeats are not delivered at all. Absent: nothing was learned in the kernel.
 
 Every private key is listed in ``PRIVATE_KEYS`` (a test checks the backends' sources).
 
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PRIVATE_KEYS",
     "ROLES",
+    "WATCH_LEARN",
+    "WATCH_SYSCALLS",
     "Backend",
     "BackendContext",
     "BackendStats",
@@ -74,7 +79,14 @@ PRIVATE_KEYS = (
     "_fanotify_mask",
     "_ct_id",
     "_inode",
+    "_novel",
 )
+
+#: :meth:`Backend.set_watched` flags: learn the cgroup's operations (each distinct one delivered once,
+#: with ``_novel``) ...
+WATCH_LEARN = 1
+#: ... and record every syscall it makes (:meth:`Backend.syscalls_used`)
+WATCH_SYSCALLS = 2
 
 #: how a plan uses a backend: ``primary`` sees everything alone (``sensor.backend`` auto and ebpf
 #: run the first primary that can run); ``fallback`` sees one part (every fallback that can run
@@ -205,6 +217,9 @@ class Backend(abc.ABC):
     interest_targets: ClassVar[Mapping[str, Target]] = {}
     #: it watches the root filesystem of each container seen (:meth:`watch_container`)
     watches_containers: ClassVar[bool] = False
+    #: it learns in the kernel for the cgroups given to :meth:`set_watched`: each distinct operation
+    #: is delivered once, flagged ``_novel``; without it a learner must look at every event
+    learns_in_kernel: ClassVar[bool] = False
 
     stats: BackendStats
 
@@ -248,6 +263,16 @@ class Backend(abc.ABC):
     def set_interest(self, plan: InterestPlan) -> None:
         """Replace the interest filter while running (a backend with `interest_targets`)."""
         del plan
+
+    def set_watched(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch these cgroups (cgroup2 id -> WATCH_* flags) for learning, and only these (a
+        backend that `learns_in_kernel`)."""
+        del cgroup_ids
+
+    def syscalls_used(self, cgroup_id: int) -> set[str]:
+        """The syscalls a cgroup watched with WATCH_SYSCALLS made so far (empty if not known)."""
+        del cgroup_id
+        return set()
 
     def watch_container(self, info: ContainerInfo) -> list[str]:
         """Watch a new container's root filesystem (for a `watches_containers` backend); the host

@@ -11,14 +11,27 @@ Shapes recognised (one path component at a time, the deepest first):
 * any other component of exactly 64 hex digits is a container of an unknown runtime (``cri``
   under ``kubepods``); runc containers with a chosen cgroupsPath (``/<name>``) are not recognisable
   from the path alone: :mod:`stockade.sensor.containers.runc` matches them against runc's state.
+
+A process's *cgroup2 id* (:func:`cgroup2_id`) is what eBPF's ``bpf_get_current_cgroup_id()`` returns
+for it: the inode number of its directory in the cgroup2 hierarchy (on a hybrid machine the one
+mounted at /sys/fs/cgroup/unified, where runc and podman give each container its own directory). The
+eBPF sensor's learning is keyed by it (``EbpfBackend.set_watched``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
-__all__ = ["CgroupMatch", "parse_cgroup_path"]
+__all__ = [
+    "CgroupMatch",
+    "cgroup2_dir",
+    "cgroup2_hierarchy",
+    "cgroup2_id",
+    "cgroup2_path",
+    "parse_cgroup_path",
+]
 
 _HEX64 = r"[0-9a-f]{64}"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -78,3 +91,71 @@ def parse_cgroup_path(path: str | None) -> CgroupMatch | None:
                 runtime = "unknown"
             return CgroupMatch(runtime, m.group(1), pod_uid)
     return None
+
+
+# -- the cgroup2 hierarchy ---------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo field with its octal escapes (``\\040`` for a space) decoded."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def cgroup2_hierarchy(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str] | None:
+    """Where the cgroup2 hierarchy is mounted: (mount point, the hierarchy's directory mounted there),
+    from `mountinfo`; None when it is not mounted (or cannot be read)."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                left, sep, right = line.partition(" - ")
+                fields = left.split()
+                if sep and right.split(" ", 1)[0] == "cgroup2" and len(fields) >= 5:
+                    return _unescape(fields[4]), _unescape(fields[3])
+    except OSError:
+        return None
+    return None
+
+
+def cgroup2_path(pid: int | str = "self", proc: str = "/proc") -> str | None:
+    """Process `pid`'s cgroup in the cgroup2 hierarchy: the path of the ``0::`` line of its
+    /proc/<pid>/cgroup; None when it has none or is gone."""
+    try:
+        with open(f"{proc}/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].rstrip("\n")
+    except OSError:
+        return None
+    return None
+
+
+def cgroup2_dir(
+    pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo", proc: str = "/proc"
+) -> str | None:
+    """The directory of process `pid`'s cgroup2 cgroup, below the hierarchy's mount point; None when
+    the hierarchy is not mounted, the process is gone, or its cgroup is not visible from the mount."""
+    mount = cgroup2_hierarchy(mountinfo)
+    path = cgroup2_path(pid, proc)
+    if mount is None or path is None:
+        return None
+    point, root = mount
+    root = root.rstrip("/")
+    if root and path != root and not path.startswith(root + "/"):
+        return None
+    return point.rstrip("/") + path[len(root) :] if path != "/" else point
+
+
+def cgroup2_id(
+    pid: int | str = "self", mountinfo: str = "/proc/self/mountinfo", proc: str = "/proc"
+) -> int | None:
+    """Process `pid`'s cgroup2 id, as ``bpf_get_current_cgroup_id()`` gives it in the kernel (the
+    inode number of its cgroup2 directory); None when it cannot be known (see :func:`cgroup2_dir`)."""
+    d = cgroup2_dir(pid, mountinfo, proc)
+    if d is None:
+        return None
+    try:
+        return os.stat(d).st_ino
+    except OSError:
+        return None

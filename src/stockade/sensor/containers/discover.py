@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stockade.sensor.containers.cgroup import parse_cgroup_path
+from stockade.sensor.containers.cgroup import cgroup2_hierarchy, parse_cgroup_path
 
 __all__ = ["RunningContainer", "cgroup2_mount", "cgroup_pids", "running_containers"]
 
@@ -40,18 +40,8 @@ class RunningContainer:
 
 def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     """Where the cgroup2 hierarchy is mounted (``/sys/fs/cgroup`` or ``/sys/fs/cgroup/unified``)."""
-    try:
-        with open(mountinfo) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        pre, sep, post = line.partition(" - ")
-        if sep and post.split(" ", 1)[0] == "cgroup2":
-            fields = pre.split(" ")
-            if len(fields) > 4:
-                return fields[4]
-    return None
+    hierarchy = cgroup2_hierarchy(mountinfo)
+    return hierarchy[0] if hierarchy is not None else None
 
 
 def _pids(directory: str) -> list[int]:

@@ -20,6 +20,8 @@
 
 #define HDR_SIZE 144
 #define EV_SYSCALL 1
+#define HF_NOVEL 0x100 /* above the kind: the operation was new to its watched cgroup (_novel True) */
+#define HF_SEEN 0x200  /* a watched cgroup's repeat (_novel False) */
 #define RB_BUSY (1u << 31)
 #define RB_DISCARD (1u << 30)
 #define RB_HDR 8
@@ -96,7 +98,7 @@ static PyObject *s_fields, *s_notimpl;
 static PyObject *k_type, *k_dir, *k_time, *k_pid, *k_tid, *k_ppid, *k_vpid, *k_uid, *k_gid, *k_loginuid,
     *k_name, *k_tty, *k_cgid, *k_mntns, *k_pidns, *k_start, *k_rawres, *k_res, *k_failed, *k_argflags,
     *k_isread, *k_iswrite, *k_iscreate, *k_fdname, *k_fdtype, *k_fdtypechar, *k_fdnum, *k_fsname,
-    *k_fssource, *k_fstarget, *k_fdnameraw;
+    *k_fssource, *k_fstarget, *k_fdnameraw, *k_novel;
 static PyObject *v_lt, *v_success, *v_file, *v_f, *v_na;
 
 static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
@@ -380,7 +382,8 @@ static int decode_one(Walker *w, const unsigned char *buf, Py_ssize_t buflen, Py
     if (off < 0 || off + HDR_SIZE > buflen)
         return 0;
     const unsigned char *h = buf + off;
-    if (rd16(h + O_KIND) != EV_SYSCALL)
+    unsigned kind = rd16(h + O_KIND);
+    if ((kind & 0xff) != EV_SYSCALL)
         return 0;
     unsigned nr = rd16(h + O_NR);
     if ((int)nr >= w->nplans || w->plans[nr].name == NULL)
@@ -418,7 +421,9 @@ static int decode_one(Walker *w, const unsigned char *buf, Py_ssize_t buflen, Py
     PyObject *ev = PyDict_New();
 #endif
     PyObject *paths = PyList_New(0);
-    if (ev == NULL || paths == NULL || header_fields(w, ev, pl, h, pid) || result_fields(w, ev, ret) ||
+    if (ev == NULL || paths == NULL || header_fields(w, ev, pl, h, pid) ||
+        ((kind & (HF_NOVEL | HF_SEEN)) && PyDict_SetItem(ev, k_novel, (kind & HF_NOVEL) ? Py_True : Py_False)) ||
+        result_fields(w, ev, ret) ||
         arg_fields(w, ev, pl, buf, blobs, nblobs, args, paths))
         goto fail;
     switch (pl->dress) {
@@ -777,6 +782,7 @@ PyMODINIT_FUNC PyInit__fastdecode(void) {
     INTERN(k_fssource, "fs.path.source");
     INTERN(k_fstarget, "fs.path.target");
     INTERN(k_fdnameraw, "fd.nameraw");
+    INTERN(k_novel, "_novel");
     INTERN(v_lt, "<");
     INTERN(v_success, "SUCCESS");
     INTERN(v_file, "file");

@@ -14,6 +14,19 @@ buffer (a prefilter: no loaded rule can match them, see :mod:`stockade.rules.pre
 :mod:`stockade.rules.interest`, encoded by :mod:`stockade.sensor.ebpf.pathfilter`; replaced live by
 :meth:`EbpfBackend.set_interest`). Both are counted per syscall in ``stats.filtered`` and per cause
 in ``stats.filtered_by_cause``, apart from the losses.
+
+**Learning** (``learning=True``, the default): :meth:`EbpfBackend.set_watched` names the cgroups
+(cgroup2 ids: :func:`stockade.sensor.containers.cgroup.cgroup2_id`) whose behaviour is being
+learned or monitored, live. For those, each distinct operation (an open's path and access, an
+exec's program, arguments and parent, a connect's peer, a bind or listen port, an accept's peer, a
+privileged syscall: :data:`~stockade.sensor.ebpf.syscalls.LEARN_KEYS`) reaches user space once,
+``_novel: True``, even where the filters above would drop it; its repeats are dropped where they
+would (counted per syscall in ``stats.filtered`` and as ``learned_repeat`` in
+``stats.filtered_by_cause``) and delivered ``_novel: False`` where a rule wants them. The syscalls of
+:data:`~stockade.sensor.ebpf.syscalls.LEARNING_EVTTYPES` the rules do not need are followed for
+watched cgroups only, while some cgroup is watched: the runtime starts the backend with what the
+rules need, as before. With WATCH_SYSCALLS, every syscall a cgroup makes is recorded in the kernel
+(:meth:`EbpfBackend.syscalls_used`). docs/sensor-ebpf.md, "Learning", says what it costs.
 """
 
 from __future__ import annotations
@@ -29,19 +42,30 @@ from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf import pathfilter
 from stockade.sensor.ebpf.build import find_object
 from stockade.sensor.ebpf.events import Decoder
+from stockade.sensor.ebpf.learning import LEARNED_BASE, KernelLearning
 from stockade.sensor.ebpf.ringbuf import RingBuffer
 from stockade.sensor.ebpf.syscalls import (
     ALL_TYPES,
     BY_NR,
     EXEC_TYPES,
     FORK_TYPES,
+    LEARN_KEYS,
+    LEARNING_EVTTYPES,
     OFF_SPEC,
     PATH_TARGETS,
     SYSCALLS,
     spec_bytes,
     supported_arch,
 )
-from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, Role, SensorError
+from stockade.sensor.interface import (
+    WATCH_LEARN,
+    Backend,
+    BackendContext,
+    BackendStats,
+    Capabilities,
+    Role,
+    SensorError,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -65,6 +89,10 @@ SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
 #: the `filtered` map: failed calls at the syscall's number, calls on an uninteresting path here after
 _INTEREST_BASE = 512
+#: the number of each syscall with a learning key
+_LEARNED_NRS = frozenset(SYSCALLS[n].nr for n in LEARN_KEYS)
+#: the size of the `seen` map by default (learning keys held; docs/sensor-ebpf.md, "Learning")
+SEEN_ENTRIES = 65536
 
 
 def _selection(
@@ -110,13 +138,16 @@ class EbpfBackend(Backend):
     is waiting (0: on each record once it has caught up) and otherwise every `poll_interval_s`;
     `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec;
     `drop_failed`: syscalls whose failed calls the kernel drops and counts in `stats.filtered`;
-    `interest`: the calls on paths no rule cares about that the kernel drops (counted likewise).
+    `interest`: the calls on paths no rule cares about that the kernel drops (counted likewise);
+    `learning`: learning in the kernel for the cgroups of :meth:`set_watched`, whose distinct
+    operations `seen_entries` keys remember (module docstring).
     """
 
     name = "ebpf"
     title = "eBPF"
     role: ClassVar[Role] = "primary"
     prefilters_failed = True
+    learns_in_kernel = True
     interest_targets: ClassVar[Mapping[str, Target]] = {n: t.target for n, t in PATH_TARGETS.items()}
 
     def __init__(
@@ -131,6 +162,8 @@ class EbpfBackend(Backend):
         cwd: bool = True,
         drop_failed: Collection[str] = (),
         interest: InterestPlan | None = None,
+        learning: bool = True,
+        seen_entries: int = SEEN_ENTRIES,
     ) -> None:
         self.stats = BackendStats()
         self.object_path = object_path
@@ -158,6 +191,18 @@ class EbpfBackend(Backend):
         self._ncpu = 1
         self._decoder: Decoder | None = None
         self._last_stats = 0.0
+        self.learning = learning
+        self.seen_entries = seen_entries
+        #: the learning maps (None: before start, learning off, or an object without them)
+        self._learning: KernelLearning | None = None
+        #: what set_watched asked for (applied at start when asked before)
+        self._watch: dict[int, int] = {}
+        #: the syscalls followed for learning only, while some cgroup is watched for learning
+        self._learn_only: frozenset[str] = frozenset()
+        #: the interest filter's classes the specs have now
+        self._path_classes: dict[str, int] = {}
+        #: some cgroup was watched for learning since start (its counters are read)
+        self._learned = False
 
     # -- capability ------------------------------------------------------------------------------
 
@@ -206,8 +251,9 @@ class EbpfBackend(Backend):
         try:
             obj.set_max_entries("events", self.ringbuf_bytes)
             obj.set_max_entries("scratch_map", lb.possible_cpus())
-            for prog, on in progs.items():
-                obj.set_autoload(prog, on)
+            loads, learn = self._loads(obj, progs)
+            for prog in obj.programs():
+                obj.set_autoload(prog, loads.get(prog, False))
             try:
                 obj.load()
             except lb.BpfError as e:
@@ -215,8 +261,11 @@ class EbpfBackend(Backend):
             self._configure(obj, calls, switches)
             self._rb = RingBuffer(obj.map_fd("events"), obj.map_max_entries("events"))
             boot = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-            self._decoder = Decoder(boot, want)
+            self._decoder = Decoder(boot, want | LEARNING_EVTTYPES if learn else want)
             self.attached = _attach(obj, progs)
+            if learn:
+                self._learning = KernelLearning(obj, self._ncpu)
+                self._filtered_fd = obj.map_fd("filtered")
         except BaseException:
             if self._rb is not None:
                 self._rb.close()
@@ -224,6 +273,23 @@ class EbpfBackend(Backend):
             obj.close()
             raise
         self._obj = obj
+        if self._watch:
+            self.set_watched(self._watch)
+
+    def _loads(self, obj: lb.BpfObject, progs: dict[str, bool]) -> tuple[dict[str, bool], bool]:
+        """The programs to load (those attached at start, and for learning the syscall programs,
+        attached when a cgroup is watched), and whether the kernel learns (an object built before
+        learning existed cannot: learning is off, said once)."""
+        loads = dict(progs)
+        if not self.learning:
+            return loads, False
+        try:
+            obj.set_max_entries("seen", self.seen_entries)
+        except lb.BpfError:
+            self.stats.error("kernel learning off: the eBPF program predates it (run scripts/build-bpf.sh)")
+            return loads, False
+        loads.update({"sys_enter": True, "sys_exit": True})
+        return loads, True
 
     def _configure(self, obj: lb.BpfObject, calls: set[str], switches: dict[int, int]) -> None:
         """Fill the loaded program's maps: which syscalls it follows (and prefilters), its switches,
@@ -255,11 +321,17 @@ class EbpfBackend(Backend):
         return {SYSCALLS[n].nr: n for n in calls & self.drop_failed}
 
     def _write_specs(self, obj: lb.BpfObject, path_classes: dict[str, int]) -> None:
-        """Which syscalls the program follows, and what it drops of each."""
+        """Which syscalls the program follows (for the rules, or for learning only), and what it
+        drops of each."""
+        self._path_classes = path_classes
         specs_fd = obj.map_fd("specs")
         for name, sc in SYSCALLS.items():
-            on = name in self._calls
-            row = spec_bytes(sc, sc.nr in self._filtering, path_classes.get(name, 0)) if on else OFF_SPEC
+            if name in self._calls:
+                row = spec_bytes(sc, sc.nr in self._filtering, path_classes.get(name, 0))
+            elif name in self._learn_only:
+                row = spec_bytes(sc, learn_only=True)
+            else:
+                row = OFF_SPEC
             lb.map_update(specs_fd, _U32.pack(sc.nr), row)
 
     def _load_interest(self, obj: lb.BpfObject, plan: InterestPlan) -> None:
@@ -299,6 +371,65 @@ class EbpfBackend(Backend):
         if plan.active:
             self._load_interest(obj, plan)
 
+    # -- learning --------------------------------------------------------------------------------
+
+    def set_watched(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch exactly these cgroups (cgroup2 id -> WATCH_LEARN | WATCH_SYSCALLS), live: a cgroup
+        no longer given is back to the filters alone, and its syscall bitmap is gone (read
+        :meth:`syscalls_used` first). Before start, applied at start. A cgroup watched again (after
+        it was not) sees each of its operations as new once more."""
+        self._watch = {int(c): int(f) for c, f in cgroup_ids.items() if f}
+        lrn, obj = self._learning, self._obj
+        if lrn is None or obj is None:
+            return
+        before = lrn.learning
+        after = any(f & WATCH_LEARN for f in self._watch.values())
+        if before and not after:  # off: no learn-only syscall first, then the maps
+            self._learn_only = frozenset()
+            self._write_specs(obj, self._path_classes)
+        if self._watch:  # the syscall programs run for a watched cgroup even if no rule needs them
+            self.attached += _attach(obj, {p: p not in self.attached for p in ("sys_enter", "sys_exit")})
+        lrn.apply(self._watch)
+        if after and not before:  # on: the maps first, then the learn-only syscalls
+            self._learned = True
+            self._learn_only = frozenset(LEARN_KEYS) - self._calls
+            self._write_specs(obj, self._path_classes)
+
+    @property
+    def watched(self) -> dict[int, int]:
+        """The cgroups watched now (cgroup2 id -> flags)."""
+        return dict(self._learning.watched) if self._learning is not None else {}
+
+    @property
+    def learning_active(self) -> bool:
+        """Whether the kernel learns for the cgroups of :meth:`set_watched` (started, `learning` on,
+        and a program built with it)."""
+        return self._learning is not None
+
+    @property
+    def learning_only(self) -> frozenset[str]:
+        """The syscalls followed now for the watched cgroups only (the rules do not need them)."""
+        return self._learn_only
+
+    def forget_seen(self, cgroup_id: int) -> None:
+        """Make every operation of watched cgroup `cgroup_id` new again (its profile was reset)."""
+        if self._learning is not None:
+            self._learning.forget(cgroup_id)
+
+    def learned_repeats(self, cgroup_id: int) -> int:
+        """The repeats of watched cgroup `cgroup_id` since it was watched: its calls whose learning
+        key was seen (dropped, or delivered ``_novel: False`` for the rules). A learner that skips the
+        repeats adds the increase to its counts (``Learner.repeated``)."""
+        return self._learning.repeats(cgroup_id) if self._learning is not None else 0
+
+    def syscalls_used(self, cgroup_id: int) -> set[str]:
+        """The syscalls (x86_64 names) cgroup `cgroup_id`, watched with WATCH_SYSCALLS, made since."""
+        return self._learning.syscalls(cgroup_id) if self._learning is not None else set()
+
+    def learning_stats(self, count_seen: bool = True) -> dict[str, int]:
+        """The kernel's learning counters (:meth:`KernelLearning.stats`); empty when learning is off."""
+        return self._learning.stats(count_seen) if self._learning is not None else {}
+
     def ignore_pid(self, pid: int) -> None:
         """Drop the events of process `pid` in the kernel (e.g. a helper of the sensor)."""
         if self._ignored_fd >= 0:
@@ -313,6 +444,7 @@ class EbpfBackend(Backend):
         except SensorError:
             pass
         obj, self._obj = self._obj, None
+        self._learning = None
         for link in obj.links:
             link.destroy()
         if self._rb is not None:
@@ -364,14 +496,17 @@ class EbpfBackend(Backend):
                 self.stats.lost[cause] = total
         if self._filtered_fd < 0:
             return
-        by_cause = {"failed_call": 0, "no_interest": 0}
-        for nr in self._filtering.keys() | self._path_filtering.keys():
+        by_cause = {"failed_call": 0, "no_interest": 0, "learned_repeat": 0}
+        learned = _LEARNED_NRS if self._learned else frozenset()
+        for nr in self._filtering.keys() | self._path_filtering.keys() | learned:
             failed = self._percpu_sum(self._filtered_fd, nr) if nr in self._filtering else 0
             path = self._percpu_sum(self._filtered_fd, _INTEREST_BASE + nr)
+            repeats = self._percpu_sum(self._filtered_fd, LEARNED_BASE + nr) if nr in learned else 0
             by_cause["failed_call"] += failed
             by_cause["no_interest"] += path
-            if failed + path:
-                self.stats.filtered[BY_NR[nr].name] = failed + path
+            by_cause["learned_repeat"] += repeats
+            if failed + path + repeats:
+                self.stats.filtered[BY_NR[nr].name] = failed + path + repeats
         for cause, n in by_cause.items():
             if n:
                 self.stats.filtered_by_cause[cause] = n

@@ -3,9 +3,11 @@
 A record is a fixed header (``struct ev_hdr`` in probe.bpf.c) followed by blobs
 ``{u16 tag, u16 len, data}`` at 4-byte aligned offsets. :class:`Decoder` turns one record into a
 flat dict as in a recording (docs/events.md), plus the private keys enrichment consumes
-(``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``). It keeps a bounded table of the programs
-it saw exec (exe path, arguments, working directory) to fill the ``proc.*`` fields of later
-syscall events of the same process, as Falco's thread table does.
+(``_cgroup_id``, ``_mntns``, ``_pidns``, ``_start_ns``; ``_novel`` for the cgroups watched for
+learning: True when the record's operation was new to its cgroup, False when it was a repeat kept
+for the rules or an exec, the kernel's HF_NOVEL and HF_SEEN flags; absent for any other cgroup). It
+keeps a bounded table of the programs it saw exec (exe path, arguments, working directory) to fill
+the ``proc.*`` fields of later syscall events of the same process, as Falco's thread table does.
 
 The decoder is the per-event floor of the sensor in Python, so it does per record only what the
 record needs: each syscall's arguments are worked out once (:class:`_Plan`), values many records
@@ -35,13 +37,16 @@ from stockade.sensor import native as native_module
 from stockade.sensor import procfs
 from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
 
-__all__ = ["HDR", "Decoder", "native_available", "open_flags_str"]
+__all__ = ["HDR", "HF_NOVEL", "HF_SEEN", "Decoder", "native_available", "open_flags_str"]
 
 #: the optional native hot path (scripts/build-native.sh); None: the pure-Python decoder
 _fastdecode: Any = native_module.load("stockade.sensor.ebpf._fastdecode")
 
 EV_SYSCALL, EV_EXEC, EV_FORK, EV_EXIT = 1, 2, 3, 4
-#: kind, nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
+#: flags above the record's kind (its low byte): the operation was new to its watched cgroup; it was
+#: a watched cgroup's repeat
+HF_NOVEL, HF_SEEN = 0x100, 0x200
+#: kind (| flags), nr, len, ts, pid, tid, ppid, vpid, uid, gid, loginuid, tty, cgroup_id, mntns, pidns, ret,
 #: args[6], start_ns, comm
 HDR = struct.Struct("<HHIQ8IQ2Iq6QQ16s")
 _BLOB = struct.Struct("<HH")
@@ -560,6 +565,8 @@ class Decoder:
             start,
             comm,
         ) = HDR.unpack_from(buf, off)
+        novel = kind >> 8  # 1: HF_NOVEL, 2: HF_SEEN
+        kind &= 0xFF
         plan = None
         if kind == EV_SYSCALL:
             plan = _PLANS.get(nr)
@@ -587,6 +594,8 @@ class Decoder:
             "_pidns": pidns,
             "_start_ns": start + boot,
         }
+        if novel:
+            ev["_novel"] = novel == 1
         blobs: dict[int, bytes] = {}
         p = off + _HDR_SIZE
         end = off + size
@@ -605,14 +614,18 @@ class Decoder:
             if proc is not None:
                 ev.update(proc.fields)
             return ev
+        return self._process_event(ev, kind, nr, blobs, args)
+
+    def _process_event(self, ev: Ev, kind: int, nr: int, blobs: Blobs, args: Args) -> Ev | None:
+        """An exec, fork or exit record's event (`ev` has its header's fields), None if not wanted."""
         if kind == EV_EXEC:
-            self._exec(ev, nr, blobs, a1, a2)
+            self._exec(ev, nr, blobs, args[1], args[2])
         elif kind == EV_FORK:
-            self._fork(ev, nr, a0, a1)
-            if a2:
-                ev["_pstart_ns"] = a2 + boot
+            self._fork(ev, nr, args[0], args[1])
+            if args[2]:
+                ev["_pstart_ns"] = args[2] + self.boot_epoch_ns
         elif kind == EV_EXIT:
-            self._exit(ev, a0)
+            self._exit(ev, args[0])
         else:
             self.undecodable += 1
             return None

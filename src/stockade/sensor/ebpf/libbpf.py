@@ -310,13 +310,15 @@ def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
     return v.raw
 
 
-def map_keys(fd: int, key_size: int) -> list[bytes]:
-    """Every key of the map open as `fd` (a snapshot: keys added meanwhile may be missed)."""
+def map_keys(fd: int, key_size: int, limit: int | None = None) -> list[bytes]:
+    """Every key of the map open as `fd` (a snapshot: keys added meanwhile may be missed), at most
+    `limit` steps (a map changing meanwhile, an LRU map evicting, may make the walk start over and
+    repeat keys)."""
     lib = libbpf()
     out: list[bytes] = []
     nxt = ctypes.create_string_buffer(key_size)
     rc = lib.bpf_map_get_next_key(fd, None, nxt)
-    while rc == 0:
+    while rc == 0 and (limit is None or len(out) < limit):
         out.append(nxt.raw)
         cur = ctypes.create_string_buffer(nxt.raw, key_size)
         rc = lib.bpf_map_get_next_key(fd, cur, nxt)

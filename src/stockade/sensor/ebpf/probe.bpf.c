@@ -22,6 +22,17 @@
  * loaded rule cares about are (the interest filter, pf_*: stockade.rules.interest); both are
  * counted per CPU and syscall in `filtered`, apart from the losses.
  *
+ * Learning (cgroups in `watched`, filled by user space): each operation of a watched cgroup has a
+ * learning key (its identity as a behaviour profile sees it: the path and access of an open, the
+ * executable, arguments and parent executable of an exec, the peer of a connect, the port of a
+ * bind or listen, ...: the lk* fields of the spec). The first time a key is seen (the LRU map
+ * `seen`) the record is kept whatever the filters above say, flagged HF_NOVEL; a repeat is
+ * dropped where those filters would drop it (counted in `filtered` as a learned repeat) and kept,
+ * flagged HF_SEEN, where a rule wants it. Syscalls followed for learning only (SPEC_LEARN_ONLY) are not
+ * even remembered for the other cgroups. While some cgroup is watched for its syscalls, sys_enter
+ * sets a bit per syscall number each such cgroup makes in `sc_used` (in the sensor's own program:
+ * a second program on the tracepoint would cost about 140 ns a syscall to every process here).
+ *
  * Record layout (little-endian): struct ev_hdr, then blobs {u16 tag, u16 len, data[len]} each
  * starting at a 4-byte aligned offset. Reserve failures are counted per CPU in `drops`.
  */
@@ -51,6 +62,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SPEC_ON 1
 #define SPEC_FAIL_ONLY 2 /* success is reported by a sched tracepoint (exec, fork) */
 #define SPEC_DROP_FAILED 4 /* a failed call (ret < 0) is dropped and counted in `filtered` */
+#define SPEC_LEARN_ONLY 8 /* followed for learning only: the calls of cgroups not watched are not read */
+
+/* ev_hdr.kind: the record's kind in the low byte, these flags above it */
+#define HF_NOVEL 0x100 /* the operation's learning key was new to its cgroup (the `seen` map) */
+#define HF_SEEN 0x200  /* a watched cgroup's call whose key was seen (kept: a rule wants it, an exec) */
 
 /* blob tags */
 #define T_STR 0x10     /* + arg index */
@@ -106,6 +122,11 @@ struct sc_spec {
 	__u8 pf_classes; /* interest filter: the classes (PF_*) whose calls on an unrelated path are dropped */
 	__u8 pf_path;    /* the argument slot of the path */
 	__u8 pf_flags;   /* the argument slot of open(2) flags, PF_HOW (openat2), PF_NO_FLAGS */
+	__u8 lk;         /* learning: how the call's key is made (LK_*) */
+	__u8 lk_slot;    /* the argument slot it reads (LK_SADDR: the sockaddr) */
+	__u8 lk_aux;     /* LK_SADDR: the slot of the sockaddr's length */
+	__u8 lk_pad;
+	__u16 lk_op;     /* the operation class of the key (calls of one class share keys) */
 };
 
 struct inflight {
@@ -146,15 +167,18 @@ struct {
 } drops SEC(".maps");
 
 /* calls dropped on purpose (not losses: no rule needed them), per syscall number: failed calls
- * (SPEC_DROP_FAILED) at nr, calls on a path no rule cares about (the interest filter) at 512 + nr */
+ * (SPEC_DROP_FAILED) at nr, calls on a path no rule cares about (the interest filter) at 512 + nr,
+ * repeats of an operation a watched cgroup was already seen to do at LEARNED_BASE + nr */
+#define LEARNED_BASE 1024
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 1536);
 	__type(key, __u32);
 	__type(value, __u64);
 } filtered SEC(".maps");
 
-/* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes) */
+/* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes), 5 some cgroup is
+ * watched for learning, 6 some cgroup is watched for its syscalls */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 8);
@@ -226,6 +250,101 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pf_scratch);
 } pf_scratch SEC(".maps");
+
+/* ---- learning: watched cgroups ----------------------------------------------------------------
+ * `watched`: cgroup id (the cgroup2 directory's inode, bpf_get_current_cgroup_id) -> flags and an
+ * epoch (bumped to forget what the cgroup was seen to do). `seen`: the learning keys seen, LRU: when
+ * full the least recently seen key goes, and its next occurrence is new again (delivered, never
+ * lost). `sc_used`: a 512-bit set of the syscall numbers each cgroup watched for it made. */
+#define WATCH_LEARN 1
+#define WATCH_SYSCALLS 2
+/* learning keys (struct sc_spec.lk) */
+#define LK_NONE 0  /* none: the call is not learned */
+#define LK_OP 1    /* the operation class alone (a privileged syscall) */
+#define LK_PATH 2  /* the path at pf_path (and its directory when relative); lk_aux 1: an open's access */
+#define LK_SADDR 3 /* the sockaddr at lk_slot (length at lk_aux; none: the socket's peer), protocol */
+#define LK_LOCAL 4 /* the socket fd arg 0's local address and port, protocol (listen) */
+#define LK_PEER 5  /* the returned socket's peer address and local port, protocol (accept) */
+#define LK_ARGS 6  /* arguments 0, 1 (low 4 bits) and 2 (socket: domain, type, protocol) */
+#define OP_EXEC 2  /* the operation class of an exec (stockade.sensor.ebpf.syscalls.OP_EXEC) */
+#define LEARN_MAX 512 /* path bytes hashed, NUL included: a longer path has no key (always new) */
+#define CLS_FAILED 0x8000
+#define LEARN_UNWATCHED 0
+#define LEARN_SEEN 1
+#define LEARN_NEW 2
+#define SW_LEARNING 5
+#define SW_SYSCALLS 6 /* some cgroup is watched for its syscalls (sys_enter marks them) */
+/* learn_stats: 0 keys new, 1 repeats dropped, 2 repeats kept (a rule wants them), 3 calls without
+ * a key (kept, flagged new) */
+#define LS_NEW 0
+#define LS_DROPPED 1
+#define LS_KEPT 2
+#define LS_UNKEYED 3
+
+struct watch {
+	__u32 flags;
+	__u32 epoch;
+};
+
+struct seen_key {
+	__u64 cgroup;
+	__u64 hash;
+	__u32 epoch;
+	__u16 op;
+	__u16 cls;
+};
+
+struct sc_bits {
+	__u64 w[8];
+};
+
+struct learn_scratch {
+	__u8 buf[LEARN_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct watch);
+} watched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct seen_key);
+	__type(value, __u32);
+} seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct sc_bits);
+} sc_used SEC(".maps");
+
+/* per watched cgroup (created and deleted with its watch): its calls whose key was seen, dropped
+ * or (a rule wanting them) delivered flagged HF_SEEN: the repeats a learner skips */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} learn_repeats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct learn_scratch);
+} learn_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} learn_stats SEC(".maps");
 
 /* one 64 KiB scratch record per CPU (a per-CPU array value cannot exceed 32 KiB); user space
  * sets max_entries to the number of possible CPUs. Tracepoint programs do not migrate. */
@@ -664,15 +783,313 @@ static __always_inline __u32 pf_class(struct sc_spec *sp, struct inflight *in, l
 	return cls + ((flags & PF_READ_EXCLUDED) ? 1 : 0);
 }
 
+/* ---- learning -------------------------------------------------------------------------------- */
+
+static __always_inline void count_learn(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&learn_stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* one 64-bit lane of MurmurHash3's x64 body, and its finalizer */
+static __always_inline __u64 mix(__u64 h, __u64 v)
+{
+	v *= 0x87c37b91114253d5ULL;
+	v = (v << 31) | (v >> 33);
+	v *= 0x4cf5ad432745937fULL;
+	h ^= v;
+	h = (h << 27) | (h >> 37);
+	return h * 5 + 0x52dce729;
+}
+
+static __always_inline __u64 fmix(__u64 h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h ? h : 1; /* 0 means "no key" */
+}
+
+/* The hash of `len` bytes at buf[start], 8 at a time (at most `words`), the offsets masked by
+ * `mask` (the buffer's size - 8, or less) for the verifier. */
+static __always_inline __u64 hash_words(__u8 *buf, __u32 start, __u32 len, __u32 words, __u32 mask, __u64 h)
+{
+	for (__u32 i = 0; i < words; i++) {
+		__u32 o = i * 8;
+		if (o >= len)
+			break;
+		__u64 w = *(__u64 *)&buf[(start + o) & mask];
+		__u32 rest = len - o;
+		if (rest < 8)
+			w &= (1ULL << (rest * 8)) - 1;
+		h = mix(h, w);
+	}
+	return fmix(h ^ len);
+}
+
+/* The hash of the blob at `at` of this CPU's record (its bytes: a path's components, argv). */
+GLOBAL __u64 hash_blob(__u32 at, __u64 h)
+{
+	struct scratch *s = get_scratch();
+	if (!s || at > OFF_MASK)
+		return h;
+	__u32 len = *(__u16 *)&s->buf[BOUND(at + 2, 0x3fff)];
+	return hash_words(s->buf, at + 4, len, MAX_STR / 8, 0x7fff, h);
+}
+
+/* The key hash of a user path: its bytes, and for a relative one the directory it starts from
+ * (the working directory or `dirfd`'s, by identity). 0: no key (unreadable, too long). */
+GLOBAL __u64 hash_path(__u64 upath, long dirfd)
+{
+	__u32 zero = 0;
+	struct learn_scratch *sc = bpf_map_lookup_elem(&learn_scratch, &zero);
+	if (!sc || !upath)
+		return 0;
+	long n = bpf_probe_read_user_str(sc->buf, LEARN_MAX, (const void *)upath);
+	if (n <= 0 || n >= LEARN_MAX)
+		return 0;
+	__u64 h = hash_words(sc->buf, 0, n, LEARN_MAX / 8, LEARN_MAX - 8, 0x9e3779b97f4a7c15ULL);
+	if (sc->buf[0] == '/')
+		return h;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct path p;
+	if ((int)dirfd == AT_FDCWD) {
+		BPF_CORE_READ_INTO(&p, t, fs, pwd);
+	} else {
+		struct file *f = fd_file(t, (int)dirfd);
+		if (!f)
+			return 0;
+		BPF_CORE_READ_INTO(&p, f, f_path);
+	}
+	/* the directory's dentry and mount, and its inode: a dentry freed and reused for another
+	 * directory is another key (unless that has the same inode number) */
+	__u64 ino = BPF_CORE_READ(p.dentry, d_inode, i_ino);
+	return fmix(mix(mix(mix(h, (__u64)p.dentry), (__u64)p.mnt), ino));
+}
+
+static __always_inline struct sock *sock_of(long fd)
+{
+	struct file *f = fd_file(bpf_get_current_task_btf(), fd);
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+/* An endpoint's key: family, port (host order) and protocol, then the address. */
+static __always_inline __u64 net_hash(__u64 family, __u64 port, __u64 proto, __u64 lo, __u64 hi)
+{
+	return fmix(mix(mix(mix(0x2545f4914f6cdd1dULL, family | (port << 16) | (proto << 32)), lo), hi));
+}
+
+static __always_inline __u64 sock_proto(struct sock *sk)
+{
+	return sk ? ((__u64)BPF_CORE_READ(sk, sk_type) << 16) | BPF_CORE_READ(sk, sk_protocol) : 0xffffffff;
+}
+
+/* The key hash of socket fd `fd`'s endpoint: `peer` 0 its local address and port (listen), 1 its
+ * peer's address and port (a connected socket), 2 its peer's address and its local port (accept). */
+GLOBAL __u64 hash_sock(long fd, __u32 peer)
+{
+	struct sock *sk = sock_of(fd);
+	if (!sk)
+		return 0;
+	__u64 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u64 proto = sock_proto(sk);
+	__u64 port = peer == 1 ? bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))
+			       : BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u64 lo = 0, hi = 0;
+	if (fam == 2) {
+		lo = peer ? BPF_CORE_READ(sk, __sk_common.skc_daddr) : BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	} else if (fam == 10) {
+		struct in6_addr a;
+		if (peer)
+			BPF_CORE_READ_INTO(&a, sk, __sk_common.skc_v6_daddr);
+		else
+			BPF_CORE_READ_INTO(&a, sk, __sk_common.skc_v6_rcv_saddr);
+		__builtin_memcpy(&lo, &a.in6_u.u6_addr8[0], 8);
+		__builtin_memcpy(&hi, &a.in6_u.u6_addr8[8], 8);
+	}
+	return net_hash(fam, port, proto, lo, hi);
+}
+
+/* The key hash of a user sockaddr (`len` bytes) used on socket fd `fd`: family, port, address
+ * (a unix socket's path), the socket's protocol. No address: the connected socket's peer. */
+GLOBAL __u64 hash_saddr(__u64 uaddr, __u64 len, long fd)
+{
+	if (!uaddr)
+		return hash_sock(fd, 1);
+	__u32 zero = 0;
+	struct learn_scratch *sc = bpf_map_lookup_elem(&learn_scratch, &zero);
+	if (!sc)
+		return 0;
+	if (len > 128)
+		len = 128;
+	asm volatile("" : "+r"(len));
+	len &= 0xff;
+	if (len < 2 || len > 128 || bpf_probe_read_user(sc->buf, len, (const void *)uaddr) < 0)
+		return 0;
+	__u64 proto = sock_proto(sock_of(fd));
+	__u64 fam = *(__u16 *)&sc->buf[0];
+	__u64 port = ((__u64)sc->buf[2] << 8) | sc->buf[3];
+	if (fam == 2 && len >= 8)
+		return net_hash(fam, port, proto, *(__u32 *)&sc->buf[4], 0);
+	if (fam == 10 && len >= 24)
+		return net_hash(fam, port, proto, *(__u64 *)&sc->buf[8], *(__u64 *)&sc->buf[16]);
+	if (fam == 1) /* the path (an abstract name's too) */
+		return fmix(mix(hash_words(sc->buf, 0, len, LEARN_MAX / 8, LEARN_MAX - 8, 0x27d4eb2f165667c5ULL), proto));
+	return net_hash(fam, 0, proto, 0, 0);
+}
+
+/* Whether the key (cgroup, epoch, class, hash) is new: inserted then (LEARN_NEW), else LEARN_SEEN.
+ * `op_cls`: the operation class (low 16 bits) and the call's class (high 16). */
+GLOBAL __u32 learn_key(__u64 cgroup, __u64 hash, __u32 epoch, __u32 op_cls)
+{
+	struct seen_key k = {};
+	k.cgroup = cgroup;
+	k.hash = hash;
+	k.epoch = epoch;
+	k.op = op_cls & 0xffff;
+	k.cls = op_cls >> 16;
+	__u32 one = 1;
+	/* an LRU update with BPF_NOEXIST takes a free node first: looked up before, as repeats are
+	 * the common case. EEXIST: another CPU inserted it meanwhile */
+	if (!bpf_map_lookup_elem(&seen, &k) && bpf_map_update_elem(&seen, &k, &one, BPF_NOEXIST) != -17) {
+		count_learn(LS_NEW);
+		return LEARN_NEW;
+	}
+	__u64 *n = bpf_map_lookup_elem(&learn_repeats, &cgroup);
+	if (n)
+		*n += 1;
+	return LEARN_SEEN;
+}
+
+/* The watch of the current task's cgroup for learning (NULL: not watched for it). */
+static __always_inline struct watch *learning_watch(__u64 *cgroup)
+{
+	if (!enabled(SW_LEARNING))
+		return NULL;
+	*cgroup = bpf_get_current_cgroup_id();
+	struct watch *w = bpf_map_lookup_elem(&watched, cgroup);
+	return w && (w->flags & WATCH_LEARN) ? w : NULL;
+}
+
+/* An open's access class in a learning key: O_ACCMODE, and 4 for __FMODE_EXEC */
+static __always_inline __u32 open_access(struct sc_spec *sp, struct inflight *in)
+{
+	__u64 flags = 1; /* creat: write */
+	__u8 src = sp->pf_flags;
+	if (src == PF_HOW) {
+		if (bpf_probe_read_user(&flags, sizeof(flags), (const void *)in->args[2]) < 0)
+			flags = 3;
+	} else if (src < 6) {
+		flags = pick(in, src);
+	}
+	return (flags & 3) | ((flags & 040) ? 4 : 0);
+}
+
+/* The call's key hash (0: none, so always new). */
+static __always_inline __u64 call_hash(struct sc_spec *sp, struct inflight *in, long ret)
+{
+	switch (sp->lk) {
+	case LK_OP:
+		return 1;
+	case LK_PATH: {
+		__u8 slot = sp->pf_path;
+		__u8 dir = slot < 6 ? sp->aux[slot] : 0xff;
+		return hash_path(pick(in, slot), dir < 6 ? (long)pick(in, dir) : AT_FDCWD);
+	}
+	case LK_SADDR:
+		return hash_saddr(pick(in, sp->lk_slot), pick(in, sp->lk_aux), (long)(int)in->args[0]);
+	case LK_LOCAL:
+		return hash_sock((long)(int)in->args[0], 0);
+	case LK_PEER:
+		return ret >= 0 ? hash_sock(ret, 2) : 1;
+	case LK_ARGS:
+		return fmix(mix(mix(mix(0x165667b19e3779f9ULL, in->args[0]), in->args[1] & 0xf), in->args[2]));
+	}
+	return 0;
+}
+
+/* Learning for a call: LEARN_UNWATCHED (no learning: the cgroup is not watched, or the syscall has
+ * no key), LEARN_SEEN (its key was seen) or LEARN_NEW (its key is new, or it has none to tell). */
+static __always_inline __u32 learn_call(struct sc_spec *sp, struct inflight *in, long ret)
+{
+	if (sp->lk == LK_NONE)
+		return LEARN_UNWATCHED;
+	__u64 cgroup = 0;
+	struct watch *w = learning_watch(&cgroup);
+	if (!w)
+		return LEARN_UNWATCHED;
+	__u32 epoch = w->epoch;
+	__u32 cls = ret < 0 ? CLS_FAILED : 0;
+	if (sp->lk == LK_PATH && sp->lk_aux == 1)
+		cls |= open_access(sp, in);
+	__u64 h = call_hash(sp, in, ret);
+	if (!h) {
+		count_learn(LS_UNKEYED);
+		return LEARN_NEW;
+	}
+	return learn_key(cgroup, h, epoch, sp->lk_op | (cls << 16));
+}
+
+/* Learning for an exec (of the current task) whose executable's key hash is `key`: the key also
+ * holds the arguments (the blob at `argv_at`, 0xffffffff: none) and the parent's executable. */
+GLOBAL __u32 learn_exec(__u64 key, __u32 argv_at)
+{
+	__u64 cgroup = 0;
+	struct watch *w = learning_watch(&cgroup);
+	if (!w)
+		return LEARN_UNWATCHED;
+	struct task_struct *p = bpf_get_current_task_btf();
+	__u32 epoch = w->epoch;
+	if (argv_at != 0xffffffff)
+		key = hash_blob(argv_at, key);
+	struct inode *pexe = BPF_CORE_READ(p, real_parent, mm, exe_file, f_inode);
+	if (pexe)
+		key = fmix(mix(mix(key, BPF_CORE_READ(pexe, i_ino)), BPF_CORE_READ(pexe, i_sb, s_dev)));
+	return learn_key(cgroup, key, epoch, OP_EXEC);
+}
+
+/* ---- the syscalls a watched cgroup makes ------------------------------------------------------ */
+
+/* Syscall `nr` of the current task: its bit in its cgroup's bitmap, if it has one (in sys_enter,
+ * while SW_SYSCALLS says some cgroup is watched for its syscalls: the others pay this one lookup) */
+static __always_inline void mark_syscall(__u32 nr)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+	struct sc_bits *b = bpf_map_lookup_elem(&sc_used, &cgroup);
+	if (!b || nr >= 512)
+		return;
+	__u64 bit = 1ULL << (nr & 63);
+	__u64 *word = &b->w[BOUND(nr >> 6, 7)];
+	if (!(*word & bit)) /* read-only once set: no cache line bouncing between CPUs */
+		__sync_fetch_and_or(word, bit);
+}
+
 /* ---- syscalls -------------------------------------------------------------------------------- */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 nr = id;
+	if (enabled(SW_SYSCALLS))
+		mark_syscall(nr);
 	struct sc_spec *sp = bpf_map_lookup_elem(&specs, &nr);
 	if (!sp || !(sp->flags & SPEC_ON))
 		return 0;
+	if (sp->flags & SPEC_LEARN_ONLY) {
+		/* followed for learning only: for the cgroups watched for it */
+		__u64 cgroup = 0;
+		if (!learning_watch(&cgroup))
+			return 0;
+	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (is_ignored(pid_tgid >> 32))
 		return 0;
@@ -742,6 +1159,23 @@ GLOBAL __u32 put_arg(__u32 ctl, __u64 v, __u64 auxv, long ret)
 	off = put_arg((off & 0xffff) | (i << 16) | ((sp->kind[i] & 0xf) << 20) | ((__u32)sp->aux[i] << 24), \
 		      copy.args[i], pick(&copy, sp->aux[i]), ret)
 
+/* Why the kernel drops a call (the index of its `filtered` counter), 0 to keep it, DROP_SILENT for
+ * a call followed for learning only of a cgroup not watched (as if the syscall were off). */
+#define DROP_SILENT 0xffffffff
+static __always_inline __u32 drop_cause(struct sc_spec *sp, struct inflight *in, long ret, __u32 nr)
+{
+	if ((sp->flags & SPEC_DROP_FAILED) && ret < 0)
+		return nr & 511;
+	if (sp->pf_classes) {
+		__u32 cls = pf_class(sp, in, ret);
+		if (((sp->pf_classes >> cls) & 1) && !pf_related(pick(in, sp->pf_path), cls))
+			return 512 + (nr & 511);
+	}
+	if (sp->flags & SPEC_LEARN_ONLY)
+		return DROP_SILENT;
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -758,23 +1192,28 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if ((sp->flags & SPEC_FAIL_ONLY) && ret >= 0)
 		return 0;
-	if ((sp->flags & SPEC_DROP_FAILED) && ret < 0) {
-		count_filtered(nr);
-		return 0;
-	}
-	if (sp->pf_classes) {
-		__u32 cls = pf_class(sp, &copy, ret);
-		if (((sp->pf_classes >> cls) & 1) && !pf_related(pick(&copy, sp->pf_path), cls)) {
-			count_filtered(512 + (nr & 511));
+	__u32 learned = learn_call(sp, &copy, ret);
+	if (learned != LEARN_NEW) {
+		/* not new to a watched cgroup: the filters decide; what they drop of a repeat of a
+		 * watched cgroup is counted as a learned repeat */
+		__u32 why = drop_cause(sp, &copy, ret, nr);
+		if (why == DROP_SILENT && learned != LEARN_SEEN)
+			return 0;
+		if (why) {
+			count_filtered(learned == LEARN_SEEN ? LEARNED_BASE + (nr & 511) : why);
+			if (learned == LEARN_SEEN)
+				count_learn(LS_DROPPED);
 			return 0;
 		}
+		if (learned == LEARN_SEEN)
+			count_learn(LS_KEPT);
 	}
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct ev_hdr *h = (struct ev_hdr *)s->buf;
-	fill_hdr(h, t, EV_SYSCALL, nr);
+	fill_hdr(h, t, EV_SYSCALL | (learned == LEARN_NEW ? HF_NOVEL : learned == LEARN_SEEN ? HF_SEEN : 0), nr);
 	h->ret = ret;
 	for (int i = 0; i < 6; i++)
 		h->args[i] = copy.args[i];
@@ -823,7 +1262,9 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	/* the executable's path */
 	struct path fp;
 	BPF_CORE_READ_INTO(&fp, bprm, file, f_path);
+	__u32 exe_at = off;
 	off = put_path(off, T_EXE, (__u64)fp.dentry, (__u64)fp.mnt);
+	__u64 key = off != exe_at ? hash_blob(exe_at, 0x51ed270b27e3f8a1ULL) : 0;
 	/* argv from the new mm */
 	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
 	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
@@ -834,6 +1275,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (len > MAX_STR - 1)
 		len = MAX_STR - 1;
 	off &= OFF_MASK;
+	__u32 argv_at = off;
 	if (len && bpf_probe_read_user(&s->buf[BOUND(off + 4, 0x3fff)], len & (MAX_STR - 1), (void *)as) == 0) {
 		*(__u16 *)&s->buf[BOUND(off, 0x3fff)] = T_ARGV;
 		*(__u16 *)&s->buf[BOUND(off + 2, 0x3fff)] = len;
@@ -841,6 +1283,8 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	} else if (len) {
 		h->args[2] = 1;
 	}
+	__u32 learned = key ? learn_exec(key, off != argv_at ? argv_at : 0xffffffff) : LEARN_UNWATCHED;
+	h->kind |= learned == LEARN_NEW ? HF_NOVEL : learned == LEARN_SEEN ? HF_SEEN : 0;
 	off = put_cgroup(off); /* current is the task that exec'd */
 	if (enabled(3)) {
 		struct path cwd;

@@ -4,6 +4,10 @@ Each entry becomes one row of the BPF ``specs`` map (indexed by syscall number):
 reads the arguments as told here (a user string, a path resolved against a directory fd, a
 sockaddr, a socket fd's addresses, an argv array) and user space names them as Falco does
 (``evt.arg.<name>``). Syscall numbers are the x86-64 ones (the only table so far).
+
+The row also says how the kernel makes the call's *learning key* (:data:`LEARN_KEYS`): what a
+behaviour profile learns of it, by which the program delivers each distinct operation of a watched
+cgroup once (:data:`LEARNING_EVTTYPES`; docs/sensor-ebpf.md, "Learning").
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from stockade.rules.interest import Target
 __all__ = [
     "EXEC_TYPES",
     "FORK_TYPES",
+    "LEARNING_EVTTYPES",
+    "LEARN_KEYS",
     "PATH_TARGETS",
     "PROCESS_TYPES",
     "SYSCALLS",
+    "LearnKey",
     "PathTarget",
     "Syscall",
     "spec_bytes",
@@ -29,10 +36,11 @@ __all__ = [
 # argument kinds, as in probe.bpf.c
 K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK = range(8)
 CWD = 0xFF  # aux of a K_PATH: resolve a relative path against the working directory
-SPEC_ON, SPEC_FAIL_ONLY, SPEC_DROP_FAILED = 1, 2, 4
+SPEC_ON, SPEC_FAIL_ONLY, SPEC_DROP_FAILED, SPEC_LEARN_ONLY = 1, 2, 4, 8
 #: where the interest filter finds open(2) flags: an argument slot, or these
 PF_NO_FLAGS, PF_HOW = 0xFF, 0xFE
-_SPEC = struct.Struct("<B6B6BBBB")
+#: struct sc_spec: flags, kind[6], aux[6], pf_classes, pf_path, pf_flags, lk, lk_slot, lk_aux, lk_op
+_SPEC = struct.Struct("<B6B6BBBBBBBxH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,69 @@ SYSCALLS: dict[str, Syscall] = {
     )
 }
 BY_NR: dict[int, Syscall] = {s.nr: s for s in SYSCALLS.values()}
+
+# learning keys, as in probe.bpf.c (struct sc_spec.lk)
+LK_NONE, LK_OP, LK_PATH, LK_SADDR, LK_LOCAL, LK_PEER, LK_ARGS = range(7)
+#: operation classes of the learning keys (struct seen_key.op): the calls of one class share keys
+#: (a path opened by open, openat, openat2 or creat is one key; a bind's port and a listen's too);
+#: a privileged syscall is a class of its own, OP_SYSCALL + its number
+OP_OPEN, OP_EXEC, OP_EGRESS, OP_LISTEN, OP_INGRESS, OP_SOCKET = 1, 2, 3, 4, 5, 6
+OP_SYSCALL = 0x100
+
+
+@dataclass(frozen=True, slots=True)
+class LearnKey:
+    """How the kernel makes a call's learning key: `kind` (LK_*), the argument `slot` and `aux` it
+    reads, and its operation class `op`."""
+
+    kind: int
+    op: int
+    slot: int = 0
+    aux: int = 0
+
+
+_OPEN_KEY = LearnKey(LK_PATH, OP_OPEN, aux=1)  # the path (pf_path) and the open's access mode
+_PRIVILEGED = (
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "mount",
+    "umount2",
+    "ptrace",
+    "init_module",
+    "finit_module",
+    "bpf",
+    "unshare",
+    "setns",
+    "chroot",
+    "memfd_create",
+)
+#: the learning key of each syscall that has one: open (path, access mode, result), connect and
+#: sendto (the peer: family, address, port, protocol; a sendto without an address: the connected
+#: socket's peer), bind and listen (the local address and port, protocol), accept (the peer's
+#: address, the local port, protocol), socket (domain, type, protocol), a privileged syscall (itself).
+#: Execs are keyed in sched_process_exec: executable path, arguments, the parent's executable.
+LEARN_KEYS: dict[str, LearnKey] = {
+    "open": _OPEN_KEY,
+    "openat": _OPEN_KEY,
+    "openat2": _OPEN_KEY,
+    "creat": _OPEN_KEY,
+    "connect": LearnKey(LK_SADDR, OP_EGRESS, slot=1, aux=2),
+    "sendto": LearnKey(LK_SADDR, OP_EGRESS, slot=4, aux=5),
+    "bind": LearnKey(LK_SADDR, OP_LISTEN, slot=1, aux=2),
+    "listen": LearnKey(LK_LOCAL, OP_LISTEN),
+    "accept": LearnKey(LK_PEER, OP_INGRESS),
+    "accept4": LearnKey(LK_PEER, OP_INGRESS),
+    "socket": LearnKey(LK_ARGS, OP_SOCKET),
+    **{n: LearnKey(LK_OP, OP_SYSCALL + SYSCALLS[n].nr) for n in _PRIVILEGED},
+}
+#: the event types learning needs: the syscalls with a learning key and the execs. The backend
+#: follows those the rules do not need for watched cgroups only (SPEC_LEARN_ONLY): the runtime does
+#: not add them to what it starts the backend with
+LEARNING_EVTTYPES = frozenset(LEARN_KEYS) | frozenset({"execve", "execveat"})
 EXEC_TYPES = frozenset({"execve", "execveat"})
 FORK_TYPES = frozenset({"clone", "fork", "vfork", "clone3"})
 PROCESS_TYPES = EXEC_TYPES | FORK_TYPES | {"procexit"}
@@ -203,20 +274,26 @@ def supported_arch() -> bool:
     return platform.machine() == "x86_64"
 
 
-def spec_bytes(sc: Syscall, drop_failed: bool = False, path_classes: int = 0) -> bytes:
+def spec_bytes(
+    sc: Syscall, drop_failed: bool = False, path_classes: int = 0, learn_only: bool = False
+) -> bytes:
     """The `struct sc_spec` row for this syscall; `drop_failed`: the kernel drops its failed calls;
-    `path_classes`: the classes whose calls on a path no rule cares about it drops (interest filter)."""
+    `path_classes`: the classes whose calls on a path no rule cares about it drops (interest filter);
+    `learn_only`: followed for the cgroups watched for learning only."""
     kinds = [K_INT] * 6
     aux = [CWD] * 6
     for i, (_name, kind, a) in enumerate(sc.args[:5]):
         kinds[i] = kind
         aux[i] = a
     flags = SPEC_ON | (SPEC_FAIL_ONLY if sc.fail_only else 0) | (SPEC_DROP_FAILED if drop_failed else 0)
+    flags |= SPEC_LEARN_ONLY if learn_only else 0
     target = PATH_TARGETS.get(sc.name)
     if target is None:
         path_classes = 0
     slot, src = (target.slot, target.flags) if target is not None else (0, PF_NO_FLAGS)
-    return _SPEC.pack(flags, *kinds, *aux, path_classes & 0xF, slot, src)
+    lk = LEARN_KEYS.get(sc.name, _NO_KEY)
+    return _SPEC.pack(flags, *kinds, *aux, path_classes & 0xF, slot, src, lk.kind, lk.slot, lk.aux, lk.op)
 
 
-OFF_SPEC = _SPEC.pack(0, *([0] * 6), *([0] * 6), 0, 0, PF_NO_FLAGS)
+_NO_KEY = LearnKey(LK_NONE, 0)
+OFF_SPEC = _SPEC.pack(0, *([0] * 6), *([0] * 6), 0, 0, PF_NO_FLAGS, LK_NONE, 0, 0, 0)
