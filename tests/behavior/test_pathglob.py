@@ -52,8 +52,9 @@ def test_literal(pattern: str, lit: str | None) -> None:
 #: the pieces globs are made of here: characters of the paths searched, and every kind of wildcard
 _PIECES = ["a", "b", "/", "*", "?", "**", "[ab]", "[!a]", "[b-c]", "[]a]"]
 _GLOBS = st.lists(st.sampled_from(_PIECES), min_size=1, max_size=3).map("".join)
-#: every path of up to 6 characters over a, b, c and "/" ("c" is in no set but [b-c] and [!a])
-_PATHS = ["".join(p) for n in range(7) for p in itertools.product("abc/", repeat=n)]
+#: every path of up to 6 characters over a, b, c, "]" and "/" (every set's members are among them,
+#: and "c" is in none but [b-c] and [!a])
+_PATHS = ["".join(p) for n in range(7) for p in itertools.product("abc]/", repeat=n)]
 
 
 @settings(max_examples=150, deadline=None)
