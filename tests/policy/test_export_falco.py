@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from helpers import FALCO_RULES, need_file
+from stockade.behavior.ops import FileOp
 from stockade.engine import Engine
 from stockade.model.alert import Alert
+from stockade.policy.compile import CompiledPolicy
 from stockade.policy.export import ExportError, export
 from stockade.policy.export.falco import FALCO_MACROS
 from stockade.policy.model import WorkloadPolicy
@@ -254,3 +256,96 @@ def test_a_policy_that_allows_everything_has_no_rules() -> None:
     text = export(policy(action="allow", process=[{"path": "/bin/sh", "action": "audit"}]), "falco").text
     rules = [i["rule"] for i in yaml.safe_load(text) if "rule" in i]
     assert rules == [f"Audited process in {WEB} (rule process-1)"]
+
+
+def test_exceptions_are_left_out_as_the_policy_leaves_them_out() -> None:
+    """Each file read alerts exactly when the compiled policy does not allow it (one documented
+    difference: Falco's glob for ``/**/id_rsa*`` also crosses ``/``, so the rule allows less)."""
+    p = policy(
+        process=[{"path": "/usr/bin/x"}],
+        file=[
+            {
+                "name": "www",
+                "path": "/srv/www/**",
+                "except": ["/**/*.key", "/srv/www/private/*", "/**/.ssh/**", "/**/id_rsa*", "/etc/*"],
+                "access": ["read", "exec"],
+            },
+            {
+                "name": "no-tmp",
+                "path": "/tmp/*",
+                "except": ["/tmp/ok"],
+                "access": ["read"],
+                "action": "block",
+            },
+            {"name": "gone", "path": "/srv/gone", "except": ["/srv/*"], "access": ["read"]},
+        ],
+        network=[{"direction": d} for d in ("egress", "ingress", "listen")],
+        privileged=[{"operation": op} for op in ("setuid", "setgid")],
+    )
+    r = export(p, "falco", standalone=True)
+    assert r.warnings == (
+        "file rule www: except '/**/id_rsa*' matched with Falco's glob, where * also crosses /: "
+        "the rule matches less",
+    )
+    e = engine(p, standalone=True)
+    compiled = CompiledPolicy(p)
+    read = f"Unexpected file read in {WEB}"
+    opened = {
+        "evt.type": "openat",
+        "evt.is_open_read": True,
+        "fd.typechar": "f",
+        "fd.num": 3,
+        "evt.rawres": 3,
+    }
+    for path in [
+        "/srv/www/index.html",
+        "/srv/www/a/b.css",
+        "/srv/www/server.key",
+        "/srv/www/a/tls.key",
+        "/srv/www/private/a",
+        "/srv/www/private/a/b",
+        "/srv/www/u/.ssh/config",
+        "/srv/www/.ssh/",
+        "/srv/www/id_rsa",
+        "/srv/www/a/id_rsa.pub",
+        "/srv/gone",
+        "/tmp/ok",
+    ]:
+        verdict = compiled.decide(FileOp(path, ("read",)))
+        assert rules_hit(e, event(**opened, **{"fd.name": path})) == ([] if verdict.allowed else [read]), path
+    hits = rules_hit(e, event(**opened, **{"fd.name": "/tmp/x"}))
+    assert hits == [f"Blocked file access in {WEB} (rule no-tmp)"]
+    # the difference the warning names: id_rsa_dir is a directory, its file no key
+    assert compiled.decide(FileOp("/srv/www/id_rsa_dir/file", ("read",))).allowed
+    assert rules_hit(e, event(**opened, **{"fd.name": "/srv/www/id_rsa_dir/file"})) == [read]
+    # executions by the rule's exec access, its exceptions left out too
+    proc = f"Unexpected process in {WEB}"
+    for exe, alerts in [("/srv/www/app", []), ("/srv/www/run.key", [proc]), ("/usr/bin/x", [])]:
+        assert rules_hit(e, event(**{"proc.exepath": exe})) == alerts, exe
+
+
+def test_an_escaped_path_is_the_path_it_names() -> None:
+    p = policy(
+        process=[{"path": "/usr/bin/[[]"}, {"path": "/opt/a[*]/*"}],
+        file=[{"path": "/srv/[?]", "access": ["read"]}],
+        network=[{"direction": d} for d in ("egress", "ingress", "listen")],
+        privileged=[{"operation": op} for op in ("setuid", "setgid")],
+    )
+    e = engine(p, standalone=True)
+    proc, read = f"Unexpected process in {WEB}", f"Unexpected file read in {WEB}"
+    for exe, alerts in [
+        ("/usr/bin/[", []),
+        ("/usr/bin/a", [proc]),
+        ("/opt/a*/run", []),
+        ("/opt/ab/run", [proc]),
+    ]:
+        assert rules_hit(e, event(**{"proc.exepath": exe})) == alerts, exe
+    opened = {
+        "evt.type": "openat",
+        "evt.is_open_read": True,
+        "fd.typechar": "f",
+        "fd.num": 3,
+        "evt.rawres": 3,
+    }
+    for path, alerts in [("/srv/?", []), ("/srv/a", [read])]:
+        assert rules_hit(e, event(**opened, **{"fd.name": path})) == alerts, path
