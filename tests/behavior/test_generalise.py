@@ -30,6 +30,8 @@ from stockade.behavior.generalise import (
 from stockade.behavior.learn import Learner
 from stockade.behavior.model import Profile
 from stockade.model.clock import FakeClock
+from stockade.policy.compile import CompiledPolicy
+from stockade.policy.generate import generate_policy
 from stockade.policy.globs import check_path_glob, path_match
 
 BUILTIN_RULES = (
@@ -113,8 +115,12 @@ def test_arg_shape(args: str, want: str) -> None:
         ("**/*.key", "/srv/tls/x.key", True),
         ("**/*.key", "/x.key", True),
         ("/a/x**y", "/a/x/1/y", True),
-        ("/a/b?c[d]", "/a/b?c[d]", True),  # ? and [ ] are themselves
-        ("/a/b?c", "/a/bxc", False),
+        ("/a/**", "/a/", True),  # everything below /a
+        ("/a/b?c[d]", "/a/bxcd", True),  # ? one character, [d] a set
+        ("/a/b?c", "/a/b/c", False),  # neither matches "/"
+        ("/a/[!x]", "/a//", False),
+        ("/a/b[?]c[[]d]", "/a/b?c[d]", True),  # escaped: ? and [ are themselves
+        ("/a/b[?]c", "/a/bxc", False),
     ],
 )
 def test_glob_match(pattern: str, path: str, want: bool) -> None:
@@ -397,3 +403,26 @@ def test_the_policy_reads_a_learned_pattern_as_the_profile_does(paths: list[str]
             continue
         for x in [*paths, *others]:
             assert glob_match(pattern, x) is path_match(pattern, x), (pattern, x)
+
+
+_special_name = st.text(alphabet="ab.*?[]!", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_special_name, min_size=1, max_size=3), min_size=1, max_size=6))
+def test_a_path_with_glob_characters_is_learned_as_itself(names: list[list[str]]) -> None:
+    """A file named with ``*``, ``?`` or ``[`` is an entry that covers that file and no other: its
+    glob is escaped, so the profile, and the policy made from it, read it as the path it is."""
+    paths = sorted({"/srv/" + "/".join(n) for n in names})
+    lr = Learner(Profile("host"), clock=FakeClock())
+    for i, p in enumerate(paths):
+        lr.observe({"evt.type": "openat", "evt.time": i, "fd.name": p, "evt.arg.flags": "O_RDONLY"})
+    read = [p for p, a in lr.profile.files if a == "read"]
+    assert not any(is_pattern(e) for e in read)  # a few names of a's and b's: nothing generalised
+    policy = CompiledPolicy(generate_policy(lr.profile))
+    # each path seen, and what its characters would match as wildcards ("a" for "*", "?", "[")
+    others = {p.translate(str.maketrans("*?[", "aaa")) for p in paths} | {p + "x" for p in paths}
+    for x in [*paths, *others]:
+        seen = x in paths
+        assert covers(read, x) is seen, (x, read)
+        assert policy.decide_file("open", x).allowed is seen, x

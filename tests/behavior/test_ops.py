@@ -59,9 +59,16 @@ def ev(evt_type: str, **fields: Any) -> dict[str, Any]:
             NetOp("egress", "10.0.0.5", 5432, "tcp"),
         ),
         (
-            ev("sendto", fd__name="10.0.0.2:5353->10.0.0.53:53", fd__l4proto="udp"),
+            ev(
+                "sendto",
+                fd__name="10.0.0.2:5353->10.0.0.53:53",
+                fd__l4proto="udp",
+                evt__arg__addr="10.0.0.53:53",
+            ),
             NetOp("egress", "10.0.0.53", 53, "udp"),
         ),
+        # without a destination it writes to a connected socket: its connect or accept was the egress
+        (ev("sendto", fd__name="10.0.0.2:5353->10.0.0.53:53", fd__l4proto="udp"), None),
         (
             ev("accept4", fd__name="10.0.0.9:51000->10.0.0.2:8080", fd__l4proto="tcp", evt__rawres=7),
             NetOp("ingress", "10.0.0.9", 8080, "tcp"),

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from helpers import FALCO_RULES, need_file
+from stockade.behavior.ops import FileOp
 from stockade.engine import Engine
 from stockade.model.alert import Alert
+from stockade.policy.compile import CompiledPolicy
 from stockade.policy.export import ExportError, export
 from stockade.policy.export.falco import FALCO_MACROS
 from stockade.policy.model import WorkloadPolicy
@@ -68,6 +70,10 @@ def event(**fields: Any) -> dict[str, Any]:
         "k8s.pod.name": "web-7d4b9c5f6d-x2x9q",
     }
     return {**base, **fields}
+
+
+#: a successful open for reading, for event(): add its "fd.name"
+OPENED = {"evt.type": "openat", "evt.is_open_read": True, "fd.typechar": "f", "fd.num": 3, "evt.rawres": 3}
 
 
 def rules_hit(e: Engine, data: dict[str, Any]) -> list[str]:
@@ -187,8 +193,12 @@ def test_the_workload_macro_selects_exactly_the_workloads_pods_or_containers(
 
 def test_globs_match_as_the_policy_means_them() -> None:
     p = policy(
-        process=[{"path": "/usr/bin/*"}, {"path": "/opt/**"}],
-        file=[{"path": "/tmp/nginx.*", "access": ["read"]}, {"path": "/proc/*/status", "access": ["read"]}],
+        process=[{"path": "/usr/bin/*"}, {"path": "/opt/**"}, {"path": "/sbin/[[]"}, {"path": "/srv/a[*]/*"}],
+        file=[
+            {"path": "/tmp/nginx.*", "access": ["read"]},
+            {"path": "/proc/*/status", "access": ["read"]},
+            {"path": "/srv/[?]", "access": ["read"]},  # escaped: the file named "?"
+        ],
         network=[{"direction": d} for d in ("egress", "ingress", "listen")],
         privileged=[{"operation": op} for op in ("setuid", "setgid")],
     )
@@ -199,23 +209,22 @@ def test_globs_match_as_the_policy_means_them() -> None:
         ("/usr/bin/x/y", [proc]),
         ("/opt/a/b/c", []),
         ("/usr/sbin/ls", [proc]),
+        ("/sbin/[", []),
+        ("/sbin/a", [proc]),
+        ("/srv/a*/run", []),
+        ("/srv/ab/run", [proc]),
     ]:
         assert rules_hit(e, event(**{"proc.exepath": exe})) == alerts, exe
-    opened = {
-        "evt.type": "openat",
-        "evt.is_open_read": True,
-        "fd.typechar": "f",
-        "fd.num": 3,
-        "evt.rawres": 3,
-    }
     for path, alerts in [
+        ("/srv/?", []),
+        ("/srv/a", [read]),
         ("/tmp/nginx.abc", []),
         ("/tmp/nginx.a/b", [read]),
         ("/tmp/other", [read]),
         ("/proc/42/status", []),
         ("/proc/42/task/42/status", [read]),
     ]:
-        assert rules_hit(e, event(**opened, **{"fd.name": path})) == alerts, path
+        assert rules_hit(e, event(**OPENED, **{"fd.name": path})) == alerts, path
 
 
 def test_network_rules_by_peer_port_and_direction() -> None:
@@ -254,3 +263,62 @@ def test_a_policy_that_allows_everything_has_no_rules() -> None:
     text = export(policy(action="allow", process=[{"path": "/bin/sh", "action": "audit"}]), "falco").text
     rules = [i["rule"] for i in yaml.safe_load(text) if "rule" in i]
     assert rules == [f"Audited process in {WEB} (rule process-1)"]
+
+
+def test_exceptions_are_left_out_as_the_policy_leaves_them_out() -> None:
+    """Each file read alerts exactly when the compiled policy does not allow it (one documented
+    difference: Falco's glob for ``/**/id_rsa*`` also crosses ``/``, so the rule allows less)."""
+    p = policy(
+        process=[{"path": "/usr/bin/x"}],
+        file=[
+            {
+                "name": "www",
+                "path": "/srv/www/**",
+                "except": ["/**/*.key", "/srv/www/private/*", "/**/.ssh/**", "/**/id_rsa*", "/etc/*"],
+                "access": ["read", "exec"],
+            },
+            {
+                "name": "no-tmp",
+                "path": "/tmp/*",
+                "except": ["/tmp/ok"],
+                "access": ["read"],
+                "action": "block",
+            },
+            {"name": "gone", "path": "/srv/gone", "except": ["/srv/*"], "access": ["read"]},
+        ],
+        network=[{"direction": d} for d in ("egress", "ingress", "listen")],
+        privileged=[{"operation": op} for op in ("setuid", "setgid")],
+    )
+    r = export(p, "falco", standalone=True)
+    assert r.warnings == (
+        "file rule www: except '/**/id_rsa*' matched with Falco's glob, where * also crosses /: "
+        "the rule matches less",
+    )
+    e = engine(p, standalone=True)
+    compiled = CompiledPolicy(p)
+    read = f"Unexpected file read in {WEB}"
+    for path in [
+        "/srv/www/index.html",
+        "/srv/www/a/b.css",
+        "/srv/www/server.key",
+        "/srv/www/a/tls.key",
+        "/srv/www/private/a",
+        "/srv/www/private/a/b",
+        "/srv/www/u/.ssh/config",
+        "/srv/www/.ssh/",
+        "/srv/www/id_rsa",
+        "/srv/www/a/id_rsa.pub",
+        "/srv/gone",
+        "/tmp/ok",
+    ]:
+        verdict = compiled.decide(FileOp(path, ("read",)))
+        assert rules_hit(e, event(**OPENED, **{"fd.name": path})) == ([] if verdict.allowed else [read]), path
+    hits = rules_hit(e, event(**OPENED, **{"fd.name": "/tmp/x"}))
+    assert hits == [f"Blocked file access in {WEB} (rule no-tmp)"]
+    # the difference the warning names: id_rsa_dir is a directory, its file no key
+    assert compiled.decide(FileOp("/srv/www/id_rsa_dir/file", ("read",))).allowed
+    assert rules_hit(e, event(**OPENED, **{"fd.name": "/srv/www/id_rsa_dir/file"})) == [read]
+    # executions by the rule's exec access, its exceptions left out too
+    proc = f"Unexpected process in {WEB}"
+    for exe, alerts in [("/srv/www/app", []), ("/srv/www/run.key", [proc]), ("/usr/bin/x", [])]:
+        assert rules_hit(e, event(**{"proc.exepath": exe})) == alerts, exe

@@ -307,3 +307,64 @@ def test_the_labels_option_selects_the_pods() -> None:
 def test_a_bad_workload_id_is_an_export_error(workload: str) -> None:
     with pytest.raises(ExportError, match="is not a workload id"):
         export(policy(workload=workload, process=[{"path": "/x"}]), "kubearmor")
+
+
+def test_exceptions_are_items_of_spec_action_where_kubearmor_can_name_them_exactly() -> None:
+    doc, r = ka(
+        policy(
+            file=[
+                {
+                    "name": "www",
+                    "path": "/srv/www/**",
+                    "except": [
+                        "/srv/www/private/**",
+                        "/srv/www/secret.txt",
+                        "/srv/www/shared/*",
+                        "/**/*.key",
+                        "/etc/x",
+                    ],
+                    "access": ["read"],
+                },
+                {"name": "shared", "path": "/srv/www/shared/readme", "access": ["read"]},
+                {"name": "bin", "path": "/opt/**", "except": ["/opt/secret"], "access": ["exec"]},
+                {"name": "no-tmp", "path": "/tmp/**", "except": ["/tmp/ok/**"], "action": "block"},
+            ]
+        )
+    )
+    assert doc["spec"]["file"] == {
+        "matchDirectories": [
+            {"dir": "/srv/www/", "recursive": True, "readOnly": True, "action": "Allow"},
+            {"dir": "/srv/www/private/", "recursive": True, "action": "Block"},
+            {"dir": "/tmp/", "recursive": True, "action": "Block"},
+        ],
+        "matchPaths": [
+            {"path": "/srv/www/secret.txt", "action": "Block"},
+            {"path": "/srv/www/shared/readme", "readOnly": True, "action": "Allow"},
+        ],
+    }
+    assert doc["spec"]["process"]["matchPaths"] == [{"path": "/opt/secret", "action": "Block"}]
+    www = "file rule www: except"
+    assert [w for w in r.warnings if "except" in w] == [
+        f"{www} '/srv/www/private/**': KubeArmor has no exceptions: a Block item for it",
+        f"{www} '/srv/www/secret.txt': KubeArmor has no exceptions: a Block item for it",
+        f"{www} '/srv/www/shared/*' cannot be expressed (KubeArmor has no exceptions; an item would "
+        "also deny what rule shared allows): the rule allows it",
+        f"{www} '/**/*.key' cannot be expressed (KubeArmor has no exceptions; a wildcard inside a path "
+        "component): the rule allows it",
+        "file rule bin: except '/opt/secret': KubeArmor has no exceptions: a Block item for it",
+        "file rule no-tmp: except '/tmp/ok/**' cannot be expressed (KubeArmor has no exceptions): blocked too",
+    ]
+
+
+def test_an_escaped_path_is_the_path_it_names() -> None:
+    doc, r = ka(
+        policy(
+            process=[{"path": "/usr/bin/[[]", "parent": "/bin/a[?]"}],
+            file=[{"path": "/srv/[*]/x", "access": ["read"]}],
+        )
+    )
+    assert doc["spec"]["process"]["matchPaths"] == [
+        {"path": "/usr/bin/[", "fromSource": [{"path": "/bin/a?"}], "action": "Allow"}
+    ]
+    assert doc["spec"]["file"]["matchPaths"] == [{"path": "/srv/*/x", "readOnly": True, "action": "Allow"}]
+    assert not any("wildcard" in w or "cannot be expressed: any parent" in w for w in r.warnings)

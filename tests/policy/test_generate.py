@@ -56,7 +56,7 @@ def test_the_generated_policy_denies_nothing_of_what_was_learned() -> None:
     profile = profile_of(recording(), WEB)
     policy = generate_policy(profile)
     report = dry_run(policy, JsonlSource(str(RECORDING)).events())
-    assert report.considered == 9 and report.decided == 7
+    assert report.considered == 9 and report.decided == 6  # the runtime's init is not decided
     assert report.findings == []
 
 
@@ -66,10 +66,10 @@ def test_what_it_generates_from_the_recording() -> None:
     assert policy.metadata.annotations == {GENERATED_ANNOTATION: f"profile {WEB} version 1"}
     assert policy.spec.workload == WEB and policy.spec.action == "block"
     assert [(r.name, r.path, r.parent, r.args, r.action) for r in policy.spec.process] == [
-        ("exec-usr-bin-bash", "/usr/bin/bash", "/usr/bin/runc", None, "allow"),
+        ("exec-usr-bin-bash", "/usr/bin/bash", None, None, "allow"),  # a runtime parent is unknown
         ("exec-usr-bin-cat", "/usr/bin/cat", "/usr/bin/bash", None, "allow"),
         ("exec-usr-bin-curl", "/usr/bin/curl", "/usr/bin/bash", None, "allow"),
-        ("exec-usr-bin-runc", "/usr/bin/runc", "/usr/bin/runc", None, "allow"),
+        ("exec-usr-bin-runc", "/usr/bin/runc", None, None, "allow"),
     ]
     assert [(r.name, r.path, r.access) for r in policy.spec.file] == [
         ("read-etc-shadow", "/etc/shadow", ["read"]),

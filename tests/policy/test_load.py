@@ -298,7 +298,14 @@ def _proc(name: str | None) -> st.SearchStrategy[ProcessRule]:
 
 def _file(name: str | None) -> st.SearchStrategy[FileRule]:
     access = st.lists(st.sampled_from(["read", "write", "exec"]), min_size=1, max_size=3, unique=True)
-    return st.builds(FileRule, name=st.just(name), path=_GLOB, access=access, action=_ACTION)
+    return st.builds(
+        FileRule,
+        name=st.just(name),
+        path=_GLOB,
+        except_=st.none() | st.lists(_GLOB, max_size=2),
+        access=access,
+        action=_ACTION,
+    )
 
 
 _PEER = st.one_of(

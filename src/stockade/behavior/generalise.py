@@ -1,12 +1,12 @@
 """Path patterns for a profile's file entries: generalised names, directory collapse, and the one
 list of credential files a generalisation never covers.
 
-**Pattern language** (profiles and WorkloadPolicy file rules alike): ``*`` matches any characters
-but ``/`` (within one path component); ``**`` as a whole component matches any number of
-components (``/a/**/b``: ``/a/b``, ``/a/x/b``, ...; a trailing ``/a/**``: everything below
-``/a``); ``**`` inside a component matches any characters, ``/`` included; every other character
-is itself. :func:`glob_match` is the matcher, :func:`intersects` tells whether two patterns
-have a path in common.
+**Pattern language**: the one glob dialect of profiles and WorkloadPolicy file rules alike,
+:mod:`stockade.behavior.pathglob` (``*`` within a path component, ``?``, ``[...]``, ``**`` across
+components); :func:`glob_match` is the matcher, :func:`intersects` tells whether two patterns
+have a path in common. Every entry of a profile's file section is such a glob: a path seen is
+stored escaped (:func:`escape`: ``/srv/a?b`` as ``/srv/a[?]b``), so a ``*``, ``?`` or ``[`` in a
+file's name never widens the entry, and :func:`literal` reads an exact entry back.
 
 **Generalised names** (:func:`generalise_path`): in each path component, generated parts become
 ``*``: whole numbers (``/proc/1234``, ``/dev/pts/3``), ``self`` and ``thread-self`` under
@@ -42,6 +42,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from stockade.behavior.pathglob import compiled, escape, glob_match, intersects, is_pattern, literal, regex
+
 __all__ = [
     "ANY_ARGS",
     "CREDENTIALS",
@@ -52,6 +54,7 @@ __all__ = [
     "arg_shape",
     "covers",
     "depth",
+    "escape",
     "exclusions",
     "exclusions_of",
     "generalise_name",
@@ -60,6 +63,7 @@ __all__ = [
     "intersects",
     "is_credential",
     "is_pattern",
+    "literal",
     "literal_dir",
     "may_generalise",
     "parent_dir",
@@ -139,142 +143,9 @@ class Thresholds:
     min_depth_tree: int = 2
 
 
-# -- the pattern language --------------------------------------------------------------------------
-
-_LIT, _NS, _ANY = 0, 1, 2  # labels of the automaton's edges: a character, any but "/", any
-_Token = tuple[str, str]  # (kind, text): ("c", char), ("*", ""), ("**", ""), ("**/", ""), ("/**", "")
-
-
-def is_pattern(path: str) -> bool:
-    """Whether `path` holds a wildcard (else it names one file)."""
-    return "*" in path
-
-
-def _tokens(pattern: str) -> list[_Token]:
-    out: list[_Token] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c != "*":
-            out.append(("c", c))
-            i += 1
-            continue
-        if pattern.startswith("**", i):
-            whole = (i == 0 or pattern[i - 1] == "/") and (i + 2 == n or pattern[i + 2] == "/")
-            if whole and i + 2 < n:
-                out.append(("**/", ""))  # zero or more components, then "/"
-                i += 3
-            elif whole and i > 0:
-                out.append(("/**", ""))  # the rest: one character or more
-                i += 2
-            else:
-                out.append(("**", ""))
-                i += 2
-            continue
-        out.append(("*", ""))
-        i += 1
-    return out
-
-
-_REGEX = {"*": "[^/]*", "**": ".*", "**/": "(?:.*/)?", "/**": ".+"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str]:
-    parts = [re.escape(t) if k == "c" else _REGEX[k] for k, t in _tokens(pattern)]
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """Whether `pattern` (module docstring) matches the whole of `path`."""
-    return _regex(pattern).fullmatch(path) is not None
-
-
-@dataclass(slots=True)
-class _Nfa:
-    """A pattern as an automaton: edges[state] = [(label, char, target)], eps[state] = [target]."""
-
-    edges: list[list[tuple[int, str, int]]]
-    eps: list[list[int]]
-
-    @property
-    def final(self) -> int:
-        return len(self.edges) - 1
-
-    def closure(self, states: Iterable[int]) -> frozenset[int]:
-        todo, seen = list(states), set(states)
-        while todo:
-            for t in self.eps[todo.pop()]:
-                if t not in seen:
-                    seen.add(t)
-                    todo.append(t)
-        return frozenset(seen)
-
-
-def _new_state(nfa: _Nfa) -> int:
-    nfa.edges.append([])
-    nfa.eps.append([])
-    return len(nfa.edges) - 1
-
-
-@functools.lru_cache(maxsize=1024)
-def _nfa(pattern: str) -> _Nfa:
-    nfa = _Nfa([], [])
-    s = _new_state(nfa)
-    for kind, ch in _tokens(pattern):
-        t = _new_state(nfa)
-        if kind == "c":
-            nfa.edges[s].append((_LIT, ch, t))
-        elif kind in ("*", "**"):
-            nfa.edges[s].append((_NS if kind == "*" else _ANY, "", s))
-            nfa.eps[s].append(t)
-        elif kind == "/**":
-            nfa.edges[s].append((_ANY, "", t))
-            nfa.edges[t].append((_ANY, "", t))
-        else:  # "**/": skip, or anything then "/"
-            mid = t
-            t = _new_state(nfa)
-            nfa.eps[s] += [t, mid]
-            nfa.edges[mid] += [(_ANY, "", mid), (_LIT, "/", t)]
-        s = t
-    return nfa
-
-
-def _compatible(la: int, ca: str, lb: int, cb: str) -> bool:
-    if la == _LIT and lb == _LIT:
-        return ca == cb
-    if la == _LIT:
-        return lb == _ANY or ca != "/"
-    if lb == _LIT:
-        return la == _ANY or cb != "/"
-    return True  # two classes share a character that is not "/"
-
-
-@functools.lru_cache(maxsize=8192)
-def intersects(a: str, b: str) -> bool:
-    """Whether some path matches both patterns `a` and `b` (product of their automata)."""
-    na, nb = _nfa(a), _nfa(b)
-    start = (na.closure([0]), nb.closure([0]))
-    todo, seen = [start], {start}
-    while todo:
-        sa, sb = todo.pop()
-        if na.final in sa and nb.final in sb:
-            return True
-        for p in sa:
-            for la, ca, pt in na.edges[p]:
-                for q in sb:
-                    for lb, cb, qt in nb.edges[q]:
-                        if _compatible(la, ca, lb, cb):
-                            nxt = (na.closure([pt]), nb.closure([qt]))
-                            if nxt not in seen:
-                                seen.add(nxt)
-                                todo.append(nxt)
-    return False
-
-
 # -- credentials ----------------------------------------------------------------------------------
 
-_CREDENTIAL_RE = re.compile("|".join(f"(?:{_regex(p).pattern})" for p in CREDENTIALS), re.DOTALL)
+_CREDENTIAL_RE = re.compile("|".join(f"(?:{regex(p)})" for p in CREDENTIALS), re.DOTALL)
 
 
 def is_credential(path: str) -> bool:
@@ -283,9 +154,15 @@ def is_credential(path: str) -> bool:
 
 
 def literal_dir(pattern: str) -> str:
-    """The directory above the first component holding a wildcard ("" for the root)."""
-    head = pattern.split("*", 1)[0]
-    return head.rsplit("/", 1)[0]
+    """The directory above the first component holding a wildcard ("" for the root), as a path
+    (its one-character sets read back: :func:`literal`)."""
+    out: list[str] = []
+    for comp in pattern.split("/")[:-1]:
+        lit = literal(comp)
+        if lit is None:
+            break
+        out.append(lit)
+    return "/".join(out)
 
 
 def parent_dir(path: str) -> str:
@@ -330,11 +207,14 @@ def covers(entries: Iterable[str], path: str) -> bool:
     cover `path`: an exact entry does; else a pattern does when no exclusion matches."""
     patterns: list[str] = []
     excluded = False
+    exact = escape(path)
     for e in entries:
-        if e == path:
+        if e == exact:
             return True
         if e.startswith(EXCLUDE):
             excluded = excluded or glob_match(e[1:], path)
+        elif literal(e) == path:
+            return True
         elif is_pattern(e):
             patterns.append(e)
     return not excluded and any(glob_match(p, path) for p in patterns)
@@ -369,7 +249,8 @@ def _random_token(tok: str) -> bool:
 
 
 def generalise_name(name: str) -> str:
-    """One path component with its generated parts replaced by ``*`` (module docstring)."""
+    """One path component with its generated parts replaced by ``*`` (module docstring); the
+    rest is kept as it is (:func:`generalise_path` gives it the component escaped)."""
     if not name or name in (".", ".."):
         return name
     if name.isdigit():
@@ -391,12 +272,14 @@ def generalise_name(name: str) -> str:
 
 
 def generalise_path(path: str) -> str:
-    """`path` with generated names replaced (:func:`generalise_name`; ``/proc/<pid>``,
-    ``/proc/self`` -> ``/proc/*``); a credential file is returned unchanged, and so is a path
-    whose generalisation could cover a system credential file (:func:`may_generalise`)."""
+    """The glob of `path` (escaped: :func:`escape`) with generated names replaced
+    (:func:`generalise_name`; ``/proc/<pid>``, ``/proc/self`` -> ``/proc/*``); a credential file
+    is the glob of itself alone, and so are a relative path and a path whose generalisation could
+    cover a system credential file (:func:`may_generalise`)."""
+    exact = escape(path)
     if is_credential(path) or not path.startswith("/"):
-        return path
-    parts = path.split("/")
+        return exact
+    parts = exact.split("/")
     out = [parts[0]]
     for i, name in enumerate(parts[1:], 1):
         if i == 2 and parts[1] == "proc" and name in _PROC_SELF:
@@ -404,7 +287,7 @@ def generalise_path(path: str) -> str:
         else:
             out.append(generalise_name(name))
     pattern = "/".join(out)
-    return pattern if pattern == path or may_generalise(pattern) else path
+    return pattern if pattern == exact or may_generalise(pattern) else exact
 
 
 #: a program's arguments generalised away entirely (too many shapes)
@@ -465,11 +348,12 @@ class PathIndex:
         if entry.startswith(EXCLUDE):
             self.exclude(entry[1:])
             return
-        if entry in self.entries or (not is_pattern(entry) and is_credential(entry)):
+        lit = literal(entry)
+        if entry in self.entries or (lit is not None and is_credential(lit)):
             return
         self.entries.add(entry)
-        if is_pattern(entry):
-            self._patterns.setdefault(literal_dir(entry), {})[entry] = _regex(entry)
+        if lit is None:
+            self._patterns.setdefault(literal_dir(entry), {})[entry] = compiled(entry)
         comps = _components(entry)
         if "**" not in comps[-1]:
             self._direct.setdefault(parent_dir(entry), set()).add(entry)
@@ -482,7 +366,7 @@ class PathIndex:
         if pattern not in self._excluded:
             self._excluded.add(pattern)
             self._excluded_rx = re.compile(
-                "|".join(f"(?:{_regex(p).pattern})" for p in sorted(self._excluded)), re.DOTALL
+                "|".join(f"(?:{regex(p)})" for p in sorted(self._excluded)), re.DOTALL
             )
 
     def rebuild(self, entries: Iterable[str]) -> None:

@@ -12,9 +12,10 @@ was new, in the words of :mod:`stockade.behavior.describe` (empty when nothing w
 * **Processes**: (executable, parent executable, argument shape) with generated argument values as
   ``*`` (:func:`~stockade.behavior.generalise.arg_shape`); more than ``args_variants`` shapes of
   one program under one parent become ``**`` (any arguments).
-* **Files**: (path or pattern, access), generalised by :mod:`stockade.behavior.generalise`
-  (generated names, directory collapse; credential files stay exact; patterns bring their
-  exclusions).
+* **Files**: (glob, access): a path as the glob of itself (:mod:`stockade.behavior.pathglob`:
+  ``/srv/a?b`` is ``/srv/a[?]b``) or a pattern, generalised by
+  :mod:`stockade.behavior.generalise` (generated names, directory collapse; credential files
+  stay exact; patterns bring their exclusions).
 * **Network**: (direction, peer, port, protocol). The peer is ``workload:ID`` when `peer_of`
   knows the address, else ``dns:NAME`` when `dns_of` names it, else ``cidr:IP/32`` (``/128``);
   more than ``cidr_after`` addresses of one /24 (/64) for the same direction, port and protocol
@@ -40,6 +41,7 @@ from stockade.behavior.generalise import (
     PathIndex,
     Thresholds,
     arg_shape,
+    escape,
     exclusions,
     generalise_path,
     is_credential,
@@ -257,12 +259,13 @@ class Learner:
     def _learn_file(self, path: str, access: FileAccess, t: int) -> _Learned:
         files = self.profile.files
         credential = is_credential(path)
-        entry = path if credential else generalise_path(path)
-        key = self._file_key(path, entry, access, credential)
+        exact = escape(path)  # entries are globs (generalise: a "*" in a name is itself)
+        entry = exact if credential else generalise_path(path)
+        key = self._file_key(path, exact, entry, access, credential)
         if key is None and len(files) - self._excluded >= self.max_entries:
             if not self._make_room_files():
                 return _NOTHING, self._overflow("files", describe.describe_file(entry, access))
-            key = self._file_key(path, entry, access, credential)
+            key = self._file_key(path, exact, entry, access, credential)
         if key is not None:
             return (self._first(files[key], t),), []
         files[(entry, access)] = Seen()
@@ -278,13 +281,13 @@ class Learner:
         return (self._first(files[(entry, access)], t),), [said]
 
     def _file_key(
-        self, path: str, entry: str, access: FileAccess, credential: bool
+        self, path: str, exact: str, entry: str, access: FileAccess, credential: bool
     ) -> tuple[str, FileAccess] | None:
-        """The entry that already holds `path`: itself, a pattern covering it (never for a
-        credential file), its generalisation."""
+        """The entry that already holds `path` (`exact`: its glob): itself, a pattern covering it
+        (never for a credential file), its generalisation."""
         files = self.profile.files
-        if (path, access) in files:
-            return (path, access)
+        if (exact, access) in files:
+            return (exact, access)
         if not credential:
             pattern = self._paths[access].covering(path)
             if pattern is not None:

@@ -97,8 +97,11 @@ class Profile:
     """What one workload (at one image digest) was seen to do.
 
     * ``processes``: (executable, parent executable or "", argument shape) -> Seen;
-    * ``files``: (path or pattern, access) -> Seen; patterns use ``*`` for one path component
-      part and ``**`` for any depth below a directory (the generalisations of ``learn``);
+    * ``files``: (path or pattern, access) -> Seen; both are globs of
+      :mod:`stockade.behavior.pathglob` (``*`` for one path component part, ``**`` for any depth
+      below a directory: the generalisations of ``learn``; a path's own ``*``, ``?`` and ``[``
+      escaped as one-character sets); an entry ``!PATTERN`` is an exclusion: no pattern entry of
+      its access covers what it matches (:func:`stockade.behavior.generalise.covers`);
     * ``network``: (direction, peer, port, protocol) -> Seen; peer is ``workload:ID``,
       ``cidr:A.B.C.D/N``, ``dns:NAME`` or ``""`` (any/unknown); port 0 = any; protocol
       ``tcp``/``udp``;

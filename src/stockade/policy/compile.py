@@ -21,7 +21,9 @@ What each rule matches:
 * process: ``path`` the executable (``proc.exepath``), ``parent`` the parent's executable,
   ``args`` an argument glob over ``proc.args``. A constraint on a value the event lacks (an unknown
   parent) does not match.
-* file: ``path`` with any of the rule's ``access`` (read, write, exec) the open asked for.
+* file: ``path`` with any of the rule's ``access`` (read, write, exec) the open asked for, unless
+  one of its ``except`` globs matches the path too (then the rule does not match: the next rule,
+  or ``spec.action``, decides).
 * network: ``egress`` the peer's address, port and protocol of a connect or send; ``ingress`` the
   client's address and the local port of an accept; ``listen`` the local port bound. An event
   whose protocol is unknown matches rules of either protocol. A ``workload`` or ``dns`` peer has no
@@ -40,7 +42,8 @@ Fanotify sees a path and whether the open is for exec, nothing else, so :meth:`d
   not (running it as ``ld.so /path/to/binary`` opens it without an exec).
 
 Hot path: exact paths are a dict lookup, the globs of one section and action one regular
-expression (:func:`stockade.policy.globs.combine`), verdicts are built once, and privileged
+expression (:func:`stockade.policy.globs.combine`; a rule's exceptions are a negative lookahead
+in its alternative, :func:`stockade.policy.globs.excepting`), verdicts are built once, and privileged
 operations are decided once per operation when compiled. A policy never changes once compiled, so
 each decision is remembered by what decides it (a path and access, an executable, or the whole
 operation when parents or arguments matter; at most :data:`MEMO_SIZE` of each, then started
@@ -59,7 +62,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from stockade.behavior.model import PRIVILEGED_OPS, FileAccess
 from stockade.behavior.ops import FileOp, NetOp, PrivOp, ProcessOp, operation_of
 from stockade.policy.decision import Action, FileKind, NetRule, NetRules, Verdict
-from stockade.policy.globs import combine, is_glob, path_glob_regex, text_glob_regex
+from stockade.policy.globs import combine, excepting, literal, path_glob_regex, path_match, text_glob_regex
 from stockade.policy.model import NetworkRule, Peer, ProcessRule, WorkloadPolicy
 
 __all__ = ["ACTION_ORDER", "MEMO_SIZE", "CompiledPolicy", "Network", "Resolver", "parse_ports", "strictest"]
@@ -101,22 +104,28 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+#: a rule's path as a _PathIndex reads it: (document order, glob, its exceptions, verdict)
+_Entry = tuple[int, str, tuple[str, ...], Verdict]
+
+
 class _PathIndex:
-    """The paths of rules of one action: exact ones in a dict, globs in one regex; :meth:`find`
-    names the first of them (in document order) that matches."""
+    """The paths of rules of one action: exact ones in a dict, globs in one regex (each leaving
+    out its rule's exceptions); :meth:`find` names the first of them (in document order) that
+    matches."""
 
     __slots__ = ("exact", "first_glob", "globs", "match")
 
-    def __init__(self, entries: Sequence[tuple[int, str, Verdict]]) -> None:
+    def __init__(self, entries: Sequence[_Entry]) -> None:
         self.exact: dict[str, tuple[int, Verdict]] = {}
         globs: list[tuple[int, Verdict]] = []
         regexes: list[str] = []
-        for order, pattern, verdict in entries:
-            if not is_glob(pattern):
-                self.exact.setdefault(pattern, (order, verdict))
-            else:
+        for order, pattern, exceptions, verdict in entries:
+            path = literal(pattern)
+            if path is None:
                 globs.append((order, verdict))
-                regexes.append(path_glob_regex(pattern))
+                regexes.append(excepting(pattern, exceptions))
+            elif not any(path_match(e, path) for e in exceptions):
+                self.exact.setdefault(path, (order, verdict))
         self.globs = globs
         self.first_glob = globs[0][0] if globs else 1 << 62
         self.match = combine(regexes).fullmatch if regexes else None
@@ -155,8 +164,9 @@ class _Constrained:
 
 
 def _fullmatch(pattern: str, regex: str) -> Callable[[str], Any]:
-    if not is_glob(pattern):
-        return lambda s: True if s == pattern else None
+    path = literal(pattern)
+    if path is not None:
+        return lambda s: True if s == path else None
     return combine([regex]).fullmatch
 
 
@@ -166,7 +176,9 @@ class _ProcessTier:
     __slots__ = ("constrained", "paths")
 
     def __init__(self, rules: Sequence[tuple[int, ProcessRule, Verdict]]) -> None:
-        self.paths = _PathIndex([(i, r.path, v) for i, r, v in rules if r.parent is None and r.args is None])
+        self.paths = _PathIndex(
+            [(i, r.path, (), v) for i, r, v in rules if r.parent is None and r.args is None]
+        )
         self.constrained = [
             _Constrained(
                 i,
@@ -322,9 +334,9 @@ class CompiledPolicy:
             if r.action == action
         ]
 
-    def _file_entries(self, action: Action, access: FileAccess | None) -> list[tuple[int, str, Verdict]]:
+    def _file_entries(self, action: Action, access: FileAccess | None) -> list[_Entry]:
         return [
-            (i, r.path, self._verdict(r.name, "file", i, action))
+            (i, r.path, tuple(r.except_ or ()), self._verdict(r.name, "file", i, action))
             for i, r in enumerate(self.policy.spec.file)
             if r.action == action and (access is None or access in r.access)
         ]
@@ -342,7 +354,7 @@ class CompiledPolicy:
         """Process rules of `action` by path; with `constrained`, those with a parent or args too."""
         return _PathIndex(
             [
-                (i, r.path, v)
+                (i, r.path, (), v)
                 for i, r, v in self._process_rules(action)
                 if constrained or (r.parent is None and r.args is None)
             ]

@@ -8,9 +8,14 @@ allow rules, under ``spec.action`` (block by default) for everything else:
   a too narrow rule is what breaks learned policies); Monitor sees them in the profile.
   Executables are exact paths (a ``*``, ``?`` or ``[`` in one is escaped, :func:`globs.escape`);
   one without an absolute path cannot be named by a rule and is left out (a dry run shows it).
-* files: one rule per path or pattern (the profile's generalisations are kept as they are: they
-  already use the policy's glob syntax) with the accesses seen, in the order read, write, exec. A
-  profile path that is no valid glob is taken as an exact path.
+* files: one rule per path or pattern (the profile's entries are kept as they are: profiles and
+  policies share one glob dialect, :mod:`stockade.behavior.pathglob`) with the accesses seen, in
+  the order read, write, exec. A profile entry that is no valid policy glob is taken as an exact
+  path. A pattern's ``except`` lists the profile's exclusions (its ``!`` entries of those accesses)
+  that could match a path of it (:func:`~stockade.behavior.generalise.exclusions_of`; a relative
+  ``**/*.key`` written ``/**/*.key``): a credential file a pattern would cover is allowed only when
+  it was seen itself (its own exact rule). A pattern with an exclusion no policy glob can write is
+  left out rather than allowed whole.
 * network: egress as one rule per peer (``cidr:``, ``workload:``, ``dns:`` as recorded; no peer:
   any) and protocol, with the ports seen (port 0, any, makes the rule for any port); ingress and
   listen by port: one rule per protocol with the ports seen, any peer.
@@ -31,9 +36,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Literal
 
+from stockade.behavior.generalise import EXCLUDE, exclusions_of
 from stockade.behavior.model import FileAccess, NetDirection, Profile
 from stockade.policy.decision import Action
-from stockade.policy.globs import check_path_glob, escape
+from stockade.policy.globs import check_path_glob, escape, literal
 from stockade.policy.model import (
     FileRule,
     Metadata,
@@ -102,17 +108,47 @@ def _process_rules(profile: Profile, names: _Names) -> list[ProcessRule]:
     return rules
 
 
+def _absolute(pattern: str) -> str:
+    """A profile's exclusion as a policy glob: a relative ``**/x`` is ``/**/x`` (the same on the
+    absolute paths a file rule sees)."""
+    return pattern if pattern.startswith("/") else "/" + pattern
+
+
+def _exceptions(pattern: str, excluded: Iterable[str]) -> list[str] | None:
+    """The policy globs of the exclusions that could match a path of `pattern` (none for an exact
+    path: it was seen itself); None when one cannot be written as a policy glob."""
+    if literal(pattern) is not None:
+        return []
+    out = [_absolute(x) for x in exclusions_of(pattern, sorted(set(excluded)))]
+    return None if any(check_path_glob(x) is not None for x in out) else out
+
+
 def _file_rules(profile: Profile, names: _Names) -> list[FileRule]:
     accesses: dict[str, set[FileAccess]] = defaultdict(set)
+    excluded: dict[FileAccess, list[str]] = defaultdict(list)
     for path, access in profile.files:
-        accesses[path].add(access)
+        if path.startswith(EXCLUDE):
+            excluded[access].append(path[len(EXCLUDE) :])
+        else:
+            accesses[path].add(access)
     rules = []
     for path in sorted(accesses):
-        pattern = path if check_path_glob(path) is None else _exact(path)
+        lit = literal(path)
+        pattern = path if check_path_glob(path) is None else _exact(path if lit is None else lit)
         if pattern is None:
             continue
         seen = [a for a in _ACCESS_ORDER if a in accesses[path]]
-        rules.append(FileRule(name=names(slug("-".join(seen) + "-" + path)), path=pattern, access=seen))
+        exceptions = _exceptions(pattern, (x for a in seen for x in excluded[a]))
+        if exceptions is None:
+            continue
+        rules.append(
+            FileRule(
+                name=names(slug("-".join(seen) + "-" + (path if lit is None else lit))),
+                path=pattern,
+                except_=exceptions or None,
+                access=seen,
+            )
+        )
     return rules
 
 

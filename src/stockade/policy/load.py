@@ -12,7 +12,8 @@ read, write, exec``) and whose ``details`` list all of them, in file order. Two 
 * the document's shape, by the pydantic models (unknown fields, missing ones, values of the wrong
   type or not among the choices), each error placed where its value is in the file;
 * what the models cannot say: rule names (unique in the policy, not ``default``, which names the
-  policy's own action), path globs (:mod:`stockade.policy.globs`), peers (exactly one of ``cidr``,
+  policy's own action), path globs (:mod:`stockade.policy.globs`; a file rule's ``except`` entries
+  too), peers (exactly one of ``cidr``,
   ``workload``, ``dns``; a valid network without host bits, a workload id, a host name; none on a
   ``listen`` rule), ports (1-65535 or a range ``LOW-HIGH``), a rule that can match nothing (an
   empty ``access`` or ``ports``), the workload id and syscall names (:mod:`stockade.policy.syscalls`).
@@ -182,7 +183,7 @@ def _choices(expected: str) -> str:
 
 def _unknown_field(name: str, loc: tuple[int | str, ...]) -> str:
     model = _model_at(loc[:-1])
-    known = sorted(model.model_fields) if model is not None else []
+    known = sorted(f.serialization_alias or n for n, f in model.model_fields.items()) if model else []
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown field {name!r}{hint}; known fields: {', '.join(known)}"
@@ -249,6 +250,13 @@ def _check_process(rule: YMap, path: str, pr: _Problems) -> None:
 def _check_file(rule: YMap, path: str, pr: _Problems) -> None:
     _check_glob(rule, "path", path, pr)
     _check_nonempty(rule, "access", path, "access", pr)
+    exceptions = rule.get("except")
+    if not isinstance(exceptions, YSeq):
+        return
+    where = _join(path, "except")
+    for i, v in enumerate(exceptions):
+        if isinstance(v, str) and (why := check_path_glob(v)) is not None:
+            pr.add(_mark(exceptions, i), _join(where, i), f"invalid glob {v!r}: {why}")
 
 
 def _port_problem(text: str) -> str | None:
@@ -525,7 +533,7 @@ class _FlowMap(dict[str, Any]):
 
 def rule_to_dict(rule: BaseModel) -> dict[str, Any]:
     """A rule as its canonical mapping: fields in model order, absent ones left out."""
-    d: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
+    d: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True, by_alias=True)
     return d
 
 

@@ -18,6 +18,7 @@
       file:
         - name: logs
           path: /var/log/app/**      # exact path or glob
+          except: [/var/log/app/keys/**]   # optional: globs of paths this rule does not match
           access: [read, write]      # read | write | exec (default: all three)
           action: allow
       network:
@@ -90,10 +91,15 @@ class ProcessRule(_Strict):
 
 
 class FileRule(_Strict):
-    """A file access rule."""
+    """A file access rule. ``except`` (``except_`` in Python, a keyword there) lists path globs:
+    a path that `path` matches and one of them matches too is not matched by this rule (other
+    rules, and ``spec.action``, decide it), whatever its ``action``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str | None = None
     path: str
+    except_: list[str] | None = Field(default=None, validation_alias="except", serialization_alias="except")
     access: list[FileAccess] = Field(default_factory=lambda: list(_ALL_ACCESS))
     action: Action = "allow"
 

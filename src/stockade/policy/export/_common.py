@@ -17,9 +17,11 @@ from typing import Any, Literal, TypeVar, get_args
 import yaml
 
 from stockade.behavior.model import PRIVILEGED_OPS
+from stockade.behavior.pathglob import SPECIAL
 from stockade.behavior.workload import HOST, OwnerKind
 from stockade.policy.decision import Action
 from stockade.policy.export.interface import ExportError
+from stockade.policy.globs import literal
 from stockade.policy.model import PolicySpec, WorkloadPolicy
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Target",
     "comment_header",
     "dump_yaml",
+    "exact",
     "has_glob",
     "named",
     "network_of",
@@ -39,7 +42,7 @@ __all__ = [
 
 _OWNER_KINDS = frozenset(get_args(OwnerKind))
 #: the characters that make a path a glob (Stockade's * and **; ? and [...] as fnmatch reads them)
-GLOB_CHARS = "*?["
+GLOB_CHARS = SPECIAL
 
 R = TypeVar("R")
 
@@ -76,8 +79,15 @@ def target_of(workload: str) -> Target:
 
 
 def has_glob(text: str) -> bool:
-    """Whether `text` holds a wildcard."""
-    return any(c in text for c in GLOB_CHARS)
+    """Whether `text` holds a wildcard (a glob that may match several texts; an escaped path such
+    as ``/usr/bin/[[]`` holds none: :func:`stockade.policy.globs.literal`)."""
+    return literal(text) is None
+
+
+def exact(text: str) -> str:
+    """The one path or name a glob without a wildcard matches (``/usr/bin/[[]``: ``/usr/bin/[``)."""
+    lit = literal(text)
+    return text if lit is None else lit
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +95,8 @@ class PathShape:
     """How a policy path reads: ``exact`` (`base` is the path), ``dir`` (``/d/*``: the entries of
     `base`), ``tree`` (``/d/**``: everything below `base`) or ``pattern`` (any other glob: `base`
     is the directory before its first wildcard, `recursive` whether it may match below that
-    directory's entries). `base` ends with ``/`` except for ``exact``; `depth` is the number of
-    components of the path."""
+    directory's entries). `base` ends with ``/`` except for ``exact``, and is a path (escaped
+    characters read back: :func:`exact`); `depth` is the number of components of the path."""
 
     kind: Literal["exact", "dir", "tree", "pattern"]
     base: str
@@ -100,8 +110,8 @@ def path_shape(path: str) -> PathShape:
     depth = len(comps) - 1
     first = next((i for i, c in enumerate(comps) if has_glob(c)), None)
     if first is None:
-        return PathShape("exact", path.rstrip("/") or "/", False, depth)
-    base = "/".join(comps[:first]) + "/"
+        return PathShape("exact", "/".join(exact(c) for c in comps) or "/", False, depth)
+    base = "/".join(exact(c) for c in comps[:first]) + "/"
     rest = comps[first:]
     if rest == ["**"]:
         return PathShape("tree", base, True, depth)

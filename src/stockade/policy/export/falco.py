@@ -16,9 +16,13 @@ audit), and when ``spec.action`` is not ``allow`` one rule alerts on what no all
 outbound|inbound connection in ...", "Unexpected listening port in ...", "Unexpected privileged
 operation in ..."). Every alert names the policy, the rule and the workload.
 
-Paths: an exact path is ``=`` / ``in``, ``/d/**`` is ``startswith /d/``, other globs are Falco's
-``glob`` (where ``*`` also crosses ``/``: a pattern without ``**`` also gets a test that the path
-has exactly as many components, so the match is exact). Processes match ``proc.exepath``
+Paths: an exact path is ``=`` / ``in``, ``/d/**`` is ``startswith /d/``, a path's tail at any
+depth (``/**/x``, ``/**/*.key``, ``/**/.ssh/**``) is ``endswith`` / ``contains``, other globs are
+Falco's ``glob`` (where ``*`` also crosses ``/``: a pattern without ``**`` also gets a test that
+the path has exactly as many components, so the match is exact; ``/a/**/b`` is ``/a/*b``, wider).
+A file rule's ``except`` globs are ``and not`` tests of the same field (an exception that
+matches none of the rule's paths is left out; an exact path one of them matches makes the rule
+match nothing). Processes match ``proc.exepath``
 (`parent` ``proc.pexepath``, `args` ``proc.args``); files ``fd.name`` with ``open_read`` /
 ``open_write`` (exec access is a process match); connections ``fd.sip``/``fd.snet``,
 ``fd.sip.name`` (DNS peers, as Falco resolves them) and ``fd.sport`` (``fd.cip``, ``fd.sport`` for
@@ -39,10 +43,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stockade.behavior.ops import PRIVILEGED_SYSCALLS
+from stockade.behavior.pathglob import intersects
 from stockade.policy.decision import Action
 from stockade.policy.export._common import (
     Target,
     dump_yaml,
+    exact,
     has_glob,
     named,
     network_of,
@@ -52,6 +58,7 @@ from stockade.policy.export._common import (
     target_of,
 )
 from stockade.policy.export.interface import ExportError, ExportResult
+from stockade.policy.globs import literal, path_match
 from stockade.policy.model import FileRule, NetworkRule, ProcessRule, WorkloadPolicy
 
 __all__ = ["FALCO_MACROS", "export"]
@@ -103,6 +110,24 @@ def _item(text: str) -> str:
     return text if _PLAIN.match(text) else q(text)
 
 
+def _tail_test(field: str, pattern: str) -> str | None:
+    """An exact test for a glob naming a path's tail at any depth, as the credential patterns do
+    (``/**/.netrc``, ``/**/*.key``, ``/**/.ssh/**``); None for another glob."""
+    rest = pattern.removeprefix("/**/")
+    if rest == pattern or not rest:
+        return None
+    lit = literal(rest)
+    if lit is not None:
+        return f"{field} endswith {q('/' + lit)}"
+    suffix = literal(rest[1:]) if rest.startswith("*") else None
+    if suffix and "/" not in suffix:
+        return f"{field} endswith {q(suffix)}"
+    tree = literal(rest[:-3]) if rest.endswith("/**") else None
+    if tree:
+        return f"{field} contains {q('/' + tree + '/')}"
+    return None
+
+
 def path_test(field: str, pattern: str) -> tuple[str, bool]:
     """A Falco test of `field` against a policy path or glob, and whether it is exact."""
     shape = path_shape(pattern)
@@ -110,7 +135,11 @@ def path_test(field: str, pattern: str) -> tuple[str, bool]:
         return f"{field} = {q(shape.base)}", True
     if shape.kind == "tree":
         return f"{field} startswith {q(shape.base)}", True
-    glob = re.sub(r"\*\*+", "*", pattern)
+    tail = _tail_test(field, pattern)
+    if tail is not None:
+        return tail, True
+    # a "**" component: none or more components, so "/a/**/b" is "/a/*b" (also "/a/xb": wider)
+    glob = re.sub(r"\*\*+", "*", re.sub(r"(?:/\*\*)+/", "/*", pattern))
     if "**" not in pattern:
         deeper = "/*" * (shape.depth + 1)
         return f"({field} glob {q(glob)} and not {field} glob {q(deeper)})", True
@@ -270,16 +299,50 @@ def _allowed_process(rule: ProcessRule, exacts: list[str], warn: Callable[[str],
         if _everything(rule.path):
             return ""
         if not has_glob(rule.path):
-            exacts.append(rule.path)
+            exacts.append(exact(rule.path))
             return None
     return _process_test(rule, warn)
 
 
-def _file_test(r: _Rules, rule: FileRule, access: str, warn: Callable[[str], None]) -> str:
-    """A block or audit file rule's test for one kind of access."""
+def _file_path(field: str, rule: FileRule, warn: Callable[[str], None]) -> str | None:
+    """A file rule's test of `field` (a path), its exceptions left out: "" for every path, None
+    for none (an exact path that one of its exceptions matches)."""
+    exceptions = rule.except_ or []
+    path = literal(rule.path)
+    if path is not None:
+        return None if any(path_match(e, path) for e in exceptions) else _path(field, rule.path, warn)
+    tests = [] if _everything(rule.path) else [_path(field, rule.path, warn)]
+    for e in exceptions:
+        if not intersects(rule.path, e):
+            continue  # it leaves out nothing of this rule
+        test, is_exact = path_test(field, e)
+        if not is_exact:
+            warn(f"except {e!r} matched with Falco's glob, where * also crosses /: the rule matches less")
+        tests.append(f"not {test}")
+    return tests[0] if len(tests) == 1 else "(" + " and ".join(tests) + ")" if tests else ""
+
+
+def _allowed_exec(rule: FileRule, exacts: list[str], warn: Callable[[str], None]) -> str | None:
+    """An allow file rule's test of executions (as :func:`_allowed_process`; None also when it
+    allows none)."""
+    path = literal(rule.path)
+    if path is None and rule.except_:
+        return _file_path("proc.exepath", rule, warn)
+    if path is not None and any(path_match(e, path) for e in rule.except_ or ()):
+        return None
+    return _allowed_process(ProcessRule(path=rule.path), exacts, warn)
+
+
+def _file_test(r: _Rules, rule: FileRule, access: str, warn: Callable[[str], None]) -> str | None:
+    """A block or audit file rule's test for one kind of access (None: it matches nothing)."""
     if access == "exec":
-        return f"({r.uses('spawned_process')} and {_process_test(ProcessRule(path=rule.path), warn)})"
-    return f"({r.uses('open_read' if access == 'read' else 'open_write')} and {_path('fd.name', rule.path, warn)})"
+        event, field = r.uses("spawned_process"), "proc.exepath"
+    else:
+        event, field = r.uses("open_read" if access == "read" else "open_write"), "fd.name"
+    test = _file_path(field, rule, warn)
+    if test is None:
+        return None
+    return f"({event} and {test})" if test else event
 
 
 def _processes(r: _Rules) -> None:
@@ -296,9 +359,7 @@ def _processes(r: _Rules) -> None:
             denied.append(r.explicit("process", "process", name, p.action, test))
     for name, f in named(spec.file, "file"):
         if "exec" in f.access and f.action == "allow":
-            allowed.append(
-                _allowed_process(ProcessRule(path=f.path), exacts, _warner(r, f"file rule {name}"))
-            )
+            allowed.append(_allowed_exec(f, exacts, _warner(r, f"file rule {name}")))
     tests = [a for a in allowed if a is not None]
     if exacts and r.wants_default(tests):
         r.items.append({"list": f"{r.p}_executables", "items": [_item(e) for e in dict.fromkeys(exacts)]})
@@ -313,19 +374,26 @@ def _files(r: _Rules) -> None:
     for name, f in named(spec.file, "file"):
         warn = _warner(r, f"file rule {name}")
         if f.action == "allow":
-            test = "" if _everything(f.path) else _path("fd.name", f.path, warn)
+            test = _file_path("fd.name", f, warn)
             for a in ("read", "write"):
-                if a in f.access:
+                if a in f.access and test is not None:
                     allowed[a].append(test)
             continue
-        tests = [_file_test(r, f, a, warn) for a in ("read", "write", "exec") if a in f.access]
+        tests = [t for a in ("read", "write", "exec") if a in f.access and (t := _file_test(r, f, a, warn))]
         denied.append(r.explicit("file", "file access", name, f.action, _any_of(tests)))
     r.default("file", "file read", "open_read", allowed["read"], denied, ("open_read",))
     r.default("file", "file write", "open_write", allowed["write"], denied, ("open_write",))
 
 
 def _warner(r: _Rules, where: str) -> Callable[[str], None]:
-    return lambda text: r.warnings.append(f"{where}: {text}")
+    """A function adding a warning about `where` (once: a rule may test a path for several kinds
+    of access)."""
+
+    def warn(text: str) -> None:
+        if f"{where}: {text}" not in r.warnings:
+            r.warnings.append(f"{where}: {text}")
+
+    return warn
 
 
 # -- network and privileged operations ------------------------------------------------------------

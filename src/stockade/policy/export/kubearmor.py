@@ -26,6 +26,12 @@ Rules map to matches: an exact path to ``matchPaths``, ``/dir/*`` to ``matchDire
 ``readOnly: true`` on an allow item; on a block or audit item ``readOnly: true`` blocks writes only
 (KubeArmor's meaning), so ``[write]`` maps to it; ``exec`` access is a process item. A process
 rule's `parent` is ``fromSource`` (an exact path only); its `args` cannot be expressed.
+KubeArmor has no exceptions: an allow rule's ``except`` glob becomes an item with
+``spec.action`` (``Block``, which wins over the rule's ``Allow`` in KubeArmor as it does in
+AppArmor), with a warning; when that item cannot be exact (a wildcard inside a component, as in
+``/**/*.key``) or would also deny what another allow rule allows, the exception is left out (the
+rule allows those paths in KubeArmor) and the warning says so. A block or audit rule's exceptions
+cannot be expressed: it blocks or audits them too (a warning).
 Network rules are protocols only (``matchProtocols``): peers, ports and directions are dropped
 (widened, with a warning); a block or audit rule towards a DNS name is a ``matchDNSQueries`` item.
 Privileged operations map to capabilities, always as ``Block``/``Audit`` items for the
@@ -41,11 +47,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stockade.behavior.model import FileAccess
+from stockade.behavior.pathglob import intersects
 from stockade.policy.decision import Action
 from stockade.policy.export._common import (
     Target,
     comment_header,
     dump_yaml,
+    exact,
     has_glob,
     named,
     path_shape,
@@ -129,7 +138,7 @@ class _Builder:
         if rule.parent and has_glob(rule.parent):
             self.warnings.append(f"{where}: parent pattern {rule.parent!r} cannot be expressed: any parent")
         elif rule.parent:
-            extra["fromSource"] = [{"path": rule.parent}]
+            extra["fromSource"] = [{"path": exact(rule.parent)}]
         if rule.args:
             self.warnings.append(
                 f"{where}: argument pattern {rule.args!r} cannot be expressed: any arguments"
@@ -145,18 +154,62 @@ class _Builder:
         if "exec" in access:
             self.path_item("process", where, rule.path, rule.action, {})
         rw = access - {"exec"}
-        if not rw:
-            return
-        extra: dict[str, Any] = {}
-        if rule.action == "allow" and rw == {"read"}:
-            extra["readOnly"] = True
-        elif rule.action == "allow" and rw == {"write"}:
+        if rw:
+            self.path_item("file", where, rule.path, rule.action, self.read_only(where, rule.action, rw))
+        self.exceptions(name, rule)
+
+    def read_only(self, where: str, action: Action, rw: set[FileAccess]) -> dict[str, Any]:
+        """``readOnly`` for a file item of reads or writes alone (module docstring)."""
+        if action == "allow" and rw == {"read"}:
+            return {"readOnly": True}
+        if action == "allow" and rw == {"write"}:
             self.warnings.append(f"{where}: write-only access cannot be expressed: reads allowed too")
-        elif rule.action != "allow" and rw == {"write"}:
-            extra["readOnly"] = True  # a Block/Audit item with readOnly denies writes and lets reads
-        elif rule.action != "allow" and rw == {"read"}:
-            self.warnings.append(f"{where}: {rule.action} of reads alone cannot be expressed: writes too")
-        self.path_item("file", where, rule.path, rule.action, extra)
+        elif action != "allow" and rw == {"write"}:
+            return {"readOnly": True}  # a Block/Audit item with readOnly denies writes and lets reads
+        elif action != "allow" and rw == {"read"}:
+            self.warnings.append(f"{where}: {action} of reads alone cannot be expressed: writes too")
+        return {}
+
+    def exceptions(self, name: str, rule: FileRule) -> None:
+        """A file rule's ``except`` globs (KubeArmor has none: module docstring)."""
+        where = f"file rule {name}"
+        for e in rule.except_ or ():
+            if not intersects(rule.path, e):
+                continue  # it leaves out nothing of the rule
+            head = f"{where}: except {e!r}"
+            if rule.action != "allow":
+                self.warnings.append(
+                    f"{head} cannot be expressed (KubeArmor has no exceptions): {rule.action}ed too"
+                )
+                continue
+            why = self.cannot_deny(rule, e)
+            if why is not None:
+                self.warnings.append(
+                    f"{head} cannot be expressed (KubeArmor has no exceptions; {why}): the rule allows it"
+                )
+                continue
+            action = _ACTION[self.spec.action]
+            self.warnings.append(f"{head}: KubeArmor has no exceptions: a {action} item for it")
+            if "exec" in rule.access:
+                self.path_item("process", where, e, self.spec.action, {})
+            if set(rule.access) - {"exec"}:
+                self.path_item("file", where, e, self.spec.action, {})
+
+    def cannot_deny(self, rule: FileRule, pattern: str) -> str | None:
+        """Why an item for exception `pattern` of `rule` would not deny exactly what it names, or
+        None: a wildcard inside a component, or a path another allow rule allows."""
+        if path_shape(pattern).kind == "pattern":
+            return "a wildcard inside a path component"
+        others: list[tuple[str, ProcessRule | FileRule]] = [
+            *named(self.spec.process, "process"),
+            *named(self.spec.file, "file"),
+        ]
+        for n, x in others:
+            if x is rule or x.action != "allow" or pattern in (getattr(x, "except_", None) or ()):
+                continue
+            if intersects(x.path, pattern):
+                return f"an item would also deny what rule {n} allows"
+        return None
 
     def network(self, name: str, rule: NetworkRule) -> None:
         """A network rule: its protocols (peers, ports and direction cannot be expressed)."""
