@@ -28,6 +28,14 @@ DOCUMENTED = {
     "/api/v1/ingest/k8s-audit",
     "/api/v1/ingest/events",
     "/api/v1/ingest/alerts",
+    "/api/v1/workloads",
+    "/api/v1/workloads/{workload_id}",
+    "/api/v1/profiles/{workload_id}",
+    "/api/v1/modes/{workload_id}",
+    "/api/v1/policies",
+    "/api/v1/policies/{workload_id}",
+    "/api/v1/policies/generate/{workload_id}",
+    "/api/v1/enforcement",
 }
 
 

@@ -135,7 +135,9 @@ def scene(stockade_up: Callable[..., Any], svc_images: dict[str, str], zt_networ
     )
     try:
         assert wait_until(lambda: _learned(s), timeout=60, step=1), (
-            s.profile(s.svc_id) if s.svc_id in s.workloads() else s.workloads()
+            {k: v for k, v in s.profile(s.svc_id).items() if k in ("processes", "files", "network")}
+            if s.svc_id in s.workloads()
+            else s.workloads()
         )
         yield s
     finally:

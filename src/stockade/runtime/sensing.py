@@ -336,7 +336,11 @@ class SensorRunner:
                 self.check_loss()
 
     def _one(self, raw: RawEvent) -> None:
+        # the kernel's learning flag (watched cgroups only) survives enrichment for zero trust
+        novel = raw.get("_novel")
         data = self._enrich(raw)
+        if novel is not None:
+            data["_novel"] = novel
         self.events += 1
         cid = data.get("container.full_id")
         if cid is not None:
@@ -422,6 +426,32 @@ class SensorRunner:
         self.interest = plan
         for b in self.backends.values():
             b.set_interest(plan)
+
+    # -- learning in the kernel (zero trust: stockade.runtime.zerotrust) ----------------------------
+    def _learners(self) -> list[Backend]:
+        return [b for b in list(self.backends.values()) if b.learns_in_kernel]
+
+    @property
+    def learns_in_kernel(self) -> bool:
+        """Whether a running backend deduplicates watched cgroups' operations in the kernel."""
+        return bool(self._learners())
+
+    def set_watched(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch these cgroups (cgroup2 id -> WATCH_* flags) in every backend that learns in the
+        kernel (the whole set: the others are no longer watched)."""
+        for b in self._learners():
+            b.set_watched(cgroup_ids)
+
+    def syscalls_used(self, cgroup_id: int) -> set[str]:
+        """The syscalls a watched cgroup made (WATCH_SYSCALLS), as the kernel recorded them."""
+        out: set[str] = set()
+        for b in self._learners():
+            out |= b.syscalls_used(cgroup_id)
+        return out
+
+    def learned_repeats(self, cgroup_id: int) -> int:
+        """A watched cgroup's repeats the kernel did not hand on as new."""
+        return sum(int(getattr(b, "learned_repeats", lambda _c: 0)(cgroup_id)) for b in self._learners())
 
     def refilter(self) -> None:
         """Derive the interest filter from the pipeline's rules again (they were reloaded), apply it."""

@@ -39,6 +39,18 @@ _RETENTION_EVERY_S = 600.0
 _ZT_REFRESH_S = 2.0
 
 
+def _learns_in_kernel(cfg: StockadeConfig) -> bool:
+    """Whether the sensor this configuration picks first learns in the kernel (eBPF)."""
+    from stockade.sensor.registry import BACKENDS
+
+    if cfg.sensor.backend not in ("auto", "ebpf"):
+        return False
+    try:
+        return bool(BACKENDS.load("ebpf").learns_in_kernel)
+    except StockadeError:
+        return False
+
+
 class NoZeroTrust(StockadeError):
     """A zero-trust request to an instance that runs none (no sensor here)."""
 
@@ -100,8 +112,13 @@ class Runtime:
                 if cfg.zero_trust.enabled:
                     self.zt = self._zero_trust()
                     self.pipeline.observer = self.zt.observe
-                    needed = None if needed is None else needed | OPERATION_SYSCALLS
+                    # a backend that learns in the kernel follows the operations' syscalls itself,
+                    # for the watched cgroups only; the others are asked for them
+                    if not _learns_in_kernel(cfg) and needed is not None:
+                        needed = needed | OPERATION_SYSCALLS
                 self.sensor = SensorRunner(cfg, self.pipeline, needed)
+                if self.zt is not None:
+                    self.zt.kernel = self.sensor
             except Exception:
                 self.store.close()
                 raise

@@ -27,11 +27,11 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from stockade.behavior.learn import Learner
-from stockade.behavior.model import Profile
+from stockade.behavior.model import Profile, Seen
 from stockade.behavior.ops import FileOp, NetOp, Operation, PrivOp, ProcessOp, is_runtime, operation_of
 from stockade.behavior.stability import confidence, is_stable, new_since_base, rebase, under_observed
 from stockade.behavior.workload import HOST, WorkloadRef, is_workload_id, workload_of_event
@@ -52,6 +52,7 @@ from stockade.runtime.enforcement import Enforcement
 from stockade.runtime.workloads import Tracked, WorkloadState, trimmed
 from stockade.sensor.containers.discover import RunningContainer, running_containers
 from stockade.sensor.containers.resolver import ContainerResolver
+from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
 from stockade.storage.behavior import BehaviorStore, ModeChange, PolicyRecord, WorkloadRecord, check_mode
 
 __all__ = ["MODES", "ModeRefused", "ZeroTrust"]
@@ -60,6 +61,27 @@ log = logging.getLogger("stockade.zerotrust")
 
 MODES: tuple[Mode, ...] = ("discover", "monitor", "protect")
 AlertSink = Callable[[list[Alert]], object]
+
+
+class KernelLearning(Protocol):
+    """The sensor's learning in the kernel (:class:`stockade.runtime.sensing.SensorRunner`)."""
+
+    @property
+    def learns_in_kernel(self) -> bool:
+        """Whether a backend deduplicates watched cgroups' operations in the kernel."""
+        ...
+
+    def set_watched(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch exactly these cgroups (cgroup id -> WATCH_* flags)."""
+        ...
+
+    def syscalls_used(self, cgroup_id: int) -> set[str]:
+        """The syscalls a watched cgroup made."""
+        ...
+
+    def learned_repeats(self, cgroup_id: int) -> int:
+        """A watched cgroup's repeats not handed on as new."""
+        ...
 
 
 class ModeRefused(StockadeError):
@@ -127,6 +149,11 @@ class ZeroTrust:
             Enforcement(self.zt.enforcement, self._on_denial) if enforce else None
         )
         self._last_save = 0.0
+        #: the sensor's learning in the kernel (set by the runtime once the sensor exists)
+        self.kernel: KernelLearning | None = None
+        self._watched: dict[int, int] = {}
+        #: per watched cgroup, the kernel's repeat count already added to its learner
+        self._repeats: dict[int, int] = {}
         #: enforcers' reports, raised as alerts by their own thread (module docstring)
         self._denials: queue.Queue[Denial | None] = queue.Queue(maxsize=65536)
         self._alerts = threading.Thread(target=self._alert_loop, name="stockade-zt-alerts", daemon=True)
@@ -179,6 +206,9 @@ class ZeroTrust:
     # -- the event path ----------------------------------------------------------------------------
     def observe(self, data: dict[str, Any]) -> list[Alert]:
         """One syscall event (after the engine): learn it, or check it against the policy."""
+        if data.get("_novel") is False:
+            # the kernel saw this operation of this container before: learned or checked then
+            return []
         if is_runtime(data):  # the runtime setting the container up (or entering it): not the workload
             return []
         cid = data.get("container.full_id") or data.get("container.id")
@@ -359,8 +389,42 @@ class ZeroTrust:
             self._forget_gone(running)
             for c in running.values():
                 self._track(c)
+            self._kernel_learning()
             self._promote()
             self._save()
+
+    def _kernel_learning(self) -> None:
+        """Watch every tracked container in the kernel (repeats deduplicated there; the syscall set
+        recorded while learning), and take what the kernel counted into the learners."""
+        k = self.kernel
+        if k is None or not k.learns_in_kernel:
+            return
+        want: dict[int, int] = {}
+        for st in self.workloads.values():
+            learning = st.mode == "discover"
+            learner = st.learner()
+            for tr in st.containers.values():
+                cg = tr.running.cgroup_id
+                want[cg] = WATCH_LEARN | (WATCH_SYSCALLS if learning else 0)
+                if learning and learner is not None:
+                    self._take_kernel_counts(st, learner, cg, k)
+        if want != self._watched:
+            k.set_watched(want)
+            self._watched = want
+            self._repeats = {cg: n for cg, n in self._repeats.items() if cg in want}
+
+    def _take_kernel_counts(self, st: WorkloadState, learner: Learner, cg: int, k: KernelLearning) -> None:
+        total = k.learned_repeats(cg)
+        added = total - self._repeats.get(cg, 0)
+        if added > 0:
+            learner.repeated(added)
+            self._repeats[cg] = total
+        now = self._now()
+        new = [n for n in k.syscalls_used(cg) if n not in learner.profile.syscalls]
+        for name in new:
+            learner.profile.syscalls.setdefault(name, Seen()).add(now)
+        if new:
+            st.dirty.add(learner.profile.image_digest)
 
     def _forget_gone(self, running: dict[str, RunningContainer]) -> None:
         for st in self.workloads.values():
