@@ -608,7 +608,9 @@ def test_a_container_under_a_watched_parent_is_learned_from_its_first_call(
     its own cgroup id; a host process in another cgroup is not learned; listed later, the container
     keeps what it learned; the parent unwatched, its next new open is dropped by the filters."""
     first = podman_container(("sleep", "300"))
-    parent_dir = os.path.dirname(need(cgroup2_dir(first.pid), "the container's cgroup2 directory is not visible"))
+    parent_dir = os.path.dirname(
+        need(cgroup2_dir(first.pid), "the container's cgroup2 directory is not visible")
+    )
     parent = os.stat(parent_dir).st_ino
     learner.backend.set_watched_parents({parent: WATCH_ALL})
     assert learner.backend.watched_parents == {parent: WATCH_ALL} and learner.backend.learning_only
@@ -632,7 +634,9 @@ def test_a_container_under_a_watched_parent_is_learned_from_its_first_call(
     host.run(f"for _ in range(200): os.close(os.open({str(f)!r}, os.O_RDONLY))")
     time.sleep(0.5)
     d = _delta(learner.counters(), before)
-    assert not [e for e in learner.events if e["_cgroup_id"] == host.id and ("_novel" in e or e.get("fd.name"))]
+    assert not [
+        e for e in learner.events if e["_cgroup_id"] == host.id and ("_novel" in e or e.get("fd.name"))
+    ]
     assert learner.backend.learned_repeats(host.id) == 0 and d["cause"]["no_interest"] >= 200
     # listed now (as the runtime does once it finds it): what it learned through the parent holds
     learner.backend.set_watched({cg: WATCH_ALL})

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 from stockade.sensor.containers.cgroup import cgroup2_hierarchy, parse_cgroup_path
 
-__all__ = ["CONTAINER_PARENTS", "RunningContainer", "cgroup2_mount", "cgroup_pids", "parent_dirs", "running_containers"]
+__all__ = [
+    "CONTAINER_PARENTS",
+    "RunningContainer",
+    "cgroup2_mount",
+    "cgroup_pids",
+    "parent_dirs",
+    "running_containers",
+]
 
 #: the cgroup2 directories (relative to the mount) runtimes make for their containers' cgroups:
 #: podman (cgroupfs; systemd: machine.slice), docker (cgroupfs), Kubernetes (cgroupfs and systemd

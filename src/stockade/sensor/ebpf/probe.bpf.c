@@ -1003,8 +1003,8 @@ GLOBAL __u32 learn_key(__u64 cgroup, __u64 hash, __u32 epoch, __u32 op_cls)
  * `inherited`, with its counters made (as user space makes a listed cgroup's); 1 if it was. */
 GLOBAL __u32 adopt(__u64 cgroup, __u32 flags, __u32 epoch)
 {
-	if (bpf_map_lookup_elem(&inherited, &cgroup))
-		return 0;
+	if (bpf_map_lookup_elem(&inherited, &cgroup) || bpf_map_lookup_elem(&watched, &cgroup))
+		return 0; /* made, or listed (user space made its counters) */
 	struct watch w = {.flags = flags, .epoch = epoch};
 	if (bpf_map_update_elem(&inherited, &cgroup, &w, BPF_NOEXIST))
 		return 0; /* another CPU did */
@@ -1142,8 +1142,7 @@ static __always_inline void mark_syscall(__u32 nr)
 	__u64 cgroup = bpf_get_current_cgroup_id();
 	struct sc_bits *b = bpf_map_lookup_elem(&sc_used, &cgroup);
 	if (!b) { /* under a parent watched for its syscalls (and not listed): its bitmap is made */
-		if (!parents_watched(WATCH_SYSCALLS) || bpf_map_lookup_elem(&watched, &cgroup) ||
-		    !parent_watch(cgroup, WATCH_SYSCALLS))
+		if (!parent_watch(cgroup, WATCH_SYSCALLS))
 			return;
 		b = bpf_map_lookup_elem(&sc_used, &cgroup);
 	}
