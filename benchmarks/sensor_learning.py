@@ -17,6 +17,9 @@ the pipeline and its SQLite store), in these settings, one after the other:
   interest filter drops every open in the kernel;
 * **on + other watched**: the same, while another cgroup is watched for learning (the kernel's
   learning switch is on: every open of every other process also looks its cgroup up);
+* **on + parent watched**: the same, while another cgroup is watched as a parent
+  (``set_watched_parents``: the cgroups below it are learned): every open of every other process
+  also looks its ancestors up (the workload's cgroup is a child of the root: one helper call);
 * **watched**: the workload's own cgroup watched (``set_watched({id: WATCH_LEARN |
   WATCH_SYSCALLS})``): each of its 100 files (and each file Python opens as it starts) reaches
   Python once, flagged ``_novel``; every repeat is dropped in the kernel and counted as
@@ -62,7 +65,9 @@ from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
 NAME = "sensor_learning"
 WATCH_ALL = WATCH_LEARN | WATCH_SYSCALLS
 #: the settings, in the order they run (the agent is rebuilt for "off")
-SETTINGS = ("on", "on + other watched", "watched", "off")
+SETTINGS = ("on", "on + other watched", "on + parent watched", "watched", "off")
+#: a setting's watches: (set_watched's, set_watched_parents')
+Watches = tuple[dict[int, int], dict[int, int]]
 LEGEND = (
     "sustained = highest rate without loss (>=: the generator's ceiling); deliv ev/s = events the agent "
     "decoded per second there (the whole machine's); agent cpu = its CPU seconds per second; us/offered = "
@@ -174,7 +179,7 @@ class _Counted:
     def __exit__(self, *exc: object) -> None:
         after = self.backend.learning_stats(count_seen=False)
         for k, v in after.items():
-            if k not in ("seen_capacity", "watched"):
+            if k not in ("seen_capacity", "watched", "watched_parents"):
                 self.st.learning[k] = self.st.learning.get(k, 0) + v - self.before.get(k, 0)
 
 
@@ -231,11 +236,16 @@ class Micro:
         }
 
 
+def _watch(agent: sensor_ebpf.AgentSensor, watches: Watches) -> None:
+    agent.backend.set_watched(watches[0])
+    agent.backend.set_watched_parents(watches[1])
+
+
 def _phase(
     agent: sensor_ebpf.AgentSensor,
     wd: CgroupWorkdir,
     settings: dict[str, Setting],
-    watches: dict[str, dict[int, int]],
+    watches: dict[str, Watches],
     args: argparse.Namespace,
     micro: Micro,
 ) -> None:
@@ -243,15 +253,15 @@ def _phase(
     and the tight loops, the settings taking turns round after round."""
     try:
         for name, watched in watches.items():
-            agent.backend.set_watched(watched)
+            _watch(agent, watched)
             _search(agent, wd, settings[name], args)
         for _ in range(args.rounds):
             for name, watched in watches.items():
-                agent.backend.set_watched(watched)
+                _watch(agent, watched)
                 _burst(agent, wd, settings[name], args.opens)
         for _ in range(args.micro_rounds):
             for name, watched in watches.items():
-                agent.backend.set_watched(watched)
+                _watch(agent, watched)
                 micro.run(name)
     finally:
         agent.close()
@@ -268,11 +278,16 @@ def measure(args: argparse.Namespace, load: Cgroup, other: Cgroup) -> dict[str, 
         runs += [sensor_ebpf.baseline(wd, "open", base_s) for _ in range(2)]
         for _ in range(args.micro_rounds):
             micro.run("no sensor")
-        watches = {"on": {}, "on + other watched": {other.id: WATCH_ALL}, "watched": {load.id: WATCH_ALL}}
+        watches: dict[str, Watches] = {
+            "on": ({}, {}),
+            "on + other watched": ({other.id: WATCH_ALL}, {}),
+            "on + parent watched": ({}, {other.id: WATCH_ALL}),
+            "watched": ({load.id: WATCH_ALL}, {}),
+        }
         agent = sensor_ebpf.AgentSensor(str(wd.root / "data-on"), True)
         _phase(agent, wd, settings, watches, args, micro)
         agent = sensor_ebpf.AgentSensor(str(wd.root / "data-off"), False)
-        _phase(agent, wd, settings, {"off": {}}, args, micro)
+        _phase(agent, wd, settings, {"off": ({}, {})}, args, micro)
         runs.append(sensor_ebpf.baseline(wd, "open", base_s))
     finally:
         wd.close()

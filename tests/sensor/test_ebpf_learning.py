@@ -251,7 +251,8 @@ class Learner:
     def _read(self) -> None:
         while not self._stop.is_set():
             for e in self.backend.poll(0.05):
-                if e.get("_cgroup_id") in self.cgroups:
+                # a cgroup watched through a parent is not known before its events say `_novel`
+                if e.get("_cgroup_id") in self.cgroups or "_novel" in e:
                     self.events.append(e)
 
     def of(
@@ -318,6 +319,7 @@ def cgroups(learner: Learner) -> Iterator[Callable[[str], Cgroup]]:
         yield make
     finally:
         learner.backend.set_watched({})
+        learner.backend.set_watched_parents({})
         for cg in made:
             cg.close()
 
@@ -593,3 +595,62 @@ def test_a_watched_container(learner: Learner, podman_container: Any) -> None:
     finally:
         learner.backend.set_watched({})
         learner.cgroups.discard(cg)
+
+
+@pytest.mark.root
+@pytest.mark.ebpf
+@pytest.mark.containers
+def test_a_container_under_a_watched_parent_is_learned_from_its_first_call(
+    learner: Learner, cgroups: Callable[[str], Cgroup], podman_container: Any, cores: str, tmp_path: Path
+) -> None:
+    """Only podman's parent directory watched: a container started after has its entrypoint's first
+    open delivered ``_novel`` (no rule reads /etc/hostname), its repeats dropped and counted under
+    its own cgroup id; a host process in another cgroup is not learned; listed later, the container
+    keeps what it learned; the parent unwatched, its next new open is dropped by the filters."""
+    first = podman_container(("sleep", "300"))
+    parent_dir = os.path.dirname(
+        need(cgroup2_dir(first.pid), "the container's cgroup2 directory is not visible")
+    )
+    parent = os.stat(parent_dir).st_ino
+    learner.backend.set_watched_parents({parent: WATCH_ALL})
+    assert learner.backend.watched_parents == {parent: WATCH_ALL} and learner.backend.learning_only
+    c = podman_container(("sh", "-c", "cat /etc/hostname; cat /etc/hostname; cat /etc/hostname; sleep 300"))
+    cg = need(cgroup2_id(c.pid), "the container's cgroup2 directory is not visible")
+    assert cg != parent and cg not in learner.backend.watched
+
+    def opened(name: str) -> list[dict[str, Any]]:
+        return [e for e in learner.of(cg, OPENS) if e.get("fd.name") == name]
+
+    learner.settle(lambda: bool(opened("/etc/hostname")) and learner.backend.learned_repeats(cg) >= 2)
+    assert [e["_novel"] for e in opened("/etc/hostname")] == [True], cores
+    assert learner.backend.learned_repeats(cg) >= 2  # the 2nd and 3rd cat's open, at least
+    assert learner.of(cg, ("execve",))[0]["_novel"] is True  # the entrypoint's exec
+    assert {"execve", "openat"} <= learner.backend.syscalls_used(cg)
+    # a host process in a cgroup of its own, not below the parent: the filters alone
+    host = cgroups("host")
+    f = tmp_path / "host.conf"
+    f.write_text("h")
+    before = learner.counters()
+    host.run(f"for _ in range(200): os.close(os.open({str(f)!r}, os.O_RDONLY))")
+    time.sleep(0.5)
+    d = _delta(learner.counters(), before)
+    assert not [
+        e for e in learner.events if e["_cgroup_id"] == host.id and ("_novel" in e or e.get("fd.name"))
+    ]
+    assert learner.backend.learned_repeats(host.id) == 0 and d["cause"]["no_interest"] >= 200
+    # listed now (as the runtime does once it finds it): what it learned through the parent holds
+    learner.backend.set_watched({cg: WATCH_ALL})
+    r = c.exec(["cat", "/etc/hostname"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    learner.settle(lambda: learner.backend.learned_repeats(cg) >= 3)
+    assert len(opened("/etc/hostname")) == 1 and learner.backend.learned_repeats(cg) >= 3
+    # the parent unwatched and the container unlisted, live: a new path is the filters' again
+    learner.backend.set_watched({})
+    learner.backend.set_watched_parents({})
+    assert learner.backend.watched_parents == {} and not learner.backend.learning_only
+    mark = len(learner.events)
+    r = c.exec(["sh", "-c", "cat /etc/stockade-never-there; true"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    time.sleep(1.0)
+    assert not [e for e in learner.events[mark:] if e["_cgroup_id"] == cg]  # nothing novel: none kept
+    assert learner.backend.learned_repeats(cg) == 0

@@ -269,6 +269,11 @@ class Backend(abc.ABC):
         backend that `learns_in_kernel`)."""
         del cgroup_ids
 
+    def set_watched_parents(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch the cgroups below these (cgroup2 id -> WATCH_* flags), each as if it were given to
+        :meth:`set_watched`, and only these (a backend that `learns_in_kernel`)."""
+        del cgroup_ids
+
     def syscalls_used(self, cgroup_id: int) -> set[str]:
         """The syscalls a cgroup watched with WATCH_SYSCALLS made so far (empty if not known)."""
         del cgroup_id

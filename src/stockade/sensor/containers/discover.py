@@ -7,6 +7,10 @@ container its own cgroup; on a hybrid (v1 + v2) node the cgroup2 hierarchy is mo
 container: its id, runtime, cgroup2 directory, cgroup id (the directory's inode number, what
 ``bpf_get_current_cgroup_id()`` returns for its processes) and pids. Nested cgroups a container
 makes for itself are folded into it.
+
+:func:`parent_dirs` gives the directories where the runtimes put their containers' cgroups (and
+nothing of the host's own services), to watch a container from its first call, before it is
+found (``EbpfBackend.set_watched_parents``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,29 @@ from dataclasses import dataclass
 
 from stockade.sensor.containers.cgroup import cgroup2_hierarchy, parse_cgroup_path
 
-__all__ = ["RunningContainer", "cgroup2_mount", "cgroup_pids", "running_containers"]
+__all__ = [
+    "CONTAINER_PARENTS",
+    "RunningContainer",
+    "cgroup2_mount",
+    "cgroup_pids",
+    "parent_dirs",
+    "running_containers",
+]
+
+#: the cgroup2 directories (relative to the mount) runtimes make for their containers' cgroups:
+#: podman (cgroupfs; systemd: machine.slice), docker (cgroupfs), Kubernetes (cgroupfs and systemd
+#: drivers, with the QoS classes below). Never the root, system.slice, user.slice, init.scope.
+CONTAINER_PARENTS = (
+    "libpod_parent",
+    "machine.slice",
+    "docker",
+    "kubepods",
+    "kubepods/burstable",
+    "kubepods/besteffort",
+    "kubepods.slice",
+    "kubepods.slice/kubepods-burstable.slice",
+    "kubepods.slice/kubepods-besteffort.slice",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +115,35 @@ def running_containers(root: str | None = None) -> list[RunningContainer]:
         except OSError:
             continue
     return found
+
+
+def _is_parent(rel: str) -> bool:
+    """A directory (relative to the mount) below one of :data:`CONTAINER_PARENTS` or one of them,
+    not a container's own."""
+    parts = [p for p in rel.split("/") if p]
+    if not parts or parts[0] not in {p.split("/")[0] for p in CONTAINER_PARENTS}:
+        return False
+    return parse_cgroup_path(rel) is None
+
+
+def parent_dirs(containers: list[RunningContainer], root: str | None = None) -> dict[str, int]:
+    """The cgroup2 directories holding container cgroups and nothing of the host's own services,
+    with their cgroup ids (inode numbers): those of :data:`CONTAINER_PARENTS` that exist under
+    `root` (default: the mount), and the directory of each container of `containers` below one of
+    them (a Kubernetes pod's, deeper than the parents' levels an eBPF watch looks at)."""
+    base = root or cgroup2_mount()
+    if base is None:
+        return {}
+    base = base.rstrip("/")
+    wanted = [os.path.join(base, p) for p in CONTAINER_PARENTS]
+    for c in containers:
+        up = os.path.dirname(c.cgroup_dir.rstrip("/"))
+        if up.startswith(base + "/") and _is_parent(up[len(base) :]):
+            wanted.append(up)
+    out: dict[str, int] = {}
+    for d in wanted:
+        try:
+            out[d] = os.stat(d).st_ino
+        except OSError:
+            continue
+    return out

@@ -197,6 +197,8 @@ class EbpfBackend(Backend):
         self._learning: KernelLearning | None = None
         #: what set_watched asked for (applied at start when asked before)
         self._watch: dict[int, int] = {}
+        #: what set_watched_parents asked for
+        self._parents: dict[int, int] = {}
         #: the syscalls followed for learning only, while some cgroup is watched for learning
         self._learn_only: frozenset[str] = frozenset()
         #: the interest filter's classes the specs have now
@@ -273,8 +275,8 @@ class EbpfBackend(Backend):
             obj.close()
             raise
         self._obj = obj
-        if self._watch:
-            self.set_watched(self._watch)
+        if self._watch or self._parents:
+            self._rewatch()
 
     def _loads(self, obj: lb.BpfObject, progs: dict[str, bool]) -> tuple[dict[str, bool], bool]:
         """The programs to load (those attached at start, and for learning the syscall programs,
@@ -379,17 +381,33 @@ class EbpfBackend(Backend):
         :meth:`syscalls_used` first). Before start, applied at start. A cgroup watched again (after
         it was not) sees each of its operations as new once more."""
         self._watch = {int(c): int(f) for c, f in cgroup_ids.items() if f}
+        self._rewatch()
+
+    def set_watched_parents(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch by ancestor, live (replacing the set): a process whose own cgroup is not given to
+        :meth:`set_watched` but one of whose ancestors (cgroup2 levels 1 to 6) is given here
+        (cgroup2 id -> WATCH_LEARN | WATCH_SYSCALLS) is watched with those flags, keyed by its own
+        cgroup id (its keys, :meth:`learned_repeats`, :meth:`syscalls_used`) as if it were listed:
+        a container started under a parent is learned from its first call, before it is known.
+        Parents: :func:`stockade.sensor.containers.discover.parent_dirs`. Before start, applied at
+        start. Any change drops the counters of the cgroups learned through a parent only."""
+        self._parents = {int(c): int(f) for c, f in cgroup_ids.items() if f}
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        """Apply :meth:`set_watched` and :meth:`set_watched_parents` to the kernel."""
         lrn, obj = self._learning, self._obj
         if lrn is None or obj is None:
             return
         before = lrn.learning
-        after = any(f & WATCH_LEARN for f in self._watch.values())
+        after = any(f & WATCH_LEARN for f in (*self._watch.values(), *self._parents.values()))
         if before and not after:  # off: no learn-only syscall first, then the maps
             self._learn_only = frozenset()
             self._write_specs(obj, self._path_classes)
-        if self._watch:  # the syscall programs run for a watched cgroup even if no rule needs them
+        if self._watch or self._parents:  # the syscall programs run for a watched cgroup
             self.attached += _attach(obj, {p: p not in self.attached for p in ("sys_enter", "sys_exit")})
         lrn.apply(self._watch)
+        lrn.apply_parents(self._parents)
         if after and not before:  # on: the maps first, then the learn-only syscalls
             self._learned = True
             self._learn_only = frozenset(LEARN_KEYS) - self._calls
@@ -399,6 +417,11 @@ class EbpfBackend(Backend):
     def watched(self) -> dict[int, int]:
         """The cgroups watched now (cgroup2 id -> flags)."""
         return dict(self._learning.watched) if self._learning is not None else {}
+
+    @property
+    def watched_parents(self) -> dict[int, int]:
+        """The parents watched now (cgroup2 id -> flags given to the cgroups below them)."""
+        return dict(self._learning.parents) if self._learning is not None else {}
 
     @property
     def learning_active(self) -> bool:

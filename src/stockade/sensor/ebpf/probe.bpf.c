@@ -33,6 +33,13 @@
  * sets a bit per syscall number each such cgroup makes in `sc_used` (in the sensor's own program:
  * a second program on the tracepoint would cost about 140 ns a syscall to every process here).
  *
+ * Watching by ancestor (`watch_parents`, user space's set_watched_parents): a task whose own
+ * cgroup is not in `watched` but one of whose ancestors (levels 1..PARENT_LEVELS) is in
+ * `watch_parents` is watched with that entry's flags and epoch, keyed by its own cgroup, as if it
+ * were listed: a container is learned from its first instruction, before user space knows it. Its
+ * first such call records it in `inherited` and makes its counters (`learn_repeats`, `sc_used`).
+ * Only while switch 7 says some parent is watched do the other tasks pay for the ancestors' lookup.
+ *
  * Record layout (little-endian): struct ev_hdr, then blobs {u16 tag, u16 len, data[len]} each
  * starting at a 4-byte aligned offset. Reserve failures are counted per CPU in `drops`.
  */
@@ -178,7 +185,8 @@ struct {
 } filtered SEC(".maps");
 
 /* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes), 5 some cgroup is
- * watched for learning, 6 some cgroup is watched for its syscalls */
+ * watched for learning, 6 some cgroup is watched for its syscalls, 7 the flags of the watched
+ * parents or'ed (0: none) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 8);
@@ -274,6 +282,8 @@ struct {
 #define LEARN_NEW 2
 #define SW_LEARNING 5
 #define SW_SYSCALLS 6 /* some cgroup is watched for its syscalls (sys_enter marks them) */
+#define SW_PARENTS 7  /* the flags of the watched parents, or'ed */
+#define PARENT_LEVELS 6 /* the ancestor levels looked at (1: the root's children) */
 /* learn_stats: 0 keys new, 1 repeats dropped, 2 repeats kept (a rule wants them), 3 calls without
  * a key (kept, flagged new) */
 #define LS_NEW 0
@@ -309,6 +319,23 @@ struct {
 	__type(value, struct watch);
 } watched SEC(".maps");
 
+/* the watched parents: cgroup id -> flags and epoch, given to the cgroups below them */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, struct watch);
+} watch_parents SEC(".maps");
+
+/* the cgroups watched through a parent so far (the parent's watch when first seen): their
+ * counters below were made by the program; user space keeps the epoch when it lists one */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct watch);
+} inherited SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -316,8 +343,10 @@ struct {
 	__type(value, __u32);
 } seen SEC(".maps");
 
+/* LRU (as learn_repeats): the entries the program makes for the cgroups of a watched parent go
+ * when they are the least recently used of a full map (containers gone) */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, struct sc_bits);
@@ -326,7 +355,7 @@ struct {
 /* per watched cgroup (created and deleted with its watch): its calls whose key was seen, dropped
  * or (a rule wanting them) delivered flagged HF_SEEN: the repeats a learner skips */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, __u64);
@@ -970,14 +999,61 @@ GLOBAL __u32 learn_key(__u64 cgroup, __u64 hash, __u32 epoch, __u32 op_cls)
 	return LEARN_SEEN;
 }
 
-/* The watch of the current task's cgroup for learning (NULL: not watched for it). */
+/* The first call of `cgroup` watched through a parent's watch (`flags`, `epoch`): recorded in
+ * `inherited`, with its counters made (as user space makes a listed cgroup's); 1 if it was. */
+GLOBAL __u32 adopt(__u64 cgroup, __u32 flags, __u32 epoch)
+{
+	if (bpf_map_lookup_elem(&inherited, &cgroup) || bpf_map_lookup_elem(&watched, &cgroup))
+		return 0; /* made, or listed (user space made its counters) */
+	struct watch w = {.flags = flags, .epoch = epoch};
+	if (bpf_map_update_elem(&inherited, &cgroup, &w, BPF_NOEXIST))
+		return 0; /* another CPU did */
+	__u64 zero = 0;
+	bpf_map_update_elem(&learn_repeats, &cgroup, &zero, BPF_NOEXIST);
+	if (flags & WATCH_SYSCALLS) {
+		struct sc_bits b = {};
+		bpf_map_update_elem(&sc_used, &cgroup, &b, BPF_NOEXIST);
+	}
+	return 1;
+}
+
+/* The watch (for `want`) the current task's cgroup, not listed itself, gets from its nearest-to-
+ * the-root watched ancestor; NULL: none (or no parent is watched for `want`: one array lookup). */
+static __always_inline int parents_watched(__u32 want)
+{
+	__u32 idx = SW_PARENTS;
+	__u32 *sw = bpf_map_lookup_elem(&switches, &idx);
+	return sw && (*sw & want);
+}
+
+static __always_inline struct watch *parent_watch(__u64 cgroup, __u32 want)
+{
+	if (!parents_watched(want))
+		return NULL;
+	for (int level = 1; level <= PARENT_LEVELS; level++) {
+		__u64 anc = bpf_get_current_ancestor_cgroup_id(level);
+		if (!anc || anc == cgroup)
+			return NULL; /* the task's own cgroup: no ancestor further down */
+		struct watch *w = bpf_map_lookup_elem(&watch_parents, &anc);
+		if (w && (w->flags & want)) {
+			adopt(cgroup, w->flags, w->epoch);
+			return w;
+		}
+	}
+	return NULL;
+}
+
+/* The watch of the current task's cgroup for learning (NULL: not watched for it): its own, else
+ * a watched ancestor's. */
 static __always_inline struct watch *learning_watch(__u64 *cgroup)
 {
 	if (!enabled(SW_LEARNING))
 		return NULL;
 	*cgroup = bpf_get_current_cgroup_id();
 	struct watch *w = bpf_map_lookup_elem(&watched, cgroup);
-	return w && (w->flags & WATCH_LEARN) ? w : NULL;
+	if (!w)
+		return parent_watch(*cgroup, WATCH_LEARN);
+	return w->flags & WATCH_LEARN ? w : NULL;
 }
 
 /* An open's access class in a learning key: O_ACCMODE, and 4 for __FMODE_EXEC */
@@ -1065,6 +1141,11 @@ static __always_inline void mark_syscall(__u32 nr)
 {
 	__u64 cgroup = bpf_get_current_cgroup_id();
 	struct sc_bits *b = bpf_map_lookup_elem(&sc_used, &cgroup);
+	if (!b) { /* under a parent watched for its syscalls (and not listed): its bitmap is made */
+		if (!parent_watch(cgroup, WATCH_SYSCALLS))
+			return;
+		b = bpf_map_lookup_elem(&sc_used, &cgroup);
+	}
 	if (!b || nr >= 512)
 		return;
 	__u64 bit = 1ULL << (nr & 63);
