@@ -209,6 +209,9 @@ def test_denials_hold_across_an_agent_restart(scene: Scene) -> None:
         return w.get("mode") == "protect" and bool((w.get("enforcement") or {}).get("files"))
 
     assert wait_until(enforced, timeout=30, step=0.5), scene.explain(scene.svc_id)
+    status = scene.up.cli("status")
+    assert status.returncode == 0 and "zero trust: " in status.stdout, status.stdout + status.stderr
+    assert "enforcement on this node: exec block, open block, connect block" in status.stdout, status.stdout
     got = scene.attack()
     assert got["sh"] == f"exec errno={EPERM}", f"{got}{scene.explain(scene.svc_id)}"
     assert got["shadow"] == f"read errno={EPERM}" and got["connect"] == f"connect errno={EPERM}", got

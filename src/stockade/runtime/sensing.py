@@ -442,6 +442,12 @@ class SensorRunner:
         for b in self._learners():
             b.set_watched(cgroup_ids)
 
+    def set_watched_parents(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch every cgroup below these (the directories that hold containers), from its first
+        call: a container is learned before anyone has seen it."""
+        for b in self._learners():
+            b.set_watched_parents(cgroup_ids)
+
     def syscalls_used(self, cgroup_id: int) -> set[str]:
         """The syscalls a watched cgroup made (WATCH_SYSCALLS), as the kernel recorded them."""
         out: set[str] = set()
@@ -593,13 +599,7 @@ def _every_event_consumed(pipeline: object) -> bool:
 def interest_plan(cfg: StockadeConfig, pipeline: object, targets: Mapping[str, Target]) -> InterestPlan:
     """With sensor.kernel_interest_filter: what the kernel may drop of `targets` because no active
     rule of the pipeline's engine cares about the path."""
-    if (
-        not cfg.sensor.kernel_interest_filter
-        or not targets
-        or _every_event_consumed(pipeline)
-        or getattr(pipeline, "observer", None) is not None
-    ):
-        # zero trust (the pipeline's observer) learns the paths no rule reads
+    if not cfg.sensor.kernel_interest_filter or not targets or _every_event_consumed(pipeline):
         return InterestPlan()
     engine: Any = getattr(pipeline, "engine", None)
     return plan_interest(engine.conditions("syscall"), targets)

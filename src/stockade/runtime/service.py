@@ -324,6 +324,8 @@ class Runtime:
             self.zt.start()
         if self.sensor is not None:
             self.sensor.start()
+            if self.zt is not None:
+                self.zt.refresh()  # the kernel's watches, now that the sensor's backends run
 
     def close(self) -> None:
         """Stop: remove the runtime file, stop the sensor, flush the pipeline, close sinks and store."""

@@ -50,7 +50,7 @@ from stockade.policy.model import WorkloadPolicy
 from stockade.runtime.deviations import denial_alert, deviation_alert
 from stockade.runtime.enforcement import Enforcement
 from stockade.runtime.workloads import Tracked, WorkloadState, trimmed
-from stockade.sensor.containers.discover import RunningContainer, running_containers
+from stockade.sensor.containers.discover import RunningContainer, parent_dirs, running_containers
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
 from stockade.storage.behavior import BehaviorStore, ModeChange, PolicyRecord, WorkloadRecord, check_mode
@@ -73,6 +73,10 @@ class KernelLearning(Protocol):
 
     def set_watched(self, cgroup_ids: Mapping[int, int]) -> None:
         """Watch exactly these cgroups (cgroup id -> WATCH_* flags)."""
+        ...
+
+    def set_watched_parents(self, cgroup_ids: Mapping[int, int]) -> None:
+        """Watch every cgroup below these, from its first call."""
         ...
 
     def syscalls_used(self, cgroup_id: int) -> set[str]:
@@ -130,6 +134,7 @@ class ZeroTrust:
         resolver: ContainerResolver | None = None,
         enforce: bool = True,
         discover: Callable[[], list[RunningContainer]] = running_containers,
+        cgroup_root: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.zt = cfg.zero_trust
@@ -138,6 +143,8 @@ class ZeroTrust:
         self.clock = clock
         self.resolver = resolver or ContainerResolver()
         self._discover = discover
+        #: the cgroup2 hierarchy (None: its mount)
+        self._cgroup_root = cgroup_root
         self._lock = threading.RLock()
         self.workloads: dict[str, WorkloadState] = {}
         #: container full id -> its workload (events find theirs in one lookup)
@@ -152,6 +159,7 @@ class ZeroTrust:
         #: the sensor's learning in the kernel (set by the runtime once the sensor exists)
         self.kernel: KernelLearning | None = None
         self._watched: dict[int, int] = {}
+        self._parents: dict[int, int] = {}
         #: per watched cgroup, the kernel's repeat count already added to its learner
         self._repeats: dict[int, int] = {}
         #: enforcers' reports, raised as alerts by their own thread (module docstring)
@@ -384,14 +392,27 @@ class ZeroTrust:
     # -- housekeeping ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Find containers, apply enforcement, promote stable profiles, save (module docstring)."""
-        running = {c.full_id: c for c in self._discover()}
+        found = self._discover()
+        running = {c.full_id: c for c in found}
         with self._lock:
+            self._watch_parents(found)
             self._forget_gone(running)
             for c in running.values():
                 self._track(c)
             self._kernel_learning()
             self._promote()
             self._save()
+
+    def _watch_parents(self, running: list[RunningContainer]) -> None:
+        """Watch, in the kernel, every cgroup below the directories that hold containers: a new
+        container is learned from its first call, before the next refresh finds it."""
+        k = self.kernel
+        if k is None or not k.learns_in_kernel:
+            return
+        want = {cg: WATCH_LEARN | WATCH_SYSCALLS for cg in parent_dirs(running, self._cgroup_root).values()}
+        if want != self._parents:
+            k.set_watched_parents(want)
+            self._parents = want
 
     def _kernel_learning(self) -> None:
         """Watch every tracked container in the kernel (repeats deduplicated there; the syscall set
