@@ -12,11 +12,17 @@ from stockade.behavior.workload import workload_of_event
 from stockade.policy.dryrun import dry_run
 from stockade.policy.generate import GENERATED_ANNOTATION, generate_policy, slug
 from stockade.policy.load import dump_policy, parse_policy
-from stockade.policy.model import Peer
+from stockade.policy.model import FileRule, Peer, WorkloadPolicy
 from stockade.sources.jsonl import JsonlSource
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "recordings" / "shell_in_container.jsonl"
 WEB = "k8s/shop/deployment/web"
+
+
+def learned(policy: WorkloadPolicy) -> list[FileRule]:
+    """The file rules generated from what was learned (not those every container policy gets for
+    the runtime's own reads: generate.RUNTIME_READS)."""
+    return [r for r in policy.spec.file if not (r.name or "").startswith("runtime-read-")]
 
 
 def _see(section: dict[Any, Seen], key: Any, t: int) -> None:
@@ -71,7 +77,7 @@ def test_what_it_generates_from_the_recording() -> None:
         ("exec-usr-bin-curl", "/usr/bin/curl", "/usr/bin/bash", None, "allow"),
         ("exec-usr-bin-runc", "/usr/bin/runc", None, None, "allow"),
     ]
-    assert [(r.name, r.path, r.access) for r in policy.spec.file] == [
+    assert [(r.name, r.path, r.access) for r in learned(policy)] == [
         ("read-etc-shadow", "/etc/shadow", ["read"]),
         ("write-tmp-x-sh", "/tmp/x.sh", ["write"]),
     ]
@@ -124,7 +130,7 @@ def test_parents_ports_and_patterns() -> None:
         ("/usr/bin/[[]", "/bin/sh"),
         ("/usr/sbin/nginx", None),
     ]
-    assert [(r.name, r.path, r.access) for r in policy.spec.file] == [
+    assert [(r.name, r.path, r.access) for r in learned(policy)] == [
         ("read-proc-status", "/proc/*/status", ["read"]),
         ("read-srv-data", "/srv/data/**", ["read"]),
         ("read-write-var-log-nginx", "/var/log/nginx/*", ["read", "write"]),
@@ -156,7 +162,7 @@ def test_rule_names_are_unique() -> None:
     for path in ("/a-b", "/a/b", "/a_b"):
         p.files[(path, "read")] = Seen(1, 1, 1)
     policy = generate_policy(p)
-    assert [r.name for r in policy.spec.file] == ["read-a-b", "read-a-b-2", "read-a-b-3"]
+    assert [r.name for r in learned(policy)] == ["read-a-b", "read-a-b-2", "read-a-b-3"]
     assert policy.spec.syscalls is None  # nothing recorded: not restricted
 
 

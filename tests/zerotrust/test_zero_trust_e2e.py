@@ -168,6 +168,11 @@ def test_protect_denies_and_monitor_alerts(scene: Scene) -> None:
     assert got["connect"] == f"connect errno={EPERM}", got
     ok = scene.normal()
     assert ok == {"index": "hello from stk-svc", "report": "exec ran status=0"}, ok
+    # an exec into the protected container (a health probe) runs what the policy allows, only that
+    probe = _run(["podman", "exec", scene.svc["Name"], "/usr/bin/stk-report", "-c", "true"])
+    assert probe.returncode == 0 and probe.stdout.strip() == "report", probe.stdout + probe.stderr
+    shell = _run(["podman", "exec", scene.svc["Name"], "/bin/sh", "-c", "id"])
+    assert shell.returncode != 0 and "uid=" not in shell.stdout, shell.stdout
     assert wait_until(lambda: len(_denials(scene.up, scene.svc_id, since)) >= 4, timeout=20, step=0.5)
     denials = _denials(scene.up, scene.svc_id, since)
     targets = {

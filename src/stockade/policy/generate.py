@@ -21,6 +21,11 @@ allow rules, under ``spec.action`` (block by default) for everything else:
   listen by port: one rule per protocol with the ports seen, any peer.
 * privileged operations: one rule per operation seen.
 * syscalls: the x86-64 system calls seen, sorted; None (not restricted) when the profile has none.
+* what the container runtime itself reads in the container to run a command there (``runc init``
+  reads ``/etc/passwd`` and ``/etc/group`` before every ``podman exec`` / ``kubectl exec``, health
+  probes included): allowed for read in every container workload's policy, learned or not (the
+  runtime's own operations are not learned: :func:`stockade.behavior.ops.is_runtime`), so that an
+  exec into a protected container keeps working.
 
 Rule names come from what the rule allows (``exec-usr-sbin-httpd``, ``read-etc-nginx-nginx-conf``,
 ``egress-tcp-cidr-10-0-0-0-8``, ``listen-tcp``, ``privileged-setuid``), made unique by a
@@ -207,6 +212,21 @@ def _network_rules(profile: Profile, names: _Names) -> list[NetworkRule]:
     return rules
 
 
+#: files the container runtime reads in a container to run a command there (module docstring)
+RUNTIME_READS = ("/etc/passwd", "/etc/group")
+
+
+def _runtime_reads(profile: Profile, names: _Names) -> list[FileRule]:
+    if not profile.workload.startswith(("container/", "k8s/")):
+        return []
+    seen = {path for path, access in profile.files if access == "read"}
+    return [
+        FileRule(name=names(f"runtime-read-{slug(path)}"), path=path, access=["read"])
+        for path in RUNTIME_READS
+        if path not in seen
+    ]
+
+
 def generate_policy(profile: Profile, *, name: str | None = None, action: Action = "block") -> WorkloadPolicy:
     """The policy that allows what `profile` saw (module docstring); `action` for the rest."""
     names = _Names()
@@ -222,7 +242,7 @@ def generate_policy(profile: Profile, *, name: str | None = None, action: Action
             workload=profile.workload,
             action=action,
             process=_process_rules(profile, names),
-            file=_file_rules(profile, names),
+            file=_file_rules(profile, names) + _runtime_reads(profile, names),
             network=_network_rules(profile, names),
             privileged=[
                 PrivilegedRule(name=names(f"privileged-{op}"), operation=op)
