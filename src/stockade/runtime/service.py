@@ -303,8 +303,9 @@ class Runtime:
                 last_refresh = now
                 try:
                     self.zt.refresh()
-                except StockadeError as e:
-                    self.pipeline.stats.error(f"zero trust: {e}")
+                except Exception as e:  # housekeeping goes on (windows, batches, retention): reported
+                    self.pipeline.stats.error(f"zero trust: {type(e).__name__}: {e}")
+                    log.warning("zero trust refresh failed: %s: %s", type(e).__name__, e)
             if now - last_retention >= _RETENTION_EVERY_S:
                 last_retention = now
                 try:

@@ -220,6 +220,8 @@ class ZeroTrust:
         if is_runtime(data):  # the runtime setting the container up (or entering it): not the workload
             return []
         cid = data.get("container.full_id") or data.get("container.id")
+        if cid == HOST and not self.zt.learn_host:
+            return []
         st = self._by_container.get(cid) if isinstance(cid, str) else None
         if st is None:
             st = self._admit(data)
@@ -252,11 +254,16 @@ class ZeroTrust:
             return st
 
     def _learn(self, st: WorkloadState, data: dict[str, Any]) -> None:
+        # under the lock: the housekeeping thread saves and extends the same profiles (with the
+        # kernel deduplicating, this runs once per new operation, not per event)
+        with self._lock:
+            self._learn_locked(st, data)
+
+    def _learn_locked(self, st: WorkloadState, data: dict[str, Any]) -> None:
         digest = data.get("container.image.digest") or st.digest
         learner = st.learners.get(digest) if isinstance(digest, str) else None
         if learner is None:
-            with self._lock:
-                learner = self._learner_for(st, str(digest or ""))
+            learner = self._learner_for(st, str(digest or ""))
         new = learner.observe(data)
         self.stats["learned_events"] += 1
         if new:
