@@ -271,7 +271,7 @@ class ZeroTrust:
             st.last_seen_ns = now
             st.dirty.add(learner.profile.image_digest)
             if learner.profile.version > 1:
-                st.new_by_digest.setdefault(learner.profile.image_digest, []).extend(new)
+                _note_new(st, learner.profile.image_digest, new)
             self._remember(st, data)
 
     def _remember(self, st: WorkloadState, data: dict[str, Any]) -> None:
@@ -297,7 +297,7 @@ class ZeroTrust:
         learner = st.learner()
         if learner is not None and learner.profile.version > 1:
             # what a new image version does beyond its base: reported for that version
-            st.new_by_digest.setdefault(st.digest, []).append(f"{operation} {target}")
+            _note_new(st, st.digest, [f"{operation} {target}"])
         self.stats["deviations"] += 1
         t = data.get("evt.time")
         return [
@@ -789,6 +789,19 @@ class ZeroTrust:
                 "counters": dict(self.stats),
                 "enforcement": self.enforcement.status() if self.enforcement is not None else None,
             }
+
+
+#: what a new image version did beyond its base, kept per digest (the first ones: a report, not a log)
+MAX_NEW_PER_DIGEST = 200
+
+
+def _note_new(st: WorkloadState, digest: str, items: list[str]) -> None:
+    noted = st.new_by_digest.setdefault(digest, [])
+    for item in items:
+        if len(noted) >= MAX_NEW_PER_DIGEST:
+            return
+        if item not in noted:
+            noted.append(item)
 
 
 def _repo_of(st: WorkloadState) -> str | None:
