@@ -9,6 +9,7 @@ every core busy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -25,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from helpers import free_port, need, need_file
+from helpers import busy_cores, free_port, need, need_file
 from stockade.behavior.ops import PRIVILEGED_SYSCALLS
 from stockade.engine import Engine
 from stockade.rules.interest import plan_interest
@@ -327,17 +328,8 @@ def cgroups(learner: Learner) -> Iterator[Callable[[str], Cgroup]]:
 @pytest.fixture(params=["quiet", "busy"])
 def cores(request: pytest.FixtureRequest) -> Iterator[str]:
     """The test runs once with the machine as it is, once with a busy loop on every core."""
-    hogs = []
-    if request.param == "busy":
-        hogs = [
-            subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)
-        ]
-    try:
+    with busy_cores() if request.param == "busy" else contextlib.nullcontext():
         yield request.param
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
 
 
 def _names(evs: list[dict[str, Any]]) -> Counter[str]:

@@ -23,8 +23,6 @@ last command is a child of the shell (busybox's shell would exec a sole last com
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from helpers import busy_cores
 from stockade.model.alert import Alert
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
@@ -52,15 +51,10 @@ NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
 
 
 @pytest.fixture(scope="module", autouse=True)
-def busy_cores() -> Iterator[None]:
+def busy() -> Iterator[None]:
     """One busy loop per core (at the sensor's own priority) for the whole module."""
-    hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
-    try:
+    with busy_cores():
         yield
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
 
 
 @dataclass(frozen=True)

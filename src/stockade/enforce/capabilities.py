@@ -40,9 +40,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from stockade.enforce.fanotify_perm import FAN_CLASS_CONTENT, FAN_DENY, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM
 from stockade.enforce.interface import Support
 from stockade.sensor.containers.discover import cgroup2_mount
 from stockade.sensor.ebpf import libbpf as lb
+from stockade.sensor.fanotify import FAN_CLOEXEC, FAN_MARK_ADD, FAN_MARK_FILESYSTEM, FAN_NONBLOCK
 
 __all__ = ["OPS", "Mechanism", "NodeCapabilities", "OpSupport", "Operation", "probe"]
 
@@ -187,10 +189,6 @@ def _errname(rc: int) -> str:
 
 # -- the mechanisms ----------------------------------------------------------------------------
 
-FAN_CLOEXEC, FAN_NONBLOCK, FAN_CLASS_CONTENT = 0x1, 0x2, 0x4
-FAN_MARK_ADD, FAN_MARK_FILESYSTEM = 0x1, 0x100
-FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM = 0x10000, 0x40000
-FAN_DENY = 0x2
 _FAN_META = struct.Struct("=IBBHQii")
 
 
