@@ -153,11 +153,13 @@ class Enforcement:
         }
 
     def close(self) -> None:
-        """Stop the enforcers; pinned network programs stay when configured to fail closed."""
+        """Stop the enforcers; the network programs of protected containers stay pinned when
+        configured to fail closed."""
         if self._files is not None:
             self._files.stop()
         if self._net is not None:
-            self._net.stop(keep=self.cfg.network_fail_closed)
+            # programs stay pinned for the containers they protect; with none, nothing is left behind
+            self._net.stop(keep=self.cfg.network_fail_closed and bool(self._net.protected()))
 
 
 def _stats(enforcer: Any) -> dict[str, Any] | None:
