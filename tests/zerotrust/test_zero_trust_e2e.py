@@ -197,6 +197,14 @@ def test_protect_denies_and_monitor_alerts(scene: Scene) -> None:
     assert wait_until(lambda: len(_denials(scene.up, scene.svc_id, since)) >= 3, timeout=20, step=0.5)
     seen = _denials(scene.up, scene.svc_id, since)
     assert all(a["rule"] == "Workload policy deviation" for a in seen), seen
+    # what Monitor saw would now be denied: Protect is refused, saying why, until forced
+    refused = scene.up.cli("mode", "set", scene.svc_id, "protect")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "recent operations would be denied" in refused.stderr and "/etc/shadow" in refused.stderr, (
+        refused.stderr
+    )
+    assert "http://" not in refused.stderr and "Traceback" not in refused.stderr
+    assert scene.workloads()[scene.svc_id]["mode"] == "monitor"
 
 
 def test_denials_hold_across_an_agent_restart(scene: Scene) -> None:

@@ -143,7 +143,7 @@ def problem_detail(resp: httpx.Response) -> str:
 
 def check(resp: httpx.Response) -> Any:
     """The JSON body of a successful answer; a problem answer becomes a StockadeError with its detail
-    (NotFoundError for a 404, UsageError for a 422, exit codes 3 and 2)."""
+    (NotFoundError for a 404, UsageError for a 422, exit codes 3 and 2; a 409's reason as it is)."""
     if resp.status_code < 400:
         return resp.json()
     detail = problem_detail(resp)
@@ -153,4 +153,6 @@ def check(resp: httpx.Response) -> Any:
         raise NotFoundError(detail)
     if resp.status_code == 422:
         raise UsageError(detail)
+    if resp.status_code == 409:  # refused as things stand (a mode change the dry run stops): the reason
+        raise StockadeError(detail)
     raise StockadeError(f"{resp.url} answered {resp.status_code}: {detail}")

@@ -14,8 +14,10 @@ unavailable makes that kind "audit" (seen by the sensor, not denied), never sile
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +161,11 @@ class Enforcement:
             self._files.stop()
         if self._net is not None:
             # programs stay pinned for the containers they protect; with none, nothing is left behind
-            self._net.stop(keep=self.cfg.network_fail_closed and bool(self._net.protected()))
+            keep = self.cfg.network_fail_closed and bool(self._net.protected())
+            self._net.stop(keep=keep)
+            if not keep:
+                with contextlib.suppress(OSError):  # ours, and empty: nothing was left pinned
+                    os.rmdir(self.cfg.pin_dir)
 
 
 def _stats(enforcer: Any) -> dict[str, Any] | None:
