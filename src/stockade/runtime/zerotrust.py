@@ -42,7 +42,6 @@ from stockade.model.alert import Alert
 from stockade.model.clock import SYSTEM, Clock
 from stockade.model.timeutil import format_time_ns
 from stockade.policy.compile import CompiledPolicy
-from stockade.policy.decision import Verdict
 from stockade.policy.dryrun import describe_operation, dry_run
 from stockade.policy.generate import generate_policy
 from stockade.policy.load import dump_policy, parse_policy
@@ -53,13 +52,19 @@ from stockade.runtime.workloads import Tracked, WorkloadState, trimmed
 from stockade.sensor.containers.discover import RunningContainer, parent_dirs, running_containers
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
-from stockade.storage.behavior import BehaviorStore, ModeChange, PolicyRecord, WorkloadRecord, check_mode
+from stockade.storage.behavior import (
+    MODES,
+    BehaviorStore,
+    ModeChange,
+    PolicyRecord,
+    WorkloadRecord,
+    check_mode,
+)
 
-__all__ = ["MODES", "ModeRefused", "ZeroTrust"]
+__all__ = ["ModeRefused", "ZeroTrust"]
 
 log = logging.getLogger("stockade.zerotrust")
 
-MODES: tuple[Mode, ...] = ("discover", "monitor", "protect")
 AlertSink = Callable[[list[Alert]], object]
 
 
@@ -228,8 +233,7 @@ class ZeroTrust:
             if st is None:
                 return []
         if st.mode == "discover":
-            if data.get("_novel") is not False:
-                self._learn(st, data)
+            self._learn(st, data)
             return []
         return self._check(st, data)
 
@@ -808,8 +812,3 @@ def _repo_of(st: WorkloadState) -> str | None:
     for tr in st.containers.values():
         return tr.info.image_repository
     return None
-
-
-def verdict_text(v: Verdict) -> str:
-    """``policy/rule (action)``."""
-    return f"{v.policy}/{v.rule} ({v.action})"
