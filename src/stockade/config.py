@@ -190,6 +190,10 @@ class EnforcementConfig(_Strict):
 
     #: exec and open: fanotify permission events (fail open: if the agent dies, the kernel allows)
     files: bool = True
+    #: what denies exec: ``fanotify`` (EPERM), ``kill`` (the exec killer: SIGKILL at exec from eBPF,
+    #: the program never runs but execve() succeeds; opens are then only audited), ``auto``
+    #: (fanotify, else the killer on nodes without fanotify permission events)
+    exec_enforcer: Literal["auto", "fanotify", "kill"] = "auto"
     #: connect, sendmsg, bind, raw sockets: cgroup BPF programs
     network: bool = True
     #: network programs stay attached (pinned) while the agent is down: deny what the policy denies

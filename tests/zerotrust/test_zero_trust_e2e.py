@@ -154,12 +154,25 @@ def _now_iso() -> str:
     return format_time_ns(time.time_ns())
 
 
+def _peers(scene: Scene, wid: str, direction: str) -> set[tuple[str, int]]:
+    return {(e[1], e[2]) for e in scene.profile(wid).get("network", []) if e[0] == direction}
+
+
 def test_protect_denies_and_monitor_alerts(scene: Scene) -> None:
+    # the client's server and the service's client are learned as workloads, not addresses
+    svc_peer, cli_peer = f"workload:{scene.svc_id}", f"workload:{scene.cli_id}"
+    assert wait_until(lambda: (svc_peer, SVC_PORT) in _peers(scene, scene.cli_id, "egress"), timeout=20), (
+        _peers(scene, scene.cli_id, "egress")
+    )
+    assert wait_until(lambda: (cli_peer, SVC_PORT) in _peers(scene, scene.svc_id, "ingress"), timeout=20), (
+        _peers(scene, scene.svc_id, "ingress")
+    )
     since = _now_iso()
     r = scene.mode(scene.svc_id, "protect", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
     r = scene.mode(scene.cli_id, "protect", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
+    assert f"workload: {scene.svc_id}" in scene.up.cli("policy", "show", scene.cli_id).stdout
     time.sleep(1)
     got = scene.attack()
     assert got["sh"] == f"exec errno={EPERM}", f"{got}{scene.explain(scene.svc_id)}"

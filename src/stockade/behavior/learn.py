@@ -31,7 +31,7 @@ was new, in the words of :mod:`stockade.behavior.describe` (empty when nothing w
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, get_args
 
 from stockade.behavior import describe
@@ -176,6 +176,31 @@ class Learner:
     def repeated(self, count: int) -> None:
         """Count events deduplicated before the learner (repeats of what it already knows)."""
         self.profile.repeats += count
+
+    def name_peers(self, names: Mapping[str, tuple[str, int]]) -> list[str]:
+        """Name peers learned as a single address before their workload was known: `names` maps
+        an address to (workload id, when its container started); an entry first seen at or after
+        that start becomes ``workload:ID`` (an earlier one was another holder of a reused
+        address). What was renamed, described."""
+        net = self.profile.network
+        said: list[str] = []
+        for key in [k for k in net if k[1].startswith("cidr:") and k[1].endswith(("/32", "/128"))]:
+            named = names.get(key[1][5:].rsplit("/", 1)[0])
+            if named is None or net[key].first_ns < named[1]:
+                continue
+            seen = net.pop(key)
+            new: _NetKey = (key[0], f"workload:{named[0]}", key[2], key[3])
+            if new in net:
+                net[new].merge(seen)
+            else:
+                net[new] = seen
+            group = self._group_of(key)
+            if group is not None and group in self._groups:
+                self._groups[group].discard(key[1])
+            said.append(f"{describe.describe_net(*key)} is {describe.describe_net(*new)}")
+        if said:
+            self._known.clear()
+        return said
 
     def _new_syscall(self, name: str, t: int) -> list[str]:
         p = self.profile

@@ -440,6 +440,14 @@ class CompiledPolicy:
         return self._decide_path(self._fan_memo, self._fan, kind, path)
 
     # -- network rules for the cgroup programs --------------------------------------------------
+    def exec_globs(self) -> list[str]:
+        """The paths (globs) of the allow rules that can let a program run: process rules and file
+        rules with access ``exec``. An exec allow-list made of files (the exec killer's) starts
+        from these and keeps what :meth:`decide_file` allows."""
+        procs = [r.path for r in self.policy.spec.process if r.action == "allow"]
+        files = [r.path for r in self.policy.spec.file if r.action == "allow" and "exec" in r.access]
+        return list(dict.fromkeys(procs + files))
+
     def net_rules(self, resolve: Resolver | None = None) -> NetRules:
         """The egress and bind rules of this policy for the cgroup BPF programs (module
         docstring); `resolve` overrides the resolver the policy was compiled with. Ingress rules

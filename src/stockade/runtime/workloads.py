@@ -65,6 +65,10 @@ class Tracked:
 
     running: RunningContainer
     info: ContainerInfo
+    #: its own IP addresses (none when it shares the host's network namespace)
+    addresses: frozenset[str] = frozenset()
+    #: when its oldest process started (ns since the epoch; 0 unknown)
+    started_ns: int = 0
 
     @property
     def digest(self) -> str:
@@ -88,6 +92,8 @@ class WorkloadState:
     policy: WorkloadPolicy | None = None
     policy_source: str | None = None
     compiled: CompiledPolicy | None = None
+    #: the workload and DNS peers its policy names (``workload:ID``, ``dns:NAME``)
+    peer_refs: set[str] = field(default_factory=set)
     recent: deque[dict[str, Any]] = field(default_factory=deque)
     #: per image digest (after the first): what that version did that its base did not
     new_by_digest: dict[str, list[str]] = field(default_factory=dict)

@@ -48,10 +48,13 @@ from stockade.policy.load import dump_policy, parse_policy
 from stockade.policy.model import WorkloadPolicy
 from stockade.runtime.deviations import denial_alert, deviation_alert
 from stockade.runtime.enforcement import Enforcement
+from stockade.runtime.peers import Peers, peer_refs
 from stockade.runtime.workloads import Tracked, WorkloadState, trimmed
+from stockade.sensor.containers.addresses import container_addresses
 from stockade.sensor.containers.discover import RunningContainer, parent_dirs, running_containers
 from stockade.sensor.containers.resolver import ContainerResolver
 from stockade.sensor.interface import WATCH_LEARN, WATCH_SYSCALLS
+from stockade.sensor.procfs import start_time_ns
 from stockade.storage.behavior import (
     MODES,
     BehaviorStore,
@@ -140,6 +143,8 @@ class ZeroTrust:
         enforce: bool = True,
         discover: Callable[[], list[RunningContainer]] = running_containers,
         cgroup_root: str | None = None,
+        peers: Peers | None = None,
+        addresses_of: Callable[[int], frozenset[str]] = container_addresses,
     ) -> None:
         self.cfg = cfg
         self.zt = cfg.zero_trust
@@ -148,6 +153,9 @@ class ZeroTrust:
         self.clock = clock
         self.resolver = resolver or ContainerResolver()
         self._discover = discover
+        #: who is at which address: workload and DNS peers of network rules
+        self.peers = peers or Peers(clock=clock)
+        self._addresses_of = addresses_of
         #: the cgroup2 hierarchy (None: its mount)
         self._cgroup_root = cgroup_root
         self._lock = threading.RLock()
@@ -325,7 +333,7 @@ class ZeroTrust:
         applied = self.enforcement.enforced(cid) if isinstance(cid, str) else None
         if kind is None or applied is None:
             return False
-        return applied.files if kind in ("exec", "open") else applied.network
+        return applied.decides(kind)
 
     def _on_denial(self, d: Denial) -> None:
         """An enforcer's report (its own thread, maybe holding a process in the kernel: never
@@ -374,7 +382,9 @@ class ZeroTrust:
         return self.zt.default_mode
 
     def _learner(self, profile: Profile) -> Learner:
-        return Learner(profile, max_entries=self.zt.profile_max_entries, clock=self.clock)
+        return Learner(
+            profile, max_entries=self.zt.profile_max_entries, clock=self.clock, peer_of=self.peers.workload_at
+        )
 
     def _learner_for(self, st: WorkloadState, digest: str) -> Learner:
         learner = st.learners.get(digest)
@@ -408,8 +418,10 @@ class ZeroTrust:
         with self._lock:
             self._watch_parents(found)
             self._forget_gone(running)
-            for c in running.values():
-                self._track(c)
+            new = [c for c in running.values() if self._track(c)]
+            self._update_peers()  # before enforcing: the policies' workload peers resolved
+            for c in new:
+                self._apply(self._by_container[c.full_id], c)
             self._kernel_learning()
             self._promote()
             self._save()
@@ -466,24 +478,61 @@ class ZeroTrust:
                 if self.enforcement is not None:
                     self.enforcement.release(cid)
 
-    def _track(self, c: RunningContainer) -> None:
+    def _track(self, c: RunningContainer) -> bool:
+        """Give a container found running to its workload; whether it is new."""
         known = self._by_container.get(c.full_id)
         if known is not None and c.full_id in known.containers:
-            return
+            return False
         info = self.resolver.by_id(c.full_id, c.runtime)
         if not info.complete:
             self.stats["undescribed_containers"] += 1
-            return
+            return False
         fields = info.fields()
         ref = workload_of_event(fields)
         st = self._state(ref, info.labels)
-        st.containers[c.full_id] = Tracked(c, info)
+        st.containers[c.full_id] = Tracked(c, info, self._addresses_of(c.pid), start_time_ns(c.pid) or 0)
         self._by_container[c.full_id] = st
         st.last_seen_ns = self._now()
         if info.image_digest and info.image_digest != st.digest:
             self._new_digest(st, info.image_digest)
-        if st.mode != "discover":
-            self._apply(st, c)
+        return True
+
+    def _update_peers(self) -> None:
+        """Give each workload its containers' addresses; name the peers learned as an address that
+        now belongs to a workload; recompile and re-apply the policies whose workload or DNS peers
+        changed."""
+        before = self.peers.snapshot()
+        containers = {
+            cid: (st.id, tr.addresses) for st in self.workloads.values() for cid, tr in st.containers.items()
+        }
+        changed = {f"workload:{w}" for w in self.peers.update(containers)}
+        gained = self.peers.gained(before)
+        if gained:
+            self._name_peers(gained)
+        names = {r[4:] for st in self.workloads.values() for r in st.peer_refs if r.startswith("dns:")}
+        changed |= {f"dns:{n}" for n in self.peers.refresh_names(names)}
+        if not changed:
+            return
+        for st in self.workloads.values():
+            if st.policy is not None and st.policy_source is not None and st.peer_refs & changed:
+                self.stats["policies_recompiled"] += 1
+                self._set_policy(st, st.policy, st.policy_source)
+                self._enforce(st)
+
+    def _name_peers(self, gained: dict[str, str]) -> None:
+        starts = {
+            a: tr.started_ns
+            for st in self.workloads.values()
+            for tr in st.containers.values()
+            for a in tr.addresses
+        }
+        names = {a: (w, starts.get(a, 0)) for a, w in gained.items()}
+        for st in self.workloads.values():
+            for digest, learner in st.learners.items():
+                said = learner.name_peers(names)
+                if said:
+                    st.dirty.add(digest)
+                    log.info("workload %s: peers named: %s", st.id, "; ".join(said))
 
     def _apply(self, st: WorkloadState, c: RunningContainer) -> None:
         if self.enforcement is None or st.compiled is None or st.mode != "protect":
@@ -583,7 +632,8 @@ class ZeroTrust:
 
     def _set_policy(self, st: WorkloadState, policy: WorkloadPolicy, source: str) -> None:
         st.policy, st.policy_source = policy, source
-        st.compiled = CompiledPolicy(policy)
+        st.peer_refs = peer_refs(policy)
+        st.compiled = CompiledPolicy(policy, resolve=self.peers.resolve)
 
     def set_mode(self, target: str, mode: str, *, who: str, why: str, force: bool = False) -> dict[str, Any]:
         """Change the mode of a workload (or of every workload matching a ``*`` pattern, now and
@@ -637,7 +687,7 @@ class ZeroTrust:
         }
 
     def _gate(self, st: WorkloadState, policy: WorkloadPolicy) -> None:
-        report = dry_run(policy, list(st.recent), workload=st.id)
+        report = dry_run(policy, list(st.recent), workload=st.id, resolve=self.peers.resolve)
         blocked = report.denied
         if blocked:
             lines = [f"{describe_operation(f.operation)} -> rule {f.verdict.rule}" for f in blocked[:5]]

@@ -31,6 +31,7 @@ __all__ = [
     "read_status",
     "snapshot",
     "socket_inode_owners",
+    "start_time_ns",
 ]
 
 PROC = "/proc"
@@ -288,6 +289,15 @@ _AS_IS = (
     ("mntns", "_mntns"),
     ("start_ns", "_start_ns"),
 )
+
+
+def start_time_ns(pid: int, boot_ns: int | None = None) -> int | None:
+    """When `pid` started (ns since the epoch), None when it is gone."""
+    st = read_stat(pid)
+    if st is None:
+        return None
+    base = boot_epoch_ns() if boot_ns is None else boot_ns
+    return int(base + st["starttime_ticks"] * (1_000_000_000 // _CLK_TCK))
 
 
 def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> ProcInfo:
