@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stockade.behavior.workload import HOST, WorkloadRef, is_workload_id, owner_of_pod, workload_of_event
+from stockade.behavior.workload import (
+    HOST,
+    WorkloadRef,
+    is_workload_id,
+    owner_of_pod,
+    parse_workload_id,
+    workload_of_event,
+)
 
 #: Kubernetes' alphabet for generated name suffixes (k8s.io/apimachinery/pkg/util/rand)
 K8S_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -151,3 +158,22 @@ def test_replicas_of_a_plain_container_share_one_workload(name: str, numbers: li
         for n in numbers
     }
     assert ids == {f"container/localhost/app/{name}"}
+
+
+def test_parse_workload_id_gives_the_parts() -> None:
+    assert parse_workload_id("k8s/shop/deployment/web") == WorkloadRef(
+        "k8s/shop/deployment/web", "k8s", "shop", "deployment", "web"
+    )
+    assert parse_workload_id("container/docker.io/library/nginx/web") == WorkloadRef(
+        "container/docker.io/library/nginx/web",
+        "container",
+        image_repository="docker.io/library/nginx",
+        name="web",
+    )
+    assert parse_workload_id("container/alpine") == WorkloadRef(
+        "container/alpine", "container", image_repository="alpine"
+    )
+    assert parse_workload_id(HOST) == WorkloadRef(HOST, "host")
+    # an owner kind Kubernetes has not, or a part too many: not a workload id
+    assert parse_workload_id("k8s/shop/replicaset/web") is None
+    assert parse_workload_id("k8s/shop/deployment/web/x") is None

@@ -20,9 +20,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
-__all__ = ["HOST", "OwnerKind", "WorkloadRef", "is_workload_id", "owner_of_pod", "workload_of_event"]
+__all__ = [
+    "HOST",
+    "OwnerKind",
+    "WorkloadRef",
+    "is_workload_id",
+    "owner_of_pod",
+    "parse_workload_id",
+    "workload_of_event",
+]
 
 HOST = "host"
 OwnerKind = Literal["deployment", "statefulset", "daemonset", "job", "cronjob", "pod"]
@@ -46,15 +54,33 @@ class WorkloadRef:
     owner_kind: OwnerKind | None = None
     owner: str | None = None
     image_repository: str | None = None
+    #: a plain container's name (replica suffix removed)
+    name: str | None = None
+
+
+_OWNER_KINDS = frozenset(get_args(OwnerKind))
+
+
+def parse_workload_id(text: str) -> WorkloadRef | None:
+    """The parts of a workload id (``host``, ``k8s/NS/KIND/OWNER``, ``container/REPO[/NAME]``, the
+    repository possibly holding ``/``); None when `text` is not one."""
+    if text == HOST:
+        return WorkloadRef(HOST, "host")
+    parts = text.split("/")
+    if len(parts) < 2 or not all(parts[1:]):
+        return None
+    if parts[0] == "k8s" and len(parts) == 4 and parts[2] in _OWNER_KINDS:
+        return WorkloadRef(text, "k8s", parts[1], cast("OwnerKind", parts[2]), parts[3])
+    if parts[0] == "container":
+        if len(parts) == 2:
+            return WorkloadRef(text, "container", image_repository=parts[1])
+        return WorkloadRef(text, "container", image_repository="/".join(parts[1:-1]), name=parts[-1])
+    return None
 
 
 def is_workload_id(text: str) -> bool:
-    """Whether `text` has the shape of a workload id (host, k8s/NS/KIND/OWNER, container/REPO[/NAME])."""
-    if text == HOST:
-        return True
-    parts = text.split("/")
-    least = {"k8s": 4, "container": 2}.get(parts[0])
-    return least is not None and len(parts) >= least and all(parts)
+    """Whether `text` is a workload id (:func:`parse_workload_id`)."""
+    return parse_workload_id(text) is not None
 
 
 def owner_of_pod(pod: str, labels: Mapping[str, str] | None = None) -> tuple[OwnerKind, str]:

@@ -34,7 +34,7 @@ from stockade.behavior.learn import Learner
 from stockade.behavior.model import Profile, Seen
 from stockade.behavior.ops import FileOp, NetOp, Operation, PrivOp, ProcessOp, is_runtime, operation_of
 from stockade.behavior.stability import confidence, is_stable, new_since_base, rebase, under_observed
-from stockade.behavior.workload import HOST, WorkloadRef, is_workload_id, workload_of_event
+from stockade.behavior.workload import HOST, WorkloadRef, is_workload_id, parse_workload_id, workload_of_event
 from stockade.config import Mode, StockadeConfig
 from stockade.enforce.interface import Denial
 from stockade.errors import NotFoundError, StockadeError
@@ -729,10 +729,7 @@ class ZeroTrust:
             wid = policy.spec.workload
             st = self.workloads.get(wid)
             if st is None:
-                ref = WorkloadRef(
-                    wid, "host" if wid == HOST else ("k8s" if wid.startswith("k8s/") else "container")
-                )
-                st = self._state(ref)
+                st = self._state(parse_workload_id(wid) or WorkloadRef(wid, "container"))
             self._set_policy(st, policy, "file")
             self._save_policy(st, policy, "file", who)
             self._enforce(st)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from stockade.behavior.model import PRIVILEGED_OPS
 from stockade.behavior.pathglob import SPECIAL
-from stockade.behavior.workload import HOST, OwnerKind
+from stockade.behavior.workload import parse_workload_id
 from stockade.policy.decision import Action
 from stockade.policy.export.interface import ExportError
 from stockade.policy.globs import literal
@@ -40,7 +40,6 @@ __all__ = [
     "target_of",
 ]
 
-_OWNER_KINDS = frozenset(get_args(OwnerKind))
 #: the characters that make a path a glob (Stockade's * and **; ? and [...] as fnmatch reads them)
 GLOB_CHARS = SPECIAL
 
@@ -62,19 +61,20 @@ class Target:
 
 def target_of(workload: str) -> Target:
     """The parts of workload id `workload` (module docstring); ExportError when it is not one."""
-    if workload == HOST:
-        return Target("host", workload)
-    parts = workload.split("/")
-    if all(parts[1:]):
-        if parts[0] == "k8s" and len(parts) == 4 and parts[2] in _OWNER_KINDS:
-            return Target("k8s", workload, namespace=parts[1], owner_kind=parts[2], owner=parts[3])
-        if parts[0] == "container" and len(parts) == 2:
-            return Target("container", workload, repository=parts[1])
-        if parts[0] == "container" and len(parts) > 2:
-            return Target("container", workload, repository="/".join(parts[1:-1]), name=parts[-1])
-    raise ExportError(
-        f"spec.workload: {workload!r} is not a workload id "
-        "(k8s/<namespace>/<kind>/<owner>, container/<repository>/<name> or host)"
+    ref = parse_workload_id(workload)
+    if ref is None:
+        raise ExportError(
+            f"spec.workload: {workload!r} is not a workload id "
+            "(k8s/<namespace>/<kind>/<owner>, container/<repository>/<name> or host)"
+        )
+    return Target(
+        ref.kind,
+        ref.id,
+        namespace=ref.namespace or "",
+        owner_kind=ref.owner_kind or "",
+        owner=ref.owner or "",
+        repository=ref.image_repository or "",
+        name=ref.name or "",
     )
 
 
