@@ -14,7 +14,7 @@ from stockade.anomaly.metrics import auc, detection_at
 from stockade.anomaly.ngram import NgramCounts, pack, unpack
 from stockade.anomaly.smoothed import ALPHABET, KneserNeyModel, discounts
 from stockade.anomaly.stide import StideModel
-from stockade.anomaly.threshold import out_of_fold, quantile
+from stockade.anomaly.threshold import HeldOut, out_of_fold, quantile
 from stockade.anomaly.training import train
 from stockade.anomaly.vocab import MAX_SYMBOLS, UNKNOWN, Vocabulary
 from stockade.errors import UsageError
@@ -160,6 +160,29 @@ def test_the_threshold_comes_from_held_out_normal_scores_only() -> None:
     with pytest.raises(UsageError, match="at least 5"):
         train(traces[:3])
     assert train(traces[:3], folds=0).calibration is None
+
+
+def test_online_the_threshold_comes_from_windows_kept_out_of_training() -> None:
+    stream = [s for t in normal_traces(20) for s in t]
+    model, held = KneserNeyModel(order=4), HeldOut(every=4, keep=10)
+    tail: list[int] = []
+    trained = learned = 0
+    for i in range(0, len(stream), 16):  # windows of 16 syscalls, each with the 3 before it
+        window = tail + stream[i : i + 16]
+        if not held.offer(window, start=len(tail)):
+            model.observe(window, start=len(tail))
+            trained += 1
+            learned += len(window) - len(tail)
+        tail = stream[i + 13 : i + 16]
+    assert len(held.windows) == 10 and model.counts.sequences == trained
+    assert model.counts.symbols == learned and trained > 3 * 10
+    model.freeze()
+    cal = held.calibrate(model, 0.9)
+    assert cal.scores == 10 and "1 in 4" in cal.method
+    assert cal.threshold == quantile([model.score(w, s) for w, s in held.windows], 0.9)
+    assert model.score_window([11, 63, 63, 63, 11, 43]).score > cal.threshold
+    with pytest.raises(ValueError):
+        HeldOut(every=1)
 
 
 def test_quantile_leaves_the_share_above_it() -> None:
