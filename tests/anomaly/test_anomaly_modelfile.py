@@ -48,10 +48,11 @@ def test_a_saved_model_scores_as_it_did(tmp_path: Path, kind: str, name: str) ->
 
 
 def test_names_are_symbols_too(tmp_path: Path) -> None:
-    m = KneserNeyModel(order=2)
+    m = KneserNeyModel(order=2, bits=16)
     m.observe(["exec /bin/sh", "connect 10.0.0.1:443", "exec /bin/sh"])
     modelfile.save(m, tmp_path / "m.json")
     back = modelfile.load(tmp_path / "m.json")
+    assert back.counts.bits == 16 and back.counts.vocab.capacity == 65535
     assert back.counts.vocab.symbols == ["exec /bin/sh", "connect 10.0.0.1:443"]
     assert back.score(["exec /bin/sh", "connect 10.0.0.1:443"]) == m.score(
         ["exec /bin/sh", "connect 10.0.0.1:443"]
@@ -97,6 +98,8 @@ def _edited(**changes: Any) -> bytes:
         (_edited(order=True), "order: expected an integer, not true"),
         (_edited(max_ngrams=None), "max_ngrams: expected an integer, not nothing"),
         (_edited(symbols=[1, 1, 2]), "symbols: a symbol is listed twice"),
+        (_edited(bits=17), "bits: 17 is not 1 .. 16"),
+        (_edited(bits=1), "symbols: 3 symbols, more than 1 (bits)"),
         (_edited(symbols=[1, [2], 3]), "symbols[1]: expected a number or a string, not [2]"),
         (_edited(ngrams=[]), "ngrams: 0 tables for order 2"),
         (_edited(max_ngrams=2), "ngrams: 5 n-grams, more than max_ngrams"),

@@ -12,11 +12,11 @@ import pytest
 from stockade.anomaly.kinds import make_model
 from stockade.anomaly.metrics import auc, detection_at
 from stockade.anomaly.ngram import NgramCounts, pack, unpack
-from stockade.anomaly.smoothed import ALPHABET, KneserNeyModel, discounts
+from stockade.anomaly.smoothed import KneserNeyModel, discounts
 from stockade.anomaly.stide import StideModel
 from stockade.anomaly.threshold import HeldOut, out_of_fold, quantile
 from stockade.anomaly.training import train
-from stockade.anomaly.vocab import MAX_SYMBOLS, UNKNOWN, Vocabulary
+from stockade.anomaly.vocab import DEFAULT_BITS, UNKNOWN, Vocabulary, capacity
 from stockade.errors import UsageError
 
 #: a loop of a small server: accept, read, (stat, open, read, close)*, write, close
@@ -58,7 +58,7 @@ def test_kneser_ney_probabilities_sum_to_one_over_every_symbol_and_the_unknown(
     kn: KneserNeyModel, history: list[int]
 ) -> None:
     symbols = [s for s in kn.counts.vocab.symbols if isinstance(s, int)]
-    unknown = ALPHABET - len(symbols)  # each symbol never learned (-1 is one) has the same share
+    unknown = 2**DEFAULT_BITS - len(symbols)  # each symbol never learned (-1 is one) has the same share
     total = sum(prob(kn, history, s) for s in symbols) + unknown * prob(kn, history, -1)
     assert total == pytest.approx(1.0, abs=1e-9)
 
@@ -126,10 +126,34 @@ def test_the_cap_bounds_the_ngrams_and_what_is_not_learned_stays_unseen() -> Non
 
 def test_vocabulary_has_a_cap_and_an_unknown_id() -> None:
     v = Vocabulary()
-    ids = v.learn(list(range(MAX_SYMBOLS + 5)))
-    assert len(v) == MAX_SYMBOLS and ids[-1] == UNKNOWN and ids[0] == 1
+    ids = v.learn(list(range(capacity(DEFAULT_BITS) + 5)))
+    assert len(v) == 1023 and ids[-1] == UNKNOWN and ids[0] == 1
     assert v.encode(["never"]) == [UNKNOWN]
     assert unpack(pack([5, 0, 1023]), 3) == [5, 0, 1023]
+    assert unpack(pack([5, 0, 65535], 16), 3, 16) == [5, 0, 65535]
+    with pytest.raises(ValueError):
+        Vocabulary(bits=17)
+
+
+def test_a_large_alphabet_of_names_takes_more_bits() -> None:
+    # a workload's behaviour tokens: more than 1,023 distinct names (every file of a cache folder)
+    tokens = [f"open read /var/cache/app/{i}" for i in range(3000)]
+    narrow, wide = KneserNeyModel(order=3), KneserNeyModel(order=3, bits=16)
+    for m in (narrow, wide):
+        for i in range(0, 3000, 100):
+            m.observe(["exec /usr/bin/app < /bin/sh", *tokens[i : i + 100], "egress db 5432/tcp"])
+        m.freeze()
+    assert len(narrow.counts.vocab) == 1023 and len(wide.counts.vocab) == 3002
+    history = ["exec /usr/bin/app < /bin/sh", *tokens[2900:2903]]
+
+    def bits(m: KneserNeyModel, token: str) -> float:
+        return m.surprisals([*history, token], start=len(history))[0]
+
+    next_file, new_file, shell = tokens[2903], "open read /var/cache/app/new", "exec /bin/sh < /usr/bin/app"
+    # past its 1,023 symbols the narrow model sees one "unknown" over and over: novelty is invisible
+    assert bits(narrow, next_file) == bits(narrow, new_file) == bits(narrow, shell) < 0.1
+    # the wide one learned every name: the next file is expected, a new file or a shell is not
+    assert bits(wide, next_file) < 1 < 10 < bits(wide, new_file) == bits(wide, shell)
 
 
 def test_stide_is_the_share_of_unseen_ngrams() -> None:

@@ -5,6 +5,7 @@ Version 1::
 
     {"format": "stockade-anomaly-model", "version": 1,
      "kind": "kneser-ney" | "stide", "order": 6, "max_ngrams": 200000,
+     "bits": 10,                                # per symbol id: at most 2**bits - 1 symbols
      "symbols": [3, 6, 195, ...],               # the vocabulary: id i is symbols[i - 1], 0 unknown
      "ngrams": [{"order": 1, "ids": [...], "counts": [...]}, ...],   # one per order 1 .. order;
                                                 # ids: `order` ids per n-gram, oldest first
@@ -30,7 +31,7 @@ import orjson
 from stockade.anomaly.interface import Calibration, SequenceModel
 from stockade.anomaly.kinds import KINDS, Model
 from stockade.anomaly.ngram import MAX_ORDER
-from stockade.anomaly.vocab import MAX_SYMBOLS, Vocabulary
+from stockade.anomaly.vocab import MAX_BITS, Vocabulary, capacity
 from stockade.errors import Location, SourceError
 
 __all__ = ["FORMAT", "VERSION", "ModelFileError", "dump", "load", "parse", "save"]
@@ -61,6 +62,7 @@ def dump(model: SequenceModel) -> dict[str, Any]:
         "kind": model.kind,
         "order": c.order,
         "max_ngrams": c.max_ngrams,
+        "bits": c.bits,
         "symbols": list(c.vocab.symbols),
         "ngrams": ngrams,
         "trained": {"sequences": c.sequences, "symbols": c.symbols, "dropped": c.dropped},
@@ -124,10 +126,11 @@ def parse(data: bytes, name: str = "<model>") -> Model:
     if cls is None:
         raise r.error(f"kind: unknown model kind '{kind}' (known: {', '.join(KINDS)})")
     order = r.count(doc, "order", 1, MAX_ORDER)
-    model = cls(order, r.count(doc, "max_ngrams", 1, None))
+    bits = r.count(doc, "bits", 1, MAX_BITS)
+    model = cls(order, r.count(doc, "max_ngrams", 1, None), bits)
     symbols = r.get(doc, "symbols", list)
-    r.symbols(symbols)
-    model.counts.vocab = Vocabulary(symbols)
+    r.symbols(symbols, capacity(bits))
+    model.counts.vocab = Vocabulary(symbols, bits)
     r.ngrams(model, r.get(doc, "ngrams", list), len(symbols))
     trained = r.get(doc, "trained", dict)
     c = model.counts
@@ -164,9 +167,9 @@ class _Reader:
             raise self.error(f"{where}{key}: {v} is not {span}")
         return v
 
-    def symbols(self, symbols: list[Any]) -> None:
-        if len(symbols) > MAX_SYMBOLS:
-            raise self.error(f"symbols: {len(symbols)} symbols, more than {MAX_SYMBOLS}")
+    def symbols(self, symbols: list[Any], most: int) -> None:
+        if len(symbols) > most:
+            raise self.error(f"symbols: {len(symbols)} symbols, more than {most} (bits)")
         for i, s in enumerate(symbols):
             if not isinstance(s, (int, str)) or isinstance(s, bool):
                 raise self.error(f"symbols[{i}]: expected a number or a string, not {_shown(s)}")

@@ -5,8 +5,8 @@ uniform distribution::
 
     P_k(w | h) = max(c(hw) - D_k(c(hw)), 0) / c(h.) + gamma_k(h) * P_{k-1}(w | h')
 
-where ``h'`` drops the oldest symbol of ``h``, ``P_0`` is uniform over the :data:`ALPHABET` ids a
-symbol can have (a syscall never seen is one of many possible), the highest order counts n-grams and the lower ones
+where ``h'`` drops the oldest symbol of ``h``, ``P_0`` is uniform over every id a symbol can have
+(``2**bits``: a syscall never seen is one of the 1,024 possible), the highest order counts n-grams and the lower ones
 count distinct left contexts (Kneser-Ney's continuation counts: a symbol that follows many
 histories is a likely continuation of an unseen one), and the three discounts per order come from
 the counts of counts (no parameter to tune). A history never seen at order ``k`` backs off to
@@ -25,19 +25,15 @@ from dataclasses import dataclass
 
 from stockade.anomaly.interface import Calibration, WindowScore
 from stockade.anomaly.ngram import DEFAULT_MAX_NGRAMS, MAX_ORDER, NgramCounts, mask
-from stockade.anomaly.vocab import BITS, Symbol
+from stockade.anomaly.vocab import DEFAULT_BITS, Symbol
 
-__all__ = ["ALPHABET", "DEFAULT_ORDER", "KneserNeyModel", "discounts"]
-
-#: how many symbols there can be: every id (the unknown one stands for all those not learned)
-ALPHABET = 1 << BITS
+__all__ = ["DEFAULT_ORDER", "KneserNeyModel", "discounts"]
 
 #: the default order (longest n-gram): chosen by held-out normal likelihood (docs/anomaly.md)
 DEFAULT_ORDER = 6
 
 _LN2 = math.log(2.0)
 _DISCOUNT_SHARE = (0.05, 0.95)
-_MASKS = [mask(k) for k in range(MAX_ORDER + 1)]
 
 
 def discounts(counts: Iterable[int]) -> tuple[float, float, float]:
@@ -68,12 +64,12 @@ class _Order:
     gamma: dict[int, float]
 
 
-def _continuation(lower: dict[int, int], higher: dict[int, int], k: int) -> dict[int, int]:
+def _continuation(lower: dict[int, int], higher: dict[int, int], k: int, bits: int) -> dict[int, int]:
     """Kneser-Ney's counts for the k-grams: how many distinct symbols came before each, plus one
     when it was also seen with nothing before it (at the start of a sequence)."""
     distinct: dict[int, int] = {}
     total: dict[int, int] = {}
-    m = mask(k)
+    m = mask(k, bits)
     for g, c in higher.items():
         s = g & m
         distinct[s] = distinct.get(s, 0) + 1
@@ -81,15 +77,15 @@ def _continuation(lower: dict[int, int], higher: dict[int, int], k: int) -> dict
     return {g: distinct.get(g, 0) + (c > total.get(g, 0)) for g, c in lower.items()}
 
 
-def _compile(counts: dict[int, int]) -> _Order:
+def _compile(counts: dict[int, int], bits: int) -> _Order:
     d = (0.0, *discounts(counts.values()))
     ctx_total: dict[int, int] = {}
     ctx_mass: dict[int, float] = {}
     for g, c in counts.items():
-        h = g >> BITS
+        h = g >> bits
         ctx_total[h] = ctx_total.get(h, 0) + c
         ctx_mass[h] = ctx_mass.get(h, 0.0) + d[min(c, 3)]
-    alpha = {g: (c - d[min(c, 3)]) / ctx_total[g >> BITS] for g, c in counts.items()}
+    alpha = {g: (c - d[min(c, 3)]) / ctx_total[g >> bits] for g, c in counts.items()}
     gamma = {h: ctx_mass[h] / t for h, t in ctx_total.items()}
     return _Order(alpha, gamma)
 
@@ -105,10 +101,11 @@ class KneserNeyModel:
 
     kind = "kneser-ney"
 
-    def __init__(self, order: int = DEFAULT_ORDER, max_ngrams: int = DEFAULT_MAX_NGRAMS) -> None:
-        if order < 1:
-            raise ValueError(f"order must be 1 or more, not {order}")
-        self.counts = NgramCounts(order, max_ngrams)
+    def __init__(
+        self, order: int = DEFAULT_ORDER, max_ngrams: int = DEFAULT_MAX_NGRAMS, bits: int = DEFAULT_BITS
+    ) -> None:
+        self.counts = NgramCounts(order, max_ngrams, bits)
+        self._masks = [mask(k, bits) for k in range(MAX_ORDER + 1)]
         self.calibration: Calibration | None = None
         self._orders: list[_Order] = []
         self._floor = 0.0
@@ -130,13 +127,13 @@ class KneserNeyModel:
         top = self.order if order is None else order
         if not 1 <= top <= self.order:
             raise ValueError(f"order {top} is not in 1..{self.order}")
-        tables = self.counts.tables
-        compiled = [_compile(tables[top - 1])]
+        tables, bits = self.counts.tables, self.counts.bits
+        compiled = [_compile(tables[top - 1], bits)]
         for k in range(top - 1, 0, -1):
-            compiled.append(_compile(_continuation(tables[k - 1], tables[k], k)))
+            compiled.append(_compile(_continuation(tables[k - 1], tables[k], k, bits), bits))
         self._orders = compiled[::-1]
         # any symbol, learned or not, keeps a share: uniform over every id a symbol can have
-        self._floor = 1.0 / ALPHABET
+        self._floor = 1.0 / (1 << bits)
         # the surprisal after every full history seen, ready: normal streams mostly take this path
         self._known = {}
         self._known = {g: self._surprisal(g, top) for g in tables[top - 1]}
@@ -146,11 +143,11 @@ class KneserNeyModel:
         known = self._known.get(h) if n == len(self._orders) else None
         if known is not None:
             return known
-        p = self._floor
+        p, bits = self._floor, self.counts.bits
         for k in range(1, n + 1):
             o = self._orders[k - 1]
-            g = h & _MASKS[k]
-            w = o.gamma.get(g >> BITS)
+            g = h & self._masks[k]
+            w = o.gamma.get(g >> bits)
             if w is None:
                 break  # a history never seen: no longer one was seen either
             p = o.alpha.get(g, 0.0) + w * p
@@ -162,11 +159,11 @@ class KneserNeyModel:
             self.freeze()
         ids = self.counts.vocab.encode(seq)
         top = len(self._orders)
-        full, known, surprisal = _MASKS[top], self._known, self._surprisal
+        full, known, surprisal, bits = self._masks[top], self._known, self._surprisal, self.counts.bits
         out: list[float] = []
         h = 0
         for i, s in enumerate(ids):
-            h = ((h << BITS) | s) & full
+            h = ((h << bits) | s) & full
             if i >= start:
                 v = known.get(h) if i + 1 >= top else None
                 out.append(surprisal(h, min(i + 1, top)) if v is None else v)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from stockade.anomaly.interface import Calibration, WindowScore
 from stockade.anomaly.ngram import DEFAULT_MAX_NGRAMS, NgramCounts, mask
-from stockade.anomaly.vocab import BITS, Symbol
+from stockade.anomaly.vocab import DEFAULT_BITS, Symbol
 
 __all__ = ["DEFAULT_WINDOW", "StideModel"]
 
@@ -24,8 +24,10 @@ class StideModel:
 
     kind = "stide"
 
-    def __init__(self, order: int = DEFAULT_WINDOW, max_ngrams: int = DEFAULT_MAX_NGRAMS) -> None:
-        self.counts = NgramCounts(order, max_ngrams)
+    def __init__(
+        self, order: int = DEFAULT_WINDOW, max_ngrams: int = DEFAULT_MAX_NGRAMS, bits: int = DEFAULT_BITS
+    ) -> None:
+        self.counts = NgramCounts(order, max_ngrams, bits)
         self.calibration: Calibration | None = None
 
     @property
@@ -47,10 +49,11 @@ class StideModel:
         n = min(self.order, len(ids))
         if n == 0:
             return 0, 0, -1
-        table, m = self.counts.tables[n - 1], mask(n)
+        bits = self.counts.bits
+        table, m = self.counts.tables[n - 1], mask(n, bits)
         h, missed, total, first = 0, 0, 0, -1
         for i, s in enumerate(ids):
-            h = ((h << BITS) | s) & m
+            h = ((h << bits) | s) & m
             if i + 1 < n or i < start:
                 continue
             total += 1

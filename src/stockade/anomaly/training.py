@@ -11,7 +11,7 @@ from stockade.anomaly.interface import Calibration
 from stockade.anomaly.kinds import DEFAULT_KIND, Model, make_model
 from stockade.anomaly.ngram import DEFAULT_MAX_NGRAMS
 from stockade.anomaly.threshold import DEFAULT_FOLDS, DEFAULT_QUANTILE, calibrate, out_of_fold
-from stockade.anomaly.vocab import Symbol
+from stockade.anomaly.vocab import DEFAULT_BITS, Symbol
 from stockade.errors import UsageError
 
 __all__ = ["Trained", "train"]
@@ -38,6 +38,7 @@ def train(
     max_ngrams: int = DEFAULT_MAX_NGRAMS,
     quantile: float = DEFAULT_QUANTILE,
     folds: int = DEFAULT_FOLDS,
+    bits: int = DEFAULT_BITS,
 ) -> Trained:
     """A model of `kind` learned from the normal `seqs`, frozen, with its threshold: the `quantile`
     of the scores of each sequence by a model trained without its fold (`folds` 0: no threshold)."""
@@ -49,13 +50,13 @@ def train(
             f"sequences, and there are {len(seqs)} (--folds 0: no threshold)"
         )
     t0 = time.process_time()
-    model = make_model(kind, order, max_ngrams)
+    model = make_model(kind, order, max_ngrams, bits)
     for s in seqs:
         model.observe(s)
     model.freeze()
     t1 = time.process_time()
     if folds:
-        scores = out_of_fold(lambda: make_model(kind, model.order, max_ngrams), seqs, folds)
+        scores = out_of_fold(lambda: make_model(kind, model.order, max_ngrams, bits), seqs, folds)
         method = f"{folds}-fold out-of-fold scores of the normal sequences trained on"
         model.calibration = calibrate(scores, quantile, method)
     return Trained(model, t1 - t0, time.process_time() - t1)

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["BITS", "MAX_SYMBOLS", "UNKNOWN", "Symbol", "Vocabulary"]
+__all__ = ["DEFAULT_BITS", "MAX_BITS", "UNKNOWN", "Symbol", "Vocabulary", "capacity"]
 
-#: what a sequence is made of: a syscall number, or a name (an event kind)
+#: what a sequence is made of: a syscall number, or a name (an event kind, a behaviour token)
 Symbol = int | str
 
-#: bits per symbol id in a packed n-gram
-BITS = 10
-#: the id of every symbol not learned (id 0), and how many symbols can be learned (1 .. 1023)
+#: bits per symbol id in a packed n-gram: 10 for syscalls (1,023 symbols), up to 16 for names
+#: (65,535: a workload's tokens)
+DEFAULT_BITS = 10
+MAX_BITS = 16
+#: the id of every symbol not learned
 UNKNOWN = 0
-MAX_SYMBOLS = (1 << BITS) - 1
+
+
+def capacity(bits: int) -> int:
+    """How many symbols ids of `bits` bits can name (ids 1 .. 2**bits - 1; 0 is unknown)."""
+    return (1 << bits) - 1
 
 
 class Vocabulary:
-    """The symbols learned, each with an id in 1 .. :data:`MAX_SYMBOLS` in order of first sight;
+    """The symbols learned, each with an id in 1 .. ``capacity(bits)`` in order of first sight;
     a symbol beyond the cap, or never learned, is :data:`UNKNOWN`."""
 
-    __slots__ = ("_ids", "symbols")
+    __slots__ = ("_ids", "capacity", "symbols")
 
-    def __init__(self, symbols: Iterable[Symbol] = ()) -> None:
+    def __init__(self, symbols: Iterable[Symbol] = (), bits: int = DEFAULT_BITS) -> None:
+        if not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"bits must be 1 .. {MAX_BITS}, not {bits}")
+        self.capacity = capacity(bits)
         self.symbols: list[Symbol] = []
         self._ids: dict[Symbol, int] = {}
         for s in symbols:
@@ -32,7 +41,7 @@ class Vocabulary:
         return len(self.symbols)
 
     def _add(self, s: Symbol) -> int:
-        if len(self.symbols) >= MAX_SYMBOLS:
+        if len(self.symbols) >= self.capacity:
             return UNKNOWN
         self.symbols.append(s)
         i = self._ids[s] = len(self.symbols)
