@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "serve_cmd",
     "workloads_cmd",
     "policy_cmd",
+    "anomaly_cmd",
 )
 
 
