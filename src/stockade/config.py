@@ -203,6 +203,25 @@ class EnforcementConfig(_Strict):
     pin_dir: str = "/sys/fs/bpf/stockade"
 
 
+class AnomalyConfig(_Strict):
+    """The ``anomaly:`` section: per-workload sequence models, learned online (docs/anomaly.md)."""
+
+    #: learn each workload's behaviour tokens in Discover and score them in Monitor and Protect
+    enabled: bool = True
+    #: the longest n-gram of the model (tokens)
+    order: int = Field(default=3, ge=2, le=6)
+    #: tokens per scored window
+    window: int = Field(default=4, ge=1, le=64)
+    #: the threshold: this quantile of the held-out normal windows' scores ...
+    quantile: float = Field(default=0.99, gt=0, lt=1)
+    #: ... never below this many bits per token
+    min_threshold_bits: float = Field(default=3.0, ge=0)
+    #: n-grams a workload's model keeps at most
+    max_ngrams: int = Field(default=20_000, ge=100)
+    #: tokens a workload's model must have learned before it scores anything
+    min_tokens: int = Field(default=50, ge=1)
+
+
 class ZeroTrustConfig(_Strict):
     """The ``zero_trust:`` section: workloads, learned profiles, modes and their enforcement."""
 
@@ -269,6 +288,7 @@ class StockadeConfig(_Strict):
     sensor: SensorConfig = Field(default_factory=SensorConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
     zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else
     #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
     runtime_dir: str | None = None

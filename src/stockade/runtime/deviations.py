@@ -20,13 +20,14 @@ from stockade.enforce.interface import Denial
 from stockade.model.alert import Alert
 from stockade.policy.decision import Verdict
 
-__all__ = ["DENIAL_RULE", "DEVIATION_RULE", "RULES", "denial_alert", "deviation_alert"]
+__all__ = ["DENIAL_RULE", "DEVIATION_RULE", "FACTS", "RULES", "denial_alert", "deviation_alert"]
 
 DEVIATION_RULE = "Workload policy deviation"
 DENIAL_RULE = "Workload policy denial"
 RULES = (DEVIATION_RULE, DENIAL_RULE)
 _TAGS = ["stockade", "zero_trust", "workload_policy"]
-_FACTS = (
+#: the process and container fields an alert about a workload's operation carries
+FACTS = (
     "proc.name",
     "proc.pid",
     "proc.exepath",
@@ -93,7 +94,7 @@ def deviation_alert(
     time_ns: int,
 ) -> Alert:
     """The alert for an event (seen by the sensor) that its workload's policy does not allow."""
-    facts = {k: data.get(k) for k in _FACTS}
+    facts = {k: data.get(k) for k in FACTS}
     return _alert(
         blocked=False,
         workload=workload,

@@ -24,6 +24,7 @@ from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
+from stockade.runtime.builtin_rules import BUILTIN_RULES
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.pipeline import Pipeline
@@ -261,9 +262,10 @@ class Runtime:
     def add_mute(self, request: MuteRequest) -> Mute:
         """Mute a rule the engine has loaded for a workload or everywhere, until an expiry: stored,
         then applied to the next alert."""
-        if request.rule not in self.engine.ruleset.rules:
+        if request.rule not in self.engine.ruleset.rules and request.rule not in BUILTIN_RULES:
             raise UsageError(
-                f"rule: no loaded rule is named {request.rule!r} (`stockade rules list` shows the names)"
+                f"rule: no loaded rule is named {request.rule!r} (`stockade rules list` shows the names; "
+                f"Stockade's own: {', '.join(sorted(BUILTIN_RULES))})"
             )
         mute = request.mute(self.mutes.clock())
         self.store.add_mute(mute)

@@ -46,6 +46,7 @@ from stockade.policy.dryrun import describe_operation, dry_run
 from stockade.policy.generate import generate_policy
 from stockade.policy.load import dump_policy, parse_policy
 from stockade.policy.model import WorkloadPolicy
+from stockade.runtime.anomalies import OnlineAnomaly
 from stockade.runtime.deviations import denial_alert, deviation_alert
 from stockade.runtime.enforcement import Enforcement
 from stockade.runtime.peers import Peers, peer_refs
@@ -165,6 +166,10 @@ class ZeroTrust:
         #: mode by workload id pattern (config, then `mode set` on a pattern)
         self._patterns: dict[str, Mode] = dict(self.zt.modes)
         self.stats: Counter[str] = Counter()
+        #: the workloads' online anomaly models (learned in Discover, scoring in Monitor and Protect)
+        self.anomaly: OnlineAnomaly | None = (
+            OnlineAnomaly(cfg.anomaly, cfg.data_dir, cfg.hostname) if cfg.anomaly.enabled else None
+        )
         self.enforcement: Enforcement | None = (
             Enforcement(self.zt.enforcement, self._on_denial) if enforce else None
         )
@@ -188,6 +193,8 @@ class ZeroTrust:
         apply the enforcement of the workloads in Protect to their running containers."""
         if self.store is not None:
             self._load()
+        if self.anomaly is not None:
+            self.anomaly.load()
         self._alerts.start()
         if self.enforcement is not None:
             restored = self.enforcement.start()
@@ -199,6 +206,8 @@ class ZeroTrust:
         """Save the profiles and stop the enforcers (network ones stay pinned when failing closed)."""
         with self._lock:
             self._save(force=True)
+        if self.anomaly is not None:
+            self.anomaly.save()
         if self.enforcement is not None:
             self.enforcement.close()
         if self._alerts.is_alive():
@@ -242,8 +251,15 @@ class ZeroTrust:
                 return []
         if st.mode == "discover":
             self._learn(st, data)
+            if self.anomaly is not None:
+                self.anomaly.learn(st.id, str(cid or HOST), data, self.peers.workload_at)
             return []
-        return self._check(st, data)
+        alerts = self._check(st, data)
+        if self.anomaly is not None:
+            t = data.get("evt.time")
+            when = t if isinstance(t, int) else self._now()
+            alerts += self.anomaly.score(st.id, str(cid or HOST), data, self.peers.workload_at, when)
+        return alerts
 
     def _admit(self, data: dict[str, Any]) -> WorkloadState | None:
         cid = data.get("container.id")
@@ -475,6 +491,8 @@ class ZeroTrust:
             for cid in [cid for cid in st.containers if cid not in running]:
                 del st.containers[cid]
                 self._by_container.pop(cid, None)
+                if self.anomaly is not None:
+                    self.anomaly.forget(cid)
                 if self.enforcement is not None:
                     self.enforcement.release(cid)
 
@@ -674,6 +692,8 @@ class ZeroTrust:
         self._persist_workload(st)
         self._record(st.id, old, mode, who, why, force)
         self._enforce(st)
+        if self.anomaly is not None:
+            self.anomaly.mode_changed(st.id, old, mode)
         log.info("workload %s: %s -> %s by %s: %s", st.id, old, mode, who, why)
         return {
             "workload": st.id,
@@ -803,6 +823,7 @@ class ZeroTrust:
             "image_digest": st.digest or None,
             "policy": st.policy.metadata.name if st.policy is not None else None,
             "policy_source": st.policy_source,
+            "anomaly_model": self.anomaly.describe(r.id) if self.anomaly is not None else None,
             "profile": None
             if prof is None
             else {
@@ -839,6 +860,7 @@ class ZeroTrust:
                 "modes": {m: modes.get(m, 0) for m in MODES},
                 "counters": dict(self.stats),
                 "enforcement": self.enforcement.status() if self.enforcement is not None else None,
+                "anomaly": self.anomaly.status() if self.anomaly is not None else None,
             }
 
 
