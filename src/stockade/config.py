@@ -219,7 +219,9 @@ class AnomalyConfig(_Strict):
     #: n-grams a workload's model keeps at most
     max_ngrams: int = Field(default=20_000, ge=100)
     #: tokens a workload's model must have learned before it scores anything
-    min_tokens: int = Field(default=50, ge=1)
+    min_tokens: int = Field(default=20, ge=1)
+    #: an anomalous window holds a token at least this unlikely in its context (bits; 10: 1 in 1,024)
+    rare_bits: float = Field(default=10.0, ge=0)
 
 
 class ZeroTrustConfig(_Strict):

@@ -274,3 +274,57 @@ def test_a_rollout_reports_only_its_new_binary_and_keeps_the_mode(
     assert w["image_digest"] != scene.svc_id and w["image_digest"] == v2["ImageDigest"], w
     shown = json.loads(scene.up.cli("workloads", "show", scene.svc_id, "-o", "json").stdout)
     assert shown["new_by_digest"] == {v2["ImageDigest"]: ["exec /usr/bin/stk-extra"]}, shown["new_by_digest"]
+
+
+def test_new_behaviour_raises_an_anomaly_alert_and_normal_work_does_not(
+    scene: Scene, svc_images: dict[str, str], zt_network: str
+) -> None:
+    # two more replicas while learning: the workload's model learns each one's start and work
+    base = scene.svc["Name"].rsplit("-", 1)[0]
+    replicas = [_podman_run(svc_images["v1"], f"{base}-{n}", zt_network) for n in (2, 3)]
+    try:
+        _anomaly_scene(scene, replicas)
+    finally:
+        _run(["podman", "rm", "-f", "-t", "0", *(r["Name"] for r in replicas)], timeout=120)
+
+
+def _model(scene: Scene) -> dict[str, Any]:
+    show = json.loads(scene.up.cli("workloads", "show", scene.svc_id, "-o", "json").stdout)
+    return dict(show.get("anomaly_model") or {})
+
+
+def _anomaly_scene(scene: Scene, replicas: list[dict[str, Any]]) -> None:
+    for r in replicas:
+        assert _ask(_ip(r), "/") == "hello from stk-svc" and _ask(_ip(r), "/report") == "exec ran status=0"
+    assert wait_until(lambda: _model(scene).get("tokens_learned", 0) >= 20, timeout=30, step=1), _model(scene)
+    r = scene.mode(scene.svc_id, "monitor", "--why", "learned")
+    assert r.returncode == 0, r.stdout + r.stderr
+    model = _model(scene)
+    assert model["threshold_bits"] is not None, model
+    since = _now_iso()
+    # normal work: nothing anomalous
+    for _ in range(5):
+        assert scene.normal() == {"index": "hello from stk-svc", "report": "exec ran status=0"}
+        assert _ask(_ip(replicas[0]), "/") == "hello from stk-svc"
+    time.sleep(2)
+    assert scene.up.alerts("Anomalous") == [], scene.up.alerts("Anomalous")
+    # the foothold runs a shell, then probes ports: never seen for this workload
+    _ask(scene.svc_ip, "/x/exec?/bin/sh")
+    for port in (22, 23, 25, 3306):
+        _ask(scene.svc_ip, f"/x/connect?{scene.cli_ip}:{port}")
+
+    def anomalies() -> list[dict[str, Any]]:
+        return [
+            a
+            for a in scene.up.alerts("Anomalous")
+            if a["time"] >= since and a["output_fields"].get("stockade.workload") == scene.svc_id
+        ]
+
+    assert wait_until(lambda: len(anomalies()) >= 1, timeout=20, step=0.5), scene.explain(scene.svc_id)
+    got = anomalies()
+    seqs = [a["output_fields"]["stockade.anomaly.sequence"] for a in got]
+    # /bin/sh is busybox: the executable is what runs
+    shell = "exec /bin/busybox < /usr/bin/stk-svc"
+    assert any(shell in s for s in seqs), seqs
+    assert all(a["rule"] == "Anomalous workload behaviour" and a["priority"] == "Warning" for a in got)
+    assert any("T1059" in a["tags"] for a in got), [a["tags"] for a in got]

@@ -12,9 +12,12 @@ one stream per container (replicas share the model, not the stream):
   the `quantile` of the held-out windows' scores, never below `min_threshold` bits (a workload
   that did little while learning would otherwise alert on its first new word).
 * **Scoring** (Monitor and Protect), once the model was trained on at least `min_tokens` tokens
-  (:attr:`WorkloadModel.ready`; less is too little behaviour to call anything unusual): after each token, the last `window` tokens of its container
-  are scored (:meth:`WorkloadModel.score`): their mean surprisal in bits per token. A window above
-  the threshold is anomalous; its most unusual part (the least expected token with the history it
+  (:attr:`WorkloadModel.ready`; less is too little behaviour to call anything unusual): after
+  each token, the last `window` tokens of its container (once it has that many; a stream goes on
+  from where its learning ended) are scored (:meth:`WorkloadModel.score`): their mean surprisal
+  in bits per token. A window above the threshold that holds a rare token (one the model gives
+  less than ``2**-rare_bits`` in its context: never seen for the workload, or as good as never in
+  that context) is anomalous; its most unusual part (the least expected token with the history it
   was predicted from) is the evidence. A token the workload never showed at all is marked
   ``never_seen`` (rare-event scoring: a parent-child pair, a peer or a port new to the workload).
   Once a window alerts, the `window` windows that still hold its least expected token do not
@@ -38,10 +41,7 @@ from stockade.anomaly.threshold import HeldOut, calibrate
 from stockade.anomaly.vocab import MAX_BITS, UNKNOWN
 from stockade.errors import Location
 
-__all__ = ["START", "OnlineSettings", "Verdict", "WorkloadModel"]
-
-#: the history of a container's first token: what a container starts with is learned as such
-START = "^"
+__all__ = ["OnlineSettings", "Verdict", "WorkloadModel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,9 @@ class OnlineSettings:
     max_ngrams: int = 20_000
     held_every: int = 5
     #: tokens trained on before the model scores anything (too little behaviour: no model)
-    min_tokens: int = 50
+    min_tokens: int = 20
+    #: an anomalous window holds a token at least this unlikely (bits: 10 is 1 in 1,024)
+    rare_bits: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ class WorkloadModel:
         if st is None:
             o = self.model.order
             st = self._streams[container] = _Stream(
-                deque([START], maxlen=o - 1), recent=deque([START], maxlen=o - 1 + self.settings.window)
+                deque(maxlen=o - 1), recent=deque(maxlen=o - 1 + self.settings.window)
             )
         return st
 
@@ -141,7 +143,8 @@ class WorkloadModel:
         else:
             cal = calibrate([floor], self.settings.quantile, "no held-out window yet: the floor")
         self.model.calibration = cal
-        self._streams.clear()  # scoring starts each container's window afresh
+        for st in self._streams.values():  # scoring goes on from where each container's learning was
+            st.recent.extend([*st.history, *st.pending])
         return cal
 
     def score(self, container: str, token: str) -> Verdict:
@@ -152,23 +155,22 @@ class WorkloadModel:
         st = self._stream(container)
         st.recent.append(token)
         seq: Sequence[str] = list(st.recent)
-        start = max(1 if seq[0] == START else 0, len(seq) - self.settings.window)
-        ws = self.model.score_window(seq, start)
         never = self.model.counts.vocab.encode([token])[0] == UNKNOWN
-        over = ws.score > threshold
+        if len(seq) < self.settings.window:  # a stream's first tokens: scored with the ones after
+            return Verdict(0.0, round(threshold, 3), (), never, False, tuple(seq))
+        start = len(seq) - self.settings.window
+        surprisals = self.model.surprisals(seq, start)
+        score = sum(surprisals) / len(surprisals)
+        worst = max(range(len(surprisals)), key=surprisals.__getitem__)
+        lo = max(0, start + worst - self.model.order + 1)
+        unusual = tuple(seq[lo : start + worst + 1])
+        over = score > threshold and surprisals[worst] >= self.settings.rare_bits
         alert = over and st.quiet == 0
         if alert:
             st.quiet = self.settings.window - 1
         elif st.quiet:
             st.quiet -= 1
-        return Verdict(
-            round(ws.score, 3),
-            round(threshold, 3),
-            tuple(str(t) for t in ws.unusual),
-            never,
-            alert,
-            tuple(seq[start:]),
-        )
+        return Verdict(round(score, 3), round(threshold, 3), unusual, never, alert, tuple(seq[start:]))
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -98,6 +98,7 @@ class OnlineAnomaly:
             min_threshold=cfg.min_threshold_bits,
             max_ngrams=cfg.max_ngrams,
             min_tokens=cfg.min_tokens,
+            rare_bits=cfg.rare_bits,
         )
         self.dir = Path(data_dir, "anomaly") if data_dir else None
         self.hostname = hostname
