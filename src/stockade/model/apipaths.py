@@ -38,6 +38,9 @@ POLICIES: Final = "/policies"
 POLICY: Final = "/policies/{workload_id}"
 POLICY_GENERATE: Final = "/policies/generate/{workload_id}"
 ENFORCEMENT: Final = "/enforcement"
+#: resources: the latest sample of every running container, one container's history
+RESOURCES: Final = "/resources"
+RESOURCE: Final = "/resources/{container_id}"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"
