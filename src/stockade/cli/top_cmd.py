@@ -135,6 +135,18 @@ def _repeat(port: int | None, data_dir: str | None, once: bool, interval: float,
         return
 
 
+def status_line(res: dict[str, Any] | None) -> str:
+    """What `stockade status` says of resource monitoring (its part of the runtime status)."""
+    if not res:
+        return "resources: not sampled here (no sensor in this process, or resources.enabled false)"
+    c = res.get("counters") or {}
+    return (
+        f"resources: {res.get('containers', 0)} containers every {res.get('interval_s')}s, "
+        f"{res.get('baselines_ready', 0)} of {res.get('workloads', 0)} workload baselines ready, "
+        f"{c.get('alerts', 0)} alerts (`stockade top`)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add `top` to the command line."""
     app.command("top")(top)

@@ -93,14 +93,22 @@ class ResourceMonitor:
     # -- start and stop ----------------------------------------------------------------------------
     def start(self) -> None:
         """Learn the baselines again from the stored samples, then sample in the monitor's thread."""
-        if self.store is not None:
-            try:
-                since = self._now_ns() - int(self.rc.retention_s * 1e9)
-                self.stats["seeded_samples"] += self.watch.seed(self.store.recent(since))
-            except StockadeError as e:
-                self.errors.report(f"cannot learn the baselines from the store: {e}")
+        self.seed()
         self._thread = threading.Thread(target=self._run, name="stockade-resources", daemon=True)
         self._thread.start()
+
+    def seed(self) -> int:
+        """Learn the baselines from the samples stored within the retention; how many."""
+        if self.store is None:
+            return 0
+        try:
+            since = self._now_ns() - int(self.rc.retention_s * 1e9)
+            n = self.watch.seed(self.store.recent(since))
+        except StockadeError as e:
+            self.errors.report(f"cannot learn the baselines from the store: {e}")
+            return 0
+        self.stats["seeded_samples"] += n
+        return n
 
     def close(self) -> None:
         """Stop sampling (the round under way finishes)."""
