@@ -38,6 +38,7 @@ DOCUMENTED = {
     "/api/v1/enforcement",
     "/api/v1/resources",
     "/api/v1/resources/{container_id}",
+    "/api/v1/resources/baselines/{workload_id}",
 }
 
 

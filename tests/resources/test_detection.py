@@ -69,23 +69,43 @@ def test_percentiles_and_human_units() -> None:
     assert human("pids", 37) == "37" and human("memory", None) == "-"
 
 
-def test_a_baseline_learns_then_is_ready_and_leaves_deviations_out() -> None:
+def test_a_baseline_learns_then_freezes() -> None:
     b = Baseline(WID, cfg(), T0)
     for t in range(9):
+        assert not b.advance(T0 + t * S)
         b.learn(sample(t, cpu_cores=0.1))
-    assert not b.ready(T0 + 20 * S)  # 9 samples of 10
+    assert not b.advance(T0 + 20 * S) and not b.frozen  # 9 samples of 10
     b.learn(sample(9, cpu_cores=0.1))
-    assert not b.ready(T0 + 9 * S)  # learned for 9 s of 10
-    assert b.ready(T0 + 10 * S)
+    assert not b.advance(T0 + 9 * S)  # learned for 9 s of 10
+    assert b.to_dict()["state"] == "learning" and b.limit("cpu") is not None  # shown while learning
+    assert b.advance(T0 + 10 * S) and b.frozen and b.ready_ns == T0 + 10 * S
+    assert not b.advance(T0 + 11 * S)  # once
     lim = b.limit("cpu")
     assert lim is not None and (lim.p50, lim.high, lim.samples) == pytest.approx((0.1, 0.1, 10))
     assert lim.limit == pytest.approx(0.6)  # max(0.1 * 2, 0.1 + 0.5): the floor wins for an idle one
     pids = b.limit("pids")
     assert pids is not None and pids.limit == pytest.approx(23.0)
-    b.learn(sample(10, cpu_cores=5.0), skip={"cpu"})  # a deviating value is not learned
+    b.learn(sample(10, cpu_cores=0.55))  # frozen: a value under the limit is not learned either
     after = b.limit("cpu")
-    assert after is not None and after.samples == 10 and after.limit == pytest.approx(0.6)
-    assert b.to_dict(T0 + 11 * S)["state"] == "ready" and b.samples == 11
+    assert after == lim and b.samples == 10
+    d = b.to_dict()
+    assert (
+        d["state"] == "ready" and d["ready"].startswith("2027-01-15T") and d["metrics"]["cpu"]["limit"] == 0.6
+    )
+
+
+def test_a_frozen_baseline_is_stored_and_read_back_with_the_limits_configured_now() -> None:
+    b = Baseline(WID, cfg(), T0)
+    for t in range(12):
+        b.learn(sample(t, cpu_cores=0.1 * (t % 3)))
+    b.advance(T0 + 12 * S)
+    rec = b.record()
+    assert (rec.workload, rec.first_ns, rec.ready_ns, rec.samples) == (WID, T0, T0 + 12 * S, 12)
+    again = Baseline.from_record(rec, cfg(metrics={"cpu": {"factor": 3.0, "floor": 0.1}}))
+    assert again.frozen and again.limits().keys() == b.limits().keys()
+    cpu, cpu_again = b.limit("cpu"), again.limit("cpu")
+    assert cpu is not None and cpu_again is not None and cpu_again.high == cpu.high
+    assert cpu_again.limit == pytest.approx(cpu.high * 3.0)
 
 
 def test_a_high_baseline_scales_by_its_factor() -> None:
@@ -102,7 +122,7 @@ def _run(det: Detector, values: list[float], limit: float = 0.6) -> list[tuple[i
     lim = Limit(p50=0.02, high=0.05, limit=limit, samples=100)
     out = []
     for t, v in enumerate(values):
-        found, _ = det.observe(sample(t, cpu_cores=v), WID, {"cpu": lim})
+        found = det.observe(sample(t, cpu_cores=v), WID, {"cpu": lim})
         out += [(t, f.metric) for f in found]
     return out
 
@@ -166,17 +186,17 @@ def test_a_miner_raises_one_alert_with_its_evidence() -> None:
     assert of["container.name"] == "web-1" and of["container.full_id"] == CID
     assert of["stockade.workload"] == WID and of["stockade.metric"] == "cpu"
     assert of["stockade.value"] == 1.0 and of["stockade.baseline.limit"] == pytest.approx(0.52)
-    assert of["stockade.baseline.high"] == pytest.approx(0.02) and of["stockade.baseline.samples"] == 15
+    assert of["stockade.baseline.high"] == pytest.approx(0.02) and of["stockade.baseline.samples"] == 10
     assert of["stockade.above"] == "5/6" and of["stockade.window_s"] == 5.0
     ev = of["stockade.evidence"]
     assert [e["value"] for e in ev] == [0.02, 1.0, 1.0, 1.0, 1.0, 1.0]
     assert ev[-1]["time"].startswith("2027-01-15T")
     assert "CPU of container web-1 (abababababab) at 1.00 cores for 5s" in alert.output
     assert f"in workload {WID}" in alert.output
-    [row] = w.rows(T0 + 25 * S)
+    [row] = w.rows()
     assert row["deviating"] == ["cpu"] and row["risk"]["cpu"] == pytest.approx(1 / 0.52, rel=1e-3)
-    assert row["baseline"]["state"] == "ready" and row["baseline"]["samples"] == 25
-    assert row["baseline"]["metrics"]["cpu"]["samples"] == 15  # the deviation was not learned
+    assert row["baseline"]["state"] == "ready" and row["baseline"]["samples"] == 10
+    assert [b.workload for b in w.frozen] == [WID]  # for the caller to store
 
 
 def test_a_fork_bomb_and_an_egress_burst_raise_their_own_rules() -> None:
@@ -197,28 +217,35 @@ def test_replicas_share_a_baseline_and_a_stopped_container_is_forgotten() -> Non
     other = "cd" * 32
     for t in range(12):
         w.observe([sample(t), sample(t, cid=other)], {})
-    assert list(w.baselines) == [WID] and w.baselines[WID].samples == 24
-    assert {r["container_id"] for r in w.rows(T0 + 12 * S)} == {CID, other}
+    assert list(w.baselines) == [WID] and w.baselines[WID].samples == 20  # frozen at t=10
+    assert {r["container_id"] for r in w.rows()} == {CID, other}
     w.alerts[other] = 3
     w.observe([sample(12)], {})
-    assert [r["container_id"] for r in w.rows(T0 + 12 * S)] == [CID] and other not in w.alerts
+    assert [r["container_id"] for r in w.rows()] == [CID] and other not in w.alerts
 
 
 def test_an_undescribed_container_is_shown_without_a_baseline() -> None:
     w = _watch()
     w.observe([sample(0, workload=None)], {})
-    [row] = w.rows(T0)
+    [row] = w.rows()
     assert row["baseline"] is None and row["risk"]["cpu"] is None and w.baselines == {}
 
 
-def test_seeding_from_stored_samples_restores_a_ready_baseline() -> None:
+def test_seeding_learns_stored_samples_into_baselines_still_learning_only() -> None:
     w = _watch()
-    stored = [*(sample(t) for t in range(12)), sample(12, cpu_cores=9.0)]
-    assert w.seed([*stored, sample(13, workload=None)]) == 13
+    learned = Baseline("container/localhost/db/db", cfg(), T0)
+    for t in range(12):
+        learned.learn(sample(t, workload=learned.workload))
+    learned.advance(T0 + 12 * S)
+    w.load([learned.record()])
+    stored = [sample(t) for t in range(12)] + [
+        sample(t, workload=learned.workload, cpu_cores=9.0) for t in range(3)
+    ]
+    assert w.seed([*stored, sample(13, workload=None)]) == 10  # frozen at t=10
     b = w.baselines[WID]
-    assert b.ready(T0 + 13 * S) and b.samples == 13
-    lim = b.limit("cpu")
-    assert lim is not None and lim.samples == 12  # the stored deviation stays out
+    assert b.frozen and b.samples == 10 and [x.workload for x in w.frozen] == [WID]
+    assert w.baselines[learned.workload].limit("cpu") == learned.limit("cpu")  # untouched
+    assert w.forget(WID) and not w.forget(WID) and WID not in w.baselines
 
 
 def test_a_mute_for_the_workload_silences_the_alert_and_no_other() -> None:

@@ -9,12 +9,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from resources.cgnode import CID, Node
 from stockade.config import StockadeConfig, load_config
+from stockade.errors import NotFoundError
 from stockade.model.alert import Alert
 from stockade.model.clock import FakeClock
 from stockade.model.mute import MuteRequest
@@ -130,21 +132,39 @@ def test_a_burner_alerts_within_the_window_and_everything_is_kept(
     assert st["containers"] == 1 and st["errors"] == []
 
 
-def test_a_restarted_monitor_learns_again_from_the_store_and_old_samples_go(
+def test_a_restart_keeps_a_learned_baseline_and_learning_goes_on_from_the_store(
     tmp_path: Path, node: Node, store: Store
 ) -> None:
     h = Harness(tmp_path, node, store)
-    h.run(10, cores=0.02)
+    h.run(3, cores=0.02)  # learning (5 s and 5 samples)
     again = Harness(tmp_path / "again", node, store)
-    again.clock.advance(10.0)
-    assert again.monitor.seed() == 10
-    assert again.monitor.watch.baselines[WID].ready(int(again.clock.time() * 1e9))
+    again.clock.advance(3.0)
+    assert again.monitor.seed() == 3 and not again.monitor.watch.baselines[WID].frozen
     again.usage = h.usage
-    assert [a.rule for a in again.run(8, cores=1.0)] == [CPU_RULE]  # no new learning period
-    again.clock.advance(7200.0)  # past the retention (3600 s)
-    again.run(1, cores=0.02)
-    assert again.monitor.stats["pruned"] == 18
-    assert ResourceStore(store).history(CID) != [] and len(ResourceStore(store).history(CID)) == 1
+    again.run(4, cores=0.02)
+    assert again.monitor.watch.baselines[WID].frozen and again.monitor.watch.baselines[WID].samples == 5
+    [rec] = ResourceStore(store).load_baselines()
+    assert rec.workload == WID and rec.samples == 5
+
+    # restarted once learned: the stored baseline is loaded, nothing is learned again, a burner
+    # alerts at once, even one that started while the node was down
+    third = Harness(tmp_path / "third", node, store)
+    third.clock.advance(8.0)
+    third.usage = again.usage
+    assert third.monitor.seed() == 0 and third.monitor.watch.baselines[WID].frozen
+    assert [a.rule for a in third.run(8, cores=1.0)] == [CPU_RULE]
+    third.clock.advance(7200.0)  # past the retention (3600 s)
+    third.run(1, cores=0.02)
+    assert third.monitor.stats["pruned"] == 15
+    assert len(ResourceStore(store).history(CID)) == 1
+
+    assert third.monitor.relearn(WID) == {"workload": WID, "state": "learning"}
+    assert ResourceStore(store).load_baselines() == [] and WID not in third.monitor.watch.baselines
+    with pytest.raises(NotFoundError):
+        third.monitor.relearn(WID)
+    third.run(1, cores=0.02)
+    [row] = third.monitor.latest()
+    assert row["baseline"]["state"] == "learning"
 
 
 def test_a_muted_alert_is_counted_as_muted(tmp_path: Path, node: Node, store: Store) -> None:
@@ -183,6 +203,10 @@ def test_the_api_serves_the_latest_samples_and_a_history(tmp_path: Path, node: N
             assert {"/api/v1/resources", "/api/v1/resources/{container_id}"} <= set(paths)
             status = c.get("/api/v1/status").json()
             assert status["runtime"]["resources"]["counters"]["alerts"] == 1
+            r = c.delete(f"/api/v1/resources/baselines/{WID}")  # the id's slashes as they are
+            assert r.status_code == 200 and r.json() == {"workload": WID, "state": "learning"}
+            r = c.delete(f"/api/v1/resources/baselines/{quote(WID, safe='')}")  # or encoded
+            assert r.status_code == 404 and "no resource baseline" in r.json()["detail"]
     finally:
         rt.close()
 

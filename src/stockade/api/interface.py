@@ -62,6 +62,10 @@ class ResourcesView(Protocol):
         """One container's stored samples in a time range, oldest first; NotFoundError if none."""
         ...
 
+    def relearn(self, workload: str) -> dict[str, Any]:
+        """Forget a workload's learned baseline (it learns again); NotFoundError if it has none."""
+        ...
+
 
 class RuntimeView(Protocol):
     """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""

@@ -57,12 +57,20 @@ class MetricBaseline(BaseModel):
 
 
 class WorkloadBaseline(BaseModel):
-    """A workload's baseline: learning or ready (alerting), since when, from how many samples."""
+    """A workload's baseline: learning, or ready (frozen, alerting) since when; from how many samples."""
 
     state: str
     samples: int
     since: str
+    ready: str | None = None
     metrics: dict[str, MetricBaseline]
+
+
+class Relearned(BaseModel):
+    """A workload whose baseline was forgotten: it learns again from its next sample."""
+
+    workload: str
+    state: str
 
 
 class ResourceRow(SampleItem):
@@ -126,3 +134,16 @@ def container_history(
         until_ns=parse_time_param("until", until),
         limit=limit,
     )
+
+
+@router.delete(
+    paths.RESOURCE_BASELINE.replace("{workload_id}", "{workload_id:path}"),
+    response_model=Relearned,
+    summary="Forget a workload's learned resource baseline: it learns again",
+    responses=problem_responses(404, 409),
+)
+def relearn(workload_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """After a legitimate change of a workload's resource use (a new version, more load): its
+    baseline is learned again (`resources.learn_s`), and nothing alerts for it meanwhile. The
+    workload id may hold slashes, sent as they are or as ``%2F``."""
+    return runtime.resources().relearn(workload_id)

@@ -147,6 +147,28 @@ def status_line(res: dict[str, Any] | None) -> str:
     )
 
 
+resources_app = typer.Typer(help="Resource behaviour: learned baselines.", no_args_is_help=True)
+
+
+@resources_app.command("relearn")
+def relearn(
+    workload: Annotated[
+        str, typer.Argument(metavar="WORKLOAD", help="A workload id as `stockade top` shows it.")
+    ],
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    output: str | None = common.OutputOpt,
+) -> None:
+    """Forget a workload's learned resource baseline: it learns again (resources.learn_s), and its
+    resource alerts wait until then. For a legitimate change of its resource use."""
+    with locate.api_client(port, data_dir) as c:
+        r = locate.check(c.delete(apipaths.api_path(apipaths.RESOURCE_BASELINE, workload_id=workload)))
+    common.emit(
+        r, f"{r['workload']}: resource baseline forgotten, learning again", common.output_format(output)
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add `top` to the command line."""
+    """Add `top` and `resources` to the command line."""
     app.command("top")(top)
+    app.add_typer(resources_app, name="resources")

@@ -65,14 +65,10 @@ class Detector:
         #: the metrics whose deviations are raised (the others are only shown as deviating)
         self.alerting = frozenset(m for m in METRICS if getattr(cfg.metrics, m).alert)
 
-    def observe(
-        self, sample: ResourceSample, workload: str, limits: Mapping[str, Limit]
-    ) -> tuple[list[Finding], set[str]]:
+    def observe(self, sample: ResourceSample, workload: str, limits: Mapping[str, Limit]) -> list[Finding]:
         """One sample of a container whose workload's limits (once its baseline is ready) are
-        `limits`: the deviations of alerting metrics that start with it, and the metrics above
-        their limit in it."""
+        `limits`: the deviations of alerting metrics that start with it."""
         found: list[Finding] = []
-        above: set[str] = set()
         t = sample.time_ns
         for metric in METRICS:
             value = metric_value(sample, metric)
@@ -80,15 +76,13 @@ class Detector:
                 continue
             lim = limits.get(metric)
             over = lim is not None and value > lim.limit
-            if over:
-                above.add(metric)
             track = self._tracks.get((sample.container_id, metric))
             if track is None:
                 track = self._tracks[sample.container_id, metric] = _Track(first_ns=t)
             finding = self._step(track, t, value, over)
             if finding and lim is not None and metric in self.alerting:
                 found.append(self._finding(sample, workload, metric, value, lim, track))
-        return found, above
+        return found
 
     def _step(self, track: _Track, t: int, value: float, over: bool) -> bool:
         """Add a sample to a track; whether a deviation starts with it."""

@@ -1,16 +1,17 @@
 """Resource behaviour at runtime: every ``resources.interval_s``, each running container is sampled
 (CPU, memory, pids, open files, network: :mod:`stockade.resources.sampler`), attributed to its
 workload, stored (kept ``resources.retention_s``), checked against its workload's learned baseline
-and learned into it (:mod:`stockade.resources.watch`); a sustained deviation is an alert, passed
-to the pipeline like the zero-trust alerts (mutes, aggregation, sinks, store).
+and learned into it while it learns (:mod:`stockade.resources.watch`); a sustained deviation is an
+alert, passed to the pipeline like the zero-trust alerts (mutes, aggregation, sinks, store). A
+baseline that finished learning is stored, and loaded again after a restart.
 
 The containers are found as zero trust finds them (the cgroup2 hierarchy,
 :func:`~stockade.sensor.containers.discover.running_containers`) and described by their runtime
 (:class:`~stockade.sensor.containers.resolver.ContainerResolver`, cached by id). A round runs in
 the monitor's own thread (``stockade-resources``); :meth:`ResourceMonitor.tick` is one round, which
 tests call directly with a :class:`~stockade.model.clock.FakeClock`. A round that fails is counted
-and logged, and the next one runs. On start the baselines are learned again from the stored
-samples, so a restart does not start learning from nothing.
+and logged, and the next one runs. On start the stored baselines are loaded, and those still
+learning learn the stored samples again, so a restart does not start learning from nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from stockade.behavior.workload import workload_of_event
 from stockade.config import StockadeConfig
-from stockade.errors import StockadeError
+from stockade.errors import NotFoundError, StockadeError
 from stockade.model.alert import Alert
 from stockade.model.clock import SYSTEM, Clock
 from stockade.model.errorlog import ErrorLog
@@ -98,15 +99,19 @@ class ResourceMonitor:
         self._thread.start()
 
     def seed(self) -> int:
-        """Learn the baselines from the samples stored within the retention; how many."""
+        """Load the stored baselines, and learn the samples stored within the retention into those
+        still learning; how many samples were learned."""
         if self.store is None:
             return 0
         try:
-            since = self._now_ns() - int(self.rc.retention_s * 1e9)
-            n = self.watch.seed(self.store.recent(since))
+            with self._lock:
+                self.watch.load(self.store.load_baselines())
+                since = self._now_ns() - int(self.rc.retention_s * 1e9)
+                n = self.watch.seed(self.store.recent(since))
         except StockadeError as e:
             self.errors.report(f"cannot learn the baselines from the store: {e}")
             return 0
+        self._save_frozen()
         self.stats["seeded_samples"] += n
         return n
 
@@ -140,6 +145,7 @@ class ResourceMonitor:
         self._keep(samples)
         with self._lock:
             alerts = self.watch.observe(samples, owners)
+        self._save_frozen()
         self.stats["rounds"] += 1
         self.stats["samples"] += len(samples)
         for a in alerts:
@@ -172,6 +178,23 @@ class ResourceMonitor:
             self.stats["store_errors"] += 1
             self.errors.report(str(e))
 
+    def _save_frozen(self) -> None:
+        """Store the baselines that finished learning (kept for the next round if that fails)."""
+        with self._lock:
+            frozen, self.watch.frozen = self.watch.frozen, []
+        if self.store is None or not frozen:
+            return
+        try:
+            self.store.save_baselines([b.record() for b in frozen])
+        except StockadeError as e:
+            self.stats["store_errors"] += 1
+            self.errors.report(str(e))
+            with self._lock:
+                self.watch.frozen = frozen + self.watch.frozen
+            return
+        for b in frozen:
+            log.info("workload %s: resource baseline learned from %d samples", b.workload, b.samples)
+
     def _raise(self, alert: Alert) -> None:
         self.stats["alerts"] += 1
         passed = self.emit([alert])
@@ -198,7 +221,7 @@ class ResourceMonitor:
     def latest(self) -> list[dict[str, Any]]:
         """The latest sample of every running container with its risk columns (ResourceWatch.rows)."""
         with self._lock:
-            return self.watch.rows(self._now_ns())
+            return self.watch.rows()
 
     def history(
         self, container: str, *, since_ns: int | None, until_ns: int | None, limit: int
@@ -211,11 +234,24 @@ class ResourceMonitor:
         items = self.store.history(cid, since_ns=since_ns, until_ns=until_ns, limit=limit)
         return {"container_id": cid, "items": [s.to_dict() for s in items], "total": len(items)}
 
+    def relearn(self, workload: str) -> dict[str, Any]:
+        """Forget a workload's baseline: it learns again from its next sample (NotFoundError when
+        it has none)."""
+        with self._lock:
+            had = self.watch.forget(workload)
+            self.watch.frozen = [b for b in self.watch.frozen if b.workload != workload]
+        stored = self.store.delete_baseline(workload) if self.store is not None else False
+        if not (had or stored):
+            raise NotFoundError(
+                f"no resource baseline of a workload {workload!r} (`stockade top` shows them)"
+            )
+        log.info("workload %s: resource baseline forgotten, learning again", workload)
+        return {"workload": workload, "state": "learning"}
+
     def status(self) -> dict[str, Any]:
         """What `stockade status` shows of resource monitoring."""
         with self._lock:
-            now = self._now_ns()
-            ready = sum(1 for b in self.watch.baselines.values() if b.ready(now))
+            ready = sum(1 for b in self.watch.baselines.values() if b.frozen)
             return {
                 "interval_s": self.rc.interval_s,
                 "containers": len(self.watch.latest),

@@ -1,5 +1,5 @@
 """Resource samples in the store: one row per container per sampling interval, kept for
-``resources.retention_s``.
+``resources.retention_s``; and each workload's learned baseline (:class:`BaselineRecord`).
 
 :class:`ResourceSample` is the one record of a container's resource use at one time, made by the
 sampler (:mod:`stockade.resources.sampler`), read by the baseline and the detector, stored here and
@@ -26,7 +26,7 @@ from stockade.model.timeutil import format_time_ns
 from stockade.storage import tables
 from stockade.storage.store import Store
 
-__all__ = ["MIN_ID_PREFIX", "ResourceSample", "ResourceStore"]
+__all__ = ["MIN_ID_PREFIX", "BaselineRecord", "ResourceSample", "ResourceStore"]
 
 #: shortest container id prefix a history query accepts
 MIN_ID_PREFIX = 6
@@ -75,6 +75,18 @@ class ResourceSample:
     def with_owner(self, workload: str | None, name: str | None) -> ResourceSample:
         """The same sample, attributed to a workload and a container name."""
         return dataclasses.replace(self, workload=workload, container_name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineRecord:
+    """A workload's learned resource baseline as stored: when learning began and ended, from how
+    many samples, and per metric ``{"p50": .., "high": .., "samples": n}``."""
+
+    workload: str
+    first_ns: int
+    ready_ns: int
+    samples: int
+    metrics: dict[str, dict[str, float]]
 
 
 _COLUMNS = tuple(f.name for f in fields(ResourceSample))
@@ -167,3 +179,35 @@ class ResourceStore:
             rows = [_sample(r) for r in conn.execute(stmt)]
         rows.reverse()
         return rows
+
+    def save_baselines(self, records: Sequence[BaselineRecord]) -> None:
+        """Store learned baselines (one of the same workload is replaced)."""
+        if not records:
+            return
+        rows = [
+            {
+                "workload": r.workload,
+                "first_ns": r.first_ns,
+                "ready_ns": r.ready_ns,
+                "samples": r.samples,
+                "body": r.metrics,
+            }
+            for r in records
+        ]
+        with self.store.writing("cannot store resource baselines") as conn:
+            conn.execute(self.store.upsert(tables.resource_baselines, ("workload",)), rows)
+
+    def load_baselines(self) -> list[BaselineRecord]:
+        """Every stored baseline, by workload."""
+        t = tables.resource_baselines
+        with self.store.reading("cannot read resource baselines") as conn:
+            return [
+                BaselineRecord(r.workload, r.first_ns, r.ready_ns, r.samples, dict(r.body))
+                for r in conn.execute(sa.select(t).order_by(t.c.workload))
+            ]
+
+    def delete_baseline(self, workload: str) -> bool:
+        """Forget a workload's baseline (it learns again); whether there was one."""
+        t = tables.resource_baselines
+        with self.store.writing("cannot delete the resource baseline") as conn:
+            return bool(conn.execute(t.delete().where(t.c.workload == workload)).rowcount)

@@ -174,3 +174,15 @@ resource_samples = sa.Table(
     sa.Index("ix_resource_samples_workload_time_ns", "workload", "time_ns"),
     sa.Index("ix_resource_samples_time_ns", "time_ns"),
 )
+
+#: a workload's resource baseline once learned (stockade.resources.baseline): frozen, kept across
+#: restarts; body: {metric: {"p50", "high", "samples"}}
+resource_baselines = sa.Table(
+    "resource_baselines",
+    metadata,
+    sa.Column("workload", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("first_ns", sa.BigInteger, nullable=False),
+    sa.Column("ready_ns", sa.BigInteger, nullable=False),
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)

@@ -1,4 +1,5 @@
-"""Resources: per-container resource samples (CPU, memory, pids, open files, network).
+"""Resources: per-container resource samples (CPU, memory, pids, open files, network) and the
+learned baseline of each workload.
 
 Revision ID: 0004
 Revises: 0003
@@ -21,7 +22,7 @@ _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create the resource_samples table."""
+    """Create the resource_samples and resource_baselines tables."""
     op.create_table(
         "resource_samples",
         sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
@@ -50,7 +51,17 @@ def upgrade() -> None:
     op.create_index("ix_resource_samples_workload_time_ns", "resource_samples", ["workload", "time_ns"])
     op.create_index("ix_resource_samples_time_ns", "resource_samples", ["time_ns"])
 
+    op.create_table(
+        "resource_baselines",
+        sa.Column("workload", sa.String(255), primary_key=True),
+        sa.Column("first_ns", sa.BigInteger, nullable=False),
+        sa.Column("ready_ns", sa.BigInteger, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("body", _JSON, nullable=False),
+    )
+
 
 def downgrade() -> None:
-    """Drop the resource_samples table."""
+    """Drop the resources tables."""
+    op.drop_table("resource_baselines")
     op.drop_table("resource_samples")
