@@ -68,6 +68,7 @@ def test_a_cpu_burner_raises_the_resource_alert_within_the_window(
         burner.exec(BURN, detach=True)
         found = wait_until(lambda: bool(_resource_alerts(up, burner.id)), timeout=WINDOW_S + 60, step=0.2)
         elapsed = time.monotonic() - started
+        print(f"resource alert {elapsed:.2f} s after the burner started")
         assert found, f"no resource alert for the burner: {up.log()[-3000:]}"
         assert elapsed <= WINDOW_S + SLACK_S, f"the alert came {elapsed:.1f} s after the burner started"
         time.sleep(WINDOW_S)  # another whole window: the idle container must stay quiet
@@ -94,6 +95,10 @@ def test_a_cpu_burner_raises_the_resource_alert_within_the_window(
     lines = {o["container_id"]: o for o in map(json.loads, top.stdout.splitlines())}
     assert lines[burner.id]["alerts"] == 1 and lines[burner.id]["deviating"] == ["cpu"]
     assert lines[idle.id]["workload"] == i["workload"] and lines[idle.id]["pids"] == 1
+    text = up.cli("top", "--once")
+    assert text.returncode == 0 and text.stdout.split()[:4] == ["CONTAINER", "WORKLOAD", "CPU", "CPU"]
+    [burner_line] = [ln for ln in text.stdout.splitlines() if ln.startswith(burner.name)]
+    assert "%!" in burner_line and b["workload"] in burner_line
 
     # muted for the idle container's workload, its own burner is counted as muted, not stored
     stopped = burner.exec(["killall", "sh"])

@@ -52,6 +52,8 @@ class Finding:
 class _Track:
     first_ns: int
     window: deque[tuple[int, float, bool]] = field(default_factory=deque)
+    #: samples in the window above the limit
+    over: int = 0
     active: bool = False
 
 
@@ -88,9 +90,10 @@ class Detector:
         """Add a sample to a track; whether a deviation starts with it."""
         w = track.window
         w.append((t, value, over))
-        while w and w[0][0] < t - self._window_ns:
-            w.popleft()
-        n_over = sum(1 for _, _, o in w if o)
+        track.over += over
+        while w[0][0] < t - self._window_ns:
+            track.over -= w.popleft()[2]
+        n_over = track.over
         if track.active:
             if n_over == 0:
                 track.active = False  # ended: the next one alerts again
@@ -112,7 +115,7 @@ class Detector:
             value=value,
             baseline=lim,
             evidence=tuple((t, v) for t, v, _ in w),
-            above=sum(1 for _, _, o in track.window if o),
+            above=track.over,
             total=len(track.window),
             window_s=self.cfg.window_s,
         )
