@@ -170,6 +170,53 @@ class SensorConfig(_Strict):
     queue_events: int = Field(default=65536, ge=1024)
 
 
+class ResourceMetricConfig(_Strict):
+    """One metric of ``resources.metrics``: whether it alerts, and how far above the workload's
+    baseline (its ``resources.percentile``, "high") a value is a deviation: above
+    ``max(high * factor, high + floor)`` (floor in the metric's unit)."""
+
+    alert: bool = True
+    factor: float = Field(default=2.0, ge=1.0, allow_inf_nan=False)
+    floor: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
+def _metric(alert: bool, factor: float, floor: float) -> Any:
+    return Field(default_factory=lambda: ResourceMetricConfig(alert=alert, factor=factor, floor=floor))
+
+
+class ResourceMetricsConfig(_Strict):
+    """``resources.metrics``: per metric (units: cores, bytes, processes, descriptors, bytes/s)."""
+
+    cpu: ResourceMetricConfig = _metric(True, 2.0, 0.5)
+    memory: ResourceMetricConfig = _metric(True, 2.0, 256 * 2**20)
+    pids: ResourceMetricConfig = _metric(True, 2.0, 50)
+    open_files: ResourceMetricConfig = _metric(True, 2.0, 512)
+    rx_bps: ResourceMetricConfig = _metric(False, 4.0, 10 * 2**20)
+    tx_bps: ResourceMetricConfig = _metric(True, 4.0, 2**20)
+
+
+class ResourcesConfig(_Strict):
+    """The ``resources:`` section: per-container resource samples, their retention, the learned
+    baseline per workload and the alerts on sustained deviations (docs/resources.md)."""
+
+    enabled: bool = True
+    #: how often every running container is sampled
+    interval_s: float = Field(default=10.0, ge=0.1, allow_inf_nan=False)
+    #: samples older than this are deleted from the store
+    retention_s: float = Field(default=86400.0, gt=0, allow_inf_nan=False)
+    #: a deviation must hold this long (min_fraction of the samples in the window) to alert
+    window_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    min_fraction: float = Field(default=0.8, gt=0, le=1)
+    #: a workload's baseline is learned for this long and at least min_samples samples before it alerts
+    learn_s: float = Field(default=600.0, ge=0, allow_inf_nan=False)
+    min_samples: int = Field(default=30, ge=1)
+    #: the baseline keeps this many of the latest normal values per metric (deviations are not learned)
+    baseline_samples: int = Field(default=720, ge=8)
+    #: the baseline's "high" value: this percentile of the learned values
+    percentile: float = Field(default=99.0, gt=0, le=100)
+    metrics: ResourceMetricsConfig = Field(default_factory=ResourceMetricsConfig)
+
+
 #: a workload's mode: learn (discover), alert on deviations (monitor), deny them (protect)
 Mode = Literal["discover", "monitor", "protect"]
 
@@ -288,6 +335,7 @@ class StockadeConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     sensor: SensorConfig = Field(default_factory=SensorConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
     zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)

@@ -36,6 +36,9 @@ DOCUMENTED = {
     "/api/v1/policies/{workload_id}",
     "/api/v1/policies/generate/{workload_id}",
     "/api/v1/enforcement",
+    "/api/v1/resources",
+    "/api/v1/resources/{container_id}",
+    "/api/v1/resources/baselines/{workload_id}",
 }
 
 

@@ -29,6 +29,7 @@ from stockade.api import (
     routes_events,
     routes_health,
     routes_ingest,
+    routes_resources,
     routes_rules,
     routes_tuning,
     routes_zerotrust,
@@ -85,6 +86,7 @@ def create_app(
         routes_ingest.router,
         routes_tuning.router,
         routes_zerotrust.router,
+        routes_resources.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

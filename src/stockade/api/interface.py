@@ -49,6 +49,24 @@ class ZeroTrustView(Protocol):
         ...
 
 
+class ResourcesView(Protocol):
+    """What the API needs of resource monitoring (:class:`stockade.runtime.resources.ResourceMonitor`)."""
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The latest sample of every running container, with its workload and risk columns."""
+        ...
+
+    def history(
+        self, container: str, *, since_ns: int | None, until_ns: int | None, limit: int
+    ) -> dict[str, Any]:
+        """One container's stored samples in a time range, oldest first; NotFoundError if none."""
+        ...
+
+    def relearn(self, workload: str) -> dict[str, Any]:
+        """Forget a workload's learned baseline (it learns again); NotFoundError if it has none."""
+        ...
+
+
 class RuntimeView(Protocol):
     """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""
 
@@ -92,6 +110,10 @@ class RuntimeView(Protocol):
 
     def zero_trust(self) -> ZeroTrustView:
         """Zero trust on this instance; a StockadeError (409) when it has none (no sensor here)."""
+        ...
+
+    def resources(self) -> ResourcesView:
+        """Resource monitoring on this instance; a StockadeError (409) when it samples none."""
         ...
 
     def add_mute(self, request: MuteRequest) -> Mute:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "workloads_cmd",
     "policy_cmd",
     "anomaly_cmd",
+    "top_cmd",
 )
 
 

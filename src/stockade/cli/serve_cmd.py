@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from stockade.cli import common, locate
+from stockade.cli.top_cmd import status_line
 from stockade.config import DEFAULT_DATA_DIR
 from stockade.model import apipaths
 
@@ -186,6 +187,7 @@ def status(
         f"mutes: {rt.get('mutes', {}).get('active', 0)} active (`stockade rules mutes`)",
         f"drops: {rt.get('drops')}",
         *_zero_trust_lines(rt.get("zero_trust")),
+        status_line(rt.get("resources")),
         "recent alerts:",
     ]
     lines += [f"  {a.get('time')} {a.get('priority')} {a.get('rule')}" for a in alerts] or ["  none"]

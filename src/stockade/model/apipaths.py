@@ -38,6 +38,11 @@ POLICIES: Final = "/policies"
 POLICY: Final = "/policies/{workload_id}"
 POLICY_GENERATE: Final = "/policies/generate/{workload_id}"
 ENFORCEMENT: Final = "/enforcement"
+#: resources: the latest sample of every running container, one container's history
+RESOURCES: Final = "/resources"
+RESOURCE: Final = "/resources/{container_id}"
+#: a workload's learned resource baseline (DELETE: learn it again)
+RESOURCE_BASELINE: Final = "/resources/baselines/{workload_id}"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

@@ -1,12 +1,14 @@
 """The rules the runtime raises alerts under itself (no rules file names them): zero trust's
-deviations and denials, the anomaly models'. They are muted, listed and routed like any rule."""
+deviations and denials, the anomaly models', the resource deviations'. They are muted, listed and
+routed like any rule."""
 
 from __future__ import annotations
 
 from stockade.runtime.anomalies import ANOMALY_RULE
 from stockade.runtime.deviations import RULES as ZERO_TRUST_RULES
+from stockade.runtime.resources import RULE_NAMES as RESOURCE_RULES
 
 __all__ = ["BUILTIN_RULES"]
 
 #: every rule name the runtime's own alerts use
-BUILTIN_RULES: frozenset[str] = frozenset({*ZERO_TRUST_RULES, ANOMALY_RULE})
+BUILTIN_RULES: frozenset[str] = frozenset({*ZERO_TRUST_RULES, ANOMALY_RULE, *RESOURCE_RULES})

@@ -29,6 +29,7 @@ from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
+from stockade.runtime.resources import NoResources, ResourceMonitor
 from stockade.runtime.zerotrust import ZeroTrust
 from stockade.sinks.interface import Sink
 
@@ -123,6 +124,14 @@ class Runtime:
             except Exception:
                 self.store.close()
                 raise
+        #: resource behaviour of the node's containers (where the sensor runs)
+        self.res: ResourceMonitor | None = None
+        if sensor and cfg.resources.enabled:
+            from stockade.storage.resources import ResourceStore
+
+            self.res = ResourceMonitor(
+                cfg, ResourceStore(self.store), lambda a: self.pipeline.ingest_alerts(a, external=False)
+            )
         self.reloader = RulesReloader(
             cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
         )
@@ -192,6 +201,7 @@ class Runtime:
             },
             "engine": self.engine.stats.to_dict(),
             "zero_trust": self.zt.status() if self.zt is not None else None,
+            "resources": self.res.status() if self.res is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -249,6 +259,15 @@ class Runtime:
                 "zero_trust.enabled); this instance has none"
             )
         return self.zt
+
+    def resources(self) -> ResourceMonitor:
+        """Resource monitoring on this instance (what the API's resource routes serve)."""
+        if self.res is None:
+            raise NoResources(
+                "resources are sampled where the sensor runs (`stockade up` with resources.enabled); "
+                "this instance samples none"
+            )
+        return self.res
 
     # -- tuning without restart ------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -325,6 +344,8 @@ class Runtime:
             self.say(f"stockade {self.role}: {problem}")
         if self.zt is not None:
             self.zt.start()
+        if self.res is not None:
+            self.res.start()
         if self.sensor is not None:
             self.sensor.start()
             if self.zt is not None:
@@ -339,6 +360,8 @@ class Runtime:
             self.sensor.close()
         if self.zt is not None:
             self.zt.close()
+        if self.res is not None:
+            self.res.close()
         from stockade.sinks.build import close_all
 
         self.pipeline.close()

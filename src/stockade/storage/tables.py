@@ -142,3 +142,47 @@ policies = sa.Table(
     sa.Column("applied_by", sa.String(INDEXED_LEN), nullable=True),
     sa.Index("ix_policies_workload", "workload"),
 )
+
+# -- resources (issue 14): per-container resource samples -----------------------------------------
+
+#: one row per container per sampling interval (stockade.storage.resources.ResourceSample);
+#: counters are cumulative since the container started, rates over the interval before the sample
+resource_samples = sa.Table(
+    "resource_samples",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("container_id", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("container_name", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("cpu_cores", sa.Float, nullable=True),
+    sa.Column("cpu_usage_ns", sa.BigInteger, nullable=True),
+    sa.Column("memory_bytes", sa.BigInteger, nullable=True),
+    sa.Column("memory_limit_bytes", sa.BigInteger, nullable=True),
+    sa.Column("pids", sa.Integer, nullable=True),
+    sa.Column("pids_limit", sa.Integer, nullable=True),
+    sa.Column("open_files", sa.Integer, nullable=True),
+    sa.Column("rx_bytes", sa.BigInteger, nullable=True),
+    sa.Column("tx_bytes", sa.BigInteger, nullable=True),
+    sa.Column("rx_packets", sa.BigInteger, nullable=True),
+    sa.Column("tx_packets", sa.BigInteger, nullable=True),
+    sa.Column("rx_bps", sa.Float, nullable=True),
+    sa.Column("tx_bps", sa.Float, nullable=True),
+    #: what could not be read for this sample, and why
+    sa.Column("missing", JsonType, nullable=True),
+    sa.Index("ix_resource_samples_container_id_time_ns", "container_id", "time_ns"),
+    sa.Index("ix_resource_samples_workload_time_ns", "workload", "time_ns"),
+    sa.Index("ix_resource_samples_time_ns", "time_ns"),
+)
+
+#: a workload's resource baseline once learned (stockade.resources.baseline): frozen, kept across
+#: restarts; body: {metric: {"p50", "high", "samples"}}
+resource_baselines = sa.Table(
+    "resource_baselines",
+    metadata,
+    sa.Column("workload", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("first_ns", sa.BigInteger, nullable=False),
+    sa.Column("ready_ns", sa.BigInteger, nullable=False),
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)

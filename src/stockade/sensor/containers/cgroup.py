@@ -30,6 +30,7 @@ __all__ = [
     "cgroup2_hierarchy",
     "cgroup2_id",
     "cgroup2_path",
+    "cgroup_v1_hierarchies",
     "parse_cgroup_path",
 ]
 
@@ -116,6 +117,34 @@ def cgroup2_hierarchy(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str
     except OSError:
         return None
     return None
+
+
+#: super options of a cgroup v1 mount that are not controllers
+_V1_OPTIONS = frozenset(
+    {"rw", "ro", "noprefix", "xattr", "none", "clone_children", "cpuset_v2_mode", "favordynmods"}
+)
+
+
+def cgroup_v1_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:
+    """The cgroup v1 hierarchies mounted here, by controller (``cpuacct``, ``memory``, ``pids``,
+    ``name=systemd``, ...): (mount point, the hierarchy's directory mounted there). Empty on a pure
+    cgroup2 node (or when `mountinfo` cannot be read)."""
+    out: dict[str, tuple[str, str]] = {}
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                left, sep, right = line.partition(" - ")
+                fields = left.split()
+                tail = right.split()
+                if not sep or len(fields) < 5 or len(tail) < 3 or tail[0] != "cgroup":
+                    continue
+                where = (_unescape(fields[4]), _unescape(fields[3]))
+                for opt in tail[2].split(","):
+                    if opt not in _V1_OPTIONS and not opt.startswith("release_agent="):
+                        out.setdefault(opt, where)
+    except OSError:
+        return {}
+    return out
 
 
 def cgroup2_path(pid: int | str = "self", proc: str = "/proc") -> str | None:
