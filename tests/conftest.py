@@ -36,6 +36,9 @@ from helpers import (
     need_file,
 )
 
+# `stockade up` as a real process, for every test directory (tests/upctl.py)
+from upctl import stockade_up  # noqa: F401
+
 #: for test modules that compute data paths at import (they read this variable)
 os.environ.setdefault("STOCKADE_TEST_SHARED_DATA", str(SHARED_DATA))
 

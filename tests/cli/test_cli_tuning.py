@@ -49,6 +49,14 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
         (["rules", "fields", "--source", "nope"], "--source must be one of syscall, k8s_audit, not 'nope'"),
         (["rules", "lint", "-o", "yaml", RECORDING], "--output must be 'text' or 'json', not 'yaml'"),
         (
+            ["alerts", "list", "--source", "nope"],
+            "--source must be one of syscall, k8s_audit, resources, not 'nope'",
+        ),
+        (
+            ["events", "list", "--source", "resources"],
+            "--source must be one of syscall, k8s_audit, not 'resources'",
+        ),
+        (
             ["alerts", "list", "--priority", "loud"],
             f"--priority: unknown priority 'loud' (one of {PRIORITIES})",
         ),

@@ -63,7 +63,7 @@ def list_alerts(
 ) -> None:
     """List stored alerts, newest first. With --output json: one Falco JSON alert per line."""
     fmt = common.output_format(output)
-    common.check_source(source)
+    common.check_source(source, alerts=True)
     priority = common.check_priority(priority, "--priority")
     from stockade.storage.filters import AlertFilter  # SQLAlchemy: imported by the commands that use it
 

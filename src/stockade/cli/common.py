@@ -19,7 +19,7 @@ from stockade.config import StockadeConfig, load_config
 from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import PRIORITIES, normalize_priority
 from stockade.model.choices import OutputFormat, check_output_format
-from stockade.model.event import SOURCES
+from stockade.model.event import ALERT_SOURCES, SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
 if TYPE_CHECKING:
@@ -168,7 +168,10 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="Up to this time: a duration ago (15m) or RFC 3339.")
 ]
-SourceOpt = Annotated[str | None, typer.Option("--source", help=f"Only this source: {', '.join(SOURCES)}.")]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option("--source", help=f"Only this source: {', '.join(SOURCES)} (alerts: also resources)."),
+]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")]
 
 
@@ -197,9 +200,9 @@ def parse_when(value: str | None, option: str) -> int | None:
     return 0 if d * 1_000_000_000 >= now else now - int(d * 1_000_000_000)
 
 
-def check_source(source: str | None) -> None:
-    """--source (None: not given) must name an event source."""
-    check_choice(source, "--source", SOURCES)
+def check_source(source: str | None, *, alerts: bool = False) -> None:
+    """--source (None: not given) must name an event source (for alerts: or ``resources``)."""
+    check_choice(source, "--source", ALERT_SOURCES if alerts else SOURCES)
 
 
 def short_time(ns: int) -> str:

@@ -25,6 +25,10 @@ EVENT_ID_KEY = "stockade.event_id"
 SYSCALL: Final = "syscall"
 K8S_AUDIT: Final = "k8s_audit"
 SOURCES: Final = (SYSCALL, K8S_AUDIT)
+#: alerts Stockade raises from its own measurements, not from events (container resources)
+RESOURCES: Final = "resources"
+#: what an alert's ``source`` may be: an event source, or Stockade's own measurements
+ALERT_SOURCES: Final = (*SOURCES, RESOURCES)
 
 
 @dataclass(slots=True)

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from stockade.model.alert import Alert
+from stockade.model.event import RESOURCES
 from stockade.model.timeutil import format_time_ns
 from stockade.resources.detector import Finding
 from stockade.resources.metrics import UNITS, human
 
 __all__ = ["CONTAINER_FIELDS", "RULES", "SOURCE", "ResourceRule", "resource_alert"]
 
-SOURCE: Final = "resources"
+SOURCE: Final = RESOURCES
 
 
 @dataclass(frozen=True, slots=True)
