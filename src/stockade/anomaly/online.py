@@ -30,18 +30,21 @@ container's stream is `window + order` tokens. Not thread-safe: the caller holds
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from stockade.anomaly import modelfile
 from stockade.anomaly.interface import Calibration
 from stockade.anomaly.smoothed import KneserNeyModel
 from stockade.anomaly.threshold import HeldOut, calibrate
-from stockade.anomaly.vocab import MAX_BITS, UNKNOWN
+from stockade.anomaly.vocab import MAX_BITS
 from stockade.errors import Location
 
-__all__ = ["OnlineSettings", "Verdict", "WorkloadModel"]
+__all__ = ["MEMO_SIZE", "OnlineSettings", "Verdict", "WorkloadModel"]
+
+#: windows whose scores a model remembers (then it starts again)
+MEMO_SIZE = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,7 @@ class OnlineSettings:
     rare_bits: float = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A scored window: its score and the threshold, its most unusual part, whether the newest
     token was never seen, and whether it is anomalous (and not a repeat of an alerted window)."""
 
@@ -91,6 +93,8 @@ class WorkloadModel:
         self._streams: dict[str, _Stream] = {}
         self.learned = 0
         self._frozen = model is not None
+        #: window -> its score (:meth:`_window`), emptied when the model changes
+        self._memo: dict[tuple[str, ...], tuple[float, int, float]] = {}
 
     @property
     def ready(self) -> bool:
@@ -134,6 +138,7 @@ class WorkloadModel:
         """Ready the model to score, with the threshold learned from the held-out windows."""
         self.model.freeze()
         self._frozen = True
+        self._memo.clear()
         floor = self.settings.min_threshold
         if self.held.windows:
             got = self.held.calibrate(self.model, self.settings.quantile)
@@ -154,23 +159,34 @@ class WorkloadModel:
         threshold = self.threshold or self.settings.min_threshold
         st = self._stream(container)
         st.recent.append(token)
-        seq: Sequence[str] = list(st.recent)
-        never = self.model.counts.vocab.encode([token])[0] == UNKNOWN
+        seq = tuple(st.recent)
+        never = not self.model.counts.vocab.knows(token)
         if len(seq) < self.settings.window:  # a stream's first tokens: scored with the ones after
-            return Verdict(0.0, round(threshold, 3), (), never, False, tuple(seq))
+            return Verdict(0.0, threshold, (), never, False, seq)
         start = len(seq) - self.settings.window
-        surprisals = self.model.surprisals(seq, start)
-        score = sum(surprisals) / len(surprisals)
-        worst = max(range(len(surprisals)), key=surprisals.__getitem__)
+        score, worst, rarest = self._window(seq, start)
         lo = max(0, start + worst - self.model.order + 1)
         unusual = tuple(seq[lo : start + worst + 1])
-        over = score > threshold and surprisals[worst] >= self.settings.rare_bits
+        over = score > threshold and rarest >= self.settings.rare_bits
         alert = over and st.quiet == 0
         if alert:
             st.quiet = self.settings.window - 1
         elif st.quiet:
             st.quiet -= 1
-        return Verdict(round(score, 3), round(threshold, 3), unusual, never, alert, tuple(seq[start:]))
+        return Verdict(score, threshold, unusual, never, alert, seq[start:])
+
+    def _window(self, seq: tuple[str, ...], start: int) -> tuple[float, int, float]:
+        """(mean surprisal, index of the least expected token after `start`, its surprisal), each
+        window remembered until the model changes (a workload's windows repeat)."""
+        got = self._memo.get(seq)
+        if got is None:
+            s = self.model.surprisals(seq, start)
+            worst = max(range(len(s)), key=s.__getitem__)
+            got = (sum(s) / len(s), worst, s[worst])
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[seq] = got
+        return got
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

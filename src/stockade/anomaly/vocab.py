@@ -56,6 +56,10 @@ class Vocabulary:
             out.append(self._add(s) if i is None else i)
         return out
 
+    def knows(self, symbol: Symbol) -> bool:
+        """Whether `symbol` was learned."""
+        return symbol in self._ids
+
     def encode(self, seq: Sequence[Symbol]) -> list[int]:
         """The ids of `seq`; a symbol not learned is :data:`UNKNOWN`."""
         get = self._ids.get

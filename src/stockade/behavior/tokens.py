@@ -19,12 +19,13 @@ MITRE ATT&CK techniques an unusual token of each kind suggests, for the alerts' 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final
 
 from stockade.behavior.generalise import generalise_path
-from stockade.behavior.ops import FileOp, NetOp, ProcessOp, operation_of
+from stockade.behavior.ops import FileOp, NetOp, Operation, ProcessOp, operation_of
 
-__all__ = ["ATTACK", "kind_of", "token_of"]
+__all__ = ["ATTACK", "kind_of", "token_of", "token_of_op"]
 
 #: the ATT&CK techniques an unusual token of each kind suggests
 ATTACK: Final[dict[str, tuple[str, ...]]] = {
@@ -41,6 +42,10 @@ ATTACK: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+#: a path's generalisation, remembered (a workload's paths repeat)
+_general = lru_cache(maxsize=65536)(generalise_path)
+
+
 def kind_of(token: str) -> str:
     """A token's kind: its first word."""
     return token.split(" ", 1)[0]
@@ -49,12 +54,15 @@ def kind_of(token: str) -> str:
 def token_of(data: dict[str, Any], peer_of: Callable[[str], str | None] | None = None) -> str | None:
     """The token of an event (a flat dict of Falco fields); None when it is no operation."""
     op = operation_of(data)
-    if op is None:
-        return None
+    return None if op is None else token_of_op(op, peer_of)
+
+
+def token_of_op(op: Operation, peer_of: Callable[[str], str | None] | None = None) -> str:
+    """The token of an operation (:func:`stockade.behavior.ops.operation_of`'s)."""
     if isinstance(op, ProcessOp):
         return f"exec {op.exe} < {op.parent or '?'}"
     if isinstance(op, FileOp):
-        return f"open {'+'.join(op.access)} {generalise_path(op.path)}"
+        return f"open {'+'.join(op.access)} {_general(op.path)}"
     if isinstance(op, NetOp):
         proto = op.protocol or "?"
         if op.direction == "listen":

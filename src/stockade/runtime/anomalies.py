@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from stockade.anomaly.online import OnlineSettings, Verdict, WorkloadModel
-from stockade.behavior.tokens import ATTACK, kind_of, token_of
+from stockade.behavior.ops import Operation
+from stockade.behavior.tokens import ATTACK, kind_of, token_of, token_of_op
 from stockade.config import AnomalyConfig
 from stockade.errors import StockadeError
 from stockade.model.alert import Alert
@@ -65,8 +66,8 @@ def anomaly_alert(
     fields = {
         **facts,
         "stockade.workload": workload,
-        "stockade.anomaly.score": v.score,
-        "stockade.anomaly.threshold": v.threshold,
+        "stockade.anomaly.score": round(v.score, 3),
+        "stockade.anomaly.threshold": round(v.threshold, 3),
         "stockade.anomaly.sequence": list(v.unusual),
         "stockade.anomaly.window": list(v.window),
         "stockade.anomaly.token": v.window[-1],
@@ -138,12 +139,17 @@ class OnlineAnomaly:
         self.stats["learned"] += 1
 
     def score(
-        self, workload: str, container: str, data: dict[str, Any], peer_of: PeerOf | None, time_ns: int
+        self,
+        workload: str,
+        container: str,
+        data: dict[str, Any],
+        op: Operation,
+        peer_of: PeerOf | None,
+        time_ns: int,
     ) -> list[Alert]:
-        """Score an event of a workload in Monitor or Protect; its alert when anomalous."""
-        token = token_of(data, peer_of)
-        if token is None:
-            return []
+        """Score an event of a workload in Monitor or Protect (`op`: its operation); its alert
+        when anomalous."""
+        token = token_of_op(op, peer_of)
         with self._lock:
             m = self.models.get(workload)
             if m is None or not m.ready:

@@ -254,11 +254,14 @@ class ZeroTrust:
             if self.anomaly is not None:
                 self.anomaly.learn(st.id, str(cid or HOST), data, self.peers.workload_at)
             return []
-        alerts = self._check(st, data)
+        op = operation_of(data)
+        if op is None:
+            return []
+        alerts = self._check(st, data, op)
         if self.anomaly is not None:
             t = data.get("evt.time")
             when = t if isinstance(t, int) else self._now()
-            alerts += self.anomaly.score(st.id, str(cid or HOST), data, self.peers.workload_at, when)
+            alerts += self.anomaly.score(st.id, str(cid or HOST), data, op, self.peers.workload_at, when)
         return alerts
 
     def _admit(self, data: dict[str, Any]) -> WorkloadState | None:
@@ -308,16 +311,13 @@ class ZeroTrust:
             while len(st.recent) > self.zt.recent_events:
                 st.recent.popleft()
 
-    def _check(self, st: WorkloadState, data: dict[str, Any]) -> list[Alert]:
+    def _check(self, st: WorkloadState, data: dict[str, Any], op: Operation) -> list[Alert]:
         compiled = st.compiled
         if compiled is None:
             return []
-        op = operation_of(data)
-        if op is None:
-            return []
         self._remember(st, data)
-        verdict = compiled.evaluate(data)
-        if verdict is None or verdict.action == "allow":
+        verdict = compiled.decide(op)
+        if verdict.action == "allow":
             return []
         if st.mode == "protect" and self._kernel_decides(data, op):
             return []
