@@ -6,14 +6,13 @@ model is saved and read back after a restart, and its alerts are muted like any 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stockade.anomaly.online import OnlineSettings, WorkloadModel
-from stockade.config import StockadeConfig, load_config
+from stockade.config import StockadeConfig
 from stockade.model.alert import Alert
 from stockade.model.clock import FakeClock
 from stockade.model.mute import MuteRequest
@@ -90,13 +89,6 @@ def shell(cid: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def cfg(tmp_path: Path) -> StockadeConfig:
-    return load_config(
-        None, {"data_dir": str(tmp_path), "zero_trust": {"promotion": {"to": "off"}}}, environ={}
-    )
-
-
 class Node:
     def __init__(self, cfg: StockadeConfig, store: Store) -> None:
         self.zt = ZeroTrust(
@@ -106,15 +98,6 @@ class Node:
 
     def feed(self, events: list[dict[str, Any]]) -> list[Alert]:
         return [a for e in events for a in self.zt.observe(e) if a.rule == ANOMALY_RULE]
-
-
-@pytest.fixture
-def store(cfg: StockadeConfig) -> Iterator[Store]:
-    s = Store.from_config(cfg)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def learn(node: Node, containers: int = 25) -> None:

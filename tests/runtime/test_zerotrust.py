@@ -5,13 +5,12 @@ rollouts and patterns. Enforcement itself is tested for real in tests/zerotrust 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helpers import wait_until
-from stockade.config import StockadeConfig, load_config
+from stockade.config import StockadeConfig
 from stockade.enforce.interface import Denial
 from stockade.errors import NotFoundError, UsageError
 from stockade.model.alert import Alert
@@ -80,22 +79,6 @@ class Node:
         for e in events:
             out += self.zt.observe(e)
         return out
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> StockadeConfig:
-    return load_config(
-        None, {"data_dir": str(tmp_path), "zero_trust": {"promotion": {"to": "off"}}}, environ={}
-    )
-
-
-@pytest.fixture
-def store(cfg: StockadeConfig) -> Iterator[Store]:
-    s = Store.from_config(cfg)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ recompiled when those change. The containers here are described by a resolver th
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stockade.config import StockadeConfig, load_config
+from stockade.config import StockadeConfig
 from stockade.model.clock import FakeClock
 from stockade.policy.decision import Verdict
 from stockade.policy.load import parse_policy
@@ -109,13 +108,6 @@ def connect(full: str, name: str, ip: str, port: int, t: float) -> dict[str, Any
         "proc.pid": 7,
         "proc.exepath": f"/usr/bin/{name}",
     }
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> StockadeConfig:
-    return load_config(
-        None, {"data_dir": str(tmp_path), "zero_trust": {"promotion": {"to": "off"}}}, environ={}
-    )
 
 
 @pytest.fixture
