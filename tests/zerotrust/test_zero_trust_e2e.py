@@ -301,6 +301,8 @@ def _anomaly_scene(scene: Scene, replicas: list[dict[str, Any]]) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     model = _model(scene)
     assert model["threshold_bits"] is not None, model
+    text = scene.up.cli("workloads", "show", scene.svc_id).stdout
+    assert "anomaly:    kneser-ney order 3, window 4: " in text and "bits per token" in text, text
     since = _now_iso()
     # normal work: nothing anomalous
     for _ in range(5):

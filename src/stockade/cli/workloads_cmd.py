@@ -89,12 +89,24 @@ def _show_text(w: dict[str, Any]) -> str:
         lines += [f"  new in this version: {n}" for n in prof.get("new_in_version") or []]
     for digest, items in (w.get("new_by_digest") or {}).items():
         lines += [f"  new in {digest[:19]}: {n}" for n in items]
+    lines += _anomaly_lines(w.get("anomaly_model"))
     lines += [f"warning:    {x}" for x in w.get("warnings") or []]
     for h in w.get("history") or []:
         lines.append(
             f"  {h.get('time', '')} {h.get('old') or '-'} -> {h['new']} by {h.get('who')}: {h.get('why')}"
         )
     return "\n".join(lines)
+
+
+def _anomaly_lines(m: dict[str, Any] | None) -> list[str]:
+    if not m:
+        return []
+    t = m.get("threshold_bits")
+    when = f"threshold {t:.2f} bits per token" if t is not None else "learning (no threshold yet)"
+    return [
+        f"anomaly:    {m.get('model')}: {m.get('tokens_learned', 0)} tokens learned, "
+        f"{m.get('vocabulary', 0)} distinct, {when}"
+    ]
 
 
 @workloads_app.command("show")
