@@ -5,6 +5,12 @@ and ships the alerts and their evidence events to the manager (`POST /api/v1/ing
 `/api/v1/ingest/events?evaluate=false`). When the manager is unreachable, what is to be shipped waits
 in a disk spool under the data dir and is sent in order when it answers again. SIGHUP reopens its
 file sinks and reloads its rules (as `stockade up` does).
+
+What protects the node runs here too (:class:`stockade.runtime.node.NodeGuard`): zero trust
+(learning, modes from ``zero_trust.modes`` and promotion, enforcement, the anomaly models) and the
+resource monitor, their state in a store of the agent's own (``storage`` of its configuration:
+SQLite in its data directory by default); their alerts are shipped like the others. The agent has
+no API: modes are set by its configuration's patterns and by promotion, not by `stockade mode set`.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.runtime.instance import RuntimeFile
+from stockade.runtime.node import NodeGuard
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.sensing import SensorRunner
 from stockade.runtime.shipper import Shipper
 from stockade.sinks.interface import Sink
+from stockade.storage.store import Store
 
 
 class ShippingStore:
@@ -73,7 +81,19 @@ class Agent:
             record_events="alerts",
             live=True,
         )
-        self.sensor = SensorRunner(cfg, self.pipeline, self.engine.evttypes("syscall"))
+        #: the node's own state (zero trust's profiles, modes and policies, resource samples): a
+        #: store of its own, next to the spool (the manager gets the alerts)
+        self.local: Store | None = None
+        self.guard = NodeGuard()
+        if cfg.zero_trust.enabled or cfg.resources.enabled:
+            self.local = Store.from_config(cfg)
+            self.guard = NodeGuard.build(cfg, self.local, self.pipeline)
+        if self.guard.zt is not None:
+            self.pipeline.observer = self.guard.zt.observe
+        self.sensor = SensorRunner(
+            cfg, self.pipeline, self.guard.syscalls_needed(cfg, self.engine.evttypes("syscall"))
+        )
+        self.guard.attach(self.sensor)
         self.reloader = RulesReloader(
             cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
         )
@@ -93,6 +113,7 @@ class Agent:
             "spool_batches": self.shipper.backlog,
             "events": self.pipeline.stats.events,
             "alerts": self.pipeline.stats.alerts,
+            **self.guard.status(),
         }
 
     def run(self) -> None:
@@ -107,9 +128,12 @@ class Agent:
         for problem in runtime_file.problems:
             self.say(f"stockade agent: {problem}")
         try:
+            self.guard.start()
             self.sensor.start()
+            self.guard.refresh()  # the kernel's watches, now that the sensor's backends run
             while not self._stop.wait(1.0):
                 self.pipeline.tick()
+                self.guard.tick(self.pipeline.stats)
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
@@ -121,8 +145,11 @@ class Agent:
         self._stop.set()
 
     def close(self) -> None:
-        """Stop the sensor, flush the pipeline, ship what is left (5 s at most)."""
+        """Stop the sensor, save the node's state, flush the pipeline, ship what is left (5 s at most)."""
         self.sensor.close()
+        self.guard.close()
         self.pipeline.close()
+        if self.local is not None:
+            self.local.close()
         deadline = time.monotonic() + 5.0
         self.shipper.close(max(0.5, deadline - time.monotonic()))

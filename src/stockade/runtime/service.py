@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade import __version__
-from stockade.behavior.ops import OPERATION_SYSCALLS
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
@@ -27,6 +26,7 @@ from stockade.model.mute import Mute, MuteRequest
 from stockade.runtime.builtin_rules import BUILTIN_RULES
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
+from stockade.runtime.node import NodeGuard
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.resources import NoResources, ResourceMonitor
@@ -37,20 +37,6 @@ log = logging.getLogger("stockade.runtime")
 
 _HOUSEKEEPING_S = 1.0
 _RETENTION_EVERY_S = 600.0
-#: how often zero trust looks for new containers, promotes and saves profiles
-_ZT_REFRESH_S = 2.0
-
-
-def _learns_in_kernel(cfg: StockadeConfig) -> bool:
-    """Whether the sensor this configuration picks first learns in the kernel (eBPF)."""
-    from stockade.sensor.registry import BACKENDS
-
-    if cfg.sensor.backend not in ("auto", "ebpf"):
-        return False
-    try:
-        return bool(BACKENDS.load("ebpf").learns_in_kernel)
-    except StockadeError:
-        return False
 
 
 class NoZeroTrust(StockadeError):
@@ -104,34 +90,24 @@ class Runtime:
             mutes=self.mutes,
         )
         self.sensor = None
-        #: zero trust: workloads, profiles, modes, enforcement (with the sensor only)
-        self.zt: ZeroTrust | None = None
+        #: zero trust (workloads, profiles, modes, enforcement, anomaly models) and the resource
+        #: monitor, where the sensor runs
+        self.guard = NodeGuard.build(cfg, self.store, self.pipeline) if sensor else NodeGuard()
+        self.zt: ZeroTrust | None = self.guard.zt
+        self.res: ResourceMonitor | None = self.guard.res
+        if self.zt is not None:
+            self.pipeline.observer = self.zt.observe
         if sensor and cfg.sensor.backend != "none":
             from stockade.runtime.sensing import SensorRunner
 
             try:
-                needed = engine.evttypes("syscall")
-                if cfg.zero_trust.enabled:
-                    self.zt = self._zero_trust()
-                    self.pipeline.observer = self.zt.observe
-                    # a backend that learns in the kernel follows the operations' syscalls itself,
-                    # for the watched cgroups only; the others are asked for them
-                    if not _learns_in_kernel(cfg) and needed is not None:
-                        needed = needed | OPERATION_SYSCALLS
-                self.sensor = SensorRunner(cfg, self.pipeline, needed)
-                if self.zt is not None:
-                    self.zt.kernel = self.sensor
+                self.sensor = SensorRunner(
+                    cfg, self.pipeline, self.guard.syscalls_needed(cfg, engine.evttypes("syscall"))
+                )
+                self.guard.attach(self.sensor)
             except Exception:
                 self.store.close()
                 raise
-        #: resource behaviour of the node's containers (where the sensor runs)
-        self.res: ResourceMonitor | None = None
-        if sensor and cfg.resources.enabled:
-            from stockade.storage.resources import ResourceStore
-
-            self.res = ResourceMonitor(
-                cfg, ResourceStore(self.store), lambda a: self.pipeline.ingest_alerts(a, external=False)
-            )
         self.reloader = RulesReloader(
             cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
         )
@@ -140,14 +116,6 @@ class Runtime:
         self._last_events = 0
         self._last_time = time.time()
         self._rate = 0.0
-
-    def _zero_trust(self) -> ZeroTrust:
-        from stockade.storage.behavior import BehaviorStore
-
-        def emit(alerts: list[Alert]) -> None:
-            self.pipeline.ingest_alerts(alerts, external=False)
-
-        return ZeroTrust(self.cfg, BehaviorStore(self.store), emit)
 
     @property
     def engine(self) -> Engine:
@@ -200,8 +168,7 @@ class Runtime:
                 "sources": {n: {"malformed": s.malformed} for n, s in ps.sources.items()},
             },
             "engine": self.engine.stats.to_dict(),
-            "zero_trust": self.zt.status() if self.zt is not None else None,
-            "resources": self.res.status() if self.res is not None else None,
+            **self.guard.status(),
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -312,7 +279,7 @@ class Runtime:
 
     # -- running ---------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
-        last_retention = last_refresh = 0.0
+        last_retention = 0.0
         while not self._stop.wait(_HOUSEKEEPING_S):
             now = time.time()
             n = self.pipeline.stats.events
@@ -320,13 +287,7 @@ class Runtime:
             self._last_events, self._last_time = n, now
             self.pipeline.tick()
             self.mutes.prune()
-            if self.zt is not None and now - last_refresh >= _ZT_REFRESH_S:
-                last_refresh = now
-                try:
-                    self.zt.refresh()
-                except Exception as e:  # housekeeping goes on (windows, batches, retention): reported
-                    self.pipeline.stats.error(f"zero trust: {type(e).__name__}: {e}")
-                    log.warning("zero trust refresh failed: %s: %s", type(e).__name__, e)
+            self.guard.tick(self.pipeline.stats)
             if now - last_retention >= _RETENTION_EVERY_S:
                 last_retention = now
                 try:
@@ -342,14 +303,10 @@ class Runtime:
         self.runtime_file.write()
         for problem in self.runtime_file.problems:
             self.say(f"stockade {self.role}: {problem}")
-        if self.zt is not None:
-            self.zt.start()
-        if self.res is not None:
-            self.res.start()
+        self.guard.start()
         if self.sensor is not None:
             self.sensor.start()
-            if self.zt is not None:
-                self.zt.refresh()  # the kernel's watches, now that the sensor's backends run
+            self.guard.refresh()  # the kernel's watches, now that the sensor's backends run
 
     def close(self) -> None:
         """Stop: remove the runtime file, stop the sensor, flush the pipeline, close sinks and store."""
@@ -358,10 +315,7 @@ class Runtime:
         self._stop.set()
         if self.sensor is not None:
             self.sensor.close()
-        if self.zt is not None:
-            self.zt.close()
-        if self.res is not None:
-            self.res.close()
+        self.guard.close()
         from stockade.sinks.build import close_all
 
         self.pipeline.close()

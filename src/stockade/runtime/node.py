@@ -1,0 +1,132 @@
+"""What protects the node where the sensor runs, in `stockade up` and `stockade agent` alike: zero
+trust (with its anomaly models) and the resource monitor, built, started, refreshed and stopped in
+one place.
+
+:meth:`NodeGuard.build` makes them as the configuration says (``zero_trust.enabled``,
+``resources.enabled``) over a store of the node's own (profiles, modes, policies, resource samples)
+and a pipeline whose ``ingest_alerts`` takes their alerts; :meth:`NodeGuard.syscalls_needed` adds
+the syscalls zero trust needs to what the rules need; :meth:`NodeGuard.attach` gives zero trust the
+sensor (its learning in the kernel) once it exists. The caller's housekeeping calls
+:meth:`NodeGuard.tick` about every second; it refreshes zero trust every 2 s (running containers,
+enforcement, promotion, saving).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stockade.behavior.ops import OPERATION_SYSCALLS
+from stockade.config import StockadeConfig
+from stockade.errors import StockadeError
+from stockade.model.alert import Alert
+from stockade.runtime.resources import ResourceMonitor
+from stockade.runtime.zerotrust import KernelLearning, ZeroTrust
+from stockade.storage.store import Store
+
+__all__ = ["REFRESH_S", "NodeGuard", "learns_in_kernel"]
+
+log = logging.getLogger("stockade.runtime")
+
+#: how often zero trust looks for containers, applies enforcement, promotes and saves
+REFRESH_S = 2.0
+
+
+class AlertIngest(Protocol):
+    """Where the node's own alerts go (the pipeline: mutes, aggregation, sinks, store)."""
+
+    def ingest_alerts(self, alerts: list[Alert], *, external: bool = ...) -> int:
+        """Pass alerts raised on this node through the pipeline."""
+        ...
+
+
+def learns_in_kernel(cfg: StockadeConfig) -> bool:
+    """Whether the sensor this configuration picks first learns in the kernel (eBPF)."""
+    from stockade.sensor.registry import BACKENDS
+
+    if cfg.sensor.backend not in ("auto", "ebpf"):
+        return False
+    try:
+        return bool(BACKENDS.load("ebpf").learns_in_kernel)
+    except StockadeError:
+        return False
+
+
+@dataclass
+class NodeGuard:
+    """Zero trust and the resource monitor of this node (module docstring)."""
+
+    zt: ZeroTrust | None = None
+    res: ResourceMonitor | None = None
+    _last_refresh: float = 0.0
+
+    @classmethod
+    def build(cls, cfg: StockadeConfig, store: Store, pipeline: AlertIngest) -> NodeGuard:
+        """The node's guard as configured, its state in `store`, its alerts to `pipeline`."""
+
+        def emit(alerts: list[Alert]) -> None:
+            pipeline.ingest_alerts(alerts, external=False)
+
+        g = cls()
+        if cfg.zero_trust.enabled and cfg.sensor.backend != "none":
+            from stockade.storage.behavior import BehaviorStore
+
+            g.zt = ZeroTrust(cfg, BehaviorStore(store), emit)
+        if cfg.resources.enabled:
+            from stockade.storage.resources import ResourceStore
+
+            g.res = ResourceMonitor(cfg, ResourceStore(store), emit)
+        return g
+
+    def syscalls_needed(self, cfg: StockadeConfig, rules_need: set[str] | None) -> set[str] | None:
+        """What the sensor must deliver: what the rules need, and (unless the sensor learns in
+        the kernel, following the operations itself) the syscalls of zero trust's operations."""
+        if self.zt is None or rules_need is None or learns_in_kernel(cfg):
+            return rules_need
+        return rules_need | OPERATION_SYSCALLS
+
+    def attach(self, kernel: KernelLearning) -> None:
+        """Give zero trust the sensor (its learning in the kernel)."""
+        if self.zt is not None:
+            self.zt.kernel = kernel
+
+    def start(self) -> None:
+        """Load state, start the enforcers and the sampler."""
+        if self.zt is not None:
+            self.zt.start()
+        if self.res is not None:
+            self.res.start()
+
+    def refresh(self) -> None:
+        """Refresh zero trust now (after the sensor started: the kernel's watches)."""
+        if self.zt is not None:
+            self._last_refresh = time.monotonic()
+            self.zt.refresh()
+
+    def tick(self, errors: Any = None) -> None:
+        """Housekeeping: zero trust's refresh every :data:`REFRESH_S`; a failure is logged and
+        given to `errors` (a ``PipelineStats``: its ``error(text)``), never raised."""
+        if self.zt is None or time.monotonic() - self._last_refresh < REFRESH_S:
+            return
+        try:
+            self.refresh()
+        except Exception as e:  # housekeeping goes on: reported
+            if errors is not None:
+                errors.error(f"zero trust: {type(e).__name__}: {e}")
+            log.warning("zero trust refresh failed: %s: %s", type(e).__name__, e)
+
+    def status(self) -> dict[str, Any]:
+        """What `stockade status` shows of them."""
+        return {
+            "zero_trust": self.zt.status() if self.zt is not None else None,
+            "resources": self.res.status() if self.res is not None else None,
+        }
+
+    def close(self) -> None:
+        """Save and stop (network enforcement stays pinned when failing closed)."""
+        if self.zt is not None:
+            self.zt.close()
+        if self.res is not None:
+            self.res.close()
