@@ -30,7 +30,9 @@ def _start(args: list[str], config: dict[str, Any], home: Path) -> subprocess.Po
     cfg = home / "stockade.yaml"
     cfg.write_text(yaml.safe_dump(config))
     with (home / "stderr").open("wb") as log:
-        return subprocess.Popen([STOCKADE, "--config", str(cfg), *args], stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            [STOCKADE, "--config", str(cfg), *args], stdout=subprocess.DEVNULL, stderr=log
+        )
 
 
 def _stop(p: subprocess.Popen[bytes]) -> None:
