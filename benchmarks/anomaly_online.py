@@ -27,7 +27,6 @@ import argparse
 import gc
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,17 +135,7 @@ def print_table(r: Result) -> None:
     print(f"anomaly alerts in Monitor (the same events again): {r.anomaly_alerts}")
 
 
-def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_run_options(
-        ap,
-        count=100_000,
-        seed=1,
-        repeat=3,
-        events_help="(not used: the mix is generated)",
-        cpu_help="CPU to pin to (default: the last allowed)",
-    )
-    return ap.parse_args(argv)
+parse = harness.mix_parser(__doc__, 100_000)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,25 @@ def add_run_options(
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
+def mix_parser(doc: str | None, count: int) -> Callable[[Sequence[str] | None], argparse.Namespace]:
+    """The command line of a benchmark over the generated event mix (gen_events.py): the run
+    options (:func:`add_run_options`), `count` events by default, `doc` as its help."""
+
+    def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+        ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_run_options(
+            ap,
+            count=count,
+            seed=1,
+            repeat=3,
+            events_help="(not used: the mix is generated)",
+            cpu_help="CPU to pin to (default: the last allowed)",
+        )
+        return ap.parse_args(argv)
+
+    return parse
+
+
 def print_json(result: Any) -> None:
     """`result` (a dataclass or plain data) as indented JSON on standard output."""
     data = asdict(result) if is_dataclass(result) and not isinstance(result, type) else result

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,17 +123,7 @@ def print_table(r: Result) -> None:
         print(f"{k:<22}{v:>10.0f}{v / floor:>16.2f}{r.spread[k]:>9.0%}")
 
 
-def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_run_options(
-        ap,
-        count=200_000,
-        seed=1,
-        repeat=3,
-        events_help="(not used: the mix is generated)",
-        cpu_help="CPU to pin to (default: the last allowed)",
-    )
-    return ap.parse_args(argv)
+parse = harness.mix_parser(__doc__, 200_000)
 
 
 if __name__ == "__main__":
