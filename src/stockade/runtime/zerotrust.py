@@ -432,10 +432,14 @@ class ZeroTrust:
         found = self._discover()
         running = {c.full_id: c for c in found}
         with self._lock:
+            names = {r[4:] for st in self.workloads.values() for r in st.peer_refs if r.startswith("dns:")}
+        # DNS look-ups outside the lock: a slow resolver must not hold up the event path
+        renamed = self.peers.refresh_names(names)
+        with self._lock:
             self._watch_parents(found)
             self._forget_gone(running)
             new = [c for c in running.values() if self._track(c)]
-            self._update_peers()  # before enforcing: the policies' workload peers resolved
+            self._update_peers(renamed)  # before enforcing: the policies' workload peers resolved
             for c in new:
                 self._apply(self._by_container[c.full_id], c)
             self._kernel_learning()
@@ -515,10 +519,10 @@ class ZeroTrust:
             self._new_digest(st, info.image_digest)
         return True
 
-    def _update_peers(self) -> None:
+    def _update_peers(self, renamed: set[str]) -> None:
         """Give each workload its containers' addresses; name the peers learned as an address that
-        now belongs to a workload; recompile and re-apply the policies whose workload or DNS peers
-        changed."""
+        now belongs to a workload; recompile and re-apply the policies whose workload peers changed
+        or whose DNS names (`renamed`) resolve elsewhere now."""
         before = self.peers.snapshot()
         containers = {
             cid: (st.id, tr.addresses) for st in self.workloads.values() for cid, tr in st.containers.items()
@@ -527,8 +531,7 @@ class ZeroTrust:
         gained = self.peers.gained(before)
         if gained:
             self._name_peers(gained)
-        names = {r[4:] for st in self.workloads.values() for r in st.peer_refs if r.startswith("dns:")}
-        changed |= {f"dns:{n}" for n in self.peers.refresh_names(names)}
+        changed |= {f"dns:{n}" for n in renamed}
         if not changed:
             return
         for st in self.workloads.values():
