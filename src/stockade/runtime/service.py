@@ -168,7 +168,8 @@ class Runtime:
                 "sources": {n: {"malformed": s.malformed} for n, s in ps.sources.items()},
             },
             "engine": self.engine.stats.to_dict(),
-            **self.guard.status(),
+            "zero_trust": self.zt.status() if self.zt is not None else None,
+            "resources": self.res.status() if self.res is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
