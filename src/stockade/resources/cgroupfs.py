@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from stockade.sensor.containers.cgroup import cgroup_v1_hierarchies
+from stockade.sensor.containers.cgroup import cgroup_v1_hierarchies, mounted_dir
 from stockade.sensor.procfs import read_cgroups
 
 __all__ = [
@@ -107,12 +107,9 @@ def _v1_dirs(pid: int, hierarchies: Hierarchies) -> dict[str, str]:
             where = hierarchies.get(ctl)
             if not ctl or where is None:
                 continue
-            point, root = where
-            root = root.rstrip("/")
-            if root and path != root and not path.startswith(root + "/"):
-                continue  # not visible from this mount
-            rel = path[len(root) :]
-            out[ctl] = os.path.normpath(point + rel) if rel not in ("", "/") else point
+            d = mounted_dir(where, path)
+            if d is not None:  # else not visible from this mount
+                out[ctl] = d
     return out
 
 

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stockade.resources.cgroupfs import read_text
+from stockade.sensor.procfs import read_netns
 
-__all__ = ["NetCounters", "netns_of", "open_files", "parse_net_dev", "read_net"]
+__all__ = ["NetCounters", "open_files", "parse_net_dev", "read_net"]
 
 PROC = "/proc"
 
@@ -72,21 +73,13 @@ def parse_net_dev(text: str) -> NetCounters:
     return NetCounters(rx_b, rx_p, tx_b, tx_p)
 
 
-def netns_of(pid: int | str, proc: str = PROC) -> int | None:
-    """The network namespace (inode number) of process `pid`; None when gone or not readable."""
-    try:
-        return os.stat(f"{proc}/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
 def read_net(
     pids: Iterable[int], host_netns: int | None, problems: list[str], proc: str = PROC
 ) -> NetCounters | None:
     """The network counters of the namespace of the first of `pids` still running; None (and why,
     in `problems`) when it is the host's or none can be read."""
     for pid in pids:
-        ns = netns_of(pid, proc)
+        ns = read_netns(pid, proc)
         if ns is None:
             continue
         if host_netns is not None and ns == host_netns:

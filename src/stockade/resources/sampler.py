@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from stockade.model.clock import SYSTEM, Clock
 from stockade.resources.cgroupfs import CgroupFiles, Hierarchies, locate, read_cgroup
-from stockade.resources.procstats import PROC, netns_of, open_files, read_net
+from stockade.resources.procstats import PROC, open_files, read_net
 from stockade.sensor.containers.cgroup import cgroup_v1_hierarchies
 from stockade.sensor.containers.discover import RunningContainer
+from stockade.sensor.procfs import read_netns
 from stockade.storage.resources import ResourceSample
 
 __all__ = ["Sampler"]
@@ -55,7 +56,7 @@ class Sampler:
         #: the cgroup v1 hierarchies of this node (empty on a pure cgroup2 node)
         self.hierarchies = cgroup_v1_hierarchies(mountinfo) if hierarchies is None else hierarchies
         #: the agent's own network namespace: a container in it shares the host's network
-        self.host_netns = netns_of("self", proc)
+        self.host_netns = read_netns("self", proc)
         self._files: dict[str, CgroupFiles] = {}
         self._previous: dict[str, _Previous] = {}
 

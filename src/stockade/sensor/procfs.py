@@ -26,6 +26,7 @@ __all__ = [
     "read_exe",
     "read_loginuid",
     "read_mntns",
+    "read_netns",
     "read_placement",
     "read_stat",
     "read_status",
@@ -217,6 +218,15 @@ def read_mntns(pid: int) -> int | None:
     """The mount namespace inode number."""
     try:
         return os.stat(f"{PROC}/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
+
+
+def read_netns(pid: int | str, proc: str = PROC) -> int | None:
+    """The network namespace inode number of process `pid` (``self``: this one); None when gone
+    or not readable."""
+    try:
+        return os.stat(f"{proc}/{pid}/ns/net").st_ino
     except OSError:
         return None
 

@@ -13,12 +13,10 @@ the node's, and naming them after one workload would be wrong.
 from __future__ import annotations
 
 import ipaddress
-import os
+
+from stockade.sensor.procfs import read_netns
 
 __all__ = ["container_addresses", "parse_fib_trie", "parse_if_inet6"]
-
-#: the agent's own network namespace: the node's (the agent runs with the host network)
-_HOST_NETNS = "/proc/self/ns/net"
 
 
 def parse_fib_trie(text: str) -> set[str]:
@@ -59,25 +57,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def _netns(pid: int | str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(f"/proc/{pid}/ns/net")
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def container_addresses(pid: int, host_netns: str = _HOST_NETNS) -> frozenset[str]:
-    """The addresses of the network namespace `pid` is in; none when that is the host's (or the
-    process is gone)."""
-    own = _netns(pid)
-    if own is None:
-        return frozenset()
-    try:
-        st = os.stat(host_netns)
-    except OSError:
-        st = None
-    if st is not None and (st.st_dev, st.st_ino) == own:
+def container_addresses(pid: int, host: int | str = "self") -> frozenset[str]:
+    """The addresses of the network namespace `pid` is in; none when that is the host's (the
+    namespace of process `host`: this agent, which runs with the host network) or the process is
+    gone."""
+    own = read_netns(pid)
+    if own is None or own == read_netns(host):
         return frozenset()
     v4 = parse_fib_trie(_read(f"/proc/{pid}/net/fib_trie"))
     v6 = parse_if_inet6(_read(f"/proc/{pid}/net/if_inet6"))

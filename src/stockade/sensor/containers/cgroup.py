@@ -31,6 +31,7 @@ __all__ = [
     "cgroup2_id",
     "cgroup2_path",
     "cgroup_v1_hierarchies",
+    "mounted_dir",
     "parse_cgroup_path",
 ]
 
@@ -169,11 +170,19 @@ def cgroup2_dir(
     path = cgroup2_path(pid, proc)
     if mount is None or path is None:
         return None
+    return mounted_dir(mount, path)
+
+
+def mounted_dir(mount: tuple[str, str], path: str) -> str | None:
+    """The directory of cgroup `path` (as /proc/<pid>/cgroup names it) in a hierarchy mounted as
+    `mount` (mount point, the hierarchy's directory mounted there); None when that mount does not
+    show it."""
     point, root = mount
     root = root.rstrip("/")
     if root and path != root and not path.startswith(root + "/"):
         return None
-    return point.rstrip("/") + path[len(root) :] if path != "/" else point
+    rel = path[len(root) :]
+    return os.path.normpath(point + rel) if rel not in ("", "/") else point
 
 
 def cgroup2_id(
