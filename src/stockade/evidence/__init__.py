@@ -1,0 +1,1 @@
+"""Forensic evidence: capture a container or process into a sealed bundle, and verify one."""
