@@ -293,6 +293,42 @@ class ZeroTrustConfig(_Strict):
     save_every_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
 
+class IncidentsConfig(_Strict):
+    """The ``incidents:`` section: how alerts are grouped into incidents (docs/incidents.md)."""
+
+    enabled: bool = True
+    #: an alert joins an incident of its workload, container or process tree whose alerts came
+    #: within this long of it; after a longer quiet, a new incident opens
+    window_s: float = Field(default=1800.0, gt=0, allow_inf_nan=False)
+    #: alerts below this priority join an open incident but never open one
+    open_priority: str = "Notice"
+    #: the notification clock shown on every incident (e.g. 259200: 72 hours for a regulator); 0: none
+    notify_within_s: float = Field(default=259200.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("open_priority")
+    @classmethod
+    def _priority(cls, v: str) -> str:
+        p = normalize_priority(v)
+        if p is None:
+            raise ValueError(
+                f"{v!r} is not a priority (Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug)"
+            )
+        return p
+
+
+class ResponseConfig(_Strict):
+    """The ``response:`` section: playbooks and the defaults of response actions (docs/response.md)."""
+
+    #: ResponsePlaybook files or directories
+    playbooks: list[str] = Field(default_factory=list)
+    #: what an isolated container may still reach (CIDRs): the forensics hosts
+    forensics_allow: list[str] = Field(default_factory=list)
+    #: evidence bundles' directory (default: DATA_DIR/evidence)
+    evidence_dir: str | None = None
+    #: the most memory dumped per process when a capture asks for memory
+    max_memory_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+
+
 class ApiConfig(_Strict):
     """The `api` section: where the manager API listens and its bearer token."""
 
@@ -339,6 +375,8 @@ class StockadeConfig(_Strict):
     sinks: list[SinkConfig] = Field(default_factory=list)
     zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    response: ResponseConfig = Field(default_factory=ResponseConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else
     #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
     runtime_dir: str | None = None

@@ -186,3 +186,55 @@ resource_baselines = sa.Table(
     sa.Column("samples", sa.Integer, nullable=False),
     sa.Column("body", JsonType, nullable=False),
 )
+
+# -- incidents (issue 15): alerts grouped per workload and attack chain ---------------------------
+
+#: one row per incident (stockade.model.incident.Incident); body: containers, rules, tactics,
+#: techniques, pids, notes, pending actions (JSON)
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("hostname", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("alert_count", sa.Integer, nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("first_ns", sa.BigInteger, nullable=False),
+    sa.Column("last_ns", sa.BigInteger, nullable=False),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+    sa.Index("ix_incidents_status_score", "status", "score"),
+    sa.Index("ix_incidents_workload", "workload"),
+    sa.Index("ix_incidents_last_ns", "last_ns"),
+)
+
+#: which alerts an incident holds (an alert belongs to one incident)
+incident_alerts = sa.Table(
+    "incident_alerts",
+    metadata,
+    sa.Column("alert_id", sa.String(64), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Index("ix_incident_alerts_incident_id_time_ns", "incident_id", "time_ns"),
+)
+
+#: each incident's timeline: alerts, actions, evidence, state changes, notes
+incident_timeline = sa.Table(
+    "incident_timeline",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("data", JsonType, nullable=False),
+    sa.Index("ix_incident_timeline_incident_id_time_ns", "incident_id", "time_ns"),
+)
