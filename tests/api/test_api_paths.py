@@ -39,6 +39,9 @@ DOCUMENTED = {
     "/api/v1/resources",
     "/api/v1/resources/{container_id}",
     "/api/v1/resources/baselines/{workload_id}",
+    "/api/v1/incidents",
+    "/api/v1/incidents/{incident_id}",
+    "/api/v1/incidents/{incident_id}/report",
 }
 
 

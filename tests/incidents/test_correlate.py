@@ -95,7 +95,9 @@ def test_a_host_process_of_the_same_tree_joins_the_container_incident() -> None:
     second = c.observe(host)
     assert first and second and second.incident.id == first.incident.id
     # the same pid on another host is another process
-    other = c.observe(alert("Host shell", 4, workload=None, container=None, host="node2", fields={"proc.ppid": 4242}))
+    other = c.observe(
+        alert("Host shell", 4, workload=None, container=None, host="node2", fields={"proc.ppid": 4242})
+    )
     assert other is not None and other.incident.id != first.incident.id
 
 
@@ -115,7 +117,9 @@ def test_an_advancing_chain_outranks_a_flood_of_one_rule() -> None:
     for i in range(500):
         flood = c.observe(alert("Noisy write below etc", i * 0.1, workload="image:noisy", container="n1"))
     chain = None
-    for i, tags in enumerate([["mitre_execution"], ["mitre_credential_access"], ["mitre_command_and_control"]]):
+    for i, tags in enumerate(
+        [["mitre_execution"], ["mitre_credential_access"], ["mitre_command_and_control"]]
+    ):
         chain = c.observe(alert(f"step {i}", i, tags=tags))
     assert flood is not None and chain is not None
     assert chain.incident.score > flood.incident.score

@@ -28,6 +28,7 @@ from stockade.api import (
     routes_alerts,
     routes_events,
     routes_health,
+    routes_incidents,
     routes_ingest,
     routes_resources,
     routes_rules,
@@ -87,6 +88,7 @@ def create_app(
         routes_tuning.router,
         routes_zerotrust.router,
         routes_resources.router,
+        routes_incidents.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from stockade.model.alert import Alert
 from stockade.model.event import Event
+from stockade.model.incident import Incident
 from stockade.model.mute import Mute, MuteRequest
 
 
@@ -46,6 +47,22 @@ class ZeroTrustView(Protocol):
 
     def status(self) -> dict[str, Any]:
         """Counts per mode, counters, what this node can enforce."""
+        ...
+
+
+class IncidentsView(Protocol):
+    """What the API needs of the incident service (:class:`stockade.runtime.incidents.IncidentService`)."""
+
+    def update(
+        self,
+        ref: str,
+        *,
+        actor: str,
+        status: str | None = None,
+        owner: str | None = None,
+        note: str | None = None,
+    ) -> Incident:
+        """A responder's change to an incident (status, owner, a note), recorded on its timeline."""
         ...
 
 
@@ -114,6 +131,10 @@ class RuntimeView(Protocol):
 
     def resources(self) -> ResourcesView:
         """Resource monitoring on this instance; a StockadeError (409) when it samples none."""
+        ...
+
+    def incidents(self) -> IncidentsView:
+        """The incident service; a StockadeError (409) when incidents are disabled here."""
         ...
 
     def add_mute(self, request: MuteRequest) -> Mute:

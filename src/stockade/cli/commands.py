@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "policy_cmd",
     "anomaly_cmd",
     "top_cmd",
+    "incidents_cmd",
 )
 
 

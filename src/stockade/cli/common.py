@@ -4,7 +4,9 @@ times (--since / --until), --source, --limit and their tables."""
 
 from __future__ import annotations
 
+import getpass
 import math
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -243,3 +245,12 @@ def print_table(table: Table) -> None:
         console.print(table)
     else:
         Console(highlight=False, width=250, color_system=None).print(table)
+
+
+def who() -> str:
+    """user@host: who made a change, recorded with it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"

@@ -21,7 +21,7 @@ import typer
 
 from stockade.cli import common, locate
 from stockade.cli.locate import DataDirOpt, PortOpt
-from stockade.cli.workloads_cmd import WorkloadArg, who
+from stockade.cli.workloads_cmd import WorkloadArg
 from stockade.errors import UsageError
 from stockade.model import apipaths
 from stockade.policy.diff import diff_policies
@@ -95,7 +95,7 @@ def apply(
         texts.append((f, sys.stdin.read() if f == "-" else Path(f).read_text()))
     with locate.api_client(port, data_dir) as c:
         for f, text in texts:
-            body = {"policy": text, "origin": f, "who": who()}
+            body = {"policy": text, "origin": f, "who": common.who()}
             r = locate.check(c.put(apipaths.api_path(apipaths.POLICIES), json=body))
             lines = [f"applied {r['policy']} to {r['workload']} ({r['mode']})"]
             lines += [f"warning: {w}" for w in r.get("warnings") or []]

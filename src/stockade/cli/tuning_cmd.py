@@ -3,8 +3,6 @@ its API (found as `stockade status` finds it: stockade.cli.locate)."""
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated, Any
 
 import typer
@@ -49,7 +47,7 @@ def mute(
 
     Muted alerts are counted (`stockade status`, /metrics), not stored or sent."""
     fmt = common.output_format(output)
-    body: dict[str, Any] = {"rule": rule, "reason": reason, "workload": workload, "created_by": _who()}
+    body: dict[str, Any] = {"rule": rule, "reason": reason, "workload": workload, "created_by": common.who()}
     if for_ is not None:
         body["for"] = for_
     if until is not None:
@@ -114,14 +112,6 @@ def reload(
     r = locate.check(resp)
     text = f"rules reloaded: {r['rules_active']} rules active (before: {r['rules_active_before']})"
     common.emit(r, "\n".join([text, *(f"note: {n}" for n in r.get("notes", []))]), fmt)
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
 
 
 def register(_app: typer.Typer) -> None:

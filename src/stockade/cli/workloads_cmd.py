@@ -7,8 +7,6 @@ running Stockade, through its API (found as `stockade status` finds it: stockade
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated, Any
 
 import typer
@@ -24,15 +22,6 @@ mode_app = typer.Typer(help="A workload's mode: discover, monitor or protect.", 
 WorkloadArg = Annotated[
     str, typer.Argument(metavar="WORKLOAD", help="A workload id as `stockade workloads list` shows it.")
 ]
-
-
-def who() -> str:
-    """user@host, recorded with a change."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _get(route: str, port: int | None, data_dir: str | None, **params: str) -> Any:
@@ -169,7 +158,7 @@ def set_mode(
     """Set a workload's mode at once. Protect first replays its recent operations against its policy
     and refuses (exit 1, saying why) if any would be denied; --force skips that."""
     common.check_choice(mode, "MODE", ("discover", "monitor", "protect"))
-    body = {"mode": mode, "force": force, "why": why or f"stockade mode set {mode}", "who": who()}
+    body = {"mode": mode, "force": force, "why": why or f"stockade mode set {mode}", "who": common.who()}
     with locate.api_client(port, data_dir) as c:
         r = locate.check(c.put(apipaths.api_path(apipaths.MODE, workload_id=workload), json=body))
     change = r.get("change") or {}

@@ -43,6 +43,10 @@ RESOURCES: Final = "/resources"
 RESOURCE: Final = "/resources/{container_id}"
 #: a workload's learned resource baseline (DELETE: learn it again)
 RESOURCE_BASELINE: Final = "/resources/baselines/{workload_id}"
+#: incidents: ranked list, one incident with its timeline (PATCH: status, owner, note), its report
+INCIDENTS: Final = "/incidents"
+INCIDENT: Final = "/incidents/{incident_id}"
+INCIDENT_REPORT: Final = "/incidents/{incident_id}/report"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

@@ -24,6 +24,7 @@ from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
 from stockade.runtime.builtin_rules import BUILTIN_RULES
+from stockade.runtime.incidents import IncidentService
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
 from stockade.runtime.node import NodeGuard
@@ -37,6 +38,14 @@ log = logging.getLogger("stockade.runtime")
 
 _HOUSEKEEPING_S = 1.0
 _RETENTION_EVERY_S = 600.0
+
+
+class NoIncidents(StockadeError):
+    """An incident change on an instance where incidents are disabled (``incidents.enabled``)."""
+
+    http_status = 409
+    problem_type = "no-incidents"
+    title = "Incidents are not grouped here"
 
 
 class NoZeroTrust(StockadeError):
@@ -80,9 +89,15 @@ class Runtime:
         except Exception:
             self.store.close()
             raise
+        #: alerts grouped into incidents (a sink of the pipeline's, not listed among `sinks`)
+        self.incident_service: IncidentService | None = None
+        if cfg.incidents.enabled:
+            from stockade.storage.incidents import IncidentStore
+
+            self.incident_service = IncidentService(cfg.incidents, IncidentStore(self.store))
         self.pipeline = Pipeline(
             engine,
-            self.sinks,
+            [*self.sinks, *([self.incident_service] if self.incident_service is not None else [])],
             store=self.store,
             aggregate_window_s=cfg.engine.aggregate_window_s,
             record_events=cfg.storage.record_events,
@@ -170,6 +185,7 @@ class Runtime:
             "engine": self.engine.stats.to_dict(),
             "zero_trust": self.zt.status() if self.zt is not None else None,
             "resources": self.res.status() if self.res is not None else None,
+            "incidents": self.incident_service.status() if self.incident_service is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -236,6 +252,12 @@ class Runtime:
                 "this instance samples none"
             )
         return self.res
+
+    def incidents(self) -> IncidentService:
+        """The incident service (what the API's incident updates go through)."""
+        if self.incident_service is None:
+            raise NoIncidents("incidents are disabled here (incidents.enabled: false)")
+        return self.incident_service
 
     # -- tuning without restart ------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -305,6 +327,8 @@ class Runtime:
         for problem in self.runtime_file.problems:
             self.say(f"stockade {self.role}: {problem}")
         self.guard.start()
+        if self.incident_service is not None:
+            self.incident_service.start()
         if self.sensor is not None:
             self.sensor.start()
             self.guard.refresh()  # the kernel's watches, now that the sensor's backends run
@@ -322,6 +346,8 @@ class Runtime:
         self.pipeline.close()
         for problem in close_all(self.sinks):
             self.pipeline.stats.error(problem)
+        if self.incident_service is not None:
+            self.incident_service.close()
         self.store.close()
 
 
