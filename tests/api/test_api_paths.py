@@ -42,6 +42,9 @@ DOCUMENTED = {
     "/api/v1/incidents",
     "/api/v1/incidents/{incident_id}",
     "/api/v1/incidents/{incident_id}/report",
+    "/api/v1/incidents/{incident_id}/actions/{action_id}/{decision}",
+    "/api/v1/respond/{action}",
+    "/api/v1/response",
 }
 
 

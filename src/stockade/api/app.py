@@ -31,6 +31,7 @@ from stockade.api import (
     routes_incidents,
     routes_ingest,
     routes_resources,
+    routes_respond,
     routes_rules,
     routes_tuning,
     routes_zerotrust,
@@ -89,6 +90,7 @@ def create_app(
         routes_zerotrust.router,
         routes_resources.router,
         routes_incidents.router,
+        routes_respond.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

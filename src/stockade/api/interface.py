@@ -6,6 +6,7 @@ Its own module so that the app factory (:mod:`stockade.api.app`) and the request
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from stockade.model.alert import Alert
@@ -63,6 +64,38 @@ class IncidentsView(Protocol):
         note: str | None = None,
     ) -> Incident:
         """A responder's change to an incident (status, owner, a note), recorded on its timeline."""
+        ...
+
+
+class ResponderView(Protocol):
+    """What the API needs of the responder (:class:`stockade.runtime.response.Responder`)."""
+
+    def act(
+        self,
+        action: str,
+        ref: str,
+        *,
+        actor: str,
+        incident: str | None = None,
+        allow: Sequence[str] = (),
+        memory: Sequence[str] = (),
+        pids: Sequence[int] = (),
+        reason: str = "",
+        playbook: str | None = None,
+    ) -> Any:
+        """Run one action on a container; its outcome (``to_dict()``, ``ok``, ``detail``)."""
+        ...
+
+    def approve(self, incident: str, action_id: str, *, actor: str) -> Any:
+        """Run an action a playbook left pending; its outcome."""
+        ...
+
+    def reject(self, incident: str, action_id: str, *, actor: str) -> dict[str, Any]:
+        """Drop a pending action."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Playbooks, queued work, what this node can enforce."""
         ...
 
 
@@ -135,6 +168,10 @@ class RuntimeView(Protocol):
 
     def incidents(self) -> IncidentsView:
         """The incident service; a StockadeError (409) when incidents are disabled here."""
+        ...
+
+    def responder(self) -> ResponderView:
+        """Response actions and playbooks; a StockadeError (409) where there are none (no sensor)."""
         ...
 
     def add_mute(self, request: MuteRequest) -> Mute:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "anomaly_cmd",
     "top_cmd",
     "incidents_cmd",
+    "respond_cmd",
 )
 
 

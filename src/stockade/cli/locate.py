@@ -112,16 +112,19 @@ def open_store(db: str | None, data_dir: str | None) -> Store:
 
 
 @contextmanager
-def api_client(port: int | None = None, data_dir: str | None = None) -> Iterator[httpx.Client]:
+def api_client(
+    port: int | None = None, data_dir: str | None = None, *, timeout_s: float = 30.0
+) -> Iterator[httpx.Client]:
     """An httpx client on the running instance's API (with the configured token), whose transport
-    errors become one-line StockadeErrors naming the address."""
+    errors become one-line StockadeErrors naming the address; `timeout_s` per request (a capture
+    of a large container takes longer than a listing)."""
     import httpx
 
     base = api_base(port, data_dir)
     token = common.STATE.config().api.token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=30.0) as c:
+        with httpx.Client(base_url=base, headers=headers, timeout=timeout_s) as c:
             yield c
     except httpx.ConnectError:
         raise StockadeError(

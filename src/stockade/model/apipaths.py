@@ -47,6 +47,11 @@ RESOURCE_BASELINE: Final = "/resources/baselines/{workload_id}"
 INCIDENTS: Final = "/incidents"
 INCIDENT: Final = "/incidents/{incident_id}"
 INCIDENT_REPORT: Final = "/incidents/{incident_id}/report"
+#: response actions on a container (isolate, unisolate, freeze, thaw, capture, kill), pending
+#: playbook actions approved or rejected, and the response status (playbooks, capabilities)
+RESPOND: Final = "/respond/{action}"
+RESPONSE: Final = "/response"
+INCIDENT_ACTION: Final = "/incidents/{incident_id}/actions/{action_id}/{decision}"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

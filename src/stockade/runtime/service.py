@@ -48,6 +48,14 @@ class NoIncidents(StockadeError):
     title = "Incidents are not grouped here"
 
 
+class NoResponder(StockadeError):
+    """A response action asked of an instance that cannot act on containers (no sensor here)."""
+
+    http_status = 409
+    problem_type = "no-responder"
+    title = "Response actions do not run here"
+
+
 class NoZeroTrust(StockadeError):
     """A zero-trust request to an instance that runs none (no sensor here)."""
 
@@ -95,6 +103,8 @@ class Runtime:
             from stockade.storage.incidents import IncidentStore
 
             self.incident_service = IncidentService(cfg.incidents, IncidentStore(self.store))
+        #: response actions and playbooks (stockade.runtime.response), where the sensor runs
+        self.response: Any = None
         self.pipeline = Pipeline(
             engine,
             [*self.sinks, *([self.incident_service] if self.incident_service is not None else [])],
@@ -258,6 +268,14 @@ class Runtime:
         if self.incident_service is None:
             raise NoIncidents("incidents are disabled here (incidents.enabled: false)")
         return self.incident_service
+
+    def responder(self) -> Any:
+        """Response actions and playbooks (where the sensor runs)."""
+        if self.response is None:
+            raise NoResponder(
+                "response actions run where the containers are (`stockade up` with its sensor); this instance has none"
+            )
+        return self.response
 
     # -- tuning without restart ------------------------------------------------------------------
     def now_ns(self) -> int:
