@@ -188,6 +188,7 @@ def status(
         f"drops: {rt.get('drops')}",
         *_zero_trust_lines(rt.get("zero_trust")),
         status_line(rt.get("resources")),
+        *_incident_lines(rt.get("incidents"), rt.get("response")),
         "recent alerts:",
     ]
     lines += [f"  {a.get('time')} {a.get('priority')} {a.get('rule')}" for a in alerts] or ["  none"]
@@ -206,6 +207,19 @@ def _zero_trust_lines(zt: dict[str, Any] | None) -> list[str]:
     if support:
         kinds = ", ".join(f"{k} {v.get('support')}" for k, v in support.items())
         lines.append(f"enforcement on this node: {kinds}")
+    return lines
+
+
+def _incident_lines(inc: dict[str, Any] | None, resp: dict[str, Any] | None) -> list[str]:
+    """Active incidents, and the playbooks and containment this node can do."""
+    if not inc:
+        return ["incidents: not grouped here (incidents.enabled: false)"]
+    line = f"incidents: {inc.get('active', 0)} active, {inc.get('opened', 0)} opened since start (`stockade incidents list`)"
+    if inc.get("dropped") or inc.get("errors"):
+        line += f"; {inc.get('dropped', 0)} alerts dropped, {inc.get('errors', 0)} failed to group"
+    lines = [line]
+    if resp:
+        lines.append(f"response: {len(resp.get('playbooks') or [])} playbooks (`stockade respond status`)")
     return lines
 
 

@@ -6,8 +6,8 @@ An alert joins the active incident (not resolved) that, within ``window_ns`` of 
    incident: an attack spreading across them is one attack), else its container
    (``container:ID``), else its host (``host:NAME``);
 2. or holds the alert's container (an incident keyed by workload gathers its containers);
-3. or holds a process of the alert's process tree (``proc.pid``, ``proc.ppid``, ``proc.apid[N]``
-   of the alert's fields, on the same host): a host shell that ``nsenter``s a container, or a
+3. or, for a host alert (no workload, no container), holds a process of its process tree
+   (``proc.pid``, ``proc.ppid``, ``proc.apid[N]`` of the alert's fields, on the same host): a host shell that ``nsenter``s a container, or a
    container escape, joins the chain it started from.
 
 Otherwise a new incident opens, unless the alert is below ``open_priority`` (it then stays a plain
@@ -35,6 +35,8 @@ K = TypeVar("K")
 _NO_CONTAINER = frozenset({"", "host", "<NA>", "None"})
 #: most pids an incident remembers for process-tree linking
 _MAX_PIDS = 256
+#: most alert ids an incident keeps in memory (the newest)
+_MAX_ALERT_IDS = 1000
 #: most containers an incident lists
 _MAX_CONTAINERS = 256
 
@@ -158,7 +160,8 @@ class Correlator:
         found = self._recent(self._by_key.get(key), t)
         if found is None and cid is not None:
             found = self._recent(self._by_container.get(cid), t)
-        if found is None:
+        if found is None and cid is None and not alert.workload:
+            # a host process (an escape, a shell that entered a container) joins by process tree
             for p in pids:
                 found = self._recent(self._by_pid.get((alert.hostname, p)), t)
                 if found is not None:
@@ -176,9 +179,10 @@ class Correlator:
             inc = self._new(alert, key)
             created = True
         before = (len(inc.tactics), len(inc.containers), inc.priority, inc.severity)
-        self._add(inc, alert, cid, pids)
-        self._index(inc)
-        entries = [_alert_entry(alert)]
+        tactics = tactics_of(alert.tags)
+        self._add(inc, alert, cid, pids, tactics)
+        self._index_new(inc, cid, pids)
+        entries = [_alert_entry(alert, cid, tactics)]
         if created:
             entries.insert(
                 0,
@@ -206,14 +210,25 @@ class Correlator:
             notify_by_ns=t + self.notify_within_ns if self.notify_within_ns else None,
         )
 
+    def _index_new(self, inc: Incident, cid: str | None, pids: list[int]) -> None:
+        """Index what this alert added (the whole incident was indexed when it was loaded)."""
+        self.active[inc.id] = inc
+        self._by_key[inc.key] = inc.id  # the incident's own key only: a host alert joining a
+        # container's incident by process tree must not pull every later host alert in
+        if cid is not None:
+            self._by_container[cid] = inc.id
+        for p in pids:
+            self._by_pid[inc.hostname, p] = inc.id
+
     @staticmethod
-    def _add(inc: Incident, alert: Alert, cid: str | None, pids: list[int]) -> None:
+    def _add(inc: Incident, alert: Alert, cid: str | None, pids: list[int], tactics: list[str]) -> None:
         t = alert.time_ns
         inc.first_ns = min(inc.first_ns, t)
         inc.last_ns = max(inc.last_ns, t)
         inc.updated_ns = max(inc.updated_ns, t)
         inc.alert_count += max(1, alert.count)
         inc.alert_ids.append(alert.id)
+        del inc.alert_ids[:-_MAX_ALERT_IDS]  # the store holds them all
         inc.rules[alert.rule] = inc.rules.get(alert.rule, 0) + max(1, alert.count)
         inc.priority = worse_priority(inc.priority, alert.priority)
         if inc.workload is None and alert.workload:
@@ -224,7 +239,7 @@ class Correlator:
             if p not in inc.pids:
                 inc.pids.append(p)
         del inc.pids[:-_MAX_PIDS]
-        for tactic in tactics_of(alert.tags):
+        for tactic in tactics:
             if tactic not in inc.tactic_first_ns:
                 inc.tactic_first_ns[tactic] = t
                 inc.tactics.append(tactic)
@@ -240,12 +255,10 @@ def _drop(index: dict[K, str], incident_id: str) -> None:
         del index[k]
 
 
-def _alert_entry(alert: Alert) -> TimelineEntry:
+def _alert_entry(alert: Alert, cid: str | None, tactics: list[str]) -> TimelineEntry:
     data: dict[str, Any] = {"alert": alert.id, "rule": alert.rule, "priority": alert.priority}
-    cid = container_of(alert)
     if cid:
         data["container"] = cid
-    tactics = tactics_of(alert.tags)
     if tactics:
         data["tactics"] = tactics
     if alert.count > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Final
 
 __all__ = ["TACTICS", "TACTIC_IDS", "TECHNIQUE_TACTICS", "tactic_rank", "tactics_of", "techniques_of"]
@@ -104,6 +105,11 @@ def techniques_of(tags: Iterable[str]) -> list[str]:
 def tactics_of(tags: Iterable[str]) -> list[str]:
     """The tactics `tags` name, directly (``mitre_execution``, ``TA0002``) or through a technique,
     in kill-chain order, once each."""
+    return list(_tactics(tuple(tags)))
+
+
+@lru_cache(maxsize=4096)
+def _tactics(tags: tuple[str, ...]) -> tuple[str, ...]:
     found: set[str] = set()
     for tag in tags:
         t = tag.strip()
@@ -116,4 +122,4 @@ def tactics_of(tags: Iterable[str]) -> list[str]:
             tactic = TECHNIQUE_TACTICS.get(t.upper()[:5])
             if tactic is not None:
                 found.add(tactic)
-    return sorted(found, key=tactic_rank)
+    return tuple(sorted(found, key=tactic_rank))
