@@ -207,7 +207,7 @@ def _programs(cgroup: str) -> str:
 
 def _inbound(ip: str) -> bool:
     with socket.socket() as s:
-        s.settimeout(1)
+        s.settimeout(0.5)
         return s.connect_ex((ip, 8080)) == 0
 
 
