@@ -7,6 +7,9 @@ The objects are built at install time from ``bpf/<name>.bpf.c`` into ``bpf/build
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import threading
 from collections.abc import Callable
@@ -18,9 +21,10 @@ from stockade.model.errorlog import ErrorLog
 from stockade.sensor.ebpf import libbpf as lb
 from stockade.sensor.ebpf.ringbuf import RingBuffer
 
-__all__ = ["RingReader", "find_object", "open_object"]
+__all__ = ["BPFFS", "RingReader", "ensure_bpffs", "find_object", "open_object", "unpin_links"]
 
 BUILD_DIR = Path(__file__).resolve().parent / "bpf" / "build"
+BPFFS = "/sys/fs/bpf"
 
 
 def find_object(name: str) -> Path | None:
@@ -52,6 +56,48 @@ def open_object(name: str, path: str | None, prepare: Callable[[lb.BpfObject], N
         obj.close()
         raise EnforceError(f"{name}: loading the programs failed: {e}") from e
     return obj
+
+
+def _libc_mount(source: str, target: str, fstype: str) -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
+        e = ctypes.get_errno()
+        raise EnforceError(f"mount -t {fstype} {source} {target}: {os.strerror(e)}")
+
+
+def ensure_bpffs(pin_dir: str) -> None:
+    """Mount bpffs at /sys/fs/bpf when `pin_dir` is under it and nothing is mounted there."""
+    with open("/proc/self/mounts", encoding="utf-8") as f:
+        bpf_mounts = [p[1] for line in f if len(p := line.split()) >= 3 and p[2] == "bpf"]
+    if any(pin_dir == m or pin_dir.startswith(m.rstrip("/") + "/") for m in bpf_mounts):
+        return
+    if not (pin_dir == BPFFS or pin_dir.startswith(BPFFS + "/")):
+        raise EnforceError(f"pin directory {pin_dir} is not on a bpf filesystem")
+    _libc_mount("bpf", BPFFS, "bpf")
+
+
+def unpin_links(link_dir: str) -> int:
+    """Detach and unpin the links pinned in `link_dir` (one file per link), then remove it; the
+    number of links detached."""
+    if not os.path.isdir(link_dir):
+        return 0
+    n = 0
+    for name in os.listdir(link_dir):
+        pin = os.path.join(link_dir, name)
+        try:
+            link = lb.BpfLink.open_pinned(pin, name)
+        except lb.BpfError:
+            pass
+        else:
+            with contextlib.suppress(lb.BpfError):
+                link.detach()
+                n += 1
+            link.destroy()
+        with contextlib.suppress(OSError):
+            os.unlink(pin)
+    with contextlib.suppress(OSError):
+        os.rmdir(link_dir)
+    return n
 
 
 class RingReader:

@@ -45,8 +45,6 @@ restores or, with ``stop(keep=False)``, lifts them).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import ipaddress
 import os
 import shutil
@@ -60,7 +58,7 @@ from typing import Any, Final
 
 import orjson
 
-from stockade.enforce.bpfobj import RingReader, open_object
+from stockade.enforce.bpfobj import RingReader, ensure_bpffs, open_object, unpin_links
 from stockade.enforce.bpfobj import find_object as _find_object
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import (
@@ -89,7 +87,6 @@ __all__ = [
 ]
 
 DEFAULT_PIN_DIR = "/sys/fs/bpf/stockade/netguard"
-BPFFS = "/sys/fs/bpf"
 
 #: the programs attached to each protected cgroup
 PROGRAMS: Final = (
@@ -331,24 +328,6 @@ class _Guarded:
     meta_parts: int
 
 
-def _libc_mount(source: str, target: str, fstype: str) -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
-        e = ctypes.get_errno()
-        raise EnforceError(f"mount -t {fstype} {source} {target}: {os.strerror(e)}")
-
-
-def _ensure_bpffs(pin_dir: str) -> None:
-    """Mount bpffs at /sys/fs/bpf when `pin_dir` is under it and nothing is mounted there."""
-    with open("/proc/self/mounts", encoding="utf-8") as f:
-        bpf_mounts = [p[1] for line in f if len(p := line.split()) >= 3 and p[2] == "bpf"]
-    if any(pin_dir == m or pin_dir.startswith(m.rstrip("/") + "/") for m in bpf_mounts):
-        return
-    if not (pin_dir == BPFFS or pin_dir.startswith(BPFFS + "/")):
-        raise EnforceError(f"pin directory {pin_dir} is not on a bpf filesystem")
-    _libc_mount("bpf", BPFFS, "bpf")
-
-
 class NetGuard:
     """The network enforcer (see the module docstring): `start()`, then `protect()` / `release()`
     per container, `restore()` after a restart, `stop(keep=...)`.
@@ -402,7 +381,7 @@ class NetGuard:
 
     def _load(self, obj: lb.BpfObject) -> None:
         if self.fail_closed:
-            _ensure_bpffs(self.pin_dir)
+            ensure_bpffs(self.pin_dir)
             os.makedirs(os.path.join(self.pin_dir, "maps"), exist_ok=True)
             os.makedirs(os.path.join(self.pin_dir, "links"), exist_ok=True)
             for m in MAPS:
@@ -688,22 +667,7 @@ class NetGuard:
 
     def _unpin_links(self, link_dir: str) -> None:
         """Detach and unpin the links pinned in `link_dir`, then remove it."""
-        if not os.path.isdir(link_dir):
-            return
-        for name in os.listdir(link_dir):
-            pin = os.path.join(link_dir, name)
-            try:
-                link = lb.BpfLink.open_pinned(pin, name)
-            except lb.BpfError:
-                pass
-            else:
-                with contextlib.suppress(lb.BpfError):
-                    link.detach()
-                link.destroy()
-            with contextlib.suppress(OSError):
-                os.unlink(pin)
-        with contextlib.suppress(OSError):
-            os.rmdir(link_dir)
+        unpin_links(link_dir)
 
     def _purge_pins(self) -> None:
         """Detach every link pinned under pin_dir (of cgroups never restored) and clear the maps."""
