@@ -341,7 +341,7 @@ class ApiConfig(_Strict):
 class SinkConfig(_Strict):
     """One entry of ``sinks:`` (docs/sinks.md); its ``options`` are checked by the sink's own model."""
 
-    #: a sink registered in stockade.sinks.registry.SINKS (stdout, file, syslog, webhook, memory, ...)
+    #: a sink registered in stockade.sinks.registry.SINKS (stdout, file, syslog, webhook, splunk_hec, ...)
     type: str
     #: the sink's name in status and logs, and its spool directory (default: type, or type-INDEX)
     name: str | None = None
@@ -351,6 +351,15 @@ class SinkConfig(_Strict):
     address: str | None = None
     url: str | None = None
     min_priority: str = "Debug"
+    #: filters (docs/sinks.md "Filters"): names or globs; an alert must match one of each given list
+    rules: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    #: Kubernetes namespaces (k8s.ns.name)
+    namespaces: list[str] = Field(default_factory=list)
+    #: ... and none of these
+    exclude_rules: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    exclude_namespaces: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")

@@ -1,18 +1,17 @@
-"""Fixtures for the sink tests: alerts to send, an HTTP receiver and a syslog listener on 127.0.0.1."""
+"""Fixtures for the sink tests: alerts to send, an HTTP receiver and a syslog listener on 127.0.0.1
+(the servers themselves are in receivers.py)."""
 
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 import pytest
 
 from helpers import free_port
+from sinks.receivers import HttpReceiver
 from stockade.model.alert import Alert
 
 #: 2024-11-22T18:13:20.123456789Z
@@ -42,53 +41,23 @@ def make_alert() -> Callable[..., Alert]:
     return _make_alert
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-
-class Receiver:
-    """An HTTP server that records the alerts it accepts; `script` sets the next responses."""
+class Receiver(HttpReceiver):
+    """An HTTP server that records the alerts (JSON bodies) it accepts; `script` sets the next
+    responses."""
 
     def __init__(self, port: int = 0) -> None:
         self.accepted: list[dict[str, Any]] = []
         self.attempts: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.script: list[tuple[int, dict[str, str]]] = []
-        self.delay_s = 0.0
-        self.lock = threading.Lock()
-        rec = self
+        super().__init__(port)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with rec.lock:
-                    status, hdrs = rec.script.pop(0) if rec.script else (200, {})
-                    delay = rec.delay_s
-                if delay:
-                    time.sleep(delay)
-                with rec.lock:
-                    doc = orjson.loads(body)
-                    rec.attempts.append(doc)
-                    rec.headers.append(dict(self.headers.items()))
-                    if status == 200:
-                        rec.accepted.append(doc)
-                payload = b'{"ok":true}' if status == 200 else b'{"error":"no"}'
-                self.send_response(status)
-                for k, v in hdrs.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = _Server(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+    def on_request(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        super().on_request(status, headers, body)
+        doc = orjson.loads(body)
+        self.attempts.append(doc)
+        self.headers.append(headers)
+        if 200 <= status < 300:
+            self.accepted.append(doc)
 
     @property
     def url(self) -> str:
@@ -97,10 +66,6 @@ class Receiver:
     def ids(self) -> list[str]:
         with self.lock:
             return [d["stockade"]["id"] for d in self.accepted]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

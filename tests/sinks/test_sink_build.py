@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -10,13 +11,15 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from stockade.config import SinkConfig, load_config
 from stockade.errors import ConfigError
 from stockade.model.alert import Alert
-from stockade.sinks.build import PriorityFilter, build_sink, build_sinks, close_all, reopen_all
+from stockade.sinks.build import AlertFilter, build_sink, build_sinks, close_all, reopen_all
 from stockade.sinks.file import FileSink
 from stockade.sinks.memory import MemorySink
+from stockade.sinks.registry import SINKS
 from stockade.sinks.stdout import StdoutSink
 from stockade.sinks.syslog import SyslogSink
 from stockade.sinks.webhook import WebhookSink
@@ -53,7 +56,7 @@ sinks:
         assert [s.name for s in sinks] == ["stdout", "file", "syslog", "webhook-3", "webhook-4"]
         assert isinstance(sinks[0], StdoutSink) and sinks[0].format == "text"
         f = sinks[1]
-        assert isinstance(f, PriorityFilter) and isinstance(f.inner, FileSink)
+        assert isinstance(f, AlertFilter) and isinstance(f.inner, FileSink)
         assert (f.inner.max_bytes, f.inner.backups, f.inner.fsync) == (10 * 1024 * 1024, 3, "never")
         assert isinstance(sinks[2], SyslogSink) and sinks[2].facility == 16
         w = sinks[3]
@@ -123,7 +126,7 @@ def test_error_messages_are_the_documented_ones(tmp_path: Path) -> None:
             {"type": "file", "path": "/x", "options": {"rotate": 1}},
             "options.rotate",
             "unknown option for a file sink (known: backups, buffer_bytes, fsync, fsync_interval_s, "
-            "max_bytes, mode, name)",
+            "max_bytes, mode, name, ocsf)",
         ),
         (
             {"type": "stdout", "options": {"buffered": "yes"}},
@@ -175,8 +178,9 @@ def test_options_take_every_documented_form(tmp_path: Path) -> None:
 def test_unknown_type(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as ei:
         load_config(None, {"sinks": [{"type": "kafka"}]}, environ={})
-    assert "key 'sinks.0.type': unknown sink 'kafka' (known: stdout, file, syslog, webhook, memory)" in str(
-        ei.value
+    assert (
+        "key 'sinks.0.type': unknown sink 'kafka' (known: stdout, file, syslog, webhook, memory, splunk_hec, elasticsearch, slack, teams, email, pagerduty)"
+        in str(ei.value)
     )
     # an entry made without validation still fails with the key
     cfg = SinkConfig.model_construct(type="kafka", format="json", min_priority="Debug", options={})
@@ -224,3 +228,18 @@ def test_reopen_all(tmp_path: Path, make_alert: Callable[..., Alert]) -> None:
     assert len((tmp_path / "a.jsonl.w").read_bytes().splitlines()) == 1
     memory = sinks[2]
     assert isinstance(memory, MemorySink) and len(memory.alerts) == 2
+
+
+def test_every_sinks_documented_example_is_valid() -> None:
+    """The first YAML example of each sink's section of docs/sinks.md is a valid entry of that type."""
+    text = (Path(__file__).parents[2] / "docs" / "sinks.md").read_text()
+    for kind in SINKS.names():
+        section = re.search(rf"^## {kind}\n(.*?)(?=^## )", text, re.S | re.M)
+        assert section, f"docs/sinks.md has no section for the {kind} sink"
+        block = re.search(r"```yaml\n(.*?)```", section.group(1), re.S)
+        assert block, f"docs/sinks.md shows no example of the {kind} sink"
+        (entry,) = yaml.safe_load(block.group(1))
+        cfg = SinkConfig(**entry)
+        assert cfg.type == kind
+        plugin = SINKS.load(kind)
+        plugin.Options.model_validate({k: v for k, v in cfg.options.items() if v is not None})

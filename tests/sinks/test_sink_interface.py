@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
+from helpers import free_port
+from sinks.receivers import NETWORK_SINKS, NetworkSink
 from stockade.config import SinkConfig
 from stockade.errors import ConfigError
 from stockade.model.alert import Alert
@@ -60,8 +62,15 @@ def _syslog(udp: socket.socket) -> Destination:
     return Destination({"address": f"udp://127.0.0.1:{udp.getsockname()[1]}"}, received)
 
 
-def _webhook(receiver: Any) -> Destination:
-    return Destination({"url": receiver.url, "options": {"trust_env": False}}, lambda _: receiver.ids())
+def _network(net: NetworkSink, request: pytest.FixtureRequest) -> Destination:
+    """A network sink's destination: its receiver on a free port (stopped after the test)."""
+    port = free_port()
+    receiver = net.start(port)
+    request.addfinalizer(receiver.stop)
+    entry = net.entry(port)
+    if net.http:
+        entry["options"] = {**entry.get("options", {}), "trust_env": False}
+    return Destination(entry, lambda _: net.ids(receiver))
 
 
 def _stdout(capfd: pytest.CaptureFixture[bytes]) -> Destination:
@@ -76,12 +85,12 @@ def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Destination:
         return _file(tmp_path)
     if kind == "syslog":
         return _syslog(request.getfixturevalue("udp_listener"))
-    if kind == "webhook":
-        return _webhook(request.getfixturevalue("receiver"))
     if kind == "stdout":
         return _stdout(request.getfixturevalue("capfdbinary"))
     if kind == "memory":
         return Destination({}, _memory)
+    if kind in NETWORK_SINKS:
+        return _network(NETWORK_SINKS[kind], request)
     pytest.fail(f"sink {kind!r}: tell the destination fixture of {__file__} where it delivers")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from sinks.receivers import TcpSyslogReceiver
 from stockade.model.alert import Alert
 from stockade.sinks.syslog import BOM, SyslogOptions, SyslogSink, format_rfc5424, parse_address
 
@@ -92,63 +92,7 @@ def test_udp(make_alert: Callable[..., Alert]) -> None:
     assert sink.stats.sent == 2
 
 
-class TcpServer:
-    def __init__(self, port: int = 0) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        self.frames: list[bytes] = []
-        self.conns = 0
-        self.open: list[socket.socket] = []
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        try:
-            while True:
-                conn, _ = self.sock.accept()
-                self.conns += 1
-                self.open.append(conn)
-                threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-        except OSError:
-            pass
-
-    def _read(self, conn: socket.socket) -> None:
-        buf = b""
-        with conn:
-            while chunk := conn.recv(65536):
-                buf += chunk
-                while b" " in buf:  # RFC 6587 octet counting: "LEN SP MSG"
-                    n_s, rest = buf.split(b" ", 1)
-                    assert n_s.isdigit(), buf[:50]
-                    n = int(n_s)
-                    if len(rest) < n:
-                        break
-                    with self.cond:
-                        self.frames.append(rest[:n])
-                        self.cond.notify_all()
-                    buf = rest[n:]
-
-    def wait(self, n: int) -> list[bytes]:
-        with self.cond:
-            assert self.cond.wait_for(lambda: len(self.frames) >= n, timeout=5), self.frames
-            return list(self.frames)
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (else the port stays listening)
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(5)
-        for c in self.open:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+TcpServer = TcpSyslogReceiver
 
 
 @pytest.fixture

@@ -2,13 +2,17 @@
 
 Each entry is a :class:`stockade.config.SinkConfig` naming a sink of :data:`registry.SINKS
 <stockade.sinks.registry.SINKS>`; its ``options`` are checked by that sink's ``Options`` model
-(described in ``docs/sinks.md``) and the sink is made by its ``from_config``. Errors name the
+(described in ``docs/sinks.md``) and the sink is made by its ``from_config``. The entry's filters
+(``min_priority``, ``rules``, ``tags``, ``namespaces`` and their ``exclude_`` forms) wrap the sink in
+one :class:`AlertFilter`. Errors name the
 entry and key, like the rest of the configuration: ``key 'sinks.1.options.max_bytes': ...``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +25,78 @@ from stockade.model.alert import PRIORITIES, Alert, normalize_priority, priority
 from stockade.model.clock import SYSTEM, Clock
 from stockade.plugins import PluginError
 from stockade.sinks.interface import EntryError, Reopenable, Sink, SinkContext, SinkEntry, SinkOptions
+from stockade.sinks.lines import namespace_of
 from stockade.sinks.options import sink_name
 from stockade.sinks.registry import SINKS
 
-__all__ = ["PriorityFilter", "build_sink", "build_sinks", "close_all", "reopen_all"]
+__all__ = ["FILTER_KEYS", "AlertFilter", "Selection", "build_sink", "build_sinks", "close_all", "reopen_all"]
+
+#: the entry keys of a sink's filters besides min_priority (each a list of names or globs)
+FILTER_KEYS = ("rules", "tags", "namespaces", "exclude_rules", "exclude_tags", "exclude_namespaces")
 
 
-class PriorityFilter:
-    """Passes on only alerts at or above ``min_priority``; otherwise behaves as the wrapped sink."""
+def _matches(patterns: tuple[str, ...], values: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(v, p) for p in patterns for v in values)
 
-    def __init__(self, inner: Sink, min_priority: str) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which alerts a sink takes: at or above ``min_priority``; with ``rules``/``tags``/``namespaces``
+    (names or globs) only alerts matching one of each given list; never one matching an
+    ``exclude_`` list. An alert without a namespace does not match ``namespaces``."""
+
+    min_priority: str = "Debug"
+    rules: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    exclude_rules: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+
+    def selects_all(self) -> bool:
+        """True if no alert is ever filtered out."""
+        return priority_rank(self.min_priority) == len(PRIORITIES) - 1 and not any(
+            getattr(self, k) for k in FILTER_KEYS
+        )
+
+    def passes(self, alert: Alert) -> bool:
+        """Whether the sink takes `alert`."""
+        if priority_rank(alert.priority) > priority_rank(self.min_priority):
+            return False
+        ns = namespace_of(alert)
+        nss = [ns] if ns else []
+        if self.rules and not _matches(self.rules, [alert.rule]):
+            return False
+        if self.tags and not _matches(self.tags, alert.tags):
+            return False
+        if self.namespaces and not _matches(self.namespaces, nss):
+            return False
+        return not (
+            _matches(self.exclude_rules, [alert.rule])
+            or _matches(self.exclude_tags, alert.tags)
+            or _matches(self.exclude_namespaces, nss)
+        )
+
+
+class AlertFilter:
+    """Passes on only the alerts its :class:`Selection` takes (counting the others in
+    ``filtered``); otherwise behaves as the wrapped sink."""
+
+    def __init__(self, inner: Sink, selection: Selection) -> None:
         self.inner = inner
         self.name = inner.name
         self.stats = inner.stats
-        self.min_priority = min_priority
-        self._max_rank = priority_rank(min_priority)
-        self._ranks = {p: i for i, p in enumerate(PRIORITIES)}
+        self.selection = selection
+        self.min_priority = selection.min_priority
+        #: alerts this sink was not given because of its filters
+        self.filtered = 0
 
     def emit(self, alert: Alert) -> None:
-        """Pass the alert on if its priority is high enough."""
-        rank = self._ranks.get(alert.priority)
-        if rank is None:
-            rank = priority_rank(alert.priority)
-        if rank <= self._max_rank:
+        """Pass the alert on if the selection takes it."""
+        if self.selection.passes(alert):
             self.inner.emit(alert)
+        else:
+            self.filtered += 1
 
     def flush(self) -> None:
         """Flush the wrapped sink."""
@@ -127,6 +179,20 @@ def _min_priority(entry: SinkEntry, index: int, origin: str | None) -> str:
     return min_priority
 
 
+def _selection(entry: SinkEntry, index: int, origin: str | None) -> Selection:
+    """The entry's filters, each pattern checked."""
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in FILTER_KEYS:
+        value = getattr(entry, key, None) or ()
+        if isinstance(value, str):
+            value = (value,)
+        for j, p in enumerate(value):
+            if not isinstance(p, str) or not p.strip():
+                raise _err(index, f"{key}.{j}", f"expected a name or glob, not {p!r}", origin)
+        lists[key] = tuple(value)
+    return Selection(_min_priority(entry, index, origin), **lists)
+
+
 def build_sink(
     entry: SinkEntry,
     index: int = 0,
@@ -141,7 +207,7 @@ def build_sink(
     except PluginError as e:
         raise _err(index, "type", e.message, origin) from None
     options = _options(plugin.Options, entry, index, origin)
-    min_priority = _min_priority(entry, index, origin)
+    selection = _selection(entry, index, origin)
     name = name or options.name or _names([entry], origin)[0]
     context = SinkContext(name=name, data_dir=Path(data_dir or DEFAULT_DATA_DIR), clock=clock)
     try:
@@ -154,9 +220,7 @@ def build_sink(
         raise SinkError(
             f"sink {name} (sinks.{index}): {e.strerror or e}", Location(origin) if origin else None
         ) from e
-    if priority_rank(min_priority) < len(PRIORITIES) - 1:
-        return PriorityFilter(sink, min_priority)
-    return sink
+    return sink if selection.selects_all() else AlertFilter(sink, selection)
 
 
 def build_sinks(
@@ -191,5 +255,5 @@ def close_all(sinks: Sequence[Sink]) -> list[str]:
 def reopen_all(sinks: Sequence[Sink]) -> None:
     """Reopen output files (on SIGHUP, after logrotate moved them)."""
     for s in sinks:
-        if isinstance(s, Reopenable):  # a PriorityFilter passes `reopen` through to its sink
+        if isinstance(s, Reopenable):  # an AlertFilter passes `reopen` through to its sink
             s.reopen()

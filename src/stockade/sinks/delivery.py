@@ -12,9 +12,9 @@ retrying and on how records wait:
 * :class:`RetryPolicy`: exponential backoff with jitter (``backoff_initial_s`` doubling up to
   ``backoff_max_s``), a receiver's ``Retry-After`` honoured up to ``max_retry_after_s``, and
   ``max_retries`` attempts on a record from memory before it spills to disk.
-* :class:`Delivery`: records (bytes, one JSON document each) go, in order, one at a time, from a
-  bounded in-memory queue and a disk :class:`~stockade.sinks.spool.Spool` to a ``send``
-  function, on a background thread. When the queue is full, or a record still fails after
+* :class:`Delivery`: records (bytes, one JSON document each) go, in order, one at a time (or, with
+  ``send_batch``, up to ``batch_max`` at a time), from a bounded in-memory queue and a disk
+  :class:`~stockade.sinks.spool.Spool` to a ``send`` function, on a background thread. When the queue is full, or a record still fails after
   ``max_retries`` retries, records spill to the spool; while it holds any, new records go behind
   it, so the order is kept; its head is retried (with backoff) until the receiver answers. What
   does not fit in the spool is dropped, counted and reported. ``close()`` delivers for a bounded
@@ -52,6 +52,7 @@ __all__ = [
     "classify",
     "is_retryable_status",
     "post",
+    "request",
     "retry_after_s",
 ]
 
@@ -72,6 +73,8 @@ class Outcome:
     retry_after_s: float | None = None
     #: False when no HTTP answer came back (the receiver could not be reached)
     reached: bool = True
+    #: of a delivered batch, the places of the records the receiver refused (counted as failed)
+    rejected_items: tuple[int, ...] = ()
 
 
 def is_retryable_status(status: int) -> bool:
@@ -108,12 +111,23 @@ def classify(response: httpx.Response, now: float) -> Outcome:
 
 def post(client: httpx.Client, url: str, body: bytes, clock: Clock = SYSTEM) -> Outcome:
     """POST `body` to `url` once and classify what happened."""
+    return request(client, url, body, clock=clock)[0]
+
+
+def request(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    clock: Clock = SYSTEM,
+) -> tuple[Outcome, httpx.Response | None]:
+    """POST `body` to `url` once: the outcome, and the answer (None if none came back)."""
     try:
-        response = client.post(url, content=body)
+        response = client.post(url, content=body, headers=headers)
     except httpx.HTTPError as e:
         detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        return Outcome("retry", detail, reached=False)
-    return classify(response, clock.time())
+        return Outcome("retry", detail, reached=False), None
+    return classify(response, clock.time()), response
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +156,18 @@ class Delivery:
     close, ``retried``, ``spooled``, ``dropped``); problems go to `errors`. `on_rejected` is told
     of each record the receiver refused, `on_dropped` of records that did not fit in the spool.
     The spool belongs to the delivery from now on (:meth:`close` closes it).
+
+    With `send_batch` (instead of `send`), the worker hands over up to `batch_max` records at a
+    time, in order; the outcome is the batch's (its ``rejected_items`` name refused records).
     """
 
     def __init__(
         self,
-        send: Callable[[bytes], Outcome],
+        send: Callable[[bytes], Outcome] | None,
         spool: Spool,
         *,
+        send_batch: Callable[[list[bytes]], Outcome] | None = None,
+        batch_max: int = 1,
         where: str,
         policy: RetryPolicy = RetryPolicy(),
         queue_size: int = 10_000,
@@ -164,13 +183,21 @@ class Delivery:
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        if send_batch is None:
+            if send is None:
+                raise ValueError("Delivery needs send or send_batch")
+            one = send
+            send_batch, batch_max = (lambda recs: one(recs[0])), 1
         self.where = where
         self.policy = policy
         self.queue_size = queue_size
         self.stats = stats if stats is not None else SinkStats()
         self.errors = errors if errors is not None else ErrorLog(f"delivery to {where}")
         self.unit = unit
-        self._send = send
+        self._send = send_batch
+        self.batch_max = batch_max
         self._spool = spool
         self._on_rejected = on_rejected
         self._on_dropped = on_dropped
@@ -180,7 +207,7 @@ class Delivery:
         self._cv = threading.Condition()
         self._q: collections.deque[bytes] = collections.deque()
         self._spilling = len(spool) > 0  # new records go behind the spool while it has any
-        self._inflight: bytes | None = None
+        self._inflight: list[bytes] | None = None
         self._inflight_from_spool = False
         self._down = False  # the last attempt failed with a retryable error
         self._stop = False
@@ -230,22 +257,24 @@ class Delivery:
 
     # ---- the worker ------------------------------------------------------------------
 
-    def _next(self) -> bytes | None:
-        """Wait for the next record to send (lock held): the queue, then the spool; None to stop."""
+    def _next(self) -> list[bytes] | None:
+        """Wait for the next records to send (lock held): the queue, then the spool; None to stop."""
         while not self._stop:
             if self._q:
-                self._inflight, self._inflight_from_spool = self._q.popleft(), False
+                n = min(self.batch_max, len(self._q))
+                self._inflight = [self._q.popleft() for _ in range(n)]
+                self._inflight_from_spool = False
                 return self._inflight
             if self._spilling:
                 try:
-                    rec = self._spool.peek()
+                    recs = self._spool.peek_batch(self.batch_max)
                 except OSError as e:
                     self.errors.report(f"cannot read spool {self._spool.dir}: {e.strerror or e}")
                     self._cv.wait(1.0)
                     continue
-                if rec is not None:
-                    self._inflight, self._inflight_from_spool = rec, True
-                    return rec
+                if recs:
+                    self._inflight, self._inflight_from_spool = recs, True
+                    return recs
                 self._spilling = False
                 continue
             self._cv.notify_all()  # idle: wake drain()/close()
@@ -261,13 +290,13 @@ class Delivery:
             if rec is None or not self._deliver(rec, from_spool):
                 return
 
-    def _attempt(self, rec: bytes) -> Outcome:
+    def _attempt(self, rec: list[bytes]) -> Outcome:
         try:
             return self._send(rec)
         except Exception as e:  # a bug in `send` must not stop delivery: retried, reported
             return Outcome("retry", f"{type(e).__name__}: {e}", reached=False)
 
-    def _deliver(self, rec: bytes, from_spool: bool) -> bool:
+    def _deliver(self, rec: list[bytes], from_spool: bool) -> bool:
         """Attempt `rec` until delivered, rejected or spilled; False when the worker must stop."""
         attempt = 0
         while True:
@@ -288,36 +317,40 @@ class Delivery:
             if not self._pause(self.policy.delay(attempt, outcome, self._rng)):
                 return False  # close() persists the record
 
-    def _settle(self, rec: bytes, from_spool: bool, outcome: Outcome) -> None:
-        """A final answer for the in-flight record (lock held)."""
+    def _settle(self, recs: list[bytes], from_spool: bool, outcome: Outcome) -> None:
+        """A final answer for the in-flight records (lock held)."""
         if from_spool:
             try:
                 self._spool.advance()
             except OSError as e:
                 self.errors.report(f"cannot update spool cursor: {e.strerror or e}")
-        if outcome.verdict == "delivered":
-            self.stats.sent += 1
-        else:
-            self.stats.failed += 1
-            if self._on_rejected is not None:
-                self._on_rejected(rec, outcome)
+        refused = (
+            range(len(recs))
+            if outcome.verdict == "rejected"
+            else [i for i in outcome.rejected_items if 0 <= i < len(recs)]
+        )
+        self.stats.sent += len(recs) - len(refused)
+        self.stats.failed += len(refused)
+        if self._on_rejected is not None:
+            for i in refused:
+                self._on_rejected(recs[i], outcome)
         self._down = False
         self._inflight = None
         self._cv.notify_all()
 
-    def _failed(self, rec: bytes, from_spool: bool, attempt: int, outcome: Outcome) -> bool:
+    def _failed(self, recs: list[bytes], from_spool: bool, attempt: int, outcome: Outcome) -> bool:
         """A retryable failure (lock held); True if the record went to the spool instead."""
         self._down = True
         self.errors.report(f"cannot deliver to {self.where}: {outcome.detail}")
         self._cv.notify_all()
         if not from_spool and attempt > self.policy.max_retries:
             # the receiver is down: this record and the queue (older than the spool) go to disk
-            records = [rec, *self._q]
+            records = [*recs, *self._q]
             self._q.clear()
             self._inflight = None
             self._spill(records, front=True)
             return True
-        self.stats.retried += 1
+        self.stats.retried += len(recs)
         return False
 
     def _pause(self, seconds: float) -> bool:
@@ -358,7 +391,9 @@ class Delivery:
     def pending(self) -> int:
         """Records not yet delivered (queued, in flight and spooled)."""
         with self._cv:
-            inflight = 1 if self._inflight is not None and not self._inflight_from_spool else 0
+            inflight = (
+                len(self._inflight) if self._inflight is not None and not self._inflight_from_spool else 0
+            )
             return len(self._q) + inflight + len(self._spool)
 
     def drain(self, timeout_s: float, give_up_if_down: bool = False) -> bool:
@@ -392,7 +427,7 @@ class Delivery:
         with self._cv:
             records = list(self._q)
             if self._inflight is not None and not self._inflight_from_spool:
-                records.insert(0, self._inflight)
+                records[:0] = self._inflight
             self._q.clear()
             self._inflight = None
             if records:

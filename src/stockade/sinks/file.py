@@ -19,7 +19,17 @@ from stockade.model.choices import check_output_format
 from stockade.model.clock import SYSTEM, Clock
 from stockade.sinks.interface import EntryError, SinkContext, SinkEntry, SinkStats
 from stockade.sinks.lines import line_formatter
-from stockade.sinks.options import Count, Duration, FileMode, Fsync, FsyncPolicy, SinkOptions, Size, fsync_due
+from stockade.sinks.options import (
+    Bool,
+    Count,
+    Duration,
+    FileMode,
+    Fsync,
+    FsyncPolicy,
+    SinkOptions,
+    Size,
+    fsync_due,
+)
 from stockade.sinks.spool import ErrorLog
 
 __all__ = ["FileOptions", "FileSink"]
@@ -38,6 +48,8 @@ class FileOptions(SinkOptions):
     mode: FileMode = 0o600
     #: >0: batch writes in memory up to this size
     buffer_bytes: Size = 0
+    #: JSON as OCSF Detection Findings instead of Falco's alert JSON
+    ocsf: Bool = False
 
 
 class FileSink:
@@ -60,7 +72,7 @@ class FileSink:
     ) -> None:
         opts = options or FileOptions()
         self.format = check_output_format(format, "format")
-        self._line = line_formatter(self.format)
+        self._line = line_formatter(self.format, ocsf=opts.ocsf)
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)

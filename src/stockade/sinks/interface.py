@@ -115,6 +115,36 @@ class SinkEntry(Protocol):
         ...
 
     @property
+    def rules(self) -> list[str]:
+        """Only alerts of these rules (names or globs); empty: every rule."""
+        ...
+
+    @property
+    def tags(self) -> list[str]:
+        """Only alerts with one of these tags (names or globs); empty: any."""
+        ...
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Only alerts in these Kubernetes namespaces (names or globs); empty: any."""
+        ...
+
+    @property
+    def exclude_rules(self) -> list[str]:
+        """Never alerts of these rules."""
+        ...
+
+    @property
+    def exclude_tags(self) -> list[str]:
+        """Never alerts with one of these tags."""
+        ...
+
+    @property
+    def exclude_namespaces(self) -> list[str]:
+        """Never alerts in these namespaces."""
+        ...
+
+    @property
     def options(self) -> Mapping[str, Any]:
         """The sink's own settings, checked by its ``Options`` model."""
         ...

@@ -27,5 +27,11 @@ SINKS: Final[Registry[SinkPlugin]] = Registry(
         "syslog": "stockade.sinks.syslog:SyslogSink",
         "webhook": "stockade.sinks.webhook:WebhookSink",
         "memory": "stockade.sinks.memory:MemorySink",
+        "splunk_hec": "stockade.sinks.splunk_hec:SplunkHecSink",
+        "elasticsearch": "stockade.sinks.elasticsearch:ElasticsearchSink",
+        "slack": "stockade.sinks.slack:SlackSink",
+        "teams": "stockade.sinks.teams:TeamsSink",
+        "email": "stockade.sinks.mail:EmailSink",
+        "pagerduty": "stockade.sinks.pagerduty:PagerDutySink",
     },
 )

@@ -92,7 +92,8 @@ class Spool:
         # read buffer over the head segment: bytes starting at file offset _rbuf_off
         self._rbuf = b""
         self._rbuf_off = 0
-        self._peeked: int | None = None  # length of the record returned by peek (with newline)
+        self._peeked: int | None = None  # length of the record(s) returned by peek (with newlines)
+        self._peeked_n = 0  # how many records that was
         self._load()
 
     # ---- state on disk ---------------------------------------------------------------
@@ -292,7 +293,7 @@ class Spool:
             nl = self._rbuf.find(b"\n", rel) if 0 <= rel <= len(self._rbuf) else -1
             if nl >= 0:
                 rec = self._rbuf[rel:nl]
-                self._peeked = nl + 1 - rel
+                self._peeked, self._peeked_n = nl + 1 - rel, 1
                 return rec
             # refill the buffer from the head offset
             with open(self._seg_path(seq), "rb") as f:
@@ -309,13 +310,32 @@ class Spool:
             self._save_cursor()
         return None
 
+    def peek_batch(self, n: int) -> list[bytes]:
+        """Up to `n` of the oldest undelivered records (at least one unless the spool is empty;
+        fewer than `n` when the rest is not in the same segment's read buffer)."""
+        first = self.peek()
+        if first is None or n <= 1:
+            return [] if first is None else [first]
+        assert self._peeked is not None
+        out = [first]
+        rel = self._head_off - self._rbuf_off + self._peeked
+        while len(out) < n:
+            nl = self._rbuf.find(b"\n", rel)
+            if nl < 0:
+                break
+            out.append(self._rbuf[rel:nl])
+            self._peeked += nl + 1 - rel
+            rel = nl + 1
+        self._peeked_n = len(out)
+        return out
+
     def advance(self) -> None:
-        """Mark the record returned by the last :meth:`peek` as delivered."""
+        """Mark the record(s) returned by the last :meth:`peek` (or :meth:`peek_batch`) as delivered."""
         if self._peeked is None:
             raise RuntimeError("advance() without peek()")
         self._head_off += self._peeked
         self._peeked = None
-        self._count -= 1
+        self._count -= self._peeked_n
         if self._head_off >= self._sizes[self._segments[0]]:
             self._drop_head_segment()  # fully delivered (if it was the active one, the next append starts anew)
         self._save_cursor()

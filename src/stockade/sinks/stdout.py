@@ -27,6 +27,8 @@ class StdoutOptions(SinkOptions):
     buffered: Bool = False
     #: text format: the full UTC time instead of Falco's local HH:MM:SS
     time_format_iso_8601: Bool = False
+    #: JSON as OCSF Detection Findings instead of Falco's alert JSON
+    ocsf: Bool = False
 
 
 class StdoutSink:
@@ -48,7 +50,7 @@ class StdoutSink:
     ) -> None:
         opts = options or StdoutOptions()
         self.format = check_output_format(format, "format")
-        self._line = line_formatter(self.format, opts.time_format_iso_8601)
+        self._line = line_formatter(self.format, opts.time_format_iso_8601, opts.ocsf)
         self.name = name
         self.stats = SinkStats()
         self.errors = ErrorLog(name)
