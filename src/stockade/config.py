@@ -329,6 +329,19 @@ class ResponseConfig(_Strict):
     max_memory_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
 
 
+class AuditConfig(_Strict):
+    """The ``audit:`` section: the tamper-evident audit log and its signed checkpoints (docs/audit.md)."""
+
+    #: record alerts, API changes, mode, policy, rules and mute changes in the hash chain
+    enabled: bool = True
+    #: sign a checkpoint this often when records were added since the last one ...
+    checkpoint_interval_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    #: ... and after this many records
+    checkpoint_every: int = Field(default=1000, ge=1)
+    #: where each checkpoint is also written (None: DATA_DIR/audit/checkpoints.jsonl; "": nowhere)
+    checkpoint_file: str | None = None
+
+
 class ApiConfig(_Strict):
     """The `api` section: where the manager API listens and its bearer token."""
 
@@ -386,6 +399,7 @@ class StockadeConfig(_Strict):
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     response: ResponseConfig = Field(default_factory=ResponseConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else
     #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
     runtime_dir: str | None = None

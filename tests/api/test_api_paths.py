@@ -45,6 +45,9 @@ DOCUMENTED = {
     "/api/v1/incidents/{incident_id}/actions/{action_id}/{decision}",
     "/api/v1/respond/{action}",
     "/api/v1/response",
+    "/api/v1/audit",
+    "/api/v1/audit/verify",
+    "/api/v1/audit/checkpoints",
 }
 
 

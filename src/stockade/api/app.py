@@ -26,6 +26,7 @@ from stockade import __version__
 from stockade.api import (
     metrics,
     routes_alerts,
+    routes_audit,
     routes_events,
     routes_health,
     routes_incidents,
@@ -36,6 +37,7 @@ from stockade.api import (
     routes_tuning,
     routes_zerotrust,
 )
+from stockade.api.auditing import AuditMiddleware
 from stockade.api.body import BodyLimitMiddleware
 from stockade.api.deps import require_token
 from stockade.api.interface import RuntimeView
@@ -75,8 +77,11 @@ def create_app(
     app.state.token = token.encode("utf-8") if token else None
     app.state.max_body_bytes = max_body_bytes
     app.state.metrics = metrics.registry_for(runtime)
+    #: the runtime's audit log (stockade.audit): API changes are recorded in it (api/auditing.py)
+    app.state.audit = getattr(runtime, "audit", None)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(AuditMiddleware)
 
     # what every route of a kind may answer is said here, once: a route declares only its own
     app.include_router(routes_health.router, responses=problem_responses(503))
@@ -91,6 +96,7 @@ def create_app(
         routes_resources.router,
         routes_incidents.router,
         routes_respond.router,
+        routes_audit.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

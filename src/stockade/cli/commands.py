@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "top_cmd",
     "incidents_cmd",
     "respond_cmd",
+    "audit_cmd",
 )
 
 

@@ -82,6 +82,20 @@ def store_url() -> str:
     return cfg.db_url()
 
 
+def store_data_dir(data_dir: str | None) -> str:
+    """The data directory of the store the reading commands open (the node's key and the audit
+    checkpoint file live there): --data-dir; else ``data_dir`` if the configuration or the
+    environment sets it; else the running instance's (one with a store); else the default."""
+    if data_dir:
+        return data_dir
+    cfg = common.STATE.config()
+    if cfg.origin("data_dir") is None:
+        inst = _one([i for i in running(cfg) if i.role != "agent"], "", "choose one with --data-dir")
+        if inst is not None:
+            return inst.data_dir
+    return cfg.data_dir
+
+
 def open_store(db: str | None, data_dir: str | None) -> Store:
     """The store named by --db, else --data-dir, else the configuration or the running instance
     (see the module docs for the order).

@@ -52,6 +52,10 @@ INCIDENT_REPORT: Final = "/incidents/{incident_id}/report"
 RESPOND: Final = "/respond/{action}"
 RESPONSE: Final = "/response"
 INCIDENT_ACTION: Final = "/incidents/{incident_id}/actions/{action_id}/{decision}"
+#: the audit log: its records (newest first), a verification, a checkpoint signed now (POST)
+AUDIT: Final = "/audit"
+AUDIT_VERIFY: Final = "/audit/verify"
+AUDIT_CHECKPOINTS: Final = "/audit/checkpoints"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

@@ -23,10 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stockade.audit.chain import AuditLog
+from stockade.audit.node import open_audit_log
 from stockade.config import StockadeConfig
 from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
+from stockade.runtime.auditing import AuditedStore, reload_data
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.node import NodeGuard
 from stockade.runtime.pipeline import Pipeline
@@ -73,21 +76,26 @@ class Agent:
         self.engine, self.notes = build_engine(cfg, rules)
         self.shipper = Shipper(manager_url, Path(cfg.data_dir) / "spool" / "agent", token=cfg.api.token)
         self.sinks: list[Sink] = list(sinks or [])
+        #: the node's own state (zero trust's profiles, modes and policies, resource samples, the
+        #: audit log): a store of its own, next to the spool (the manager gets the alerts)
+        self.local: Store | None = None
+        if cfg.zero_trust.enabled or cfg.resources.enabled or cfg.audit.enabled:
+            self.local = Store.from_config(cfg)
+        #: the node's audit log: its alerts (also audited by the manager that stores them), mode,
+        #: policy and rules changes
+        self.audit: AuditLog | None = open_audit_log(cfg, self.local) if self.local is not None else None
+        shipping = ShippingStore(self.shipper)
         self.pipeline = Pipeline(
             self.engine,
             self.sinks,
-            store=ShippingStore(self.shipper),
+            store=shipping if self.audit is None else AuditedStore(shipping, self.audit),
             aggregate_window_s=cfg.engine.aggregate_window_s,
             record_events="alerts",
             live=True,
         )
-        #: the node's own state (zero trust's profiles, modes and policies, resource samples): a
-        #: store of its own, next to the spool (the manager gets the alerts)
-        self.local: Store | None = None
         self.guard = NodeGuard()
-        if cfg.zero_trust.enabled or cfg.resources.enabled:
-            self.local = Store.from_config(cfg)
-            self.guard = NodeGuard.build(cfg, self.local, self.pipeline)
+        if self.local is not None:
+            self.guard = NodeGuard.build(cfg, self.local, self.pipeline, self.audit)
         if self.guard.zt is not None:
             self.pipeline.observer = self.guard.zt.observe
         self.sensor = SensorRunner(
@@ -95,9 +103,18 @@ class Agent:
         )
         self.guard.attach(self.sensor)
         self.reloader = RulesReloader(
-            cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
+            cfg,
+            self.pipeline,
+            rules,
+            config_loader=config_loader,
+            sensor=self.sensor,
+            on_reload=self._audit_reload,
         )
         self._stop = threading.Event()
+
+    def _audit_reload(self, result: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.record("rules", "reload", reload_data(result))
 
     def hangup(self) -> None:
         """SIGHUP: reopen the file sinks, then reload the rules."""
@@ -114,6 +131,7 @@ class Agent:
             "events": self.pipeline.stats.events,
             "alerts": self.pipeline.stats.alerts,
             **self.guard.status(),
+            "audit": self.audit.status() if self.audit is not None else None,
         }
 
     def run(self) -> None:
@@ -134,6 +152,8 @@ class Agent:
             while not self._stop.wait(1.0):
                 self.pipeline.tick()
                 self.guard.tick(self.pipeline.stats)
+                if self.audit is not None:
+                    self.audit.tick()
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
@@ -149,6 +169,8 @@ class Agent:
         self.sensor.close()
         self.guard.close()
         self.pipeline.close()
+        if self.audit is not None:
+            self.audit.close()
         if self.local is not None:
             self.local.close()
         deadline = time.monotonic() + 5.0

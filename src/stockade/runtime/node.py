@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from stockade.audit.chain import AuditLog
 from stockade.behavior.ops import OPERATION_SYSCALLS
 from stockade.config import StockadeConfig
 from stockade.errors import StockadeError
 from stockade.model.alert import Alert
+from stockade.runtime.auditing import zero_trust_hook
 from stockade.runtime.resources import ResourceMonitor
 from stockade.runtime.zerotrust import KernelLearning, ZeroTrust
 from stockade.storage.store import Store
@@ -63,8 +65,11 @@ class NodeGuard:
     _last_refresh: float = 0.0
 
     @classmethod
-    def build(cls, cfg: StockadeConfig, store: Store, pipeline: AlertIngest) -> NodeGuard:
-        """The node's guard as configured, its state in `store`, its alerts to `pipeline`."""
+    def build(
+        cls, cfg: StockadeConfig, store: Store, pipeline: AlertIngest, audit: AuditLog | None = None
+    ) -> NodeGuard:
+        """The node's guard as configured, its state in `store`, its alerts to `pipeline`, its mode
+        and policy changes to `audit`."""
 
         def emit(alerts: list[Alert]) -> int:
             # how many passed the mutes: the resource monitor counts the rest as muted
@@ -75,6 +80,8 @@ class NodeGuard:
             from stockade.storage.behavior import BehaviorStore
 
             g.zt = ZeroTrust(cfg, BehaviorStore(store), emit)
+            if audit is not None:
+                g.zt.on_audit = zero_trust_hook(audit)
         if cfg.resources.enabled:
             from stockade.storage.resources import ResourceStore
 

@@ -68,8 +68,11 @@ class RulesReloader:
         *,
         config_loader: Callable[[], StockadeConfig] | None = None,
         sensor: RunningSensor | None = None,
+        on_reload: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
+        """`on_reload` is told the result of every reload, failed ones included (the audit log)."""
         self.cfg = cfg
+        self.on_reload = on_reload
         self.pipeline = pipeline
         self.rules = rules
         self.config_loader = config_loader
@@ -111,6 +114,7 @@ class RulesReloader:
                     "errors": kept.errors,
                     "rules_active": before,
                 }
+                self._told(self.last)
                 raise ReloadError(f"the running rules are kept: {e}", errors) from e
             notes += self._sensor_notes(engine)
             if self.sensor is not None:
@@ -132,7 +136,12 @@ class RulesReloader:
                 "rules_loaded": len(engine.ruleset.rules),
                 "notes": notes,
             }
+            self._told(self.last)
             return self.last
+
+    def _told(self, result: dict[str, Any]) -> None:
+        if self.on_reload is not None:
+            self.on_reload(result)
 
     def _sensor_notes(self, engine: Engine) -> list[str]:
         s = self.sensor

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade import __version__
+from stockade.audit.chain import AuditLog
+from stockade.audit.node import open_audit_log
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
@@ -23,6 +25,7 @@ from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
+from stockade.runtime.auditing import AuditedStore, reload_data
 from stockade.runtime.builtin_rules import BUILTIN_RULES
 from stockade.runtime.incidents import IncidentService
 from stockade.runtime.instance import RuntimeFile
@@ -91,6 +94,10 @@ class Runtime:
         engine, self.notes = build_engine(cfg, rules)
         self.store = Store.from_config(cfg)
         try:
+            #: the tamper-evident audit log (stockade.audit; None with audit.enabled false): alerts,
+            #: API changes, mode, policy, rules and mute changes; `runtime.audit.append(kind, subject,
+            #: data, actor=...)` adds a record of another kind (response, incident)
+            self.audit: AuditLog | None = open_audit_log(cfg, self.store)
             self.mutes = MuteSet(clock)
             self.mutes.load(self.store.list_mutes(active_at_ns=clock()))
             self.sinks: list[Sink] = build_sinks(cfg.sinks, data_dir=cfg.data_dir) + list(extra_sinks or [])
@@ -108,7 +115,7 @@ class Runtime:
         self.pipeline = Pipeline(
             engine,
             [*self.sinks, *([self.incident_service] if self.incident_service is not None else [])],
-            store=self.store,
+            store=self.store if self.audit is None else AuditedStore(self.store, self.audit),
             aggregate_window_s=cfg.engine.aggregate_window_s,
             record_events=cfg.storage.record_events,
             live=True,
@@ -117,7 +124,7 @@ class Runtime:
         self.sensor = None
         #: zero trust (workloads, profiles, modes, enforcement, anomaly models) and the resource
         #: monitor, where the sensor runs
-        self.guard = NodeGuard.build(cfg, self.store, self.pipeline) if sensor else NodeGuard()
+        self.guard = NodeGuard.build(cfg, self.store, self.pipeline, self.audit) if sensor else NodeGuard()
         self.zt: ZeroTrust | None = self.guard.zt
         self.res: ResourceMonitor | None = self.guard.res
         if self.zt is not None:
@@ -134,7 +141,12 @@ class Runtime:
                 self.store.close()
                 raise
         self.reloader = RulesReloader(
-            cfg, self.pipeline, rules, config_loader=config_loader, sensor=self.sensor
+            cfg,
+            self.pipeline,
+            rules,
+            config_loader=config_loader,
+            sensor=self.sensor,
+            on_reload=self._audit_reload,
         )
         self.runtime_file: RuntimeFile | None = None
         self._stop = threading.Event()
@@ -196,6 +208,7 @@ class Runtime:
             "zero_trust": self.zt.status() if self.zt is not None else None,
             "resources": self.res.status() if self.res is not None else None,
             "incidents": self.incident_service.status() if self.incident_service is not None else None,
+            "audit": self.audit.status() if self.audit is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -297,6 +310,7 @@ class Runtime:
         mute = request.mute(self.mutes.clock())
         self.store.add_mute(mute)
         self.mutes.add(mute)
+        self._audit_mute("added", mute)
         return mute
 
     def list_mutes(self, include_expired: bool = False) -> list[Mute]:
@@ -312,7 +326,18 @@ class Runtime:
         mute = self.store.delete_mute(mute_id)
         mute.hits = self.mutes.hits(mute.id)
         self.mutes.remove(mute.id)
+        self._audit_mute("removed", mute)
         return mute
+
+    def _audit_mute(self, what: str, mute: Mute) -> None:
+        if self.audit is not None:
+            data: dict[str, Any] = {"action": what, "rule": mute.rule, "workload": mute.workload}
+            data.update(reason=mute.reason, expires_ns=mute.expires_ns)
+            self.audit.record("mute", mute.id, data, actor=mute.created_by or "stockade")
+
+    def _audit_reload(self, result: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.record("rules", "reload", reload_data(result))
 
     def hangup(self) -> None:
         """SIGHUP: reopen the file sinks (after logrotate moved them), then reload the rules."""
@@ -329,6 +354,8 @@ class Runtime:
             self.pipeline.tick()
             self.mutes.prune()
             self.guard.tick(self.pipeline.stats)
+            if self.audit is not None:
+                self.audit.tick()
             if now - last_retention >= _RETENTION_EVERY_S:
                 last_retention = now
                 try:
@@ -366,6 +393,8 @@ class Runtime:
             self.pipeline.stats.error(problem)
         if self.incident_service is not None:
             self.incident_service.close()
+        if self.audit is not None:
+            self.audit.close()  # the last checkpoint, over everything stored
         self.store.close()
 
 

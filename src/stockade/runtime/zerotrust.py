@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import queue
 import threading
@@ -70,6 +71,8 @@ __all__ = ["ModeRefused", "ZeroTrust"]
 log = logging.getLogger("stockade.zerotrust")
 
 AlertSink = Callable[[list[Alert]], object]
+#: told of every mode and policy change: (kind, subject, data, actor) (the runtime's audit log)
+AuditHook = Callable[[str, str, dict[str, Any], str], object]
 
 
 class KernelLearning(Protocol):
@@ -183,6 +186,8 @@ class ZeroTrust:
         #: enforcers' reports, raised as alerts by their own thread (module docstring)
         self._denials: queue.Queue[Denial | None] = queue.Queue(maxsize=65536)
         self._alerts = threading.Thread(target=self._alert_loop, name="stockade-zt-alerts", daemon=True)
+        #: told of every mode change (promotions included) and policy applied (set by the runtime)
+        self.on_audit: AuditHook | None = None
 
     def _now(self) -> int:
         return int(self.clock.time() * 1e9)
@@ -625,12 +630,20 @@ class ZeroTrust:
     def _record(self, target: str, old: Mode | None, new: Mode, who: str, why: str, forced: bool) -> None:
         if self.store is not None:
             self.store.record_mode_change(ModeChange(target, old, new, who, why, self._now(), forced))
+        if self.on_audit is not None:
+            self.on_audit("mode", target, {"old": old, "new": new, "why": why, "forced": forced}, who)
 
     def _save_policy(self, st: WorkloadState, policy: WorkloadPolicy, source: str, who: str) -> None:
+        body = dump_policy(policy)
         if self.store is not None:
             src = source if source in ("generated", "file", "api") else "file"
             self.store.save_policy(
-                PolicyRecord(policy.metadata.name, st.id, dump_policy(policy), src, self._now(), who)  # type: ignore[arg-type]
+                PolicyRecord(policy.metadata.name, st.id, body, src, self._now(), who)  # type: ignore[arg-type]
+            )
+        if self.on_audit is not None:
+            digest = hashlib.sha256(body.encode()).hexdigest()
+            self.on_audit(
+                "policy", st.id, {"policy": policy.metadata.name, "source": source, "sha256": digest}, who
             )
 
     # -- modes and policies ------------------------------------------------------------------------

@@ -238,3 +238,35 @@ incident_timeline = sa.Table(
     sa.Column("data", JsonType, nullable=False),
     sa.Index("ix_incident_timeline_incident_id_time_ns", "incident_id", "time_ns"),
 )
+
+# -- the audit log (issue 15): a hash chain and its signed checkpoints (stockade.audit) ---------------
+
+#: one row per audited action; ``seq`` is contiguous from 1, ``hash`` = sha256 over the canonical
+#: JSON of {seq, time_ns, kind, actor, subject, data, prev} (stockade.audit.chain); never trimmed
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("subject", sa.String(INDEXED_LEN), nullable=False),
+    #: canonical JSON text (hashed as it is: never re-encoded by the database)
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_time_ns", "time_ns"),
+    sa.Index("ix_audit_log_kind", "kind"),
+)
+
+#: the node key's signature over (head_seq, head_hash, time_ns, key_id) of the chain at a time
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+)
