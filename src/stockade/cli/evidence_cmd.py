@@ -14,7 +14,6 @@ contract.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,7 +78,17 @@ def capture(
         "memory": mem or None,
         "reason": reason,
         "actor": who(),
-        "command": shlex.join(["stockade", *sys.argv[1:]]),
+        "command": shlex.join(
+            [
+                "stockade",
+                "evidence",
+                "capture",
+                container,
+                *(f"--pid={p}" for p in pid or []),
+                *(f"--memory={m}" for m in memory or []),
+                *(["--reason", reason] if reason else []),
+            ]
+        ),
     }
     with locate.api_client(port, data_dir) as c:
         res = locate.check(c.post(apipaths.api_path(apipaths.EVIDENCE), json=body, timeout=600.0))

@@ -31,6 +31,8 @@ _SECRET_VALUES = (
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     re.compile(r"\bsk_(live|test)_[A-Za-z0-9]{16,}"),
 )
+#: NAME=value inside an argument (a shell script's ``export API_TOKEN=...``)
+_ASSIGNMENT = re.compile(r"\b(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>[^\s;&|'\"`]+)")
 _FLAG = re.compile(r"^(?P<flag>--?[A-Za-z0-9_.-]+)=(?P<value>.*)$", re.DOTALL)
 
 
@@ -84,6 +86,11 @@ def redact_args(args: list[str]) -> tuple[list[str], int]:
             after_flag = True
             continue
         v, hit = redact_value(a)
+        v = _ASSIGNMENT.sub(_redact_assignment, v)
         out.append(v)
-        changed += hit
+        changed += hit or v != a
     return out, changed
+
+
+def _redact_assignment(m: re.Match[str]) -> str:
+    return f"{m.group('name')}={REDACTED}" if secret_name(m.group("name")) else m.group(0)
