@@ -88,22 +88,29 @@ def _runc_only(index: RuncIndex, known: dict[str, RunningContainer]) -> dict[str
     return out
 
 
-def _podman_by_ref(client: PodmanClient, ref: str, running: dict[str, RunningContainer]) -> str | None:
-    """The id of the running container podman knows by this name (None: podman has none running)."""
+def _podman_by_ref(
+    client: PodmanClient, ref: str, running: dict[str, RunningContainer]
+) -> dict[str, Any] | None:
+    """podman's inspect object of the running container it knows by this name (None: none)."""
     if not client.available:
         return None
     d = client.inspect(ref)
     if d is None or d.get("Id") not in running:
         return None
     name = d.get("Name")
-    return str(d["Id"]) if name == ref or str(name).lstrip("/") == ref else None
+    return d if name == ref or str(name).lstrip("/") == ref else None
 
 
-def _describe(c: RunningContainer, client: PodmanClient, runc_roots: tuple[str, ...]) -> FoundContainer:
+def _describe(
+    c: RunningContainer,
+    client: PodmanClient,
+    runc_roots: tuple[str, ...],
+    inspected: dict[str, Any] | None = None,
+) -> FoundContainer:
     raw: dict[str, Any] | None = None
     info: ContainerInfo | None = None
     if c.runtime == "podman" and client.available:
-        raw = client.inspect(c.full_id)
+        raw = inspected if inspected is not None else client.inspect(c.full_id)
         if raw is not None and raw.get("Id") == c.full_id:
             info = info_from_inspect(raw)
         else:
@@ -147,7 +154,7 @@ def find_container(
         return _describe(running[ref], client, runc_roots)
     by_name = _podman_by_ref(client, ref, running)
     if by_name is not None:
-        return _describe(running[by_name], client, runc_roots)
+        return _describe(running[str(by_name["Id"])], client, runc_roots, by_name)
     prefixed = sorted(cid for cid in running if cid.startswith(ref))
     if len(prefixed) == 1:
         return _describe(running[prefixed[0]], client, runc_roots)
