@@ -22,6 +22,7 @@ import pytest
 from containers import PodmanContainer, PodmanFactory, RuncFactory
 from helpers import free_port, wait_until
 from stockade.cli.main import main
+from stockade.enforce.freeze import frozen
 from stockade.errors import NotFoundError
 from stockade.evidence.bundle import Bundle
 from stockade.evidence.capture import capture_container
@@ -216,13 +217,21 @@ def test_store_records_of_the_workload(bundle: Bundle) -> None:
 
 
 def test_runc_plain_rootfs_changes_unknown(runc_container: RuncFactory, tmp_path: Path) -> None:
+    """Also: frozen by the freezer the runtime passes (stockade.enforce.freeze), thawed after."""
     c = runc_container(("sh", "-c", "echo x > /tmp/new; sleep 300"))
     found = find_container(c.id)
     assert found.runtime == "runc" and found.init_pid == c.pid
-    b = capture_container(found, tmp_path / "data", reason="runc")
+    b = capture_container(
+        found, tmp_path / "data", reason="runc", memory=["all"], freezer=lambda: frozen(found.cgroup2_dir)
+    )
     fs = _json(b, "fs/changes.json")
     assert fs["known"] is False and "plain directory" in fs["reason"] and "unknown" in fs["reason"]
-    assert b.manifest["frozen"]["during"]["frozen"] is False
+    fz = b.manifest["frozen"]
+    assert fz["freezer"] == "given" and fz["freezer_said"] is True and fz["memory_dumped_frozen"] is True
+    assert (
+        fz["before"]["frozen"] is False and fz["during"]["frozen"] is True and fz["after"]["frozen"] is False
+    )
+    assert sorted(int(p.stem) for p in (b.path / "memory").glob("*.mem")) == sorted(found.pids)
     assert not (b.path / "fs" / "podman-diff.json").exists()
     assert verify_bundle(b.path).ok
 

@@ -23,7 +23,15 @@ def test_environment_by_name_and_value() -> None:
         "MONKEY": "x",
     }
     out, redacted = redact_env(env)
-    for k in ("PASSWORD", "DB_PASSWD", "GITHUB_TOKEN", "AWS_REGION", "SSH_PRIVATE_KEY", "API_KEY", "CLIENT_SECRET"):
+    for k in (
+        "PASSWORD",
+        "DB_PASSWD",
+        "GITHUB_TOKEN",
+        "AWS_REGION",
+        "SSH_PRIVATE_KEY",
+        "API_KEY",
+        "CLIENT_SECRET",
+    ):
         assert out[k] == REDACTED, k
     assert out["DATABASE_URL"] == "postgres://app:***@db:5432/app"
     assert out["SOMETHING"] == REDACTED and out["JWT_LIKE"] == REDACTED

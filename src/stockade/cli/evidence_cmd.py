@@ -21,7 +21,6 @@ import typer
 
 from stockade.cli import common, locate
 from stockade.cli.locate import DataDirOpt, PortOpt
-from stockade.cli.workloads_cmd import who
 from stockade.errors import NotFoundError, StockadeError, UsageError
 from stockade.model import apipaths
 
@@ -77,7 +76,7 @@ def capture(
         "pids": pid or None,
         "memory": mem or None,
         "reason": reason,
-        "actor": who(),
+        "actor": common.who(),
         "command": shlex.join(
             [
                 "stockade",
@@ -188,7 +187,10 @@ def show_bundle(
     else:
         with locate.api_client(port, data_dir) as c:
             d = locate.check(
-                c.get(apipaths.api_path(apipaths.EVIDENCE_BUNDLE, bundle_id=bundle), params={"actor": who()})
+                c.get(
+                    apipaths.api_path(apipaths.EVIDENCE_BUNDLE, bundle_id=bundle),
+                    params={"actor": common.who()},
+                )
             )
     common.emit(d, _show_text(d), fmt)
 
@@ -233,7 +235,8 @@ def verify(
             with locate.api_client(port, data_dir) as c:
                 r = locate.check(
                     c.get(
-                        apipaths.api_path(apipaths.EVIDENCE_VERIFY, bundle_id=bundle), params={"actor": who()}
+                        apipaths.api_path(apipaths.EVIDENCE_VERIFY, bundle_id=bundle),
+                        params={"actor": common.who()},
                     )
                 )
         except NotFoundError as e:
