@@ -2,14 +2,14 @@
 an open file, a listening socket, an established connection, a marker in a process's memory and
 files added, changed and deleted; captured frozen (podman pause), the bundle holds them all and
 verifies. A runc container with a plain rootfs: its changes are recorded as unknown, with why.
-The CLI and the API capture through a running `stockade server`."""
+The CLI and the API capture through a running manager's API."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +18,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import uvicorn
 
 from containers import PodmanContainer, PodmanFactory, RuncFactory
 from helpers import free_port, wait_until
+from stockade.api.app import create_app
 from stockade.cli.main import main
+from stockade.config import load_config
 from stockade.enforce.freeze import frozen
 from stockade.errors import NotFoundError
 from stockade.evidence.bundle import Bundle
@@ -30,12 +33,12 @@ from stockade.evidence.redact import REDACTED
 from stockade.evidence.verify import verify_bundle
 from stockade.model.alert import Alert
 from stockade.model.event import Event
+from stockade.runtime.service import Runtime
 from stockade.sensor.containers.lookup import find_container
 from stockade.storage.store import Store
 
 pytestmark = [pytest.mark.root, pytest.mark.containers]
 
-STOCKADE = str(Path(sys.executable).parent / "stockade")
 TOKEN = "tok-SECRET-5f1c2a9e"
 DB_PASSWORD = "hunter2pw"
 MARKER = "memory-marker-42"
@@ -237,12 +240,10 @@ def test_runc_plain_rootfs_changes_unknown(runc_container: RuncFactory, tmp_path
 
 
 def test_cli_and_api_capture_through_the_running_instance(
-    target: PodmanContainer,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    target: PodmanContainer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A real `stockade server`; the CLI's commands run in this process (main()) to keep it quick."""
+    """A real manager (the runtime and its API served by uvicorn); the CLI's commands run in this
+    process (main()) and reach it over HTTP."""
     port = free_port()
     rules = tmp_path / "rules.yaml"
     rules.write_text(
@@ -250,25 +251,18 @@ def test_cli_and_api_capture_through_the_running_instance(
         "  output: o\n  priority: INFO\n"
     )
     data = tmp_path / "data"
-    (tmp_path / "none.yaml").write_text("{}\n")
-    monkeypatch.setenv("STOCKADE_CONFIG", str(tmp_path / "none.yaml"))
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 (closed below)
-    srv = subprocess.Popen(
-        [STOCKADE, "server", "--port", str(port), "--data-dir", str(data), "--rules", str(rules)],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
+    cfg = load_config(None, {"data_dir": str(data), "engine": {"falco_rules_paths": []}}, environ={})
+    rt = Runtime(cfg, rules=[str(rules)])
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            create_app(rt.store, rt), host="127.0.0.1", port=port, log_level="error", lifespan="off"
+        )
     )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
     try:
         base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            assert srv.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(up, 60), (tmp_path / "server.log").read_text()
+        assert wait_until(lambda: srv.started, 30)
 
         def run(*args: str) -> tuple[int, str, str]:
             code = main([*args, "--port", str(port)])
@@ -312,6 +306,6 @@ def test_cli_and_api_capture_through_the_running_instance(
         )
         assert code == 0 and "(given)" in out, out + err
     finally:
-        srv.terminate()
-        srv.wait(30)
-        log.close()
+        srv.should_exit = True
+        thread.join(10)
+        rt.close()
