@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -165,3 +166,12 @@ def test_a_different_key_is_refused(sealed: Bundle, tmp_path: Path) -> None:
     r = verify_bundle(sealed.path, other.public)
     assert not r.ok and r.first is not None and r.first.kind == "signature"
     assert "signed by key" in r.first.message
+
+
+def test_concurrent_custody_appends_stay_one_chain(sealed: Bundle) -> None:
+    key = NodeKey.load_or_create(sealed.path.parent.parent)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: custody.append(sealed.path, key, actor=f"a{i}", action="viewed"), range(16)))
+    r = verify_bundle(sealed.path)
+    assert r.ok, r.problems
+    assert r.custody_entries == 17

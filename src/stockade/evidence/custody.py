@@ -10,6 +10,7 @@ signature; replacing the manifest breaks ``manifest_sha256``. :func:`check` says
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
@@ -53,34 +54,48 @@ def read_entries(bundle: Path) -> list[bytes]:
 
 def append(bundle: Path, key: NodeKey, *, actor: str, action: Action, note: str = "") -> dict[str, Any]:
     """Append a signed entry to a bundle's chain of custody (the bundle may be read-only: its
-    directory and file are made writable for the append and read-only again)."""
+    directory and file are made writable for the append and read-only again). Appends are
+    serialised by an exclusive lock on the file, so concurrent ones stay linked."""
     if action not in ACTIONS:
         raise StockadeError(f"unknown custody action {action!r} (one of {', '.join(ACTIONS)})")
-    lines = read_entries(bundle)
     manifest_hash, _ = sha256_file(bundle / MANIFEST)
-    entry: dict[str, Any] = {
-        "seq": len(lines) + 1,
-        "time": format_time_ns(time.time_ns()),
-        "actor": actor or "unknown",
-        "action": action,
-        "note": note,
-        "manifest_sha256": manifest_hash,
-        "prev": hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS,
-        "key_id": key.key_id,
-    }
-    entry["sig"] = key.sign(_signed_bytes(entry))
     path = bundle / CUSTODY
-    _writable(path, lambda: _append_line(path, _line(entry) + b"\n"))
-    return entry
+    written: list[dict[str, Any]] = []
+
+    def make(lines: list[bytes]) -> bytes:
+        entry: dict[str, Any] = {
+            "seq": len(lines) + 1,
+            "time": format_time_ns(time.time_ns()),
+            "actor": actor or "unknown",
+            "action": action,
+            "note": note,
+            "manifest_sha256": manifest_hash,
+            "prev": hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS,
+            "key_id": key.key_id,
+        }
+        entry["sig"] = key.sign(_signed_bytes(entry))
+        written.append(entry)
+        return _line(entry) + b"\n"
+
+    _writable(path, lambda: _locked_append(path, make))
+    return written[-1]
 
 
-def _append_line(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o400)
+def _locked_append(path: Path, make: Callable[[list[bytes]], bytes]) -> None:
+    """Under an exclusive lock: read the lines, append what `make` gives for them."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o400)
     try:
-        os.write(fd, data)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        chunks: list[bytes] = []
+        offset = 0
+        while chunk := os.pread(fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        lines = [line for line in b"".join(chunks).split(b"\n") if line.strip()]
+        os.write(fd, make(lines))
         os.fsync(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
 
 
 def _writable(path: Path, write: Callable[[], None]) -> None:
