@@ -48,6 +48,9 @@ DOCUMENTED = {
     "/api/v1/audit",
     "/api/v1/audit/verify",
     "/api/v1/audit/checkpoints",
+    "/api/v1/evidence",
+    "/api/v1/evidence/{bundle_id}",
+    "/api/v1/evidence/{bundle_id}/verify",
 }
 
 

@@ -28,6 +28,7 @@ from stockade.api import (
     routes_alerts,
     routes_audit,
     routes_events,
+    routes_evidence,
     routes_health,
     routes_incidents,
     routes_ingest,
@@ -97,6 +98,7 @@ def create_app(
         routes_incidents.router,
         routes_respond.router,
         routes_audit.router,
+        routes_evidence.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

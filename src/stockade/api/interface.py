@@ -117,6 +117,36 @@ class ResourcesView(Protocol):
         ...
 
 
+class EvidenceView(Protocol):
+    """What the API needs of evidence capture (:class:`stockade.evidence.desk.EvidenceDesk`)."""
+
+    def capture(
+        self,
+        container: str,
+        *,
+        pids: Sequence[int] | None = None,
+        memory: Sequence[int | str] | None = None,
+        reason: str = "",
+        actor: str = "",
+        command: str | None = None,
+    ) -> Any:
+        """Capture a running container (id, id prefix or name) into a sealed bundle (a Bundle:
+        ``id``, ``path``, ``manifest``); NotFoundError, UsageError for a bad pid."""
+        ...
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every bundle, newest first."""
+        ...
+
+    def show(self, ref: str, *, actor: str = "") -> dict[str, Any]:
+        """One bundle's manifest, summary and chain of custody."""
+        ...
+
+    def verify(self, ref: str, *, actor: str = "") -> dict[str, Any]:
+        """Verify one bundle (the report: ``ok``, ``first_problem``, ``problems``, ...)."""
+        ...
+
+
 class RuntimeView(Protocol):
     """What the API needs from the running pipeline (implemented by :mod:`stockade.runtime`)."""
 
@@ -172,6 +202,10 @@ class RuntimeView(Protocol):
 
     def responder(self) -> ResponderView:
         """Response actions and playbooks; a StockadeError (409) where there are none (no sensor)."""
+        ...
+
+    def evidence(self) -> EvidenceView:
+        """Evidence capture and bundles of this instance's data directory."""
         ...
 
     def add_mute(self, request: MuteRequest) -> Mute:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "incidents_cmd",
     "respond_cmd",
     "audit_cmd",
+    "evidence_cmd",
 )
 
 

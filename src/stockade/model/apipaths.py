@@ -56,6 +56,10 @@ INCIDENT_ACTION: Final = "/incidents/{incident_id}/actions/{action_id}/{decision
 AUDIT: Final = "/audit"
 AUDIT_VERIFY: Final = "/audit/verify"
 AUDIT_CHECKPOINTS: Final = "/audit/checkpoints"
+#: evidence bundles: capture (POST) and list; one bundle; its verification
+EVIDENCE: Final = "/evidence"
+EVIDENCE_BUNDLE: Final = "/evidence/{bundle_id}"
+EVIDENCE_VERIFY: Final = "/evidence/{bundle_id}/verify"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade import __version__
 from stockade.audit.chain import AuditLog
@@ -36,6 +36,11 @@ from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.resources import NoResources, ResourceMonitor
 from stockade.runtime.zerotrust import ZeroTrust
 from stockade.sinks.interface import Sink
+
+if TYPE_CHECKING:  # evidence is imported on first use (the API's evidence routes)
+    from stockade.evidence.capture import Freezer
+    from stockade.evidence.desk import EvidenceDesk
+    from stockade.sensor.containers.lookup import FoundContainer
 
 log = logging.getLogger("stockade.runtime")
 
@@ -149,6 +154,9 @@ class Runtime:
             on_reload=self._audit_reload,
         )
         self.runtime_file: RuntimeFile | None = None
+        #: evidence capture (made on first use); how it freezes a container (set by the runtime glue)
+        self._evidence: EvidenceDesk | None = None
+        self.evidence_freezer_for: Callable[[FoundContainer], Freezer | None] | None = None
         self._stop = threading.Event()
         self._last_events = 0
         self._last_time = time.time()
@@ -289,6 +297,17 @@ class Runtime:
                 "response actions run where the containers are (`stockade up` with its sensor); this instance has none"
             )
         return self.response
+
+    def evidence(self) -> EvidenceDesk:
+        """Evidence capture and bundles in this instance's data directory (what the API's evidence
+        routes serve); `evidence_freezer_for` (None until freezing is wired) freezes around captures."""
+        from stockade.evidence.desk import EvidenceDesk
+
+        if self._evidence is None:
+            self._evidence = EvidenceDesk(
+                self.cfg.data_dir, store=self.store, freezer_for=self.evidence_freezer_for
+            )
+        return self._evidence
 
     # -- tuning without restart ------------------------------------------------------------------
     def now_ns(self) -> int:
