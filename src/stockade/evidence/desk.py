@@ -1,9 +1,11 @@
 """The evidence desk of a running instance: capture by container reference, list, show, verify.
 
 What the API's evidence routes call (``runtime.evidence()``): one object over the data directory,
-the store, and how to freeze a container (`freezer_for`, given by the runtime once freezing exists:
-``lambda found: lambda: frozen(found.cgroup2_dir)``). Showing and verifying a bundle through it
-appends ``viewed`` / ``verified`` to the bundle's chain of custody.
+the store, and how to freeze a container (`freezer_for`; by default :func:`cgroup_freezer`: the
+cgroup freezer of :mod:`stockade.enforce.freeze` around the volatile part, thawed after only if the
+capture froze it). Showing and verifying a bundle through it appends ``viewed`` / ``verified`` to
+the bundle's chain of custody; every capture is given to ``on_captured`` (the runtime records it
+on the container's incident and in the audit log).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from stockade.audit.keys import NodeKey
+from stockade.enforce.freeze import frozen
 from stockade.errors import NotFoundError, StockadeError
 from stockade.evidence import custody
 from stockade.evidence.bundle import Bundle, list_bundles, load_manifest, resolve_bundle
@@ -25,7 +28,12 @@ from stockade.sensor.containers.lookup import FoundContainer, find_container
 if TYPE_CHECKING:
     from stockade.storage.store import Store
 
-__all__ = ["EvidenceDesk", "bundle_details"]
+__all__ = ["EvidenceDesk", "bundle_details", "cgroup_freezer"]
+
+
+def cgroup_freezer(found: FoundContainer) -> Freezer:
+    """Freeze the container around a capture (:func:`stockade.enforce.freeze.frozen`)."""
+    return lambda: frozen(found.cgroup2_dir)
 
 
 def bundle_details(path: Path) -> dict[str, Any]:
@@ -52,13 +60,15 @@ class EvidenceDesk:
         data_dir: str | Path,
         *,
         store: Store | None = None,
-        freezer_for: Callable[[FoundContainer], Freezer | None] | None = None,
+        freezer_for: Callable[[FoundContainer], Freezer | None] | None = cgroup_freezer,
         find: Callable[[str], FoundContainer] = find_container,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = store
         self.freezer_for = freezer_for
         self.find = find
+        #: called after every capture (the runtime records it on the incident and the audit log)
+        self.on_captured: Callable[[FoundContainer, Bundle, str], None] | None = None
 
     def _key(self) -> NodeKey:
         return NodeKey.load_or_create(self.data_dir)
@@ -76,7 +86,7 @@ class EvidenceDesk:
         """Find the running container and capture it (stockade.evidence.capture)."""
         found = self.find(container)
         freezer = self.freezer_for(found) if self.freezer_for is not None else None
-        return capture_container(
+        bundle = capture_container(
             found,
             self.data_dir,
             store=self.store,
@@ -88,6 +98,9 @@ class EvidenceDesk:
             command=command,
             key=self._key(),
         )
+        if self.on_captured is not None:
+            self.on_captured(found, bundle, actor)
+        return bundle
 
     def list(self) -> list[dict[str, Any]]:
         """Every bundle, newest first."""

@@ -38,9 +38,7 @@ from stockade.runtime.zerotrust import ZeroTrust
 from stockade.sinks.interface import Sink
 
 if TYPE_CHECKING:  # evidence is imported on first use (the API's evidence routes)
-    from stockade.evidence.capture import Freezer
     from stockade.evidence.desk import EvidenceDesk
-    from stockade.sensor.containers.lookup import FoundContainer
 
 log = logging.getLogger("stockade.runtime")
 
@@ -114,9 +112,13 @@ class Runtime:
         if cfg.incidents.enabled:
             from stockade.storage.incidents import IncidentStore
 
-            self.incident_service = IncidentService(cfg.incidents, IncidentStore(self.store))
+            self.incident_service = IncidentService(
+                cfg.incidents, IncidentStore(self.store), audit=self._audit
+            )
         #: response actions and playbooks (stockade.runtime.response), where the sensor runs
         self.response: Any = None
+        #: evidence capture (made on first use, or with the responder)
+        self._evidence: EvidenceDesk | None = None
         self.pipeline = Pipeline(
             engine,
             [*self.sinks, *([self.incident_service] if self.incident_service is not None else [])],
@@ -145,6 +147,23 @@ class Runtime:
             except Exception:
                 self.store.close()
                 raise
+        if sensor and cfg.sensor.backend != "none":
+            from stockade.runtime.response import Responder
+
+            try:
+                self.response = Responder(
+                    cfg,
+                    incidents=self.incident_service,
+                    sinks=self.sinks,
+                    store=self.store,
+                    evidence=self.evidence(),
+                    audit=self._audit,
+                )
+            except Exception:
+                self.store.close()
+                raise
+            if self.incident_service is not None:
+                self.incident_service.on_correlated = self.response.on_correlated
         self.reloader = RulesReloader(
             cfg,
             self.pipeline,
@@ -154,13 +173,15 @@ class Runtime:
             on_reload=self._audit_reload,
         )
         self.runtime_file: RuntimeFile | None = None
-        #: evidence capture (made on first use); how it freezes a container (set by the runtime glue)
-        self._evidence: EvidenceDesk | None = None
-        self.evidence_freezer_for: Callable[[FoundContainer], Freezer | None] | None = None
         self._stop = threading.Event()
         self._last_events = 0
         self._last_time = time.time()
         self._rate = 0.0
+
+    def _audit(self, kind: str, subject: str, data: dict[str, Any], actor: str) -> None:
+        """A record of the audit log (incidents, response actions); never raises."""
+        if self.audit is not None:
+            self.audit.record(kind, subject, data, actor=actor)
 
     @property
     def engine(self) -> Engine:
@@ -217,6 +238,7 @@ class Runtime:
             "resources": self.res.status() if self.res is not None else None,
             "incidents": self.incident_service.status() if self.incident_service is not None else None,
             "audit": self.audit.status() if self.audit is not None else None,
+            "response": self.response.status(probe=False) if self.response is not None else None,
             "sinks": [{"name": s.name, **_stats_dict(s)} for s in self.sinks],
             "errors": list(ps.last_errors),
         }
@@ -300,12 +322,14 @@ class Runtime:
 
     def evidence(self) -> EvidenceDesk:
         """Evidence capture and bundles in this instance's data directory (what the API's evidence
-        routes serve); `evidence_freezer_for` (None until freezing is wired) freezes around captures."""
+        routes serve): the containers are frozen around a capture; each capture is recorded (on
+        its incident by the responder where there is one, in the audit log)."""
         from stockade.evidence.desk import EvidenceDesk
 
         if self._evidence is None:
-            self._evidence = EvidenceDesk(
-                self.cfg.data_dir, store=self.store, freezer_for=self.evidence_freezer_for
+            self._evidence = EvidenceDesk(self.cfg.data_dir, store=self.store)
+            self._evidence.on_captured = lambda found, bundle, actor: self._audit(
+                "evidence", bundle.id, {"container": found.id, "path": str(bundle.path)}, actor or "api"
             )
         return self._evidence
 
@@ -393,6 +417,8 @@ class Runtime:
         self.guard.start()
         if self.incident_service is not None:
             self.incident_service.start()
+        if self.response is not None:
+            self.response.start()
         if self.sensor is not None:
             self.sensor.start()
             self.guard.refresh()  # the kernel's watches, now that the sensor's backends run
@@ -412,6 +438,8 @@ class Runtime:
             self.pipeline.stats.error(problem)
         if self.incident_service is not None:
             self.incident_service.close()
+        if self.response is not None:
+            self.response.close()
         if self.audit is not None:
             self.audit.close()  # the last checkpoint, over everything stored
         self.store.close()
