@@ -1,0 +1,261 @@
+"""``stockade drill run``: each scenario in its own disposable container, then what the running
+instance reported (alerts, incidents), then the containers removed, whatever happened.
+
+1. preflight: the instance answers and runs a sensor (``GET /api/v1/status``), podman is there, the
+   drill image exists (built once);
+2. the scenarios run a few at a time: container started (setup done), attack steps by
+   ``podman exec``;
+3. the instance is asked until every scenario's expected rules fired and its alerts sit in an
+   incident, or `timeout_s` passed: one shared wait, so an undetected scenario costs no more than
+   the others;
+4. the results (:mod:`stockade.drill.results`);
+5. cleanup, also on Ctrl-C or an error: each container is thawed and un-isolated (through the
+   instance's ``POST /api/v1/respond/{action}``; where it has no such route, podman unpause and the
+   cgroup freezer by hand), then ``podman rm -f``; containers of this run left by an interrupted
+   start are found by their label.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stockade.drill.podman import DrillContainer, Podman, StepResult
+from stockade.drill.results import DrillResult, result_of
+from stockade.drill.scenarios import Scenario
+from stockade.errors import StockadeError
+from stockade.model import apipaths
+from stockade.model.timeutil import format_time_ns, now_ns, parse_time_ns
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["RESPOND", "Drill", "sensor_backend"]
+
+log = logging.getLogger("stockade.drill")
+
+#: the instance's response route (POST, body {"container": ID})
+RESPOND = "/respond/{action}"
+#: scenarios run at once (podman is mostly waiting on the kernel and the disk)
+PARALLEL = 3
+_POLL_S = 0.5
+_LIMIT = 1000
+#: after an aggregation window closes, the time its repeat alert takes to be stored
+_SETTLE_MARGIN_S = 1.5
+
+
+def sensor_backend(status: Mapping[str, Any]) -> str:
+    """The running instance's sensor backend from its ``/status`` answer; an instance without a
+    runtime or a sensor cannot run a drill (StockadeError saying so)."""
+    runtime = status.get("runtime")
+    if not isinstance(runtime, Mapping):
+        raise StockadeError(
+            "the Stockade found serves a store only (no runtime, no sensor): a drill needs `stockade up`"
+        )
+    sensor = runtime.get("sensor")
+    backend = sensor.get("backend") if isinstance(sensor, Mapping) else None
+    if not backend or backend == "none":
+        raise StockadeError(
+            "the running Stockade has no sensor (sensor backend: none): it cannot see the drill; "
+            "start it with a sensor (`stockade up`, sensor.backend auto)"
+        )
+    return str(backend)
+
+
+def _generic_404(resp: httpx.Response) -> bool:
+    """The framework's 404 for a path it has no route for (not a problem naming the container)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return True
+    return not isinstance(body, dict) or body.get("detail") == "Not Found"
+
+
+@dataclass
+class _Run:
+    scenario: Scenario
+    container: DrillContainer | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+    start_ns: int = 0
+
+
+class Drill:
+    """One drill run against the instance `client` talks to (module docstring); `check` turns an
+    answer into its JSON body or a StockadeError (the CLI's ``locate.check``)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        scenarios: Sequence[Scenario],
+        *,
+        check: Callable[[httpx.Response], Any],
+        podman: Podman | None = None,
+        timeout_s: float = 20.0,
+        settle_s: float = 0.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.check = check
+        self.scenarios = list(scenarios)
+        self.podman = podman
+        self.timeout_s = timeout_s
+        #: the instance's alert aggregation window (engine.aggregate_window_s)
+        self.settle_s = settle_s
+        self.progress = progress or (lambda _msg: None)
+        self.run_id = secrets.token_hex(4)
+        self.backend = ""
+        self._runs: list[_Run] = []
+        self.cleanup_problems: list[str] = []
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def _get(self, route: str, params: Mapping[str, Any] | None = None, **ids: str) -> Any:
+        return self.check(self.client.get(apipaths.api_path(route, **ids), params=dict(params or {})))
+
+    def preflight(self) -> None:
+        """The instance answers with a sensor, and podman is there (StockadeError otherwise)."""
+        self.backend = sensor_backend(self._get(apipaths.STATUS))
+        if self.podman is None:
+            self.podman = Podman()
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    def run(self) -> list[DrillResult]:
+        """Every scenario's result; the containers are removed before it returns (or raises)."""
+        self.preflight()
+        assert self.podman is not None
+        try:
+            image = self.podman.ensure_image()
+            self._runs = [_Run(s) for s in self.scenarios]
+            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+                list(pool.map(lambda r: self._attack(r, image), self._runs))
+            alerts = self._wait()
+            return self._results(alerts)
+        finally:
+            self.cleanup()
+
+    def _attack(self, run: _Run, image: str) -> None:
+        assert self.podman is not None
+        run.start_ns = now_ns()
+        try:
+            run.container = self.podman.start(run.scenario, image, labels={"stockade.drill.run": self.run_id})
+        except StockadeError as e:
+            run.error = str(e)
+            self.progress(f"{run.scenario.name}: {e}")
+            return
+        for argv in run.scenario.steps:
+            run.steps.append(run.container.exec(argv))
+        self.progress(f"{run.scenario.name}: ran in {run.container.name}")
+
+    def _alerts_of(self, run: _Run) -> list[dict[str, Any]]:
+        assert run.container is not None
+        params = {"container": run.container.id, "since": format_time_ns(run.start_ns), "limit": _LIMIT}
+        items: list[dict[str, Any]] = self._get(apipaths.ALERTS, params)["items"]
+        return items
+
+    def _incidents(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._get(apipaths.INCIDENTS, {"limit": _LIMIT})["items"]
+        return items
+
+    def _wait(self) -> dict[str, list[dict[str, Any]]]:
+        """The alerts of each scenario's container (by scenario), once every expected rule fired,
+        the aggregation windows the alerts opened have closed (their repeats arrive then: module
+        docstring of stockade.runtime.stages.aggregate) and every alert is in an incident; or when
+        the time is up."""
+        deadline = time.monotonic() + self.timeout_s
+        alerts: dict[str, list[dict[str, Any]]] = {}
+        while True:
+            pending = False
+            latest = 0
+            for run in self._runs:
+                if run.container is None:
+                    continue
+                got = alerts[run.scenario.name] = self._alerts_of(run)
+                pending = pending or bool(run.scenario.missing({str(a.get("rule")) for a in got}))
+                latest = max([latest, *(parse_time_ns(str(a.get("time"))) or 0 for a in got)])
+            if latest and now_ns() < latest + int((self.settle_s + _SETTLE_MARGIN_S) * 1e9):
+                pending = True
+            if not pending:
+                grouped = {i for inc in self._incidents() for i in inc.get("alerts") or ()}
+                ids = {(a.get("stockade") or {}).get("id") for got in alerts.values() for a in got}
+                pending = bool(ids - grouped)
+            if not pending or time.monotonic() >= deadline:
+                return alerts
+            time.sleep(_POLL_S)
+
+    def _results(self, alerts: Mapping[str, list[dict[str, Any]]]) -> list[DrillResult]:
+        incidents = self._incidents()
+        timelines: dict[str, list[dict[str, Any]]] = {}
+        out: list[DrillResult] = []
+        for run in self._runs:
+            if run.container is None:
+                out.append(DrillResult(run.scenario.name, "", error=run.error, detail=run.error or ""))
+                continue
+            r = result_of(
+                run.scenario,
+                run.container.id,
+                run.steps,
+                alerts.get(run.scenario.name, []),
+                incidents,
+                timelines,
+                run.container.name,
+            )
+            if r.incident is not None and r.incident not in timelines:  # then again with its timeline
+                timelines[r.incident] = (
+                    self._get(apipaths.INCIDENT, incident_id=r.incident).get("timeline") or []
+                )
+                r = result_of(
+                    run.scenario,
+                    run.container.id,
+                    run.steps,
+                    alerts.get(run.scenario.name, []),
+                    incidents,
+                    timelines,
+                    run.container.name,
+                )
+            out.append(r)
+        return out
+
+    # -- cleanup -----------------------------------------------------------------------------------
+
+    def _respond(self, action: str, container: DrillContainer) -> bool | None:
+        """Ask the instance to `action` the container: True done, False refused, None no such route."""
+        try:
+            resp = self.client.post(
+                apipaths.API_PREFIX + RESPOND.format(action=action),
+                json={"container": container.full_id},
+                timeout=30,
+            )
+        except Exception as e:  # the instance went away: the local fallback follows
+            log.debug("drill: %s %s: %s", action, container.name, e)
+            return None
+        if resp.status_code == 405 or (resp.status_code == 404 and _generic_404(resp)):
+            return None
+        return resp.status_code < 400
+
+    def _release(self, c: DrillContainer) -> None:
+        """Thaw and un-isolate (by the instance, else by hand), then remove."""
+        routes = [self._respond(a, c) for a in ("thaw", "unisolate")]
+        if routes[0] is not True:
+            done = c.thaw_locally()
+            if done:
+                log.info("drill: %s thawed by hand (%s)", c.name, ", ".join(done))
+        if not c.remove():
+            self.cleanup_problems.append(f"could not remove the drill container {c.name}")
+
+    def cleanup(self) -> None:
+        """Remove every container of this run (module docstring, step 5)."""
+        if self.podman is None:
+            return
+        made = [r.container for r in self._runs if r.container is not None]
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            list(pool.map(self._release, made))
+        left = self.podman.run("ps", "-a", "-q", "--filter", f"label=stockade.drill.run={self.run_id}")
+        for cid in left.stdout.split():
+            self.podman.run("rm", "-f", "-t", "0", cid, timeout=120)
