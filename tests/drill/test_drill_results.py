@@ -71,7 +71,7 @@ def test_detected_with_its_incident_and_the_expected_rule() -> None:
     assert d["rules"] == ["Mount Attempt in Container"] and d["expected_fired"] and d["missing"] == []
     assert d["alerts"] == ["9d0f9ece9cd64fdd8968fb841e2fd25b"]
     # refused by the runtime's defaults, not by Stockade: said, and not counted as blocked
-    assert "exited 1" in d["detail"] and "not by Stockade" in d["detail"]
+    assert d["detail"] == "mount refused (not by Stockade, exit 1): mount: permission denied (are you root?)"
 
 
 def test_other_containers_alerts_are_not_the_scenarios() -> None:

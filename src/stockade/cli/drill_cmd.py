@@ -122,7 +122,11 @@ def run(
         drill = Drill(
             client, chosen, check=locate.check, timeout_s=timeout, settle_s=settle, progress=progress
         )
-        results = drill.run()
+        try:
+            results = drill.run()
+        except KeyboardInterrupt:
+            common.print_error("drill interrupted; its containers were removed")
+            raise
     if fmt == "json":
         for r in results:
             common.json_line(r.to_dict())

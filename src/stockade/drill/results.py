@@ -193,20 +193,23 @@ def result_of(
         missing=missing,
         steps=list(steps),
     )
-    r.detail = _detail(r, denied)
+    r.detail = _detail(r)
     return r
 
 
-def _detail(r: DrillResult, denied: bool) -> str:
+def _detail(r: DrillResult) -> str:
     parts: list[str] = []
     if not r.detected:
         parts.append("no alert")
     elif r.missing:
         parts.append("expected but not fired: " + ", ".join(r.missing))
     for s in r.steps:
-        if s.returncode != 0:
-            said = s.output.splitlines()[-1] if s.output else ""
-            parts.append(f"`{' '.join(s.argv)}` exited {s.returncode}" + (f" ({said})" if said else ""))
-    if denied and not r.blocked:
-        parts.append("refused, but not by Stockade (no denial recorded)")
+        if s.returncode == 0:
+            continue
+        said = s.output.splitlines()[-1] if s.output else ""
+        if s.denied:
+            by = "by Stockade" if r.blocked else "not by Stockade"
+            parts.append(f"{s.argv[0]} refused ({by}, exit {s.returncode})" + (f": {said}" if said else ""))
+        else:
+            parts.append(f"{s.argv[0]} exited {s.returncode}" + (f": {said}" if said else ""))
     return "; ".join(parts)

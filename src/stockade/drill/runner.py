@@ -133,8 +133,11 @@ class Drill:
         try:
             image = self.podman.ensure_image()
             self._runs = [_Run(s) for s in self.scenarios]
-            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            pool = ThreadPoolExecutor(max_workers=PARALLEL)
+            try:
                 list(pool.map(lambda r: self._attack(r, image), self._runs))
+            finally:  # interrupted: the scenarios not started yet are not
+                pool.shutdown(wait=True, cancel_futures=True)
             alerts = self._wait()
             return self._results(alerts)
         finally:
