@@ -11,7 +11,7 @@ import pytest
 from helpers import free_port
 from stockade.cli.main import main
 from stockade.drill.podman import StepResult
-from stockade.drill.results import find_incident, is_contained, result_of, same_container
+from stockade.drill.results import find_incident, held, is_contained, result_of, same_container
 from stockade.drill.runner import sensor_backend
 from stockade.drill.scenarios import SCENARIOS, select
 from stockade.errors import StockadeError, UsageError
@@ -184,3 +184,11 @@ def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [d["scenario"] for d in listed] == [s.name for s in SCENARIOS]
     assert listed[0]["rules"] == [["Shell Spawned in Container"]]
+
+
+def test_held_follows_the_last_successful_action_for_the_container() -> None:
+    tl = [_action("isolate", True), _action("freeze", True), _action("thaw", False)]
+    assert held(CID, tl) == (True, True)
+    tl += [_action("thaw", True, FULL), _action("unisolate", True, "stockade-drill-x")]
+    assert held(CID, tl, "stockade-drill-x") == (False, False)
+    assert held(CID, [_action("isolate", True, OTHER), _action("freeze", True, None)]) == (False, False)

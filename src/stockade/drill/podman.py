@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockade.drill.scenarios import ATTACKER_IP, Scenario
+from stockade.enforce.freeze import is_frozen, thaw
+from stockade.enforce.interface import EnforceError
 from stockade.errors import StockadeError
-from stockade.sensor.containers.cgroup import cgroup2_dir, cgroup_v1_hierarchies, mounted_dir
-from stockade.sensor.procfs import read_cgroups
+from stockade.sensor.containers.cgroup import cgroup2_dir
 
 __all__ = ["IMAGE", "DrillContainer", "Podman", "StepResult"]
 
@@ -129,7 +130,13 @@ class Podman:
         cmd = [self.binary, *self.global_flags, *args]
         try:
             return subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+                cmd,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise StockadeError(f"podman {' '.join(args[:2])} did not finish in {timeout:.0f} s") from None
@@ -226,25 +233,35 @@ class DrillContainer:
             return {}
         return state
 
+    def _cgroup2_dir(self) -> str | None:
+        pid = self.state().get("Pid")
+        return cgroup2_dir(pid) if isinstance(pid, int) and pid > 0 else None
+
+    def frozen(self) -> bool:
+        """Paused by podman, or frozen by either cgroup freezer (stockade.enforce.freeze)."""
+        state = self.state()
+        if state.get("Status") == "paused" or state.get("Paused"):
+            return True
+        d = self._cgroup2_dir()
+        try:
+            return d is not None and is_frozen(d)
+        except EnforceError:
+            return False
+
     def thaw_locally(self) -> list[str]:
-        """Thaw it without the running instance: ``podman unpause`` when podman paused it, and a
-        frozen cgroup (cgroup2 ``cgroup.freeze``, the v1 freezer) written back. What was done."""
+        """Thaw it without the running instance: ``podman unpause`` when podman paused it, then
+        whichever cgroup freezer still holds it (stockade.enforce.freeze.thaw). What was done."""
         done: list[str] = []
         state = self.state()
         paused = state.get("Status") == "paused" or state.get("Paused")
         if paused and self.podman.run("unpause", self.name).returncode == 0:
             done.append("podman unpause")
-        pid = state.get("Pid")
-        if not isinstance(pid, int) or pid <= 0:
-            return done
-        v2 = cgroup2_dir(pid)
-        if v2 and _rewrite(os.path.join(v2, "cgroup.freeze"), "1", "0"):
-            done.append("cgroup.freeze=0")
-        freezer = cgroup_v1_hierarchies().get("freezer")
-        path = next((p for c, p in read_cgroups(pid).items() if "freezer" in c.split(",")), None)
-        v1 = mounted_dir(freezer, path) if freezer and path else None
-        if v1 and _rewrite(os.path.join(v1, "freezer.state"), "FROZEN", "THAWED"):
-            done.append("freezer.state=THAWED")
+        d = self._cgroup2_dir()
+        try:
+            if d is not None and is_frozen(d) and thaw(d).done:
+                done.append("cgroup freezer thawed")
+        except EnforceError as e:
+            log.warning("drill: cannot thaw %s: %s", self.name, e)
         return done
 
     def remove(self) -> bool:
@@ -262,19 +279,6 @@ def _needs_flags() -> bool:
     if (home / "containers" / "containers.conf").exists() or any(os.path.exists(p) for p in _CONF_FILES):
         return False
     return not os.path.isdir("/run/systemd/system")
-
-
-def _rewrite(path: str, was: str, value: str) -> bool:
-    """Write `value` to a cgroup file that holds `was` (True when it did)."""
-    try:
-        with open(path) as f:
-            if f.read().strip() != was:
-                return False
-        with open(path, "w") as f:
-            f.write(value)
-    except OSError:
-        return False
-    return True
 
 
 def _last_line(text: str) -> str:

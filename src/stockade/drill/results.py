@@ -29,6 +29,7 @@ __all__ = [
     "DrillResult",
     "action_entries",
     "find_incident",
+    "held",
     "is_contained",
     "result_of",
     "same_container",
@@ -146,6 +147,23 @@ def is_contained(
         if ok and _action_for(e, container, name, only_one):
             return True
     return incident.get("status") == "contained" and only_one
+
+
+def held(container: str, timeline: Iterable[Mapping[str, Any]], name: str = "") -> tuple[bool, bool]:
+    """Whether the timeline leaves the container (isolated, frozen): its last successful isolate or
+    unisolate, freeze or thaw (an action naming no container is not counted: the drill releases
+    what it knows it holds)."""
+    isolated = frozen = False
+    for e in action_entries(timeline):
+        data = e.get("data") or {}
+        if data.get("ok") is not True or not _action_for(e, container, name, False):
+            continue
+        match data.get("action"):
+            case "isolate" | "unisolate" as a:
+                isolated = a == "isolate"
+            case "freeze" | "thaw" as a:
+                frozen = a == "freeze"
+    return isolated, frozen
 
 
 def _killed(container: str, timeline: Sequence[Mapping[str, Any]], name: str, only_one: bool) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stockade.drill.podman import DrillContainer, Podman, StepResult
-from stockade.drill.results import DrillResult, result_of
+from stockade.drill.results import DrillResult, find_incident, held, result_of
 from stockade.drill.scenarios import Scenario
 from stockade.errors import StockadeError
 from stockade.model import apipaths
@@ -35,12 +35,10 @@ from stockade.model.timeutil import format_time_ns, now_ns, parse_time_ns
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RESPOND", "Drill", "sensor_backend"]
+__all__ = ["Drill", "sensor_backend"]
 
 log = logging.getLogger("stockade.drill")
 
-#: the instance's response route (POST, body {"container": ID})
-RESPOND = "/respond/{action}"
 #: scenarios run at once (podman is mostly waiting on the kernel and the disk)
 PARALLEL = 3
 _POLL_S = 0.5
@@ -111,6 +109,8 @@ class Drill:
         self.run_id = secrets.token_hex(4)
         self.backend = ""
         self._runs: list[_Run] = []
+        #: incident timelines read, by incident id
+        self._timelines: dict[str, list[dict[str, Any]]] = {}
         self.cleanup_problems: list[str] = []
 
     # -- the API ---------------------------------------------------------------------------------
@@ -192,47 +192,37 @@ class Drill:
                 return alerts
             time.sleep(_POLL_S)
 
+    def _timeline(self, incident_id: str) -> list[dict[str, Any]]:
+        """The incident's timeline (read once per run)."""
+        if incident_id not in self._timelines:
+            got = self._get(apipaths.INCIDENT, incident_id=incident_id).get("timeline") or []
+            self._timelines[incident_id] = got
+        return self._timelines[incident_id]
+
     def _results(self, alerts: Mapping[str, list[dict[str, Any]]]) -> list[DrillResult]:
         incidents = self._incidents()
-        timelines: dict[str, list[dict[str, Any]]] = {}
         out: list[DrillResult] = []
         for run in self._runs:
-            if run.container is None:
+            c = run.container
+            if c is None:
                 out.append(DrillResult(run.scenario.name, "", error=run.error, detail=run.error or ""))
                 continue
-            r = result_of(
-                run.scenario,
-                run.container.id,
-                run.steps,
-                alerts.get(run.scenario.name, []),
-                incidents,
-                timelines,
-                run.container.name,
-            )
-            if r.incident is not None and r.incident not in timelines:  # then again with its timeline
-                timelines[r.incident] = (
-                    self._get(apipaths.INCIDENT, incident_id=r.incident).get("timeline") or []
-                )
-                r = result_of(
-                    run.scenario,
-                    run.container.id,
-                    run.steps,
-                    alerts.get(run.scenario.name, []),
-                    incidents,
-                    timelines,
-                    run.container.name,
-                )
-            out.append(r)
+            mine = alerts.get(run.scenario.name, [])
+            inc = find_incident(c.id, [str((a.get("stockade") or {}).get("id")) for a in mine], incidents)
+            if inc is not None:
+                self._timeline(str(inc["id"]))
+            out.append(result_of(run.scenario, c.id, run.steps, mine, incidents, self._timelines, c.name))
         return out
 
     # -- cleanup -----------------------------------------------------------------------------------
 
     def _respond(self, action: str, container: DrillContainer) -> bool | None:
-        """Ask the instance to `action` the container: True done, False refused, None no such route."""
+        """Ask the instance to `action` the container: True done, False refused or failed, None
+        when it has no such route (or cannot be reached)."""
         try:
             resp = self.client.post(
-                apipaths.API_PREFIX + RESPOND.format(action=action),
-                json={"container": container.full_id},
+                apipaths.api_path(apipaths.RESPOND, action=action),
+                json={"container": container.full_id, "who": "stockade drill", "reason": "drill cleanup"},
                 timeout=30,
             )
         except Exception as e:  # the instance went away: the local fallback follows
@@ -242,10 +232,30 @@ class Drill:
             return None
         return resp.status_code < 400
 
-    def _release(self, c: DrillContainer) -> None:
-        """Thaw and un-isolate (by the instance, else by hand), then remove."""
-        routes = [self._respond(a, c) for a in ("thaw", "unisolate")]
-        if routes[0] is not True:
+    def _held(self) -> dict[str, tuple[bool, bool]]:
+        """(isolated, frozen) of each container of the run, by container name, as the incidents'
+        timelines leave them; best effort (nothing when the instance does not answer)."""
+        out: dict[str, tuple[bool, bool]] = {}
+        try:
+            incidents = self._incidents()
+            for run in self._runs:
+                c = run.container
+                if c is None:
+                    continue
+                inc = find_incident(c.id, [], incidents)
+                if inc is None:
+                    continue
+                out[c.name] = held(c.id, self._timeline(str(inc["id"])), c.name)
+        except Exception as e:  # cleanup goes on: the local checks follow
+            log.debug("drill: incidents not read for the cleanup: %s", e)
+        return out
+
+    def _release(self, c: DrillContainer, isolated: bool, frozen: bool) -> None:
+        """Un-isolate and thaw what a playbook holds (by the instance, else by hand for the freezer),
+        then remove."""
+        if isolated and not self._respond("unisolate", c):
+            log.info("drill: %s was not un-isolated by the instance; removing it ends its isolation", c.name)
+        if (frozen or c.frozen()) and not self._respond("thaw", c):
             done = c.thaw_locally()
             if done:
                 log.info("drill: %s thawed by hand (%s)", c.name, ", ".join(done))
@@ -257,8 +267,13 @@ class Drill:
         if self.podman is None:
             return
         made = [r.container for r in self._runs if r.container is not None]
+        holds = self._held() if made else {}
+
+        def release(c: DrillContainer) -> None:
+            self._release(c, *holds.get(c.name, (False, False)))
+
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            list(pool.map(self._release, made))
+            list(pool.map(release, made))
         left = self.podman.run("ps", "-a", "-q", "--filter", f"label=stockade.drill.run={self.run_id}")
         for cid in left.stdout.split():
             self.podman.run("rm", "-f", "-t", "0", cid, timeout=120)
