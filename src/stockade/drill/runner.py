@@ -9,10 +9,11 @@ instance reported (alerts, incidents), then the containers removed, whatever hap
    incident, or `timeout_s` passed: one shared wait, so an undetected scenario costs no more than
    the others;
 4. the results (:mod:`stockade.drill.results`);
-5. cleanup, also on Ctrl-C or an error: each container is thawed and un-isolated (through the
-   instance's ``POST /api/v1/respond/{action}``; where it has no such route, podman unpause and the
-   cgroup freezer by hand), then ``podman rm -f``; containers of this run left by an interrupted
-   start are found by their label.
+5. cleanup, also on Ctrl-C or an error: a container the incidents' timelines show isolated or
+   frozen (or that a freezer holds) is released through the instance's
+   ``POST /api/v1/respond/{unisolate,thaw}``; where the instance cannot thaw it, podman unpause
+   and stockade.enforce.freeze do; then ``podman rm -f``. Containers of this run left by an
+   interrupted start are found by their label.
 """
 
 from __future__ import annotations
