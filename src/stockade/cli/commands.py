@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "respond_cmd",
     "audit_cmd",
     "evidence_cmd",
+    "drill_cmd",
 )
 
 
