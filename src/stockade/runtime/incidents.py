@@ -201,7 +201,7 @@ class IncidentService:
     def incident_for_container(self, container_id: str) -> Incident | None:
         """The active incident holding a container (the most recent), if any."""
         with self._lock:
-            found = [i for i in self.correlator.active.values() if container_id in i.containers]
+            found = [i for i in self.correlator.active.values() if _holds(i, container_id)]
         return max(found, key=lambda i: i.last_ns) if found else None
 
     def _current(self, ref: str) -> Incident:
@@ -290,3 +290,9 @@ class IncidentService:
             "errors": self.counts.errors,
             "last_errors": self.counts.errlog.errors,
         }
+
+
+def _holds(incident: Incident, container_id: str) -> bool:
+    """Whether the incident holds the container: alerts name containers by the short id (Falco's
+    ``container.id``, 12 hex digits), the runtime by the full one."""
+    return any(container_id.startswith(c) or c.startswith(container_id) for c in incident.containers if c)
