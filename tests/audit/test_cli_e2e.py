@@ -109,8 +109,9 @@ def test_audit_commands_against_a_running_server(
     rc, out, _ = run("audit", "list", "--data-dir", str(data), "--output", "json")
     records = [json.loads(line) for line in out.splitlines()]
     kinds = [r["kind"] for r in reversed(records)]
-    # the alert is stored at the pipeline's next tick: before or after the mute
-    assert rc == 0 and sorted(kinds) == ["alert", "api", "api", "mute"], kinds
+    # the alert is stored at the pipeline's next tick: before or after the mute; it opened an
+    # incident (recorded by the incident service's thread)
+    assert rc == 0 and sorted(kinds) == ["alert", "api", "api", "incident", "mute"], kinds
     assert kinds[-1] == "api" and records[0]["subject"] == "POST /api/v1/audit/checkpoints"
     assert {r["kind"]: r["actor"] for r in records}["api"] == "127.0.0.1"
 
@@ -118,7 +119,7 @@ def test_audit_commands_against_a_running_server(
     assert rc == 0, out + err
     [line] = out.splitlines()
     # one checkpoint asked for, one at shutdown (after the checkpoint request's own record)
-    assert line.startswith("audit log intact: 4 records, 2 checkpoints, last checkpoint "), line
+    assert line.startswith("audit log intact: 5 records, 2 checkpoints, last checkpoint "), line
     assert "signed by key " in line
 
     other = tmp_path / "other"

@@ -155,8 +155,9 @@ def test_the_runtime_signs_a_checkpoint_at_close_and_the_chain_verifies(tmp_path
     with Store(f"sqlite:///{tmp_path / 'data' / 'stockade.db'}", read_only=True) as s:
         key = rt.audit.key.public
         r = verify(s, key, checkpoint_file=tmp_path / "data" / "audit" / "checkpoints.jsonl")
-    assert r.ok and (r.records, r.checkpoints, r.file_checkpoints) == (2, 1, 1), r.lines()
-    assert r.last_checkpoint is not None and r.last_checkpoint.head_seq == 2
+    # the response record, the alert, and the incident the alert opened
+    assert r.ok and (r.records, r.checkpoints, r.file_checkpoints) == (3, 1, 1), r.lines()
+    assert r.last_checkpoint is not None and r.last_checkpoint.head_seq == 3
 
 
 def _exec(exe: str) -> dict[str, Any]:

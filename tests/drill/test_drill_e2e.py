@@ -9,6 +9,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +24,29 @@ def _lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_drill_reports_what_alerts_and_incidents_show(stockade_up: Callable[..., Any]) -> None:
+#: contains the reverse shell (isolated, then frozen); the drill's clean-up lifts both
+PLAYBOOK = """\
+apiVersion: stockade.dev/v1alpha1
+kind: ResponsePlaybook
+metadata: {name: contain-reverse-shell}
+spec:
+  trigger:
+    rules: ["Reverse Shell Command in Container", "Netcat Remote Code Execution in Container"]
+  actions:
+    - action: isolate
+    - action: freeze
+"""
+CONTAINED = {"reverse-shell"}
+
+
+def test_drill_reports_what_alerts_and_incidents_show(
+    stockade_up: Callable[..., Any], tmp_path: Path
+) -> None:
+    (tmp_path / "playbook.yaml").write_text(PLAYBOOK)
     # a short aggregation window: the drill waits for the windows its alerts opened to close
-    up = stockade_up({"engine": {"aggregate_window_s": 2}})
+    up = stockade_up(
+        {"engine": {"aggregate_window_s": 2}, "response": {"playbooks": [str(tmp_path / "playbook.yaml")]}}
+    )
     t0 = time.monotonic()
     up.start()
     started = time.monotonic() - t0
@@ -64,8 +85,21 @@ def test_drill_reports_what_alerts_and_incidents_show(stockade_up: Callable[...,
             assert set(d["alerts"]) <= set(inc["alerts"]), (d, inc)
         else:
             assert d["incident"] is None
-        # no playbook and no policy in Protect here: nothing is blocked or contained
-        assert not d["blocked"] and not d["contained"], d
+        # no policy in Protect here: nothing is blocked; the playbook contains the reverse shell
+        assert not d["blocked"], d
+        assert d["contained"] == (d["scenario"] in CONTAINED), d
+        if d["contained"]:
+            inc = incidents[d["incident"]]
+            assert inc["status"] == "contained", inc
+            shown = json.loads(up.cli("incidents", "show", inc["id"], "--output", "json").stdout)
+            acts = [
+                (e["data"].get("action"), e["data"].get("ok"))
+                for e in shown["timeline"]
+                if e["kind"] == "action"
+            ]
+            # the playbook's actions, then the drill's clean-up lifting them
+            assert acts[:2] == [("isolate", True), ("freeze", True)], acts
+            assert {a for a, _ in acts[2:]} == {"thaw", "unisolate"}, acts
     # what this machine's rules see today (docs/drills.md): every scenario
     assert all(d["detected"] and d["expected_fired"] for d in results), report
 
