@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import PRIORITIES, normalize_priority
+from stockade.model.allowlist import AllowListError, parse_allow
 from stockade.model.choices import OutputFormat, RuleMatching
 from stockade.sinks.registry import SINKS
 
@@ -321,12 +322,17 @@ class ResponseConfig(_Strict):
 
     #: ResponsePlaybook files or directories
     playbooks: list[str] = Field(default_factory=list)
-    #: what an isolated container may still reach (CIDRs): the forensics hosts
+    #: what an isolated container may still reach (CIDRs, ``CIDR:PORT[-PORT]``): the forensics hosts
     forensics_allow: list[str] = Field(default_factory=list)
-    #: evidence bundles' directory (default: DATA_DIR/evidence)
-    evidence_dir: str | None = None
-    #: the most memory dumped per process when a capture asks for memory
-    max_memory_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+
+    @field_validator("forensics_allow")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        try:
+            parse_allow(v)
+        except AllowListError as e:
+            raise ValueError(str(e)) from e
+        return v
 
 
 class AuditConfig(_Strict):

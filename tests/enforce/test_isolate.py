@@ -24,7 +24,6 @@ import pytest
 
 from containers import PodmanContainer, PodmanFactory
 from helpers import busy_cores, free_port, need
-from stockade.enforce.allowlist import AllowEntry, parse_allow
 from stockade.enforce.cgroup2 import cgroup_dir_of, cgroup_id
 from stockade.enforce.interface import EnforceError
 from stockade.enforce.isolate import Isolator
@@ -33,6 +32,7 @@ from stockade.enforce.k8s_policy import network_policy, network_policy_yaml, qua
 from stockade.enforce.netns_nft import TABLE, nft_ruleset
 from stockade.enforce.response_probe import CHECKS, response_capabilities
 from stockade.enforce.sockcut import ss_filter
+from stockade.model.allowlist import AllowEntry, AllowListError, parse_allow
 
 # -- unit ----------------------------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ def test_allow_entries_parse_and_name_what_is_wrong() -> None:
         ("10.0.0.1:9-8", "bad port range"),
         ("[fd00::1", "expected"),
     ]:
-        with pytest.raises(EnforceError, match=why) as ei:
+        with pytest.raises(AllowListError, match=why) as ei:
             AllowEntry.parse(bad)
         assert repr(bad) in str(ei.value) or bad in str(ei.value)
 
@@ -325,7 +325,7 @@ def test_bad_input_is_refused_with_the_reason(iso: Isolator) -> None:
         iso.isolate("c1", "/sys/fs/cgroup/pids", os.getpid())
     with pytest.raises(EnforceError, match="bad container id"):
         iso.isolate("../x", cgroup_dir_of(os.getpid()), os.getpid())
-    with pytest.raises(EnforceError, match="bad port"):
+    with pytest.raises(AllowListError, match="bad port"):  # a usage error: exit 2, 422
         iso.isolate("c1", cgroup_dir_of(os.getpid()), os.getpid(), ["10.0.0.1:x"])
     with pytest.raises(EnforceError, match="unknown isolation layer"):
         Isolator(layers=["iptables"])  # type: ignore[list-item]

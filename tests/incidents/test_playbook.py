@@ -67,6 +67,7 @@ def test_a_playbook_parses_and_its_trigger_holds_only_when_every_condition_does(
         ("a: [1\n", "pb.yaml:2", "not valid YAML"),
         (GOOD.replace("action: isolate", "action: explode"), "pb.yaml:5", "spec.actions.1.action"),
         (GOOD.replace("10.9.0.0/24", "10.9.0.300/24"), "pb.yaml:5", "spec.actions.1.allow"),
+        (GOOD.replace("10.9.0.0/24", "10.9.0.0/24:9-8"), "pb.yaml:5", "bad port range"),
         (GOOD.replace("priority: warning", "priority: loud"), "pb.yaml:5", "is not a priority"),
         (
             GOOD.replace("    - action: notify", "    - action: notify\n      colour: red"),

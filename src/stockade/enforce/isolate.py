@@ -35,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from stockade.enforce.allowlist import AllowEntry, parse_allow
 from stockade.enforce.cgroup2 import cgroup_id, check_cgroup2_dir
 from stockade.enforce.interface import EnforceError
 from stockade.enforce.isolate_bpf import DEFAULT_PIN_DIR, IsolatePrograms, IsolationStats
 from stockade.enforce.netns_nft import host_netns, nft_apply, nft_remove
 from stockade.enforce.sockcut import cut_connections
+from stockade.model.allowlist import AllowEntry, parse_allow
 from stockade.sensor.procfs import read_netns
 
 __all__ = ["DEFAULT_STATE_DIR", "LAYERS", "IsolationResult", "Isolator", "UnisolationResult"]

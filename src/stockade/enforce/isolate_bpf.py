@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from stockade.enforce.allowlist import AllowEntry, covering
 from stockade.enforce.bpfobj import ensure_bpffs, open_object, unpin_links
 from stockade.enforce.interface import EnforceError
+from stockade.model.allowlist import AllowEntry, covering
 from stockade.sensor.ebpf import libbpf as lb
 
 __all__ = ["DEFAULT_PIN_DIR", "PROGRAMS", "IsolatePrograms", "IsolationStats", "allow_entries"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from stockade.enforce.allowlist import AllowEntry, parse_allow
 from stockade.enforce.interface import EnforceError
+from stockade.model.allowlist import AllowEntry, parse_allow
 
 __all__ = ["QUARANTINE_LABEL", "network_policy", "network_policy_yaml", "quarantine_labels"]
 

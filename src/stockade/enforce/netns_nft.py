@@ -3,7 +3,7 @@
 The table ``inet stockade_isolate`` has ``input``, ``output`` and ``forward`` base chains whose
 policy is drop; they accept loopback (``lo``), IPv6 neighbour discovery (without it no IPv6 peer is
 reachable, allowed ones included), TCP resets going out (what tells the peer of a cut connection it
-is gone) and the allow-list (module :mod:`stockade.enforce.allowlist`: the peer's address, and with a
+is gone) and the allow-list (module :mod:`stockade.model.allowlist`: the peer's address, and with a
 port range the peer's or the container's port, TCP or UDP). It holds wherever cgroup BPF cannot
 attach (a runtime without a cgroup2 directory per container), and covers every process of the
 namespace (in a Kubernetes pod: every container of the pod). Replacing it is one nft transaction.
@@ -20,8 +20,8 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from stockade.enforce.allowlist import AllowEntry
 from stockade.enforce.interface import EnforceError
+from stockade.model.allowlist import AllowEntry
 from stockade.sensor.procfs import read_netns
 
 __all__ = ["TABLE", "host_netns", "nft_apply", "nft_present", "nft_remove", "nft_ruleset", "run_in_netns"]

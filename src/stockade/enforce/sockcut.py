@@ -16,9 +16,9 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from stockade.enforce.allowlist import AllowEntry
 from stockade.enforce.interface import EnforceError
 from stockade.enforce.netns_nft import host_netns, run_in_netns
+from stockade.model.allowlist import AllowEntry
 from stockade.sensor.containers.discover import cgroup2_mount
 
 __all__ = ["cut_connections", "ss_filter"]

@@ -18,7 +18,7 @@ A ``ResponsePlaybook`` (``apiVersion: stockade.dev/v1alpha1``) in YAML::
         - action: notify
           sinks: [chat]             # the names of `sinks:` entries (default: all)
         - action: isolate
-          allow: [10.0.0.0/24]      # forensics allow-list (CIDRs)
+          allow: [10.0.0.0/24]      # forensics allow-list (CIDR or CIDR:PORT[-PORT])
         - action: freeze
         - action: capture
           memory: all               # pids, or all; none by default
@@ -35,7 +35,6 @@ captured: the runtime captures first (:mod:`stockade.runtime.response`).
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import Alert, normalize_priority, priority_rank
+from stockade.model.allowlist import AllowListError, parse_allow
 from stockade.model.incident import Incident
 
 __all__ = [
@@ -103,9 +103,11 @@ class PlaybookAction(_Strict):
 
     @field_validator("allow")
     @classmethod
-    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for c in v:
-            ipaddress.ip_network(c, strict=False)
+    def _allow(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            parse_allow(v)
+        except AllowListError as e:
+            raise ValueError(str(e)) from e
         return v
 
     @field_validator("memory", mode="before")

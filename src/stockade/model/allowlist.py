@@ -14,9 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stockade.enforce.interface import EnforceError
+from stockade.errors import UsageError
 
-__all__ = ["AllowEntry", "parse_allow"]
+__all__ = ["AllowEntry", "AllowListError", "parse_allow"]
+
+
+class AllowListError(UsageError):
+    """An allow-list entry that cannot be read (which one, and why)."""
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _PORTS = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
@@ -34,7 +39,7 @@ class AllowEntry:
         if self.ports is not None:
             lo, hi = self.ports
             if not 0 < lo <= hi <= 65535:
-                raise EnforceError(f"allow-list entry {self}: bad port range {lo}-{hi}")
+                raise AllowListError(f"allow-list entry {self}: bad port range {lo}-{hi}")
 
     def __str__(self) -> str:
         if self.ports is None:
@@ -46,29 +51,29 @@ class AllowEntry:
 
     @classmethod
     def parse(cls, text: str) -> AllowEntry:
-        """An entry from its text form (module docstring); EnforceError naming what is wrong."""
+        """An entry from its text form (module docstring); AllowListError naming what is wrong."""
         s = text.strip()
         net_s, ports_s = s, ""
         if s.startswith("["):
             net_s, sep, rest = s[1:].partition("]")
             if not sep or (rest and not rest.startswith(":")):
-                raise EnforceError(f"allow-list entry {text!r}: expected [IPv6 network]:PORTS")
+                raise AllowListError(f"allow-list entry {text!r}: expected [IPv6 network]:PORTS")
             ports_s = rest[1:]
         elif s.count(":") == 1:
             net_s, ports_s = s.split(":")
         try:
             net = ipaddress.ip_network(net_s, strict=False)
         except ValueError as e:
-            raise EnforceError(f"allow-list entry {text!r}: {e}") from e
+            raise AllowListError(f"allow-list entry {text!r}: {e}") from e
         if not ports_s:
             return cls(net)
         m = _PORTS.match(ports_s)
         if m is None:
-            raise EnforceError(f"allow-list entry {text!r}: bad port or range {ports_s!r} (PORT or LO-HI)")
+            raise AllowListError(f"allow-list entry {text!r}: bad port or range {ports_s!r} (PORT or LO-HI)")
         lo = int(m.group(1))
         hi = int(m.group(2) or lo)
         if not 0 < lo <= hi <= 65535:
-            raise EnforceError(f"allow-list entry {text!r}: bad port range {lo}-{hi}")
+            raise AllowListError(f"allow-list entry {text!r}: bad port range {lo}-{hi}")
         return cls(net, (lo, hi))
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,7 +88,7 @@ class AllowEntry:
 
 
 def parse_allow(items: Iterable[str | AllowEntry]) -> list[AllowEntry]:
-    """Entries from text forms (or entries), in order; EnforceError on the first bad one."""
+    """Entries from text forms (or entries), in order; AllowListError on the first bad one."""
     return [i if isinstance(i, AllowEntry) else AllowEntry.parse(i) for i in items]
 
 
