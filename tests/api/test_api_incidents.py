@@ -98,3 +98,11 @@ def test_bad_requests_are_problems(runtime: Any, client: TestClient) -> None:
     assert client.patch(f"/api/v1/incidents/{inc}", json={"bogus": 1}).status_code == 422
     assert client.get("/api/v1/incidents", params={"min_score": 500}).status_code == 422
     assert client.get(f"/api/v1/incidents/{inc}/report", params={"format": "pdf"}).status_code == 422
+
+
+def test_the_respond_api_refuses_where_there_is_no_responder(client: TestClient) -> None:
+    r = client.post("/api/v1/respond/isolate", json={"container": "web"})
+    assert r.status_code == 409 and r.json()["type"].endswith("no-responder"), r.text
+    r = client.post("/api/v1/respond/isolate", json={"container": "web", "allow": ["10.0.0.1:x"]})
+    assert r.status_code == 422 and "bad port" in r.text
+    assert client.post("/api/v1/respond/explode", json={"container": "web"}).status_code == 422

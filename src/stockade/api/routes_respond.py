@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockade.api.deps import RuntimeDep
 from stockade.api.params import STRICT_QUERY
 from stockade.errors import StockadeError
 from stockade.model import apipaths as paths
+from stockade.model.allowlist import AllowListError, parse_allow
 
 router = APIRouter(tags=["response"])
 
@@ -36,6 +37,15 @@ class ActionIn(BaseModel):
     reason: str = Field("", max_length=2000)
     incident: str | None = Field(None, max_length=64, description="Record it on this incident")
     who: str | None = Field(None, max_length=255)
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        try:
+            parse_allow(v)
+        except AllowListError as e:
+            raise ValueError(str(e)) from e
+        return v
 
 
 class DecisionIn(BaseModel):

@@ -228,8 +228,18 @@ class Responder:
                 detail, data, ok = str(e), {}, False
             except OSError as e:
                 detail, data, ok = f"{type(e).__name__}: {e}", {}, False
+            # the time it was done (a kill's capture comes before it on the timeline); started in data
+            data["started_ns"] = t0
             out = Outcome(
-                action, target.id, ok, detail, actor, t0, name=target.name, playbook=playbook, data=data
+                action,
+                target.id,
+                ok,
+                detail,
+                actor,
+                self.clock(),
+                name=target.name,
+                playbook=playbook,
+                data=data,
             )
             if action == "capture" and ok:
                 out.incident = incident  # recorded by the desk's hook (captured_evidence)
