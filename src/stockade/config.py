@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import PRIORITIES, normalize_priority
-from stockade.model.allowlist import AllowListError, parse_allow
+from stockade.model.allowlist import checked_allow
 from stockade.model.choices import OutputFormat, RuleMatching
 from stockade.sinks.registry import SINKS
 
@@ -328,10 +328,7 @@ class ResponseConfig(_Strict):
     @field_validator("forensics_allow")
     @classmethod
     def _allow(cls, v: list[str]) -> list[str]:
-        try:
-            parse_allow(v)
-        except AllowListError as e:
-            raise ValueError(str(e)) from e
+        checked_allow(v)
         return v
 
 

@@ -12,7 +12,7 @@ from stockade.api.deps import RuntimeDep
 from stockade.api.params import STRICT_QUERY
 from stockade.errors import StockadeError
 from stockade.model import apipaths as paths
-from stockade.model.allowlist import AllowListError, parse_allow
+from stockade.model.allowlist import checked_allow
 
 router = APIRouter(tags=["response"])
 
@@ -41,10 +41,7 @@ class ActionIn(BaseModel):
     @field_validator("allow")
     @classmethod
     def _allow(cls, v: list[str]) -> list[str]:
-        try:
-            parse_allow(v)
-        except AllowListError as e:
-            raise ValueError(str(e)) from e
+        checked_allow(v)
         return v
 
 

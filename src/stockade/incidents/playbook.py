@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stockade.errors import ConfigError, Location
 from stockade.model.alert import Alert, normalize_priority, priority_rank
-from stockade.model.allowlist import AllowListError, parse_allow
+from stockade.model.allowlist import checked_allow
 from stockade.model.incident import Incident
 
 __all__ = [
@@ -104,10 +104,7 @@ class PlaybookAction(_Strict):
     @field_validator("allow")
     @classmethod
     def _allow(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            parse_allow(v)
-        except AllowListError as e:
-            raise ValueError(str(e)) from e
+        checked_allow(v)
         return v
 
     @field_validator("memory", mode="before")

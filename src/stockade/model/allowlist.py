@@ -16,7 +16,7 @@ from typing import Any
 
 from stockade.errors import UsageError
 
-__all__ = ["AllowEntry", "AllowListError", "parse_allow"]
+__all__ = ["AllowEntry", "AllowListError", "checked_allow", "parse_allow"]
 
 
 class AllowListError(UsageError):
@@ -99,3 +99,13 @@ def covering(allow: Sequence[AllowEntry], net: Network) -> list[tuple[int, int]]
         if e.network.version == net.version and net.subnet_of(e.network):  # type: ignore[arg-type]
             out.append(e.ports or (0, 65535))
     return sorted(set(out))
+
+
+def checked_allow(items: Sequence[str]) -> Sequence[str]:
+    """`items` unchanged if every entry reads; else ValueError naming the first bad one (for
+    pydantic validators: a configuration key, a playbook step, an API body)."""
+    try:
+        parse_allow(items)
+    except AllowListError as e:
+        raise ValueError(str(e)) from e
+    return items
