@@ -102,3 +102,23 @@ def test_a_kill_waits_for_approval_and_captures_first(
     assert tl[-1][2] == "alice" and "rejected" in repo.timeline(inc.id)[-1].summary
     with pytest.raises(Exception, match="no pending action"):
         resp.approve(inc.id, kill["id"], actor="alice")
+
+
+def test_isolating_a_pod_gives_the_cluster_s_network_policy_too() -> None:
+    import yaml
+
+    from stockade.runtime.response import _k8s_isolation
+    from stockade.sensor.containers.info import ContainerInfo
+    from stockade.sensor.containers.lookup import FoundContainer
+
+    cid = "ab" * 32
+    pod = ContainerInfo(cid, "containerd", k8s_pod_name="web-7d9f-x2", k8s_ns_name="shop")
+    found = FoundContainer(cid, "web", "containerd", "/sys/fs/cgroup/unified/x", 1, (2,), 2, pod)
+    out = _k8s_isolation(found, ["10.9.0.0/24:22"])
+    policy = yaml.safe_load(out["network_policy"])
+    assert policy["kind"] == "NetworkPolicy" and policy["metadata"]["namespace"] == "shop"
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"stockade.dev/quarantine": "web-7d9f-x2"}}
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert out["label_pod"] == "kubectl -n shop label pod web-7d9f-x2 stockade.dev/quarantine=web-7d9f-x2"
+    plain = FoundContainer(cid, "web", "podman", "/x", 1, (2,), 2, ContainerInfo(cid, "podman"))
+    assert _k8s_isolation(plain, []) == {}

@@ -274,7 +274,8 @@ class Responder:
         cut = f"; {len(res.cut)} connections cut" if res.cut else ""
         problems = f"; failed: {res.failed}" if res.failed else ""
         return f"isolated by {layers} (allowed: {', '.join(allow) or 'nothing'}){cut}{problems}", {
-            "isolation": d
+            "isolation": d,
+            **_k8s_isolation(target, allow),
         }
 
     def _do_unisolate(self, target: FoundContainer, **_: Any) -> tuple[str, dict[str, Any]]:
@@ -587,6 +588,27 @@ class Responder:
                 ],
             )
         return p
+
+
+def _k8s_isolation(target: FoundContainer, allow: Sequence[str]) -> dict[str, Any]:
+    """For a pod: the deny-all NetworkPolicy for the cluster too, and how to label the pod it
+    selects (to apply with kubectl: no API server is reached from here)."""
+    info = target.info
+    if not (info.k8s_pod_name and info.k8s_ns_name):
+        return {}
+    from stockade.enforce.k8s_policy import (
+        QUARANTINE_LABEL,
+        network_policy,
+        network_policy_yaml,
+        quarantine_labels,
+    )
+
+    pod, ns = info.k8s_pod_name, info.k8s_ns_name
+    policy = network_policy(pod, ns, quarantine_labels(pod), allow)
+    return {
+        "network_policy": network_policy_yaml(policy),
+        "label_pod": f"kubectl -n {ns} label pod {pod} {QUARANTINE_LABEL}={quarantine_labels(pod)[QUARANTINE_LABEL]}",
+    }
 
 
 def _as_dict(res: Any) -> dict[str, Any]:
