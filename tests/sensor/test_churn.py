@@ -57,8 +57,8 @@ from stockade.sensor.proctable import ProcessTable
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
 #: how long the churn lasts, and the last part of it with every core busy
-CHURN_S = 40.0
-LOADED_S = 15.0
+CHURN_S = 20.0
+LOADED_S = 8.0
 #: processes offered per second; one in EXEC_EVERY executes /bin/true; children alive at once
 RATE = 10_000
 EXEC_EVERY = 50
@@ -69,7 +69,7 @@ TOOL = Path(__file__).parent / "tools" / "stk_churn.c"
 #: the chains' execs: `/bin/true <MARKER><chain>-<pid>`
 MARKER = "stk-churn-chain-"
 
-# -- the bounds (each far below keeping every process: RATE x CHURN_S = 400,000) ------------------
+# -- the bounds (each far below keeping every process: RATE x CHURN_S = 200,000) ------------------
 #: the decoder remembers the programs of live processes only (exits drop theirs)
 MAX_DECODER_PROCS = 8192
 #: the process's RSS may grow by this much: the table full (65,536 entries, about 1 KB each), the
