@@ -26,7 +26,6 @@ action that needs approval is recorded on the incident as pending until :meth:`R
 
 from __future__ import annotations
 
-import logging
 import queue
 import secrets
 import threading
@@ -52,14 +51,13 @@ from stockade.incidents.playbook import (
     plan,
 )
 from stockade.model.alert import Alert
+from stockade.model.errorlog import ErrorLog
 from stockade.model.incident import Incident, TimelineEntry
 from stockade.runtime.incidents import IncidentService
 from stockade.sensor.containers.lookup import FoundContainer
 from stockade.sinks.interface import Sink
 
 __all__ = ["ActionFailed", "Outcome", "Responder"]
-
-log = logging.getLogger("stockade.response")
 
 #: the actions that contain: one that worked moves an open incident to "contained"
 _CONTAINING = frozenset({"isolate", "freeze", "kill"})
@@ -143,7 +141,8 @@ class Responder:
         self._fired: set[tuple[str, str]] = set()
         self._jobs: queue.Queue[tuple[ResponsePlaybook, Alert, Incident, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.errors: list[str] = []
+        #: what went wrong (playbooks, recording), the latest kept and logged
+        self.errors = ErrorLog("response", logger="stockade.response")
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,7 +186,8 @@ class Responder:
             "playbooks": [p.name for p in self.playbooks],
             "queued": self._jobs.qsize(),
             "captured": {k: len(v) for k, v in self.captured.items()},
-            "last_errors": self.errors[-10:],
+            "errors": self.errors.total,
+            "last_errors": self.errors.errors,
         }
 
     # -- actions ----------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ class Responder:
             try:
                 self.audit("response", out.container, out.to_dict(), out.actor)
             except Exception as e:  # the audit log reports its own failures
-                self.errors.append(f"audit: {e}")
+                self.errors.report(f"audit: {e}")
         if inc_id is None or self.incidents is None:
             return
         kind = "evidence" if out.action == "capture" and out.ok else "action"
@@ -410,7 +410,7 @@ class Responder:
         try:
             self.incidents.record(inc_id, entries, change=change)
         except StockadeError as e:
-            self.errors.append(f"incident {inc_id}: {e}")
+            self.errors.report(f"incident {inc_id}: {e}")
 
     # -- playbooks --------------------------------------------------------------------------------
     def on_correlated(self, alert: Alert, c: Correlated) -> None:
@@ -434,8 +434,7 @@ class Responder:
                     return
                 self._run_playbook(*job)
             except Exception as e:  # one playbook's failure never stops the others
-                self.errors.append(f"{type(e).__name__}: {e}")
-                log.warning("playbook failed: %s: %s", type(e).__name__, e)
+                self.errors.report(f"playbook failed: {type(e).__name__}: {e}")
             finally:
                 self._jobs.task_done()
 
@@ -444,8 +443,8 @@ class Responder:
         for step in plan(pb):
             if step.approval == "required":
                 self._request_approval(pb, step, inc, cid, alert)
-                if step.action in ("kill",):
-                    break  # later steps wait for the approval too
+                if step.action == "kill":
+                    break  # nothing runs after a kill that waits: the container may be gone
                 continue
             if step.action == "notify":
                 self._notify(pb, step, alert, inc)
@@ -464,7 +463,7 @@ class Responder:
                     playbook=pb.name,
                 )
             except (NotFoundError, UsageError) as e:
-                self.errors.append(f"{pb.name}: {step.action}: {e}")
+                self.errors.report(f"{pb.name}: {step.action}: {e}")
                 break
             if not out.ok:
                 break  # graduated: a failed step stops the ones after it
@@ -490,7 +489,7 @@ class Responder:
         for n in names:
             sink = self.sinks.get(n)
             if sink is None:
-                self.errors.append(f"{pb.name}: notify: no sink named {n!r}")
+                self.errors.report(f"{pb.name}: notify: no sink named {n!r}")
                 continue
             sink.emit(note)
             sent.append(n)
