@@ -446,10 +446,15 @@ class PodmanFactory:
         return in_parallel([partial(self, **kw) for kw in each])
 
     def cleanup(self) -> None:
-        """Remove every container made (a few at a time)."""
-        in_parallel(
-            [partial(_run, [self.podman, "rm", "-f", "-t", "0", c.name], timeout=120) for c in self.made]
-        )
+        """Remove every container made: one `podman rm` for all (podman removes them in parallel,
+        without a podman start-up per container); one by one if that fails."""
+        if self.made:
+            names = [c.name for c in self.made]
+            r = _run([self.podman, "rm", "-f", "-i", "-t", "0", *names], timeout=180)
+            if r.returncode != 0:
+                in_parallel(
+                    [partial(_run, [self.podman, "rm", "-f", "-i", "-t", "0", n], timeout=120) for n in names]
+                )
         self.made.clear()
 
 

@@ -179,7 +179,7 @@ def test_mute_with_expiry(up: Up) -> None:
         "--reason",
         "backup job",
         "--for",
-        "15s",  # long enough for a loaded machine to ingest and count before it expires
+        "10s",  # long enough for a loaded machine to ingest and count before it expires
     )
     assert r.returncode == 0, r.stderr
     assert "muted: " in r.stdout and "container:3ad7b26ded6d" in r.stdout
