@@ -93,3 +93,35 @@ def test_loading_files_and_directories(tmp_path: Path) -> None:
         load_playbooks([tmp_path])
     with pytest.raises(ConfigError, match="no playbook file"):
         load_playbooks([tmp_path / "missing.yaml"])
+
+
+@pytest.mark.root
+def test_stockade_up_refuses_a_broken_playbook_naming_file_line_and_field(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from helpers import free_port
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("action: isolate", "action: explode"))
+    cfg = tmp_path / "stockade.yaml"
+    cfg.write_text(f"response:\n  playbooks: [{bad}]\n")
+    stockade = str(Path(sys.executable).parent / "stockade")
+    cmd = [
+        stockade,
+        "--config",
+        str(cfg),
+        "up",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.startswith(
+        f"stockade: error: {bad}:5: ResponsePlaybook document 2, spec.actions.1.action"
+    ), r.stderr
+    assert "Traceback" not in r.stderr

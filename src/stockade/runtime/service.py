@@ -137,17 +137,7 @@ class Runtime:
         if self.zt is not None:
             self.pipeline.observer = self.zt.observe
         if sensor and cfg.sensor.backend != "none":
-            from stockade.runtime.sensing import SensorRunner
-
-            try:
-                self.sensor = SensorRunner(
-                    cfg, self.pipeline, self.guard.syscalls_needed(cfg, engine.evttypes("syscall"))
-                )
-                self.guard.attach(self.sensor)
-            except Exception:
-                self.store.close()
-                raise
-        if sensor and cfg.sensor.backend != "none":
+            # before the sensor: a broken playbook file stops the start before anything is loaded
             from stockade.runtime.response import Responder
 
             try:
@@ -164,6 +154,17 @@ class Runtime:
                 raise
             if self.incident_service is not None:
                 self.incident_service.on_correlated = self.response.on_correlated
+        if sensor and cfg.sensor.backend != "none":
+            from stockade.runtime.sensing import SensorRunner
+
+            try:
+                self.sensor = SensorRunner(
+                    cfg, self.pipeline, self.guard.syscalls_needed(cfg, engine.evttypes("syscall"))
+                )
+                self.guard.attach(self.sensor)
+            except Exception:
+                self.store.close()
+                raise
         self.reloader = RulesReloader(
             cfg,
             self.pipeline,
