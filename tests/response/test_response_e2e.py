@@ -279,6 +279,13 @@ def test_an_attack_becomes_one_incident_and_the_playbook_contains_it(
         final = json.loads(up.cli("incidents", "show", shown["id"], "--output", "json").stdout)
         acts = [e["data"].get("action") for e in final["timeline"] if e["kind"] == "action"]
         assert acts[-2:] == ["thaw", "unisolate"], acts
+        status = up.cli("status").stdout
+        assert "incidents: 1 active" in status and "response: 1 playbooks" in status, status
+        assert "audit log: " in status and "FAILED" not in status, status
+        audit = up.cli("audit", "verify")
+        assert audit.returncode == 0 and audit.stdout.startswith("audit log intact"), (
+            audit.stdout + audit.stderr
+        )
     finally:
         for s in (held, *conns):
             s.close()

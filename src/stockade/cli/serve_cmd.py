@@ -189,6 +189,7 @@ def status(
         *_zero_trust_lines(rt.get("zero_trust")),
         status_line(rt.get("resources")),
         *_incident_lines(rt.get("incidents"), rt.get("response")),
+        _audit_line(rt.get("audit")),
         "recent alerts:",
     ]
     lines += [f"  {a.get('time')} {a.get('priority')} {a.get('rule')}" for a in alerts] or ["  none"]
@@ -208,6 +209,19 @@ def _zero_trust_lines(zt: dict[str, Any] | None) -> list[str]:
         kinds = ", ".join(f"{k} {v.get('support')}" for k, v in support.items())
         lines.append(f"enforcement on this node: {kinds}")
     return lines
+
+
+def _audit_line(audit: dict[str, Any] | None) -> str:
+    """The audit log: records appended, signed, failed (`stockade audit verify` checks it)."""
+    if not audit:
+        return "audit log: off (audit.enabled: false)"
+    line = (
+        f"audit log: {audit.get('appended', 0)} records appended since start, signed up to record "
+        f"{audit.get('signed_up_to', 0)} by key {audit.get('key_id')} (`stockade audit verify`)"
+    )
+    if audit.get("failed"):
+        line += f"; {audit['failed']} FAILED to append: {audit.get('last_error')}"
+    return line
 
 
 def _incident_lines(inc: dict[str, Any] | None, resp: dict[str, Any] | None) -> list[str]:
