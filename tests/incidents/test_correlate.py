@@ -134,3 +134,21 @@ def test_notification_clock() -> None:
     r = c.observe(alert("Shell", 0))
     assert r is not None and r.incident.notify_by_ns == T0 + 72 * 3600 * S
     assert r.incident.summary(now_ns=T0 + 3600 * S)["notify_in_s"] == 71 * 3600
+
+
+def test_quiet_incidents_leave_memory_but_not_the_store(tmp_path: Any) -> None:
+    from stockade.config import IncidentsConfig
+    from stockade.runtime.incidents import IncidentService
+    from stockade.storage.incidents import IncidentStore
+    from stockade.storage.store import Store
+
+    now = [T0]
+    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
+        svc = IncidentService(IncidentsConfig(window_s=600), IncidentStore(store), clock=lambda: now[0])
+        svc.emit(alert("Shell", 0))
+        assert svc.drain() and len(svc.correlator.active) == 1
+        now[0] = T0 + 700 * S  # quiet for longer than the window
+        svc.emit(alert("Shell", 700, workload="image:db", container="c9"))
+        assert svc.drain()
+        assert [i.workload for i in svc.correlator.active.values()] == ["image:db"]
+        assert len(IncidentStore(store).ranked()) == 2  # the quiet one is still an open incident

@@ -36,6 +36,8 @@ __all__ = ["IncidentService", "IncidentStats", "OnCorrelated"]
 _QUEUE_MAX = 50_000
 #: alerts grouped per store transaction at most
 _BATCH = 500
+#: how often incidents quiet for longer than the window are forgotten (they stay in the store)
+_EXPIRE_EVERY_NS = 60 * 1_000_000_000
 
 #: what the response engine is given for each grouped alert
 OnCorrelated = Callable[[Alert, Correlated], None]
@@ -84,6 +86,7 @@ class IncidentService:
         self._lock = threading.RLock()
         self._stop = False
         self._busy = False
+        self._last_expiry = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -166,6 +169,11 @@ class IncidentService:
                     if c is not None:
                         done.append((alert, c))
                         self.counts.opened += c.created
+                now = self.clock()
+                if now - self._last_expiry >= _EXPIRE_EVERY_NS:
+                    # incidents quiet for longer than the window take no more alerts: out of memory
+                    self._last_expiry = now
+                    self.correlator.expire(now)
                 touched = {c.incident.id: c.incident for _, c in done}
                 self.store.save(
                     list(touched.values()),
