@@ -26,6 +26,7 @@ action that needs approval is recorded on the incident as pending until :meth:`R
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import secrets
 import threading
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.config import StockadeConfig
-from stockade.enforce.freeze import is_frozen, thaw
+from stockade.enforce.freeze import freeze, is_frozen, thaw
 from stockade.errors import NotFoundError, StockadeError, UsageError
 from stockade.evidence.bundle import Bundle
 from stockade.evidence.desk import EvidenceDesk
@@ -133,8 +134,6 @@ class Responder:
         self.evidence.on_captured = self.captured_evidence
         #: the incident a capture under way is for (the desk's hook records it there)
         self._capture_for: str | None = None
-        #: the bundles captured per container id (a kill needs one)
-        self.captured: dict[str, list[str]] = {}
         self._isolator: Any = None
         self._capabilities: dict[str, Any] | None = None
         self._lock = threading.RLock()
@@ -185,7 +184,6 @@ class Responder:
             "isolated": self._isolator.isolated() if self._isolator is not None else [],
             "playbooks": [p.name for p in self.playbooks],
             "queued": self._jobs.qsize(),
-            "captured": {k: len(v) for k, v in self.captured.items()},
             "errors": self.errors.total,
             "last_errors": self.errors.errors,
         }
@@ -287,18 +285,16 @@ class Responder:
         return f"isolation lifted ({', '.join(res.removed)})", {"isolation": res.to_dict()}
 
     def _do_freeze(self, target: FoundContainer, **_: Any) -> tuple[str, dict[str, Any]]:
-        from stockade.enforce.freeze import freeze
-
         res = freeze(target.cgroup2_dir)
         if not res.done:
             raise ActionFailed(f"not frozen ({res.method}): {res.detail}")
-        return f"frozen ({res.method}, {res.pids} processes)", {"freeze": _as_dict(res)}
+        return f"frozen ({res.method}, {res.pids} processes)", {"freeze": dataclasses.asdict(res)}
 
     def _do_thaw(self, target: FoundContainer, **_: Any) -> tuple[str, dict[str, Any]]:
         res = thaw(target.cgroup2_dir)
         if not res.done:
             raise ActionFailed(f"not thawed ({res.method}): {res.detail}")
-        return f"thawed ({res.method})", {"freeze": _as_dict(res)}
+        return f"thawed ({res.method})", {"freeze": dataclasses.asdict(res)}
 
     def _do_capture(
         self,
@@ -322,24 +318,15 @@ class Responder:
             )
         finally:
             self._capture_for = None
-        info = _bundle_info(bundle)
-        return f"evidence captured: {bundle.path}", {
-            "bundle": bundle.id,
-            "path": str(bundle.path),
-            "evidence": info,
-        }
+        return f"evidence captured: {bundle.path}", _bundle_info(bundle)
 
     def _has_evidence(self, container_id: str) -> bool:
-        """Whether a bundle of the container exists (captured by this process, or before a restart)."""
-        if self.captured.get(container_id):
-            return True
+        """Whether a bundle of the container exists (the desk's bundles: before a restart too)."""
         return any((b.get("target") or {}).get("container_id") == container_id for b in self.evidence.list())
 
     def captured_evidence(self, target: FoundContainer, bundle: Bundle, actor: str) -> None:
         """Record a capture (the evidence desk's hook: every capture, `respond capture`, a
         playbook's, `evidence capture` and the one before a kill, is recorded here once)."""
-        self.captured.setdefault(target.id, []).append(str(bundle.path))
-        info = _bundle_info(bundle)
         out = Outcome(
             "capture",
             target.id,
@@ -348,7 +335,7 @@ class Responder:
             actor or "api",
             self.clock(),
             name=target.name,
-            data={"bundle": bundle.id, "path": str(bundle.path), "evidence": info},
+            data=_bundle_info(bundle),
         )
         self._record(out, self._capture_for)
 
@@ -390,8 +377,6 @@ class Responder:
         verb = "" if out.ok else " FAILED"
         summary = f"{out.action}{verb} {out.name or out.container[:12]}: {out.detail}"
         entry_data = {k: v for k, v in out.to_dict().items() if k not in ("actor", "time_ns")}
-        if kind == "evidence":
-            entry_data.update(out.data.get("evidence", {}))
         entries = [TimelineEntry(out.time_ns, kind, summary[:1000], out.actor, entry_data)]
 
         def change(inc: Incident) -> None:
@@ -608,17 +593,6 @@ def _k8s_isolation(target: FoundContainer, allow: Sequence[str]) -> dict[str, An
         "network_policy": network_policy_yaml(policy),
         "label_pod": f"kubectl -n {ns} label pod {pod} {QUARANTINE_LABEL}={quarantine_labels(pod)[QUARANTINE_LABEL]}",
     }
-
-
-def _as_dict(res: Any) -> dict[str, Any]:
-    if hasattr(res, "to_dict"):
-        d: dict[str, Any] = res.to_dict()
-        return d
-    if hasattr(res, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(res)
-    return {"result": str(res)}
 
 
 def _bundle_info(bundle: Bundle) -> dict[str, Any]:
