@@ -1,0 +1,1 @@
+"""Vulnerabilities: advisories (OSV, KEV, EPSS), version ranges per ecosystem, matching and ranking."""
