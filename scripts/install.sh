@@ -9,7 +9,7 @@ if [[ ${1:-} == --venv ]]; then
   venv_only=true
 fi
 
-DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack nftables)
+DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack nftables debootstrap)
 
 missing=()
 $venv_only || for p in "${DEBS[@]}"; do

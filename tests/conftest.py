@@ -87,3 +87,19 @@ def falco_rules_path() -> Path:
 def k8s_audit_rules_path() -> Path:
     """Falco's Kubernetes audit rules (k8s_audit_rules.yaml) from the shared data."""
     return need_file(K8S_AUDIT_RULES)
+
+
+@pytest.fixture(scope="session")
+def debian_rootfs() -> Path:
+    """A Debian bookworm minbase tree (tests/trees.py; built once, cached across runs)."""
+    import trees
+
+    return trees.debian_minbase()
+
+
+@pytest.fixture(scope="session")
+def old_venv() -> Path:
+    """A venv of old PyPI releases with known advisories (tests/trees.py: OLD_PYPI)."""
+    import trees
+
+    return trees.old_pypi_venv()
