@@ -21,11 +21,21 @@ from typing import Protocol
 
 from stockade.model.package import Package
 
-__all__ = ["Cataloger", "Tree", "UnreadableFile"]
+__all__ = ["Cataloger", "PartlyRead", "Tree", "UnreadableFile"]
 
 
 class UnreadableFile(Exception):
     """A file a cataloger wanted could not be parsed: the walk reports it (path, reason) and goes on."""
+
+
+class PartlyRead(UnreadableFile):
+    """Part of a file could not be parsed (an archive nested in a jar): the walk keeps `packages`
+    and reports each of `problems` (path, reason)."""
+
+    def __init__(self, packages: list[Package], problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {r}" for p, r in problems))
+        self.packages = packages
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stockade.errors import UsageError
 from stockade.model.package import Package
-from stockade.packages.cataloger import Cataloger, Tree, UnreadableFile
+from stockade.packages.cataloger import Cataloger, PartlyRead, Tree, UnreadableFile
 from stockade.packages.registry import catalogers as all_catalogers
 
 __all__ = ["Catalog", "catalog_tree"]
@@ -80,6 +80,9 @@ def catalog_tree(root: str | Path, catalogers: Sequence[Cataloger] | None = None
     for cat, inner in wanted:
         try:
             found = list(cat.read(tree, inner))
+        except PartlyRead as e:
+            found = e.packages
+            out.errors.extend(e.problems)
         except UnreadableFile as e:
             out.errors.append((inner, str(e)))
             continue

@@ -1,0 +1,135 @@
+"""Python distributions: ``*.dist-info/METADATA``, ``*.egg-info/PKG-INFO``, ``EGG-INFO/PKG-INFO`` and
+one-file ``*.egg-info`` (what distutils and Debian install).
+
+The name is kept as the metadata writes it (``Django``); the purl carries it normalised as
+PEP 503 (``pkg:pypi/django@3.2``). The files a distribution installed come from ``RECORD``
+(dist-info), ``installed-files.txt`` (pip's record for egg-info) or, failing that, ``SOURCES.txt``,
+as absolute paths in the tree: the inventory maps a module a process imported to its package.
+Only the metadata headers are parsed (up to the first blank line: the long description that
+follows can be most of the file).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import posixpath
+from collections.abc import Iterable
+
+from stockade.model.package import Package
+from stockade.packages.cataloger import Tree, UnreadableFile
+from stockade.packages.purl import pypi_name, purl
+
+__all__ = ["PythonCataloger", "parse_metadata"]
+
+#: metadata files are small; the headers we need are at the top
+_LIMIT = 8 * 2**20
+
+
+def parse_metadata(text: str) -> dict[str, list[str]]:
+    """The header fields of a METADATA / PKG-INFO document (RFC 822 style, continuation lines joined)."""
+    fields: dict[str, list[str]] = {}
+    last: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t" and last is not None:
+            fields[last][-1] += "\n" + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last = key.strip().lower()
+        fields.setdefault(last, []).append(value.strip())
+    return fields
+
+
+def _licenses(fields: dict[str, list[str]]) -> tuple[str, ...]:
+    expr = fields.get("license-expression")
+    if expr:
+        return (expr[0],)
+    lic = [v for v in fields.get("license", []) if v and v.upper() != "UNKNOWN" and "\n" not in v]
+    if lic:
+        return (lic[0],)
+    out = []
+    for c in fields.get("classifier", []):
+        if c.startswith("License ::"):
+            name = c.rsplit("::", 1)[-1].strip()
+            if name and name != "OSI Approved":
+                out.append(name)
+    return tuple(out)
+
+
+class PythonCataloger:
+    """Installed Python distributions (site-packages, dist-packages, project egg-info)."""
+
+    name = "python"
+
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+        """dist-info METADATA, egg-info PKG-INFO, EGG-INFO/PKG-INFO and one-file egg-info."""
+        if filename == "METADATA":
+            return inner.endswith(".dist-info/METADATA")
+        if filename == "PKG-INFO":
+            return inner.endswith((".egg-info/PKG-INFO", "/EGG-INFO/PKG-INFO"))
+        return filename.endswith(".egg-info")
+
+    def read(self, tree: Tree, inner: str) -> Iterable[Package]:
+        """The distribution described by the metadata file at `inner`."""
+        fields = parse_metadata(tree.read_text(inner, _LIMIT))
+        name = (fields.get("name") or [""])[0]
+        version = (fields.get("version") or [""])[0]
+        if not name or not version:
+            raise UnreadableFile(f"{inner}: no Name or Version in the metadata")
+        yield Package(
+            name=name,
+            version=version,
+            ecosystem="PyPI",
+            purl=purl("pypi", pypi_name(name), version),
+            path=inner,
+            licenses=_licenses(fields),
+            files=self._files(tree, inner),
+            found_by=self.name,
+        )
+
+    @staticmethod
+    def _files(tree: Tree, inner: str) -> tuple[str, ...]:
+        meta_dir = posixpath.dirname(inner)
+        if inner.endswith(".dist-info/METADATA"):
+            return _record(tree, meta_dir)
+        if not inner.endswith("/PKG-INFO"):
+            return ()
+        try:
+            listed = tree.read_text(f"{meta_dir}/installed-files.txt", _LIMIT)
+        except UnreadableFile:
+            listed = ""
+        if listed:
+            return _joined(meta_dir, listed.splitlines())
+        try:
+            sources = tree.read_text(f"{meta_dir}/SOURCES.txt", _LIMIT).splitlines()
+        except UnreadableFile:
+            return ()
+        # SOURCES.txt is relative to the project (setup.py's directory): the egg-info's parent,
+        # or its grandparent in a src/ layout (the entries then start with that parent's name)
+        base = posixpath.dirname(meta_dir)
+        first = next((s for s in sources if s.strip()), "")
+        if first.split("/", 1)[0] == posixpath.basename(base):
+            base = posixpath.dirname(base)
+        return _joined(base, sources)
+
+
+def _record(tree: Tree, dist_info: str) -> tuple[str, ...]:
+    try:
+        text = tree.read_text(f"{dist_info}/RECORD", _LIMIT)
+    except UnreadableFile:
+        return ()
+    site = posixpath.dirname(dist_info)
+    return _joined(site, (row[0] for row in csv.reader(text.splitlines()) if row))
+
+
+def _joined(base: str, rels: Iterable[str]) -> tuple[str, ...]:
+    out = []
+    for rel in rels:
+        rel = rel.strip()
+        if rel:
+            out.append(posixpath.normpath(posixpath.join(base, rel)))
+    return tuple(out)
