@@ -114,7 +114,12 @@ def old_pypi_venv() -> Path:
 # -- language ecosystems (the golden tests of tests/packages/test_lang_*) ----------------------------
 
 #: npm packages installed into :func:`node_project` (``ms`` twice: a nested node_modules)
-NPM_DEPS: Final = {"lodash": "4.17.20", "debug": "2.6.9", "ms": "2.1.3", "@babel/helper-validator-identifier": "7.10.4"}
+NPM_DEPS: Final = {
+    "lodash": "4.17.20",
+    "debug": "2.6.9",
+    "ms": "2.1.3",
+    "@babel/helper-validator-identifier": "7.10.4",
+}
 NPM_DEV_DEPS: Final = {"is-number": "7.0.0"}
 
 
@@ -136,13 +141,64 @@ def node_project() -> Path:
         app.mkdir(parents=True)
         (app / "package.json").write_text(json.dumps(manifest, indent=2))
         _run(
-            ["npm", "install", "--prefix", str(app), "--no-audit", "--no-fund", "--ignore-scripts",
-             "--cache", str(dest / ".npm-cache"), "--loglevel=error"],
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(app),
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--cache",
+                str(dest / ".npm-cache"),
+                "--loglevel=error",
+            ],
             "npm install",
         )
         shutil.rmtree(dest / ".npm-cache", ignore_errors=True)
 
     return cached_tree("node-project", repr(sorted(manifest.items())), build)
+
+
+def npm_lockfiles() -> Path:
+    """The fixture project's lock file written by npm in each lockfileVersion (1, 2, 3), one
+    directory each (``v1/``...), with its package.json, and no node_modules."""
+    need(shutil.which("npm"), "npm is not installed")
+    manifest = {
+        "name": "stockade-lock-app",
+        "version": "1.0.0",
+        "private": True,
+        "dependencies": NPM_DEPS,
+        "devDependencies": NPM_DEV_DEPS,
+    }
+
+    def build(dest: Path) -> None:
+        import json
+
+        for v in (1, 2, 3):
+            d = dest / f"v{v}"
+            d.mkdir()
+            (d / "package.json").write_text(json.dumps(manifest, indent=2))
+            _run(
+                [
+                    "npm",
+                    "install",
+                    "--prefix",
+                    str(d),
+                    "--package-lock-only",
+                    f"--lockfile-version={v}",
+                    "--no-audit",
+                    "--no-fund",
+                    "--ignore-scripts",
+                    "--cache",
+                    str(dest / ".npm-cache"),
+                    "--loglevel=error",
+                ],
+                f"npm lockfile v{v}",
+            )
+        shutil.rmtree(dest / ".npm-cache", ignore_errors=True)
+
+    return cached_tree("npm-lockfiles", repr(sorted(manifest.items())), build)
 
 
 #: the Go fixture: a main module with a dependency from a file proxy, a versioned replacement and a
@@ -187,11 +243,19 @@ def go_binary() -> Path:
     def build(dest: Path) -> None:
         src = dest / "src"
         proxy = src / "proxy"
-        _go_module_zip(proxy, "example.com/greet", "v1.4.0",
-                       {"greet.go": 'package greet\n\nfunc Hello() string { return "hello" }\n'})
+        _go_module_zip(
+            proxy,
+            "example.com/greet",
+            "v1.4.0",
+            {"greet.go": 'package greet\n\nfunc Hello() string { return "hello" }\n'},
+        )
         for v in ("v1.0.0", "v1.1.0"):
-            _go_module_zip(proxy, "example.com/colors", v,
-                           {"colors.go": f'package colors\n\nfunc Name() string {{ return "{v}" }}\n'})
+            _go_module_zip(
+                proxy,
+                "example.com/colors",
+                v,
+                {"colors.go": f'package colors\n\nfunc Name() string {{ return "{v}" }}\n'},
+            )
         (src / "lib").mkdir()
         (src / "lib/go.mod").write_text("module example.com/lib\n\ngo 1.19\n")
         (src / "lib/lib.go").write_text("package lib\n\nfunc Answer() int { return 42 }\n")
@@ -218,7 +282,11 @@ def go_binary() -> Path:
         out.parent.mkdir(parents=True)
         r = subprocess.run(
             ["go", "build", "-ldflags", "-X main.version=1.2.3", "-o", str(out), "."],
-            cwd=app, env=env, capture_output=True, text=True, timeout=600,
+            cwd=app,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if r.returncode != 0:
             raise RuntimeError(f"go build failed: {r.stderr[-2000:]}")
@@ -253,8 +321,10 @@ def java_tree() -> Path:
         (plain / "com/example").mkdir(parents=True)
         (plain / "com/example/Util.class").write_bytes(b"\xca\xfe\xba\xbe")
         mf = work / "MANIFEST.MF"
-        mf.write_text("Implementation-Title: util\nImplementation-Version: 3.4.5\n"
-                      "Implementation-Vendor-Id: com.example\n")
+        mf.write_text(
+            "Implementation-Title: util\nImplementation-Version: 3.4.5\n"
+            "Implementation-Vendor-Id: com.example\n"
+        )
         _run(["jar", "cfm", str(lib / "util-3.4.5.jar"), str(mf), "-C", str(plain), "."], "jar")
         # a war: its own pom.properties, log4j-api in WEB-INF/lib
         war = work / "war"
@@ -274,7 +344,9 @@ def java_tree() -> Path:
         _run(["jar", "cf", str(root / "opt/app/bundle.ear"), "-C", str(ear), "."], "jar")
         shutil.rmtree(work)
 
-    return cached_tree("java-jars", repr(sorted((k, str(v)) for k, v in jars.items())) + "v1", build) / "rootfs"
+    return (
+        cached_tree("java-jars", repr(sorted((k, str(v)) for k, v in jars.items())) + "v1", build) / "rootfs"
+    )
 
 
 #: the ``cargo auditable`` data written into the Rust fixture (a build dependency Trivy leaves out)
@@ -343,23 +415,46 @@ def egg_info_tree() -> Path:
         _run([sys.executable, "-m", "venv", str(venv)], "venv")
         py = str(venv / "bin/python")
         dl = dest / "dl"
-        _run([py, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(dl),
-              f"{name}=={version}"], "pip download of an sdist")
+        _run(
+            [
+                py,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(dl),
+                f"{name}=={version}",
+            ],
+            "pip download of an sdist",
+        )
         tarball = next(dl.iterdir())
         shutil.unpack_archive(tarball, dl)
         srcdir = next(p for p in dl.iterdir() if p.is_dir())
-        _run(["sh", "-c", f"cd {srcdir} && {py} setup.py -q install --single-version-externally-managed "
-              f"--record {dl}/record.txt"], "setup.py install")
+        _run(
+            [
+                "sh",
+                "-c",
+                f"cd {srcdir} && {py} setup.py -q install --single-version-externally-managed "
+                f"--record {dl}/record.txt",
+            ],
+            "setup.py install",
+        )
         shutil.rmtree(dl)
         proj = dest / "srv/proj"
         (proj / "src/tool").mkdir(parents=True)
         (proj / "src/tool/__init__.py").write_text("")
         (proj / "setup.py").write_text(
             "from setuptools import setup\nsetup(name='Fixture_Tool', version='0.3.1', "
-            "package_dir={'': 'src'}, packages=['tool'])\n")
+            "package_dir={'': 'src'}, packages=['tool'])\n"
+        )
         _run(["sh", "-c", f"cd {proj} && {py} setup.py -q egg_info"], "setup.py egg_info")
         site = next((venv / "lib").glob("python3*/site-packages"))
         (site / "legacy_thing-2.0.egg-info").write_text(
-            "Metadata-Version: 1.1\nName: legacy-thing\nVersion: 2.0\nSummary: x\nLicense: MIT\n")
+            "Metadata-Version: 1.1\nName: legacy-thing\nVersion: 2.0\nSummary: x\nLicense: MIT\n"
+        )
 
     return cached_tree("egg-info", f"{name}=={version} {sys.version} v1", build)

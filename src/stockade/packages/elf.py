@@ -46,7 +46,9 @@ class _Segment:
 class ElfFile:
     """An opened ELF file's section and program headers (`f` stays the caller's to close)."""
 
-    def __init__(self, f: BinaryIO, size: int, ident: bytes, sections: list[Section], segments: list[_Segment]):
+    def __init__(
+        self, f: BinaryIO, size: int, ident: bytes, sections: list[Section], segments: list[_Segment]
+    ):
         self.f = f
         self.size = size
         self.is64 = ident[4] == 2

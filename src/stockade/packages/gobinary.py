@@ -205,7 +205,7 @@ class GoBinaryCataloger:
 
     name = "gobinary"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """Regular files with an exec bit (the ELF magic is checked in read)."""
         return is_executable(entry)
 

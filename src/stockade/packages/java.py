@@ -27,7 +27,7 @@ from stockade.model.package import Package
 from stockade.packages.cataloger import PartlyRead, Tree, UnreadableFile
 from stockade.packages.purl import purl
 
-__all__ = ["JavaCataloger", "MAX_DEPTH", "maven_package"]
+__all__ = ["MAX_DEPTH", "JavaCataloger", "maven_package"]
 
 ARCHIVES = (".jar", ".war", ".ear", ".par")
 #: archive types read when nested (Trivy does not open a nested .par)
@@ -86,9 +86,17 @@ def _manifest(data: bytes) -> tuple[str, str, str]:
         or attrs.get("Specification-Vendor")
         or ""
     )
-    artifact = attrs.get("Implementation-Title") or attrs.get("Specification-Title") or attrs.get("Bundle-Name") or ""
+    artifact = (
+        attrs.get("Implementation-Title")
+        or attrs.get("Specification-Title")
+        or attrs.get("Bundle-Name")
+        or ""
+    )
     version = (
-        attrs.get("Implementation-Version") or attrs.get("Specification-Version") or attrs.get("Bundle-Version") or ""
+        attrs.get("Implementation-Version")
+        or attrs.get("Specification-Version")
+        or attrs.get("Bundle-Version")
+        or ""
     )
     return group, artifact, version
 
@@ -98,7 +106,7 @@ class JavaCataloger:
 
     name = "java"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """Files ending in .jar, .war, .ear or .par."""
         return filename.endswith(ARCHIVES)
 

@@ -62,7 +62,7 @@ class NpmCataloger:
 
     name = "npm"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """Every package.json."""
         return filename == "package.json"
 
@@ -86,7 +86,7 @@ class NpmLockCataloger:
     def __init__(self, include_dev: bool = False) -> None:
         self.include_dev = include_dev
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """package-lock.json outside node_modules (npm's hidden node_modules/.package-lock.json is not one)."""
         return filename == "package-lock.json" and "/node_modules/" not in inner
 

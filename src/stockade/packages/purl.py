@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-__all__ = ["pypi_name", "purl"]
+__all__ = ["purl", "pypi_name"]
 
 _PEP503 = re.compile(r"[-_.]+")
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from stockade.model.package import Package
 from stockade.packages.cataloger import Tree, UnreadableFile
-from stockade.packages.purl import pypi_name, purl
+from stockade.packages.purl import purl, pypi_name
 
 __all__ = ["PythonCataloger", "parse_metadata"]
 
@@ -65,7 +65,7 @@ class PythonCataloger:
 
     name = "python"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """dist-info METADATA, egg-info PKG-INFO, EGG-INFO/PKG-INFO and one-file egg-info."""
         if filename == "METADATA":
             return inner.endswith(".dist-info/METADATA")
@@ -108,12 +108,17 @@ class PythonCataloger:
             sources = tree.read_text(f"{meta_dir}/SOURCES.txt", _LIMIT).splitlines()
         except UnreadableFile:
             return ()
-        # SOURCES.txt is relative to the project (setup.py's directory): the egg-info's parent,
-        # or its grandparent in a src/ layout (the entries then start with that parent's name)
+        # SOURCES.txt is relative to the project (setup.py's directory): it lists the egg-info's
+        # own files, whose relative path says where the project is (src/X.egg-info: one up)
         base = posixpath.dirname(meta_dir)
-        first = next((s for s in sources if s.strip()), "")
-        if first.split("/", 1)[0] == posixpath.basename(base):
-            base = posixpath.dirname(base)
+        own = posixpath.basename(meta_dir) + "/PKG-INFO"
+        for entry in sources:
+            entry = entry.strip()
+            if entry == own or entry.endswith("/" + own):
+                rel = posixpath.dirname(entry)
+                if meta_dir.endswith("/" + rel):
+                    base = meta_dir[: -len(rel) - 1] or "/"
+                break
         return _joined(base, sources)
 
 

@@ -28,7 +28,11 @@ SECTION = ".dep-v0"
 def crate(name: str, version: str, path: str, found_by: str) -> Package:
     """A Package for crate `name` at `version`."""
     return Package(
-        name=name, version=version, ecosystem="crates.io", purl=purl("cargo", name, version), path=path,
+        name=name,
+        version=version,
+        ecosystem="crates.io",
+        purl=purl("cargo", name, version),
+        path=path,
         found_by=found_by,
     )
 
@@ -38,7 +42,7 @@ class RustBinaryCataloger:
 
     name = "rustbinary"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """Regular files with an exec bit (the ELF magic and section are checked in read)."""
         return is_executable(entry)
 
@@ -75,7 +79,7 @@ class CargoLockCataloger:
 
     name = "cargo-lock"
 
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """Files named Cargo.lock."""
         return filename == "Cargo.lock"
 
