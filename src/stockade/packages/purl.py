@@ -1,37 +1,36 @@
-"""Package URLs (purl, https://github.com/package-url/purl-spec) for the catalogers.
-
-One function, :func:`purl`, so every cataloger quotes names the same way: ``@`` in a scoped npm
-name is ``%40``, ``/`` separates namespace segments, and the version is percent-encoded.
-"""
+"""Package URLs (https://github.com/package-url/purl-spec), built one way for every cataloger."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from urllib.parse import quote
 
-__all__ = ["purl", "pypi_name"]
-
-_PEP503 = re.compile(r"[-_.]+")
+__all__ = ["purl"]
 
 
-def _seg(s: str) -> str:
-    return quote(s, safe="")
+def _enc(s: str, safe: str = "") -> str:
+    return quote(s, safe=safe)
 
 
 def purl(
-    kind: str, name: str, version: str, namespace: str = "", qualifiers: dict[str, str] | None = None
+    type_: str,
+    name: str,
+    version: str | None = None,
+    namespace: str | None = None,
+    qualifiers: Mapping[str, str | None] | None = None,
+    subpath: str | None = None,
 ) -> str:
-    """``pkg:kind/namespace/name@version`` (namespace segments split on ``/``; empty parts left out)."""
-    parts = [_seg(p) for p in namespace.split("/") if p] if namespace else []
-    parts.append(_seg(name))
-    out = f"pkg:{kind}/{'/'.join(parts)}"
+    """``pkg:type/namespace/name@version?qualifiers#subpath``, each part percent-encoded as the
+    spec says (qualifiers sorted by key, empty ones left out)."""
+    out = f"pkg:{type_.lower()}/"
+    if namespace:
+        out += "/".join(_enc(seg) for seg in namespace.split("/") if seg) + "/"
+    out += _enc(name)
     if version:
-        out += "@" + quote(version, safe="")
-    if qualifiers:
-        out += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(qualifiers.items()) if v)
+        out += "@" + _enc(version)
+    quals = sorted((k.lower(), v) for k, v in (qualifiers or {}).items() if v)
+    if quals:
+        out += "?" + "&".join(f"{k}={_enc(v, safe='/:')}" for k, v in quals)
+    if subpath:
+        out += "#" + "/".join(_enc(seg) for seg in subpath.split("/") if seg not in ("", ".", ".."))
     return out
-
-
-def pypi_name(name: str) -> str:
-    """A Python distribution's name normalised as PEP 503 (``Foo_Bar.baz`` -> ``foo-bar-baz``)."""
-    return _PEP503.sub("-", name).lower()

@@ -14,16 +14,25 @@ from __future__ import annotations
 import csv
 import os
 import posixpath
+import re
 from collections.abc import Iterable
 
 from stockade.model.package import Package
 from stockade.packages.cataloger import Tree, UnreadableFile
-from stockade.packages.purl import purl, pypi_name
+from stockade.packages.purl import purl
 
-__all__ = ["PythonCataloger", "parse_metadata"]
+__all__ = ["PythonCataloger", "parse_metadata", "pypi_name"]
+
+_PEP503 = re.compile(r"[-_.]+")
 
 #: metadata files are small; the headers we need are at the top
 _LIMIT = 8 * 2**20
+
+
+def pypi_name(name: str) -> str:
+    """A distribution's name normalised as PEP 503 (``Foo_Bar.baz`` -> ``foo-bar-baz``), as OSV and
+    purls spell it."""
+    return _PEP503.sub("-", name).lower()
 
 
 def parse_metadata(text: str) -> dict[str, list[str]]:
@@ -128,13 +137,25 @@ def _record(tree: Tree, dist_info: str) -> tuple[str, ...]:
     except UnreadableFile:
         return ()
     site = posixpath.dirname(dist_info)
-    return _joined(site, (row[0] for row in csv.reader(text.splitlines()) if row))
+    out = []
+    for line in text.splitlines():
+        if '"' in line:  # a quoted path (with a comma in it): the csv module, for this line only
+            row = next(csv.reader([line]), [])
+            rel = row[0] if row else ""
+        else:
+            rel = line.split(",", 1)[0]
+        if rel:
+            out.append(_join(site, rel))
+    return tuple(out)
+
+
+def _join(base: str, rel: str) -> str:
+    if rel.startswith("/"):
+        return posixpath.normpath(rel)
+    if "./" in rel or rel.startswith("."):
+        return posixpath.normpath(f"{base}/{rel}")
+    return f"{base}/{rel}"
 
 
 def _joined(base: str, rels: Iterable[str]) -> tuple[str, ...]:
-    out = []
-    for rel in rels:
-        rel = rel.strip()
-        if rel:
-            out.append(posixpath.normpath(posixpath.join(base, rel)))
-    return tuple(out)
+    return tuple(_join(base, r.strip()) for r in rels if r.strip())
