@@ -281,7 +281,10 @@ def test_go_binary_matches_trivy_and_go_version(trivy_cache: Path) -> None:
     assert (
         "pkg:golang/example.com/colors@v1.1.0" in pkgs and "pkg:golang/example.com/colors@v1.0.0" not in pkgs
     )
-    assert all(p.path == "/app/server" and p.ecosystem == "Go" for p in ours.packages)
+    # the executable is the file of every module in it (a process running it has them all loaded)
+    assert all(
+        p.path == "/app/server" and p.files == ("/app/server",) and p.ecosystem == "Go" for p in ours.packages
+    )
 
 
 def old_format_go_binary(path: Path, go_version: str, modinfo: str) -> None:
@@ -378,6 +381,9 @@ def test_jars_match_trivy(trivy_cache: Path) -> None:
         f"/opt/app/bundle.ear!/webapp-1.0.0.war!/WEB-INF/lib/log4j-api-{api}.jar",
     ) in paths
     assert ("com.example:util", "3.4.5", "/opt/app/lib/util-3.4.5.jar") in paths
+    # the file a JVM opens is the outermost archive
+    nested = [p for p in ours.packages if p.path.startswith("/opt/app/bundle.ear!/")]
+    assert nested and all(p.files == ("/opt/app/bundle.ear",) for p in nested)
 
 
 def test_broken_files_are_reported_and_the_walk_goes_on(tmp_path: Path) -> None:

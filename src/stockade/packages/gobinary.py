@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from stockade.model.package import Package
 from stockade.packages.cataloger import Tree, UnreadableFile
-from stockade.packages.elf import ElfFile, is_executable
+from stockade.packages.elf import ElfFile, elf_info, is_executable
 from stockade.packages.purl import purl
 
 __all__ = ["BuildInfo", "GoBinaryCataloger", "Module", "parse_buildinfo", "read_buildinfo"]
@@ -171,6 +171,7 @@ def _go_package(name: str, version: str, path: str) -> Package:
         ecosystem="Go",
         purl=purl("golang", bare, version, namespace=namespace),
         path=path,
+        files=(path,),
         found_by="gobinary",
     )
 
@@ -212,11 +213,12 @@ class GoBinaryCataloger:
     def read(self, tree: Tree, inner: str) -> Iterable[Package]:
         """The modules in the binary's build info (nothing for a non-Go file)."""
         try:
-            with open(tree.host_path(inner), "rb") as f:
-                elf = ElfFile.open(f)
-                if elf is None:
-                    return []
-                found = read_buildinfo(elf)
+            host = str(tree.host_path(inner))
+            info = elf_info(host)
+            if info is None or ".go.buildinfo" not in info.sections:
+                return []
+            with open(host, "rb") as f:
+                found = read_buildinfo(ElfFile(f, info))
         except OSError as e:
             raise UnreadableFile(f"{inner}: {e.strerror or e}") from e
         except (struct.error, ValueError) as e:

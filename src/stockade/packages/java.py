@@ -47,6 +47,8 @@ def maven_package(group: str, artifact: str, version: str, path: str) -> Package
         ecosystem="Maven",
         purl=purl("maven", artifact, version, namespace=group),
         path=path,
+        # the file a JVM opens: the outermost archive
+        files=(path.split("!/", 1)[0],),
         found_by="java",
     )
 

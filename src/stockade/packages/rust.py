@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from stockade.model.package import Package
 from stockade.packages.cataloger import Tree, UnreadableFile
-from stockade.packages.elf import ElfFile, is_executable
+from stockade.packages.elf import ElfFile, elf_info, is_executable
 from stockade.packages.purl import purl
 
 __all__ = ["CargoLockCataloger", "RustBinaryCataloger", "crate"]
@@ -25,7 +25,7 @@ __all__ = ["CargoLockCataloger", "RustBinaryCataloger", "crate"]
 SECTION = ".dep-v0"
 
 
-def crate(name: str, version: str, path: str, found_by: str) -> Package:
+def crate(name: str, version: str, path: str, found_by: str, files: tuple[str, ...] = ()) -> Package:
     """A Package for crate `name` at `version`."""
     return Package(
         name=name,
@@ -33,6 +33,7 @@ def crate(name: str, version: str, path: str, found_by: str) -> Package:
         ecosystem="crates.io",
         purl=purl("cargo", name, version),
         path=path,
+        files=files,
         found_by=found_by,
     )
 
@@ -49,12 +50,13 @@ class RustBinaryCataloger:
     def read(self, tree: Tree, inner: str) -> Iterable[Package]:
         """The runtime crates recorded in the binary (nothing for a binary without the section)."""
         try:
-            with open(tree.host_path(inner), "rb") as f:
-                elf = ElfFile.open(f)
-                sect = elf.section(SECTION) if elf is not None else None
-                if elf is None or sect is None:
-                    return []
-                raw = elf.read_section(sect, limit=16 * 2**20)
+            host = str(tree.host_path(inner))
+            info = elf_info(host)
+            sect = info.sections.get(SECTION) if info is not None else None
+            if info is None or sect is None:
+                return []
+            with open(host, "rb") as f:
+                raw = ElfFile(f, info).read_section(sect, limit=16 * 2**20)
         except OSError as e:
             raise UnreadableFile(f"{inner}: {e.strerror or e}") from e
         try:
@@ -70,7 +72,7 @@ class RustBinaryCataloger:
                 continue
             name, version = p.get("name"), p.get("version")
             if isinstance(name, str) and isinstance(version, str) and name and version:
-                out.append(crate(name, version, inner, self.name))
+                out.append(crate(name, version, inner, self.name, (inner,)))
         return out
 
 
