@@ -425,3 +425,47 @@ def test_cargo_auditable_matches_trivy(trivy_cache: Path) -> None:
     lock = {p.purl for p in ours.packages if p.found_by == "cargo-lock"}
     assert lock == {"pkg:cargo/app@0.1.0", "pkg:cargo/time@0.1.44"}
     assert all(p.ecosystem == "crates.io" for p in ours.packages)
+
+
+def test_manifest_names_a_jar_only_when_no_pom_properties_is_its_own(tmp_path: Path) -> None:
+    import zipfile
+
+    mf = (
+        "Manifest-Version: 1.0\nBundle-SymbolicName: com.google.inject;singleton:=true\n"
+        "Bundle-Name: guice\nBundle-Version: 4.2.3\nImplementation-Title: Google Guice \n"
+        " - Core Library\nImplementation-Version: 4.2.3\n\nName: com/x\nImplementation-Version: 9\n"
+    )
+    # Debian names the real file without a version: its own pom.properties is then the artifactId's
+    with zipfile.ZipFile(tmp_path / "gson.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", mf)
+        z.writestr(
+            "META-INF/maven/com.google.code.gson/gson/pom.properties",
+            "artifactId=gson\ngroupId=com.google.code.gson\nversion=2.10\n",
+        )
+    # a jar carrying only a shaded dependency's pom.properties: the manifest names the jar itself
+    with zipfile.ZipFile(tmp_path / "guice.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", mf)
+        z.writestr(
+            "META-INF/maven/cglib/cglib/pom.properties", "groupId=cglib\nartifactId=cglib\nversion=3.3\n"
+        )
+    found = {(p.name, p.version, p.path) for p in catalog_tree(tmp_path, [JavaCataloger()]).packages}
+    assert found == {
+        ("com.google.code.gson:gson", "2.10", "/gson.jar"),
+        ("cglib:cglib", "3.3", "/guice.jar"),
+        # Implementation-Title (folded over two lines) before Bundle-Name; the group is the
+        # symbolic name up to its last dot; the per-entry section after the blank line is not read
+        ("com.google:Google Guice - Core Library", "4.2.3", "/guice.jar"),
+    }
+
+
+def test_python_purl_and_pep503_names(tmp_path: Path) -> None:
+    from stockade.packages.python import pypi_name
+
+    d = tmp_path / "site-packages/jaraco.text-3.12.1.dist-info"
+    d.mkdir(parents=True)
+    (d / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: jaraco.text\nVersion: 3.12.1\n\nName: not this\n"
+    )
+    (pkg,) = catalog_tree(tmp_path, [PythonCataloger()]).packages
+    assert (pkg.name, pkg.purl) == ("jaraco.text", "pkg:pypi/jaraco.text@3.12.1")
+    assert pypi_name("Jaraco_Text.x") == "jaraco-text-x"

@@ -164,7 +164,8 @@ def _ldflags_version(settings: dict[str, str]) -> str:
 
 
 def _go_package(name: str, version: str, path: str) -> Package:
-    namespace, _, bare = name.rpartition("/")
+    # the purl lowercased, as Trivy writes it (module paths are case-sensitive; the name keeps its case)
+    namespace, _, bare = name.lower().rpartition("/")
     return Package(
         name=name,
         version=version,

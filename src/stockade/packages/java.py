@@ -4,7 +4,8 @@ nested inside archives (``WEB-INF/lib``, Spring Boot's ``BOOT-INF/lib``, an ear'
 
 As Trivy does: every valid ``pom.properties`` in an archive is a package (a shaded jar carries
 those of what it bundles); when none of them is the archive itself (its artifactId and version
-do not match the file name ``artifact-version.jar``), the manifest's main section names it:
+do not match the file name ``artifact-version.jar``, nor its artifactId an unversioned name
+``artifact.jar``, as Debian names its jars), the manifest's main section names it:
 group from ``Implementation-Vendor-Id``, ``Bundle-SymbolicName`` (up to its last dot),
 ``Implementation-Vendor`` or ``Specification-Vendor``; artifact from ``Implementation-Title``,
 ``Specification-Title`` or ``Bundle-Name``; version from ``Implementation-Version``,
@@ -129,7 +130,9 @@ class JavaCataloger:
     def _archive(self, f: IO[bytes], path: str, depth: int, problems: list[tuple[str, str]]) -> list[Package]:
 
         out: list[Package] = []
-        own = _FILE_NAME.match(posixpath.basename(path.rsplit("!/", 1)[-1]))
+        base_name = posixpath.basename(path.rsplit("!/", 1)[-1])
+        own = _FILE_NAME.match(base_name)
+        stem = base_name.rsplit(".", 1)[0]
         found_own = False
         manifest: bytes | None = None
         with zipfile.ZipFile(f) as z:
@@ -140,7 +143,7 @@ class JavaCataloger:
                     group, artifact, version = _pom_properties(z.read(info))
                     if group and artifact and version:
                         out.append(maven_package(group, artifact, version, path))
-                        if own and own.group(1) == artifact and own.group(2) == version:
+                        if (own and own.group(1) == artifact and own.group(2) == version) or stem == artifact:
                             found_own = True
                 elif base == "MANIFEST.MF":
                     manifest = z.read(info)

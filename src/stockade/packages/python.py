@@ -1,8 +1,9 @@
 """Python distributions: ``*.dist-info/METADATA``, ``*.egg-info/PKG-INFO``, ``EGG-INFO/PKG-INFO`` and
 one-file ``*.egg-info`` (what distutils and Debian install).
 
-The name is kept as the metadata writes it (``Django``); the purl carries it normalised as
-PEP 503 (``pkg:pypi/django@3.2``). The files a distribution installed come from ``RECORD``
+The name is kept as the metadata writes it (``Django``); the purl carries it as purl-spec says
+(``pkg:pypi/django@3.2``: lowercased, ``_`` as ``-``, dots kept, as Trivy writes it; PEP 503 would
+also turn dots into dashes: :func:`pypi_name` gives that form, for matching advisories). The files a distribution installed come from ``RECORD``
 (dist-info), ``installed-files.txt`` (pip's record for egg-info) or, failing that, ``SOURCES.txt``,
 as absolute paths in the tree: the inventory maps a module a process imported to its package.
 Only the metadata headers are parsed (up to the first blank line: the long description that
@@ -21,12 +22,18 @@ from stockade.model.package import Package
 from stockade.packages.cataloger import Tree, UnreadableFile
 from stockade.packages.purl import purl
 
-__all__ = ["PythonCataloger", "parse_metadata", "pypi_name"]
+__all__ = ["PythonCataloger", "parse_metadata", "purl_name", "pypi_name"]
 
 _PEP503 = re.compile(r"[-_.]+")
 
 #: metadata files are small; the headers we need are at the top
 _LIMIT = 8 * 2**20
+
+
+def purl_name(name: str) -> str:
+    """A distribution's name as purls spell it (purl-spec: lowercased, ``_`` as ``-``; dots kept,
+    as Trivy writes them too)."""
+    return name.lower().replace("_", "-")
 
 
 def pypi_name(name: str) -> str:
@@ -93,7 +100,7 @@ class PythonCataloger:
             name=name,
             version=version,
             ecosystem="PyPI",
-            purl=purl("pypi", pypi_name(name), version),
+            purl=purl("pypi", purl_name(name), version),
             path=inner,
             licenses=_licenses(fields),
             files=self._files(tree, inner),
