@@ -469,3 +469,28 @@ def test_python_purl_and_pep503_names(tmp_path: Path) -> None:
     (pkg,) = catalog_tree(tmp_path, [PythonCataloger()]).packages
     assert (pkg.name, pkg.purl) == ("jaraco.text", "pkg:pypi/jaraco.text@3.12.1")
     assert pypi_name("Jaraco_Text.x") == "jaraco-text-x"
+
+
+@pytest.mark.slow
+def test_zipped_egg_matches_trivy(tmp_path: Path, trivy_cache: Path) -> None:
+    import sys
+
+    proj = tmp_path / "proj"
+    (proj / "eggy").mkdir(parents=True)
+    (proj / "eggy/__init__.py").write_text("")
+    (proj / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='eggy', version='1.4', packages=['eggy'])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "setup.py", "-q", "bdist_egg", "--dist-dir", str(tmp_path / "root/eggs")],
+        cwd=proj,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    (egg,) = (tmp_path / "root/eggs").iterdir()
+    ours = catalog_tree(tmp_path / "root")
+    assert {p.purl for p in ours.packages} == {"pkg:pypi/eggy@1.4"}
+    assert ours.packages[0].path == f"/eggs/{egg.name}" and ours.packages[0].files == (f"/eggs/{egg.name}",)
+    assert_matches_trivy("egg-info", ours, trivy_rootfs(tmp_path / "root", trivy_cache))

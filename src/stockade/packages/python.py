@@ -1,5 +1,5 @@
-"""Python distributions: ``*.dist-info/METADATA``, ``*.egg-info/PKG-INFO``, ``EGG-INFO/PKG-INFO`` and
-one-file ``*.egg-info`` (what distutils and Debian install).
+"""Python distributions: ``*.dist-info/METADATA``, ``*.egg-info/PKG-INFO``, ``EGG-INFO/PKG-INFO``,
+one-file ``*.egg-info`` (what distutils and Debian install) and zipped ``*.egg`` files.
 
 The name is kept as the metadata writes it (``Django``); the purl carries it as purl-spec says
 (``pkg:pypi/django@3.2``: lowercased, ``_`` as ``-``, dots kept, as Trivy writes it; PEP 503 would
@@ -16,6 +16,7 @@ import csv
 import os
 import posixpath
 import re
+import zipfile
 from collections.abc import Iterable
 
 from stockade.model.package import Package
@@ -82,16 +83,19 @@ class PythonCataloger:
     name = "python"
 
     def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
-        """dist-info METADATA, egg-info PKG-INFO, EGG-INFO/PKG-INFO and one-file egg-info."""
+        """dist-info METADATA, egg-info PKG-INFO, EGG-INFO/PKG-INFO, one-file egg-info and zipped eggs."""
         if filename == "METADATA":
             return inner.endswith(".dist-info/METADATA")
         if filename == "PKG-INFO":
             return inner.endswith((".egg-info/PKG-INFO", "/EGG-INFO/PKG-INFO"))
-        return filename.endswith(".egg-info")
+        return filename.endswith((".egg-info", ".egg"))
 
     def read(self, tree: Tree, inner: str) -> Iterable[Package]:
         """The distribution described by the metadata file at `inner`."""
-        fields = parse_metadata(tree.read_text(inner, _LIMIT))
+        if inner.endswith(".egg"):
+            fields = parse_metadata(_zipped_pkg_info(tree, inner))
+        else:
+            fields = parse_metadata(tree.read_text(inner, _LIMIT))
         name = (fields.get("name") or [""])[0]
         version = (fields.get("version") or [""])[0]
         if not name or not version:
@@ -103,7 +107,7 @@ class PythonCataloger:
             purl=purl("pypi", purl_name(name), version),
             path=inner,
             licenses=_licenses(fields),
-            files=self._files(tree, inner),
+            files=self._files(tree, inner) if not inner.endswith(".egg") else (inner,),
             found_by=self.name,
         )
 
@@ -136,6 +140,20 @@ class PythonCataloger:
                     base = meta_dir[: -len(rel) - 1] or "/"
                 break
         return _joined(base, sources)
+
+
+def _zipped_pkg_info(tree: Tree, inner: str) -> str:
+    """EGG-INFO/PKG-INFO of a zipped egg."""
+    try:
+        with zipfile.ZipFile(tree.host_path(inner)) as z:
+            info = z.getinfo("EGG-INFO/PKG-INFO")
+            if info.file_size > _LIMIT:
+                raise UnreadableFile(f"{inner}: EGG-INFO/PKG-INFO larger than {_LIMIT} bytes")
+            return z.read(info).decode("utf-8", "replace")
+    except KeyError as e:
+        raise UnreadableFile(f"{inner}: no EGG-INFO/PKG-INFO in the egg") from e
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise UnreadableFile(f"{inner}: not a readable egg: {e}") from e
 
 
 def _record(tree: Tree, dist_info: str) -> tuple[str, ...]:
