@@ -494,3 +494,19 @@ def test_zipped_egg_matches_trivy(tmp_path: Path, trivy_cache: Path) -> None:
     assert {p.purl for p in ours.packages} == {"pkg:pypi/eggy@1.4"}
     assert ours.packages[0].path == f"/eggs/{egg.name}" and ours.packages[0].files == (f"/eggs/{egg.name}",)
     assert_matches_trivy("egg-info", ours, trivy_rootfs(tmp_path / "root", trivy_cache))
+
+
+def test_egg_info_installed_files_are_resolved_from_the_egg_info(tmp_path: Path) -> None:
+    site = tmp_path / "usr/lib/python3/dist-packages"
+    egg = site / "six-1.16.0.egg-info"
+    egg.mkdir(parents=True)
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: six\nVersion: 1.16.0\n")
+    # pip's record of a legacy install: relative to the egg-info directory
+    (egg / "installed-files.txt").write_text("../six.py\n../__pycache__/six.cpython-311.pyc\nPKG-INFO\n")
+    (egg / "SOURCES.txt").write_text("setup.py\nsix.py\n")
+    (pkg,) = catalog_tree(tmp_path, [PythonCataloger()]).packages
+    assert pkg.files == (
+        "/usr/lib/python3/dist-packages/six.py",
+        "/usr/lib/python3/dist-packages/__pycache__/six.cpython-311.pyc",
+        "/usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+    )
