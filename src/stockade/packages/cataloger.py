@@ -15,17 +15,27 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from stockade.model.package import Package
 
-__all__ = ["Cataloger", "Tree", "UnreadableFile"]
+__all__ = ["Cataloger", "PartlyRead", "Tree", "UnreadableFile"]
 
 
 class UnreadableFile(Exception):
     """A file a cataloger wanted could not be parsed: the walk reports it (path, reason) and goes on."""
+
+
+class PartlyRead(UnreadableFile):
+    """Part of a file could not be parsed (an archive nested in a jar): the walk keeps `packages`
+    and reports each of `problems` (path, reason)."""
+
+    def __init__(self, packages: list[Package], problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {r}" for p, r in problems))
+        self.packages = packages
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +44,22 @@ class Tree:
 
     root: Path
 
+    #: resolved directories (inner path -> its components with links resolved): the files of
+    #: one directory resolve their parent once
+    _dirs: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def host_path(self, inner: str) -> Path:
         """The host path of `inner` (a ``/``-rooted path in the tree), with symlinks resolved
         inside the tree (an absolute link target is taken from the tree's root, never the host's)."""
-        parts = [p for p in inner.split("/") if p and p != "."]
-        resolved: list[str] = []
+        parent, _, name = inner.rpartition("/")
+        base = self._dirs.get(parent)
+        if base is None:
+            base = tuple(self._resolve(_split(parent), [], inner))
+            self._dirs[parent] = base
+        return self.root.joinpath(*self._resolve(_split(name), list(base), inner))
+
+    def _resolve(self, parts: list[str], resolved: list[str], inner: str) -> list[str]:
+        root = str(self.root)
         hops = 0
         while parts:
             part = parts.pop(0)
@@ -46,7 +67,7 @@ class Tree:
                 if resolved:
                     resolved.pop()
                 continue
-            candidate = self.root.joinpath(*resolved, part)
+            candidate = "/".join((root, *resolved, part))
             try:
                 st = os.lstat(candidate)
             except OSError:
@@ -59,10 +80,10 @@ class Tree:
                 target = os.readlink(candidate)
                 if target.startswith("/"):
                     resolved = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
+                parts = _split(target) + parts
                 continue
             resolved.append(part)
-        return self.root.joinpath(*resolved)
+        return resolved
 
     def read_bytes(self, inner: str, limit: int = 256 * 2**20) -> bytes:
         """The content of `inner` (at most `limit` bytes; a larger file is an UnreadableFile)."""
@@ -86,6 +107,10 @@ class Tree:
             return self.host_path(inner).exists()
         except UnreadableFile:
             return False
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p and p != "."]
 
 
 class Cataloger(Protocol):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stockade.errors import UsageError
 from stockade.model.package import Package
-from stockade.packages.cataloger import Cataloger, Tree, UnreadableFile
+from stockade.packages.cataloger import Cataloger, PartlyRead, Tree, UnreadableFile
 from stockade.packages.registry import catalogers as all_catalogers
 
 __all__ = ["Catalog", "catalog_tree"]
@@ -36,7 +36,8 @@ class Catalog:
 
 
 def _walk(root: Path) -> Iterable[tuple[str, os.DirEntry[str]]]:
-    stack: list[tuple[Path, str]] = [(root, "")]
+    # host paths as strings (entry.path): a Path per directory was a third of a walk's cost
+    stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         host, inner = stack.pop()
         try:
@@ -44,13 +45,13 @@ def _walk(root: Path) -> Iterable[tuple[str, os.DirEntry[str]]]:
         except OSError:
             continue
         with it:
-            dirs: list[tuple[Path, str]] = []
+            dirs: list[tuple[str, str]] = []
             for entry in it:
                 path = f"{inner}/{entry.name}"
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         if path not in SKIP_DIRS:
-                            dirs.append((Path(entry.path), path))
+                            dirs.append((entry.path, path))
                     elif entry.is_file(follow_symlinks=False):
                         yield path, entry
                 except OSError:
@@ -80,6 +81,9 @@ def catalog_tree(root: str | Path, catalogers: Sequence[Cataloger] | None = None
     for cat, inner in wanted:
         try:
             found = list(cat.read(tree, inner))
+        except PartlyRead as e:
+            found = e.packages
+            out.errors.extend(e.problems)
         except UnreadableFile as e:
             out.errors.append((inner, str(e)))
             continue
