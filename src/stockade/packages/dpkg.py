@@ -1,0 +1,170 @@
+"""Debian packages: ``/var/lib/dpkg/status`` and distroless ``/var/lib/dpkg/status.d/*``.
+
+Only stanzas whose ``Status`` says ``installed`` are packages (``deinstall ok config-files`` is a
+removed package whose configuration stayed); a ``status.d`` stanza has no Status (distroless
+writes only installed ones). The version keeps its epoch (``1:3.8-4``: OSV's Debian ranges
+compare with it); the source package and its version come from ``Source: name (version)``,
+the binary's version standing in when the source gives none (as dpkg itself does). Files come
+from ``info/<name>[:<arch>].list`` (``status.d/<name>.md5sums`` for distroless), directories
+left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+
+from stockade.model.package import Package
+from stockade.packages.cataloger import Tree, UnreadableFile
+from stockade.packages.osrelease import OsRelease, detect
+from stockade.packages.purl import purl
+
+__all__ = ["DpkgCataloger", "parse_control"]
+
+STATUS = "/var/lib/dpkg/status"
+STATUS_D = "/var/lib/dpkg/status.d/"
+INFO = "/var/lib/dpkg/info"
+_SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
+
+
+def parse_control(text: str) -> Iterator[dict[str, str]]:
+    """The stanzas of a deb822 file (dpkg status, control files): field -> value, continuation
+    lines joined with newlines."""
+    fields: dict[str, str] = {}
+    last: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                yield fields
+            fields, last = {}, None
+        elif line[0] in " \t":
+            if last is not None:
+                fields[last] += "\n" + line.strip()
+        else:
+            key, sep, value = line.partition(":")
+            if sep:
+                last = key.strip()
+                fields[last] = value.strip()
+    if fields:
+        yield fields
+
+
+def _dirs_dropped(paths: list[str]) -> tuple[str, ...]:
+    """`paths` (a sorted dpkg file list) without the directories: an entry the next one is under."""
+    out = []
+    for i, p in enumerate(paths):
+        if p in ("/.", "/"):
+            continue
+        if i + 1 < len(paths) and paths[i + 1].startswith(p + "/"):
+            continue
+        out.append(p)
+    return tuple(out)
+
+
+class DpkgCataloger:
+    """Installed Debian and Ubuntu packages from dpkg's database."""
+
+    name = "dpkg"
+
+    def __init__(self) -> None:
+        self._os: dict[str, OsRelease | None] = {}
+        self._info: dict[str, frozenset[str]] = {}
+
+    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
+        """dpkg's status file, and each file of status.d but its .md5sums."""
+        if inner == STATUS:
+            return True
+        return (
+            inner.startswith(STATUS_D)
+            and not filename.endswith(".md5sums")
+            and "/" not in inner[len(STATUS_D) :]
+        )
+
+    def _release(self, tree: Tree) -> OsRelease | None:
+        key = str(tree.root)
+        if key not in self._os:
+            self._os[key] = detect(tree)
+        return self._os[key]
+
+    def _info_names(self, tree: Tree) -> frozenset[str]:
+        key = str(tree.root)
+        if key not in self._info:
+            try:
+                self._info[key] = frozenset(os.listdir(tree.host_path(INFO)))
+            except (OSError, UnreadableFile):
+                self._info[key] = frozenset()
+        return self._info[key]
+
+    def _files(self, tree: Tree, inner: str, name: str, arch: str) -> tuple[str, ...]:
+        if inner.startswith(STATUS_D):
+            try:
+                text = tree.read_text(f"{inner}.md5sums")
+            except UnreadableFile:
+                return ()
+            return tuple(
+                "/" + line.split(None, 1)[1].lstrip("/") for line in text.splitlines() if " " in line
+            )
+        names = self._info_names(tree)
+        for cand in (f"{name}.list", f"{name}:{arch}.list"):
+            if cand in names:
+                try:
+                    text = tree.read_text(f"{INFO}/{cand}")
+                except UnreadableFile:
+                    return ()
+                return _dirs_dropped(text.splitlines())
+        return ()
+
+    def read(self, tree: Tree, inner: str) -> Iterable[Package]:
+        """The installed packages of one status file."""
+        text = tree.read_text(inner)
+        rel = self._release(tree)
+        in_status_d = inner.startswith(STATUS_D)
+        ecosystem = (
+            rel.ecosystem if rel is not None and rel.id in ("debian", "ubuntu") else None
+        ) or "Debian"
+        namespace = rel.purl_namespace if rel is not None and rel.id in ("debian", "ubuntu") else "debian"
+        out: list[Package] = []
+        for st in parse_control(text):
+            name, version = st.get("Package"), st.get("Version")
+            if not name or not version:
+                continue
+            status = st.get("Status")
+            if status is None and not in_status_d:
+                continue
+            if status is not None and status.split()[-1:] != ["installed"]:
+                continue
+            arch = st.get("Architecture", "")
+            src_name: str | None = name
+            src_version: str | None = version
+            if "Source" in st:
+                m = _SOURCE.match(st["Source"])
+                if m:
+                    src_name = m.group(1)
+                    src_version = m.group(2) or version
+            epoch, _, plain = version.rpartition(":")
+            out.append(
+                Package(
+                    name=name,
+                    version=version,
+                    ecosystem=ecosystem,
+                    purl=purl(
+                        "deb",
+                        name,
+                        plain,
+                        namespace=namespace,
+                        qualifiers={
+                            "arch": arch,
+                            "distro": rel.purl_distro if rel is not None else None,
+                            "epoch": epoch or None,
+                        },
+                    ),
+                    path=inner,
+                    distro=rel.osv_release if rel is not None else None,
+                    source=src_name,
+                    source_version=src_version,
+                    files=self._files(tree, inner, name, arch),
+                    found_by=self.name,
+                )
+            )
+        return out
