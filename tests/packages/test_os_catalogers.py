@@ -115,6 +115,9 @@ def test_debian_minbase_matches_dpkg_and_trivy(debian_rootfs: Path, tmp_path: Pa
     assert bsdutils.source == "util-linux" and bsdutils.source_version and ":" not in bsdutils.source_version
     # files from info/<pkg>.list, directories left out; multi-arch packages' <pkg>:<arch>.list too
     assert "/bin/ls" in by_name["coreutils"].files and "/bin" not in by_name["coreutils"].files
+    # licenses as the machine-readable copyright files name them (Trivy normalises to SPDX ids)
+    assert by_name["apt"].licenses[:2] == ("GPL-2+", "GPL-2")
+    assert sum(1 for p in cat.packages if p.licenses) > len(cat.packages) // 2
     libc = by_name["libc6"]
     assert (debian_rootfs / "var/lib/dpkg/info/libc6:amd64.list").exists() or libc.files
     assert any(f.endswith("/libc.so.6") for f in libc.files)

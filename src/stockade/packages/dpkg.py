@@ -6,7 +6,9 @@ writes only installed ones). The version keeps its epoch (``1:3.8-4``: OSV's Deb
 compare with it); the source package and its version come from ``Source: name (version)``,
 the binary's version standing in when the source gives none (as dpkg itself does). Files come
 from ``info/<name>[:<arch>].list`` (``status.d/<name>.md5sums`` for distroless), directories
-left out.
+left out. Licenses are the ``License:`` fields of a machine-readable (DEP-5)
+``/usr/share/doc/<name>/copyright``, as written there (``GPL-2+``, not normalised to SPDX); a
+free-form copyright file gives none.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from stockade.packages.cataloger import Tree, UnreadableFile
 from stockade.packages.osrelease import OsRelease, detect
 from stockade.packages.purl import purl
 
-__all__ = ["DpkgCataloger", "parse_control"]
+__all__ = ["DpkgCataloger", "copyright_licenses", "parse_control"]
 
 STATUS = "/var/lib/dpkg/status"
 STATUS_D = "/var/lib/dpkg/status.d/"
@@ -48,6 +50,23 @@ def parse_control(text: str) -> Iterator[dict[str, str]]:
                 fields[last] = value.strip()
     if fields:
         yield fields
+
+
+#: copyright files are read up to this size (the License fields come first in all but a few)
+COPYRIGHT_LIMIT = 512 * 1024
+
+
+def copyright_licenses(text: str) -> tuple[str, ...]:
+    """The distinct ``License:`` values of a DEP-5 copyright file, in order; () for free-form."""
+    if not text.startswith("Format:"):
+        return ()
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        if line.startswith("License:"):
+            value = line[8:].strip()
+            if value:
+                seen.setdefault(value, None)
+    return tuple(seen)
 
 
 def _dirs_dropped(paths: list[str]) -> tuple[str, ...]:
@@ -115,6 +134,15 @@ class DpkgCataloger:
                 return _dirs_dropped(text.splitlines())
         return ()
 
+    def _licenses(self, tree: Tree, name: str) -> tuple[str, ...]:
+        path = tree.host_path(f"/usr/share/doc/{name}/copyright")
+        try:
+            with open(path, "rb") as f:
+                head = f.read(COPYRIGHT_LIMIT)
+        except OSError:
+            return ()
+        return copyright_licenses(head.decode("utf-8", "replace"))
+
     def read(self, tree: Tree, inner: str) -> Iterable[Package]:
         """The installed packages of one status file."""
         text = tree.read_text(inner)
@@ -163,6 +191,7 @@ class DpkgCataloger:
                     distro=rel.osv_release if rel is not None else None,
                     source=src_name,
                     source_version=src_version,
+                    licenses=self._licenses(tree, name),
                     files=self._files(tree, inner, name, arch),
                     found_by=self.name,
                 )
