@@ -3,7 +3,8 @@
 Debian's rpm (4.18) writes only sqlite databases, so:
 
 * ``sqlite``: rpms built with ``rpmbuild`` from small specs, installed with ``rpm --root``
-  (files and database, Rocky Linux 9 os-release);
+  (files and database, Rocky Linux 9 os-release), and a signing key imported with ``rpm
+  --import`` (a ``gpg-pubkey`` entry, as every Red Hat system has);
 * ``bdb``: the same headers loaded with ``db_load -t hash`` (Berkeley DB 5.3, the library rpm
   used for ``Packages`` until 4.16) keyed as rpm keys them (the header number, 4 bytes native
   order), CentOS 7 os-release;
@@ -111,6 +112,43 @@ def _release_files(root: Path, kind: str) -> None:
         (root / "etc/redhat-release").symlink_to(Path(name).name)
 
 
+def _import_key(root: Path, home: Path) -> None:
+    """A fresh ed25519 signing key (gpg), imported into the tree's rpm database."""
+    home.mkdir(mode=0o700)
+    try:
+        _run(
+            [
+                "gpg",
+                "--batch",
+                "--homedir",
+                str(home),
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "Stockade Test <test@stockade.invalid>",
+                "ed25519",
+                "sign",
+                "never",
+            ]
+        )
+        key = home / "key.asc"
+        r = subprocess.run(
+            ["gpg", "--batch", "--homedir", str(home), "--armor", "--export", "test@stockade.invalid"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        key.write_bytes(r.stdout)
+        _run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--import", str(key)])
+    finally:
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, timeout=60
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _build(dest: Path) -> None:
     top = dest / "rpmbuild"
     for name, epoch, version, release, nfiles in RPMS:
@@ -123,6 +161,7 @@ def _build(dest: Path) -> None:
     _release_files(root, "sqlite")
     _run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"])
     _run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts", *rpms])
+    _import_key(root, dest / "gnupg")
     db = sqlite3.connect(root / "var/lib/rpm/rpmdb.sqlite")
     blobs = [bytes(r[0]) for r in db.execute("SELECT blob FROM Packages ORDER BY hnum")]
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -146,8 +185,8 @@ def _build(dest: Path) -> None:
 
 def rpm_roots() -> dict[str, Path]:
     """``{"sqlite": root, "bdb": root, "ndb": root}``: trees with :data:`RPMS` installed."""
-    for tool, deb in (("rpmbuild", "rpm"), ("rpm", "rpm"), ("db_load", "db-util")):
+    for tool, deb in (("rpmbuild", "rpm"), ("rpm", "rpm"), ("db_load", "db-util"), ("gpg", "gnupg")):
         need(shutil.which(tool), f"{tool} is not installed (Debian package {deb}; scripts/install.sh)")
-    recipe = repr((RPMS, OS_RELEASES, _spec("x", 1, "1", "1", 2))) + repr(RELEASE_FILES)
+    recipe = repr((RPMS, OS_RELEASES, _spec("x", 1, "1", "1", 2))) + repr(RELEASE_FILES) + "gpg-pubkey"
     base = trees.cached_tree("rpm-roots", recipe, _build)
     return {kind: base / kind for kind in ("sqlite", "bdb", "ndb")}

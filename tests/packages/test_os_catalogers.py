@@ -25,14 +25,19 @@ from stockade.packages.cataloger import Tree
 from stockade.packages.osrelease import OsRelease, detect, parse_os_release
 from stockade.packages.walk import Catalog, catalog_tree
 
-#: tree -> {(name, version): why Stockade and Trivy differ on it}; empty where they agree fully.
+#: rpm's entry for a signing key imported with ``rpm --import``: Trivy lists it as a package
+#: (version = key id - creation time), Stockade leaves it out: it is a key, not installed software,
+#: no advisory names it, and it owns no files
+GPG_PUBKEY: Final = "gpg-pubkey: an imported signing key, not software (Trivy lists it, Stockade does not)"
+
+#: tree -> {name or (name, version): why Stockade and Trivy differ on it}; empty where they agree.
 #: Differences of purl qualifiers are not package-set differences and are listed in docs/packages.md.
-DIFFERENCES: Final[dict[str, dict[tuple[str, str], str]]] = {
+DIFFERENCES: Final[dict[str, dict[str | tuple[str, str], str]]] = {
     "debian-minbase": {},
     "busybox": {},
-    "rpm-sqlite": {},
-    "rpm-bdb": {},
-    "rpm-ndb": {},
+    "rpm-sqlite": {"gpg-pubkey": GPG_PUBKEY},
+    "rpm-bdb": {"gpg-pubkey": GPG_PUBKEY},
+    "rpm-ndb": {"gpg-pubkey": GPG_PUBKEY},
     "alpine": {},
     "distroless": {},
 }
@@ -53,11 +58,19 @@ def trivy_set(components: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def assert_matches_trivy(tree: str, ours: Catalog, theirs: list[dict[str, Any]]) -> None:
     """Our package set is Trivy's, but for the explained differences of `tree`."""
     known = DIFFERENCES[tree]
-    only_ours = pkgset(ours.packages) - trivy_set(theirs) - set(known)
-    only_trivy = trivy_set(theirs) - pkgset(ours.packages) - set(known)
+
+    def unexplained(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        return sorted(p for p in pairs if p not in known and p[0] not in known)
+
+    only_ours = unexplained(pkgset(ours.packages) - trivy_set(theirs))
+    only_trivy = unexplained(trivy_set(theirs) - pkgset(ours.packages))
     assert not only_ours and not only_trivy, (
-        f"{tree}: found only by Stockade {sorted(only_ours)}, only by Trivy {sorted(only_trivy)}"
+        f"{tree}: found only by Stockade {only_ours}, only by Trivy {only_trivy}"
     )
+    # every listed difference is one this run shows (a stale entry is an error too)
+    diff = pkgset(ours.packages) ^ trivy_set(theirs)
+    for entry in known:
+        assert any(p == entry or p[0] == entry for p in diff), f"{tree}: {entry} no longer differs"
     assert not ours.errors, ours.errors
 
 
@@ -211,6 +224,7 @@ def test_rpm_database_matches_trivy(rpm_roots: dict[str, Path], kind: str, tmp_p
     expected = {(n, (f"{e}:" if e is not None else "") + f"{v}-{r}") for n, e, v, r, _ in rpmtrees.RPMS}
     assert pkgset(cat.packages) == expected
     ecosystem, distro, namespace, dbpath = RPM_EXPECTED[kind]
+    assert {c["name"] for c in theirs} - {p.name for p in cat.packages} == {"gpg-pubkey"}
     purls = trivy_purls(theirs)
     for p in cat.packages:
         assert (p.ecosystem, p.distro, p.path, p.found_by) == (ecosystem, distro, dbpath, "rpm")
@@ -241,9 +255,11 @@ def test_rpm_sqlite_matches_rpm_itself(rpm_roots: dict[str, Path]) -> None:
         text=True,
         check=True,
     )
-    assert pkgset(catalog_tree(rpm_roots["sqlite"]).packages) == {
-        tuple(x.split()) for x in r.stdout.splitlines()
-    }
+    installed = {(n, v) for n, v in (x.split() for x in r.stdout.splitlines())}
+    # the imported signing key is an entry of rpm's database, not software: left out (DIFFERENCES)
+    keys = {(n, v) for n, v in installed if n == "gpg-pubkey"}
+    assert len(keys) == 1
+    assert pkgset(catalog_tree(rpm_roots["sqlite"]).packages) == installed - keys
 
 
 def test_broken_rpm_databases_are_reported_and_the_walk_goes_on(

@@ -4,7 +4,8 @@ The database is looked for where rpm keeps it (``/var/lib/rpm``, ``/usr/lib/sysi
 its format is told from its first bytes, whatever its name. Each header becomes a package:
 the version is ``[epoch:]version-release``, the source rpm's name and version-release are the
 source, the files come from the header's dirnames/basenames. ``gpg-pubkey`` entries (the
-signing keys rpm imported, not software) are left out, as Trivy and syft do.
+signing keys rpm imported, not software; no advisory names them) are left out, where Trivy
+lists them (docs/packages.md).
 """
 
 from __future__ import annotations
