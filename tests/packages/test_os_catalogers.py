@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any, Final
@@ -399,3 +400,35 @@ def test_os_release_through_an_absolute_symlink_stays_in_the_tree(tmp_path: Path
     assert detect(Tree(tmp_path)) == OsRelease(id="ubuntu", version_id="24.04")
     assert detect(Tree(tmp_path / "etc")) is None
     assert parse_os_release('# comment\nNAME="A B"\nbad line\n') == {"NAME": "A B"}
+
+
+def test_rpm_sqlite_write_ahead_log_is_read_and_the_tree_untouched(
+    rpm_roots: dict[str, Path], tmp_path: Path
+) -> None:
+    """A database caught with committed headers still in its -wal (a live system's rpmdb): they are
+    packages too; the scanned files are not changed (the database is read from a private copy)."""
+    src = rpm_roots["sqlite"] / "var/lib/rpm/rpmdb.sqlite"
+    root = tmp_path / "root"
+    (root / "var/lib/rpm").mkdir(parents=True)
+    shutil.copytree(rpm_roots["sqlite"] / "etc", root / "etc", symlinks=True)
+    work = tmp_path / "work.sqlite"
+    shutil.copy(src, work)
+    db = sqlite3.connect(work)
+    try:
+        assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        blob = db.execute(
+            "SELECT blob FROM Packages WHERE hnum = (SELECT MIN(hnum) FROM Packages)"
+        ).fetchone()[0]
+        db.execute("DELETE FROM Packages")
+        db.execute("INSERT INTO Packages (hnum, blob) VALUES (1, ?)", (blob,))
+        db.commit()
+        shutil.copy(work, root / "var/lib/rpm/rpmdb.sqlite")
+        shutil.copy(f"{work}-wal", root / "var/lib/rpm/rpmdb.sqlite-wal")
+    finally:
+        db.close()
+    assert (root / "var/lib/rpm/rpmdb.sqlite-wal").stat().st_size > 0
+    before = {p.name: p.read_bytes() for p in (root / "var/lib/rpm").iterdir()}
+    cat = catalog_tree(root)
+    assert len(cat.packages) == 1 and not cat.errors, cat.errors
+    assert {p.name: p.read_bytes() for p in (root / "var/lib/rpm").iterdir()} == before
