@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 
 from stockade.model.package import Package
@@ -27,6 +28,7 @@ __all__ = ["DpkgCataloger", "copyright_licenses", "parse_control"]
 STATUS = "/var/lib/dpkg/status"
 STATUS_D = "/var/lib/dpkg/status.d/"
 INFO = "/var/lib/dpkg/info"
+DOC = "/usr/share/doc"
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
 
 
@@ -70,15 +72,35 @@ def copyright_licenses(text: str) -> tuple[str, ...]:
 
 
 def _dirs_dropped(paths: list[str]) -> tuple[str, ...]:
-    """`paths` (a sorted dpkg file list) without the directories: an entry the next one is under."""
-    out = []
-    for i, p in enumerate(paths):
-        if p in ("/.", "/"):
-            continue
-        if i + 1 < len(paths) and paths[i + 1].startswith(p + "/"):
-            continue
-        out.append(p)
-    return tuple(out)
+    """`paths` (a dpkg file list) without the directories: the entries another entry is in."""
+    parents = {p[: p.rfind("/")] for p in paths}
+    parents.update(("/.", "/", ""))
+    return tuple(p for p in paths if p not in parents)
+
+
+def _read_child(tree: Tree, base: str | None, inner_dir: str, rel: str, limit: int) -> bytes | None:
+    """The file `rel` (``name`` or ``name/file``) under `inner_dir`, whose host path `base` was
+    resolved once (None: no such directory): opened directly where no component of `rel` is a
+    link, through the tree's own resolution where one is (links resolve inside the tree); None
+    when absent or unreadable."""
+    if base is None:
+        return None  # the directory is not there
+    head, _, _ = rel.partition("/")
+    try:
+        if "/" in rel and stat.S_ISLNK(os.lstat(os.path.join(base, head)).st_mode):
+            raise IsADirectoryError  # a link: resolved in the tree below
+        fd = os.open(os.path.join(base, rel), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    else:
+        with os.fdopen(fd, "rb") as f:
+            return f.read(limit)
+    try:
+        return tree.read_bytes(f"{inner_dir}/{rel}", limit)
+    except UnreadableFile:
+        return None
 
 
 class DpkgCataloger:
@@ -89,6 +111,7 @@ class DpkgCataloger:
     def __init__(self) -> None:
         self._os: dict[str, OsRelease | None] = {}
         self._info: dict[str, frozenset[str]] = {}
+        self._dirs: dict[tuple[str, str], str | None] = {}
 
     def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:  # noqa: ARG002
         """dpkg's status file, and each file of status.d but its .md5sums."""
@@ -115,6 +138,17 @@ class DpkgCataloger:
                 self._info[key] = frozenset()
         return self._info[key]
 
+    def _dir(self, tree: Tree, inner_dir: str) -> str | None:
+        """The host path of a directory of the tree, resolved once per walk."""
+        key = (str(tree.root), inner_dir)
+        if key not in self._dirs:
+            try:
+                path = tree.host_path(inner_dir)
+                self._dirs[key] = str(path) if path.is_dir() else None
+            except UnreadableFile:
+                self._dirs[key] = None
+        return self._dirs[key]
+
     def _files(self, tree: Tree, inner: str, name: str, arch: str) -> tuple[str, ...]:
         if inner.startswith(STATUS_D):
             try:
@@ -127,21 +161,13 @@ class DpkgCataloger:
         names = self._info_names(tree)
         for cand in (f"{name}.list", f"{name}:{arch}.list"):
             if cand in names:
-                try:
-                    text = tree.read_text(f"{INFO}/{cand}")
-                except UnreadableFile:
-                    return ()
-                return _dirs_dropped(text.splitlines())
+                data = _read_child(tree, self._dir(tree, INFO), INFO, cand, 64 * 2**20)
+                return _dirs_dropped(data.decode("utf-8", "replace").splitlines()) if data else ()
         return ()
 
     def _licenses(self, tree: Tree, name: str) -> tuple[str, ...]:
-        path = tree.host_path(f"/usr/share/doc/{name}/copyright")
-        try:
-            with open(path, "rb") as f:
-                head = f.read(COPYRIGHT_LIMIT)
-        except OSError:
-            return ()
-        return copyright_licenses(head.decode("utf-8", "replace"))
+        head = _read_child(tree, self._dir(tree, DOC), DOC, f"{name}/copyright", COPYRIGHT_LIMIT)
+        return copyright_licenses(head.decode("utf-8", "replace")) if head else ()
 
     def read(self, tree: Tree, inner: str) -> Iterable[Package]:
         """The installed packages of one status file."""
