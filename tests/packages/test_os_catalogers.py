@@ -41,6 +41,7 @@ DIFFERENCES: Final[dict[str, dict[str | tuple[str, str], str]]] = {
     "rpm-ndb": {"gpg-pubkey": GPG_PUBKEY},
     "alpine": {},
     "distroless": {},
+    "this-machine": {},
 }
 
 pytestmark = pytest.mark.slow
@@ -105,9 +106,8 @@ def dpkg_query(root: Path) -> set[tuple[str, str]]:
         text=True,
         check=True,
     )
-    return {
-        (n, v) for n, v, st in (line.split(" ", 2) for line in r.stdout.splitlines()) if st.strip() == "ii"
-    }
+    # the abbreviation's second letter is the state: "i" installed (wanted to install, "ii", or held, "hi")
+    return {(n, v) for n, v, st in (line.split(" ", 2) for line in r.stdout.splitlines()) if st[1:2] == "i"}
 
 
 def test_debian_minbase_matches_dpkg_and_trivy(debian_rootfs: Path, tmp_path: Path) -> None:
@@ -432,3 +432,32 @@ def test_rpm_sqlite_write_ahead_log_is_read_and_the_tree_untouched(
     cat = catalog_tree(root)
     assert len(cat.packages) == 1 and not cat.errors, cat.errors
     assert {p.name: p.read_bytes() for p in (root / "var/lib/rpm").iterdir()} == before
+
+
+def test_this_machines_dpkg_database_matches_trivy(tmp_path: Path) -> None:
+    """The build machine's own dpkg database (hundreds of packages, multi-arch, sources with their
+    own versions), copied with its os-release: the same set as Trivy's, the same sources."""
+    need(Path("/var/lib/dpkg/status").is_file(), "needs a Debian or Ubuntu machine (its dpkg database)")
+    root = tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    for f in ("os-release", "debian_version"):
+        if Path("/etc", f).exists():
+            shutil.copy(Path("/etc", f), root / "etc" / f)
+    shutil.copytree(
+        "/var/lib/dpkg", root / "var/lib/dpkg", symlinks=True, ignore=shutil.ignore_patterns("*lock*")
+    )
+    cat = catalog_tree(root)
+    theirs = trivy_rootfs(root, tmp_path / "trivy")
+    assert_matches_trivy("this-machine", cat, theirs)
+    assert pkgset(cat.packages) == dpkg_query(root)
+    props = {
+        (c["name"], c.get("version", "")): {
+            q["name"].rsplit(":", 1)[-1]: q["value"] for q in c.get("properties", [])
+        }
+        for c in theirs
+    }
+    for p in cat.packages:
+        q = props[(p.name, p.version)]
+        version = q.get("SrcVersion", "") + (f"-{q['SrcRelease']}" if q.get("SrcRelease") else "")
+        version = f"{q['SrcEpoch']}:{version}" if q.get("SrcEpoch") else version
+        assert (p.source, p.source_version) == (q.get("SrcName"), version), p
