@@ -44,7 +44,8 @@ DIFFERENCES: Final[dict[str, dict[str | tuple[str, str], str]]] = {
     "this-machine": {},
 }
 
-pytestmark = pytest.mark.slow
+#: the tests running Trivy or building trees take seconds each
+slow = pytest.mark.slow
 
 
 def pkgset(packages: list[Package]) -> set[tuple[str, str]]:
@@ -110,6 +111,8 @@ def dpkg_query(root: Path) -> set[tuple[str, str]]:
     return {(n, v) for n, v, st in (line.split(" ", 2) for line in r.stdout.splitlines()) if st[1:2] == "i"}
 
 
+@pytest.mark.root
+@slow
 def test_debian_minbase_matches_dpkg_and_trivy(debian_rootfs: Path, tmp_path: Path) -> None:
     cat = catalog_tree(debian_rootfs)
     assert pkgset(cat.packages) == dpkg_query(debian_rootfs)
@@ -158,6 +161,8 @@ def test_dpkg_removed_and_half_installed_are_not_packages(tmp_path: Path) -> Non
     assert (kept.source, kept.source_version) == ("kept-src", "1.0-1ubuntu0")
 
 
+@pytest.mark.root
+@slow
 def test_distroless_status_d_matches_trivy(debian_rootfs: Path, tmp_path: Path) -> None:
     """A distroless-style tree: one stanza per file in status.d (no Status line), md5sums beside."""
     root = tmp_path / "distroless"
@@ -191,6 +196,7 @@ def test_distroless_status_d_matches_trivy(debian_rootfs: Path, tmp_path: Path) 
 # -- busybox ------------------------------------------------------------------------------------
 
 
+@slow
 def test_busybox_tree_has_no_package_database(busybox_rootfs: Path, tmp_path: Path) -> None:
     """A bare busybox tree (Debian's busybox-static copied in) has no package database: neither we nor
     Trivy report a package (Trivy has no busybox binary detection either)."""
@@ -216,6 +222,7 @@ def rpm_roots() -> dict[str, Path]:
     return rpmtrees.rpm_roots()
 
 
+@slow
 @pytest.mark.parametrize("kind", ["sqlite", "bdb", "ndb"])
 def test_rpm_database_matches_trivy(rpm_roots: dict[str, Path], kind: str, tmp_path: Path) -> None:
     root = rpm_roots[kind]
@@ -239,6 +246,7 @@ def test_rpm_database_matches_trivy(rpm_roots: dict[str, Path], kind: str, tmp_p
     assert len(big) == 400 and "/usr/share/stk-bigfiles/file0399.txt" in big
 
 
+@slow
 def test_rpm_sqlite_matches_rpm_itself(rpm_roots: dict[str, Path]) -> None:
     need(shutil.which("rpm"), "needs rpm")
     r = subprocess.run(
@@ -263,6 +271,7 @@ def test_rpm_sqlite_matches_rpm_itself(rpm_roots: dict[str, Path]) -> None:
     assert pkgset(catalog_tree(rpm_roots["sqlite"]).packages) == installed - keys
 
 
+@slow
 def test_broken_rpm_databases_are_reported_and_the_walk_goes_on(
     rpm_roots: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -342,6 +351,7 @@ def write_apk_db(root: Path) -> None:
     (root / "lib/apk/db/installed").write_text("\n".join(blocks) + "\n")
 
 
+@slow
 def test_alpine_installed_matches_trivy(tmp_path: Path) -> None:
     root = tmp_path / "alpine"
     write_apk_db(root)
@@ -402,6 +412,7 @@ def test_os_release_through_an_absolute_symlink_stays_in_the_tree(tmp_path: Path
     assert parse_os_release('# comment\nNAME="A B"\nbad line\n') == {"NAME": "A B"}
 
 
+@slow
 def test_rpm_sqlite_write_ahead_log_is_read_and_the_tree_untouched(
     rpm_roots: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -434,6 +445,7 @@ def test_rpm_sqlite_write_ahead_log_is_read_and_the_tree_untouched(
     assert {p.name: p.read_bytes() for p in (root / "var/lib/rpm").iterdir()} == before
 
 
+@slow
 def test_this_machines_dpkg_database_matches_trivy(tmp_path: Path) -> None:
     """The build machine's own dpkg database (hundreds of packages, multi-arch, sources with their
     own versions), copied with its os-release: the same set as Trivy's, the same sources."""
