@@ -5,7 +5,8 @@ its format is told from its first bytes, whatever its name. Each header becomes 
 the version is ``[epoch:]version-release``, the source rpm's name and version-release are the
 source, the files come from the header's dirnames/basenames. ``gpg-pubkey`` entries (the
 signing keys rpm imported, not software; no advisory names them) are left out, where Trivy
-lists them (docs/packages.md).
+lists them (docs/packages.md). A header that cannot be parsed, or a database broken part way,
+is reported with the database's path; the headers read are packages still.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from collections.abc import Iterable
 
 from stockade.model.package import Package
-from stockade.packages.cataloger import Tree, UnreadableFile
+from stockade.packages.cataloger import PartlyRead, Tree, UnreadableFile
 from stockade.packages.osrelease import OsRelease, detect
 from stockade.packages.purl import purl
 from stockade.packages.rpmdb import RpmDbError, bdb_blobs, ndb_blobs, sniff, sqlite_blobs
@@ -50,6 +51,8 @@ class RpmCataloger:
         """The packages of one rpm database."""
         data = tree.read_bytes(inner)
         kind = sniff(data)
+        headers: list[RpmHeader] = []
+        problems: list[tuple[str, str]] = []
         try:
             if kind == "sqlite":
                 del data
@@ -60,18 +63,23 @@ class RpmCataloger:
                 blobs = bdb_blobs(data)
             else:
                 raise UnreadableFile(f"{inner}: not an rpm database (sqlite, ndb or Berkeley DB)")
-            headers: list[RpmHeader] = []
             for n, blob in enumerate(blobs):
                 if kind == "bdb" and len(blob) < 8:
                     continue  # rpm's counter record (key 0) of old databases, not a header
                 try:
                     headers.append(parse_header(blob))
                 except ValueError as e:
-                    raise UnreadableFile(f"{inner}: header {n + 1}: {e}") from e
+                    problems.append((inner, f"header {n + 1}: {e}"))
         except (RpmDbError, OSError) as e:
-            raise UnreadableFile(f"{inner}: {e}") from e
+            if not headers:
+                raise UnreadableFile(f"{inner}: {e}") from e
+            problems.append((inner, f"after {len(headers)} headers: {e}"))
         rel = self._release(tree)
-        return [self._package(inner, rel, h) for h in headers if h.name != "gpg-pubkey"]
+        found = [self._package(inner, rel, h) for h in headers if h.name != "gpg-pubkey"]
+        if problems:
+            # the headers that parsed are packages still; each broken one is reported
+            raise PartlyRead(found, problems)
+        return found
 
     def _package(self, inner: str, rel: OsRelease | None, h: RpmHeader) -> Package:
         src = h.source
