@@ -15,10 +15,7 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import struct
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +28,11 @@ class RpmDbError(ValueError):
 
 def sqlite_blobs(path: Path) -> list[bytes]:
     """The blobs of an rpmdb.sqlite at host path `path` (its -wal beside it read too)."""
+    # imported here: most trees have no rpm database, and a scan's start-up should not pay for them
+    import shutil
+    import sqlite3
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="stockade-rpmdb-") as tmp:
         copy = Path(tmp) / "rpmdb.sqlite"
         shutil.copyfile(path, copy)
