@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from stockade.packages.apk import ApkCataloger
 from stockade.packages.cataloger import Cataloger
+from stockade.packages.dpkg import DpkgCataloger
 from stockade.packages.gobinary import GoBinaryCataloger
 from stockade.packages.java import JavaCataloger
 from stockade.packages.npm import NpmCataloger, NpmLockCataloger
 from stockade.packages.python import PythonCataloger
+from stockade.packages.rpm import RpmCataloger
 from stockade.packages.rust import CargoLockCataloger, RustBinaryCataloger
 
 __all__ = ["catalogers"]
@@ -19,7 +22,7 @@ def catalogers(lockfiles: bool = False) -> list[Cataloger]:
     `lockfiles` adds the lock files those scans leave out (npm's package-lock.json), for a
     source tree. Cargo.lock is read in both (Trivy's rootfs scan reads it too).
     """
-    found: list[Cataloger] = []
+    found: list[Cataloger] = [DpkgCataloger(), ApkCataloger(), RpmCataloger()]
     found += [
         PythonCataloger(),
         NpmCataloger(),
