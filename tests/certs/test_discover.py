@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CertTree
 from stockade.certs.discover import Limits, is_trust_store, scan_root
+from tlsgen import CertTree
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 

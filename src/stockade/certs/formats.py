@@ -12,8 +12,8 @@ import re
 import warnings
 
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 
 from stockade.certs.interface import CertError
 from stockade.certs.jks import is_java_keystore, read_keystore

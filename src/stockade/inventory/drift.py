@@ -4,8 +4,8 @@ A container's overlay root keeps what it wrote in the upper layer (whiteouts for
 :func:`container_drift` reads it with :func:`stockade.evidence.fschanges.upper_changes` (no archive)
 for a container found by :func:`stockade.sensor.containers.lookup.find_container`. The runtime's own
 mount points inside the container (``/etc/hosts``, ``/etc/resolv.conf``, ``/run/.containerenv``
-bind-mounted over files it created in the upper layer, and the directories made only to hold them)
-are not the workload's doing: they are left out of the changes and listed under
+bind-mounted over files it created in the upper layer, the directories made only to hold them, and
+podman's ``/etc/mtab`` link to ``../proc/mounts``) are not the workload's doing: they are left out of the changes and listed under
 ``runtime_mountpoints``.
 
 Each change says whether it is in a watched path (config ``drift.watch``: globs, a directory covers
@@ -31,6 +31,8 @@ __all__ = ["DRIFT_RULE", "container_drift", "container_mountpoints", "drift_aler
 
 DRIFT_RULE = "Container drift in watched path"
 _TAGS = ["stockade", "container", "drift", "mitre_persistence", "mitre_defense_evasion"]
+#: symbolic links runtimes add to a container's root when its image lacks them (podman: /etc/mtab)
+_RUNTIME_LINKS = {"/etc/mtab": ("../proc/mounts", "/proc/mounts", "/proc/self/mounts")}
 #: what a change entry carries into the drift document
 _KEYS = ("path", "change", "type", "size", "mode", "uid", "gid", "mtime_ns", "target")
 
@@ -77,6 +79,11 @@ def _runtime_made(changes: list[dict[str, Any]], mounts: set[str]) -> set[str]:
     nothing but them."""
     paths = [c["path"] for c in changes]
     made = {p for p in paths if p in mounts and p != "/"}
+    made |= {
+        c["path"]
+        for c in changes
+        if c.get("change") == "added" and c.get("target") in _RUNTIME_LINKS.get(c["path"], ())
+    }
     for c in sorted(changes, key=lambda c: -str(c["path"]).count("/")):
         p = c["path"]
         if c.get("change") != "added" or c.get("type") != "dir" or p in made:
