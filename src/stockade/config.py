@@ -243,6 +243,10 @@ class CertsConfig(_Strict):
             "/var/lib/*/ssl",
         ]
     )
+    #: files not read (globs on the path inside the root): language runtimes' test data
+    exclude: list[str] = Field(
+        default_factory=lambda: ["*/test/*", "*/tests/*", "*/testdata/*", "*/test_data/*", "*/testing/*"]
+    )
     #: scan files on disk; handshake the listening ports over loopback
     disk: bool = True
     served: bool = True

@@ -37,8 +37,8 @@ def test_up_alerts_on_an_expiring_served_certificate_and_a_deleted_watched_file(
     (certdir / "disk.crt").write_bytes(pem(on_disk))
     ctr = podman_container()
     config = {
-        "certs": {"interval_s": 2, "locations": [str(certdir)], "warn_days": 30},
-        "drift": {"interval_s": 1},
+        "certs": {"enabled": True, "interval_s": 2, "locations": [str(certdir)], "warn_days": 30},
+        "drift": {"enabled": True, "interval_s": 1},
     }
     with TLSServer(chain, key_file) as srv:
         up = stockade_up(config)

@@ -14,7 +14,9 @@ the bundles of language runtimes (certifi, ...), and any file of at least
 and counted, never alerted one by one: nobody wants 140 alerts for ca-certificates.
 
 A file that cannot be read or parsed is a problem with its path (:attr:`DiskScan.problems`), and the
-scan goes on; what was skipped is counted (:attr:`DiskScan.counts`).
+scan goes on; what was skipped is counted (:attr:`DiskScan.counts`): a well-formed file without a
+certificate (a PEM of keys only, an empty file, a ``cacerts`` that is no keystore) is counted as
+``no_certificate``, not reported.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from stockade.certs.formats import read_certificates
-from stockade.certs.interface import CertError
+from stockade.certs.interface import CertError, NoCertificate
 from stockade.certs.record import CertRecord, Place, describe
 
 __all__ = [
     "CERT_EXTENSIONS",
     "CERT_NAMES",
+    "DEFAULT_EXCLUDE",
     "DEFAULT_LOCATIONS",
     "TRUST_BUNDLE_MIN",
     "DiskScan",
@@ -76,6 +79,9 @@ TRUST_STORE_GLOBS: tuple[str, ...] = (
     "*/botocore/cacert.pem",
     "*/lib/security/cacerts",
 )
+#: test data of language runtimes and packages (Python's test suite ships expired certificates on
+#: purpose): not certificates anybody serves; counted as ``excluded``
+DEFAULT_EXCLUDE: tuple[str, ...] = ("*/test/*", "*/tests/*", "*/testdata/*", "*/test_data/*", "*/testing/*")
 #: a file of at least this many CA certificates is a trust bundle wherever it is
 TRUST_BUNDLE_MIN = 20
 
@@ -88,6 +94,7 @@ class Limits:
     max_depth: int = 8
     max_entries: int = 200_000
     max_file_bytes: int = 4 * 2**20
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
 
 
 @dataclass(slots=True)
@@ -157,7 +164,13 @@ def scan_file(
     scan.counts["files_read"] += 1
     try:
         fmt, certs, problems = read_certificates(data, inner)
+    except NoCertificate:
+        scan.counts["no_certificate"] += 1
+        return
     except CertError as e:
+        if os.path.basename(inner) in CERT_NAMES:  # a file named like a keystore that is not one
+            scan.counts["no_certificate"] += 1
+            return
         scan.counts["unparsable"] += 1
         scan.problems.append(str(e))
         return
@@ -215,6 +228,9 @@ def scan_root(
                     scan.counts["symlinks_skipped"] += 1
                     continue
                 inner = "/" + os.path.relpath(full, root) if root != "/" else full
+                if any(fnmatch.fnmatchcase(inner, g) for g in limits.exclude):
+                    scan.counts["excluded"] += 1
+                    continue
                 scan_file(root, inner, scan, limits, container)
     return scan
 

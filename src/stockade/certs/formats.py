@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
-from stockade.certs.interface import CertError
+from stockade.certs.interface import CertError, NoCertificate
 from stockade.certs.jks import is_java_keystore, read_keystore
 
 __all__ = ["PKCS12_PASSWORDS", "Parsed", "read_certificates"]
@@ -61,7 +61,7 @@ def _pem(data: bytes, path: str) -> Parsed:
         except ValueError as e:
             problems.append(f"{path}: PEM certificate block {i}: {e}")
     if not blocks:
-        raise CertError(f"{path}: PEM without a certificate (keys or other blocks only)")
+        raise NoCertificate(f"{path}: PEM without a certificate (keys or other blocks only)")
     return "pem", certs, problems
 
 
@@ -101,8 +101,9 @@ def _pkcs12(data: bytes) -> Parsed | None:
 
 def read_certificates(data: bytes, path: str) -> Parsed:
     """The certificates of one file's bytes (module docstring); CertError when none can be read."""
-    head = data[:64].lstrip()
-    if head.startswith(b"-----BEGIN") or b"-----BEGIN " in data[:4096]:
+    if not data.strip():
+        raise NoCertificate(f"{path}: empty")
+    if b"-----BEGIN " in data:  # also after text (openssl x509 -text output before the block)
         return _pem(data, path)
     if is_java_keystore(data):
         try:

@@ -35,7 +35,9 @@ def _scan_path(path: str) -> dict[str, Any]:
         raise UsageError(f"--path: {path}: no such file or directory")
     lim = limits_of(cfg.certs)
     if os.path.isdir(path):
-        scan = scan_root(path, Limits(("/",), lim.max_depth, lim.max_entries, lim.max_file_bytes))
+        scan = scan_root(
+            path, Limits(("/",), lim.max_depth, lim.max_entries, lim.max_file_bytes, lim.exclude)
+        )
     else:
         scan = DiskScan(os.path.dirname(os.path.abspath(path)))
         scan_file(scan.root, "/" + os.path.basename(path), scan, lim)

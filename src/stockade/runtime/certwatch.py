@@ -56,7 +56,7 @@ class NoCerts(StockadeError):
 
 def limits_of(cc: CertsConfig) -> Limits:
     """The disk scan's bounds from the ``certs`` section."""
-    return Limits(tuple(cc.locations), cc.max_depth, cc.max_entries, cc.max_file_bytes)
+    return Limits(tuple(cc.locations), cc.max_depth, cc.max_entries, cc.max_file_bytes, tuple(cc.exclude))
 
 
 class CertMonitor:
