@@ -9,7 +9,7 @@ if [[ ${1:-} == --venv ]]; then
   venv_only=true
 fi
 
-DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack nftables debootstrap openjdk-17-jre-headless)
+DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busybox-static iproute2 conntrack nftables debootstrap)
 
 # the language package fixtures: Go binaries, Debian's log4j jars and the JDK's jar tool, objcopy
 DEBS+=(golang-go liblog4j2-java binutils openjdk-17-jdk-headless)
