@@ -92,4 +92,6 @@ def test_up_alerts_on_an_expiring_served_certificate_and_a_deleted_watched_file(
         ("/etc/passwd", "deleted", "/etc/passwd")
     ]
     assert doc["alerts_raised"] == 0  # alerted once already
+    gone = up.cli("drift", "no-such-container-xyz")
+    assert gone.returncode == 3 and "no running container 'no-such-container-xyz'" in gone.stderr
     up.stop()
