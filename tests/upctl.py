@@ -41,6 +41,10 @@ class Up:
                 "enforcement": {"pin_dir": self.pin_dir},
             },
             "sensor": {"watch_paths": [str(tmp)]},
+            # scans of every container and loopback port on this shared machine: on in the tests
+            # that are about them (tests/certs), off elsewhere so other tests' alerts stay theirs
+            "certs": {"enabled": False},
+            "drift": {"enabled": False},
         }
         _merge(cfg, config)
         self.config = tmp / "stockade.yaml"

@@ -218,6 +218,78 @@ class ResourcesConfig(_Strict):
     metrics: ResourceMetricsConfig = Field(default_factory=ResourceMetricsConfig)
 
 
+class CertsConfig(_Strict):
+    """The ``certs:`` section: TLS certificates found on disk (host and containers) and served on
+    the node's listening ports, and the alerts ahead of their expiry (docs/certificates.md)."""
+
+    enabled: bool = True
+    #: how often the node's certificates are scanned again
+    interval_s: float = Field(default=3600.0, ge=0.5, allow_inf_nan=False)
+    #: alert this many days ahead of a certificate's expiry (and for expired ones)
+    warn_days: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    #: directories (globs allowed) looked in under the host's and each container's root
+    locations: list[str] = Field(
+        default_factory=lambda: [
+            "/etc",
+            "/usr/local/share/ca-certificates",
+            "/usr/share/ca-certificates",
+            "/usr/local/etc",
+            "/opt",
+            "/srv",
+            "/app",
+            "/home",
+            "/root",
+            "/var/lib/*/certs",
+            "/var/lib/*/ssl",
+        ]
+    )
+    #: files not read (globs on the path inside the root): language runtimes' test data
+    exclude: list[str] = Field(
+        default_factory=lambda: ["*/test/*", "*/tests/*", "*/testdata/*", "*/test_data/*", "*/testing/*"]
+    )
+    #: scan files on disk; handshake the listening ports over loopback
+    disk: bool = True
+    served: bool = True
+    #: scan the host as well as the running containers
+    host: bool = True
+    max_depth: int = Field(default=8, ge=1)
+    max_entries: int = Field(default=200_000, ge=1)
+    max_file_bytes: int = Field(default=4 * 2**20, ge=1024)
+    handshake_timeout_s: float = Field(default=2.0, gt=0, le=30, allow_inf_nan=False)
+
+
+class DriftConfig(_Strict):
+    """The ``drift:`` section: files added, changed and deleted in running containers against their
+    image, and the watched paths whose change is an alert (docs/drift.md)."""
+
+    enabled: bool = True
+    #: how often the running containers' upper layers are checked against the watch list
+    interval_s: float = Field(default=60.0, ge=0.5, allow_inf_nan=False)
+    #: paths (globs; a directory covers everything below it) whose addition, change or loss alerts
+    watch: list[str] = Field(
+        default_factory=lambda: [
+            "/etc/passwd",
+            "/etc/shadow",
+            "/etc/group",
+            "/etc/gshadow",
+            "/etc/sudoers",
+            "/etc/sudoers.d",
+            "/etc/ssh",
+            "/root/.ssh",
+            "/etc/cron*",
+            "/var/spool/cron",
+            "/etc/ld.so.preload",
+            "/etc/ld.so.conf*",
+            "/usr/bin",
+            "/usr/sbin",
+            "/bin",
+            "/sbin",
+            "/lib*",
+            "/usr/lib*",
+        ]
+    )
+
+
 #: a workload's mode: learn (discover), alert on deviations (monitor), deny them (protect)
 Mode = Literal["discover", "monitor", "protect"]
 
@@ -397,6 +469,8 @@ class StockadeConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     sensor: SensorConfig = Field(default_factory=SensorConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    certs: CertsConfig = Field(default_factory=CertsConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     sinks: list[SinkConfig] = Field(default_factory=list)
     zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)

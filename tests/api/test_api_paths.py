@@ -51,6 +51,8 @@ DOCUMENTED = {
     "/api/v1/evidence",
     "/api/v1/evidence/{bundle_id}",
     "/api/v1/evidence/{bundle_id}/verify",
+    "/api/v1/certs",
+    "/api/v1/containers/{container_id}/drift",
 }
 
 

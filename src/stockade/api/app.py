@@ -27,6 +27,8 @@ from stockade.api import (
     metrics,
     routes_alerts,
     routes_audit,
+    routes_certs,
+    routes_drift,
     routes_events,
     routes_evidence,
     routes_health,
@@ -99,6 +101,8 @@ def create_app(
         routes_respond.router,
         routes_audit.router,
         routes_evidence.router,
+        routes_certs.router,
+        routes_drift.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

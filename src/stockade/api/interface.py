@@ -117,6 +117,22 @@ class ResourcesView(Protocol):
         ...
 
 
+class CertsView(Protocol):
+    """What the API needs of certificate scanning (:class:`stockade.runtime.certwatch.CertMonitor`)."""
+
+    def latest(self, expiring_days: float | None = None) -> dict[str, Any]:
+        """The latest scan's certificates, summary and problems."""
+        ...
+
+
+class DriftView(Protocol):
+    """What the API needs of drift checks (:class:`stockade.runtime.driftwatch.DriftMonitor`)."""
+
+    def drift(self, ref: str) -> dict[str, Any]:
+        """A running container's drift, checked now."""
+        ...
+
+
 class EvidenceView(Protocol):
     """What the API needs of evidence capture (:class:`stockade.evidence.desk.EvidenceDesk`)."""
 
@@ -194,6 +210,14 @@ class RuntimeView(Protocol):
 
     def resources(self) -> ResourcesView:
         """Resource monitoring on this instance; a StockadeError (409) when it samples none."""
+        ...
+
+    def certs(self) -> CertsView:
+        """Certificate scanning (NoCerts where there is none)."""
+        ...
+
+    def drift(self) -> DriftView:
+        """Container drift checks (NoDrift where there are none)."""
         ...
 
     def incidents(self) -> IncidentsView:

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "audit_cmd",
     "evidence_cmd",
     "drill_cmd",
+    "certs_cmd",
+    "drift_cmd",
 )
 
 

@@ -31,7 +31,7 @@ from stockade.audit.keys import NodeKey
 from stockade.errors import UsageError
 from stockade.evidence.bundle import Bundle, BundleWriter, bundle_id, now_text
 from stockade.evidence.freezestate import freeze_state
-from stockade.evidence.fschanges import DEFAULT_ARCHIVE_CAP, OverlayLayers, upper_changes
+from stockade.evidence.fschanges import DEFAULT_ARCHIVE_CAP, container_layers, upper_changes
 from stockade.evidence.hostinfo import host_metadata
 from stockade.evidence.memory import DEFAULT_MEMORY_CAP, dump_memory
 from stockade.evidence.network import read_net_tables, sockets_of
@@ -39,7 +39,6 @@ from stockade.evidence.processes import ExeHasher, ProcessEvidence, process_fact
 from stockade.evidence.records import safe_records
 from stockade.model.timeutil import format_time_ns
 from stockade.sensor.containers.discover import cgroup_pids
-from stockade.sensor.containers.drift import root_mount
 from stockade.sensor.containers.lookup import FoundContainer
 
 if TYPE_CHECKING:
@@ -197,31 +196,8 @@ def _volatile(
     }
 
 
-def _layers(found: FoundContainer) -> tuple[OverlayLayers | None, str]:
-    """The container's overlay, or why there is none."""
-    rm = root_mount(found.init_pid)
-    opts = rm[1] if rm is not None else {}
-    fstype = rm[0] if rm is not None else None
-    upper = found.info.upperdir or opts.get("upperdir")
-    lowers: list[str] = []
-    data = ((found.raw or {}).get("GraphDriver") or {}).get("Data") or {}
-    if isinstance(data.get("LowerDir"), str):
-        lowers = [x for x in data["LowerDir"].split(":") if x]
-    elif opts.get("lowerdir"):
-        lowers = [x for x in opts["lowerdir"].split(":") if x]
-    if upper:
-        return OverlayLayers(upper, tuple(lowers)), ""
-    if fstype is None:
-        return None, f"the root mount of process {found.init_pid} could not be read"
-    where = f" at {found.info.rootfs}" if found.info.rootfs else ""
-    return None, (
-        f"the root filesystem is a plain directory ({fstype}){where}, not an overlay: no upper "
-        "layer records what the container changed, so its changes are unknown"
-    )
-
-
 def _filesystem(w: BundleWriter, found: FoundContainer, archive_cap: int) -> dict[str, Any]:
-    layers, why = _layers(found)
+    layers, why = container_layers(found)
     if layers is None:
         doc: dict[str, Any] = {"known": False, "reason": why, "changes": []}
     else:

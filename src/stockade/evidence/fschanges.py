@@ -19,11 +19,15 @@ import hashlib
 import os
 import stat
 import tarfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DEFAULT_ARCHIVE_CAP", "OverlayLayers", "upper_changes"]
+from stockade.sensor.containers.drift import root_mount
+from stockade.sensor.containers.lookup import FoundContainer
+
+__all__ = ["DEFAULT_ARCHIVE_CAP", "OverlayLayers", "container_layers", "upper_changes"]
 
 #: the most bytes of changed files archived
 DEFAULT_ARCHIVE_CAP = 512 * 2**20
@@ -116,14 +120,54 @@ def _archive(tf: tarfile.TarFile, full: str, rel: str, entry: dict[str, Any], bu
     entry["archived"] = True
 
 
+def _change(
+    full: str, rel: str, name: str, st: os.stat_result, lowers: tuple[str, ...], changes: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """One upper-layer entry: deletions and opaque directories appended to `changes`; the entry of
+    an added or changed path returned (None: nothing more to record)."""
+    if name == _WH_OPAQUE:
+        changes.append({"path": "/" + os.path.dirname(rel), "change": "opaque", "type": "dir"})
+        return None
+    if name.startswith(_WH_PREFIX):
+        deleted = os.path.join(os.path.dirname(rel), name[len(_WH_PREFIX) :])
+        changes.append({"path": "/" + deleted, "change": "deleted"})
+        return None
+    if _is_whiteout(full, st):
+        changes.append({"path": "/" + rel, "change": "deleted"})
+        return None
+    kind = _kind(st)
+    existed = _in_lower(rel, lowers)
+    if kind == "dir":
+        if _xattr(full, "opaque") == b"y":
+            changes.append({"path": "/" + rel, "change": "opaque", "type": "dir"})
+        if existed:
+            return None  # a parent copied up for a change below it
+    entry: dict[str, Any] = {
+        "path": "/" + rel,
+        "change": "changed" if existed else "added",
+        "type": kind,
+        "size": st.st_size,
+        "mode": oct(stat.S_IMODE(st.st_mode)),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "mtime_ns": st.st_mtime_ns,
+    }
+    if kind == "symlink":
+        entry["target"] = os.readlink(full)
+    return entry
+
+
 def upper_changes(
-    layers: OverlayLayers, archive: Path, cap_bytes: int = DEFAULT_ARCHIVE_CAP
+    layers: OverlayLayers, archive: Path | None, cap_bytes: int = DEFAULT_ARCHIVE_CAP
 ) -> dict[str, Any]:
-    """Walk the upper layer (module docstring): the changes, and the archive written to `archive`."""
+    """Walk the upper layer (module docstring): the changes, and the archive written to `archive`
+    (None: no archive, the changes only: `stockade drift`)."""
     changes: list[dict[str, Any]] = []
     budget = [cap_bytes]
     upper = layers.upper
-    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tf:
+    with (
+        tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) if archive is not None else nullcontext()
+    ) as tf:
         for dirpath, dirnames, filenames in os.walk(upper):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, upper)
@@ -134,36 +178,11 @@ def upper_changes(
                     st = os.lstat(full)
                 except OSError:
                     continue
-                if name == _WH_OPAQUE:
-                    changes.append({"path": "/" + os.path.dirname(rel), "change": "opaque", "type": "dir"})
+                entry = _change(full, rel, name, st, layers.lowers, changes)
+                if entry is None:
                     continue
-                if name.startswith(_WH_PREFIX):
-                    deleted = os.path.join(os.path.dirname(rel), name[len(_WH_PREFIX) :])
-                    changes.append({"path": "/" + deleted, "change": "deleted"})
-                    continue
-                if _is_whiteout(full, st):
-                    changes.append({"path": "/" + rel, "change": "deleted"})
-                    continue
-                kind = _kind(st)
-                existed = _in_lower(rel, layers.lowers)
-                if kind == "dir":
-                    if _xattr(full, "opaque") == b"y":
-                        changes.append({"path": "/" + rel, "change": "opaque", "type": "dir"})
-                    if existed:
-                        continue  # a parent copied up for a change below it
-                entry: dict[str, Any] = {
-                    "path": "/" + rel,
-                    "change": "changed" if existed else "added",
-                    "type": kind,
-                    "size": st.st_size,
-                    "mode": oct(stat.S_IMODE(st.st_mode)),
-                    "uid": st.st_uid,
-                    "gid": st.st_gid,
-                    "mtime_ns": st.st_mtime_ns,
-                }
-                if kind == "symlink":
-                    entry["target"] = os.readlink(full)
-                _archive(tf, full, rel, entry, budget)
+                if tf is not None:
+                    _archive(tf, full, rel, entry, budget)
                 changes.append(entry)
     counts: dict[str, int] = {}
     for c in changes:
@@ -178,3 +197,27 @@ def upper_changes(
         "not_archived": sum(1 for c in changes if c.get("archived") is False),
         "changes": changes,
     }
+
+
+def container_layers(found: FoundContainer) -> tuple[OverlayLayers | None, str]:
+    """The container's overlay (upper and lower directories, from podman's metadata or the
+    root mount's options), or None and why there is none."""
+    rm = root_mount(found.init_pid)
+    opts = rm[1] if rm is not None else {}
+    fstype = rm[0] if rm is not None else None
+    upper = found.info.upperdir or opts.get("upperdir")
+    lowers: list[str] = []
+    data = ((found.raw or {}).get("GraphDriver") or {}).get("Data") or {}
+    if isinstance(data.get("LowerDir"), str):
+        lowers = [x for x in data["LowerDir"].split(":") if x]
+    elif opts.get("lowerdir"):
+        lowers = [x for x in opts["lowerdir"].split(":") if x]
+    if upper:
+        return OverlayLayers(upper, tuple(lowers)), ""
+    if fstype is None:
+        return None, f"the root mount of process {found.init_pid} could not be read"
+    where = f" at {found.info.rootfs}" if found.info.rootfs else ""
+    return None, (
+        f"the root filesystem is a plain directory ({fstype}){where}, not an overlay: no upper "
+        "layer records what the container changed, so its changes are unknown"
+    )

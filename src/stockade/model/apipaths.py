@@ -43,6 +43,9 @@ RESOURCES: Final = "/resources"
 RESOURCE: Final = "/resources/{container_id}"
 #: a workload's learned resource baseline (DELETE: learn it again)
 RESOURCE_BASELINE: Final = "/resources/baselines/{workload_id}"
+#: certificates found on the node's disks and served on its ports; a running container's drift
+CERTS: Final = "/certs"
+CONTAINER_DRIFT: Final = "/containers/{container_id}/drift"
 #: incidents: ranked list, one incident with its timeline (PATCH: status, owner, note), its report
 INCIDENTS: Final = "/incidents"
 INCIDENT: Final = "/incidents/{incident_id}"

@@ -1,5 +1,5 @@
 """What protects the node where the sensor runs, in `stockade up` and `stockade agent` alike: zero
-trust (with its anomaly models) and the resource monitor, built, started, refreshed and stopped in
+trust (with its anomaly models), the resource monitor, the certificate scanner and the drift check, built, started, refreshed and stopped in
 one place.
 
 :meth:`NodeGuard.build` makes them as the configuration says (``zero_trust.enabled``,
@@ -24,6 +24,8 @@ from stockade.config import StockadeConfig
 from stockade.errors import StockadeError
 from stockade.model.alert import Alert
 from stockade.runtime.auditing import zero_trust_hook
+from stockade.runtime.certwatch import CertMonitor
+from stockade.runtime.driftwatch import DriftMonitor
 from stockade.runtime.resources import ResourceMonitor
 from stockade.runtime.zerotrust import KernelLearning, ZeroTrust
 from stockade.storage.store import Store
@@ -62,6 +64,9 @@ class NodeGuard:
 
     zt: ZeroTrust | None = None
     res: ResourceMonitor | None = None
+    #: certificates on disk and served (certs.enabled), container drift (drift.enabled)
+    certs: CertMonitor | None = None
+    drift: DriftMonitor | None = None
     _last_refresh: float = 0.0
 
     @classmethod
@@ -86,6 +91,10 @@ class NodeGuard:
             from stockade.storage.resources import ResourceStore
 
             g.res = ResourceMonitor(cfg, ResourceStore(store), emit)
+        if cfg.certs.enabled:
+            g.certs = CertMonitor(cfg, emit)
+        if cfg.drift.enabled:
+            g.drift = DriftMonitor(cfg, emit)
         return g
 
     def syscalls_needed(self, cfg: StockadeConfig, rules_need: set[str] | None) -> set[str] | None:
@@ -106,6 +115,10 @@ class NodeGuard:
             self.zt.start()
         if self.res is not None:
             self.res.start()
+        if self.certs is not None:
+            self.certs.start()
+        if self.drift is not None:
+            self.drift.start()
 
     def refresh(self) -> None:
         """Refresh zero trust now (after the sensor started: the kernel's watches)."""
@@ -130,6 +143,8 @@ class NodeGuard:
         return {
             "zero_trust": self.zt.status() if self.zt is not None else None,
             "resources": self.res.status() if self.res is not None else None,
+            "certs": self.certs.status() if self.certs is not None else None,
+            "drift": self.drift.status() if self.drift is not None else None,
         }
 
     def close(self) -> None:
@@ -138,3 +153,7 @@ class NodeGuard:
             self.zt.close()
         if self.res is not None:
             self.res.close()
+        if self.certs is not None:
+            self.certs.close()
+        if self.drift is not None:
+            self.drift.close()

@@ -27,6 +27,8 @@ from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
 from stockade.runtime.auditing import AuditedStore, reload_data
 from stockade.runtime.builtin_rules import BUILTIN_RULES
+from stockade.runtime.certwatch import CertMonitor, NoCerts
+from stockade.runtime.driftwatch import DriftMonitor, NoDrift
 from stockade.runtime.incidents import IncidentService
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
@@ -237,6 +239,8 @@ class Runtime:
             "engine": self.engine.stats.to_dict(),
             "zero_trust": self.zt.status() if self.zt is not None else None,
             "resources": self.res.status() if self.res is not None else None,
+            "certs": self.guard.certs.status() if self.guard.certs is not None else None,
+            "drift": self.guard.drift.status() if self.guard.drift is not None else None,
             "incidents": self.incident_service.status() if self.incident_service is not None else None,
             "audit": self.audit.status() if self.audit is not None else None,
             "response": self.response.status(probe=False) if self.response is not None else None,
@@ -306,6 +310,24 @@ class Runtime:
                 "this instance samples none"
             )
         return self.res
+
+    def certs(self) -> CertMonitor:
+        """Certificate scanning on this instance (what ``GET /api/v1/certs`` serves)."""
+        if self.guard.certs is None:
+            raise NoCerts(
+                "certificates are scanned on the node (`stockade up` or `stockade agent` with "
+                "certs.enabled); this instance scans none"
+            )
+        return self.guard.certs
+
+    def drift(self) -> DriftMonitor:
+        """Container drift checks on this instance (what the API's drift route serves)."""
+        if self.guard.drift is None:
+            raise NoDrift(
+                "container drift is checked where the containers are (`stockade up` with drift.enabled); "
+                "this instance checks none"
+            )
+        return self.guard.drift
 
     def incidents(self) -> IncidentService:
         """The incident service (what the API's incident updates go through)."""
