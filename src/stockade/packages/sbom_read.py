@@ -148,6 +148,7 @@ def package_from_purl(
     purl_text: str,
     path: str,
     *,
+    name: str | None = None,
     version: str | None = None,
     props: dict[str, str] | None = None,
     licenses: tuple[str, ...] = (),
@@ -172,7 +173,8 @@ def package_from_purl(
     ):
         source_version = f"{epoch}:{source_version}"
     return Package(
-        name=_name_of(purl),
+        # a document of ours names the package as its cataloger did (the purl's name may be normalised)
+        name=(name if name and PROP + "ecosystem" in props else None) or _name_of(purl),
         version=version or _version_of(purl),
         ecosystem=ecosystem,
         purl=purl_text,
@@ -271,6 +273,7 @@ def _read_cyclonedx(doc: dict[str, Any], path: str) -> SbomContents:
             pkg = package_from_purl(
                 purl,
                 path,
+                name=str(c.get("name") or ""),
                 version=version or None,
                 props=_cdx_props(c, item, path),
                 licenses=_cdx_licenses(c, item, path),
@@ -365,6 +368,7 @@ def _spdx_package(
         return package_from_purl(
             purl,
             path,
+            name=str(p.get("name") or ""),
             version=version or None,
             props=_spdx_props(p, item, path),
             licenses=_spdx_licenses(p, refs),

@@ -106,27 +106,31 @@ def _cdx_licenses(licenses: Sequence[str]) -> list[License]:
         return [LicenseExpression(licenses[0])]
     out: list[License] = []
     for text in licenses:
-        lid = _spdx_id(text)
-        out.append(DisjunctiveLicense(id=lid) if lid else DisjunctiveLicense(name=text))
+        out.append(DisjunctiveLicense(id=text) if _spdx_id(text) == text else DisjunctiveLicense(name=text))
     return out
 
 
-class _Bom(Bom):
-    """A Bom whose dependency registration is linear: the library's looks every component up in a
-    list (quadratic: seconds for a thousand packages); each of ours is registered once, up front."""
+def _linear_dependencies(bom: Bom) -> None:
+    """Make `bom`'s dependency registration linear once every component is registered up front.
 
-    _registered: frozenset[str] = frozenset()
+    The library's output step registers each component again, looking each up in a list
+    (quadratic: seconds for a thousand packages); ours are all registered already, so a set
+    answers. Set on the instance: a subclass of Bom would not be serialized.
+    """
+    registered = frozenset(str(d.ref) for d in bom.dependencies)
+    library_register = bom.register_dependency
 
-    def register_dependency(self, target: Dependable, depends_on: Any = None) -> None:
-        """Register `target` unless it is already (the library asks for every component)."""
-        if depends_on is None and str(target.bom_ref) in self._registered:
+    def register(target: Dependable, depends_on: Any = None) -> None:
+        if depends_on is None and str(target.bom_ref) in registered:
             return
-        super().register_dependency(target, depends_on)
+        library_register(target, depends_on)
+
+    bom.register_dependency = register  # type: ignore[method-assign]
 
 
 def cyclonedx_json(packages: Sequence[Package], subject: Subject) -> str:
     """A CycloneDX 1.6 JSON document of `packages` found in `subject`."""
-    bom = _Bom()
+    bom = Bom()
     bom.metadata.timestamp = datetime.now(UTC)
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name=TOOL, version=__version__, group="stockade")
@@ -173,7 +177,7 @@ def cyclonedx_json(packages: Sequence[Package], subject: Subject) -> str:
         Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in comps])
     )
     bom.dependencies.update(Dependency(ref=c.bom_ref) for c in comps)
-    bom._registered = frozenset(str(d.ref) for d in bom.dependencies)
+    _linear_dependencies(bom)
     return JsonV1Dot6(bom).output_as_string(indent=None)
 
 
@@ -192,9 +196,8 @@ def _spdx_license(licenses: Sequence[str], extracted: dict[str, str]) -> str:
         return "NOASSERTION"
     parts: list[str] = []
     for text in licenses:
-        lid = _spdx_id(text)
-        if lid:
-            parts.append(lid)
+        if _spdx_id(text) == text:
+            parts.append(text)
         elif _is_expression(text):
             parts.append(f"({text})" if len(licenses) > 1 else text)
         else:
