@@ -293,22 +293,29 @@ class _Unpacker:
         self.tree = Tree(image.root)
         #: paths written by the layer being applied (its own files are not whited out by it)
         self.this_layer: set[str] = set()
+        #: parent directory (inside) -> its host path, resolved once; forgotten when a link is
+        #: made or anything removed (either can change how a path resolves)
+        self._parents: dict[str, Path] = {}
+        self._prefix = str(self.root) + os.sep
 
     def _host(self, inner: str) -> Path | None:
         """The host path of `inner`: its parent resolved inside the tree, its last part not followed."""
         parent, _, name = inner.rpartition("/")
-        try:
-            base = self.tree.host_path(parent or "/")
-        except UnreadableFile:
-            return None
-        host = base / name
-        # the resolution never leaves the root; say so, in case of a bug there
-        if not str(host).startswith(str(self.root) + os.sep):
-            return None
-        return host
+        base = self._parents.get(parent)
+        if base is None:
+            try:
+                base = self.tree.host_path(parent or "/")
+            except UnreadableFile:
+                return None
+            # the resolution never leaves the root; say so, in case of a bug there
+            if base != self.root and not str(base).startswith(self._prefix):
+                return None
+            self._parents[parent] = base
+        return base / name
 
     def _remove(self, host: Path, inner: str) -> None:
         """Delete what is at `host` (a file, link or a whole directory), forgetting its owners."""
+        self._parents.clear()
         try:
             st = os.lstat(host)
         except OSError:
@@ -403,6 +410,7 @@ class _Unpacker:
             self._remove(host, inner)
         if m.issym():
             os.symlink(m.linkname, host)
+            self._parents.clear()
             return
         if m.islnk():
             target = self._host(_norm(m.linkname))
@@ -509,11 +517,35 @@ def _podman_save(ref: str, dest: Path) -> Path:
     return out
 
 
+#: memory-backed, much faster than a disk for the many small files of an image (when roomy)
+SHM = Path("/dev/shm")
+#: the part of /dev/shm's free space an unpacked image may take
+SHM_SHARE = 0.25
+
+
+def _default_workdir(path: str | Path) -> str | None:
+    """``$STOCKADE_TMPDIR``; else /dev/shm when the image (estimated at 3x its archive's size)
+    takes at most a quarter of its free space; else the system's temporary directory (None)."""
+    if env := os.environ.get("STOCKADE_TMPDIR"):
+        return env
+    p = Path(path)
+    try:
+        size = p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        free = shutil.disk_usage(SHM).free
+    except OSError:
+        return None
+    if size and os.access(SHM, os.W_OK) and 3 * size <= SHM_SHARE * free:
+        return str(SHM)
+    return None
+
+
 @contextlib.contextmanager
 def unpacked(path: str | Path, *, workdir: str | Path | None = None) -> Iterator[ImageTree]:
     """The image at `path` (an archive, an OCI layout directory or a podman image reference)
-    unpacked into a temporary directory (under `workdir`, else the system's temporary directory),
+    unpacked into a temporary directory (under `workdir`, else :func:`_default_workdir`'s choice),
     removed when the block exits."""
+    if workdir is None:
+        workdir = _default_workdir(path)
     tmp = Path(tempfile.mkdtemp(prefix="stockade-image-", dir=workdir))
     try:
         root = tmp / "rootfs"
