@@ -20,22 +20,19 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from cyclonedx.model import Property
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.model.dependency import Dependable, Dependency
-from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
-from cyclonedx.output.json import JsonV1Dot6
-from cyclonedx.spdx import fixup_id, is_expression
-from packageurl import PackageURL
 
 from stockade import __version__
 from stockade.errors import UsageError
 from stockade.model.package import Package
 from stockade.packages.subject import Subject
+
+if TYPE_CHECKING:  # imported where used: the library takes a noticeable part of the CLI's start
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.dependency import Dependable
+    from cyclonedx.model.license import License
 
 __all__ = ["FORMATS", "PROP", "SbomFormat", "cyclonedx_json", "spdx_json", "write_sbom"]
 
@@ -93,15 +90,21 @@ def _bom_refs(packages: Sequence[Package]) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def _spdx_id(text: str) -> str | None:
     """The SPDX license id `text` names (case fixed), or None."""
+    from cyclonedx.spdx import fixup_id
+
     return fixup_id(text)
 
 
 @functools.lru_cache(maxsize=4096)
 def _is_expression(text: str) -> bool:
+    from cyclonedx.spdx import is_expression
+
     return any(op in f" {text} " for op in (" AND ", " OR ", " WITH ")) and is_expression(text)
 
 
 def _cdx_licenses(licenses: Sequence[str]) -> list[License]:
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+
     if len(licenses) == 1 and _spdx_id(licenses[0]) is None and _is_expression(licenses[0]):
         return [LicenseExpression(licenses[0])]
     out: list[License] = []
@@ -130,6 +133,13 @@ def _linear_dependencies(bom: Bom) -> None:
 
 def cyclonedx_json(packages: Sequence[Package], subject: Subject) -> str:
     """A CycloneDX 1.6 JSON document of `packages` found in `subject`."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.dependency import Dependency
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
     bom = Bom()
     bom.metadata.timestamp = datetime.now(UTC)
     bom.metadata.tools.components.add(
