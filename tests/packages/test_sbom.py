@@ -289,3 +289,20 @@ def test_trivys_sbom_of_a_python_tree_keeps_paths(tmp_path: Path) -> None:
     (six,) = read_sbom(out)
     assert (six.name, six.version, six.ecosystem, six.licenses) == ("six", "1.16.0", "PyPI", ("MIT",))
     assert six.path == "/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"
+
+
+def test_a_venv_round_trips_and_matches_trivys_sbom(old_venv: Path, tmp_path: Path) -> None:
+    catalog, subject = catalog_target(old_venv)
+    assert len(catalog.packages) >= 8
+    ours = tmp_path / "ours.cdx.json"
+    ours.write_text(cyclonedx_json(catalog.packages, subject))
+    theirs = trivy_sbom(old_venv, "cyclonedx", tmp_path / "trivy.cdx.json")
+
+    def facts(pkgs: list[Package]) -> list[tuple[Any, ...]]:
+        return sorted((p.key, p.purl, p.path, tuple(sorted(p.licenses)), p.found_by) for p in pkgs)
+
+    assert facts(read_sbom(ours)) == facts(catalog.packages)
+    from_trivy = read_sbom(theirs)
+    # the same packages, named as the catalogers name them (``Django``, not the purl's ``django``)
+    assert sorted(p.key for p in from_trivy) == sorted(p.key for p in catalog.packages)
+    assert {p.path for p in from_trivy} == {p.path for p in catalog.packages}

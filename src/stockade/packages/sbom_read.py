@@ -173,8 +173,7 @@ def package_from_purl(
     ):
         source_version = f"{epoch}:{source_version}"
     return Package(
-        # a document of ours names the package as its cataloger did (the purl's name may be normalised)
-        name=(name if name and PROP + "ecosystem" in props else None) or _name_of(purl),
+        name=_document_name(purl, name, props),
         version=version or _version_of(purl),
         ecosystem=ecosystem,
         purl=purl_text,
@@ -185,6 +184,20 @@ def package_from_purl(
         licenses=licenses,
         found_by=props.get(PROP + "found_by") or "sbom",
     )
+
+
+def _pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _document_name(purl: PackageURL, name: str | None, props: dict[str, str]) -> str:
+    """The package's name: as the document's own tool wrote it where that is the same package
+    (a document of ours; a PyPI name whose purl is its normalised form: ``Django``), else the purl's."""
+    if name and (
+        PROP + "ecosystem" in props or (purl.type == "pypi" and _pep503(name) == _pep503(purl.name))
+    ):
+        return name
+    return _name_of(purl)
 
 
 def _trivy_path(props: dict[str, str]) -> str | None:
