@@ -183,7 +183,7 @@ def test_an_image_sbom_names_the_image_and_each_package_layer(tmp_path: Path) ->
     image_id = docker_archive(archive, [base, top], tags=["localhost/app:2"])
     catalog, subject = catalog_target(archive, [JsonCataloger()])
     assert subject.kind == "image" and subject.digest == image_id and subject.repo_tags == ["localhost/app:2"]
-    assert subject.os is not None and subject.os.version == "3.19.1"
+    assert subject.os is not None and subject.os.version_id == "3.19.1"
     doc = _valid_cyclonedx(cyclonedx_json(catalog.packages, subject))
     root = doc["metadata"]["component"]
     assert (root["type"], root["name"], root["version"]) == ("container", "localhost/app:2", image_id)
@@ -275,8 +275,19 @@ def test_trivys_sboms_of_debian_read_in(debian_rootfs: Path, tmp_path: Path) -> 
     login = next(p for p in from_cdx if p.name == "login")
     # the epoch is kept (purl qualifier, document version) and the source package read
     assert login.version.startswith("1:") and login.source == "shadow"
-    assert login.source_version is not None and login.source_version.startswith("1:")
+    assert login.source_version == login.version
     assert login.licenses and login.path == str(cdx)
+    # the same packages as the OS catalogers', with the same distro and source packages
+    ours = {p.key: p for p in catalog_target(debian_rootfs)[0].packages}
+    for theirs in (from_cdx, from_spdx):
+        assert {p.key for p in theirs} == set(ours)
+        for p in theirs:
+            mine = ours[p.key]
+            assert (p.distro, p.source, p.source_version) == (
+                mine.distro,
+                mine.source,
+                mine.source_version,
+            ), p
     contents = load_sbom(cdx)
     assert contents.os_name == "debian" and contents.os_version and contents.os_version.startswith("12")
 

@@ -27,6 +27,7 @@ from packageurl import PackageURL
 
 from stockade.errors import Location, UsageError
 from stockade.model.package import Package
+from stockade.packages.osrelease import OSV_ECOSYSTEMS, PURL_NAMESPACES, OsRelease
 
 __all__ = ["SbomContents", "ecosystem_of", "load_sbom", "package_from_purl", "read_sbom"]
 
@@ -53,30 +54,21 @@ _BY_TYPE = {
     "hackage": "Hackage",
     "bitnami": "Bitnami",
 }
+#: purl namespace of OS packages -> OSV ecosystem: the OS catalogers' table, plus the spellings
+#: other tools use
 _BY_DISTRO = {
-    "debian": "Debian",
-    "ubuntu": "Ubuntu",
-    "alpine": "Alpine",
-    "wolfi": "Wolfi",
-    "chainguard": "Chainguard",
-    "redhat": "Red Hat",
+    **{PURL_NAMESPACES.get(os_id, os_id): eco for os_id, eco in OSV_ECOSYSTEMS.items()},
     "rhel": "Red Hat",
     "centos": "Red Hat",
-    "rocky": "Rocky Linux",
     "rocky-linux": "Rocky Linux",
-    "almalinux": "AlmaLinux",
     "alma": "AlmaLinux",
-    "opensuse": "openSUSE",
-    "suse": "SUSE",
-    "sles": "SUSE",
-    "photon": "Photon OS",
-    "mariner": "Mariner",
-    "azurelinux": "Azure Linux",
     "fedora": "Fedora",
     "amazon": "Amazon Linux",
     "amzn": "Amazon Linux",
     "openeuler": "openEuler",
 }
+#: purl namespaces (and distro qualifier prefixes) that are not the os-release ID
+_OS_IDS = {"redhat": "rhel", "suse": "sles", "opensuse": "opensuse-leap"}
 _OS_TYPES = ("deb", "apk", "rpm", "alpm")
 
 
@@ -121,27 +113,20 @@ def _version_of(purl: PackageURL) -> str:
     return version
 
 
-def _distro_of(ecosystem: str, release: str) -> str:
-    """OSV's release suffix (``Debian:12``, ``Alpine:v3.19``) from a distro version (``12.8``, ``3.19.1``)."""
-    release = release.strip()
-    if not release:
-        return ""
-    if ecosystem == "Debian":
-        return release.split(".")[0]
-    if ecosystem == "Alpine":
-        parts = release.lstrip("v").split(".")
-        return "v" + ".".join(parts[:2])
-    if ecosystem in ("Red Hat", "Rocky Linux", "AlmaLinux"):
-        return release.split(".")[0]
-    return release
+def _osv_release(os_id: str, version: str | None) -> str:
+    """OSV's release suffix (``12`` of ``Debian:12``, ``v3.19``) of an OS release (``debian``, ``12.8``)."""
+    os_id = os_id.lower()
+    return OsRelease(id=_OS_IDS.get(os_id, os_id), version_id=version or None).osv_release or ""
 
 
-def _purl_distro(purl: PackageURL, ecosystem: str) -> str:
+def _purl_distro(purl: PackageURL) -> str:
     quals = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
     raw = str(quals.get("distro") or "")
-    # Trivy: ``debian-12.8``, ``alpine-3.19.1``; others: ``bookworm``, ``12``
-    m = re.match(r"^[A-Za-z][A-Za-z-]*?-(\d.*)$", raw)
-    return _distro_of(ecosystem, m.group(1) if m else raw)
+    if not raw:
+        return ""
+    # ``debian-12.8``, ``alpine-3.19.1`` (the OS catalogers', Trivy's); else only a version
+    m = re.match(r"^([A-Za-z][A-Za-z-]*?)-(\d.*)$", raw)
+    return _osv_release(m.group(1), m.group(2)) if m else _osv_release(purl.namespace or "", raw)
 
 
 def package_from_purl(
@@ -152,26 +137,17 @@ def package_from_purl(
     version: str | None = None,
     props: dict[str, str] | None = None,
     licenses: tuple[str, ...] = (),
-    os_version: str | None = None,
+    os: tuple[str, str] | None = None,
 ) -> Package:
     """A Package from a purl (raises ValueError for a malformed one), with what the document adds."""
     purl = PackageURL.from_string(purl_text)
     props = props or {}
     ecosystem = props.get(PROP + "ecosystem") or ecosystem_of(purl)
     distro = props.get(PROP + "distro") or (
-        (_purl_distro(purl, ecosystem) or _distro_of(ecosystem, os_version or ""))
-        if purl.type in _OS_TYPES
-        else ""
+        (_purl_distro(purl) or (_osv_release(*os) if os else "")) if purl.type in _OS_TYPES else ""
     )
     source = props.get(PROP + "source") or props.get(TRIVY + "SrcName") or None
-    source_version = props.get(PROP + "source_version") or props.get(TRIVY + "SrcVersion") or None
-    if (
-        source_version
-        and (epoch := props.get(TRIVY + "SrcEpoch"))
-        and epoch != "0"
-        and ":" not in source_version
-    ):
-        source_version = f"{epoch}:{source_version}"
+    source_version = props.get(PROP + "source_version") or _trivy_source_version(props)
     return Package(
         name=_document_name(purl, name, props),
         version=version or _version_of(purl),
@@ -198,6 +174,22 @@ def _document_name(purl: PackageURL, name: str | None, props: dict[str, str]) ->
     ):
         return name
     return _name_of(purl)
+
+
+def _trivy_source_version(props: dict[str, str]) -> str | None:
+    """Trivy's source version in the package manager's spelling: ``[SrcEpoch:]SrcVersion[-SrcRelease]``."""
+    version = props.get(TRIVY + "SrcVersion")
+    if not version:
+        return None
+    epoch, release = props.get(TRIVY + "SrcEpoch"), props.get(TRIVY + "SrcRelease")
+    if epoch and epoch != "0" and ":" not in version:
+        version = f"{epoch}:{version}"
+    return f"{version}-{release}" if release else version
+
+
+def _doc_os(contents: SbomContents) -> tuple[str, str] | None:
+    """(ID, version) of the operating system a document names, if it names one."""
+    return (contents.os_name, contents.os_version or "") if contents.os_name else None
 
 
 def _trivy_path(props: dict[str, str]) -> str | None:
@@ -290,7 +282,7 @@ def _read_cyclonedx(doc: dict[str, Any], path: str) -> SbomContents:
                 version=version or None,
                 props=_cdx_props(c, item, path),
                 licenses=_cdx_licenses(c, item, path),
-                os_version=out.os_version,
+                os=_doc_os(out),
             )
         except ValueError as e:
             raise _err(path, f"{item}.purl", f"not a package URL ({purl!r}: {e})") from e
@@ -323,9 +315,20 @@ def _spdx_props(p: dict[str, Any], item: str, path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for a in anns:
         comment = a.get("comment") if isinstance(a, dict) else None
-        if isinstance(comment, str) and comment.startswith(PROP) and "=" in comment:
+        if not isinstance(comment, str):
+            continue
+        if comment.startswith(PROP) and "=" in comment:
             name, _, value = comment.partition("=")
             out.setdefault(name, value)
+        elif str(a.get("annotator", "")).startswith("Tool: trivy") and ": " in comment:
+            # Trivy's annotations are its CycloneDX properties: ``FilePath: /app/x.jar``
+            name, _, value = comment.partition(": ")
+            out.setdefault(TRIVY + name, value)
+    # Trivy: ``built package from: shadow 1:4.13+dfsg1-1``
+    source = str(p.get("sourceInfo") or "").removeprefix("built package from: ").split()
+    if str(p.get("sourceInfo") or "").startswith("built package from: ") and len(source) == 2:
+        out.setdefault(TRIVY + "SrcName", source[0])
+        out.setdefault(TRIVY + "SrcVersion", source[1])
     return out
 
 
@@ -348,7 +351,7 @@ def _read_spdx(doc: dict[str, Any], path: str) -> SbomContents:
         item = f"packages[{i}]"
         if not isinstance(p, dict):
             raise _err(path, item, "not an object")
-        pkg = _spdx_package(p, item, path, refs, out.os_version)
+        pkg = _spdx_package(p, item, path, refs, _doc_os(out))
         if pkg is None:
             out.skipped.append(
                 (item, f"{p.get('primaryPackagePurpose', 'package')} {p.get('name', '')!s}: no purl")
@@ -359,7 +362,7 @@ def _read_spdx(doc: dict[str, Any], path: str) -> SbomContents:
 
 
 def _spdx_package(
-    p: dict[str, Any], item: str, path: str, refs: dict[str, str], os_version: str | None
+    p: dict[str, Any], item: str, path: str, refs: dict[str, str], os: tuple[str, str] | None
 ) -> Package | None:
     ext = p.get("externalRefs") or []
     if not isinstance(ext, list):
@@ -385,7 +388,7 @@ def _spdx_package(
             version=version or None,
             props=_spdx_props(p, item, path),
             licenses=_spdx_licenses(p, refs),
-            os_version=os_version,
+            os=os,
         )
     except ValueError as e:
         raise _err(

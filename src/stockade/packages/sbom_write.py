@@ -177,8 +177,8 @@ def cyclonedx_json(packages: Sequence[Package], subject: Subject) -> str:
             Component(
                 type=ComponentType.OPERATING_SYSTEM,
                 name=subject.os.id,
-                version=subject.os.version or None,
-                description=subject.os.pretty_name,
+                version=subject.os.version_id or None,
+                description=subject.os.name or subject.os.id,
                 bom_ref="os",
             )
         )
@@ -258,10 +258,10 @@ def spdx_json(packages: Sequence[Package], subject: Subject) -> str:
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": False,
             "primaryPackagePurpose": "OPERATING-SYSTEM",
-            "description": subject.os.pretty_name,
+            "description": subject.os.name or subject.os.id,
         }
-        if subject.os.version:
-            os_pkg["versionInfo"] = subject.os.version
+        if subject.os.version_id:
+            os_pkg["versionInfo"] = subject.os.version_id
         spdx_packages.append(os_pkg)
         relationships.append(
             {

@@ -3,7 +3,7 @@
 :func:`catalog_target` takes what a user names on the command line (a root filesystem directory,
 an image archive, an OCI layout, a podman image reference), catalogs it with
 :func:`~stockade.packages.walk.catalog_tree` and returns the :class:`Catalog` with a
-:class:`Subject` describing the target (its OS from ``/etc/os-release``; for an image its digest,
+:class:`Subject` describing the target (its OS, :mod:`stockade.packages.osrelease`; for an image its digest,
 id, tags, layers and, for each package's path, the layer that wrote it). ``stockade sbom`` and
 ``stockade scan rootfs|image`` both start here.
 """
@@ -15,20 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from stockade.packages.cataloger import Cataloger, Tree, UnreadableFile
+from stockade.packages.cataloger import Cataloger, Tree
 from stockade.packages.image import is_image_path, unpacked
+from stockade.packages.osrelease import OsRelease, detect
 from stockade.packages.walk import Catalog, catalog_tree
 
-__all__ = ["OsRelease", "Subject", "catalog_target", "os_release"]
-
-
-@dataclass(frozen=True, slots=True)
-class OsRelease:
-    """The distribution a tree is, from its ``os-release`` (``ID``, ``VERSION_ID``, ``PRETTY_NAME``)."""
-
-    id: str
-    version: str
-    pretty_name: str
+__all__ = ["Subject", "catalog_target", "os_release"]
 
 
 @dataclass(slots=True)
@@ -60,26 +52,8 @@ class Subject:
 
 
 def os_release(root: str | Path) -> OsRelease | None:
-    """The ``os-release`` of the tree at `root` (``/etc/os-release``, else ``/usr/lib/os-release``),
-    None when it has neither."""
-    tree = Tree(Path(root))
-    for inner in ("/etc/os-release", "/usr/lib/os-release"):
-        try:
-            text = tree.read_text(inner, limit=64 * 1024)
-        except UnreadableFile:
-            continue
-        values: dict[str, str] = {}
-        for line in text.splitlines():
-            key, eq, value = line.strip().partition("=")
-            if eq and key and not key.startswith("#"):
-                values[key] = value.strip().strip("'\"")
-        if values.get("ID"):
-            return OsRelease(
-                id=values["ID"],
-                version=values.get("VERSION_ID", ""),
-                pretty_name=values.get("PRETTY_NAME", values["ID"]),
-            )
-    return None
+    """The operating system of the tree at `root` (:func:`stockade.packages.osrelease.detect`)."""
+    return detect(Tree(Path(root)))
 
 
 def catalog_target(
