@@ -6,7 +6,8 @@ One command::
 
 What it does: takes a root filesystem (default: the Debian bookworm minbase tree the tests build
 and cache, tests/trees.py), makes a one-layer docker-archive of it in a temporary directory, and
-times, best of ``--repeat`` rounds (wall seconds, whole commands, start-up included):
+times, best of ``--repeat`` rounds (wall seconds, whole commands, start-up included; CPU seconds
+beside them; Trivy's cache emptied before each of its rounds, as it remembers layers it has seen):
 
 * ``stockade sbom DIR`` against ``trivy rootfs --format cyclonedx --skip-db-update --offline-scan DIR``;
 * ``stockade sbom IMAGE.tar`` against ``trivy image --input IMAGE.tar --format cyclonedx ...``;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,8 @@ class Figure:
 
     name: str
     wall: list[float] = field(default_factory=list)
+    #: CPU seconds (user + system) of each round
+    cpu: list[float] = field(default_factory=list)
     components: int = 0
 
     @property
@@ -71,11 +75,19 @@ def _components(out: bytes) -> int:
     return sum(1 for c in json.loads(out).get("components", []) if c.get("type") == "library")
 
 
-def _time(fig: Figure, args: Sequence[str], repeat: int) -> None:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _time(fig: Figure, args: Sequence[str], repeat: int, fresh: Path | None = None) -> None:
     for _ in range(repeat):
-        t = time.perf_counter()
+        if fresh is not None:  # trivy's cache keeps what it found per layer: each round starts empty
+            shutil.rmtree(fresh, ignore_errors=True)
+        t, c = time.perf_counter(), _children_cpu()
         r = subprocess.run(list(args), capture_output=True, check=False, timeout=900)
         fig.wall.append(time.perf_counter() - t)
+        fig.cpu.append(_children_cpu() - c)
         if r.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed: {r.stderr.decode()[-2000:]}")
         fig.components = _components(r.stdout)
@@ -142,7 +154,7 @@ def measure(args: argparse.Namespace) -> Result:
         ]
         for name, cmd in runs:
             fig = Figure(name)
-            _time(fig, cmd, args.repeat)
+            _time(fig, cmd, args.repeat, work / "trivy-cache" if name.startswith("trivy") else None)
             figures.append(fig)
         for name, target in (
             ("in-process: catalog + CycloneDX, DIR", tree),
@@ -150,10 +162,11 @@ def measure(args: argparse.Namespace) -> Result:
         ):
             fig = Figure(name)
             for _ in range(args.repeat):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 catalog, subject = catalog_target(target)
                 out = cyclonedx_json(catalog.packages, subject)
                 fig.wall.append(time.perf_counter() - t)
+                fig.cpu.append(time.process_time() - c)
             fig.components = _components(out.encode())
             figures.append(fig)
         shutil.rmtree(work / "trivy-cache", ignore_errors=True)
@@ -168,7 +181,8 @@ def print_table(res: Result) -> None:
         ratio = ""
         if i in peer:
             ratio = f"  ({fig.best / res.figures[peer[i]].best:.2f}x trivy's time)"
-        print(f"{fig.name:40} {fig.best:7.2f} s  {fig.components:5} components{ratio}")
+        cpu = min(fig.cpu) if fig.cpu else 0.0
+        print(f"{fig.name:40} {fig.best:7.2f} s wall {cpu:7.2f} s CPU {fig.components:5} components{ratio}")
 
 
 if __name__ == "__main__":
