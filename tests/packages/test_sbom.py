@@ -278,7 +278,8 @@ def test_trivys_sboms_of_debian_read_in(debian_rootfs: Path, tmp_path: Path) -> 
     assert login.source_version == login.version
     assert login.licenses and login.path == str(cdx)
     # the same packages as the OS catalogers', with the same distro and source packages
-    ours = {p.key: p for p in catalog_target(debian_rootfs)[0].packages}
+    catalog, subject = catalog_target(debian_rootfs)
+    ours = {p.key: p for p in catalog.packages}
     for theirs in (from_cdx, from_spdx):
         assert {p.key for p in theirs} == set(ours)
         for p in theirs:
@@ -288,6 +289,10 @@ def test_trivys_sboms_of_debian_read_in(debian_rootfs: Path, tmp_path: Path) -> 
                 mine.source,
                 mine.source_version,
             ), p
+    ours_spdx = tmp_path / "ours.spdx.json"
+    ours_spdx.write_text(spdx_json(catalog.packages, subject))
+    _valid_spdx(ours_spdx)
+    assert sorted(p.key for p in read_sbom(ours_spdx)) == sorted(ours)
     contents = load_sbom(cdx)
     assert contents.os_name == "debian" and contents.os_version and contents.os_version.startswith("12")
 
