@@ -74,6 +74,8 @@ UPPER = layer(
         Entry("etc/.wh.a.conf"),
         Entry("etc/a.conf", data=b"again"),  # whited out below, written again in the same layer
         Entry("bin/.wh.alias"),
+        Entry(".wh..."),  # a whiteout of the root's parent: refused
+        Entry("app/.wh.."),
     ]
 )
 
@@ -121,7 +123,8 @@ def test_a_hand_made_image_unpacks_safely(tmp_path: Path, kind: str) -> None:
         assert image.config["config"]["ExposedPorts"] == {"8080/tcp": {}}
         assert image.skipped == 2  # the device node and the FIFO
         errors = dict(image.errors)
-        assert "../escape.txt" in errors and "steal" in errors, image.errors
+        assert "../escape.txt" in errors and "steal" in errors and "/.wh..." in errors, image.errors
+        assert (image.root / "app/dir/new.txt").exists()
         root = image.root
     assert not root.exists()
     assert list(work.iterdir()) == []  # all removed, nothing written beside

@@ -301,6 +301,8 @@ class _Unpacker:
     def _host(self, inner: str) -> Path | None:
         """The host path of `inner`: its parent resolved inside the tree, its last part not followed."""
         parent, _, name = inner.rpartition("/")
+        if name in ("", ".", ".."):
+            return None  # never the root itself or a directory above it
         base = self._parents.get(parent)
         if base is None:
             try:
@@ -351,8 +353,10 @@ class _Unpacker:
         if target in self.this_layer:
             return
         host = self._host(target)
-        if host is not None:
-            self._remove(host, target)
+        if host is None:
+            self.image.errors.append((inner, "a whiteout of nothing the image can hold"))
+            return
+        self._remove(host, target)
 
     def apply(self, stream: IO[bytes], diff_id: str) -> None:
         self.this_layer = set()
