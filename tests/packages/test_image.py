@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import pytest
 
 from image_archives import Entry, docker_archive, layer, oci_layout, sha256
 from stockade.errors import UsageError
-from stockade.packages.image import unpacked
+from stockade.packages.image import is_image_path, unpacked
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, ...]]:
@@ -237,3 +238,33 @@ def test_an_unknown_reference_is_a_clear_error() -> None:
     ref = "localhost/no-such-image-here:1"
     with pytest.raises(UsageError, match=f"{ref}: not a file, a directory or a podman image"), unpacked(ref):
         pass
+
+
+def test_layers_named_through_links_and_a_web_manifest(tmp_path: Path) -> None:
+    # an older docker-archive: the manifest names <id>/layer.tar, a link to the layer's blob
+    cfg = b'{"os": "linux", "rootfs": {"type": "layers", "diff_ids": ["%s"]}}' % sha256(UPPER).encode()
+    archive = tmp_path / "linked.tar"
+    with tarfile.open(archive, "w") as tf:
+        for name, data in (("blob.tar", UPPER), ("cfg.json", cfg)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("abc/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../blob.tar"
+        tf.addfile(link)
+        manifest = json.dumps(
+            [{"Config": "cfg.json", "RepoTags": None, "Layers": ["abc/layer.tar"]}]
+        ).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tf.addfile(info, io.BytesIO(manifest))
+    with unpacked(archive) as image:
+        assert (image.root / "app/dir/new.txt").read_bytes() == b"new"
+        assert image.repo_tags == [] and image.layers == [sha256(UPPER)]
+    # a project with a web app's manifest.json is a directory to catalog, not an image
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "manifest.json").write_text('{"name": "app", "icons": []}')
+    assert not is_image_path(project)
+    (project / "manifest.json").write_text('[{"Config": "c.json", "Layers": []}]')
+    assert is_image_path(project)

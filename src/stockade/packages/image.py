@@ -32,6 +32,7 @@ import io
 import json
 import os
 import platform
+import posixpath
 import shutil
 import stat
 import subprocess
@@ -123,7 +124,14 @@ class _TarSource:
     def __init__(self, tf: tarfile.TarFile, path: Path) -> None:
         self.tf = tf
         self.path = path
-        self.members = {m.name.removeprefix("./"): m for m in tf.getmembers() if m.isfile()}
+        members = tf.getmembers()
+        self.members = {m.name.removeprefix("./"): m for m in members if m.isfile()}
+        # a layer named through a symlink (old docker-archives: ``<id>/layer.tar -> ../<digest>.tar``)
+        for m in members:
+            if m.issym():
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname))
+                if (found := self.members.get(target.removeprefix("./"))) is not None:
+                    self.members.setdefault(m.name.removeprefix("./"), found)
 
     def exists(self, name: str) -> bool:
         return name.removeprefix("./") in self.members
@@ -454,12 +462,24 @@ def _unpack(src: _Source, image: _Image, dest: Path, where: str) -> ImageTree:
     return tree
 
 
+def _docker_manifest(path: Path) -> bool:
+    """Whether `path` is a docker-archive ``manifest.json`` (a list of images with ``Layers``),
+    not some project's web manifest."""
+    try:
+        if path.stat().st_size > 16 * 2**20:
+            return False
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, list) and bool(doc) and all(isinstance(m, dict) and "Layers" in m for m in doc)
+
+
 def is_image_path(path: str | Path) -> bool:
-    """Whether `path` is an image archive or an OCI layout directory (not a root filesystem)."""
+    """Whether `path` is an image archive or an image layout directory (not a root filesystem)."""
     p = Path(path)
     if p.is_dir():
         oci = (p / "index.json").is_file() and (p / "oci-layout").is_file()
-        return oci or (p / "manifest.json").is_file()
+        return oci or _docker_manifest(p / "manifest.json")
     return p.is_file()
 
 
