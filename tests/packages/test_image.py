@@ -10,6 +10,7 @@ import re
 import secrets
 import stat
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,3 +269,22 @@ def test_layers_named_through_links_and_a_web_manifest(tmp_path: Path) -> None:
     assert not is_image_path(project)
     (project / "manifest.json").write_text('[{"Config": "c.json", "Layers": []}]')
     assert is_image_path(project)
+
+
+@pytest.mark.root
+@pytest.mark.containers
+def test_stockade_sbom_of_a_podman_reference(built_image: Built) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_")}
+    stockade = str(Path(sys.executable).parent / "stockade")
+    r = subprocess.run(
+        [stockade, "sbom", built_image.ref], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(r.stdout)["metadata"]["component"]
+    assert (meta["type"], meta["name"], meta["version"]) == (
+        "container",
+        built_image.ref,
+        f"sha256:{built_image.image_id}",
+    )
+    layers = [p["value"] for p in meta["properties"] if p["name"] == "stockade:image:layer"]
+    assert len(layers) == 4
