@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "drill_cmd",
     "certs_cmd",
     "drift_cmd",
+    "sbom_cmd",
 )
 
 
