@@ -136,28 +136,27 @@ def in_range(ecosystem: str, version: str, rng: Range) -> tuple[bool, tuple[str,
     if any(_cmp(v, _parse(scheme(eco), lim)) >= 0 for lim in limits):
         return False, ()
     events = [e for e in rng.events if e[0] in ("introduced", "fixed", "last_affected")]
-    # events of one version sort introduced after fixed (a range reopened at its fix stays open)
-    order = {"fixed": 0, "last_affected": 1, "introduced": 2}
+    # events of one version: introduced first (``introduced X, last_affected X`` affects X only)
+    order = {"introduced": 0, "fixed": 1, "last_affected": 2}
     events.sort(key=lambda e: (key(e), order[e[0]]))
     affected = False
     fixed: tuple[str, ...] = ()
+    # walk up the sorted events while they are at or below the version; the first one above it
+    # ends the walk (and is the fix of the interval the version is in, when it is a fix)
     for kind, ver in events:
         if kind == "introduced":
-            if _is_zero(ver) or _cmp(v, _parse(scheme(eco), ver)) >= 0:
-                affected = True
-            else:
+            if not (_is_zero(ver) or _cmp(v, _parse(scheme(eco), ver)) >= 0):
                 break
+            affected = True
         elif kind == "fixed":
-            if _cmp(v, _parse(scheme(eco), ver)) >= 0:
-                affected = False
-            else:
-                if affected:
-                    fixed = (ver,)
+            if _cmp(v, _parse(scheme(eco), ver)) < 0:
+                fixed = (ver,)
                 break
-        elif _cmp(v, _parse(scheme(eco), ver)) > 0:  # last_affected
             affected = False
-        else:
-            break
+        else:  # last_affected
+            if _cmp(v, _parse(scheme(eco), ver)) <= 0:
+                break
+            affected = False
     return affected, fixed if affected else ()
 
 
