@@ -68,7 +68,8 @@ class AdvisoryStore:
         with self.store.writing("cannot store advisories") as conn:
             for chunk in _chunks(list(newest)):
                 stored = dict(
-                    conn.execute(sa.select(t.c.id, t.c.modified_ns).where(t.c.id.in_(chunk))).tuples().all()
+                    (r[0], r[1])
+                    for r in conn.execute(sa.select(t.c.id, t.c.modified_ns).where(t.c.id.in_(chunk)))
                 )
                 todo = [newest[i] for i in chunk if i not in stored or newest[i].modified_ns > stored[i]]
                 if not todo:
@@ -179,7 +180,7 @@ class AdvisoryStore:
                     q = sa.select(p.c.ecosystem, p.c.name, p.c.advisory_id).where(
                         p.c.ecosystem == eco, p.c.name.in_(chunk)
                     )
-                    pairs.extend(conn.execute(q).tuples().all())
+                    pairs.extend((r[0], r[1], r[2]) for r in conn.execute(q))
         bodies = self.get_many({a for _, _, a in pairs})
         out: dict[tuple[str, str], list[Advisory]] = {}
         for eco, name, ident in sorted(pairs):
@@ -193,9 +194,7 @@ class AdvisoryStore:
         out: dict[str, Advisory] = {}
         with self.store.reading("cannot read advisories") as conn:
             for chunk in _chunks(sorted(set(ids))):
-                for ident, body in conn.execute(
-                    sa.select(t.c.id, t.c.body).where(t.c.id.in_(chunk))
-                ).tuples():
+                for ident, body in conn.execute(sa.select(t.c.id, t.c.body).where(t.c.id.in_(chunk))):
                     out[ident] = Advisory.from_dict(body)
         return out
 
@@ -215,9 +214,7 @@ class AdvisoryStore:
         out: dict[str, KevEntry] = {}
         with self.store.reading("cannot read the KEV catalogue") as conn:
             for chunk in _chunks(sorted(set(cves))):
-                for cve, body in conn.execute(
-                    sa.select(t.c.cve, t.c.body).where(t.c.cve.in_(chunk))
-                ).tuples():
+                for cve, body in conn.execute(sa.select(t.c.cve, t.c.body).where(t.c.cve.in_(chunk))):
                     out[cve] = KevEntry(
                         **{k: str(v) for k, v in dict(body).items() if k in KevEntry.__slots__}
                     )
@@ -230,7 +227,7 @@ class AdvisoryStore:
         with self.store.reading("cannot read EPSS scores") as conn:
             for chunk in _chunks(sorted(set(cves))):
                 q = sa.select(t.c.cve, t.c.epss, t.c.percentile).where(t.c.cve.in_(chunk))
-                for cve, e, pct in conn.execute(q).tuples():
+                for cve, e, pct in conn.execute(q):
                     out[cve] = EpssScore(cve, float(e), float(pct))
         return out
 

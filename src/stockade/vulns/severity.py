@@ -6,6 +6,8 @@ The ``cvss`` library (Red Hat's) computes the scores; a vector it cannot read gi
 
 from __future__ import annotations
 
+import functools
+
 from cvss import CVSS2, CVSS3, CVSS4
 
 from stockade.model.advisory import SEVERITIES
@@ -40,6 +42,7 @@ def score_label(score: float) -> str:
     return "LOW"
 
 
+@functools.lru_cache(maxsize=4096)
 def vector_score(vector: str) -> float | None:
     """The base score of a CVSS vector (``CVSS:3.1/...``, ``CVSS:4.0/...``, or a bare v2 vector),
     None when it cannot be read."""
