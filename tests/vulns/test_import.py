@@ -235,7 +235,7 @@ def test_not_a_feed_is_a_usage_error(tmp_path: Path) -> None:
         kind_of(tmp_path / "missing")
     odd = tmp_path / "notes.txt"
     odd.write_text("hello")
-    with pytest.raises(UsageError, match="notes.txt: not OSV records"):
+    with pytest.raises(UsageError, match=r"notes\.txt: not OSV records"):
         kind_of(odd)
 
 

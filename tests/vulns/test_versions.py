@@ -76,11 +76,15 @@ def test_debian_versions_of_a_real_tree_order_as_dpkg_says(debian_rootfs: Path) 
     need(shutil.which("dpkg"), "dpkg is not installed")
     versions = _status_versions(debian_rootfs) + TRICKY_DEBIAN
     assert len(versions) > 80
-    ordered = sorted(versions, key=functools.cmp_to_key(lambda a, b: compare("Debian", a, b)))
+
+    def deb(a: str, b: str) -> int:
+        return compare("Debian", a, b)
+
+    ordered = sorted(versions, key=functools.cmp_to_key(deb))
     pairs = list(itertools.pairwise(ordered))
     rng = random.Random(16)
-    pairs += rng.sample(list(itertools.combinations(versions, 2)), 250)
-    pairs += list(itertools.combinations(TRICKY_DEBIAN, 2))[:200]
+    pairs += rng.sample(list(itertools.combinations(versions, 2)), 150)
+    pairs += rng.sample(list(itertools.combinations(TRICKY_DEBIAN, 2)), 120)
     disagree = [(a, b) for a, b in pairs if compare("Debian", a, b) != _dpkg_cmp(a, b)]
     assert not disagree
 
@@ -88,7 +92,7 @@ def test_debian_versions_of_a_real_tree_order_as_dpkg_says(debian_rootfs: Path) 
 _deb_part = st.text(alphabet="0123456789abcz.+~", min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.tuples(
         st.sampled_from(["", "1:", "2:"]), st.from_regex(r"[0-9][0-9a-z.+~]{0,6}", fullmatch=True), _deb_part
