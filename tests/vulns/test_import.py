@@ -255,3 +255,37 @@ def test_bulk_import_of_a_zip_export(advisories: AdvisoryStore, tmp_path: Path, 
     print(f"imported {rep.records} OSV records in {took:.1f} s ({rep.records / took:.0f}/s)")
     assert rep.records == 3000 and rep.problem_count == 0
     assert took < 30
+
+
+def test_alias_records_lend_severity_only_about_the_same_package(
+    advisories: AdvisoryStore, tmp_path: Path
+) -> None:
+    """A CVE record naming no package lends its score to a PYSEC record without one; a GHSA record
+    of the same CVE about another package lends nothing (neither severity nor its id)."""
+    low = "CVSS:3.1/AV:N/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"
+    crit = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+    recs = [
+        record("PYSEC-20", "lib", [{"introduced": "0"}], aliases=["CVE-2024-20"]),
+        {
+            "id": "CVE-2024-20",
+            "modified": "2024-01-01T00:00:00Z",
+            "severity": [{"type": "CVSS_V3", "score": low}],
+        },
+        record(
+            "GHSA-other",
+            "fork-of-lib",
+            [{"introduced": "0"}],
+            aliases=["CVE-2024-20"],
+            severity=[{"type": "CVSS_V3", "score": crit}],
+        ),
+    ]
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(recs))
+    import_paths(advisories, [f])
+    (finding,) = match_packages([pkg("lib", "1")], advisories)
+    assert (finding.id, finding.aliases, finding.severity, finding.cvss_score) == (
+        "PYSEC-20",
+        ("CVE-2024-20",),
+        "LOW",
+        2.0,
+    )

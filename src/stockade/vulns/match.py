@@ -151,7 +151,7 @@ def match_packages(
         for group in _groups(hits):
             ids = sorted({h.advisory.id for h in group}, key=_id_rank)
             names = {n for h in group for n in (h.advisory.id, *h.advisory.aliases)}
-            others = [a for n in names for a in by_name.get(n, ())]
+            others = [a for n in names for a in by_name.get(n, ()) if _about(a, pkg)]
             names |= {n for a in others for n in (a.id, *a.aliases)}
             primary = ids[0]
             label, score = _severity(group, others)
@@ -179,6 +179,17 @@ def match_packages(
         out.sort(key=lambda f: (sev.rank(f.severity), -(f.cvss_score or 0.0), f.id))
         findings.extend(out)
     return findings
+
+
+def _about(adv: Advisory, pkg: Package) -> bool:
+    """Whether an alias record speaks of `pkg` (it names no package, or this one): a record of the
+    same CVE for another package lends neither its severity nor its ids."""
+    if not adv.affected:
+        return True
+    names = {normalize_name(pkg.ecosystem, n) for n, _ in _names(pkg)}
+    return any(
+        a.ecosystem == pkg.ecosystem and normalize_name(a.ecosystem, a.name) in names for a in adv.affected
+    )
 
 
 def _severity(group: list[_Hit], others: list[Advisory]) -> tuple[str, float | None]:
