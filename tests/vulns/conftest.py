@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import email.parser
-import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers import SHARED_DATA, need_file
 from stockade.model.package import Package
-from stockade.packages.cataloger import Tree
 from stockade.storage.advisories import AdvisoryStore
 from stockade.storage.store import Store
 
@@ -59,39 +56,9 @@ def osv_db(osv_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def old_venv_packages(old_venv: Path) -> list[Package]:
-    """The PyPI packages of the old venv, read from its dist-info METADATA (Name, Version)."""
-    venv = old_venv
-    out = []
-    for meta in sorted(venv.glob("lib/python*/site-packages/*.dist-info/METADATA")):
-        msg = email.parser.BytesHeaderParser().parsebytes(meta.read_bytes())
-        name, version = str(msg["Name"]), str(msg["Version"])
-        inner = "/" + str(meta.relative_to(venv))
-        out.append(
-            Package(name, version, "PyPI", f"pkg:pypi/{name.lower()}@{version}", inner, found_by="test")
-        )
-    return out
+    """The packages of the old venv, as `stockade scan rootfs` catalogs them."""
+    from stockade.packages.walk import catalog_tree
 
-
-class DistInfoCataloger:
-    """A stand-in for the python cataloger (another part of issue 16) in the scan tests."""
-
-    name = "test-dist-info"
-
-    def wants(self, inner: str, filename: str, entry: os.DirEntry[str]) -> bool:
-        """METADATA files of dist-info directories."""
-        del entry
-        return filename == "METADATA" and inner.rsplit("/", 2)[-2].endswith(".dist-info")
-
-    def read(self, tree: Tree, inner: str) -> Iterable[Package]:
-        """The one package of a METADATA file."""
-        msg = email.parser.BytesHeaderParser().parsebytes(tree.read_bytes(inner))
-        name, version = str(msg["Name"]), str(msg["Version"])
-        yield Package(name, version, "PyPI", f"pkg:pypi/{name.lower()}@{version}", inner, found_by=self.name)
-
-
-@pytest.fixture
-def python_cataloger(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`catalog_tree` with the stand-in python cataloger when the registry has none for PyPI."""
-    from stockade.packages import walk
-
-    monkeypatch.setattr(walk, "all_catalogers", lambda: [DistInfoCataloger()])
+    cat = catalog_tree(old_venv)
+    assert cat.errors == []
+    return cat.packages

@@ -112,7 +112,6 @@ def venv_db(capsys: pytest.CaptureFixture[str], osv_db: str, scored: Path) -> st
     return osv_db
 
 
-@pytest.mark.usefixtures("python_cataloger")
 def test_scan_rootfs_json_contract_and_exit_codes(
     capsys: pytest.CaptureFixture[str], old_venv: Path, venv_db: str
 ) -> None:
@@ -174,7 +173,6 @@ def test_scan_rootfs_json_contract_and_exit_codes(
     assert code == 2 and "unknown severity SEVERE" in err
 
 
-@pytest.mark.usefixtures("python_cataloger")
 def test_scan_ignorefile_with_expiry(
     capsys: pytest.CaptureFixture[str], old_venv: Path, venv_db: str, tmp_path: Path
 ) -> None:
@@ -212,7 +210,6 @@ def test_scan_ignorefile_with_expiry(
     assert code == 2 and f"{ign}: entry 1: needs an 'id'" in err
 
 
-@pytest.mark.usefixtures("python_cataloger")
 def test_scan_sarif_is_valid_sarif_2_1_0(
     capsys: pytest.CaptureFixture[str], old_venv: Path, venv_db: str
 ) -> None:
@@ -239,7 +236,6 @@ def test_scan_sarif_is_valid_sarif_2_1_0(
     assert run_["originalUriBaseIds"]["ROOTPATH"]["uri"] == old_venv.resolve().as_uri() + "/"
 
 
-@pytest.mark.usefixtures("python_cataloger")
 def test_scan_junit_and_table(capsys: pytest.CaptureFixture[str], old_venv: Path, venv_db: str) -> None:
     """JUnit: a test case per package, a failure per finding; the table lists the findings."""
     code, out, _ = run(capsys, "-o", "json", "scan", "rootfs", str(old_venv), "--db", venv_db)
