@@ -100,8 +100,11 @@ def status_cmd(db: DbOpt = None, data_dir: DataDirOpt = None, output: str | None
     )
     for key, label, unit in (("kev", "KEV", "entries"), ("epss", "EPSS", "scores")):
         k = st[key]
-        when = common.short_time(k["imported_ns"]) if k["imported_ns"] else "never imported"
-        c.print(f"{label}: {k[unit]} {unit}, dated {k['date'] or '-'}, imported {when}", markup=False)
+        if k["imported_ns"]:
+            when = f"dated {k['date'] or '-'}, imported {common.short_time(k['imported_ns'])}"
+            c.print(f"{label}: {k[unit]} {unit}, {when}", markup=False)
+        else:
+            c.print(f"{label}: never imported", markup=False)
     if st["ecosystems"]:
         table = common.listing_table()
         for col in ("ECOSYSTEM", "ADVISORIES", "PACKAGES"):
