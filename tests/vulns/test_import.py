@@ -41,6 +41,7 @@ def pkg(name: str, version: str, eco: str = "PyPI", **kw: Any) -> Package:
     return Package(name, version, eco, f"pkg:{eco.lower()}/{name}@{version}", f"/site/{name}", **kw)
 
 
+@pytest.mark.slow
 def test_shared_osv_folder_imports_whole_and_again_changes_nothing(
     advisories: AdvisoryStore, osv_dir: Path
 ) -> None:
@@ -239,6 +240,7 @@ def test_not_a_feed_is_a_usage_error(tmp_path: Path) -> None:
         kind_of(odd)
 
 
+@pytest.mark.slow
 def test_bulk_import_of_a_zip_export(advisories: AdvisoryStore, tmp_path: Path, osv_dir: Path) -> None:
     """3,000 JSON records in a zip (the shared records under new ids) import in bulk, in far less
     than a record per 10 ms even on a loaded machine (benchmarks/osv_import.py measures 15,000)."""

@@ -70,6 +70,7 @@ def _status_versions(root: Path) -> list[str]:
 
 
 @pytest.mark.root
+@pytest.mark.slow
 def test_debian_versions_of_a_real_tree_order_as_dpkg_says(debian_rootfs: Path) -> None:
     """Every version in a minbase tree's dpkg status plus tricky ones: sorted by compare(), each
     neighbour pair and a random sample of all pairs agree with `dpkg --compare-versions`."""
