@@ -10,10 +10,7 @@ anything remains.
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,13 +60,6 @@ FormatOpt = Annotated[
         help="table, json (one finding per line), sarif (2.1.0) or junit. Default: table, or json with --output json.",
     ),
 ]
-
-
-@contextmanager
-def _unpacked_image(path: str) -> Iterator[Path]:
-    image = importlib.import_module("stockade.packages.image")
-    with image.unpacked(path) as tree:
-        yield Path(tree.root)
 
 
 def _scan(
@@ -208,7 +198,11 @@ def rootfs_cmd(
 @scan_app.command("image")
 def image_cmd(
     path: Annotated[
-        str, typer.Argument(help="An image archive (podman/docker save tarball) or an OCI layout.")
+        str,
+        typer.Argument(
+            help="An image archive (podman/docker save, docker-archive, oci-archive), an OCI layout "
+            "directory, or a local podman image (localhost/app:1.0)."
+        ),
     ],
     severity: SeverityOpt = None,
     exit_code: ExitCodeOpt = 0,
@@ -219,15 +213,16 @@ def image_cmd(
     data_dir: DataDirOpt = None,
     output: str | None = common.OutputOpt,
 ) -> None:
-    """Scan the packages of a container image."""
+    """Scan the packages of a container image (its layers flattened, whiteouts applied)."""
     opts = _options(severity, exit_code, ignore_unfixed, ignorefile, fmt, output, db, data_dir)
+    from stockade.packages.image import unpacked
     from stockade.packages.walk import catalog_tree
 
-    if not Path(path).exists():
-        raise UsageError(f"{path}: no such file or directory")
-    with _unpacked_image(path) as root:
-        cat = catalog_tree(root)
-        _scan(path, cat.packages, cat.errors, root, opts)
+    with unpacked(path) as tree:
+        for member, reason in tree.errors:
+            common.print_error(f"{path}: not unpacked: {member}: {reason}")
+        cat = catalog_tree(tree.root)
+        _scan(path, cat.packages, cat.errors, tree.root, opts)
 
 
 @scan_app.command("sbom")
@@ -246,9 +241,9 @@ def sbom_cmd(
     opts = _options(severity, exit_code, ignore_unfixed, ignorefile, fmt, output, db, data_dir)
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
-    sbom_read = importlib.import_module("stockade.packages.sbom_read")
-    packages: list[Package] = list(sbom_read.read_sbom(path))
-    _scan(path, packages, [], None, opts)
+    from stockade.packages.sbom_read import read_sbom
+
+    _scan(path, read_sbom(path), [], None, opts)
 
 
 def register(app: typer.Typer) -> None:
