@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "certs_cmd",
     "drift_cmd",
     "sbom_cmd",
+    "db_cmd",
+    "scan_cmd",
 )
 
 

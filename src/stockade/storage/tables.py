@@ -270,3 +270,71 @@ audit_checkpoints = sa.Table(
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
 )
+
+#: vulnerability advisories (OSV records): ``body`` is Advisory.as_dict(); a newer ``modified_ns``
+#: replaces an older import of one id (stockade.storage.advisories)
+advisories = sa.Table(
+    "advisories",
+    metadata,
+    sa.Column("id", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("modified_ns", sa.BigInteger, nullable=False),
+    sa.Column("withdrawn", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("cvss_score", sa.Float, nullable=True),
+    sa.Column("source", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)
+
+#: the packages an advisory affects, by (ecosystem, normalised name); distro "" for any release
+advisory_packages = sa.Table(
+    "advisory_packages",
+    metadata,
+    sa.Column("advisory_id", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("ecosystem", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("distro", sa.String(64), primary_key=True),
+    sa.Index("ix_advisory_packages_ecosystem_name", "ecosystem", "name"),
+)
+
+#: the other ids an advisory is known by (CVE, GHSA, PYSEC, ...)
+advisory_aliases = sa.Table(
+    "advisory_aliases",
+    metadata,
+    sa.Column("advisory_id", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("alias", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Index("ix_advisory_aliases_alias", "alias"),
+)
+
+#: CISA's Known Exploited Vulnerabilities, one row per CVE
+kev = sa.Table(
+    "kev",
+    metadata,
+    sa.Column("cve", sa.String(64), primary_key=True),
+    sa.Column("date_added", sa.String(32), nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)
+
+#: FIRST's EPSS scores, one row per CVE
+epss = sa.Table(
+    "epss",
+    metadata,
+    sa.Column("cve", sa.String(64), primary_key=True),
+    sa.Column("epss", sa.Float, nullable=False),
+    sa.Column("percentile", sa.Float, nullable=False),
+)
+
+#: what was imported from where and when, for `stockade db status`; kind is osv, kev or epss
+advisory_sources = sa.Table(
+    "advisory_sources",
+    metadata,
+    sa.Column("source", sa.String(1024), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("imported_ns", sa.BigInteger, nullable=False),
+    sa.Column("records", sa.BigInteger, nullable=False),
+    sa.Column("changed", sa.BigInteger, nullable=False),
+    sa.Column("problems", sa.BigInteger, nullable=False),
+    #: the feed's own date (KEV release, EPSS score date), where it says
+    sa.Column("feed_date", sa.String(64), nullable=True),
+    sa.Column("detail", JsonType, nullable=False),
+)
