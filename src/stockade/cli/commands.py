@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "certs_cmd",
     "drift_cmd",
     "sbom_cmd",
+    "inventory_cmd",
 )
 
 
