@@ -34,6 +34,8 @@ __all__ = ["FLOW_EVTTYPES", "Edge", "EdgeKey", "FlowGraph", "graph_json", "to_do
 
 #: the events the graph is made of
 FLOW_EVTTYPES = frozenset({"connect", "accept", "accept4"})
+#: a non-blocking connect's result (-EINPROGRESS)
+_EINPROGRESS = -115
 #: (source, destination, port, protocol)
 EdgeKey = tuple[str, str, int, str]
 
@@ -88,10 +90,14 @@ class FlowGraph:
 
     # -- the event path ----------------------------------------------------------------------------
     def observe(self, data: dict[str, Any]) -> None:
-        """One sensor event; only connects and accepts that succeeded count."""
+        """One sensor event; only connects (non-blocking ones under way included) and accepts
+        that succeeded count."""
         t = data.get("evt.type")
         if t not in FLOW_EVTTYPES:
             return
+        if t == "connect" and data.get("evt.rawres") == _EINPROGRESS:
+            # a non-blocking connect: under way, a connection as much as a blocking one
+            data = {**data, "evt.rawres": 0, "evt.failed": False, "evt.res": "SUCCESS"}
         op = operation_of(data)
         if not isinstance(op, NetOp):
             return
