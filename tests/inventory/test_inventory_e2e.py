@@ -77,10 +77,12 @@ def test_inventory_follows_containers_images_ports_and_flows(
     assert srv["name"] == server.name and srv["pid"] == server.pid
     assert srv["image_repository"] == podman_image.rsplit(":", 1)[0]
     assert srv["workload"] and srv["workload"].startswith("container/") and srv["workload"] != cli["workload"]
-    assert srv["ports"] == [{"protocol": "tcp", "address": "0.0.0.0", "port": PORT, "process": "httpd"}] or any(
-        p["port"] == PORT and p["process"] == "httpd" for p in srv["ports"]
-    ), srv["ports"]
-    ports = [p for p in up.api("/inventory/ports")["items"] if p["port"] == PORT and p["container_id"] == server.id]
+    assert srv["ports"] == [
+        {"protocol": "tcp", "address": "0.0.0.0", "port": PORT, "process": "httpd"}
+    ] or any(p["port"] == PORT and p["process"] == "httpd" for p in srv["ports"]), srv["ports"]
+    ports = [
+        p for p in up.api("/inventory/ports")["items"] if p["port"] == PORT and p["container_id"] == server.id
+    ]
     assert ports and ports[0]["process"] == "httpd" and ports[0]["workload"] == srv["workload"], ports
 
     # -- the image: digest, layers, the containers using it
@@ -89,8 +91,12 @@ def test_inventory_follows_containers_images_ports_and_flows(
     assert all(lay.startswith("sha256:") for lay in image["layers"])
     assert image["id"].startswith(str(srv["image_id"])[:12])
     assert wait_until(
-        lambda: {server.id, client.id}
-        <= set(next(i for i in up.api("/inventory/images")["items"] if i["id"] == image["id"])["containers"]),
+        lambda: (
+            {server.id, client.id}
+            <= set(
+                next(i for i in up.api("/inventory/images")["items"] if i["id"] == image["id"])["containers"]
+            )
+        ),
         timeout=30,
     )
 

@@ -63,7 +63,13 @@ def _items(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"items": items, "total": len(items)}
 
 
-@router.get(paths.INVENTORY, response_model=Summary, summary="What the inventory holds, in numbers")
+@router.get(
+    paths.INVENTORY,
+    response_model=Summary,
+    summary="What the inventory holds, in numbers",
+    dependencies=[STRICT_QUERY],
+    responses=problem_responses(422),
+)
 def summary(store: StoreDep, host: HostQ = None) -> dict[str, Any]:
     """Per node its facts; containers running and gone; images, listening ports and graph edges."""
     inv = _inv(store)
@@ -81,7 +87,13 @@ def summary(store: StoreDep, host: HostQ = None) -> dict[str, Any]:
     }
 
 
-@router.get(paths.INVENTORY_HOSTS, response_model=Items, summary="The nodes: OS, kernel, runtimes, boot time")
+@router.get(
+    paths.INVENTORY_HOSTS,
+    response_model=Items,
+    summary="The nodes: OS, kernel, runtimes, boot time",
+    dependencies=[STRICT_QUERY],
+    responses=problem_responses(422),
+)
 def hosts(store: StoreDep) -> dict[str, Any]:
     """Each node's facts as its inventory service found them last."""
     return _items(_inv(store).hosts())

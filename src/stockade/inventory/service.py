@@ -87,6 +87,7 @@ class InventoryService:
         self._last_prune = 0.0
         self._images_sig: tuple[Any, ...] = ()
         self._ports_sig: tuple[Any, ...] = ()
+        self._reported: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -233,8 +234,11 @@ class InventoryService:
         if sig != self._images_sig:
             self.store.replace_images(self.hostname, records, now)
             self._images_sig = sig
-        for p in self.images.problems:
-            self.errors.report(p)
+        if self.images.problems is not self._reported:
+            # said once per read of the store, not at every refresh
+            self._reported = self.images.problems
+            for p in self._reported:
+                self.errors.report(p)
 
     def _flush_graph(self) -> None:
         try:
