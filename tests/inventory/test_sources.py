@@ -54,7 +54,12 @@ def test_a_listening_socket_is_found_with_its_process() -> None:
         tcp.bind(("127.0.0.1", 0))
         tcp.listen()
         udp.bind(("127.0.0.1", 0))
-        ports = PortScanner().scan([Namespace(os.getpid(), (os.getpid(),), "c" * 64, "container/x/y")])
+        ns = [Namespace(os.getpid(), (os.getpid(),), "c" * 64, "container/x/y")]
+        scanner = PortScanner()
+        ports = scanner.scan(ns)
+        assert scanner.diag and scanner.problem is None
+        # netlink sock_diag and /proc/<pid>/net tell the same
+        assert sorted(map(str, ports)) == sorted(map(str, PortScanner(diag=False).scan(ns)))
         mine = {(p["protocol"], p["port"]): p for p in ports}
         t = mine[("tcp", tcp.getsockname()[1])]
         u = mine[("udp", udp.getsockname()[1])]

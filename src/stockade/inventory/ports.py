@@ -1,8 +1,10 @@
 """Listening sockets, per network namespace, attributed to their process and container.
 
-A namespace's sockets are read from ``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` of one process in it
-(:func:`stockade.sensor.conntrack.read_sockets`; the node's own through this process): TCP in LISTEN,
-UDP bound and unconnected (:func:`~stockade.sensor.conntrack.listening`). Each socket's inode is
+A namespace's sockets (TCP in LISTEN, UDP bound and unconnected) are asked of the kernel through
+netlink sock_diag from inside it (:mod:`stockade.inventory.sockdiag`: one process in it names it;
+the node's own is this process's), or, where sock_diag cannot answer, read from
+``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` (:func:`stockade.sensor.conntrack.read_sockets`, which
+costs the kernel a walk of every socket of the node per file). Each socket's inode is
 found among the open files (``/proc/<pid>/fd``) of the namespace's processes: a container's pids
 first (its cgroup), then every process for the node's own namespace. Owners found are cached by
 inode (a socket's inode does not change while it is open).
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stockade.inventory.sockdiag import listening_sockets
 from stockade.sensor.conntrack import SockEntry, listening, read_sockets
 from stockade.sensor.procfs import read_netns, read_status, socket_inode_owners
 
@@ -41,6 +44,10 @@ class PortScanner:
     _unowned: set[int] = field(default_factory=set)
     #: sockets whose holder could not be found in the latest scan
     unattributed: int = 0
+    #: read through netlink sock_diag (False: /proc/<pid>/net, after sock_diag failed)
+    diag: bool = True
+    #: why sock_diag is not used
+    problem: str | None = None
 
     def scan(
         self, namespaces: Sequence[Namespace], in_container: Mapping[int, Namespace] | None = None
@@ -56,8 +63,7 @@ class PortScanner:
             if ino is None or ino in seen:
                 continue
             seen.add(ino)
-            base = f"{self.proc}/{ns.pid}/net" if ns.pids is not None else f"{self.proc}/thread-self/net"
-            found += [(ns, e) for e in listening(read_sockets(base))]
+            found += [(ns, e) for e in self._listening(ns.pid if ns.pids is not None else None)]
         self._attribute(found)
         self.unattributed = 0
         out: list[dict[str, Any]] = []
@@ -85,6 +91,20 @@ class PortScanner:
         live = {e.inode for _, e in found}
         self._unowned &= live
         return out
+
+    def _listening(self, pid: int | None) -> list[SockEntry]:
+        """Through sock_diag; through /proc/<pid>/net where sock_diag cannot answer (its module
+        missing); none when the process is gone."""
+        if self.diag:
+            try:
+                return listening_sockets(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                return []
+            except OSError as e:
+                self.diag = False
+                self.problem = f"sock_diag: {e}: listening sockets read from /proc/<pid>/net instead"
+        base = f"{self.proc}/{pid}/net" if pid is not None else f"{self.proc}/thread-self/net"
+        return listening(read_sockets(base))
 
     def _attribute(self, found: Iterable[tuple[Namespace, SockEntry]]) -> None:
         missing: dict[int, Namespace] = {

@@ -270,6 +270,7 @@ class InventoryService:
             "graph": dict(self.graph.stats),
             **self.counts,
             "ports_unattributed": self.ports.unattributed,
+            "ports_problem": self.ports.problem,
             "last_refresh_cpu_ms": round(self.last_refresh_cpu_s * 1000, 2),
             "last_full_refresh_cpu_ms": round(self.last_full_cpu_s * 1000, 2),
             "errors_recent": self.errors.errors,

@@ -43,7 +43,15 @@ from stockade.sensor.interface import Backend, BackendContext, BackendStats, Cap
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["ConntrackBackend", "Flow", "SockEntry", "listening", "parse_proc_net", "read_sockets"]
+__all__ = [
+    "ConntrackBackend",
+    "Flow",
+    "SockEntry",
+    "listening",
+    "parse_proc_net",
+    "read_sockets",
+    "setns_net",
+]
 
 NETLINK_NETFILTER = 12
 NFNLGRP_CONNTRACK_NEW = 1
@@ -178,7 +186,8 @@ def listening(socks: list[SockEntry]) -> list[SockEntry]:
 _LIBC: ctypes.CDLL | None = None
 
 
-def _setns(fd: int) -> None:
+def setns_net(fd: int) -> None:
+    """Move the calling thread into the network namespace open at `fd`."""
     global _LIBC
     if _LIBC is None:
         _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -324,11 +333,11 @@ class ConntrackBackend(Backend):
         if ns.nsfd < 0:
             yield
             return
-        _setns(ns.nsfd)
+        setns_net(ns.nsfd)
         try:
             yield
         finally:
-            _setns(self._own_nsfd)
+            setns_net(self._own_nsfd)
 
     def _open_ns(self, path: str) -> _Ns:
         ns = _Ns(path)
