@@ -14,6 +14,9 @@ DEBS=(postgresql sysdig clang llvm libc6-dev libbpf-dev bpftool runc podman busy
 # the language package fixtures: Go binaries, Debian's log4j jars and the JDK's jar tool, objcopy
 DEBS+=(golang-go liblog4j2-java binutils openjdk-17-jdk-headless)
 
+# the inventory's graph rendered in tests (dot -Tsvg)
+DEBS+=(graphviz)
+
 missing=()
 $venv_only || for p in "${DEBS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

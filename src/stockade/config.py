@@ -366,6 +366,24 @@ class ZeroTrustConfig(_Strict):
     save_every_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
 
+class InventoryConfig(_Strict):
+    """The ``inventory:`` section: the live inventory of the node (host, containers, images,
+    listening ports) and the network graph of observed flows (docs/inventory.md)."""
+
+    enabled: bool = True
+    #: a full refresh (images and ports included) at least this often
+    interval_s: float = Field(default=60.0, ge=1.0, allow_inf_nan=False)
+    #: how often the running containers are compared with the last refresh (a start or a stop
+    #: triggers a refresh at once)
+    watch_s: float = Field(default=1.0, ge=0.1, allow_inf_nan=False)
+    #: containers gone, images unused and graph edges quiet for longer than this are deleted
+    retention_s: float = Field(default=7 * 86400.0, gt=0, allow_inf_nan=False)
+    #: list images through the container engine (``podman images``)
+    images: bool = True
+    #: graph edges kept at most (the quietest are dropped beyond: counted)
+    max_edges: int = Field(default=20_000, ge=16)
+
+
 class IncidentsConfig(_Strict):
     """The ``incidents:`` section: how alerts are grouped into incidents (docs/incidents.md)."""
 
@@ -475,6 +493,7 @@ class StockadeConfig(_Strict):
     zero_trust: ZeroTrustConfig = Field(default_factory=ZeroTrustConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    inventory: InventoryConfig = Field(default_factory=InventoryConfig)
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else

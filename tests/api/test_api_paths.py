@@ -53,6 +53,12 @@ DOCUMENTED = {
     "/api/v1/evidence/{bundle_id}/verify",
     "/api/v1/certs",
     "/api/v1/containers/{container_id}/drift",
+    "/api/v1/inventory",
+    "/api/v1/inventory/hosts",
+    "/api/v1/inventory/containers",
+    "/api/v1/inventory/images",
+    "/api/v1/inventory/ports",
+    "/api/v1/inventory/graph",
 }
 
 

@@ -34,6 +34,7 @@ from stockade.api import (
     routes_health,
     routes_incidents,
     routes_ingest,
+    routes_inventory,
     routes_resources,
     routes_respond,
     routes_rules,
@@ -103,6 +104,7 @@ def create_app(
         routes_evidence.router,
         routes_certs.router,
         routes_drift.router,
+        routes_inventory.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

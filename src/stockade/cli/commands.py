@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sbom_cmd",
     "db_cmd",
     "scan_cmd",
+    "inventory_cmd",
 )
 
 

@@ -63,6 +63,13 @@ AUDIT_CHECKPOINTS: Final = "/audit/checkpoints"
 EVIDENCE: Final = "/evidence"
 EVIDENCE_BUNDLE: Final = "/evidence/{bundle_id}"
 EVIDENCE_VERIFY: Final = "/evidence/{bundle_id}/verify"
+#: the live inventory: a summary, hosts, containers, images, listening ports, the network graph
+INVENTORY: Final = "/inventory"
+INVENTORY_HOSTS: Final = "/inventory/hosts"
+INVENTORY_CONTAINERS: Final = "/inventory/containers"
+INVENTORY_IMAGES: Final = "/inventory/images"
+INVENTORY_PORTS: Final = "/inventory/ports"
+INVENTORY_GRAPH: Final = "/inventory/graph"
 #: ingestion: Falco, the Kubernetes audit webhook, agents (events and alerts)
 INGEST: Final = "/ingest"
 INGEST_FALCO: Final = INGEST + "/falco"

@@ -96,8 +96,7 @@ class Agent:
         self.guard = NodeGuard()
         if self.local is not None:
             self.guard = NodeGuard.build(cfg, self.local, self.pipeline, self.audit)
-        if self.guard.zt is not None:
-            self.pipeline.observer = self.guard.zt.observe
+        self.pipeline.observer = self.guard.observer()
         self.sensor = SensorRunner(
             cfg, self.pipeline, self.guard.syscalls_needed(cfg, self.engine.evttypes("syscall"))
         )

@@ -1,6 +1,6 @@
 """What protects the node where the sensor runs, in `stockade up` and `stockade agent` alike: zero
-trust (with its anomaly models), the resource monitor, the certificate scanner and the drift check, built, started, refreshed and stopped in
-one place.
+trust (with its anomaly models), the resource monitor, the certificate scanner, the drift check and
+the live inventory (with its network graph), built, started, refreshed and stopped in one place.
 
 :meth:`NodeGuard.build` makes them as the configuration says (``zero_trust.enabled``,
 ``resources.enabled``) over a store of the node's own (profiles, modes, policies, resource samples)
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,8 @@ from stockade.audit.chain import AuditLog
 from stockade.behavior.ops import OPERATION_SYSCALLS
 from stockade.config import StockadeConfig
 from stockade.errors import StockadeError
+from stockade.inventory.graph import FLOW_EVTTYPES
+from stockade.inventory.service import InventoryService
 from stockade.model.alert import Alert
 from stockade.runtime.auditing import zero_trust_hook
 from stockade.runtime.certwatch import CertMonitor
@@ -67,6 +70,8 @@ class NodeGuard:
     #: certificates on disk and served (certs.enabled), container drift (drift.enabled)
     certs: CertMonitor | None = None
     drift: DriftMonitor | None = None
+    #: the live inventory and network graph (stockade.inventory.service), with inventory.enabled
+    inv: InventoryService | None = None
     _last_refresh: float = 0.0
 
     @classmethod
@@ -95,14 +100,37 @@ class NodeGuard:
             g.certs = CertMonitor(cfg, emit)
         if cfg.drift.enabled:
             g.drift = DriftMonitor(cfg, emit)
+        if cfg.inventory.enabled:
+            from stockade.storage.inventory import InventoryStore
+
+            resolver = g.zt.resolver if g.zt is not None else None
+            g.inv = InventoryService(cfg, InventoryStore(store), resolver=resolver)
         return g
 
+    def observer(self) -> Callable[[dict[str, Any]], list[Alert]] | None:
+        """What sees every syscall event after the engine (the pipeline's observer): zero trust,
+        and the inventory's network graph; None when neither runs."""
+        zt = self.zt.observe if self.zt is not None else None
+        inv = self.inv.observe if self.inv is not None else None
+        if zt is not None and inv is not None:
+
+            def both(data: dict[str, Any]) -> list[Alert]:
+                inv(data)
+                return zt(data)
+
+            return both
+        return zt or inv
+
     def syscalls_needed(self, cfg: StockadeConfig, rules_need: set[str] | None) -> set[str] | None:
-        """What the sensor must deliver: what the rules need, and (unless the sensor learns in
-        the kernel, following the operations itself) the syscalls of zero trust's operations."""
-        if self.zt is None or rules_need is None or learns_in_kernel(cfg):
-            return rules_need
-        return rules_need | OPERATION_SYSCALLS
+        """What the sensor must deliver: what the rules need, the connections the inventory's graph
+        is made of, and (unless the sensor learns in the kernel, following the operations itself)
+        the syscalls of zero trust's operations."""
+        if rules_need is None:
+            return None
+        need = rules_need | (FLOW_EVTTYPES if self.inv is not None else set())
+        if self.zt is None or learns_in_kernel(cfg):
+            return need
+        return need | OPERATION_SYSCALLS
 
     def attach(self, kernel: KernelLearning) -> None:
         """Give zero trust the sensor (its learning in the kernel)."""
@@ -119,6 +147,8 @@ class NodeGuard:
             self.certs.start()
         if self.drift is not None:
             self.drift.start()
+        if self.inv is not None:
+            self.inv.start()
 
     def refresh(self) -> None:
         """Refresh zero trust now (after the sensor started: the kernel's watches)."""
@@ -145,6 +175,7 @@ class NodeGuard:
             "resources": self.res.status() if self.res is not None else None,
             "certs": self.certs.status() if self.certs is not None else None,
             "drift": self.drift.status() if self.drift is not None else None,
+            "inventory": self.inv.status() if self.inv is not None else None,
         }
 
     def close(self) -> None:
@@ -157,3 +188,5 @@ class NodeGuard:
             self.certs.close()
         if self.drift is not None:
             self.drift.close()
+        if self.inv is not None:
+            self.inv.close()

@@ -136,8 +136,7 @@ class Runtime:
         self.guard = NodeGuard.build(cfg, self.store, self.pipeline, self.audit) if sensor else NodeGuard()
         self.zt: ZeroTrust | None = self.guard.zt
         self.res: ResourceMonitor | None = self.guard.res
-        if self.zt is not None:
-            self.pipeline.observer = self.zt.observe
+        self.pipeline.observer = self.guard.observer()
         if sensor and cfg.sensor.backend != "none":
             # before the sensor: a broken playbook file stops the start before anything is loaded
             from stockade.runtime.response import Responder
@@ -241,6 +240,7 @@ class Runtime:
             "resources": self.res.status() if self.res is not None else None,
             "certs": self.guard.certs.status() if self.guard.certs is not None else None,
             "drift": self.guard.drift.status() if self.guard.drift is not None else None,
+            "inventory": self.guard.inv.status() if self.guard.inv is not None else None,
             "incidents": self.incident_service.status() if self.incident_service is not None else None,
             "audit": self.audit.status() if self.audit is not None else None,
             "response": self.response.status(probe=False) if self.response is not None else None,

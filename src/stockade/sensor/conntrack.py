@@ -43,7 +43,15 @@ from stockade.sensor.interface import Backend, BackendContext, BackendStats, Cap
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["ConntrackBackend", "Flow", "SockEntry", "parse_proc_net", "read_sockets"]
+__all__ = [
+    "ConntrackBackend",
+    "Flow",
+    "SockEntry",
+    "listening",
+    "parse_proc_net",
+    "read_sockets",
+    "setns_net",
+]
 
 NETLINK_NETFILTER = 12
 NFNLGRP_CONNTRACK_NEW = 1
@@ -164,10 +172,22 @@ def read_sockets(base: str = "/proc/thread-self/net") -> list[SockEntry]:
     return out
 
 
+def listening(socks: list[SockEntry]) -> list[SockEntry]:
+    """The listening sockets among `socks`: TCP in LISTEN, UDP bound and unconnected."""
+    out = []
+    for e in socks:
+        tcp_listen = e.proto == "tcp" and e.state == TCP_LISTEN
+        udp_bound = e.proto == "udp" and e.state == TCP_CLOSE and e.rport == 0 and e.lport != 0
+        if tcp_listen or udp_bound:
+            out.append(e)
+    return out
+
+
 _LIBC: ctypes.CDLL | None = None
 
 
-def _setns(fd: int) -> None:
+def setns_net(fd: int) -> None:
+    """Move the calling thread into the network namespace open at `fd`."""
     global _LIBC
     if _LIBC is None:
         _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -313,11 +333,11 @@ class ConntrackBackend(Backend):
         if ns.nsfd < 0:
             yield
             return
-        _setns(ns.nsfd)
+        setns_net(ns.nsfd)
         try:
             yield
         finally:
-            _setns(self._own_nsfd)
+            setns_net(self._own_nsfd)
 
     def _open_ns(self, path: str) -> _Ns:
         ns = _Ns(path)
@@ -341,7 +361,7 @@ class ConntrackBackend(Backend):
             if self.enable_tracking:
                 ns.chain = f"STOCKADE_CT_{os.getpid()}"
                 self._iptables(ns, ["-N", ns.chain], ["-A", ns.chain, "-m", "conntrack", "--ctstate", "NEW"])
-            for ent in self._listening(read_sockets()):
+            for ent in listening(read_sockets()):
                 ns.listeners[self._lkey(ent)] = ent
         return ns
 
@@ -453,16 +473,6 @@ class ConntrackBackend(Backend):
     def _lkey(e: SockEntry) -> tuple[str, int, str, int, int]:
         return (e.proto, e.family, e.lip, e.lport, e.inode)
 
-    @staticmethod
-    def _listening(socks: list[SockEntry]) -> list[SockEntry]:
-        out = []
-        for e in socks:
-            tcp_listen = e.proto == "tcp" and e.state == TCP_LISTEN
-            udp_bound = e.proto == "udp" and e.state == TCP_CLOSE and e.rport == 0 and e.lport != 0
-            if tcp_listen or udp_bound:
-                out.append(e)
-        return out
-
     def _pids_of(self, inodes: set[int]) -> dict[int, int]:
         found = {i: self._inode_pid[i] for i in inodes if i in self._inode_pid}
         missing = {i for i in inodes if i not in found and i != 0}
@@ -477,7 +487,7 @@ class ConntrackBackend(Backend):
     def _scan_listeners(self, ns: _Ns, out: list[dict[str, Any]]) -> None:
         try:
             with self._in(ns):
-                current = {self._lkey(e): e for e in self._listening(read_sockets())}
+                current = {self._lkey(e): e for e in listening(read_sockets())}
         except OSError as err:
             self.stats.error(f"conntrack: cannot read sockets of {ns.path or 'own netns'}: {err}")
             return
@@ -569,7 +579,7 @@ class ConntrackBackend(Backend):
             except OSError as err:
                 self.stats.error(f"conntrack: cannot read sockets of {ns.path or 'own netns'}: {err}")
         by_tuple = {(s.proto, s.lip, s.lport, s.rip, s.rport): s for s in socks}
-        listeners = {(s.proto, s.lip, s.lport): s for s in self._listening(socks)}
+        listeners = {(s.proto, s.lip, s.lport): s for s in listening(socks)}
         for s in ns.listeners.values():
             listeners.setdefault((s.proto, s.lip, s.lport), s)
         plan: list[tuple[Flow, int | None, int, str, SockEntry]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,15 +344,17 @@ def snapshot(pid: int, boot_ns: int | None = None, *, full: bool = True) -> Proc
     return info
 
 
-def socket_inode_owners(inodes: set[int]) -> dict[int, int]:
-    """Map socket inodes to the pid holding them, by scanning /proc/<pid>/fd (best effort, slow)."""
+def socket_inode_owners(inodes: set[int], pids: Iterable[int] | None = None) -> dict[int, int]:
+    """Map socket inodes to the pid holding them, by scanning /proc/<pid>/fd of `pids` (default:
+    every process; best effort, slow)."""
     found: dict[int, int] = {}
     if not inodes:
         return found
-    try:
-        pids = [int(p) for p in os.listdir(PROC) if p.isdigit()]
-    except OSError:
-        return found
+    if pids is None:
+        try:
+            pids = [int(p) for p in os.listdir(PROC) if p.isdigit()]
+        except OSError:
+            return found
     for pid in pids:
         fd_dir = f"{PROC}/{pid}/fd"
         try:

@@ -337,4 +337,79 @@ advisory_sources = sa.Table(
     #: the feed's own date (KEV release, EPSS score date), where it says
     sa.Column("feed_date", sa.String(64), nullable=True),
     sa.Column("detail", JsonType, nullable=False),
+
+# -- inventory (issue 16): hosts, containers, images, listening ports, the network graph -----------
+
+#: one row per node: its facts (stockade.inventory.host), refreshed
+inventory_hosts = sa.Table(
+    "inventory_hosts",
+    metadata,
+    sa.Column("hostname", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)
+
+#: one row per container seen running; state "running" or "gone" (with its stop time); body: the
+#: rest of stockade.inventory.containers.ContainerRecord
+inventory_containers = sa.Table(
+    "inventory_containers",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("hostname", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("name", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("image_id", sa.String(128), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_ns", sa.BigInteger, nullable=True),
+    sa.Column("stopped_ns", sa.BigInteger, nullable=True),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+    sa.Index("ix_inventory_containers_state", "state"),
+    sa.Index("ix_inventory_containers_workload", "workload"),
+)
+
+#: one row per image per node (stockade.inventory.images); body: digest, tags, layers, config
+inventory_images = sa.Table(
+    "inventory_images",
+    metadata,
+    sa.Column("hostname", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("body", JsonType, nullable=False),
+)
+
+#: the listening sockets of a node at its last refresh (replaced whole each time)
+inventory_ports = sa.Table(
+    "inventory_ports",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("hostname", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("protocol", sa.String(8), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("process", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("container_id", sa.String(128), nullable=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Index("ix_inventory_ports_hostname", "hostname"),
+)
+
+#: the network graph: observed flows aggregated per (source, destination, port, protocol)
+inventory_edges = sa.Table(
+    "inventory_edges",
+    metadata,
+    sa.Column("hostname", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("source", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("destination", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("port", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("protocol", sa.String(8), primary_key=True),
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("destination_kind", sa.String(16), nullable=False),
+    sa.Column("connects", sa.BigInteger, nullable=False),
+    sa.Column("accepts", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("first_ns", sa.BigInteger, nullable=False),
+    sa.Column("last_ns", sa.BigInteger, nullable=False),
+    sa.Index("ix_inventory_edges_last_ns", "last_ns"),
 )

@@ -1,6 +1,6 @@
 """Advisories: OSV records, the packages they affect, aliases, KEV, EPSS and import sources.
 
-Revision ID: 0007_advisories
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0007_advisories"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
