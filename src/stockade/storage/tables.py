@@ -337,6 +337,7 @@ advisory_sources = sa.Table(
     #: the feed's own date (KEV release, EPSS score date), where it says
     sa.Column("feed_date", sa.String(64), nullable=True),
     sa.Column("detail", JsonType, nullable=False),
+)
 
 # -- inventory (issue 16): hosts, containers, images, listening ports, the network graph -----------
 
