@@ -10,6 +10,7 @@ say what it needs with ``helpers.need`` / ``need_file`` (skip locally, fail in C
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator
 from pathlib import Path
 
@@ -41,6 +42,13 @@ from upctl import stockade_up  # noqa: F401
 
 #: for test modules that compute data paths at import (they read this variable)
 os.environ.setdefault("STOCKADE_TEST_SHARED_DATA", str(SHARED_DATA))
+
+#: bytecode is cached (__pycache__, ignored by git) by this process and the Python processes the
+#: tests start (`stockade` commands, `stockade up`, helper scripts): where PYTHONDONTWRITEBYTECODE is
+#: set, each of those hundreds of processes would compile Stockade's sources again (about 0.5 s of
+#: CPU each), as the source tree of an editable install has no bytecode of its own
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

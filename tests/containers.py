@@ -21,8 +21,8 @@
   :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
 * ``module_runc_container``, ``module_podman_container``: the same factories, whose containers are
-  removed at the end of the test module (a batch shared by a module's tests); ``in_parallel(calls)``
-  runs container operations a few at a time.
+  removed at the end of the test module (a batch shared by a module's tests); container operations
+  run a few at a time with ``helpers.in_parallel``.
 
 Tests using them are marked ``@pytest.mark.containers`` and ``@pytest.mark.root``; the fixtures skip
 with the reason (fail in CI) when runc, podman or busybox are missing.
@@ -37,16 +37,15 @@ import shutil
 import stat
 import subprocess
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from helpers import need
+from helpers import in_parallel, need
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 PODMAN_IMAGE = "localhost/stockade-test-busybox:latest"
@@ -84,20 +83,6 @@ def _unique(prefix: str) -> str:
     """A name no other container of this machine has, its first 12 characters (container.id) too:
     the random part comes first, so containers made together never share a short id."""
     return f"{prefix}{secrets.token_hex(6)}-{os.getpid()}"
-
-
-#: container operations run at once (podman and runc are mostly waiting on the kernel and disk)
-PARALLEL = 4
-
-T = TypeVar("T")
-
-
-def in_parallel(calls: Sequence[Callable[[], T]], workers: int = PARALLEL) -> list[T]:
-    """Each call's result, in order, `workers` at a time (the first exception is raised)."""
-    if not calls:
-        return []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda call: call(), calls))
 
 
 @pytest.fixture(scope="session")

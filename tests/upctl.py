@@ -1,7 +1,7 @@
 """`stockade up` as a real process, for the integration tests of any directory.
 
 ``stockade_up``: a factory of :class:`Up` (``start()``, ``stop()``, ``cli(args)``, ``api(path)``,
-``alerts()``), each a ``stockade up`` process with its own data directory, API port and BPF pin
+``get(route, query, **path)``, ``alerts()``), each a ``stockade up`` process with its own data directory, API port and BPF pin
 directory; stopped and cleaned up at the end of the test (registered in tests/conftest.py).
 """
 
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from helpers import free_port, need
+from stockade.model import apipaths
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 
@@ -107,6 +108,13 @@ class Up:
     def api(self, path: str, **params: Any) -> Any:
         """GET /api/v1 + path."""
         r = httpx.get(f"{self.base}/api/v1{path}", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def get(self, route: str, /, query: dict[str, Any] | None = None, **path: str) -> Any:
+        """GET a route of stockade.model.apipaths, its placeholders filled from `path` (what a
+        test polls: a request, not a CLI process per look)."""
+        r = httpx.get(self.base + apipaths.api_path(route, **path), params=query, timeout=10)
         r.raise_for_status()
         return r.json()
 

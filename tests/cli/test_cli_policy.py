@@ -8,10 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
+
+from helpers import in_parallel
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 RECORDING = Path(__file__).parent.parent / "data" / "recordings" / "shell_in_container.jsonl"
@@ -103,16 +106,24 @@ def test_a_broken_policy_names_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_diff_and_export(tmp_path: Path, policy: Path) -> None:
-    same = stockade(tmp_path, "policy", "diff", str(policy), str(policy))
-    assert same.returncode == 0 and "no difference" in same.stdout
     other = tmp_path / "other.yaml"
     other.write_text(POLICY.replace("ports: [8080]", "ports: [8080, 8443]"))
-    d = stockade(tmp_path, "policy", "diff", str(policy), str(other))
+    # the commands only read: they run at once
+    same, d, falco, kube, nope = in_parallel(
+        [
+            partial(stockade, tmp_path, *args)
+            for args in (
+                ["policy", "diff", str(policy), str(policy)],
+                ["policy", "diff", str(policy), str(other)],
+                ["policy", "export", str(policy), "--format", "falco"],
+                ["policy", "export", str(policy), "--format", "networkpolicy"],
+                ["policy", "export", str(policy), "--format", "yaml"],
+            )
+        ]
+    )
+    assert same.returncode == 0 and "no difference" in same.stdout
     assert d.returncode == 1 and "upstream" in d.stdout and "8443" in d.stdout
-    falco = stockade(tmp_path, "policy", "export", str(policy), "--format", "falco")
     assert falco.returncode == 0 and "- rule:" in falco.stdout and "/usr/sbin/nginx" in falco.stdout
-    kube = stockade(tmp_path, "policy", "export", str(policy), "--format", "networkpolicy")
     doc = yaml.safe_load(kube.stdout)
     assert kube.returncode == 0 and doc["kind"] == "NetworkPolicy"
-    nope = stockade(tmp_path, "policy", "export", str(policy), "--format", "yaml")
     assert nope.returncode == 2 and "--format must be one of" in nope.stderr

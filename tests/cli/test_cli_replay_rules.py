@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+
+from helpers import in_parallel
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 REPO = Path(__file__).resolve().parents[2]
@@ -23,17 +26,17 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[b
 
 
 def test_help_and_version() -> None:
-    for args in (
+    helps = (
         ["--help"],
         ["replay", "--help"],
         ["rules", "--help"],
         ["rules", "lint", "--help"],
         ["up", "--help"],
-    ):
-        r = run(*args)
-        assert r.returncode == 0, r.stderr
-        assert b"Usage" in r.stdout
-    r = run("--version")
+    )
+    *shown, r = in_parallel([partial(run, *args) for args in (*helps, ["--version"])])
+    for args, h in zip(helps, shown, strict=True):
+        assert h.returncode == 0, (args, h.stderr)
+        assert b"Usage" in h.stdout, args
     assert r.returncode == 0 and r.stdout.startswith(b"stockade ")
 
 

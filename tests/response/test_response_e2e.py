@@ -26,6 +26,7 @@ import pytest
 
 from containers import PodmanContainer
 from helpers import busy_cores, need, wait_until
+from stockade.model import apipaths
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.ebpf, pytest.mark.slow]
 
@@ -184,23 +185,27 @@ def _hold(c: PodmanContainer, gw: str, held: socket.socket) -> socket.socket:
 
 
 def _contained_incident(up: Any, c: PodmanContainer) -> dict[str, Any]:
-    """The one incident of the container, once the playbook contained it and froze the container."""
+    """The one incident of the container, once the playbook contained it and froze the container
+    (waited for through the API; the CLI lists and shows it once it is there)."""
 
-    def incident() -> dict[str, Any] | None:
-        r = up.cli("incidents", "list", "--output", "json")
-        assert r.returncode == 0, r.stderr
-        mine = [i for i in _json_lines(r.stdout) if c.id[:12] in i["containers"]]
+    def contained(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        mine = [i for i in items if c.id[:12] in i["containers"]]
         return mine[0] if len(mine) == 1 and mine[0]["status"] == "contained" else None
 
-    assert wait_until(lambda: incident() is not None, timeout=90), _explain(up, c)
-    inc = incident()
-    assert inc is not None
+    def incident() -> dict[str, Any] | None:
+        return contained(up.get(apipaths.INCIDENTS, {"limit": 100})["items"])
+
+    assert wait_until(lambda: incident() is not None, timeout=90, step=0.3), _explain(up, c)
+    r = up.cli("incidents", "list", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    inc = contained(_json_lines(r.stdout))
+    assert inc is not None, r.stdout
 
     def frozen() -> bool:
-        shown = json.loads(up.cli("incidents", "show", inc["id"], "--output", "json").stdout)
+        shown = up.get(apipaths.INCIDENT, incident_id=inc["id"])
         return any(e["data"].get("action") == "freeze" for e in shown["timeline"] if e["kind"] == "action")
 
-    assert wait_until(frozen, timeout=90), _explain(up, c)
+    assert wait_until(frozen, timeout=90, step=0.3), _explain(up, c)
     shown: dict[str, Any] = json.loads(up.cli("incidents", "show", inc["id"], "--output", "json").stdout)
     return shown
 

@@ -380,9 +380,15 @@ def boundary_paths(plan: InterestPlan) -> list[bytes]:
     return sorted(out)
 
 
+#: kept calls of the needles' edges that must raise an alert (the check is not vacuous)
+KEPT_ALERTS = 100
+
+
 def test_with_the_default_rules_no_dropped_call_at_a_needles_edge_raises_an_alert() -> None:
     """Every path at the edge of a needle, in every syscall and class, in six process contexts:
-    the engine raises no alert on a call the plan drops (and does on some it keeps)."""
+    the engine raises no alert on a call the plan drops (and does on some it keeps: kept calls are
+    evaluated only until enough of them have alerted, as three in four calls are kept and only
+    the dropped ones are under test)."""
     plan = default_plan()
     cfg = load_config(None, {}, environ={})
     engine, _ = build_engine(cfg, [], rule_matching="all")
@@ -393,6 +399,8 @@ def test_with_the_default_rules_no_dropped_call_at_a_needles_edge_raises_an_aler
             for flags, ret in calls:
                 keeps = plan.keeps(evttype, kernel_class(evttype, flags, ret), path)
                 dropped += not keeps
+                if keeps and alerted_kept > KEPT_ALERTS:
+                    continue
                 base = decode(evttype, path, flags, ret)
                 for ctx in CONTEXTS:
                     ev = {**base, **_CONTAINER, **ctx}
@@ -401,7 +409,7 @@ def test_with_the_default_rules_no_dropped_call_at_a_needles_edge_raises_an_aler
                         alerted_kept += bool(alerts)
                     else:
                         assert not alerts, (path, oct(flags), ret, ctx, [a.rule for a in alerts])
-    assert dropped > 5000 and alerted_kept > 100, (dropped, alerted_kept)
+    assert dropped > 5000 and alerted_kept > KEPT_ALERTS, (dropped, alerted_kept)
 
 
 # -- in the kernel (root, eBPF) ----------------------------------------------------------------

@@ -51,8 +51,11 @@ NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
 
 
 @pytest.fixture(scope="module", autouse=True)
-def busy() -> Iterator[None]:
-    """One busy loop per core (at the sensor's own priority) for the whole module."""
+def busy(module_runc_container: Any, module_podman_container: Any) -> Iterator[None]:  # noqa: ARG001
+    """One busy loop per core (at the sensor's own priority) for the whole module. It needs the
+    module's container factories only so that it ends before they remove their containers (module
+    fixtures end in the reverse of their order): the clean-up of some sixty containers is not under
+    test and took twice as long on busy cores."""
     with busy_cores():
         yield
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import in_parallel
 from stockade.model.alert import Alert
 from stockade.storage.filters import AlertFilter
 from stockade.storage.store import Store
@@ -86,14 +88,21 @@ def test_the_cli_finds_what_its_table_shows(tmp_path: Path, make_alert: Any) -> 
     made = alerts(make_alert)
     with Store(url) as s:
         s.add_alerts(list(made.values()))
-    r = run("alerts", "list", "--db", url)
+    containers = ("web", "container:web", WEB_ID[:12])
+    rule = "TERMINAL shell IN container"
+    r, *found = in_parallel(
+        [
+            partial(run, "alerts", "list", "--db", url),
+            *(
+                partial(run, "alerts", "list", "--db", url, "--container", c, "--rule", rule)
+                for c in containers
+            ),
+        ]
+    )
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if made["web"].id[:12] in line)
     assert "container:web" in row
-    for container in ("web", "container:web", WEB_ID[:12]):
-        r = run(
-            "alerts", "list", "--db", url, "--container", container, "--rule", "TERMINAL shell IN container"
-        )
+    for container, r in zip(containers, found, strict=True):
         assert r.returncode == 0, r.stderr
         ids = [line.split()[-1] for line in r.stdout.splitlines()[1:]]
         assert ids == [made["web"].id[:12]], (container, r.stdout)
@@ -114,7 +123,12 @@ def test_events_list_says_which_events_are_stored(
     cfg.write_text(f"data_dir: {tmp_path}\n" + (f"storage:\n  record_events: {record}\n" if record else ""))
     with Store(f"sqlite:///{tmp_path / 'stockade.db'}") as s:
         s.add_events([make_event(**{"evt.type": "execve", "proc.name": "bash"})])
-    r = run("-c", str(cfg), "events", "list")
+    r, js = in_parallel(
+        [
+            partial(run, "-c", str(cfg), "events", "list"),
+            partial(run, "-c", str(cfg), "-o", "json", "events", "list"),
+        ]
+    )
     assert r.returncode == 0, r.stderr
     assert "bash" in r.stdout
     if note is None:
@@ -122,5 +136,4 @@ def test_events_list_says_which_events_are_stored(
     else:
         assert r.stderr.startswith(f"note: {note}")
         assert "set storage.record_events: all" in r.stderr
-    r = run("-c", str(cfg), "-o", "json", "events", "list")
-    assert r.returncode == 0 and r.stderr == ""  # JSON output is for programs: no note
+    assert js.returncode == 0 and js.stderr == ""  # JSON output is for programs: no note

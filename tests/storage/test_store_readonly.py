@@ -12,13 +12,14 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from helpers import free_port
+from helpers import free_port, in_parallel
 from stockade.errors import StorageError
 from stockade.storage.store import Store
 
@@ -34,6 +35,11 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [STOCKADE, *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd, check=False
     )
+
+
+def run_all(cwd: Path, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+    """`run` of each command, at once (commands that read only: none sees another's work)."""
+    return in_parallel([partial(run, cwd, *args) for args in commands])
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int, int, bytes]]:
@@ -75,9 +81,11 @@ def read_only_commands(port: int) -> list[list[str]]:
 
 
 def test_read_only_commands_without_a_database_create_nothing(workdir: Path) -> None:
+    """The commands run at once (none writes, so none sees another's file): any file one of them
+    made or changed is a difference, whichever made it."""
     before = snapshot(workdir)
-    for args in read_only_commands(free_port()):
-        r = run(workdir, *args)
+    commands = read_only_commands(free_port())
+    for args, r in zip(commands, run_all(workdir, commands), strict=True):
         assert "Traceback" not in r.stderr, (args, r.stderr)
         if args[2] in ("alerts", "events"):
             assert r.returncode == 1, (args, r.stderr)
@@ -85,7 +93,7 @@ def test_read_only_commands_without_a_database_create_nothing(workdir: Path) -> 
                 f"stockade: error: no database at {workdir / 'data' / 'stockade.db'}: nothing has been "
                 "stored there yet (give --db URL or --data-dir DIR)"
             )
-        assert snapshot(workdir) == before, args
+    assert snapshot(workdir) == before, commands
 
 
 def test_replay_writes_nothing_but_its_rules_cache(workdir: Path) -> None:
@@ -122,11 +130,14 @@ def test_a_file_that_is_not_a_stockade_database_is_left_alone(
     else:
         db.write_bytes(content)
     before = snapshot(workdir)
-    for cmd in (["alerts", "list"], ["events", "list"], ["alerts", "show", "0123456789"]):
-        r = run(workdir, *cmd, "--db", f"sqlite:///{db}")
-        assert r.returncode == 1, r.stderr
-        assert r.stderr.strip() == f"stockade: error: {db} is not a Stockade database ({why})"
-        assert snapshot(workdir) == before
+    commands = [
+        [*cmd, "--db", f"sqlite:///{db}"]
+        for cmd in (["alerts", "list"], ["events", "list"], ["alerts", "show", "0123456789"])
+    ]
+    for args, r in zip(commands, run_all(workdir, commands), strict=True):
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr.strip() == f"stockade: error: {db} is not a Stockade database ({why})", args
+    assert snapshot(workdir) == before, commands
 
 
 def test_reading_a_database_nothing_has_open_changes_no_file(
@@ -140,12 +151,17 @@ def test_reading_a_database_nothing_has_open_changes_no_file(
         s.add_events([make_event(**{"evt.type": "execve", "proc.name": "bash"})])
     assert not (workdir / "data" / "stockade.db-wal").exists()
     before = snapshot(workdir)
-    r = run(workdir, "-c", "stockade.yaml", "alerts", "list")
-    assert r.returncode == 0 and "Terminal shell in container" in r.stdout, r.stderr
-    r = run(workdir, "alerts", "show", alert.id, "--data-dir", "data")
-    assert r.returncode == 0 and alert.id in r.stdout, r.stderr
-    r = run(workdir, "events", "list", "--db", url)
-    assert r.returncode == 0 and "bash" in r.stdout, r.stderr
+    listed, shown, events = run_all(
+        workdir,
+        [
+            ["-c", "stockade.yaml", "alerts", "list"],
+            ["alerts", "show", alert.id, "--data-dir", "data"],
+            ["events", "list", "--db", url],
+        ],
+    )
+    assert listed.returncode == 0 and "Terminal shell in container" in listed.stdout, listed.stderr
+    assert shown.returncode == 0 and alert.id in shown.stdout, shown.stderr
+    assert events.returncode == 0 and "bash" in events.stdout, events.stderr
     assert snapshot(workdir) == before
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from containers import _run
 from helpers import wait_until
+from stockade.model import apipaths
 from stockade.model.timeutil import format_time_ns
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.ebpf, pytest.mark.slow]
@@ -67,6 +68,15 @@ class Scene:
         out: dict[str, Any] = json.loads(r.stdout)
         return out
 
+    def polled_workloads(self) -> dict[str, dict[str, Any]]:
+        """What `workloads()` gives, through the API (for waits: a request per look, not a process)."""
+        return {w["id"]: w for w in self.up.get(apipaths.WORKLOADS)["items"]}
+
+    def polled_profile(self, wid: str) -> dict[str, Any]:
+        """What `profile()` gives, through the API (for waits)."""
+        out: dict[str, Any] = self.up.get(apipaths.PROFILE, workload_id=wid)
+        return out
+
     def mode(self, wid: str, mode: str, *extra: str) -> Any:
         r = self.up.cli("mode", "set", wid, mode, *extra)
         if r.returncode != 0:
@@ -99,11 +109,15 @@ class Scene:
 
 
 def _learned(scene: Scene) -> bool:
-    """The service's profile holds what its normal work does."""
+    """The service's profile holds what its normal work does (polled through the API)."""
     try:
-        p = scene.profile(scene.svc_id)
-    except (AssertionError, json.JSONDecodeError):
+        p = scene.polled_profile(scene.svc_id)
+    except httpx.HTTPStatusError:
         return False
+    return _holds_normal_work(p)
+
+
+def _holds_normal_work(p: dict[str, Any]) -> bool:
     exes = {e[0] for e in p.get("processes", [])}
     files = {e[0] for e in p.get("files", [])}
     listen = {e[2] for e in p.get("network", []) if e[0] == "listen"}
@@ -134,11 +148,13 @@ def scene(stockade_up: Callable[..., Any], svc_images: dict[str, str], zt_networ
         f"container/localhost/stockade-test-svc/ztcli{tag}",
     )
     try:
-        assert wait_until(lambda: _learned(s), timeout=60, step=1), (
+        assert wait_until(lambda: _learned(s), timeout=60, step=0.5), (
             {k: v for k, v in s.profile(s.svc_id).items() if k in ("processes", "files", "network")}
             if s.svc_id in s.workloads()
             else s.workloads()
         )
+        # what the waits saw through the API, the CLI shows
+        assert _holds_normal_work(s.profile(s.svc_id))
         yield s
     finally:
         _run(["podman", "rm", "-f", "-t", "0", svc["Name"], cli["Name"]], timeout=120)
@@ -155,18 +171,18 @@ def _now_iso() -> str:
 
 
 def _peers(scene: Scene, wid: str, direction: str) -> set[tuple[str, int]]:
-    return {(e[1], e[2]) for e in scene.profile(wid).get("network", []) if e[0] == direction}
+    return {(e[1], e[2]) for e in scene.polled_profile(wid).get("network", []) if e[0] == direction}
 
 
 def test_protect_denies_and_monitor_alerts(scene: Scene) -> None:
     # the client's server and the service's client are learned as workloads, not addresses
     svc_peer, cli_peer = f"workload:{scene.svc_id}", f"workload:{scene.cli_id}"
-    assert wait_until(lambda: (svc_peer, SVC_PORT) in _peers(scene, scene.cli_id, "egress"), timeout=20), (
-        _peers(scene, scene.cli_id, "egress")
-    )
-    assert wait_until(lambda: (cli_peer, SVC_PORT) in _peers(scene, scene.svc_id, "ingress"), timeout=20), (
-        _peers(scene, scene.svc_id, "ingress")
-    )
+    assert wait_until(
+        lambda: (svc_peer, SVC_PORT) in _peers(scene, scene.cli_id, "egress"), timeout=20, step=0.3
+    ), _peers(scene, scene.cli_id, "egress")
+    assert wait_until(
+        lambda: (cli_peer, SVC_PORT) in _peers(scene, scene.svc_id, "ingress"), timeout=20, step=0.3
+    ), _peers(scene, scene.svc_id, "ingress")
     since = _now_iso()
     r = scene.mode(scene.svc_id, "protect", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -231,10 +247,11 @@ def test_denials_hold_across_an_agent_restart(scene: Scene) -> None:
     scene.up.start()
 
     def enforced() -> bool:
-        w = scene.workloads().get(scene.svc_id, {})
+        w = scene.polled_workloads().get(scene.svc_id, {})
         return w.get("mode") == "protect" and bool((w.get("enforcement") or {}).get("files"))
 
-    assert wait_until(enforced, timeout=30, step=0.5), scene.explain(scene.svc_id)
+    assert wait_until(enforced, timeout=30, step=0.3), scene.explain(scene.svc_id)
+    assert scene.workloads()[scene.svc_id]["mode"] == "protect"
     status = scene.up.cli("status")
     assert status.returncode == 0 and "zero trust: " in status.stdout, status.stdout + status.stderr
     assert "enforcement on this node: exec block, open block, connect block" in status.stdout, status.stdout
@@ -256,7 +273,7 @@ def test_a_rollout_reports_only_its_new_binary_and_keeps_the_mode(
     v2 = _podman_run(svc_images["v2"], name, zt_network)
     scene.svc, scene.svc_ip = v2, _ip(v2)
     assert wait_until(
-        lambda: scene.workloads()[scene.svc_id]["containers"] == [v2["Id"]], timeout=30, step=0.5
+        lambda: scene.polled_workloads()[scene.svc_id]["containers"] == [v2["Id"]], timeout=30, step=0.3
     )
     assert scene.normal() == {"index": "hello from stk-svc", "report": "exec ran status=0"}
     assert _ask(scene.svc_ip, "/x/exec?/usr/bin/stk-extra") == "exec ran status=0"
@@ -288,15 +305,21 @@ def test_new_behaviour_raises_an_anomaly_alert_and_normal_work_does_not(
         _run(["podman", "rm", "-f", "-t", "0", *(r["Name"] for r in replicas)], timeout=120)
 
 
-def _model(scene: Scene) -> dict[str, Any]:
-    show = json.loads(scene.up.cli("workloads", "show", scene.svc_id, "-o", "json").stdout)
+def _model(scene: Scene, *, polled: bool = False) -> dict[str, Any]:
+    """The service's anomaly model as `workloads show` gives it (`polled`: through the API)."""
+    if polled:
+        show = scene.up.get(apipaths.WORKLOAD, workload_id=scene.svc_id)
+    else:
+        show = json.loads(scene.up.cli("workloads", "show", scene.svc_id, "-o", "json").stdout)
     return dict(show.get("anomaly_model") or {})
 
 
 def _anomaly_scene(scene: Scene, replicas: list[dict[str, Any]]) -> None:
     for r in replicas:
         assert _ask(_ip(r), "/") == "hello from stk-svc" and _ask(_ip(r), "/report") == "exec ran status=0"
-    assert wait_until(lambda: _model(scene).get("tokens_learned", 0) >= 20, timeout=30, step=1), _model(scene)
+    assert wait_until(
+        lambda: _model(scene, polled=True).get("tokens_learned", 0) >= 20, timeout=30, step=0.5
+    ), _model(scene)
     r = scene.mode(scene.svc_id, "monitor", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
     model = _model(scene)
