@@ -143,5 +143,7 @@ def test_the_kernel_filter_keeps_module_opens_and_little_else() -> None:
     assert both.keeps("openat", READ_OK, module)
     assert both.keeps("openat", READ_OK, b"/app/lib/log4j-core-2.14.1.jar")
     # the cost: of a node's typical opens, only the code files are kept besides the rules' own
-    extra = [p for p in TYPICAL_PATHS if both.keeps("openat", READ_OK, p) and not rules.keeps("openat", READ_OK, p)]
+    extra = [
+        p for p in TYPICAL_PATHS if both.keeps("openat", READ_OK, p) and not rules.keeps("openat", READ_OK, p)
+    ]
     assert all(code_like(p.decode()) for p in extra) and len(extra) <= 3

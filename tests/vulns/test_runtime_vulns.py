@@ -11,6 +11,7 @@ alerts for the first container only.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -70,9 +71,12 @@ def _no_pycache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 def _import_advisories(data: Path) -> None:
     from stockade.config import StockadeConfig
-    from stockade.storage.advisories import AdvisoryStore
     from stockade.storage.store import Store
-    from stockade.vulns.dbimport import import_paths
+
+    # the advisory database (branch vulns): by name, so this module loads before it lands
+    advisories: Any = importlib.import_module("stockade.storage.advisories")
+    dbimport: Any = importlib.import_module("stockade.vulns.dbimport")
+    AdvisoryStore, import_paths = advisories.AdvisoryStore, dbimport.import_paths
 
     store = Store.from_config(StockadeConfig(data_dir=str(data)))
     try:
