@@ -11,7 +11,6 @@ alerts for the first container only.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -71,12 +70,9 @@ def _no_pycache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 def _import_advisories(data: Path) -> None:
     from stockade.config import StockadeConfig
+    from stockade.storage.advisories import AdvisoryStore
     from stockade.storage.store import Store
-
-    # the advisory database (branch vulns): by name, so this module loads before it lands
-    advisories: Any = importlib.import_module("stockade.storage.advisories")
-    dbimport: Any = importlib.import_module("stockade.vulns.dbimport")
-    AdvisoryStore, import_paths = advisories.AdvisoryStore, dbimport.import_paths
+    from stockade.vulns.dbimport import import_paths
 
     store = Store.from_config(StockadeConfig(data_dir=str(data)))
     try:

@@ -20,7 +20,6 @@ any response action) until a round finds it no longer affected: the isolation is
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
@@ -42,7 +41,10 @@ from stockade.model.errorlog import ErrorLog
 from stockade.model.package import Finding, Package
 from stockade.sensor.containers.discover import RunningContainer, running_containers
 from stockade.sensor.containers.resolver import ContainerResolver
+from stockade.storage.advisories import AdvisoryStore
+from stockade.vulns.match import match_packages
 from stockade.vulns.priority import Context, Loader, Ranked, at_least, by_workload, order, rank
+from stockade.vulns.versions import compare
 
 __all__ = ["RULE", "RULE_NAMES", "NoVulnWatch", "VulnWatch"]
 
@@ -68,21 +70,12 @@ class NoVulnWatch(StockadeError):
 
 def advisory_matcher(store: Any) -> Matcher:
     """Matching against the store's advisory database (stockade.vulns.match)."""
-    match: Any = importlib.import_module("stockade.vulns.match")
-    advisories: Any = importlib.import_module("stockade.storage.advisories")
-    db = advisories.AdvisoryStore(store)
+    db = AdvisoryStore(store)
 
     def run(packages: Sequence[Package]) -> list[Finding]:
-        found: list[Finding] = match.match_packages(list(packages), db)
-        return found
+        return match_packages(list(packages), db)
 
     return run
-
-
-def _compare(ecosystem: str, a: str, b: str) -> int:
-    versions: Any = importlib.import_module("stockade.vulns.versions")
-    c: int = versions.compare(ecosystem, a, b)
-    return c
 
 
 class VulnWatch:
@@ -520,7 +513,7 @@ class VulnWatch:
         for a in assets:
             hits = [p for p in a.packages if _named(p, want)]
             if spec is not None:
-                hits = [p for p in hits if spec.matches(p.ecosystem, p.version, _compare)]
+                hits = [p for p in hits if spec.matches(p.ecosystem, p.version, compare)]
             if not hits:
                 continue
             loaders = self.loaders(a) if a.kind == "container" else {}

@@ -413,6 +413,7 @@ inventory_edges = sa.Table(
     sa.Column("first_ns", sa.BigInteger, nullable=False),
     sa.Column("last_ns", sa.BigInteger, nullable=False),
     sa.Index("ix_inventory_edges_last_ns", "last_ns"),
+)
 
 #: the packages of one asset (a running container, an image, the host) as last cataloged
 #: (stockade.inventory.assets): packages is a list of Package.as_dict(), errors [[path, reason]]
