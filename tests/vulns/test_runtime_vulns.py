@@ -92,6 +92,7 @@ def test_an_imported_module_ranks_above_the_same_unloaded(
     up = stockade_up(
         {
             "vulnerabilities": {
+                "watch": True,
                 "interval_s": 1,
                 "host_root": str(old_venv),
                 "react": {"severity": "UNKNOWN", "require_loaded": True, "require_exposed": True},
