@@ -144,7 +144,7 @@ def test_an_imported_module_ranks_above_the_same_unloaded(
             return [json.loads(line) for line in r.stdout.splitlines()]
 
         # the images are cataloged in their own thread (a few new ones a round)
-        assert wait_until(lambda: any(f["kind"] == "image" for f in find()), timeout=180, step=2)
+        assert wait_until(lambda: any(f["kind"] == "image" for f in find()), timeout=300, step=3)
         found = find()
         kinds = {(f["kind"], f["name"]): f for f in found}
         assert kinds[("container", hot.name)]["loaded"] is True

@@ -119,6 +119,7 @@ class VulnWatch:
         #: the images' assets (their own thread), and the images running containers use
         self._image_assets: dict[str, Asset] = {}
         self._in_use: set[str] = set()
+        self._first_round = threading.Event()
         self.ranked: list[Ranked] = []
         self._ranked_by: dict[str, list[Ranked]] = {}
         #: container id -> the finding ids reacted to (alerted) while they last
@@ -212,6 +213,7 @@ class VulnWatch:
         ranked = self._publish(assets, per_asset, final=True)
         self._save([a for a in assets.values() if a.kind != "host"])
         self._react(ranked, {rc.full_id for rc in running})
+        self._first_round.set()
         with self.round_done:
             self.round_done.notify_all()
         return ranked
@@ -233,6 +235,8 @@ class VulnWatch:
         return ranked
 
     def _run_images(self) -> None:
+        # after the first round: the images of running containers are known, and walked first
+        self._first_round.wait(self.vc.interval_s * 3)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
