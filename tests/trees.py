@@ -2,6 +2,8 @@
 
 * :func:`debian_minbase`: ``debootstrap --variant=minbase bookworm`` from the machine's Debian
   mirror (a minute or two the first time).
+* :func:`debian_python`: the same with ``--include=python3``: a tree podman can import
+  as an image whose processes run Python (the minbase tree has none).
 * :func:`old_pypi_venv`: a venv with real old releases from PyPI (pure Python, ``--no-deps``) of
   packages that have advisories in ../shared/data/osv: :data:`OLD_PYPI`.
 
@@ -83,6 +85,24 @@ def debian_minbase() -> Path:
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
 
     return cached_tree("debian-minbase", f"bookworm minbase {mirror}", build) / "rootfs"
+
+
+def debian_python() -> Path:
+    """A Debian bookworm minbase root filesystem with ``python3`` and its standard library (root;
+    debootstrap)."""
+    need(os.geteuid() == 0, "debootstrap needs root")
+    need(shutil.which("debootstrap"), "debootstrap is not installed (scripts/install.sh installs it)")
+    mirror = os.environ.get("STOCKADE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+    def build(dest: Path) -> None:
+        root = dest / "rootfs"
+        _run(
+            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(root), mirror],
+            "debootstrap",
+        )
+        shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
+
+    return cached_tree("debian-python", f"bookworm minbase python3 {mirror}", build) / "rootfs"
 
 
 def old_pypi_venv() -> Path:

@@ -46,6 +46,8 @@ class Up:
             # that are about them (tests/certs), off elsewhere so other tests' alerts stay theirs
             "certs": {"enabled": False},
             "drift": {"enabled": False},
+            # walks of the host's root and of every image: in tests/vulns only
+            "vulnerabilities": {"watch": False},
         }
         _merge(cfg, config)
         self.config = tmp / "stockade.yaml"

@@ -422,6 +422,68 @@ class ResponseConfig(_Strict):
         return v
 
 
+class VulnReactConfig(_Strict):
+    """``vulnerabilities.react``: what a running workload with a finding at or above ``severity``
+    (loaded and exposed, as required) gets (docs/runtime-vulnerabilities.md)."""
+
+    #: raise the alert (rule "Vulnerable package loaded and exposed")
+    enabled: bool = True
+    #: the least severity reacted to (UNKNOWN: any finding, also those without a severity)
+    severity: Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = "CRITICAL"
+    #: only a finding whose package a running process uses
+    require_loaded: bool = True
+    #: only a workload that listens on a port
+    require_exposed: bool = True
+    #: besides the alert: ``isolate`` quarantines the container (response's isolate) until a
+    #: rescan finds it fixed; ``alert`` does nothing more
+    action: Literal["alert", "isolate"] = "alert"
+    #: what an isolated container may still reach (as response.forensics_allow)
+    allow: list[str] = Field(default_factory=list)
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, v: list[str]) -> list[str]:
+        checked_allow(v)
+        return v
+
+
+class VulnerabilitiesConfig(_Strict):
+    """The ``vulnerabilities:`` section, runtime part: the packages of what runs here, which are
+    loaded and exposed, the ranked findings, the reaction (docs/runtime-vulnerabilities.md)."""
+
+    #: catalog and rank what runs here (where the sensor runs)
+    watch: bool = True
+    #: how often running containers (and new images) are looked at; an unchanged one is not walked again
+    interval_s: float = Field(default=300.0, ge=0.5, allow_inf_nan=False)
+    #: catalog the named local images too (podman)
+    images: bool = True
+    #: new image walks a round at most (the others wait for the next rounds)
+    image_walks_per_round: int = Field(default=4, ge=1)
+    host: bool = True
+    host_interval_s: float = Field(default=21600.0, ge=1.0, allow_inf_nan=False)
+    #: the host's root filesystem as this process sees it (``/host`` for an agent in a container
+    #: with the node's root mounted there)
+    host_root: str = "/"
+    #: directories of the host not walked (other roots: container storage; volatile ones)
+    host_skip: list[str] = Field(
+        default_factory=lambda: [
+            "/var/lib/containers",
+            "/var/lib/docker",
+            "/var/lib/containerd",
+            "/run",
+            "/tmp",
+            "/var/tmp",
+            "/var/cache",
+            "/var/log",
+            "/mnt",
+            "/media",
+        ]
+    )
+    #: keep the code files the sensor sees opened (the kernel filter keeps those opens)
+    track_opens: bool = True
+    react: VulnReactConfig = Field(default_factory=VulnReactConfig)
+
+
 class AuditConfig(_Strict):
     """The ``audit:`` section: the tamper-evident audit log and its signed checkpoints (docs/audit.md)."""
 
@@ -496,6 +558,7 @@ class StockadeConfig(_Strict):
     inventory: InventoryConfig = Field(default_factory=InventoryConfig)
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    vulnerabilities: VulnerabilitiesConfig = Field(default_factory=VulnerabilitiesConfig)
     #: where running instances leave their runtime file (default: /run/stockade as root, else
     #: $XDG_RUNTIME_DIR/stockade, else /tmp/stockade-<uid>): docs/operations.md
     runtime_dir: str | None = None

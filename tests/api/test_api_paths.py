@@ -59,6 +59,8 @@ DOCUMENTED = {
     "/api/v1/inventory/images",
     "/api/v1/inventory/ports",
     "/api/v1/inventory/graph",
+    "/api/v1/vulnerabilities",
+    "/api/v1/inventory/find",
 }
 
 

@@ -39,6 +39,7 @@ from stockade.api import (
     routes_respond,
     routes_rules,
     routes_tuning,
+    routes_vulnerabilities,
     routes_zerotrust,
 )
 from stockade.api.auditing import AuditMiddleware
@@ -105,6 +106,7 @@ def create_app(
         routes_certs.router,
         routes_drift.router,
         routes_inventory.router,
+        routes_vulnerabilities.router,
     ):
         # behind the token; the store or the runtime may be unavailable
         app.include_router(r, prefix=API_PREFIX, dependencies=auth, responses=problem_responses(401, 503))

@@ -99,6 +99,18 @@ class ResponderView(Protocol):
         ...
 
 
+class VulnerabilitiesView(Protocol):
+    """What the API needs of runtime-aware vulnerabilities (:class:`stockade.runtime.vulnwatch.VulnWatch`)."""
+
+    def vulnerabilities(self, workload: str | None = None) -> dict[str, Any]:
+        """The ranked findings overall and per workload."""
+        ...
+
+    def find(self, package: str, version: str | None = None) -> dict[str, Any]:
+        """Every asset holding the package (in the version range), and whether it is loaded."""
+        ...
+
+
 class ResourcesView(Protocol):
     """What the API needs of resource monitoring (:class:`stockade.runtime.resources.ResourceMonitor`)."""
 
@@ -218,6 +230,10 @@ class RuntimeView(Protocol):
 
     def drift(self) -> DriftView:
         """Container drift checks (NoDrift where there are none)."""
+        ...
+
+    def vulnerabilities(self) -> VulnerabilitiesView:
+        """Runtime-aware vulnerabilities; a StockadeError (409) where nothing is watched."""
         ...
 
     def incidents(self) -> IncidentsView:

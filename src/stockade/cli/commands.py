@@ -28,6 +28,9 @@ COMMAND_MODULES = (
     "db_cmd",
     "scan_cmd",
     "inventory_cmd",
+    "vulns_cmd",
+    # after inventory_cmd (the group it adds `find` to)
+    "inventory_find_cmd",
 )
 
 

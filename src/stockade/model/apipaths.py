@@ -78,6 +78,11 @@ INGEST_EVENTS: Final = INGEST + "/events"
 INGEST_ALERTS: Final = INGEST + "/alerts"
 
 
+#: runtime-aware vulnerabilities: ranked findings of what runs here; the emergency question
+VULNERABILITIES: Final = "/vulnerabilities"
+INVENTORY_FIND: Final = "/inventory/find"
+
+
 def api_path(route: str, **params: str) -> str:
     """The path a client requests for `route`: the prefix, and its ``{placeholders}`` filled with
     `params` (each quoted as one path segment)."""

@@ -35,7 +35,7 @@ class Catalog:
     files_seen: int = 0
 
 
-def _walk(root: Path) -> Iterable[tuple[str, os.DirEntry[str]]]:
+def _walk(root: Path, skip: frozenset[str] = SKIP_DIRS) -> Iterable[tuple[str, os.DirEntry[str]]]:
     # host paths as strings (entry.path): a Path per directory was a third of a walk's cost
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
@@ -50,7 +50,7 @@ def _walk(root: Path) -> Iterable[tuple[str, os.DirEntry[str]]]:
                 path = f"{inner}/{entry.name}"
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if path not in SKIP_DIRS:
+                        if path not in skip:
                             dirs.append((entry.path, path))
                     elif entry.is_file(follow_symlinks=False):
                         yield path, entry
@@ -59,9 +59,11 @@ def _walk(root: Path) -> Iterable[tuple[str, os.DirEntry[str]]]:
             stack.extend(reversed(dirs))
 
 
-def catalog_tree(root: str | Path, catalogers: Sequence[Cataloger] | None = None) -> Catalog:
+def catalog_tree(
+    root: str | Path, catalogers: Sequence[Cataloger] | None = None, *, skip: Iterable[str] = ()
+) -> Catalog:
     """Every package under `root` (a directory: a host's or container's root, an unpacked image,
-    any project folder)."""
+    any project folder); `skip`: more directories (paths inside the tree) not entered."""
     base = Path(root)
     if not base.is_dir():
         raise UsageError(f"{root}: not a directory")
@@ -69,7 +71,7 @@ def catalog_tree(root: str | Path, catalogers: Sequence[Cataloger] | None = None
     tree = Tree(base)
     out = Catalog(root=str(base))
     wanted: list[tuple[Cataloger, str]] = []
-    for inner, entry in _walk(base):
+    for inner, entry in _walk(base, SKIP_DIRS | {"/" + d.strip("/") for d in skip}):
         out.files_seen += 1
         for cat in cats:
             try:

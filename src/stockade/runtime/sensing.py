@@ -24,6 +24,7 @@ from stockade.model.alert import Alert
 from stockade.model.errorlog import ErrorLog
 from stockade.model.event import Event
 from stockade.plugins import PluginError, Registry
+from stockade.rules.ast import Node
 from stockade.rules.interest import InterestPlan, Target, plan_interest
 from stockade.rules.prefilter import failed_droppable
 from stockade.sensor.enrich import Enricher
@@ -213,6 +214,7 @@ class SensorRunner:
         backends: Sequence[Backend] | None = None,
         enricher: Enricher | None = None,
         registry: Registry[Backend] = BACKENDS,
+        extra_interest: Sequence[Node] = (),
     ) -> None:
         self.cfg = cfg
         self.pipeline = pipeline
@@ -231,7 +233,9 @@ class SensorRunner:
         #: match them)
         self.drop_failed = _drop_failed(cfg, pipeline, self.plan, self._classes, needed)
         #: the calls on paths no active rule cares about that a backend drops in the kernel
-        self.interest = interest_plan(cfg, pipeline, self._targets())
+        #: conditions the interest filter keeps calls for besides the rules' (package-load tracking)
+        self.extra_interest = tuple(extra_interest)
+        self.interest = interest_plan(cfg, pipeline, self._targets(), self.extra_interest)
         self.backends: dict[str, Backend] = {}
         #: the backend whose events are queued before the others' batches (when others run)
         self._first: Backend | None = None
@@ -461,7 +465,7 @@ class SensorRunner:
 
     def refilter(self) -> None:
         """Derive the interest filter from the pipeline's rules again (they were reloaded), apply it."""
-        self.set_interest(interest_plan(self.cfg, self.pipeline, self._targets()))
+        self.set_interest(interest_plan(self.cfg, self.pipeline, self._targets(), self.extra_interest))
 
     def close(self) -> None:
         """Stop the threads, close every backend, and raise the last losses."""
@@ -596,13 +600,15 @@ def _every_event_consumed(pipeline: object) -> bool:
     return getattr(pipeline, "engine", None) is None or getattr(pipeline, "record_events", "") == "all"
 
 
-def interest_plan(cfg: StockadeConfig, pipeline: object, targets: Mapping[str, Target]) -> InterestPlan:
+def interest_plan(
+    cfg: StockadeConfig, pipeline: object, targets: Mapping[str, Target], extra: Sequence[Node] = ()
+) -> InterestPlan:
     """With sensor.kernel_interest_filter: what the kernel may drop of `targets` because no active
-    rule of the pipeline's engine cares about the path."""
+    rule of the pipeline's engine (and no condition of `extra`) cares about the path."""
     if not cfg.sensor.kernel_interest_filter or not targets or _every_event_consumed(pipeline):
         return InterestPlan()
     engine: Any = getattr(pipeline, "engine", None)
-    return plan_interest(engine.conditions("syscall"), targets)
+    return plan_interest([*engine.conditions("syscall"), *extra], targets)
 
 
 def _enricher() -> Enricher | None:

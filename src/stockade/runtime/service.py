@@ -22,9 +22,11 @@ from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
 from stockade.errors import StockadeError, UsageError
+from stockade.inventory.opens import INTEREST_CONDITION, OPEN_EVTTYPES, OpenTracker
 from stockade.model.alert import Alert
 from stockade.model.event import Event
 from stockade.model.mute import Mute, MuteRequest
+from stockade.rules.parser import parse_condition
 from stockade.runtime.auditing import AuditedStore, reload_data
 from stockade.runtime.builtin_rules import BUILTIN_RULES
 from stockade.runtime.certwatch import CertMonitor, NoCerts
@@ -36,6 +38,7 @@ from stockade.runtime.node import NodeGuard
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.resources import NoResources, ResourceMonitor
+from stockade.runtime.vulnwatch import NoVulnWatch, VulnWatch
 from stockade.runtime.zerotrust import ZeroTrust
 from stockade.sinks.interface import Sink
 
@@ -131,6 +134,8 @@ class Runtime:
             mutes=self.mutes,
         )
         self.sensor = None
+        #: the code files the sensor saw opened, per container (vulnerabilities.track_opens)
+        self.opens: OpenTracker | None = None
         #: zero trust (workloads, profiles, modes, enforcement, anomaly models) and the resource
         #: monitor, where the sensor runs
         self.guard = NodeGuard.build(cfg, self.store, self.pipeline, self.audit) if sensor else NodeGuard()
@@ -158,14 +163,21 @@ class Runtime:
         if sensor and cfg.sensor.backend != "none":
             from stockade.runtime.sensing import SensorRunner
 
+            needed = self.guard.syscalls_needed(cfg, engine.evttypes("syscall"))
+            self.opens = open_tracker(cfg)
             try:
                 self.sensor = SensorRunner(
-                    cfg, self.pipeline, self.guard.syscalls_needed(cfg, engine.evttypes("syscall"))
+                    cfg,
+                    self.pipeline,
+                    needed if self.opens is None or needed is None else needed | OPEN_EVTTYPES,
+                    extra_interest=() if self.opens is None else (parse_condition(INTEREST_CONDITION),),
                 )
                 self.guard.attach(self.sensor)
             except Exception:
                 self.store.close()
                 raise
+        #: the packages of what runs here, ranked findings, the reaction (where the sensor runs)
+        self.vulns: VulnWatch | None = self._vuln_watch(cfg)
         self.reloader = RulesReloader(
             cfg,
             self.pipeline,
@@ -179,6 +191,23 @@ class Runtime:
         self._last_events = 0
         self._last_time = time.time()
         self._rate = 0.0
+
+    def _vuln_watch(self, cfg: StockadeConfig) -> VulnWatch | None:
+        """Runtime-aware vulnerabilities where the sensor runs (vulnerabilities.watch); the open
+        tracker (if any) joins the pipeline's observer."""
+        if self.sensor is None or not cfg.vulnerabilities.watch:
+            return None
+        watch = VulnWatch(
+            cfg,
+            lambda alerts: self.pipeline.ingest_alerts(alerts, external=False),
+            store=self.store,
+            tracker=self.opens,
+            responder=self.response,
+            audit=self._audit,
+        )
+        if self.opens is not None:
+            self.pipeline.observer = _observe_both(self.pipeline.observer, self.opens.observe)
+        return watch
 
     def _audit(self, kind: str, subject: str, data: dict[str, Any], actor: str) -> None:
         """A record of the audit log (incidents, response actions); never raises."""
@@ -241,6 +270,7 @@ class Runtime:
             "certs": self.guard.certs.status() if self.guard.certs is not None else None,
             "drift": self.guard.drift.status() if self.guard.drift is not None else None,
             "inventory": self.guard.inv.status() if self.guard.inv is not None else None,
+            "vulnerabilities": self.vulns.status() if self.vulns is not None else None,
             "incidents": self.incident_service.status() if self.incident_service is not None else None,
             "audit": self.audit.status() if self.audit is not None else None,
             "response": self.response.status(probe=False) if self.response is not None else None,
@@ -328,6 +358,15 @@ class Runtime:
                 "this instance checks none"
             )
         return self.guard.drift
+
+    def vulnerabilities(self) -> VulnWatch:
+        """Runtime-aware vulnerabilities on this instance (the API's /vulnerabilities, /inventory/find)."""
+        if self.vulns is None:
+            raise NoVulnWatch(
+                "running workloads are watched where the sensor runs (`stockade up` with "
+                "vulnerabilities.watch); this instance watches none"
+            )
+        return self.vulns
 
     def incidents(self) -> IncidentService:
         """The incident service (what the API's incident updates go through)."""
@@ -445,6 +484,8 @@ class Runtime:
         if self.sensor is not None:
             self.sensor.start()
             self.guard.refresh()  # the kernel's watches, now that the sensor's backends run
+        if self.vulns is not None:
+            self.vulns.start()
 
     def close(self) -> None:
         """Stop: remove the runtime file, stop the sensor, flush the pipeline, close sinks and store."""
@@ -453,6 +494,8 @@ class Runtime:
         self._stop.set()
         if self.sensor is not None:
             self.sensor.close()
+        if self.vulns is not None:
+            self.vulns.close()
         self.guard.close()
         from stockade.sinks.build import close_all
 
@@ -466,6 +509,31 @@ class Runtime:
         if self.audit is not None:
             self.audit.close()  # the last checkpoint, over everything stored
         self.store.close()
+
+
+def open_tracker(cfg: StockadeConfig) -> OpenTracker | None:
+    """The tracker of opened code files, when vulnerabilities are watched with track_opens."""
+    v = cfg.vulnerabilities
+    return OpenTracker() if v.watch and v.track_opens else None
+
+
+def _observe_both(
+    first: Callable[[dict[str, Any]], list[Alert]] | None, second: Callable[[dict[str, Any]], list[Any]]
+) -> Callable[[dict[str, Any]], list[Alert]]:
+    """One observer calling `first` (zero trust's, its alerts kept) and then `second`."""
+    if first is None:
+
+        def only(data: dict[str, Any]) -> list[Alert]:
+            second(data)
+            return []
+
+        return only
+
+    def both(data: dict[str, Any]) -> list[Alert]:
+        second(data)
+        return first(data)
+
+    return both
 
 
 def _stats_dict(s: Sink) -> dict[str, Any]:

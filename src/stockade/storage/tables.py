@@ -414,3 +414,21 @@ inventory_edges = sa.Table(
     sa.Column("last_ns", sa.BigInteger, nullable=False),
     sa.Index("ix_inventory_edges_last_ns", "last_ns"),
 )
+
+#: the packages of one asset (a running container, an image, the host) as last cataloged
+#: (stockade.inventory.assets): packages is a list of Package.as_dict(), errors [[path, reason]]
+package_sets = sa.Table(
+    "package_sets",
+    metadata,
+    sa.Column("asset", sa.String(INDEXED_LEN), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("image", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("workload", sa.String(INDEXED_LEN), nullable=True),
+    sa.Column("scan_key", sa.String(INDEXED_LEN), nullable=False),
+    sa.Column("scanned_ns", sa.BigInteger, nullable=False),
+    sa.Column("running", sa.Boolean, nullable=False),
+    sa.Column("packages", JsonType, nullable=False),
+    sa.Column("errors", JsonType, nullable=False),
+    sa.Index("ix_package_sets_kind", "kind"),
+)
