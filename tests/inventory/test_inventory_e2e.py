@@ -40,7 +40,7 @@ def bridge(podman_conf: Path) -> Iterator[str]:
     try:
         yield name
     finally:
-        _run([podman, "network", "rm", "-f", name], timeout=120)
+        _run([podman, "network", "rm", "-f", "-t", "0", name], timeout=120)
 
 
 def _by_id(up: Any) -> dict[str, dict[str, Any]]:

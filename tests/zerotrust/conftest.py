@@ -82,4 +82,4 @@ def zt_network(podman_conf: Path) -> Iterator[str]:
     try:
         yield name
     finally:
-        _run([podman, "network", "rm", "-f", name], timeout=120)
+        _run([podman, "network", "rm", "-f", "-t", "0", name], timeout=120)
