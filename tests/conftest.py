@@ -25,6 +25,7 @@ from containers import (  # noqa: F401 (fixtures are found by name)
     podman_conf,
     podman_container,
     podman_image,
+    podman_network,
     runc_container,
 )
 from helpers import (

@@ -20,6 +20,7 @@
   volumes=[(src, dest, "ro")], network="none", caps=(), shm_exec=False, user=None)`` runs ``podman run -d --name <unique>`` and returns a
   :class:`PodmanContainer` (``id``, ``name``, ``pid``, ``exec(args)``, ``cp(src, dest)``,
   ``inspect()``); removed (``podman rm -f``) at the end of the test.
+* ``podman_network``: a podman bridge network of the test's own, removed after it.
 * ``module_runc_container``, ``module_podman_container``: the same factories, whose containers are
   removed at the end of the test module (a batch shared by a module's tests); container operations
   run a few at a time with ``helpers.in_parallel``.
@@ -495,3 +496,17 @@ def host_sandbox(busybox_rootfs: Path, tmp_path: Path) -> HostSandbox:
     os.mknod(root / "dev" / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     os.chmod(root / "dev" / "null", 0o666)
     return HostSandbox(root)
+
+
+@pytest.fixture
+def podman_network(podman_conf: Path) -> Iterator[str]:
+    """A podman bridge network of the test's own (removed after it, its containers killed at once)."""
+    assert podman_conf.is_file()
+    podman = need(shutil.which("podman"), "needs podman (apt-get install podman)")
+    name = f"stk-net-{secrets.token_hex(3)}"
+    r = _run([podman, "network", "create", name])
+    assert r.returncode == 0, r.stderr
+    try:
+        yield name
+    finally:
+        _run([podman, "network", "rm", "-f", "-t", "0", name], timeout=120)

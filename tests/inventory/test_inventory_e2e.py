@@ -12,11 +12,8 @@ bridge network of the test's own.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,20 +24,6 @@ from helpers import need, wait_until
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.ebpf, pytest.mark.slow]
 
 PORT = 8080
-
-
-@pytest.fixture
-def bridge(podman_conf: Path) -> Iterator[str]:
-    """A podman bridge network of this test's own (removed after it)."""
-    assert podman_conf.is_file()
-    podman = need(shutil.which("podman"), "needs podman (apt-get install podman)")
-    name = f"stk-inv-{secrets.token_hex(3)}"
-    r = _run([podman, "network", "create", name])
-    assert r.returncode == 0, r.stderr
-    try:
-        yield name
-    finally:
-        _run([podman, "network", "rm", "-f", "-t", "0", name], timeout=120)
 
 
 def _by_id(up: Any) -> dict[str, dict[str, Any]]:
@@ -55,7 +38,7 @@ def _edge(up: Any, src: str, dst: str) -> dict[str, Any] | None:
 
 
 def test_inventory_follows_containers_images_ports_and_flows(
-    stockade_up: Any, podman_container: PodmanFactory, podman_image: str, bridge: str
+    stockade_up: Any, podman_container: PodmanFactory, podman_image: str, podman_network: str
 ) -> None:
     # certificates and drift are not what this test is about: their scans left out
     up = stockade_up(
@@ -66,8 +49,8 @@ def test_inventory_follows_containers_images_ports_and_flows(
         }
     )
     up.start()
-    server = podman_container(["httpd", "-f", "-p", str(PORT)], network=bridge)
-    client = podman_container(network=bridge)
+    server = podman_container(["httpd", "-f", "-p", str(PORT)], network=podman_network)
+    client = podman_container(network=podman_network)
 
     # -- containers appear, described, with their workload, addresses and the server's port
     def described() -> bool:

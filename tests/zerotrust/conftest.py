@@ -1,21 +1,19 @@
-"""Zero-trust integration fixtures: the test service's images, a podman network of the test's own,
+"""Zero-trust integration fixtures: the test service's images,
 and `stockade up` as a real process that a test can stop and start again.
 
 * ``svc_images`` (session): ``localhost/stockade-test-svc:v1`` (busybox + ``/usr/bin/stk-svc``, a
   static HTTP service: tools/stk_svc.c, + ``/usr/bin/stk-report`` + ``/srv/index.html``) and
   ``:v2`` (the same plus ``/usr/bin/stk-extra``: another image digest with one extra binary).
-* ``zt_network``: a podman bridge network made for the test and removed after it.
+* the tests take their bridge network from ``podman_network`` (tests/containers.py).
 * ``stockade_up`` (tests/upctl.py): ``stockade up`` as a real process.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,17 +67,3 @@ def svc_images(
     shutil.copy2(svc, root / "usr" / "bin" / "stk-extra")
     v2 = _image(podman, root, "v2", tmp)
     return {"v1": v1, "v2": v2}
-
-
-@pytest.fixture
-def zt_network(podman_conf: Path) -> Iterator[str]:
-    """A podman bridge network of this test's own (removed after it), made with `podman_conf`."""
-    assert podman_conf.is_file()
-    podman = need(shutil.which("podman"), "needs podman (apt-get install podman)")
-    name = f"stk-zt-{secrets.token_hex(3)}"
-    r = _run([podman, "network", "create", name])
-    assert r.returncode == 0, r.stderr
-    try:
-        yield name
-    finally:
-        _run([podman, "network", "rm", "-f", "-t", "0", name], timeout=120)

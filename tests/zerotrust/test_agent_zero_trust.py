@@ -56,7 +56,7 @@ def _modes(data: Path) -> dict[str, str]:
 
 
 def test_the_agent_learns_promotes_and_ships_deviations(
-    tmp_path: Path, svc_images: dict[str, str], zt_network: str
+    tmp_path: Path, svc_images: dict[str, str], podman_network: str
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -78,7 +78,7 @@ def test_the_agent_learns_promotes_and_ships_deviations(
         assert wait_until(lambda: list(agent_data.glob("*.db")) != [] or agent.poll() is not None, 60)
         assert agent.poll() is None, (tmp_path / "a" / "stderr").read_text()
         time.sleep(2)  # the sensor attached
-        svc = _podman_run(svc_images["v1"], f"ztagent{port}-1", zt_network)
+        svc = _podman_run(svc_images["v1"], f"ztagent{port}-1", podman_network)
         ip = _ip(svc)
         wid = f"container/localhost/stockade-test-svc/ztagent{port}"
 

@@ -130,16 +130,16 @@ def _holds_normal_work(p: dict[str, Any]) -> bool:
 
 
 @pytest.fixture
-def scene(stockade_up: Callable[..., Any], svc_images: dict[str, str], zt_network: str) -> Any:
+def scene(stockade_up: Callable[..., Any], svc_images: dict[str, str], podman_network: str) -> Any:
     up = stockade_up()
     up.start()
     tag = str(int(time.time() * 1000) % 10**8)
-    svc = _podman_run(svc_images["v1"], f"ztweb{tag}-1", zt_network)
+    svc = _podman_run(svc_images["v1"], f"ztweb{tag}-1", podman_network)
     loop = (
         f"while :; do wget -q -O- http://{_ip(svc)}:{SVC_PORT}/ >/dev/null; "
         f"wget -q -O- http://{_ip(svc)}:{SVC_PORT}/report >/dev/null; sleep 0.3; done"
     )
-    cli = _podman_run(svc_images["v1"], f"ztcli{tag}-1", zt_network, "sh", "-c", loop)
+    cli = _podman_run(svc_images["v1"], f"ztcli{tag}-1", podman_network, "sh", "-c", loop)
     s = Scene(
         up,
         svc,
@@ -263,14 +263,14 @@ def test_denials_hold_across_an_agent_restart(scene: Scene) -> None:
 
 
 def test_a_rollout_reports_only_its_new_binary_and_keeps_the_mode(
-    scene: Scene, svc_images: dict[str, str], zt_network: str
+    scene: Scene, svc_images: dict[str, str], podman_network: str
 ) -> None:
     r = scene.mode(scene.svc_id, "monitor", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
     name = scene.svc["Name"]
     _run(["podman", "rm", "-f", "-t", "0", name], timeout=120)
     since = _now_iso()
-    v2 = _podman_run(svc_images["v2"], name, zt_network)
+    v2 = _podman_run(svc_images["v2"], name, podman_network)
     scene.svc, scene.svc_ip = v2, _ip(v2)
     assert wait_until(
         lambda: scene.polled_workloads()[scene.svc_id]["containers"] == [v2["Id"]], timeout=30, step=0.3
@@ -294,11 +294,11 @@ def test_a_rollout_reports_only_its_new_binary_and_keeps_the_mode(
 
 
 def test_new_behaviour_raises_an_anomaly_alert_and_normal_work_does_not(
-    scene: Scene, svc_images: dict[str, str], zt_network: str
+    scene: Scene, svc_images: dict[str, str], podman_network: str
 ) -> None:
     # two more replicas while learning: the workload's model learns each one's start and work
     base = scene.svc["Name"].rsplit("-", 1)[0]
-    replicas = [_podman_run(svc_images["v1"], f"{base}-{n}", zt_network) for n in (2, 3)]
+    replicas = [_podman_run(svc_images["v1"], f"{base}-{n}", podman_network) for n in (2, 3)]
     try:
         _anomaly_scene(scene, replicas)
     finally:

@@ -33,6 +33,7 @@ from stockade.errors import StockadeError
 from stockade.model.alert import Alert
 from stockade.model.clock import SYSTEM, Clock
 from stockade.model.errorlog import ErrorLog
+from stockade.runtime.rounds import Rounds
 from stockade.sensor.containers.discover import RunningContainer, running_containers
 from stockade.sensor.containers.info import ContainerInfo
 from stockade.sensor.containers.resolver import ContainerResolver
@@ -80,9 +81,6 @@ class CertMonitor:
         self._discover = discover
         self.host_root = host_root
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._records: list[CertRecord] = []
         self._problems: list[str] = []
         self._counts: Counter[str] = Counter()
@@ -91,32 +89,19 @@ class CertMonitor:
         self._alerted: dict[tuple[str, str], int] = {}
         self.stats: Counter[str] = Counter()
         self.errors = ErrorLog("certs", logger="stockade.certs", clock=clock)
+        self._rounds = Rounds(
+            "stockade-certs", self.tick, lambda: self.cc.interval_s, self.stats, self.errors
+        )
         self.last_round_s = 0.0
 
     # -- start and stop ----------------------------------------------------------------------------
     def start(self) -> None:
         """Scan in the monitor's thread, now and every ``certs.interval_s``."""
-        self._thread = threading.Thread(target=self._run, name="stockade-certs", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def close(self) -> None:
         """Stop (the round under way finishes)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                self.tick()
-            except Exception as e:  # the next round runs: counted, kept for status, logged
-                self.stats["failed_rounds"] += 1
-                self.errors.report(f"{type(e).__name__}: {e}")
-            self._wake.wait(max(0.0, self.cc.interval_s - (time.monotonic() - started)))
-            self._wake.clear()
+        self._rounds.close(timeout_s=60)
 
     # -- one round ---------------------------------------------------------------------------------
     def tick(self) -> list[Alert]:
@@ -149,7 +134,7 @@ class CertMonitor:
 
     def rescan(self) -> None:
         """Start a round now (in the monitor's thread) instead of at the next interval."""
-        self._wake.set()
+        self._rounds.wake()
 
     def _info(self, c: RunningContainer) -> ContainerInfo:
         return self.resolver.by_id(c.full_id, c.runtime)

@@ -24,6 +24,7 @@ from stockade.errors import StockadeError
 from stockade.inventory.drift import container_drift, drift_alert
 from stockade.model.alert import Alert
 from stockade.model.errorlog import ErrorLog
+from stockade.runtime.rounds import Rounds
 from stockade.sensor.containers.discover import RunningContainer, running_containers
 from stockade.sensor.containers.lookup import FoundContainer, find_container
 
@@ -61,32 +62,19 @@ class DriftMonitor:
         self._found: dict[str, FoundContainer] = {}
         self._alerted: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.stats: Counter[str] = Counter()
         self.errors = ErrorLog("drift", logger="stockade.drift")
+        self._rounds = Rounds(
+            "stockade-drift", self.tick, lambda: self.dc.interval_s, self.stats, self.errors
+        )
 
     def start(self) -> None:
         """Check in the monitor's thread, now and every ``drift.interval_s``."""
-        self._thread = threading.Thread(target=self._run, name="stockade-drift", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def close(self) -> None:
         """Stop (the round under way finishes)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                self.tick()
-            except Exception as e:  # the next round runs: counted, kept for status, logged
-                self.stats["failed_rounds"] += 1
-                self.errors.report(f"{type(e).__name__}: {e}")
-            self._stop.wait(max(0.0, self.dc.interval_s - (time.monotonic() - started)))
+        self._rounds.close(timeout_s=30)
 
     def tick(self) -> list[Alert]:
         """Check every running container; the alerts raised."""
