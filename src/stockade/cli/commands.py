@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "vulns_cmd",
     # after inventory_cmd (the group it adds `find` to)
     "inventory_find_cmd",
+    # the k8s group first, then the modules adding its commands (k8s_scan_cmd, ...)
+    "k8s_cmd",
 )
 
 
