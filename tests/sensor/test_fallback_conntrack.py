@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from helpers import poll_until
-from stockade.sensor.conntrack import ConntrackBackend, parse_proc_net
+from stockade.sensor.conntrack import ConntrackBackend
+from stockade.sockets.procnet import parse_proc_net
 
 SERVER = """
 import socket, sys, time

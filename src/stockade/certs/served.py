@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from stockade.certs.record import CertRecord, Place, describe
+from stockade.sockets import procnet
 
 __all__ = ["Listener", "ServedScan", "listening", "netns_id", "scan_served"]
 
 _CLONE_NEWNET = 0x40000000
-_LISTEN = "0A"
 #: the most ports handshaken in one namespace
 MAX_PORTS = 512
 
@@ -65,35 +65,14 @@ class ServedScan:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def _addr4(h: str) -> str:
-    return socket.inet_ntop(socket.AF_INET, bytes.fromhex(h)[::-1])
-
-
-def _addr6(h: str) -> str:
-    raw = b"".join(bytes.fromhex(h[i : i + 8])[::-1] for i in range(0, 32, 8))
-    return socket.inet_ntop(socket.AF_INET6, raw)
-
-
 def listening(pid: int | None = None) -> list[Listener]:
     """The listening TCP sockets of the network namespace of `pid` (None: our own)."""
     base = f"/proc/{pid}/net" if pid is not None else "/proc/self/net"
-    out: set[Listener] = set()
-    for name, fam in (("tcp", 4), ("tcp6", 6)):
-        try:
-            with open(os.path.join(base, name), encoding="ascii") as f:
-                lines = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 4 or parts[3] != _LISTEN:
-                continue
-            addr, _, port = parts[1].partition(":")
-            try:
-                host = _addr4(addr) if fam == 4 else _addr6(addr)
-            except (ValueError, OSError):
-                continue
-            out.add(Listener(fam, host, int(port, 16)))
+    out = {
+        Listener(4 if "." in e.lip else 6, e.lip, e.lport)
+        for e in procnet.listening(procnet.read_sockets(base))
+        if e.proto == "tcp"
+    }
     return sorted(out, key=lambda x: (x.port, x.family, x.address))
 
 

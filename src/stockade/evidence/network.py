@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockade.sensor.conntrack import parse_proc_net
+from stockade.sockets.procnet import parse_proc_net
 
 __all__ = ["INET_TABLES", "NET_TABLES", "TCP_STATES", "parse_unix", "read_net_tables", "sockets_of"]
 

@@ -1,47 +1,36 @@
 """Whether a workload is exposed: the ports its network namespace listens on.
 
-Read from ``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` of one of its processes (the tables of the
-process's network namespace): TCP sockets in LISTEN, UDP sockets bound to a port and not
-connected. Loopback-only listeners are left out (nothing outside reaches them).
+The listening sockets of the namespace of one of its processes (TCP in LISTEN, UDP bound and not
+connected), asked of the kernel through sock_diag (:mod:`stockade.sockets.diag`), or read from
+``/proc/<pid>/net`` where sock_diag cannot answer. Loopback-only listeners are left out (nothing
+outside reaches them).
 """
 
 from __future__ import annotations
 
+import ipaddress
+
+from stockade.sockets.diag import listening_sockets
+from stockade.sockets.procnet import SockEntry, listening, read_sockets
+
 __all__ = ["listening_ports"]
 
-_LISTEN = "0A"
-_UDP_UNCONNECTED = "07"
-_LOOPBACK4 = "0100007F"
-_LOOPBACK6 = "00000000000000000000000001000000"
 
-
-def _table(pid: int, name: str, proc: str) -> list[tuple[str, int, str]]:
-    """(local address hex, port, state) of each socket in one table."""
-    try:
-        with open(f"{proc}/{pid}/net/{name}") as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 4 or ":" not in parts[1]:
-            continue
-        addr, _, port = parts[1].partition(":")
+def _sockets(pid: int, proc: str) -> list[SockEntry]:
+    if proc == "/proc":
         try:
-            out.append((addr, int(port, 16), parts[3]))
-        except ValueError:
-            continue
-    return out
+            return listening_sockets(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            return []
+        except OSError:
+            pass  # no sock_diag (module missing, no privilege to enter the namespace): /proc
+    return listening(read_sockets(f"{proc}/{pid}/net"))
 
 
 def listening_ports(pid: int, proc: str = "/proc") -> list[str]:
     """``tcp/8080``-style names of the ports `pid`'s network namespace listens on, sorted."""
-    found: set[str] = set()
-    for table, proto in (("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")):
-        for addr, port, state in _table(pid, table, proc):
-            if addr in (_LOOPBACK4, _LOOPBACK6) or port == 0:
-                continue
-            if (proto == "tcp" and state == _LISTEN) or (proto == "udp" and state == _UDP_UNCONNECTED):
-                found.add(f"{proto}/{port}")
-    return sorted(found, key=lambda s: (s.split("/")[0], int(s.split("/")[1])))
+    found: set[tuple[str, int]] = set()
+    for e in _sockets(pid, proc):
+        if e.lport and not ipaddress.ip_address(e.lip).is_loopback:
+            found.add((e.proto, e.lport))
+    return [f"{proto}/{port}" for proto, port in sorted(found)]

@@ -1,9 +1,9 @@
 """Listening sockets, per network namespace, attributed to their process and container.
 
 A namespace's sockets (TCP in LISTEN, UDP bound and unconnected) are asked of the kernel through
-netlink sock_diag from inside it (:mod:`stockade.inventory.sockdiag`: one process in it names it;
+netlink sock_diag from inside it (:mod:`stockade.sockets.diag`: one process in it names it;
 the node's own is this process's), or, where sock_diag cannot answer, read from
-``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` (:func:`stockade.sensor.conntrack.read_sockets`, which
+``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` (:func:`stockade.sockets.procnet.read_sockets`, which
 costs the kernel a walk of every socket of the node per file). Each socket's inode is
 found among the open files (``/proc/<pid>/fd``) of the namespace's processes: a container's pids
 first (its cgroup), then every process for the node's own namespace. Owners found are cached by
@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stockade.inventory.sockdiag import listening_sockets
-from stockade.sensor.conntrack import SockEntry, listening, read_sockets
 from stockade.sensor.procfs import read_netns, read_status, socket_inode_owners
+from stockade.sockets.diag import listening_sockets
+from stockade.sockets.procnet import SockEntry, listening, read_sockets
 
 __all__ = ["Namespace", "PortScanner"]
 

@@ -22,8 +22,6 @@ overflow episode: a lower bound, conntrack events carry no sequence numbers).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -39,19 +37,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from stockade.sensor import procfs
 from stockade.sensor.interface import Backend, BackendContext, BackendStats, Capabilities, Role, SensorError
+from stockade.sockets.netns import setns_net
+from stockade.sockets.procnet import SockEntry, listening, read_sockets
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = [
-    "ConntrackBackend",
-    "Flow",
-    "SockEntry",
-    "listening",
-    "parse_proc_net",
-    "read_sockets",
-    "setns_net",
-]
+__all__ = ["ConntrackBackend", "Flow"]
 
 NETLINK_NETFILTER = 12
 NFNLGRP_CONNTRACK_NEW = 1
@@ -67,14 +59,11 @@ CTA_TUPLE_PROTO = 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
 CTA_ID = 12
-CLONE_NEWNET = 0x40000000
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NFGEN = struct.Struct("=BBH")
 _NLA = struct.Struct("=HH")
 _PROTO = {6: "tcp", 17: "udp"}
-TCP_LISTEN = 0x0A
-TCP_CLOSE = 0x07
 
 EVTTYPES = frozenset({"connect", "accept", "listen", "bind", "close"})
 MISSING_FIELDS = frozenset(
@@ -101,99 +90,6 @@ class Flow:
     sip: str
     sport: int
     family: int
-
-
-@dataclass(frozen=True, slots=True)
-class SockEntry:
-    """One line of /proc/net/{tcp,tcp6,udp,udp6}."""
-
-    proto: str
-    family: int
-    lip: str
-    lport: int
-    rip: str
-    rport: int
-    state: int
-    uid: int
-    inode: int
-
-
-def _hex_ip(h: str) -> str:
-    if len(h) == 8:
-        return socket.inet_ntop(socket.AF_INET, struct.pack("<I", int(h, 16)))
-    raw = b"".join(struct.pack("<I", int(h[i : i + 8], 16)) for i in range(0, 32, 8))
-    if raw[:12] == b"\0" * 10 + b"\xff\xff":  # v4-mapped
-        return socket.inet_ntop(socket.AF_INET, raw[12:])
-    return socket.inet_ntop(socket.AF_INET6, raw)
-
-
-def parse_proc_net(text: str, proto: str, family: int) -> list[SockEntry]:
-    """Parse /proc/net/tcp-style text; lines that do not parse are skipped."""
-    out: list[SockEntry] = []
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if len(f) < 10:
-            continue
-        try:
-            lip, lport = f[1].split(":")
-            rip, rport = f[2].split(":")
-            out.append(
-                SockEntry(
-                    proto,
-                    family,
-                    _hex_ip(lip),
-                    int(lport, 16),
-                    _hex_ip(rip),
-                    int(rport, 16),
-                    int(f[3], 16),
-                    int(f[7]),
-                    int(f[9]),
-                )
-            )
-        except (ValueError, OSError):
-            continue
-    return out
-
-
-def read_sockets(base: str = "/proc/thread-self/net") -> list[SockEntry]:
-    """The sockets of the calling thread's network namespace."""
-    out: list[SockEntry] = []
-    for name, proto, fam in (
-        ("tcp", "tcp", 4),
-        ("tcp6", "tcp", 6),
-        ("udp", "udp", 4),
-        ("udp6", "udp", 6),
-    ):
-        try:
-            with open(f"{base}/{name}") as f:
-                out.extend(parse_proc_net(f.read(), proto, fam))
-        except OSError:
-            continue
-    return out
-
-
-def listening(socks: list[SockEntry]) -> list[SockEntry]:
-    """The listening sockets among `socks`: TCP in LISTEN, UDP bound and unconnected."""
-    out = []
-    for e in socks:
-        tcp_listen = e.proto == "tcp" and e.state == TCP_LISTEN
-        udp_bound = e.proto == "udp" and e.state == TCP_CLOSE and e.rport == 0 and e.lport != 0
-        if tcp_listen or udp_bound:
-            out.append(e)
-    return out
-
-
-_LIBC: ctypes.CDLL | None = None
-
-
-def setns_net(fd: int) -> None:
-    """Move the calling thread into the network namespace open at `fd`."""
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _LIBC.setns(fd, CLONE_NEWNET) < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"setns: {os.strerror(e)}")
 
 
 @dataclass(slots=True)

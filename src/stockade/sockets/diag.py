@@ -16,7 +16,8 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from stockade.sensor.conntrack import TCP_CLOSE, TCP_LISTEN, SockEntry, setns_net
+from stockade.sockets.netns import setns_net
+from stockade.sockets.procnet import TCP_CLOSE, TCP_LISTEN, SockEntry
 
 __all__ = ["listening_sockets", "netns_socket"]
 
