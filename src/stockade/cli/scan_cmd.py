@@ -215,14 +215,15 @@ def image_cmd(
 ) -> None:
     """Scan the packages of a container image (its layers flattened, whiteouts applied)."""
     opts = _options(severity, exit_code, ignore_unfixed, ignorefile, fmt, output, db, data_dir)
-    from stockade.packages.image import unpacked
-    from stockade.packages.walk import catalog_tree
+    from stockade.packages.subject import catalog_target
 
-    with unpacked(path) as tree:
-        for member, reason in tree.errors:
-            common.print_error(f"{path}: not unpacked: {member}: {reason}")
-        cat = catalog_tree(tree.root)
-        _scan(path, cat.packages, cat.errors, tree.root, opts)
+    cat, subject = catalog_target(path)
+    if subject.kind != "image":
+        raise UsageError(f"{path}: not an image (a directory: `stockade scan rootfs {path}`)")
+    for member, reason in subject.unpack_errors:
+        common.print_error(f"{path}: not unpacked: {member}: {reason}")
+    # paths are inside the image: SARIF locations stay relative, with no base on this machine
+    _scan(path, cat.packages, cat.errors, None, opts)
 
 
 @scan_app.command("sbom")
