@@ -33,7 +33,7 @@ from stockade.runtime.resources import ResourceMonitor
 from stockade.runtime.zerotrust import KernelLearning, ZeroTrust
 from stockade.storage.store import Store
 
-__all__ = ["REFRESH_S", "NodeGuard", "learns_in_kernel"]
+__all__ = ["REFRESH_S", "NodeGuard", "chain_observers", "learns_in_kernel"]
 
 log = logging.getLogger("stockade.runtime")
 
@@ -110,16 +110,10 @@ class NodeGuard:
     def observer(self) -> Callable[[dict[str, Any]], list[Alert]] | None:
         """What sees every syscall event after the engine (the pipeline's observer): zero trust,
         and the inventory's network graph; None when neither runs."""
-        zt = self.zt.observe if self.zt is not None else None
-        inv = self.inv.observe if self.inv is not None else None
-        if zt is not None and inv is not None:
-
-            def both(data: dict[str, Any]) -> list[Alert]:
-                inv(data)
-                return zt(data)
-
-            return both
-        return zt or inv
+        return chain_observers(
+            self.zt.observe if self.zt is not None else None,
+            *([self.inv.observe] if self.inv is not None else []),
+        )
 
     def syscalls_needed(self, cfg: StockadeConfig, rules_need: set[str] | None) -> set[str] | None:
         """What the sensor must deliver: what the rules need, the connections the inventory's graph
@@ -190,3 +184,20 @@ class NodeGuard:
             self.drift.close()
         if self.inv is not None:
             self.inv.close()
+
+
+def chain_observers(
+    alerting: Callable[[dict[str, Any]], list[Alert]] | None,
+    *watchers: Callable[[dict[str, Any]], object],
+) -> Callable[[dict[str, Any]], list[Alert]] | None:
+    """One pipeline observer: each of `watchers` sees the event first (what they return is
+    dropped), then `alerting` (zero trust's), whose alerts are returned; None when there is none."""
+    if not watchers:
+        return alerting
+
+    def chained(data: dict[str, Any]) -> list[Alert]:
+        for w in watchers:
+            w(data)
+        return alerting(data) if alerting is not None else []
+
+    return chained

@@ -34,7 +34,7 @@ from stockade.runtime.driftwatch import DriftMonitor, NoDrift
 from stockade.runtime.incidents import IncidentService
 from stockade.runtime.instance import RuntimeFile
 from stockade.runtime.mutes import Clock, MuteSet
-from stockade.runtime.node import NodeGuard
+from stockade.runtime.node import NodeGuard, chain_observers
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.reload import RulesReloader, hangup
 from stockade.runtime.resources import NoResources, ResourceMonitor
@@ -206,7 +206,7 @@ class Runtime:
             audit=self._audit,
         )
         if self.opens is not None:
-            self.pipeline.observer = _observe_both(self.pipeline.observer, self.opens.observe)
+            self.pipeline.observer = chain_observers(self.pipeline.observer, self.opens.observe)
         return watch
 
     def _audit(self, kind: str, subject: str, data: dict[str, Any], actor: str) -> None:
@@ -515,25 +515,6 @@ def open_tracker(cfg: StockadeConfig) -> OpenTracker | None:
     """The tracker of opened code files, when vulnerabilities are watched with track_opens."""
     v = cfg.vulnerabilities
     return OpenTracker() if v.watch and v.track_opens else None
-
-
-def _observe_both(
-    first: Callable[[dict[str, Any]], list[Alert]] | None, second: Callable[[dict[str, Any]], list[Any]]
-) -> Callable[[dict[str, Any]], list[Alert]]:
-    """One observer calling `first` (zero trust's, its alerts kept) and then `second`."""
-    if first is None:
-
-        def only(data: dict[str, Any]) -> list[Alert]:
-            second(data)
-            return []
-
-        return only
-
-    def both(data: dict[str, Any]) -> list[Alert]:
-        second(data)
-        return first(data)
-
-    return both
 
 
 def _stats_dict(s: Sink) -> dict[str, Any]:
