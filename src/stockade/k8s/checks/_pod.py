@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from stockade.k8s.catalogue import Context
 from stockade.k8s.objects import Container, K8sObject, Path, PodTemplate, pod_template
 from stockade.model.images import split_image
 
@@ -47,9 +48,22 @@ BASELINE_CAPABILITIES: Final = frozenset(
 )  # fmt: skip
 
 
-def pod_of(obj: K8sObject) -> PodTemplate | None:
-    """The pod template of `obj` (an alias kept short for the checks)."""
-    return pod_template(obj)
+_TEMPLATES = "pod.templates"
+
+
+def pod_of(obj: K8sObject, ctx: Context) -> PodTemplate | None:
+    """The pod template of `obj`, found once per scan: every pod check asks for it, and finding it
+    is half the cost of the catalogue (kept in ``ctx.cache`` with the object, so an id is never
+    mistaken for another object's)."""
+    cache = ctx.cache.get(_TEMPLATES)
+    if not isinstance(cache, dict):
+        cache = ctx.cache[_TEMPLATES] = {}
+    hit = cache.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]  # type: ignore[no-any-return]
+    pod = pod_template(obj)
+    cache[id(obj)] = (obj, pod)
+    return pod
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -45,9 +45,9 @@ def _add_path(c: Container, i: int) -> tuple[str | int, ...]:
     nsa=True,
     cis=("5.2.9",),
 )
-def capabilities_baseline(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def capabilities_baseline(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """capabilities.add entries outside the PSS baseline list, in every container list."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():
@@ -71,9 +71,9 @@ def capabilities_baseline(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.10",),
 )
-def capabilities_drop_all(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def capabilities_drop_all(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers whose capabilities.drop lacks "ALL" (Windows pods are exempt)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or windows(pod):
         return
     for c in pod.containers():
@@ -96,9 +96,9 @@ def capabilities_drop_all(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.9",),
 )
-def capabilities_restricted(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def capabilities_restricted(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """capabilities.add entries other than NET_BIND_SERVICE (Windows pods are exempt)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or windows(pod):
         return
     for c in pod.containers():
@@ -120,9 +120,9 @@ def capabilities_restricted(obj: K8sObject, _ctx: Context) -> Iterator[Violation
     nsa=True,
     cis=("5.2.9",),
 )
-def cap_sys_admin(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def cap_sys_admin(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """SYS_ADMIN (or CAP_SYS_ADMIN) in capabilities.add."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():
@@ -144,9 +144,9 @@ def cap_sys_admin(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.8",),
 )
-def cap_net_raw(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def cap_net_raw(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers that add NET_RAW, or drop neither NET_RAW nor ALL."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or windows(pod):
         return
     for c in pod.containers():
@@ -171,9 +171,9 @@ def cap_net_raw(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.9",),
 )
-def capabilities_dangerous(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def capabilities_dangerous(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """capabilities.add entries of the dangerous list."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():

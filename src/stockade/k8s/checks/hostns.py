@@ -24,9 +24,9 @@ _HOST_NS = "pss:baseline:host-namespaces"
     controls=("pss:baseline:host-process",),
     cis=("5.2.11",),
 )
-def host_process(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_process(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """windowsOptions.hostProcess true on the pod or any container (undefined and false pass)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     wo = pod_sc(pod).get("windowsOptions")
@@ -44,8 +44,8 @@ def host_process(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
             )
 
 
-def _host_namespace(obj: K8sObject, key: str, what: str) -> Iterator[Violation]:
-    pod = pod_of(obj)
+def _host_namespace(obj: K8sObject, ctx: Context, key: str, what: str) -> Iterator[Violation]:
+    pod = pod_of(obj, ctx)
     if pod is not None and pod.spec.get(key) is True:
         yield Violation(f"the pod shares the node's {what} ({key}: true)", pod.at(key))
 
@@ -64,9 +64,9 @@ def _host_namespace(obj: K8sObject, key: str, what: str) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.5",),
 )
-def host_network(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_network(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """spec.hostNetwork true."""
-    yield from _host_namespace(obj, "hostNetwork", "network namespace")
+    yield from _host_namespace(obj, ctx, "hostNetwork", "network namespace")
 
 
 @check(
@@ -83,9 +83,9 @@ def host_network(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.3",),
 )
-def host_pid(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_pid(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """spec.hostPID true."""
-    yield from _host_namespace(obj, "hostPID", "PID namespace")
+    yield from _host_namespace(obj, ctx, "hostPID", "PID namespace")
 
 
 @check(
@@ -102,9 +102,9 @@ def host_pid(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.4",),
 )
-def host_ipc(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_ipc(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """spec.hostIPC true."""
-    yield from _host_namespace(obj, "hostIPC", "IPC namespace")
+    yield from _host_namespace(obj, ctx, "hostIPC", "IPC namespace")
 
 
 @check(
@@ -121,9 +121,9 @@ def host_ipc(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.13",),
 )
-def host_port(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_port(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """ports[*].hostPort other than undefined or 0, in every container list."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():

@@ -37,8 +37,8 @@ def allowed_registries(ctx: Context) -> tuple[str, ...]:
     return ()
 
 
-def _images(obj: K8sObject) -> Iterator[tuple[Container, str]]:
-    pod = pod_of(obj)
+def _images(obj: K8sObject, ctx: Context) -> Iterator[tuple[Container, str]]:
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():
@@ -57,9 +57,9 @@ def _images(obj: K8sObject) -> Iterator[tuple[Container, str]]:
     remediation="Pin a version tag, or better a digest (image@sha256:...).",
     fix="image: registry.example.com/app:1.4.2@sha256:<digest>\n",
 )
-def image_tag_latest(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def image_tag_latest(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Images with no tag or tag latest, unless pinned by digest."""
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         ref = parse_image(image)
         if ref.digest is None and ref.tag in (None, "latest"):
             said = "latest" if ref.tag else "no tag"
@@ -77,9 +77,9 @@ def image_tag_latest(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     remediation="Reference the image by digest: image: repo:tag@sha256:<digest>.",
     fix="image: registry.example.com/app:1.4.2@sha256:<digest>\n",
 )
-def image_digest(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def image_digest(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Images without an @sha256 digest."""
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         if not (parse_image(image).digest or "").startswith("sha256:"):
             yield Violation(
                 f"container {c.name!r} image {image!r} is not pinned by digest", (*c.path, "image")
@@ -97,10 +97,10 @@ def image_digest(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     remediation="Set imagePullPolicy: Always (or pin images by digest).",
     fix="imagePullPolicy: Always\n",
 )
-def image_pull_policy(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def image_pull_policy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Checkov CKV_K8S_15: a set imagePullPolicy must be Always; unset, the image must have no tag
     or :latest (Kubernetes then defaults it to Always); the digest is ignored."""
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         policy = c.body.get("imagePullPolicy")
         if policy is None:
             ref = parse_image(image)
@@ -135,7 +135,7 @@ def allowed_registries_check(obj: K8sObject, ctx: Context) -> Iterator[Violation
     allowed = allowed_registries(ctx)
     if not allowed:
         return
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         ref = parse_image(image)
         if not _allowed(ref, allowed):
             yield Violation(

@@ -78,7 +78,7 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
 )
 def network_policy_coverage(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Workloads whose pod labels no NetworkPolicy podSelector of their namespace matches."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     labels = pod.metadata.get("labels")

@@ -12,8 +12,8 @@ from stockade.k8s.objects import K8sObject
 def _probe(key: str) -> CheckFn:
     """The check that every container of ``containers`` has `key`."""
 
-    def run(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
-        pod = pod_of(obj)
+    def run(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+        pod = pod_of(obj, ctx)
         if pod is None:
             return
         for c in pod.containers(("containers",)):

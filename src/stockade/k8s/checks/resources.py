@@ -14,8 +14,8 @@ def _missing(which: str, resource: str) -> CheckFn:
     containers take no resources)."""
     noun = which[:-1]  # limits -> limit
 
-    def run(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
-        pod = pod_of(obj)
+    def run(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+        pod = pod_of(obj, ctx)
         if pod is None:
             return
         for c in pod.containers(APP_CONTAINERS):

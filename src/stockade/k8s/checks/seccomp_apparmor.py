@@ -48,9 +48,9 @@ def _bad_profiles(pod: PodTemplate, key: str) -> Iterator[tuple[str, Any, Path]]
     nsa=True,
     cis=("5.7.2",),
 )
-def seccomp_unconfined(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def seccomp_unconfined(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """seccompProfile.type set (pod or any container) to anything but RuntimeDefault or Localhost."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for who, t, path in _bad_profiles(pod, "seccompProfile"):
@@ -71,10 +71,10 @@ def seccomp_unconfined(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.7.2",),
 )
-def seccomp_profile_missing(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def seccomp_profile_missing(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """A bad seccompProfile anywhere, or a container that sets none while the pod sets no valid one
     (Windows pods are exempt)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or windows(pod):
         return
     for who, t, path in _bad_profiles(pod, "seccompProfile"):
@@ -107,10 +107,10 @@ def seccomp_profile_missing(obj: K8sObject, _ctx: Context) -> Iterator[Violation
     controls=("pss:baseline:apparmor",),
     nsa=True,
 )
-def apparmor_profile(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def apparmor_profile(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """appArmorProfile.type (pod, every container) other than RuntimeDefault/Localhost, and AppArmor
     annotations other than empty, runtime/default or localhost/*."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for who, t, path in _bad_profiles(pod, "appArmorProfile"):

@@ -32,10 +32,10 @@ SECRET_NAME: Final = re.compile(
     ),
     cis=("5.4.1",),
 )
-def secrets_in_env(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def secrets_in_env(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """env[].valueFrom.secretKeyRef, envFrom[].secretRef, and literal values of secret-named
     variables."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():

@@ -60,10 +60,10 @@ HIGH_UID: Final = 10000
     nsa=True,
     cis=("5.2.6",),
 )
-def allow_privilege_escalation(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def allow_privilege_escalation(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers (all lists) whose allowPrivilegeEscalation is not explicitly false (Windows pods
     are exempt)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or windows(pod):
         return
     for c in pod.containers():
@@ -89,10 +89,10 @@ def allow_privilege_escalation(obj: K8sObject, _ctx: Context) -> Iterator[Violat
     nsa=True,
     cis=("5.2.7",),
 )
-def run_as_non_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def run_as_non_root(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """runAsNonRoot false anywhere, or a container that neither sets it true nor inherits true from
     the pod (relaxed for user-namespaced pods, hostUsers: false)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or user_namespaced(pod):
         return
     pod_value = pod_sc(pod).get("runAsNonRoot")
@@ -118,9 +118,9 @@ def run_as_non_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.7",),
 )
-def run_as_user_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def run_as_user_root(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """runAsUser 0 on the pod or any container (relaxed for user-namespaced pods)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or user_namespaced(pod):
         return
     if pod_sc(pod).get("runAsUser") == 0:
@@ -141,10 +141,10 @@ def run_as_user_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     remediation="Set runAsUser to 10000 or more (pod or container).",
     fix="securityContext:\n  runAsUser: 10001\n",
 )
-def run_as_high_uid(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def run_as_high_uid(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers whose effective runAsUser is unset or below 10000 (Checkov CKV_K8S_40 looks at
     ``containers`` only, so do we)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers(("containers",)):
@@ -166,9 +166,9 @@ def run_as_high_uid(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     fix="securityContext:\n  runAsGroup: 10001\n  fsGroup: 10001\n",
     nsa=True,
 )
-def run_as_group_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def run_as_group_root(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """runAsGroup 0 (pod or container), fsGroup 0, or 0 among supplementalGroups."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     psc = pod_sc(pod)
@@ -199,9 +199,9 @@ def run_as_group_root(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     fix="securityContext:\n  readOnlyRootFilesystem: true\n",
     nsa=True,
 )
-def read_only_root_filesystem(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def read_only_root_filesystem(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers and init containers without readOnlyRootFilesystem: true."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers(APP_CONTAINERS):
@@ -223,10 +223,10 @@ def read_only_root_filesystem(obj: K8sObject, _ctx: Context) -> Iterator[Violati
     controls=("pss:baseline:proc-mount",),
     nsa=True,
 )
-def proc_mount(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def proc_mount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """procMount other than undefined or Default, in every container list (the baseline allows it
     in a user-namespaced pod, hostUsers: false)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None or user_namespaced(pod):
         return
     for c in pod.containers():
@@ -261,9 +261,9 @@ def _selinux_problems(opts: object) -> list[str]:
     controls=("pss:baseline:selinux",),
     nsa=True,
 )
-def selinux_options(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def selinux_options(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """seLinuxOptions (pod and every container) with a forbidden type, or a user or role."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     problems = _selinux_problems(pod_sc(pod).get("seLinuxOptions"))
@@ -298,9 +298,9 @@ def selinux_options(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     controls=("pss:baseline:sysctls",),
     nsa=True,
 )
-def unsafe_sysctls(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def unsafe_sysctls(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """spec.securityContext.sysctls names outside the PSS safe list."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     sysctls = pod_sc(pod).get("sysctls")

@@ -22,9 +22,9 @@ from stockade.k8s.objects import K8sObject
     nsa=True,
     cis=("5.1.6",),
 )
-def automount_service_account_token(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def automount_service_account_token(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Pod specs whose automountServiceAccountToken is not false."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     value = pod.spec.get("automountServiceAccountToken")
@@ -47,9 +47,9 @@ def automount_service_account_token(obj: K8sObject, _ctx: Context) -> Iterator[V
     fix="spec:\n  serviceAccountName: app\n",
     cis=("5.1.5",),
 )
-def default_service_account(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def default_service_account(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """serviceAccountName (or the deprecated serviceAccount) absent or "default"."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for key in ("serviceAccountName", "serviceAccount"):

@@ -88,9 +88,9 @@ def _writable_mounts(pod: PodTemplate, v: HostPathVolume) -> Iterator[Violation]
     nsa=True,
     cis=("5.2.12",),
 )
-def host_path_volume(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def host_path_volume(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Every volume with a hostPath source."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for v in host_path_volumes(pod):
@@ -110,9 +110,9 @@ def host_path_volume(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     fix="volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
     controls=("pss:restricted:volume-types",),
 )
-def volume_types(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def volume_types(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Volumes with no source of the allowed types (a volume with no source at all counts)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     volumes = pod.spec.get("volumes")
@@ -142,9 +142,9 @@ def volume_types(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.12",),
 )
-def writable_host_path(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def writable_host_path(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """volumeMounts of hostPath volumes without readOnly: true."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for v in host_path_volumes(pod):
@@ -164,9 +164,9 @@ def writable_host_path(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.12",),
 )
-def runtime_socket_mount(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def runtime_socket_mount(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """hostPath volumes of a runtime socket or of a directory that holds one (``/var/run``, ``/``)."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for v in host_path_volumes(pod):
@@ -187,9 +187,9 @@ def runtime_socket_mount(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
     nsa=True,
     cis=("5.2.12",),
 )
-def sensitive_host_path(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def sensitive_host_path(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """hostPath volumes of ``/`` or of a sensitive path or anything under one."""
-    pod = pod_of(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for v in host_path_volumes(pod):
