@@ -245,6 +245,11 @@ GOLDENS: dict[str, Golden] = {
         [pod(ctr(livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}}))], [pod()], C0
     ),
     "readiness-probe": Golden([pod(ctr(readinessProbe={"tcpSocket": {"port": 8080}}))], [pod()], C0),
+    "probe-host": Golden(
+        [pod(ctr(livenessProbe={"httpGet": {"path": "/", "port": 80, "host": ""}}))],
+        [pod(ctr(lifecycle={"preStop": {"httpGet": {"path": "/", "port": 80, "host": "169.254.169.254"}}}))],
+        (*C0, "lifecycle", "preStop", "httpGet", "host"),
+    ),
     "default-namespace": Golden(
         [pod(meta={"namespace": "app"})], [pod(meta={"namespace": "default"})], ("metadata", "namespace")
     ),

@@ -40,3 +40,44 @@ check(
     remediation="Add a readinessProbe to every container.",
     fix="readinessProbe:\n  httpGet:\n    path: /ready\n    port: 8080\n",
 )(_probe("readinessProbe"))
+
+
+_HANDLERS = (
+    ("livenessProbe",),
+    ("readinessProbe",),
+    ("startupProbe",),
+    ("lifecycle", "postStart"),
+    ("lifecycle", "preStop"),
+)
+
+
+@check(
+    "probe-host",
+    severity="MEDIUM",
+    title="Probe or lifecycle hook aimed at another host",
+    description=(
+        "A probe or lifecycle hook with httpGet.host or tcpSocket.host makes the kubelet connect "
+        "from the node to any address the manifest names: the node's own services, the cloud "
+        "metadata endpoint, other networks (the PSS baseline forbids it since Kubernetes 1.34)."
+    ),
+    remediation="Remove httpGet.host and tcpSocket.host: probes then target the pod's own IP.",
+    fix="livenessProbe:\n  httpGet:\n    path: /healthz\n    port: 8080\n",
+)
+def probe_host(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
+    """A non-empty httpGet.host or tcpSocket.host in any probe or lifecycle hook of any container."""
+    pod = pod_of(obj, ctx)
+    if pod is None:
+        return
+    for c in pod.containers():
+        for keys in _HANDLERS:
+            handler = c.get(*keys)
+            if not isinstance(handler, dict):
+                continue
+            for action in ("httpGet", "tcpSocket"):
+                spec = handler.get(action)
+                host = spec.get("host") if isinstance(spec, dict) else None
+                if host:
+                    yield Violation(
+                        f"container {c.name!r} {'.'.join(keys)} {action} targets host {host}",
+                        (*c.path, *keys, action, "host"),
+                    )

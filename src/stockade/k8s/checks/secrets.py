@@ -16,6 +16,14 @@ SECRET_NAME: Final = re.compile(
     r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)($|_)", re.IGNORECASE
 )
 
+#: names that hold where a secret is, not the secret
+_NOT_SECRET: Final = ("_FILE", "_PATH", "_DIR", "_NAME", "_URL", "_ENABLED")
+
+
+def _literal(value: object) -> bool:
+    """A value written in the manifest (not empty, not a $(VAR) reference)."""
+    return isinstance(value, str | int) and bool(str(value).strip()) and not str(value).startswith("$(")
+
 
 @check(
     "secrets-in-env",
@@ -50,7 +58,11 @@ def secrets_in_env(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
                     f"container {c.name!r} reads secret into env {name}",
                     (*c.path, "env", i, "valueFrom", "secretKeyRef"),
                 )
-            elif e.get("value") and SECRET_NAME.search(name):
+            elif (
+                _literal(e.get("value"))
+                and SECRET_NAME.search(name)
+                and not name.upper().endswith(_NOT_SECRET)
+            ):
                 yield Violation(
                     f"container {c.name!r} sets env {name} to a literal secret", (*c.path, "env", i, "value")
                 )
