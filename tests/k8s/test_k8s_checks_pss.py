@@ -1,7 +1,7 @@
 """The Pod Security Standards edge cases, as k8s.io/pod-security-admission decides them: pod-level
 values inherited by containers, undefined versus empty versus false, initContainers and
 ephemeralContainers, Windows pods, user-namespaced pods (hostUsers: false), the AppArmor
-annotations and the v1.32 safe sysctls."""
+annotations and the v1.32 safe sysctls; then the edges of the checks beyond PSS."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ WINDOWS = {"name": "windows"}
 def fields(check_id: str, body: Body) -> list[str]:
     """The fields check `check_id` flags in `body` (empty: it passes)."""
     return [f.field for f in evaluate([K8sObject(body)], [get_check(check_id)])]
+
+
+def _hostpath(path: str, read_only: bool = True) -> Body:
+    mount = {"name": "h", "mountPath": "/h", "readOnly": read_only}
+    return pod(ctr(volumeMounts=[mount]), volumes=[{"name": "h", "hostPath": {"path": path}}])
 
 
 CASES: list[tuple[str, Body, list[str]]] = [
@@ -128,6 +133,14 @@ CASES: list[tuple[str, Body, list[str]]] = [
     ("host-process", pod(ctr(), initContainers=[sc(windowsOptions={"hostProcess": True})]), ["spec.initContainers[0].securityContext.windowsOptions.hostProcess"]),
     # host namespaces: false and undefined pass
     ("host-network", pod(hostNetwork=False), []),
+    # not PSS: runtime sockets (the files and the directories holding them), sensitive paths
+    ("runtime-socket-mount", _hostpath("/var/run"), ["spec.volumes[0].hostPath"]),
+    ("runtime-socket-mount", _hostpath("/run/crio/crio.sock/"), ["spec.volumes[0].hostPath"]),
+    ("runtime-socket-mount", _hostpath("/var/lib/docker"), []),
+    ("sensitive-host-path", _hostpath("/"), ["spec.volumes[0].hostPath"]),
+    ("sensitive-host-path", _hostpath("/etc/ssl"), ["spec.volumes[0].hostPath"]),
+    ("sensitive-host-path", _hostpath("/etcetera"), []),
+    ("writable-host-path", _hostpath("/data", read_only=False), ["spec.containers[0].volumeMounts[0].readOnly"]),
     # not PSS: literal secrets, but not references, file paths or $(VAR) expansions
     ("secrets-in-env", pod(ctr(env=[{"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, {"name": "API_TOKEN", "value": "$(TOKEN)"}])), []),
     ("secrets-in-env", pod(ctr(env=[{"name": "github_token", "value": "ghp_x"}])), ["spec.containers[0].env[0].value"]),
