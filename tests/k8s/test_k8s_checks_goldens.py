@@ -4,11 +4,13 @@ field). A check registered without goldens here fails `test_every_check_has_gold
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import yaml
 
 from k8s_pods import IMAGE, Body, ctr, moved, pod, sc, wrap
 from stockade.k8s.catalogue import Context, all_checks, evaluate, get_check
@@ -247,8 +249,8 @@ GOLDENS: dict[str, Golden] = {
     "readiness-probe": Golden([pod(ctr(readinessProbe={"tcpSocket": {"port": 8080}}))], [pod()], C0),
     "probe-host": Golden(
         [pod(ctr(livenessProbe={"httpGet": {"path": "/", "port": 80, "host": ""}}))],
-        [pod(ctr(lifecycle={"preStop": {"httpGet": {"path": "/", "port": 80, "host": "169.254.169.254"}}}))],
-        (*C0, "lifecycle", "preStop", "httpGet", "host"),
+        [pod(ctr(livenessProbe={"httpGet": {"path": "/", "port": 80, "host": "169.254.169.254"}}))],
+        (*C0, "livenessProbe", "httpGet", "host"),
     ),
     "default-namespace": Golden(
         [pod(meta={"namespace": "app"})], [pod(meta={"namespace": "default"})], ("metadata", "namespace")
@@ -324,3 +326,54 @@ def test_allowed_registries_is_silent_unless_configured() -> None:
 def test_network_policy_coverage_is_silent_at_admission() -> None:
     obj = K8sObject(GOLDENS["network-policy-coverage"].bad[0])
     assert evaluate([obj], [get_check("network-policy-coverage")], Context([obj], complete=False)) == []
+
+
+#: fixes that replace the object rather than patch it: PSP gives way to Pod Security Admission,
+#: secrets in env to a secret volume (the env entry is removed, not patched)
+REPLACING_FIXES = {"psp-permissive", "secrets-in-env"}
+CONTAINER_KEYS = {"securityContext", "ports", "resources", "image", "imagePullPolicy", "livenessProbe",
+                  "readinessProbe", "volumeMounts", "lifecycle"}  # fmt: skip
+
+
+def _patched(bodies: list[Body], fix: Body) -> list[list[Body]]:
+    """The scans after applying `fix` to the first object, one per place a fix can go
+    (securityContext: the container's or the pod's); a whole object is added to the scan in the
+    object's namespace, as `kubectl apply -n` would."""
+    if "apiVersion" in fix:
+        added = copy.deepcopy(fix)
+        added["metadata"].setdefault("namespace", bodies[0]["metadata"].get("namespace"))
+        return [[*bodies, added]]
+    out = []
+    for sc_level in ("container", "pod"):
+        body = copy.deepcopy(bodies[0])
+        spec, container = body["spec"], body["spec"]["containers"][0]
+        for key, value in fix.items():
+            if key in ("spec", "metadata"):
+                body[key].update(value)
+            elif key == "volumes":
+                spec["volumes"] = value
+            elif key == "securityContext" and sc_level == "pod":
+                spec.setdefault("securityContext", {}).update(value)
+            elif key in CONTAINER_KEYS:
+                if isinstance(value, dict) and isinstance(container.get(key), dict):
+                    container[key].update(value)
+                else:
+                    container[key] = value
+            else:
+                raise AssertionError(f"no place for {key!r} of a fix")
+        out.append([body, *bodies[1:]])
+    return out
+
+
+@pytest.mark.parametrize("check_id", sorted(set(GOLDENS) - REPLACING_FIXES))
+def test_the_fix_snippet_passes(check_id: str) -> None:
+    fix = yaml.safe_load(get_check(check_id).fix)
+    assert isinstance(fix, dict), check_id
+    golden = GOLDENS[check_id]
+    results = [_run(check_id, golden, scan, "Pod") for scan in _patched(golden.bad, fix)]
+    assert any(r == [] for r in results), (check_id, results)
+
+
+def test_every_fix_snippet_is_yaml() -> None:
+    for c in all_checks():
+        assert isinstance(yaml.safe_load(c.fix), dict), c.id

@@ -145,6 +145,7 @@ CASES: list[tuple[str, Body, list[str]]] = [
     ("secrets-in-env", pod(ctr(env=[{"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, {"name": "API_TOKEN", "value": "$(TOKEN)"}])), []),
     ("secrets-in-env", pod(ctr(env=[{"name": "github_token", "value": "ghp_x"}])), ["spec.containers[0].env[0].value"]),
     ("secrets-in-env", pod(ctr(envFrom=[{"configMapRef": {"name": "c"}}, {"secretRef": {"name": "s"}}])), ["spec.containers[0].envFrom[1].secretRef"]),
+    ("probe-host", pod(ctr(lifecycle={"postStart": {"httpGet": {"port": 80, "host": "10.0.0.2"}}})), ["spec.containers[0].lifecycle.postStart.httpGet.host"]),
     ("probe-host", pod(ctr(), initContainers=[ctr("i", startupProbe={"tcpSocket": {"port": 53, "host": "10.0.0.1"}})]), ["spec.initContainers[0].startupProbe.tcpSocket.host"]),
     ("privileged-container", pod(ctr(), ephemeralContainers=[sc(privileged=True)]), ["spec.ephemeralContainers[0].securityContext.privileged"]),
 ]  # fmt: skip
