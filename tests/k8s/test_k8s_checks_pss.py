@@ -83,6 +83,14 @@ CASES: list[tuple[str, Body, list[str]]] = [
         ["spec.securityContext.seccompProfile.type"],
     ),
     ("seccomp-profile-missing", pod(ctr(), os=WINDOWS), []),
+    # a profile set with no type is not undefined: PSS reads its type "" as a bad value
+    ("seccomp-unconfined", pod(sc(seccompProfile={})), ["spec.containers[0].securityContext.seccompProfile.type"]),
+    ("seccomp-profile-missing", pod(sc(seccompProfile={})), ["spec.containers[0].securityContext.seccompProfile.type"]),
+    ("apparmor-profile", pod(ctr(), securityContext={"appArmorProfile": {}}), ["spec.securityContext.appArmorProfile.type"]),
+    # empty securityContext and empty lists are undefined values
+    ("run-as-non-root", pod(sc()), ["spec.containers[0].securityContext.runAsNonRoot"]),
+    ("unsafe-sysctls", pod(securityContext={"sysctls": []}), []),
+    ("capabilities-restricted", pod(sc(capabilities={"drop": ["ALL"], "add": []})), []),
     # seccomp baseline: undefined passes, Unconfined anywhere fails
     ("seccomp-unconfined", pod(ctr()), []),
     (
