@@ -377,3 +377,13 @@ def test_the_fix_snippet_passes(check_id: str) -> None:
 def test_every_fix_snippet_is_yaml() -> None:
     for c in all_checks():
         assert isinstance(yaml.safe_load(c.fix), dict), c.id
+
+
+def test_a_context_reused_for_other_objects_sees_their_own_pods() -> None:
+    # the pod template is found once per object and scan; a context reused for new objects (an
+    # object freed, its id reused) must not hand out the old object's template
+    ctx = Context([])
+    check = [get_check("host-pid")]
+    for flag in (True, False, True, False):
+        obj = K8sObject(pod(hostPID=flag))
+        assert bool(evaluate([obj], check, ctx)) is flag

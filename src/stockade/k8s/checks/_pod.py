@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from stockade.k8s.catalogue import Context
 from stockade.k8s.objects import Container, K8sObject, Path, PodTemplate, pod_template
@@ -55,12 +55,13 @@ def pod_of(obj: K8sObject, ctx: Context) -> PodTemplate | None:
     """The pod template of `obj`, found once per scan: every pod check asks for it, and finding it
     is half the cost of the catalogue (kept in ``ctx.cache`` with the object, so an id is never
     mistaken for another object's)."""
-    cache = ctx.cache.get(_TEMPLATES)
-    if not isinstance(cache, dict):
-        cache = ctx.cache[_TEMPLATES] = {}
+    cache = cast("dict[int, tuple[K8sObject, PodTemplate | None]] | None", ctx.cache.get(_TEMPLATES))
+    if cache is None:
+        cache = {}
+        ctx.cache[_TEMPLATES] = cache
     hit = cache.get(id(obj))
     if hit is not None and hit[0] is obj:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     pod = pod_template(obj)
     cache[id(obj)] = (obj, pod)
     return pod
