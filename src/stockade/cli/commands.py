@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "inventory_find_cmd",
     # the k8s group first, then the modules adding its commands (k8s_scan_cmd, ...)
     "k8s_cmd",
+    "k8s_node_cmd",
 )
 
 

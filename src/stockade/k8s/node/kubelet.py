@@ -93,12 +93,11 @@ class Kubelet:
         return None, None
 
 
-def find_kubelet(fs: NodeFS, flags_file: str | None = None) -> Kubelet:
-    """The kubelet of the node under `fs` (`flags_file`: its flags from this file instead)."""
+def find_kubelet(fs: NodeFS, given_flags: Flags | None = None) -> Kubelet:
+    """The kubelet of the node under `fs` (`given_flags`: its flags as the user gave them)."""
     unit_files = fs.unit_files("kubelet.service")
-    if flags_file is not None:
-        flags: Flags | None = fs.flags_file(flags_file)
-    else:
+    flags = given_flags
+    if flags is None:
         flags = fs.process_flags("kubelet") or (fs.unit_flags("kubelet.service") if unit_files else None)
     given = flags.get("config") if flags is not None else None
     path = given[0] if given else fs.first(CONFIG_PATHS)

@@ -7,16 +7,16 @@ from collections import Counter
 
 from stockade.k8s.node.controlplane import check_control_plane
 from stockade.k8s.node.kubelet import check_kubelet, find_kubelet
-from stockade.k8s.node.reader import NodeFS
+from stockade.k8s.node.reader import Flags, NodeFS
 from stockade.k8s.node.result import NodeResult, cis_key
 from stockade.k8s.node.runtimes import check_runtimes
 
 __all__ = ["check_node", "summary"]
 
 
-def check_node(fs: NodeFS, kubelet_flags: str | None = None) -> list[NodeResult]:
-    """The verdict on every item for the node under `fs` (`kubelet_flags`: a file of the kubelet's
-    flags, or its systemd unit, instead of those found); unreadable files are in `fs.problems`."""
+def check_node(fs: NodeFS, kubelet_flags: Flags | None = None) -> list[NodeResult]:
+    """The verdict on every item for the node under `fs` (`kubelet_flags`: the kubelet's flags
+    as given, instead of those found); unreadable files are in `fs.problems`."""
     results = check_control_plane(fs) + check_kubelet(fs, find_kubelet(fs, kubelet_flags)) + check_runtimes(fs)
     return sorted(results, key=lambda r: (cis_key(r.cis), r.id))
 
