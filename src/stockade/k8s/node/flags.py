@@ -173,7 +173,6 @@ def verdict(
     """Apply `rule` to a setting `name`: its value as found at `where`, else its `default`."""
     if where is None:
         status, msg = rule(default)
-        shown = "(default)" if default is None else f"{default} (default)"
-        return item.result(status, f"{name} {msg}", Evidence("(default)", None, shown))
+        return item.result(status, f"{name} {msg}", Evidence("(not set)" if default is None else "(default)", None, default))
     status, msg = rule(value)
     return item.result(status, f"{name} {msg}", where)
