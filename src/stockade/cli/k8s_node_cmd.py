@@ -7,7 +7,7 @@ Files that cannot be read as their format are reported as errors (file and line)
 
 ``exposure ADDR...``: what can be reached from here without credentials at exactly the addresses
 given (``--defaults`` adds the in-cluster API server and the clouds' metadata endpoints). One line
-per service probed; ``--exit-code N`` exits N when something is exposed (severity LOW excluded).
+per service probed; ``--exit-code N`` exits N when something is exposed.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def exposure(
         for r in results:
             t.add_row(r.status.upper(), r.severity or "-", r.service, r.url, r.message)
         common.print_table(t)
-    if exit_code and any(r.status == "exposed" and r.severity != "LOW" for r in results):
+    if exit_code and any(r.status == "exposed" for r in results):
         raise typer.Exit(exit_code)
 
 

@@ -5,7 +5,7 @@ as the services it may be, concurrently, with short timeouts, without credential
 
 - ``apiserver`` (HTTPS, 6443/443): ``GET /version``, ``/api``, ``/apis``, ``/api/v1/namespaces``;
   200 on a listing is anonymous access (401/403 is closed; an anonymous ``/version`` is the
-  default and only noted);
+  default: closed too);
 - ``kubelet`` (HTTPS, 10250): ``GET /pods``, ``/runningpods/``, ``/configz``, and
   ``POST /run/<ns>/<pod>/<container>`` for a pod that does not exist (nothing runs): an answer other
   than 401/403 means exec is open to anyone;
@@ -243,7 +243,7 @@ def _apiserver(p: _Prober) -> Exposure:
     if _ok(api) or _ok(apis):
         return p.result("exposed", "HIGH", "anonymous requests reach API discovery")
     if _ok(version):
-        return p.result("exposed", "LOW", "the version is readable anonymously (the default); the rest is closed")
+        return p.result("closed", None, "only /version is readable anonymously (the default)")
     return p.result("closed", None, "anonymous requests are refused (401/403)")
 
 
