@@ -12,20 +12,31 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import in_parallel
-from tlsgen import key_pem, make_cert, pem
 
+from helpers import in_parallel
 from stockade.errors import UsageError
 from stockade.k8s.exposure import PROBE_POD, Exposure, parse_address, probe
+from tlsgen import key_pem, make_cert, pem
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 
-#: (method, path, headers) -> (status, body); headers' names lower-case
-Handler = Callable[[str, str, dict[str, str]], tuple[int, str]]
+
+@dataclass(frozen=True)
+class Req:
+    """A request as a test server's handler sees it (header names lower-case)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+#: a request -> (status, body)
+Handler = Callable[[Req], tuple[int, str]]
 J = json.dumps
 
 
@@ -33,99 +44,109 @@ def _status(code: int) -> str:
     return J({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code})
 
 
-def api_open(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def api_open(r: Req) -> tuple[int, str]:
     return {
         "/version": (200, J({"major": "1", "minor": "29", "gitVersion": "v1.29.0"})),
         "/api": (200, J({"kind": "APIVersions", "versions": ["v1"]})),
         "/apis": (200, J({"kind": "APIGroupList", "groups": []})),
-        "/api/v1/namespaces": (200, J({"kind": "NamespaceList", "items": [{"metadata": {"name": "default"}}]})),
-    }.get(path, (404, _status(404)))
+        "/api/v1/namespaces": (
+            200,
+            J({"kind": "NamespaceList", "items": [{"metadata": {"name": "default"}}]}),
+        ),
+    }.get(r.path, (404, _status(404)))
 
 
-def api_default(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def api_default(r: Req) -> tuple[int, str]:
     # anonymous auth on, RBAC: only system:public-info-viewer (/version, /healthz)
-    if path == "/version":
-        return api_open(m, path, h)
+    if r.path == "/version":
+        return api_open(r)
     return 403, _status(403)
 
 
-def api_locked(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def api_locked(_r: Req) -> tuple[int, str]:
     return 401, _status(401)  # --anonymous-auth=false
 
 
-def kubelet_open(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if m == "POST" and path.startswith("/run/"):
+def kubelet_open(r: Req) -> tuple[int, str]:
+    if r.method == "POST" and r.path.startswith("/run/"):
         return 404, "pod not found"  # anonymous exec is authorised: the pod just does not exist
     return {
         "/pods": (200, J({"kind": "PodList", "apiVersion": "v1", "items": []})),
         "/runningpods/": (200, J({"kind": "PodList", "items": []})),
         "/configz": (200, J({"kubeletconfig": {"readOnlyPort": 10255}})),
-    }.get(path, (404, "404 page not found"))
+    }.get(r.path, (404, "404 page not found"))
 
 
-def kubelet_locked(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def kubelet_locked(_r: Req) -> tuple[int, str]:
     return 401, "Unauthorized"
 
 
-def kubelet_readonly(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def kubelet_readonly(r: Req) -> tuple[int, str]:
     return {
         "/pods": (200, J({"kind": "PodList", "apiVersion": "v1", "items": []})),
         "/stats/summary": (200, J({"node": {"nodeName": "n1"}, "pods": []})),
-    }.get(path, (404, "404 page not found"))
+    }.get(r.path, (404, "404 page not found"))
 
 
-def etcd(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if path == "/version":
+def etcd(r: Req) -> tuple[int, str]:
+    if r.path == "/version":
         return 200, J({"etcdserver": "3.5.9", "etcdcluster": "3.5.0"})
-    if m == "POST" and path == "/v3/kv/range":
+    if r.method == "POST" and r.path == "/v3/kv/range":
         return 200, J({"header": {"revision": "42"}, "count": "17"})
     return 404, "404 page not found"
 
 
-def dashboard(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if path == "/":
-        return 200, "<!doctype html><html><head><title>Kubernetes Dashboard</title></head><body></body></html>"
+def dashboard(r: Req) -> tuple[int, str]:
+    if r.path == "/":
+        return (
+            200,
+            "<!doctype html><html><head><title>Kubernetes Dashboard</title></head><body></body></html>",
+        )
     return 404, ""
 
 
-def imds_v1(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if m == "GET" and path == "/latest/meta-data/":
+def imds_v1(r: Req) -> tuple[int, str]:
+    if r.method == "GET" and r.path == "/latest/meta-data/":
         return 200, "ami-id\nhostname\niam/\ninstance-id\n"
     return 404, ""
 
 
-def imds_v2(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if m == "PUT" and path == "/latest/api/token" and "x-aws-ec2-metadata-token-ttl-seconds" in h:
+def imds_v2(r: Req) -> tuple[int, str]:
+    if (
+        r.method == "PUT"
+        and r.path == "/latest/api/token"
+        and "x-aws-ec2-metadata-token-ttl-seconds" in r.headers
+    ):
         return 200, "AQAEAtoken=="
-    if m == "GET" and path == "/latest/meta-data/":
-        ok = h.get("x-aws-ec2-metadata-token") == "AQAEAtoken=="
+    if r.method == "GET" and r.path == "/latest/meta-data/":
+        ok = r.headers.get("x-aws-ec2-metadata-token") == "AQAEAtoken=="
         return (200, "ami-id\nhostname\n") if ok else (401, "")
     return 404, ""
 
 
-def imds_v2_hop_limited(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if m == "PUT":
+def imds_v2_hop_limited(r: Req) -> tuple[int, str]:
+    if r.method == "PUT":
         return 403, ""  # the token's answer does not reach a pod (hop limit 1): as if refused
-    return imds_v2(m, path, h)
+    return imds_v2(r)
 
 
-def gcp(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if path.startswith("/computeMetadata/v1/"):
-        if h.get("metadata-flavor") != "Google":
+def gcp(r: Req) -> tuple[int, str]:
+    if r.path.startswith("/computeMetadata/v1/"):
+        if r.headers.get("metadata-flavor") != "Google":
             return 403, "Missing Metadata-Flavor:Google header."
         return 200, "instance/\nproject/\n"
     return 404, ""
 
 
-def azure(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
-    if path.startswith("/metadata/instance"):
-        if h.get("metadata") != "true":
+def azure(r: Req) -> tuple[int, str]:
+    if r.path.startswith("/metadata/instance"):
+        if r.headers.get("metadata") != "true":
             return 400, J({"error": "Bad request. Required metadata header not specified"})
         return 200, J({"compute": {"vmId": "x"}})
     return 404, ""
 
 
-def not_found(m: str, path: str, h: dict[str, str]) -> tuple[int, str]:
+def not_found(_r: Req) -> tuple[int, str]:
     return 404, "nothing here"
 
 
@@ -139,7 +160,9 @@ class Server:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                code, body = handler(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                code, body = handler(
+                    Req(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                )
                 data = body.encode()
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(data)))
@@ -155,7 +178,9 @@ class Server:
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -272,7 +297,11 @@ def test_addresses_are_parsed_and_nothing_else_is_probed() -> None:
     assert (t.service, t.host, t.port, t.schemes) == ("kubelet", "10.0.0.5", 10250, ("https",))
     (t,) = parse_address("10.0.0.5:10255")
     assert t.service == "kubelet-readonly" and t.schemes == ("http",)
-    assert {t.service for t in parse_address("169.254.169.254")} == {"aws-imds", "gcp-metadata", "azure-metadata"}
+    assert {t.service for t in parse_address("169.254.169.254")} == {
+        "aws-imds",
+        "gcp-metadata",
+        "azure-metadata",
+    }
     assert [(t.service, t.schemes) for t in parse_address("https://10.0.0.5:2379")] == [("etcd", ("https",))]
     assert [t.schemes for t in parse_address("https://10.0.0.5:9999")] == [("https",)] * 5
     assert {t.port for t in parse_address("10.0.0.5") if t.service == "apiserver"} == {6443, 443}
@@ -282,7 +311,9 @@ def test_addresses_are_parsed_and_nothing_else_is_probed() -> None:
 
 
 def test_cli(servers: dict[str, int]) -> None:
-    run = lambda *a: subprocess.run([STOCKADE, "k8s", "exposure", *a], capture_output=True, text=True, timeout=60)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([STOCKADE, "k8s", "exposure", *a], capture_output=True, text=True, timeout=60)
+
     exposed, closed, usage, none = in_parallel([
         lambda: run(f"kubelet=127.0.0.1:{servers['kubelet-open']}", "--output", "json", "--exit-code", "4"),
         lambda: run(f"kubelet=127.0.0.1:{servers['kubelet-locked']}", "--exit-code", "4", "--timeout", "3"),

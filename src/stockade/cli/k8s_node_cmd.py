@@ -22,7 +22,8 @@ from stockade.errors import UsageError
 __all__ = ["exposure", "node", "register"]
 
 ExitCodeOpt = Annotated[
-    int, typer.Option("--exit-code", min=0, max=255, help="Exit with this code when something fails (default 0).")
+    int,
+    typer.Option("--exit-code", min=0, max=255, help="Exit with this code when something fails (default 0)."),
 ]
 
 
@@ -30,7 +31,9 @@ def node(
     root: Annotated[str, typer.Option("--root", help="The node's filesystem is under this directory.")] = "/",
     kubelet_flags: Annotated[
         str | None,
-        typer.Option("--kubelet-flags", help="Read the kubelet's flags from this file (flags, or a systemd unit)."),
+        typer.Option(
+            "--kubelet-flags", help="Read the kubelet's flags from this file (flags, or a systemd unit)."
+        ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="List not-applicable items too.")] = False,
     exit_code: ExitCodeOpt = 0,
@@ -72,10 +75,13 @@ def node(
 def exposure(
     addresses: Annotated[
         list[str] | None,
-        typer.Argument(help="host, host:port, a URL, or SERVICE=host[:port] (apiserver, kubelet, etcd, ...)."),
+        typer.Argument(
+            help="host, host:port, a URL, or SERVICE=host[:port] (apiserver, kubelet, etcd, ...)."
+        ),
     ] = None,
     defaults: Annotated[
-        bool, typer.Option("--defaults", help="Also probe kubernetes.default.svc:443 and the metadata endpoints.")
+        bool,
+        typer.Option("--defaults", help="Also probe kubernetes.default.svc:443 and the metadata endpoints."),
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per request.")] = 2.0,
     exit_code: ExitCodeOpt = 0,

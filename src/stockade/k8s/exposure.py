@@ -178,7 +178,7 @@ def parse_address(address: str) -> list[Target]:
 
 
 def _snippet(r: httpx.Response) -> str:
-    return re.sub(r"\s+", " ", r.text[:SNIPPET * 2]).strip()[:SNIPPET]
+    return re.sub(r"\s+", " ", r.text[: SNIPPET * 2]).strip()[:SNIPPET]
 
 
 class _Prober:
@@ -187,7 +187,7 @@ class _Prober:
     def __init__(self, target: Target, scheme: str, timeout: float) -> None:
         self.target = target
         self.base = target.base(scheme)
-        self.client = httpx.Client(verify=False, timeout=timeout, follow_redirects=False)  # noqa: S501
+        self.client = httpx.Client(verify=False, timeout=timeout, follow_redirects=False)
         self.evidence: list[Response] = []
 
     def __call__(self, method: str, path: str, **kw: Any) -> httpx.Response | None:
@@ -228,12 +228,18 @@ def _json(r: httpx.Response | None) -> Any:
 
 
 def _apiserver(p: _Prober) -> Exposure:
-    version, api, apis, ns = p("GET", "/version"), p("GET", "/api"), p("GET", "/apis"), p("GET", "/api/v1/namespaces")
+    version, api, apis, ns = (
+        p("GET", "/version"),
+        p("GET", "/api"),
+        p("GET", "/apis"),
+        p("GET", "/api/v1/namespaces"),
+    )
     if p.silent():
         return p.result("unreachable", None, "no answer")
     body = _json(version)
     looks = (isinstance(body, dict) and "gitVersion" in body) or any(
-        isinstance(b := _json(r), dict) and b.get("kind") in ("Status", "APIVersions", "APIGroupList", "NamespaceList")
+        isinstance(b := _json(r), dict)
+        and b.get("kind") in ("Status", "APIVersions", "APIGroupList", "NamespaceList")
         for r in (api, apis, ns)
     )
     if not looks:
@@ -268,7 +274,9 @@ def _kubelet_readonly(p: _Prober) -> Exposure:
     if p.silent():
         return p.result("unreachable", None, "no answer")
     if _ok(pods) and isinstance(b := _json(pods), dict) and b.get("kind") == "PodList":
-        return p.result("exposed", "HIGH", "the read-only kubelet port lists pods (their specs and environment)")
+        return p.result(
+            "exposed", "HIGH", "the read-only kubelet port lists pods (their specs and environment)"
+        )
     if _ok(stats) and isinstance(_json(stats), dict):
         return p.result("exposed", "MEDIUM", "the read-only kubelet port serves statistics")
     return p.result("unrecognised", None, "answers, but not as the kubelet's read-only port")
@@ -278,7 +286,9 @@ def _etcd(p: _Prober) -> Exposure:
     version = p("GET", "/version")
     if version is None:
         errs = " ".join(r.error for r in p.evidence).lower()
-        if p.base.startswith("https") and any(w in errs for w in ("certificate", "alert", "ssl", "handshake")):
+        if p.base.startswith("https") and any(
+            w in errs for w in ("certificate", "alert", "ssl", "handshake")
+        ):
             return p.result("closed", None, "the TLS handshake needs a client certificate")
         return p.result("unreachable", None, "no answer")
     body = _json(version)
@@ -323,7 +333,9 @@ def _aws(p: _Prober) -> Exposure:
     if _ok(token) and token is not None:
         with_token = p("GET", "/latest/meta-data/", headers={"X-aws-ec2-metadata-token": token.text.strip()})
         if _ok(with_token):
-            return p.result("exposed", "MEDIUM", "IMDSv2 only, but reachable from here (a hop limit of 1 keeps pods out)")
+            return p.result(
+                "exposed", "MEDIUM", "IMDSv2 only, but reachable from here (a hop limit of 1 keeps pods out)"
+            )
     if v1 is not None and v1.status_code == 401:
         return p.result("closed", None, "IMDSv2 required and no token is handed out here")
     return p.result("unrecognised", None, "answers, but not as the AWS instance metadata service")
@@ -335,7 +347,9 @@ def _header_metadata(p: _Prober, path: str, headers: dict[str, str], what: str) 
     if p.silent():
         return p.result("unreachable", None, "no answer")
     if _ok(with_header):
-        return p.result("exposed", "HIGH", f"{what} answers (with {', '.join(headers)}): tokens of the node's identity")
+        return p.result(
+            "exposed", "HIGH", f"{what} answers (with {', '.join(headers)}): tokens of the node's identity"
+        )
     if _ok(bare):
         return p.result("exposed", "HIGH", f"{what} answers without its header")
     return p.result("closed" if _denied(with_header) else "unrecognised", None, f"no {what} here")

@@ -52,7 +52,14 @@ class _Flag:
 
 
 def _f(
-    component: str, id: str, cis: str, sev: str, title: str, flags: str, rule: Rule, default: str | None,
+    component: str,
+    id: str,
+    cis: str,
+    sev: str,
+    title: str,
+    flags: str,
+    rule: Rule,
+    default: str | None,
     fix: str,
 ) -> _Flag:
     return _Flag(Item(id, cis, component, title, sev, fix), tuple(flags.split()), rule, default)
@@ -192,7 +199,11 @@ def component_flags(fs: NodeFS, component: str) -> Flags | None:
 
 
 def _flag_item(f: _Flag, flags: Flags) -> NodeResult:
-    results = [verdict(f.item, f.rule, f"--{n}", *(flags.get(n) or (None, None)), f.default) for n in f.flags]
+    results = []
+    for n in f.flags:
+        got = flags.get(n)
+        value, where = got if got is not None else (None, None)
+        results.append(verdict(f.item, f.rule, f"--{n}", value, where, f.default))
     worst = next((r for s in ("fail", "warn") for r in results if r.status == s), results[0])
     if len(results) == 1:
         return worst
@@ -200,11 +211,15 @@ def _flag_item(f: _Flag, flags: Flags) -> NodeResult:
     return f.item.result(worst.status, "; ".join(r.message for r in results), *ev)
 
 
-def _file_pair(fs: NodeFS, entry: tuple[str, str, str, str, str, str, tuple[str, ...], int, str]) -> list[NodeResult]:
+def _file_pair(
+    fs: NodeFS, entry: tuple[str, str, str, str, str, str, tuple[str, ...], int, str]
+) -> list[NodeResult]:
     mode_id, owner_id, mode_cis, owner_cis, what, comp, paths, mask, owner = entry
     mode = Item(mode_id, mode_cis, comp, f"{what}: permissions {mask:o} or more restrictive", "MEDIUM",
                 f"chmod {mask:o} {' '.join(paths)}")  # fmt: skip
-    own = Item(owner_id, owner_cis, comp, f"{what}: owned by {owner}", "MEDIUM", f"chown {owner} {' '.join(paths)}")
+    own = Item(
+        owner_id, owner_cis, comp, f"{what}: owned by {owner}", "MEDIUM", f"chown {owner} {' '.join(paths)}"
+    )
     return [files.mode_item(mode, fs, paths, mask), files.owner_item(own, fs, paths, owner)]
 
 
@@ -242,7 +257,14 @@ def check_control_plane(fs: NodeFS) -> list[NodeResult]:
                      f"chown -R root:root {_PKI}/")  # fmt: skip
     crt_mode = Item("pki-cert-mode", "1.1.20", "apiserver", "PKI certificates: permissions 600 or more restrictive",
                     "MEDIUM", f"chmod -R 600 {_PKI}/*.crt")  # fmt: skip
-    key_mode = Item("pki-key-mode", "1.1.21", "apiserver", "PKI keys: permissions 600", "HIGH", f"chmod -R 600 {_PKI}/*.key")
+    key_mode = Item(
+        "pki-key-mode",
+        "1.1.21",
+        "apiserver",
+        "PKI keys: permissions 600",
+        "HIGH",
+        f"chmod -R 600 {_PKI}/*.key",
+    )
     out += [
         files.owner_item(pki_owner, fs, pki_all),
         files.mode_item(crt_mode, fs, certs, 0o600),
@@ -253,9 +275,15 @@ def check_control_plane(fs: NodeFS) -> list[NodeResult]:
     else:
         etcd_ca, api_ca = etcd.get("trusted-ca-file"), api.get("client-ca-file") if api else None
         if etcd_ca is None or api_ca is None:
-            out.append(_UNIQUE_CA.result("warn", "cannot compare: --trusted-ca-file or the API server's --client-ca-file unknown"))
+            out.append(
+                _UNIQUE_CA.result(
+                    "warn", "cannot compare: --trusted-ca-file or the API server's --client-ca-file unknown"
+                )
+            )
         elif etcd_ca[0] == api_ca[0]:
-            out.append(_UNIQUE_CA.result("fail", "etcd trusts the cluster's client CA", etcd_ca[1], api_ca[1]))
+            out.append(
+                _UNIQUE_CA.result("fail", "etcd trusts the cluster's client CA", etcd_ca[1], api_ca[1])
+            )
         else:
             out.append(_UNIQUE_CA.result("pass", "etcd has its own CA", etcd_ca[1], api_ca[1]))
     return out

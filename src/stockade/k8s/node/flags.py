@@ -103,7 +103,11 @@ def not_false() -> Rule:
 
     def rule(v: str | None) -> tuple[str, str]:
         n = _norm(v)
-        return ("fail", "is false") if n is not None and n.lower() == "false" else ("pass", f"is {n or 'not set'}")
+        return (
+            ("fail", "is false")
+            if n is not None and n.lower() == "false"
+            else ("pass", f"is {n or 'not set'}")
+        )
 
     return rule
 
@@ -173,6 +177,8 @@ def verdict(
     """Apply `rule` to a setting `name`: its value as found at `where`, else its `default`."""
     if where is None:
         status, msg = rule(default)
-        return item.result(status, f"{name} {msg}", Evidence("(not set)" if default is None else "(default)", None, default))
+        return item.result(
+            status, f"{name} {msg}", Evidence("(not set)" if default is None else "(default)", None, default)
+        )
     status, msg = rule(value)
     return item.result(status, f"{name} {msg}", where)

@@ -245,7 +245,9 @@ FILE_ITEMS = _file_items()
 def check_kubelet(fs: NodeFS, k: Kubelet) -> list[NodeResult]:
     """Every kubelet item (not-applicable each when no kubelet is on the node)."""
     if not k.present:
-        items = [s.item for s in SETTINGS] + [_TLS, _SERVER_ROTATION] + [i for pair in FILE_ITEMS for i in pair]
+        items = (
+            [s.item for s in SETTINGS] + [_TLS, _SERVER_ROTATION] + [i for pair in FILE_ITEMS for i in pair]
+        )
         return [i.result("not-applicable", "no kubelet on this node") for i in items]
     out = []
     for s in SETTINGS:
@@ -260,7 +262,9 @@ def check_kubelet(fs: NodeFS, k: Kubelet) -> list[NodeResult]:
     if cert and key and cert_at and key_at:
         out.append(_TLS.result("pass", "tlsCertFile and tlsPrivateKeyFile are set", cert_at, key_at))
     elif boot is not None and boot.lower() == "true" and boot_at is not None:
-        out.append(_TLS.result("pass", "serverTLSBootstrap: the cluster signs the serving certificate", boot_at))
+        out.append(
+            _TLS.result("pass", "serverTLSBootstrap: the cluster signs the serving certificate", boot_at)
+        )
     else:
         out.append(_TLS.result("warn", "no serving certificate set: the kubelet serves a self-signed one"))
     gate, gate_at = _feature_gate(k, "RotateKubeletServerCertificate")
@@ -268,7 +272,9 @@ def check_kubelet(fs: NodeFS, k: Kubelet) -> list[NodeResult]:
         out.append(_SERVER_ROTATION.result("fail", "RotateKubeletServerCertificate is false", gate_at))
     else:
         ev = (gate_at,) if gate_at is not None else ()
-        out.append(_SERVER_ROTATION.result("pass", "RotateKubeletServerCertificate is on (default true)", *ev))
+        out.append(
+            _SERVER_ROTATION.result("pass", "RotateKubeletServerCertificate is on (default true)", *ev)
+        )
     for (mode, owner), paths in zip(FILE_ITEMS, _file_paths(fs, k), strict=True):
         out.append(files.mode_item(mode, fs, paths, 0o600))
         out.append(files.owner_item(owner, fs, paths))

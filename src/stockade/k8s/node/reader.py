@@ -145,7 +145,10 @@ class NodeFS:
     def glob(self, pattern: str) -> list[str]:
         """Node paths matching `pattern` (``**`` matches any depth), sorted."""
         base = self.root.rstrip("/")
-        return sorted("/" + os.path.relpath(p, self.root) for p in glob.glob(base + "/" + pattern.lstrip("/"), recursive=True))
+        return sorted(
+            "/" + os.path.relpath(p, self.root)
+            for p in glob.glob(base + "/" + pattern.lstrip("/"), recursive=True)
+        )
 
     def read(self, path: str) -> str | None:
         """The text of `path` (None when missing or unreadable)."""

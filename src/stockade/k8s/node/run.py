@@ -17,7 +17,9 @@ __all__ = ["check_node", "summary"]
 def check_node(fs: NodeFS, kubelet_flags: Flags | None = None) -> list[NodeResult]:
     """The verdict on every item for the node under `fs` (`kubelet_flags`: the kubelet's flags
     as given, instead of those found); unreadable files are in `fs.problems`."""
-    results = check_control_plane(fs) + check_kubelet(fs, find_kubelet(fs, kubelet_flags)) + check_runtimes(fs)
+    results = (
+        check_control_plane(fs) + check_kubelet(fs, find_kubelet(fs, kubelet_flags)) + check_runtimes(fs)
+    )
     return sorted(results, key=lambda r: (cis_key(r.cis), r.id))
 
 

@@ -120,7 +120,9 @@ def _caps(item: Item, fs: NodeFS, path: str, keys: tuple[str, ...]) -> NodeResul
 
 
 def _unconfined(item: Item, fs: NodeFS, path: str, keyss: tuple[tuple[str, ...], ...]) -> NodeResult:
-    ev = [got[1] for keys in keyss if (got := fs.toml_value(path, keys)) is not None and got[0] == "unconfined"]
+    ev = [
+        got[1] for keys in keyss if (got := fs.toml_value(path, keys)) is not None and got[0] == "unconfined"
+    ]
     if ev:
         return item.result("fail", "a default profile is unconfined", *ev)
     return item.result("pass", "default profiles confine")
@@ -149,8 +151,13 @@ def _crio_and_podman(fs: NodeFS) -> list[NodeResult]:
         bad = [e for e in entries if isinstance(e, dict) and e.get("insecure") is True]
         if bad:
             names = [str(e.get("location") or e.get("prefix") or "?") for e in bad]
-            line = [n for n, ln in enumerate(reg[1].splitlines(), 1) if re.match(r"\s*insecure\s*=\s*true", ln)]
-            ev = [Evidence(REGISTRIES_CONF, ln, f"insecure = true ({n})") for ln, n in zip(line, names, strict=False)]
+            line = [
+                n for n, ln in enumerate(reg[1].splitlines(), 1) if re.match(r"\s*insecure\s*=\s*true", ln)
+            ]
+            ev = [
+                Evidence(REGISTRIES_CONF, ln, f"insecure = true ({n})")
+                for ln, n in zip(line, names, strict=False)
+            ]
             out.append(_INSECURE_REG.result("fail", f"insecure registries: {', '.join(names)}", *ev))
         else:
             out.append(_INSECURE_REG.result("pass", "every registry is reached over verified TLS"))
@@ -174,16 +181,25 @@ def _docker(fs: NodeFS) -> list[NodeResult]:
         text = ",".join(map(str, v)) if isinstance(v, YSeq) else str(v)
         return text, Evidence(DOCKER, line, text)
 
-    out = [verdict(item, rule, key, *value(key, flag), default) for item, key, flag, rule, default in DOCKER_ITEMS]
+    out = [
+        verdict(item, rule, key, *value(key, flag), default)
+        for item, key, flag, rule, default in DOCKER_ITEMS
+    ]
     hosts, hosts_at = value("hosts", "host")
     tcp = [h for h in (hosts or "").split(",") if h.startswith("tcp://")]
     verify, verify_at = value("tlsverify", "tlsverify")
     if not tcp:
         out.append(_DOCKER_TLS.result("pass", "no TCP socket", *([hosts_at] if hosts_at else [])))
     elif verify is not None and verify.lower() == "true" and verify_at is not None:
-        out.append(_DOCKER_TLS.result("pass", "TCP socket with tlsverify", *[e for e in (hosts_at, verify_at) if e]))
+        out.append(
+            _DOCKER_TLS.result("pass", "TCP socket with tlsverify", *[e for e in (hosts_at, verify_at) if e])
+        )
     else:
-        out.append(_DOCKER_TLS.result("fail", f"{','.join(tcp)} without tlsverify", *([hosts_at] if hosts_at else [])))
+        out.append(
+            _DOCKER_TLS.result(
+                "fail", f"{','.join(tcp)} without tlsverify", *([hosts_at] if hosts_at else [])
+            )
+        )
     return out
 
 
