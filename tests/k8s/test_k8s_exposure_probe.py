@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from containers import PodmanFactory
 from helpers import in_parallel
-from stockade.errors import UsageError
-from stockade.k8s.exposure import PROBE_POD, Exposure, parse_address, probe
+from stockade.errors import StockadeError, UsageError
+from stockade.k8s.exposure import PROBE_POD, Exposure, enter_netns, parse_address, probe
 from tlsgen import key_pem, make_cert, pem
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
@@ -328,3 +329,43 @@ def test_cli(servers: dict[str, int]) -> None:
     assert "CLOSED" in closed.stdout
     for r in (usage, none):
         assert r.returncode == 2 and r.stderr.startswith("stockade: error: "), r.stderr
+
+
+def _server_in_netns(pid: int) -> Server:
+    """A kubelet that lets anyone in (over HTTP), on 127.0.0.1 inside the network namespace of `pid`."""
+    made: list[Server] = []
+
+    def start() -> None:
+        enter_netns(f"/proc/{pid}/ns/net")  # this thread only; the socket is bound in there
+        made.append(Server(kubelet_open))
+
+    t = threading.Thread(target=start)
+    t.start()
+    t.join()
+    return made[0]
+
+
+@pytest.mark.containers
+def test_probe_from_a_containers_network(
+    module_podman_container: PodmanFactory, servers: dict[str, int]
+) -> None:
+    c = module_podman_container()  # --network none: its own loopback only
+    netns = f"/proc/{c.pid}/ns/net"
+    inside = _server_in_netns(c.pid)
+    try:
+        host_kubelet = f"kubelet=127.0.0.1:{servers['kubelet-open']}"
+        its_kubelet = f"kubelet=http://127.0.0.1:{inside.port}"  # served over HTTP
+        from_host = probe([host_kubelet, its_kubelet], timeout=2)
+        from_container = probe([host_kubelet, its_kubelet], timeout=2, netns=netns)
+        cli = subprocess.run(
+            [STOCKADE, "k8s", "exposure", "--container", c.name, its_kubelet, "--output", "json"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        inside.close()
+    assert [r.status for r in from_host] == ["exposed", "unreachable"]
+    assert [r.status for r in from_container] == ["unreachable", "exposed"]
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["status"] == "exposed"
+    with pytest.raises(StockadeError, match="network namespace"):
+        probe([host_kubelet], netns="/proc/no-such-pid/ns/net")

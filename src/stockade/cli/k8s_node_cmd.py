@@ -6,7 +6,8 @@ line per item with its status (fail, warn, pass, not-applicable), CIS id, title 
 Files that cannot be read as their format are reported as errors (file and line); the run goes on.
 
 ``exposure ADDR...``: what can be reached from here without credentials at exactly the addresses
-given (``--defaults`` adds the in-cluster API server and the clouds' metadata endpoints). One line
+given (``--defaults`` adds the in-cluster API server and the clouds' metadata endpoints), from this
+host's network or, with ``--container REF``, from that running container's network. One line
 per service probed; ``--exit-code N`` exits N when something is exposed.
 """
 
@@ -84,6 +85,10 @@ def exposure(
         typer.Option("--defaults", help="Also probe kubernetes.default.svc:443 and the metadata endpoints."),
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, help="Seconds per request.")] = 2.0,
+    container: Annotated[
+        str | None,
+        typer.Option("--container", "-c", help="Probe from this container's network (id, prefix or name)."),
+    ] = None,
     exit_code: ExitCodeOpt = 0,
     output: str | None = common.OutputOpt,
 ) -> None:
@@ -96,7 +101,12 @@ def exposure(
         raise UsageError("give the addresses to probe (or --defaults)")
     for a in wanted:
         parse_address(a)  # a bad address is a usage error before anything is probed
-    results = probe(wanted, timeout=timeout)
+    netns = None
+    if container is not None:
+        from stockade.sensor.containers.lookup import find_container
+
+        netns = f"/proc/{find_container(container).init_pid}/ns/net"
+    results = probe(wanted, timeout=timeout, netns=netns)
     if fmt == "json":
         for r in results:
             common.json_line(r.as_dict())

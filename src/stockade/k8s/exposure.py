@@ -23,12 +23,19 @@ An address is ``host``, ``host:port``, a URL, or ``SERVICE=host[:port]`` to prob
 only. Without a service, a known port picks its service (10250 the kubelet ...); a metadata
 address its cloud's; any other port is probed as every HTTP service; no port, every service on
 its usual ports.
+
+``netns`` (the CLI's ``--container``): every request is made from that network namespace. Each
+worker thread enters it (``setns(CLONE_NEWNET)`` changes the calling thread only) before its first
+request; names are resolved with this host's resolver configuration.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from stockade.errors import UsageError
+from stockade.errors import StockadeError, UsageError
 
 __all__ = [
     "DEFAULT_ADDRESSES",
@@ -45,6 +52,7 @@ __all__ = [
     "Exposure",
     "Response",
     "Target",
+    "enter_netns",
     "parse_address",
     "probe",
 ]
@@ -390,11 +398,53 @@ def _probe_target(target: Target, timeout: float) -> Exposure:
     return best
 
 
-def probe(addresses: Sequence[str], timeout: float = 2.0, workers: int = 16) -> list[Exposure]:
-    """Probe exactly `addresses` (see :func:`parse_address`), concurrently; results in the order
-    of the addresses and their services."""
+CLONE_NEWNET: Final = 0x40000000
+
+
+def enter_netns(path: str) -> None:
+    """Move the calling thread into the network namespace of `path` (``/proc/PID/ns/net``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise StockadeError(f"cannot open the network namespace {path}: {e.strerror}") from None
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise StockadeError(f"cannot enter the network namespace {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _check_netns(path: str) -> None:
+    """Enter `path` once in a thread of its own, so that a namespace that cannot be entered is
+    an error before anything is probed (the caller's thread stays where it is)."""
+    failed: list[StockadeError] = []
+
+    def attempt() -> None:
+        try:
+            enter_netns(path)
+        except StockadeError as e:
+            failed.append(e)
+
+    t = threading.Thread(target=attempt)
+    t.start()
+    t.join()
+    if failed:
+        raise failed[0]
+
+
+def probe(
+    addresses: Sequence[str], timeout: float = 2.0, workers: int = 16, netns: str | None = None
+) -> list[Exposure]:
+    """Probe exactly `addresses` (see :func:`parse_address`), concurrently, from the network
+    namespace `netns` (None: this process's); results in the order of the addresses and their
+    services."""
     targets = [t for a in addresses for t in parse_address(a)]
     if not targets:
         return []
-    with ThreadPoolExecutor(max_workers=min(workers, len(targets))) as pool:
+    if netns is not None:
+        _check_netns(netns)
+    init = (lambda: enter_netns(netns)) if netns is not None else None
+    with ThreadPoolExecutor(max_workers=min(workers, len(targets)), initializer=init) as pool:
         return list(pool.map(lambda t: _probe_target(t, timeout), targets))
