@@ -58,26 +58,27 @@ def _items(v: str | None) -> list[str]:
     return [x.strip() for x in (_norm(v) or "").split(",") if x.strip()]
 
 
-def includes(wanted: str) -> Rule:
-    """Pass when the comma-separated value includes `wanted`."""
+def _membership(item: str, wanted: bool) -> Rule:
+    """Pass when the comma-separated value includes `item` (`wanted`) or does not (not `wanted`)."""
 
     def rule(v: str | None) -> tuple[str, str]:
-        if wanted in _items(v):
-            return "pass", f"includes {wanted}"
-        return "fail", f"{_norm(v) or 'not set'}: does not include {wanted}"
+        has = item in _items(v)
+        shown = f"{_norm(v) or 'not set'}: " if has != wanted else ""
+        return (
+            "pass" if has == wanted else "fail"
+        ), f"{shown}{'includes' if has else 'does not include'} {item}"
 
     return rule
+
+
+def includes(wanted: str) -> Rule:
+    """Pass when the comma-separated value includes `wanted`."""
+    return _membership(wanted, True)
 
 
 def lacks(unwanted: str) -> Rule:
     """Pass when the comma-separated value does not include `unwanted`."""
-
-    def rule(v: str | None) -> tuple[str, str]:
-        if unwanted in _items(v):
-            return "fail", f"{_norm(v)}: includes {unwanted}"
-        return "pass", f"does not include {unwanted}"
-
-    return rule
+    return _membership(unwanted, False)
 
 
 def is_set(status_if_not: str = "fail") -> Rule:
