@@ -26,8 +26,8 @@ Adding a kind is one entry in :data:`KINDS`.
 from __future__ import annotations
 
 import copy
+import importlib
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,31 +41,26 @@ VERSION: Final = "v1alpha1"
 
 @dataclass(frozen=True, slots=True)
 class CrdKind:
-    """A policy kind: its model (imported when needed), names and scope."""
+    """A policy kind: names, scope, and its model (``module:Class``, imported when needed)."""
 
     kind: str
     plural: str
     scope: str  # Namespaced | Cluster
-    model: Callable[[], type[BaseModel]]
+    model_path: str
     short_names: tuple[str, ...] = ()
 
-
-def _workload_policy() -> type[BaseModel]:
-    from stockade.policy.model import WorkloadPolicy
-
-    return WorkloadPolicy
-
-
-def _response_playbook() -> type[BaseModel]:
-    from stockade.incidents.playbook import ResponsePlaybook
-
-    return ResponsePlaybook
+    def model(self) -> type[BaseModel]:
+        """The pydantic model that validates the kind's YAML files."""
+        module, _, name = self.model_path.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        assert isinstance(cls, type) and issubclass(cls, BaseModel), self.model_path
+        return cls
 
 
 KINDS: Final = (
-    CrdKind("WorkloadPolicy", "workloadpolicies", "Namespaced", _workload_policy, ("wpol",)),
-    CrdKind("ResponsePlaybook", "responseplaybooks", "Cluster", _response_playbook, ("rpb",)),
-)
+    CrdKind("WorkloadPolicy", "workloadpolicies", "Namespaced", "stockade.policy.model:WorkloadPolicy", ("wpol",)),
+    CrdKind("ResponsePlaybook", "responseplaybooks", "Cluster", "stockade.incidents.playbook:ResponsePlaybook", ("rpb",)),
+)  # fmt: skip
 
 _DROP = frozenset(("title", "default", "$defs", "definitions", "examples"))
 
