@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     # the k8s group first, then the modules adding its commands (k8s_scan_cmd, ...)
     "k8s_cmd",
     "k8s_checks_cmd",
+    "k8s_node_cmd",
+    "k8s_crds_cmd",
 )
 
 
