@@ -58,6 +58,9 @@ PSS_CONTROLS: Final = (
     "pss:baseline:proc-mount",
     "pss:baseline:seccomp",
     "pss:baseline:sysctls",
+    # not in the list: the baseline control Kubernetes 1.34 added (probes and lifecycle
+    # hooks may not name a host); an extension id of the same form
+    "pss:baseline:host-probes",
     "pss:restricted:volume-types",
     "pss:restricted:privilege-escalation",
     "pss:restricted:run-as-non-root",

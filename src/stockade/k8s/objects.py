@@ -49,6 +49,11 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 def _get(body: Any, path: Path) -> Any:
     node = body
     for key in path:
+        if type(node) is dict and type(key) is str:  # the common case, without the ABC checks
+            node = node.get(key)
+            if node is None:
+                return None
+            continue
         if isinstance(key, int):
             if not isinstance(node, list) or key >= len(node):
                 return None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stockade.k8s.catalogue import Context, Violation, check
-from stockade.k8s.objects import K8sObject, pod_template
+from stockade.k8s.checks._pod import pod_of
+from stockade.k8s.objects import K8sObject
 
 
 @check(
@@ -22,11 +23,11 @@ from stockade.k8s.objects import K8sObject, pod_template
     nsa=True,
     cis=("5.2.2",),
 )
-def privileged_container(obj: K8sObject, _ctx: Context) -> Iterator[Violation]:
+def privileged_container(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers with securityContext.privileged true."""
     # PSS baseline "Privileged Containers": containers, initContainers, ephemeralContainers;
     # allowed values: undefined/nil, false
-    pod = pod_template(obj)
+    pod = pod_of(obj, ctx)
     if pod is None:
         return
     for c in pod.containers():

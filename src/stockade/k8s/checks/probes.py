@@ -62,6 +62,7 @@ _HANDLERS = (
     ),
     remediation="Remove httpGet.host and tcpSocket.host: probes then target the pod's own IP.",
     fix="livenessProbe:\n  httpGet:\n    path: /healthz\n    port: 8080\n",
+    controls=("pss:baseline:host-probes",),
 )
 def probe_host(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """A non-empty httpGet.host or tcpSocket.host in any probe or lifecycle hook of any container."""
