@@ -1,0 +1,135 @@
+"""Per subject of the RBAC objects: what it is granted, what of that it never used in the audit
+logs, and its risky grants.
+
+A subject is a User, Group or ServiceAccount named by a binding; its grants are the rules of the
+roles its own bindings name (grants reaching it through groups, such as a service account's
+``system:serviceaccounts``, are reported under those Group subjects). Its requests in the audit
+logs are those its bindings would apply to: a User's by name, a ServiceAccount's by its user name,
+a Group's by every user in it.
+
+Unused permissions are the atoms of each granted rule (one verb on one API group, resource and
+resource name; or one verb on one non-resource URL; wildcards stay whole atoms) that no request of
+the subject in the rule's scope matches, matched by the authorizer's own rule matching: a
+RoleBinding's rules only by requests in its namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
+
+from stockade.k8s.rbac.authorizer import Authorizer, Grant, rule_allows, subject_applies
+from stockade.k8s.rbac.model import PolicyRule, Subject
+from stockade.k8s.rbac.requests import AuditRequest
+from stockade.k8s.rbac.risky import binding_risks, rule_risks
+
+__all__ = ["SubjectReport", "analyze", "atoms"]
+
+
+def atoms(rule: PolicyRule) -> list[PolicyRule]:
+    """The rule split into one-verb, one-target rules (resourceNames kept one by one)."""
+    if rule.non_resource_urls and not rule.resources:
+        return [PolicyRule((v,), non_resource_urls=(u,)) for v, u in product(rule.verbs, rule.non_resource_urls)]
+    names: Sequence[str] = rule.resource_names or ("",)
+    return [
+        PolicyRule((v,), (g,), (r,), (n,) if n else ())
+        for v, g, r, n in product(rule.verbs, rule.api_groups, rule.resources, names)
+    ]
+
+
+def _atom_dict(atom: PolicyRule, scope: str) -> dict[str, Any]:
+    d: dict[str, Any] = {"namespace": scope or None, "verb": atom.verbs[0]}
+    if atom.non_resource_urls:
+        d["nonResourceURL"] = atom.non_resource_urls[0]
+    else:
+        d |= {"apiGroup": atom.api_groups[0], "resource": atom.resources[0]}
+        if atom.resource_names:
+            d["resourceName"] = atom.resource_names[0]
+    return d
+
+
+def _where(g: Grant) -> dict[str, Any]:
+    b, r = g.binding, g.role
+    return {
+        "binding": f"{b.kind}/{b.namespace + '/' if b.namespace else ''}{b.name}",
+        "role": f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}",
+        "namespace": g.scope or None,
+    }
+
+
+@dataclass(slots=True)
+class SubjectReport:
+    """What one subject is granted, never used, and risks."""
+
+    subject: Subject
+    granted: list[dict[str, Any]] = field(default_factory=list)
+    unused: list[dict[str, Any]] | None = None
+    risky: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: subject, granted, unused (null without audit logs), risky."""
+        s = self.subject
+        return {
+            "subject": {"kind": s.kind, "name": s.name, "namespace": s.namespace or None},
+            "granted": self.granted,
+            "unused": self.unused,
+            "risky": self.risky,
+        }
+
+
+def _subjects(authz: Authorizer) -> list[Subject]:
+    seen: dict[Subject, None] = {}
+    for b in authz.bindings:
+        for s in b.subjects:
+            if s.kind == "ServiceAccount" and not s.namespace:
+                s = Subject(s.kind, s.name, b.namespace)
+            seen[s] = None
+    return sorted(seen, key=lambda s: (s.kind, s.namespace, s.name))
+
+
+def _names(s: Subject, b_namespace: str, subject: Subject) -> bool:
+    ns = s.namespace or b_namespace if s.kind == "ServiceAccount" else ""
+    return Subject(s.kind, s.name, ns) == subject
+
+
+def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -> list[SubjectReport]:
+    """One report per subject of the bindings; `unused` only when `requests` are given."""
+    reports = []
+    for subject in _subjects(authz):
+        rep = SubjectReport(subject, unused=[] if requests is not None else None)
+        mine = [r for r in requests or () if subject_applies(subject, r.user, "")]
+        risky: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for b in authz.bindings:
+            if not any(_names(s, b.namespace, subject) for s in b.subjects):
+                continue
+            for risk in binding_risks(b):
+                where = {"binding": f"{b.kind}/{b.name}", "role": f"ClusterRole/{b.role_ref.name}"}
+                risky[(risk.check, risk.message, where["binding"])] = {
+                    "check": risk.check, "severity": risk.severity, "message": risk.message, **where,
+                }  # fmt: skip
+            for g in authz.grants(b):
+                where = _where(g)
+                rep.granted.append({**where, "rule": g.rule.as_dict()})
+                for risk in rule_risks(g.rule):
+                    risky[(risk.check, risk.message, where["binding"])] = {
+                        "check": risk.check, "severity": risk.severity, "message": risk.message, **where,
+                    }  # fmt: skip
+                if rep.unused is None:
+                    continue
+                scoped = [
+                    r.request
+                    for r in mine
+                    if not g.scope or (r.request.resource_request and r.request.namespace == g.scope)
+                ]
+                for atom in atoms(g.rule):
+                    if not any(rule_allows(atom, q) for q in scoped):
+                        rep.unused.append({**_atom_dict(atom, g.scope), **where})
+        rep.risky = sorted(risky.values(), key=lambda d: (-_rank(d["severity"]), d["check"], d["binding"]))
+        reports.append(rep)
+    return reports
+
+
+def _rank(severity: str) -> int:
+    return {"CRITICAL": 3, "HIGH": 2, "MEDIUM": 1}.get(severity, 0)
