@@ -15,7 +15,7 @@ import yaml
 from stockade.k8s.rbac.authorizer import Authorizer
 from stockade.k8s.rbac.model import Binding, Role
 
-__all__ = ["RbacObjects", "load_rbac"]
+__all__ = ["RbacObjects", "add_objects", "load_rbac"]
 
 ROLE_KINDS = frozenset({"Role", "ClusterRole"})
 BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
@@ -60,6 +60,24 @@ def _documents(text: str, where: str, problems: list[str]) -> Iterator[tuple[int
         loader.dispose()
 
 
+def add_objects(out: RbacObjects, objects: Iterable[Any], origin: str = "") -> RbacObjects:
+    """Add the Roles, ClusterRoles and bindings among `objects` (dicts) to `out` (others ignored;
+    malformed ones reported in `out.problems`); returns `out`."""
+    for obj in objects:
+        if not isinstance(obj, dict):
+            out.problems.append(f"{origin}: not a Kubernetes object")
+            continue
+        kind = obj.get("kind")
+        try:
+            if kind in ROLE_KINDS:
+                out.roles.append(Role.from_dict(obj, origin))
+            elif kind in BINDING_KINDS:
+                out.bindings.append(Binding.from_dict(obj, origin))
+        except ValueError as e:
+            out.problems.append(f"{origin}: {kind}: {e}")
+    return out
+
+
 def load_rbac(paths: Iterable[str | Path]) -> RbacObjects:
     """The RBAC objects of the files at `paths` (``-`` for standard input)."""
     out = RbacObjects()
@@ -71,17 +89,5 @@ def load_rbac(paths: Iterable[str | Path]) -> RbacObjects:
             out.problems.append(f"{where}: cannot read: {getattr(e, 'strerror', None) or e}")
             continue
         for line, doc in _documents(text, where, out.problems):
-            for obj in _items(doc):
-                if not isinstance(obj, dict):
-                    out.problems.append(f"{where}:{line}: not a Kubernetes object")
-                    continue
-                kind = obj.get("kind")
-                origin = f"{where}:{line}"
-                try:
-                    if kind in ROLE_KINDS:
-                        out.roles.append(Role.from_dict(obj, origin))
-                    elif kind in BINDING_KINDS:
-                        out.bindings.append(Binding.from_dict(obj, origin))
-                except ValueError as e:
-                    out.problems.append(f"{origin}: {kind}: {e}")
+            add_objects(out, _items(doc), f"{where}:{line}")
     return out

@@ -10,8 +10,9 @@ of its request, as audit2rbac reads them:
   name); one without is a non-resource request on the path of ``requestURI`` (query dropped);
 * the verb is the event's; a ``list`` or ``get`` whose query has ``watch=true`` (or ``1``) is a
   ``watch``, as the API server classifies it;
-* the name is the one RBAC sees: none for ``create`` and ``deletecollection`` (the audit log fills
-  ``objectRef.name`` of a create from the new object, but resourceNames cannot restrict a create),
+* the name is the one RBAC sees: none for ``create`` and ``deletecollection`` on a collection (the
+  audit log fills ``objectRef.name`` of a create from the new object, but resourceNames cannot
+  restrict such a create; a create on a subresource, ``pods/exec``, keeps its object's name),
   and for ``list``/``watch`` the ``metadata.name`` of a ``fieldSelector`` when the event names none;
 * the decision is the response code: 403 is denied, 401 unauthenticated (no user: skipped).
 """
@@ -92,7 +93,7 @@ def event_request(event: dict[str, Any]) -> tuple[UserInfo, Request] | None:
     if verb in ("list", "get") and query.get("watch", [""])[-1] in ("true", "1"):
         verb = "watch"
     name = str(ref.get("name") or "")
-    if verb in UNNAMED_VERBS:
+    if verb in UNNAMED_VERBS and not ref.get("subresource"):
         name = ""
     elif not name and verb in ("list", "watch"):
         name = _field_selector_name(query)
