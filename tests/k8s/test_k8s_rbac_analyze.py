@@ -124,7 +124,10 @@ def reports(rbac_file: Path) -> dict[str, SubjectReport]:
 
 def _unused(rep: SubjectReport) -> set[tuple[Any, ...]]:
     assert rep.unused is not None
-    return {(u["namespace"], u.get("resource") or u.get("nonResourceURL"), u.get("resourceName"), u["verb"]) for u in rep.unused}
+    return {
+        (u["namespace"], u.get("resource") or u.get("nonResourceURL"), u.get("resourceName"), u["verb"])
+        for u in rep.unused
+    }
 
 
 def test_subjects_and_grants(reports: dict[str, SubjectReport]) -> None:
@@ -159,7 +162,10 @@ def test_unused_permissions(reports: dict[str, SubjectReport]) -> None:
     assert _unused(reports["bob"]) == set()
     masters = reports["system:masters"].unused
     assert masters is not None
-    assert [(u.get("resource"), u.get("nonResourceURL"), u["verb"]) for u in masters] == [("*", None, "*"), (None, "*", "*")]
+    assert [(u.get("resource"), u.get("nonResourceURL"), u["verb"]) for u in masters] == [
+        ("*", None, "*"),
+        (None, "*", "*"),
+    ]
 
 
 def test_risky_grants(reports: dict[str, SubjectReport]) -> None:
@@ -168,9 +174,15 @@ def test_risky_grants(reports: dict[str, SubjectReport]) -> None:
 
     assert ("rbac-cluster-admin-binding", "CRITICAL") in risky("bob")
     assert ("rbac-cluster-admin-binding", "CRITICAL") not in risky("system:masters")  # the default binding
-    assert {("rbac-wildcard", "HIGH"), ("rbac-escalate-bind-impersonate", "CRITICAL")} <= risky("system:masters")
+    assert {("rbac-wildcard", "HIGH"), ("rbac-escalate-bind-impersonate", "CRITICAL")} <= risky(
+        "system:masters"
+    )
     assert risky("alice") == set()
-    assert risky("sa1") == {("rbac-secrets-access", "HIGH"), ("rbac-exec-attach", "HIGH"), ("rbac-nodes-proxy", "HIGH")}
+    assert risky("sa1") == {
+        ("rbac-secrets-access", "HIGH"),
+        ("rbac-exec-attach", "HIGH"),
+        ("rbac-nodes-proxy", "HIGH"),
+    }
     sev = [r["severity"] for r in reports["bob"].risky]
     assert sev == sorted(sev, key=["CRITICAL", "HIGH", "MEDIUM"].index)
 
@@ -185,7 +197,9 @@ def test_atoms() -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([STOCKADE, "k8s", "rbac", "analyze", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [STOCKADE, "k8s", "rbac", "analyze", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:

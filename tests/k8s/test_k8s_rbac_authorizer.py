@@ -27,17 +27,57 @@ RULE_CASES: list[tuple[dict[str, Any], Request, bool]] = [
     ({"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}, R("get", "apps", "pods"), True),
     ({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}, R("get", resource="secrets"), True),
     # a subresource is matched only as resource/subresource, never by the resource alone
-    ({"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}, R("create", resource="pods", subresource="exec"), False),
-    ({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}, R("create", resource="pods", subresource="exec"), True),
-    ({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}, R("create", resource="pods"), False),
-    ({"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]}, R("update", "apps", "deployments", "scale"), True),
-    ({"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]}, R("update", "apps", "deployments", "status"), False),
-    ({"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]}, R("update", "apps", "deployments"), False),
-    ({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}, R("get", resource="pods", subresource="log"), True),
+    (
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
+        R("create", resource="pods", subresource="exec"),
+        False,
+    ),
+    (
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+        R("create", resource="pods", subresource="exec"),
+        True,
+    ),
+    (
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+        R("create", resource="pods"),
+        False,
+    ),
+    (
+        {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]},
+        R("update", "apps", "deployments", "scale"),
+        True,
+    ),
+    (
+        {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]},
+        R("update", "apps", "deployments", "status"),
+        False,
+    ),
+    (
+        {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]},
+        R("update", "apps", "deployments"),
+        False,
+    ),
+    (
+        {"apiGroups": [""], "resources": ["*"], "verbs": ["get"]},
+        R("get", resource="pods", subresource="log"),
+        True,
+    ),
     # resourceNames restrict by name; a request without a name (list, create) does not match
-    ({"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["get"]}, R("get", resource="cm", name="a"), True),
-    ({"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["get"]}, R("get", resource="cm", name="b"), False),
-    ({"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["list"]}, R("list", resource="cm"), False),
+    (
+        {"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["get"]},
+        R("get", resource="cm", name="a"),
+        True,
+    ),
+    (
+        {"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["get"]},
+        R("get", resource="cm", name="b"),
+        False,
+    ),
+    (
+        {"apiGroups": [""], "resources": ["cm"], "resourceNames": ["a"], "verbs": ["list"]},
+        R("list", resource="cm"),
+        False,
+    ),
     ({"apiGroups": [""], "resources": ["cm"], "verbs": ["get"]}, R("get", resource="cm", name="b"), True),
     # non-resource URLs: exact, '*', trailing '*' as a prefix; never for resource requests
     ({"nonResourceURLs": ["/healthz"], "verbs": ["get"]}, R("get", path="/healthz"), True),
@@ -69,7 +109,9 @@ def _role(kind: str, name: str, rules: list[dict[str, Any]], ns: str = "", **met
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": md, "rules": rules}
 
 
-def _binding(kind: str, name: str, ref: tuple[str, str], subjects: list[dict[str, str]], ns: str = "") -> dict[str, Any]:
+def _binding(
+    kind: str, name: str, ref: tuple[str, str], subjects: list[dict[str, str]], ns: str = ""
+) -> dict[str, Any]:
     md = {"name": name, **({"namespace": ns} if ns else {})}
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -128,12 +170,33 @@ def test_service_account_subjects_and_implied_groups() -> None:
     authz = _objects(
         _role("ClusterRole", "reader", PODS_READ),
         # no namespace: the binding's own
-        _binding("RoleBinding", "own", ("ClusterRole", "reader"), [{"kind": "ServiceAccount", "name": "sa1"}], "ns1"),
-        _binding("RoleBinding", "other", ("ClusterRole", "reader"), [{"kind": "ServiceAccount", "name": "sa1"}], "ns2"),
         _binding(
-            "RoleBinding", "grp", ("ClusterRole", "reader"), [{"kind": "Group", "name": "system:serviceaccounts:ns1"}], "ns3"
+            "RoleBinding",
+            "own",
+            ("ClusterRole", "reader"),
+            [{"kind": "ServiceAccount", "name": "sa1"}],
+            "ns1",
         ),
-        _binding("ClusterRoleBinding", "nons", ("ClusterRole", "reader"), [{"kind": "ServiceAccount", "name": "sa1"}]),
+        _binding(
+            "RoleBinding",
+            "other",
+            ("ClusterRole", "reader"),
+            [{"kind": "ServiceAccount", "name": "sa1"}],
+            "ns2",
+        ),
+        _binding(
+            "RoleBinding",
+            "grp",
+            ("ClusterRole", "reader"),
+            [{"kind": "Group", "name": "system:serviceaccounts:ns1"}],
+            "ns3",
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "nons",
+            ("ClusterRole", "reader"),
+            [{"kind": "ServiceAccount", "name": "sa1"}],
+        ),
     )
     assert authz.allows(SA, R("list", resource="pods", namespace="ns1"))
     assert not authz.allows(SA, R("list", resource="pods", namespace="ns2"))  # that is ns2:sa1
@@ -147,7 +210,11 @@ def test_service_account_subjects_and_implied_groups() -> None:
 def test_aggregated_clusterroles_take_the_selected_rules_transitively() -> None:
     authz = _objects(
         {
-            **_role("ClusterRole", "monitoring", [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}]),
+            **_role(
+                "ClusterRole",
+                "monitoring",
+                [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}],
+            ),
             "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg/monitoring": "true"}}]},
         },
         {
@@ -157,10 +224,16 @@ def test_aggregated_clusterroles_take_the_selected_rules_transitively() -> None:
             },
         },
         _role("ClusterRole", "pods", PODS_READ, labels={"agg/monitoring": "true"}),
-        _role("ClusterRole", "cms", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
-              labels={"agg/leaf": "x"}),  # fmt: skip
+        _role(
+            "ClusterRole",
+            "cms",
+            [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+            labels={"agg/leaf": "x"},
+        ),
         _role("ClusterRole", "secrets", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
-        _binding("ClusterRoleBinding", "c", ("ClusterRole", "monitoring"), [{"kind": "User", "name": "alice"}]),
+        _binding(
+            "ClusterRoleBinding", "c", ("ClusterRole", "monitoring"), [{"kind": "User", "name": "alice"}]
+        ),
     )
     assert authz.allows(ALICE, R("get", resource="pods", name="p"))
     assert authz.allows(ALICE, R("get", resource="configmaps", name="c"))  # through "middle"
@@ -173,8 +246,12 @@ def test_label_selectors() -> None:
     assert label_selector_matches({}, labels)
     assert label_selector_matches({"matchLabels": {"a": "1"}}, labels)
     assert not label_selector_matches({"matchLabels": {"a": "2"}}, labels)
-    assert label_selector_matches({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "3"]}]}, labels)
-    assert not label_selector_matches({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, labels)
+    assert label_selector_matches(
+        {"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "3"]}]}, labels
+    )
+    assert not label_selector_matches(
+        {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, labels
+    )
     assert label_selector_matches({"matchExpressions": [{"key": "c", "operator": "DoesNotExist"}]}, labels)
     assert not label_selector_matches({"matchExpressions": [{"key": "c", "operator": "Exists"}]}, labels)
 

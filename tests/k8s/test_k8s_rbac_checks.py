@@ -15,10 +15,17 @@ from stockade.k8s.rbac.risky import RISK_SEVERITY
 def role(*rules: dict[str, Any], kind: str = "Role") -> dict[str, Any]:
     """A Role (or ClusterRole) with `rules`."""
     meta = {"name": "r", **({"namespace": "ns"} if kind == "Role" else {})}
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, "rules": list(rules)}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": meta,
+        "rules": list(rules),
+    }
 
 
-def rule(verbs: list[str], resources: list[str], groups: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+def rule(
+    verbs: list[str], resources: list[str], groups: list[str] | None = None, **kw: Any
+) -> dict[str, Any]:
     """One resource rule (core group by default)."""
     return {"apiGroups": groups if groups is not None else [""], "resources": resources, "verbs": verbs, **kw}
 
@@ -46,7 +53,10 @@ GOLDEN: dict[str, tuple[list[tuple[dict[str, Any], str]], list[dict[str, Any]]]]
             (role(rule(["get"], ["pods", "*"]), kind="ClusterRole"), "rules[0].resources[1]"),
             (role(rule(["get"], ["configmaps"], ["*"])), "rules[0].apiGroups[0]"),
         ],
-        [role(rule(["get", "list"], ["configmaps", "pods/log"])), role({"nonResourceURLs": ["/healthz"], "verbs": ["get"]})],
+        [
+            role(rule(["get", "list"], ["configmaps", "pods/log"])),
+            role({"nonResourceURLs": ["/healthz"], "verbs": ["get"]}),
+        ],
     ),
     "rbac-cluster-admin-binding": (
         [
@@ -63,15 +73,24 @@ GOLDEN: dict[str, tuple[list[tuple[dict[str, Any], str]], list[dict[str, Any]]]]
             (role(rule(["create"], ["*/exec"])), "rules[0].resources"),
             (role(rule(["*"], ["*"], ["*"])), "rules[0].resources"),
         ],
-        [role(rule(["create", "get"], ["pods", "pods/log"])), role(rule(["create"], ["pods/exec"], ["apps"]))],
+        [
+            role(rule(["create", "get"], ["pods", "pods/log"])),
+            role(rule(["create"], ["pods/exec"], ["apps"])),
+        ],
     ),
     "rbac-pod-create": (
         [
             (role(rule(["create"], ["pods"])), "rules[0].resources"),
-            (role(rule(["get"], ["configmaps"]), rule(["create"], ["deployments"], ["apps"])), "rules[1].resources"),
+            (
+                role(rule(["get"], ["configmaps"]), rule(["create"], ["deployments"], ["apps"])),
+                "rules[1].resources",
+            ),
             (role(rule(["create"], ["cronjobs"], ["batch"])), "rules[0].resources"),
         ],
-        [role(rule(["get", "list", "delete"], ["pods"])), role(rule(["create"], ["deployments"], ["extensions"]))],
+        [
+            role(rule(["get", "list", "delete"], ["pods"])),
+            role(rule(["create"], ["deployments"], ["extensions"])),
+        ],
     ),
     "rbac-secrets-access": (
         [
@@ -83,7 +102,10 @@ GOLDEN: dict[str, tuple[list[tuple[dict[str, Any], str]], list[dict[str, Any]]]]
     ),
     "rbac-escalate-bind-impersonate": (
         [
-            (role(rule(["escalate"], ["clusterroles"], ["rbac.authorization.k8s.io"]), kind="ClusterRole"), "rules[0].resources"),
+            (
+                role(rule(["escalate"], ["clusterroles"], ["rbac.authorization.k8s.io"]), kind="ClusterRole"),
+                "rules[0].resources",
+            ),
             (role(rule(["bind"], ["roles"], ["rbac.authorization.k8s.io"])), "rules[0].resources"),
             (role(rule(["impersonate"], ["serviceaccounts"]), kind="ClusterRole"), "rules[0].resources"),
             (role(rule(["impersonate"], ["users", "groups"])), "rules[0].resources"),
@@ -118,7 +140,11 @@ def test_every_rbac_check_has_goldens() -> None:
         assert GOLDEN[cid][0] and GOLDEN[cid][1], cid
 
 
-@pytest.mark.parametrize(("check_id", "body", "field", "fails"), CASES, ids=[f"{c[0]}-{'fail' if c[3] else 'pass'}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("check_id", "body", "field", "fails"),
+    CASES,
+    ids=[f"{c[0]}-{'fail' if c[3] else 'pass'}-{i}" for i, c in enumerate(CASES)],
+)
 def test_rbac_check(check_id: str, body: dict[str, Any], field: str, fails: bool) -> None:
     obj = K8sObject(body, file="rbac.yaml", line=1)
     found = evaluate([obj], [get_check(check_id)])
@@ -132,8 +158,12 @@ def test_rbac_check(check_id: str, body: dict[str, Any], field: str, fails: bool
 
 
 def test_rbac_checks_leave_workloads_and_broken_rules_alone() -> None:
-    pod = K8sObject({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
-    broken = K8sObject(role({"verbs": "*", "resources": ["*"]}, "not a rule", rule(["list"], ["secrets"])))
+    pod = K8sObject(
+        {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    )
+    body = role({"verbs": "*", "resources": ["*"]}, rule(["list"], ["secrets"]))
+    body["rules"].insert(1, "not a rule")
+    broken = K8sObject(body)
     checks = [c for c in select() if c.id.startswith("rbac-")]
     assert evaluate([pod], checks) == []
     found = evaluate([broken], checks)

@@ -31,14 +31,31 @@ STOCKADE = str(Path(sys.executable).parent / "stockade")
 _ids = count(1)
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "escalate")
-RESOURCES = ("pods", "pods/exec", "pods/log", "secrets", "configmaps", "nodes", "deployments", "deployments/scale")
+RESOURCES = (
+    "pods",
+    "pods/exec",
+    "pods/log",
+    "secrets",
+    "configmaps",
+    "nodes",
+    "deployments",
+    "deployments/scale",
+)
 GROUPS = ("", "apps", "extensions")
 NAMESPACES = ("", "default", "ns1", "kube-system")
 PATHS = ("/", "/api", "/apis", "/metrics", "/healthz", "/healthz/ping", "/logs/x")
 
 
-def event(verb: str, uri: str, user: str = "u", *, ref: dict[str, str] | None = None, code: int = 200,
-          groups: list[str] | None = None, impersonate: str | None = None) -> dict[str, Any]:  # fmt: skip
+def event(
+    verb: str,
+    uri: str,
+    user: str = "u",
+    *,
+    ref: dict[str, str] | None = None,
+    code: int = 200,
+    groups: list[str] | None = None,
+    impersonate: str | None = None,
+) -> dict[str, Any]:
     """One audit.k8s.io/v1 event as the API server logs it at Metadata level."""
     who = {"username": user, "groups": groups if groups is not None else ["system:authenticated"]}
     ev: dict[str, Any] = {
@@ -78,46 +95,147 @@ def edge_events() -> list[dict[str, Any]]:
     accounts, watches as ?watch=true, impersonation, creates carrying the new object's name."""
     pod = {"resource": "pods", "namespace": "app", "name": "web-1"}
     return [
-        event("create", "/api/v1/namespaces/app/pods/web-1/exec?command=sh", "dev", ref=pod | {"subresource": "exec"}),
+        event(
+            "create",
+            "/api/v1/namespaces/app/pods/web-1/exec?command=sh",
+            "dev",
+            ref=pod | {"subresource": "exec"},
+        ),
         event("get", "/api/v1/namespaces/app/pods/web-1/log", "dev", ref=pod | {"subresource": "log"}),
-        event("get", "/api/v1/namespaces/app/pods/web-2/log", "dev",
-              ref=pod | {"name": "web-2", "subresource": "log"}),  # fmt: skip
-        event("get", "/api/v1/namespaces/app/configmaps/a", "dev", ref={"resource": "configmaps", "namespace": "app", "name": "a"}),
-        event("get", "/api/v1/namespaces/app/configmaps/b", "dev", ref={"resource": "configmaps", "namespace": "app", "name": "b"}),
-        event("update", "/api/v1/namespaces/app/configmaps/a", "dev", ref={"resource": "configmaps", "namespace": "app", "name": "a"}),
-        event("get", "/api/v1/namespaces/app/secrets/s1", "dev", ref={"resource": "secrets", "namespace": "app", "name": "s1"}),
-        event("list", "/api/v1/namespaces/app/secrets", "dev", ref={"resource": "secrets", "namespace": "app"}),
-        event("list", "/api/v1/namespaces/app/secrets?fieldSelector=metadata.name%3Dtls", "dev",
-              ref={"resource": "secrets", "namespace": "app"}),  # fmt: skip
-        event("patch", "/apis/apps/v1/namespaces/app/deployments/web/scale", "dev",
-              ref={"apiGroup": "apps", "resource": "deployments", "subresource": "scale", "namespace": "app", "name": "web"}),
-        event("patch", "/apis/apps/v1/namespaces/other/deployments/web/scale", "dev",
-              ref={"apiGroup": "apps", "resource": "deployments", "subresource": "scale", "namespace": "other", "name": "web"}),
+        event(
+            "get",
+            "/api/v1/namespaces/app/pods/web-2/log",
+            "dev",
+            ref=pod | {"name": "web-2", "subresource": "log"},
+        ),
+        event(
+            "get",
+            "/api/v1/namespaces/app/configmaps/a",
+            "dev",
+            ref={"resource": "configmaps", "namespace": "app", "name": "a"},
+        ),
+        event(
+            "get",
+            "/api/v1/namespaces/app/configmaps/b",
+            "dev",
+            ref={"resource": "configmaps", "namespace": "app", "name": "b"},
+        ),
+        event(
+            "update",
+            "/api/v1/namespaces/app/configmaps/a",
+            "dev",
+            ref={"resource": "configmaps", "namespace": "app", "name": "a"},
+        ),
+        event(
+            "get",
+            "/api/v1/namespaces/app/secrets/s1",
+            "dev",
+            ref={"resource": "secrets", "namespace": "app", "name": "s1"},
+        ),
+        event(
+            "list", "/api/v1/namespaces/app/secrets", "dev", ref={"resource": "secrets", "namespace": "app"}
+        ),
+        event(
+            "list",
+            "/api/v1/namespaces/app/secrets?fieldSelector=metadata.name%3Dtls",
+            "dev",
+            ref={"resource": "secrets", "namespace": "app"},
+        ),
+        event(
+            "patch",
+            "/apis/apps/v1/namespaces/app/deployments/web/scale",
+            "dev",
+            ref={
+                "apiGroup": "apps",
+                "resource": "deployments",
+                "subresource": "scale",
+                "namespace": "app",
+                "name": "web",
+            },
+        ),
+        event(
+            "patch",
+            "/apis/apps/v1/namespaces/other/deployments/web/scale",
+            "dev",
+            ref={
+                "apiGroup": "apps",
+                "resource": "deployments",
+                "subresource": "scale",
+                "namespace": "other",
+                "name": "web",
+            },
+        ),
         event("get", "/healthz", "dev"),
         event("get", "/metrics", "dev"),
         event("post", "/logs/x", "dev"),
         event("get", "/api/v1/nodes/n1", "dev", ref={"resource": "nodes", "name": "n1"}),
-        event("get", "/api/v1/nodes/n1/proxy/stats", "dev", ref={"resource": "nodes", "name": "n1", "subresource": "proxy"}),
+        event(
+            "get",
+            "/api/v1/nodes/n1/proxy/stats",
+            "dev",
+            ref={"resource": "nodes", "name": "n1", "subresource": "proxy"},
+        ),
         event("list", "/api/v1/pods", "dev", ref={"resource": "pods"}),  # across all namespaces
-        event("list", "/api/v1/namespaces/app/pods", "dev", ref={"resource": "pods", "namespace": "app"}),  # granted above
+        event(
+            "list", "/api/v1/namespaces/app/pods", "dev", ref={"resource": "pods", "namespace": "app"}
+        ),  # granted above
         # a service account: watches (list + ?watch=true), creates whose objectRef names the object
-        event("list", "/api/v1/namespaces/ci/pods?watch=true&resourceVersion=1", SA, groups=SA_GROUPS,
-              ref={"resource": "pods", "namespace": "ci"}),  # fmt: skip
-        event("create", "/api/v1/namespaces/ci/pods", SA, groups=SA_GROUPS,
-              ref={"resource": "pods", "namespace": "ci", "name": "job-x1"}),  # fmt: skip
-        event("create", "/apis/batch/v1/namespaces/ci/jobs", SA, groups=SA_GROUPS,
-              ref={"apiGroup": "batch", "resource": "jobs", "namespace": "ci", "name": "j1"}),  # fmt: skip
-        event("delete", "/apis/batch/v1/namespaces/ci/jobs/j1", SA, groups=SA_GROUPS,
-              ref={"apiGroup": "batch", "resource": "jobs", "namespace": "ci", "name": "j1"}),  # fmt: skip
-        event("get", "/apis/extensions/v1beta1/namespaces/ci/deployments/d", SA, groups=SA_GROUPS,
-              ref={"apiGroup": "extensions", "resource": "deployments", "namespace": "ci", "name": "d"}),  # fmt: skip
-        event("get", "/apis/apps/v1/namespaces/ci/deployments/d", SA, groups=SA_GROUPS,
-              ref={"apiGroup": "apps", "resource": "deployments", "namespace": "ci", "name": "d"}),  # fmt: skip
+        event(
+            "list",
+            "/api/v1/namespaces/ci/pods?watch=true&resourceVersion=1",
+            SA,
+            groups=SA_GROUPS,
+            ref={"resource": "pods", "namespace": "ci"},
+        ),
+        event(
+            "create",
+            "/api/v1/namespaces/ci/pods",
+            SA,
+            groups=SA_GROUPS,
+            ref={"resource": "pods", "namespace": "ci", "name": "job-x1"},
+        ),
+        event(
+            "create",
+            "/apis/batch/v1/namespaces/ci/jobs",
+            SA,
+            groups=SA_GROUPS,
+            ref={"apiGroup": "batch", "resource": "jobs", "namespace": "ci", "name": "j1"},
+        ),
+        event(
+            "delete",
+            "/apis/batch/v1/namespaces/ci/jobs/j1",
+            SA,
+            groups=SA_GROUPS,
+            ref={"apiGroup": "batch", "resource": "jobs", "namespace": "ci", "name": "j1"},
+        ),
+        event(
+            "get",
+            "/apis/extensions/v1beta1/namespaces/ci/deployments/d",
+            SA,
+            groups=SA_GROUPS,
+            ref={"apiGroup": "extensions", "resource": "deployments", "namespace": "ci", "name": "d"},
+        ),
+        event(
+            "get",
+            "/apis/apps/v1/namespaces/ci/deployments/d",
+            SA,
+            groups=SA_GROUPS,
+            ref={"apiGroup": "apps", "resource": "deployments", "namespace": "ci", "name": "d"},
+        ),
         # impersonation: the impersonated user acted; the impersonator gets nothing
-        event("delete", "/api/v1/namespaces/app/configmaps/old", impersonate="carol",
-              ref={"resource": "configmaps", "namespace": "app", "name": "old"}),  # fmt: skip
-        event("list", "/api/v1/namespaces/app/configmaps", impersonate="carol",
-              ref={"resource": "configmaps", "namespace": "app"}, code=403),  # fmt: skip
+        event(
+            "delete",
+            "/api/v1/namespaces/app/configmaps/old",
+            impersonate="carol",
+            ref={"resource": "configmaps", "namespace": "app", "name": "old"},
+        ),
+        event(
+            "list",
+            "/api/v1/namespaces/app/configmaps",
+            impersonate="carol",
+            ref={"resource": "configmaps", "namespace": "app"},
+            code=403,
+        ),
         event("get", "/api/v1/namespaces", "carol", ref={"resource": "namespaces"}, code=403),
     ]
 
@@ -226,9 +344,16 @@ def test_demo_log_roles_cover_everything_and_nothing_more(demo: list[AuditReques
 
 def test_demo_log_roles_as_expected(demo: list[AuditRequest]) -> None:
     alice = generate(demo, "alice")  # denied lists count: she needed them
-    assert [(d["kind"], d["metadata"].get("namespace")) for d in alice] == [("Role", "ns1"), ("RoleBinding", "ns1")]
-    assert alice[0]["rules"] == [{"apiGroups": [""], "resources": ["configmaps", "pods", "secrets"], "verbs": ["list"]}]
-    assert alice[1]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]
+    assert [(d["kind"], d["metadata"].get("namespace")) for d in alice] == [
+        ("Role", "ns1"),
+        ("RoleBinding", "ns1"),
+    ]
+    assert alice[0]["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps", "pods", "secrets"], "verbs": ["list"]}
+    ]
+    assert alice[1]["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
+    ]
     sa = generate(demo, "system:serviceaccount:ns1:sa1")
     # pods listed across all namespaces: the ClusterRole; the list in default needs no Role then
     assert [d["kind"] for d in sa] == ["ClusterRole", "ClusterRoleBinding"]
@@ -248,7 +373,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[AuditRequ
 
 
 @pytest.mark.parametrize("username", ["dev", SA, "carol"])
-def test_edge_cases_cover_everything_and_nothing_more(edge: tuple[Path, list[AuditRequest]], username: str) -> None:
+def test_edge_cases_cover_everything_and_nothing_more(
+    edge: tuple[Path, list[AuditRequest]], username: str
+) -> None:
     _, items = edge
     assert assert_exact(items, username, generate(items, username)) > 50
 
@@ -263,22 +390,45 @@ def test_edge_cases_as_expected(edge: tuple[Path, list[AuditRequest]]) -> None:
     _, items = edge
     dev = generate(items, "dev")
     app = _rules(dev, "Role", "app")
-    assert {"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["web-1"], "verbs": ["create"]} in app
-    assert {"apiGroups": [""], "resources": ["pods/log"], "resourceNames": ["web-1", "web-2"], "verbs": ["get"]} in app
+    assert {
+        "apiGroups": [""],
+        "resources": ["pods/exec"],
+        "resourceNames": ["web-1"],
+        "verbs": ["create"],
+    } in app
+    assert {
+        "apiGroups": [""],
+        "resources": ["pods/log"],
+        "resourceNames": ["web-1", "web-2"],
+        "verbs": ["get"],
+    } in app
     # names with the same verbs share a rule; a (name, verb) covered by a list is not repeated
-    assert {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"], "verbs": ["get", "update"]} in app
+    assert {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["a"],
+        "verbs": ["get", "update"],
+    } in app
     assert {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["b"], "verbs": ["get"]} in app
     assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]} in app
     assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"], "verbs": ["get"]} in app
     assert not any(r.get("resources") == ["pods"] for r in app)  # the cluster-wide list grants it
     cluster = _rules(dev, "ClusterRole")
     assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]} in cluster
-    assert {"apiGroups": [""], "resources": ["nodes", "nodes/proxy"], "resourceNames": ["n1"], "verbs": ["get"]} in cluster
+    assert {
+        "apiGroups": [""],
+        "resources": ["nodes", "nodes/proxy"],
+        "resourceNames": ["n1"],
+        "verbs": ["get"],
+    } in cluster
     assert {"nonResourceURLs": ["/healthz", "/metrics"], "verbs": ["get"]} in cluster
     assert {"nonResourceURLs": ["/logs/x"], "verbs": ["post"]} in cluster
-    assert {"apiGroups": ["apps"], "resources": ["deployments/scale"], "resourceNames": ["web"], "verbs": ["patch"]} in _rules(
-        dev, "Role", "other"
-    )
+    assert {
+        "apiGroups": ["apps"],
+        "resources": ["deployments/scale"],
+        "resourceNames": ["web"],
+        "verbs": ["patch"],
+    } in _rules(dev, "Role", "other")
     sa = generate(items, SA)
     assert [d["kind"] for d in sa] == ["Role", "RoleBinding"]
     assert sa[1]["subjects"] == [{"kind": "ServiceAccount", "name": "builder", "namespace": "ci"}]
@@ -286,7 +436,12 @@ def test_edge_cases_as_expected(edge: tuple[Path, list[AuditRequest]]) -> None:
     assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "watch"]} in ci  # unnamed create
     assert {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]} in ci
     assert {"apiGroups": ["batch"], "resources": ["jobs"], "resourceNames": ["j1"], "verbs": ["delete"]} in ci
-    assert {"apiGroups": ["apps", "extensions"], "resources": ["deployments"], "resourceNames": ["d"], "verbs": ["get"]} in ci
+    assert {
+        "apiGroups": ["apps", "extensions"],
+        "resources": ["deployments"],
+        "resourceNames": ["d"],
+        "verbs": ["get"],
+    } in ci
     carol = generate(items, "carol")
     assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]} in _rules(carol, "Role", "app")
     assert generate(items, "admin") == []
@@ -301,20 +456,31 @@ def test_requests_already_granted_are_left_out(edge: tuple[Path, list[AuditReque
     _, items = edge
     existing = _authorizer(
         [
-            {"kind": "ClusterRole", "metadata": {"name": "disc"},
-             "rules": [{"nonResourceURLs": ["/healthz*", "/metrics"], "verbs": ["get"]}]},
-            {"kind": "ClusterRoleBinding", "metadata": {"name": "disc"},
-             "roleRef": {"kind": "ClusterRole", "name": "disc"},
-             "subjects": [{"kind": "Group", "name": "system:authenticated"}]},
+            {
+                "kind": "ClusterRole",
+                "metadata": {"name": "disc"},
+                "rules": [{"nonResourceURLs": ["/healthz*", "/metrics"], "verbs": ["get"]}],
+            },
+            {
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "disc"},
+                "roleRef": {"kind": "ClusterRole", "name": "disc"},
+                "subjects": [{"kind": "Group", "name": "system:authenticated"}],
+            },
         ]
-    )  # fmt: skip
+    )
     cluster = _rules(generate(items, "dev", existing=existing), "ClusterRole")
-    assert not any("/healthz" in r.get("nonResourceURLs", []) or "/metrics" in r.get("nonResourceURLs", []) for r in cluster)
+    assert not any(
+        "/healthz" in r.get("nonResourceURLs", []) or "/metrics" in r.get("nonResourceURLs", [])
+        for r in cluster
+    )
     assert {"nonResourceURLs": ["/logs/x"], "verbs": ["post"]} in cluster
 
 
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([STOCKADE, "k8s", "rbac", *args], capture_output=True, text=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [STOCKADE, "k8s", "rbac", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
 
 
 def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> None:
@@ -343,7 +509,10 @@ def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> 
     assert subjects == {"alice", "bob", "system:serviceaccount:ns1:sa1", "dev", SA, "carol"}
     assert carol.returncode == 0 and "stockade:carol" in carol.stdout, carol.stderr
     for (args, msg), p in zip(bad, runs[3:], strict=True):
-        assert p.returncode == 2 and p.stderr.startswith("stockade: error:") and msg in p.stderr, (args, p.stderr)
+        assert p.returncode == 2 and p.stderr.startswith("stockade: error:") and msg in p.stderr, (
+            args,
+            p.stderr,
+        )
         assert "Traceback" not in p.stderr
 
 

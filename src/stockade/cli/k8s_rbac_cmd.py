@@ -22,7 +22,11 @@ __all__ = ["register"]
 
 AuditOpt = Annotated[
     list[str] | None,
-    typer.Option("--audit", metavar="LOG", help="A Kubernetes audit log (JSON Lines or EventList; - for stdin). Repeatable."),
+    typer.Option(
+        "--audit",
+        metavar="LOG",
+        help="A Kubernetes audit log (JSON Lines or EventList; - for stdin). Repeatable.",
+    ),
 ]
 
 
@@ -45,7 +49,11 @@ def generate(
     ] = False,
     existing: Annotated[
         list[str] | None,
-        typer.Option("--existing", metavar="FILE", help="RBAC objects already granted: requests they allow are left out."),
+        typer.Option(
+            "--existing",
+            metavar="FILE",
+            help="RBAC objects already granted: requests they allow are left out.",
+        ),
     ] = None,
 ) -> None:
     """Print the minimal Roles, ClusterRoles and their bindings (YAML) covering every request of
@@ -76,7 +84,9 @@ def generate(
 
 
 def analyze(
-    files: Annotated[list[str], typer.Argument(metavar="RBAC_FILES...", help="YAML/JSON files of RBAC objects.")],
+    files: Annotated[
+        list[str], typer.Argument(metavar="RBAC_FILES...", help="YAML/JSON files of RBAC objects.")
+    ],
     audit: AuditOpt = None,
     output: str | None = common.OutputOpt,
 ) -> None:
@@ -95,12 +105,16 @@ def analyze(
         unused = "" if rep.unused is None else f", {len(rep.unused)} unused"
         common.console.print(f"{rep.subject}: {len(rep.granted)} rules granted{unused}", markup=False)
         for r in rep.risky:
-            common.console.print(f"  {r['severity']:8} {r['check']}: {r['message']} ({r['binding']})", markup=False)
+            common.console.print(
+                f"  {r['severity']:8} {r['check']}: {r['message']} ({r['binding']})", markup=False
+            )
 
 
 def register(app: typer.Typer) -> None:
     """Add `stockade k8s rbac generate|analyze`."""
-    rbac = typer.Typer(help="RBAC least privilege: roles from audit logs, unused and risky grants.", no_args_is_help=True)
+    rbac = typer.Typer(
+        help="RBAC least privilege: roles from audit logs, unused and risky grants.", no_args_is_help=True
+    )
     rbac.command("generate")(generate)
     rbac.command("analyze")(analyze)
     k8s_cmd.group(app).add_typer(rbac, name="rbac")

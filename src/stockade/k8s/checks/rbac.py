@@ -23,7 +23,7 @@ class _Spec(NamedTuple):
     cis: tuple[str, ...]
 
 
-_RULE_FIX = "rules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n"
+_RULE_FIX = 'rules:\n- apiGroups: [""]\n  resources: [configmaps]\n  verbs: [get]\n'
 
 SPECS = (
     _Spec(
@@ -58,8 +58,7 @@ SPECS = (
         "Create pods or workloads",
         "Creating pods (directly or through a controller) lets a user run any image with any "
         "service account of the namespace and, without admission control, mount the host.",
-        "Grant pod and workload creation only to deployers, with admission control enforcing pod "
-        "security.",
+        "Grant pod and workload creation only to deployers, with admission control enforcing pod security.",
         _RULE_FIX,
         ("5.1.4",),
     ),
@@ -83,8 +82,7 @@ SPECS = (
     _Spec(
         "rbac-nodes-proxy",
         "Access to nodes/proxy",
-        "nodes/proxy reaches the kubelet API: exec into any pod of the node, bypassing audit and "
-        "admission.",
+        "nodes/proxy reaches the kubelet API: exec into any pod of the node, bypassing audit and admission.",
         "Remove nodes/proxy; monitoring needs nodes/metrics or nodes/stats instead.",
         _RULE_FIX,
         ("5.1.10",),

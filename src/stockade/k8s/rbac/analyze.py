@@ -31,7 +31,9 @@ __all__ = ["SubjectReport", "analyze", "atoms"]
 def atoms(rule: PolicyRule) -> list[PolicyRule]:
     """The rule split into one-verb, one-target rules (resourceNames kept one by one)."""
     if rule.non_resource_urls and not rule.resources:
-        return [PolicyRule((v,), non_resource_urls=(u,)) for v, u in product(rule.verbs, rule.non_resource_urls)]
+        return [
+            PolicyRule((v,), non_resource_urls=(u,)) for v, u in product(rule.verbs, rule.non_resource_urls)
+        ]
     names: Sequence[str] = rule.resource_names or ("",)
     return [
         PolicyRule((v,), (g,), (r,), (n,) if n else ())
@@ -107,15 +109,21 @@ def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -
             for risk in binding_risks(b):
                 where = {"binding": f"{b.kind}/{b.name}", "role": f"ClusterRole/{b.role_ref.name}"}
                 risky[(risk.check, risk.message, where["binding"])] = {
-                    "check": risk.check, "severity": risk.severity, "message": risk.message, **where,
-                }  # fmt: skip
+                    "check": risk.check,
+                    "severity": risk.severity,
+                    "message": risk.message,
+                    **where,
+                }
             for g in authz.grants(b):
                 where = _where(g)
                 rep.granted.append({**where, "rule": g.rule.as_dict()})
                 for risk in rule_risks(g.rule):
                     risky[(risk.check, risk.message, where["binding"])] = {
-                        "check": risk.check, "severity": risk.severity, "message": risk.message, **where,
-                    }  # fmt: skip
+                        "check": risk.check,
+                        "severity": risk.severity,
+                        "message": risk.message,
+                        **where,
+                    }
                 if rep.unused is None:
                     continue
                 scoped = [

@@ -194,11 +194,12 @@ class Authorizer:
         requests across all namespaces and non-resource URLs)."""
         for b in self.bindings:
             if b.cluster_wide:
-                if any(subject_applies(s, user, "") for s in b.subjects):
-                    yield from self.grants(b)
-            elif namespace and b.namespace == namespace:
-                if any(subject_applies(s, user, namespace) for s in b.subjects):
-                    yield from self.grants(b)
+                applies = any(subject_applies(s, user, "") for s in b.subjects)
+            else:
+                applies = bool(namespace) and b.namespace == namespace
+                applies = applies and any(subject_applies(s, user, namespace) for s in b.subjects)
+            if applies:
+                yield from self.grants(b)
 
     def allowing(self, user: UserInfo, req: Request) -> Grant | None:
         """The first grant that allows `req` by `user`, None when it is denied."""

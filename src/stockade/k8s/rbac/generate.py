@@ -68,11 +68,11 @@ def compact_rules(perms: Iterable[Perm], urls: Iterable[tuple[str, str]] = ()) -
     for (g, r, n), vs in verbs_of.items():
         names_of[(g, r, frozenset(vs))].add(n)
     res_of: dict[tuple[str, frozenset[str], frozenset[str]], set[str]] = defaultdict(set)
-    for (g, r, vs), ns in names_of.items():
-        res_of[(g, vs, frozenset(ns - {""}))].add(r)
+    for (g, r, verbs), names in names_of.items():
+        res_of[(g, verbs, frozenset(names - {""}))].add(r)
     groups_of: dict[tuple[frozenset[str], frozenset[str], frozenset[str]], set[str]] = defaultdict(set)
-    for (g, vs, ns), rs in res_of.items():
-        groups_of[(vs, ns, frozenset(rs))].add(g)
+    for (g, verbs, named), rs in res_of.items():
+        groups_of[(verbs, named, frozenset(rs))].add(g)
     rules = [
         PolicyRule(tuple(sorted(vs)), tuple(sorted(gs)), tuple(sorted(rs)), tuple(sorted(ns)))
         for (vs, ns, rs), gs in groups_of.items()
@@ -86,7 +86,9 @@ def compact_rules(perms: Iterable[Perm], urls: Iterable[tuple[str, str]] = ()) -
     rules += [
         PolicyRule(tuple(sorted(vs)), non_resource_urls=tuple(sorted(ps))) for vs, ps in by_verbs.items()
     ]
-    return sorted(rules, key=lambda r: (r.non_resource_urls, r.api_groups, r.resources, r.resource_names, r.verbs))
+    return sorted(
+        rules, key=lambda r: (r.non_resource_urls, r.api_groups, r.resources, r.resource_names, r.verbs)
+    )
 
 
 def _perm(req: Request) -> Perm:
@@ -102,7 +104,9 @@ def _meta(name: str, username: str, namespace: str = "") -> dict[str, Any]:
     return meta
 
 
-def _pair(kind: str, name: str, username: str, namespace: str, rules: list[PolicyRule]) -> list[dict[str, Any]]:
+def _pair(
+    kind: str, name: str, username: str, namespace: str, rules: list[PolicyRule]
+) -> list[dict[str, Any]]:
     role = {
         "apiVersion": f"{API_GROUP}/v1",
         "kind": kind,

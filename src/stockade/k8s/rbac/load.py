@@ -35,7 +35,11 @@ class RbacObjects:
 
 
 def _items(doc: Any) -> Iterator[Any]:
-    if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+    if (
+        isinstance(doc, dict)
+        and str(doc.get("kind", "")).endswith("List")
+        and isinstance(doc.get("items"), list)
+    ):
         for item in doc["items"]:
             yield from _items(item)
     elif doc is not None:
