@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
-from stockade.k8s.rbac.authorizer import Authorizer, Grant, rule_allows, subject_applies
-from stockade.k8s.rbac.model import PolicyRule, Subject
+from stockade.k8s.catalogue import SEVERITIES
+from stockade.k8s.rbac.authorizer import Authorizer, rule_allows, subject_applies
+from stockade.k8s.rbac.model import Binding, PolicyRule, Subject
 from stockade.k8s.rbac.requests import AuditRequest
-from stockade.k8s.rbac.risky import binding_risks, rule_risks
+from stockade.k8s.rbac.risky import Risk, binding_risks, rule_risks
 
 __all__ = ["SubjectReport", "analyze", "atoms"]
 
@@ -52,13 +53,16 @@ def _atom_dict(atom: PolicyRule, scope: str) -> dict[str, Any]:
     return d
 
 
-def _where(g: Grant) -> dict[str, Any]:
-    b, r = g.binding, g.role
-    return {
-        "binding": f"{b.kind}/{b.namespace + '/' if b.namespace else ''}{b.name}",
-        "role": f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}",
-        "namespace": g.scope or None,
-    }
+def _label(kind: str, namespace: str, name: str) -> str:
+    return f"{kind}/{namespace + '/' if namespace else ''}{name}"
+
+
+def _where(b: Binding, role: str, scope: str) -> dict[str, Any]:
+    return {"binding": _label(b.kind, b.namespace, b.name), "role": role, "namespace": scope or None}
+
+
+def _risk_dict(risk: Risk, where: dict[str, Any]) -> dict[str, Any]:
+    return {"check": risk.check, "severity": risk.severity, "message": risk.message, **where}
 
 
 @dataclass(slots=True)
@@ -81,19 +85,15 @@ class SubjectReport:
         }
 
 
+def _subject(s: Subject, binding: Binding) -> Subject:
+    """`s` as a subject of `binding` names it (a ServiceAccount's namespace defaults to the binding's)."""
+    ns = (s.namespace or binding.namespace) if s.kind == "ServiceAccount" else ""
+    return Subject(s.kind, s.name, ns)
+
+
 def _subjects(authz: Authorizer) -> list[Subject]:
-    seen: dict[Subject, None] = {}
-    for b in authz.bindings:
-        for s in b.subjects:
-            if s.kind == "ServiceAccount" and not s.namespace:
-                s = Subject(s.kind, s.name, b.namespace)
-            seen[s] = None
+    seen = {_subject(s, b) for b in authz.bindings for s in b.subjects}
     return sorted(seen, key=lambda s: (s.kind, s.namespace, s.name))
-
-
-def _names(s: Subject, b_namespace: str, subject: Subject) -> bool:
-    ns = s.namespace or b_namespace if s.kind == "ServiceAccount" else ""
-    return Subject(s.kind, s.name, ns) == subject
 
 
 def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -> list[SubjectReport]:
@@ -104,40 +104,29 @@ def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -
         mine = [r for r in requests or () if subject_applies(subject, r.user, "")]
         risky: dict[tuple[str, str, str], dict[str, Any]] = {}
         for b in authz.bindings:
-            if not any(_names(s, b.namespace, subject) for s in b.subjects):
+            if subject not in (_subject(s, b) for s in b.subjects):
                 continue
+            scope = "" if b.cluster_wide else b.namespace
             for risk in binding_risks(b):
-                where = {"binding": f"{b.kind}/{b.name}", "role": f"ClusterRole/{b.role_ref.name}"}
-                risky[(risk.check, risk.message, where["binding"])] = {
-                    "check": risk.check,
-                    "severity": risk.severity,
-                    "message": risk.message,
-                    **where,
-                }
+                where = _where(b, _label(b.role_ref.kind, "", b.role_ref.name), scope)
+                risky[(risk.check, risk.message, where["binding"])] = _risk_dict(risk, where)
             for g in authz.grants(b):
-                where = _where(g)
+                where = _where(b, _label(g.role.kind, g.role.namespace, g.role.name), scope)
                 rep.granted.append({**where, "rule": g.rule.as_dict()})
                 for risk in rule_risks(g.rule):
-                    risky[(risk.check, risk.message, where["binding"])] = {
-                        "check": risk.check,
-                        "severity": risk.severity,
-                        "message": risk.message,
-                        **where,
-                    }
+                    risky[(risk.check, risk.message, where["binding"])] = _risk_dict(risk, where)
                 if rep.unused is None:
                     continue
                 scoped = [
                     r.request
                     for r in mine
-                    if not g.scope or (r.request.resource_request and r.request.namespace == g.scope)
+                    if not scope or (r.request.resource_request and r.request.namespace == scope)
                 ]
                 for atom in atoms(g.rule):
                     if not any(rule_allows(atom, q) for q in scoped):
-                        rep.unused.append({**_atom_dict(atom, g.scope), **where})
-        rep.risky = sorted(risky.values(), key=lambda d: (-_rank(d["severity"]), d["check"], d["binding"]))
+                        rep.unused.append({**_atom_dict(atom, scope), **where})
+        rep.risky = sorted(
+            risky.values(), key=lambda d: (SEVERITIES.index(d["severity"]), d["check"], d["binding"])
+        )
         reports.append(rep)
     return reports
-
-
-def _rank(severity: str) -> int:
-    return {"CRITICAL": 3, "HIGH": 2, "MEDIUM": 1}.get(severity, 0)

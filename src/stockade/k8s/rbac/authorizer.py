@@ -24,16 +24,15 @@ There is no deny: anything no rule allows is denied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
+from stockade.k8s.label_selector import label_selector_matches
 from stockade.k8s.rbac.model import Binding, PolicyRule, Request, Role, Subject, UserInfo, sa_username
 
 __all__ = [
     "Authorizer",
     "Grant",
-    "label_selector_matches",
     "rule_allows",
     "subject_applies",
 ]
@@ -93,29 +92,6 @@ def subject_applies(subject: Subject, user: UserInfo, namespace: str) -> bool:
         ns = subject.namespace or namespace
         return bool(ns) and user.name == sa_username(ns, subject.name)
     return False
-
-
-def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector (matchLabels, matchExpressions In/NotIn/Exists/DoesNotExist) on
-    `labels`; an empty selector matches everything."""
-    match_labels = selector.get("matchLabels") or {}
-    for k, v in match_labels.items():
-        if labels.get(k) != v:
-            return False
-    for e in selector.get("matchExpressions") or []:
-        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False  # an invalid selector selects nothing
-    return True
 
 
 @dataclass(frozen=True, slots=True)
