@@ -236,7 +236,7 @@ def edge_events() -> list[dict[str, Any]]:
             ref={"resource": "configmaps", "namespace": "app"},
             code=403,
         ),
-        event("get", "/api/v1/namespaces", "carol", ref={"resource": "namespaces"}, code=403),
+        event("list", "/api/v1/namespaces", "carol", ref={"resource": "namespaces"}, code=403),
     ]
 
 
@@ -488,6 +488,24 @@ def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> 
     demo = str(need_file(DEMO))
     broken = tmp_path / "broken.log"  # every subject of two logs, one with a broken line
     broken.write_text(log.read_text() + "{not json\n")
+    existing = tmp_path / "existing.yaml"  # carol may list configmaps in app already
+    existing.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "kind": "Role",
+                    "metadata": {"name": "r", "namespace": "app"},
+                    "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
+                },
+                {
+                    "kind": "RoleBinding",
+                    "metadata": {"name": "r", "namespace": "app"},
+                    "roleRef": {"kind": "Role", "name": "r"},
+                    "subjects": [{"kind": "User", "name": "carol"}],
+                },
+            ]
+        )
+    )
     bad = [
         (["--audit", demo, "--user", "nobody"], "no request of nobody"),
         (["--audit", demo, "--serviceaccount", "sa1"], "expected NS:NAME"),
@@ -495,7 +513,7 @@ def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> 
     calls: list[tuple[list[str], str | None]] = [
         (["--audit", demo, "--serviceaccount", "ns1:sa1", "--name-prefix", "least"], None),
         (["--audit", demo, "--audit", str(broken)], None),
-        (["--audit", "-", "--user", "carol"], log.read_text()),
+        (["--audit", "-", "--user", "carol", "--existing", str(existing)], log.read_text()),
         *((args, None) for args, _ in bad),
     ]
     runs = in_parallel([functools.partial(_run, "generate", *a, stdin=i) for a, i in calls])
@@ -507,7 +525,14 @@ def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> 
     assert f"stockade: error: {broken}:{len(edge_events()) + 1}: not JSON" in both.stderr
     subjects = {d["metadata"]["annotations"]["stockade.dev/subject"] for d in yaml.safe_load_all(both.stdout)}
     assert subjects == {"alice", "bob", "system:serviceaccount:ns1:sa1", "dev", SA, "carol"}
-    assert carol.returncode == 0 and "stockade:carol" in carol.stdout, carol.stderr
+    assert carol.returncode == 0, carol.stderr
+    carol_docs = list(yaml.safe_load_all(carol.stdout))
+    assert _rules(carol_docs, "Role", "app") == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["old"], "verbs": ["delete"]}
+    ]
+    assert _rules(carol_docs, "ClusterRole") == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}
+    ]
     for (args, msg), p in zip(bad, runs[3:], strict=True):
         assert p.returncode == 2 and p.stderr.startswith("stockade: error:") and msg in p.stderr, (
             args,
