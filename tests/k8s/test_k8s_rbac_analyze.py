@@ -206,11 +206,12 @@ def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("kind: Role\nmetadata: {name: x}\nrules: [{verbs: get}]\n---\nkey: [unclosed\n")
     demo = str(need_file(DEMO))
-    js, text, nolog = in_parallel(
+    js, text, nolog, empty = in_parallel(
         [
             lambda: _run(str(rbac_file), str(broken), "--audit", demo, "-o", "json"),
             lambda: _run(str(rbac_file)),
             lambda: _run(str(rbac_file), "-o", "json"),
+            lambda: _run(str(broken), str(tmp_path / "absent.yaml")),
         ]
     )
     assert js.returncode == 0, js.stderr
@@ -224,3 +225,8 @@ def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "CRITICAL rbac-cluster-admin-binding: binds cluster-admin to User bob" in text.stdout
     assert nolog.returncode == 0 and all(json.loads(x)["unused"] is None for x in nolog.stdout.splitlines())
+    assert empty.returncode == 1 and "Traceback" not in empty.stderr
+    assert "absent.yaml: cannot read: No such file or directory" in empty.stderr
+    assert empty.stderr.rstrip().endswith(
+        f"no Role, ClusterRole or binding in {broken}, {tmp_path / 'absent.yaml'}"
+    )

@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from stockade.cli import common, k8s_cmd
-from stockade.errors import UsageError
+from stockade.errors import SourceError, UsageError
 from stockade.k8s.rbac.analyze import analyze as analyze_rbac
 from stockade.k8s.rbac.generate import DEFAULT_PREFIX
 from stockade.k8s.rbac.generate import generate as generate_roles
@@ -85,7 +85,7 @@ def generate(
 
 def analyze(
     files: Annotated[
-        list[str], typer.Argument(metavar="RBAC_FILES...", help="YAML/JSON files of RBAC objects.")
+        list[str], typer.Argument(metavar="RBAC_FILE", help="YAML/JSON files of RBAC objects (- for stdin).")
     ],
     audit: AuditOpt = None,
     output: str | None = common.OutputOpt,
@@ -95,6 +95,8 @@ def analyze(
     fmt = common.output_format(output)
     objs = load_rbac(files)
     _problems(objs.problems)
+    if not objs.roles and not objs.bindings:
+        raise SourceError(f"no Role, ClusterRole or binding in {', '.join(files)}")
     reqs = read_audit(audit) if audit else None
     if reqs is not None:
         _problems(reqs.problems)

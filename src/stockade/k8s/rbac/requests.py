@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from stockade.errors import SourceError
 from stockade.k8s.rbac.model import Request, UserInfo
 from stockade.sources.k8s_audit import K8sAuditSource
 
@@ -122,6 +123,8 @@ def _events(paths: Iterable[str | Path], out: AuditRequests) -> Iterator[tuple[d
                 yield ev.data, ev.origin or src.where
         except OSError as e:
             out.problems.append(f"{p}: {e.strerror or e}")
+        except SourceError as e:
+            out.problems.append(str(e))
         out.problems.extend(src.stats.errors)
 
 
