@@ -23,15 +23,15 @@ def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str
     for e in expressions:
         if not isinstance(e, Mapping):
             return False
-        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
+        key, op, values = str(e.get("key")), e.get("operator"), e.get("values") or []
+        value = labels.get(key)
+        if op == "In" and value not in values:
             return False
-        if op == "NotIn" and present and labels[key] in values:
+        if op == "NotIn" and value is not None and value in values:
             return False
-        if op == "Exists" and not present:
+        if op == "Exists" and value is None:
             return False
-        if op == "DoesNotExist" and present:
+        if op == "DoesNotExist" and value is not None:
             return False
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
             return False  # an invalid selector selects nothing
