@@ -74,13 +74,15 @@ def generate(
         objs = load_rbac(existing)
         _problems(objs.problems)
         authz = objs.authorizer()
-    users = [user] if user else reqs.users()
-    if user and not reqs.of(user):
+    by_user = reqs.by_user()
+    if user and user not in by_user:
         raise UsageError(f"no request of {user} in the audit logs")
     docs = []
-    for u in users:
-        docs += generate_roles(reqs.items, u, prefix=name_prefix, allowed_only=allowed_only, existing=authz)
-    sys.stdout.write(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=False))
+    for u, mine in by_user.items():
+        if not user or u == user:
+            docs += generate_roles(mine, u, prefix=name_prefix, allowed_only=allowed_only, existing=authz)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 3x faster on large outputs
+    sys.stdout.write(yaml.dump_all(docs, Dumper=dumper, sort_keys=False))
 
 
 def analyze(

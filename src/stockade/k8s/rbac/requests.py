@@ -51,13 +51,12 @@ class AuditRequests:
     items: list[AuditRequest] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def users(self) -> list[str]:
-        """Every acting user name, sorted."""
-        return sorted({r.user.name for r in self.items})
-
-    def of(self, username: str) -> list[AuditRequest]:
-        """The requests of one user."""
-        return [r for r in self.items if r.user.name == username]
+    def by_user(self) -> dict[str, list[AuditRequest]]:
+        """The requests of each acting user, by user name (sorted)."""
+        out: dict[str, list[AuditRequest]] = {}
+        for r in self.items:
+            out.setdefault(r.user.name, []).append(r)
+        return dict(sorted(out.items()))
 
 
 def _user(event: dict[str, Any]) -> UserInfo | None:
