@@ -19,11 +19,12 @@ of its request, as audit2rbac reads them:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from stockade.errors import SourceError
 from stockade.k8s.rbac.model import Request, UserInfo
@@ -64,9 +65,14 @@ def _user(event: dict[str, Any]) -> UserInfo | None:
     if not isinstance(u, dict) or not isinstance(u.get("username"), str) or not u["username"]:
         return None
     groups = u.get("groups")
-    return UserInfo.authenticated(
+    return _user_info(
         u["username"], tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else ()
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_info(name: str, groups: tuple[str, ...]) -> UserInfo:
+    return UserInfo.authenticated(name, groups)  # one per user of a log, not one per event
 
 
 def _field_selector_name(query: dict[str, list[str]]) -> str:
@@ -85,11 +91,11 @@ def event_request(event: dict[str, Any]) -> tuple[UserInfo, Request] | None:
     verb = event.get("verb")
     if user is None or not isinstance(verb, str) or not verb:
         return None
-    uri = urlsplit(str(event.get("requestURI") or ""))
-    query = parse_qs(uri.query)
+    path, _, raw_query = str(event.get("requestURI") or "").partition("?")
+    query = parse_qs(raw_query) if raw_query else {}
     ref = event.get("objectRef")
     if not isinstance(ref, dict):
-        return user, Request(verb, path=uri.path or "/")
+        return user, Request(verb, path=path or "/")
     if verb in ("list", "get") and query.get("watch", [""])[-1] in ("true", "1"):
         verb = "watch"
     name = str(ref.get("name") or "")
