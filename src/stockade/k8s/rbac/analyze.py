@@ -15,6 +15,7 @@ RoleBinding's rules only by requests in its namespace.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -22,7 +23,7 @@ from typing import Any
 
 from stockade.k8s.catalogue import SEVERITIES
 from stockade.k8s.rbac.authorizer import Authorizer, rule_allows, subject_applies
-from stockade.k8s.rbac.model import Binding, PolicyRule, Subject
+from stockade.k8s.rbac.model import Binding, PolicyRule, Request, Subject, UserInfo
 from stockade.k8s.rbac.requests import AuditRequest
 from stockade.k8s.rbac.risky import Risk, binding_risks, rule_risks
 
@@ -96,12 +97,41 @@ def _subjects(authz: Authorizer) -> list[Subject]:
     return sorted(seen, key=lambda s: (s.kind, s.namespace, s.name))
 
 
+class _Used:
+    """A subject's distinct requests by the scope a grant applies in ("" for everywhere), verb and
+    resource, so that each atom is matched against the few requests it could match."""
+
+    def __init__(self, requests: set[Request]) -> None:
+        self._by_scope: dict[str, dict[tuple[str, str], list[Request]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for q in requests:
+            scopes = ("", q.namespace) if q.resource_request and q.namespace else ("",)
+            keys = [(v, "*") for v in (q.verb, "*")]
+            if q.resource_request:
+                keys += [(v, q.combined_resource) for v in (q.verb, "*")]
+            for scope in scopes:
+                for key in keys:
+                    self._by_scope[scope][key].append(q)
+
+    def _index(self, scope: str) -> dict[tuple[str, str], list[Request]]:
+        return self._by_scope.get(scope) or {}
+
+    def used(self, atom: PolicyRule, scope: str) -> bool:
+        """Whether a request in `scope` matches the one-verb, one-target rule `atom`."""
+        res = atom.resources[0] if atom.resources and not atom.resources[0].startswith("*") else "*"
+        return any(rule_allows(atom, q) for q in self._index(scope).get((atom.verbs[0], res), ()))
+
+
 def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -> list[SubjectReport]:
     """One report per subject of the bindings; `unused` only when `requests` are given."""
     reports = []
+    by_user: dict[UserInfo, set[Request]] = defaultdict(set)  # a log repeats its requests
+    for r in requests or ():
+        by_user[r.user].add(r.request)
     for subject in _subjects(authz):
         rep = SubjectReport(subject, unused=[] if requests is not None else None)
-        mine = [r for r in requests or () if subject_applies(subject, r.user, "")]
+        used = _Used(set().union(*(qs for u, qs in by_user.items() if subject_applies(subject, u, ""))))
         risky: dict[tuple[str, str, str], dict[str, Any]] = {}
         for b in authz.bindings:
             if subject not in (_subject(s, b) for s in b.subjects):
@@ -115,16 +145,12 @@ def analyze(authz: Authorizer, requests: Sequence[AuditRequest] | None = None) -
                 rep.granted.append({**where, "rule": g.rule.as_dict()})
                 for risk in rule_risks(g.rule):
                     risky[(risk.check, risk.message, where["binding"])] = _risk_dict(risk, where)
-                if rep.unused is None:
-                    continue
-                scoped = [
-                    r.request
-                    for r in mine
-                    if not scope or (r.request.resource_request and r.request.namespace == scope)
-                ]
-                for atom in atoms(g.rule):
-                    if not any(rule_allows(atom, q) for q in scoped):
-                        rep.unused.append({**_atom_dict(atom, scope), **where})
+                if rep.unused is not None:
+                    rep.unused += [
+                        {**_atom_dict(atom, scope), **where}
+                        for atom in atoms(g.rule)
+                        if not used.used(atom, scope)
+                    ]
         rep.risky = sorted(
             risky.values(), key=lambda d: (SEVERITIES.index(d["severity"]), d["check"], d["binding"])
         )

@@ -22,6 +22,7 @@ rbac-pod-create                 MEDIUM    create on pods or on a workload contro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -97,8 +98,13 @@ class Risk:
         return RISK_SEVERITY[self.check]
 
 
-def rule_risks(rule: PolicyRule) -> Iterator[Risk]:
-    """The risky grants of one rule (paths relative to the rule)."""
+@functools.lru_cache(maxsize=16384)
+def rule_risks(rule: PolicyRule) -> tuple[Risk, ...]:
+    """The risky grants of one rule (paths relative to the rule); rules repeat across roles."""
+    return tuple(_rule_risks(rule))
+
+
+def _rule_risks(rule: PolicyRule) -> Iterator[Risk]:
     for key, values in (("verbs", rule.verbs), ("resources", rule.resources), ("apiGroups", rule.api_groups)):
         if "*" in values:
             yield Risk("rbac-wildcard", f"'*' in {key}", (key, values.index("*")))
@@ -106,6 +112,8 @@ def rule_risks(rule: PolicyRule) -> Iterator[Risk]:
         return
     name = rule.resource_names[0] if rule.resource_names else ""
     for check_id, verbs, targets in _ASKS:
+        if "*" not in rule.verbs and not set(verbs) & set(rule.verbs):
+            continue
         granted = [
             (v, f"{r}/{s}" if s else r)
             for g, r, s in targets
