@@ -548,3 +548,47 @@ def test_rule_dicts_round_trip() -> None:
         "nonResourceURLs": ["/x"],
         "verbs": ["get"],
     }
+
+
+def test_audit_events_as_the_authorizer_sees_them(tmp_path: Path) -> None:
+    pods = {"resource": "pods", "namespace": "ns"}
+    events = [
+        event("list", "/api/v1/namespaces/ns/pods?watch=1", ref=pods),
+        event(
+            "list",
+            "/api/v1/namespaces/ns/pods?fieldSelector=metadata.name%3Dweb%2Cstatus.phase%3DRunning",
+            ref=pods,
+        ),
+        event("get", "/api/v1/namespaces/ns/pods?watch=true&fieldSelector=metadata.name==web", ref=pods),
+        event("create", "/api/v1/namespaces/ns/pods", ref=pods | {"name": "made"}),
+        event(
+            "create",
+            "/api/v1/namespaces/ns/pods/web/attach",
+            ref=pods | {"name": "web", "subresource": "attach"},
+        ),
+        event("deletecollection", "/api/v1/namespaces/ns/pods", ref=pods | {"name": "x"}),
+        event("get", "/version?timeout=32s"),
+        event("get", "/api/v1/namespaces/ns/pods/web", impersonate="imp", ref=pods | {"name": "web"}),
+        event(
+            "get", "/api/v1/namespaces/ns/pods/web", "system:anonymous", ref=pods | {"name": "web"}, code=401
+        ),
+        event("get", "/api/v1/namespaces/ns/pods/web", SA, groups=[], ref=pods | {"name": "web"}, code=403),
+    ]
+    got = read_audit([write_log(tmp_path / "a.log", events)])
+    assert not got.problems
+    assert [(r.user.name, str(r.request), r.denied) for r in got.items] == [
+        ("u", "watch pods in ns", False),
+        ("u", "list pods 'web' in ns", False),
+        ("u", "watch pods 'web' in ns", False),
+        ("u", "create pods in ns", False),
+        ("u", "create pods/attach 'web' in ns", False),
+        ("u", "deletecollection pods in ns", False),
+        ("u", "get /version", False),
+        ("imp", "get pods 'web' in ns", False),
+        (SA, "get pods 'web' in ns", True),
+    ]
+    assert got.items[-1].user.groups == (
+        "system:serviceaccounts",
+        "system:serviceaccounts:ci",
+        "system:authenticated",
+    )
