@@ -1,5 +1,6 @@
 """`stockade k8s rbac generate|analyze`: least-privilege roles from audit logs, and the granted,
-unused and risky permissions of RBAC objects (docs/k8s-rbac.md)."""
+unused and risky permissions of RBAC objects (docs/k8s-rbac.md). The RBAC modules are imported
+when a command runs: the other `stockade k8s` commands register this group without them."""
 
 from __future__ import annotations
 
@@ -7,16 +8,9 @@ import sys
 from typing import Annotated
 
 import typer
-import yaml
 
 from stockade.cli import common, k8s_cmd
 from stockade.errors import SourceError, UsageError
-from stockade.k8s.rbac.analyze import analyze as analyze_rbac
-from stockade.k8s.rbac.generate import DEFAULT_PREFIX
-from stockade.k8s.rbac.generate import generate as generate_roles
-from stockade.k8s.rbac.load import load_rbac
-from stockade.k8s.rbac.model import sa_username
-from stockade.k8s.rbac.requests import read_audit
 
 __all__ = ["register"]
 
@@ -42,8 +36,9 @@ def generate(
         str | None, typer.Option("--serviceaccount", metavar="NS:NAME", help="Only this service account.")
     ] = None,
     name_prefix: Annotated[
-        str, typer.Option("--name-prefix", help="Generated objects are named PREFIX:USER.")
-    ] = DEFAULT_PREFIX,
+        str | None,
+        typer.Option("--name-prefix", help="Generated objects are named PREFIX:USER (default: stockade)."),
+    ] = None,
     allowed_only: Annotated[
         bool, typer.Option("--allowed-only", help="Leave out requests that were denied (403).")
     ] = False,
@@ -58,6 +53,14 @@ def generate(
 ) -> None:
     """Print the minimal Roles, ClusterRoles and their bindings (YAML) covering every request of
     each subject of the audit logs (or only --user / --serviceaccount)."""
+    import yaml
+
+    from stockade.k8s.rbac.generate import DEFAULT_PREFIX
+    from stockade.k8s.rbac.generate import generate as generate_roles
+    from stockade.k8s.rbac.load import load_rbac
+    from stockade.k8s.rbac.model import sa_username
+    from stockade.k8s.rbac.requests import read_audit
+
     if not audit:
         raise UsageError("--audit LOG is required")
     if user and serviceaccount:
@@ -80,7 +83,9 @@ def generate(
     docs = []
     for u, mine in by_user.items():
         if not user or u == user:
-            docs += generate_roles(mine, u, prefix=name_prefix, allowed_only=allowed_only, existing=authz)
+            docs += generate_roles(
+                mine, u, prefix=name_prefix or DEFAULT_PREFIX, allowed_only=allowed_only, existing=authz
+            )
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 3x faster on large outputs
     sys.stdout.write(yaml.dump_all(docs, Dumper=dumper, sort_keys=False))
 
@@ -94,6 +99,10 @@ def analyze(
 ) -> None:
     """Per subject: the granted permissions, those never used in the audit logs (with --audit),
     and the risky grants with their severity. JSON Lines (one subject per line) with -o json."""
+    from stockade.k8s.rbac.analyze import analyze as analyze_rbac
+    from stockade.k8s.rbac.load import load_rbac
+    from stockade.k8s.rbac.requests import read_audit
+
     fmt = common.output_format(output)
     objs = load_rbac(files)
     _problems(objs.problems)
