@@ -574,6 +574,9 @@ def test_audit_events_as_the_authorizer_sees_them(tmp_path: Path) -> None:
         ),
         event("get", "/api/v1/namespaces/ns/pods/web", SA, groups=[], ref=pods | {"name": "web"}, code=403),
     ]
+    received = {**events[-1], "stage": "RequestReceived"}  # the same request's first stage
+    del received["responseStatus"]
+    events.insert(len(events) - 1, received)
     got = read_audit([write_log(tmp_path / "a.log", events)])
     assert not got.problems
     assert [(r.user.name, str(r.request), r.denied) for r in got.items] == [

@@ -57,7 +57,7 @@ def object_name(username: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def compact_rules(perms: Iterable[Perm], urls: Iterable[tuple[str, str]] = ()) -> list[PolicyRule]:
-    """The fewest rules granting exactly the permissions `perms` and the non-resource `urls`
+    """Rules granting exactly the permissions `perms` and the non-resource `urls`
     (``(path, verb)``), merged only where a merge grants nothing more (module docstring)."""
     pset = set(perms)
     pset = {p for p in pset if not p[2] or (p[0], p[1], "", p[3]) not in pset}

@@ -14,11 +14,13 @@ of its request, as audit2rbac reads them:
   audit log fills ``objectRef.name`` of a create from the new object, but resourceNames cannot
   restrict such a create; a create on a subresource, ``pods/exec``, keeps its object's name),
   and for ``list``/``watch`` the ``metadata.name`` of a ``fieldSelector`` when the event names none;
-* the decision is the response code: 403 is denied, 401 unauthenticated (no user: skipped).
+* the decision is the response code: 403 is denied, 401 unauthenticated (no user: skipped); the
+  stages of one request (one auditID) are one request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -134,10 +136,18 @@ def _events(paths: Iterable[str | Path], out: AuditRequests) -> Iterator[tuple[d
 
 
 def read_audit(paths: Iterable[str | Path]) -> AuditRequests:
-    """The requests of the audit logs at `paths` (``-`` for standard input)."""
+    """The requests of the audit logs at `paths` (``-`` for standard input), one per auditID (its
+    stages, RequestReceived to ResponseComplete, are one request: denied if any stage says 403)."""
     out = AuditRequests()
+    seen: dict[str, int] = {}  # auditID -> index in out.items
     for event, origin in _events(paths, out):
         code = _code(event)
+        audit_id = str(event.get("auditID"))
+        if audit_id in seen:
+            i = seen[audit_id]
+            if code == 403 and not out.items[i].denied:
+                out.items[i] = dataclasses.replace(out.items[i], denied=True)
+            continue
         if code == 401:
             continue
         got = event_request(event)
@@ -145,5 +155,6 @@ def read_audit(paths: Iterable[str | Path]) -> AuditRequests:
             out.problems.append(f"{origin}: no user or verb: skipped")
             continue
         user, req = got
+        seen[audit_id] = len(out.items)
         out.items.append(AuditRequest(user, req, code == 403, origin))
     return out
