@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from stockade.k8s.catalogue import evaluate, get_check, select
 from stockade.k8s.objects import K8sObject
@@ -168,3 +169,12 @@ def test_rbac_checks_leave_workloads_and_broken_rules_alone() -> None:
     assert evaluate([pod], checks) == []
     found = evaluate([broken], checks)
     assert [(f.check, f.field) for f in found] == [("rbac-secrets-access", "rules[2].resources")]
+
+
+@pytest.mark.parametrize("check_id", sorted(GOLDEN))
+def test_fix_snippets_make_the_failing_goldens_pass(check_id: str) -> None:
+    c = get_check(check_id)
+    fix = yaml.safe_load(c.fix)
+    for body, _ in GOLDEN[check_id][0]:
+        fixed = {**body, **fix}  # the snippet's fields (rules, roleRef) replace the object's
+        assert evaluate([K8sObject(fixed)], [c]) == [], (check_id, fixed)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from stockade.k8s.label_selector import label_selector_matches
+from stockade.k8s.checks.networkpolicy import selects as label_selector_matches
 from stockade.k8s.rbac.model import Binding, PolicyRule, Request, Role, Subject, UserInfo, sa_username
 
 __all__ = [
