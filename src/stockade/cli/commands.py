@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "k8s_checks_cmd",
     "k8s_node_cmd",
     "k8s_crds_cmd",
+    "k8s_rbac_cmd",
 )
 
 
