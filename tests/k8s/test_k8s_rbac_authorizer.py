@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from stockade.k8s.checks.networkpolicy import selects as label_selector_matches
 from stockade.k8s.rbac.authorizer import Authorizer, rule_allows
 from stockade.k8s.rbac.load import RbacObjects, add_objects
 from stockade.k8s.rbac.model import PolicyRule, Request, UserInfo
+from stockade.k8s.selectors import selects as label_selector_matches
 
 R = Request
 

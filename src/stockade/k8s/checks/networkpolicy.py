@@ -9,6 +9,7 @@ from typing import Any
 from stockade.k8s.catalogue import Context, Violation, check
 from stockade.k8s.checks._pod import pod_of
 from stockade.k8s.objects import K8sObject
+from stockade.k8s.selectors import selects
 
 _INDEX = "networkpolicy.selectors"
 
@@ -29,31 +30,6 @@ def _selectors(ctx: Context) -> dict[str, list[Mapping[str, Any]]]:
             index.setdefault(_ns(o), []).append(sel if isinstance(sel, Mapping) else {})
     ctx.cache[_INDEX] = index
     return index
-
-
-def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    """Whether a LabelSelector (matchLabels and matchExpressions; empty selects all) selects
-    `labels`."""
-    ml = selector.get("matchLabels")
-    if isinstance(ml, Mapping) and any(labels.get(k) != v for k, v in ml.items()):
-        return False
-    exprs = selector.get("matchExpressions")
-    for e in exprs if isinstance(exprs, list) else []:
-        if not isinstance(e, Mapping):
-            return False
-        key, op = str(e.get("key")), e.get("operator")
-        raw = e.get("values")
-        values: list[Any] = raw if isinstance(raw, list) else []
-        present = key in labels
-        ok = {
-            "In": present and labels.get(key) in values,
-            "NotIn": not present or labels.get(key) not in values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }.get(str(op), False)
-        if not ok:
-            return False
-    return True
 
 
 @check(

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from stockade.k8s.checks.networkpolicy import selects as label_selector_matches
 from stockade.k8s.rbac.model import Binding, PolicyRule, Request, Role, Subject, UserInfo, sa_username
+from stockade.k8s.selectors import selects as label_selector_matches
 
 __all__ = [
     "Authorizer",
