@@ -58,6 +58,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SOURCE = re.compile(r"^# Source: (\S.*?)\s*$", re.MULTILINE)
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
+_NULL = "tag:yaml.org,2002:null"
 
 
 class LoadError(SourceError):
@@ -173,7 +174,13 @@ def load_paths(paths: Sequence[str], stdin: BinaryIO | None = None) -> Loaded:
 # -- one text -------------------------------------------------------------------------------------
 
 
-def _error(e: yaml.YAMLError, file: str) -> LoadError:
+def _error(e: yaml.YAMLError, file: str, text: str = "") -> LoadError:
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow, at an offset
+        pos = min(max(e.position, 0), len(text))
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        ch = e.character if isinstance(e.character, int) else int.from_bytes(bytes(e.character)[:1] or b"\0")
+        return LoadError(f"not YAML text: {e.reason} (#x{ch:04x})", Location(file, line, column))
     if isinstance(e, yaml.MarkedYAMLError):
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or str(e)
@@ -198,7 +205,7 @@ def load_text(text: str, file: str) -> Loaded:
                     break
                 node = loader.get_node()
             except yaml.YAMLError as e:
-                err = _error(e, file)
+                err = _error(e, file, text)
                 if not seen_any and text.lstrip()[:1] in ("{", "["):
                     out.extend(_json_fallback(text, file, err))
                 else:
@@ -208,8 +215,8 @@ def load_text(text: str, file: str) -> Loaded:
                 out.errors.append(LoadError(f"nested deeper than {MAX_DEPTH} levels", Location(file)))
                 return out
             doc += 1
-            if node is None:
-                continue
+            if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+                continue  # an empty document (Helm renders them for templates that give nothing)
             seen_any = True
             start = node.start_mark.line + 1
             template = next((s for ln, s in reversed(sources) if prev_end < ln <= start), None)
