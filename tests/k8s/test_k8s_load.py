@@ -301,7 +301,7 @@ def test_binary_undecodable_huge_and_deep_input(tmp_path: Path, monkeypatch: pyt
         12,
         "not UTF-8 text",
     )
-    assert errors["deep.yaml"].message == "YAML syntax error: exceeded maximum nesting depth"
+    assert errors["deep.yaml"].message.startswith("YAML syntax error: exceeded maximum nesting depth")
     assert errors["deeper.yaml"].message == f"nested deeper than {load.MAX_DEPTH} levels"
     assert (errors["ctrl.yaml"].line, errors["ctrl.yaml"].column, errors["ctrl.yaml"].message) == (
         4,

@@ -184,6 +184,9 @@ def _error(e: yaml.YAMLError, file: str, text: str = "") -> LoadError:
     if isinstance(e, yaml.MarkedYAMLError):
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or str(e)
+        if e.problem and e.context and e.context_mark is not None and e.context_mark is not mark:
+            cm = e.context_mark
+            problem += f" ({e.context} at {cm.line + 1}:{cm.column + 1})"
         if mark is not None:
             return LoadError(f"YAML syntax error: {problem}", Location(file, mark.line + 1, mark.column + 1))
         return LoadError(f"YAML syntax error: {problem}", Location(file))
