@@ -8,13 +8,14 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, in_parallel
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 KUBESEC = SHARED_DATA / "k8s" / "kubesec-assets"
@@ -185,31 +186,39 @@ def test_junit_has_a_case_per_object_and_an_error_per_problem(tree: Path) -> Non
 
 def test_filters_and_exit_codes(tree: Path) -> None:
     web = str(tree / "apps" / "web.yaml")
-
-    def found(*args: str) -> tuple[int, list[dict[str, Any]]]:
-        r = run(web, str(tree / "clean.yml"), "-o", "json", *args)
-        return r.returncode, [json.loads(x) for x in r.stdout.splitlines()]
-
-    assert found(*ONLY, "--exit-code", "3") == (3, found(*ONLY)[1])
-    assert found(*ONLY, "--severity", "HIGH+", "--standard", "pss-baseline")[1]
-    assert found(*ONLY, "--severity", "MEDIUM,LOW", "--exit-code", "3") == (0, [])
-    assert found(*ONLY, "--skip-check", "privileged-container", "--exit-code", "3") == (0, [])
-    assert found(*ONLY, "--namespace", "other", "--exit-code", "3") == (0, [])
-    # nothing scanned: exit 1
-    r = run(str(tree / "broken.yaml"))
-    assert r.returncode == 1
-    assert "stockade: error: nothing scanned: no Kubernetes object was loaded" in r.stderr
-    # usage errors: exit 2, one line, no traceback
-    for args, message in (
+    scans = [
+        [*ONLY],
+        [*ONLY, "--exit-code", "3"],
+        [*ONLY, "--severity", "HIGH+", "--standard", "pss-baseline"],
+        [*ONLY, "--severity", "MEDIUM,LOW", "--exit-code", "3"],
+        [*ONLY, "--skip-check", "privileged-container", "--exit-code", "3"],
+        [*ONLY, "--namespace", "other", "--exit-code", "3"],
+    ]
+    usage = [
         ([str(tree / "nope.yaml")], f"{tree}/nope.yaml: no such file or directory"),
         ([], "give a PATH"),
         ([web, "--standard", "pci"], "--standard 'pci': one of"),
         ([web, "--check", "no-such-check"], "no check 'no-such-check'"),
         ([web, "--severity", "SEVERE"], "unknown severity SEVERE"),
         ([web, "--format", "html"], "--format must be one of table, json, sarif, junit"),
-    ):
-        r = run(*args)
+    ]
+    calls: list[Callable[[], subprocess.CompletedProcess[str]]] = [
+        partial(run, web, str(tree / "clean.yml"), "-o", "json", *a) for a in scans
+    ]
+    calls += [partial(run, *a) for a, _ in usage]
+    calls.append(partial(run, str(tree / "broken.yaml")))
+    results = in_parallel(calls)
+    found = [(r.returncode, [json.loads(x) for x in r.stdout.splitlines()]) for r in results[: len(scans)]]
+    everything, with_exit, high, low, skipped, other_ns = found
+    assert everything[0] == 0 and len(everything[1]) == 1
+    assert with_exit == (3, everything[1])
+    assert high == everything
+    assert low == skipped == other_ns == (0, [])
+    for r, (args, message) in zip(results[len(scans) : -1], usage, strict=True):
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    nothing = results[-1]  # nothing scanned: exit 1
+    assert nothing.returncode == 1
+    assert "stockade: error: nothing scanned: no Kubernetes object was loaded" in nothing.stderr
 
 
 def test_the_kubesec_corpus_scans_with_every_problem_located() -> None:
