@@ -98,6 +98,35 @@ def _client(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     return client.ApiClient(configuration), name
 
 
+class _Refused(Exception):
+    """The API server answered a list with an error status (its Status message as text)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _get(api: Any, path: str, query: list[tuple[str, Any]]) -> Any:
+    """One GET of the API, its JSON answer (raises _Refused on an error status)."""
+    method, url, headers, _body, _post = api.param_serialize(
+        "GET",
+        path,
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    resp = api.call_api(method, url, header_params=headers, _request_timeout=_TIMEOUT)
+    data = resp.read()
+    if not 200 <= resp.status <= 299:
+        text = f"{resp.status} {resp.reason or ''}".strip()
+        try:
+            message = orjson.loads(data or b"{}").get("message")
+        except (orjson.JSONDecodeError, AttributeError):
+            message = None
+        raise _Refused(resp.status, f"{text}: {message}" if message else text)
+    return orjson.loads(data)
+
+
 def _list(api: Any, path: str) -> list[Any]:
     """Every page of one list: the items, kind and apiVersion restored, owned objects left out."""
     out: list[Any] = []
@@ -106,35 +135,18 @@ def _list(api: Any, path: str) -> list[Any]:
         query: list[tuple[str, Any]] = [("limit", _PAGE)]
         if token:
             query.append(("continue", token))
-        resp = api.call_api(
-            path,
-            "GET",
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=_TIMEOUT,
-        )[0]
-        body = orjson.loads(resp.data)
-        kind = str(body.get("kind", ""))
+        body = _get(api, path, query)
         page = Loaded()
         items = [i for i in body.get("items") or () if not _owned(i)]
         for i in items:
             if isinstance(i, dict) and isinstance(i.get("metadata"), dict):
                 i["metadata"].pop("managedFields", None)
-        objects_of({"kind": kind, "apiVersion": body.get("apiVersion", ""), "items": items}, "", page)
+        doc = {"kind": str(body.get("kind", "")), "apiVersion": body.get("apiVersion", ""), "items": items}
+        objects_of(doc, "", page)
         out.extend(page.objects)
         token = str((body.get("metadata") or {}).get("continue") or "")
         if not token:
             return out
-
-
-def _reason(e: Exception) -> str:
-    status = getattr(e, "status", None)
-    if status:
-        return f"{status} {getattr(e, 'reason', '') or ''}".strip()
-    inner = getattr(e, "reason", None) or e  # urllib3's MaxRetryError wraps the socket error
-    return str(inner)
 
 
 def load_cluster(
@@ -159,19 +171,22 @@ def load_cluster(
             path = r.path(namespace)
             try:
                 objects = _list(api, path)
-            except ApiException as e:
+            except _Refused as e:
                 if e.status == 401:
                     raise SourceError(
                         f"{host}: 401 Unauthorized: the API server refused the credentials of context "
                         f"{name!r}",
                         Location(kubeconfig or "kubeconfig"),
                     ) from None
-                out.errors.append(LoadError(f"{path}: not listed: {_reason(e)}", Location(where)))
+                out.errors.append(LoadError(f"{path}: not listed: {e}", Location(where)))
                 continue
-            except (HTTPError, OSError) as e:
+            except ApiException as e:  # the client's TLS failures (status 0)
                 raise SourceError(
-                    f"cannot reach the API server {host}: {_reason(e)}", Location(where)
+                    f"cannot reach the API server {host}: {e.reason}", Location(where)
                 ) from None
+            except (HTTPError, OSError) as e:
+                inner = getattr(e, "reason", None) or e  # urllib3's MaxRetryError wraps the socket error
+                raise SourceError(f"cannot reach the API server {host}: {inner}", Location(where)) from None
             except orjson.JSONDecodeError:
                 out.errors.append(LoadError(f"{path}: the answer is not JSON", Location(where)))
                 continue
