@@ -379,10 +379,13 @@ def _admit(value: Any, lines: dict[Path, int], file: str, doc: int, line: int | 
     items = list_items(value)
     if items is not None:
         item_kind = value["kind"].removesuffix("List") if value["kind"] != "List" else None
+        per_item: dict[Any, dict[Path, int]] = {}
+        for p, n in lines.items():  # one pass: a list of thousands of items stays linear
+            if len(p) > 2 and p[0] == "items":
+                per_item.setdefault(p[1], {})[p[2:]] = n
         for i, item in enumerate(items):
-            prefix = ("items", i)
-            sub = {p[2:]: n for p, n in lines.items() if p[:2] == prefix}
-            item_line = lines.get(prefix, line)
+            sub = per_item.get(i, {})
+            item_line = lines.get(("items", i), line)
             if isinstance(item, dict) and item_kind:  # the API server's lists leave these out
                 item.setdefault("kind", item_kind)
                 item.setdefault("apiVersion", value["apiVersion"])
