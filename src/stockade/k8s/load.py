@@ -9,7 +9,8 @@ documents, JSON, and ``kind: List`` (or any ``*List``) whose items are objects; 
 Each document is composed by libyaml (the C loader when present) and the Python values are built
 here from the nodes, so that the line of each field path is known (:attr:`K8sObject.lines`): a
 finding then points at the offending field. Helm's ``# Source: chart/templates/x.yaml`` comments
-are kept: :attr:`Loaded.templates` says which template each document came from.
+and kustomize's ``config.kubernetes.io/origin`` annotations are kept: :meth:`Loaded.template_at`
+says which template (or kustomize input) each document came from.
 
 Whatever cannot be read is a :class:`LoadError` with file, line and column, and the load goes on:
 an empty file, a document that is not a Kubernetes object (a scalar, no ``kind`` or
@@ -59,6 +60,8 @@ _SOURCE = re.compile(r"^# Source: (\S.*?)\s*$", re.MULTILINE)
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
+_ORIGIN = "config.kubernetes.io/origin"
+_ORIGIN_PATH = re.compile(r"^path: *(\S.*?)\s*$", re.MULTILINE)
 
 
 class LoadError(SourceError):
@@ -86,8 +89,9 @@ class LoadError(SourceError):
 
 @dataclass(slots=True)
 class Loaded:
-    """What a load gave: the objects, the errors, how many files were read, and for files with
-    Helm ``# Source:`` comments the first line and template of each document (in order)."""
+    """What a load gave: the objects, the errors, how many files were read, and for files naming
+    templates (Helm ``# Source:``, kustomize origins) the first line and template of each
+    document from the first that names one (in order)."""
 
     objects: list[K8sObject] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
@@ -122,12 +126,15 @@ def _walk(root: str) -> Iterator[str]:
 
 
 def files_of(paths: Iterable[str]) -> Iterator[str]:
-    """The files `paths` name: files as given, directories walked (sorted), ``-`` as is."""
+    """The files `paths` name: files as given, directories walked (sorted), ``-`` as is; a file
+    named twice (or also found in a directory given) once."""
+    seen: set[str] = set()
     for p in paths:
-        if p != "-" and os.path.isdir(p):
-            yield from _walk(p)
-        else:
-            yield p
+        for f in _walk(p) if p != "-" and os.path.isdir(p) else (p,):
+            real = f if f == "-" else os.path.realpath(f)
+            if real not in seen:
+                seen.add(real)
+                yield f
 
 
 def _read(path: str, stdin: BinaryIO | None) -> bytes:
@@ -196,7 +203,8 @@ def _error(e: yaml.YAMLError, file: str, text: str = "") -> LoadError:
 def load_text(text: str, file: str) -> Loaded:
     """The objects of one file's text (`file` names it in objects and errors)."""
     out = Loaded(files=1)
-    sources = [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _SOURCE.finditer(text)]
+    sources = _sources(text)
+    next_source = 0  # documents come in order: the first Source comment not yet passed
     loader = _Loader(text)
     doc = -1
     seen_any = False
@@ -222,17 +230,45 @@ def load_text(text: str, file: str) -> Loaded:
                 continue  # an empty document (Helm renders them for templates that give nothing)
             seen_any = True
             start = node.start_mark.line + 1
-            template = next((s for ln, s in reversed(sources) if prev_end < ln <= start), None)
+            template = None
+            while next_source < len(sources) and sources[next_source][0] <= start:
+                if sources[next_source][0] > prev_end:
+                    template = sources[next_source][1]
+                next_source += 1
             prev_end = node.end_mark.line + 1
-            if sources:
+            value = _document(node, file, doc, out, loader)
+            template = template or _origin(value)
+            if template or file in out.templates:
                 out.templates.setdefault(file, []).append((start, template))
-            _document(node, file, doc, out, loader)
     finally:
         loader.dispose()
     if not seen_any:
         what = "empty file" if not text.strip() else "no YAML document (only comments or empty documents)"
         out.errors.append(LoadError(f"{what}: no Kubernetes object", Location(file, 1)))
     return out
+
+
+def _sources(text: str) -> list[tuple[int, str]]:
+    """The line and template of each Helm ``# Source:`` comment (lines counted once, in order)."""
+    out = []
+    line, pos = 1, 0
+    for m in _SOURCE.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append((line, m.group(1)))
+    return out
+
+
+def _origin(value: Any) -> str | None:
+    """kustomize's ``config.kubernetes.io/origin`` annotation (``buildMetadata: [originAnnotations]``):
+    the file the object came from (its ``path``)."""
+    meta = value.get("metadata") if isinstance(value, dict) else None
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    origin = notes.get(_ORIGIN) if isinstance(notes, dict) else None
+    if not isinstance(origin, str):
+        return None
+    m = _ORIGIN_PATH.search(origin)
+    return m.group(1).strip("'\"") if m else None
 
 
 def _json_fallback(text: str, file: str, yaml_error: LoadError) -> Loaded:
@@ -312,7 +348,8 @@ class _Builder:
         return out
 
 
-def _document(node: yaml.Node, file: str, doc: int, out: Loaded, loader: Any) -> None:
+def _document(node: yaml.Node, file: str, doc: int, out: Loaded, loader: Any) -> Any:
+    """Build one document and admit its object(s); its value (None when it could not be built)."""
     line = node.start_mark.line + 1
     b = _Builder(loader)
     try:
@@ -324,15 +361,16 @@ def _document(node: yaml.Node, file: str, doc: int, out: Loaded, loader: Any) ->
                 Location(file, line, node.start_mark.column + 1),
             )
         )
-        return
+        return None
     except RecursionError:
         out.errors.append(LoadError(f"nested deeper than {MAX_DEPTH} levels", Location(file, line)))
-        return
+        return None
     except yaml.YAMLError as e:  # a scalar its tag's constructor refuses (!!int abc)
         out.errors.append(_error(e, file))
-        return
+        return None
     b.lines[()] = line
     _admit(value, b.lines, file, doc, line, out)
+    return value
 
 
 # -- values to objects ----------------------------------------------------------------------------
