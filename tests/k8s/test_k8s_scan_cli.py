@@ -241,3 +241,15 @@ def test_the_kubesec_corpus_scans_with_every_problem_located() -> None:
         ("score-0-daemonset-securitycontext-privileged.yml", 29),
         ("very-long-file", 135),
     }
+
+
+def test_a_file_scan_does_not_import_the_kubernetes_client(tree: Path) -> None:
+    code = (
+        "import sys\nfrom stockade.cli.main import main\n"
+        "rc = main(['k8s', 'scan', sys.argv[1], '-o', 'json'])\n"
+        "print(rc, 'kubernetes' in sys.modules)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tree / "apps")], capture_output=True, text=True, timeout=60
+    )
+    assert r.stdout.splitlines()[-1] == "0 False", r.stderr

@@ -73,3 +73,19 @@ def test_nothing_scanned_is_an_unsuccessful_invocation() -> None:
         "empty.yaml:1: empty file: no Kubernetes object"
     )
     assert "automationDetails" not in doc["runs"][0]
+
+
+def test_allowed_registries_reach_the_checks() -> None:
+    from stockade.cli.k8s_scan_cmd import _scan
+    from stockade.k8s.catalogue import WORKLOADS, Check, Context, Violation
+    from stockade.k8s.objects import K8sObject
+
+    def seen(_obj: K8sObject, ctx: Context) -> list[Violation]:
+        return [Violation(repr(ctx.cache.get("allowed_registries")))]
+
+    probe = Check("probe", "LOW", "t", "d", "r", "f", WORKLOADS, seen)
+    loaded = load_text(POD, "p.yaml")
+    assert [f.message for f in _scan(loaded, [probe], ["registry.example.com", "ghcr.io/org"]).findings] == [
+        "('registry.example.com', 'ghcr.io/org')"
+    ]
+    assert [f.message for f in _scan(loaded, [probe], None).findings] == ["None"]
