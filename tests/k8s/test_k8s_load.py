@@ -129,35 +129,11 @@ def test_json_with_tabs_loads_without_field_lines() -> None:
     assert [o.name for o in got.objects] == ["t"] and not got.errors
 
 
-HELM = """\
----
-# Source: shop/templates/serviceaccount.yaml
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: shop
----
-# Source: shop/templates/deployment.yaml
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: shop
-spec:
-  template:
-    spec:
-      containers:
-        - name: shop
-          image: "shop:1.0"
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: unnamed-template
-"""
+HELM = Path(__file__).parent / "data" / "scan-helm-rendered.yaml"
 
 
 def test_helm_output_names_the_template_of_each_document() -> None:
-    got = load_text(HELM, "rendered.yaml")
+    got = load_text(HELM.read_text(), "rendered.yaml")
     sa, dep, cm = got.objects
     assert got.template_at("rendered.yaml", sa.line) == "shop/templates/serviceaccount.yaml"
     image_line = dep.lines[("spec", "template", "spec", "containers", 0, "image")]
@@ -340,8 +316,8 @@ def test_a_syntax_error_keeps_the_documents_before_it() -> None:
 
 
 def test_a_large_list_loads_in_time_proportional_to_its_size() -> None:
-    """Field lines cost about what PyYAML's own construction does, and a List of thousands of items
-    stays linear (ratios against yaml.load with the C loader, in the same run)."""
+    """Field lines cost no more than PyYAML's own construction, and a List of many items stays
+    linear (a ratio against yaml.load with the C loader, in the same run)."""
     import yaml
 
     def pod_list(n: int) -> str:
@@ -372,9 +348,10 @@ def test_a_large_list_loads_in_time_proportional_to_its_size() -> None:
             times.append(time.perf_counter() - start)
         return min(times)
 
-    small, large = pod_list(100), pod_list(500)
+    large = pod_list(500)
     assert len(load_text(large, "l.json").objects) == 500
     ours = best(lambda: load_text(large, "l.json"))
     pyyaml = best(lambda: yaml.load(large, Loader=loader))
-    assert ours < 2.5 * pyyaml, (ours, pyyaml)
-    assert ours < 10 * best(lambda: load_text(small, "s.json"))  # 5x the items: not 25x the time
+    # about 0.5 measured; a step quadratic in the items (each item's lines picked from all the
+    # list's) made it 10
+    assert ours < 2 * pyyaml, (ours, pyyaml)

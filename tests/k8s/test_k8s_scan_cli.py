@@ -23,23 +23,7 @@ SARIF_SCHEMA = Path(__file__).parents[1] / "vulns" / "data" / "sarif-schema-2.1.
 CONTRACT = ["check", "severity", "controls", "resource", "file", "line", "message", "remediation"]
 ONLY = ("--check", "privileged-container")  # the catalogue grows: the tests pin the check they read
 
-PRIVILEGED = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  template:
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-        - name: sidecar
-          image: envoy:1.30
-          securityContext:
-            privileged: true
-"""
+PRIVILEGED = Path(__file__).parent / "data" / "scan-web.yaml"  # privileged at line 15
 CLEAN = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: clean\n  namespace: other\nspec:\n  containers:\n  - {name: a, image: a:1}\n"
 BROKEN = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [broken\n"
 
@@ -54,7 +38,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subpro
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("manifests")
     (root / "apps").mkdir()
-    (root / "apps" / "web.yaml").write_text(PRIVILEGED)
+    (root / "apps" / "web.yaml").write_text(PRIVILEGED.read_text())
     (root / "clean.yml").write_text(CLEAN)
     (root / "broken.yaml").write_text(BROKEN)
     (root / "README.md").write_text("not read: not a manifest's extension\n")
@@ -110,32 +94,11 @@ def test_json_lines_follow_the_contract(tree: Path) -> None:
     assert g.stdout == f.stdout == r.stdout
 
 
-HELM = """\
----
-# Source: shop/templates/serviceaccount.yaml
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: shop
----
-# Source: shop/templates/deployment.yaml
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: shop
-spec:
-  template:
-    spec:
-      containers:
-        - name: shop
-          image: "shop:1.0"
-          securityContext:
-            privileged: true
-"""
+HELM = Path(__file__).parent / "data" / "scan-helm-rendered.yaml"
 
 
 def test_standard_input_helm_output_names_the_template() -> None:
-    r = run("-", "-o", "json", *ONLY, stdin=HELM)
+    r = run("-", "-o", "json", *ONLY, stdin=HELM.read_text())
     assert r.returncode == 0, r.stderr
     (line,) = [json.loads(x) for x in r.stdout.splitlines()]
     assert (line["file"], line["line"], line["template"]) == ("-", 20, "shop/templates/deployment.yaml")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 
+from stockade.errors import Location
 from stockade.k8s.catalogue import evaluate, get_check
 from stockade.k8s.load import load_text
 from stockade.k8s.report import Problem, ScanResult, json_lines, junit, problem_lines, sarif
@@ -31,7 +32,7 @@ def test_check_problems_and_objects_without_files() -> None:
     findings += evaluate([cluster], checks)
     problems = [
         Problem.of_check("privileged-container", pod, "TypeError: boom"),
-        Problem("bad", "a.yaml", 3, 2),
+        Problem("bad", Location("a.yaml", 3, 2)),
     ]
     result = ScanResult(findings, [pod, cluster], problems, 2)
     doc = sarif(result, "-")

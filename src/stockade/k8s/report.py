@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from stockade.errors import Location
 from stockade.k8s.catalogue import Check, get_check
 from stockade.k8s.finding import K8sFinding
 from stockade.k8s.load import LoadError
@@ -34,39 +35,35 @@ __all__ = ["Problem", "ScanResult", "json_lines", "junit", "problem_lines", "sar
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something that kept part of the input from being scanned: a load error, or a check that
-    raised on an object (`check` set)."""
+    raised on an object (`check` set), and where."""
 
     message: str
-    file: str | None
-    line: int | None = None
-    column: int | None = None
+    location: Location
     check: str | None = None
 
     @classmethod
     def of_load(cls, e: LoadError) -> Problem:
         """The problem of a load error."""
-        return cls(e.message, e.file, e.line, e.column)
+        return cls(e.message, e.location or Location())
 
     @classmethod
     def of_check(cls, check_id: str, obj: K8sObject, error: str) -> Problem:
         """The problem of a check that raised on `obj`."""
         what = f"check {check_id} failed on {obj.kind} {obj.name!r}: {error}"
-        return cls(what, obj.file, obj.line, None, check_id)
+        return cls(what, Location(obj.file or "<input>", obj.line), check_id)
+
+    @property
+    def file(self) -> str:
+        """The file (``-`` for standard input, ``cluster:<context>`` for a cluster)."""
+        return self.location.file
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
-        return f"{where}: {self.message}"
+        return f"{self.location}: {self.message}"
 
     def as_dict(self) -> dict[str, Any]:
         """``{"error", "file", "line", "column"}`` (and ``check`` for a check that raised)."""
-        d: dict[str, Any] = {
-            "error": self.message,
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-        }
+        loc = self.location
+        d: dict[str, Any] = {"error": self.message, "file": loc.file, "line": loc.line, "column": loc.column}
         if self.check:
             d["check"] = self.check
         return d
@@ -146,8 +143,8 @@ def _notification(p: Problem) -> dict[str, Any]:
         n["locations"] = [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": _uri(str(p.file))},
-                    "region": _region(p.line, p.column),
+                    "artifactLocation": {"uri": _uri(p.file)},
+                    "region": _region(p.location.line, p.location.column),
                 }
             }
         ]
