@@ -169,7 +169,7 @@ def test_filters_and_exit_codes(tree: Path) -> None:
         partial(run, web, str(tree / "clean.yml"), "-o", "json", *a) for a in scans
     ]
     calls += [partial(run, *a) for a, _ in usage]
-    calls.append(partial(run, str(tree / "broken.yaml")))
+    calls += [partial(run, str(tree / "broken.yaml")), partial(run, str(tree / "broken.yaml"), "-o", "json")]
     results = in_parallel(calls)
     found = [(r.returncode, [json.loads(x) for x in r.stdout.splitlines()]) for r in results[: len(scans)]]
     everything, with_exit, high, low, skipped, other_ns = found
@@ -177,11 +177,14 @@ def test_filters_and_exit_codes(tree: Path) -> None:
     assert with_exit == (3, everything[1])
     assert high == everything
     assert low == skipped == other_ns == (0, [])
-    for r, (args, message) in zip(results[len(scans) : -1], usage, strict=True):
+    for r, (args, message) in zip(results[len(scans) : -2], usage, strict=True):
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
-    nothing = results[-1]  # nothing scanned: exit 1
-    assert nothing.returncode == 1
+    nothing, nothing_json = results[-2:]  # nothing scanned: exit 1
+    assert nothing.returncode == nothing_json.returncode == 1
     assert "stockade: error: nothing scanned: no Kubernetes object was loaded" in nothing.stderr
+    assert [json.loads(x)["error"] for x in nothing_json.stderr.splitlines()][-1] == (
+        "nothing scanned: no Kubernetes object was loaded"
+    )
 
 
 def test_the_kubesec_corpus_scans_with_every_problem_located() -> None:

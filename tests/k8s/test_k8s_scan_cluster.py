@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from helpers import free_port
+from helpers import free_port, in_parallel
 from tlsgen import key_pem, make_cert, pem
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
@@ -307,18 +308,33 @@ def test_refused_unreachable_and_unknown_context_are_clear_errors(
     apiserver: FakeApiServer, tmp_path: Path
 ) -> None:
     cfg = str(kubeconfig(tmp_path / "config", apiserver.port, apiserver.ca_pem))
-    r = scan("--kubeconfig", cfg, "--context", "bad")
-    assert r.returncode == 1
-    assert (
-        f"stockade: error: {cfg}: https://localhost:{apiserver.port}: 401 Unauthorized: the API server refused"
-        in r.stderr
-    )
-    assert "'bad'" in r.stderr and "Traceback" not in r.stderr
     closed = str(kubeconfig(tmp_path / "closed", free_port(), apiserver.ca_pem))
-    r = scan("--kubeconfig", closed)
-    assert r.returncode == 1 and "cannot reach the API server https://localhost:" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr
-    r = scan("--kubeconfig", cfg, "--context", "prod")
-    assert r.returncode == 1 and f"stockade: error: {cfg}: kubeconfig has no context 'prod'" in r.stderr
-    r = scan("--kubeconfig", str(tmp_path / "missing"))
-    assert r.returncode == 1 and "kubeconfig" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    other_ca = str(
+        kubeconfig(tmp_path / "other-ca", apiserver.port, pem(make_cert("another-ca", 30, ca=True)[0]))
+    )
+    bad, refused, untrusted, no_context, missing = in_parallel(
+        [
+            partial(scan, "--kubeconfig", cfg, "--context", "bad"),
+            partial(scan, "--kubeconfig", closed),
+            partial(scan, "--kubeconfig", other_ca),
+            partial(scan, "--kubeconfig", cfg, "--context", "prod"),
+            partial(scan, "--kubeconfig", str(tmp_path / "missing")),
+        ]
+    )
+    for r in (bad, refused, untrusted, no_context, missing):
+        assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("stockade: error: "), r.stderr
+    assert bad.stderr.startswith(
+        f"stockade: error: {cfg}: https://localhost:{apiserver.port}: 401 Unauthorized: "
+        "the API server refused the credentials of context 'bad'"
+    )
+    assert (
+        f"cannot reach the API server https://localhost:{closed.split(':')[-1] if False else ''}"
+        in refused.stderr
+    )
+    assert "Connection refused" in refused.stderr, refused.stderr
+    assert (
+        "cannot reach the API server" in untrusted.stderr and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    )
+    assert f"stockade: error: {cfg}: kubeconfig has no context 'prod'" in no_context.stderr
+    assert f"{tmp_path / 'missing'}" in missing.stderr, missing.stderr

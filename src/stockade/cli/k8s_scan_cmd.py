@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 from rich.text import Text
 
@@ -83,8 +84,9 @@ def _table(result: ScanResult) -> str:
     from rich.table import Table
 
     table: Table = common.listing_table()
-    for col in ("SEVERITY", "CHECK", "RESOURCE", "WHERE"):
+    for col in ("SEVERITY", "CHECK", "RESOURCE"):
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=70)
+    table.add_column("WHERE", no_wrap=True)
     table.add_column("MESSAGE", overflow="fold", max_width=100)
     for f in sorted(
         result.findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.file or "", f.line or 0)
@@ -127,8 +129,6 @@ def _write(text: str, output_file: str | None) -> None:
 
 
 def _render(result: ScanResult, fmt: str, target: str) -> str:
-    import orjson
-
     from stockade.k8s import report
 
     if fmt == "json":
@@ -222,8 +222,13 @@ def scan(
     if out_fmt != "json":
         common.err_console.print(_summary(result, len(checks)), markup=False)
     if not result.objects:
-        if out_fmt != "json":
-            common.print_error("nothing scanned: no Kubernetes object was loaded")
+        nothing = "nothing scanned: no Kubernetes object was loaded"
+        if out_fmt == "json":
+            common.err_console.file.write(
+                orjson.dumps({"error": nothing, "file": None, "line": None}).decode() + "\n"
+            )
+        else:
+            common.print_error(nothing)
         raise typer.Exit(1)
     if exit_code and result.findings:
         raise typer.Exit(exit_code)
