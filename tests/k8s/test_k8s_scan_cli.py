@@ -156,6 +156,15 @@ def test_filters_and_exit_codes(tree: Path) -> None:
         [*ONLY, "--severity", "MEDIUM,LOW", "--exit-code", "3"],
         [*ONLY, "--skip-check", "privileged-container", "--exit-code", "3"],
         [*ONLY, "--namespace", "other", "--exit-code", "3"],
+        [
+            "--check",
+            "allowed-registries",
+            "--allowed-registry",
+            "docker.io/library/nginx",
+            "--allowed-registry",
+            "docker.io/library/a",  # clean.yml's a:1
+        ],
+        ["--check", "allowed-registries"],  # silent without a registry
     ]
     usage = [
         ([str(tree / "nope.yaml")], f"{tree}/nope.yaml: no such file or directory"),
@@ -172,11 +181,12 @@ def test_filters_and_exit_codes(tree: Path) -> None:
     calls += [partial(run, str(tree / "broken.yaml")), partial(run, str(tree / "broken.yaml"), "-o", "json")]
     results = in_parallel(calls)
     found = [(r.returncode, [json.loads(x) for x in r.stdout.splitlines()]) for r in results[: len(scans)]]
-    everything, with_exit, high, low, skipped, other_ns = found
+    everything, with_exit, high, low, skipped, other_ns, registries, no_registries = found
     assert everything[0] == 0 and len(everything[1]) == 1
     assert with_exit == (3, everything[1])
     assert high == everything
-    assert low == skipped == other_ns == (0, [])
+    assert low == skipped == other_ns == no_registries == (0, [])
+    assert [(f["check"], f["line"]) for f in registries[1]] == [("allowed-registries", 13)]  # envoy
     for r, (args, message) in zip(results[len(scans) : -2], usage, strict=True):
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     nothing, nothing_json = results[-2:]  # nothing scanned: exit 1

@@ -86,7 +86,7 @@ def test_allowed_registries_reach_the_checks() -> None:
 
     probe = Check("probe", "LOW", "t", "d", "r", "f", WORKLOADS, seen)
     loaded = load_text(POD, "p.yaml")
-    assert [f.message for f in _scan(loaded, [probe], ["registry.example.com", "ghcr.io/org"]).findings] == [
+    assert [f.message for f in _scan(loaded, [probe], ["Registry.Example.com/", "ghcr.io/org"]).findings] == [
         "('registry.example.com', 'ghcr.io/org')"
     ]
     assert [f.message for f in _scan(loaded, [probe], None).findings] == ["None"]

@@ -70,7 +70,9 @@ def _scan(loaded: Loaded, checks: list[Check], registries: list[str] | None) -> 
 
     ctx = Context(loaded.objects)
     if registries:
-        ctx.cache["allowed_registries"] = tuple(registries)
+        from stockade.k8s.checks.images import configure_registries
+
+        configure_registries(ctx, registries)
     findings = evaluate(loaded.objects, checks, ctx)
     problems = [Problem.of_load(e) for e in loaded.errors]
     problems += [Problem.of_check(c, o, err) for c, o, err in ctx.errors]
