@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "k8s_node_cmd",
     "k8s_crds_cmd",
     "k8s_rbac_cmd",
+    "k8s_scan_cmd",
 )
 
 

@@ -19,7 +19,17 @@ import orjson
 from stockade import __version__
 from stockade.model.package import Finding, Package
 
-__all__ = ["SARIF_SCHEMA", "json_lines", "junit", "sarif", "security_severity"]
+__all__ = [
+    "SARIF_SCHEMA",
+    "band_score",
+    "json_lines",
+    "junit",
+    "junit_text",
+    "sarif",
+    "sarif_level",
+    "sarif_log",
+    "security_severity",
+]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/stockade-project/stockade"
@@ -33,6 +43,48 @@ def security_severity(f: Finding) -> str:
     """The ``security-severity`` property GitHub sorts alerts by (the CVSS score, else the band's)."""
     score = f.cvss_score if f.cvss_score is not None else _BAND_SCORE.get(f.severity, 0.0)
     return f"{score:.1f}"
+
+
+def sarif_level(severity: str) -> str:
+    """The SARIF level of a severity: error (CRITICAL, HIGH), warning (MEDIUM), note (the rest)."""
+    return _LEVEL.get(severity, "note")
+
+
+def band_score(severity: str) -> float:
+    """The ``security-severity`` standing for a severity label (GitHub's band of it)."""
+    return _BAND_SCORE.get(severity, 0.0)
+
+
+def sarif_log(
+    rules: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    root: str | Path | None = None,
+    automation_id: str = "",
+    invocation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log of one Stockade run: its rules and results, the scanned root as
+    ``ROOTPATH`` (when given), its automation id and its invocation (when given)."""
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "Stockade",
+                "informationUri": INFO_URI,
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": rules,
+            }
+        },
+        "results": results,
+        "columnKind": "utf16CodeUnits",
+    }
+    if invocation is not None:
+        run["invocations"] = [invocation]
+    if root is not None:
+        base = Path(root).resolve().as_uri().rstrip("/") + "/"
+        run["originalUriBaseIds"] = {"ROOTPATH": {"uri": base}}
+    if automation_id:
+        run["automationDetails"] = {"id": automation_id}
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def json_lines(findings: Sequence[Finding]) -> str:
@@ -105,25 +157,7 @@ def sarif(findings: Sequence[Finding], root: str | Path | None = None, target: s
                 },
             }
         )
-    run: dict[str, Any] = {
-        "tool": {
-            "driver": {
-                "name": "Stockade",
-                "informationUri": INFO_URI,
-                "version": __version__,
-                "semanticVersion": __version__,
-                "rules": rules,
-            }
-        },
-        "results": results,
-        "columnKind": "utf16CodeUnits",
-    }
-    if root is not None:
-        base = Path(root).resolve().as_uri().rstrip("/") + "/"
-        run["originalUriBaseIds"] = {"ROOTPATH": {"uri": base}}
-    if target:
-        run["automationDetails"] = {"id": f"stockade-scan/{target}/"}
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    return sarif_log(rules, results, root, f"stockade-scan/{target}/" if target else "")
 
 
 def junit(packages: Sequence[Package], findings: Sequence[Finding], target: str) -> str:
@@ -155,5 +189,10 @@ def junit(packages: Sequence[Package], findings: Sequence[Finding], target: str)
             failure.text = "\n".join(x for x in lines if x)
     suites.set("tests", str(len(packages)))
     suites.set("failures", suite.get("failures", "0"))
+    return junit_text(suites)
+
+
+def junit_text(suites: ET.Element) -> str:
+    """A JUnit ``<testsuites>`` element as the document written out (indented, XML declaration)."""
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
