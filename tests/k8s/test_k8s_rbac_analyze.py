@@ -204,7 +204,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
-    broken.write_text("kind: Role\nmetadata: {name: x}\nrules: [{verbs: get}]\n---\nkey: [unclosed\n")
+    broken.write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: x}\nrules: [{verbs: get}]\n"
+        "---\nkey: [unclosed\n"
+    )
     demo = str(need_file(DEMO))
     js, text, nolog, empty = in_parallel(
         [
@@ -216,7 +219,7 @@ def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:
     )
     assert js.returncode == 0, js.stderr
     assert f"stockade: error: {broken}:1: Role: verbs must be a list of strings" in js.stderr
-    assert f"stockade: error: {broken}:6: not YAML" in js.stderr
+    assert f"stockade: error: {broken}:7:1: YAML syntax error" in js.stderr
     lines = [json.loads(x) for x in js.stdout.splitlines()]
     assert {d["subject"]["name"] for d in lines} == {"system:masters", "bob", "alice", "sa1"}
     alice = next(d for d in lines if d["subject"]["name"] == "alice")
@@ -226,7 +229,7 @@ def test_cli_analyze(rbac_file: Path, tmp_path: Path) -> None:
     assert "CRITICAL rbac-cluster-admin-binding: binds cluster-admin to User bob" in text.stdout
     assert nolog.returncode == 0 and all(json.loads(x)["unused"] is None for x in nolog.stdout.splitlines())
     assert empty.returncode == 1 and "Traceback" not in empty.stderr
-    assert "absent.yaml: cannot read: No such file or directory" in empty.stderr
+    assert "absent.yaml: not read: No such file or directory" in empty.stderr
     assert empty.stderr.rstrip().endswith(
         f"no Role, ClusterRole or binding in {broken}, {tmp_path / 'absent.yaml'}"
     )

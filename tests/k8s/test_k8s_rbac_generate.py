@@ -493,11 +493,13 @@ def test_cli_generate(edge: tuple[Path, list[AuditRequest]], tmp_path: Path) -> 
         yaml.safe_dump_all(
             [
                 {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
                     "kind": "Role",
                     "metadata": {"name": "r", "namespace": "app"},
                     "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
                 },
                 {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
                     "kind": "RoleBinding",
                     "metadata": {"name": "r", "namespace": "app"},
                     "roleRef": {"kind": "Role", "name": "r"},
