@@ -74,12 +74,13 @@ def parse_image(text: str) -> ImageRef:
 
 
 def _prefix(text: str) -> str:
-    registry, rest = _split_registry(text)
     if "/" not in text and ("." in text or ":" in text or text == "localhost"):
-        return text.lower()  # a registry alone
-    if registry == "docker.io" and rest and "/" not in rest:
+        reg = text.lower()  # a registry alone
+        return _HUB_ALIASES.get(reg, reg)
+    registry, rest = _split_registry(text)
+    if rest == text and "/" not in rest:  # no registry written: a Docker Hub official image
         rest = f"library/{rest}"
-    return f"{registry}/{rest}" if rest else registry
+    return f"{registry}/{rest}"
 
 
 def matches_prefix(image: ImageRef, prefix: str) -> bool:
