@@ -30,6 +30,7 @@ import json
 import math
 import os
 import queue
+import socket
 import ssl
 import subprocess
 import sys
@@ -66,7 +67,9 @@ def _pod(name: str, image: str, privileged: bool = False) -> dict[str, Any]:
     }
 
 
-def _review(uid: str, kind: tuple[str, str, str], op: str, obj: Any, old: Any = None, dry: bool = False) -> bytes:
+def _review(
+    uid: str, kind: tuple[str, str, str], op: str, obj: Any, old: Any = None, dry: bool = False
+) -> bytes:
     group, version, k = kind
     req = {
         "uid": uid,
@@ -82,7 +85,9 @@ def _review(uid: str, kind: tuple[str, str, str], op: str, obj: Any, old: Any = 
         "dryRun": dry,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": f"{op.title()}Options"},
     }
-    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}).encode()
+    return json.dumps(
+        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}
+    ).encode()
 
 
 def bodies() -> list[bytes]:
@@ -117,6 +122,20 @@ def percentile(sorted_ms: list[float], p: float) -> float:
     return sorted_ms[max(0, math.ceil(p / 100 * len(sorted_ms)) - 1)]
 
 
+def _send(conn: http.client.HTTPSConnection, method: str, path: str, body: bytes) -> tuple[bool, bytes]:
+    """One request on a kept-alive connection: (answered well, the body or the error)."""
+    headers = {"Accept": "application/json"}
+    if method == "POST":
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=body if method == "POST" else None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+    except (OSError, http.client.HTTPException) as e:
+        return False, str(e).encode()
+    return resp.status == 200 and (method == "GET" or b'"response"' in data), data
+
+
 def run_phase(
     host: str, port: int, ctx: ssl.SSLContext, method: str, path: str, payloads: list[bytes],
     rate: float, duration: float, connections: int,
@@ -132,18 +151,9 @@ def run_phase(
         conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=10)
         while (item := work.get()) is not None:
             scheduled, body = item
-            try:
-                headers = {"Accept": "application/json"}
-                if method == "POST":
-                    headers["Content-Type"] = "application/json"
-                conn.request(method, path, body=body if method == "POST" else None, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                ok = resp.status == 200 and (method == "GET" or b'"response"' in data)
-            except (OSError, http.client.HTTPException) as e:
+            ok, data = _send(conn, method, path, body)
+            if not ok:
                 conn.close()
-                conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=10)
-                ok, data = False, str(e).encode()
             done = time.perf_counter()
             with lock:
                 if ok:
@@ -192,10 +202,15 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, int, Path]:
     (tmp / "policy.yaml").write_text(POLICY)
     results = tmp / "results"
     results.mkdir()
-    finding = {"package": "openssl", "version": "3.0.0", "id": "CVE-2099-1", "severity": "MEDIUM", "fixed": ["3.0.1"]}
+    finding = {
+        "package": "openssl",
+        "version": "3.0.0",
+        "id": "CVE-2099-1",
+        "severity": "MEDIUM",
+        "fixed": ["3.0.1"],
+    }
     (results / "registry.example.com%2Fteam%2Fweb:1.2.json").write_text(json.dumps(finding) + "\n")
-    with socket_port() as port:
-        pass
+    port = _free_port()
     exe = Path(sys.executable).parent / "stockade"
     cmd = [
         str(exe), "k8s", "admission", "serve", "--policy", str(tmp / "policy.yaml"),
@@ -210,7 +225,9 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, int, Path]:
             raise SystemExit(f"the server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         if ca.exists():
             try:
-                c = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=str(ca)))
+                c = http.client.HTTPSConnection(
+                    "127.0.0.1", port, context=ssl.create_default_context(cafile=str(ca))
+                )
                 c.request("GET", "/healthz")
                 if c.getresponse().status == 200:
                     return proc, "127.0.0.1", port, ca
@@ -221,18 +238,10 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, int, Path]:
     raise SystemExit("the server did not answer /healthz within 30 s")
 
 
-class socket_port:  # noqa: N801 - used as a context manager
-    """A free loopback port."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    def __exit__(self, *_: object) -> None:
-        return None
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,12 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             proc, host, port, ca = _start_server(Path(t))
         ctx = ssl.create_default_context(cafile=str(ca))
         try:
+            load = (args.rate, args.duration, args.connections)
             phases = [
-                run_phase(host, port, ctx, "GET", "/healthz", [b""], args.rate, args.duration, args.connections),
-                run_phase(
-                    host, port, ctx, "POST", "/validate?timeout=10s", bodies(), args.rate, args.duration,
-                    args.connections,
-                ),  # fmt: skip
+                run_phase(host, port, ctx, "GET", "/healthz", [b""], *load),
+                run_phase(host, port, ctx, "POST", "/validate?timeout=10s", bodies(), *load),
             ]
         finally:
             if proc is not None:
@@ -269,8 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.rate:g} requests/s for {args.duration:g} s over {args.connections} TLS keep-alive connections")
-    print(f"{'phase':28} {'n':>6} {'err':>4} {'rate':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>7}")
+    print(
+        f"{args.rate:g} requests/s for {args.duration:g} s over {args.connections} TLS keep-alive connections"
+    )
+    print(
+        f"{'phase':28} {'n':>6} {'err':>4} {'rate':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>7}"
+    )
     for p in phases:
         print(
             f"{p['phase']:28} {p['requests']:>6} {p['errors']:>4} {p['rate']:>7} {p['p50']:>7} {p['p90']:>7} "

@@ -119,8 +119,17 @@ def review(
 
 def exec_connect(namespace: str = "prod", pod_name: str = "web") -> dict[str, Any]:
     """``kubectl exec``: CONNECT on pods/exec with a PodExecOptions object."""
-    opts = {"kind": "PodExecOptions", "apiVersion": "v1", "stdin": True, "tty": True, "container": "app", "command": ["sh"]}
-    return review(opts, "CONNECT", kind="PodExecOptions", namespace=namespace, name=pod_name, sub_resource="exec")
+    opts = {
+        "kind": "PodExecOptions",
+        "apiVersion": "v1",
+        "stdin": True,
+        "tty": True,
+        "container": "app",
+        "command": ["sh"],
+    }
+    return review(
+        opts, "CONNECT", kind="PodExecOptions", namespace=namespace, name=pod_name, sub_resource="exec"
+    )
 
 
 class ApiServerClient:
@@ -134,7 +143,9 @@ class ApiServerClient:
 
     def _connection(self) -> http.client.HTTPSConnection:
         if self.conn is None:
-            conn = http.client.HTTPSConnection(SERVICE_NAME, self.port, timeout=self.timeout, context=self.ctx)
+            conn = http.client.HTTPSConnection(
+                SERVICE_NAME, self.port, timeout=self.timeout, context=self.ctx
+            )
             raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
             conn.sock = self.ctx.wrap_socket(raw, server_hostname=SERVICE_NAME)
             self.conn = conn
@@ -145,7 +156,9 @@ class ApiServerClient:
     ) -> tuple[int, dict[str, Any]]:
         """(status, JSON body) of one POST."""
         conn = self._connection()
-        conn.request("POST", path, body=body, headers={"Content-Type": content_type, "Accept": "application/json"})
+        conn.request(
+            "POST", path, body=body, headers={"Content-Type": content_type, "Accept": "application/json"}
+        )
         resp = conn.getresponse()
         data = resp.read()
         if resp.will_close:

@@ -40,7 +40,9 @@ def key() -> ec.EllipticCurvePrivateKey:
 
 def public_pem(k: ec.EllipticCurvePrivateKey) -> bytes:
     """The public key as PEM (``cosign.pub``)."""
-    return k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return k.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def b64(data: bytes) -> str:
@@ -144,7 +146,9 @@ def _material(version: str, cert: x509.Certificate | None, entries: list[dict[st
     elif version == "0.3":
         vm["certificate"] = {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))}
     else:
-        vm["x509CertificateChain"] = {"certificates": [{"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))}]}
+        vm["x509CertificateChain"] = {
+            "certificates": [{"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))}]
+        }
     return vm
 
 
@@ -162,7 +166,10 @@ def message_bundle(
     return {
         "mediaType": MEDIA[version],
         "verificationMaterial": _material(version, cert, entries or []),
-        "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(raw)}, "signature": b64(sig)},
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64(raw)},
+            "signature": b64(sig),
+        },
     }
 
 
@@ -177,7 +184,9 @@ def dsse_bundle(
     """A bundle whose DSSE envelope holds an in-toto statement about the image."""
     statement = {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": "registry.example.com/team/app", "digest": {"sha256": digest.removeprefix("sha256:")}}],
+        "subject": [
+            {"name": "registry.example.com/team/app", "digest": {"sha256": digest.removeprefix("sha256:")}}
+        ],
         "predicateType": "https://slsa.dev/provenance/v1",
         "predicate": {},
     }
@@ -188,7 +197,11 @@ def dsse_bundle(
     return {
         "mediaType": MEDIA[version],
         "verificationMaterial": _material(version, cert, entries or []),
-        "dsseEnvelope": {"payload": b64(body), "payloadType": ptype, "signatures": [{"sig": b64(sig), "keyid": ""}]},
+        "dsseEnvelope": {
+            "payload": b64(body),
+            "payloadType": ptype,
+            "signatures": [{"sig": b64(sig), "keyid": ""}],
+        },
     }
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import socket
 import ssl
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import signing
 from admission_reviews import SERVICE_NAME, ApiServerClient, cronjob, deployment, exec_connect, pod, review
 from helpers import free_port, wait_until
@@ -219,7 +219,11 @@ def test_checks_deny(client: ApiServerClient) -> None:
 
 
 def test_registry_allow_list(client: ApiServerClient) -> None:
-    _denied(client.review(review(pod(image="registry.example.com/teams/x@" + GOOD))), "baseline/images", "no allowed")
+    _denied(
+        client.review(review(pod(image="registry.example.com/teams/x@" + GOOD))),
+        "baseline/images",
+        "no allowed",
+    )
     _denied(client.review(review(pod(image="evil.io/team/web:1", namespace="dev"))), "baseline/images")
     assert client.review(review(pod(image="nginx:1.25", namespace="dev")))["allowed"] is True
 
@@ -314,11 +318,15 @@ def test_malformed_requests(server: Server, client: ApiServerClient) -> None:
     assert status == 404
     # an oversize body is refused from its Content-Length, before it is read
     ctx = ssl.create_default_context(cadata=server.ca.decode())
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=SERVICE_NAME) as s:
-            s.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 50000000\r\n\r\n{")  # fmt: skip
-            head = s.recv(4096)
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname=SERVICE_NAME) as s,
+    ):
+        s.sendall(
+            b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n{"
+        )
+        head = s.recv(4096)
     assert head.startswith(b"HTTP/1.1 413")
     # and the server goes on
     assert client.review(review(pod(image=_image(GOOD))))["allowed"] is True
@@ -361,11 +369,14 @@ def test_the_configuration_registers_every_policy(server: Server) -> None:
     assert rules == {"", "apps", "batch"}
 
 
-@pytest.mark.skipif(os.environ.get("STOCKADE_SKIP_BENCH") == "1", reason="benchmark disabled")
+@pytest.mark.slow
 def test_short_latency_benchmark() -> None:
     bench = Path(__file__).resolve().parents[2] / "benchmarks" / "admission_latency.py"
     out = subprocess.run(
-        [sys.executable, str(bench), "--duration", "3", "--json"], capture_output=True, check=True, timeout=120
+        [sys.executable, str(bench), "--duration", "3", "--json"],
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     phases = {p["phase"]: p for p in json.loads(out.stdout)["phases"]}
     v = phases["POST /validate?timeout=10s"]

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-import signing
 from cryptography.hazmat.primitives import serialization
 
+import signing
 from stockade.k8s.admission.signatures import Signature, Verifier, load_public_keys, load_store
 
 DIGEST = "sha256:" + "ab" * 32
@@ -110,7 +110,9 @@ def test_keyless_certificate_chained_to_the_root(version: str) -> None:
     assert _keyless().check(DIGEST, sig) is None
     rekor = load_public_keys([signing.public_pem(REKOR)])
     assert _keyless(rekor_keys=rekor).check(DIGEST, sig) is None
-    assert _keyless(identities=(("https://accounts.example.com", "ci@example.com"),)).check(DIGEST, sig) is None
+    assert (
+        _keyless(identities=(("https://accounts.example.com", "ci@example.com"),)).check(DIGEST, sig) is None
+    )
     why = _keyless(identities=((None, "someone@else.com"),)).check(DIGEST, sig) or ""
     assert "none of the policy's identities" in why
     why = Verifier(keyless=True, roots=(OTHER_ROOT,)).check(DIGEST, sig) or ""
@@ -134,7 +136,9 @@ def test_keyless_signing_time() -> None:
 
 
 def test_public_key_types() -> None:
-    pem = WRONG.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = WRONG.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert len(load_public_keys([pem])) == 1
     with pytest.raises(ValueError):
         load_public_keys([b"not a key"])

@@ -3,7 +3,8 @@
 :func:`ensure_tls_dir` writes ``ca.crt``, ``ca.key``, ``tls.crt`` and ``tls.key`` (EC P-256;
 keys mode 0600) into a directory, for the service's DNS names (``NAME``, ``NAME.NS``,
 ``NAME.NS.svc``, ``NAME.NS.svc.cluster.local``) and any extra names or addresses; files already
-there are kept while the serving certificate is valid for 30 more days and names them all.
+there are kept while the serving certificate is valid for 30 more days and names them all (else
+it is made again, signed by the same CA while that is valid for 30 more days).
 ``ca.crt`` is the caBundle of the ValidatingWebhookConfiguration.
 """
 
@@ -86,22 +87,42 @@ def _current(directory: Path, names: Sequence[str]) -> bool:
     return set(names) <= have
 
 
-def ensure_tls_dir(directory: str | Path, names: Sequence[str]) -> Path:
-    """The directory, holding a CA and a serving certificate for `names` (made when missing,
-    expiring within 30 days or not naming them all)."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    if _current(d, names):
-        return d
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+def _ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The directory's CA, kept while valid for 30 more days (the caBundle registered stays
+    right when only the serving certificate is made again); a new one else."""
+    try:
+        ca = x509.load_pem_x509_certificate((d / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key((d / "ca.key").read_bytes(), None)
+        if (
+            isinstance(key, ec.EllipticCurvePrivateKey)
+            and ca.not_valid_after_utc - dt.datetime.now(dt.UTC) > _RENEW
+        ):
+            return ca, key
+    except (OSError, ValueError, TypeError):
+        pass
+    key = ec.generate_private_key(ec.SECP256R1())
     ca = (
-        _builder("stockade-admission-ca", "stockade-admission-ca", ca_key, _CA_DAYS)
+        _builder("stockade-admission-ca", "stockade-admission-ca", key, _CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
-        .sign(ca_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
+    pem, pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    _write(d / "ca.key", key.private_bytes(pem, pkcs8, serialization.NoEncryption()), private=True)
+    _write(d / "ca.crt", ca.public_bytes(pem))
+    return ca, key
+
+
+def ensure_tls_dir(directory: str | Path, names: Sequence[str]) -> Path:
+    """The directory, holding a CA and a serving certificate for `names` (made when missing,
+    expiring within 30 days or not naming them all; the CA is kept while valid)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    if _current(d, names):
+        return d
+    ca, ca_key = _ca(d)
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         _builder(names[0], "stockade-admission-ca", key, _LEAF_DAYS)
@@ -113,8 +134,6 @@ def ensure_tls_dir(directory: str | Path, names: Sequence[str]) -> Path:
     pem = serialization.Encoding.PEM
     pkcs8 = serialization.PrivateFormat.PKCS8
     none = serialization.NoEncryption()
-    _write(d / "ca.key", ca_key.private_bytes(pem, pkcs8, none), private=True)
-    _write(d / "ca.crt", ca.public_bytes(pem))
     _write(d / "tls.key", key.private_bytes(pem, pkcs8, none), private=True)
     _write(d / "tls.crt", leaf.public_bytes(pem) + ca.public_bytes(pem))
     return d
