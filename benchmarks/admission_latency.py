@@ -18,8 +18,9 @@ kube-apiserver does:
 
 Latency is from the scheduled send time to the response read (a request waiting for a free
 connection counts its wait). Printed for each phase: requests, errors, achieved rate, p50, p90,
-p99, p99.9 and max in milliseconds. ``--url`` and ``--ca`` measure a server already running
-(the policy then is its own).
+p99, p99.9 and max in milliseconds, and the server process's CPU time per request (from
+``/proc/PID/stat``: what the machine's load does not change much). ``--url`` and ``--ca`` measure a server already running
+(the policy then is its own; ``--pid`` its process, for the CPU figure).
 """
 
 from __future__ import annotations
@@ -136,9 +137,20 @@ def _send(conn: http.client.HTTPSConnection, method: str, path: str, body: bytes
     return resp.status == 200 and (method == "GET" or b'"response"' in data), data
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(
     host: str, port: int, ctx: ssl.SSLContext, method: str, path: str, payloads: list[bytes],
-    rate: float, duration: float, connections: int,
+    rate: float, duration: float, connections: int, server_pid: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Send `rate` requests/s for `duration` s; the latency distribution."""
     n = int(rate * duration)
@@ -175,6 +187,7 @@ def run_phase(
         lat.clear()
         errors.clear()
     start = time.perf_counter()
+    cpu0 = cpu_seconds(server_pid)
     for i in range(n):
         at = start + i / rate
         delay = at - time.perf_counter()
@@ -186,6 +199,7 @@ def run_phase(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(server_pid) - cpu0
     lat.sort()
     return {
         "phase": f"{method} {path}",
@@ -195,6 +209,7 @@ def run_phase(
         "rate": round(len(lat) / elapsed, 1),
         **{f"p{p:g}": round(percentile(lat, p), 3) for p in (50, 90, 99, 99.9)},
         "max": round(lat[-1], 3) if lat else math.nan,
+        "server_cpu_ms_per_request": round(cpu * 1000 / max(1, len(lat)), 3) if server_pid else None,
     }
 
 
@@ -251,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--url", help="a running server's base URL (https://HOST:PORT)")
     ap.add_argument("--ca", help="its CA certificate (PEM)")
+    ap.add_argument("--pid", type=int, help="its process id (for its CPU time per request)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     proc = None
@@ -262,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             proc, host, port, ca = _start_server(Path(t))
         ctx = ssl.create_default_context(cafile=str(ca))
         try:
-            load = (args.rate, args.duration, args.connections)
+            load = (args.rate, args.duration, args.connections, proc.pid if proc else args.pid)
             phases = [
                 run_phase(host, port, ctx, "GET", "/healthz", [b""], *load),
                 run_phase(host, port, ctx, "POST", "/validate?timeout=10s", bodies(), *load),
@@ -285,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in phases:
         print(
             f"{p['phase']:28} {p['requests']:>6} {p['errors']:>4} {p['rate']:>7} {p['p50']:>7} {p['p90']:>7} "
-            f"{p['p99']:>7} {p['p99.9']:>7} {p['max']:>7}"
+            f"{p['p99']:>7} {p['p99.9']:>7} {p['max']:>7} {p['server_cpu_ms_per_request'] or '-':>7}"
         )
         if p["first_error"]:
             print(f"  first error: {p['first_error']}")
