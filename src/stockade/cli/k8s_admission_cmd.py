@@ -13,6 +13,7 @@ import typer
 import yaml
 
 from stockade.cli import common, k8s_cmd
+from stockade.cli.common import DataDirOpt, DbOpt
 from stockade.errors import SourceError, UsageError
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ FailOpenOpt = Annotated[
 ScanResultsOpt = Annotated[
     str | None,
     typer.Option("--scan-results", help="A directory of `stockade scan image --format json` outputs."),
+]
+StoreResultsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--store-results",
+        help="Also the image package sets of the Stockade store, matched with its advisories (--db, --data-dir).",
+    ),
 ]
 SignaturesOpt = Annotated[
     str | None, typer.Option("--signatures", help="A directory of cosign signatures and sigstore bundles.")
@@ -78,6 +86,7 @@ def _engine(
     scan_results: str | None,
     signatures: str | None,
     refresh: float,
+    store: tuple[bool, str | None, str | None] = (False, None, None),
 ) -> Engine:
     from stockade.k8s.admission.engine import Engine
     from stockade.k8s.admission.refresh import Refreshed
@@ -85,18 +94,23 @@ def _engine(
     from stockade.k8s.admission.vulnindex import VulnIndex, load_results
 
     loaded = _policies(policies)
-    results: Refreshed[VulnIndex] | None = None
+    results: list[Refreshed[VulnIndex]] = []
     sigs: Refreshed[dict[str, list[Signature]]] | None = None
     if scan_results is not None:
         d = scan_results
-        results = Refreshed(lambda: load_results(d), VulnIndex({}, {}), refresh)
+        results.append(Refreshed(lambda: load_results(d), VulnIndex({}, {}), refresh))
+    if store[0]:
+        from stockade.cli.locate import open_store
+        from stockade.k8s.admission.storeresults import StoreResults
+
+        results.append(Refreshed(StoreResults(open_store(store[1], store[2])), VulnIndex({}, {}), refresh))
     if signatures is not None:
         s = signatures
         empty: dict[str, list[Signature]] = {}
         sigs = Refreshed(lambda: load_store(s), empty, refresh)
-    for name, store in (("--scan-results", results), ("--signatures", sigs)):
-        if store is not None and store.error is not None:
-            common.print_error(f"{name}: {store.error} (requests needing it follow the failure policy)")
+    for name, source in [*(("scan results", r) for r in results), ("--signatures", sigs)]:
+        if source is not None and source.error is not None:
+            common.print_error(f"{name}: {source.error} (requests needing it follow the failure policy)")
     return Engine(
         loaded,
         fail_closed=None if fail_open is None else not fail_open,
@@ -127,6 +141,9 @@ def serve_cmd(
     ] = [],  # noqa: B006
     fail_open: FailOpenOpt = None,
     scan_results: ScanResultsOpt = None,
+    store_results: StoreResultsOpt = False,
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
     signatures: SignaturesOpt = None,
     refresh: Annotated[
         float,
@@ -144,7 +161,7 @@ def serve_cmd(
     address = _listen(listen)
     if (tls_cert is None) != (tls_key is None) or (tls_cert is None and tls_dir is None):
         raise UsageError("give --tls-cert and --tls-key, or --tls-dir (a certificate is made there)")
-    engine = _engine(policy, fail_open, scan_results, signatures, refresh)
+    engine = _engine(policy, fail_open, scan_results, signatures, refresh, (store_results, db, data_dir))
     if tls_cert is not None and tls_key is not None:
         cert, key = tls_cert, tls_key
     else:
@@ -160,9 +177,9 @@ def serve_cmd(
         server = AdmissionServer(address, engine, ctx, AuditLog(stream), on_error=common.print_error)
     except OSError as e:
         raise UsageError(f"--listen {listen}: {e.strerror or e}") from None
-    for store in (engine.scan_results, engine.signatures):
-        if store is not None:
-            store.start()
+    for source in [*engine.scan_results, engine.signatures]:
+        if source is not None:
+            source.start()
 
     def stop(*_: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -254,6 +271,9 @@ def review_cmd(
     ] = None,
     fail_open: FailOpenOpt = None,
     scan_results: ScanResultsOpt = None,
+    store_results: StoreResultsOpt = False,
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
     signatures: SignaturesOpt = None,
 ) -> None:
     """Evaluate one request offline and print the AdmissionReview response; exit 1 when denied."""
@@ -275,7 +295,7 @@ def review_cmd(
         raise SourceError(f"{path}: not an object")
     body = raw if doc.get("kind") == "AdmissionReview" else as_review(doc, operation, namespace)
     req = parse_review(body)
-    engine = _engine(policy, fail_open, scan_results, signatures, 3600)
+    engine = _engine(policy, fail_open, scan_results, signatures, 3600, (store_results, db, data_dir))
     d = engine.decide(req)
     out = response(req.uid, d.allowed, message=d.message, code=d.code, warnings=d.warnings, audit=d.audit())
     sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")

@@ -160,6 +160,16 @@ def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
     return labels if isinstance(labels, dict) else {}
 
 
+def _lookup(indexes: Sequence[VulnIndex], ref: ImageRef) -> ImageResult | None:
+    """The first result of `ref` (by digest, then by reference with its tag) in `indexes`."""
+    tagged = ImageRef(ref.registry, ref.path, ref.tag, None) if ref.digest and ref.tag else None
+    for index in indexes:
+        result = index.lookup(ref) or (index.lookup(tagged) if tagged is not None else None)
+        if result is not None:
+            return result
+    return None
+
+
 def _over_thresholds(rule: VulnerabilitiesRule, result: ImageResult) -> list[str]:
     """What of `result` the rule's thresholds refuse."""
     counts = result.counts(rule.ignoreUnfixed)
@@ -185,12 +195,12 @@ class Engine:
         policies: Sequence[LoadedAdmissionPolicy],
         *,
         fail_closed: bool | None = None,
-        scan_results: Refreshed[VulnIndex] | None = None,
+        scan_results: Sequence[Refreshed[VulnIndex]] = (),
         signatures: Refreshed[dict[str, list[Signature]]] | None = None,
         namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.policies = [_compile(lp, fail_closed) for lp in policies]
-        self.scan_results = scan_results
+        self.scan_results = list(scan_results)
         self.signatures = signatures
         self.namespace_labels = namespace_labels or {}
         self._verified: dict[tuple[int, str, float], str | None] = {}
@@ -297,20 +307,15 @@ class Engine:
     def _vulnerabilities(
         self, policy: str, rule: VulnerabilitiesRule, images: list[tuple[str, ImageRef | str]]
     ) -> list[Outcome]:
-        store = self.scan_results
-        if store is None:
-            index = VulnIndex({}, {})
-        elif store.built_at == 0 and store.error is not None:
-            raise EvaluationError(f"the scan results cannot be read: {store.error}")
-        else:
-            index = store.value
+        for store in self.scan_results:
+            if store.built_at == 0 and store.error is not None:
+                raise EvaluationError(f"the scan results cannot be read: {store.error}")
+        indexes = [store.value for store in self.scan_results]
         out: list[Outcome] = []
         for text, ref in images:
             if isinstance(ref, str):
                 continue
-            result = index.lookup(ref)
-            if result is None and ref.digest is not None and ref.tag is not None:
-                result = index.lookup(ImageRef(ref.registry, ref.path, ref.tag, None))
+            result = _lookup(indexes, ref)
             if result is None:
                 if rule.unknownImages != "allow":
                     why = f"image {text!r} has no cached scan result"

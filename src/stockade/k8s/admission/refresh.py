@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from stockade.errors import StockadeError
+
 __all__ = ["Refreshed"]
 
 T = TypeVar("T")
@@ -31,7 +33,7 @@ class Refreshed(Generic[T]):
         """Rebuild now (the previous value kept, and the error recorded, when that fails)."""
         try:
             self.value = self._build()
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, StockadeError) as e:
             self.error = f"{type(e).__name__}: {e}"
             return
         self.error = None
