@@ -197,12 +197,10 @@ class Engine:
         fail_closed: bool | None = None,
         scan_results: Sequence[Refreshed[VulnIndex]] = (),
         signatures: Refreshed[dict[str, list[Signature]]] | None = None,
-        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.policies = [_compile(lp, fail_closed) for lp in policies]
         self.scan_results = list(scan_results)
         self.signatures = signatures
-        self.namespace_labels = namespace_labels or {}
         self._verified: dict[tuple[int, str, float], str | None] = {}
         self._lock = threading.Lock()
 
@@ -215,13 +213,7 @@ class Engine:
             return False
         if m.namespaces is not None and req.namespace not in m.namespaces:
             return False
-        ns_labels = self.namespace_labels.get(req.namespace)
-        if (
-            m.namespaceSelector is not None
-            and ns_labels is not None
-            and not selects(m.namespaceSelector, ns_labels)
-        ):
-            return False  # unknown labels: kube-apiserver applied the selector (docs)
+        # namespaceSelector: kube-apiserver applies it (a review carries no namespace labels)
         obj = req.object if req.object is not None else req.old_object
         return selects(m.objectSelector, _labels(obj))
 

@@ -144,4 +144,5 @@ def server_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
+    ctx.set_alpn_protocols(["http/1.1"])  # kube-apiserver offers h2 too: HTTP/1.1 keep-alive here
     return ctx
