@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from admission_reviews import pod
 
+from admission_reviews import pod
 from stockade.k8s.admission.images import parse_image
 from stockade.k8s.admission.storeresults import StoreResults
 from stockade.model.package import Package
