@@ -179,7 +179,7 @@ def _over_thresholds(rule: VulnerabilitiesRule, result: ImageResult) -> list[str
         above = sorted((severity_rank(s), s, n) for s, n in counts.items() if severity_rank(s) < limit)
         if above:
             out.append(", ".join(f"{n} {s}" for _r, s, n in above) + f" above {rule.maxSeverity}")
-    for sev, most in rule.maxCounts.items():
+    for sev, most in rule.maxCounts.limits().items():
         if counts.get(sev, 0) > most:
             out.append(f"{counts[sev]} {sev} (at most {most})")
     if rule.denyKev and (kev := result.kev(rule.ignoreUnfixed)):

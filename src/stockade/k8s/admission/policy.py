@@ -68,6 +68,7 @@ __all__ = [
     "LabelSelector",
     "Match",
     "SelectorRequirement",
+    "SeverityCounts",
     "SignatureRule",
     "VulnerabilitiesRule",
 ]
@@ -189,11 +190,24 @@ class ImagesRule(_Strict):
         return v
 
 
+class SeverityCounts(_Strict):
+    """At most this many findings of a severity (absent: no limit)."""
+
+    CRITICAL: int | None = Field(default=None, ge=0)
+    HIGH: int | None = Field(default=None, ge=0)
+    MEDIUM: int | None = Field(default=None, ge=0)
+    LOW: int | None = Field(default=None, ge=0)
+
+    def limits(self) -> dict[str, int]:
+        """The limits given, by severity."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class VulnerabilitiesRule(_Strict):
     """Thresholds over the cached scan result of each image (never a scan at admission)."""
 
     maxSeverity: Severity | None = None
-    maxCounts: dict[Severity, int] = Field(default_factory=dict)
+    maxCounts: SeverityCounts = Field(default_factory=SeverityCounts)
     ignoreUnfixed: bool = False
     denyKev: bool = False
     unknownImages: Literal["allow", "warn", "deny"] = "warn"
