@@ -53,7 +53,7 @@ def test_every_problem_with_its_line_and_field(tmp_path: Path) -> None:
         (14, "spec.match.objectSelector.matchExpressions[0]", "operator In needs values"),
         (16, "spec.checks.standard", "'pss-basline' is not one of pss-baseline"),
         (17, "spec.checks.overrides[0].id", "no check 'no-such-check'"),
-        (19, "spec.images.allowedRegistries", "is not a registry or repository prefix"),
+        (19, "spec.images.allowedRegistries[0]", "is not a registry or repository prefix"),
         (20, "spec.images.requireDigets", "unknown field 'requireDigets' (did you mean 'requireDigest'?)"),
         (22, "spec.vulnerabilities.unknownImages", "'maybe' is not one of allow, warn, deny"),
         (24, "spec.signatures[0]", "a signature rule needs keys or keyless"),

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -48,6 +48,7 @@ from stockade.rules.yamldoc import YamlError, YMap, YSeq, load_all
 
 __all__ = [
     "SECTIONS",
+    "Loaded",
     "LoadedPolicy",
     "dump_policies",
     "dump_policy",
@@ -56,6 +57,7 @@ __all__ = [
     "parse_policies",
     "parse_policy",
     "policy_to_dict",
+    "read_policy_files",
     "rule_to_dict",
 ]
 
@@ -68,18 +70,30 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class LoadedPolicy:
-    """A policy and where it was read: file, and the line and column its document starts at."""
+class Loaded(Generic[M]):
+    """A policy document of any kind (its model has ``metadata.name``) and where it was read:
+    file, and the line and column its document starts at."""
 
-    policy: WorkloadPolicy
+    policy: M
     origin: str
     line: int = 1
     column: int = 1
 
     @property
+    def name(self) -> str:
+        """The policy's name."""
+        return str(getattr(getattr(self.policy, "metadata", None), "name", ""))
+
+    @property
     def location(self) -> Location:
         """Where the document is, naming the policy."""
-        return Location(self.origin, self.line, self.column, f"policy {self.policy.metadata.name!r}")
+        return Location(self.origin, self.line, self.column, f"policy {self.name!r}")
+
+
+class LoadedPolicy(Loaded[WorkloadPolicy]):
+    """A WorkloadPolicy and where it was read."""
+
+    __slots__ = ()
 
 
 # -- problems -----------------------------------------------------------------------------------
@@ -482,17 +496,17 @@ def _load_yaml(text: str, origin: str) -> list[Any]:
 
 def parse_documents(
     text: str, origin: str, model: type[M], kind: str, *, notes: list[str] | None = None
-) -> list[tuple[M, int, int]]:
+) -> list[Loaded[M]]:
     """Every document of `kind` (``apiVersion: stockade.dev/v1alpha1``) of a YAML stream as
-    `model`, with the line and column it starts at; documents of other kinds are skipped (a line
+    `model`, with where it starts; documents of other kinds are skipped (a line
     in `notes` for each). Errors as for WorkloadPolicies: one PolicyError listing every problem,
     each with its line, column and field; a model's validators name the problem themselves."""
     pr = _Problems(origin)
-    out: list[tuple[M, int, int]] = []
+    out: list[Loaded[M]] = []
     for i, d in enumerate(_load_yaml(text, origin)):
         doc = _of_kind(d, i, kind, pr, notes)
         if doc is not None and (m := _validated(doc, model, pr)) is not None:
-            out.append((m, doc.line, doc.column))
+            out.append(Loaded(m, origin, doc.line, doc.column))
     err = pr.error()
     if err is not None:
         raise err
@@ -533,16 +547,23 @@ def parse_policy(text: str, origin: str = "<input>") -> WorkloadPolicy:
     return found[0].policy
 
 
-def load_policies(paths: Iterable[str | Path], *, notes: list[str] | None = None) -> list[LoadedPolicy]:
-    """The WorkloadPolicies of files and directories (module docstring), in order. Two policies
-    with the same name, or for the same workload, are an error."""
-    out: list[LoadedPolicy] = []
+def read_policy_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
+    """(path, text) of each file of `paths`, a directory standing for its ``*.yaml`` then
+    ``*.yml`` files in name order; a PolicyError naming a file that cannot be read."""
     for path in expand_rule_paths([str(p) for p in paths]):
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise PolicyError(f"cannot read policy file: {why}", Location(path)) from None
+        yield path, text
+
+
+def load_policies(paths: Iterable[str | Path], *, notes: list[str] | None = None) -> list[LoadedPolicy]:
+    """The WorkloadPolicies of files and directories (module docstring), in order. Two policies
+    with the same name, or for the same workload, are an error."""
+    out: list[LoadedPolicy] = []
+    for path, text in read_policy_files(paths):
         out.extend(parse_policies(text, path, notes=notes))
     _check_unique(out)
     return out

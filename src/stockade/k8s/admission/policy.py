@@ -48,9 +48,9 @@ Loading with file/line/field errors is :func:`stockade.policy.load.parse_documen
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stockade.k8s.catalogue import STANDARDS, all_checks
 from stockade.policy.model import Metadata
@@ -129,23 +129,36 @@ def _check_id(v: str) -> str:
     return v
 
 
+def _check_reference_prefix(v: str) -> str:
+    text = v.strip()
+    if not text or "://" in text or text != v or text.endswith("/") or "@" in text:
+        raise ValueError(
+            f"{v!r} is not a registry or repository prefix (registry.example.com:5000/team, "
+            "docker.io/library; no scheme, no trailing slash, no digest)"
+        )
+    return v
+
+
+#: a check id of the catalogue
+CheckId = Annotated[str, AfterValidator(_check_id)]
+#: a registry or repository prefix (stockade.k8s.admission.images)
+Prefix = Annotated[str, AfterValidator(_check_reference_prefix)]
+#: a prefix, or ``*`` for every image
+ImagePattern = Annotated[str, AfterValidator(lambda v: v if v == "*" else _check_reference_prefix(v))]
+
+
 class CheckOverride(_Strict):
     """The action of one check, instead of the checks' action."""
 
-    id: str
+    id: CheckId
     action: Action
-
-    @field_validator("id")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _check_id(v)
 
 
 class ChecksRule(_Strict):
     """Catalogue checks run on the object."""
 
     standard: str = "all"
-    ids: list[str] | None = None
+    ids: list[CheckId] | None = None
     severities: list[Severity] | None = None
     action: Action = "deny"
     overrides: list[CheckOverride] = Field(default_factory=list)
@@ -157,37 +170,13 @@ class ChecksRule(_Strict):
             raise ValueError(f"{v!r} is not one of {', '.join(STANDARDS)}")
         return v
 
-    @field_validator("ids")
-    @classmethod
-    def _known_ids(cls, v: list[str] | None) -> list[str] | None:
-        for i in v or ():
-            _check_id(i)
-        return v
-
-
-def _check_reference_prefix(v: str) -> str:
-    text = v.strip()
-    if not text or "://" in text or text != v or text.endswith("/") or "@" in text:
-        raise ValueError(
-            f"{v!r} is not a registry or repository prefix (registry.example.com:5000/team, "
-            "docker.io/library; no scheme, no trailing slash, no digest)"
-        )
-    return v
-
 
 class ImagesRule(_Strict):
     """Where images may come from and how they are named."""
 
-    allowedRegistries: list[str] | None = None
+    allowedRegistries: list[Prefix] | None = None
     requireDigest: bool = False
     action: Action = "deny"
-
-    @field_validator("allowedRegistries")
-    @classmethod
-    def _prefixes(cls, v: list[str] | None) -> list[str] | None:
-        for p in v or ():
-            _check_reference_prefix(p)
-        return v
 
 
 class SeverityCounts(_Strict):
@@ -234,18 +223,10 @@ class SignatureRule(_Strict):
     """Images (by reference prefix; ``*`` for all) that must carry a valid signature by one of
     `keys` or, with `keyless`, by a certificate chained to its roots."""
 
-    images: list[str] = Field(default_factory=lambda: ["*"])
+    images: list[ImagePattern] = Field(default_factory=lambda: ["*"])
     keys: list[str] = Field(default_factory=list)
     keyless: Keyless | None = None
     action: Action = "deny"
-
-    @field_validator("images")
-    @classmethod
-    def _prefixes(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if p != "*":
-                _check_reference_prefix(p)
-        return v
 
     @model_validator(mode="after")
     def _some_verifier(self) -> SignatureRule:
