@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,6 +332,26 @@ def test_malformed_requests(server: Server, client: ApiServerClient) -> None:
     # and the server goes on
     assert client.review(review(pod(image=_image(GOOD))))["allowed"] is True
     assert server.proc.poll() is None
+
+
+def test_a_silent_client_holds_up_no_other(server: Server) -> None:
+    # connections that never start their TLS handshake, or stop in the middle of a body
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+    ctx = ssl.create_default_context(cadata=server.ca.decode())
+    half = ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port)), server_hostname=SERVICE_NAME)
+    half.sendall(
+        b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    try:
+        c = server.client()
+        started = time.monotonic()
+        assert c.review(review(pod(image=_image(GOOD))))["allowed"] is True
+        assert time.monotonic() - started < 5
+        c.close()
+    finally:
+        half.close()
+        for s in idle:
+            s.close()
 
 
 def test_fail_closed_and_fail_open(broken: Server) -> None:

@@ -12,7 +12,8 @@ standard error): time, uid, operation, kind, namespace, name, user, allowed, cod
 outcomes, errors, latency_ms. Dry-run requests get the same verdict and no line.
 
 The TLS handshake runs in the connection's thread (not in the accepting one), so a slow client
-holds up no other.
+holds up no other; a handshake gets :data:`HANDSHAKE_TIMEOUT` seconds, and a connection silent for
+:data:`IDLE_TIMEOUT` seconds (between requests or within one) is closed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ import orjson
 from stockade.k8s.admission.engine import Decision, Engine
 from stockade.k8s.admission.review import Request, ReviewError, parse_review, response
 
-__all__ = ["MAX_BODY", "AdmissionServer", "AuditLog"]
+__all__ = ["HANDSHAKE_TIMEOUT", "IDLE_TIMEOUT", "MAX_BODY", "AdmissionServer", "AuditLog"]
 
 MAX_BODY = 4 * 1024 * 1024  # an AdmissionReview holds object and oldObject (etcd: 1.5 MiB each)
+HANDSHAKE_TIMEOUT = 10.0  # seconds for a client to complete the TLS handshake
+IDLE_TIMEOUT = 120.0  # seconds a kept-alive connection may stay silent
 
 
 class AuditLog:
@@ -72,6 +75,7 @@ class AuditLog:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT  # a connection silent this long (between or within requests) is closed
     server: AdmissionServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -184,12 +188,11 @@ class AdmissionServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Handshake (with a deadline), then serve the connection."""
-        request.settimeout(10)
+        request.settimeout(HANDSHAKE_TIMEOUT)
         try:
             request.do_handshake()
         except (ssl.SSLError, OSError):
             return
-        request.settimeout(None)
         super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
