@@ -211,7 +211,11 @@ class AdmissionServer(ThreadingHTTPServer):
             if any(p.fail_closed for p in self.engine.policies):
                 d.allowed, d.code = False, 500
         if d.matched and not req.dry_run:
-            self.audit.write(req, d, started)
+            try:
+                self.audit.write(req, d, started)
+            except OSError as e:  # the verdict stands; the log's failure is said
+                if self.on_error is not None:
+                    self.on_error(f"audit log: {e.strerror or e}")
         return orjson.dumps(
             response(req.uid, d.allowed, message=d.message, code=d.code, warnings=d.warnings, audit=d.audit())
         )
