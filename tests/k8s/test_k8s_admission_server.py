@@ -108,7 +108,7 @@ class Server:
         return [json.loads(line)["uid"] for line in text.splitlines()]
 
 
-def _start(tmp: Path, policy_text: str, *extra: str) -> Iterator[Server]:
+def _start(tmp: Path, policy_text: str, *extra: str, audit: Path | None = None) -> Iterator[Server]:
     policy = tmp / "policies.yaml"
     policy.write_text(policy_text)
     tls = tmp / "tls"
@@ -120,7 +120,7 @@ def _start(tmp: Path, policy_text: str, *extra: str) -> Iterator[Server]:
     config = json.loads(out.stdout)
     ca = base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"])
     port = free_port()
-    audit = tmp / "audit.jsonl"
+    audit = audit or tmp / "audit.jsonl"
     proc = subprocess.Popen(
         [STOCKADE, "k8s", "admission", "serve", "-p", str(policy), "--listen", f"127.0.0.1:{port}",
          "--tls-dir", str(tls), "--audit-log", str(audit), *extra],
@@ -179,7 +179,8 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (tmp / "cosign.pub").write_bytes(signing.public_pem(signing.key()))
     not_a_dir = tmp / "signatures"
     not_a_dir.write_text("a file, not the signature directory")
-    yield from _start(tmp, BROKEN, "--signatures", str(not_a_dir))
+    # and an audit log that cannot be written (ENOSPC): answers go on
+    yield from _start(tmp, BROKEN, "--signatures", str(not_a_dir), audit=Path("/dev/full"))
 
 
 @pytest.fixture(scope="module")
