@@ -6,6 +6,7 @@ failure policy applied when the signature store cannot be read, malformed reques
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import signal
 import socket
@@ -30,6 +31,8 @@ VULN = "sha256:" + "22" * 32  # signed, a fixed CRITICAL
 TAMPERED = "sha256:" + "33" * 32
 WRONG_KEY = "sha256:" + "44" * 32
 UNSIGNED = "sha256:" + "55" * 32  # scanned clean, no signature
+BUNDLED = "sha256:" + "66" * 32  # a keyless sigstore bundle (v0.3, DSSE), logged
+FORGED = "sha256:" + "77" * 32  # a keyless bundle whose log timestamp another key signed
 REG = "registry.example.com/team"
 
 POLICIES = f"""\
@@ -43,7 +46,7 @@ spec:
     excludedNamespaces: [kube-system]
   checks: {{standard: pss-baseline, action: deny}}
   images:
-    allowedRegistries: [{REG}, docker.io/library]
+    allowedRegistries: [{REG}, registry.example.com/keyless, docker.io/library]
 ---
 apiVersion: stockade.dev/v1alpha1
 kind: AdmissionPolicy
@@ -59,6 +62,11 @@ spec:
   signatures:
     - images: [{REG}]
       keys: [cosign.pub]
+    - images: [registry.example.com/keyless]
+      keyless:
+        roots: [fulcio-root.pem]
+        identities: [{{issuer: https://accounts.example.com, subject: ci@example.com}}]
+        rekorKeys: [rekor.pub]
 ---
 apiVersion: stockade.dev/v1alpha1
 kind: AdmissionPolicy
@@ -158,6 +166,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tampered = sigs / (TAMPERED.replace(":", "-") + ".payload")
     tampered.write_bytes(tampered.read_bytes().replace(b'"tests"', b'"evil!"'))
     signing.write_cosign(sigs, WRONG_KEY, other)
+    root, leaf, leaf_key, signed_at = signing.fulcio()
+    rekor = signing.key()
+    (tmp / "fulcio-root.pem").write_bytes(signing.cert_pem(root))
+    (tmp / "rekor.pub").write_bytes(signing.public_pem(rekor))
+    logged = [signing.tlog_entry(rekor, signed_at + dt.timedelta(minutes=2))]
+    signing.write_bundle(
+        sigs, BUNDLED, signing.dsse_bundle(leaf_key, BUNDLED, version="0.3", cert=leaf, entries=logged)
+    )
+    forged = [signing.tlog_entry(other, signed_at + dt.timedelta(minutes=2))]
+    signing.write_bundle(sigs, FORGED, signing.message_bundle(leaf_key, FORGED, cert=leaf, entries=forged))
     results = tmp / "results"
     results.mkdir()
     for d, text in (
@@ -166,6 +184,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         (TAMPERED, ""),
         (WRONG_KEY, ""),
         (UNSIGNED, ""),
+        (BUNDLED, ""),
+        (FORGED, ""),
     ):
         (results / f"{d.replace(':', '-')}.json").write_text(text)
     (results / "registry.example.com%2Fteam%2Fkev:1.json").write_text(_finding("MEDIUM", kev=True))
@@ -260,6 +280,14 @@ def test_signatures(client: ApiServerClient) -> None:
     _denied(client.review(review(pod(image=_image(WRONG_KEY)))), "does not verify with the policy's keys")
     _denied(client.review(review(pod(image=_image(UNSIGNED)))), "no signature")
     _denied(client.review(review(pod(image=f"{REG}/web:1.0"))), "has no digest to verify")
+
+
+def test_keyless_bundle_signatures(client: ApiServerClient) -> None:
+    keyless = "registry.example.com/keyless/app"
+    assert client.review(review(pod(image=_image(BUNDLED, keyless))))["allowed"] is True
+    _denied(client.review(review(pod(image=_image(FORGED, keyless)))), "no transparency-log entry verifies")
+    # the key-based rule does not take the keyless bundle
+    _denied(client.review(review(pod(image=_image(BUNDLED)))), "signed by a certificate")
 
 
 def test_dry_run_same_verdict_no_audit_line(server: Server, client: ApiServerClient) -> None:
