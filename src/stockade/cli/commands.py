@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "k8s_crds_cmd",
     "k8s_rbac_cmd",
     "k8s_scan_cmd",
+    "k8s_admission_cmd",
 )
 
 

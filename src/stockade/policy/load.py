@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -48,13 +48,16 @@ from stockade.rules.yamldoc import YamlError, YMap, YSeq, load_all
 
 __all__ = [
     "SECTIONS",
+    "Loaded",
     "LoadedPolicy",
     "dump_policies",
     "dump_policy",
     "load_policies",
+    "parse_documents",
     "parse_policies",
     "parse_policy",
     "policy_to_dict",
+    "read_policy_files",
     "rule_to_dict",
 ]
 
@@ -63,21 +66,34 @@ SECTIONS = ("process", "file", "network", "privileged")
 _RESERVED = "default"
 _HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?\.?$", re.I)
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?$")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class LoadedPolicy:
-    """A policy and where it was read: file, and the line and column its document starts at."""
+class Loaded(Generic[M]):
+    """A policy document of any kind (its model has ``metadata.name``) and where it was read:
+    file, and the line and column its document starts at."""
 
-    policy: WorkloadPolicy
+    policy: M
     origin: str
     line: int = 1
     column: int = 1
 
     @property
+    def name(self) -> str:
+        """The policy's name."""
+        return str(getattr(getattr(self.policy, "metadata", None), "name", ""))
+
+    @property
     def location(self) -> Location:
         """Where the document is, naming the policy."""
-        return Location(self.origin, self.line, self.column, f"policy {self.policy.metadata.name!r}")
+        return Location(self.origin, self.line, self.column, f"policy {self.name!r}")
+
+
+class LoadedPolicy(Loaded[WorkloadPolicy]):
+    """A WorkloadPolicy and where it was read."""
+
+    __slots__ = ()
 
 
 # -- problems -----------------------------------------------------------------------------------
@@ -155,9 +171,9 @@ def _locate(doc: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int, int], str]
     return where, path
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class at `loc` (list indexes skipped), for naming its fields."""
-    model: type[BaseModel] | None = WorkloadPolicy
+def _model_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model class at `loc` under `root` (list indexes skipped), for naming its fields."""
+    model: type[BaseModel] | None = root
     for key in loc:
         if isinstance(key, int) or model is None:
             continue
@@ -181,8 +197,8 @@ def _choices(expected: str) -> str:
     return expected.replace(" or ", ", ").replace("'", "")
 
 
-def _unknown_field(name: str, loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
+def _unknown_field(name: str, loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    model = _model_at(loc[:-1], root)
     known = sorted(f.serialization_alias or n for n, f in model.model_fields.items()) if model else []
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -199,7 +215,7 @@ _SHAPES = {
 }
 
 
-def _message(err: ErrorDetails) -> str:
+def _message(err: ErrorDetails, root: type[BaseModel]) -> str:
     t, inp, loc = err["type"], err.get("input"), err["loc"]
     ctx = err.get("ctx") or {}
     if t == "literal_error":
@@ -207,21 +223,23 @@ def _message(err: ErrorDetails) -> str:
     if t == "missing":
         return f"{loc[-1]!r} is required" if loc else "a value is required"
     if t == "extra_forbidden":
-        return _unknown_field(str(loc[-1]), loc)
+        return _unknown_field(str(loc[-1]), loc, root)
     if t in _SHAPES:
         return _SHAPES[t]
     if t.startswith("int_"):
         return f"{inp!r} is not a whole number"
+    if t == "value_error":  # a model's own validator: its message as written
+        return str(err["msg"]).removeprefix("Value error, ")
     return str(err["msg"])
 
 
-def _shape_problems(doc: YMap, e: ValidationError, pr: _Problems) -> None:
+def _shape_problems(doc: YMap, e: ValidationError, pr: _Problems, root: type[BaseModel]) -> None:
     for err in e.errors():
         loc = tuple(err["loc"])
         where, path = _locate(doc, loc)
         if err["type"] == "missing" and not path.endswith(str(loc[-1])):
             path = _join(path, loc[-1])
-        pr.add(where, path, _message(err))
+        pr.add(where, path, _message(err, root))
 
 
 # -- what the models cannot check ---------------------------------------------------------------
@@ -425,10 +443,10 @@ def _numeric_ports(rule: Any) -> Any:
     return rule.model_copy(update={"ports": ports})
 
 
-def _is_policy(doc: YMap, pr: _Problems, notes: list[str] | None) -> bool:
-    """Whether `doc` is a WorkloadPolicy to read (a note for a document of another kind)."""
+def _is_policy(doc: YMap, pr: _Problems, notes: list[str] | None, of_kind: str = KIND) -> bool:
+    """Whether `doc` is a document `of_kind` to read (a note for a document of another kind)."""
     kind, api = doc.get("kind"), doc.get("apiVersion")
-    if kind == KIND:
+    if kind == of_kind:
         if api != API_VERSION:
             where = _mark(doc, "apiVersion")
             pr.add(
@@ -439,13 +457,14 @@ def _is_policy(doc: YMap, pr: _Problems, notes: list[str] | None) -> bool:
             return False
         return True
     if not isinstance(kind, str):
-        pr.add(_mark(doc, "kind"), "kind", f"'kind' is required (kind: {KIND})")
+        pr.add(_mark(doc, "kind"), "kind", f"'kind' is required (kind: {of_kind})")
     elif notes is not None:
-        notes.append(f"{pr.origin}:{doc.line}: skipped a {kind} ({api or 'no apiVersion'}): not a {KIND}")
+        notes.append(f"{pr.origin}:{doc.line}: skipped a {kind} ({api or 'no apiVersion'}): not a {of_kind}")
     return False
 
 
-def _document(doc: Any, index: int, pr: _Problems, notes: list[str] | None) -> LoadedPolicy | None:
+def _of_kind(doc: Any, index: int, kind: str, pr: _Problems, notes: list[str] | None) -> YMap | None:
+    """`doc` when it is a mapping of `kind` (a problem when it is no mapping)."""
     if doc is None:
         return None
     if not isinstance(doc, YMap):
@@ -453,17 +472,53 @@ def _document(doc: Any, index: int, pr: _Problems, notes: list[str] | None) -> L
         pr.add(
             where,
             "",
-            f"document {index + 1} is not a mapping (a {KIND} has apiVersion, kind, metadata, spec)",
+            f"document {index + 1} is not a mapping (a {kind} has apiVersion, kind, metadata, spec)",
         )
         return None
-    if not _is_policy(doc, pr, notes):
+    return doc if _is_policy(doc, pr, notes, kind) else None
+
+
+def _validated(doc: YMap, model: type[M], pr: _Problems) -> M | None:
+    """`doc` as `model`; None, its problems placed in `pr`, when it is not one."""
+    try:
+        return model.model_validate(_plain(doc))
+    except ValidationError as e:
+        _shape_problems(doc, e, pr, model)
+        return None
+
+
+def _load_yaml(text: str, origin: str) -> list[Any]:
+    try:
+        return load_all(text)
+    except YamlError as e:
+        raise PolicyError(f"invalid YAML: {e.message}", Location(origin, e.line, e.column)) from None
+
+
+def parse_documents(
+    text: str, origin: str, model: type[M], kind: str, *, notes: list[str] | None = None
+) -> list[Loaded[M]]:
+    """Every document of `kind` (``apiVersion: stockade.dev/v1alpha1``) of a YAML stream as
+    `model`, with where it starts; documents of other kinds are skipped (a line
+    in `notes` for each). Errors as for WorkloadPolicies: one PolicyError listing every problem,
+    each with its line, column and field; a model's validators name the problem themselves."""
+    pr = _Problems(origin)
+    out: list[Loaded[M]] = []
+    for i, d in enumerate(_load_yaml(text, origin)):
+        doc = _of_kind(d, i, kind, pr, notes)
+        if doc is not None and (m := _validated(doc, model, pr)) is not None:
+            out.append(Loaded(m, origin, doc.line, doc.column))
+    err = pr.error()
+    if err is not None:
+        raise err
+    return out
+
+
+def _document(doc: Any, index: int, pr: _Problems, notes: list[str] | None) -> LoadedPolicy | None:
+    doc = _of_kind(doc, index, KIND, pr, notes)
+    if doc is None:
         return None
     before = len(pr.found)
-    policy: WorkloadPolicy | None = None
-    try:
-        policy = WorkloadPolicy.model_validate(_plain(doc))
-    except ValidationError as e:
-        _shape_problems(doc, e, pr)
+    policy = _validated(doc, WorkloadPolicy, pr)
     _check_spec(doc, pr)
     if policy is None or len(pr.found) > before:
         return None
@@ -476,10 +531,7 @@ def parse_policies(
     """Every WorkloadPolicy of a YAML stream; documents of other kinds are skipped (a line in
     `notes` for each); a PolicyError listing every problem of the text."""
     pr = _Problems(origin)
-    try:
-        docs = load_all(text)
-    except YamlError as e:
-        raise PolicyError(f"invalid YAML: {e.message}", Location(origin, e.line, e.column)) from None
+    docs = _load_yaml(text, origin)
     out = [p for i, doc in enumerate(docs) if (p := _document(doc, i, pr, notes)) is not None]
     err = pr.error()
     if err is not None:
@@ -495,16 +547,23 @@ def parse_policy(text: str, origin: str = "<input>") -> WorkloadPolicy:
     return found[0].policy
 
 
-def load_policies(paths: Iterable[str | Path], *, notes: list[str] | None = None) -> list[LoadedPolicy]:
-    """The WorkloadPolicies of files and directories (module docstring), in order. Two policies
-    with the same name, or for the same workload, are an error."""
-    out: list[LoadedPolicy] = []
+def read_policy_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
+    """(path, text) of each file of `paths`, a directory standing for its ``*.yaml`` then
+    ``*.yml`` files in name order; a PolicyError naming a file that cannot be read."""
     for path in expand_rule_paths([str(p) for p in paths]):
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise PolicyError(f"cannot read policy file: {why}", Location(path)) from None
+        yield path, text
+
+
+def load_policies(paths: Iterable[str | Path], *, notes: list[str] | None = None) -> list[LoadedPolicy]:
+    """The WorkloadPolicies of files and directories (module docstring), in order. Two policies
+    with the same name, or for the same workload, are an error."""
+    out: list[LoadedPolicy] = []
+    for path, text in read_policy_files(paths):
         out.extend(parse_policies(text, path, notes=notes))
     _check_unique(out)
     return out

@@ -1,0 +1,1 @@
+"""The admission webhook: AdmissionPolicy documents, their evaluation, and the HTTPS server."""
