@@ -8,18 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.errors import MarkupError
+from rich.text import Text
+from typer.testing import CliRunner
 
 from stockade.cli import commands
 from stockade.cli.main import _command_name, app, main
 
 
-def _paths(cmd: Any, prefix: str = "") -> set[str]:
-    """Every command path under `cmd` (``rules mute``, ``sbom``, ...)."""
-    out: set[str] = set()
+def _commands(cmd: Any, prefix: str = "") -> dict[str, Any]:
+    """Every command under `cmd` by its path (``rules mute``, ``sbom``, ...)."""
+    out: dict[str, Any] = {}
     for name, sub in getattr(cmd, "commands", {}).items():
-        out.add(prefix + name)
-        out |= _paths(sub, f"{prefix}{name} ")
+        out[prefix + name] = sub
+        out |= _commands(sub, f"{prefix}{name} ")
     return out
+
+
+def _paths(cmd: Any) -> set[str]:
+    """Every command path under `cmd`."""
+    return set(_commands(cmd))
 
 
 def test_every_command_is_defined_by_the_modules_its_name_selects() -> None:
@@ -51,3 +59,23 @@ def test_the_command_name_skips_global_options() -> None:
     assert _command_name(["--help"]) is None
     assert commands.modules_for(None) == commands.COMMAND_MODULES
     assert commands.modules_for("no-such") == commands.COMMAND_MODULES
+
+
+def test_every_commands_help_renders() -> None:
+    # typer renders help texts as rich markup: a "[/X]" in a docstring or an option's help is a
+    # MarkupError (a traceback) instead of a help page
+    main(["--help"])
+    broken = []
+    for path, cmd in sorted(_commands(typer.main.get_command(app)).items()):
+        texts = [cmd.help, cmd.short_help, *(getattr(p, "help", None) for p in cmd.params)]
+        for text in filter(None, texts):
+            try:
+                Text.from_markup(text)
+            except MarkupError as e:
+                broken.append(f"stockade {path}: {e}")
+    assert not broken, "\n".join(broken)
+
+
+def test_a_help_page_renders() -> None:
+    r = CliRunner().invoke(app, ["k8s", "admission", "serve", "--help"], prog_name="stockade")
+    assert r.exit_code == 0 and "Usage" in r.output, r.exception

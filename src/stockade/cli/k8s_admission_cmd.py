@@ -154,7 +154,7 @@ def serve_cmd(
         typer.Option("--audit-log", help="Append a JSON line per decision here (default: stderr)."),
     ] = None,
 ) -> None:
-    """Serve the webhook: POST /validate[/POLICY] (AdmissionReview v1) and GET /healthz, over TLS."""
+    """Serve the webhook: POST /validate or /validate/POLICY (AdmissionReview v1) and GET /healthz, over TLS."""
     from stockade.k8s.admission.server import AdmissionServer, AuditLog
     from stockade.k8s.admission.tlsfiles import ensure_tls_dir, server_context
 

@@ -31,7 +31,7 @@ def mute(
         typer.Option(
             "--workload",
             "-w",
-            help="Only here: container:NAME|ID, image:REPO[:TAG], k8s:NAMESPACE[/NAME], host, or a "
+            help="Only here: container:NAME|ID, image:REPO[:TAG], k8s:NAMESPACE or k8s:NAMESPACE/NAME, host, or a "
             "workload as alerts show it (default: everywhere).",
         ),
     ] = None,
