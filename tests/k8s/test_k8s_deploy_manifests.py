@@ -111,3 +111,25 @@ def test_the_manifests_are_what_they_should_be() -> None:
     verbs = {v for r in role["rules"] for v in r["verbs"]}
     assert verbs == {"get", "list", "watch"}
     assert not any("secrets" in r["resources"] or "*" in r["resources"] for r in role["rules"])
+
+
+def test_container_command_lines_are_stockades() -> None:
+    # each container's args must be a command line `stockade` accepts (options parsed, not run)
+    import typer
+
+    from stockade.cli.main import app, main
+
+    main(["--help"])  # every command module registered
+    root: Any = typer.main.get_command(app)
+    seen = 0
+    for obj in manifests():
+        spec = obj.get(("spec", "template", "spec"))
+        for c in (spec or {}).get("containers", []):
+            args = [str(a) for a in c.get("args", [])]
+            cmd, i = root, 0
+            while i < len(args) and args[i] in getattr(cmd, "commands", {}):
+                cmd, i = cmd.commands[args[i]], i + 1
+            assert cmd is not root and not hasattr(cmd, "commands"), f"{obj.name}: {args}: no such command"
+            cmd.make_context(args[i - 1], args[i:])  # raises on an unknown option or a bad value
+            seen += 1
+    assert seen >= 3

@@ -60,6 +60,7 @@ class CrdKind:
 KINDS: Final = (
     CrdKind("WorkloadPolicy", "workloadpolicies", "Namespaced", "stockade.policy.model:WorkloadPolicy", ("wpol",)),
     CrdKind("ResponsePlaybook", "responseplaybooks", "Cluster", "stockade.incidents.playbook:ResponsePlaybook", ("rpb",)),
+    CrdKind("AdmissionPolicy", "admissionpolicies", "Cluster", "stockade.k8s.admission.policy:AdmissionPolicy", ("apol",)),
 )  # fmt: skip
 
 _DROP = frozenset(("title", "default", "$defs", "definitions", "examples"))
