@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stockade.config import StockadeConfig, load_config
 from stockade.errors import StockadeError, UsageError
 from stockade.model.alert import PRIORITIES, normalize_priority
 from stockade.model.choices import OutputFormat, check_output_format
@@ -25,6 +24,7 @@ from stockade.model.event import ALERT_SOURCES, SOURCES
 from stockade.model.timeutil import format_time_ns, now_ns, parse_duration_s, parse_time_ns
 
 if TYPE_CHECKING:
+    from stockade.config import StockadeConfig
     from stockade.sinks.interface import Sink
 
 T = TypeVar("T")
@@ -52,6 +52,10 @@ class CliState:
     def config(self) -> StockadeConfig:
         """The configuration: file, environment, then the flags' overrides (read on first use)."""
         if self._config is None:
+            # imported here: its pydantic models cost a tenth of a second, and commands that read
+            # no configuration (`stockade k8s scan`, `sbom`) never pay it
+            from stockade.config import load_config
+
             self._config = load_config(
                 self.config_path, self.overrides or None, override_origins=self.origins
             )
