@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -140,12 +141,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class BusyCores:
+    """The busy loops of :func:`busy_cores`."""
+
+    def __init__(self, loops: list[subprocess.Popen[bytes]]) -> None:
+        self.loops = loops
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The loops stopped (SIGSTOP) while the context lasts: for a test's own preparation
+        (making its containers), which is not under test and took longer on busy cores."""
+        for p in self.loops:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in self.loops:
+                p.send_signal(signal.SIGCONT)
+
+
 @contextlib.contextmanager
-def busy_cores() -> Iterator[None]:
+def busy_cores() -> Iterator[BusyCores]:
     """One busy loop per core while the context lasts (users' nodes are busy); killed after."""
     loops = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
     try:
-        yield
+        yield BusyCores(loops)
     finally:
         for p in loops:
             p.kill()

@@ -9,10 +9,11 @@ the host, container.id=host. On the host the pack is extended to host processes
 processes chrooted into a copy of the busybox tree in private namespaces, so nothing on the host
 changes (HostSandbox in conftest.py).
 
-All of it runs with a busy loop on every core: users' nodes are busy, the sensor's reader threads
-wait for a core, short-lived processes exit before /proc is read, and the attribution and process
-facts must hold all the same (a fact the sensor could not get is unknown, never another process's or
-the host's). A quiet machine asks less of the sensor than this, so the families run once, loaded.
+Every behaviour is performed with a busy loop on every core (its container is made before): users'
+nodes are busy, the sensor's reader threads wait for a core, short-lived processes exit before /proc
+is read, and the attribution and process facts must hold all the same (a fact the sensor could not
+get is unknown, never another process's or the host's). A quiet machine asks less of the sensor
+than this, so the families run once, loaded.
 The families of each runtime are performed as one batch, each in a container of its own, so the
 waits for their alerts overlap (:class:`Batch`).
 
@@ -32,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from helpers import busy_cores
+from helpers import BusyCores, busy_cores
 from stockade.model.alert import Alert
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.slow]
@@ -51,13 +52,14 @@ NET_SETUP = "/bin/ip link set lo up; /bin/ip addr add 192.0.2.10/32 dev lo; "
 
 
 @pytest.fixture(scope="module", autouse=True)
-def busy(module_runc_container: Any, module_podman_container: Any) -> Iterator[None]:  # noqa: ARG001
-    """One busy loop per core (at the sensor's own priority) for the whole module. It needs the
-    module's container factories only so that it ends before they remove their containers (module
-    fixtures end in the reverse of their order): the clean-up of some sixty containers is not under
-    test and took twice as long on busy cores."""
-    with busy_cores():
-        yield
+def busy(module_runc_container: Any, module_podman_container: Any) -> Iterator[BusyCores]:  # noqa: ARG001
+    """One busy loop per core (at the sensor's own priority) for the whole module, paused only while
+    a batch's containers are made. It needs the module's container factories only so that it ends
+    before they remove their containers (module fixtures end in the reverse of their order): the
+    making and the clean-up of some hundred containers are not under test, and took half as long
+    again (making) or twice as long (clean-up) on busy cores."""
+    with busy_cores() as loops:
+        yield loops
 
 
 @dataclass(frozen=True)
@@ -474,10 +476,13 @@ class Batch:
         return t.fields
 
 
-def _batch(node: Any, make: Any, families: list[str], caps: Callable[[Family], list[str]]) -> Batch:
-    """A container for each family (made a few at a time), to perform it with `<runtime> exec`."""
-
-    made = make.many([{"caps": caps(FAMILIES[k]), "shm_exec": FAMILIES[k].shm_exec} for k in families])
+def _batch(
+    node: Any, make: Any, families: list[str], caps: Callable[[Family], list[str]], busy: BusyCores
+) -> Batch:
+    """A container for each family (made a few at a time, the busy loops paused), to perform it
+    with `<runtime> exec`."""
+    with busy.paused():
+        made = make.many([{"caps": caps(FAMILIES[k]), "shm_exec": FAMILIES[k].shm_exec} for k in families])
     trials = {
         k: Trial(FAMILIES[k], c.id[:12], partial(c.exec, ["/bin/sh", "-c", FAMILIES[k].script]))
         for k, c in zip(families, made, strict=True)
@@ -486,17 +491,21 @@ def _batch(node: Any, make: Any, families: list[str], caps: Callable[[Family], l
 
 
 @pytest.fixture(scope="module")
-def runc_batch(node: Any, module_runc_container: Any) -> Batch:
+def runc_batch(node: Any, module_runc_container: Any, busy: BusyCores) -> Batch:
     """Every family in a runc container of its own, performed at once."""
-    b = _batch(node, module_runc_container, sorted(FAMILIES), lambda f: ["CAP_NET_ADMIN"] if f.net else [])
+    b = _batch(
+        node, module_runc_container, sorted(FAMILIES), lambda f: ["CAP_NET_ADMIN"] if f.net else [], busy
+    )
     b.perform(retry_s=10.0, at_once=ACTS_AT_ONCE)
     return b
 
 
 @pytest.fixture(scope="module")
-def podman_batch(node: Any, module_podman_container: Any) -> Batch:
+def podman_batch(node: Any, module_podman_container: Any, busy: BusyCores) -> Batch:
     """Every family in a podman container of its own, performed at once."""
-    b = _batch(node, module_podman_container, sorted(FAMILIES), lambda f: ["NET_ADMIN"] if f.net else [])
+    b = _batch(
+        node, module_podman_container, sorted(FAMILIES), lambda f: ["NET_ADMIN"] if f.net else [], busy
+    )
     b.perform(retry_s=10.0, at_once=ACTS_AT_ONCE)
     return b
 
@@ -508,10 +517,10 @@ def _fallback_family(name: str) -> Family:
 
 
 @pytest.fixture(scope="module")
-def fallback_batch(fallback_node: Any, module_podman_container: Any) -> Batch:
+def fallback_batch(fallback_node: Any, module_podman_container: Any, busy: BusyCores) -> Batch:
     """Every family the fallback sensors can see, in a podman container of its own, performed at once."""
     seen = sorted(k for k, f in FAMILIES.items() if not f.fallback_blind)
-    b = _batch(fallback_node, module_podman_container, seen, lambda f: ["NET_ADMIN"] if f.net else [])
+    b = _batch(fallback_node, module_podman_container, seen, lambda f: ["NET_ADMIN"] if f.net else [], busy)
     for k, t in b.trials.items():
         t.fam = _fallback_family(k)
     time.sleep(0.3)  # a container's root is watched from its first event on

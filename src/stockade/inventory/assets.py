@@ -27,6 +27,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 from stockade.errors import StockadeError
@@ -62,6 +63,8 @@ HOST_SKIP: Final = (
 )
 #: the longest a walk may take
 SCAN_TIMEOUT_S: Final = 900.0
+#: how often a walk under way looks whether it was asked to stop
+_STOP_POLL_S: Final = 0.25
 #: how many catalogs the cache keeps (by key)
 CACHE_SIZE: Final = 128
 #: files of an upper layer looked at for its fingerprint, at most
@@ -160,24 +163,42 @@ def _lower_priority() -> None:  # pragma: no cover - runs in the child
             pass
 
 
-def catalog_child(root: str, skip: Sequence[str] = (), timeout_s: float = SCAN_TIMEOUT_S) -> Catalog:
-    """`root` cataloged in a child process at the lowest priority (module docstring)."""
+def catalog_child(
+    root: str,
+    skip: Sequence[str] = (),
+    timeout_s: float = SCAN_TIMEOUT_S,
+    stop: threading.Event | None = None,
+) -> Catalog:
+    """`root` cataloged in a child process at the lowest priority (module docstring). When `stop`
+    is set meanwhile, the child is killed (a process that stops leaves no walk behind)."""
+    if stop is not None and stop.is_set():
+        raise ScanFailed(f"{root}: the walk was stopped")
     args = [sys.executable, "-m", "stockade.inventory.scanchild", root, *skip]
-    try:
-        r = subprocess.run(
-            args,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-            preexec_fn=_lower_priority,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise ScanFailed(f"{root}: the walk took longer than {timeout_s:g}s") from e
-    if r.returncode != 0:
+    deadline = time.monotonic() + timeout_s
+    with subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_lower_priority,
+    ) as child:
+        while True:
+            try:
+                left = max(0.0, deadline - time.monotonic())
+                out, err = child.communicate(timeout=min(_STOP_POLL_S, left))
+                break
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    _kill(child)
+                    raise ScanFailed(f"{root}: the walk was stopped") from None
+                if time.monotonic() >= deadline:
+                    _kill(child)
+                    raise ScanFailed(f"{root}: the walk took longer than {timeout_s:g}s") from None
+    if child.returncode != 0:
         raise ScanFailed(
-            f"{root}: {r.stderr.decode(errors='replace').strip()[-500:] or f'exit {r.returncode}'}"
+            f"{root}: {err.decode(errors='replace').strip()[-500:] or f'exit {child.returncode}'}"
         )
-    doc = json.loads(r.stdout)
+    doc = json.loads(out)
     pkgs = [
         Package(**{**p, "licenses": tuple(p.get("licenses") or ()), "files": tuple(p.get("files") or ())})
         for p in doc["packages"]
@@ -188,6 +209,11 @@ def catalog_child(root: str, skip: Sequence[str] = (), timeout_s: float = SCAN_T
         errors=[(str(a), str(b)) for a, b in doc["errors"]],
         files_seen=int(doc["files_seen"]),
     )
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    child.kill()
+    child.communicate()
 
 
 def catalog_json(cat: Catalog) -> str:
@@ -210,16 +236,22 @@ class AssetScanner:
         hostname: str,
         host_root: str = "/",
         host_skip: Iterable[str] = HOST_SKIP,
-        catalog: Callable[[str, Sequence[str]], Catalog] = catalog_child,
+        catalog: Callable[[str, Sequence[str]], Catalog] | None = None,
     ) -> None:
         self.hostname = hostname
         self.host_root = host_root
         self.host_skip = tuple(host_skip)
-        self._catalog = catalog
+        #: set by :meth:`close`: a walk under way is killed, none starts
+        self._stop = threading.Event()
+        self._catalog = catalog or partial(catalog_child, stop=self._stop)
         self._cache: OrderedDict[str, Catalog] = OrderedDict()
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.errors = ErrorLog("inventory", logger="stockade.inventory")
+
+    def close(self) -> None:
+        """Stop: the walks under way end at once (their callers get :class:`ScanFailed`)."""
+        self._stop.set()
 
     def has(self, key: str) -> bool:
         """Whether a catalog of `key` is cached."""

@@ -147,11 +147,17 @@ class VulnWatch:
             self._threads.append(h)
 
     def close(self) -> None:
-        """Stop (a walk under way is left to its child's timeout)."""
+        """Stop (a walk under way is killed: a stop takes no longer than a round's other work)."""
         self._stop.set()
+        self.scanner.close()
         for t in self._threads:
             t.join(timeout=10)
         self._threads = []
+
+    def _walk_failed(self, what: str) -> None:
+        """A walk failed: reported, unless the stop killed it."""
+        if not self._stop.is_set():
+            self.errors.report(what)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -171,7 +177,7 @@ class VulnWatch:
                     self._host = host
                 self._save([host])
             except Exception as e:
-                self.errors.report(f"host: {type(e).__name__}: {e}")
+                self._walk_failed(f"host: {type(e).__name__}: {e}")
             self._stop.wait(self.vc.host_interval_s)
 
     def matcher(self) -> Matcher:
@@ -201,7 +207,7 @@ class VulnWatch:
             try:
                 a = self._container(rc)
             except StockadeError as e:
-                self.errors.report(f"container {rc.full_id[:12]}: {e}")
+                self._walk_failed(f"container {rc.full_id[:12]}: {e}")
                 continue
             assets[a.id] = a
             per_asset[a.id] = self._rank([a])
@@ -272,7 +278,7 @@ class VulnWatch:
             try:
                 assets[aid] = self.scanner.image(image_id, ref)
             except StockadeError as e:
-                self.errors.report(f"image {ref}: {e}")
+                self._walk_failed(f"image {ref}: {e}")
             with self._lock:
                 self._image_assets = {**before, **assets}
         with self._lock:
