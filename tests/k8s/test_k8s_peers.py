@@ -27,7 +27,7 @@ from peer_runs import (
 )
 
 import trees
-from helpers import SHARED_DATA, need, need_file, trivy_binary
+from helpers import REPO, SHARED_DATA, need, need_file, trivy_binary
 from stockade.k8s.catalogue import all_checks
 
 KUBESEC = SHARED_DATA / "k8s" / "kubesec-assets"
@@ -102,6 +102,12 @@ def test_shared_failures_are_the_same_or_explained(runs: dict[str, Run], tool: s
     assert len(agreed) >= 500, f"{tool} and stockade agree on only {len(agreed)} failures"
     assert not left, f"{len(left)} differences with {tool} not in peer_map.EXPLAINED:\n" + "\n".join(left)
     assert not stale, f"peer_map.EXPLAINED entries no difference with {tool} needs: {stale}"
+
+
+def test_docs_list_every_explained_difference() -> None:
+    docs = " ".join((REPO / "docs" / "k8s-peers.md").read_text().split())
+    for e in EXPLAINED:
+        assert " ".join(e.why.split()) in docs, e
 
 
 def test_corpus_golden_files_are_kubernetes_yaml() -> None:
