@@ -107,28 +107,19 @@ def debian_python() -> Path:
     return cached_tree("debian-python", f"bookworm minbase python3 {mirror}", build) / "rootfs"
 
 
+def _venv_with(venv: Path, pip_args: list[str], what: str) -> None:
+    """A venv at `venv` (no pip of its own) with what ``pip install --no-deps pip_args`` installs."""
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "venv")
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "-q", "--no-deps"]
+    _run([*pip, "--disable-pip-version-check", *pip_args], what)
+
+
 def old_pypi_venv() -> Path:
     """A venv holding :data:`OLD_PYPI` (real wheels and sdists from PyPI, no dependencies)."""
     specs = [f"{n}=={v}" for n, v in OLD_PYPI]
 
     def build(dest: Path) -> None:
-        venv = dest / "venv"
-        _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "venv")
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(venv / "bin/python"),
-                "install",
-                "-q",
-                "--no-deps",
-                "--disable-pip-version-check",
-                *specs,
-            ],
-            "pip install of old releases",
-        )
+        _venv_with(dest / "venv", specs, "pip install of old releases")
 
     return cached_tree("old-pypi-venv", " ".join(specs) + sys.version, build) / "venv"
 
@@ -494,23 +485,6 @@ def checkov_venv() -> Path:
     pins = CHECKOV_REQUIREMENTS.read_text()
 
     def build(dest: Path) -> None:
-        venv = dest / "venv"
-        _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "venv")
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(venv / "bin/python"),
-                "install",
-                "-q",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-r",
-                str(CHECKOV_REQUIREMENTS),
-            ],
-            "pip install of checkov",
-        )
+        _venv_with(dest / "venv", ["-r", str(CHECKOV_REQUIREMENTS)], "pip install of checkov")
 
     return cached_tree("checkov-venv", pins + sys.version, build) / "venv"
