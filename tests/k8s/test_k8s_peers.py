@@ -11,14 +11,16 @@ the two must fail the same resources, or the difference must be one peer_map.EXP
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from fnmatch import fnmatchcase
 
 import pytest
 from peer_map import CHECKOV, EXPLAINED, PEERS, TRIVY
 from peer_runs import (
+    GOLDEN,
     Run,
     checkov_command,
     corpus,
+    resources,
     run_checkov,
     run_stockade,
     run_trivy,
@@ -90,7 +92,7 @@ def _catalogue() -> set[str]:
 
 
 def test_every_mapped_check_is_in_the_catalogue() -> None:
-    missing = sorted({i for i in (*CHECKOV.values(), *TRIVY.values())} - _catalogue())
+    missing = sorted((set(CHECKOV.values()) | set(TRIVY.values())) - _catalogue())
     assert not missing, f"peer_map names checks the catalogue lacks: {missing}"
 
 
@@ -110,11 +112,20 @@ def test_docs_list_every_explained_difference() -> None:
         assert " ".join(e.why.split()) in docs, e
 
 
-def test_corpus_golden_files_are_kubernetes_yaml() -> None:
-    from peer_runs import GOLDEN, resources
+#: the golden resources that pass every check: the hardened reference file, and a read-only role
+GOLDEN_CLEAN = ("golden/hardened.yaml::*", "golden/rbac.yaml::Role/pod-reader")
 
+
+def test_stockade_fails_each_golden_flaw_and_passes_the_references(runs: dict[str, Run]) -> None:
+    flagged = {f.key for f in runs["stockade"].failures}
     files = sorted(GOLDEN.glob("*.yaml"))
     assert len(files) >= 8
     for path in files:
-        placed = resources(Path(path))
+        placed = resources(path)
         assert placed and all(p.kind and p.name for p in placed), path
+        for p in placed:
+            key = f"golden/{path.name}::{p.kind}/{p.name}"
+            clean = any(fnmatchcase(key, c) for c in GOLDEN_CLEAN)
+            assert (key in flagged) != clean, (
+                f"{key}: {'a reference, failed' if clean else 'a flaw, not found'}"
+            )
