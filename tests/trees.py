@@ -6,6 +6,8 @@
   as an image whose processes run Python (the minbase tree has none).
 * :func:`old_pypi_venv`: a venv with real old releases from PyPI (pure Python, ``--no-deps``) of
   packages that have advisories in ../shared/data/osv: :data:`OLD_PYPI`.
+* :func:`checkov_venv`: Checkov from PyPI in a venv of its own, every version pinned (a few
+  minutes the first time): the peer of ``stockade k8s scan``.
 
 Each tree is built into ``/var/tmp/stockade-test-cache/<name>-<key>`` (the key is a hash of what
 builds it), under a lock, renamed into place only when complete: parallel test sessions on the
@@ -105,28 +107,19 @@ def debian_python() -> Path:
     return cached_tree("debian-python", f"bookworm minbase python3 {mirror}", build) / "rootfs"
 
 
+def _venv_with(venv: Path, pip_args: list[str], what: str) -> None:
+    """A venv at `venv` (no pip of its own) with what ``pip install --no-deps pip_args`` installs."""
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "venv")
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "-q", "--no-deps"]
+    _run([*pip, "--disable-pip-version-check", *pip_args], what)
+
+
 def old_pypi_venv() -> Path:
     """A venv holding :data:`OLD_PYPI` (real wheels and sdists from PyPI, no dependencies)."""
     specs = [f"{n}=={v}" for n, v in OLD_PYPI]
 
     def build(dest: Path) -> None:
-        venv = dest / "venv"
-        _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "venv")
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(venv / "bin/python"),
-                "install",
-                "-q",
-                "--no-deps",
-                "--disable-pip-version-check",
-                *specs,
-            ],
-            "pip install of old releases",
-        )
+        _venv_with(dest / "venv", specs, "pip install of old releases")
 
     return cached_tree("old-pypi-venv", " ".join(specs) + sys.version, build) / "venv"
 
@@ -478,3 +471,20 @@ def egg_info_tree() -> Path:
         )
 
     return cached_tree("egg-info", f"{name}=={version} {sys.version} v1", build)
+
+
+# -- the peers of `stockade k8s scan` (tests/k8s/test_k8s_peers.py) ----------------------------------
+
+#: Checkov and its dependencies, every version pinned (installed with --no-deps: no resolution)
+CHECKOV_REQUIREMENTS: Final = Path(__file__).resolve().parent / "k8s" / "checkov-requirements.txt"
+
+
+def checkov_venv() -> Path:
+    """A venv of its own holding Checkov (PyPI), from :data:`CHECKOV_REQUIREMENTS`; its
+    ``bin/checkov`` is the command."""
+    pins = CHECKOV_REQUIREMENTS.read_text()
+
+    def build(dest: Path) -> None:
+        _venv_with(dest / "venv", ["-r", str(CHECKOV_REQUIREMENTS)], "pip install of checkov")
+
+    return cached_tree("checkov-venv", pins + sys.version, build) / "venv"
