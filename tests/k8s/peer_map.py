@@ -200,19 +200,18 @@ EXPLAINED: Final[tuple[Explained, ...]] = (
         "checkov",
         "*-requests",
         "stockade",
-        ("golden/images.yaml::Deployment/no-requests", "kubesec/versioned/*"),
-        "The container has a resources mapping without requests (limits only, or resources: "
-        "{}). Checkov's CKV_K8S_10 and CKV_K8S_12 give no verdict then (UNKNOWN: neither failed "
-        "nor passed); Stockade reports the requests missing.",
+        ("kubesec/versioned/*",),
+        "The container has an empty resources mapping (resources: {}). Checkov's CKV_K8S_10 and "
+        "CKV_K8S_12 give no verdict then (UNKNOWN: neither failed nor passed); Stockade reports "
+        "the requests missing.",
     ),
     Explained(
-        "checkov",
-        "image-pull-policy",
-        "stockade",
-        ("golden/images.yaml::Deployment/pull-if-not-present",),
-        "The image is pinned by digest and pulled IfNotPresent. Checkov's CKV_K8S_15 passes any "
-        "digest-pinned image; Stockade's image-pull-policy ignores the digest (its remediation "
-        "says 'or pin images by digest': the check and its text disagree).",
+        "trivy",
+        "*-requests",
+        "peer",
+        ("golden/images.yaml::Deployment/no-requests",),
+        "The container sets limits and no requests. Kubernetes sets an unset request to the "
+        "limit, so Stockade passes it; Trivy's KSV015 and KSV016 ask for the requests written.",
     ),
     Explained(
         "checkov",

@@ -205,7 +205,7 @@ GOLDENS: dict[str, Golden] = {
     ),
     "cpu-requests": Golden(
         [pod(ctr(resources={"requests": {"cpu": "100m"}}))],
-        [pod(ctr(resources={"limits": {"cpu": "1"}}))],
+        [pod(ctr(resources={"limits": {"memory": "1Gi"}}))],
         (*C0, "resources"),
     ),
     "memory-requests": Golden(
@@ -313,6 +313,18 @@ def test_golden_pass_and_fail(check_id: str) -> None:
         assert at, (check_id, kind, [f.field for f in found])
         assert at[0].line == LINE and at[0].check == check_id
         assert at[0].message and at[0].remediation and at[0].severity
+
+
+def test_requests_default_to_limits_and_digests_need_no_pull() -> None:
+    # Kubernetes sets an unset request to the limit; a digest names one image whatever is cached
+    for check_id, ok, bad in (
+        ("cpu-requests", {"limits": {"cpu": "1"}}, {"limits": {"memory": "1Gi"}}),
+        ("memory-requests", {"limits": {"memory": "1Gi"}}, {"limits": {"cpu": "1"}}),
+    ):
+        assert _run(check_id, Golden([], [], ()), [pod(ctr(resources=ok))], "Deployment") == []
+        assert _run(check_id, Golden([], [], ()), [pod(ctr(resources=bad))], "Deployment")
+    pinned = pod(ctr(image="nginx@sha256:" + "a" * 64, imagePullPolicy="IfNotPresent"))
+    assert _run("image-pull-policy", Golden([], [], ()), [pinned], "CronJob") == []
 
 
 def test_allowed_registries_is_silent_unless_configured() -> None:

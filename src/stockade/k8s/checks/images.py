@@ -99,8 +99,11 @@ def image_digest(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
 )
 def image_pull_policy(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Checkov CKV_K8S_15: a set imagePullPolicy must be Always; unset, the image must have no tag
-    or :latest (Kubernetes then defaults it to Always); the digest is ignored."""
+    or :latest (Kubernetes then defaults it to Always). An image pinned by digest passes: the node
+    can only run the very image named, whatever it cached (as Checkov and the remediation say)."""
     for c, image in _images(obj, ctx):
+        if parse_image(image).digest:
+            continue
         policy = c.body.get("imagePullPolicy")
         if policy is None:
             ref = parse_image(image)

@@ -23,6 +23,9 @@ def _missing(which: str, resource: str) -> CheckFn:
             section = res.get(which) if isinstance(res, dict) else None
             if isinstance(section, dict) and section.get(resource) not in (None, ""):
                 continue
+            limits = res.get("limits") if isinstance(res, dict) else None
+            if which == "requests" and isinstance(limits, dict) and limits.get(resource) not in (None, ""):
+                continue  # an unset request defaults to the limit (Kubernetes' defaulting)
             if isinstance(section, dict):
                 where = (*c.path, "resources", which)
             else:
