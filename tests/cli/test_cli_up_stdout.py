@@ -42,7 +42,11 @@ def run_up(tmp_path: Path, sinks_yaml: str, *global_args: str) -> tuple[str, str
     cfg = tmp_path / "stockade.yaml"
     cfg.write_text(
         f"data_dir: {tmp_path / 'data'}\nsensor:\n  backend: none\n"
-        f"engine:\n  falco_rules_paths: []\n  aggregate_window_s: 0\n{sinks_yaml}"
+        f"engine:\n  falco_rules_paths: []\n  aggregate_window_s: 0\n"
+        # the node's containers and ports are not this test's: their drift, certificate and
+        # vulnerability alerts would be printed too (tests/upctl.py does the same)
+        "certs:\n  enabled: false\ndrift:\n  enabled: false\nvulnerabilities:\n  watch: false\n"
+        f"{sinks_yaml}"
     )
     (tmp_path / "rules.yaml").write_text(RULES)
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
