@@ -202,3 +202,17 @@ def test_a_window_alerts_once_and_a_broken_model_file_is_reported(tmp_path: Path
     bad.write_bytes(b"not gzip, not json")
     with pytest.raises(Exception, match="not an anomaly model"):
         WorkloadModel.load(bad)
+
+
+def test_tokens_of_an_unfilled_window_are_trained_on_when_the_model_freezes() -> None:
+    # replicas that each showed a few tokens: no container filled a window of 4 while learning
+    m = WorkloadModel(OnlineSettings(window=4, min_tokens=9))
+    for c in ("r1", "r2", "r3"):
+        for t in ("start", "listen", "accept"):
+            m.learn(c, t)
+    assert m.learned == 9 and m.trained == 0 and not m.ready
+    m.freeze()
+    assert m.trained == 9 and m.ready
+    # each stream scores on from where its learning ended: the known step is not unusual
+    v = m.score("r1", "start")
+    assert not v.never_seen and not v.anomalous and v.window == ("listen", "accept", "start")

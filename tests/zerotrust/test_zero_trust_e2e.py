@@ -318,12 +318,15 @@ def _anomaly_scene(scene: Scene, replicas: list[dict[str, Any]]) -> None:
     for r in replicas:
         assert _ask(_ip(r), "/") == "hello from stk-svc" and _ask(_ip(r), "/report") == "exec ran status=0"
     assert wait_until(
-        lambda: _model(scene, polled=True).get("tokens_learned", 0) >= 20, timeout=30, step=0.5
+        # one window in five is held out to learn the threshold from: 25 learned trains on 20
+        lambda: _model(scene, polled=True).get("tokens_learned", 0) >= 25,
+        timeout=30,
+        step=0.5,
     ), _model(scene)
     r = scene.mode(scene.svc_id, "monitor", "--why", "learned")
     assert r.returncode == 0, r.stdout + r.stderr
     model = _model(scene)
-    assert model["threshold_bits"] is not None, model
+    assert model["threshold_bits"] is not None and model["ready"], model
     text = scene.up.cli("workloads", "show", scene.svc_id).stdout
     assert "anomaly:    kneser-ney order 3, window 4: " in text and "bits per token" in text, text
     since = _now_iso()

@@ -99,7 +99,12 @@ class WorkloadModel:
     @property
     def ready(self) -> bool:
         """Whether the model learned enough to score (`min_tokens` trained on)."""
-        return self.model.counts.symbols >= self.settings.min_tokens
+        return self.trained >= self.settings.min_tokens
+
+    @property
+    def trained(self) -> int:
+        """Tokens trained on (learned, less the held-out windows and a window being filled)."""
+        return int(self.model.counts.symbols)
 
     @property
     def threshold(self) -> float | None:
@@ -135,7 +140,15 @@ class WorkloadModel:
         st.pending.clear()
 
     def freeze(self) -> Calibration:
-        """Ready the model to score, with the threshold learned from the held-out windows."""
+        """Ready the model to score, with the threshold learned from the held-out windows.
+
+        Each container's last tokens that did not fill a window yet are trained on too (a partial
+        window): a workload that leaves Discover keeps everything it showed."""
+        for st in self._streams.values():
+            if st.pending:
+                self.model.observe([*st.history, *st.pending], len(st.history))
+                st.history.extend(st.pending)
+                st.pending.clear()
         self.model.freeze()
         self._frozen = True
         self._memo.clear()
@@ -149,7 +162,7 @@ class WorkloadModel:
             cal = calibrate([floor], self.settings.quantile, "no held-out window yet: the floor")
         self.model.calibration = cal
         for st in self._streams.values():  # scoring goes on from where each container's learning was
-            st.recent.extend([*st.history, *st.pending])
+            st.recent.extend(st.history)
         return cal
 
     def score(self, container: str, token: str) -> Verdict:

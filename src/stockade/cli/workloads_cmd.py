@@ -92,6 +92,8 @@ def _anomaly_lines(m: dict[str, Any] | None) -> list[str]:
         return []
     t = m.get("threshold_bits")
     when = f"threshold {t:.2f} bits per token" if t is not None else "learning (no threshold yet)"
+    if m.get("ready") is False:
+        when += f"; scores nothing until {m.get('min_tokens')} tokens trained ({m.get('tokens_trained', 0)} so far)"
     return [
         f"anomaly:    {m.get('model')}: {m.get('tokens_learned', 0)} tokens learned, "
         f"{m.get('vocabulary', 0)} distinct, {when}"

@@ -207,6 +207,9 @@ class OnlineAnomaly:
             return {
                 "model": self._model_name,
                 "tokens_learned": m.learned,
+                "tokens_trained": m.trained,
+                "min_tokens": self.settings.min_tokens,
+                "ready": m.ready,
                 "vocabulary": len(m.model.counts.vocab),
                 "threshold_bits": m.threshold,
                 "held_out_windows": len(m.held.windows),
