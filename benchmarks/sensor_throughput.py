@@ -23,13 +23,13 @@ import harness
 
 from stockade.config import load_config
 from stockade.engine.build import build_engine
+from stockade.rules.defaults import builtin_rule_files
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 
 NAME = "sensor_throughput"
 
 REPO = Path(__file__).resolve().parents[1]
-PACK = REPO / "src" / "stockade" / "rules" / "builtin" / "stockade.yaml"
 
 
 def _cpu() -> float:
@@ -86,7 +86,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     cfg = load_config(None, {"sensor": {"backend": args.backend, "watch_paths": [str(tmp)]}}, environ={})
-    engine, _ = build_engine(cfg, [str(PACK)])
+    engine, _ = build_engine(cfg, [str(p) for p in builtin_rule_files()])
     alerts = Counter()
     pipe = Pipeline(engine, [alerts])
     runner = SensorRunner(cfg, pipe, engine.evttypes("syscall"))

@@ -1,7 +1,7 @@
-"""Golden tests for Stockade's own rule pack (src/stockade/rules/builtin/stockade.yaml).
+"""Golden tests for Stockade's own rule pack (src/stockade/rules/builtin/*.yaml, in name order).
 
 For every rule of the pack: events that fire it and near misses that do not (cases in
-pack_events.py); the pack loads alone and after Falco's stable rules with no error, no warning and
+pack_events.py and, one module per technique family, in pack_cases/); the pack loads alone and after Falco's stable rules with no error, no warning and
 no name clash; every rule carries the container/host, MITRE tactic and technique tags and the
 output fields a responder needs.
 """
@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
-from pack_events import CASES, PackCase, Variant
+from pack_cases import FAMILY_CASES
+from pack_events import CASES as BASE_CASES
+from pack_events import PackCase, Variant
 
 from stockade.engine import Engine
 from stockade.model.alert import Alert, normalize_priority
@@ -26,7 +28,10 @@ from stockade.rules.defaults import builtin_rule_files
 from stockade.rules.loader import check_rules
 
 REPO = Path(__file__).resolve().parents[2]
-PACK = REPO / "src" / "stockade" / "rules" / "builtin" / "stockade.yaml"
+#: the cases of every rule: pack_events.py and the family modules of pack_cases/
+CASES = [*BASE_CASES, *FAMILY_CASES]
+#: the pack's files, in the order they load
+PACK = builtin_rule_files()
 CASE_IDS = [c.rule for c in CASES]
 TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 OUTPUT_FIELDS = [
@@ -47,7 +52,7 @@ def _items(path: Path) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)]
 
 
-PACK_RULES = {i["rule"]: i for i in _items(PACK) if "rule" in i}
+PACK_RULES = {i["rule"]: i for f in PACK for i in _items(f) if "rule" in i}
 
 
 def _engine(paths: list[Path], mode: str = "all") -> Engine:
@@ -61,17 +66,17 @@ def _run(engine: Engine, events: tuple[dict[str, Any], ...]) -> list[list[Alert]
 
 @pytest.fixture(scope="module")
 def pack_engine() -> Engine:
-    return _engine([PACK])
+    return _engine(PACK)
 
 
 @pytest.fixture(scope="module")
 def pack_engine_first() -> Engine:
-    return _engine([PACK], mode="first")
+    return _engine(PACK, mode="first")
 
 
 @pytest.fixture(scope="module")
 def falco_and_pack_engine(falco_rules_path: Path) -> Engine:
-    return _engine([falco_rules_path, PACK])
+    return _engine([falco_rules_path, *PACK])
 
 
 def _fresh_if_sequence(case: PackCase, shared: Engine, paths: list[Path]) -> Engine:
@@ -105,11 +110,11 @@ def test_every_rule_has_a_case() -> None:
 
 
 def test_pack_is_a_builtin_rules_file() -> None:
-    assert PACK.resolve() in [p.resolve() for p in builtin_rule_files()]
+    assert PACK[0].name == "stockade.yaml" and PACK[-1].name == "stockade_90_generic.yaml", PACK
 
 
 def test_pack_loads_alone_without_problems() -> None:
-    rs = check_rules([str(PACK)])
+    rs = check_rules([str(p) for p in PACK])
     assert [str(p) for p in rs.problems] == []
     assert {r for r in rs.rules} == set(PACK_RULES)
     for r in rs.rules.values():
@@ -118,10 +123,10 @@ def test_pack_loads_alone_without_problems() -> None:
 
 
 def test_pack_loads_after_falco_rules_without_clash(falco_rules_path: Path) -> None:
-    rs = check_rules([str(falco_rules_path), str(PACK)])
+    rs = check_rules([str(falco_rules_path), *(str(p) for p in PACK)])
     assert [str(p) for p in rs.problems] == []
     falco = _items(falco_rules_path)
-    pack = _items(PACK)
+    pack = [i for f in PACK for i in _items(f)]
     for kind in ("rule", "macro", "list"):
         ours = {i[kind] for i in pack if kind in i}
         theirs = {i[kind] for i in falco if kind in i}
@@ -130,7 +135,7 @@ def test_pack_loads_after_falco_rules_without_clash(falco_rules_path: Path) -> N
         for kind in ("macro", "list"):
             if kind in i:
                 assert i[kind].startswith("stk_"), f"{kind} {i[kind]} lacks the stk_ prefix"
-    engine = _engine([falco_rules_path, PACK])
+    engine = _engine([falco_rules_path, *PACK])
     names = [r["name"] for r in engine.rules_info()]
     assert len(names) == len(set(names))
     assert set(PACK_RULES) <= set(names)
@@ -140,7 +145,7 @@ def test_cli_lints_pack_after_falco_rules(falco_rules_path: Path) -> None:
     """`stockade rules lint falco_rules.yaml stockade.yaml`: zero errors, zero warnings."""
     exe = Path(sys.executable).with_name("stockade")
     proc = subprocess.run(
-        [str(exe), "rules", "lint", "-o", "json", str(falco_rules_path), str(PACK)],
+        [str(exe), "rules", "lint", "-o", "json", str(falco_rules_path), *(str(p) for p in PACK)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -175,7 +180,7 @@ def test_rule_metadata(name: str) -> None:
 
 
 def test_engine_reports_pack_tags() -> None:
-    info = {r["name"]: r for r in _engine([PACK]).rules_info()}
+    info = {r["name"]: r for r in _engine(PACK).rules_info()}
     for name, item in PACK_RULES.items():
         assert list(info[name]["tags"]) == item["tags"]
         assert info[name]["enabled"]
@@ -187,7 +192,7 @@ def test_engine_reports_pack_tags() -> None:
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_rule_fires(case: PackCase, pack_engine: Engine) -> None:
     for var in case.fires:
-        per_event = _run(_fresh_if_sequence(case, pack_engine, [PACK]), var.events)
+        per_event = _run(_fresh_if_sequence(case, pack_engine, PACK), var.events)
         *before, last = per_event
         assert all(case.rule not in [a.rule for a in alerts] for alerts in before), _describe(var)
         hits = [a for a in last if a.rule == case.rule]
@@ -208,7 +213,7 @@ def test_rule_fires(case: PackCase, pack_engine: Engine) -> None:
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_rule_near_misses(case: PackCase, pack_engine: Engine) -> None:
     for var in case.near_misses:
-        per_event = _run(_fresh_if_sequence(case, pack_engine, [PACK]), var.events)
+        per_event = _run(_fresh_if_sequence(case, pack_engine, PACK), var.events)
         fired = [a.rule for alerts in per_event for a in alerts]
         assert case.rule not in fired, f"{case.rule} fired on a near miss: {_describe(var)}"
 
@@ -227,7 +232,7 @@ def test_rule_fires_after_falco_rules(
 ) -> None:
     """Loaded after falco_rules.yaml (the default order), every rule still fires on its events."""
     for var in case.fires:
-        engine = _fresh_if_sequence(case, falco_and_pack_engine, [falco_rules_path, PACK])
+        engine = _fresh_if_sequence(case, falco_and_pack_engine, [falco_rules_path, *PACK])
         per_event = _run(engine, var.events)
         assert case.rule in [a.rule for a in per_event[-1]], _describe(var)
 
@@ -244,7 +249,7 @@ def test_exec_probes_can_be_listed_and_then_do_not_fire(tmp_path: Path) -> None:
         "  override:\n"
         "    condition: replace\n"
     )
-    engine = _engine([PACK, tuning])
+    engine = _engine([*PACK, tuning])
     runc = ["runc:[1:CHILD]", "runc"]
     probe = exec_("sh -c pg_isready -U postgres", ancestors=runc)
     other = exec_("sh -c cat /etc/shadow", ancestors=runc)

@@ -15,7 +15,7 @@ from helpers import Collector
 from stockade.config import DEFAULT_APPEND_OUTPUT, load_config
 from stockade.engine.build import build_engine
 from stockade.model.alert import Alert
-from stockade.rules.defaults import BUILTIN_RULES_DIR, HOST_SCOPE_RULES
+from stockade.rules.defaults import HOST_SCOPE_RULES, builtin_rule_files
 from stockade.runtime.pipeline import Pipeline
 from stockade.runtime.sensing import SensorRunner
 
@@ -39,7 +39,7 @@ class Node:
             },
             environ={},
         )
-        pack = [*(before or []), str(BUILTIN_RULES_DIR / "stockade.yaml"), str(HOST_SCOPE_RULES)]
+        pack = [*(before or []), *(str(p) for p in builtin_rule_files()), str(HOST_SCOPE_RULES)]
         self.engine, _ = build_engine(cfg, pack, rule_matching="all")
         self.collected = Collector()
         self.alerts = self.collected.alerts
