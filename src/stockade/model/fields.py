@@ -17,6 +17,7 @@ A missing field makes every comparison on it false (Falco semantics).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -530,6 +531,30 @@ def _keyed_list(key: str, sub: str) -> Callable[[str | None], Extractor]:
     return make
 
 
+#: where the next variable of a rendered environment starts: a space, then NAME=
+_ENV_NEXT = re.compile(r" (?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def _env_var(arg: str | None) -> Extractor:
+    """``proc.env[NAME]``: the value of one variable of ``proc.env`` (the environment as Falco renders
+    it, ``NAME=value`` entries joined by a space; a list of entries is read the same)."""
+    flat = f"proc.env[{arg}]"
+    prefix = f"{arg}="
+
+    def get(e: dict[str, Any]) -> Any:
+        v = e.get(flat)
+        if v is not None or not arg:
+            return v
+        env = e.get("proc.env")
+        entries = env if isinstance(env, list) else _ENV_NEXT.split(env) if isinstance(env, str) else ()
+        for entry in entries:
+            if isinstance(entry, str) and entry.startswith(prefix):
+                return entry[len(prefix) :]
+        return None
+
+    return get
+
+
 def _labels(prefix: str) -> Callable[[str | None], Extractor]:
     def make(arg: str | None) -> Extractor:
         flat = f"{prefix}.label[{arg}]"
@@ -641,7 +666,7 @@ _ARG_FIELDS: dict[str, tuple[ArgKind, bool, Callable[[str | None], Extractor] | 
     "evt.arg": (ArgKind.INDEX_OR_KEY, True, None, False),
     "evt.rawarg": (ArgKind.INDEX_OR_KEY, True, None, False),
     "evt.type.is": (ArgKind.KEY, False, None, False),
-    "proc.env": (ArgKind.KEY, False, None, False),
+    "proc.env": (ArgKind.KEY, False, _env_var, False),
     "thread.cgroup": (ArgKind.KEY, True, None, False),
     "container.mount": (ArgKind.INDEX_OR_KEY, True, _keyed_list("container.mount", "spec"), False),
     "container.mount.source": (
