@@ -4,6 +4,8 @@
   mirror (a minute or two the first time).
 * :func:`debian_python`: the same with ``--include=python3``: a tree podman can import
   as an image whose processes run Python (the minbase tree has none).
+* :func:`debian_attack`: the same with the tools attack procedures use (:data:`ATTACK_PACKAGES`):
+  tests/attacks' image.
 * :func:`old_pypi_venv`: a venv with real old releases from PyPI (pure Python, ``--no-deps``) of
   packages that have advisories in ../shared/data/osv: :data:`OLD_PYPI`.
 * :func:`checkov_venv`: Checkov from PyPI in a venv of its own, every version pinned (a few
@@ -92,19 +94,39 @@ def debian_minbase() -> Path:
 def debian_python() -> Path:
     """A Debian bookworm minbase root filesystem with ``python3`` and its standard library (root;
     debootstrap)."""
+    return _debian_with("debian-python", ["python3"])
+
+
+#: the tools of tests/attacks' image: what attack procedures for Linux run (shells, file tools,
+#: interpreters, archivers, encoders, schedulers, process and network tools)
+ATTACK_PACKAGES: Final = (
+    "bash,dash,coreutils,util-linux,procps,psmisc,python3,perl,xxd,zip,unzip,bzip2,xz-utils,"
+    "at,openssl,curl,wget,netcat-openbsd,iproute2,kmod,findutils,gawk,openssh-client,ed"
+).split(",")
+
+
+def debian_attack() -> Path:
+    """A Debian bookworm minbase root filesystem with :data:`ATTACK_PACKAGES` (root; debootstrap):
+    the image tests/attacks performs attack procedures in."""
+    return _debian_with("debian-attack", list(ATTACK_PACKAGES))
+
+
+def _debian_with(name: str, packages: list[str]) -> Path:
     need(os.geteuid() == 0, "debootstrap needs root")
     need(shutil.which("debootstrap"), "debootstrap is not installed (scripts/install.sh installs it)")
     mirror = os.environ.get("STOCKADE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    include = ",".join(packages)
 
     def build(dest: Path) -> None:
         root = dest / "rootfs"
         _run(
-            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(root), mirror],
+            ["debootstrap", "--variant=minbase", f"--include={include}", "bookworm", str(root), mirror],
             "debootstrap",
         )
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
 
-    return cached_tree("debian-python", f"bookworm minbase python3 {mirror}", build) / "rootfs"
+    recipe = f"bookworm minbase {' '.join(packages)} {mirror}"
+    return cached_tree(name, recipe, build) / "rootfs"
 
 
 def _venv_with(venv: Path, pip_args: list[str], what: str) -> None:

@@ -795,7 +795,8 @@ CASES: list[PackCase] = [
         "Shell Spawned in Container",
         fires=[
             v("kubectl exec -it bash", exec_("bash", **BASH_TTY)),
-            v("kubectl exec sh without a terminal", exec_("sh -c ls", ancestors=["runc:[1:CHILD]", "runc"])),
+            v("kubectl exec -i sh without a terminal", exec_("sh", ancestors=["runc:[1:CHILD]", "runc"])),
+            v("podman exec -i bash -i", exec_("bash -i", ancestors=["runc:[2:INIT]", "runc"])),
         ],
         near_misses=[
             v(
@@ -803,6 +804,10 @@ CASES: list[PackCase] = [
                 exec_("sh /docker-entrypoint.sh nginx", vpid=1, ancestors=["containerd-shim"]),
             ),
             v("a script's sub-shell", exec_("sh -c date", ancestors=["python3", "containerd-shim"])),
+            v(
+                "a health check the runtime runs",
+                exec_("sh -c wget -qO- http://127.0.0.1:8080/healthz", ancestors=["runc:[1:CHILD]", "runc"]),
+            ),
             v("the entrypoint under tini", exec_("sh /entrypoint.sh", ancestors=["tini", "containerd-shim"])),
             v("on the host", exec_("bash", tty=PTS_TTY, ancestors=HOST_SHELL, where=HOST)),
         ],

@@ -238,20 +238,26 @@ def test_rule_fires_after_falco_rules(
 
 
 def test_exec_probes_can_be_listed_and_then_do_not_fire(tmp_path: Path) -> None:
-    """A Kubernetes exec probe's shell looks like `kubectl exec`: listing its command line in
-    stk_known_exec_probes silences it, and only it."""
+    """A command the runtime runs with `sh -c` and no terminal (an exec probe, a health check) is
+    not a shell spawned; an interactive one is, unless its command line is listed in
+    stk_known_exec_probes (an exec probe that starts `sh -i`, say)."""
     from pack_events import exec_
 
     tuning = tmp_path / "tuning.yaml"
     tuning.write_text(
         "- macro: stk_known_exec_probes\n"
-        '  condition: (proc.cmdline in ("sh -c pg_isready -U postgres"))\n'
+        '  condition: (proc.cmdline in ("sh -i -c pg_isready -U postgres"))\n'
         "  override:\n"
         "    condition: replace\n"
     )
     engine = _engine([*PACK, tuning])
     runc = ["runc:[1:CHILD]", "runc"]
-    probe = exec_("sh -c pg_isready -U postgres", ancestors=runc)
-    other = exec_("sh -c cat /etc/shadow", ancestors=runc)
-    assert "Shell Spawned in Container" not in [a.rule for a_list in _run(engine, (probe,)) for a in a_list]
-    assert "Shell Spawned in Container" in [a.rule for a_list in _run(engine, (other,)) for a in a_list]
+
+    def fired(cmdline: str) -> bool:
+        got = _run(engine, (exec_(cmdline, ancestors=runc),))
+        return "Shell Spawned in Container" in [a.rule for alerts in got for a in alerts]
+
+    assert not fired("sh -c pg_isready -U postgres")
+    assert not fired("sh -i -c pg_isready -U postgres")
+    assert fired("sh -i -c cat /etc/shadow")
+    assert fired("sh")

