@@ -99,10 +99,32 @@ def debian_python() -> Path:
 
 #: the tools of tests/attacks' image: what attack procedures for Linux run (shells, file tools,
 #: interpreters, archivers, encoders, schedulers, process and network tools)
-ATTACK_PACKAGES: Final = (
-    "bash,dash,coreutils,util-linux,procps,psmisc,python3,perl,xxd,zip,unzip,bzip2,xz-utils,"
-    "at,openssl,curl,wget,netcat-openbsd,iproute2,kmod,findutils,gawk,openssh-client,ed"
-).split(",")
+ATTACK_PACKAGES: Final = [
+    "bash",
+    "dash",
+    "coreutils",
+    "util-linux",
+    "procps",
+    "psmisc",
+    "python3",
+    "perl",
+    "xxd",
+    "zip",
+    "unzip",
+    "bzip2",
+    "xz-utils",
+    "at",
+    "openssl",
+    "curl",
+    "wget",
+    "netcat-openbsd",
+    "iproute2",
+    "kmod",
+    "findutils",
+    "gawk",
+    "openssh-client",
+    "ed",
+]
 
 
 def debian_attack() -> Path:

@@ -50,7 +50,11 @@ spec:
 ATTACK = [
     # (step, command in the container, the rule it must raise: Stockade's pack, or Falco's stable
     # rule for it when /etc/falco holds those, loaded first)
-    ("shell", ["sh", "-i", "-c", "id; uname -a"], ("Shell Spawned in Container", "Terminal shell in container")),
+    (
+        "shell",
+        ["sh", "-i", "-c", "id; uname -a"],
+        ("Shell Spawned in Container", "Terminal shell in container"),
+    ),
     (
         "tool download",
         [
