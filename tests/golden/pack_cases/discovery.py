@@ -58,8 +58,11 @@ def exec_direct(cmdline: str, **kw: Any) -> dict[str, Any]:
 
 def in_loop(cmdline: str) -> dict[str, Any]:
     """Run by a shell loop (the container's own periodic work, pid 1's `sh -c 'while ...'`)."""
-    return run(cmdline, sh_c('while true; do echo "$(date) $(hostname) ok" >> /var/log/app.log; sleep 1; done'),
-               RUN_SH)
+    return run(
+        cmdline,
+        sh_c('while true; do echo "$(date) $(hostname) ok" >> /var/log/app.log; sleep 1; done'),
+        RUN_SH,
+    )
 
 
 def by_entrypoint(cmdline: str) -> dict[str, Any]:
@@ -94,7 +97,10 @@ CASES: list[PackCase] = [
             v("ps | egrep (the egrep)", run("egrep falcond|nessusd|cbagentd|osqueryd", sh_c(PS_EGREP))),
             v("pgrep -l for agents", run(PGREP.replace("'", ""), sh_c(PGREP))),
             v("pidof as pid 1's child", run("pidof falco", sh_c("pidof falco || echo none"), RUN_SH)),
-            v("grep -E on ps output", run("grep -Ei crowdstrike|sentinelone", bash_c("ps -ef | grep -Ei ..."))),
+            v(
+                "grep -E on ps output",
+                run("grep -Ei crowdstrike|sentinelone", bash_c("ps -ef | grep -Ei ...")),
+            ),
             v("systemctl status auditd", exec_direct("systemctl status auditd")),
             v("ls /opt/CrowdStrike", exec_direct("ls -la /opt/CrowdStrike")),
             v("find an agent's directory", run("find / -maxdepth 3 -iname *osquery*", sh_c("find ..."))),
@@ -110,7 +116,10 @@ CASES: list[PackCase] = [
                     "and 'falco' in open('/proc/'+p+'/comm').read()])"
                 ),
             ),
-            v("with a terminal", exec_("pgrep -a auditbeat", tty=PTS_TTY, ancestors=["bash", *UNDER_RUNTIME])),
+            v(
+                "with a terminal",
+                exec_("pgrep -a auditbeat", tty=PTS_TTY, ancestors=["bash", *UNDER_RUNTIME]),
+            ),
         ],
         near_misses=[
             v("a health check's pgrep", exec_direct("pgrep -x nginx")),
@@ -143,14 +152,25 @@ CASES: list[PackCase] = [
             v("grep vmw /proc/modules", run("grep vmw /proc/modules", sh_c("grep vmw /proc/modules"))),
             v(
                 "cat a DMI file (open)",
-                open_("/sys/devices/virtual/dmi/id/product_name", "cat /sys/class/dmi/id/product_name",
-                      ancestors=EXEC_SH),
+                open_(
+                    "/sys/devices/virtual/dmi/id/product_name",
+                    "cat /sys/class/dmi/id/product_name",
+                    ancestors=EXEC_SH,
+                ),
             ),
-            v("a shell reads /proc/scsi/scsi (< redirection)", open_("/proc/scsi/scsi", "bash -c read l < /proc/scsi/scsi")),
-            v("the bash -c text naming lsmod (sudo missing)", exec_(f"bash -c {VM_SCRIPT}", ancestors=["runc", "conmon"])),
+            v(
+                "a shell reads /proc/scsi/scsi (< redirection)",
+                open_("/proc/scsi/scsi", "bash -c read l < /proc/scsi/scsi"),
+            ),
+            v(
+                "the bash -c text naming lsmod (sudo missing)",
+                exec_(f"bash -c {VM_SCRIPT}", ancestors=["runc", "conmon"]),
+            ),
             v(
                 "the pid 1 sh -c text naming DMI files",
-                exec_("sh -c cat /sys/class/dmi/id/bios_version | grep -i amazon", ancestors=["conmon"], vpid=1),
+                exec_(
+                    "sh -c cat /sys/class/dmi/id/bios_version | grep -i amazon", ancestors=["conmon"], vpid=1
+                ),
             ),
         ],
         near_misses=[
@@ -163,8 +183,14 @@ CASES: list[PackCase] = [
             v("env as a launcher", run("env FOO=1 app --serve", sh_c("env FOO=1 app --serve"))),
             v("printenv in a loop", in_loop("printenv HOME")),
             v("cat /etc/os-release by a script", by_script("cat /etc/os-release")),
-            v("python reads a DMI file (cloud SDK)", open_("/sys/class/dmi/id/product_name", "python3 app.py")),
-            v("kube-proxy reads /proc/modules", open_("/proc/modules", "kube-proxy --config=/var/lib/kube-proxy")),
+            v(
+                "python reads a DMI file (cloud SDK)",
+                open_("/sys/class/dmi/id/product_name", "python3 app.py"),
+            ),
+            v(
+                "kube-proxy reads /proc/modules",
+                open_("/proc/modules", "kube-proxy --config=/var/lib/kube-proxy"),
+            ),
             v("on the host", exec_("lsmod", where=HOST)),
             v("a health check", exec_direct(f"sh -c {HEALTH}")),
         ],
@@ -174,8 +200,14 @@ CASES: list[PackCase] = [
         fires=[
             v("cat common-password", open_("/etc/pam.d/common-password", "cat /etc/pam.d/common-password")),
             v("grep login.defs", open_("/etc/login.defs", "grep -E ^PASS_ /etc/login.defs")),
-            v("a shell's < redirection", open_("/etc/security/pwquality.conf", "bash -c while read l; do :; done < x")),
-            v("python reads system-auth", open_("/etc/pam.d/system-auth", "python3 -c print(open('/etc/pam.d/system-auth').read())")),
+            v(
+                "a shell's < redirection",
+                open_("/etc/security/pwquality.conf", "bash -c while read l; do :; done < x"),
+            ),
+            v(
+                "python reads system-auth",
+                open_("/etc/pam.d/system-auth", "python3 -c print(open('/etc/pam.d/system-auth').read())"),
+            ),
         ],
         near_misses=[
             v("useradd reads login.defs", open_("/etc/login.defs", "useradd -m app")),
@@ -219,9 +251,21 @@ CASES: list[PackCase] = [
             v("ps in a shell loop", in_loop("ps")),
             v("a health check", exec_direct(f"sh -c {HEALTH}")),
             v("the health check's wget", run(HEALTH, sh_c(HEALTH))),
-            v("log rotation", run("gzip -9 /var/log/app.log.1", sh_c("mv /var/log/app.log /var/log/app.log.1; gzip -9 /var/log/app.log.1"))),
-            v("find in a directory", run("find /var/log -name *.gz -mtime +7", sh_c("find /var/log ... -delete"))),
-            v("on the host", exec_("id", where=HOST, ancestors=["bash", "sshd"], fields={"proc.pcmdline": "bash"})),
+            v(
+                "log rotation",
+                run(
+                    "gzip -9 /var/log/app.log.1",
+                    sh_c("mv /var/log/app.log /var/log/app.log.1; gzip -9 /var/log/app.log.1"),
+                ),
+            ),
+            v(
+                "find in a directory",
+                run("find /var/log -name *.gz -mtime +7", sh_c("find /var/log ... -delete")),
+            ),
+            v(
+                "on the host",
+                exec_("id", where=HOST, ancestors=["bash", "sshd"], fields={"proc.pcmdline": "bash"}),
+            ),
             v("an application's ps", exec_("ps -o rss= -p 1", ancestors=["java", "conmon"])),
         ],
     ),
