@@ -204,12 +204,6 @@ BASH_TTY: dict[str, Any] = {"tty": PTS_TTY, "ancestors": UNDER_RUNTIME}
 REV_IP = "203.0.113.7"
 
 
-def _discovery(cmds: list[str], times: list[float], where: list[dict[str, Any]] | None = None) -> Variant:
-    places = where or [in_container()] * len(cmds)
-    evs = tuple(exec_(c, at=t, where=w) for c, t, w in zip(cmds, times, places, strict=True))
-    return Variant(f"{len(cmds)} discovery commands at {times}", evs)
-
-
 CASES: list[PackCase] = [
     # -- credential access ------------------------------------------------------------------------
     PackCase(
@@ -885,32 +879,6 @@ CASES: list[PackCase] = [
         ],
     ),
     # -- sequences --------------------------------------------------------------------------------
-    PackCase(
-        "Discovery Burst in Container",
-        fires=[
-            _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 5, 10, 15]),
-            _discovery(["whoami", "hostname", "netstat -tlnp"], [100, 101, 159]),
-            _discovery(["ip addr", "uname -a", "id"], [0, 1, 2]),  # in any order
-        ],
-        near_misses=[
-            _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 40, 80, 120]),
-            _discovery(["id", "uname -a", "cat /etc/os-release", "ip addr"], [0, 1, 2, 3], [HOST] * 4),
-            _discovery(["id", "uname -a", "cat /etc/os-release"], [0, 1, 2]),
-            _discovery(
-                ["id", "uname -a", "cat /etc/os-release", "ip addr"],
-                [0, 1, 2, 3],
-                [in_container(), in_container(cid=OTHER_CID), in_container(), in_container(cid=OTHER_CID)],
-            ),
-            v(
-                "harmless commands in between",
-                exec_("id", at=0),
-                exec_("ls /", at=1),
-                exec_("cat /etc/hosts", at=2),
-                exec_("uname -a", at=3),
-            ),
-            _discovery(["uname -m", "uname -m", "uname -m", "uname -m"], [0, 1, 2, 3]),
-        ],
-    ),
     PackCase(
         "Shell, Download, Connect in Container",
         fires=[
