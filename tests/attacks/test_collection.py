@@ -121,7 +121,7 @@ PROCEDURES = [
     Procedure(
         "perl-io-compress",
         rule=ARCH_LIB,
-        script="echo data > /tmp/d; perl -MIO::Compress::Gzip=gzip -e 'gzip \"/tmp/d\" => \"/tmp/d.gz\"'",
+        script='echo data > /tmp/d; perl -MIO::Compress::Gzip=gzip -e \'gzip "/tmp/d" => "/tmp/d.gz"\'',
         proc="perl",
         shell="bash",
         how="run",
@@ -155,7 +155,7 @@ PROCEDURES = [
         rule=DEC_EXEC,
         script=(
             "python3 -c 'import base64, subprocess; "
-            f"subprocess.call(base64.b64decode(\"{ID_B64}\").decode(), shell=True)'"
+            f'subprocess.call(base64.b64decode("{ID_B64}").decode(), shell=True)\''
         ),
         proc="python3",
         shell="bash",

