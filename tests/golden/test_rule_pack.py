@@ -261,3 +261,11 @@ def test_exec_probes_can_be_listed_and_then_do_not_fire(tmp_path: Path) -> None:
     assert not fired("sh -i -c pg_isready -U postgres")
     assert fired("sh -i -c cat /etc/shadow")
     assert fired("sh")
+
+
+def test_every_regex_of_the_pack_matches_across_lines() -> None:
+    """A shell's -c command line often spans lines (a procedure pasted whole): every regex of the
+    pack starts with (?s), so that `.` matches a newline too (the operator matches the whole value)."""
+    for f in PACK:
+        for m in re.finditer(r'regex "(.{0,4})', f.read_text()):
+            assert m.group(1) == "(?s)", f"{f.name}: a regex without (?s): {m.group(0)}"
