@@ -27,6 +27,7 @@ import gc
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
@@ -200,9 +201,12 @@ def _error(e: yaml.YAMLError, file: str, text: str = "") -> LoadError:
 def load_text(text: str, file: str) -> Loaded:
     """The objects of one file's text (`file` names it in objects and errors)."""
     # the nodes and values of a document make no reference cycles (aliases are bounded): the
-    # cyclic collector would only rescan the growing tree, which made large lists superlinear
-    enabled = gc.isenabled()
-    gc.disable()
+    # cyclic collector would only rescan the growing tree, which made large lists superlinear. The
+    # collector is process-wide: it is paused only in a single-threaded process (the CLI), never
+    # under a server's other threads
+    enabled = gc.isenabled() and threading.active_count() == 1
+    if enabled:
+        gc.disable()
     try:
         return _load_text(text, file)
     finally:

@@ -22,6 +22,7 @@ __all__ = [
     "Path",
     "PodTemplate",
     "pod_template",
+    "value_at",
 ]
 
 Path = tuple[str | int, ...]
@@ -46,7 +47,9 @@ POD_TEMPLATE_PATHS: dict[str, tuple[Path, Path]] = {
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
-def _get(body: Any, path: Path) -> Any:
+def value_at(body: Any, path: Path) -> Any:
+    """The value at `path` (keys and list indexes) in `body`; None when any step is missing or of
+    the wrong type."""
     node = body
     for key in path:
         if type(node) is dict and type(key) is str:  # the common case, without the ABC checks
@@ -110,7 +113,7 @@ class K8sObject:
 
     def get(self, path: Path) -> Any:
         """The value at `path`, None when any step is missing (or of the wrong type)."""
-        return _get(self.body, path)
+        return value_at(self.body, path)
 
     def line_of(self, path: Path = ()) -> int | None:
         """The source line of `path`, or of its nearest recorded parent; the document's line else."""
@@ -142,7 +145,7 @@ class Container:
 
     def get(self, *keys: str | int) -> Any:
         """The value at `keys` inside the container, None when missing."""
-        return _get(self.body, keys)
+        return value_at(self.body, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +159,7 @@ class PodTemplate:
 
     def get(self, *keys: str | int) -> Any:
         """A field of the pod spec (``get("securityContext", "runAsNonRoot")``)."""
-        return _get(self.spec, keys)
+        return value_at(self.spec, keys)
 
     def at(self, *keys: str | int) -> Path:
         """The object path of a pod spec field, for a finding's line."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from stockade.k8s.finding import dotted
-from stockade.k8s.objects import CONTAINER_LISTS, POD_TEMPLATE_PATHS, Path
+from stockade.k8s.objects import CONTAINER_LISTS, POD_TEMPLATE_PATHS, Path, value_at
 
 __all__ = ["BUILTIN_KINDS", "problems"]
 
@@ -127,14 +127,6 @@ def _fields(body: Any, path: Path, types: Mapping[str, type], out: list[tuple[Pa
             out.append(((*path, key), f"{dotted((*path, key))} must be {_NAMES[want]}, not {value!r}"))
 
 
-def _get(body: Any, path: Path) -> Any:
-    for key in path:
-        if not isinstance(body, dict):
-            return None
-        body = body.get(key)
-    return body
-
-
 def problems(body: dict[str, Any]) -> list[tuple[Path, str]]:
     """What the API server would refuse in `body`: (path, message) each; empty when nothing."""
     kind, api_version = str(body["kind"]), str(body["apiVersion"])
@@ -152,7 +144,7 @@ def problems(body: dict[str, Any]) -> list[tuple[Path, str]]:
     spec_path = where[0]
     if kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
         _fields(body.get("spec"), ("spec",), _REPLICAS, out)
-    spec = _get(body, spec_path)
+    spec = value_at(body, spec_path)
     _fields(spec, spec_path, _POD_SPEC, out)
     if not isinstance(spec, dict):
         return out

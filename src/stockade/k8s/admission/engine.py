@@ -26,7 +26,6 @@ from stockade.k8s.admission.load import LoadedAdmissionPolicy
 from stockade.k8s.admission.policy import Action, SignatureRule, VulnerabilitiesRule
 from stockade.k8s.admission.refresh import Refreshed
 from stockade.k8s.admission.review import Request
-from stockade.k8s.admission.selectors import selects
 from stockade.k8s.admission.signatures import (
     Signature,
     Verifier,
@@ -36,6 +35,7 @@ from stockade.k8s.admission.signatures import (
 from stockade.k8s.admission.vulnindex import ImageResult, VulnIndex, severity_rank
 from stockade.k8s.catalogue import WORKLOADS, Check, Context, evaluate, select
 from stockade.k8s.objects import K8sObject, pod_template
+from stockade.k8s.selectors import selects
 from stockade.policy.model import PolicyError
 
 __all__ = ["Decision", "Engine", "EvaluationError", "Outcome"]
@@ -134,6 +134,8 @@ class _Compiled:
     actions: dict[str, Action]
     verifiers: list[tuple[SignatureRule, Verifier]]
     fail_closed: bool
+    #: spec.match.objectSelector as the label matcher reads it (converted once, not per request)
+    object_selector: dict[str, Any] | None
 
     @property
     def name(self) -> str:
@@ -151,7 +153,8 @@ def _compile(lp: LoadedAdmissionPolicy, fail_closed: bool | None) -> _Compiled:
     verifiers = [(r, _verifier(r, lp, f"spec.signatures[{i}]")) for i, r in enumerate(spec.signatures)]
     kinds = frozenset(spec.match.kinds) if spec.match.kinds is not None else WORKLOADS
     closed = spec.failurePolicy == "Fail" if fail_closed is None else fail_closed
-    return _Compiled(lp, kinds, checks, actions, verifiers, closed)
+    sel = spec.match.objectSelector
+    return _Compiled(lp, kinds, checks, actions, verifiers, closed, None if sel is None else sel.model_dump())
 
 
 def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
@@ -215,7 +218,7 @@ class Engine:
             return False
         # namespaceSelector: kube-apiserver applies it (a review carries no namespace labels)
         obj = req.object if req.object is not None else req.old_object
-        return selects(m.objectSelector, _labels(obj))
+        return p.object_selector is None or selects(p.object_selector, _labels(obj))
 
     def decide(self, req: Request, policies: Sequence[str] | None = None) -> Decision:
         """The decision on `req` by every policy (or those named) that matches it."""
