@@ -100,6 +100,8 @@ def needs(fields: frozenset[str] | None, wanted: frozenset[str]) -> bool:
     if fields is None:
         return True
     return any(f in wanted or f.split("[", 1)[0] in wanted for f in fields)
+
+
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
 #: the `filtered` map: failed calls at the syscall's number, calls on an uninteresting path here after
 _INTEREST_BASE = 512

@@ -409,7 +409,7 @@ def _dress_utime(ev: Ev, plan: _Plan, _args: Args, _ret: int, blobs: Blobs, path
         ev["evt.arg.atime"], ev["evt.arg.mtime"] = times
 
 
-def _dress_fdpath(ev: Ev, _plan: _Plan, args: Args, _ret: int, blobs: Blobs, _paths: list[str]) -> None:
+def _dress_fdpath(ev: Ev, _plan: _Plan, _args: Args, _ret: int, blobs: Blobs, _paths: list[str]) -> None:
     """ftruncate, fchmod: the fd's file (fd.name)."""
     raw = blobs.get(T_DIR)
     _file_fields(ev, _path_from_components(raw) if raw is not None else None)
