@@ -294,3 +294,106 @@ def test_fchmod_by_fd(run: Run, tmp_path: Path) -> None:
     assert "S_ISUID" in ev["evt.arg.mode"]
     assert ev["evt.rawarg.mode"] == 0o4755
     assert isinstance(ev["evt.arg.fd"], int) and ev["evt.arg.fd"] >= 0
+
+
+# ---- in a container ------------------------------------------------------------------------------
+
+
+ATTACK_IMAGE = "localhost/stockade-test-attack"
+
+
+def _attack_image() -> str | None:
+    """The attack procedures' image (Debian: coreutils, bash, dash) if it is built here: busybox's
+    shell runs its applets without an exec, so the busybox image cannot show a child's facts."""
+    if shutil.which("podman") is None:
+        return None
+    r = subprocess.run(
+        ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", ATTACK_IMAGE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    tags = [t for t in r.stdout.split() if t.startswith(ATTACK_IMAGE + ":")]
+    return tags[0] if r.returncode == 0 and tags else None
+
+
+@pytest.fixture
+def attack_container(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """Starts `sh -c script` as a container's command (pid 1) in the attack image (with the
+    machine's containers.conf, `podman_conf`); removed after."""
+    request.getfixturevalue("podman_conf")
+    image = _attack_image()
+    if image is None:
+        pytest.skip(f"{ATTACK_IMAGE} is not built here")
+    names: list[str] = []
+
+    def start(script: str) -> str:
+        name = f"stk-s18-{os.getpid()}-{len(names)}"
+        names.append(name)
+        r = subprocess.run(
+            ["podman", "run", "-d", "--network", "none", "--name", name, image, "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        return name
+
+    try:
+        yield start
+    finally:
+        if names:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", *names], capture_output=True, timeout=120)
+
+
+@pytest.mark.containers
+def test_in_a_container_as_its_command_and_by_exec(run: Run, attack_container: Callable[[str], str]) -> None:
+    """The container's own command (the shell is pid 1) and a `podman exec` into it: the paths are
+    the container's (its /dev/null, its /tmp), the environment the one the shell passed on."""
+    script = (
+        "export HISTFILE=/dev/null STK_MARK=run; "
+        "id -u; yes | head -n 1 >/dev/null; touch -t 197001010000 /tmp/run-f; sleep 300"
+    )
+    name = attack_container(script)
+    r = subprocess.run(
+        [
+            "podman",
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "export STK_MARK=exec; truncate -s0 /tmp/run-f; id -g >/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+
+    def marked(mark: str, name: str) -> Callable[[Ev], bool]:
+        return lambda e: (
+            e["evt.type"] == "execve"
+            and e["proc.name"] == name
+            and f"STK_MARK={mark}" in e.get("proc.env", "")
+        )
+
+    run.read_until(
+        lambda evs: any(marked("run", "head")(e) for e in evs) and any(marked("exec", "id")(e) for e in evs)
+    )
+    run.read_until(lambda _evs: False, 0.5)
+    (head,) = [e for e in run.events if marked("run", "head")(e)]
+    assert "HISTFILE=/dev/null" in head["proc.env"].split(" ")
+    assert (head["proc.stdout.type"], head["proc.stdout.name"]) == ("file", "/dev/null")
+    assert head["proc.stdin.type"] == "pipe"
+    stamps = [e for e in run.events if e["evt.type"] == "utimensat" and e.get("fd.name") == "/tmp/run-f"]
+    assert stamps and stamps[-1]["evt.arg.mtime"] == EPOCH
+    assert "STK_MARK=run" in stamps[-1]["proc.env"]
+    (ident,) = [e for e in run.events if marked("exec", "id")(e)]
+    assert ident["proc.stdout.name"] == "/dev/null"
+    assert "HISTFILE=/dev/null" not in ident["proc.env"]
+    truncs = [
+        e
+        for e in run.events
+        if e["evt.type"] in ("ftruncate", "truncate") and e.get("fd.name") == "/tmp/run-f"
+    ]
+    assert truncs and truncs[-1]["evt.arg.length"] == 0
