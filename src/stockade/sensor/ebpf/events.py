@@ -606,6 +606,68 @@ def _dress_kind(plan: _Plan) -> tuple[int, Dress | None]:
     return _D_PY, dress
 
 
+#: recent environments and standard fds, rendered (a shell's children share them): bounded caches
+_ENVS: dict[bytes, str] = {}
+_STDIOS: dict[tuple[bytes | None, ...], dict[str, Any]] = {}
+_STDIO_TAGS = tuple(t + fd for fd in range(3) for t in (T_STDIO, T_STDIO_PATH, T_STDIO_SOCK))
+
+
+def _env_str(raw: bytes) -> str:
+    """NUL-separated NAME=value entries -> joined by a space (empty entries left out)."""
+    s = _ENVS.get(raw)
+    if s is None:
+        if len(_ENVS) >= 256:
+            _ENVS.clear()
+        text = _s(raw).strip("\0")
+        if "\0\0" in text:
+            text = "\0".join(e for e in text.split("\0") if e)
+        s = _ENVS[raw] = text.replace("\0", " ")
+    return s
+
+
+def _stdio(blobs: Blobs) -> dict[str, Any]:
+    """proc.stdin/stdout/stderr .type and .name (Falco's fd.type words and fd.name) of the blobs
+    (a cached dict: not to be changed)."""
+    key = tuple(map(blobs.get, _STDIO_TAGS))
+    out = _STDIOS.get(key)
+    if out is None:
+        if len(_STDIOS) >= 1024:
+            _STDIOS.clear()
+        out = _STDIOS[key] = _stdio_fields(blobs)
+    return out
+
+
+def _stdio_fields(blobs: Blobs) -> dict[str, Any]:
+    """The fields of fds 0-2 from their blobs: type by the inode's mode and file system, name."""
+    out: dict[str, Any] = {}
+    for fd, (tkey, nkey) in enumerate(_STDIO_KEYS):
+        info = blobs.get(T_STDIO + fd)
+        if info is None or len(info) < _STDIO.size:
+            continue
+        mode, magic, ino = _STDIO.unpack_from(info)
+        fmt = mode & _S_IFMT
+        raw = blobs.get(T_STDIO_PATH + fd)
+        path = _path_from_components(raw) if raw is not None else ""
+        typ, name = "file", path
+        if fmt == _S_IFSOCK:
+            typ, name = _stdio_sock(blobs.get(T_STDIO_SOCK + fd))
+        elif magic == _PIPEFS_MAGIC:
+            typ, name = "pipe", f"pipe:[{ino}]"
+        elif fmt == _S_IFIFO:
+            typ = "pipe"
+        elif fmt == _S_IFDIR:
+            typ = "directory"
+        elif magic == _PIDFS_MAGIC:
+            typ, name = "pidfd", ""
+        elif magic == _ANON_INODE_FS_MAGIC or fmt not in (_S_IFREG, _S_IFCHR, _S_IFBLK):
+            anon = path.lstrip("/")
+            typ = _ANON_TYPES.get(anon) or ("bpf" if anon.startswith("bpf") else "unknown")
+            name = ""
+        out[tkey] = typ
+        out[nkey] = name
+    return out
+
+
 class Decoder:
     """Records -> raw events. `boot_epoch_ns`: wall-clock time of boot (CLOCK_BOOTTIME offset);
     `native`: use the native walker where it is built (:func:`native_available`)."""
@@ -800,7 +862,7 @@ class Decoder:
             ev["_cgroup_path"] = _path_from_components(cg)
         if cwd is not None:
             ev["proc.cwd"] = cwd
-        extra = self._stdio(blobs)
+        extra = dict(_stdio(blobs))
         if T_ENV in blobs:
             env = self._env(blobs[T_ENV], blobs.get(T_ENV_TAIL), env_len)
             extra["proc.env"] = env
@@ -814,44 +876,13 @@ class Decoder:
         the environment and, when it is longer, its last ones: the entries cut at either edge are
         left out, the middle ones are not seen (counted: env_truncated)."""
         if whole <= len(head) or (tail is not None and whole == len(head) + len(tail)):
-            raw = head + (tail or b"")
+            raw = head + tail if tail is not None else head
         else:
             self.facts["env_truncated"] += 1
             raw = head[: head.rfind(b"\0") + 1]
             if tail is not None:
                 raw += tail[tail.find(b"\0") + 1 :]
-        return " ".join(_s(e) for e in raw.split(b"\0") if e)
-
-    @staticmethod
-    def _stdio(blobs: Blobs) -> dict[str, Any]:
-        """proc.stdin/stdout/stderr .type and .name (Falco's fd.type words and fd.name) of the blobs."""
-        out: dict[str, Any] = {}
-        for fd, (tkey, nkey) in enumerate(_STDIO_KEYS):
-            info = blobs.get(T_STDIO + fd)
-            if info is None or len(info) < _STDIO.size:
-                continue
-            mode, magic, ino = _STDIO.unpack_from(info)
-            fmt = mode & _S_IFMT
-            raw = blobs.get(T_STDIO_PATH + fd)
-            path = _path_from_components(raw) if raw is not None else ""
-            typ, name = "file", path
-            if fmt == _S_IFSOCK:
-                typ, name = _stdio_sock(blobs.get(T_STDIO_SOCK + fd))
-            elif magic == _PIPEFS_MAGIC:
-                typ, name = "pipe", f"pipe:[{ino}]"
-            elif fmt == _S_IFIFO:
-                typ = "pipe"
-            elif fmt == _S_IFDIR:
-                typ = "directory"
-            elif magic == _PIDFS_MAGIC:
-                typ, name = "pidfd", ""
-            elif magic == _ANON_INODE_FS_MAGIC or fmt not in (_S_IFREG, _S_IFCHR, _S_IFBLK):
-                anon = path.lstrip("/")
-                typ = _ANON_TYPES.get(anon) or ("bpf" if anon.startswith("bpf") else "unknown")
-                name = ""
-            out[tkey] = typ
-            out[nkey] = name
-        return out
+        return _env_str(raw)
 
     def _fork(self, ev: dict[str, Any], nr: int, flags: int, parent_pid: int) -> None:
         sc = BY_NR.get(nr)
