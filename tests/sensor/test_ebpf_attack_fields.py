@@ -352,7 +352,9 @@ def test_in_a_container_as_its_command_and_by_exec(run: Run, attack_container: C
     the container's (its /dev/null, its /tmp), the environment the one the shell passed on."""
     script = (
         "export HISTFILE=/dev/null STK_MARK=run; "
-        "id -u; yes | head -n 1 >/dev/null; touch -t 197001010000 /tmp/run-f; sleep 300"
+        "id -u; yes | head -n 1 >/dev/null; touch -t 197001010000 /tmp/run-f; "
+        "echo IyEvYmluL3NoCmlkIC11Cg== | base64 -d > /tmp/art.sh; chmod +x /tmp/art.sh; /tmp/art.sh; "
+        "sleep 300"
     )
     name = attack_container(script)
     r = subprocess.run(
@@ -388,6 +390,21 @@ def test_in_a_container_as_its_command_and_by_exec(run: Run, attack_container: C
     stamps = [e for e in run.events if e["evt.type"] == "utimensat" and e.get("fd.name") == "/tmp/run-f"]
     assert stamps and stamps[-1]["evt.arg.mtime"] == EPOCH
     assert "STK_MARK=run" in stamps[-1]["proc.env"]
+    (b64,) = [e for e in run.events if marked("run", "base64")(e)]
+    assert (b64["proc.stdin.type"], b64["proc.stdout.type"], b64["proc.stdout.name"]) == (
+        "pipe",
+        "file",
+        "/tmp/art.sh",
+    )
+    (art,) = [e for e in run.events if marked("run", "art.sh")(e)]
+    # a script: its path is the exec's file name and its first argument (the kernel made the
+    # interpreter argv[0]); the executable is its interpreter
+    assert (art["evt.arg.filename"], art["proc.exe"], art["proc.args"]) == (
+        "/tmp/art.sh",
+        "/bin/sh",
+        "/tmp/art.sh",
+    )
+    assert art["proc.exepath"] == "/usr/bin/dash"
     (ident,) = [e for e in run.events if marked("exec", "id")(e)]
     assert ident["proc.stdout.name"] == "/dev/null"
     assert "HISTFILE=/dev/null" not in ident["proc.env"]
