@@ -186,6 +186,9 @@ class BackendContext:
     drop_failed: frozenset[str] = frozenset()
     #: the calls on paths no active rule cares about (for a backend with `interest_targets`)
     interest: InterestPlan | None = None
+    #: the fields the active rules read (None: not known): a backend reads what costs per event
+    #: (the environment of each exec, say) only when some rule reads it
+    fields: frozenset[str] | None = None
 
 
 class Backend(abc.ABC):

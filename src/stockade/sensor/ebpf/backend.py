@@ -76,8 +76,6 @@ VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 #: fields the eBPF backend cannot fill
 MISSING_FIELDS = frozenset(
     {
-        "proc.env",
-        "evt.arg.env",
         "proc.exe_ino",
         "proc.is_exe_from_memfd",
         "thread.cap_effective",
@@ -86,6 +84,24 @@ MISSING_FIELDS = frozenset(
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 SW_EXEC, SW_FORK, SW_EXIT, SW_CWD, SW_WAKEUP = 0, 1, 2, 3, 4
+#: switches of what an exec record holds besides: the environment, the standard fds (newer objects)
+SW_ENV, SW_STDIO = 8, 9
+#: the fields that need the environment read at exec (proc.env[NAME] is a proc.env field too)
+ENV_FIELDS = frozenset({"proc.env", "evt.arg.env"})
+#: the fields that need the standard fds looked at on exec
+STDIO_FIELDS = frozenset(
+    f"proc.{fd}.{what}" for fd in ("stdin", "stdout", "stderr") for what in ("type", "name")
+)
+
+
+def needs(fields: frozenset[str] | None, wanted: frozenset[str]) -> bool:
+    """Whether rules reading `fields` (None: not known, so yes) read one of `wanted` (or an
+    indexed form of one: ``proc.env[HISTFILE]``)."""
+    if fields is None:
+        return True
+    return any(f in wanted or f.split("[", 1)[0] in wanted for f in fields)
+
+
 DROP_CAUSES = ("ringbuf_full", "inflight_full")
 #: the `filtered` map: failed calls at the syscall's number, calls on an uninteresting path here after
 _INTEREST_BASE = 512
@@ -120,6 +136,12 @@ def _selection(
     return calls, progs, {k: int(v) for k, v in switches.items()}
 
 
+def _exec_extras(env: bool, stdio: bool) -> dict[int, int]:
+    """The switches of what an exec record holds besides (only those on: an object that predates
+    them has no room for them)."""
+    return {k: 1 for k, on in ((SW_ENV, env), (SW_STDIO, stdio)) if on}
+
+
 def _attach(obj: lb.BpfObject, progs: dict[str, bool]) -> list[str]:
     """Attach the programs turned on; their names."""
     for prog, on in progs.items():
@@ -137,6 +159,8 @@ class EbpfBackend(Backend):
     `ringbuf_bytes`: ring buffer size (power of two); `wakeup_bytes`: wake the reader when this much
     is waiting (0: on each record once it has caught up) and otherwise every `poll_interval_s`;
     `ignore_self`: drop this process's own syscalls in the kernel; `cwd`: resolve proc.cwd on exec;
+    `env`: read the environment on exec (proc.env, evt.arg.env); `stdio`: what the standard fds
+    are on exec (proc.stdin/stdout/stderr .type and .name);
     `drop_failed`: syscalls whose failed calls the kernel drops and counts in `stats.filtered`;
     `interest`: the calls on paths no rule cares about that the kernel drops (counted likewise);
     `learning`: learning in the kernel for the cgroups of :meth:`set_watched`, whose distinct
@@ -160,6 +184,8 @@ class EbpfBackend(Backend):
         max_batch: int = 16384,
         ignore_self: bool = True,
         cwd: bool = True,
+        env: bool = True,
+        stdio: bool = True,
         drop_failed: Collection[str] = (),
         interest: InterestPlan | None = None,
         learning: bool = True,
@@ -173,6 +199,8 @@ class EbpfBackend(Backend):
         self.max_batch = max_batch
         self.ignore_self = ignore_self
         self.cwd = cwd
+        self.env = env
+        self.stdio = stdio
         self.drop_failed = frozenset(drop_failed)
         self.interest = interest if interest is not None else InterestPlan()
         self.evttypes: frozenset[str] = frozenset()
@@ -211,7 +239,12 @@ class EbpfBackend(Backend):
     @classmethod
     def from_context(cls, ctx: BackendContext) -> Self:
         """Dropping in the kernel the failed calls and the paths the plan says no rule can match."""
-        return cls(drop_failed=ctx.drop_failed, interest=ctx.interest)
+        return cls(
+            drop_failed=ctx.drop_failed,
+            interest=ctx.interest,
+            env=needs(ctx.fields, ENV_FIELDS),
+            stdio=needs(ctx.fields, STDIO_FIELDS),
+        )
 
     @staticmethod
     def probe() -> Capabilities:
@@ -304,6 +337,15 @@ class EbpfBackend(Backend):
         sw = obj.map_fd("switches")
         for idx, val in switches.items():
             lb.map_update(sw, _U32.pack(idx), _U32.pack(val))
+        for idx, val in _exec_extras(self.env, self.stdio).items():
+            try:
+                lb.map_update(sw, _U32.pack(idx), _U32.pack(val))
+            except lb.BpfError:
+                self.stats.error(
+                    "proc.env and proc.stdin/stdout/stderr off: the eBPF program predates them "
+                    "(run scripts/build-bpf.sh)"
+                )
+                break
         self._ignored_fd = obj.map_fd("ignored")
         if self.ignore_self:
             lb.map_update(self._ignored_fd, _U32.pack(os.getpid()), b"\x01")

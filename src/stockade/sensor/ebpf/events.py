@@ -35,7 +35,7 @@ from typing import Any
 from stockade.model.openflags import open_flags_str
 from stockade.sensor import native as native_module
 from stockade.sensor import procfs
-from stockade.sensor.ebpf.syscalls import BY_NR, K_INT, K_PATH, K_STR, Syscall
+from stockade.sensor.ebpf.syscalls import BY_NR, K_FDPATH, K_INT, K_PATH, K_STR, Syscall
 
 __all__ = ["HDR", "HF_NOVEL", "HF_SEEN", "Decoder", "native_available", "open_flags_str"]
 
@@ -52,7 +52,39 @@ HDR = struct.Struct("<HHIQ8IQ2Iq6QQ16s")
 _BLOB = struct.Struct("<HH")
 _SOCK = struct.Struct("<6H16s16s")
 T_STR, T_DIR, T_SADDR, T_SOCK = 0x10, 0x20, 0x30, 0x40
-T_ARGV, T_EXE, T_FILENAME, T_CWD, T_CGROUP = 0x50, 0x51, 0x52, 0x53, 0x54
+T_ARGV, T_EXE, T_FILENAME, T_CWD, T_CGROUP, T_ENV, T_ENV_TAIL = 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56
+#: + fd (0-2): what an exec'd program's stdin, stdout, stderr is (mode, fs magic, inode), its path,
+#: its socket
+T_STDIO, T_STDIO_PATH, T_STDIO_SOCK = 0x60, 0x64, 0x68
+_STDIO = struct.Struct("<IIQ")
+#: the proc.* keys of fd 0, 1, 2: (type, name)
+_STDIO_KEYS = (
+    ("proc.stdin.type", "proc.stdin.name"),
+    ("proc.stdout.type", "proc.stdout.name"),
+    ("proc.stderr.type", "proc.stderr.name"),
+)
+_S_IFMT, _S_IFSOCK, _S_IFREG, _S_IFBLK, _S_IFDIR, _S_IFCHR, _S_IFIFO = (
+    0o170000,
+    0o140000,
+    0o100000,
+    0o060000,
+    0o040000,
+    0o020000,
+    0o010000,
+)
+_PIPEFS_MAGIC, _ANON_INODE_FS_MAGIC, _PIDFS_MAGIC = 0x50495045, 0x09041934, 0x50494446
+#: an anonymous inode's name (its dentry's) -> Falco's fd.type
+_ANON_TYPES = {
+    "[eventfd]": "event",
+    "[signalfd]": "signalfd",
+    "[eventpoll]": "eventpoll",
+    "inotify": "inotify",
+    "[timerfd]": "timerfd",
+    "[userfaultfd]": "userfaultfd",
+    "[io_uring]": "io_uring",
+    "[pidfd]": "pidfd",
+}
+_SOCK_FD_TYPES = {2: "ipv4", 10: "ipv6", 1: "unix", 16: "netlink"}
 _UNSET_LOGINUID = 4294967295
 _HDR_SIZE = HDR.size
 _MAX_PROCS = 65536
@@ -171,16 +203,24 @@ class _Proc:
     """What an exec said about a process, for its later events. `fields`: the ``proc.*`` fields
     its syscall events take (``proc.cwd`` when known); the exit takes the same without the cwd."""
 
-    __slots__ = ("args", "cmdline", "cwd", "exe", "exepath", "fields")
+    __slots__ = ("args", "cmdline", "cwd", "exe", "exepath", "extra", "fields")
 
     def __init__(
-        self, exepath: str | None, exe: str | None, args: str, cmdline: str, cwd: str | None
+        self,
+        exepath: str | None,
+        exe: str | None,
+        args: str,
+        cmdline: str,
+        cwd: str | None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.exepath = exepath
         self.exe = exe
         self.args = args
         self.cmdline = cmdline
         self.cwd = cwd
+        #: what the exec said besides: proc.env, proc.stdin.type/name, ... (when the kernel read them)
+        self.extra = extra
         self.fields: dict[str, Any] = {
             "proc.exepath": exepath,
             "proc.exe": exe,
@@ -189,6 +229,8 @@ class _Proc:
         }
         if cwd is not None:
             self.fields["proc.cwd"] = cwd
+        if extra:
+            self.fields.update(extra)
 
 
 #: how a named argument is shown: an int, an int shown as signed 32 bits (fds, pids), a string, a path
@@ -305,7 +347,78 @@ def _then_mode_names(dress: Dress | None) -> Dress:
     return chmod
 
 
+#: the times struct of each timestamp call: (its argument slot, its layout: "ts" timespec[2], "tv"
+#: timeval[2], "ub" utimbuf), and whether its slot 0 is a directory fd whose path stands for a NULL path
+_TIMES = {
+    "utimensat": (2, "ts", True),
+    "futimesat": (2, "tv", True),
+    "utimes": (1, "tv", False),
+    "utime": (1, "ub", False),
+}
+_UTIME_NOW, _UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+_TIMES2 = struct.Struct("<qqqq")
+
+
+def _times(raw: bytes | None, how: str) -> tuple[int | str, int | str] | None:
+    """(atime, mtime) of a times struct: ns since the epoch, or UTIME_NOW / UTIME_OMIT (utimensat)."""
+    if raw is None:
+        return None
+    if how == "ub":
+        if len(raw) < 16:
+            return None
+        a, m = struct.unpack_from("<qq", raw)
+        return a * 1_000_000_000, m * 1_000_000_000
+    if len(raw) < 32:
+        return None
+    a_s, a_f, m_s, m_f = _TIMES2.unpack_from(raw)
+    if how == "tv":
+        return a_s * 1_000_000_000 + a_f * 1000, m_s * 1_000_000_000 + m_f * 1000
+
+    def one(sec: int, nsec: int) -> int | str:
+        if nsec == _UTIME_NOW:
+            return "UTIME_NOW"
+        if nsec == _UTIME_OMIT:
+            return "UTIME_OMIT"
+        return sec * 1_000_000_000 + nsec
+
+    return one(a_s, a_f), one(m_s, m_f)
+
+
+def _file_fields(ev: Ev, path: str | None) -> None:
+    if path is not None:
+        ev["fd.name"] = path
+        ev["fd.type"] = "file"
+        ev["fd.typechar"] = "f"
+
+
+def _dress_utime(ev: Ev, plan: _Plan, _args: Args, _ret: int, blobs: Blobs, paths: list[str]) -> None:
+    """utimensat, futimesat, utimes, utime: the file (given, else the directory fd's: futimens) and
+    the times set (absent: NULL times, now)."""
+    slot, how, dirfd = _TIMES[plan.name]
+    path: str | None = None
+    if paths:
+        path = paths[0]
+        ev["fs.path.name"] = path
+    elif dirfd:
+        raw = blobs.get(T_DIR)
+        if raw is not None:
+            path = ev["evt.arg.path"] = _path_from_components(raw)
+    _file_fields(ev, path)
+    times = _times(blobs.get(T_SADDR + slot), how)
+    if times is not None:
+        ev["evt.arg.atime"], ev["evt.arg.mtime"] = times
+
+
+def _dress_fdpath(ev: Ev, _plan: _Plan, _args: Args, _ret: int, blobs: Blobs, _paths: list[str]) -> None:
+    """ftruncate, fchmod: the fd's file (fd.name)."""
+    raw = blobs.get(T_DIR)
+    _file_fields(ev, _path_from_components(raw) if raw is not None else None)
+    ev["fd.num"] = ev.get("evt.arg.fd")
+
+
 _FAMILY_DRESS: dict[str, Dress] = {
+    "utime": _dress_utime,
+    "fdpath": _dress_fdpath,
     "path": _dress_path,
     "path2": _dress_path,
     "symlink": _dress_path,
@@ -402,6 +515,20 @@ def _inet(
         ev["evt.arg.addr"] = f"{peer[1]}:{peer[2]}"
 
 
+def _stdio_sock(raw: bytes | None) -> tuple[str, str]:
+    """(fd.type, fd.name) of a socket on a standard fd: ipv4/ipv6 with its ends, unix, netlink."""
+    if raw is None or len(raw) < _SOCK.size:
+        return "unknown", ""
+    fam, _typ, _proto, lport, rport, _pad, laddr, raddr = _SOCK.unpack_from(raw)
+    typ = _SOCK_FD_TYPES.get(fam, "unknown")
+    if fam not in (2, 10):
+        return typ, ""
+    lip = _ip(fam, laddr)
+    if rport or any(raddr):
+        return typ, f"{lip}:{lport}->{_ip(fam, raddr)}:{rport}"
+    return typ, f"{lip}:{lport}"
+
+
 class _Plan:
     """How one syscall's record is read: its event type and its named arguments, worked out once.
     `args`: (slot, ``evt.arg.<name>`` key, how it is shown, the tag of its string blob) for the
@@ -419,9 +546,9 @@ class _Plan:
         self.flags_slot = _OPEN_FLAGS_SLOT.get(sc.name, -1)
         args: list[tuple[int, str, int, int]] = []
         for i, (n, k, _aux) in enumerate(sc.args):
-            if not n or k not in (K_INT, K_STR, K_PATH):
+            if not n or k not in (K_INT, K_STR, K_PATH, K_FDPATH):
                 continue
-            if k == K_INT:
+            if k in (K_INT, K_FDPATH):  # an fd whose path the family's dress reads: its number here
                 how = _A_INT32 if n in _INT32_ARGS else _A_INT
             else:
                 how = _A_PATH if k == K_PATH else _A_STR
@@ -477,6 +604,68 @@ def _dress_kind(plan: _Plan) -> tuple[int, Dress | None]:
     if dress is _dress_path:
         return _D_PATH, None
     return _D_PY, dress
+
+
+#: recent environments and standard fds, rendered (a shell's children share them): bounded caches
+_ENVS: dict[bytes, str] = {}
+_STDIOS: dict[tuple[bytes | None, ...], dict[str, Any]] = {}
+_STDIO_TAGS = tuple(t + fd for fd in range(3) for t in (T_STDIO, T_STDIO_PATH, T_STDIO_SOCK))
+
+
+def _env_str(raw: bytes) -> str:
+    """NUL-separated NAME=value entries -> joined by a space (empty entries left out)."""
+    s = _ENVS.get(raw)
+    if s is None:
+        if len(_ENVS) >= 256:
+            _ENVS.clear()
+        text = _s(raw).strip("\0")
+        if "\0\0" in text:
+            text = "\0".join(e for e in text.split("\0") if e)
+        s = _ENVS[raw] = text.replace("\0", " ")
+    return s
+
+
+def _stdio(blobs: Blobs) -> dict[str, Any]:
+    """proc.stdin/stdout/stderr .type and .name (Falco's fd.type words and fd.name) of the blobs
+    (a cached dict: not to be changed)."""
+    key = tuple(map(blobs.get, _STDIO_TAGS))
+    out = _STDIOS.get(key)
+    if out is None:
+        if len(_STDIOS) >= 1024:
+            _STDIOS.clear()
+        out = _STDIOS[key] = _stdio_fields(blobs)
+    return out
+
+
+def _stdio_fields(blobs: Blobs) -> dict[str, Any]:
+    """The fields of fds 0-2 from their blobs: type by the inode's mode and file system, name."""
+    out: dict[str, Any] = {}
+    for fd, (tkey, nkey) in enumerate(_STDIO_KEYS):
+        info = blobs.get(T_STDIO + fd)
+        if info is None or len(info) < _STDIO.size:
+            continue
+        mode, magic, ino = _STDIO.unpack_from(info)
+        fmt = mode & _S_IFMT
+        raw = blobs.get(T_STDIO_PATH + fd)
+        path = _path_from_components(raw) if raw is not None else ""
+        typ, name = "file", path
+        if fmt == _S_IFSOCK:
+            typ, name = _stdio_sock(blobs.get(T_STDIO_SOCK + fd))
+        elif magic == _PIPEFS_MAGIC:
+            typ, name = "pipe", f"pipe:[{ino}]"
+        elif fmt == _S_IFIFO:
+            typ = "pipe"
+        elif fmt == _S_IFDIR:
+            typ = "directory"
+        elif magic == _PIDFS_MAGIC:
+            typ, name = "pidfd", ""
+        elif magic == _ANON_INODE_FS_MAGIC or fmt not in (_S_IFREG, _S_IFCHR, _S_IFBLK):
+            anon = path.lstrip("/")
+            typ = _ANON_TYPES.get(anon) or ("bpf" if anon.startswith("bpf") else "unknown")
+            name = ""
+        out[tkey] = typ
+        out[nkey] = name
+    return out
 
 
 class Decoder:
@@ -619,7 +808,7 @@ class Decoder:
     def _process_event(self, ev: Ev, kind: int, nr: int, blobs: Blobs, args: Args) -> Ev | None:
         """An exec, fork or exit record's event (`ev` has its header's fields), None if not wanted."""
         if kind == EV_EXEC:
-            self._exec(ev, nr, blobs, args[1], args[2])
+            self._exec(ev, nr, blobs, args[1], args[2], args[3])
         elif kind == EV_FORK:
             self._fork(ev, nr, args[0], args[1])
             if args[2]:
@@ -635,7 +824,9 @@ class Decoder:
 
     # -- event families ------------------------------------------------------------------------
 
-    def _exec(self, ev: dict[str, Any], nr: int, blobs: dict[int, bytes], arg_len: int, unread: int) -> None:
+    def _exec(
+        self, ev: dict[str, Any], nr: int, blobs: dict[int, bytes], arg_len: int, unread: int, env_len: int
+    ) -> None:
         sc = BY_NR.get(nr)
         ev["evt.type"] = sc.name if sc is not None and sc.family == "exec" else "execve"
         ev["evt.rawres"] = 0
@@ -671,7 +862,27 @@ class Decoder:
             ev["_cgroup_path"] = _path_from_components(cg)
         if cwd is not None:
             ev["proc.cwd"] = cwd
-        self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd))
+        extra = dict(_stdio(blobs))
+        if T_ENV in blobs:
+            env = self._env(blobs[T_ENV], blobs.get(T_ENV_TAIL), env_len)
+            extra["proc.env"] = env
+            ev["evt.arg.env"] = env
+        if extra:
+            ev.update(extra)
+        self._remember(ev["proc.pid"], _Proc(exepath, exe, args, cmdline, cwd, extra))
+
+    def _env(self, head: bytes, tail: bytes | None, whole: int) -> str:
+        """proc.env as Falco renders it (NAME=value entries joined by a space) from the first bytes of
+        the environment and, when it is longer, its last ones: the entries cut at either edge are
+        left out, the middle ones are not seen (counted: env_truncated)."""
+        if whole <= len(head) or (tail is not None and whole == len(head) + len(tail)):
+            raw = head + tail if tail is not None else head
+        else:
+            self.facts["env_truncated"] += 1
+            raw = head[: head.rfind(b"\0") + 1]
+            if tail is not None:
+                raw += tail[tail.find(b"\0") + 1 :]
+        return _env_str(raw)
 
     def _fork(self, ev: dict[str, Any], nr: int, flags: int, parent_pid: int) -> None:
         sc = BY_NR.get(nr)
@@ -697,6 +908,8 @@ class Decoder:
             ev["proc.exe"] = proc.exe
             ev["proc.args"] = proc.args
             ev["proc.cmdline"] = proc.cmdline
+            if proc.extra:
+                ev.update(proc.extra)
 
     def _whole_argv(self, ev: dict[str, Any], part: bytes, arg_len: int) -> bytes:
         """The whole argument list of an exec whose record holds only its first `len(part)` bytes

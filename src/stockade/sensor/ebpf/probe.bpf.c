@@ -65,6 +65,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define K_SOCKFD 5   /* a socket fd: local and remote address from the struct sock */
 #define K_ARGV 6     /* user char *argv[] */
 #define K_RETSOCK 7  /* the return value is a socket fd (accept) */
+#define K_FDPATH 8   /* an fd: its file's path (T_DIR + slot); aux: a path argument's slot that, when
+		      * not NULL, makes it unneeded (0xff: always read) */
+#define K_MEM 9      /* user memory of aux bytes (T_SADDR + slot): a struct such as timespec[2] */
 
 #define SPEC_ON 1
 #define SPEC_FAIL_ONLY 2 /* success is reported by a sched tracepoint (exec, fork) */
@@ -85,6 +88,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define T_FILENAME 0x52
 #define T_CWD 0x53
 #define T_CGROUP 0x54 /* cgroup path components (pids, else memory hierarchy), leaf first */
+#define T_ENV 0x55    /* exec: the environment's first bytes (NUL-separated NAME=value) */
+#define T_ENV_TAIL 0x56 /* exec: the environment's last bytes, when it is longer than T_ENV */
+#define T_STDIO 0x60  /* + fd (0-2): struct stdio_info of the exec'd program's fd */
+#define T_STDIO_PATH 0x64 /* + fd: its path components, leaf first (files, devices, fifos) */
+#define T_STDIO_SOCK 0x68 /* + fd: its struct sock_info (sockets) */
+#define ENV_TAIL 2048 /* the environment's last bytes read when it is longer than MAX_STR - 1 */
 
 #define BUF_SZ 65536
 #define POS_MASK 0x7fff
@@ -120,6 +129,13 @@ struct sock_info {
 	__u16 pad;
 	__u8 laddr[16];
 	__u8 raddr[16];
+};
+
+/* what an exec'd program's fd 0, 1 or 2 is (T_STDIO): user space names its type as Falco's fd.type */
+struct stdio_info {
+	__u32 mode;  /* the inode's i_mode */
+	__u32 magic; /* its file system's magic (pipefs, sockfs, anon_inodefs, ...) */
+	__u64 ino;
 };
 
 struct sc_spec {
@@ -186,10 +202,12 @@ struct {
 
 /* switches: 0 exec, 1 fork, 2 exit, 3 cwd on exec, 4 wake-up threshold (bytes), 5 some cgroup is
  * watched for learning, 6 some cgroup is watched for its syscalls, 7 the flags of the watched
- * parents or'ed (0: none) */
+ * parents or'ed (0: none), 8 environment on exec, 9 stdin/stdout/stderr on exec */
+#define SW_ENV 8
+#define SW_STDIO 9
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
+	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, __u32);
 } switches SEC(".maps");
@@ -714,6 +732,83 @@ GLOBAL __u32 put_user_argv(__u32 off, __u64 argv)
 	return put_hdr(s, off, T_ARGV, len);
 }
 
+/* The path of the current task's fd `fd` (blob `tag`, as put_path); nothing for a bad fd. */
+GLOBAL __u32 put_fd_path(__u32 off, __u16 tag, long fd)
+{
+	if (off > OFF_MASK)
+		return off; /* the record is full */
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_file(t, (int)fd);
+	if (!f)
+		return off;
+	struct path p;
+	BPF_CORE_READ_INTO(&p, f, f_path);
+	return put_path(off, tag, (__u64)p.dentry, (__u64)p.mnt);
+}
+
+/* What the current task's fd `fd` (0-2) is: T_STDIO + fd (mode, fs magic, inode number), then its
+ * path (T_STDIO_PATH + fd: not for pipes, sockets and anonymous inodes of their own file systems,
+ * whose names user space makes) or its socket's ends (T_STDIO_SOCK + fd). Nothing when it is closed. */
+GLOBAL __u32 put_stdio(__u32 off, __u32 fd)
+{
+	if (off > OFF_MASK || fd > 2)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return off;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_file(t, fd);
+	if (!f)
+		return off;
+	off &= OFF_MASK;
+	struct stdio_info si = {};
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	si.mode = BPF_CORE_READ(ino, i_mode);
+	si.magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	si.ino = BPF_CORE_READ(ino, i_ino);
+	__builtin_memcpy(&s->buf[BOUND(off + 4, 0x3fff)], &si, sizeof(si));
+	off = put_hdr(s, off, T_STDIO + fd, sizeof(si));
+	if ((si.mode & S_IFMT) == S_IFSOCK)
+		return put_sock(off, T_STDIO_SOCK + fd, fd);
+	if (si.magic == 0x50495045 /* PIPEFS_MAGIC */)
+		return off;
+	struct path p;
+	BPF_CORE_READ_INTO(&p, f, f_path);
+	return put_path(off, T_STDIO_PATH + fd, (__u64)p.dentry, (__u64)p.mnt);
+}
+
+/* The exec'd program's environment (mm->env_start..env_end of the current task): its first
+ * MAX_STR - 1 bytes (T_ENV), and when it is longer its last ENV_TAIL bytes (T_ENV_TAIL), so that a
+ * variable exported last is seen. The whole length goes to *whole. */
+GLOBAL __u32 put_env(__u32 off, __u64 *whole)
+{
+	if (off > OFF_MASK || !whole)
+		return off; /* the record is full */
+	struct scratch *s = get_scratch();
+	if (!s)
+		return off;
+	struct task_struct *t = bpf_get_current_task_btf();
+	unsigned long es = BPF_CORE_READ(t, mm, env_start);
+	unsigned long ee = BPF_CORE_READ(t, mm, env_end);
+	__u64 total = ee > es ? ee - es : 0;
+	*whole = total;
+	if (!total)
+		return off;
+	off &= OFF_MASK;
+	__u32 len = total > MAX_STR - 1 ? MAX_STR - 1 : total;
+	if (bpf_probe_read_user(&s->buf[BOUND(off + 4, 0x3fff)], len & (MAX_STR - 1), (void *)es) < 0)
+		return off;
+	off = put_hdr(s, off, T_ENV, len);
+	if (total <= MAX_STR - 1 || off > OFF_MASK)
+		return off;
+	__u64 rest = total - (MAX_STR - 1);
+	__u32 tl = rest > ENV_TAIL ? ENV_TAIL : rest;
+	off &= OFF_MASK;
+	if (bpf_probe_read_user(&s->buf[BOUND(off + 4, 0x3fff)], tl & (ENV_TAIL * 2 - 1), (void *)(ee - tl)) < 0)
+		return off;
+	return put_hdr(s, off, T_ENV_TAIL, tl);
+}
+
 static __always_inline void submit(struct scratch *s, __u32 off)
 {
 	struct ev_hdr *h = (struct ev_hdr *)s->buf;
@@ -1232,6 +1327,12 @@ GLOBAL __u32 put_arg(__u32 ctl, __u64 v, __u64 auxv, long ret)
 		if (ret >= 0)
 			return put_sock(off, T_SOCK + 0xf, ret);
 		return off;
+	case K_FDPATH:
+		if (aux < 6 && auxv)
+			return off; /* a path is given: the fd is only its directory */
+		return put_fd_path(off, T_DIR + si, (long)(int)v);
+	case K_MEM:
+		return put_user_mem(off, T_SADDR + si, v, aux);
 	}
 	return off;
 }
@@ -1334,6 +1435,7 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	fill_hdr(h, p, EV_EXEC, nr);
 	h->args[0] = old_pid;
 	h->args[2] = 0;
+	h->args[3] = 0;
 	__u32 off = sizeof(*h);
 	/* filename as given to execve */
 	const char *fn = BPF_CORE_READ(bprm, filename);
@@ -1371,6 +1473,20 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		struct path cwd;
 		BPF_CORE_READ_INTO(&cwd, p, fs, pwd);
 		off = put_path(off, T_CWD, (__u64)cwd.dentry, (__u64)cwd.mnt);
+	}
+	if (enabled(SW_STDIO)) {
+		off = put_stdio(off, 0);
+		off = put_stdio(off, 1);
+		off = put_stdio(off, 2);
+	}
+	if (enabled(SW_ENV)) {
+		__u64 whole = 0;
+		off = put_env(off, &whole);
+		s = get_scratch();
+		if (!s)
+			return 0;
+		h = (struct ev_hdr *)s->buf;
+		h->args[3] = whole; /* the environment's whole length: user space knows a cut one */
 	}
 	submit(s, off);
 	return 0;

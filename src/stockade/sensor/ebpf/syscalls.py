@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 # argument kinds, as in probe.bpf.c
-K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK = range(8)
+K_INT, K_STR, K_PATH, K_SOCKADDR, K_SOCKADDR_OUT, K_SOCKFD, K_ARGV, K_RETSOCK, K_FDPATH, K_MEM = range(10)
+#: aux of a K_FDPATH: always resolve the fd's path (else: the slot of a path argument that, when not
+#: NULL, makes it unneeded, as utimensat's pathname)
+ALWAYS = 0xFF
 CWD = 0xFF  # aux of a K_PATH: resolve a relative path against the working directory
 SPEC_ON, SPEC_FAIL_ONLY, SPEC_DROP_FAILED, SPEC_LEARN_ONLY = 1, 2, 4, 8
 #: where the interest filter finds open(2) flags: an argument slot, or these
@@ -51,7 +54,8 @@ class Syscall:
     nr: int
     #: (Falco parameter name, kind, aux) per argument slot; name "" = not reported
     args: tuple[tuple[str, int, int], ...]
-    #: "open", "path", "path2", "net", "exec", "fork", "id", "other": how user space dresses it
+    #: "open", "path", "path2", "net", "exec", "fork", "id", "utime", "fdpath", "other": how user
+    #: space dresses it
     family: str = "other"
     fail_only: bool = False
 
@@ -64,6 +68,9 @@ def _sc(
 
 
 N, S, P = K_INT, K_STR, K_PATH
+#: the sizes of the times structs: struct timespec[2] (utimensat), struct timeval[2] (utimes,
+#: futimesat), struct utimbuf (utime)
+TIMESPEC2, TIMEVAL2, UTIMBUF = 32, 32, 16
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
@@ -101,6 +108,23 @@ SYSCALLS: dict[str, Syscall] = {
         _sc("chmod", 90, "path", ("filename", P), ("mode", N)),
         _sc("fchmodat", 268, "path", ("dirfd", N), ("filename", P, 0), ("mode", N)),
         _sc("fchmodat2", 452, "path", ("dirfd", N), ("filename", P, 0), ("mode", N), ("flags", N)),
+        _sc("fchmod", 91, "fdpath", ("fd", K_FDPATH, ALWAYS), ("mode", N)),
+        _sc("truncate", 76, "path", ("path", P), ("length", N)),
+        _sc("ftruncate", 77, "fdpath", ("fd", K_FDPATH, ALWAYS), ("length", N)),
+        # timestamps (timestomping): the file (for utimensat(fd, NULL, ...) = futimens the fd's, for
+        # futimesat(fd, NULL, ...) likewise) and the times struct, read from user memory
+        _sc(
+            "utimensat",
+            280,
+            "utime",
+            ("dirfd", K_FDPATH, 1),
+            ("path", P, 0),
+            ("times", K_MEM, TIMESPEC2),
+            ("flags", N),
+        ),
+        _sc("futimesat", 261, "utime", ("dirfd", K_FDPATH, 1), ("path", P, 0), ("times", K_MEM, TIMEVAL2)),
+        _sc("utimes", 235, "utime", ("path", P), ("times", K_MEM, TIMEVAL2)),
+        _sc("utime", 132, "utime", ("path", P), ("times", K_MEM, UTIMBUF)),
         _sc("mkdir", 83, "path", ("path", P), ("mode", N)),
         _sc("mkdirat", 258, "path", ("dirfd", N), ("path", P, 0), ("mode", N)),
         _sc("chroot", 161, "path", ("path", P)),
