@@ -290,6 +290,16 @@ CASES: list[PackCase] = [
                 exec_("/tmp/art.sh", at=1.2),
             ),
             v(
+                "a script run by its path, as the kernel reports it (exe: the interpreter)",
+                exec_("base64 -d", {**PIPE_IN, **file_out("/tmp/art.sh")}, at=1.0),
+                exec_(
+                    "art.sh /tmp/art.sh",
+                    {"evt.arg.filename": "/tmp/art.sh", "proc.exe": "/bin/sh"},
+                    exepath="/usr/bin/dash",
+                    at=1.2,
+                ),
+            ),
+            v(
                 "xxd -r -p > f; sh f",
                 exec_("xxd -r -p /tmp/e.hex", file_out("/var/tmp/p"), at=1.0),
                 exec_("sh /var/tmp/p", at=2.0),
