@@ -77,6 +77,9 @@ class Procedure:
     setup: str = ""
     #: ``podman --user`` for the container (None: the image's, root)
     user: str | None = None
+    #: the ATT&CK techniques it performs, for docs/rule-pack.md's coverage table (empty: every
+    #: technique its rule is tagged with)
+    techniques: tuple[str, ...] = ()
 
 
 @dataclass

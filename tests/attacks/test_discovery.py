@@ -63,8 +63,10 @@ PROCEDURES = [
         shell="bash",
         how="run",
     ),
-    Procedure("hostname-run", rule=SYSTEM, script="hostname", proc="hostname", shell="sh", how="run"),
-    Procedure("env-exec", rule=SYSTEM, script="env", proc="env", shell="bash", how="exec"),
+    Procedure(
+        "hostname-run", rule=SYSTEM, script="hostname", proc="hostname", how="run", techniques=("T1082",)
+    ),
+    Procedure("env-exec", rule=SYSTEM, script="env", proc="env", shell="bash", techniques=("T1082",)),
     Procedure("kmod-list", rule=SYSTEM, script="kmod list", proc="kmod", shell="sh", how="exec"),
     # -- T1201 password policy ------------------------------------------------------------------
     Procedure(
@@ -92,7 +94,15 @@ PROCEDURES = [
         how="exec",
     ),
     # -- accounts, groups, network, connections, files ------------------------------------------
-    Procedure("groups-id", rule=COMMAND, script="groups; id", proc="id", shell="sh", how="run"),
+    Procedure(
+        "groups-id",
+        rule=COMMAND,
+        script="groups; id",
+        proc="id",
+        shell="sh",
+        how="run",
+        techniques=("T1033", "T1069.001"),
+    ),
     Procedure(
         "passwd-uid0",
         rule=COMMAND,
@@ -100,8 +110,17 @@ PROCEDURES = [
         proc="grep",
         shell="sh",
         how="exec",
+        techniques=("T1087.001",),
     ),
-    Procedure("ss-ip", rule=COMMAND, script="ss -ant; ip addr", proc="ss", shell="bash", how="exec"),
+    Procedure(
+        "ss-ip",
+        rule=COMMAND,
+        script="ss -ant; ip addr",
+        proc="ss",
+        shell="bash",
+        how="exec",
+        techniques=("T1016", "T1049"),
+    ),
     Procedure(
         "suid-search",
         rule=COMMAND,
@@ -109,6 +128,7 @@ PROCEDURES = [
         proc="find",
         shell="sh",
         how="run",
+        techniques=("T1083",),
     ),
     # -- T1040 sniffing (the image has no sniffer: a copy and a link of true under their names) --
     Procedure(
