@@ -296,6 +296,7 @@ CASES: list[PackCase] = [
                 rename("/var/log/sedAb12Cd", "/var/log/auth.log", "sed -i /203.0.113.7/d /var/log/auth.log"),
             ),
             v("shred", exec_("shred -n 1 /var/log/auth.log")),
+            v("truncate's exec", exec_("truncate --size=0 /var/log/security")),
             v(
                 "journalctl --vacuum-time (tool missing, sh -c)",
                 sh("rm /var/log/journal/* ; journalctl --vacuum-time=0"),
@@ -354,6 +355,7 @@ CASES: list[PackCase] = [
             v("logrotate removes", unlink("/var/log/app.log.7", "logrotate /etc/logrotate.conf")),
             v("savelog", open_("/var/log/app.log", "savelog -c 7 /var/log/app.log", WRITE)),
             v("journalctl reads", exec_("journalctl -u nginx --since today")),
+            v("truncate of a tmp file", exec_("truncate -s 0 /tmp/app.out")),
             v("tmp file truncated", open_("/tmp/out.txt", "sh -c date > /tmp/out.txt", WRITE)),
             v("on the host", open_("/var/log/syslog", "sh -c > /var/log/syslog", WRITE, where=HOST)),
         ],
