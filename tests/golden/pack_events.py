@@ -449,39 +449,6 @@ CASES: list[PackCase] = [
         ],
     ),
     PackCase(
-        "Log File Tampering in Container",
-        fires=[
-            v(
-                "truncate by redirect",
-                open_("/var/log/nginx/access.log", "sh -c > /var/log/nginx/access.log", WRITE),
-            ),
-            v(
-                "rm auth.log",
-                call("unlinkat", "rm -f /var/log/auth.log", {"evt.arg.name": "/var/log/auth.log"}),
-            ),
-            v(
-                "truncate(2)",
-                call("truncate", "truncate -s 0 /var/log/syslog", {"fd.name": "/var/log/syslog"}),
-            ),
-            v(
-                "moved away",
-                call(
-                    "renameat2",
-                    "mv /var/log/secure /tmp/s",
-                    {"evt.arg.oldpath": "/var/log/secure", "evt.arg.newpath": "/tmp/s"},
-                ),
-            ),
-        ],
-        near_misses=[
-            v("appending", open_("/var/log/app.log", "app --serve", APPEND)),
-            v(
-                "logrotate",
-                call("unlinkat", "logrotate /etc/logrotate.conf", {"evt.arg.name": "/var/log/app.log.7"}),
-            ),
-            v("on the host", open_("/var/log/syslog", "sh -c > /var/log/syslog", WRITE, where=HOST)),
-        ],
-    ),
-    PackCase(
         "Shell History Cleared in Container",
         fires=[
             v("cat /dev/null > ~/.bash_history", open_("/root/.bash_history", "bash", WRITE, tty=PTS_TTY)),
@@ -665,36 +632,6 @@ CASES: list[PackCase] = [
         ],
     ),
     # -- impact, command and control, discovery --------------------------------------------------
-    PackCase(
-        "Crypto Miner Run in Container",
-        fires=[
-            v("xmrig", exec_("xmrig -o pool.supportxmr.com:443 -u 4A")),
-            v(
-                "renamed miner with a stratum URL",
-                exec_("/tmp/kworker -o stratum+tcp://198.51.100.3:3333 -u w"),
-            ),
-            v("xmrig options", exec_("/tmp/sysd --donate-level 1 -o 198.51.100.3:80")),
-        ],
-        near_misses=[
-            v("on the host", exec_("xmrig -o pool.supportxmr.com:443", where=HOST)),
-            v("a harmless tool", exec_("xmllint --noout config.xml")),
-        ],
-    ),
-    PackCase(
-        "Mining Pool Connection from Container",
-        fires=[
-            v("stratum port", connect_("198.51.100.23:3333", "/tmp/kworker")),
-            v(
-                "known pool host",
-                connect_("203.0.113.9:443", "/tmp/kworker") | {"fd.sip.name": "pool.supportxmr.com"},
-            ),
-        ],
-        near_misses=[
-            v("https elsewhere", connect_("203.0.113.9:443", "curl https://example.com")),
-            v("loopback", connect_("127.0.0.1:3333", "grafana-server", client="127.0.0.1:51000")),
-            v("on the host", connect_("198.51.100.23:3333", "/tmp/kworker", where=HOST)),
-        ],
-    ),
     PackCase(
         "Reverse Shell Command in Container",
         fires=[
