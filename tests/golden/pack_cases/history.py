@@ -349,6 +349,8 @@ CASES: list[PackCase] = [
             ),
             v("less loads .lesshst", open_("/root/.lesshst", "less /var/log/app.log", RDONLY, tty=PTS_TTY)),
             v("cat of a log", exec_("cat /var/log/app.log")),
+            v("mv of a history file is not a read", exec_("mv /root/.bash_history /tmp/h")),
+            v("cp /dev/null over it is not a read", exec_("cp /dev/null /root/.bash_history")),
             v("on the host", open_("/root/.bash_history", "cat /root/.bash_history", RDONLY, where=HOST)),
         ],
     ),
