@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from attack_harness import Procedure
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.ebpf, pytest.mark.slow]
@@ -97,8 +98,15 @@ PROCEDURES = [
         script="grep -i pass /home/app/.bash_history",
         proc="grep",
         shell="bash",
+        setup="mkdir -p /home/app && echo 'export DB_PASS=hunter2' > /home/app/.bash_history",
+    ),
+    Procedure(
+        "histread-python-run",
+        rule=READ,
+        script="python3 -c \"import os; print(open(os.path.expanduser('~/.zsh_history')).read())\"",
+        proc="python3",
         how="run",
-        files={"/home/app/.bash_history": "export DB_PASS=hunter2\n"},
+        files={"/root/.zsh_history": ": 1700000000:0;ssh -i key admin@db\n"},
     ),
     Procedure("histread-missing-sh-history", rule=READ, script="cat ~/.history | grep pass", proc="cat"),
     # -- shell configuration --------------------------------------------------------------------
