@@ -448,32 +448,6 @@ CASES: list[PackCase] = [
             v("on the host", exec_("/dev/shm/.x/kworker -B", where=HOST)),
         ],
     ),
-    PackCase(
-        "Shell History Cleared in Container",
-        fires=[
-            v("cat /dev/null > ~/.bash_history", open_("/root/.bash_history", "bash", WRITE, tty=PTS_TTY)),
-            v(
-                "rm",
-                call("unlinkat", "rm /home/app/.bash_history", {"evt.arg.name": "/home/app/.bash_history"}),
-            ),
-            v(
-                "ln -sf /dev/null",
-                call(
-                    "symlinkat",
-                    "ln -sf /dev/null /root/.bash_history",
-                    {"evt.arg.target": "/dev/null", "evt.arg.linkpath": "/root/.bash_history"},
-                ),
-            ),
-        ],
-        near_misses=[
-            v("the shell appends history", open_("/root/.bash_history", "bash", APPEND, tty=PTS_TTY)),
-            v(
-                "another dotfile removed",
-                call("unlinkat", "rm /root/.bashrc", {"evt.arg.name": "/root/.bashrc"}),
-            ),
-            v("on the host", open_("/root/.bash_history", "bash", WRITE, where=HOST)),
-        ],
-    ),
     # -- privilege escalation ---------------------------------------------------------------------
     PackCase(
         "Setuid Bit Set in Container",
