@@ -69,10 +69,10 @@ def table() -> str:
         for t in techniques:
             by_technique[t].add(name)
     tested: dict[str, set[str]] = defaultdict(set)
-    for pid, rule, techniques in procedures():
-        for t in techniques or rules.get(rule, []):
+    for pid, rule, named in procedures():
+        for t in named or tuple(rules.get(rule, [])):
             tested[t].add(f"`{pid}`")
-    lines = ["| Technique | Rules | Procedures performed in podman (tests/attacks) |", "|---|---|---|"]
+    lines = ["| Technique | Rules | Procedures performed in podman with the eBPF sensor |", "|---|---|---|"]
     for t in sorted(by_technique, key=lambda x: [int(n) for n in x[1:].split(".")]):
         names = ", ".join(sorted(by_technique[t]))
         done = ", ".join(sorted(tested[t])) or "golden events only"
