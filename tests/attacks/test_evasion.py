@@ -18,8 +18,10 @@ MASQ_FILE = "Masqueraded File Executed in Container"
 MASQ_PROC = "Process Masquerading as System Process in Container"
 PAD = "Binary Padding in Container"
 
-#: an authorized_keys file already in the image, as in the images the reference procedures use
-KEYS = {"/root/.ssh/authorized_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnly ops@example\n"}
+#: an authorized_keys file already there, as in the images the reference procedures use (podman cp
+#: cannot make ~/.ssh, so the unwatched setup of an exec procedure or the script itself does)
+OLD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnly ops@example"
+KEYS_SETUP = f"mkdir -p /root/.ssh && echo '{OLD_KEY}' > /root/.ssh/authorized_keys"
 NEW_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlantedKeyForTest intruder@example"
 
 PROCEDURES = [
@@ -29,7 +31,7 @@ PROCEDURES = [
         rule=SSH,
         script='f=$HOME/.ssh/authorized_keys; [ -f "$f" ] && { keys=$(cat "$f"); printf "%s\\n" "$keys" > "$f"; }',
         proc="sh",
-        files=KEYS,
+        setup=KEYS_SETUP,
     ),
     Procedure(
         "keys-tee-append",
@@ -42,10 +44,9 @@ PROCEDURES = [
     Procedure(
         "keys-sed-in-place",
         rule=SSH,
-        script="sed -i 's/^ssh-/no-pty ssh-/' /root/.ssh/authorized_keys",
+        script=f"{KEYS_SETUP}; sed -i 's/^ssh-/no-pty ssh-/' /root/.ssh/authorized_keys",
         proc="sed",
         how="run",
-        files=KEYS,
     ),
     Procedure(
         "keys-mv-onto",
@@ -58,7 +59,7 @@ PROCEDURES = [
         rule=SSH,
         script=f"python3 -c \"open('/root/.ssh/authorized_keys', 'a').write('{NEW_KEY}\\n')\"",
         proc="python3",
-        files=KEYS,
+        setup=KEYS_SETUP,
     ),
     # -- at jobs (T1053.002) ---------------------------------------------------------------------
     Procedure("at-from-stdin", rule=AT, script="echo 'id > /tmp/at.out' | at now + 1 minute", proc="at"),
