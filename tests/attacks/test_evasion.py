@@ -6,6 +6,7 @@ library calls, as the container's own command (``how="run"``, the shell is pid 1
 from __future__ import annotations
 
 import pytest
+
 from attack_harness import Attacks, Procedure
 
 pytestmark = [pytest.mark.root, pytest.mark.containers, pytest.mark.ebpf, pytest.mark.slow]
