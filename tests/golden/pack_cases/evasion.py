@@ -363,6 +363,7 @@ CASES: list[PackCase] = [
             v("gzip of a .log.1", exec_("gzip /var/log/app.log.1")),
             v("cat of a .txt", exec_("cat /tmp/notes.txt")),
             v("on the host", _script("/tmp/report.pdf.sh", where=HOST)),
+            v("a hidden miner (the miner rule's)", _binary("/tmp/.x/xmrig", "--donate-level 1")),
         ],
     ),
     PackCase(
@@ -389,6 +390,10 @@ CASES: list[PackCase] = [
             v("nginx from its install", _binary("/usr/sbin/nginx", "-g daemon off;")),
             v("an ordinary tool in /tmp", _binary("/tmp/app")),
             v("a login shell's argv[0]", {**exec_("bash", exepath="/usr/bin/bash"), "proc.exe": "-bash"}),
+            v(
+                "a miner named kworker (the miner rule's)",
+                _binary("/tmp/kworker", "-o stratum+tcp://198.51.100.3:3333"),
+            ),
             v("on the host", _binary("/tmp/crond", where=HOST)),
         ],
     ),
