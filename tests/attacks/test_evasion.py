@@ -133,12 +133,14 @@ PROCEDURES = [
     Procedure(
         "double-extension",
         rule=MASQ_FILE,
+        techniques=("T1036.007",),
         script="printf '#!/bin/sh\\necho invoice\\n' > /tmp/invoice.pdf.sh; chmod +x /tmp/invoice.pdf.sh; /tmp/invoice.pdf.sh",
         proc="invoice.pdf.sh",
     ),
     Procedure(
         "png-run-by-sh",
         rule=MASQ_FILE,
+        techniques=("T1036.008",),
         script="printf 'echo not an image\\n' > /tmp/photo.png; sh /tmp/photo.png",
         proc="sh",
         how="run",
@@ -146,12 +148,14 @@ PROCEDURES = [
     Procedure(
         "txt-run-by-python",
         rule=MASQ_FILE,
+        techniques=("T1036.008",),
         script="printf 'print(42)\\n' > /tmp/readme.txt; python3 /tmp/readme.txt",
         proc="python3",
     ),
     Procedure(
         "trailing-space-name",
         rule=MASQ_FILE,
+        techniques=("T1036.006",),
         script="cp /bin/sleep '/tmp/init '; '/tmp/init ' 1",
         proc="init ",
         shell="bash",
@@ -159,6 +163,7 @@ PROCEDURES = [
     Procedure(
         "run-from-dots-dir",
         rule=MASQ_FILE,
+        techniques=("T1036.005",),
         script="mkdir -p /root/... && cp /bin/sh /root/.../sh && /root/.../sh -c 'echo hi'",
         proc="sh",
         how="run",
@@ -167,12 +172,14 @@ PROCEDURES = [
     Procedure(
         "sh-copied-as-crond",
         rule=MASQ_PROC,
+        techniques=("T1036.003",),
         script="cp /bin/sh /tmp/crond; echo 'sleep 1' | /tmp/crond",
         proc="crond",
     ),
     Procedure(
         "sleep-as-sshd-in-home",
         rule=MASQ_PROC,
+        techniques=("T1036.003",),
         script="cp /bin/sleep /root/sshd && /root/sshd 1",
         proc="sshd",
         how="run",
@@ -180,6 +187,7 @@ PROCEDURES = [
     Procedure(
         "kernel-thread-argv0",
         rule=MASQ_PROC,
+        techniques=("T1036.004",),
         script="(exec -a '[kworker/0:2]' sleep 1)",
         proc="sleep",
         shell="bash",
