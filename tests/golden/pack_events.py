@@ -592,19 +592,6 @@ CASES: list[PackCase] = [
             v("on the host", open_("/etc/passwd", "sh -c echo x >> /etc/passwd", APPEND, where=HOST)),
         ],
     ),
-    PackCase(
-        "SSH Authorized Keys Modified in Container",
-        fires=[
-            v(
-                "append a key",
-                open_("/root/.ssh/authorized_keys", "sh -c echo ssh-ed25519 AAAA >> k", APPEND),
-            ),
-        ],
-        near_misses=[
-            v("sshd reads it", open_("/root/.ssh/authorized_keys", "sshd: root [priv]")),
-            v("on the host", open_("/root/.ssh/authorized_keys", "sh -c echo k >> k", APPEND, where=HOST)),
-        ],
-    ),
     # -- impact, command and control, discovery --------------------------------------------------
     PackCase(
         "Reverse Shell Command in Container",
