@@ -49,7 +49,10 @@ def _env(cmdline: str, env: dict[str, str], **kw: Any) -> dict[str, Any]:
     base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", **env}
     return exec_(
         cmdline,
-        {"proc.env": " ".join(f"{k}={val}" for k, val in base.items()), **{f"proc.env[{k}]": x for k, x in base.items()}},
+        {
+            "proc.env": " ".join(f"{k}={val}" for k, val in base.items()),
+            **{f"proc.env[{k}]": x for k, x in base.items()},
+        },
         **kw,
     )
 
@@ -70,7 +73,9 @@ CASES: list[PackCase] = [
         fires=[
             v(
                 "sh -c 'echo /tmp/x.so > /etc/ld.so.preload' (the shell opens it O_TRUNC)",
-                open_("/etc/ld.so.preload", "sh -c echo /tmp/x.so > /etc/ld.so.preload", WRITE, ancestors=EXEC),
+                open_(
+                    "/etc/ld.so.preload", "sh -c echo /tmp/x.so > /etc/ld.so.preload", WRITE, ancestors=EXEC
+                ),
             ),
             v(
                 "appended by bash as the container's command (pid 1)",
@@ -137,17 +142,35 @@ CASES: list[PackCase] = [
             ),
             v("LD_AUDIT in the environment", _env("id", {"LD_AUDIT": "/root/audit.so"})),
             v("LD_LIBRARY_PATH=/tmp", _env("ssh host", {"LD_LIBRARY_PATH": "/tmp"})),
-            v("LD_LIBRARY_PATH with /dev/shm second", _env("sudo -l", {"LD_LIBRARY_PATH": "/usr/lib:/dev/shm/l"})),
+            v(
+                "LD_LIBRARY_PATH with /dev/shm second",
+                _env("sudo -l", {"LD_LIBRARY_PATH": "/usr/lib:/dev/shm/l"}),
+            ),
             v("relative preload", _env("cat /etc/hostname", {"LD_PRELOAD": "lib/evil.so"})),
             v("command string with $HOME", exec_('sh -c LD_PRELOAD="$HOME/.cache/x.so" /usr/bin/passwd')),
         ],
         near_misses=[
-            v("jemalloc preloaded from /usr/lib", _env("redis-server", {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"})),
-            v("LD_LIBRARY_PATH=/usr/local/lib", _env("nginx -g daemon off;", {"LD_LIBRARY_PATH": "/usr/local/lib"})),
-            v("LD_LIBRARY_PATH=/opt/app/lib:/usr/lib", _env("java -jar app.jar", {"LD_LIBRARY_PATH": "/opt/app/lib:/usr/lib"})),
-            v("a bare soname is looked up in the system dirs", _env("python3 app.py", {"LD_PRELOAD": "libtcmalloc.so.4"})),
+            v(
+                "jemalloc preloaded from /usr/lib",
+                _env("redis-server", {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}),
+            ),
+            v(
+                "LD_LIBRARY_PATH=/usr/local/lib",
+                _env("nginx -g daemon off;", {"LD_LIBRARY_PATH": "/usr/local/lib"}),
+            ),
+            v(
+                "LD_LIBRARY_PATH=/opt/app/lib:/usr/lib",
+                _env("java -jar app.jar", {"LD_LIBRARY_PATH": "/opt/app/lib:/usr/lib"}),
+            ),
+            v(
+                "a bare soname is looked up in the system dirs",
+                _env("python3 app.py", {"LD_PRELOAD": "libtcmalloc.so.4"}),
+            ),
             v("ordinary environment", _env("ls", {"LANG": "C.UTF-8"})),
-            v("shell command string with a system library", exec_("sh -c LD_PRELOAD=/usr/lib/libasan.so.8 ./test")),
+            v(
+                "shell command string with a system library",
+                exec_("sh -c LD_PRELOAD=/usr/lib/libasan.so.8 ./test"),
+            ),
             v("on the host", _env("ls", {"LD_PRELOAD": "/tmp/T.so"}, where=HOST)),
         ],
     ),
@@ -156,23 +179,59 @@ CASES: list[PackCase] = [
         fires=[
             v(
                 "a .pth dropped in a venv's site-packages by a shell redirection",
-                open_(f"{VENV_SITE}/hook.pth", f"sh -c echo 'import os' > {VENV_SITE}/hook.pth", WRITE, ancestors=EXEC),
+                open_(
+                    f"{VENV_SITE}/hook.pth",
+                    f"sh -c echo 'import os' > {VENV_SITE}/hook.pth",
+                    WRITE,
+                    ancestors=EXEC,
+                ),
             ),
             v(
                 "usercustomize.py in the user site, bash as pid 1",
-                open_(f"{USER_SITE}/usercustomize.py", "bash -c echo x > $U/usercustomize.py", WRITE, vpid=1, ancestors=[]),
+                open_(
+                    f"{USER_SITE}/usercustomize.py",
+                    "bash -c echo x > $U/usercustomize.py",
+                    WRITE,
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
-            v("sitecustomize.py by cp", open_(f"{SITE}/sitecustomize.py", "cp /tmp/s.py /usr/lib/python3/dist-packages/sitecustomize.py", WRITE)),
-            v("appended to an existing .pth", open_(f"{SITE}/distutils-precedence.pth", "tee -a x.pth", APPEND)),
+            v(
+                "sitecustomize.py by cp",
+                open_(
+                    f"{SITE}/sitecustomize.py",
+                    "cp /tmp/s.py /usr/lib/python3/dist-packages/sitecustomize.py",
+                    WRITE,
+                ),
+            ),
+            v(
+                "appended to an existing .pth",
+                open_(f"{SITE}/distutils-precedence.pth", "tee -a x.pth", APPEND),
+            ),
             v(
                 "python writes a .pth",
-                open_("/usr/local/lib/python3.11/site-packages/zz.pth", "python3 -c open(p,'w').write(s)", WRITE),
+                open_(
+                    "/usr/local/lib/python3.11/site-packages/zz.pth", "python3 -c open(p,'w').write(s)", WRITE
+                ),
             ),
-            v("mv into place", _rename("mv /tmp/a /usr/local/lib/python3.11/site-packages/a.pth", "/tmp/a", "/usr/local/lib/python3.11/site-packages/a.pth")),
-            v("sitecustomize.py symlinked", _symlink("ln -s /tmp/s.py x", "/tmp/s.py", "/usr/lib/python3.11/sitecustomize.py")),
+            v(
+                "mv into place",
+                _rename(
+                    "mv /tmp/a /usr/local/lib/python3.11/site-packages/a.pth",
+                    "/tmp/a",
+                    "/usr/local/lib/python3.11/site-packages/a.pth",
+                ),
+            ),
+            v(
+                "sitecustomize.py symlinked",
+                _symlink("ln -s /tmp/s.py x", "/tmp/s.py", "/usr/lib/python3.11/sitecustomize.py"),
+            ),
         ],
         near_misses=[
-            v("pip installs a .pth", open_(f"{VENV_SITE}/distutils-precedence.pth", "pip install setuptools", WRITE)),
+            v(
+                "pip installs a .pth",
+                open_(f"{VENV_SITE}/distutils-precedence.pth", "pip install setuptools", WRITE),
+            ),
             v(
                 "ensurepip's pip run by python -m venv",
                 open_(
@@ -182,7 +241,15 @@ CASES: list[PackCase] = [
                     ancestors=["python3", "sh"],
                 ),
             ),
-            v("apt's dpkg", open_(f"{SITE}/zope.interface-nspkg.pth", "dpkg --unpack x.deb", WRITE, ancestors=["apt-get", "sh"])),
+            v(
+                "apt's dpkg",
+                open_(
+                    f"{SITE}/zope.interface-nspkg.pth",
+                    "dpkg --unpack x.deb",
+                    WRITE,
+                    ancestors=["apt-get", "sh"],
+                ),
+            ),
             v("python reads its hooks", open_(f"{SITE}/distutils-precedence.pth", "python3 app.py", RDONLY)),
             v("a .pth outside site-packages", open_("/srv/app/paths.pth", "python3 build.py", WRITE)),
             v("on the host", open_(f"{SITE}/sitecustomize.py", "cp a b", WRITE, where=HOST)),
@@ -193,38 +260,76 @@ CASES: list[PackCase] = [
         fires=[
             v(
                 "mv a certificate into /usr/local/share/ca-certificates",
-                _rename("mv rootCA.crt /usr/local/share/ca-certificates", "/root/rootCA.crt", "/usr/local/share/ca-certificates/rootCA.crt"),
+                _rename(
+                    "mv rootCA.crt /usr/local/share/ca-certificates",
+                    "/root/rootCA.crt",
+                    "/usr/local/share/ca-certificates/rootCA.crt",
+                ),
             ),
             v(
                 "cp into the RHEL anchors",
-                open_("/etc/pki/ca-trust/source/anchors/rootCA.crt", "cp rootCA.crt /etc/pki/ca-trust/source/anchors/", WRITE),
+                open_(
+                    "/etc/pki/ca-trust/source/anchors/rootCA.crt",
+                    "cp rootCA.crt /etc/pki/ca-trust/source/anchors/",
+                    WRITE,
+                ),
             ),
             v(
                 "cat >> the bundle as pid 1",
-                open_("/etc/ssl/certs/ca-certificates.crt", "sh -c cat ca.pem >> /etc/ssl/certs/ca-certificates.crt", APPEND, vpid=1, ancestors=[]),
+                open_(
+                    "/etc/ssl/certs/ca-certificates.crt",
+                    "sh -c cat ca.pem >> /etc/ssl/certs/ca-certificates.crt",
+                    APPEND,
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
-            v("ln -s into /etc/ssl/certs", _symlink("ln -s /tmp/ca.pem /etc/ssl/certs/abcd1234.0", "/tmp/ca.pem", "/etc/ssl/certs/abcd1234.0")),
+            v(
+                "ln -s into /etc/ssl/certs",
+                _symlink(
+                    "ln -s /tmp/ca.pem /etc/ssl/certs/abcd1234.0", "/tmp/ca.pem", "/etc/ssl/certs/abcd1234.0"
+                ),
+            ),
             v("update-ca-certificates run by hand", exec_("update-ca-certificates", ancestors=EXEC)),
             v("update-ca-trust run by hand", exec_("update-ca-trust extract")),
             v("trust anchor", exec_("trust anchor /tmp/ca.crt")),
             v("openssl rehash", exec_("openssl rehash /etc/ssl/certs")),
-            v("python writes a certificate", open_("/usr/local/share/ca-certificates/x.crt", "python3 -c open(p,'w')", WRITE)),
+            v(
+                "python writes a certificate",
+                open_("/usr/local/share/ca-certificates/x.crt", "python3 -c open(p,'w')", WRITE),
+            ),
         ],
         near_misses=[
-            v("TLS client reads the bundle", open_("/etc/ssl/certs/ca-certificates.crt", "curl https://x", RDONLY)),
+            v(
+                "TLS client reads the bundle",
+                open_("/etc/ssl/certs/ca-certificates.crt", "curl https://x", RDONLY),
+            ),
             v(
                 "update-ca-certificates rebuilds the bundle",
                 open_("/etc/ssl/certs/ca-certificates.crt.new", "update-ca-certificates", WRITE),
             ),
             v(
                 "its openssl rehash child",
-                _symlink("openssl rehash .", "ca.pem", "/etc/ssl/certs/abcd1234.0", ancestors=["run-parts", "update-ca-certi", "sh"]),
+                _symlink(
+                    "openssl rehash .",
+                    "ca.pem",
+                    "/etc/ssl/certs/abcd1234.0",
+                    ancestors=["run-parts", "update-ca-certi", "sh"],
+                ),
             ),
             v(
                 "dpkg installs ca-certificates",
-                open_("/usr/share/ca-certificates/mozilla/X.crt.dpkg-new", "dpkg --unpack ca.deb", WRITE, ancestors=["apt-get"]),
+                open_(
+                    "/usr/share/ca-certificates/mozilla/X.crt.dpkg-new",
+                    "dpkg --unpack ca.deb",
+                    WRITE,
+                    ancestors=["apt-get"],
+                ),
             ),
-            v("update-ca-certificates run by the package's postinst", exec_("update-ca-certificates", ancestors=["sh", "dpkg", "apt-get"])),
+            v(
+                "update-ca-certificates run by the package's postinst",
+                exec_("update-ca-certificates", ancestors=["sh", "dpkg", "apt-get"]),
+            ),
             v("on the host", exec_("update-ca-certificates", where=HOST)),
         ],
     ),
@@ -242,11 +347,18 @@ CASES: list[PackCase] = [
             ),
             v(
                 "PROMPT_COMMAND logging history (bash command string)",
-                exec_("bash -c PROMPT_COMMAND='history -a >(tee -a ~/.bash_history | logger -t x)'", ancestors=EXEC),
+                exec_(
+                    "bash -c PROMPT_COMMAND='history -a >(tee -a ~/.bash_history | logger -t x)'",
+                    ancestors=EXEC,
+                ),
             ),
             v(
                 "export PROMPT_COMMAND to a file as pid 1",
-                exec_("sh -c export PROMPT_COMMAND='echo $(history 1) >> /tmp/.k'; bash -i", vpid=1, ancestors=[]),
+                exec_(
+                    "sh -c export PROMPT_COMMAND='echo $(history 1) >> /tmp/.k'; bash -i",
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
             v(
                 "a shell started with such a PROMPT_COMMAND",
@@ -254,11 +366,21 @@ CASES: list[PackCase] = [
             ),
             v("script -f on a log", exec_("script -q -f /tmp/.s.log")),
             v("strace reading another process's input", exec_("strace -p 412 -e trace=read -o /tmp/r")),
-            v("auditctl recording every execve", exec_("auditctl -a always,exit -F arch=b64 -S execve -k CMDS")),
+            v(
+                "auditctl recording every execve",
+                exec_("auditctl -a always,exit -F arch=b64 -S execve -k CMDS"),
+            ),
             v("logkeys", exec_("logkeys --start")),
         ],
         near_misses=[
-            v("a prompt title PROMPT_COMMAND", _env("bash -i", {"PROMPT_COMMAND": 'printf "\\033]0;%s\\007" "$PWD"'}, ancestors=["bash", "runc"])),
+            v(
+                "a prompt title PROMPT_COMMAND",
+                _env(
+                    "bash -i",
+                    {"PROMPT_COMMAND": 'printf "\\033]0;%s\\007" "$PWD"'},
+                    ancestors=["bash", "runc"],
+                ),
+            ),
             v("script without flushing (a transcript)", exec_("script -q -c make build.log")),
             v("strace of a command", exec_("strace -f -o /tmp/t ls")),
             v("pam file read by login", open_("/etc/pam.d/login", "login", RDONLY)),
@@ -270,31 +392,69 @@ CASES: list[PackCase] = [
         fires=[
             v(
                 "sed -i renames the edited file onto /etc/pam.d/su-l",
-                _rename("sed -i 1s,^,auth sufficient pam_permit.so\\n,g /etc/pam.d/su-l", "/etc/pam.d/sedAbC12", "/etc/pam.d/su-l"),
+                _rename(
+                    "sed -i 1s,^,auth sufficient pam_permit.so\\n,g /etc/pam.d/su-l",
+                    "/etc/pam.d/sedAbC12",
+                    "/etc/pam.d/su-l",
+                ),
             ),
-            v("sed -i's temporary file", open_("/etc/pam.d/sedAbC12", "sed -i x /etc/pam.d/su-l", "O_RDWR|O_CREAT|O_EXCL")),
+            v(
+                "sed -i's temporary file",
+                open_("/etc/pam.d/sedAbC12", "sed -i x /etc/pam.d/su-l", "O_RDWR|O_CREAT|O_EXCL"),
+            ),
             v(
                 "appended by a shell as pid 1",
-                open_("/etc/pam.d/common-auth", "sh -c echo auth sufficient /tmp/pam_evil.so >> /etc/pam.d/common-auth", APPEND, vpid=1, ancestors=[]),
+                open_(
+                    "/etc/pam.d/common-auth",
+                    "sh -c echo auth sufficient /tmp/pam_evil.so >> /etc/pam.d/common-auth",
+                    APPEND,
+                    vpid=1,
+                    ancestors=[],
+                ),
             ),
-            v("a module copied into /lib/x86_64-linux-gnu/security", open_("/lib/x86_64-linux-gnu/security/pam_unix2.so", "cp /tmp/p.so /lib/x86_64-linux-gnu/security/pam_unix2.so", WRITE)),
-            v("a module moved into /usr/lib64/security", _rename("mv /tmp/p.so x", "/tmp/p.so", "/usr/lib64/security/pam_x.so")),
+            v(
+                "a module copied into /lib/x86_64-linux-gnu/security",
+                open_(
+                    "/lib/x86_64-linux-gnu/security/pam_unix2.so",
+                    "cp /tmp/p.so /lib/x86_64-linux-gnu/security/pam_unix2.so",
+                    WRITE,
+                ),
+            ),
+            v(
+                "a module moved into /usr/lib64/security",
+                _rename("mv /tmp/p.so x", "/tmp/p.so", "/usr/lib64/security/pam_x.so"),
+            ),
             v("python rewrites /etc/pam.d/sshd", open_("/etc/pam.d/sshd", "python3 edit.py", WRITE)),
-            v("perl -i", _rename("perl -pi -e s/x/y/ /etc/pam.d/sudo", "/etc/pam.d/sudoXyZ", "/etc/pam.d/sudo")),
+            v(
+                "perl -i",
+                _rename("perl -pi -e s/x/y/ /etc/pam.d/sudo", "/etc/pam.d/sudoXyZ", "/etc/pam.d/sudo"),
+            ),
         ],
         near_misses=[
             v("read by su", open_("/etc/pam.d/su", "su app", RDONLY)),
             v("pam-auth-update", open_("/etc/pam.d/common-auth.pam-new", "pam-auth-update --package", WRITE)),
-            v("dpkg installs libpam-modules", open_("/lib/x86_64-linux-gnu/security/pam_unix.so.dpkg-new", "dpkg --unpack x.deb", WRITE)),
+            v(
+                "dpkg installs libpam-modules",
+                open_("/lib/x86_64-linux-gnu/security/pam_unix.so.dpkg-new", "dpkg --unpack x.deb", WRITE),
+            ),
             v("on the host", open_("/etc/pam.d/sshd", "vim /etc/pam.d/sshd", WRITE, where=HOST)),
         ],
     ),
     PackCase(
         MEM_W,
         fires=[
-            v("a binary writes its own code through /proc/self/mem", open_("/proc/self/mem", "/tmp/inplace", RDWR)),
-            v("write-only open of another process's memory", open_("/proc/31/mem", "python3 inject.py 31", "O_WRONLY")),
-            v("dd of=/proc/N/mem", open_("/proc/7/mem", "dd of=/proc/7/mem bs=1 seek=4198400 conv=notrunc", "O_WRONLY|O_CREAT")),
+            v(
+                "a binary writes its own code through /proc/self/mem",
+                open_("/proc/self/mem", "/tmp/inplace", RDWR),
+            ),
+            v(
+                "write-only open of another process's memory",
+                open_("/proc/31/mem", "python3 inject.py 31", "O_WRONLY"),
+            ),
+            v(
+                "dd of=/proc/N/mem",
+                open_("/proc/7/mem", "dd of=/proc/7/mem bs=1 seek=4198400 conv=notrunc", "O_WRONLY|O_CREAT"),
+            ),
             v("a thread's memory file", open_("/proc/12/task/13/mem", "perl x.pl", RDWR)),
         ],
         near_misses=[
@@ -306,14 +466,27 @@ CASES: list[PackCase] = [
     PackCase(
         MEM_R,
         fires=[
-            v("dd if=/proc/N/mem (the open)", open_("/proc/41/mem", "dd if=/proc/41/mem of=/tmp/d ibs=1 skip=94000 count=1000", RDONLY)),
+            v(
+                "dd if=/proc/N/mem (the open)",
+                open_("/proc/41/mem", "dd if=/proc/41/mem of=/tmp/d ibs=1 skip=94000 count=1000", RDONLY),
+            ),
             v("dd's exec", exec_("dd if=/proc/41/mem of=/tmp/d ibs=1 skip=94000 count=1000")),
-            v("python reads another process's heap", open_("/proc/41/mem", "python3 dump_heap.py 41 /tmp/o", "O_RDONLY|O_CLOEXEC")),
+            v(
+                "python reads another process's heap",
+                open_("/proc/41/mem", "python3 dump_heap.py 41 /tmp/o", "O_RDONLY|O_CLOEXEC"),
+            ),
             v("cat of /proc/1/mem as pid 1's child", open_("/proc/1/mem", "cat /proc/1/mem", RDONLY)),
             v("gcore", exec_("gcore -o /tmp/core 41")),
             v("gdb -p", exec_("gdb -p 41 -batch -ex dump memory /tmp/h 0x1000 0x2000")),
             v("mimipenguin run by bash", exec_("bash mimipenguin.sh")),
-            v("failed open (not permitted) still shows intent", {**open_("/proc/1/mem", "tail -c 100 /proc/1/mem", RDONLY), "evt.rawres": -13, "evt.res": "EACCES"}),
+            v(
+                "failed open (not permitted) still shows intent",
+                {
+                    **open_("/proc/1/mem", "tail -c 100 /proc/1/mem", RDONLY),
+                    "evt.rawres": -13,
+                    "evt.res": "EACCES",
+                },
+            ),
         ],
         near_misses=[
             v("/proc/meminfo", open_("/proc/meminfo", "free -m", RDONLY)),
@@ -329,7 +502,10 @@ CASES: list[PackCase] = [
             v("cat of pid 1's environment", open_("/proc/1/environ", "cat /proc/1/environ", RDONLY, vpid=77)),
             v("python reads smaps", open_("/proc/9/smaps", "python3 -c open('/proc/9/smaps')", RDONLY)),
             v("a thread's maps", open_("/proc/9/task/10/maps", "head /proc/9/task/10/maps", RDONLY)),
-            v("strings of environ as pid 1's child", open_("/proc/1/environ", "strings /proc/1/environ", RDONLY, tty=PTS_TTY)),
+            v(
+                "strings of environ as pid 1's child",
+                open_("/proc/1/environ", "strings /proc/1/environ", RDONLY, tty=PTS_TTY),
+            ),
         ],
         near_misses=[
             v("the process's own maps by pid", open_("/proc/57/maps", "java -jar app.jar", RDONLY, vpid=57)),
