@@ -747,14 +747,14 @@ CASES: list[PackCase] = [
                 open_("/etc/nginx/nginx.conf", "vi /etc/nginx/nginx.conf", WRITE, tty=PTS_TTY),
             ),
             v(
-                "ld.so.preload",
-                open_("/etc/ld.so.preload", "sh -c echo /tmp/x.so > /etc/ld.so.preload", WRITE),
+                "motd",
+                open_("/etc/motd", "sh -c echo owned > /etc/motd", WRITE),
             ),
             v(
                 "a shell below the app the entrypoint started (only its direct children are startup)",
                 open_(
-                    "/etc/ld.so.preload",
-                    "sh -c echo /tmp/x.so > /etc/ld.so.preload",
+                    "/etc/motd",
+                    "sh -c echo owned > /etc/motd",
                     WRITE,
                     ancestors=["node", "docker-entrypoi", "containerd-shim"],
                 ),
