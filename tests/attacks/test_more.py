@@ -24,12 +24,12 @@ TUNNEL = "Proxy or Tunnel Started in Container"
 BRUTE = "Brute Force or Password Cracking in Container"
 SUDO = "Sudo Rights Probed or Sudo Settings Changed in Container"
 
-DATA = {"/srv/data/customers.db": "alice,4111111111111111\nbob,5500000000000004\n", "/srv/data/notes.txt": "q4\n"}
+DATA = {"/opt/customers.db": "alice,4111111111111111\nbob,5500000000000004\n", "/opt/notes.txt": "q4\n"}
 SUDOERS = {"/etc/sudoers": "Defaults\tenv_reset\nroot\tALL=(ALL:ALL) ALL\n"}
 
 PROCEDURES = [
     # -- permissions ----------------------------------------------------------------------------
-    Procedure("perm-chmod-a+w", rule=PERM, script="chmod a+w /srv/data/customers.db", proc="chmod", files=DATA),
+    Procedure("perm-chmod-a-plus-w", rule=PERM, script="chmod a+w /opt/customers.db", proc="chmod", files=DATA),
     Procedure(
         "perm-chmod-R-777-varlog", rule=PERM, script="chmod -R 777 /var/log", proc="chmod", shell="bash", how="run"
     ),
@@ -47,11 +47,11 @@ PROCEDURES = [
     ),
     Procedure("acct-usermod-expire", rule=ACCOUNT, script="usermod --expiredate 1 nobody", proc="usermod", how="run"),
     # -- destruction ----------------------------------------------------------------------------
-    Procedure("destroy-shred", rule=DESTROY, script="shred -u -n 1 /srv/data/customers.db", proc="shred", files=DATA),
+    Procedure("destroy-shred", rule=DESTROY, script="shred -u -n 1 /opt/customers.db", proc="shred", files=DATA),
     Procedure(
         "destroy-dd-zero",
         rule=DESTROY,
-        script="dd if=/dev/zero of=/srv/data/customers.db bs=1 count=$(stat -c %s /srv/data/customers.db)",
+        script="dd if=/dev/zero of=/opt/customers.db bs=1 count=$(stat -c %s /opt/customers.db)",
         proc="dd",
         shell="bash",
         how="run",
@@ -61,14 +61,14 @@ PROCEDURES = [
     Procedure(
         "encrypt-find-exec",
         rule=ENCRYPT,
-        script="find /srv/data -type f -exec openssl enc -aes-256-cbc -pbkdf2 -k pw -in {} -out {}.enc \\;",
+        script="find /opt -type f -exec openssl enc -aes-256-cbc -pbkdf2 -k pw -in {} -out {}.enc \\;",
         proc="sh",
         files=DATA,
     ),
     Procedure(
         "encrypt-bash-loop",
         rule=ENCRYPT,
-        script='for f in /srv/data/*; do openssl enc -aes-256-cbc -pbkdf2 -k pw -in "$f" -out "$f.x" && rm -f "$f"; done',
+        script='for f in /opt/*; do openssl enc -aes-256-cbc -pbkdf2 -k pw -in "$f" -out "$f.x" && rm -f "$f"; done',
         proc="bash",
         shell="bash",
         how="run",
@@ -77,7 +77,7 @@ PROCEDURES = [
     Procedure(
         "encrypt-mv-locked",
         rule=ENCRYPT,
-        script="mv /srv/data/notes.txt /srv/data/notes.txt.locked",
+        script="mv /opt/notes.txt /opt/notes.txt.locked",
         proc="mv",
         files=DATA,
     ),
