@@ -29,9 +29,16 @@ SUDOERS = {"/etc/sudoers": "Defaults\tenv_reset\nroot\tALL=(ALL:ALL) ALL\n"}
 
 PROCEDURES = [
     # -- permissions ----------------------------------------------------------------------------
-    Procedure("perm-chmod-a-plus-w", rule=PERM, script="chmod a+w /opt/customers.db", proc="chmod", files=DATA),
     Procedure(
-        "perm-chmod-R-777-varlog", rule=PERM, script="chmod -R 777 /var/log", proc="chmod", shell="bash", how="run"
+        "perm-chmod-a-plus-w", rule=PERM, script="chmod a+w /opt/customers.db", proc="chmod", files=DATA
+    ),
+    Procedure(
+        "perm-chmod-R-777-varlog",
+        rule=PERM,
+        script="chmod -R 777 /var/log",
+        proc="chmod",
+        shell="bash",
+        how="run",
     ),
     Procedure(
         "perm-python-chmod-passwd",
@@ -43,11 +50,20 @@ PROCEDURES = [
     # -- accounts -------------------------------------------------------------------------------
     Procedure("acct-passwd-lock", rule=ACCOUNT, script="passwd -l root", proc="passwd"),
     Procedure(
-        "acct-chpasswd-root", rule=ACCOUNT, script="echo root:Winter2026 | chpasswd", proc="chpasswd", shell="bash", how="run"
+        "acct-chpasswd-root",
+        rule=ACCOUNT,
+        script="echo root:Winter2026 | chpasswd",
+        proc="chpasswd",
+        shell="bash",
+        how="run",
     ),
-    Procedure("acct-usermod-expire", rule=ACCOUNT, script="usermod --expiredate 1 nobody", proc="usermod", how="run"),
+    Procedure(
+        "acct-usermod-expire", rule=ACCOUNT, script="usermod --expiredate 1 nobody", proc="usermod", how="run"
+    ),
     # -- destruction ----------------------------------------------------------------------------
-    Procedure("destroy-shred", rule=DESTROY, script="shred -u -n 1 /opt/customers.db", proc="shred", files=DATA),
+    Procedure(
+        "destroy-shred", rule=DESTROY, script="shred -u -n 1 /opt/customers.db", proc="shred", files=DATA
+    ),
     Procedure(
         "destroy-dd-zero",
         rule=DESTROY,
@@ -82,7 +98,9 @@ PROCEDURES = [
         files=DATA,
     ),
     # -- proxies and tunnels --------------------------------------------------------------------
-    Procedure("tunnel-ssh-D", rule=TUNNEL, script="ssh -N -o ConnectTimeout=1 -D 1080 u@10.0.0.5", proc="ssh"),
+    Procedure(
+        "tunnel-ssh-D", rule=TUNNEL, script="ssh -N -o ConnectTimeout=1 -D 1080 u@10.0.0.5", proc="ssh"
+    ),
     Procedure(
         "tunnel-cloudflared-missing",
         rule=TUNNEL,
@@ -105,7 +123,7 @@ PROCEDURES = [
         rule=BRUTE,
         script=(
             "printf 'root:toor\\nadmin:admin\\n' > /tmp/c.txt; for up in $(cat /tmp/c.txt); do "
-            "sshpass -p \"${up#*:}\" ssh -o StrictHostKeyChecking=no \"${up%%:*}\"@localhost id; done"
+            'sshpass -p "${up#*:}" ssh -o StrictHostKeyChecking=no "${up%%:*}"@localhost id; done'
         ),
         proc="bash",
         shell="bash",

