@@ -300,7 +300,8 @@ def test_a_host_network_container_is_isolated_without_the_hosts_rules(
     module_podman_container: PodmanFactory, iso: Isolator
 ) -> None:
     c = module_podman_container(network="host")
-    before = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    # stateless (-s): the rules, not their counters, which other containers' traffic moves
+    before = subprocess.run(["nft", "-s", "list", "ruleset"], capture_output=True, text=True).stdout
     port = free_port()
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", port))
@@ -309,7 +310,9 @@ def test_a_host_network_container_is_isolated_without_the_hosts_rules(
         res = iso.isolate(c.id, cgroup_dir_of(c.pid), c.pid)
         assert res.applied == ["bpf", "cut"]
         assert res.skipped == {"nftables": "the container uses the host's network namespace"}
-        assert subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout == before
+        assert (
+            subprocess.run(["nft", "-s", "list", "ruleset"], capture_output=True, text=True).stdout == before
+        )
         # its loopback is the host's: not exempt
         r = c.exec(["nc", "-w", "2", "127.0.0.1", str(port), "-e", "/bin/true"])
         assert r.returncode != 0 and "Operation not permitted" in r.stderr

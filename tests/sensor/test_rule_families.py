@@ -186,7 +186,10 @@ FAMILIES: dict[str, Family] = {
     ),
     "shell, download, connect": Family(
         "Shell, Download, Connect in Container",
-        NET_SETUP + _listen(8080) + "/bin/wget -q -O /dev/null http://192.0.2.10:8080/ 2>/dev/null; exit 0",
+        # the foothold is an interactive shell (a `sh -c` the runtime runs is a health check's)
+        NET_SETUP
+        + _listen(8080)
+        + "/bin/sh -i -c '/bin/wget -q -O /dev/null http://192.0.2.10:8080/ 2>/dev/null'; exit 0",
         "wget",
         net=True,
         fallback_blind=CONNTRACK_NETNS,

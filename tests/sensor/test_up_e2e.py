@@ -55,7 +55,7 @@ def test_shell_in_a_container_reaches_stockade_alerts_and_the_api(
             if time.monotonic() >= next_try:
                 # again if need be: on this shared machine a burst elsewhere can make the kernel drop
                 # proc connector messages (counted and alerted on; tests/sensor covers that)
-                c.exec(["sh", "-c", "id; sleep 0.2"])
+                c.exec(["sh", "-i", "-c", "id; sleep 0.2"])
                 next_try = time.monotonic() + 10
             items = httpx.get(f"{base}/api/v1/alerts", params={"limit": 200}, timeout=5).json()["items"]
             found = [
