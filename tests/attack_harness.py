@@ -31,10 +31,7 @@ default users run: a specific rule must win over the generic ones.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from containers import podman
 from helpers import busy_cores, in_parallel
 from stockade.model.alert import Alert
 
@@ -94,13 +92,6 @@ class Outcome:
     error: str = ""
 
 
-def _podman(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    podman = shutil.which("podman") or "podman"
-    return subprocess.run(
-        [podman, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
-
-
 class Attacks:
     """A test module's procedures, performed once (module docstring); ``node`` is a
     :class:`sensornode.Node` and ``image`` the attack image."""
@@ -149,7 +140,7 @@ class Attacks:
     def cleanup(self) -> None:
         """Remove every container made."""
         if self.containers:
-            _podman(["rm", "-f", "-i", "-t", "0", *self.containers], timeout=180)
+            podman(["rm", "-f", "-i", "-t", "0", *self.containers], timeout=180)
             self.containers.clear()
 
     # -- one procedure ------------------------------------------------------------------------
@@ -159,7 +150,7 @@ class Attacks:
         if p.user is not None:
             cmd += ["--user", p.user]
         args = [p.shell, "-c", f"{p.script}\nsleep {RUN_LINGER_S}"] if p.how == "run" else ["sleep", "600"]
-        r = _podman([*cmd, self.image, *args])
+        r = podman([*cmd, self.image, *args])
         assert r.returncode == 0, r.stderr
         with self._made:
             self.containers.append(name)
@@ -174,25 +165,25 @@ class Attacks:
                 dest = Path(tmp, path.lstrip("/"))
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(content)
-            r = _podman(["cp", f"{tmp}/.", f"{name}:/"])
+            r = podman(["cp", f"{tmp}/.", f"{name}:/"])
             assert r.returncode == 0, f"podman cp of {sorted(files)}: {r.stderr}"
 
     def _perform(self, p: Procedure, name: str) -> None:
         o = self.outcomes[p.id] = Outcome()
         mark = self.node.mark()
-        r = _podman(["start", name])
+        r = podman(["start", name])
         if r.returncode != 0:
             o.error = f"podman start: {r.stderr.strip()}"
             return
-        o.container = _podman(["inspect", "--format", "{{.Id}}", name]).stdout.strip()
+        o.container = podman(["inspect", "--format", "{{.Id}}", name]).stdout.strip()
         again: Callable[[], object] | None = None
         if p.how == "exec":
             if p.setup:
-                _podman(["exec", name, p.shell, "-c", p.setup], timeout=60)
+                podman(["exec", name, p.shell, "-c", p.setup], timeout=60)
                 mark = self.node.mark()
 
             def run() -> object:
-                got = _podman(["exec", name, p.shell, "-c", p.script], timeout=60)
+                got = podman(["exec", name, p.shell, "-c", p.script], timeout=60)
                 o.output = f"rc={got.returncode} stdout={got.stdout[-400:]!r} stderr={got.stderr[-400:]!r}"
                 return got
 
@@ -219,20 +210,3 @@ class Attacks:
                 if a.output_fields.get("container.id") == cid
             }
         )
-
-
-def image_from_tree(tree: Path, image: str, conf: Path) -> str:
-    """`image` imported into podman from the root filesystem `tree` (a tar of it)."""
-    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        tar = Path(tmp) / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(tree), "-cf", str(tar), "."], check=True, timeout=600)
-        r = subprocess.run(
-            [shutil.which("podman") or "podman", "import", str(tar), image],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "CONTAINERS_CONF": str(conf)},
-            stdin=subprocess.DEVNULL,
-        )
-        assert r.returncode == 0, r.stderr
-    return image

@@ -13,7 +13,8 @@
 * ``podman_conf`` (session): a containers.conf that works on this machine kind (cgroupfs, runc, file
   events logger, ulimits), pointed at by ``CONTAINERS_CONF`` for the whole session.
 * ``podman_image`` (session): ``localhost/stockade-test-busybox:latest`` imported from the rootfs
-  (kept afterwards: other test sessions on the machine may be using it).
+  (kept afterwards: other test sessions on the machine may be using it); ``import_tree`` imports
+  any root filesystem as an image, ``podman(args)`` runs podman (output captured, no stdin).
 * ``host_sandbox``: a :class:`HostSandbox` (``run(script, net=False)``): host processes chrooted into a
   copy of the busybox tree, in a private mount namespace.
 * ``podman_container`` (factory): ``podman_container(args=("sleep", "300"), privileged=False,
@@ -342,21 +343,33 @@ def podman_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
+def podman(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``podman args...``: its output captured, no standard input."""
+    return _run([shutil.which("podman") or "podman", *args], timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def import_tree(tree: Path, image: str, conf: Path, work: Path, timeout: float = 180) -> str:
+    """`image` imported into podman (configured by `conf`) from the root filesystem `tree`, through
+    a tar of it written below `work`."""
+    need(shutil.which("podman"), "needs podman (apt-get install podman)")
+    tar = work / "rootfs.tar"
+    with tarfile.open(tar, "w") as tf:
+        tf.add(tree, arcname=".")
+    r = _run(
+        [shutil.which("podman") or "podman", "import", str(tar), image],
+        timeout=timeout,
+        env={**os.environ, "CONTAINERS_CONF": str(conf)},
+    )
+    assert r.returncode == 0, r.stderr
+    tar.unlink()
+    return image
+
+
 @pytest.fixture(scope="session")
 def podman_image(busybox_rootfs: Path, podman_conf: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``localhost/stockade-test-busybox:latest``, imported from the busybox rootfs."""
     _need_root()
-    podman = need(shutil.which("podman"), "needs podman (apt-get install podman)")
-    tar = tmp_path_factory.mktemp("podman-image") / "busybox.tar"
-    with tarfile.open(tar, "w") as tf:
-        tf.add(busybox_rootfs, arcname=".")
-    r = _run(
-        [podman, "import", str(tar), PODMAN_IMAGE],
-        timeout=180,
-        env={**os.environ, "CONTAINERS_CONF": str(podman_conf)},
-    )
-    assert r.returncode == 0, r.stderr
-    return PODMAN_IMAGE
+    return import_tree(busybox_rootfs, PODMAN_IMAGE, podman_conf, tmp_path_factory.mktemp("podman-image"))
 
 
 @dataclass

@@ -19,13 +19,14 @@ them raised before it.
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from containers import podman
 
 __all__ = ["MIN_SECONDS", "OrdinaryWorkload"]
 
@@ -73,13 +74,6 @@ CANARY = ("cat", "/etc/shadow")
 CANARY_RULE = "Password Database Read in Container"
 
 
-def _podman(args: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    podman = shutil.which("podman") or "podman"
-    return subprocess.run(
-        [podman, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
-
-
 @dataclass
 class OrdinaryWorkload:
     """The workload (module docstring), watched by `node` (a :class:`sensornode.Node`)."""
@@ -101,26 +95,25 @@ class OrdinaryWorkload:
     def start(self) -> None:
         tag = secrets.token_hex(3)
         self.network = f"stk-ordinary-{tag}"
-        r = _podman(["network", "create", self.network])
+        r = podman(["network", "create", self.network])
         assert r.returncode == 0, r.stderr
         self.names = {"web": f"stk-ordinary-web-{tag}", "client": f"stk-ordinary-client-{tag}"}
-        self._run("web", ["sh", "-c", WEB_SCRIPT])
-        web_ip = self._ip("web")
-        self._run("client", ["--env", f"WEB={web_ip}", "sh", "-c", CLIENT_SCRIPT])
+        self._run("web", WEB_SCRIPT)
+        self._run("client", CLIENT_SCRIPT, env={"WEB": self._ip("web")})
         self.started = time.monotonic()
         self._thread = threading.Thread(target=self._drive, name="ordinary-workload", daemon=True)
         self._thread.start()
 
-    def _run(self, role: str, args: list[str]) -> None:
-        name = self.names[role]
-        image_at = next((i for i, a in enumerate(args) if a == "sh"), 0)
-        cmd = ["run", "-d", "--name", name, "--network", self.network, *args[:image_at], self.image]
-        r = _podman([*cmd, *args[image_at:]], timeout=120)
+    def _run(self, role: str, script: str, env: dict[str, str] | None = None) -> None:
+        """The container of `role`, whose own command (pid 1) is `sh -c script`."""
+        cmd = ["run", "-d", "--name", self.names[role], "--network", self.network]
+        cmd += [f"--env={k}={v}" for k, v in (env or {}).items()]
+        r = podman([*cmd, self.image, "sh", "-c", script], timeout=120)
         assert r.returncode == 0, r.stderr
         self.ids[role] = r.stdout.strip()
 
     def _ip(self, role: str) -> str:
-        r = _podman(
+        r = podman(
             [
                 "inspect",
                 "--format",
@@ -133,7 +126,7 @@ class OrdinaryWorkload:
 
     def _exec(self, role: str, argv: Sequence[str], what: str) -> None:
         try:
-            r = _podman(["exec", self.names[role], *argv], timeout=60)
+            r = podman(["exec", self.names[role], *argv], timeout=60)
         except subprocess.TimeoutExpired:
             self.counts["health_failed"] += 1
             self.errors.append(f"{what}: timed out")
@@ -184,7 +177,7 @@ class OrdinaryWorkload:
             lambda a: a.rule == CANARY_RULE and a.output_fields.get("container.id") == web,
             timeout=60,
             since=mark,
-            again=lambda: _podman(["exec", self.names["web"], *CANARY]),
+            again=lambda: podman(["exec", self.names["web"], *CANARY]),
         )
         return before
 
@@ -193,6 +186,6 @@ class OrdinaryWorkload:
         if self._thread is not None:
             self._thread.join(timeout=90)
         if self.names:
-            _podman(["rm", "-f", "-i", "-t", "0", *self.names.values()], timeout=180)
+            podman(["rm", "-f", "-i", "-t", "0", *self.names.values()], timeout=180)
         if self.network:
-            _podman(["network", "rm", "-f", "-t", "0", self.network], timeout=120)
+            podman(["network", "rm", "-f", "-t", "0", self.network], timeout=120)

@@ -10,29 +10,23 @@ from typing import Any
 
 import pytest
 
-from attack_harness import ATTACK_IMAGE, Attacks, image_from_tree
-from containers import _need_root
+import trees
+from attack_harness import ATTACK_IMAGE, Attacks
+from containers import _need_root, import_tree, podman
 from helpers import need
 from ordinary_workload import OrdinaryWorkload
 from sensornode import Node
 
 
 @pytest.fixture(scope="session")
-def attack_image(podman_conf: Path) -> str:
+def attack_image(podman_conf: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``localhost/stockade-test-attack:<tree key>``, imported once from tests/trees.py's
     debian_attack tree (kept afterwards, as the busybox image is)."""
     _need_root()
-    import shutil
-    import subprocess
-
-    import trees
-
-    need(shutil.which("podman"), "needs podman (apt-get install podman)")
     tree = trees.debian_attack()
     image = f"{ATTACK_IMAGE}:{tree.parent.name.rsplit('-', 1)[-1]}"
-    exists = subprocess.run(["podman", "image", "exists", image], timeout=60, check=False)
-    if exists.returncode != 0:
-        image_from_tree(tree, image, podman_conf)
+    if podman(["image", "exists", image], timeout=60).returncode != 0:
+        import_tree(tree, image, podman_conf, tmp_path_factory.mktemp("attack-image"), timeout=600)
     return image
 
 
