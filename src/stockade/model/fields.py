@@ -540,14 +540,25 @@ def _env_var(arg: str | None) -> Extractor:
     it, ``NAME=value`` entries joined by a space; a list of entries is read the same)."""
     flat = f"proc.env[{arg}]"
     prefix = f"{arg}="
+    inner = f" {prefix}"  # a space before NAME= always starts an entry (_ENV_NEXT)
 
     def get(e: dict[str, Any]) -> Any:
         v = e.get(flat)
         if v is not None or not arg:
             return v
         env = e.get("proc.env")
-        entries = env if isinstance(env, list) else _ENV_NEXT.split(env) if isinstance(env, str) else ()
-        for entry in entries:
+        if isinstance(env, str):
+            # found in place, not split: every exec event's rules read a few variables
+            if env.startswith(prefix):
+                start = len(prefix)
+            else:
+                at = env.find(inner)
+                if at < 0:
+                    return None
+                start = at + len(inner)
+            end = _ENV_NEXT.search(env, start)
+            return env[start : end.start() if end else len(env)]
+        for entry in env if isinstance(env, list) else ():
             if isinstance(entry, str) and entry.startswith(prefix):
                 return entry[len(prefix) :]
         return None
