@@ -240,15 +240,6 @@ EXPLAINED: Final[tuple[Explained, ...]] = (
     ),
     Explained(
         "checkov",
-        "run-as-high-uid",
-        "stockade",
-        ("kubesec/score-1-pod-hostUsers-set-to-false.yml::Pod/userns",),
-        "The pod sets hostUsers: false. Checkov's CKV_K8S_40 passes any pod in a user namespace "
-        "(its UIDs are remapped on the host); Stockade's run-as-high-uid still asks for a UID "
-        "above 10000.",
-    ),
-    Explained(
-        "checkov",
         "run-as-non-root",
         "stockade",
         (

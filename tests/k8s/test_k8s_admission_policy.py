@@ -14,7 +14,7 @@ from stockade.k8s.admission.images import matches_prefix, parse_image
 from stockade.k8s.admission.load import load_admission_policies, parse_admission_policies
 from stockade.k8s.admission.policy import AdmissionPolicy, LabelSelector
 from stockade.k8s.admission.review import MAX_WARNING, parse_review, response, short
-from stockade.k8s.admission.selectors import selects
+from stockade.k8s.selectors import selects as label_selects
 from stockade.policy.model import PolicyError
 
 BAD = """\
@@ -115,6 +115,11 @@ def test_image_references() -> None:
     for bad in ("", "a b", "https://x/y", "nginx@sha256:zz", "x//y"):
         with pytest.raises(ValueError):
             parse_image(bad)
+
+
+def selects(selector: LabelSelector | None, labels: dict[str, str]) -> bool:
+    """A policy's selector as the engine compiles it (None: no selector)."""
+    return selector is None or label_selects(selector.model_dump(), labels)
 
 
 def test_label_selectors() -> None:

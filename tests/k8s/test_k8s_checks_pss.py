@@ -60,6 +60,9 @@ CASES: list[tuple[str, Body, list[str]]] = [
         ["spec.securityContext.runAsUser"],
     ),
     ("run-as-user-root", pod(sc(runAsUser=0), hostUsers=False), []),
+    # run-as-high-uid (not PSS): a user namespace maps the UIDs away from the node's accounts
+    ("run-as-high-uid", pod(sc(runAsUser=1000)), ["spec.containers[0].securityContext.runAsUser"]),
+    ("run-as-high-uid", pod(sc(runAsUser=1000), hostUsers=False), []),
     # seccomp restricted: pod-level valid covers undefined containers, not bad ones
     ("seccomp-profile-missing", pod(ctr(), securityContext={"seccompProfile": RD}), []),
     (

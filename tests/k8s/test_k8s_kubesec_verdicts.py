@@ -229,9 +229,9 @@ VERDICTS: dict[str, Verdict] = {
         passes=("automount-service-account-token", "default-service-account")
     ),
     "score-1-pod-default.yml": v(fails=("run-as-non-root",), passes=("read-only-root-filesystem",)),
-    # a user-namespaced pod: runAsNonRoot and runAsUser are relaxed (PSS v1.35)
+    # a user-namespaced pod: runAsNonRoot and runAsUser are relaxed (PSS v1.35), its UIDs mapped
     "score-1-pod-hostUsers-set-to-false.yml": v(
-        fails=("seccomp-profile-missing",), passes=("run-as-non-root", "run-as-user-root")
+        fails=("seccomp-profile-missing",), passes=("run-as-non-root", "run-as-user-root", "run-as-high-uid")
     ),
     "score-1-prod-dump.yaml": v(
         fails=("privileged-container", "capabilities-dangerous", "capabilities-baseline"),

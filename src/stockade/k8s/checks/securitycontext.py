@@ -136,16 +136,17 @@ def run_as_user_root(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     title="Container UID not above the node's accounts",
     description=(
         "A container UID below 10000 can be the UID of a node account: a process that escapes "
-        "acts as that user on the node."
+        "acts as that user on the node. A user-namespaced pod (hostUsers: false) passes: its UIDs "
+        "are mapped to an unprivileged range of the node."
     ),
     remediation="Set runAsUser to 10000 or more (pod or container).",
     fix="securityContext:\n  runAsUser: 10001\n",
 )
 def run_as_high_uid(obj: K8sObject, ctx: Context) -> Iterator[Violation]:
     """Containers whose effective runAsUser is unset or below 10000 (Checkov CKV_K8S_40 looks at
-    ``containers`` only, so do we)."""
+    ``containers`` only, so do we); none in a user-namespaced pod, as Checkov."""
     pod = pod_of(obj, ctx)
-    if pod is None:
+    if pod is None or user_namespaced(pod):
         return
     for c in pod.containers(("containers",)):
         uid, where = effective(pod, c, "runAsUser")
