@@ -24,8 +24,11 @@ import yaml
 
 from helpers import free_port, need
 from stockade.model import apipaths
+from trees import CACHE as TEST_CACHE
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
+#: the compiled-rules cache every start shares (the key covers the rules, options and code)
+RULES_CACHE = TEST_CACHE / "rules"
 
 
 class Up:
@@ -48,6 +51,8 @@ class Up:
             "drift": {"enabled": False},
             # walks of the host's root and of every image: in tests/vulns only
             "vulnerabilities": {"watch": False},
+            # one compiled-rules cache for every start in the suite (each has its own data dir)
+            "engine": {"rules_cache_dir": str(RULES_CACHE)},
         }
         _merge(cfg, config)
         self.config = tmp / "stockade.yaml"

@@ -109,6 +109,10 @@ class EngineConfig(_Strict):
     disabled_tags: list[str] = Field(default_factory=list)
     #: Falco's append_output (replaces the default: ancestry and image on syscall alerts)
     append_output: list[AppendOutputConfig] = Field(default_factory=lambda: list(DEFAULT_APPEND_OUTPUT))
+    #: where `stockade up` and the agent keep their compiled rules, so that a restart reads them
+    #: instead of compiling again (a changed rule file, option or Stockade is a new entry); unset:
+    #: DATA_DIR/cache/rules; "" turns the cache off
+    rules_cache_dir: str | None = None
 
     @field_validator("min_priority")
     @classmethod

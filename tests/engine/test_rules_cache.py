@@ -175,3 +175,30 @@ def test_replay_output_is_the_same_with_and_without_the_cache(tmp_path: Path, fa
     assert lines(cold) == lines(uncached)
     assert lines(warm) == lines(uncached)
     assert warm.stderr == uncached.stderr
+
+
+def test_the_node_keeps_its_compiled_rules_in_its_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stockade up` and the agent (build_engine with node_cache_dir): a restart reads the rules
+    compiled by the start before; the data directory and the cache are private; "" turns it off."""
+    from stockade.config import load_config
+    from stockade.engine.build import build_engine
+    from stockade.engine.cache import node_cache_dir
+
+    data = tmp_path / "data"
+    cfg = load_config(None, {"data_dir": str(data)}, environ={})
+    cache = node_cache_dir(cfg)
+    assert cache == data / "cache" / "rules"
+    loads = _Loads(monkeypatch)
+    first, _ = build_engine(cfg, None, cache_dir=cache)
+    again, _ = build_engine(cfg, None, cache_dir=cache)
+    assert loads.n == 1 and len(list(cache.glob("*.pickle"))) == 1
+    assert set(again.ruleset.rules) == set(first.ruleset.rules) and len(first.ruleset.rules) > 90
+    for d in (data, data / "cache", cache):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+
+    off = load_config(None, {"data_dir": str(tmp_path / "d2"), "engine": {"rules_cache_dir": ""}}, environ={})
+    assert node_cache_dir(off) is None
+    build_engine(off, None, cache_dir=node_cache_dir(off))
+    assert loads.n == 2 and not (tmp_path / "d2").exists()

@@ -4,6 +4,8 @@ rules reload all build."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stockade.config import AppendOutputConfig, StockadeConfig, unknown_names
 from stockade.engine.append_output import AppendOutput
 from stockade.engine.cache import default_cache_dir, load_engine
@@ -20,9 +22,11 @@ def build_engine(
     rule_matching: str | None = None,
     min_priority: str | None = None,
     rules_cache: bool = False,
+    cache_dir: Path | None = None,
 ) -> tuple[Engine, list[str]]:
     """The engine for `rules` (default: the configured default rules) and notes for the user;
-    `rules_cache`: through the compiled-rules cache (:mod:`stockade.engine.cache`).
+    through the compiled-rules cache (:mod:`stockade.engine.cache`) in `cache_dir`, or with
+    `rules_cache` in the user's (:func:`default_cache_dir`).
 
     A disabled rule or tag that names nothing is a :class:`ConfigError` blaming where it was set
     with the default rules, a note with ``--rules`` files (which may simply not hold it)."""
@@ -33,7 +37,7 @@ def build_engine(
         paths, notes = default_rule_paths(cfg)
     engine = load_engine(
         paths,
-        cache_dir=default_cache_dir() if rules_cache else None,
+        cache_dir=cache_dir if cache_dir is not None else default_cache_dir() if rules_cache else None,
         rule_matching=rule_matching or cfg.engine.rule_matching,
         hostname=cfg.hostname,
         min_priority=min_priority or cfg.engine.min_priority,

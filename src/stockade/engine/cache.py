@@ -1,17 +1,18 @@
 """A cache of loaded and compiled rules, so that a command that starts often (`stockade replay`) does
 not parse and compile the same rule files every time (~0.2 s for Falco's stable rules, ~0.4 s with
-Stockade's pack, against ~0.03 s to read the cache).
+Stockade's pack, against ~0.03 s to read the cache), nor a node agent that restarts (`stockade up`
+and `stockade agent` keep theirs in the data directory, :func:`node_cache_dir`).
 
 An entry is the loaded :class:`Ruleset` plus the compiled code of every source
 (:meth:`Engine.compiled_states`), pickled, in ``$XDG_CACHE_HOME/stockade/rules/`` (default
-``~/.cache/stockade/rules/``). Its name is a hash of everything the result depends on:
+``~/.cache/stockade/rules/``; ``DATA_DIR/cache/rules`` for the node's processes). Its name is a hash of everything the result depends on:
 
 * the rule files' paths and **contents** (a changed file is a new key: a stale entry is never used);
 * the engine options (rule matching, priority floor, disabled rules and tags, append_output);
 * Stockade's own code: its version and the size and modification time of each of its modules (an
   edited checkout is a new key), and the Python version and the cache format.
 
-Entries are written atomically (temporary file, then rename). The directory is created 0700 and
+Entries are written atomically (temporary file, then rename). Directories are created 0700 and
 an entry is read only if it and its directory belong to the current user and nobody else may
 write them (a pickle runs code when it is read). Anything wrong with an entry (unreadable,
 corrupt, foreign) means a normal load; the cache never changes what the engine does. At most
@@ -32,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import stockade
+from stockade.config import StockadeConfig
 from stockade.engine.append_output import AppendOutput
 from stockade.engine.engine import Engine
 from stockade.rules.loader import load_rules
+from stockade.storage.files import make_private_dirs
 
-__all__ = ["CACHE_FORMAT", "MAX_ENTRIES", "default_cache_dir", "load_engine"]
+__all__ = ["CACHE_FORMAT", "MAX_ENTRIES", "default_cache_dir", "load_engine", "node_cache_dir"]
 
 #: bump when what an entry holds changes shape
 CACHE_FORMAT = 1
@@ -53,6 +56,16 @@ def default_cache_dir() -> Path | None:
     if not home or not os.path.isabs(home):
         return None
     return Path(home) / ".cache" / "stockade" / "rules"
+
+
+def node_cache_dir(cfg: StockadeConfig) -> Path | None:
+    """The cache of `stockade up` and `stockade agent`: ``engine.rules_cache_dir``, by default
+    ``DATA_DIR/cache/rules`` (private to the service's user, as the data directory is); None when
+    the configuration turns it off (``""``)."""
+    d = cfg.engine.rules_cache_dir
+    if d is None:
+        return Path(cfg.data_dir) / "cache" / "rules"
+    return Path(d) if d else None
 
 
 _code_fingerprint: str | None = None
@@ -175,7 +188,7 @@ def _write_entry(entry: Path, blob: bytes) -> None:
     """Best effort: a cache that cannot be written only means the next run compiles again."""
     d = entry.parent
     try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(d)
         if not _private(os.stat(d)):
             return
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)

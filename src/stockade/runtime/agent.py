@@ -27,6 +27,7 @@ from stockade.audit.chain import AuditLog
 from stockade.audit.node import open_audit_log
 from stockade.config import StockadeConfig
 from stockade.engine.build import build_engine
+from stockade.engine.cache import node_cache_dir
 from stockade.model.alert import Alert
 from stockade.model.event import EVENT_ID_KEY, Event
 from stockade.runtime.auditing import AuditedStore, reload_data
@@ -73,7 +74,7 @@ class Agent:
         self.cfg = cfg
         self.manager_url = manager_url
         self.say = say or logging.getLogger("stockade.runtime").warning
-        self.engine, self.notes = build_engine(cfg, rules)
+        self.engine, self.notes = build_engine(cfg, rules, cache_dir=node_cache_dir(cfg))
         self.shipper = Shipper(manager_url, Path(cfg.data_dir) / "spool" / "agent", token=cfg.api.token)
         self.sinks: list[Sink] = list(sinks or [])
         #: the node's own state (zero trust's profiles, modes and policies, resource samples, the

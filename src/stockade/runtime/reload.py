@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
+from stockade.engine.cache import node_cache_dir
 from stockade.errors import StockadeError
 from stockade.model.errorlog import ErrorLog
 from stockade.model.timeutil import format_time_ns
@@ -100,7 +101,7 @@ class RulesReloader:
                 cfg = self.cfg
                 if self.config_loader is not None:
                     cfg = cfg.model_copy(update={"engine": self.config_loader().engine})
-                engine, notes = build_engine(cfg, self.rules)
+                engine, notes = build_engine(cfg, self.rules, cache_dir=node_cache_dir(cfg))
             except StockadeError as e:
                 self.reloads["failed"] += 1
                 errors = [str(p) for p in getattr(e, "problems", ()) if p.level == "error"] or [str(e)]

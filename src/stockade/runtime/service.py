@@ -21,6 +21,7 @@ from stockade.audit.node import open_audit_log
 from stockade.config import StockadeConfig
 from stockade.engine import Engine
 from stockade.engine.build import build_engine
+from stockade.engine.cache import node_cache_dir
 from stockade.errors import StockadeError, UsageError
 from stockade.inventory.opens import INTEREST_CONDITION, OPEN_EVTTYPES, OpenTracker
 from stockade.model.alert import Alert
@@ -99,7 +100,7 @@ class Runtime:
         self.role = role
         self.started = time.time()
         self.say = say or log.warning
-        engine, self.notes = build_engine(cfg, rules)
+        engine, self.notes = build_engine(cfg, rules, cache_dir=node_cache_dir(cfg))
         self.store = Store.from_config(cfg)
         try:
             #: the tamper-evident audit log (stockade.audit; None with audit.enabled false): alerts,
