@@ -11,6 +11,7 @@ import struct
 from stockade.sensor.ebpf.events import (
     _SOCK,
     _STDIO,
+    ENV_CACHE,
     T_STDIO,
     T_STDIO_PATH,
     T_STDIO_SOCK,
@@ -31,6 +32,20 @@ def test_an_environment_read_whole() -> None:
     raw = b"PATH=/bin\0HISTFILE=/dev/null\0A=b c\0"
     assert d._env(raw, None, len(raw)) == "PATH=/bin HISTFILE=/dev/null A=b c"
     assert not d.facts
+
+
+def test_processes_with_one_environment_share_one_string() -> None:
+    """The decoder keeps each live process's proc.env: children that inherit one environment must
+    not each hold a copy (a fork-heavy node has tens of thousands), and the cache is bounded."""
+    d = _dec()
+    raw = b"PATH=/bin\0HOME=/root\0" + b"X=" + b"y" * 3000 + b"\0"
+    first = d._env(bytes(raw), None, len(raw))
+    assert d._env(bytes(raw), None, len(raw)) is first
+    for i in range(ENV_CACHE * 2):
+        other = b"N=%d\0" % i
+        assert d._env(other, None, len(other)) == f"N={i}"
+    assert len(d._envs) == ENV_CACHE
+    assert d._env(bytes(raw), None, len(raw)) == first  # decoded again once evicted
 
 
 def test_a_long_environment_keeps_its_whole_entries_at_both_ends() -> None:

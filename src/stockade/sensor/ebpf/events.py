@@ -88,6 +88,8 @@ _SOCK_FD_TYPES = {2: "ipv4", 10: "ipv6", 1: "unix", 16: "netlink"}
 _UNSET_LOGINUID = 4294967295
 _HDR_SIZE = HDR.size
 _MAX_PROCS = 65536
+#: distinct environments kept decoded (Decoder._envs)
+ENV_CACHE = 256
 
 _MODE_BITS = (
     (0o1, "S_IXOTH"),
@@ -682,6 +684,9 @@ class Decoder:
         #: exec facts the kernel could not give whole: args_from_proc (completed from /proc),
         #: args_truncated / args_unread (said in the event as proc.args_truncated)
         self.facts: Counter[str] = Counter()
+        #: environments decoded lately (raw bytes -> proc.env): a program's children mostly share
+        #: theirs, so they share one string (memory: the process table keeps each live process's)
+        self._envs: dict[bytes, str] = {}
         #: the native walker over this decoder's state (None: pure Python); see the module docstring
         self.native: Any = None
         if native and native_available() and type(self).decode is Decoder.decode:
@@ -882,7 +887,13 @@ class Decoder:
             raw = head[: head.rfind(b"\0") + 1]
             if tail is not None:
                 raw += tail[tail.find(b"\0") + 1 :]
-        return _env_str(raw)
+        env = self._envs.get(raw)
+        if env is None:
+            env = _env_str(raw)
+            if len(self._envs) >= ENV_CACHE:
+                del self._envs[next(iter(self._envs))]
+            self._envs[raw] = env
+        return env
 
     def _fork(self, ev: dict[str, Any], nr: int, flags: int, parent_pid: int) -> None:
         sc = BY_NR.get(nr)
