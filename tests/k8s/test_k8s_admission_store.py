@@ -1,6 +1,6 @@
 """Vulnerability thresholds from the Stockade store: image package sets (as the runtime's
-vulnerability watch saves them) matched against the store's advisories, by image reference;
-matched again when the advisories change."""
+vulnerability watch saves them) matched against the store's advisories, by image reference and by
+the manifest digest the inventory knows; matched again when the advisories change."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from stockade.k8s.admission.images import parse_image
 from stockade.k8s.admission.storeresults import StoreResults
 from stockade.model.package import Package
 from stockade.storage.advisories import AdvisoryStore
+from stockade.storage.inventory import InventoryStore
 from stockade.storage.packages import PackageSetStore
 from stockade.storage.store import Store
 from stockade.vulns.dbimport import import_paths
 
 STOCKADE = str(Path(sys.executable).parent / "stockade")
 IMAGE = "registry.example.com/team/app:1.0"
+DIGEST = "sha256:" + "ab" * 32
 
 
 def _osv(path: Path, ident: str, severity: str, fixed: str = "2.0") -> Path:
@@ -55,10 +57,18 @@ def test_store_results(tmp_path: Path) -> None:
     with Store(url) as store:
         import_paths(AdvisoryStore(store), [_osv(tmp_path / "a.json", "GHSA-demo-0001", "HIGH")])
         PackageSetStore(store).save([_row("image:abc", IMAGE, "k1"), _row("image:def", "nginx:1.25", "k2")])
+        # the inventory's record of image abc: its manifest digest
+        InventoryStore(store).replace_images(
+            "node-1", [{"id": "abc", "digest": DIGEST, "repo_tags": [IMAGE]}], 1
+        )
         build = StoreResults(store)
         index = build()
         result = index.lookup(parse_image(IMAGE))
         assert result is not None and result.counts(False) == {"HIGH": 1}
+        # by digest, with any name or tag (a pinned pod), and an unknown digest is unknown
+        assert index.lookup(parse_image(f"registry.example.com/team/app@{DIGEST}")) is result
+        assert index.lookup(parse_image(f"elsewhere.example/app:9@{DIGEST}")) is result
+        assert index.lookup(parse_image(f"{IMAGE.rsplit(':', 1)[0]}@sha256:{'cd' * 32}")) is None
         assert index.lookup(parse_image("docker.io/library/nginx:1.25")) is not None
         assert index.lookup(parse_image("redis:7")) is None
         # a new advisory: matched again

@@ -1,6 +1,8 @@
 """Cached scan results from the Stockade store: the image package sets the inventory keeps
 (``package_sets`` rows of kind ``image``, written by the runtime's vulnerability watch) matched
-against the store's advisory database, indexed by the image reference the row names.
+against the store's advisory database, indexed by the image reference the row names and by the
+image's manifest digest, which the inventory's image records know (``image@sha256:...`` in a pod is
+then found whatever its tag).
 
 Matching runs in the refresh thread, never at admission; an image is matched again only when its
 catalog (``scan_key``) or the advisory database (its import sources) changed.
@@ -15,6 +17,7 @@ from stockade.k8s.admission.images import parse_image
 from stockade.k8s.admission.vulnindex import ImageResult, VulnIndex
 from stockade.model.package import Package
 from stockade.storage.advisories import AdvisoryStore
+from stockade.storage.inventory import InventoryStore
 from stockade.storage.packages import PackageSetStore
 from stockade.storage.store import Store
 from stockade.vulns.match import match_packages
@@ -45,6 +48,8 @@ class StoreResults:
             self._cache.clear()
             self._advisories = sources
         by_ref: dict[str, ImageResult] = {}
+        by_digest: dict[str, ImageResult] = {}
+        digests = self._digests()
         cache: dict[tuple[str, str], ImageResult] = {}
         for row in PackageSetStore(self.store).load(["image"]):
             try:
@@ -60,5 +65,17 @@ class StoreResults:
                 )
             cache[key] = result
             by_ref[ref.name] = result
+            digest = digests.get(str(row["asset"]).removeprefix("image:"))
+            if digest:
+                by_digest[digest] = result
         self._cache = cache
-        return VulnIndex({}, by_ref)
+        return VulnIndex(by_digest, by_ref)
+
+    def _digests(self) -> dict[str, str]:
+        """Image id -> manifest digest, from the inventory's image records (every node's)."""
+        out: dict[str, str] = {}
+        for image in InventoryStore(self.store).images():
+            digest, iid = image.get("digest"), image.get("id")
+            if isinstance(digest, str) and digest.startswith("sha256:") and isinstance(iid, str):
+                out[iid] = digest
+        return out
