@@ -53,20 +53,12 @@ sys.dont_write_bytecode = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked with a capability the machine lacks is skipped with the reason (a failure in CI).
-
-    tests/attacks runs last: after it, tests/vulns/test_runtime_vulns.py's ranking of a loaded module
-    never settled (reproduced with `pytest tests/attacks/test_history.py
-    tests/vulns/test_runtime_vulns.py`; alone it passes in 14 s). Until that interaction is
-    understood, nothing runs after the attacks."""
+    """A test marked with a capability the machine lacks is skipped with the reason (a failure in CI)."""
     for item in items:
         for marker in CAPABILITY_MARKERS:
             if item.get_closest_marker(marker) is not None and (reason := missing_capability(marker)):
                 item.add_marker(pytest.mark.skip(reason=reason))
                 break
-    attacks = [i for i in items if "/tests/attacks/" in str(i.path)]
-    if attacks:
-        items[:] = [i for i in items if "/tests/attacks/" not in str(i.path)] + attacks
 
 
 def _skip_reason(longrepr: object) -> str:

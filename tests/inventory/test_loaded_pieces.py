@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,9 +70,25 @@ def test_open_tracker_keeps_code_files_bounded() -> None:
     assert t.stats["paths_dropped"] == 1
     t.observe({**ev, "fd.name": "/srv/node_modules/x/index.js", "container.id": "host"})
     assert list(t.opened("host")) == ["/srv/node_modules/x/index.js"]
-    t.forget(set())
+    t.forget(set(), time.monotonic())
     assert t.opened("c1") == {} and t.opened("host")
     assert code_like("/x/y.jar") and not code_like("/etc/ld.so.cache")
+
+
+def test_a_container_that_started_after_the_list_is_not_forgotten() -> None:
+    """The vulnerability watch lists the running containers, catalogs them (seconds on a busy
+    node), then forgets the opens of those not listed. A container that started meanwhile opened
+    its modules once, at its start: they must survive until the next round lists it."""
+    t = OpenTracker()
+    ev = {"evt.type": "openat", "evt.rawres": 3, "proc.pid": 9, "proc.name": "python3"}
+    t.observe({**ev, "fd.name": f"{SITE}/gone.py", "container.full_id": "old"})
+    listed_at = time.monotonic()  # the round lists the containers: "new" is not running yet
+    t.observe({**ev, "fd.name": f"{SITE}/certifi/core.py", "container.full_id": "new"})
+    t.forget({"other"}, listed_at)
+    assert t.opened("old") == {}
+    assert list(t.opened("new")) == [f"{SITE}/certifi/core.py"]
+    t.forget({"other"}, time.monotonic())  # the next round: gone for good
+    assert t.opened("new") == {}
 
 
 def test_listening_ports_of_a_real_socket() -> None:

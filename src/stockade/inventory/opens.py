@@ -15,6 +15,7 @@ filter (:mod:`stockade.rules.interest`) keeps these opens when no rule asks for 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class OpenTracker:
         self.per_container = per_container
         self.max_containers = containers
         self._seen: OrderedDict[str, OrderedDict[str, Opened]] = OrderedDict()
+        #: container -> when it last opened a file (monotonic): see :meth:`forget`
+        self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
 
@@ -97,7 +100,8 @@ class OpenTracker:
             if files is None:
                 files = self._seen[cid] = OrderedDict()
                 if len(self._seen) > self.max_containers:
-                    self._seen.popitem(last=False)
+                    old, _ = self._seen.popitem(last=False)
+                    self._touched.pop(old, None)
                     self.stats["containers_dropped"] += 1
             else:
                 self._seen.move_to_end(cid)
@@ -107,6 +111,7 @@ class OpenTracker:
                 files.popitem(last=False)
                 self.stats["paths_dropped"] += 1
             files[path] = opened
+            self._touched[cid] = time.monotonic()
             self.stats["opens"] += 1
         return []
 
@@ -118,11 +123,15 @@ class OpenTracker:
                 files = next((v for k, v in self._seen.items() if k.startswith(container[:12])), None)
             return dict(files) if files else {}
 
-    def forget(self, keep: set[str]) -> None:
-        """Drop the containers not in `keep` (gone), the host's kept."""
+    def forget(self, keep: set[str], listed_at: float) -> None:
+        """Drop the containers not in `keep`, the containers found running at `listed_at`
+        (monotonic), the host's kept. One that opened a file since then is kept too: it started
+        after the list was made (its opens at start may be the only ones it ever makes)."""
         with self._lock:
             for cid in [c for c in self._seen if c != HOST and c not in keep and c[:12] not in keep]:
-                del self._seen[cid]
+                if self._touched.get(cid, 0.0) < listed_at:
+                    del self._seen[cid]
+                    self._touched.pop(cid, None)
 
     def status(self) -> dict[str, Any]:
         """Counters, and how many paths are held."""

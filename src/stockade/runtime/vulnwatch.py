@@ -192,6 +192,7 @@ class VulnWatch:
     def tick(self) -> list[Ranked]:
         """Catalog, match, rank and react once; the ranked findings. Each container's findings
         are published as soon as it is ranked (a first round over many containers takes a while)."""
+        listed_at = time.monotonic()
         running = self._discover()
         # the newest containers first (the highest pids): those not cataloged yet, most likely
         running.sort(key=lambda rc: -max(rc.pids, default=0))
@@ -215,7 +216,7 @@ class VulnWatch:
         with self._lock:
             self._in_use = {a.image for a in assets.values() if a.image}
         if self.tracker is not None:
-            self.tracker.forget({rc.full_id for rc in running})
+            self.tracker.forget({rc.full_id for rc in running}, listed_at)
         ranked = self._publish(assets, per_asset, final=True)
         self._save([a for a in assets.values() if a.kind != "host"])
         self._react(ranked, {rc.full_id for rc in running})
