@@ -33,7 +33,7 @@ check: lint
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "$(NO_ROOT_TESTS)"
 
 unit: install
-	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadgroup --no-loadscope-reorder
+	scripts/test-suite.sh
 
 test: install lint unit
 

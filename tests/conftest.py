@@ -52,31 +52,13 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
 
-#: the markers of the tests that use the node itself (sensors, containers, namespaces, nftables,
-#: cgroups): they run one at a time, in order, on one xdist worker (the "node" group)
-NODE_MARKERS = ("root", "ebpf", "containers")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked with a capability the machine lacks is skipped with the reason (a failure in CI).
-
-    Under pytest-xdist (`make unit`: ``-n 2 --dist loadgroup --no-loadscope-reorder``) the tests
-    that use the node form one group, first in the order, so one worker runs them one after the
-    other as a serial run does (no two sensors or container batches at once), while the other
-    worker runs the rest, a module at a time (module fixtures set up once)."""
+    """A test marked with a capability the machine lacks is skipped with the reason (a failure in CI)."""
     for item in items:
         for marker in CAPABILITY_MARKERS:
             if item.get_closest_marker(marker) is not None and (reason := missing_capability(marker)):
                 item.add_marker(pytest.mark.skip(reason=reason))
                 break
-    node = [i for i in items if any(i.get_closest_marker(m) is not None for m in NODE_MARKERS)]
-    on_node = {id(i) for i in node}
-    rest = [i for i in items if id(i) not in on_node]
-    for i in node:
-        i.add_marker(pytest.mark.xdist_group("node"))
-    for i in rest:
-        i.add_marker(pytest.mark.xdist_group(str(i.path)))
-    items[:] = node + rest
 
 
 def _skip_reason(longrepr: object) -> str:
