@@ -239,6 +239,15 @@ EXPLAINED: Final[tuple[Explained, ...]] = (
         "pod-level profile; Pod Security Standards require it of each container, and there is none.",
     ),
     Explained(
+        "trivy",
+        "run-as-high-uid",
+        "peer",
+        ("kubesec/score-1-pod-hostUsers-set-to-false.yml::Pod/userns",),
+        "The pod sets hostUsers: false. Trivy's KSV020 asks for a UID above 10000 in a user "
+        "namespace too; Stockade's run-as-high-uid, like Checkov's CKV_K8S_40, passes it: its UIDs "
+        "are mapped to an unprivileged range of the node, away from the node's accounts.",
+    ),
+    Explained(
         "checkov",
         "run-as-non-root",
         "stockade",

@@ -35,6 +35,16 @@ def build_engine(
         paths = expand_rule_paths(rules)
     else:
         paths, notes = default_rule_paths(cfg)
+    problems: list[str] = []
+
+    def check(engine: Engine) -> None:
+        problems[:] = check_disabled(cfg, engine)
+        if problems and not rules:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            # "key 'engine.disabled_rules': ..." -> where that key was set (file, variable or flag): ...
+            key, _, what = problems[0].partition(": ")
+            raise ConfigError(what + more, Location(cfg.describe(key.removeprefix("key ").strip("'"))))
+
     engine = load_engine(
         paths,
         cache_dir=cache_dir if cache_dir is not None else default_cache_dir() if rules_cache else None,
@@ -44,13 +54,8 @@ def build_engine(
         disabled_rules=cfg.engine.disabled_rules,
         disabled_tags=cfg.engine.disabled_tags,
         append_output=[append_output_spec(a) for a in cfg.engine.append_output],
+        check=check,
     )
-    problems = check_disabled(cfg, engine)
-    if problems and not rules:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        # "key 'engine.disabled_rules': ..." -> where that key was set (file, variable or flag): ...
-        key, _, what = problems[0].partition(": ")
-        raise ConfigError(what + more, Location(cfg.describe(key.removeprefix("key ").strip("'"))))
     notes.extend(f"{p} (ignored: not in the --rules files)" for p in problems)
     return engine, notes
 

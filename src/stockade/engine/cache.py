@@ -27,7 +27,7 @@ import pickle
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -123,9 +123,12 @@ def load_engine(
     disabled_rules: Iterable[str] = (),
     disabled_tags: Iterable[str] = (),
     append_output: Sequence[AppendOutput] = (),
+    check: Callable[[Engine], None] | None = None,
 ) -> Engine:
     """:meth:`Engine.from_files`, through the cache in `cache_dir` (None: no cache). Errors in
-    the rules are raised exactly as without the cache (a ruleset with errors is never cached)."""
+    the rules are raised exactly as without the cache (a ruleset with errors is never cached);
+    `check` (which raises to refuse the engine: a configuration naming a rule it does not have) runs
+    on every engine, before a new entry is written, so a refused start writes nothing."""
     options: dict[str, Any] = {
         "rule_matching": rule_matching,
         "min_priority": min_priority,
@@ -145,11 +148,17 @@ def load_engine(
         if blob is not None:
             try:
                 ruleset, compiled = pickle.loads(blob)
-                return Engine(ruleset, compiled=compiled, **kwargs)
+                cached = Engine(ruleset, compiled=compiled, **kwargs)
             except Exception:  # corrupt or from another build: load normally and overwrite it
-                pass
+                cached = None
+            if cached is not None:
+                if check is not None:
+                    check(cached)
+                return cached
     ruleset = load_rules(list(paths))
     engine = Engine(ruleset, **kwargs)
+    if check is not None:
+        check(engine)
     if entry is not None:
         try:
             blob = pickle.dumps((ruleset, engine.compiled_states()), protocol=pickle.HIGHEST_PROTOCOL)
