@@ -33,7 +33,7 @@ check: lint
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "$(NO_ROOT_TESTS)"
 
 unit: install
-	scripts/test-suite.sh
+	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15
 
 test: install lint unit
 
