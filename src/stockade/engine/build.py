@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stockade.config import AppendOutputConfig, StockadeConfig, unknown_names
 from stockade.engine.append_output import AppendOutput
-from stockade.engine.cache import default_cache_dir, load_engine
+from stockade.engine.cache import load_engine
 from stockade.engine.engine import Engine
 from stockade.errors import ConfigError, Location
 from stockade.rules.defaults import default_rule_paths, expand_rule_paths
@@ -21,12 +21,11 @@ def build_engine(
     rules: list[str] | None,
     rule_matching: str | None = None,
     min_priority: str | None = None,
-    rules_cache: bool = False,
     cache_dir: Path | None = None,
 ) -> tuple[Engine, list[str]]:
     """The engine for `rules` (default: the configured default rules) and notes for the user;
-    through the compiled-rules cache (:mod:`stockade.engine.cache`) in `cache_dir`, or with
-    `rules_cache` in the user's (:func:`default_cache_dir`).
+    through the compiled-rules cache (:mod:`stockade.engine.cache`) in `cache_dir` (None: none;
+    the user's is :func:`default_cache_dir`, the node's :func:`node_cache_dir`).
 
     A disabled rule or tag that names nothing is a :class:`ConfigError` blaming where it was set
     with the default rules, a note with ``--rules`` files (which may simply not hold it)."""
@@ -47,7 +46,7 @@ def build_engine(
 
     engine = load_engine(
         paths,
-        cache_dir=cache_dir if cache_dir is not None else default_cache_dir() if rules_cache else None,
+        cache_dir=cache_dir,
         rule_matching=rule_matching or cfg.engine.rule_matching,
         hostname=cfg.hostname,
         min_priority=min_priority or cfg.engine.min_priority,

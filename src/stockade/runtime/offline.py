@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from stockade.config import StockadeConfig
 from stockade.engine.build import build_engine
+from stockade.engine.cache import default_cache_dir
 from stockade.errors import SourceError
 from stockade.model.event import Event
 from stockade.runtime.pipeline import Pipeline
@@ -60,7 +61,9 @@ def replay_files(
     rules_cache: bool = True,
 ) -> ReplayReport:
     """Replay recordings through one pipeline to standard output (`stockade replay`); what it did."""
-    engine, notes = build_engine(cfg, rules, rule_matching, min_priority, rules_cache)
+    engine, notes = build_engine(
+        cfg, rules, rule_matching, min_priority, cache_dir=default_cache_dir() if rules_cache else None
+    )
     report = ReplayReport(notes=notes, rules_loaded=engine.active_rules)
     sink = StdoutSink(format=output_format)
     pipe = Pipeline(engine, [sink], aggregate_window_s=aggregate_window_s)
